@@ -1,0 +1,42 @@
+//! The content a store edits (journeys, templates), as compiled into this
+//! build. Must never read the file system at run time.
+
+use waymark_core::journey::{Catalog, ContentError, ContentFile};
+
+include!(concat!(env!("OUT_DIR"), "/content.rs"));
+
+/// The bundled files, as the validator and the catalog take them.
+pub fn files() -> Vec<ContentFile> {
+    FILES
+        .iter()
+        .map(|(path, text)| ContentFile {
+            path: (*path).to_string(),
+            text: (*text).to_string(),
+        })
+        .collect()
+}
+
+/// The bundled catalog. Content is validated in CI, so a failure here means
+/// a build that skipped validation: the function refuses to start.
+pub fn catalog() -> Result<Catalog, Vec<ContentError>> {
+    Catalog::from_files(&files())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bundled_content_is_valid() {
+        let catalog = super::catalog().unwrap_or_else(|errors| {
+            panic!(
+                "{}",
+                errors
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        });
+        assert!(catalog.version("abandoned_checkout", 1).is_some());
+        assert!(catalog.template("abandoned_checkout_1").is_some());
+    }
+}

@@ -1,0 +1,104 @@
+//! The contact profile and how an event changes it. Updates are monotone in
+//! logical time: an older event never overwrites what a newer one said.
+
+use crate::event::{Event, EventKind};
+use crate::ids::{ContactId, EmailAddress, ShopDomain};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// How many recent ordered checkout tokens a contact remembers, so a late
+/// checkout webhook for an already-ordered cart never starts a reminder.
+const ORDERED_CHECKOUTS_KEPT: usize = 20;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Contact {
+    pub id: ContactId,
+    pub shop: ShopDomain,
+    pub customer_id: Option<u64>,
+    pub email: Option<EmailAddress>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub accepts_marketing: Option<bool>,
+    /// Logical time of the newest profile fact applied.
+    pub profile_at: Option<Timestamp>,
+    pub first_seen_at: Timestamp,
+    pub last_order_at: Option<Timestamp>,
+    pub order_count: u32,
+    #[serde(default)]
+    pub ordered_checkouts: Vec<String>,
+}
+
+impl Contact {
+    pub fn new(id: ContactId, shop: ShopDomain, first_seen_at: Timestamp) -> Self {
+        Self {
+            id,
+            shop,
+            customer_id: None,
+            email: None,
+            first_name: None,
+            last_name: None,
+            accepts_marketing: None,
+            profile_at: None,
+            first_seen_at,
+            last_order_at: None,
+            order_count: 0,
+            ordered_checkouts: Vec::new(),
+        }
+    }
+
+    /// True if the contact placed an order at or after `t`.
+    pub fn ordered_since(&self, t: Timestamp) -> bool {
+        self.last_order_at.is_some_and(|o| o >= t)
+    }
+
+    /// Folds one event into the profile.
+    pub fn apply(&mut self, event: &Event) {
+        let identity = event.kind.identity();
+        if self.customer_id.is_none() {
+            self.customer_id = identity.customer_id;
+        }
+        let newer = self.profile_at.is_none_or(|p| event.at >= p);
+        let first_seen = self.first_seen_at.min(event.at);
+        self.first_seen_at = first_seen;
+        if newer {
+            if let Some(email) = identity.email {
+                self.email = Some(email);
+            }
+            self.profile_at = Some(event.at);
+        } else if self.email.is_none() {
+            self.email = identity.email;
+        }
+        match &event.kind {
+            EventKind::CustomerUpserted(c) => {
+                if newer || self.first_name.is_none() {
+                    self.first_name = c.first_name.clone().or(self.first_name.take());
+                    self.last_name = c.last_name.clone().or(self.last_name.take());
+                }
+                if newer && c.accepts_marketing.is_some() {
+                    self.accepts_marketing = c.accepts_marketing;
+                }
+            }
+            EventKind::CheckoutUpdated(c) => {
+                if self.first_name.is_none() {
+                    self.first_name = c.first_name.clone();
+                }
+            }
+            EventKind::OrderPlaced(o) => {
+                if self.first_name.is_none() {
+                    self.first_name = o.first_name.clone();
+                }
+                self.order_count += 1;
+                self.last_order_at = Some(self.last_order_at.map_or(event.at, |t| t.max(event.at)));
+                if let Some(token) = &o.checkout_token
+                    && !self.ordered_checkouts.contains(token)
+                {
+                    self.ordered_checkouts.push(token.clone());
+                    if self.ordered_checkouts.len() > ORDERED_CHECKOUTS_KEPT {
+                        self.ordered_checkouts.remove(0);
+                    }
+                }
+            }
+            EventKind::OrderPaid(_) | EventKind::OrderCancelled(_) => {}
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Identifier newtypes that can only be built valid, so raw strings never
+//! travel past the edge. Keys built from them can never mix two shops' data.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Why an identifier was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("shop domain `{0}` is not a valid host name (expected e.g. `example.myshopify.com`)")]
+    Shop(String),
+    #[error("`{0}` is not a valid email address")]
+    Email(String),
+    #[error("contact id `{0}` is not valid")]
+    Contact(String),
+}
+
+/// A shop's canonical domain, e.g. `example.myshopify.com`, lower-cased.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ShopDomain(String);
+
+impl ShopDomain {
+    /// Accepts a DNS host name: labels of ASCII letters, digits and hyphens.
+    pub fn parse(raw: &str) -> Result<Self, IdError> {
+        let domain = raw.trim().to_ascii_lowercase();
+        let valid_label = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        };
+        if domain.len() > 253 || !domain.contains('.') || !domain.split('.').all(valid_label) {
+            return Err(IdError::Shop(raw.to_string()));
+        }
+        Ok(Self(domain))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ShopDomain {
+    type Error = IdError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<ShopDomain> for String {
+    fn from(value: ShopDomain) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for ShopDomain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An email address, trimmed, with its domain lower-cased. Deliberately
+/// permissive about the local part (what SES accepts), strict about shape.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    pub fn parse(raw: &str) -> Result<Self, IdError> {
+        let trimmed = raw.trim();
+        let err = || IdError::Email(raw.to_string());
+        let (local, domain) = trimmed.rsplit_once('@').ok_or_else(err)?;
+        let bad_char = |c: char| c.is_whitespace() || c.is_control() || "<>,;\"".contains(c);
+        if local.is_empty()
+            || local.len() > 64
+            || local.chars().any(bad_char)
+            || local.contains('@')
+            || ShopDomain::parse(domain).is_err()
+        {
+            return Err(err());
+        }
+        Ok(Self(format!("{local}@{}", domain.to_ascii_lowercase())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The form used to find a contact by email: the whole address lower-cased.
+    pub fn lookup_key(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+impl TryFrom<String> for EmailAddress {
+    type Error = IdError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<EmailAddress> for String {
+    fn from(value: EmailAddress) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Waymark's id for one person in one shop. Derived deterministically from
+/// the first identity seen (`cust-<id>` or `email-<hash>`), so redelivered
+/// events resolve to the same contact without coordination.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ContactId(String);
+
+impl ContactId {
+    pub fn for_customer(customer_id: u64) -> Self {
+        Self(format!("cust-{customer_id}"))
+    }
+
+    pub fn for_email(email: &EmailAddress) -> Self {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(email.lookup_key().as_bytes());
+        let hex: String = digest[..10].iter().map(|b| format!("{b:02x}")).collect();
+        Self(format!("email-{hex}"))
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, IdError> {
+        let ok = !raw.is_empty()
+            && raw.len() <= 64
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok {
+            Ok(Self(raw.to_string()))
+        } else {
+            Err(IdError::Contact(raw.to_string()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ContactId {
+    type Error = IdError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<ContactId> for String {
+    fn from(value: ContactId) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for ContactId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shop_domains_are_lowercased_and_checked() {
+        assert_eq!(
+            ShopDomain::parse("Demo.MyShopify.com").unwrap().as_str(),
+            "demo.myshopify.com"
+        );
+        assert!(ShopDomain::parse("no_dots").is_err());
+        assert!(ShopDomain::parse("bad..example.com").is_err());
+        assert!(ShopDomain::parse("evil.com/../x").is_err());
+    }
+
+    #[test]
+    fn emails_keep_local_part_and_lowercase_domain() {
+        let e = EmailAddress::parse(" Ana.Silva@Example.COM ").unwrap();
+        assert_eq!(e.as_str(), "Ana.Silva@example.com");
+        assert_eq!(e.lookup_key(), "ana.silva@example.com");
+        assert!(EmailAddress::parse("no-at-sign").is_err());
+        assert!(EmailAddress::parse("a b@example.com").is_err());
+        assert!(EmailAddress::parse("a@b@example.com").is_err());
+        assert!(EmailAddress::parse("x@localhost").is_err());
+    }
+
+    #[test]
+    fn contact_ids_are_deterministic() {
+        let a = EmailAddress::parse("ana@example.com").unwrap();
+        let b = EmailAddress::parse("ANA@example.com").unwrap();
+        assert_eq!(ContactId::for_email(&a), ContactId::for_email(&b));
+        assert_eq!(ContactId::for_customer(42).as_str(), "cust-42");
+        assert!(ContactId::parse("x#y").is_err());
+    }
+}

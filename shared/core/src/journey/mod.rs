@@ -1,0 +1,16 @@
+//! Journeys: definitions read from files, the state of one contact's run, and
+//! the pure step function that moves runs along. The engine never reads the
+//! clock and never performs I/O; it returns effects for adapters to perform.
+
+mod catalog;
+mod definition;
+mod engine;
+mod run;
+
+pub use catalog::{Catalog, ContentError, ContentFile};
+pub use definition::{Condition, Definition, Goal, OnRepeat, RunPer, Step, StepKind, Trigger};
+pub use engine::{Effect, handle_event, handle_tick};
+pub use run::{Run, RunStatus};
+
+#[cfg(test)]
+mod tests;

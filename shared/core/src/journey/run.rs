@@ -1,0 +1,45 @@
+//! One contact's run through one journey: plain data, persisted as is.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Active,
+    /// Reached the end of its steps.
+    Completed,
+    /// A goal event happened.
+    Converted,
+    /// An exit condition or exit step ended it.
+    Exited,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub journey: String,
+    /// The definition version the run started on and keeps.
+    pub version: u32,
+    /// What the run is keyed on within the contact: `contact` or a checkout token.
+    pub key: String,
+    pub status: RunStatus,
+    /// Index of the step the run is on.
+    pub step: usize,
+    /// When the pending wait of the current step fires, if any.
+    pub wait_until: Option<Timestamp>,
+    pub entered_at: Timestamp,
+    /// Logical time of the newest trigger event folded into the run.
+    pub trigger_at: Timestamp,
+    /// Logical time the run has reached.
+    pub cursor: Timestamp,
+    pub ended_at: Option<Timestamp>,
+    pub end_reason: Option<String>,
+    /// The trigger event's data (newest), for rendering.
+    pub data: serde_json::Value,
+}
+
+impl Run {
+    pub fn is_active(&self) -> bool {
+        self.status == RunStatus::Active
+    }
+}

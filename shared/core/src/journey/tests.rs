@@ -1,0 +1,312 @@
+//! The step function against the shipped abandoned-checkout journey.
+
+use super::*;
+use crate::contact::Contact;
+use crate::event::{Checkout, Event, EventKind, LineItem, Order, Source};
+use crate::ids::{ContactId, EmailAddress, ShopDomain};
+use crate::money::Money;
+use jiff::{SignedDuration, Timestamp};
+use proptest::prelude::*;
+use std::path::Path;
+
+fn repo_files() -> Vec<ContentFile> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut files = Vec::new();
+    for dir in ["journeys", "templates"] {
+        let mut stack = vec![root.join(dir)];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    files.push(ContentFile {
+                        path: p
+                            .strip_prefix(&root)
+                            .unwrap()
+                            .to_string_lossy()
+                            .into_owned(),
+                        text: std::fs::read_to_string(&p).unwrap(),
+                    });
+                }
+            }
+        }
+    }
+    files
+}
+
+fn catalog() -> Catalog {
+    Catalog::from_files(&repo_files()).unwrap()
+}
+
+fn t0() -> Timestamp {
+    "2026-11-23T10:00:00Z".parse().unwrap()
+}
+
+fn mins(m: i64) -> Timestamp {
+    t0().checked_add(SignedDuration::from_mins(m)).unwrap()
+}
+
+fn shop() -> ShopDomain {
+    ShopDomain::parse("demo.myshopify.com").unwrap()
+}
+
+fn email() -> EmailAddress {
+    EmailAddress::parse("ana@example.com").unwrap()
+}
+
+fn event(id: &str, at: Timestamp, kind: EventKind) -> Event {
+    Event {
+        id: id.into(),
+        shop: shop(),
+        at,
+        source: Source {
+            platform: "test".into(),
+            topic: "test".into(),
+            delivery_id: id.into(),
+        },
+        kind,
+    }
+}
+
+fn checkout(at: Timestamp, items: u32, completed: bool) -> Event {
+    let line_items = (0..items)
+        .map(|i| LineItem {
+            title: format!("Item {i}"),
+            variant_title: None,
+            quantity: 1,
+            price: Money::parse("10.00", "EUR").unwrap(),
+            product_id: Some(i.into()),
+            variant_id: None,
+            sku: None,
+        })
+        .collect();
+    event(
+        &format!("co-{}-{items}", at.as_second()),
+        at,
+        EventKind::CheckoutUpdated(Checkout {
+            token: "tok1".into(),
+            customer_id: None,
+            email: Some(email()),
+            first_name: Some("Ana".into()),
+            line_items,
+            total: None,
+            recovery_url: Some("https://demo.example/recover".into()),
+            completed_at: completed.then_some(at),
+        }),
+    )
+}
+
+fn order(at: Timestamp, token: Option<&str>) -> Event {
+    event(
+        &format!("order-{}", at.as_second()),
+        at,
+        EventKind::OrderPlaced(Order {
+            order_id: 1,
+            checkout_token: token.map(Into::into),
+            customer_id: None,
+            email: Some(email()),
+            first_name: None,
+            line_items: vec![],
+            total: None,
+        }),
+    )
+}
+
+struct World {
+    catalog: Catalog,
+    contact: Contact,
+    runs: Vec<Run>,
+    emails: Vec<(Timestamp, String)>,
+}
+
+impl World {
+    fn new() -> Self {
+        Self {
+            catalog: catalog(),
+            contact: Contact::new(ContactId::for_email(&email()), shop(), t0()),
+            runs: vec![],
+            emails: vec![],
+        }
+    }
+
+    fn take(&mut self, effects: Vec<Effect>) {
+        for e in effects {
+            if let Effect::Email(m) = e {
+                self.emails.push((m.queued_at, m.id.clone()));
+            }
+        }
+    }
+
+    fn event(&mut self, e: &Event) {
+        let fx = handle_event(&self.catalog, &mut self.contact, &mut self.runs, e);
+        self.take(fx);
+    }
+
+    fn tick(&mut self, now: Timestamp) {
+        let fx = handle_tick(&self.catalog, &self.contact, &mut self.runs, now);
+        self.take(fx);
+    }
+}
+
+#[test]
+fn checkout_then_an_hour_then_one_email() {
+    let mut w = World::new();
+    w.event(&checkout(t0(), 2, false));
+    assert_eq!(w.runs.len(), 1);
+    assert_eq!(w.runs[0].wait_until, Some(mins(60)));
+    w.tick(mins(59));
+    assert!(w.emails.is_empty());
+    w.tick(mins(61));
+    assert_eq!(w.emails.len(), 1);
+    assert_eq!(w.emails[0].0, mins(60), "sent at the wait's own time");
+    w.tick(mins(120));
+    assert_eq!(w.emails.len(), 1);
+    assert_eq!(w.runs[0].status, RunStatus::Completed);
+}
+
+#[test]
+fn an_order_within_the_hour_converts_and_nothing_is_sent() {
+    let mut w = World::new();
+    w.event(&checkout(t0(), 1, false));
+    w.event(&order(mins(30), Some("tok1")));
+    assert_eq!(w.runs[0].status, RunStatus::Converted);
+    assert_eq!(w.runs[0].wait_until, None);
+    w.tick(mins(600));
+    assert!(w.emails.is_empty());
+}
+
+#[test]
+fn an_order_arriving_before_its_checkout_prevents_entry() {
+    let mut w = World::new();
+    w.event(&order(mins(30), Some("tok1")));
+    w.event(&checkout(t0(), 1, false));
+    assert!(w.runs.is_empty());
+    w.tick(mins(600));
+    assert!(w.emails.is_empty());
+}
+
+#[test]
+fn an_update_restarts_the_hour_and_a_stale_one_does_not() {
+    let mut w = World::new();
+    w.event(&checkout(t0(), 1, false));
+    w.event(&checkout(mins(20), 3, false));
+    assert_eq!(w.runs[0].wait_until, Some(mins(80)));
+    w.event(&checkout(mins(10), 2, false));
+    assert_eq!(w.runs[0].wait_until, Some(mins(80)));
+    assert_eq!(
+        w.runs[0].data["data"]["line_items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    w.tick(mins(79));
+    assert!(w.emails.is_empty());
+    w.tick(mins(81));
+    assert_eq!(w.emails.len(), 1);
+}
+
+#[test]
+fn emptied_or_completed_checkouts_exit() {
+    let mut w = World::new();
+    w.event(&checkout(t0(), 1, false));
+    w.event(&checkout(mins(5), 0, false));
+    assert_eq!(w.runs[0].status, RunStatus::Exited);
+    let mut w = World::new();
+    w.event(&checkout(t0(), 1, false));
+    w.event(&checkout(mins(5), 1, true));
+    assert_eq!(w.runs[0].status, RunStatus::Exited);
+    w.tick(mins(600));
+    assert!(w.emails.is_empty());
+}
+
+#[test]
+fn a_late_event_fires_due_waits_first() {
+    // No tick ran, but an order at T+90m arrives: the reminder due at T+60m
+    // is sent first, exactly as if the tick had been on time.
+    let mut w = World::new();
+    w.event(&checkout(t0(), 1, false));
+    w.event(&order(mins(90), None));
+    assert_eq!(w.emails, vec![(mins(60), w.emails[0].1.clone())]);
+    assert_eq!(w.runs[0].status, RunStatus::Completed);
+}
+
+#[test]
+fn checkouts_without_email_or_items_do_not_enter() {
+    let mut w = World::new();
+    w.event(&checkout(t0(), 0, false));
+    assert!(w.runs.is_empty());
+}
+
+#[test]
+fn validation_names_file_line_and_problem() {
+    let mut files = repo_files();
+    files.push(ContentFile {
+        path: "journeys/broken.yaml".into(),
+        text: "id: broken\nversion: 1\nname: Broken\ntrigger:\n  event: checkout_updated\nsteps:\n  - id: w\n    wait: -1h\n  - id: e\n    email: nope\n".into(),
+    });
+    let errors = Catalog::from_files(&files).unwrap_err();
+    let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    assert!(
+        text.iter()
+            .any(|e| e.starts_with("journeys/broken.yaml:8:") && e.contains("step `w`")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|e| e.starts_with("journeys/broken.yaml:10:")
+                && e.contains("unknown template `nope`")),
+        "{text:?}"
+    );
+    files.pop();
+    files.push(ContentFile {
+        path: "journeys/typo.yaml".into(),
+        text: "id: typo\nversion: 1\nname: T\ntrigger:\n  event: checkout_updated\n  requires: [has_email]\nsteps: []\n".into(),
+    });
+    let errors = Catalog::from_files(&files).unwrap_err();
+    assert_eq!(errors[0].path, "journeys/typo.yaml");
+    assert_eq!(errors[0].line, 6, "{}", errors[0]);
+    assert!(errors[0].message.contains("requires"), "{}", errors[0]);
+}
+
+#[derive(Debug, Clone)]
+enum Input {
+    Checkout(i64, u32),
+    Order(i64),
+    Tick(i64),
+}
+
+fn input() -> impl Strategy<Value = Input> {
+    prop_oneof![
+        (0i64..300, 0u32..3).prop_map(|(m, n)| Input::Checkout(m, n)),
+        (0i64..300).prop_map(Input::Order),
+        (0i64..400).prop_map(Input::Tick),
+    ]
+}
+
+proptest! {
+    /// Whatever the order and repetition of deliveries, a run's step sends
+    /// at most one email, and replaying every input again changes nothing.
+    #[test]
+    fn no_input_order_sends_a_step_twice(inputs in proptest::collection::vec(input(), 1..24)) {
+        let mut w = World::new();
+        let apply = |w: &mut World, i: &Input| match i {
+            Input::Checkout(m, n) => w.event(&checkout(mins(*m), *n, false)),
+            Input::Order(m) => w.event(&order(mins(*m), None)),
+            Input::Tick(m) => w.tick(mins(*m)),
+        };
+        for i in &inputs { apply(&mut w, i); }
+        let sent = w.emails.len();
+        let mut ids: Vec<_> = w.emails.iter().map(|(_, id)| id.clone()).collect();
+        ids.dedup();
+        prop_assert_eq!(ids.len(), sent);
+        prop_assert!(sent <= 1);
+        // Redelivering every event (time may move on: an event's time says
+        // the clock reached it) still never sends the step a second time.
+        for i in &inputs {
+            if !matches!(i, Input::Tick(_)) { apply(&mut w, i); }
+        }
+        prop_assert!(w.emails.len() <= 1);
+    }
+}

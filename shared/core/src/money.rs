@@ -1,0 +1,130 @@
+//! Money as integer minor units plus an ISO 4217 currency, parsed from the
+//! decimal strings Shopify sends. Never a float.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MoneyError {
+    #[error("`{0}` is not a decimal amount")]
+    Amount(String),
+    #[error("`{0}` is not an ISO 4217 currency code")]
+    Currency(String),
+    #[error("`{amount}` has more decimals than {currency} allows")]
+    Precision { amount: String, currency: String },
+}
+
+/// An amount in the currency's smallest unit (cents for USD, yen for JPY).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Money {
+    pub amount_minor: i64,
+    pub currency: String,
+}
+
+/// Decimal places of a currency's minor unit (ISO 4217), 2 unless listed.
+fn exponent(currency: &str) -> u32 {
+    match currency {
+        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX"
+        | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+        _ => 2,
+    }
+}
+
+impl Money {
+    /// Parses `"19.90"` in `"EUR"` into 1990 minor units.
+    pub fn parse(amount: &str, currency: &str) -> Result<Self, MoneyError> {
+        let currency = currency.trim().to_ascii_uppercase();
+        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(MoneyError::Currency(currency));
+        }
+        let exp = exponent(&currency);
+        let raw = amount.trim();
+        let (negative, digits) = match raw.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, raw),
+        };
+        let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        let is_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty() || !is_digits(whole) || !is_digits(frac) || whole.len() > 15 {
+            return Err(MoneyError::Amount(amount.to_string()));
+        }
+        let frac = frac.trim_end_matches('0');
+        if frac.len() as u32 > exp {
+            return Err(MoneyError::Precision {
+                amount: amount.to_string(),
+                currency,
+            });
+        }
+        let scale = 10i64.pow(exp);
+        let whole: i64 = whole
+            .parse()
+            .map_err(|_| MoneyError::Amount(amount.to_string()))?;
+        let frac_minor: i64 = if frac.is_empty() {
+            0
+        } else {
+            frac.parse::<i64>()
+                .map_err(|_| MoneyError::Amount(amount.to_string()))?
+                * 10i64.pow(exp - frac.len() as u32)
+        };
+        let minor = whole * scale + frac_minor;
+        Ok(Self {
+            amount_minor: if negative { -minor } else { minor },
+            currency,
+        })
+    }
+}
+
+impl fmt::Display for Money {
+    /// Plain `12.50 EUR`; locale-aware formatting belongs to templates.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let exp = exponent(&self.currency);
+        let sign = if self.amount_minor < 0 { "-" } else { "" };
+        let abs = self.amount_minor.unsigned_abs();
+        if exp == 0 {
+            return write!(f, "{sign}{abs} {}", self.currency);
+        }
+        let scale = 10u64.pow(exp);
+        write!(
+            f,
+            "{sign}{}.{:0width$} {}",
+            abs / scale,
+            abs % scale,
+            self.currency,
+            width = exp as usize
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_shopify_decimal_strings() {
+        assert_eq!(Money::parse("19.90", "eur").unwrap().amount_minor, 1990);
+        assert_eq!(Money::parse("5", "USD").unwrap().amount_minor, 500);
+        assert_eq!(Money::parse("1200", "JPY").unwrap().amount_minor, 1200);
+        assert_eq!(Money::parse("1.500", "KWD").unwrap().amount_minor, 1500);
+        assert_eq!(Money::parse("-3.5", "USD").unwrap().amount_minor, -350);
+        assert_eq!(Money::parse("1200.00", "JPY").unwrap().amount_minor, 1200);
+    }
+
+    #[test]
+    fn refuses_what_is_not_money() {
+        assert!(Money::parse("abc", "USD").is_err());
+        assert!(Money::parse("1.234", "USD").is_err());
+        assert!(Money::parse("1.5", "JPY").is_err());
+        assert!(Money::parse("1", "US").is_err());
+        assert!(Money::parse("", "USD").is_err());
+    }
+
+    #[test]
+    fn displays_with_currency_precision() {
+        assert_eq!(
+            Money::parse("19.9", "EUR").unwrap().to_string(),
+            "19.90 EUR"
+        );
+        assert_eq!(Money::parse("800", "JPY").unwrap().to_string(), "800 JPY");
+    }
+}

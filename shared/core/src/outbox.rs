@@ -1,0 +1,158 @@
+//! Outbox messages: an email a journey decided to send, written in the same
+//! transaction as the run that decided it, and the delivery policy (retry
+//! with backoff, then park) applied when sending fails. Never drops a message.
+
+use crate::contact::Contact;
+use crate::ids::{ContactId, EmailAddress, ShopDomain};
+use crate::journey::Run;
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+
+/// Attempts before a message that keeps failing is parked.
+pub const MAX_ATTEMPTS: u32 = 6;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxMessage {
+    /// Stable per (shop, contact, journey run, step): the idempotency key.
+    pub id: String,
+    pub shop: ShopDomain,
+    pub contact: ContactId,
+    pub journey: String,
+    pub version: u32,
+    pub run_key: String,
+    pub step: String,
+    pub template: String,
+    pub to: EmailAddress,
+    pub transactional: bool,
+    /// Logical time the step ran.
+    pub queued_at: Timestamp,
+    /// The data the template renders: `contact` and the trigger's data.
+    pub params: serde_json::Value,
+}
+
+impl OutboxMessage {
+    /// The message for `step` of `run`, or `None` when the contact has no address.
+    pub fn for_step(
+        contact: &Contact,
+        run: &Run,
+        step: &str,
+        template: &str,
+        transactional: bool,
+    ) -> Option<Self> {
+        let to = contact.email.clone()?;
+        let mut params = serde_json::json!({
+            "contact": {
+                "first_name": contact.first_name,
+                "last_name": contact.last_name,
+                "email": to.as_str(),
+            },
+        });
+        if let (Some(kind), Some(data)) = (run.data.get("type"), run.data.get("data")) {
+            let name = match kind.as_str() {
+                Some("checkout_updated") => "checkout",
+                Some("customer_upserted") => "customer",
+                _ => "order",
+            };
+            params[name] = data.clone();
+        }
+        Some(Self {
+            id: message_id(&contact.shop, &contact.id, &run.journey, &run.key, step),
+            shop: contact.shop.clone(),
+            contact: contact.id.clone(),
+            journey: run.journey.clone(),
+            version: run.version,
+            run_key: run.key.clone(),
+            step: step.to_string(),
+            template: template.to_string(),
+            to,
+            transactional,
+            queued_at: run.cursor,
+            params,
+        })
+    }
+}
+
+fn message_id(
+    shop: &ShopDomain,
+    contact: &ContactId,
+    journey: &str,
+    key: &str,
+    step: &str,
+) -> String {
+    let mut h = sha2::Sha256::new();
+    for part in [shop.as_str(), contact.as_str(), journey, key, step] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// How a failed send is classified by the sender adapter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendFailure {
+    /// Throttling, timeouts, 5xx: worth trying again later.
+    Transient(String),
+    /// Rejected for good (bad address, unverified sender, rendering error).
+    Permanent(String),
+}
+
+/// What to do with a message after a failed attempt number `attempt` (1-based).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterFailure {
+    RetryAt(Timestamp),
+    Park(String),
+}
+
+/// Exponential backoff from the message's logical time: 1, 2, 4, 8, 16 minutes
+/// after the previous attempt's slot, then park.
+pub fn after_failure(queued_at: Timestamp, attempt: u32, failure: &SendFailure) -> AfterFailure {
+    match failure {
+        SendFailure::Permanent(e) => AfterFailure::Park(e.clone()),
+        SendFailure::Transient(e) if attempt >= MAX_ATTEMPTS => {
+            AfterFailure::Park(format!("gave up after {attempt} attempts: {e}"))
+        }
+        SendFailure::Transient(_) => {
+            let minutes: i64 = (1i64 << attempt.min(10)) - 1;
+            AfterFailure::RetryAt(
+                queued_at
+                    .checked_add(SignedDuration::from_mins(minutes))
+                    .unwrap_or(Timestamp::MAX),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_failures_back_off_then_park() {
+        let t: Timestamp = "2026-11-23T11:00:00Z".parse().unwrap();
+        let f = SendFailure::Transient("Throttling".into());
+        let slots: Vec<_> = (1..MAX_ATTEMPTS)
+            .map(|a| match after_failure(t, a, &f) {
+                AfterFailure::RetryAt(at) => t.duration_until(at).as_secs() / 60,
+                AfterFailure::Park(e) => panic!("parked early: {e}"),
+            })
+            .collect();
+        assert_eq!(slots, vec![1, 3, 7, 15, 31]);
+        assert!(
+            matches!(after_failure(t, MAX_ATTEMPTS, &f), AfterFailure::Park(e) if e.contains("Throttling"))
+        );
+    }
+
+    #[test]
+    fn permanent_failures_park_at_once() {
+        let t: Timestamp = "2026-11-23T11:00:00Z".parse().unwrap();
+        let f = SendFailure::Permanent("MessageRejected".into());
+        assert_eq!(
+            after_failure(t, 1, &f),
+            AfterFailure::Park("MessageRejected".into())
+        );
+    }
+}

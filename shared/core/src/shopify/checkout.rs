@@ -1,0 +1,55 @@
+//! `checkouts/create` and `checkouts/update` payloads.
+
+use super::{Decimal, EmbeddedCustomer, LineItemPayload, email, line_items};
+use crate::event::Checkout;
+use crate::money::Money;
+use jiff::Timestamp;
+
+#[derive(serde::Deserialize)]
+pub(super) struct Payload {
+    token: String,
+    email: Option<String>,
+    pub(super) created_at: Option<Timestamp>,
+    pub(super) updated_at: Option<Timestamp>,
+    completed_at: Option<Timestamp>,
+    currency: Option<String>,
+    presentment_currency: Option<String>,
+    total_price: Option<Decimal>,
+    #[serde(default)]
+    line_items: Vec<LineItemPayload>,
+    abandoned_checkout_url: Option<String>,
+    customer: Option<EmbeddedCustomer>,
+}
+
+impl Payload {
+    pub(super) fn into_checkout(self) -> Result<Checkout, String> {
+        if self.token.trim().is_empty() {
+            return Err("`token` is empty".into());
+        }
+        let currency = self
+            .presentment_currency
+            .or(self.currency)
+            .unwrap_or_else(|| "USD".into());
+        let customer = self.customer;
+        let email = email(
+            self.email
+                .or_else(|| customer.as_ref().and_then(|c| c.email.clone())),
+            "email",
+        )?;
+        let total = self
+            .total_price
+            .map(|t| Money::parse(&t.as_string(), &currency))
+            .transpose()
+            .map_err(|e| format!("total_price: {e}"))?;
+        Ok(Checkout {
+            token: self.token,
+            customer_id: customer.as_ref().and_then(|c| c.id),
+            email,
+            first_name: customer.and_then(|c| c.first_name),
+            line_items: line_items(self.line_items, &currency)?,
+            total,
+            recovery_url: self.abandoned_checkout_url,
+            completed_at: self.completed_at,
+        })
+    }
+}

@@ -1,0 +1,221 @@
+//! Shopify webhooks → canonical events. Shapes follow the REST Admin webhook
+//! payloads; only what Waymark uses is read, everything else is ignored, so
+//! new fields never break ingestion. Must never be called before the HMAC
+//! has been verified.
+
+mod checkout;
+mod customer;
+mod order;
+
+use crate::event::{Event, EventKind, Source, fact_id};
+use crate::ids::ShopDomain;
+use jiff::Timestamp;
+use serde::de::DeserializeOwned;
+
+/// The topics Waymark understands; anything else is acknowledged and ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    CustomersCreate,
+    CustomersUpdate,
+    CheckoutsCreate,
+    CheckoutsUpdate,
+    OrdersCreate,
+    OrdersPaid,
+    OrdersCancelled,
+}
+
+impl Topic {
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw.trim() {
+            "customers/create" => Self::CustomersCreate,
+            "customers/update" => Self::CustomersUpdate,
+            "checkouts/create" => Self::CheckoutsCreate,
+            "checkouts/update" => Self::CheckoutsUpdate,
+            "orders/create" => Self::OrdersCreate,
+            "orders/paid" => Self::OrdersPaid,
+            "orders/cancelled" => Self::OrdersCancelled,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CustomersCreate => "customers/create",
+            Self::CustomersUpdate => "customers/update",
+            Self::CheckoutsCreate => "checkouts/create",
+            Self::CheckoutsUpdate => "checkouts/update",
+            Self::OrdersCreate => "orders/create",
+            Self::OrdersPaid => "orders/paid",
+            Self::OrdersCancelled => "orders/cancelled",
+        }
+    }
+}
+
+/// One verified delivery as the ingest edge received it.
+#[derive(Debug, Clone)]
+pub struct Delivery<'a> {
+    pub shop: &'a ShopDomain,
+    pub topic: Topic,
+    pub webhook_id: &'a str,
+    /// `X-Shopify-Triggered-At`, the fallback when the payload has no time.
+    pub triggered_at: Option<Timestamp>,
+    pub body: &'a [u8],
+}
+
+/// Why a verified delivery could not become an event (answered with a 400).
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadError {
+    #[error("body is not valid JSON: {0}")]
+    Json(String),
+    #[error("body is not a `{topic}` payload: {detail}")]
+    Shape { topic: &'static str, detail: String },
+}
+
+fn shape(topic: Topic, detail: impl Into<String>) -> PayloadError {
+    PayloadError::Shape {
+        topic: topic.as_str(),
+        detail: detail.into(),
+    }
+}
+
+fn decode<T: DeserializeOwned>(topic: Topic, body: &[u8]) -> Result<T, PayloadError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| PayloadError::Json(e.to_string()))?;
+    if !value.is_object() {
+        return Err(shape(topic, "expected a JSON object"));
+    }
+    serde_json::from_value(value).map_err(|e| shape(topic, e.to_string()))
+}
+
+/// Parses a verified delivery into its canonical event.
+pub fn parse(delivery: &Delivery<'_>) -> Result<Event, PayloadError> {
+    let topic = delivery.topic;
+    let (kind, resource, at) = match topic {
+        Topic::CustomersCreate | Topic::CustomersUpdate => {
+            let p: customer::Payload = decode(topic, delivery.body)?;
+            let at = p.updated_at.or(p.created_at);
+            let (c, id) = p.into_customer().map_err(|e| shape(topic, e))?;
+            (EventKind::CustomerUpserted(c), id, at)
+        }
+        Topic::CheckoutsCreate | Topic::CheckoutsUpdate => {
+            let p: checkout::Payload = decode(topic, delivery.body)?;
+            let at = p.updated_at.or(p.created_at);
+            let c = p.into_checkout().map_err(|e| shape(topic, e))?;
+            let resource = c.token.clone();
+            (EventKind::CheckoutUpdated(c), resource, at)
+        }
+        Topic::OrdersCreate | Topic::OrdersPaid | Topic::OrdersCancelled => {
+            let p: order::Payload = decode(topic, delivery.body)?;
+            let at = match topic {
+                Topic::OrdersCreate => p.created_at.or(p.updated_at),
+                Topic::OrdersCancelled => p.cancelled_at.or(p.updated_at),
+                _ => p.updated_at.or(p.created_at),
+            };
+            let o = p.into_order().map_err(|e| shape(topic, e))?;
+            let resource = o.order_id.to_string();
+            let kind = match topic {
+                Topic::OrdersCreate => EventKind::OrderPlaced(o),
+                Topic::OrdersPaid => EventKind::OrderPaid(o),
+                _ => EventKind::OrderCancelled(o),
+            };
+            (kind, resource, at)
+        }
+    };
+    let at = at.or(delivery.triggered_at).ok_or_else(|| {
+        shape(
+            topic,
+            "no `updated_at`/`created_at` in the payload and no X-Shopify-Triggered-At header",
+        )
+    })?;
+    if kind.identity().is_empty() {
+        return Err(shape(topic, "names neither a customer id nor an email"));
+    }
+    Ok(Event {
+        id: fact_id(delivery.shop, kind.name(), &resource, at),
+        shop: delivery.shop.clone(),
+        at,
+        source: Source {
+            platform: "shopify".into(),
+            topic: topic.as_str().into(),
+            delivery_id: delivery.webhook_id.into(),
+        },
+        kind,
+    })
+}
+
+/// Shopify sends prices as decimal strings, but some apps send numbers.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Decimal {
+    Text(String),
+    Number(serde_json::Number),
+}
+
+impl Decimal {
+    fn as_string(&self) -> String {
+        match self {
+            Self::Text(s) => s.clone(),
+            Self::Number(n) => n.to_string(),
+        }
+    }
+}
+
+/// Shopify's `line_items[]` entry, shared by checkouts and orders.
+#[derive(serde::Deserialize)]
+struct LineItemPayload {
+    title: Option<String>,
+    name: Option<String>,
+    variant_title: Option<String>,
+    quantity: u32,
+    price: Decimal,
+    product_id: Option<u64>,
+    variant_id: Option<u64>,
+    sku: Option<String>,
+}
+
+fn line_items(
+    items: Vec<LineItemPayload>,
+    currency: &str,
+) -> Result<Vec<crate::event::LineItem>, String> {
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, li)| {
+            let price = crate::money::Money::parse(&li.price.as_string(), currency)
+                .map_err(|e| format!("line_items[{i}].price: {e}"))?;
+            let title = li
+                .title
+                .or(li.name)
+                .ok_or_else(|| format!("line_items[{i}]: missing field `title`"))?;
+            Ok(crate::event::LineItem {
+                title,
+                variant_title: li.variant_title.filter(|v| !v.is_empty()),
+                quantity: li.quantity,
+                price,
+                product_id: li.product_id,
+                variant_id: li.variant_id,
+                sku: li.sku.filter(|s| !s.is_empty()),
+            })
+        })
+        .collect()
+}
+
+fn email(raw: Option<String>, field: &str) -> Result<Option<crate::ids::EmailAddress>, String> {
+    match raw.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(e) => crate::ids::EmailAddress::parse(e)
+            .map(Some)
+            .map_err(|err| format!("{field}: {err}")),
+    }
+}
+
+/// The `customer` object embedded in checkouts and orders.
+#[derive(serde::Deserialize)]
+struct EmbeddedCustomer {
+    id: Option<u64>,
+    email: Option<String>,
+    first_name: Option<String>,
+}
+
+#[cfg(test)]
+mod tests;

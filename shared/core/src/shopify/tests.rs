@@ -1,0 +1,147 @@
+use super::*;
+use crate::event::EventKind;
+use proptest::prelude::*;
+
+const CHECKOUT: &str = include_str!("../../../../events/shopify/checkouts_create.json");
+const ORDER: &str = include_str!("../../../../events/shopify/orders_create.json");
+const CUSTOMER: &str = include_str!("../../../../events/shopify/customers_create.json");
+
+fn shop() -> ShopDomain {
+    ShopDomain::parse("demo.myshopify.com").unwrap()
+}
+
+fn delivery<'a>(shop: &'a ShopDomain, topic: &str, body: &'a [u8]) -> Delivery<'a> {
+    Delivery {
+        shop,
+        topic: Topic::parse(topic).unwrap(),
+        webhook_id: "wh-1",
+        triggered_at: None,
+        body,
+    }
+}
+
+#[test]
+fn checkout_becomes_checkout_updated_at_its_updated_at() {
+    let shop = shop();
+    let e = parse(&delivery(&shop, "checkouts/create", CHECKOUT.as_bytes())).unwrap();
+    assert_eq!(e.at.to_string(), "2026-11-23T10:00:00Z");
+    let EventKind::CheckoutUpdated(c) = &e.kind else {
+        panic!("expected a checkout, got {:?}", e.kind)
+    };
+    assert_eq!(c.token, "c1a9e3b2d4f60718293a4b5c6d7e8f90");
+    assert_eq!(c.email.as_ref().unwrap().as_str(), "ana.silva@example.com");
+    assert_eq!(c.customer_id, Some(7012345678901));
+    assert_eq!(c.line_items.len(), 2);
+    assert_eq!(c.line_items[1].quantity, 2);
+    assert_eq!(c.line_items[1].price.amount_minor, 1850);
+    assert_eq!(c.total.as_ref().unwrap().to_string(), "66.00 EUR");
+    assert!(c.recovery_url.as_deref().unwrap().contains("/recover"));
+}
+
+#[test]
+fn create_and_update_of_the_same_checkout_state_share_an_event_id() {
+    let shop = shop();
+    let a = parse(&delivery(&shop, "checkouts/create", CHECKOUT.as_bytes())).unwrap();
+    let mut b = delivery(&shop, "checkouts/update", CHECKOUT.as_bytes());
+    b.webhook_id = "wh-2";
+    let b = parse(&b).unwrap();
+    assert_eq!(a.id, b.id);
+    let newer = CHECKOUT.replace("2026-11-23T05:00:00-05:00", "2026-11-23T05:10:00-05:00");
+    let c = parse(&delivery(&shop, "checkouts/update", newer.as_bytes())).unwrap();
+    assert_ne!(a.id, c.id);
+}
+
+#[test]
+fn orders_and_customers_parse() {
+    let shop = shop();
+    let o = parse(&delivery(&shop, "orders/create", ORDER.as_bytes())).unwrap();
+    assert_eq!(o.at.to_string(), "2026-11-23T10:30:00Z");
+    let EventKind::OrderPlaced(order) = &o.kind else {
+        panic!("expected an order")
+    };
+    assert_eq!(
+        order.checkout_token.as_deref(),
+        Some("c1a9e3b2d4f60718293a4b5c6d7e8f90")
+    );
+    let c = parse(&delivery(&shop, "customers/create", CUSTOMER.as_bytes())).unwrap();
+    let EventKind::CustomerUpserted(cust) = &c.kind else {
+        panic!("expected a customer")
+    };
+    assert_eq!(cust.accepts_marketing, Some(true));
+    assert_eq!(cust.first_name.as_deref(), Some("Ana"));
+}
+
+#[test]
+fn time_falls_back_to_the_triggered_at_header() {
+    let shop = shop();
+    let body = br#"{"token":"t1","email":"a@example.com","line_items":[]}"#;
+    let mut d = delivery(&shop, "checkouts/update", body);
+    assert!(
+        parse(&d)
+            .unwrap_err()
+            .to_string()
+            .contains("X-Shopify-Triggered-At")
+    );
+    d.triggered_at = Some("2026-11-23T10:00:00Z".parse().unwrap());
+    assert_eq!(parse(&d).unwrap().at.to_string(), "2026-11-23T10:00:00Z");
+}
+
+#[test]
+fn errors_name_the_problem() {
+    let shop = shop();
+    let err = parse(&delivery(&shop, "checkouts/update", b"{not json")).unwrap_err();
+    assert!(matches!(err, PayloadError::Json(_)), "{err}");
+    let err = parse(&delivery(
+        &shop,
+        "orders/create",
+        br#"{"email":"a@example.com"}"#,
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("orders/create") && err.contains("`id`"),
+        "{err}"
+    );
+    let err = parse(&delivery(&shop, "checkouts/update", b"[1,2]"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("JSON object"), "{err}");
+    let bad_price = CHECKOUT.replace("\"price\": \"29.00\"", "\"price\": \"twenty\"");
+    let err = parse(&delivery(&shop, "checkouts/update", bad_price.as_bytes()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("line_items[0].price"), "{err}");
+    let anonymous = br#"{"token":"t","updated_at":"2026-11-23T10:00:00Z","line_items":[]}"#;
+    let err = parse(&delivery(&shop, "checkouts/update", anonymous))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("neither a customer id nor an email"), "{err}");
+}
+
+#[test]
+fn unknown_topics_are_not_parsed() {
+    assert!(Topic::parse("products/update").is_none());
+    assert_eq!(
+        Topic::parse("orders/paid").map(Topic::as_str),
+        Some("orders/paid")
+    );
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_bodies_never_panic(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let shop = shop();
+        for topic in ["checkouts/update", "orders/create", "customers/update"] {
+            let _ = parse(&delivery(&shop, topic, &body));
+        }
+    }
+
+    #[test]
+    fn arbitrary_json_values_never_panic(s in "\\PC{0,200}") {
+        let shop = shop();
+        let body = serde_json::json!({"token": s, "id": 1, "email": s, "line_items": [{"title": s, "quantity": 1, "price": s}]}).to_string();
+        for topic in ["checkouts/update", "orders/create", "customers/update"] {
+            let _ = parse(&delivery(&shop, topic, body.as_bytes()));
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Logical time helpers: parsing timestamps from payloads and durations from
+//! definition files. Nothing here reads the clock.
+
+use jiff::{SignedDuration, Timestamp};
+
+/// Parses an RFC 3339 / ISO 8601 instant with an offset, as Shopify sends them.
+pub fn parse_instant(raw: &str) -> Option<Timestamp> {
+    raw.trim().parse().ok()
+}
+
+/// Parses a duration such as `90s`, `15m`, `1h`, `2d`, `1d12h`.
+pub fn parse_duration(raw: &str) -> Result<SignedDuration, String> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err("empty duration (expected e.g. `1h`, `30m`, `2d`)".into());
+    }
+    let mut total: i64 = 0;
+    let mut number = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3_600,
+            'd' => 86_400,
+            'w' => 604_800,
+            _ => return Err(format!("`{raw}`: unknown unit `{c}` (use s, m, h, d or w)")),
+        };
+        if number.is_empty() {
+            return Err(format!("`{raw}`: unit `{c}` without a number"));
+        }
+        let n: i64 = number
+            .parse()
+            .map_err(|_| format!("`{raw}`: number too large"))?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(|| format!("`{raw}`: duration too large"))?;
+        number.clear();
+    }
+    if !number.is_empty() {
+        return Err(format!("`{raw}`: number `{number}` without a unit"));
+    }
+    if total <= 0 {
+        return Err(format!("`{raw}`: duration must be positive"));
+    }
+    Ok(SignedDuration::from_secs(total))
+}
+
+/// Milliseconds since the epoch: the sortable form stored in the due index.
+pub fn epoch_millis(t: Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_offsets_to_utc() {
+        let t = parse_instant("2026-11-23T05:00:00-05:00").unwrap();
+        assert_eq!(t.to_string(), "2026-11-23T10:00:00Z");
+        assert!(parse_instant("yesterday").is_none());
+    }
+
+    #[test]
+    fn parses_durations() {
+        assert_eq!(parse_duration("1h").unwrap().as_secs(), 3_600);
+        assert_eq!(parse_duration("1d12h").unwrap().as_secs(), 129_600);
+        assert!(parse_duration("0m").is_err());
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("h").is_err());
+        assert!(parse_duration("3y").is_err());
+    }
+}
