@@ -1,0 +1,54 @@
+//! `dispatch` (DynamoDB stream, queued outbox messages): sends each message
+//! once per claim through SES v2; failures are retried later or parked.
+
+use lambda_runtime::{Error, LambdaEvent};
+use waymark_app::dispatch::Dispatcher;
+use waymark_aws::ses::SesMailer;
+use waymark_aws::store::DynamoStore;
+use waymark_aws::stream::{BatchResponse, StreamBatch};
+use waymark_core::email::{Renderer, Sender};
+use waymark_core::ids::EmailAddress;
+
+pub type Service = Dispatcher<DynamoStore, SesMailer>;
+
+pub async fn init() -> Result<Service, Error> {
+    let sdk = waymark_aws::config::sdk().await;
+    let table = waymark_aws::config::required("TABLE_NAME")?;
+    let address = EmailAddress::parse(&waymark_aws::config::required("SENDER_EMAIL")?)
+        .map_err(|e| format!("SENDER_EMAIL: {e}"))?;
+    let sender = Sender {
+        name: waymark_aws::config::optional("SENDER_NAME").unwrap_or_default(),
+        address,
+    };
+    let catalog = waymark_content::catalog().map_err(|errors| {
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        format!("bundled content is invalid:\n{}", text.join("\n"))
+    })?;
+    let mailer = SesMailer::new(
+        aws_sdk_sesv2::Client::new(&sdk),
+        waymark_aws::config::optional("SES_CONFIGURATION_SET"),
+    );
+    Ok(Dispatcher::new(
+        DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table),
+        mailer,
+        Renderer::new(catalog.templates()),
+        sender,
+    ))
+}
+
+pub async fn handle(service: &Service, batch: LambdaEvent<StreamBatch>) -> Result<BatchResponse, Error> {
+    let mut response = BatchResponse::default();
+    for record in &batch.payload.records {
+        if record.string("t") != Some("outbox") || record.string("st") != Some("queued") {
+            continue;
+        }
+        let Some(id) = record.string("PK") else {
+            continue;
+        };
+        if let Err(e) = service.dispatch(id).await {
+            tracing::error!(message = id, error = %e, "dispatch failed; record will be retried");
+            response.fail(record);
+        }
+    }
+    Ok(response)
+}

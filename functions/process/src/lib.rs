@@ -1,0 +1,49 @@
+//! `process` (DynamoDB stream, new events): each canonical event updates its
+//! contact and runs the journeys. Records of one shard arrive in order; the
+//! first failure stops the batch so nothing is applied out of order.
+
+use lambda_runtime::{Error, LambdaEvent};
+use waymark_app::process::Processor;
+use waymark_aws::store::DynamoStore;
+use waymark_aws::stream::{BatchResponse, StreamBatch};
+use waymark_core::event::Event;
+
+pub type Service = Processor<DynamoStore>;
+
+pub async fn init() -> Result<Service, Error> {
+    let sdk = waymark_aws::config::sdk().await;
+    let table = waymark_aws::config::required("TABLE_NAME")?;
+    let catalog = waymark_content::catalog().map_err(|errors| {
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        format!("bundled content is invalid:\n{}", text.join("\n"))
+    })?;
+    Ok(Processor::new(
+        catalog,
+        DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table),
+    ))
+}
+
+pub async fn handle(service: &Service, batch: LambdaEvent<StreamBatch>) -> Result<BatchResponse, Error> {
+    let mut response = BatchResponse::default();
+    for record in &batch.payload.records {
+        if record.event_name != "INSERT" || record.string("t") != Some("event") {
+            continue;
+        }
+        let event: Event = match record.doc() {
+            Ok(e) => e,
+            Err(e) => {
+                // A document this build cannot read is a deploy mismatch: retry
+                // (and alarm) rather than skip it.
+                tracing::error!(error = %e, "unreadable event");
+                response.fail(record);
+                break;
+            }
+        };
+        if let Err(e) = service.handle_event(&event).await {
+            tracing::error!(event = %event.id, error = %e, "processing failed; batch will be retried from here");
+            response.fail(record);
+            break;
+        }
+    }
+    Ok(response)
+}

@@ -1,0 +1,121 @@
+//! Ingest: a Shopify webhook delivery in, a stored canonical event out, and
+//! the HTTP answer. Verifies before it reads; stores before it answers 200;
+//! a redelivery is a 200 with no second effect.
+
+use crate::ports::{Inbox, Receipt, Recorded, Rejected};
+use jiff::Timestamp;
+use serde_json::json;
+use waymark_core::hmac;
+use waymark_core::ids::ShopDomain;
+use waymark_core::shopify::{self, Delivery, Topic};
+
+/// The parts of a webhook request ingest reads (header names are Shopify's).
+#[derive(Debug, Clone, Default)]
+pub struct WebhookRequest<'a> {
+    pub hmac: Option<&'a str>,
+    pub topic: Option<&'a str>,
+    pub shop: Option<&'a str>,
+    pub webhook_id: Option<&'a str>,
+    pub triggered_at: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// The HTTP answer: status and a small JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+impl Reply {
+    fn new(status: u16, body: serde_json::Value) -> Self {
+        Self { status, body }
+    }
+}
+
+/// Receives Shopify webhooks for the shops whose secret it holds.
+pub struct ShopifyIngest<I> {
+    secret: Vec<u8>,
+    inbox: I,
+}
+
+impl<I: Inbox> ShopifyIngest<I> {
+    pub fn new(secret: impl Into<Vec<u8>>, inbox: I) -> Self {
+        Self {
+            secret: secret.into(),
+            inbox,
+        }
+    }
+
+    pub async fn handle(&self, req: &WebhookRequest<'_>) -> Reply {
+        if !hmac::verify(&self.secret, req.body, req.hmac) {
+            tracing::warn!(shop = ?req.shop, "webhook rejected: HMAC missing or wrong");
+            return Reply::new(401, json!({"error": "invalid or missing X-Shopify-Hmac-Sha256"}));
+        }
+        let bad = |msg: String| Reply::new(400, json!({"error": msg}));
+        let shop = match req.shop.map(ShopDomain::parse) {
+            Some(Ok(shop)) => shop,
+            Some(Err(e)) => return bad(format!("X-Shopify-Shop-Domain: {e}")),
+            None => return bad("missing X-Shopify-Shop-Domain header".into()),
+        };
+        let Some(webhook_id) = req.webhook_id.map(str::trim).filter(|w| !w.is_empty() && w.len() <= 200)
+        else {
+            return bad("missing X-Shopify-Webhook-Id header".into());
+        };
+        let Some(topic_name) = req.topic else {
+            return bad("missing X-Shopify-Topic header".into());
+        };
+        let Some(topic) = Topic::parse(topic_name) else {
+            tracing::info!(%shop, topic = topic_name, webhook_id, "topic not handled; acknowledged and ignored");
+            return Reply::new(200, json!({"status": "ignored", "topic": topic_name}));
+        };
+        let triggered_at = req
+            .triggered_at
+            .and_then(waymark_core::time::parse_instant);
+        let delivery = Delivery {
+            shop: &shop,
+            topic,
+            webhook_id,
+            triggered_at,
+            body: req.body,
+        };
+        let parsed = shopify::parse(&delivery);
+        let receipt = |at: Option<Timestamp>| Receipt {
+            shop: shop.clone(),
+            delivery_id: webhook_id.to_string(),
+            topic: topic.as_str().to_string(),
+            received_at: at.or(triggered_at).unwrap_or(Timestamp::UNIX_EPOCH),
+        };
+        let event = match parsed {
+            Ok(event) => event,
+            Err(e) => {
+                let rejected = Rejected {
+                    receipt: receipt(None),
+                    error: e.to_string(),
+                    body: req.body.to_vec(),
+                };
+                if let Err(store) = self.inbox.reject(&rejected).await {
+                    tracing::error!(%shop, webhook_id, error = %store, "could not keep rejected delivery");
+                    return Reply::new(503, json!({"error": "temporarily unavailable"}));
+                }
+                tracing::warn!(%shop, webhook_id, error = %e, "webhook payload rejected");
+                return bad(e.to_string());
+            }
+        };
+        match self.inbox.record(&receipt(Some(event.at)), &event).await {
+            Ok(Recorded::New) => {
+                tracing::info!(%shop, webhook_id, event_id = %event.id, kind = event.kind.name(), "event stored");
+                Reply::new(200, json!({"status": "accepted", "event_id": event.id}))
+            }
+            Ok(Recorded::Duplicate) => {
+                tracing::info!(%shop, webhook_id, event_id = %event.id, "duplicate delivery");
+                Reply::new(200, json!({"status": "duplicate", "event_id": event.id}))
+            }
+            // A 5xx makes Shopify redeliver: nothing is lost.
+            Err(e) => {
+                tracing::error!(%shop, webhook_id, error = %e, "could not store event");
+                Reply::new(503, json!({"error": "temporarily unavailable"}))
+            }
+        }
+    }
+}

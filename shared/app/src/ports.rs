@@ -1,0 +1,162 @@
+//! The ports the services need. Each is implemented by an adapter in
+//! `waymark-aws`. Methods are idempotent where the edge is at-least-once.
+
+use jiff::Timestamp;
+use std::future::Future;
+use waymark_core::contact::Contact;
+use waymark_core::event::{Event, Identity};
+use waymark_core::ids::{ContactId, ShopDomain};
+use waymark_core::journey::Run;
+use waymark_core::outbox::{OutboxMessage, SendFailure};
+
+/// A storage failure the caller cannot fix by retrying its own logic.
+#[derive(Debug, thiserror::Error)]
+#[error("storage: {0}")]
+pub struct StoreError(pub String);
+
+/// A verified delivery's receipt, keyed by the platform's delivery id.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    pub shop: ShopDomain,
+    pub delivery_id: String,
+    pub topic: String,
+    pub received_at: Timestamp,
+}
+
+/// A verified delivery that could not be parsed, kept for inspection.
+#[derive(Debug, Clone)]
+pub struct Rejected {
+    pub receipt: Receipt,
+    pub error: String,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    New,
+    /// The delivery id or the business fact was stored before: no effect.
+    Duplicate,
+}
+
+/// Where ingest puts verified deliveries.
+pub trait Inbox {
+    /// Stores the receipt and the event together, unless either was seen.
+    fn record(
+        &self,
+        receipt: &Receipt,
+        event: &Event,
+    ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
+    /// Keeps a delivery that failed to parse.
+    fn reject(&self, rejected: &Rejected) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A contact with its runs, as loaded for an update, with the versions the
+/// commit is conditional on.
+#[derive(Debug, Clone)]
+pub struct ContactState {
+    pub contact: Contact,
+    /// 0 when the contact does not exist yet.
+    pub version: u64,
+    /// Ids of the newest events applied, so a replayed event is a no-op.
+    pub recent_events: Vec<String>,
+    pub runs: Vec<VersionedRun>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionedRun {
+    pub run: Run,
+    /// 0 for a run not stored yet.
+    pub version: u64,
+}
+
+/// Everything one step of processing changes, written atomically.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    pub contact: Contact,
+    pub expected_version: u64,
+    pub recent_events: Vec<String>,
+    /// Runs that changed, each conditional on its loaded version.
+    pub runs: Vec<VersionedRun>,
+    pub outbox: Vec<OutboxMessage>,
+    /// Identities to point at this contact (email, customer id).
+    pub identities: Identity,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// Someone else changed the contact or a run: reload and try again.
+    #[error("concurrent update")]
+    Conflict,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Contacts, their identities and their runs.
+pub trait ContactStore {
+    /// The contact an identity resolves to (customer id first, then email).
+    fn find(
+        &self,
+        shop: &ShopDomain,
+        identity: &Identity,
+    ) -> impl Future<Output = Result<Option<ContactId>, StoreError>> + Send;
+    fn load_for_update(
+        &self,
+        shop: &ShopDomain,
+        id: &ContactId,
+    ) -> impl Future<Output = Result<Option<ContactState>, StoreError>> + Send;
+    fn commit(&self, commit: &Commit) -> impl Future<Output = Result<(), CommitError>> + Send;
+}
+
+/// Something due in the sparse due index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Due {
+    /// A contact with a run whose wait is due.
+    Contact { shop: ShopDomain, id: ContactId },
+    /// An outbox message whose retry (or claim lease) is due.
+    Message { id: String },
+}
+
+pub trait DueIndex {
+    /// Everything due at or before `now`, across all shards.
+    fn due(&self, now: Timestamp) -> impl Future<Output = Result<Vec<Due>, StoreError>> + Send;
+}
+
+/// A message's delivery state, as claimed for one attempt.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub message: OutboxMessage,
+    /// 1-based number of this attempt.
+    pub attempt: u32,
+}
+
+/// The outbox: messages written by process/timer, sent by dispatch.
+pub trait Outbox {
+    /// Claims a queued message for one attempt; `None` if it is not queued
+    /// (already sent, parked, or claimed by another invocation).
+    fn claim(&self, id: &str) -> impl Future<Output = Result<Option<Claimed>, StoreError>> + Send;
+    fn mark_sent(
+        &self,
+        id: &str,
+        provider_id: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn retry_at(
+        &self,
+        claimed: &Claimed,
+        at: Timestamp,
+        error: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn park(&self, claimed: &Claimed, error: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Puts a message whose retry (or claim lease) is due by `now` back in
+    /// the queue; does nothing if it moved on meanwhile.
+    fn requeue(&self, id: &str, now: Timestamp) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Sends one raw MIME message; returns the provider's message id.
+pub trait Mailer {
+    fn send(
+        &self,
+        from: &str,
+        to: &str,
+        raw: Vec<u8>,
+    ) -> impl Future<Output = Result<String, SendFailure>> + Send;
+}

@@ -1,0 +1,89 @@
+//! The single-table key layout. Every key starts with the shop, so two shops'
+//! data can never meet. The access patterns are listed in ARCHITECTURE.md;
+//! change both together.
+
+use waymark_core::ids::{ContactId, ShopDomain};
+
+pub const PK: &str = "PK";
+pub const SK: &str = "SK";
+/// Item type, read by the stream filters.
+pub const TYPE: &str = "t";
+/// The item's domain document, as JSON.
+pub const DOC: &str = "doc";
+pub const VERSION: &str = "ver";
+pub const DUE_INDEX: &str = "due";
+pub const DUE_SHARD: &str = "due_shard";
+pub const DUE_AT: &str = "due_at";
+pub const TTL: &str = "ttl";
+/// Number of due-index shards; each is one Query per tick.
+pub const DUE_SHARDS: u32 = 8;
+
+pub fn receipt(shop: &ShopDomain, delivery: &str) -> String {
+    format!("S#{shop}#W#{delivery}")
+}
+
+pub fn rejected(shop: &ShopDomain, delivery: &str) -> String {
+    format!("S#{shop}#X#{delivery}")
+}
+
+pub fn event(shop: &ShopDomain, id: &str) -> String {
+    format!("S#{shop}#E#{id}")
+}
+
+pub fn contact(shop: &ShopDomain, id: &ContactId) -> String {
+    format!("S#{shop}#C#{id}")
+}
+
+pub fn alias_customer(shop: &ShopDomain, customer_id: u64) -> String {
+    format!("S#{shop}#A#cust:{customer_id}")
+}
+
+pub fn alias_email(shop: &ShopDomain, lookup: &str) -> String {
+    format!("S#{shop}#A#email:{lookup}")
+}
+
+pub fn run_sk(journey: &str, key: &str) -> String {
+    format!("R#{journey}#{key}")
+}
+
+pub fn outbox(shop: &ShopDomain, id: &str) -> String {
+    format!("S#{shop}#O#{id}")
+}
+
+/// Shop and contact back from a contact partition key.
+pub fn parse_contact(pk: &str) -> Option<(ShopDomain, ContactId)> {
+    let rest = pk.strip_prefix("S#")?;
+    let (shop, cid) = rest.split_once("#C#")?;
+    Some((ShopDomain::parse(shop).ok()?, ContactId::parse(cid).ok()?))
+}
+
+/// The due-index shard of a partition key: stable, spread evenly.
+pub fn shard(pk: &str) -> String {
+    // FNV-1a: tiny and stable across builds (unlike std's hasher).
+    let mut h: u32 = 0x811c_9dc5;
+    for b in pk.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("D#{}", h % DUE_SHARDS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contact_keys_round_trip() {
+        let shop = ShopDomain::parse("demo.myshopify.com").unwrap();
+        let id = ContactId::for_customer(7);
+        assert_eq!(parse_contact(&contact(&shop, &id)), Some((shop, id)));
+        assert_eq!(parse_contact("S#x.com#O#abc"), None);
+    }
+
+    #[test]
+    fn shards_are_stable_and_in_range() {
+        assert_eq!(shard("S#demo.myshopify.com#C#cust-1"), shard("S#demo.myshopify.com#C#cust-1"));
+        let n: std::collections::BTreeSet<_> = (0..200).map(|i| shard(&format!("k{i}"))).collect();
+        assert_eq!(n.len(), DUE_SHARDS as usize);
+    }
+}

@@ -1,0 +1,563 @@
+//! The DynamoDB adapter for every storage port, over one table. Writes that
+//! must agree are one transaction; every write that can be replayed is
+//! conditional, so replays and races become no-ops or conflicts, never damage.
+
+use crate::keys::{self, DOC, DUE_AT, DUE_INDEX, DUE_SHARD, PK, SK, TTL, TYPE, VERSION};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use waymark_app::ports::{
+    Claimed, Commit, CommitError, ContactState, ContactStore, Due, DueIndex, Inbox, Outbox,
+    Receipt, Recorded, Rejected, StoreError, VersionedRun,
+};
+use waymark_core::contact::Contact;
+use waymark_core::event::{Event, Identity};
+use waymark_core::ids::{ContactId, ShopDomain};
+use waymark_core::journey::Run;
+use waymark_core::outbox::OutboxMessage;
+
+/// How long receipts, events and rejected deliveries are kept.
+const RETENTION: SignedDuration = SignedDuration::from_hours(24 * 30);
+/// How long a claimed message may stay `sending` before the timer requeues it.
+const CLAIM_LEASE: SignedDuration = SignedDuration::from_mins(15);
+
+type Item = HashMap<String, AttributeValue>;
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn ttl(at: Timestamp) -> AttributeValue {
+    n(at.checked_add(RETENTION).unwrap_or(at).as_second())
+}
+
+fn store_err<E: std::fmt::Debug>(what: &str) -> impl FnOnce(E) -> StoreError + '_ {
+    move |e| StoreError(format!("{what}: {e:?}"))
+}
+
+fn sdk_err<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    what: &str,
+    e: SdkError<E, R>,
+) -> StoreError {
+    match e.as_service_error() {
+        Some(se) => StoreError(format!(
+            "{what}: {}: {}",
+            se.code().unwrap_or("error"),
+            se.message().unwrap_or("")
+        )),
+        None => StoreError(format!("{what}: {e:?}")),
+    }
+}
+
+fn is_condition_failure<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    e.as_service_error().and_then(|se| se.code()) == Some("ConditionalCheckFailedException")
+}
+
+fn is_cancelled_by_condition<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    let Some(se) = e.as_service_error() else {
+        return false;
+    };
+    // TransactionCanceledException lists one reason per item; any failed
+    // condition means someone else got there first.
+    se.code() == Some("TransactionCanceledException")
+        && se.message().unwrap_or("").contains("ConditionalCheckFailed")
+}
+
+fn doc<T: Serialize>(value: &T) -> Result<AttributeValue, StoreError> {
+    serde_json::to_string(value)
+        .map(s)
+        .map_err(store_err("serialise"))
+}
+
+fn read_doc<T: for<'de> Deserialize<'de>>(item: &Item) -> Result<T, StoreError> {
+    let raw = item
+        .get(DOC)
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| StoreError("item has no doc".into()))?;
+    serde_json::from_str(raw).map_err(store_err("deserialise"))
+}
+
+fn read_n(item: &Item, name: &str) -> u64 {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn put(table: &str, item: Item, condition: &str, values: Option<Item>) -> TransactWriteItem {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression(condition)
+        .set_expression_attribute_values(values)
+        .build()
+        .expect("table, item and condition are set");
+    TransactWriteItem::builder().put(put).build()
+}
+
+/// The contact document: profile plus the newest applied event ids.
+#[derive(Serialize, Deserialize)]
+struct ContactDoc {
+    contact: Contact,
+    recent_events: Vec<String>,
+}
+
+impl Inbox for DynamoStore {
+    async fn record(&self, receipt: &Receipt, event: &Event) -> Result<Recorded, StoreError> {
+        let receipt_item: Item = HashMap::from([
+            (PK.into(), s(keys::receipt(&receipt.shop, &receipt.delivery_id))),
+            (SK.into(), s("W")),
+            (TYPE.into(), s("receipt")),
+            ("topic".into(), s(&receipt.topic)),
+            ("event_id".into(), s(&event.id)),
+            (TTL.into(), ttl(receipt.received_at)),
+        ]);
+        let event_item: Item = HashMap::from([
+            (PK.into(), s(keys::event(&event.shop, &event.id))),
+            (SK.into(), s("E")),
+            (TYPE.into(), s("event")),
+            ("kind".into(), s(event.kind.name())),
+            ("at".into(), s(event.at.to_string())),
+            (DOC.into(), doc(event)?),
+            (TTL.into(), ttl(event.at)),
+        ]);
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(put(&self.table, receipt_item, "attribute_not_exists(PK)", None))
+            .transact_items(put(&self.table, event_item, "attribute_not_exists(PK)", None))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Recorded::New),
+            Err(e) if is_cancelled_by_condition(&e) => Ok(Recorded::Duplicate),
+            Err(e) => Err(sdk_err("record event", e)),
+        }
+    }
+
+    async fn reject(&self, rejected: &Rejected) -> Result<(), StoreError> {
+        // DynamoDB items stop at 400 KB; keep the head of an oversized body.
+        let body = &rejected.body[..rejected.body.len().min(350_000)];
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(keys::rejected(&rejected.receipt.shop, &rejected.receipt.delivery_id)))
+            .item(SK, s("X"))
+            .item(TYPE, s("rejected"))
+            .item("topic", s(&rejected.receipt.topic))
+            .item("error", s(&rejected.error))
+            .item("body", AttributeValue::B(body.to_vec().into()))
+            .item("truncated", AttributeValue::Bool(body.len() < rejected.body.len()))
+            .item(TTL, ttl(rejected.receipt.received_at))
+            .send()
+            .await
+            .map_err(|e| sdk_err("keep rejected delivery", e))?;
+        Ok(())
+    }
+}
+
+impl DynamoStore {
+    async fn alias(&self, pk: String) -> Result<Option<ContactId>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(pk))
+            .key(SK, s("A"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_err("read alias", e))?;
+        Ok(out
+            .item
+            .and_then(|i| i.get("contact").and_then(|v| v.as_s().ok()).cloned())
+            .and_then(|c| ContactId::parse(&c).ok()))
+    }
+
+    /// Points identities at a contact. The first mapping wins: an identity
+    /// already owned by another contact is left alone (merging is explicit).
+    async fn claim_aliases(
+        &self,
+        shop: &ShopDomain,
+        id: &ContactId,
+        identity: &Identity,
+    ) -> Result<(), StoreError> {
+        let mut pks = Vec::new();
+        if let Some(c) = identity.customer_id {
+            pks.push(keys::alias_customer(shop, c));
+        }
+        if let Some(e) = &identity.email {
+            pks.push(keys::alias_email(shop, &e.lookup_key()));
+        }
+        for pk in pks {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item(PK, s(&pk))
+                .item(SK, s("A"))
+                .item(TYPE, s("alias"))
+                .item("contact", s(id.as_str()))
+                .condition_expression("attribute_not_exists(PK)")
+                .send()
+                .await;
+            match result {
+                Ok(_) => {}
+                Err(e) if is_condition_failure(&e) => {}
+                Err(e) => return Err(sdk_err("write alias", e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ContactStore for DynamoStore {
+    async fn find(
+        &self,
+        shop: &ShopDomain,
+        identity: &Identity,
+    ) -> Result<Option<ContactId>, StoreError> {
+        if let Some(c) = identity.customer_id
+            && let Some(id) = self.alias(keys::alias_customer(shop, c)).await?
+        {
+            return Ok(Some(id));
+        }
+        if let Some(e) = &identity.email {
+            return self.alias(keys::alias_email(shop, &e.lookup_key())).await;
+        }
+        Ok(None)
+    }
+
+    async fn load_for_update(
+        &self,
+        shop: &ShopDomain,
+        id: &ContactId,
+    ) -> Result<Option<ContactState>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(":pk", s(keys::contact(shop, id)))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk_err("load contact", e))?;
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        let Some(profile) = items
+            .iter()
+            .find(|i| i.get(SK).and_then(|v| v.as_s().ok()).map(String::as_str) == Some("C"))
+        else {
+            return Ok(None);
+        };
+        let d: ContactDoc = read_doc(profile)?;
+        let mut runs = Vec::new();
+        for item in &items {
+            if item.get(TYPE).and_then(|v| v.as_s().ok()).map(String::as_str) == Some("run") {
+                runs.push(VersionedRun {
+                    run: read_doc::<Run>(item)?,
+                    version: read_n(item, VERSION),
+                });
+            }
+        }
+        Ok(Some(ContactState {
+            contact: d.contact,
+            version: read_n(profile, VERSION),
+            recent_events: d.recent_events,
+            runs,
+        }))
+    }
+
+    async fn commit(&self, c: &Commit) -> Result<(), CommitError> {
+        let shop = &c.contact.shop;
+        let pk = keys::contact(shop, &c.contact.id);
+        self.claim_aliases(shop, &c.contact.id, &c.identities).await?;
+        let versioned = |expected: u64| -> (&'static str, Option<Item>) {
+            if expected == 0 {
+                ("attribute_not_exists(PK)", None)
+            } else {
+                ("ver = :v", Some(HashMap::from([(":v".to_string(), n(expected))])))
+            }
+        };
+        let mut writes = Vec::new();
+        let contact_item: Item = HashMap::from([
+            (PK.into(), s(&pk)),
+            (SK.into(), s("C")),
+            (TYPE.into(), s("contact")),
+            (VERSION.into(), n(c.expected_version + 1)),
+            (
+                DOC.into(),
+                doc(&ContactDoc {
+                    contact: c.contact.clone(),
+                    recent_events: c.recent_events.clone(),
+                })?,
+            ),
+        ]);
+        let (cond, vals) = versioned(c.expected_version);
+        writes.push(put(&self.table, contact_item, cond, vals));
+        for r in &c.runs {
+            let mut item: Item = HashMap::from([
+                (PK.into(), s(&pk)),
+                (SK.into(), s(keys::run_sk(&r.run.journey, &r.run.key))),
+                (TYPE.into(), s("run")),
+                (VERSION.into(), n(r.version + 1)),
+                ("status".into(), s(format!("{:?}", r.run.status).to_lowercase())),
+                (DOC.into(), doc(&r.run)?),
+            ]);
+            if r.run.is_active()
+                && let Some(due) = r.run.wait_until
+            {
+                item.insert(DUE_SHARD.into(), s(keys::shard(&pk)));
+                item.insert(DUE_AT.into(), n(due.as_millisecond()));
+            }
+            let (cond, vals) = versioned(r.version);
+            writes.push(put(&self.table, item, cond, vals));
+        }
+        for m in &c.outbox {
+            writes.push(put(
+                &self.table,
+                outbox_item(m)?,
+                "attribute_not_exists(PK)",
+                None,
+            ));
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_cancelled_by_condition(&e) => Err(CommitError::Conflict),
+            Err(e) => Err(sdk_err("commit", e).into()),
+        }
+    }
+}
+
+fn outbox_item(m: &OutboxMessage) -> Result<Item, StoreError> {
+    Ok(HashMap::from([
+        (PK.into(), s(keys::outbox(&m.shop, &m.id))),
+        (SK.into(), s("O")),
+        (TYPE.into(), s("outbox")),
+        ("st".into(), s("queued")),
+        ("attempts".into(), n(0)),
+        ("slot_ms".into(), n(m.queued_at.as_millisecond())),
+        ("journey".into(), s(&m.journey)),
+        (DOC.into(), doc(m)?),
+    ]))
+}
+
+impl DueIndex for DynamoStore {
+    async fn due(&self, now: Timestamp) -> Result<Vec<Due>, StoreError> {
+        let mut due = Vec::new();
+        for shard in 0..keys::DUE_SHARDS {
+            let mut start = None;
+            loop {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(DUE_INDEX)
+                    .key_condition_expression("due_shard = :s AND due_at <= :now")
+                    .expression_attribute_values(":s", s(format!("D#{shard}")))
+                    .expression_attribute_values(":now", n(now.as_millisecond()))
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_err("query due index", e))?;
+                for item in out.items.unwrap_or_default() {
+                    let pk = item.get(PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                    if let Some((shop, id)) = keys::parse_contact(&pk) {
+                        due.push(Due::Contact { shop, id });
+                    } else if pk.contains("#O#") {
+                        due.push(Due::Message { id: pk });
+                    }
+                }
+                start = out.last_evaluated_key;
+                if start.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(due)
+    }
+}
+
+impl Outbox for DynamoStore {
+    async fn claim(&self, id: &str) -> Result<Option<Claimed>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(id))
+            .key(SK, s("O"))
+            .condition_expression("st = :queued")
+            .update_expression(
+                "SET st = :sending, attempts = attempts + :one, due_shard = :shard, due_at = slot_ms + :lease",
+            )
+            .expression_attribute_values(":queued", s("queued"))
+            .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":shard", s(keys::shard(id)))
+            .expression_attribute_values(":lease", n(CLAIM_LEASE.as_millis()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let item = out.attributes.unwrap_or_default();
+                Ok(Some(Claimed {
+                    message: read_doc(&item)?,
+                    attempt: read_n(&item, "attempts") as u32,
+                }))
+            }
+            Err(e) if is_condition_failure(&e) => Ok(None),
+            Err(e) => Err(sdk_err("claim message", e)),
+        }
+    }
+
+    async fn mark_sent(&self, id: &str, provider_id: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(id))
+            .key(SK, s("O"))
+            .update_expression("SET st = :sent, provider_id = :pid REMOVE due_shard, due_at, last_error")
+            .expression_attribute_values(":sent", s("sent"))
+            .expression_attribute_values(":pid", s(provider_id))
+            .send()
+            .await
+            .map_err(|e| sdk_err("mark sent", e))?;
+        Ok(())
+    }
+
+    async fn retry_at(&self, c: &Claimed, at: Timestamp, error: &str) -> Result<(), StoreError> {
+        let id = keys::outbox(&c.message.shop, &c.message.id);
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(&id))
+            .key(SK, s("O"))
+            .condition_expression("st = :sending AND attempts = :attempt")
+            .update_expression("SET st = :retry, slot_ms = :at, due_shard = :shard, due_at = :at, last_error = :err")
+            .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":attempt", n(c.attempt))
+            .expression_attribute_values(":retry", s("retry"))
+            .expression_attribute_values(":at", n(at.as_millisecond()))
+            .expression_attribute_values(":shard", s(keys::shard(&id)))
+            .expression_attribute_values(":err", s(error))
+            .send()
+            .await
+            .map_err(|e| sdk_err("schedule retry", e))?;
+        Ok(())
+    }
+
+    async fn park(&self, c: &Claimed, error: &str) -> Result<(), StoreError> {
+        let id = keys::outbox(&c.message.shop, &c.message.id);
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(&id))
+            .key(SK, s("O"))
+            .condition_expression("st = :sending AND attempts = :attempt")
+            .update_expression("SET st = :parked, last_error = :err REMOVE due_shard, due_at")
+            .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":attempt", n(c.attempt))
+            .expression_attribute_values(":parked", s("parked"))
+            .expression_attribute_values(":err", s(error))
+            .send()
+            .await
+            .map_err(|e| sdk_err("park message", e))?;
+        Ok(())
+    }
+
+    async fn requeue(&self, id: &str, now: Timestamp) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(id))
+            .key(SK, s("O"))
+            .condition_expression("(st = :retry OR st = :sending) AND due_at <= :now")
+            .update_expression("SET st = :queued REMOVE due_shard, due_at")
+            .expression_attribute_values(":retry", s("retry"))
+            .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":queued", s("queued"))
+            .expression_attribute_values(":now", n(now.as_millisecond()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(sdk_err("requeue message", e)),
+        }
+    }
+}
+
+/// Outbox messages in a given state, for operators and tests.
+pub async fn outbox_by_status(store: &DynamoStore, status: &str) -> Result<Vec<(OutboxMessage, Option<String>)>, StoreError> {
+    let mut found = Vec::new();
+    let mut start = None;
+    loop {
+        let out = store
+            .client
+            .scan()
+            .table_name(&store.table)
+            .filter_expression("t = :t AND st = :st")
+            .expression_attribute_values(":t", s("outbox"))
+            .expression_attribute_values(":st", s(status))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| sdk_err("scan outbox", e))?;
+        for item in out.items.unwrap_or_default() {
+            let error = item.get("last_error").and_then(|v| v.as_s().ok()).cloned();
+            found.push((read_doc(&item)?, error));
+        }
+        start = out.last_evaluated_key;
+        if start.is_none() {
+            break;
+        }
+    }
+    Ok(found)
+}

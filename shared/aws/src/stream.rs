@@ -1,0 +1,72 @@
+//! The Lambda event shapes Waymark's functions receive, read directly with
+//! serde: a DynamoDB stream batch (items carry their document as JSON in
+//! `doc`), the partial-batch response, and an EventBridge scheduled event.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// A DynamoDB stream batch as Lambda delivers it.
+#[derive(Debug, Deserialize)]
+pub struct StreamBatch {
+    #[serde(rename = "Records", default)]
+    pub records: Vec<StreamRecord>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StreamRecord {
+    #[serde(rename = "eventName", default)]
+    pub event_name: String,
+    pub dynamodb: Change,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Change {
+    #[serde(rename = "SequenceNumber", default)]
+    pub sequence_number: String,
+    #[serde(rename = "NewImage", default)]
+    pub new_image: HashMap<String, serde_json::Value>,
+}
+
+impl StreamRecord {
+    /// A string attribute of the new image (`{"S": "..."}`).
+    pub fn string(&self, name: &str) -> Option<&str> {
+        self.dynamodb.new_image.get(name)?.get("S")?.as_str()
+    }
+
+    /// The item's document, decoded.
+    pub fn doc<T: for<'de> Deserialize<'de>>(&self) -> Result<T, String> {
+        let raw = self
+            .string(crate::keys::DOC)
+            .ok_or_else(|| format!("record {} has no doc", self.dynamodb.sequence_number))?;
+        serde_json::from_str(raw).map_err(|e| format!("record {}: {e}", self.dynamodb.sequence_number))
+    }
+}
+
+/// Lambda's partial batch response: the failed records are retried, the
+/// others are not (needs `FunctionResponseTypes: [ReportBatchItemFailures]`).
+#[derive(Debug, Default, Serialize)]
+pub struct BatchResponse {
+    #[serde(rename = "batchItemFailures")]
+    pub batch_item_failures: Vec<ItemFailure>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ItemFailure {
+    #[serde(rename = "itemIdentifier")]
+    pub item_identifier: String,
+}
+
+impl BatchResponse {
+    pub fn fail(&mut self, record: &StreamRecord) {
+        self.batch_item_failures.push(ItemFailure {
+            item_identifier: record.dynamodb.sequence_number.clone(),
+        });
+    }
+}
+
+/// An EventBridge scheduled event; `time` is the schedule's instant.
+#[derive(Debug, Deserialize)]
+pub struct ScheduledEvent {
+    pub time: Timestamp,
+}
