@@ -1,6 +1,7 @@
 //! `dispatch` (DynamoDB stream, queued outbox messages): sends each message
 //! once per claim through SES v2; failures are retried later or parked.
 
+use aws_config::SdkConfig;
 use lambda_runtime::{Error, LambdaEvent};
 use waymark_app::dispatch::Dispatcher;
 use waymark_aws::ses::SesMailer;
@@ -11,6 +12,7 @@ use waymark_core::ids::EmailAddress;
 
 pub type Service = Dispatcher<DynamoStore, SesMailer>;
 
+/// Built once per cold start from the environment.
 pub async fn init() -> Result<Service, Error> {
     let sdk = waymark_aws::config::sdk().await;
     let table = waymark_aws::config::required("TABLE_NAME")?;
@@ -20,23 +22,29 @@ pub async fn init() -> Result<Service, Error> {
         name: waymark_aws::config::optional("SENDER_NAME").unwrap_or_default(),
         address,
     };
-    let catalog = waymark_content::catalog().map_err(|errors| {
-        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        format!("bundled content is invalid:\n{}", text.join("\n"))
-    })?;
-    let mailer = SesMailer::new(
-        aws_sdk_sesv2::Client::new(&sdk),
-        waymark_aws::config::optional("SES_CONFIGURATION_SET"),
-    );
+    let configuration_set = waymark_aws::config::optional("SES_CONFIGURATION_SET");
+    build(&sdk, &table, sender, configuration_set)
+}
+
+pub fn build(
+    sdk: &SdkConfig,
+    table: &str,
+    sender: Sender,
+    configuration_set: Option<String>,
+) -> Result<Service, Error> {
+    let catalog = waymark_content::checked_catalog()?;
     Ok(Dispatcher::new(
-        DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table),
-        mailer,
+        DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table),
+        SesMailer::new(aws_sdk_sesv2::Client::new(sdk), configuration_set),
         Renderer::new(catalog.templates()),
         sender,
     ))
 }
 
-pub async fn handle(service: &Service, batch: LambdaEvent<StreamBatch>) -> Result<BatchResponse, Error> {
+pub async fn handle(
+    service: &Service,
+    batch: LambdaEvent<StreamBatch>,
+) -> Result<BatchResponse, Error> {
     let mut response = BatchResponse::default();
     for record in &batch.payload.records {
         if record.string("t") != Some("outbox") || record.string("st") != Some("queued") {

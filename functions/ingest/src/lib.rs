@@ -1,19 +1,24 @@
 //! `ingest` (Function URL): Shopify webhooks in, canonical events stored.
 //! Routes: `POST /shopify`. Heavy work happens downstream (process).
 
+use aws_config::SdkConfig;
 use lambda_http::{Body, Error, Request, Response};
 use waymark_app::ingest::{ShopifyIngest, WebhookRequest};
 use waymark_aws::store::DynamoStore;
 
 pub type Service = ShopifyIngest<DynamoStore>;
 
-/// Built once per cold start.
+/// Built once per cold start from the environment.
 pub async fn init() -> Result<Service, Error> {
     let sdk = waymark_aws::config::sdk().await;
     let table = waymark_aws::config::required("TABLE_NAME")?;
     let secret = waymark_aws::config::required("SHOPIFY_WEBHOOK_SECRET")?;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
-    Ok(ShopifyIngest::new(secret.into_bytes(), store))
+    Ok(build(&sdk, &table, &secret))
+}
+
+pub fn build(sdk: &SdkConfig, table: &str, secret: &str) -> Service {
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table);
+    ShopifyIngest::new(secret.as_bytes().to_vec(), store)
 }
 
 pub async fn handle(service: &Service, req: Request) -> Result<Response<Body>, Error> {

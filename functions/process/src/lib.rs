@@ -2,6 +2,7 @@
 //! contact and runs the journeys. Records of one shard arrive in order; the
 //! first failure stops the batch so nothing is applied out of order.
 
+use aws_config::SdkConfig;
 use lambda_runtime::{Error, LambdaEvent};
 use waymark_app::process::Processor;
 use waymark_aws::store::DynamoStore;
@@ -10,20 +11,24 @@ use waymark_core::event::Event;
 
 pub type Service = Processor<DynamoStore>;
 
+/// Built once per cold start from the environment.
 pub async fn init() -> Result<Service, Error> {
     let sdk = waymark_aws::config::sdk().await;
     let table = waymark_aws::config::required("TABLE_NAME")?;
-    let catalog = waymark_content::catalog().map_err(|errors| {
-        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        format!("bundled content is invalid:\n{}", text.join("\n"))
-    })?;
+    build(&sdk, &table)
+}
+
+pub fn build(sdk: &SdkConfig, table: &str) -> Result<Service, Error> {
     Ok(Processor::new(
-        catalog,
-        DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table),
+        waymark_content::checked_catalog()?,
+        DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table),
     ))
 }
 
-pub async fn handle(service: &Service, batch: LambdaEvent<StreamBatch>) -> Result<BatchResponse, Error> {
+pub async fn handle(
+    service: &Service,
+    batch: LambdaEvent<StreamBatch>,
+) -> Result<BatchResponse, Error> {
     let mut response = BatchResponse::default();
     for record in &batch.payload.records {
         if record.event_name != "INSERT" || record.string("t") != Some("event") {

@@ -1,6 +1,7 @@
 //! `timer` (EventBridge schedule, every minute): fires what is due as of the
 //! schedule's own time, never the clock's.
 
+use aws_config::SdkConfig;
 use lambda_runtime::{Error, LambdaEvent};
 use waymark_app::process::Processor;
 use waymark_app::timer::{TickReport, tick};
@@ -11,20 +12,24 @@ pub struct Service {
     processor: Processor<DynamoStore>,
 }
 
+/// Built once per cold start from the environment.
 pub async fn init() -> Result<Service, Error> {
     let sdk = waymark_aws::config::sdk().await;
     let table = waymark_aws::config::required("TABLE_NAME")?;
-    let catalog = waymark_content::catalog().map_err(|errors| {
-        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        format!("bundled content is invalid:\n{}", text.join("\n"))
-    })?;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    build(&sdk, &table)
+}
+
+pub fn build(sdk: &SdkConfig, table: &str) -> Result<Service, Error> {
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table);
     Ok(Service {
-        processor: Processor::new(catalog, store),
+        processor: Processor::new(waymark_content::checked_catalog()?, store),
     })
 }
 
-pub async fn handle(service: &Service, event: LambdaEvent<ScheduledEvent>) -> Result<TickReport, Error> {
+pub async fn handle(
+    service: &Service,
+    event: LambdaEvent<ScheduledEvent>,
+) -> Result<TickReport, Error> {
     let store = service.processor.store();
     Ok(tick(&service.processor, store, store, event.payload.time).await?)
 }

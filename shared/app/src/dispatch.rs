@@ -65,7 +65,12 @@ impl<O: Outbox, M: Mailer> Dispatcher<O, M> {
                     }
                     AfterFailure::Park(reason) => {
                         self.outbox.park(&claimed, &reason).await?;
-                        tracing::error!(message = id, attempt = claimed.attempt, reason, "message parked");
+                        tracing::error!(
+                            message = id,
+                            attempt = claimed.attempt,
+                            reason,
+                            "message parked"
+                        );
                         Ok(Outcome::Parked(reason))
                     }
                 }

@@ -50,7 +50,10 @@ impl<I: Inbox> ShopifyIngest<I> {
     pub async fn handle(&self, req: &WebhookRequest<'_>) -> Reply {
         if !hmac::verify(&self.secret, req.body, req.hmac) {
             tracing::warn!(shop = ?req.shop, "webhook rejected: HMAC missing or wrong");
-            return Reply::new(401, json!({"error": "invalid or missing X-Shopify-Hmac-Sha256"}));
+            return Reply::new(
+                401,
+                json!({"error": "invalid or missing X-Shopify-Hmac-Sha256"}),
+            );
         }
         let bad = |msg: String| Reply::new(400, json!({"error": msg}));
         let shop = match req.shop.map(ShopDomain::parse) {
@@ -58,7 +61,10 @@ impl<I: Inbox> ShopifyIngest<I> {
             Some(Err(e)) => return bad(format!("X-Shopify-Shop-Domain: {e}")),
             None => return bad("missing X-Shopify-Shop-Domain header".into()),
         };
-        let Some(webhook_id) = req.webhook_id.map(str::trim).filter(|w| !w.is_empty() && w.len() <= 200)
+        let Some(webhook_id) = req
+            .webhook_id
+            .map(str::trim)
+            .filter(|w| !w.is_empty() && w.len() <= 200)
         else {
             return bad("missing X-Shopify-Webhook-Id header".into());
         };
@@ -69,9 +75,7 @@ impl<I: Inbox> ShopifyIngest<I> {
             tracing::info!(%shop, topic = topic_name, webhook_id, "topic not handled; acknowledged and ignored");
             return Reply::new(200, json!({"status": "ignored", "topic": topic_name}));
         };
-        let triggered_at = req
-            .triggered_at
-            .and_then(waymark_core::time::parse_instant);
+        let triggered_at = req.triggered_at.and_then(waymark_core::time::parse_instant);
         let delivery = Delivery {
             shop: &shop,
             topic,

@@ -145,10 +145,18 @@ pub trait Outbox {
         at: Timestamp,
         error: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    fn park(&self, claimed: &Claimed, error: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn park(
+        &self,
+        claimed: &Claimed,
+        error: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Puts a message whose retry (or claim lease) is due by `now` back in
     /// the queue; does nothing if it moved on meanwhile.
-    fn requeue(&self, id: &str, now: Timestamp) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn requeue(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Sends one raw MIME message; returns the provider's message id.

@@ -82,7 +82,10 @@ mod tests {
 
     #[test]
     fn shards_are_stable_and_in_range() {
-        assert_eq!(shard("S#demo.myshopify.com#C#cust-1"), shard("S#demo.myshopify.com#C#cust-1"));
+        assert_eq!(
+            shard("S#demo.myshopify.com#C#cust-1"),
+            shard("S#demo.myshopify.com#C#cust-1")
+        );
         let n: std::collections::BTreeSet<_> = (0..200).map(|i| shard(&format!("k{i}"))).collect();
         assert_eq!(n.len(), DUE_SHARDS as usize);
     }

@@ -90,7 +90,10 @@ fn is_cancelled_by_condition<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> 
     // TransactionCanceledException lists one reason per item; any failed
     // condition means someone else got there first.
     se.code() == Some("TransactionCanceledException")
-        && se.message().unwrap_or("").contains("ConditionalCheckFailed")
+        && se
+            .message()
+            .unwrap_or("")
+            .contains("ConditionalCheckFailed")
 }
 
 fn doc<T: Serialize>(value: &T) -> Result<AttributeValue, StoreError> {
@@ -135,7 +138,10 @@ struct ContactDoc {
 impl Inbox for DynamoStore {
     async fn record(&self, receipt: &Receipt, event: &Event) -> Result<Recorded, StoreError> {
         let receipt_item: Item = HashMap::from([
-            (PK.into(), s(keys::receipt(&receipt.shop, &receipt.delivery_id))),
+            (
+                PK.into(),
+                s(keys::receipt(&receipt.shop, &receipt.delivery_id)),
+            ),
             (SK.into(), s("W")),
             (TYPE.into(), s("receipt")),
             ("topic".into(), s(&receipt.topic)),
@@ -154,8 +160,18 @@ impl Inbox for DynamoStore {
         let result = self
             .client
             .transact_write_items()
-            .transact_items(put(&self.table, receipt_item, "attribute_not_exists(PK)", None))
-            .transact_items(put(&self.table, event_item, "attribute_not_exists(PK)", None))
+            .transact_items(put(
+                &self.table,
+                receipt_item,
+                "attribute_not_exists(PK)",
+                None,
+            ))
+            .transact_items(put(
+                &self.table,
+                event_item,
+                "attribute_not_exists(PK)",
+                None,
+            ))
             .send()
             .await;
         match result {
@@ -171,13 +187,22 @@ impl Inbox for DynamoStore {
         self.client
             .put_item()
             .table_name(&self.table)
-            .item(PK, s(keys::rejected(&rejected.receipt.shop, &rejected.receipt.delivery_id)))
+            .item(
+                PK,
+                s(keys::rejected(
+                    &rejected.receipt.shop,
+                    &rejected.receipt.delivery_id,
+                )),
+            )
             .item(SK, s("X"))
             .item(TYPE, s("rejected"))
             .item("topic", s(&rejected.receipt.topic))
             .item("error", s(&rejected.error))
             .item("body", AttributeValue::B(body.to_vec().into()))
-            .item("truncated", AttributeValue::Bool(body.len() < rejected.body.len()))
+            .item(
+                "truncated",
+                AttributeValue::Bool(body.len() < rejected.body.len()),
+            )
             .item(TTL, ttl(rejected.receipt.received_at))
             .send()
             .await
@@ -292,7 +317,12 @@ impl ContactStore for DynamoStore {
         let d: ContactDoc = read_doc(profile)?;
         let mut runs = Vec::new();
         for item in &items {
-            if item.get(TYPE).and_then(|v| v.as_s().ok()).map(String::as_str) == Some("run") {
+            if item
+                .get(TYPE)
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+                == Some("run")
+            {
                 runs.push(VersionedRun {
                     run: read_doc::<Run>(item)?,
                     version: read_n(item, VERSION),
@@ -310,12 +340,16 @@ impl ContactStore for DynamoStore {
     async fn commit(&self, c: &Commit) -> Result<(), CommitError> {
         let shop = &c.contact.shop;
         let pk = keys::contact(shop, &c.contact.id);
-        self.claim_aliases(shop, &c.contact.id, &c.identities).await?;
+        self.claim_aliases(shop, &c.contact.id, &c.identities)
+            .await?;
         let versioned = |expected: u64| -> (&'static str, Option<Item>) {
             if expected == 0 {
                 ("attribute_not_exists(PK)", None)
             } else {
-                ("ver = :v", Some(HashMap::from([(":v".to_string(), n(expected))])))
+                (
+                    "ver = :v",
+                    Some(HashMap::from([(":v".to_string(), n(expected))])),
+                )
             }
         };
         let mut writes = Vec::new();
@@ -340,7 +374,10 @@ impl ContactStore for DynamoStore {
                 (SK.into(), s(keys::run_sk(&r.run.journey, &r.run.key))),
                 (TYPE.into(), s("run")),
                 (VERSION.into(), n(r.version + 1)),
-                ("status".into(), s(format!("{:?}", r.run.status).to_lowercase())),
+                (
+                    "status".into(),
+                    s(format!("{:?}", r.run.status).to_lowercase()),
+                ),
                 (DOC.into(), doc(&r.run)?),
             ]);
             if r.run.is_active()
@@ -406,7 +443,11 @@ impl DueIndex for DynamoStore {
                     .await
                     .map_err(|e| sdk_err("query due index", e))?;
                 for item in out.items.unwrap_or_default() {
-                    let pk = item.get(PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                    let pk = item
+                        .get(PK)
+                        .and_then(|v| v.as_s().ok())
+                        .cloned()
+                        .unwrap_or_default();
                     if let Some((shop, id)) = keys::parse_contact(&pk) {
                         due.push(Due::Contact { shop, id });
                     } else if pk.contains("#O#") {
@@ -462,7 +503,9 @@ impl Outbox for DynamoStore {
             .table_name(&self.table)
             .key(PK, s(id))
             .key(SK, s("O"))
-            .update_expression("SET st = :sent, provider_id = :pid REMOVE due_shard, due_at, last_error")
+            .update_expression(
+                "SET st = :sent, provider_id = :pid REMOVE due_shard, due_at, last_error",
+            )
             .expression_attribute_values(":sent", s("sent"))
             .expression_attribute_values(":pid", s(provider_id))
             .send()
@@ -535,7 +578,10 @@ impl Outbox for DynamoStore {
 }
 
 /// Outbox messages in a given state, for operators and tests.
-pub async fn outbox_by_status(store: &DynamoStore, status: &str) -> Result<Vec<(OutboxMessage, Option<String>)>, StoreError> {
+pub async fn outbox_by_status(
+    store: &DynamoStore,
+    status: &str,
+) -> Result<Vec<(OutboxMessage, Option<String>)>, StoreError> {
     let mut found = Vec::new();
     let mut start = None;
     loop {

@@ -39,7 +39,8 @@ impl StreamRecord {
         let raw = self
             .string(crate::keys::DOC)
             .ok_or_else(|| format!("record {} has no doc", self.dynamodb.sequence_number))?;
-        serde_json::from_str(raw).map_err(|e| format!("record {}: {e}", self.dynamodb.sequence_number))
+        serde_json::from_str(raw)
+            .map_err(|e| format!("record {}: {e}", self.dynamodb.sequence_number))
     }
 }
 

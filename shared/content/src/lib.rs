@@ -22,6 +22,15 @@ pub fn catalog() -> Result<Catalog, Vec<ContentError>> {
     Catalog::from_files(&files())
 }
 
+/// The bundled catalog, or one error listing every problem, for a
+/// function's cold start.
+pub fn checked_catalog() -> Result<Catalog, String> {
+    catalog().map_err(|errors| {
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        format!("bundled content is invalid:\n{}", text.join("\n"))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -4,6 +4,7 @@
 //! function) against whatever serves the functions. Never used in production.
 
 pub mod filter;
+pub mod mailbox;
 pub mod moto;
 pub mod resources;
 pub mod runner;

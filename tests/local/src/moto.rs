@@ -14,16 +14,23 @@ pub struct Moto {
 fn binary() -> PathBuf {
     std::env::var_os("MOTO_SERVER")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/moto_server"))
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/moto_server")
+        })
 }
 
 impl Moto {
     /// Uses `WAYMARK_TEST_ENDPOINT` if set, otherwise starts a private moto.
     pub fn start() -> Result<Self> {
         if let Ok(endpoint) = std::env::var("WAYMARK_TEST_ENDPOINT") {
-            return Ok(Self { child: None, endpoint });
+            return Ok(Self {
+                child: None,
+                endpoint,
+            });
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let bin = binary();
         let child = Command::new(&bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -50,7 +57,9 @@ impl Moto {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(&self.endpoint)
             .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "moto"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "test", "test", None, None, "moto",
+            ))
             .load()
             .await
     }

@@ -5,7 +5,8 @@ use crate::template::Template;
 use anyhow::{Context, Result, anyhow};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 use serde_json::Value;
 use std::collections::HashMap;
@@ -55,13 +56,17 @@ pub async fn create(sdk: &aws_config::SdkConfig, template: &Template, names: &Na
             let mut req = ddb
                 .create_table()
                 .table_name(name)
-                .billing_mode(BillingMode::from(p["BillingMode"].as_str().unwrap_or("PAY_PER_REQUEST")))
+                .billing_mode(BillingMode::from(
+                    p["BillingMode"].as_str().unwrap_or("PAY_PER_REQUEST"),
+                ))
                 .set_key_schema(Some(key_schema(&p["KeySchema"])?));
             for a in p["AttributeDefinitions"].as_array().into_iter().flatten() {
                 req = req.attribute_definitions(
                     AttributeDefinition::builder()
                         .attribute_name(a["AttributeName"].as_str().unwrap_or_default())
-                        .attribute_type(ScalarAttributeType::from(a["AttributeType"].as_str().unwrap_or_default()))
+                        .attribute_type(ScalarAttributeType::from(
+                            a["AttributeType"].as_str().unwrap_or_default(),
+                        ))
                         .build()?,
                 );
             }
@@ -88,7 +93,9 @@ pub async fn create(sdk: &aws_config::SdkConfig, template: &Template, names: &Na
                         .build()?,
                 );
             }
-            req.send().await.with_context(|| format!("creating table {name}"))?;
+            req.send()
+                .await
+                .with_context(|| format!("creating table {name}"))?;
             if let Some(attr) = p["TimeToLiveSpecification"]["AttributeName"].as_str() {
                 ddb.update_time_to_live()
                     .table_name(name)
@@ -108,7 +115,11 @@ pub async fn create(sdk: &aws_config::SdkConfig, template: &Template, names: &Na
     for (id, r) in template.of_type("AWS::SES::EmailIdentity") {
         let identity = resolve(&r["Properties"]["EmailIdentity"], names)
             .ok_or_else(|| anyhow!("{id}: EmailIdentity needs a value (parameter missing?)"))?;
-        let result = ses.create_email_identity().email_identity(&identity).send().await;
+        let result = ses
+            .create_email_identity()
+            .email_identity(&identity)
+            .send()
+            .await;
         if let Err(e) = result {
             let text = format!("{e:?}");
             if !text.contains("AlreadyExists") {

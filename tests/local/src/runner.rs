@@ -57,8 +57,11 @@ struct Subscription {
 pub struct Runner<I> {
     streams: aws_sdk_dynamodbstreams::Client,
     stream_arn: String,
-    /// Shard id → next iterator.
-    iterators: BTreeMap<String, Option<String>>,
+    /// Shard id → sequence number of the last record delivered. A fresh
+    /// iterator is taken after it on every poll: moto replaces a table's
+    /// stream objects when it rolls back a cancelled transaction, which
+    /// strands long-lived iterators.
+    positions: BTreeMap<String, Option<String>>,
     subscriptions: Vec<Subscription>,
     scheduled: Vec<String>,
     invoker: I,
@@ -75,7 +78,12 @@ pub struct TickSummary {
 impl<I: Invoker> Runner<I> {
     /// Wires the template's stream and schedule sources for the table whose
     /// stream is `stream_arn`.
-    pub fn new(sdk: &aws_config::SdkConfig, template: &Template, stream_arn: String, invoker: I) -> Result<Self> {
+    pub fn new(
+        sdk: &aws_config::SdkConfig,
+        template: &Template,
+        stream_arn: String,
+        invoker: I,
+    ) -> Result<Self> {
         let functions: Vec<Function> = template.functions()?;
         let mut subscriptions = Vec::new();
         let mut scheduled = Vec::new();
@@ -98,7 +106,7 @@ impl<I: Invoker> Runner<I> {
         Ok(Self {
             streams: aws_sdk_dynamodbstreams::Client::new(sdk),
             stream_arn,
-            iterators: BTreeMap::new(),
+            positions: BTreeMap::new(),
             subscriptions,
             scheduled,
             invoker,
@@ -113,26 +121,38 @@ impl<I: Invoker> Runner<I> {
             .stream_arn(&self.stream_arn)
             .send()
             .await?;
-        for shard in desc.stream_description.and_then(|d| d.shards).unwrap_or_default() {
-            let Some(id) = shard.shard_id else { continue };
-            if !self.iterators.contains_key(&id) {
-                let it = self
-                    .streams
-                    .get_shard_iterator()
-                    .stream_arn(&self.stream_arn)
-                    .shard_id(&id)
-                    .shard_iterator_type(ShardIteratorType::TrimHorizon)
-                    .send()
-                    .await?;
-                self.iterators.insert(id, it.shard_iterator);
-            }
-        }
         let mut records = Vec::new();
-        for iterator in self.iterators.values_mut() {
-            let Some(it) = iterator.clone() else { continue };
-            let out = self.streams.get_records().shard_iterator(it).send().await?;
-            *iterator = out.next_shard_iterator;
+        for shard in desc
+            .stream_description
+            .and_then(|d| d.shards)
+            .unwrap_or_default()
+        {
+            let Some(id) = shard.shard_id else { continue };
+            let position = self.positions.entry(id.clone()).or_default();
+            let request = self
+                .streams
+                .get_shard_iterator()
+                .stream_arn(&self.stream_arn)
+                .shard_id(&id);
+            let request = match position.as_deref() {
+                Some(seq) => request
+                    .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                    .sequence_number(seq),
+                None => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
+            };
+            let Some(iterator) = request.send().await?.shard_iterator else {
+                continue;
+            };
+            let out = self
+                .streams
+                .get_records()
+                .shard_iterator(iterator)
+                .send()
+                .await?;
             for r in out.records.unwrap_or_default() {
+                if let Some(seq) = r.dynamodb.as_ref().and_then(|d| d.sequence_number.clone()) {
+                    *position = Some(seq);
+                }
                 records.push(lambda_record(&r, &self.stream_arn));
             }
         }
@@ -152,7 +172,10 @@ impl<I: Invoker> Runner<I> {
             for sub in &self.subscriptions {
                 let selected: Vec<&Value> = records
                     .iter()
-                    .filter(|r| sub.patterns.is_empty() || sub.patterns.iter().any(|p| filter::matches(p, r)))
+                    .filter(|r| {
+                        sub.patterns.is_empty()
+                            || sub.patterns.iter().any(|p| filter::matches(p, r))
+                    })
                     .collect();
                 for chunk in selected.chunks(sub.batch_size.max(1)) {
                     deliver(&self.invoker, &sub.function, chunk).await?;
@@ -193,7 +216,9 @@ impl<I: Invoker> Runner<I> {
 async fn deliver<I: Invoker>(invoker: &I, function: &str, records: &[&Value]) -> Result<()> {
     let mut pending: Vec<&Value> = records.to_vec();
     for _attempt in 0..3 {
-        let response = invoker.invoke(function, json!({ "Records": pending })).await?;
+        let response = invoker
+            .invoke(function, json!({ "Records": pending }))
+            .await?;
         let failed: Vec<&str> = response["batchItemFailures"]
             .as_array()
             .into_iter()

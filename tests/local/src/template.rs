@@ -35,8 +35,10 @@ pub enum Source {
 
 impl Template {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let root: Value = serde_norway::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let root: Value =
+            serde_norway::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         Ok(Self { root })
     }
 
@@ -46,10 +48,16 @@ impl Template {
     }
 
     pub fn resources(&self) -> impl Iterator<Item = (&String, &Value)> {
-        self.root["Resources"].as_object().into_iter().flat_map(|m| m.iter())
+        self.root["Resources"]
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.iter())
     }
 
-    pub fn of_type<'a>(&'a self, ty: &'a str) -> impl Iterator<Item = (&'a String, &'a Value)> + 'a {
+    pub fn of_type<'a>(
+        &'a self,
+        ty: &'a str,
+    ) -> impl Iterator<Item = (&'a String, &'a Value)> + 'a {
         self.resources().filter(move |(_, r)| r["Type"] == ty)
     }
 
@@ -67,12 +75,23 @@ impl Template {
                     Some("DynamoDB") => {
                         let table = p["Stream"]["Fn::GetAtt"][0]
                             .as_str()
-                            .ok_or_else(|| anyhow!("{id}: stream source must be Fn::GetAtt [Table, StreamArn]"))?
+                            .ok_or_else(|| {
+                                anyhow!("{id}: stream source must be Fn::GetAtt [Table, StreamArn]")
+                            })?
                             .to_string();
                         let mut patterns = Vec::new();
-                        for f in p["FilterCriteria"]["Filters"].as_array().into_iter().flatten() {
-                            let raw = f["Pattern"].as_str().ok_or_else(|| anyhow!("{id}: filter without Pattern"))?;
-                            patterns.push(serde_json::from_str(raw).with_context(|| format!("{id}: filter pattern"))?);
+                        for f in p["FilterCriteria"]["Filters"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                        {
+                            let raw = f["Pattern"]
+                                .as_str()
+                                .ok_or_else(|| anyhow!("{id}: filter without Pattern"))?;
+                            patterns.push(
+                                serde_json::from_str(raw)
+                                    .with_context(|| format!("{id}: filter pattern"))?,
+                            );
                         }
                         let batch_size = p["BatchSize"].as_u64().unwrap_or(100) as usize;
                         sources.push(Source::Stream {

@@ -1,0 +1,230 @@
+//! A whole Waymark stack for one test: a private moto, the template's
+//! resources with unique names, the functions' own handlers invoked in
+//! process, and the local runner playing the stream and the schedule.
+
+use anyhow::Result;
+use lambda_http::Body;
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::Value;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
+use waymark_core::email::Sender;
+use waymark_core::ids::EmailAddress;
+use waymark_local::mailbox::{self, SentEmail};
+use waymark_local::moto::Moto;
+use waymark_local::resources::{self, Names};
+use waymark_local::runner::{Invoker, Runner};
+use waymark_local::template::Template;
+
+pub const SECRET: &str = "scenario-webhook-secret";
+pub const SHOP: &str = "demo.myshopify.com";
+pub const CHECKOUT: &str = include_str!("../../../events/shopify/checkouts_create.json");
+pub const ORDER: &str = include_str!("../../../events/shopify/orders_create.json");
+pub const CUSTOMER: &str = include_str!("../../../events/shopify/customers_create.json");
+
+/// The stream- and schedule-driven functions, called as Lambda would.
+pub struct InProcess {
+    pub process: process_fn::Service,
+    pub timer: timer_fn::Service,
+    pub dispatch: dispatch_fn::Service,
+}
+
+fn event<T: serde::de::DeserializeOwned>(payload: Value) -> Result<LambdaEvent<T>> {
+    Ok(LambdaEvent::new(
+        serde_json::from_value(payload)?,
+        Context::default(),
+    ))
+}
+
+impl Invoker for InProcess {
+    fn invoke<'a>(
+        &'a self,
+        function: &'a str,
+        payload: Value,
+    ) -> Pin<Box<dyn Future<Output = Result<Value>> + Send + 'a>> {
+        Box::pin(async move {
+            let out = match function {
+                "process" => serde_json::to_value(
+                    process_fn::handle(&self.process, event(payload)?)
+                        .await
+                        .map_err(anyhow::Error::from_boxed)?,
+                )?,
+                "timer" => serde_json::to_value(
+                    timer_fn::handle(&self.timer, event(payload)?)
+                        .await
+                        .map_err(anyhow::Error::from_boxed)?,
+                )?,
+                "dispatch" => serde_json::to_value(
+                    dispatch_fn::handle(&self.dispatch, event(payload)?)
+                        .await
+                        .map_err(anyhow::Error::from_boxed)?,
+                )?,
+                other => anyhow::bail!("no function {other}"),
+            };
+            Ok(out)
+        })
+    }
+}
+
+pub struct Stack {
+    pub moto: Moto,
+    pub sdk: aws_config::SdkConfig,
+    pub table: String,
+    pub sender: String,
+    pub ingest: ingest_fn::Service,
+    pub runner: Runner<InProcess>,
+}
+
+/// Options for building a stack.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Create the sender's SES identity (without it, SES rejects every send).
+    pub verify_sender: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            verify_sender: true,
+        }
+    }
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+impl Stack {
+    pub async fn start() -> Result<Self> {
+        Self::with(Options::default()).await
+    }
+
+    pub async fn with(options: Options) -> Result<Self> {
+        let moto = Moto::start()?;
+        let sdk = moto.sdk().await;
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        let unique = format!("{}-{n}", std::process::id());
+        let table = format!("waymark-{unique}");
+        let sender = format!("shop-{unique}@example.com");
+        let template = Template::load(&Template::default_path())?;
+        let mut names = Names::default();
+        names.tables.insert("Table".into(), table.clone());
+        names
+            .parameters
+            .insert("SenderEmail".into(), sender.clone());
+        if options.verify_sender {
+            resources::create(&sdk, &template, &names).await?;
+        } else {
+            let mut t = template.clone();
+            t.root["Resources"]
+                .as_object_mut()
+                .expect("template has resources")
+                .retain(|_, r| r["Type"] != "AWS::SES::EmailIdentity");
+            resources::create(&sdk, &t, &names).await?;
+        }
+        let sender_cfg = Sender {
+            name: "Demo Store".into(),
+            address: EmailAddress::parse(&sender)?,
+        };
+        let functions = InProcess {
+            process: process_fn::build(&sdk, &table).map_err(anyhow::Error::from_boxed)?,
+            timer: timer_fn::build(&sdk, &table).map_err(anyhow::Error::from_boxed)?,
+            dispatch: dispatch_fn::build(&sdk, &table, sender_cfg, None)
+                .map_err(anyhow::Error::from_boxed)?,
+        };
+        let stream = resources::stream_arn(&sdk, &table).await?;
+        let runner = Runner::new(&sdk, &template, stream, functions)?;
+        Ok(Self {
+            ingest: ingest_fn::build(&sdk, &table, SECRET),
+            moto,
+            sdk,
+            table,
+            sender,
+            runner,
+        })
+    }
+
+    /// Posts a webhook to ingest exactly as Shopify would (signed with
+    /// `secret`), then lets the stream settle. Returns status and JSON body.
+    pub async fn post(
+        &mut self,
+        topic: &str,
+        webhook_id: &str,
+        body: &str,
+        hmac: Option<String>,
+    ) -> Result<(u16, Value)> {
+        let mut req = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("/shopify")
+            .header("content-type", "application/json")
+            .header("x-shopify-topic", topic)
+            .header("x-shopify-shop-domain", SHOP)
+            .header("x-shopify-webhook-id", webhook_id)
+            .header("x-shopify-event-id", format!("evt-{webhook_id}"))
+            .header("x-shopify-triggered-at", "2026-11-23T10:00:00Z")
+            .header("x-shopify-api-version", "2026-10");
+        if let Some(h) = hmac {
+            req = req.header("x-shopify-hmac-sha256", h);
+        }
+        let resp = ingest_fn::handle(&self.ingest, req.body(Body::from(body.to_string()))?)
+            .await
+            .map_err(anyhow::Error::from_boxed)?;
+        let status = resp.status().as_u16();
+        let json = match resp.body() {
+            Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
+            _ => Value::Null,
+        };
+        self.runner.drain().await?;
+        Ok((status, json))
+    }
+
+    /// A correctly signed webhook.
+    pub async fn webhook(
+        &mut self,
+        topic: &str,
+        webhook_id: &str,
+        body: &str,
+    ) -> Result<(u16, Value)> {
+        let sig = waymark_core::hmac::sign(SECRET.as_bytes(), body.as_bytes());
+        self.post(topic, webhook_id, body, Some(sig)).await
+    }
+
+    /// `make tick NOW=…`: the schedule at `now`, and everything it causes.
+    pub async fn tick(&mut self, now: &str) -> Result<()> {
+        self.runner.tick(now.parse()?).await?;
+        Ok(())
+    }
+
+    /// Emails the emulator's SES accepted from this stack's sender.
+    pub async fn sent(&self) -> Result<Vec<SentEmail>> {
+        Ok(mailbox::sent(&self.moto.endpoint)
+            .await?
+            .into_iter()
+            .filter(|m| m.from.contains(&self.sender))
+            .collect())
+    }
+
+    /// Every item of this stack's table, for "nothing was stored" checks.
+    pub async fn items(
+        &self,
+    ) -> Result<Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>>
+    {
+        let ddb = aws_sdk_dynamodb::Client::new(&self.sdk);
+        let out = ddb.scan().table_name(&self.table).send().await?;
+        Ok(out.items.unwrap_or_default())
+    }
+
+    /// Items of one type (`t` attribute).
+    pub async fn items_of(&self, t: &str) -> Result<usize> {
+        Ok(self
+            .items()
+            .await?
+            .iter()
+            .filter(|i| i.get("t").and_then(|v| v.as_s().ok()).map(String::as_str) == Some(t))
+            .count())
+    }
+}
+
+/// The checkout fixture with its `updated_at` replaced.
+pub fn checkout_at(updated_at: &str) -> String {
+    CHECKOUT.replace("2026-11-23T05:00:00-05:00", updated_at)
+}
