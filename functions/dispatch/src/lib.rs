@@ -54,7 +54,7 @@ pub async fn handle(
             continue;
         };
         if let Err(e) = service.dispatch(id).await {
-            tracing::error!(message = id, error = %e, "dispatch failed; record will be retried");
+            tracing::error!(outbox_id = id, error = %e, "dispatch failed; record will be retried");
             response.fail(record);
         }
     }

@@ -50,7 +50,7 @@ impl<O: Outbox, M: Mailer> Dispatcher<O, M> {
         match result {
             Ok(provider_id) => {
                 self.outbox.mark_sent(id, &provider_id).await?;
-                tracing::info!(message = id, provider_id, journey = %m.journey, step = %m.step, "sent");
+                tracing::info!(outbox_id = id, provider_id, journey = %m.journey, step = %m.step, "sent");
                 Ok(Outcome::Sent(provider_id))
             }
             Err(failure) => {
@@ -60,13 +60,13 @@ impl<O: Outbox, M: Mailer> Dispatcher<O, M> {
                 match after_failure(m.queued_at, claimed.attempt, &failure) {
                     AfterFailure::RetryAt(at) => {
                         self.outbox.retry_at(&claimed, at, &error).await?;
-                        tracing::warn!(message = id, attempt = claimed.attempt, %at, error, "send failed; will retry");
+                        tracing::warn!(outbox_id = id, attempt = claimed.attempt, %at, error, "send failed; will retry");
                         Ok(Outcome::Retry(at))
                     }
                     AfterFailure::Park(reason) => {
                         self.outbox.park(&claimed, &reason).await?;
                         tracing::error!(
-                            message = id,
+                            outbox_id = id,
                             attempt = claimed.attempt,
                             reason,
                             "message parked"

@@ -171,7 +171,7 @@ fn log(effects: &[Effect]) {
     for e in effects {
         match e {
             Effect::Email(m) => {
-                tracing::info!(journey = %m.journey, step = %m.step, message = %m.id, "email queued")
+                tracing::info!(journey = %m.journey, step = %m.step, outbox_id = %m.id, "email queued")
             }
             other => tracing::info!(effect = ?other, "journey"),
         }

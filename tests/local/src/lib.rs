@@ -3,6 +3,7 @@
 //! emulator, `runner` plays its event sources (stream → function, schedule →
 //! function) against whatever serves the functions. Never used in production.
 
+pub mod control;
 pub mod filter;
 pub mod mailbox;
 pub mod moto;

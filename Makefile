@@ -1,0 +1,57 @@
+# Waymark's entry points. The README documents each target; tests and users
+# rely on their names and behaviour.
+SHELL := /bin/bash
+VENV := .venv
+WAYMARK := target/debug/waymark
+
+.PHONY: demo test dev down tick outbox bench venv build lint validate
+
+## The local demo: a checkout becomes an abandoned-checkout email.
+demo: venv
+	@bash tests/stack/demo.sh
+
+## The whole test suite: lint, content validation, unit, integration (moto), scenarios.
+test: venv
+	cargo fmt --all -- --check
+	$(VENV)/bin/cfn-lint infra/template.yaml
+	cargo build --quiet --workspace --bins
+	$(WAYMARK) journeys validate
+	cargo clippy --quiet --workspace --all-targets -- -D warnings
+	cargo test --workspace
+	bash tests/stack/smoke.sh
+
+## Starts the local stack (moto :4566, cargo lambda watch :9000, runner); TICK=realtime ticks each minute.
+dev: venv
+	@bash tests/stack/up.sh
+
+## Stops the local stack.
+down:
+	@bash tests/stack/down.sh
+
+## Fires what is due as of NOW (RFC 3339) and waits for all it caused.
+tick:
+	@test -n "$(NOW)" || { echo "usage: make tick NOW=2026-11-23T11:01:00Z" >&2; exit 2; }
+	@cargo build --quiet --bin waymark
+	@$(WAYMARK) local tick --now "$(NOW)"
+
+## Prints the emails the local SES has accepted.
+outbox:
+	@cargo build --quiet --bin waymark
+	@$(WAYMARK) local outbox
+
+## Binary size and init time of every function against a hello-world Lambda.
+bench:
+	cargo run --quiet --release -p waymark-bench --bin init-bench
+
+validate: build
+	$(WAYMARK) journeys validate
+
+build:
+	cargo build --quiet --workspace --bins
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: tests/stack/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/stack/requirements.txt
+	touch $@

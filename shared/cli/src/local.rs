@@ -1,0 +1,187 @@
+//! `waymark local …`: the local stack's moving parts. Everything reaches AWS
+//! APIs through the SDK's standard configuration (`AWS_ENDPOINT_URL`), so the
+//! same commands would work against any endpoint.
+
+use anyhow::{Context, Result, anyhow};
+use clap::Subcommand;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use waymark_local::resources::{self, Names};
+use waymark_local::runner::{HttpInvoker, Runner};
+use waymark_local::template::Template;
+
+#[derive(Subcommand)]
+pub enum Local {
+    /// Creates the template's tables and email identities (idempotent).
+    Up {
+        #[arg(long, default_value = "infra/template.yaml")]
+        template: PathBuf,
+        #[arg(long, env = "TABLE_NAME", default_value = "waymark")]
+        table: String,
+        #[arg(long, env = "SENDER_EMAIL", default_value = "store@example.com")]
+        sender_email: String,
+    },
+    /// Plays the template's event sources against `cargo lambda watch`, and
+    /// serves the control endpoint that `tick` talks to.
+    Run {
+        #[arg(long, default_value = "infra/template.yaml")]
+        template: PathBuf,
+        #[arg(long, env = "TABLE_NAME", default_value = "waymark")]
+        table: String,
+        /// Where `cargo lambda watch` serves the functions.
+        #[arg(long, default_value = "http://127.0.0.1:9000")]
+        functions: String,
+        #[arg(long, env = "WAYMARK_CONTROL", default_value = "127.0.0.1:9001")]
+        control: String,
+        /// Also tick every wall-clock minute (time otherwise moves only on `tick`).
+        #[arg(long)]
+        realtime: bool,
+    },
+    /// Does what the every-minute schedule does at NOW, and returns when all
+    /// the work it caused has finished.
+    Tick {
+        /// An RFC 3339 instant, e.g. 2026-11-23T11:01:00Z.
+        #[arg(long)]
+        now: String,
+        #[arg(long, env = "WAYMARK_CONTROL", default_value = "127.0.0.1:9001")]
+        control: String,
+    },
+    /// Prints the emails the local SES has accepted.
+    Outbox {
+        #[arg(
+            long,
+            env = "AWS_ENDPOINT_URL",
+            default_value = "http://127.0.0.1:4566"
+        )]
+        endpoint: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Signs a payload file as Shopify would and posts it to ingest.
+    Webhook {
+        /// The topic, e.g. checkouts/create.
+        topic: String,
+        /// The JSON payload file.
+        file: PathBuf,
+        #[arg(
+            long,
+            default_value = "http://127.0.0.1:9000/lambda-url/ingest/shopify"
+        )]
+        url: String,
+        #[arg(long, env = "SHOPIFY_WEBHOOK_SECRET")]
+        secret: String,
+        #[arg(long, default_value = "demo.myshopify.com")]
+        shop: String,
+        /// The delivery id (X-Shopify-Webhook-Id); defaults to one derived from the body.
+        #[arg(long)]
+        webhook_id: Option<String>,
+    },
+}
+
+pub async fn run(cmd: Local) -> Result<ExitCode> {
+    match cmd {
+        Local::Up {
+            template,
+            table,
+            sender_email,
+        } => {
+            let t = Template::load(&template)?;
+            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let mut names = Names::default();
+            names.tables.insert("Table".into(), table.clone());
+            names
+                .parameters
+                .insert("SenderEmail".into(), sender_email.clone());
+            resources::create(&sdk, &t, &names).await?;
+            println!("resources ready: table {table}, sender identity {sender_email}");
+        }
+        Local::Run {
+            template,
+            table,
+            functions,
+            control,
+            realtime,
+        } => {
+            let t = Template::load(&template)?;
+            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let stream = resources::stream_arn(&sdk, &table).await?;
+            let invoker = HttpInvoker {
+                base: functions.trim_end_matches('/').to_string(),
+                client: reqwest::Client::new(),
+            };
+            let runner = Runner::new(&sdk, &t, stream, invoker)?;
+            eprintln!(
+                "runner: control on http://{control} (POST /tick?now=…), realtime={realtime}"
+            );
+            waymark_local::control::serve(&control, runner, realtime).await?;
+        }
+        Local::Tick { now, control } => {
+            let parsed: jiff::Timestamp = now.parse().map_err(|e| {
+                anyhow!("NOW `{now}` is not an RFC 3339 instant (e.g. 2026-11-23T11:01:00Z): {e}")
+            })?;
+            let resp = reqwest::Client::new()
+                .post(format!("http://{control}/tick?now={parsed}"))
+                .send()
+                .await
+                .with_context(|| format!("no local runner at {control}: is `make dev` running?"))?;
+            let ok = resp.status().is_success();
+            let body = resp.text().await?;
+            println!("{body}");
+            if !ok {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Local::Outbox { endpoint, json } => {
+            let sent = waymark_local::mailbox::sent(&endpoint).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&sent)?);
+            } else if sent.is_empty() {
+                println!("(no emails accepted yet)");
+            } else {
+                for (i, m) in sent.iter().enumerate() {
+                    println!("── email {} ──────────────────────────────", i + 1);
+                    println!("From:    {}", m.header("From").unwrap_or(&m.from));
+                    println!("To:      {}", m.to.join(", "));
+                    println!("Subject: {}", m.subject);
+                    println!();
+                    println!("{}", m.text.trim_end());
+                    println!();
+                }
+            }
+        }
+        Local::Webhook {
+            topic,
+            file,
+            url,
+            secret,
+            shop,
+            webhook_id,
+        } => {
+            let body =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let signature = waymark_core::hmac::sign(secret.as_bytes(), &body);
+            let id = webhook_id.unwrap_or_else(|| {
+                let sig = signature.replace(['+', '/', '='], "");
+                format!("local-{}", &sig[..16.min(sig.len())])
+            });
+            let resp = reqwest::Client::new()
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("x-shopify-topic", &topic)
+                .header("x-shopify-shop-domain", &shop)
+                .header("x-shopify-webhook-id", &id)
+                .header("x-shopify-hmac-sha256", signature)
+                .body(body)
+                .send()
+                .await
+                .with_context(|| format!("posting to {url}"))?;
+            let status = resp.status();
+            println!("{topic} ({id}) → {status} {}", resp.text().await?);
+            if !status.is_success() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,45 @@
+//! `waymark`: the command a team uses beside its deploy. `local …` drives the
+//! local stack (see the README's contract); `journeys validate` checks the
+//! content files. It never runs inside a Lambda function.
+
+mod content;
+mod local;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "waymark",
+    version,
+    about = "Waymark: journeys, segments and templates as code, on your own AWS account"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The local stack: resources, runner, ticks, the emails SES accepted.
+    #[command(subcommand)]
+    Local(local::Local),
+    /// Journey definitions.
+    #[command(subcommand)]
+    Journeys(content::Journeys),
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Local(cmd) => local::run(cmd).await,
+        Command::Journeys(cmd) => content::journeys(cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("waymark: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
