@@ -32,10 +32,27 @@ pub fn build(
     sender: Sender,
     configuration_set: Option<String>,
 ) -> Result<Service, Error> {
+    build_with(
+        sdk,
+        table,
+        sender,
+        configuration_set,
+        aws_sdk_sesv2::Client::new(sdk),
+    )
+}
+
+/// As `build`, with a given SES client.
+pub fn build_with(
+    sdk: &SdkConfig,
+    table: &str,
+    sender: Sender,
+    configuration_set: Option<String>,
+    ses: aws_sdk_sesv2::Client,
+) -> Result<Service, Error> {
     let catalog = waymark_content::checked_catalog()?;
     Ok(Dispatcher::new(
         DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table),
-        SesMailer::new(aws_sdk_sesv2::Client::new(sdk), configuration_set),
+        SesMailer::new(ses, configuration_set),
         Renderer::new(catalog.templates()),
         sender,
     ))

@@ -113,6 +113,11 @@ impl<I: Invoker> Runner<I> {
         })
     }
 
+    /// What serves the functions (tests swap functions in and out).
+    pub fn invoker_mut(&mut self) -> &mut I {
+        &mut self.invoker
+    }
+
     /// Reads what the stream holds now (every shard, in order).
     async fn poll(&mut self) -> Result<Vec<Value>> {
         let desc = self

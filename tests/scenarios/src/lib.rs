@@ -194,6 +194,27 @@ impl Stack {
         Ok(())
     }
 
+    /// A dispatch function whose SES endpoint is `ses_endpoint` (e.g. a
+    /// closed port, to make every send fail as a network error would).
+    pub async fn dispatch_via(&self, ses_endpoint: &str) -> Result<dispatch_fn::Service> {
+        let sesv2 = aws_sdk_sesv2::config::Builder::from(&self.sdk)
+            .endpoint_url(ses_endpoint)
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build();
+        let sender = Sender {
+            name: "Demo Store".into(),
+            address: EmailAddress::parse(&self.sender)?,
+        };
+        dispatch_fn::build_with(
+            &self.sdk,
+            &self.table,
+            sender,
+            None,
+            aws_sdk_sesv2::Client::from_conf(sesv2),
+        )
+        .map_err(anyhow::Error::from_boxed)
+    }
+
     /// Emails the emulator's SES accepted from this stack's sender.
     pub async fn sent(&self) -> Result<Vec<SentEmail>> {
         Ok(mailbox::sent(&self.moto.endpoint)

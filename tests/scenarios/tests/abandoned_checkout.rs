@@ -244,3 +244,51 @@ async fn a_send_ses_refuses_is_parked_with_its_error_not_dropped() {
     assert!(error.contains("MessageRejected"), "{error}");
     assert_eq!(parked[0].0.to.as_str(), "ana.silva@example.com");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_that_fails_in_transit_is_retried_at_the_next_due_tick() {
+    let mut stack = Stack::start().await.unwrap();
+    // SES unreachable: every send fails as a network error.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let broken = stack
+        .dispatch_via(&format!("http://{closed}"))
+        .await
+        .unwrap();
+    let working = std::mem::replace(&mut stack.runner.invoker_mut().dispatch, broken);
+
+    stack
+        .webhook("checkouts/create", "wh-1", CHECKOUT)
+        .await
+        .unwrap();
+    stack.tick("2026-11-23T11:01:00Z").await.unwrap();
+    let store = waymark_aws::store::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&stack.sdk),
+        &stack.table,
+    );
+    let waiting = waymark_aws::store::outbox_by_status(&store, "retry")
+        .await
+        .unwrap();
+    assert_eq!(waiting.len(), 1, "kept for a retry, not dropped");
+    assert!(stack.sent().await.unwrap().is_empty());
+
+    // SES is back. The first retry slot is one minute after the message's time (11:00).
+    stack.runner.invoker_mut().dispatch = working;
+    stack.tick("2026-11-23T11:00:30Z").await.unwrap();
+    assert!(
+        stack.sent().await.unwrap().is_empty(),
+        "not before its retry time"
+    );
+    stack.tick("2026-11-23T11:02:00Z").await.unwrap();
+    let sent = stack.sent().await.unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].to, vec!["ana.silva@example.com"]);
+    assert!(
+        waymark_aws::store::outbox_by_status(&store, "retry")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -1,0 +1,358 @@
+//! Contract tests of the DynamoDB and SES adapters against the emulator,
+//! through the real SDK: idempotent recording, optimistic concurrency, the
+//! sparse due index (Waymark's scheduler: timers are data) and the outbox's
+//! claim / retry / park lifecycle.
+
+use jiff::Timestamp;
+use waymark_app::ports::{
+    Commit, CommitError, ContactStore, Due, DueIndex, Inbox, Mailer, Outbox, Receipt, Recorded,
+    Rejected, VersionedRun,
+};
+use waymark_aws::ses::SesMailer;
+use waymark_aws::store::DynamoStore;
+use waymark_core::contact::Contact;
+use waymark_core::event::Identity;
+use waymark_core::ids::{ContactId, EmailAddress, ShopDomain};
+use waymark_core::journey::{Run, RunStatus};
+use waymark_core::outbox::{OutboxMessage, SendFailure};
+use waymark_core::shopify::{self, Delivery, Topic};
+use waymark_scenarios::{CHECKOUT, Stack};
+
+fn at(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn shop() -> ShopDomain {
+    ShopDomain::parse("demo.myshopify.com").unwrap()
+}
+
+fn store(stack: &Stack) -> DynamoStore {
+    DynamoStore::new(aws_sdk_dynamodb::Client::new(&stack.sdk), &stack.table)
+}
+
+fn receipt(id: &str) -> Receipt {
+    Receipt {
+        shop: shop(),
+        delivery_id: id.into(),
+        topic: "checkouts/create".into(),
+        received_at: at("2026-11-23T10:00:00Z"),
+    }
+}
+
+fn contact() -> Contact {
+    let mut c = Contact::new(
+        ContactId::for_customer(7),
+        shop(),
+        at("2026-11-23T10:00:00Z"),
+    );
+    c.email = Some(EmailAddress::parse("ana@example.com").unwrap());
+    c.customer_id = Some(7);
+    c
+}
+
+fn run(wait_until: Option<&str>) -> Run {
+    Run {
+        journey: "abandoned_checkout".into(),
+        version: 1,
+        key: "tok".into(),
+        status: RunStatus::Active,
+        step: 0,
+        wait_until: wait_until.map(at),
+        entered_at: at("2026-11-23T10:00:00Z"),
+        trigger_at: at("2026-11-23T10:00:00Z"),
+        cursor: at("2026-11-23T10:00:00Z"),
+        ended_at: None,
+        end_reason: None,
+        data: serde_json::json!({}),
+    }
+}
+
+fn message(c: &Contact, step: &str) -> OutboxMessage {
+    OutboxMessage {
+        id: format!("msg-{step}"),
+        shop: shop(),
+        contact: c.id.clone(),
+        journey: "abandoned_checkout".into(),
+        version: 1,
+        run_key: "tok".into(),
+        step: step.into(),
+        template: "abandoned_checkout_1".into(),
+        to: c.email.clone().unwrap(),
+        transactional: false,
+        queued_at: at("2026-11-23T11:00:00Z"),
+        params: serde_json::json!({}),
+    }
+}
+
+fn commit(
+    c: &Contact,
+    expected: u64,
+    runs: Vec<VersionedRun>,
+    outbox: Vec<OutboxMessage>,
+) -> Commit {
+    Commit {
+        contact: c.clone(),
+        expected_version: expected,
+        recent_events: vec!["e1".into()],
+        runs,
+        outbox,
+        identities: Identity {
+            customer_id: c.customer_id,
+            email: c.email.clone(),
+        },
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbox_records_a_fact_once_whatever_the_delivery_id() {
+    let stack = Stack::start().await.unwrap();
+    let s = store(&stack);
+    let shop = shop();
+    let event = shopify::parse(&Delivery {
+        shop: &shop,
+        topic: Topic::CheckoutsCreate,
+        webhook_id: "wh-1",
+        triggered_at: None,
+        body: CHECKOUT.as_bytes(),
+    })
+    .unwrap();
+    assert_eq!(
+        s.record(&receipt("wh-1"), &event).await.unwrap(),
+        Recorded::New
+    );
+    assert_eq!(
+        s.record(&receipt("wh-1"), &event).await.unwrap(),
+        Recorded::Duplicate
+    );
+    assert_eq!(
+        s.record(&receipt("wh-2"), &event).await.unwrap(),
+        Recorded::Duplicate
+    );
+    assert_eq!(stack.items_of("event").await.unwrap(), 1);
+    s.reject(&Rejected {
+        receipt: receipt("wh-3"),
+        error: "body is not valid JSON".into(),
+        body: b"{oops".to_vec(),
+    })
+    .await
+    .unwrap();
+    assert_eq!(stack.items_of("rejected").await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_are_found_by_any_identity_and_commits_are_optimistic() {
+    let stack = Stack::start().await.unwrap();
+    let s = store(&stack);
+    let c = contact();
+    let email_only = Identity {
+        customer_id: None,
+        email: c.email.clone(),
+    };
+    assert_eq!(s.find(&shop(), &email_only).await.unwrap(), None);
+    s.commit(&commit(
+        &c,
+        0,
+        vec![VersionedRun {
+            run: run(None),
+            version: 0,
+        }],
+        vec![],
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        s.find(&shop(), &email_only).await.unwrap(),
+        Some(c.id.clone())
+    );
+    let by_customer = Identity {
+        customer_id: Some(7),
+        email: None,
+    };
+    assert_eq!(
+        s.find(&shop(), &by_customer).await.unwrap(),
+        Some(c.id.clone())
+    );
+    let other_shop = ShopDomain::parse("other.myshopify.com").unwrap();
+    assert_eq!(
+        s.find(&other_shop, &email_only).await.unwrap(),
+        None,
+        "shops never mix"
+    );
+
+    let state = s.load_for_update(&shop(), &c.id).await.unwrap().unwrap();
+    assert_eq!(state.version, 1);
+    assert_eq!(state.recent_events, vec!["e1"]);
+    assert_eq!(state.runs.len(), 1);
+    assert_eq!(state.runs[0].version, 1);
+    // A writer that read before this commit loses.
+    let stale = s.commit(&commit(&c, 0, vec![], vec![])).await;
+    assert!(matches!(stale, Err(CommitError::Conflict)), "{stale:?}");
+    let stale_run = s
+        .commit(&commit(
+            &c,
+            1,
+            vec![VersionedRun {
+                run: run(None),
+                version: 0,
+            }],
+            vec![],
+        ))
+        .await;
+    assert!(
+        matches!(stale_run, Err(CommitError::Conflict)),
+        "{stale_run:?}"
+    );
+    s.commit(&commit(&c, 1, vec![], vec![])).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_due_index_holds_only_pending_waits_and_retries() {
+    let stack = Stack::start().await.unwrap();
+    let s = store(&stack);
+    let c = contact();
+    s.commit(&commit(
+        &c,
+        0,
+        vec![VersionedRun {
+            run: run(Some("2026-11-23T11:00:00Z")),
+            version: 0,
+        }],
+        vec![],
+    ))
+    .await
+    .unwrap();
+    assert!(s.due(at("2026-11-23T10:59:59Z")).await.unwrap().is_empty());
+    assert_eq!(
+        s.due(at("2026-11-23T11:00:00Z")).await.unwrap(),
+        vec![Due::Contact {
+            shop: shop(),
+            id: c.id.clone()
+        }]
+    );
+    // The run ends (a goal): it leaves the index.
+    let mut ended = run(None);
+    ended.status = RunStatus::Converted;
+    s.commit(&commit(
+        &c,
+        1,
+        vec![VersionedRun {
+            run: ended,
+            version: 1,
+        }],
+        vec![],
+    ))
+    .await
+    .unwrap();
+    assert!(s.due(at("2026-11-24T00:00:00Z")).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbox_messages_are_claimed_once_retried_then_parked() {
+    let stack = Stack::start().await.unwrap();
+    let s = store(&stack);
+    let c = contact();
+    let m = message(&c, "reminder_1");
+    s.commit(&commit(&c, 0, vec![], vec![m.clone()]))
+        .await
+        .unwrap();
+    let id = format!("S#{}#O#{}", m.shop, m.id);
+
+    let first = s
+        .claim(&id)
+        .await
+        .unwrap()
+        .expect("queued message is claimable");
+    assert_eq!(first.attempt, 1);
+    assert_eq!(first.message, m);
+    assert!(
+        s.claim(&id).await.unwrap().is_none(),
+        "a claimed message is not claimed twice"
+    );
+
+    s.retry_at(&first, at("2026-11-23T11:01:00Z"), "Throttling")
+        .await
+        .unwrap();
+    assert!(
+        s.claim(&id).await.unwrap().is_none(),
+        "waiting for its retry time"
+    );
+    assert!(s.due(at("2026-11-23T11:00:30Z")).await.unwrap().is_empty());
+    assert_eq!(
+        s.due(at("2026-11-23T11:01:00Z")).await.unwrap(),
+        vec![Due::Message { id: id.clone() }]
+    );
+    s.requeue(&id, at("2026-11-23T11:00:30Z")).await.unwrap();
+    assert!(
+        s.claim(&id).await.unwrap().is_none(),
+        "requeue before the retry time does nothing"
+    );
+    s.requeue(&id, at("2026-11-23T11:01:00Z")).await.unwrap();
+    let second = s.claim(&id).await.unwrap().expect("requeued");
+    assert_eq!(second.attempt, 2);
+
+    s.park(&second, "MessageRejected: address blocked")
+        .await
+        .unwrap();
+    assert!(s.claim(&id).await.unwrap().is_none());
+    let parked = waymark_aws::store::outbox_by_status(&s, "parked")
+        .await
+        .unwrap();
+    assert_eq!(parked.len(), 1);
+    assert_eq!(
+        parked[0].1.as_deref(),
+        Some("MessageRejected: address blocked")
+    );
+
+    // A claim whose function died mid-send is requeued once its lease passes.
+    let m2 = message(&c, "reminder_2");
+    let mut c2 = c.clone();
+    c2.first_name = Some("Ana".into());
+    s.commit(&commit(&c2, 1, vec![], vec![m2.clone()]))
+        .await
+        .unwrap();
+    let id2 = format!("S#{}#O#{}", m2.shop, m2.id);
+    let claimed = s.claim(&id2).await.unwrap().unwrap();
+    s.requeue(&id2, at("2026-11-23T11:05:00Z")).await.unwrap();
+    assert!(
+        s.claim(&id2).await.unwrap().is_none(),
+        "lease still running"
+    );
+    s.requeue(&id2, at("2026-11-23T11:15:00Z")).await.unwrap();
+    assert_eq!(
+        s.claim(&id2).await.unwrap().unwrap().attempt,
+        claimed.attempt + 1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ses_sends_raw_mime_whole_and_refusals_are_permanent() {
+    let stack = Stack::start().await.unwrap();
+    let mailer = SesMailer::new(aws_sdk_sesv2::Client::new(&stack.sdk), None);
+    let raw = format!(
+        "From: Demo <{from}>\r\nTo: ana@example.com\r\nSubject: Hello\r\nList-Unsubscribe: <https://example.com/u>\r\nContent-Type: text/plain\r\n\r\nHi\r\n",
+        from = stack.sender
+    );
+    let id = mailer
+        .send(&stack.sender, "ana@example.com", raw.into_bytes())
+        .await
+        .unwrap();
+    assert!(!id.is_empty());
+    let sent = stack.sent().await.unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].header("List-Unsubscribe"),
+        Some("<https://example.com/u>")
+    );
+
+    let refused = mailer
+        .send(
+            "nobody@unverified.example",
+            "ana@example.com",
+            b"Subject: x\r\n\r\nx".to_vec(),
+        )
+        .await;
+    assert!(
+        matches!(&refused, Err(SendFailure::Permanent(e)) if e.contains("MessageRejected")),
+        "{refused:?}"
+    );
+}
