@@ -4,14 +4,14 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-fn collect(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
-            collect(root, &path, out);
+            collect(&path, out);
         } else {
             out.push(path);
         }
@@ -24,7 +24,7 @@ fn main() {
     for dir in ["journeys", "templates"] {
         let d = root.join(dir);
         println!("cargo:rerun-if-changed={}", d.display());
-        collect(&root, &d, &mut files);
+        collect(&d, &mut files);
     }
     files.sort();
     let mut code = String::from("pub static FILES: &[(&str, &str)] = &[\n");
