@@ -4,7 +4,7 @@
 
 use aws_config::SdkConfig;
 use lambda_runtime::{Error, LambdaEvent};
-use waymark_app::process::Processor;
+use waymark_app::process::{ProcessError, Processor};
 use waymark_aws::store::DynamoStore;
 use waymark_aws::stream::{BatchResponse, StreamBatch};
 use waymark_core::event::Event;
@@ -44,10 +44,17 @@ pub async fn handle(
                 break;
             }
         };
-        if let Err(e) = service.handle_event(&event).await {
-            tracing::error!(event = %event.id, error = %e, "processing failed; batch will be retried from here");
-            response.fail(record);
-            break;
+        match service.handle_event(&event).await {
+            Ok(_) => {}
+            // Retrying cannot help an event that names nobody: log and move on.
+            Err(e @ ProcessError::Unattributable(_)) => {
+                tracing::error!(event = %event.id, error = %e, "event skipped")
+            }
+            Err(e) => {
+                tracing::error!(event = %event.id, error = %e, "processing failed; batch will be retried from here");
+                response.fail(record);
+                break;
+            }
         }
     }
     Ok(response)

@@ -78,3 +78,133 @@ impl<O: Outbox, M: Mailer> Dispatcher<O, M> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::{MemoryMailer, MemoryStore, Status};
+    use crate::ports::{Commit, ContactStore};
+    use waymark_core::contact::Contact;
+    use waymark_core::email::Template;
+    use waymark_core::ids::{ContactId, EmailAddress, ShopDomain};
+    use waymark_core::outbox::OutboxMessage;
+
+    fn renderer() -> Renderer {
+        let t = Template {
+            name: "hello".into(),
+            subject: "Hi {{ contact.first_name }}".into(),
+            text: "Your cart: {{ checkout.total | money }}".into(),
+            html: "<p>{{ contact.first_name }}</p>".into(),
+        };
+        Renderer::new([&t])
+    }
+
+    async fn setup(
+        params: serde_json::Value,
+    ) -> (
+        Dispatcher<MemoryStore, MemoryMailer>,
+        MemoryStore,
+        MemoryMailer,
+        String,
+    ) {
+        let store = MemoryStore::default();
+        let mailer = MemoryMailer::default();
+        let shop = ShopDomain::parse("demo.myshopify.com").unwrap();
+        let t0: jiff::Timestamp = "2026-11-23T11:00:00Z".parse().unwrap();
+        let contact = Contact::new(ContactId::for_customer(1), shop.clone(), t0);
+        let message = OutboxMessage {
+            id: "m1".into(),
+            shop,
+            contact: contact.id.clone(),
+            journey: "j".into(),
+            version: 1,
+            run_key: "k".into(),
+            step: "s".into(),
+            template: "hello".into(),
+            to: EmailAddress::parse("ana@example.com").unwrap(),
+            transactional: false,
+            queued_at: t0,
+            params,
+        };
+        store
+            .commit(&Commit {
+                contact,
+                expected_version: 0,
+                recent_events: vec![],
+                runs: vec![],
+                outbox: vec![message.clone()],
+                identities: Default::default(),
+            })
+            .await
+            .unwrap();
+        let key = store.key(&message);
+        let sender = Sender {
+            name: "Shop".into(),
+            address: EmailAddress::parse("shop@example.com").unwrap(),
+        };
+        (
+            Dispatcher::new(store.clone(), mailer.clone(), renderer(), sender),
+            store,
+            mailer,
+            key,
+        )
+    }
+
+    fn good_params() -> serde_json::Value {
+        serde_json::json!({"contact": {"first_name": "Ana"}, "checkout": {"total": {"amount_minor": 6600, "currency": "EUR"}}})
+    }
+
+    #[tokio::test]
+    async fn sends_once_whatever_the_redeliveries() {
+        let (d, store, mailer, key) = setup(good_params()).await;
+        assert!(matches!(d.dispatch(&key).await.unwrap(), Outcome::Sent(_)));
+        assert_eq!(d.dispatch(&key).await.unwrap(), Outcome::NotClaimed);
+        let sent = mailer.sent();
+        assert_eq!(sent.len(), 1);
+        let raw = String::from_utf8_lossy(&sent[0].2);
+        assert!(
+            raw.contains("Subject: Hi Ana") && raw.contains("66.00 EUR"),
+            "{raw}"
+        );
+        assert!(matches!(store.outbox()[0].status, Status::Sent(_)));
+    }
+
+    #[tokio::test]
+    async fn transient_failures_retry_at_their_slot_then_send() {
+        let (d, store, mailer, key) = setup(good_params()).await;
+        mailer.fail_next([SendFailure::Transient("TooManyRequestsException".into())]);
+        let retry_at: jiff::Timestamp = "2026-11-23T11:01:00Z".parse().unwrap();
+        assert_eq!(d.dispatch(&key).await.unwrap(), Outcome::Retry(retry_at));
+        assert_eq!(
+            d.dispatch(&key).await.unwrap(),
+            Outcome::NotClaimed,
+            "not before its slot"
+        );
+        store.requeue(&key, retry_at).await.unwrap();
+        assert!(matches!(d.dispatch(&key).await.unwrap(), Outcome::Sent(_)));
+        assert_eq!(mailer.sent().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn permanent_failures_and_missing_variables_park_with_the_error() {
+        let (d, store, mailer, key) = setup(good_params()).await;
+        mailer.fail_next([SendFailure::Permanent("MessageRejected: blocked".into())]);
+        assert_eq!(
+            d.dispatch(&key).await.unwrap(),
+            Outcome::Parked("MessageRejected: blocked".into())
+        );
+        assert_eq!(store.outbox()[0].status, Status::Parked);
+
+        let (d, store, mailer, key) =
+            setup(serde_json::json!({"contact": {"first_name": "Ana"}})).await;
+        let Outcome::Parked(error) = d.dispatch(&key).await.unwrap() else {
+            panic!("a half-rendered email must not go out")
+        };
+        assert!(
+            error.contains("template `hello`") && error.contains("undefined"),
+            "{error}"
+        );
+        assert!(mailer.sent().is_empty());
+        assert_eq!(store.outbox()[0].error.as_deref(), Some(error.as_str()));
+    }
+}

@@ -88,7 +88,7 @@ impl<I: Inbox> ShopifyIngest<I> {
             shop: shop.clone(),
             delivery_id: webhook_id.to_string(),
             topic: topic.as_str().to_string(),
-            received_at: at.or(triggered_at).unwrap_or(Timestamp::UNIX_EPOCH),
+            received_at: at.or(triggered_at),
         };
         let event = match parsed {
             Ok(event) => event,

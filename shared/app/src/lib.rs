@@ -4,6 +4,7 @@
 
 pub mod dispatch;
 pub mod ingest;
+pub mod memory;
 pub mod ports;
 pub mod process;
 pub mod timer;

@@ -20,7 +20,10 @@ pub struct Receipt {
     pub shop: ShopDomain,
     pub delivery_id: String,
     pub topic: String,
-    pub received_at: Timestamp,
+    /// Logical time of the delivery (the payload's, else the header's);
+    /// unknown for a delivery too broken to say, which is then kept until
+    /// an operator removes it.
+    pub received_at: Option<Timestamp>,
 }
 
 /// A verified delivery that could not be parsed, kept for inspection.
@@ -78,7 +81,8 @@ pub struct Commit {
     /// Runs that changed, each conditional on its loaded version.
     pub runs: Vec<VersionedRun>,
     pub outbox: Vec<OutboxMessage>,
-    /// Identities to point at this contact (email, customer id).
+    /// Identities to point at this contact (email, customer id); one already
+    /// owned by another contact is left alone (merging is explicit).
     pub identities: Identity,
 }
 
@@ -91,14 +95,22 @@ pub enum CommitError {
     Store(#[from] StoreError),
 }
 
+/// What an event's identity resolves to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resolution {
+    /// The contact (by customer id first, then email), if any.
+    pub contact: Option<ContactId>,
+    /// The identities that point at no contact yet: the commit claims them.
+    pub unmapped: Identity,
+}
+
 /// Contacts, their identities and their runs.
 pub trait ContactStore {
-    /// The contact an identity resolves to (customer id first, then email).
     fn find(
         &self,
         shop: &ShopDomain,
         identity: &Identity,
-    ) -> impl Future<Output = Result<Option<ContactId>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Resolution, StoreError>> + Send;
     fn load_for_update(
         &self,
         shop: &ShopDomain,
@@ -108,7 +120,7 @@ pub trait ContactStore {
 }
 
 /// Something due in the sparse due index.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Due {
     /// A contact with a run whose wait is due.
     Contact { shop: ShopDomain, id: ContactId },
@@ -131,6 +143,8 @@ pub struct Claimed {
 
 /// The outbox: messages written by process/timer, sent by dispatch.
 pub trait Outbox {
+    /// This adapter's id for a message (what `claim` and the due index use).
+    fn key(&self, message: &OutboxMessage) -> String;
     /// Claims a queued message for one attempt; `None` if it is not queued
     /// (already sent, parked, or claimed by another invocation).
     fn claim(&self, id: &str) -> impl Future<Output = Result<Option<Claimed>, StoreError>> + Send;

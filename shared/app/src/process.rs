@@ -19,6 +19,9 @@ pub enum ProcessError {
     Store(#[from] StoreError),
     #[error("contact {0}: still conflicting after {MAX_CONFLICTS} attempts")]
     Contended(String),
+    /// The event names nobody (ingest refuses these; retrying cannot help).
+    #[error("event {0} names neither a customer id nor an email")]
+    Unattributable(String),
 }
 
 pub struct Processor<S> {
@@ -47,11 +50,12 @@ impl<S: ContactStore> Processor<S> {
         let identity = event.kind.identity();
         for _ in 0..MAX_CONFLICTS {
             let found = self.store.find(&event.shop, &identity).await?;
-            let id = found.unwrap_or_else(|| match (&identity.customer_id, &identity.email) {
-                (Some(c), _) => ContactId::for_customer(*c),
-                (None, Some(e)) => ContactId::for_email(e),
-                (None, None) => unreachable!("ingest refuses events without identity"),
-            });
+            let id = match (found.contact, &identity.customer_id, &identity.email) {
+                (Some(id), _, _) => id,
+                (None, Some(c), _) => ContactId::for_customer(*c),
+                (None, None, Some(e)) => ContactId::for_email(e),
+                (None, None, None) => return Err(ProcessError::Unattributable(event.id.clone())),
+            };
             let state = match self.store.load_for_update(&event.shop, &id).await? {
                 Some(s) => s,
                 None => ContactState {
@@ -75,7 +79,7 @@ impl<S: ContactStore> Processor<S> {
             if recent.len() > RECENT_EVENTS {
                 recent.drain(..recent.len() - RECENT_EVENTS);
             }
-            let commit = build_commit(&state, contact, runs, recent, &effects, identity.clone());
+            let commit = build_commit(&state, contact, runs, recent, &effects, found.unmapped);
             match self.store.commit(&commit).await {
                 Ok(()) => {
                     log(&effects);

@@ -26,9 +26,8 @@ where
     O: Outbox,
 {
     let mut report = TickReport::default();
-    let mut due = index.due(now).await?;
-    due.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
-    due.dedup();
+    // A contact with several due runs appears once per run: fire it once.
+    let due: std::collections::BTreeSet<Due> = index.due(now).await?.into_iter().collect();
     for item in due {
         match item {
             Due::Contact { shop, id } => {

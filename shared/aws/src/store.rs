@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use waymark_app::ports::{
     Claimed, Commit, CommitError, ContactState, ContactStore, Due, DueIndex, Inbox, Outbox,
-    Receipt, Recorded, Rejected, StoreError, VersionedRun,
+    Receipt, Recorded, Rejected, Resolution, StoreError, VersionedRun,
 };
 use waymark_core::contact::Contact;
 use waymark_core::event::{Event, Identity};
@@ -146,7 +146,7 @@ impl Inbox for DynamoStore {
             (TYPE.into(), s("receipt")),
             ("topic".into(), s(&receipt.topic)),
             ("event_id".into(), s(&event.id)),
-            (TTL.into(), ttl(receipt.received_at)),
+            (TTL.into(), ttl(receipt.received_at.unwrap_or(event.at))),
         ]);
         let event_item: Item = HashMap::from([
             (PK.into(), s(keys::event(&event.shop, &event.id))),
@@ -184,7 +184,8 @@ impl Inbox for DynamoStore {
     async fn reject(&self, rejected: &Rejected) -> Result<(), StoreError> {
         // DynamoDB items stop at 400 KB; keep the head of an oversized body.
         let body = &rejected.body[..rejected.body.len().min(350_000)];
-        self.client
+        let mut request = self
+            .client
             .put_item()
             .table_name(&self.table)
             .item(
@@ -202,8 +203,12 @@ impl Inbox for DynamoStore {
             .item(
                 "truncated",
                 AttributeValue::Bool(body.len() < rejected.body.len()),
-            )
-            .item(TTL, ttl(rejected.receipt.received_at))
+            );
+        // Undated deliveries are kept until an operator removes them.
+        if let Some(at) = rejected.receipt.received_at {
+            request = request.item(TTL, ttl(at));
+        }
+        request
             .send()
             .await
             .map_err(|e| sdk_err("keep rejected delivery", e))?;
@@ -267,20 +272,21 @@ impl DynamoStore {
 }
 
 impl ContactStore for DynamoStore {
-    async fn find(
-        &self,
-        shop: &ShopDomain,
-        identity: &Identity,
-    ) -> Result<Option<ContactId>, StoreError> {
-        if let Some(c) = identity.customer_id
-            && let Some(id) = self.alias(keys::alias_customer(shop, c)).await?
-        {
-            return Ok(Some(id));
+    async fn find(&self, shop: &ShopDomain, identity: &Identity) -> Result<Resolution, StoreError> {
+        let mut r = Resolution::default();
+        if let Some(c) = identity.customer_id {
+            match self.alias(keys::alias_customer(shop, c)).await? {
+                Some(id) => r.contact = Some(id),
+                None => r.unmapped.customer_id = Some(c),
+            }
         }
         if let Some(e) = &identity.email {
-            return self.alias(keys::alias_email(shop, &e.lookup_key())).await;
+            match self.alias(keys::alias_email(shop, &e.lookup_key())).await? {
+                Some(id) => r.contact = r.contact.or(Some(id)),
+                None => r.unmapped.email = Some(e.clone()),
+            }
         }
-        Ok(None)
+        Ok(r)
     }
 
     async fn load_for_update(
@@ -465,6 +471,10 @@ impl DueIndex for DynamoStore {
 }
 
 impl Outbox for DynamoStore {
+    fn key(&self, message: &OutboxMessage) -> String {
+        keys::outbox(&message.shop, &message.id)
+    }
+
     async fn claim(&self, id: &str) -> Result<Option<Claimed>, StoreError> {
         let result = self
             .client
@@ -515,7 +525,7 @@ impl Outbox for DynamoStore {
     }
 
     async fn retry_at(&self, c: &Claimed, at: Timestamp, error: &str) -> Result<(), StoreError> {
-        let id = keys::outbox(&c.message.shop, &c.message.id);
+        let id = self.key(&c.message);
         self.client
             .update_item()
             .table_name(&self.table)
@@ -536,7 +546,7 @@ impl Outbox for DynamoStore {
     }
 
     async fn park(&self, c: &Claimed, error: &str) -> Result<(), StoreError> {
-        let id = keys::outbox(&c.message.shop, &c.message.id);
+        let id = self.key(&c.message);
         self.client
             .update_item()
             .table_name(&self.table)

@@ -4,6 +4,7 @@
 //! claim / retry / park lifecycle.
 
 use jiff::Timestamp;
+use waymark_app::memory::MemoryStore;
 use waymark_app::ports::{
     Commit, CommitError, ContactStore, Due, DueIndex, Inbox, Mailer, Outbox, Receipt, Recorded,
     Rejected, VersionedRun,
@@ -35,7 +36,7 @@ fn receipt(id: &str) -> Receipt {
         shop: shop(),
         delivery_id: id.into(),
         topic: "checkouts/create".into(),
-        received_at: at("2026-11-23T10:00:00Z"),
+        received_at: Some(at("2026-11-23T10:00:00Z")),
     }
 }
 
@@ -103,10 +104,9 @@ fn commit(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn inbox_records_a_fact_once_whatever_the_delivery_id() {
-    let stack = Stack::start().await.unwrap();
-    let s = store(&stack);
+/// The contract every storage adapter honours, run over DynamoDB (on moto)
+/// and over the in-memory twin.
+async fn inbox_contract<S: Inbox>(s: &S) {
     let shop = shop();
     let event = shopify::parse(&Delivery {
         shop: &shop,
@@ -128,7 +128,6 @@ async fn inbox_records_a_fact_once_whatever_the_delivery_id() {
         s.record(&receipt("wh-2"), &event).await.unwrap(),
         Recorded::Duplicate
     );
-    assert_eq!(stack.items_of("event").await.unwrap(), 1);
     s.reject(&Rejected {
         receipt: receipt("wh-3"),
         error: "body is not valid JSON".into(),
@@ -136,19 +135,17 @@ async fn inbox_records_a_fact_once_whatever_the_delivery_id() {
     })
     .await
     .unwrap();
-    assert_eq!(stack.items_of("rejected").await.unwrap(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn contacts_are_found_by_any_identity_and_commits_are_optimistic() {
-    let stack = Stack::start().await.unwrap();
-    let s = store(&stack);
+async fn contacts_contract<S: ContactStore>(s: &S) {
     let c = contact();
     let email_only = Identity {
         customer_id: None,
         email: c.email.clone(),
     };
-    assert_eq!(s.find(&shop(), &email_only).await.unwrap(), None);
+    let unknown = s.find(&shop(), &email_only).await.unwrap();
+    assert_eq!(unknown.contact, None);
+    assert_eq!(unknown.unmapped, email_only);
     s.commit(&commit(
         &c,
         0,
@@ -161,20 +158,27 @@ async fn contacts_are_found_by_any_identity_and_commits_are_optimistic() {
     .await
     .unwrap();
     assert_eq!(
-        s.find(&shop(), &email_only).await.unwrap(),
+        s.find(&shop(), &email_only).await.unwrap().contact,
         Some(c.id.clone())
     );
-    let by_customer = Identity {
+    let new_email = EmailAddress::parse("ana.new@example.com").unwrap();
+    let both = Identity {
         customer_id: Some(7),
-        email: None,
+        email: Some(new_email.clone()),
     };
+    let found = s.find(&shop(), &both).await.unwrap();
+    assert_eq!(found.contact, Some(c.id.clone()), "found by customer id");
     assert_eq!(
-        s.find(&shop(), &by_customer).await.unwrap(),
-        Some(c.id.clone())
+        found.unmapped,
+        Identity {
+            customer_id: None,
+            email: Some(new_email)
+        },
+        "the new email is still to be claimed"
     );
     let other_shop = ShopDomain::parse("other.myshopify.com").unwrap();
     assert_eq!(
-        s.find(&other_shop, &email_only).await.unwrap(),
+        s.find(&other_shop, &email_only).await.unwrap().contact,
         None,
         "shops never mix"
     );
@@ -184,7 +188,7 @@ async fn contacts_are_found_by_any_identity_and_commits_are_optimistic() {
     assert_eq!(state.recent_events, vec!["e1"]);
     assert_eq!(state.runs.len(), 1);
     assert_eq!(state.runs[0].version, 1);
-    // A writer that read before this commit loses.
+    // A writer that read before this commit loses, whole.
     let stale = s.commit(&commit(&c, 0, vec![], vec![])).await;
     assert!(matches!(stale, Err(CommitError::Conflict)), "{stale:?}");
     let stale_run = s
@@ -195,20 +199,26 @@ async fn contacts_are_found_by_any_identity_and_commits_are_optimistic() {
                 run: run(None),
                 version: 0,
             }],
-            vec![],
+            vec![message(&c, "x")],
         ))
         .await;
     assert!(
         matches!(stale_run, Err(CommitError::Conflict)),
         "{stale_run:?}"
     );
+    assert_eq!(
+        s.load_for_update(&shop(), &c.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        1,
+        "nothing written"
+    );
     s.commit(&commit(&c, 1, vec![], vec![])).await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_due_index_holds_only_pending_waits_and_retries() {
-    let stack = Stack::start().await.unwrap();
-    let s = store(&stack);
+async fn due_contract<S: ContactStore + DueIndex>(s: &S) {
     let c = contact();
     s.commit(&commit(
         &c,
@@ -246,16 +256,13 @@ async fn the_due_index_holds_only_pending_waits_and_retries() {
     assert!(s.due(at("2026-11-24T00:00:00Z")).await.unwrap().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn outbox_messages_are_claimed_once_retried_then_parked() {
-    let stack = Stack::start().await.unwrap();
-    let s = store(&stack);
+async fn outbox_contract<S: ContactStore + DueIndex + Outbox>(s: &S) {
     let c = contact();
     let m = message(&c, "reminder_1");
     s.commit(&commit(&c, 0, vec![], vec![m.clone()]))
         .await
         .unwrap();
-    let id = format!("S#{}#O#{}", m.shop, m.id);
+    let id = s.key(&m);
 
     let first = s
         .claim(&id)
@@ -289,11 +296,51 @@ async fn outbox_messages_are_claimed_once_retried_then_parked() {
     s.requeue(&id, at("2026-11-23T11:01:00Z")).await.unwrap();
     let second = s.claim(&id).await.unwrap().expect("requeued");
     assert_eq!(second.attempt, 2);
-
+    assert!(
+        s.park(&first, "late").await.is_err(),
+        "a stale attempt cannot settle the message"
+    );
     s.park(&second, "MessageRejected: address blocked")
         .await
         .unwrap();
     assert!(s.claim(&id).await.unwrap().is_none());
+    assert!(
+        s.due(at("2027-01-01T00:00:00Z")).await.unwrap().is_empty(),
+        "parked is out of the index"
+    );
+
+    // A claim whose function died mid-send is requeued once its lease passes.
+    let m2 = message(&c, "reminder_2");
+    s.commit(&commit(&c, 1, vec![], vec![m2.clone()]))
+        .await
+        .unwrap();
+    let id2 = s.key(&m2);
+    let claimed = s.claim(&id2).await.unwrap().unwrap();
+    s.requeue(&id2, at("2026-11-23T11:05:00Z")).await.unwrap();
+    assert!(
+        s.claim(&id2).await.unwrap().is_none(),
+        "lease still running"
+    );
+    s.requeue(&id2, at("2026-11-23T11:15:00Z")).await.unwrap();
+    let again = s.claim(&id2).await.unwrap().unwrap();
+    assert_eq!(again.attempt, claimed.attempt + 1);
+    s.mark_sent(&id2, "provider-1").await.unwrap();
+    assert!(s.claim(&id2).await.unwrap().is_none(), "sent is final");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_adapter_honours_the_contract() {
+    let stack = Stack::start().await.unwrap();
+    let s = store(&stack);
+    inbox_contract(&s).await;
+    assert_eq!(stack.items_of("event").await.unwrap(), 1);
+    assert_eq!(stack.items_of("rejected").await.unwrap(), 1);
+    contacts_contract(&s).await;
+    let stack = Stack::start().await.unwrap();
+    due_contract(&store(&stack)).await;
+    let stack = Stack::start().await.unwrap();
+    let s = store(&stack);
+    outbox_contract(&s).await;
     let parked = waymark_aws::store::outbox_by_status(&s, "parked")
         .await
         .unwrap();
@@ -302,26 +349,17 @@ async fn outbox_messages_are_claimed_once_retried_then_parked() {
         parked[0].1.as_deref(),
         Some("MessageRejected: address blocked")
     );
+}
 
-    // A claim whose function died mid-send is requeued once its lease passes.
-    let m2 = message(&c, "reminder_2");
-    let mut c2 = c.clone();
-    c2.first_name = Some("Ana".into());
-    s.commit(&commit(&c2, 1, vec![], vec![m2.clone()]))
-        .await
-        .unwrap();
-    let id2 = format!("S#{}#O#{}", m2.shop, m2.id);
-    let claimed = s.claim(&id2).await.unwrap().unwrap();
-    s.requeue(&id2, at("2026-11-23T11:05:00Z")).await.unwrap();
-    assert!(
-        s.claim(&id2).await.unwrap().is_none(),
-        "lease still running"
-    );
-    s.requeue(&id2, at("2026-11-23T11:15:00Z")).await.unwrap();
-    assert_eq!(
-        s.claim(&id2).await.unwrap().unwrap().attempt,
-        claimed.attempt + 1
-    );
+#[tokio::test]
+async fn memory_twin_honours_the_contract() {
+    let s = MemoryStore::default();
+    inbox_contract(&s).await;
+    assert_eq!(s.take_new_events().len(), 1);
+    assert_eq!(s.rejected().len(), 1);
+    contacts_contract(&s).await;
+    due_contract(&MemoryStore::default()).await;
+    outbox_contract(&MemoryStore::default()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
