@@ -161,7 +161,7 @@ mod tests {
         assert_eq!(d.dispatch(&key).await.unwrap(), Outcome::NotClaimed);
         let sent = mailer.sent();
         assert_eq!(sent.len(), 1);
-        let raw = String::from_utf8_lossy(&sent[0].2);
+        let raw = String::from_utf8_lossy(&sent[0].raw);
         assert!(
             raw.contains("Subject: Hi Ana") && raw.contains("66.00 EUR"),
             "{raw}"

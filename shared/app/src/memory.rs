@@ -46,7 +46,7 @@ struct State {
     stream: Vec<Event>,
     rejected: Vec<Rejected>,
     aliases: HashMap<(ShopDomain, String), ContactId>,
-    contacts: HashMap<ContactKey, (ContactState, BTreeMap<(String, String), u64>)>,
+    contacts: HashMap<ContactKey, ContactState>,
     outbox: BTreeMap<String, Entry>,
 }
 
@@ -152,7 +152,7 @@ impl ContactStore for MemoryStore {
             .lock()
             .contacts
             .get(&(shop.clone(), id.clone()))
-            .map(|(state, _)| state.clone()))
+            .cloned())
     }
 
     async fn commit(&self, c: &Commit) -> Result<(), CommitError> {
@@ -164,58 +164,53 @@ impl ContactStore for MemoryStore {
                 .or_insert_with(|| key.1.clone());
         }
         // Check every condition before writing anything: all or nothing.
-        let (current, run_versions) = match s.contacts.get(&key) {
-            Some((state, runs)) => (state.version, runs.clone()),
-            None => (0, BTreeMap::new()),
-        };
-        if current != c.expected_version {
+        let stored = s.contacts.get(&key);
+        if stored.map_or(0, |st| st.version) != c.expected_version {
             return Err(CommitError::Conflict);
         }
-        for r in &c.runs {
-            let have = run_versions
-                .get(&(r.run.journey.clone(), r.run.key.clone()))
-                .copied()
-                .unwrap_or(0);
-            if have != r.version {
-                return Err(CommitError::Conflict);
-            }
+        let run_version = |journey: &str, k: &str| {
+            stored
+                .and_then(|st| {
+                    st.runs
+                        .iter()
+                        .find(|x| x.run.journey == journey && x.run.key == k)
+                })
+                .map_or(0, |x| x.version)
+        };
+        if c.runs
+            .iter()
+            .any(|r| run_version(&r.run.journey, &r.run.key) != r.version)
+        {
+            return Err(CommitError::Conflict);
         }
         let outbox_keys: Vec<String> = c.outbox.iter().map(|m| self.key(m)).collect();
         if outbox_keys.iter().any(|k| s.outbox.contains_key(k)) {
             return Err(CommitError::Conflict);
         }
-        let (mut state, mut versions) = s.contacts.remove(&key).unwrap_or_else(|| {
-            (
-                ContactState {
-                    contact: c.contact.clone(),
-                    version: 0,
-                    recent_events: Vec::new(),
-                    runs: Vec::new(),
-                },
-                BTreeMap::new(),
-            )
+        let mut state = s.contacts.remove(&key).unwrap_or_else(|| ContactState {
+            contact: c.contact.clone(),
+            version: 0,
+            recent_events: Vec::new(),
+            runs: Vec::new(),
         });
         state.contact = c.contact.clone();
         state.version += 1;
         state.recent_events = c.recent_events.clone();
         for r in &c.runs {
-            let k = (r.run.journey.clone(), r.run.key.clone());
-            let v = r.version + 1;
-            versions.insert(k.clone(), v);
             let updated = VersionedRun {
                 run: r.run.clone(),
-                version: v,
+                version: r.version + 1,
             };
             match state
                 .runs
                 .iter_mut()
-                .find(|x| x.run.journey == k.0 && x.run.key == k.1)
+                .find(|x| x.run.journey == r.run.journey && x.run.key == r.run.key)
             {
                 Some(slot) => *slot = updated,
                 None => state.runs.push(updated),
             }
         }
-        s.contacts.insert(key, (state, versions));
+        s.contacts.insert(key, state);
         for (k, m) in outbox_keys.into_iter().zip(&c.outbox) {
             s.outbox.insert(
                 k,
@@ -237,7 +232,7 @@ impl DueIndex for MemoryStore {
     async fn due(&self, now: Timestamp) -> Result<Vec<Due>, StoreError> {
         let s = self.lock();
         let mut due = Vec::new();
-        for ((shop, id), (state, _)) in &s.contacts {
+        for ((shop, id), state) in &s.contacts {
             for r in &state.runs {
                 if r.run.is_active() && r.run.wait_until.is_some_and(|w| w <= now) {
                     due.push(Due::Contact {
@@ -325,10 +320,18 @@ impl Outbox for MemoryStore {
     }
 }
 
+/// One message a `MemoryMailer` accepted.
+#[derive(Debug, Clone)]
+pub struct SentMail {
+    pub from: String,
+    pub to: String,
+    pub raw: Vec<u8>,
+}
+
 /// A mailer that keeps what it was given; it can be told to fail.
 #[derive(Clone, Default)]
 pub struct MemoryMailer {
-    sent: Arc<Mutex<Vec<(String, String, Vec<u8>)>>>,
+    sent: Arc<Mutex<Vec<SentMail>>>,
     failures: Arc<Mutex<Vec<SendFailure>>>,
 }
 
@@ -341,8 +344,8 @@ impl MemoryMailer {
             .extend(failures);
     }
 
-    /// (from, to, raw MIME) of every accepted message.
-    pub fn sent(&self) -> Vec<(String, String, Vec<u8>)> {
+    /// Every accepted message, in order.
+    pub fn sent(&self) -> Vec<SentMail> {
         self.sent.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
@@ -356,7 +359,11 @@ impl Mailer for MemoryMailer {
             }
         }
         let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
-        sent.push((from.to_string(), to.to_string(), raw));
+        sent.push(SentMail {
+            from: from.to_string(),
+            to: to.to_string(),
+            raw,
+        });
         Ok(format!("memory-{}", sent.len()))
     }
 }
