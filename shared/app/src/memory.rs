@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use waymark_core::event::{Event, Identity};
 use waymark_core::ids::{ContactId, ShopDomain};
+use waymark_core::journey::Run;
 use waymark_core::outbox::{OutboxMessage, SendFailure};
 
 /// Same lease as the DynamoDB adapter: a claim not settled by then is requeued.
@@ -37,6 +38,11 @@ pub struct Entry {
 }
 
 type ContactKey = (ShopDomain, ContactId);
+
+/// A run's identity within its contact, as the DynamoDB sort key has it.
+fn same_run(a: &Run, b: &Run) -> bool {
+    a.journey == b.journey && a.key == b.key && a.entry == b.entry
+}
 
 #[derive(Default)]
 struct State {
@@ -168,19 +174,12 @@ impl ContactStore for MemoryStore {
         if stored.map_or(0, |st| st.version) != c.expected_version {
             return Err(CommitError::Conflict);
         }
-        let run_version = |journey: &str, k: &str| {
+        let run_version = |run: &Run| {
             stored
-                .and_then(|st| {
-                    st.runs
-                        .iter()
-                        .find(|x| x.run.journey == journey && x.run.key == k)
-                })
+                .and_then(|st| st.runs.iter().find(|x| same_run(&x.run, run)))
                 .map_or(0, |x| x.version)
         };
-        if c.runs
-            .iter()
-            .any(|r| run_version(&r.run.journey, &r.run.key) != r.version)
-        {
+        if c.runs.iter().any(|r| run_version(&r.run) != r.version) {
             return Err(CommitError::Conflict);
         }
         let outbox_keys: Vec<String> = c.outbox.iter().map(|m| self.key(m)).collect();
@@ -201,11 +200,7 @@ impl ContactStore for MemoryStore {
                 run: r.run.clone(),
                 version: r.version + 1,
             };
-            match state
-                .runs
-                .iter_mut()
-                .find(|x| x.run.journey == r.run.journey && x.run.key == r.run.key)
-            {
+            match state.runs.iter_mut().find(|x| same_run(&x.run, &r.run)) {
                 Some(slot) => *slot = updated,
                 None => state.runs.push(updated),
             }

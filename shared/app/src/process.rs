@@ -106,14 +106,15 @@ impl<S: ContactStore> Processor<S> {
             let Some(state) = self.store.load_for_update(shop, id).await? else {
                 return Ok(Report::default());
             };
+            let mut contact = state.contact.clone();
             let mut runs: Vec<_> = state.runs.iter().map(|r| r.run.clone()).collect();
-            let effects = handle_tick(&self.catalog, &state.contact, &mut runs, now);
-            if runs.iter().zip(&state.runs).all(|(a, b)| *a == b.run) {
+            let effects = handle_tick(&self.catalog, &mut contact, &mut runs, now);
+            if contact == state.contact && runs.iter().zip(&state.runs).all(|(a, b)| *a == b.run) {
                 return Ok(Report::default());
             }
             let commit = build_commit(
                 &state,
-                state.contact.clone(),
+                contact,
                 runs,
                 state.recent_events.clone(),
                 &effects,

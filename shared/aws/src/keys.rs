@@ -42,8 +42,8 @@ pub fn alias_email(shop: &ShopDomain, lookup: &str) -> String {
     format!("S#{shop}#A#email:{lookup}")
 }
 
-pub fn run_sk(journey: &str, key: &str) -> String {
-    format!("R#{journey}#{key}")
+pub fn run_sk(journey: &str, key: &str, entry: u32) -> String {
+    format!("R#{journey}#{key}#{entry}")
 }
 
 pub fn outbox(shop: &ShopDomain, id: &str) -> String {

@@ -377,7 +377,10 @@ impl ContactStore for DynamoStore {
         for r in &c.runs {
             let mut item: Item = HashMap::from([
                 (PK.into(), s(&pk)),
-                (SK.into(), s(keys::run_sk(&r.run.journey, &r.run.key))),
+                (
+                    SK.into(),
+                    s(keys::run_sk(&r.run.journey, &r.run.key, r.run.entry)),
+                ),
                 (TYPE.into(), s("run")),
                 (VERSION.into(), n(r.version + 1)),
                 (

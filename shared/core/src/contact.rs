@@ -26,6 +26,17 @@ pub struct Contact {
     pub order_count: u32,
     #[serde(default)]
     pub ordered_checkouts: Vec<String>,
+    /// Tags set by journeys (and later by segments and imports).
+    #[serde(default)]
+    pub tags: std::collections::BTreeSet<String>,
+    /// Custom properties set by journeys.
+    #[serde(default)]
+    pub properties: std::collections::BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    pub score: i64,
+    /// Lifecycle stage, as journeys set it.
+    #[serde(default)]
+    pub stage: Option<String>,
 }
 
 impl Contact {
@@ -43,6 +54,10 @@ impl Contact {
             last_order_at: None,
             order_count: 0,
             ordered_checkouts: Vec::new(),
+            tags: Default::default(),
+            properties: Default::default(),
+            score: 0,
+            stage: None,
         }
     }
 

@@ -33,10 +33,12 @@ pub struct OutboxMessage {
 
 impl OutboxMessage {
     /// The message for `step` of `run`, or `None` when the contact has no address.
+    /// `visit` counts earlier sends of this step in the run (loops).
     pub fn for_step(
         contact: &Contact,
         run: &Run,
         step: &str,
+        visit: usize,
         template: &str,
         transactional: bool,
     ) -> Option<Self> {
@@ -57,7 +59,13 @@ impl OutboxMessage {
             params[name] = data.clone();
         }
         Some(Self {
-            id: message_id(&contact.shop, &contact.id, &run.journey, &run.key, step),
+            id: message_id(
+                &contact.shop,
+                &contact.id,
+                &run.journey,
+                &format!("{}#{}", run.key, run.entry),
+                &format!("{step}#{visit}"),
+            ),
             shop: contact.shop.clone(),
             contact: contact.id.clone(),
             journey: run.journey.clone(),

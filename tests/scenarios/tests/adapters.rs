@@ -56,6 +56,7 @@ fn run(wait_until: Option<&str>) -> Run {
         journey: "abandoned_checkout".into(),
         version: 1,
         key: "tok".into(),
+        entry: 0,
         status: RunStatus::Active,
         step: 0,
         wait_until: wait_until.map(at),
@@ -65,6 +66,8 @@ fn run(wait_until: Option<&str>) -> Run {
         ended_at: None,
         end_reason: None,
         data: serde_json::json!({}),
+        sent: vec![],
+        path: vec![],
     }
 }
 

@@ -2,12 +2,14 @@
 //! content files and validated as a whole: every problem is reported with its
 //! file, line and column, and nothing partially valid is ever used.
 
-use super::definition::RunPer;
+use super::condition::{Condition, Duration};
 use super::definition::{
-    Definition, Exit, File, Goal, Step, StepFile, StepKind, Trigger, WaitAnchor,
+    Branch, Definition, Exit, Goal, OnRepeat, OnRetire, Reentry, RunPer, Step, StepKind, Trigger,
+    Update,
 };
 use crate::email::Template;
 use crate::event::EventKind;
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -93,6 +95,26 @@ impl Catalog {
                 Err(mut e) => errors.append(&mut e),
             }
         }
+        // Cross-file checks: suppressions name journeys that exist.
+        for d in &journeys {
+            for other in &d.suppressed_by {
+                if !journeys.iter().any(|j| &j.id == other) {
+                    let f = files.iter().find(|f| {
+                        f.path.contains("journeys/") && f.text.contains(&format!("id: {}", d.id))
+                    });
+                    if let Some(f) = f {
+                        errors.push(at(
+                            f,
+                            locate(&f.text, other, 0),
+                            format!(
+                                "journey `{}` v{}: `suppressed_by` names unknown journey `{other}`",
+                                d.id, d.version
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
         if errors.is_empty() {
             Ok(Self {
                 journeys,
@@ -103,14 +125,29 @@ impl Catalog {
         }
     }
 
-    /// Every journey at its newest version: the ones new entries start on.
-    pub fn current(&self) -> impl Iterator<Item = &Definition> {
+    /// Every journey at its newest version, retired ones included.
+    pub fn newest(&self) -> impl Iterator<Item = &Definition> {
         self.journeys.iter().filter(|d| {
             !self
                 .journeys
                 .iter()
                 .any(|o| o.id == d.id && o.version > d.version)
         })
+    }
+
+    /// The journeys new entries start on: the newest version of each, unless retired.
+    pub fn current(&self) -> impl Iterator<Item = &Definition> {
+        self.newest().filter(|d| d.retired.is_none())
+    }
+
+    /// How a journey's newest version treats in-flight runs, if it retires it.
+    pub fn retirement(&self, id: &str) -> Option<OnRetire> {
+        self.newest().find(|d| d.id == id).and_then(|d| d.retired)
+    }
+
+    /// The newest version of a journey.
+    pub fn latest(&self, id: &str) -> Option<&Definition> {
+        self.newest().find(|d| d.id == id)
     }
 
     /// A specific version, for runs that started on it.
@@ -153,6 +190,121 @@ fn locate(text: &str, needle: &str, from_line: usize) -> (usize, usize) {
         .unwrap_or((1, 1))
 }
 
+// ---- the file format ---------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    id: String,
+    version: u32,
+    name: String,
+    #[serde(default)]
+    audience: Vec<Condition>,
+    #[serde(default)]
+    suppressed_by: Vec<String>,
+    retired: Option<OnRetire>,
+    trigger: Option<TriggerFile>,
+    #[serde(default)]
+    goals: Vec<GoalFile>,
+    #[serde(default)]
+    exits: Vec<ExitFile>,
+    #[serde(default)]
+    steps: Vec<StepFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TriggerFile {
+    event: String,
+    #[serde(default)]
+    when: Vec<Condition>,
+    #[serde(default = "run_per_contact")]
+    run_per: RunPer,
+    #[serde(default = "ignore_repeats")]
+    on_repeat: OnRepeat,
+    #[serde(default)]
+    reentry: Option<ReentryFile>,
+}
+
+fn run_per_contact() -> RunPer {
+    RunPer::Contact
+}
+
+fn ignore_repeats() -> OnRepeat {
+    OnRepeat::Ignore
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ReentryFile {
+    Word(String),
+    Every { every: Duration },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GoalFile {
+    event: String,
+    #[serde(default)]
+    when: Vec<Condition>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExitFile {
+    event: String,
+    when_any: Vec<Condition>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepFile {
+    id: String,
+    wait: Option<Duration>,
+    from: Option<WaitAnchor>,
+    wait_for: Option<WaitForFile>,
+    #[serde(rename = "if")]
+    if_: Option<Vec<Condition>>,
+    then: Option<String>,
+    #[serde(rename = "else")]
+    otherwise: Option<String>,
+    split: Option<Vec<BranchFile>>,
+    email: Option<String>,
+    #[serde(default)]
+    transactional: bool,
+    update: Option<Update>,
+    #[serde(default)]
+    exit: bool,
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WaitForFile {
+    event: String,
+    #[serde(default)]
+    when: Vec<Condition>,
+    timeout: Duration,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BranchFile {
+    name: String,
+    weight: u32,
+    then: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum WaitAnchor {
+    Trigger,
+    Previous,
+}
+
+/// Word that ends a run when used as a jump target.
+const END: &str = "end";
+
 fn parse_definition(
     f: &ContentFile,
     templates: &BTreeMap<String, Template>,
@@ -162,11 +314,23 @@ fn parse_definition(
             .location()
             .map(|l| (l.line(), l.column()))
             .unwrap_or((1, 1));
-        vec![at(f, (line, column), e.to_string())]
+        // A value refused by its type (a duration, an amount) is reported at
+        // the start of its enclosing map; point at the value itself.
+        let message = e.to_string();
+        let quoted = message.split('`').nth(1).filter(|q| !q.is_empty());
+        let place = quoted
+            .map(|q| locate(&f.text, q, line.saturating_sub(1)))
+            .filter(|(l, _)| *l >= line)
+            .unwrap_or((line, column));
+        vec![at(f, place, message)]
     })?;
-    let mut errors = Vec::new();
-    let mut err = |needle: &str, from: usize, msg: String| {
-        errors.push(at(f, locate(&f.text, needle, from), msg));
+    // Every problem is collected (not just the first), so one run of the
+    // validator shows them all.
+    let errors = std::cell::RefCell::new(Vec::new());
+    let err = |needle: &str, from: usize, msg: String| {
+        errors
+            .borrow_mut()
+            .push(at(f, locate(&f.text, needle, from), msg));
     };
     let known_event = |e: &str| EventKind::NAMES.contains(&e);
     let journey = format!("journey `{}` v{}", file.id, file.version);
@@ -185,25 +349,66 @@ fn parse_definition(
     if file.version == 0 {
         err("version:", 0, format!("{journey}: `version` starts at 1"));
     }
-    let t = &file.trigger;
-    if !known_event(&t.event) {
-        err(
-            &t.event,
-            0,
-            format!(
-                "{journey}: unknown trigger event `{}` (known: {})",
-                t.event,
-                EventKind::NAMES.join(", ")
-            ),
-        );
-    }
-    if t.run_per == RunPer::Checkout && t.event != "checkout_updated" {
-        err(
-            "run_per:",
-            0,
-            format!("{journey}: `run_per: checkout` needs a checkout trigger event"),
-        );
-    }
+    let trigger = match (&file.trigger, file.retired) {
+        (Some(t), _) => {
+            if !known_event(&t.event) {
+                err(
+                    &t.event,
+                    0,
+                    format!(
+                        "{journey}: unknown trigger event `{}` (known: {})",
+                        t.event,
+                        EventKind::NAMES.join(", ")
+                    ),
+                );
+            }
+            if t.run_per == RunPer::Checkout && t.event != "checkout_updated" {
+                err(
+                    "run_per:",
+                    0,
+                    format!("{journey}: `run_per: checkout` needs a checkout trigger event"),
+                );
+            }
+            let reentry = match &t.reentry {
+                None => Reentry::Once,
+                Some(ReentryFile::Word(w)) if w == "once" => Reentry::Once,
+                Some(ReentryFile::Word(w)) if w == "always" => Reentry::Always,
+                Some(ReentryFile::Word(w)) => {
+                    err(
+                        "reentry:",
+                        0,
+                        format!(
+                            "{journey}: `reentry` is `once`, `always` or `{{every: <duration>}}`, got `{w}`"
+                        ),
+                    );
+                    Reentry::Once
+                }
+                Some(ReentryFile::Every { every }) => Reentry::Every(every.0),
+            };
+            Trigger {
+                event: t.event.clone(),
+                conditions: t.when.clone(),
+                run_per: t.run_per,
+                on_repeat: t.on_repeat,
+                reentry,
+            }
+        }
+        (None, Some(_)) => Trigger {
+            event: String::new(),
+            conditions: vec![],
+            run_per: RunPer::Contact,
+            on_repeat: OnRepeat::Ignore,
+            reentry: Reentry::Once,
+        },
+        (None, None) => {
+            err(
+                "id:",
+                0,
+                format!("{journey}: needs a `trigger` (or `retired: finish|exit`)"),
+            );
+            return Err(errors.into_inner());
+        }
+    };
     for g in &file.goals {
         if !known_event(&g.event) {
             err(
@@ -222,55 +427,221 @@ fn parse_definition(
             );
         }
     }
-    if file.steps.is_empty() {
+    if file.steps.is_empty() && file.retired.is_none() {
         err("steps:", 0, format!("{journey}: has no steps"));
     }
+    // Step ids → indexes, for jumps.
+    let index: BTreeMap<&str, usize> = file
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.as_str(), i))
+        .collect();
+    let mut seen: Vec<&str> = Vec::new();
     let mut steps = Vec::new();
-    let mut seen = Vec::new();
-    for s in &file.steps {
-        let from = locate(&f.text, &format!("id: {}", s.id), 0)
+    for (i, s) in file.steps.iter().enumerate() {
+        let line = locate(&f.text, &format!("id: {}", s.id), 0)
             .0
             .saturating_sub(1);
-        if seen.contains(&s.id) {
+        let here = format!("{journey}, step `{}`", s.id);
+        if s.id == END || s.id.is_empty() {
             err(
                 &format!("id: {}", s.id),
-                from + 1,
-                format!("{journey}: step id `{}` is used twice", s.id),
+                line,
+                format!("{here}: `{END}` and empty ids are reserved"),
             );
         }
-        seen.push(s.id.clone());
-        match step_kind(s) {
-            Ok(kind) => {
-                if let StepKind::Email { template, .. } = &kind
-                    && !templates.contains_key(template)
-                {
-                    err(
-                        template,
-                        from,
-                        format!(
-                            "{journey}, step `{}`: unknown template `{template}` (no templates/{template}/ folder)",
-                            s.id
-                        ),
-                    );
-                }
-                steps.push(Step {
-                    id: s.id.clone(),
-                    kind,
-                });
+        if seen.contains(&s.id.as_str()) {
+            err(
+                &format!("id: {}", s.id),
+                line + 1,
+                format!("{here}: step id is used twice"),
+            );
+        }
+        seen.push(&s.id);
+        let target = |field: &str,
+                      name: &Option<String>,
+                      errs: &mut Vec<(String, String)>|
+         -> Option<usize> {
+            match name.as_deref() {
+                None => (i + 1 < file.steps.len()).then_some(i + 1),
+                Some(END) => None,
+                Some(n) => match index.get(n) {
+                    Some(&j) => Some(j),
+                    None => {
+                        errs.push((
+                            format!("{field}: {n}"),
+                            format!("{here}: `{field}` names unknown step `{n}`"),
+                        ));
+                        None
+                    }
+                },
             }
-            Err((needle, msg)) => err(needle, from, format!("{journey}, step `{}`: {msg}", s.id)),
+        };
+        let mut errs: Vec<(String, String)> = Vec::new();
+        let kinds = [
+            s.wait.is_some(),
+            s.wait_for.is_some(),
+            s.if_.is_some(),
+            s.split.is_some(),
+            s.email.is_some(),
+            s.update.is_some(),
+            s.exit,
+        ]
+        .iter()
+        .filter(|k| **k)
+        .count();
+        if kinds != 1 {
+            err(
+                &format!("id: {}", s.id),
+                line,
+                format!(
+                    "{here}: a step needs exactly one of `wait`, `wait_for`, `if`, `split`, `email`, `update` or `exit`"
+                ),
+            );
+            continue;
+        }
+        let branches = s.if_.is_some() || s.wait_for.is_some();
+        if !branches && (s.then.is_some() || s.otherwise.is_some()) {
+            err(
+                "then:",
+                line,
+                format!("{here}: `then`/`else` only apply to `if` and `wait_for` steps"),
+            );
+        }
+        if s.from.is_some() && s.wait.is_none() {
+            err(
+                "from:",
+                line,
+                format!("{here}: `from` only applies to a `wait` step"),
+            );
+        }
+        let next = target("next", &s.next, &mut errs);
+        let kind = if let Some(w) = &s.wait {
+            StepKind::Wait {
+                duration: w.0,
+                from_trigger: matches!(s.from, Some(WaitAnchor::Trigger)),
+            }
+        } else if let Some(w) = &s.wait_for {
+            if !known_event(&w.event) {
+                err(
+                    &w.event,
+                    line,
+                    format!("{here}: unknown event `{}`", w.event),
+                );
+            }
+            if s.otherwise.is_none() {
+                err(
+                    "wait_for:",
+                    line,
+                    format!(
+                        "{here}: `wait_for` needs an `else:` (where to go when `timeout` passes)"
+                    ),
+                );
+            }
+            StepKind::WaitFor {
+                event: w.event.clone(),
+                conditions: w.when.clone(),
+                timeout: w.timeout.0,
+                on_event: target("then", &s.then, &mut errs),
+                on_timeout: target("else", &s.otherwise, &mut errs),
+            }
+        } else if let Some(c) = &s.if_ {
+            StepKind::If {
+                conditions: c.clone(),
+                then: target("then", &s.then, &mut errs),
+                otherwise: target("else", &s.otherwise, &mut errs),
+            }
+        } else if let Some(b) = &s.split {
+            if b.len() < 2 || b.iter().any(|x| x.weight == 0) {
+                err(
+                    "split:",
+                    line,
+                    format!("{here}: a split needs at least two branches with positive weights"),
+                );
+            }
+            StepKind::Split {
+                branches: b
+                    .iter()
+                    .map(|x| Branch {
+                        name: x.name.clone(),
+                        weight: x.weight,
+                        target: target("then", &x.then, &mut errs),
+                    })
+                    .collect(),
+            }
+        } else if let Some(t) = &s.email {
+            if !templates.contains_key(t) {
+                err(
+                    t,
+                    line,
+                    format!("{here}: unknown template `{t}` (no templates/{t}/ folder)"),
+                );
+            }
+            StepKind::Email {
+                template: t.clone(),
+                transactional: s.transactional,
+            }
+        } else if let Some(u) = &s.update {
+            StepKind::Update(u.clone())
+        } else {
+            StepKind::Exit
+        };
+        for (needle, msg) in errs {
+            err(&needle, line, msg);
+        }
+        steps.push(Step {
+            id: s.id.clone(),
+            kind,
+            next,
+        });
+    }
+    // `received:` names email steps of this journey.
+    let email_steps: Vec<&str> = steps
+        .iter()
+        .filter(|s| matches!(s.kind, StepKind::Email { .. }))
+        .map(|s| s.id.as_str())
+        .collect();
+    let mut named = Vec::new();
+    for s in &steps {
+        match &s.kind {
+            StepKind::If { conditions, .. } | StepKind::WaitFor { conditions, .. } => {
+                named.extend(conditions.iter().flat_map(|c| c.steps_named()))
+            }
+            _ => {}
         }
     }
-    if let Some(pos) = steps.iter().position(|s| s.kind == StepKind::Exit)
-        && pos + 1 < steps.len()
-    {
-        let id = &steps[pos + 1].id;
-        err(
-            &format!("id: {id}"),
-            0,
-            format!("{journey}: step `{id}` is unreachable (it follows an exit)"),
-        );
+    for n in named {
+        if !email_steps.contains(&n) {
+            err(
+                &format!("received: {n}"),
+                0,
+                format!("{journey}: `received: {n}` names no email step"),
+            );
+        }
     }
+    if errors.borrow().is_empty() && !steps.is_empty() {
+        for (i, reachable) in reachability(&steps).into_iter().enumerate() {
+            if !reachable {
+                let id = &steps[i].id;
+                err(
+                    &format!("id: {id}"),
+                    0,
+                    format!("{journey}: step `{id}` is unreachable"),
+                );
+            }
+        }
+        if let Some(id) = loop_without_wait(&steps) {
+            err(
+                &format!("id: {id}"),
+                0,
+                format!(
+                    "{journey}: step `{id}` is on a loop with no `wait` or `wait_for`: it would never stop"
+                ),
+            );
+        }
+    }
+    let errors = errors.into_inner();
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -278,16 +649,17 @@ fn parse_definition(
         id: file.id,
         version: file.version,
         name: file.name,
-        trigger: Trigger {
-            event: file.trigger.event,
-            require: file.trigger.require,
-            run_per: file.trigger.run_per,
-            on_repeat: file.trigger.on_repeat,
-        },
+        audience: file.audience,
+        suppressed_by: file.suppressed_by,
+        retired: file.retired,
+        trigger,
         goals: file
             .goals
             .into_iter()
-            .map(|g| Goal { event: g.event })
+            .map(|g| Goal {
+                event: g.event,
+                conditions: g.when,
+            })
             .collect(),
         exits: file
             .exits
@@ -301,33 +673,53 @@ fn parse_definition(
     })
 }
 
-/// Exactly one of `wait`, `email` or `exit` makes a step.
-fn step_kind(s: &StepFile) -> Result<StepKind, (&'static str, String)> {
-    let kinds = [s.wait.is_some(), s.email.is_some(), s.exit]
-        .iter()
-        .filter(|k| **k)
-        .count();
-    if kinds != 1 {
-        return Err((
-            "id:",
-            "a step needs exactly one of `wait`, `email` or `exit`".into(),
-        ));
+/// The steps a step can lead to.
+pub fn successors(step: &Step) -> Vec<Option<usize>> {
+    match &step.kind {
+        StepKind::WaitFor {
+            on_event,
+            on_timeout,
+            ..
+        } => vec![*on_event, *on_timeout],
+        StepKind::If {
+            then, otherwise, ..
+        } => vec![*then, *otherwise],
+        StepKind::Split { branches } => branches.iter().map(|b| b.target).collect(),
+        StepKind::Exit => vec![],
+        _ => vec![step.next],
     }
-    if let Some(w) = &s.wait {
-        let duration = crate::time::parse_duration(w).map_err(|e| ("wait:", e))?;
-        return Ok(StepKind::Wait {
-            duration,
-            from_trigger: matches!(s.from, Some(WaitAnchor::Trigger)),
-        });
+}
+
+fn reachability(steps: &[Step]) -> Vec<bool> {
+    let mut seen = vec![false; steps.len()];
+    let mut stack = vec![0];
+    while let Some(i) = stack.pop() {
+        if std::mem::replace(&mut seen[i], true) {
+            continue;
+        }
+        stack.extend(successors(&steps[i]).into_iter().flatten());
     }
-    if s.from.is_some() {
-        return Err(("from:", "`from` only applies to a `wait` step".into()));
+    seen
+}
+
+/// A step on a cycle that passes through no wait, if any.
+fn loop_without_wait(steps: &[Step]) -> Option<&str> {
+    let waits = |s: &Step| matches!(s.kind, StepKind::Wait { .. } | StepKind::WaitFor { .. });
+    for start in 0..steps.len() {
+        if waits(&steps[start]) {
+            continue;
+        }
+        let mut seen = vec![false; steps.len()];
+        let mut stack: Vec<usize> = successors(&steps[start]).into_iter().flatten().collect();
+        while let Some(i) = stack.pop() {
+            if i == start {
+                return Some(&steps[start].id);
+            }
+            if waits(&steps[i]) || std::mem::replace(&mut seen[i], true) {
+                continue;
+            }
+            stack.extend(successors(&steps[i]).into_iter().flatten());
+        }
     }
-    if let Some(t) = &s.email {
-        return Ok(StepKind::Email {
-            template: t.clone(),
-            transactional: s.transactional,
-        });
-    }
-    Ok(StepKind::Exit)
+    None
 }

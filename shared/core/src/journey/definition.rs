@@ -1,8 +1,8 @@
-//! The journey definition language as it appears in `journeys/*.yaml`, and
-//! its validation. A definition is data: adding a journey never adds a branch
-//! to the engine.
+//! The journey definition language as it appears in `journeys/*.yaml`. A
+//! definition is data: adding a journey never adds a branch to the engine.
+//! `catalog.rs` turns the file form into this validated form.
 
-use crate::event::{Event, EventKind};
+use super::condition::Condition;
 use jiff::SignedDuration;
 use serde::Deserialize;
 
@@ -12,19 +12,38 @@ pub struct Definition {
     pub id: String,
     pub version: u32,
     pub name: String,
+    /// Contact conditions checked at entry and before every email: a contact
+    /// who no longer matches leaves the run.
+    pub audience: Vec<Condition>,
+    /// While a run of one of these journeys is active, this one does not
+    /// start; when one of them starts, this one's active run exits.
+    pub suppressed_by: Vec<String>,
+    /// `Some` when this version retires the journey: no new entries, and
+    /// runs on older versions finish or exit.
+    pub retired: Option<OnRetire>,
     pub trigger: Trigger,
     pub goals: Vec<Goal>,
     pub exits: Vec<Exit>,
     pub steps: Vec<Step>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnRetire {
+    /// In-flight runs carry on to their end.
+    Finish,
+    /// In-flight runs exit at their next input.
+    Exit,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trigger {
     pub event: String,
     /// All must hold for the event to start a run.
-    pub require: Vec<Condition>,
+    pub conditions: Vec<Condition>,
     pub run_per: RunPer,
     pub on_repeat: OnRepeat,
+    pub reentry: Reentry,
 }
 
 /// What a run is keyed on: one per contact, or one per checkout.
@@ -35,7 +54,7 @@ pub enum RunPer {
     Checkout,
 }
 
-/// What a newer trigger event for an existing run does.
+/// What a newer trigger event for an active run does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnRepeat {
@@ -46,37 +65,20 @@ pub enum OnRepeat {
     Refresh,
 }
 
-/// Predicates over an event, named so definitions stay readable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Condition {
-    HasEmail,
-    HasLineItems,
-    NoLineItems,
-    NotCompleted,
-    Completed,
-}
-
-impl Condition {
-    pub fn holds(self, event: &Event) -> bool {
-        let checkout = match &event.kind {
-            EventKind::CheckoutUpdated(c) => Some(c),
-            _ => None,
-        };
-        match self {
-            Self::HasEmail => event.kind.identity().email.is_some(),
-            Self::HasLineItems => checkout.is_some_and(|c| !c.line_items.is_empty()),
-            Self::NoLineItems => checkout.is_some_and(|c| c.line_items.is_empty()),
-            Self::NotCompleted => checkout.is_some_and(|c| c.completed_at.is_none()),
-            Self::Completed => checkout.is_some_and(|c| c.completed_at.is_some()),
-        }
-    }
+/// Whether a contact may enter again (same key) after a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reentry {
+    Once,
+    Always,
+    /// Only when the previous entry is at least this old.
+    Every(SignedDuration),
 }
 
 /// An event that ends the run as a conversion, at any step.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Goal {
     pub event: String,
+    pub conditions: Vec<Condition>,
 }
 
 /// An event for the same run that ends it without conversion (cart emptied).
@@ -91,91 +93,72 @@ pub struct Exit {
 pub struct Step {
     pub id: String,
     pub kind: StepKind,
+    /// Index of the step that follows (the next in the file unless `next:`
+    /// says otherwise); `None` after the last step.
+    pub next: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum StepKind {
-    /// Wait `duration`, counted from the trigger's time (so a refresh moves it)
-    /// or from when the run reached this step.
+    /// Wait `duration`, counted from the trigger's time (so a refresh moves
+    /// it) or from when the run reached this step.
     Wait {
         duration: SignedDuration,
         from_trigger: bool,
     },
+    /// Wait for an event (same contact) for at most `timeout`; go to
+    /// `on_event` if it happens, `on_timeout` otherwise.
+    WaitFor {
+        event: String,
+        conditions: Vec<Condition>,
+        timeout: SignedDuration,
+        on_event: Option<usize>,
+        on_timeout: Option<usize>,
+    },
+    /// A condition split.
+    If {
+        conditions: Vec<Condition>,
+        then: Option<usize>,
+        otherwise: Option<usize>,
+    },
+    /// A random (deterministic per run) split: A/B tests and holdouts.
+    Split { branches: Vec<Branch> },
     /// Queue an email rendered from `template`.
     Email {
         template: String,
         transactional: bool,
     },
+    /// Change the contact: tags, properties, score, lifecycle stage.
+    Update(Update),
     /// End the run.
     Exit,
 }
 
-// ---- the file format --------------------------------------------------------
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct File {
-    pub id: String,
-    pub version: u32,
+#[derive(Debug, Clone, PartialEq)]
+pub struct Branch {
     pub name: String,
-    pub trigger: TriggerFile,
-    #[serde(default)]
-    pub goals: Vec<GoalFile>,
-    #[serde(default)]
-    pub exits: Vec<ExitFile>,
-    pub steps: Vec<StepFile>,
+    pub weight: u32,
+    pub target: Option<usize>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct TriggerFile {
-    pub event: String,
+pub struct Update {
     #[serde(default)]
-    pub require: Vec<Condition>,
-    #[serde(default = "run_per_contact")]
-    pub run_per: RunPer,
-    #[serde(default = "ignore_repeats")]
-    pub on_repeat: OnRepeat,
-}
-
-fn run_per_contact() -> RunPer {
-    RunPer::Contact
-}
-
-fn ignore_repeats() -> OnRepeat {
-    OnRepeat::Ignore
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct GoalFile {
-    pub event: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ExitFile {
-    pub event: String,
-    pub when_any: Vec<Condition>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct StepFile {
-    pub id: String,
-    pub wait: Option<String>,
+    pub tag: Vec<String>,
     #[serde(default)]
-    pub from: Option<WaitAnchor>,
-    pub email: Option<String>,
+    pub untag: Vec<String>,
     #[serde(default)]
-    pub transactional: bool,
+    pub set: std::collections::BTreeMap<String, serde_json::Value>,
+    /// Points added to (or, negative, taken from) the contact's score.
     #[serde(default)]
-    pub exit: bool,
+    pub score: i64,
+    pub stage: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub(super) enum WaitAnchor {
-    Trigger,
-    Previous,
+impl Definition {
+    /// Where a run goes after step `i` in the default flow.
+    pub fn after(&self, i: usize) -> Option<usize> {
+        self.steps.get(i).and_then(|s| s.next)
+    }
 }

@@ -1,15 +1,24 @@
 //! The step function. Given a contact, its runs and one input (an event or a
 //! tick at logical time `now`), it moves the runs and returns effects.
-//! Invariants: deterministic; a run's waits due at or before an event's time
-//! fire before the event is applied; a step sends at most one email per run.
+//! Invariants: deterministic (splits hash the run, never draw); a run's waits
+//! due at or before an event's time fire before the event is applied; each
+//! visit of an email step queues at most one message, with a stable id.
 
 use super::catalog::Catalog;
-use super::definition::{Definition, OnRepeat, RunPer, StepKind};
+use super::condition::{Scope, all};
+use super::definition::{Definition, OnRepeat, OnRetire, Reentry, RunPer, StepKind};
 use super::run::{Run, RunStatus};
 use crate::contact::Contact;
 use crate::event::{Event, EventKind};
 use crate::outbox::OutboxMessage;
 use jiff::Timestamp;
+use sha2::Digest;
+
+pub use super::catalog::successors;
+
+/// Steps one input may move a run through before the run is stopped: a guard
+/// behind validation's check for loops without waits.
+const STEP_BUDGET: usize = 1_000;
 
 /// What the engine decided; adapters persist the emails, the rest is the
 /// timeline (logged, shown by the simulator).
@@ -26,6 +35,19 @@ pub enum Effect {
         until: Timestamp,
     },
     Email(Box<OutboxMessage>),
+    /// A branch was taken (`if`, `split`, `wait_for`).
+    Branched {
+        journey: String,
+        step: String,
+        to: String,
+        at: Timestamp,
+    },
+    /// The contact was changed by an `update` step.
+    Updated {
+        journey: String,
+        step: String,
+        at: Timestamp,
+    },
     /// An email step was passed without sending, with the reason.
     Skipped {
         journey: String,
@@ -39,7 +61,7 @@ pub enum Effect {
         reason: String,
         at: Timestamp,
     },
-    /// A trigger matched but the run was not started, with the reason.
+    /// A trigger matched but no run started, with the reason.
     NotEntered {
         journey: String,
         reason: String,
@@ -49,7 +71,7 @@ pub enum Effect {
 /// Fires every wait due at or before `now`.
 pub fn handle_tick(
     catalog: &Catalog,
-    contact: &Contact,
+    contact: &mut Contact,
     runs: &mut [Run],
     now: Timestamp,
 ) -> Vec<Effect> {
@@ -62,7 +84,7 @@ pub fn handle_tick(
 
 /// Applies one event: first the waits due by its time fire (against the
 /// contact as it was), then the contact takes the event, then goals, exits,
-/// refreshes and new entries are decided.
+/// waits for events, refreshes and new entries are decided.
 pub fn handle_event(
     catalog: &Catalog,
     contact: &mut Contact,
@@ -73,17 +95,38 @@ pub fn handle_event(
     contact.apply(event);
     let kind = event.kind.name();
     for run in runs.iter_mut().filter(|r| r.is_active()) {
+        if catalog.retirement(&run.journey) == Some(OnRetire::Exit) {
+            end(
+                run,
+                RunStatus::Exited,
+                "journey retired",
+                event.at,
+                &mut effects,
+            );
+            continue;
+        }
         let Some(def) = catalog.version(&run.journey, run.version) else {
             end(
                 run,
                 RunStatus::Exited,
-                "journey version retired",
+                "journey version removed",
                 event.at,
                 &mut effects,
             );
             continue;
         };
-        if def.goals.iter().any(|g| g.event == kind) && goal_matches(run, event) {
+        let scope = Scope {
+            event: Some(event),
+            contact,
+            sent: &run.sent,
+            now: event.at,
+        };
+        if event.at >= run.entered_at
+            && def
+                .goals
+                .iter()
+                .any(|g| g.event == kind && all(&g.conditions, scope) && goal_matches(run, event))
+        {
             end(
                 run,
                 RunStatus::Converted,
@@ -98,10 +141,27 @@ pub fn handle_event(
             && let Some(x) = def
                 .exits
                 .iter()
-                .find(|x| x.event == kind && x.when_any.iter().any(|c| c.holds(event)))
+                .find(|x| x.event == kind && x.when_any.iter().any(|c| c.holds(scope)))
         {
             let reason = format!("exit: {kind} ({:?})", x.when_any);
             end(run, RunStatus::Exited, &reason, event.at, &mut effects);
+            continue;
+        }
+        if let Some(StepKind::WaitFor {
+            event: wanted,
+            conditions,
+            on_event,
+            ..
+        }) = def.steps.get(run.step).map(|s| &s.kind)
+            && wanted == kind
+            && event.at >= run.cursor
+            && all(conditions, scope)
+        {
+            let to = *on_event;
+            run.wait_until = None;
+            run.cursor = event.at;
+            branch(def, run, to, event.at, &mut effects);
+            advance(catalog, contact, run, event.at, &mut effects);
             continue;
         }
         if same_run
@@ -113,26 +173,82 @@ pub fn handle_event(
         }
     }
     for def in catalog.current() {
-        if def.trigger.event != kind || !def.trigger.require.iter().all(|c| c.holds(event)) {
+        let scope = Scope {
+            event: Some(event),
+            contact,
+            sent: &[],
+            now: event.at,
+        };
+        if def.trigger.event != kind || !all(&def.trigger.conditions, scope) {
             continue;
         }
         let Some(key) = run_key(def, event) else {
             continue;
         };
-        if runs.iter().any(|r| r.journey == def.id && r.key == key) {
+        let latest = runs
+            .iter()
+            .filter(|r| r.journey == def.id && r.key == key)
+            .max_by_key(|r| r.entry);
+        let entry = match latest {
+            None => 0,
+            Some(r) if r.is_active() => continue,
+            Some(r) => {
+                let again = match def.trigger.reentry {
+                    Reentry::Once => false,
+                    Reentry::Always => true,
+                    Reentry::Every(d) => r.entered_at.checked_add(d).is_ok_and(|t| t <= event.at),
+                };
+                if !again {
+                    continue;
+                }
+                r.entry + 1
+            }
+        };
+        let not_entered = |reason: String| Effect::NotEntered {
+            journey: def.id.clone(),
+            reason,
+        };
+        if !all(&def.audience, scope) {
+            effects.push(not_entered("not in the journey's audience".into()));
             continue;
         }
-        if contact.ordered_checkouts.contains(&key) || contact.ordered_since(event.at) {
-            effects.push(Effect::NotEntered {
-                journey: def.id.clone(),
-                reason: "goal already reached: an order at or after this event".into(),
-            });
+        if let Some(by) = def
+            .suppressed_by
+            .iter()
+            .find(|other| runs.iter().any(|r| r.is_active() && &r.journey == *other))
+        {
+            effects.push(not_entered(format!("suppressed: the contact is in `{by}`")));
             continue;
+        }
+        let ordered_goal = def.goals.iter().any(|g| g.event == "order_placed");
+        if ordered_goal
+            && (contact.ordered_checkouts.contains(&key) || contact.ordered_since(event.at))
+        {
+            effects.push(not_entered(
+                "goal already reached: an order at or after this event".into(),
+            ));
+            continue;
+        }
+        // Journeys this one suppresses leave as it starts.
+        for other in runs.iter_mut().filter(|r| r.is_active()) {
+            let suppressed = catalog
+                .version(&other.journey, other.version)
+                .is_some_and(|d| d.suppressed_by.contains(&def.id));
+            if suppressed {
+                end(
+                    other,
+                    RunStatus::Exited,
+                    &format!("suppressed by `{}`", def.id),
+                    event.at,
+                    &mut effects,
+                );
+            }
         }
         let mut run = Run {
             journey: def.id.clone(),
             version: def.version,
             key: key.clone(),
+            entry,
             status: RunStatus::Active,
             step: 0,
             wait_until: None,
@@ -142,6 +258,8 @@ pub fn handle_event(
             ended_at: None,
             end_reason: None,
             data: serde_json::to_value(&event.kind).unwrap_or_default(),
+            sent: Vec::new(),
+            path: Vec::new(),
         };
         effects.push(Effect::Entered {
             journey: def.id.clone(),
@@ -164,8 +282,8 @@ fn run_key(def: &Definition, event: &Event) -> Option<String> {
     }
 }
 
-/// An order converts a run if it is for the run's checkout, or if the
-/// contact placed it after the run began.
+/// An order converts a checkout run if it is for the run's checkout, or if the
+/// contact placed it after the run began; other goals count from entry.
 fn goal_matches(run: &Run, event: &Event) -> bool {
     match &event.kind {
         EventKind::OrderPlaced(o) | EventKind::OrderPaid(o) => {
@@ -208,31 +326,96 @@ fn end(run: &mut Run, status: RunStatus, reason: &str, at: Timestamp, effects: &
     });
 }
 
+/// Moves the run to `target` (`None`: past the last step), noting the branch.
+fn branch(
+    def: &Definition,
+    run: &mut Run,
+    target: Option<usize>,
+    at: Timestamp,
+    effects: &mut Vec<Effect>,
+) {
+    let from = def
+        .steps
+        .get(run.step)
+        .map(|s| s.id.clone())
+        .unwrap_or_default();
+    let to = target
+        .and_then(|t| def.steps.get(t))
+        .map_or_else(|| "end".to_string(), |s| s.id.clone());
+    effects.push(Effect::Branched {
+        journey: run.journey.clone(),
+        step: from,
+        to,
+        at,
+    });
+    goto(def, run, target);
+}
+
+fn goto(def: &Definition, run: &mut Run, target: Option<usize>) {
+    run.step = target.unwrap_or(def.steps.len());
+}
+
+/// A split bucket in `0..total`, stable for this run and step.
+fn bucket(contact: &Contact, run: &Run, step: &str, total: u32) -> u32 {
+    let mut h = sha2::Sha256::new();
+    for part in [
+        contact.id.as_str(),
+        &run.journey,
+        &run.key,
+        &run.entry.to_string(),
+        step,
+    ] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    let d = h.finalize();
+    u32::from_be_bytes([d[0], d[1], d[2], d[3]]) % total.max(1)
+}
+
 /// Moves one run as far as logical time `now` allows.
 fn advance(
     catalog: &Catalog,
-    contact: &Contact,
+    contact: &mut Contact,
     run: &mut Run,
     now: Timestamp,
     effects: &mut Vec<Effect>,
 ) {
+    if catalog.retirement(&run.journey) == Some(OnRetire::Exit) {
+        let at = run.cursor.max(now.min(run.wait_until.unwrap_or(now)));
+        end(run, RunStatus::Exited, "journey retired", at, effects);
+        return;
+    }
     let Some(def) = catalog.version(&run.journey, run.version) else {
         let at = run.cursor;
         end(
             run,
             RunStatus::Exited,
-            "journey version retired",
+            "journey version removed",
             at,
             effects,
         );
         return;
     };
+    let mut budget = STEP_BUDGET;
     while run.is_active() {
+        budget -= 1;
+        if budget == 0 {
+            let at = run.cursor;
+            end(
+                run,
+                RunStatus::Exited,
+                "step budget exhausted (a loop without a wait?)",
+                at,
+                effects,
+            );
+            return;
+        }
         let Some(step) = def.steps.get(run.step) else {
             let at = run.cursor;
             end(run, RunStatus::Completed, "finished", at, effects);
             return;
         };
+        let at = run.cursor;
         match &step.kind {
             StepKind::Wait {
                 duration,
@@ -263,13 +446,92 @@ fn advance(
                 }
                 run.wait_until = None;
                 run.cursor = run.cursor.max(due);
-                run.step += 1;
+                goto(def, run, step.next);
+            }
+            StepKind::WaitFor {
+                timeout,
+                on_timeout,
+                ..
+            } => {
+                let due = *run.wait_until.get_or_insert_with(|| {
+                    run.cursor.checked_add(*timeout).unwrap_or(Timestamp::MAX)
+                });
+                if due > now {
+                    effects.push(Effect::Waiting {
+                        journey: run.journey.clone(),
+                        key: run.key.clone(),
+                        until: due,
+                    });
+                    return;
+                }
+                run.wait_until = None;
+                run.cursor = run.cursor.max(due);
+                branch(def, run, *on_timeout, due, effects);
+            }
+            StepKind::If {
+                conditions,
+                then,
+                otherwise,
+            } => {
+                let scope = Scope {
+                    event: None,
+                    contact,
+                    sent: &run.sent,
+                    now: at,
+                };
+                let target = if all(conditions, scope) {
+                    *then
+                } else {
+                    *otherwise
+                };
+                branch(def, run, target, at, effects);
+            }
+            StepKind::Split { branches } => {
+                let total: u32 = branches.iter().map(|b| b.weight).sum();
+                let mut pick = bucket(contact, run, &step.id, total);
+                let chosen = branches
+                    .iter()
+                    .find(|b| {
+                        if pick < b.weight {
+                            true
+                        } else {
+                            pick -= b.weight;
+                            false
+                        }
+                    })
+                    .unwrap_or(&branches[0]);
+                run.path.push(format!("{}={}", step.id, chosen.name));
+                branch(def, run, chosen.target, at, effects);
             }
             StepKind::Email {
                 template,
                 transactional,
             } => {
-                match OutboxMessage::for_step(contact, run, &step.id, template, *transactional) {
+                let scope = Scope {
+                    event: None,
+                    contact,
+                    sent: &run.sent,
+                    now: at,
+                };
+                if !all(&def.audience, scope) {
+                    end(
+                        run,
+                        RunStatus::Exited,
+                        "left the journey's audience",
+                        at,
+                        effects,
+                    );
+                    return;
+                }
+                let visit = run.sent.iter().filter(|s| **s == step.id).count();
+                match OutboxMessage::for_step(
+                    contact,
+                    run,
+                    &step.id,
+                    visit,
+                    template,
+                    *transactional,
+                ) {
                     Some(message) => effects.push(Effect::Email(Box::new(message))),
                     None => effects.push(Effect::Skipped {
                         journey: run.journey.clone(),
@@ -277,10 +539,31 @@ fn advance(
                         reason: "contact has no email address".into(),
                     }),
                 }
-                run.step += 1;
+                run.sent.push(step.id.clone());
+                goto(def, run, step.next);
+            }
+            StepKind::Update(u) => {
+                for t in &u.tag {
+                    contact.tags.insert(t.clone());
+                }
+                for t in &u.untag {
+                    contact.tags.remove(t);
+                }
+                for (k, v) in &u.set {
+                    contact.properties.insert(k.clone(), v.clone());
+                }
+                contact.score += u.score;
+                if let Some(stage) = &u.stage {
+                    contact.stage = Some(stage.clone());
+                }
+                effects.push(Effect::Updated {
+                    journey: run.journey.clone(),
+                    step: step.id.clone(),
+                    at,
+                });
+                goto(def, run, step.next);
             }
             StepKind::Exit => {
-                let at = run.cursor;
                 end(run, RunStatus::Exited, "exit step", at, effects);
             }
         }

@@ -3,13 +3,18 @@
 //! clock and never performs I/O; it returns effects for adapters to perform.
 
 mod catalog;
+pub mod condition;
 mod definition;
 mod engine;
 mod run;
 
 pub use catalog::{Catalog, ContentError, ContentFile};
-pub use definition::{Condition, Definition, Goal, OnRepeat, RunPer, Step, StepKind, Trigger};
-pub use engine::{Effect, handle_event, handle_tick};
+pub use condition::Condition;
+pub use definition::{
+    Branch, Definition, Exit, Goal, OnRepeat, OnRetire, Reentry, RunPer, Step, StepKind, Trigger,
+    Update,
+};
+pub use engine::{Effect, handle_event, handle_tick, successors};
 pub use run::{Run, RunStatus};
 
 #[cfg(test)]

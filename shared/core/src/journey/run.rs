@@ -9,9 +9,9 @@ pub enum RunStatus {
     Active,
     /// Reached the end of its steps.
     Completed,
-    /// A goal event happened.
+    /// A goal event happened: a conversion.
     Converted,
-    /// An exit condition or exit step ended it.
+    /// An exit condition, an exit step, the audience or a suppression ended it.
     Exited,
 }
 
@@ -22,10 +22,13 @@ pub struct Run {
     pub version: u32,
     /// What the run is keyed on within the contact: `contact` or a checkout token.
     pub key: String,
+    /// Which entry of this contact (and key) into the journey: 0, 1, …
+    #[serde(default)]
+    pub entry: u32,
     pub status: RunStatus,
     /// Index of the step the run is on.
     pub step: usize,
-    /// When the pending wait of the current step fires, if any.
+    /// When the pending wait (or `wait_for` timeout) of the current step fires.
     pub wait_until: Option<Timestamp>,
     pub entered_at: Timestamp,
     /// Logical time of the newest trigger event folded into the run.
@@ -34,8 +37,14 @@ pub struct Run {
     pub cursor: Timestamp,
     pub ended_at: Option<Timestamp>,
     pub end_reason: Option<String>,
-    /// The trigger event's data (newest), for rendering.
+    /// The trigger event (newest), for rendering.
     pub data: serde_json::Value,
+    /// Email steps sent, in order (a step may appear twice on a loop).
+    #[serde(default)]
+    pub sent: Vec<String>,
+    /// Split decisions, as `step=branch`.
+    #[serde(default)]
+    pub path: Vec<String>,
 }
 
 impl Run {

@@ -144,7 +144,7 @@ impl World {
     }
 
     fn tick(&mut self, now: Timestamp) {
-        let fx = handle_tick(&self.catalog, &self.contact, &mut self.runs, now);
+        let fx = handle_tick(&self.catalog, &mut self.contact, &mut self.runs, now);
         self.take(fx);
     }
 }
@@ -242,21 +242,80 @@ fn checkouts_without_email_or_items_do_not_enter() {
 #[test]
 fn validation_names_file_line_and_problem() {
     let mut files = repo_files();
-    files.push(ContentFile {
-        path: "journeys/broken.yaml".into(),
-        text: "id: broken\nversion: 1\nname: Broken\ntrigger:\n  event: checkout_updated\nsteps:\n  - id: w\n    wait: -1h\n  - id: e\n    email: nope\n".into(),
-    });
-    let errors = Catalog::from_files(&files).unwrap_err();
-    let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    let with = |files: &mut Vec<ContentFile>, text: &str| {
+        files.retain(|f| f.path != "journeys/broken.yaml");
+        files.push(ContentFile {
+            path: "journeys/broken.yaml".into(),
+            text: text.into(),
+        });
+        let errors = Catalog::from_files(files).unwrap_err();
+        errors.iter().map(|e| e.to_string()).collect::<Vec<_>>()
+    };
+    let head =
+        "id: broken\nversion: 1\nname: Broken\ntrigger:\n  event: checkout_updated\nsteps:\n";
+    let text = with(&mut files, &format!("{head}  - id: w\n    wait: -1h\n"));
     assert!(
         text.iter()
-            .any(|e| e.starts_with("journeys/broken.yaml:8:") && e.contains("step `w`")),
+            .any(|e| e.starts_with("journeys/broken.yaml:8:") && e.contains("-1h")),
+        "{text:?}"
+    );
+    // Every semantic problem is reported, each at its line.
+    let text = with(
+        &mut files,
+        &format!(
+            "{head}  - id: w\n    wait: 1h\n  - id: e\n    email: nope\n  - id: x\n    exit: true\n  - id: lost\n    email: nope\n"
+        ),
+    );
+    let has = |prefix: &str, what: &str| {
+        text.iter()
+            .any(|e| e.starts_with(prefix) && e.contains(what))
+    };
+    assert!(
+        has("journeys/broken.yaml:10:", "unknown template `nope`"),
         "{text:?}"
     );
     assert!(
+        has("journeys/broken.yaml:14:", "unknown template `nope`"),
+        "{text:?}"
+    );
+    let text = with(
+        &mut files,
+        &format!(
+            "{head}  - id: w\n    wait: 1h\n  - id: x\n    exit: true\n  - id: lost\n    email: abandoned_checkout_1\n"
+        ),
+    );
+    assert!(
         text.iter()
-            .any(|e| e.starts_with("journeys/broken.yaml:10:")
-                && e.contains("unknown template `nope`")),
+            .any(|e| e.contains("step `lost` is unreachable")),
+        "{text:?}"
+    );
+    let text = with(
+        &mut files,
+        &format!(
+            "{head}  - id: ask\n    wait_for:\n      event: order_placed\n      timeout: 3d\n    then: end\n"
+        ),
+    );
+    assert!(
+        text.iter()
+            .any(|e| e.starts_with("journeys/broken.yaml:8:") && e.contains("needs an `else:`")),
+        "{text:?}"
+    );
+    let text = with(
+        &mut files,
+        &format!(
+            "{head}  - id: a\n    if: [accepts_marketing]\n    then: b\n    else: end\n  - id: b\n    update: {{ score: 1 }}\n    next: a\n"
+        ),
+    );
+    assert!(
+        text.iter().any(|e| e.contains("loop with no `wait`")),
+        "{text:?}"
+    );
+    let text = with(
+        &mut files,
+        &format!("{head}  - id: w\n    wait: 1h\n    next: nowhere\n"),
+    );
+    assert!(
+        text.iter().any(|e| e.contains("unknown step `nowhere`")),
         "{text:?}"
     );
     files.pop();
