@@ -35,8 +35,7 @@ impl TryFrom<String> for Amount {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Condition {
     // ---- the event at hand ----
     /// The event names an email address.
@@ -77,6 +76,40 @@ pub enum Condition {
     Not(Box<Condition>),
     AnyOf(Vec<Condition>),
     AllOf(Vec<Condition>),
+}
+
+/// The file form: a bare name or a one-key map. YAML libraries read
+/// externally tagged enums from YAML tags, not maps, so a condition goes
+/// through a JSON value, where the map form is serde's own.
+#[derive(Deserialize)]
+#[serde(remote = "Condition", rename_all = "snake_case", deny_unknown_fields)]
+enum Repr {
+    HasEmail,
+    HasLineItems,
+    NoLineItems,
+    Completed,
+    NotCompleted,
+    ItemsAtLeast(u32),
+    TotalAtLeast(Amount),
+    HasProduct(u64),
+    EventAcceptsMarketing,
+    AcceptsMarketing,
+    HasTag(String),
+    InStage(String),
+    OrdersAtLeast(u32),
+    OrderedWithin(Duration),
+    Property { key: String, equals: serde_json::Value },
+    Received(String),
+    Not(Box<Condition>),
+    AnyOf(Vec<Condition>),
+    AllOf(Vec<Condition>),
+}
+
+impl<'de> Deserialize<'de> for Condition {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        Repr::deserialize(value).map_err(serde::de::Error::custom)
+    }
 }
 
 /// What a condition is evaluated against.

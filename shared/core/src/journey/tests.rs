@@ -369,3 +369,165 @@ proptest! {
         prop_assert!(w.emails.len() <= 1);
     }
 }
+
+// ---- the language beyond the shipped journey ---------------------------------
+
+fn customer(at: Timestamp, accepts: bool) -> Event {
+    event(
+        &format!("cust-{}-{accepts}", at.as_second()),
+        at,
+        EventKind::CustomerUpserted(crate::event::Customer {
+            customer_id: 1,
+            email: Some(email()),
+            first_name: Some("Ana".into()),
+            last_name: None,
+            accepts_marketing: Some(accepts),
+        }),
+    )
+}
+
+/// A catalog of the repo's templates plus the given journey files.
+fn catalog_with(journeys: &[(&str, &str)]) -> Catalog {
+    let mut files: Vec<ContentFile> = repo_files()
+        .into_iter()
+        .filter(|f| f.path.starts_with("templates/"))
+        .collect();
+    for (path, text) in journeys {
+        files.push(ContentFile {
+            path: format!("journeys/{path}"),
+            text: text.to_string(),
+        });
+    }
+    Catalog::from_files(&files).unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+fn world(catalog: Catalog) -> World {
+    World {
+        catalog,
+        ..World::new()
+    }
+}
+
+fn steps_sent(w: &World) -> Vec<String> {
+    w.runs.iter().flat_map(|r| r.sent.clone()).collect()
+}
+
+const WAIT_FOR: &str = "id: follow_up\nversion: 1\nname: F\ntrigger:\n  event: customer_upserted\nsteps:\n  - id: hello\n    email: abandoned_checkout_1\n  - id: ask\n    wait_for:\n      event: order_placed\n      timeout: 3d\n    then: thanks\n    else: nudge\n  - id: nudge\n    email: abandoned_checkout_1\n    next: end\n  - id: thanks\n    email: abandoned_checkout_1\n";
+
+#[test]
+fn wait_for_takes_the_event_branch_or_the_timeout_branch() {
+    let mut w = world(catalog_with(&[("f.yaml", WAIT_FOR)]));
+    w.event(&customer(t0(), true));
+    w.event(&order(mins(60 * 24), None));
+    assert_eq!(steps_sent(&w), vec!["hello", "thanks"]);
+
+    let mut w = world(catalog_with(&[("f.yaml", WAIT_FOR)]));
+    w.event(&customer(t0(), true));
+    w.tick(mins(3 * 24 * 60 - 1));
+    assert_eq!(steps_sent(&w), vec!["hello"]);
+    w.tick(mins(3 * 24 * 60));
+    assert_eq!(steps_sent(&w), vec!["hello", "nudge"]);
+    assert_eq!(w.runs[0].status, RunStatus::Completed);
+    assert_eq!(w.emails[1].0, mins(3 * 24 * 60), "sent at the timeout's own time");
+}
+
+#[test]
+fn splits_are_deterministic_and_follow_the_weights() {
+    let split = "id: ab\nversion: 1\nname: AB\ntrigger:\n  event: customer_upserted\nsteps:\n  - id: pick\n    split:\n      - { name: a, weight: 45, then: send_a }\n      - { name: b, weight: 45, then: send_b }\n      - { name: holdout, weight: 10, then: end }\n  - id: send_a\n    email: abandoned_checkout_1\n    next: end\n  - id: send_b\n    email: abandoned_checkout_1\n";
+    let catalog = catalog_with(&[("ab.yaml", split)]);
+    let mut counts = std::collections::BTreeMap::new();
+    for i in 0..2000u64 {
+        let mut contact = Contact::new(ContactId::for_customer(i), shop(), t0());
+        let mut runs = vec![];
+        handle_event(&catalog, &mut contact, &mut runs, &customer(t0(), true));
+        let mut again = vec![];
+        let mut c2 = Contact::new(ContactId::for_customer(i), shop(), t0());
+        handle_event(&catalog, &mut c2, &mut again, &customer(t0(), true));
+        assert_eq!(runs[0].path, again[0].path, "same contact, same branch");
+        *counts.entry(runs[0].path[0].clone()).or_insert(0) += 1;
+    }
+    let share = |k: &str| counts[k] as f64 / 2000.0;
+    assert!((share("pick=a") - 0.45).abs() < 0.05, "{counts:?}");
+    assert!((share("pick=b") - 0.45).abs() < 0.05, "{counts:?}");
+    assert!((share("pick=holdout") - 0.10).abs() < 0.04, "{counts:?}");
+}
+
+#[test]
+fn updates_change_the_contact_and_conditions_read_them() {
+    let j = "id: tagger\nversion: 1\nname: T\ntrigger:\n  event: customer_upserted\nsteps:\n  - id: mark\n    update: { tag: [vip], score: 5, stage: loyal, set: { tier: gold } }\n  - id: check\n    if: [{ has_tag: vip }, { in_stage: loyal }, { property: { key: tier, equals: gold } }]\n    then: yes\n    else: end\n  - id: yes\n    email: abandoned_checkout_1\n";
+    let mut w = world(catalog_with(&[("t.yaml", j)]));
+    w.event(&customer(t0(), true));
+    assert!(w.contact.tags.contains("vip"));
+    assert_eq!(w.contact.score, 5);
+    assert_eq!(w.contact.stage.as_deref(), Some("loyal"));
+    assert_eq!(steps_sent(&w), vec!["yes"]);
+}
+
+#[test]
+fn reentry_rules_decide_whether_a_contact_starts_again() {
+    let j = |reentry: &str| {
+        format!("id: again\nversion: 1\nname: A\ntrigger:\n  event: customer_upserted\n  reentry: {reentry}\nsteps:\n  - id: hi\n    email: abandoned_checkout_1\n")
+    };
+    let entries = |reentry: &str| {
+        let mut w = world(catalog_with(&[("a.yaml", &j(reentry))]));
+        for day in [0, 1, 15, 16] {
+            w.event(&customer(mins(day * 24 * 60), true));
+        }
+        w.runs.len()
+    };
+    assert_eq!(entries("once"), 1);
+    assert_eq!(entries("always"), 4);
+    assert_eq!(entries("{ every: 14d }"), 2);
+}
+
+#[test]
+fn suppression_keeps_one_journey_out_while_another_runs() {
+    let high = "id: high\nversion: 1\nname: H\ntrigger:\n  event: checkout_updated\n  when: [has_line_items]\nsteps:\n  - id: w\n    wait: 1d\n";
+    let low = "id: low\nversion: 1\nname: L\nsuppressed_by: [high]\ntrigger:\n  event: customer_upserted\n  reentry: always\nsteps:\n  - id: w\n    wait: 2d\n  - id: hi\n    email: abandoned_checkout_1\n";
+    let mut w = world(catalog_with(&[("high.yaml", high), ("low.yaml", low)]));
+    w.event(&customer(t0(), true));
+    assert!(w.runs.iter().any(|r| r.journey == "low" && r.is_active()));
+    w.event(&checkout(mins(10), 1, false));
+    let low_run = w.runs.iter().find(|r| r.journey == "low").unwrap();
+    assert_eq!(low_run.status, RunStatus::Exited);
+    assert_eq!(low_run.end_reason.as_deref(), Some("suppressed by `high`"));
+    w.event(&customer(mins(20), true));
+    assert_eq!(w.runs.iter().filter(|r| r.journey == "low").count(), 1, "not while high runs");
+}
+
+#[test]
+fn the_audience_is_checked_at_entry_and_before_every_email() {
+    let j = "id: news\nversion: 1\nname: N\naudience: [accepts_marketing]\ntrigger:\n  event: customer_upserted\nsteps:\n  - id: w\n    wait: 1d\n  - id: hi\n    email: abandoned_checkout_1\n";
+    let mut w = world(catalog_with(&[("n.yaml", j)]));
+    w.event(&customer(t0(), false));
+    assert!(w.runs.is_empty());
+    let mut w = world(catalog_with(&[("n.yaml", j)]));
+    w.event(&customer(t0(), true));
+    w.event(&customer(mins(60), false));
+    w.tick(mins(2 * 24 * 60));
+    assert!(w.emails.is_empty());
+    assert_eq!(w.runs[0].end_reason.as_deref(), Some("left the journey's audience"));
+}
+
+#[test]
+fn runs_keep_their_version_and_retirement_finishes_or_exits_them() {
+    let v1 = "id: series\nversion: 1\nname: S\ntrigger:\n  event: customer_upserted\nsteps:\n  - id: w\n    wait: 1d\n  - id: one\n    email: abandoned_checkout_1\n";
+    let v2 = "id: series\nversion: 2\nname: S\ntrigger:\n  event: customer_upserted\nsteps:\n  - id: w\n    wait: 2d\n  - id: two\n    email: abandoned_checkout_1\n";
+    let mut w = world(catalog_with(&[("series.yaml", v1)]));
+    w.event(&customer(t0(), true));
+    // A deploy brings v2; the running contact stays on v1.
+    w.catalog = catalog_with(&[("archive/series.v1.yaml", v1), ("series.yaml", v2)]);
+    w.tick(mins(24 * 60));
+    assert_eq!(steps_sent(&w), vec!["one"]);
+
+    for (how, sends) in [("finish", 1), ("exit", 0)] {
+        let retired = format!("id: series\nversion: 2\nname: S\nretired: {how}\n");
+        let mut w = world(catalog_with(&[("series.yaml", v1)]));
+        w.event(&customer(t0(), true));
+        w.catalog = catalog_with(&[("archive/series.v1.yaml", v1), ("series.yaml", &retired)]);
+        w.tick(mins(24 * 60));
+        assert_eq!(w.emails.len(), sends, "retired: {how}");
+        w.event(&customer(mins(3 * 24 * 60), true));
+        assert_eq!(w.runs.len(), 1, "no new entries into a retired journey");
+    }
+}
