@@ -31,5 +31,7 @@ pub async fn handle(
     event: LambdaEvent<ScheduledEvent>,
 ) -> Result<TickReport, Error> {
     let store = service.processor.store();
-    Ok(tick(&service.processor, store, store, event.payload.time).await?)
+    Ok(tick(&service.processor, store, store, event.payload.time)
+        .await?
+        .report)
 }

@@ -32,6 +32,8 @@ pub struct Processor<S> {
 /// What one input did, for logs and tests.
 #[derive(Debug, Default)]
 pub struct Report {
+    /// The contact the input concerned (none if it found nothing to do).
+    pub contact: Option<ContactId>,
     pub effects: Vec<Effect>,
     pub replayed: bool,
 }
@@ -67,6 +69,7 @@ impl<S: ContactStore> Processor<S> {
             };
             if state.recent_events.contains(&event.id) {
                 return Ok(Report {
+                    contact: Some(id),
                     effects: vec![],
                     replayed: true,
                 });
@@ -84,6 +87,7 @@ impl<S: ContactStore> Processor<S> {
                 Ok(()) => {
                     log(&effects);
                     return Ok(Report {
+                        contact: Some(id),
                         effects,
                         replayed: false,
                     });
@@ -124,6 +128,7 @@ impl<S: ContactStore> Processor<S> {
                 Ok(()) => {
                     log(&effects);
                     return Ok(Report {
+                        contact: Some(id.clone()),
                         effects,
                         replayed: false,
                     });

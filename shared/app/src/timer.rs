@@ -14,18 +14,35 @@ pub struct TickReport {
     pub messages_requeued: usize,
 }
 
+/// A tick's report and, per contact, what the engine decided (for the
+/// simulator's timeline and for logs).
+#[derive(Debug, Default)]
+pub struct TickOutcome {
+    pub report: TickReport,
+    pub effects: Vec<ContactEffects>,
+}
+
+/// What the engine decided for one contact.
+#[derive(Debug)]
+pub struct ContactEffects {
+    pub shop: waymark_core::ids::ShopDomain,
+    pub contact: waymark_core::ids::ContactId,
+    pub effects: Vec<waymark_core::journey::Effect>,
+}
+
 pub async fn tick<S, D, O>(
     processor: &Processor<S>,
     index: &D,
     outbox: &O,
     now: Timestamp,
-) -> Result<TickReport, ProcessError>
+) -> Result<TickOutcome, ProcessError>
 where
     S: ContactStore,
     D: DueIndex,
     O: Outbox,
 {
     let mut report = TickReport::default();
+    let mut effects = Vec::new();
     // A contact with several due runs appears once per run: fire it once.
     let due: std::collections::BTreeSet<Due> = index.due(now).await?.into_iter().collect();
     for item in due {
@@ -38,6 +55,13 @@ where
                     .iter()
                     .filter(|e| matches!(e, waymark_core::journey::Effect::Email(_)))
                     .count();
+                if !r.effects.is_empty() {
+                    effects.push(ContactEffects {
+                        shop,
+                        contact: id,
+                        effects: r.effects,
+                    });
+                }
             }
             Due::Message { id } => {
                 outbox.requeue(&id, now).await?;
@@ -46,5 +70,5 @@ where
         }
     }
     tracing::info!(%now, ?report, "tick");
-    Ok(report)
+    Ok(TickOutcome { report, effects })
 }

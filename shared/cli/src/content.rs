@@ -16,6 +16,36 @@ pub enum Journeys {
         #[arg(long, default_value = ".")]
         root: PathBuf,
     },
+    /// Runs a journey over a timeline of webhooks and ticks (JSON lines) with
+    /// the in-memory adapters, and prints who entered, waited, branched, got
+    /// which email, and left, with the reason.
+    Simulate {
+        /// The journey id, e.g. abandoned_checkout.
+        journey: String,
+        /// JSON lines: {"topic": "checkouts/create", "file": "…json" | "payload": {…},
+        /// "set": {…top-level fields…}} or {"tick": "2026-11-23T11:01:00Z"}.
+        #[arg(long)]
+        events: PathBuf,
+        /// Run time on to this instant at the end (default: 90 days after the last input).
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+    },
+    /// Prints a diagram of a journey (Mermaid by default, or Graphviz DOT).
+    Graph {
+        journey: String,
+        #[arg(long, value_enum, default_value = "mermaid")]
+        format: GraphFormat,
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum GraphFormat {
+    Mermaid,
+    Dot,
 }
 
 fn read_tree(root: &Path, dir: &str, out: &mut Vec<ContentFile>) -> Result<()> {
@@ -43,27 +73,74 @@ fn read_tree(root: &Path, dir: &str, out: &mut Vec<ContentFile>) -> Result<()> {
     Ok(())
 }
 
-pub fn journeys(cmd: Journeys) -> Result<ExitCode> {
-    match cmd {
-        Journeys::Validate { root } => {
-            let mut files = Vec::new();
-            read_tree(&root, "journeys", &mut files)?;
-            read_tree(&root, "templates", &mut files)?;
-            match Catalog::from_files(&files) {
-                Ok(catalog) => {
-                    let n = catalog.journeys().len();
-                    let t = catalog.templates().count();
-                    println!("ok: {n} journey version(s), {t} template(s)");
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(errors) => {
-                    for e in &errors {
-                        eprintln!("{e}");
-                    }
-                    eprintln!("{} problem(s)", errors.len());
-                    Ok(ExitCode::FAILURE)
-                }
+/// The catalog from the content files on disk, or every problem printed.
+fn load(root: &Path) -> Result<Result<Catalog, Vec<waymark_core::journey::ContentError>>> {
+    let mut files = Vec::new();
+    read_tree(root, "journeys", &mut files)?;
+    read_tree(root, "templates", &mut files)?;
+    Ok(Catalog::from_files(&files))
+}
+
+fn load_or_report(root: &Path) -> Result<Option<Catalog>> {
+    match load(root)? {
+        Ok(c) => Ok(Some(c)),
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
             }
+            eprintln!("{} problem(s)", errors.len());
+            Ok(None)
         }
+    }
+}
+
+pub async fn journeys(cmd: Journeys) -> Result<ExitCode> {
+    match cmd {
+        Journeys::Simulate {
+            journey,
+            events,
+            until,
+            root,
+        } => {
+            let Some(catalog) = load_or_report(&root)? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            crate::simulate::run(catalog, &journey, &events, until.as_deref()).await
+        }
+        Journeys::Graph {
+            journey,
+            format,
+            root,
+        } => {
+            let Some(catalog) = load_or_report(&root)? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            let d = catalog.latest(&journey).ok_or_else(|| {
+                anyhow::anyhow!("no journey `{journey}` in {}/journeys", root.display())
+            })?;
+            print!(
+                "{}",
+                match format {
+                    GraphFormat::Mermaid => waymark_core::journey::graph::mermaid(d),
+                    GraphFormat::Dot => waymark_core::journey::graph::dot(d),
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Journeys::Validate { root } => match load(&root)? {
+            Ok(catalog) => {
+                let n = catalog.journeys().len();
+                let t = catalog.templates().count();
+                println!("ok: {n} journey version(s), {t} template(s)");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(errors) => {
+                for e in &errors {
+                    eprintln!("{e}");
+                }
+                eprintln!("{} problem(s)", errors.len());
+                Ok(ExitCode::FAILURE)
+            }
+        },
     }
 }

@@ -4,6 +4,7 @@
 
 mod content;
 mod local;
+mod simulate;
 
 use clap::{Parser, Subcommand};
 
@@ -33,7 +34,7 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Local(cmd) => local::run(cmd).await,
-        Command::Journeys(cmd) => content::journeys(cmd),
+        Command::Journeys(cmd) => content::journeys(cmd).await,
     };
     match result {
         Ok(code) => code,

@@ -98,7 +98,10 @@ enum Repr {
     InStage(String),
     OrdersAtLeast(u32),
     OrderedWithin(Duration),
-    Property { key: String, equals: serde_json::Value },
+    Property {
+        key: String,
+        equals: serde_json::Value,
+    },
     Received(String),
     Not(Box<Condition>),
     AnyOf(Vec<Condition>),

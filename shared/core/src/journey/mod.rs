@@ -6,6 +6,7 @@ mod catalog;
 pub mod condition;
 mod definition;
 mod engine;
+pub mod graph;
 mod run;
 
 pub use catalog::{Catalog, ContentError, ContentFile};

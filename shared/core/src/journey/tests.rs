@@ -428,7 +428,11 @@ fn wait_for_takes_the_event_branch_or_the_timeout_branch() {
     w.tick(mins(3 * 24 * 60));
     assert_eq!(steps_sent(&w), vec!["hello", "nudge"]);
     assert_eq!(w.runs[0].status, RunStatus::Completed);
-    assert_eq!(w.emails[1].0, mins(3 * 24 * 60), "sent at the timeout's own time");
+    assert_eq!(
+        w.emails[1].0,
+        mins(3 * 24 * 60),
+        "sent at the timeout's own time"
+    );
 }
 
 #[test]
@@ -466,7 +470,9 @@ fn updates_change_the_contact_and_conditions_read_them() {
 #[test]
 fn reentry_rules_decide_whether_a_contact_starts_again() {
     let j = |reentry: &str| {
-        format!("id: again\nversion: 1\nname: A\ntrigger:\n  event: customer_upserted\n  reentry: {reentry}\nsteps:\n  - id: hi\n    email: abandoned_checkout_1\n")
+        format!(
+            "id: again\nversion: 1\nname: A\ntrigger:\n  event: customer_upserted\n  reentry: {reentry}\nsteps:\n  - id: hi\n    email: abandoned_checkout_1\n"
+        )
     };
     let entries = |reentry: &str| {
         let mut w = world(catalog_with(&[("a.yaml", &j(reentry))]));
@@ -492,7 +498,11 @@ fn suppression_keeps_one_journey_out_while_another_runs() {
     assert_eq!(low_run.status, RunStatus::Exited);
     assert_eq!(low_run.end_reason.as_deref(), Some("suppressed by `high`"));
     w.event(&customer(mins(20), true));
-    assert_eq!(w.runs.iter().filter(|r| r.journey == "low").count(), 1, "not while high runs");
+    assert_eq!(
+        w.runs.iter().filter(|r| r.journey == "low").count(),
+        1,
+        "not while high runs"
+    );
 }
 
 #[test]
@@ -506,7 +516,10 @@ fn the_audience_is_checked_at_entry_and_before_every_email() {
     w.event(&customer(mins(60), false));
     w.tick(mins(2 * 24 * 60));
     assert!(w.emails.is_empty());
-    assert_eq!(w.runs[0].end_reason.as_deref(), Some("left the journey's audience"));
+    assert_eq!(
+        w.runs[0].end_reason.as_deref(),
+        Some("left the journey's audience")
+    );
 }
 
 #[test]
@@ -530,4 +543,21 @@ fn runs_keep_their_version_and_retirement_finishes_or_exits_them() {
         w.event(&customer(mins(3 * 24 * 60), true));
         assert_eq!(w.runs.len(), 1, "no new entries into a retired journey");
     }
+}
+
+#[test]
+fn graphs_show_every_step_and_branch() {
+    let catalog = catalog_with(&[("f.yaml", WAIT_FOR)]);
+    let d = catalog.latest("follow_up").unwrap();
+    let m = graph::mermaid(d);
+    assert!(m.starts_with("flowchart TD\n"));
+    assert!(
+        m.contains("s1[/\"ask: wait up to 3d for order_placed\"/]"),
+        "{m}"
+    );
+    assert!(m.contains("s1 -- \"order_placed\" --> s3"), "{m}");
+    assert!(m.contains("s1 -- \"timeout\" --> s2"), "{m}");
+    assert!(m.contains("s2 --> done"), "{m}");
+    let g = graph::dot(d);
+    assert!(g.contains("s1 -> s3 [label=\"order_placed\"]"), "{g}");
 }

@@ -1,0 +1,86 @@
+//! The `waymark` command as an author uses it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn waymark(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_waymark"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn validate_passes_on_the_shipped_content_and_names_file_line_and_problem() {
+    let (ok, out, err) = waymark(&["journeys", "validate"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("ok: "), "{out}");
+
+    let dir = std::env::temp_dir().join(format!("waymark-validate-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("journeys")).unwrap();
+    std::fs::write(
+        dir.join("journeys/bad.yaml"),
+        "id: bad\nversion: 1\nname: Bad\ntrigger:\n  event: checkout_updated\nsteps:\n  - id: e\n    email: missing_template\n",
+    )
+    .unwrap();
+    let (ok, _, err) = waymark(&["journeys", "validate", "--root", dir.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(!ok);
+    assert!(
+        err.contains("journeys/bad.yaml:8:12: journey `bad` v1, step `e`: unknown template `missing_template`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn graph_prints_a_mermaid_flowchart() {
+    let (ok, out, err) = waymark(&["journeys", "graph", "abandoned_checkout"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("flowchart TD"), "{out}");
+    assert!(out.contains("wait 1h from the trigger"), "{out}");
+    let (ok, out, _) = waymark(&["journeys", "graph", "abandoned_checkout", "--format", "dot"]);
+    assert!(ok && out.starts_with("digraph"), "{out}");
+}
+
+#[test]
+fn simulate_prints_the_timeline() {
+    let (ok, out, err) = waymark(&[
+        "journeys",
+        "simulate",
+        "abandoned_checkout",
+        "--events",
+        "events/timelines/abandoned_checkout.jsonl",
+    ]);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    let ana_email = lines
+        .iter()
+        .find(|l| l.contains("email reminder_1"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        ana_email.starts_with("2026-11-23T11:20:00Z  ana.silva@example.com"),
+        "{out}"
+    );
+    assert!(
+        ana_email.contains("“Ana, you left something in your cart”"),
+        "{out}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("2026-11-23T10:40:00Z  ben@example.com")
+                && l.contains("converted")),
+        "{out}"
+    );
+    assert_eq!(out.matches("email ").count(), 1, "{out}");
+}
