@@ -39,9 +39,10 @@ outbox:
 	@cargo build --quiet --bin waymark
 	@$(WAYMARK) local outbox
 
-## Binary size and init time of every function against a hello-world Lambda.
+## Binary size and init time of every function against a hello-world Lambda; journey engine throughput.
 bench:
 	cargo run --quiet --release -p waymark-bench --bin init-bench
+	cargo run --quiet --release -p waymark-bench --bin journey-bench
 
 validate: build
 	$(WAYMARK) journeys validate

@@ -82,5 +82,19 @@ fn simulate_prints_the_timeline() {
                 && l.contains("converted")),
         "{out}"
     );
-    assert_eq!(out.matches("email ").count(), 1, "{out}");
+    let ana: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.contains("ana.silva@example.com") && l.contains(" email "))
+        .map(|l| &l[..20])
+        .collect();
+    assert_eq!(
+        ana,
+        vec![
+            "2026-11-23T11:20:00Z",
+            "2026-11-24T10:20:00Z",
+            "2026-11-26T10:20:00Z"
+        ],
+        "the reminders count from her last touch: {out}"
+    );
+    assert!(!out.contains("ben@example.com  email"), "{out}");
 }

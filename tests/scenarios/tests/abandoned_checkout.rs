@@ -292,3 +292,50 @@ async fn a_send_that_fails_in_transit_is_retried_at_the_next_due_tick() {
             .is_empty()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_reminders_at_1h_24h_and_72h_then_nothing() {
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .webhook("checkouts/create", "wh-1", CHECKOUT)
+        .await
+        .unwrap();
+    stack.tick("2026-11-23T11:01:00Z").await.unwrap();
+    stack.tick("2026-11-24T09:59:00Z").await.unwrap();
+    assert_eq!(stack.sent().await.unwrap().len(), 1);
+    stack.tick("2026-11-24T10:01:00Z").await.unwrap();
+    stack.tick("2026-11-26T10:01:00Z").await.unwrap();
+    stack.tick("2026-12-31T00:00:00Z").await.unwrap();
+    let subjects: Vec<String> = stack
+        .sent()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.subject)
+        .collect();
+    assert_eq!(
+        subjects,
+        vec![
+            "Ana, you left something in your cart",
+            "Still thinking it over, Ana?",
+            "Last call for your cart (66.00 EUR)"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_after_the_first_reminder_stops_the_rest() {
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .webhook("checkouts/create", "wh-1", CHECKOUT)
+        .await
+        .unwrap();
+    stack.tick("2026-11-23T11:01:00Z").await.unwrap();
+    let order = ORDER.replace("2026-11-23T05:30:00-05:00", "2026-11-23T08:00:00-05:00");
+    stack
+        .webhook("orders/create", "wh-o", &order)
+        .await
+        .unwrap();
+    stack.tick("2026-12-31T00:00:00Z").await.unwrap();
+    assert_eq!(stack.sent().await.unwrap().len(), 1);
+}

@@ -224,6 +224,7 @@ struct TriggerFile {
     on_repeat: OnRepeat,
     #[serde(default)]
     reentry: Option<ReentryFile>,
+    cooldown: Option<Duration>,
 }
 
 fn run_per_contact() -> RunPer {
@@ -391,6 +392,7 @@ fn parse_definition(
                 run_per: t.run_per,
                 on_repeat: t.on_repeat,
                 reentry,
+                cooldown: t.cooldown.map(|c| c.0),
             }
         }
         (None, Some(_)) => Trigger {
@@ -399,6 +401,7 @@ fn parse_definition(
             run_per: RunPer::Contact,
             on_repeat: OnRepeat::Ignore,
             reentry: Reentry::Once,
+            cooldown: None,
         },
         (None, None) => {
             err(

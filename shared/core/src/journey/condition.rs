@@ -62,6 +62,8 @@ pub enum Condition {
     HasTag(String),
     InStage(String),
     OrdersAtLeast(u32),
+    /// The contact has exactly one order (the event at hand was the first).
+    FirstOrder,
     /// The contact ordered within this long before now.
     OrderedWithin(Duration),
     /// A custom property equals a value.
@@ -97,6 +99,7 @@ enum Repr {
     HasTag(String),
     InStage(String),
     OrdersAtLeast(u32),
+    FirstOrder,
     OrderedWithin(Duration),
     Property {
         key: String,
@@ -164,6 +167,7 @@ impl Condition {
             Self::HasTag(t) => s.contact.tags.contains(t),
             Self::InStage(st) => s.contact.stage.as_deref() == Some(st.as_str()),
             Self::OrdersAtLeast(n) => s.contact.order_count >= *n,
+            Self::FirstOrder => s.contact.order_count == 1,
             Self::OrderedWithin(Duration(d)) => s
                 .contact
                 .last_order_at

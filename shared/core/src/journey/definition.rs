@@ -44,6 +44,9 @@ pub struct Trigger {
     pub run_per: RunPer,
     pub on_repeat: OnRepeat,
     pub reentry: Reentry,
+    /// No new run (whatever its key) while the contact entered this journey
+    /// less than this long ago: "skip contacts who got it in the last 14 days".
+    pub cooldown: Option<SignedDuration>,
 }
 
 /// What a run is keyed on: one per contact, or one per checkout.

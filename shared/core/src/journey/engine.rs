@@ -208,6 +208,19 @@ pub fn handle_event(
             journey: def.id.clone(),
             reason,
         };
+        if let Some(cooldown) = def.trigger.cooldown
+            && runs.iter().any(|r| {
+                r.journey == def.id
+                    && r.entered_at
+                        .checked_add(cooldown)
+                        .is_ok_and(|t| t > event.at)
+            })
+        {
+            effects.push(not_entered(
+                "cooling down: entered this journey recently".into(),
+            ));
+            continue;
+        }
         if !all(&def.audience, scope) {
             effects.push(not_entered("not in the journey's audience".into()));
             continue;

@@ -150,7 +150,7 @@ impl World {
 }
 
 #[test]
-fn checkout_then_an_hour_then_one_email() {
+fn checkout_then_reminders_at_1h_24h_and_72h() {
     let mut w = World::new();
     w.event(&checkout(t0(), 2, false));
     assert_eq!(w.runs.len(), 1);
@@ -162,7 +162,29 @@ fn checkout_then_an_hour_then_one_email() {
     assert_eq!(w.emails[0].0, mins(60), "sent at the wait's own time");
     w.tick(mins(120));
     assert_eq!(w.emails.len(), 1);
+    // A late tick fires both remaining reminders, each at its own time.
+    w.tick(mins(10 * 24 * 60));
+    let times: Vec<_> = w.emails.iter().map(|(t, _)| *t).collect();
+    assert_eq!(times, vec![mins(60), mins(24 * 60), mins(72 * 60)]);
     assert_eq!(w.runs[0].status, RunStatus::Completed);
+}
+
+#[test]
+fn a_new_checkout_within_14_days_of_the_last_entry_is_skipped() {
+    let mut w = World::new();
+    w.event(&checkout(t0(), 1, false));
+    let mut other = checkout(mins(60 * 24), 1, false);
+    if let EventKind::CheckoutUpdated(c) = &mut other.kind {
+        c.token = "tok2".into();
+    }
+    w.event(&other);
+    assert_eq!(w.runs.len(), 1, "cooling down");
+    let mut later = checkout(mins(15 * 24 * 60), 1, false);
+    if let EventKind::CheckoutUpdated(c) = &mut later.kind {
+        c.token = "tok3".into();
+    }
+    w.event(&later);
+    assert_eq!(w.runs.len(), 2);
 }
 
 #[test]
@@ -229,7 +251,7 @@ fn a_late_event_fires_due_waits_first() {
     w.event(&checkout(t0(), 1, false));
     w.event(&order(mins(90), None));
     assert_eq!(w.emails, vec![(mins(60), w.emails[0].1.clone())]);
-    assert_eq!(w.runs[0].status, RunStatus::Completed);
+    assert_eq!(w.runs[0].status, RunStatus::Converted);
 }
 
 #[test]
