@@ -113,7 +113,9 @@ impl Contact {
                     }
                 }
             }
-            EventKind::OrderPaid(_) | EventKind::OrderCancelled(_) => {}
+            EventKind::OrderPaid(_)
+            | EventKind::OrderCancelled(_)
+            | EventKind::OrderFulfilled(_) => {}
         }
     }
 }

@@ -37,6 +37,8 @@ pub enum EventKind {
     OrderPlaced(Order),
     OrderPaid(Order),
     OrderCancelled(Order),
+    /// The order (or part of it) was fulfilled; carries tracking.
+    OrderFulfilled(Order),
 }
 
 impl EventKind {
@@ -48,16 +50,29 @@ impl EventKind {
             Self::OrderPlaced(_) => "order_placed",
             Self::OrderPaid(_) => "order_paid",
             Self::OrderCancelled(_) => "order_cancelled",
+            Self::OrderFulfilled(_) => "order_fulfilled",
+        }
+    }
+
+    /// The order, for order events.
+    pub fn order(&self) -> Option<&Order> {
+        match self {
+            Self::OrderPlaced(o)
+            | Self::OrderPaid(o)
+            | Self::OrderCancelled(o)
+            | Self::OrderFulfilled(o) => Some(o),
+            _ => None,
         }
     }
 
     /// Every kind name, for validating definition files.
-    pub const NAMES: [&'static str; 5] = [
+    pub const NAMES: [&'static str; 6] = [
         "customer_upserted",
         "checkout_updated",
         "order_placed",
         "order_paid",
         "order_cancelled",
+        "order_fulfilled",
     ];
 
     /// The identities this event names, used to find (or create) its contact.
@@ -71,7 +86,10 @@ impl EventKind {
                 customer_id: c.customer_id,
                 email: c.email.clone(),
             },
-            Self::OrderPlaced(o) | Self::OrderPaid(o) | Self::OrderCancelled(o) => Identity {
+            Self::OrderPlaced(o)
+            | Self::OrderPaid(o)
+            | Self::OrderCancelled(o)
+            | Self::OrderFulfilled(o) => Identity {
                 customer_id: o.customer_id,
                 email: o.email.clone(),
             },
@@ -134,6 +152,16 @@ pub struct Order {
     pub first_name: Option<String>,
     pub line_items: Vec<LineItem>,
     pub total: Option<Money>,
+    /// Shipments with tracking, as fulfilment events report them.
+    #[serde(default)]
+    pub tracking: Vec<Tracking>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tracking {
+    pub company: Option<String>,
+    pub number: Option<String>,
+    pub url: Option<String>,
 }
 
 /// A stable id for a business fact: shop, kind, resource and version time.

@@ -3,6 +3,7 @@
 //! with backoff, then park) applied when sending fails. Never drops a message.
 
 use crate::contact::Contact;
+use crate::event::EventKind;
 use crate::ids::{ContactId, EmailAddress, ShopDomain};
 use crate::journey::Run;
 use jiff::{SignedDuration, Timestamp};
@@ -50,14 +51,12 @@ impl OutboxMessage {
                 "email": to.as_str(),
             },
         });
-        if let (Some(kind), Some(data)) = (run.data.get("type"), run.data.get("data")) {
-            let name = match kind.as_str() {
-                Some("checkout_updated") => "checkout",
-                Some("customer_upserted") => "customer",
-                _ => "order",
-            };
-            params[name] = data.clone();
-        }
+        let (name, data) = match &run.trigger {
+            EventKind::CheckoutUpdated(c) => ("checkout", serde_json::to_value(c)),
+            EventKind::CustomerUpserted(c) => ("customer", serde_json::to_value(c)),
+            other => ("order", serde_json::to_value(other.order())),
+        };
+        params[name] = data.unwrap_or_default();
         Some(Self {
             id: message_id(
                 &contact.shop,

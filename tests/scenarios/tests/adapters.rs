@@ -65,7 +65,13 @@ fn run(wait_until: Option<&str>) -> Run {
         cursor: at("2026-11-23T10:00:00Z"),
         ended_at: None,
         end_reason: None,
-        data: serde_json::json!({}),
+        trigger: waymark_core::event::EventKind::CustomerUpserted(waymark_core::event::Customer {
+            customer_id: 7,
+            email: None,
+            first_name: None,
+            last_name: None,
+            accepts_marketing: None,
+        }),
         sent: vec![],
         path: vec![],
     }

@@ -370,6 +370,13 @@ fn parse_definition(
                     format!("{journey}: `run_per: checkout` needs a checkout trigger event"),
                 );
             }
+            if t.run_per == RunPer::Order && !t.event.starts_with("order_") {
+                err(
+                    "run_per:",
+                    0,
+                    format!("{journey}: `run_per: order` needs an order trigger event"),
+                );
+            }
             let reentry = match &t.reentry {
                 None => Reentry::Once,
                 Some(ReentryFile::Word(w)) if w == "once" => Reentry::Once,

@@ -4,7 +4,7 @@
 //! (`total_at_least: "50.00"`), combined with `all_of`, `any_of` and `not`.
 
 use crate::contact::Contact;
-use crate::event::{Event, EventKind};
+use crate::event::EventKind;
 use crate::money::Money;
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
@@ -121,7 +121,7 @@ impl<'de> Deserialize<'de> for Condition {
 /// What a condition is evaluated against.
 #[derive(Clone, Copy)]
 pub struct Scope<'a> {
-    pub event: Option<&'a Event>,
+    pub event: Option<&'a EventKind>,
     pub contact: &'a Contact,
     pub sent: &'a [String],
     pub now: Timestamp,
@@ -129,26 +129,20 @@ pub struct Scope<'a> {
 
 impl Condition {
     pub fn holds(&self, s: Scope<'_>) -> bool {
-        let checkout = match s.event.map(|e| &e.kind) {
+        let checkout = match s.event {
             Some(EventKind::CheckoutUpdated(c)) => Some(c),
             _ => None,
         };
-        let items = s.event.map(|e| match &e.kind {
+        let items = s.event.map(|e| match e {
             EventKind::CheckoutUpdated(c) => c.line_items.as_slice(),
-            EventKind::OrderPlaced(o) | EventKind::OrderPaid(o) | EventKind::OrderCancelled(o) => {
-                o.line_items.as_slice()
-            }
-            EventKind::CustomerUpserted(_) => &[],
+            other => other.order().map_or(&[][..], |o| o.line_items.as_slice()),
         });
-        let total = s.event.and_then(|e| match &e.kind {
+        let total = s.event.and_then(|e| match e {
             EventKind::CheckoutUpdated(c) => c.total.as_ref(),
-            EventKind::OrderPlaced(o) | EventKind::OrderPaid(o) | EventKind::OrderCancelled(o) => {
-                o.total.as_ref()
-            }
-            EventKind::CustomerUpserted(_) => None,
+            other => other.order().and_then(|o| o.total.as_ref()),
         });
         match self {
-            Self::HasEmail => s.event.is_some_and(|e| e.kind.identity().email.is_some()),
+            Self::HasEmail => s.event.is_some_and(|e| e.identity().email.is_some()),
             Self::HasLineItems => checkout.is_some_and(|c| !c.line_items.is_empty()),
             Self::NoLineItems => checkout.is_some_and(|c| c.line_items.is_empty()),
             Self::Completed => checkout.is_some_and(|c| c.completed_at.is_some()),
@@ -159,9 +153,12 @@ impl Condition {
             Self::TotalAtLeast(Amount(a)) => total.is_some_and(|t| {
                 Money::parse(a, &t.currency).is_ok_and(|min| t.amount_minor >= min.amount_minor)
             }),
-            Self::HasProduct(id) => items.is_some_and(|i| i.iter().any(|l| l.product_id == Some(*id))),
+            Self::HasProduct(id) => {
+                items.is_some_and(|i| i.iter().any(|l| l.product_id == Some(*id)))
+            }
             Self::EventAcceptsMarketing => s.event.is_some_and(|e| {
-                matches!(&e.kind, EventKind::CustomerUpserted(c) if c.accepts_marketing == Some(true))
+                matches!(
+                    e, EventKind::CustomerUpserted(c) if c.accepts_marketing == Some(true))
             }),
             Self::AcceptsMarketing => s.contact.accepts_marketing == Some(true),
             Self::HasTag(t) => s.contact.tags.contains(t),

@@ -49,12 +49,13 @@ pub struct Trigger {
     pub cooldown: Option<SignedDuration>,
 }
 
-/// What a run is keyed on: one per contact, or one per checkout.
+/// What a run is keyed on: one per contact, per checkout, or per order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunPer {
     Contact,
     Checkout,
+    Order,
 }
 
 /// What a newer trigger event for an active run does.

@@ -116,7 +116,7 @@ pub fn handle_event(
             continue;
         };
         let scope = Scope {
-            event: Some(event),
+            event: Some(&event.kind),
             contact,
             sent: &run.sent,
             now: event.at,
@@ -154,6 +154,7 @@ pub fn handle_event(
             ..
         }) = def.steps.get(run.step).map(|s| &s.kind)
             && wanted == kind
+            && (def.trigger.run_per == RunPer::Contact || same_run)
             && event.at >= run.cursor
             && all(conditions, scope)
         {
@@ -174,7 +175,7 @@ pub fn handle_event(
     }
     for def in catalog.current() {
         let scope = Scope {
-            event: Some(event),
+            event: Some(&event.kind),
             contact,
             sent: &[],
             now: event.at,
@@ -270,7 +271,7 @@ pub fn handle_event(
             cursor: event.at,
             ended_at: None,
             end_reason: None,
-            data: serde_json::to_value(&event.kind).unwrap_or_default(),
+            trigger: event.kind.clone(),
             sent: Vec::new(),
             path: Vec::new(),
         };
@@ -285,13 +286,14 @@ pub fn handle_event(
     effects
 }
 
+/// The run an event belongs to within the contact: per checkout, a checkout
+/// event's token or an order's checkout token; per order, an order event's id.
 fn run_key(def: &Definition, event: &Event) -> Option<String> {
-    match def.trigger.run_per {
-        RunPer::Contact => Some("contact".into()),
-        RunPer::Checkout => match &event.kind {
-            EventKind::CheckoutUpdated(c) => Some(c.token.clone()),
-            _ => None,
-        },
+    match (def.trigger.run_per, &event.kind) {
+        (RunPer::Contact, _) => Some("contact".into()),
+        (RunPer::Checkout, EventKind::CheckoutUpdated(c)) => Some(c.token.clone()),
+        (RunPer::Checkout, kind) => kind.order().and_then(|o| o.checkout_token.clone()),
+        (RunPer::Order, kind) => kind.order().map(|o| o.order_id.to_string()),
     }
 }
 
@@ -308,7 +310,7 @@ fn goal_matches(run: &Run, event: &Event) -> bool {
 
 fn refresh(def: &Definition, run: &mut Run, event: &Event, effects: &mut Vec<Effect>) {
     run.trigger_at = event.at;
-    run.data = serde_json::to_value(&event.kind).unwrap_or_default();
+    run.trigger = event.kind.clone();
     if let Some(StepKind::Wait {
         duration,
         from_trigger: true,
@@ -486,8 +488,9 @@ fn advance(
                 then,
                 otherwise,
             } => {
+                // An `if` reads the contact, the run, and the event that started it.
                 let scope = Scope {
-                    event: None,
+                    event: Some(&run.trigger),
                     contact,
                     sent: &run.sent,
                     now: at,

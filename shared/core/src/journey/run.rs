@@ -37,8 +37,9 @@ pub struct Run {
     pub cursor: Timestamp,
     pub ended_at: Option<Timestamp>,
     pub end_reason: Option<String>,
-    /// The trigger event (newest), for rendering.
-    pub data: serde_json::Value,
+    /// The trigger event's data (the newest, on refresh): what conditions
+    /// read and emails render.
+    pub trigger: crate::event::EventKind,
     /// Email steps sent, in order (a step may appear twice on a loop).
     #[serde(default)]
     pub sent: Vec<String>,

@@ -109,6 +109,7 @@ fn order(at: Timestamp, token: Option<&str>) -> Event {
             first_name: None,
             line_items: vec![],
             total: None,
+            tracking: vec![],
         }),
     )
 }
@@ -217,7 +218,7 @@ fn an_update_restarts_the_hour_and_a_stale_one_does_not() {
     w.event(&checkout(mins(10), 2, false));
     assert_eq!(w.runs[0].wait_until, Some(mins(80)));
     assert_eq!(
-        w.runs[0].data["data"]["line_items"]
+        serde_json::to_value(&w.runs[0].trigger).unwrap()["data"]["line_items"]
             .as_array()
             .unwrap()
             .len(),

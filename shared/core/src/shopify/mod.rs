@@ -22,6 +22,7 @@ pub enum Topic {
     OrdersCreate,
     OrdersPaid,
     OrdersCancelled,
+    OrdersFulfilled,
 }
 
 impl Topic {
@@ -34,6 +35,7 @@ impl Topic {
             "orders/create" => Self::OrdersCreate,
             "orders/paid" => Self::OrdersPaid,
             "orders/cancelled" => Self::OrdersCancelled,
+            "orders/fulfilled" => Self::OrdersFulfilled,
             _ => return None,
         })
     }
@@ -47,6 +49,7 @@ impl Topic {
             Self::OrdersCreate => "orders/create",
             Self::OrdersPaid => "orders/paid",
             Self::OrdersCancelled => "orders/cancelled",
+            Self::OrdersFulfilled => "orders/fulfilled",
         }
     }
 }
@@ -104,11 +107,15 @@ pub fn parse(delivery: &Delivery<'_>) -> Result<Event, PayloadError> {
             let resource = c.token.clone();
             (EventKind::CheckoutUpdated(c), resource, at)
         }
-        Topic::OrdersCreate | Topic::OrdersPaid | Topic::OrdersCancelled => {
+        Topic::OrdersCreate
+        | Topic::OrdersPaid
+        | Topic::OrdersCancelled
+        | Topic::OrdersFulfilled => {
             let p: order::Payload = decode(topic, delivery.body)?;
             let at = match topic {
                 Topic::OrdersCreate => p.created_at.or(p.updated_at),
                 Topic::OrdersCancelled => p.cancelled_at.or(p.updated_at),
+                Topic::OrdersFulfilled => p.fulfilled_at().or(p.updated_at),
                 _ => p.updated_at.or(p.created_at),
             };
             let o = p.into_order().map_err(|e| shape(topic, e))?;
@@ -116,6 +123,7 @@ pub fn parse(delivery: &Delivery<'_>) -> Result<Event, PayloadError> {
             let kind = match topic {
                 Topic::OrdersCreate => EventKind::OrderPlaced(o),
                 Topic::OrdersPaid => EventKind::OrderPaid(o),
+                Topic::OrdersFulfilled => EventKind::OrderFulfilled(o),
                 _ => EventKind::OrderCancelled(o),
             };
             (kind, resource, at)

@@ -1,7 +1,7 @@
 //! `orders/create`, `orders/paid` and `orders/cancelled` payloads.
 
 use super::{Decimal, EmbeddedCustomer, LineItemPayload, email, line_items};
-use crate::event::Order;
+use crate::event::{Order, Tracking};
 use crate::money::Money;
 use jiff::Timestamp;
 
@@ -20,9 +20,28 @@ pub(super) struct Payload {
     #[serde(default)]
     line_items: Vec<LineItemPayload>,
     customer: Option<EmbeddedCustomer>,
+    #[serde(default)]
+    fulfillments: Vec<Fulfillment>,
+}
+
+#[derive(serde::Deserialize)]
+struct Fulfillment {
+    created_at: Option<Timestamp>,
+    updated_at: Option<Timestamp>,
+    tracking_company: Option<String>,
+    tracking_number: Option<String>,
+    tracking_url: Option<String>,
 }
 
 impl Payload {
+    /// When the newest fulfilment happened, for `orders/fulfilled`.
+    pub(super) fn fulfilled_at(&self) -> Option<Timestamp> {
+        self.fulfillments
+            .iter()
+            .filter_map(|f| f.updated_at.or(f.created_at))
+            .max()
+    }
+
     pub(super) fn into_order(self) -> Result<Order, String> {
         let currency = self
             .presentment_currency
@@ -48,6 +67,16 @@ impl Payload {
             first_name: customer.and_then(|c| c.first_name),
             line_items: line_items(self.line_items, &currency)?,
             total,
+            tracking: self
+                .fulfillments
+                .into_iter()
+                .filter(|f| f.tracking_number.is_some() || f.tracking_url.is_some())
+                .map(|f| Tracking {
+                    company: f.tracking_company,
+                    number: f.tracking_number,
+                    url: f.tracking_url,
+                })
+                .collect(),
         })
     }
 }
