@@ -57,6 +57,12 @@ impl OutboxMessage {
             other => ("order", serde_json::to_value(other.order())),
         };
         params[name] = data.unwrap_or_default();
+        if let Some(matched) = &run.matched {
+            params["event"] = serde_json::to_value(matched)
+                .ok()
+                .and_then(|v| v.get("data").cloned())
+                .unwrap_or_default();
+        }
         Some(Self {
             id: message_id(
                 &contact.shop,

@@ -224,6 +224,20 @@ impl Stack {
             .collect())
     }
 
+    /// Emails one journey sent (read from the `X-Waymark-Message` header).
+    pub async fn sent_by(&self, journey: &str) -> Result<Vec<SentEmail>> {
+        let tag = format!("journey={journey};");
+        Ok(self
+            .sent()
+            .await?
+            .into_iter()
+            .filter(|m| {
+                m.header("X-Waymark-Message")
+                    .is_some_and(|h| h.contains(&tag))
+            })
+            .collect())
+    }
+
     /// Every item of this stack's table, for "nothing was stored" checks.
     pub async fn items(
         &self,

@@ -16,12 +16,16 @@ async fn checkout_at_t_no_email_at_t_59_one_email_at_t_61_listing_its_items() {
 
     stack.tick("2026-11-23T10:59:00Z").await.unwrap();
     assert!(
-        stack.sent().await.unwrap().is_empty(),
+        stack
+            .sent_by("abandoned_checkout")
+            .await
+            .unwrap()
+            .is_empty(),
         "nothing before the hour"
     );
 
     stack.tick("2026-11-23T11:01:00Z").await.unwrap();
-    let sent = stack.sent().await.unwrap();
+    let sent = stack.sent_by("abandoned_checkout").await.unwrap();
     assert_eq!(sent.len(), 1, "{sent:#?}");
     let email = &sent[0];
     assert_eq!(email.to, vec!["ana.silva@example.com"]);
@@ -50,7 +54,11 @@ async fn checkout_at_t_no_email_at_t_59_one_email_at_t_61_listing_its_items() {
     );
 
     stack.tick("2026-11-23T13:00:00Z").await.unwrap();
-    assert_eq!(stack.sent().await.unwrap().len(), 1, "still exactly one");
+    assert_eq!(
+        stack.sent_by("abandoned_checkout").await.unwrap().len(),
+        1,
+        "still exactly one"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,7 +96,7 @@ async fn the_same_webhook_three_times_sends_one_email() {
         .await
         .unwrap();
     stack.tick("2026-11-23T15:00:00Z").await.unwrap();
-    assert_eq!(stack.sent().await.unwrap().len(), 1);
+    assert_eq!(stack.sent_by("abandoned_checkout").await.unwrap().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,7 +116,13 @@ async fn an_order_at_t_30_means_no_email_ever() {
     ] {
         stack.tick(now).await.unwrap();
     }
-    assert!(stack.sent().await.unwrap().is_empty());
+    assert!(
+        stack
+            .sent_by("abandoned_checkout")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,7 +141,11 @@ async fn a_checkout_update_before_the_hour_moves_the_reminder_once() {
         .unwrap();
     stack.tick("2026-11-23T11:01:00Z").await.unwrap();
     assert!(
-        stack.sent().await.unwrap().is_empty(),
+        stack
+            .sent_by("abandoned_checkout")
+            .await
+            .unwrap()
+            .is_empty(),
         "the hour counts from 10:20"
     );
     // A stale update (10:10) arriving late moves nothing.
@@ -140,7 +158,7 @@ async fn a_checkout_update_before_the_hour_moves_the_reminder_once() {
         .await
         .unwrap();
     stack.tick("2026-11-23T11:21:00Z").await.unwrap();
-    let sent = stack.sent().await.unwrap();
+    let sent = stack.sent_by("abandoned_checkout").await.unwrap();
     assert_eq!(sent.len(), 1);
     assert!(
         sent[0].text.contains("3 × Trail Socks"),
@@ -148,7 +166,7 @@ async fn a_checkout_update_before_the_hour_moves_the_reminder_once() {
         sent[0].text
     );
     stack.tick("2026-11-23T12:30:00Z").await.unwrap();
-    assert_eq!(stack.sent().await.unwrap().len(), 1);
+    assert_eq!(stack.sent_by("abandoned_checkout").await.unwrap().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,7 +190,13 @@ async fn a_bad_or_missing_hmac_is_401_and_nothing_is_stored() {
     assert_eq!(status, 401);
     assert!(stack.items().await.unwrap().is_empty(), "nothing stored");
     stack.tick("2026-11-23T12:00:00Z").await.unwrap();
-    assert!(stack.sent().await.unwrap().is_empty());
+    assert!(
+        stack
+            .sent_by("abandoned_checkout")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -231,7 +255,13 @@ async fn a_send_ses_refuses_is_parked_with_its_error_not_dropped() {
         .await
         .unwrap();
     stack.tick("2026-11-23T11:01:00Z").await.unwrap();
-    assert!(stack.sent().await.unwrap().is_empty());
+    assert!(
+        stack
+            .sent_by("abandoned_checkout")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let store = waymark_aws::store::DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&stack.sdk),
         &stack.table,
@@ -272,17 +302,27 @@ async fn a_send_that_fails_in_transit_is_retried_at_the_next_due_tick() {
         .await
         .unwrap();
     assert_eq!(waiting.len(), 1, "kept for a retry, not dropped");
-    assert!(stack.sent().await.unwrap().is_empty());
+    assert!(
+        stack
+            .sent_by("abandoned_checkout")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // SES is back. The first retry slot is one minute after the message's time (11:00).
     stack.runner.invoker_mut().dispatch = working;
     stack.tick("2026-11-23T11:00:30Z").await.unwrap();
     assert!(
-        stack.sent().await.unwrap().is_empty(),
+        stack
+            .sent_by("abandoned_checkout")
+            .await
+            .unwrap()
+            .is_empty(),
         "not before its retry time"
     );
     stack.tick("2026-11-23T11:02:00Z").await.unwrap();
-    let sent = stack.sent().await.unwrap();
+    let sent = stack.sent_by("abandoned_checkout").await.unwrap();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].to, vec!["ana.silva@example.com"]);
     assert!(
@@ -302,7 +342,7 @@ async fn three_reminders_at_1h_24h_and_72h_then_nothing() {
         .unwrap();
     stack.tick("2026-11-23T11:01:00Z").await.unwrap();
     stack.tick("2026-11-24T09:59:00Z").await.unwrap();
-    assert_eq!(stack.sent().await.unwrap().len(), 1);
+    assert_eq!(stack.sent_by("abandoned_checkout").await.unwrap().len(), 1);
     stack.tick("2026-11-24T10:01:00Z").await.unwrap();
     stack.tick("2026-11-26T10:01:00Z").await.unwrap();
     stack.tick("2026-12-31T00:00:00Z").await.unwrap();
@@ -337,5 +377,5 @@ async fn an_order_after_the_first_reminder_stops_the_rest() {
         .await
         .unwrap();
     stack.tick("2026-12-31T00:00:00Z").await.unwrap();
-    assert_eq!(stack.sent().await.unwrap().len(), 1);
+    assert_eq!(stack.sent_by("abandoned_checkout").await.unwrap().len(), 1);
 }

@@ -254,6 +254,7 @@ struct GoalFile {
 #[serde(deny_unknown_fields)]
 struct ExitFile {
     event: String,
+    #[serde(default)]
     when_any: Vec<Condition>,
 }
 

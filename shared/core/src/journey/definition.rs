@@ -89,7 +89,7 @@ pub struct Goal {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exit {
     pub event: String,
-    /// Any one of these ends the run.
+    /// Any one of these ends the run; none listed: the event alone does.
     pub when_any: Vec<Condition>,
 }
 

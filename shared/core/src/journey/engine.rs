@@ -138,10 +138,10 @@ pub fn handle_event(
         }
         let same_run = run_key(def, event).as_deref() == Some(run.key.as_str());
         if same_run
-            && let Some(x) = def
-                .exits
-                .iter()
-                .find(|x| x.event == kind && x.when_any.iter().any(|c| c.holds(scope)))
+            && let Some(x) = def.exits.iter().find(|x| {
+                x.event == kind
+                    && (x.when_any.is_empty() || x.when_any.iter().any(|c| c.holds(scope)))
+            })
         {
             let reason = format!("exit: {kind} ({:?})", x.when_any);
             end(run, RunStatus::Exited, &reason, event.at, &mut effects);
@@ -161,6 +161,7 @@ pub fn handle_event(
             let to = *on_event;
             run.wait_until = None;
             run.cursor = event.at;
+            run.matched = Some(event.kind.clone());
             branch(def, run, to, event.at, &mut effects);
             advance(catalog, contact, run, event.at, &mut effects);
             continue;
@@ -234,7 +235,10 @@ pub fn handle_event(
             effects.push(not_entered(format!("suppressed: the contact is in `{by}`")));
             continue;
         }
-        let ordered_goal = def.goals.iter().any(|g| g.event == "order_placed");
+        // An order at or after this (late) event already met the goal: a
+        // checkout webhook arriving after its order starts nothing.
+        let ordered_goal =
+            kind != "order_placed" && def.goals.iter().any(|g| g.event == "order_placed");
         if ordered_goal
             && (contact.ordered_checkouts.contains(&key) || contact.ordered_since(event.at))
         {
@@ -272,6 +276,7 @@ pub fn handle_event(
             ended_at: None,
             end_reason: None,
             trigger: event.kind.clone(),
+            matched: None,
             sent: Vec::new(),
             path: Vec::new(),
         };

@@ -40,6 +40,10 @@ pub struct Run {
     /// The trigger event's data (the newest, on refresh): what conditions
     /// read and emails render.
     pub trigger: crate::event::EventKind,
+    /// The event a `wait_for` step last matched (e.g. the fulfilment with
+    /// its tracking), rendered as `event`.
+    #[serde(default)]
+    pub matched: Option<crate::event::EventKind>,
     /// Email steps sent, in order (a step may appear twice on a loop).
     #[serde(default)]
     pub sent: Vec<String>,

@@ -35,8 +35,13 @@ fn repo_files() -> Vec<ContentFile> {
     files
 }
 
+/// The shipped abandoned-checkout journey (all versions) and the templates.
 fn catalog() -> Catalog {
-    Catalog::from_files(&repo_files()).unwrap()
+    let files: Vec<ContentFile> = repo_files()
+        .into_iter()
+        .filter(|f| f.path.starts_with("templates/") || f.path.contains("abandoned_checkout"))
+        .collect();
+    Catalog::from_files(&files).unwrap()
 }
 
 fn t0() -> Timestamp {

@@ -1,0 +1,171 @@
+//! The built-in journeys beyond abandoned checkout, end to end on the local
+//! stack: signed webhooks in, ticks for time, SES (the emulator) out.
+//! Ana signs up at 09:57:40Z with marketing consent; her order is at 10:30Z.
+
+use waymark_scenarios::{CUSTOMER, ORDER, Stack};
+
+const FULFILLED: &str = include_str!("../../../events/shopify/orders_fulfilled.json");
+
+async fn subjects(stack: &Stack) -> Vec<String> {
+    stack
+        .sent()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.subject)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn welcome_series_sends_at_once_then_day_2_and_day_5() {
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .webhook("customers/create", "wh-c", CUSTOMER)
+        .await
+        .unwrap();
+    assert_eq!(
+        subjects(&stack).await,
+        vec!["Welcome, Ana!"],
+        "at once, no tick needed"
+    );
+    stack.tick("2026-11-25T09:57:00Z").await.unwrap();
+    assert_eq!(subjects(&stack).await.len(), 1, "day 2 is not up yet");
+    stack.tick("2026-11-25T09:58:00Z").await.unwrap();
+    stack.tick("2026-11-28T10:00:00Z").await.unwrap();
+    stack.tick("2027-01-31T00:00:00Z").await.unwrap();
+    assert_eq!(
+        subjects(&stack).await,
+        vec![
+            "Welcome, Ana!",
+            "How we work: shipping, returns and help",
+            "What everyone is buying this week"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_consent_no_welcome() {
+    let mut stack = Stack::start().await.unwrap();
+    let declined = CUSTOMER.replace("\"state\": \"subscribed\"", "\"state\": \"not_subscribed\"");
+    stack
+        .webhook("customers/create", "wh-c", &declined)
+        .await
+        .unwrap();
+    stack.tick("2026-12-31T00:00:00Z").await.unwrap();
+    assert!(subjects(&stack).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_order_ends_the_welcome_and_starts_the_order_follow_up() {
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .webhook("customers/create", "wh-c", CUSTOMER)
+        .await
+        .unwrap();
+    stack.webhook("orders/create", "wh-o", ORDER).await.unwrap();
+    assert_eq!(
+        subjects(&stack).await,
+        vec!["Welcome, Ana!", "Thank you for your order, Ana"]
+    );
+    let thanks = &stack.sent().await.unwrap()[1];
+    assert!(
+        thanks
+            .text
+            .contains("2 × Trail Socks (3-pack) (M) — 18.50 EUR"),
+        "{}",
+        thanks.text
+    );
+    stack
+        .webhook("orders/fulfilled", "wh-f", FULFILLED)
+        .await
+        .unwrap();
+    let shipped = stack.sent().await.unwrap().pop().unwrap();
+    assert_eq!(shipped.subject, "Your order is on its way");
+    assert!(
+        shipped.text.contains(
+            "An Post: CE123456789IE — track it at https://track.example.com/CE123456789IE"
+        ),
+        "{}",
+        shipped.text
+    );
+    // Fulfilled 2026-11-25T14:12Z; the review request comes 7 days later.
+    stack.tick("2026-12-02T14:11:00Z").await.unwrap();
+    assert_eq!(subjects(&stack).await.len(), 3);
+    stack.tick("2026-12-02T14:13:00Z").await.unwrap();
+    let all = subjects(&stack).await;
+    assert_eq!(all.last().unwrap(), "How did we do, Ana?");
+    assert!(
+        !all.iter().any(|s| s.starts_with("How we work")),
+        "no more welcome: {all:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_order_gets_no_shipping_or_review_email() {
+    let mut stack = Stack::start().await.unwrap();
+    stack.webhook("orders/create", "wh-o", ORDER).await.unwrap();
+    let cancelled = ORDER.replace(
+        "\"cancelled_at\": null",
+        "\"cancelled_at\": \"2026-11-23T12:00:00Z\"",
+    );
+    stack
+        .webhook("orders/cancelled", "wh-x", &cancelled)
+        .await
+        .unwrap();
+    stack
+        .webhook("orders/fulfilled", "wh-f", FULFILLED)
+        .await
+        .unwrap();
+    stack.tick("2027-01-31T00:00:00Z").await.unwrap();
+    assert_eq!(
+        subjects(&stack).await,
+        vec!["Thank you for your order, Ana"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_sell_offers_the_complement_14_days_after_the_first_order() {
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .webhook("customers/create", "wh-c", CUSTOMER)
+        .await
+        .unwrap();
+    stack.webhook("orders/create", "wh-o", ORDER).await.unwrap();
+    stack.tick("2026-12-07T10:29:00Z").await.unwrap();
+    assert!(!subjects(&stack).await.iter().any(|s| s.contains("scarf")));
+    stack.tick("2026-12-07T10:31:00Z").await.unwrap();
+    let offers: Vec<String> = subjects(&stack)
+        .await
+        .into_iter()
+        .filter(|s| s.contains("scarf") || s.contains("bestsellers"))
+        .collect();
+    assert_eq!(
+        offers,
+        vec!["The scarf that goes with your beanie"],
+        "bought A → offer B"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_order_before_the_cross_sell_converts_it() {
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .webhook("customers/create", "wh-c", CUSTOMER)
+        .await
+        .unwrap();
+    stack.webhook("orders/create", "wh-o", ORDER).await.unwrap();
+    let second = ORDER
+        .replace("6123456789012", "6123456789999")
+        .replace("2026-11-23T05:30:00-05:00", "2026-11-30T05:30:00-05:00");
+    stack
+        .webhook("orders/create", "wh-o2", &second)
+        .await
+        .unwrap();
+    stack.tick("2027-01-31T00:00:00Z").await.unwrap();
+    assert!(
+        !subjects(&stack)
+            .await
+            .iter()
+            .any(|s| s.contains("scarf") || s.contains("bestsellers"))
+    );
+}
