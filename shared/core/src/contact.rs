@@ -18,7 +18,9 @@ pub struct Contact {
     pub email: Option<EmailAddress>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
-    pub accepts_marketing: Option<bool>,
+    /// Email marketing consent: the newest fact, with its source and time.
+    #[serde(default)]
+    pub consent: Option<Consent>,
     /// Logical time of the newest profile fact applied.
     pub profile_at: Option<Timestamp>,
     pub first_seen_at: Timestamp,
@@ -39,6 +41,15 @@ pub struct Contact {
     pub stage: Option<String>,
 }
 
+/// One consent fact: opted in or out, where, and when (logical time).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    pub subscribed: bool,
+    /// e.g. `customers/create`, `checkouts/update`, `unsubscribe`, `complaint`.
+    pub source: String,
+    pub at: Timestamp,
+}
+
 impl Contact {
     pub fn new(id: ContactId, shop: ShopDomain, first_seen_at: Timestamp) -> Self {
         Self {
@@ -48,7 +59,7 @@ impl Contact {
             email: None,
             first_name: None,
             last_name: None,
-            accepts_marketing: None,
+            consent: None,
             profile_at: None,
             first_seen_at,
             last_order_at: None,
@@ -58,6 +69,22 @@ impl Contact {
             properties: Default::default(),
             score: 0,
             stage: None,
+        }
+    }
+
+    /// True when the newest consent fact is an opt-in.
+    pub fn accepts_marketing(&self) -> bool {
+        self.consent.as_ref().is_some_and(|c| c.subscribed)
+    }
+
+    /// Keeps the newer of the recorded and the given consent facts.
+    fn record_consent(&mut self, subscribed: bool, source: &str, at: Timestamp) {
+        if self.consent.as_ref().is_none_or(|c| at >= c.at) {
+            self.consent = Some(Consent {
+                subscribed,
+                source: source.to_string(),
+                at,
+            });
         }
     }
 
@@ -89,14 +116,22 @@ impl Contact {
                     self.first_name = c.first_name.clone().or(self.first_name.take());
                     self.last_name = c.last_name.clone().or(self.last_name.take());
                 }
-                if newer && c.accepts_marketing.is_some() {
-                    self.accepts_marketing = c.accepts_marketing;
+                if let Some(subscribed) = c.accepts_marketing {
+                    self.record_consent(subscribed, &event.source.topic, event.at);
                 }
             }
             EventKind::CheckoutUpdated(c) => {
                 if self.first_name.is_none() {
                     self.first_name = c.first_name.clone();
                 }
+                // Ticking the box at checkout is an opt-in; leaving it
+                // unticked revokes nothing.
+                if c.accepts_marketing == Some(true) {
+                    self.record_consent(true, &event.source.topic, event.at);
+                }
+            }
+            EventKind::ConsentChanged(c) => {
+                self.record_consent(c.subscribed, &c.source, event.at);
             }
             EventKind::OrderPlaced(o) => {
                 if self.first_name.is_none() {

@@ -39,6 +39,9 @@ pub enum EventKind {
     OrderCancelled(Order),
     /// The order (or part of it) was fulfilled; carries tracking.
     OrderFulfilled(Order),
+    /// An opt-in or opt-out from outside the store platform: the preference
+    /// page, a one-click unsubscribe, a complaint.
+    ConsentChanged(ConsentChange),
 }
 
 impl EventKind {
@@ -51,6 +54,7 @@ impl EventKind {
             Self::OrderPaid(_) => "order_paid",
             Self::OrderCancelled(_) => "order_cancelled",
             Self::OrderFulfilled(_) => "order_fulfilled",
+            Self::ConsentChanged(_) => "consent_changed",
         }
     }
 
@@ -66,7 +70,8 @@ impl EventKind {
     }
 
     /// Every kind name, for validating definition files.
-    pub const NAMES: [&'static str; 6] = [
+    pub const NAMES: [&'static str; 7] = [
+        "consent_changed",
         "customer_upserted",
         "checkout_updated",
         "order_placed",
@@ -92,6 +97,10 @@ impl EventKind {
             | Self::OrderFulfilled(o) => Identity {
                 customer_id: o.customer_id,
                 email: o.email.clone(),
+            },
+            Self::ConsentChanged(c) => Identity {
+                customer_id: None,
+                email: Some(c.email.clone()),
             },
         }
     }
@@ -120,6 +129,13 @@ pub struct Customer {
     pub accepts_marketing: Option<bool>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentChange {
+    pub email: EmailAddress,
+    pub subscribed: bool,
+    pub source: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LineItem {
     pub title: String,
@@ -141,6 +157,9 @@ pub struct Checkout {
     pub total: Option<Money>,
     pub recovery_url: Option<String>,
     pub completed_at: Option<Timestamp>,
+    /// `buyer_accepts_marketing`: the box ticked at checkout.
+    #[serde(default)]
+    pub accepts_marketing: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

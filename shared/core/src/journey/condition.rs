@@ -160,7 +160,7 @@ impl Condition {
                 matches!(
                     e, EventKind::CustomerUpserted(c) if c.accepts_marketing == Some(true))
             }),
-            Self::AcceptsMarketing => s.contact.accepts_marketing == Some(true),
+            Self::AcceptsMarketing => s.contact.accepts_marketing(),
             Self::HasTag(t) => s.contact.tags.contains(t),
             Self::InStage(st) => s.contact.stage.as_deref() == Some(st.as_str()),
             Self::OrdersAtLeast(n) => s.contact.order_count >= *n,

@@ -545,20 +545,27 @@ fn advance(
                     return;
                 }
                 let visit = run.sent.iter().filter(|s| **s == step.id).count();
-                match OutboxMessage::for_step(
-                    contact,
-                    run,
-                    &step.id,
-                    visit,
-                    template,
-                    *transactional,
-                ) {
-                    Some(message) => effects.push(Effect::Email(Box::new(message))),
-                    None => effects.push(Effect::Skipped {
-                        journey: run.journey.clone(),
-                        step: step.id.clone(),
-                        reason: "contact has no email address".into(),
-                    }),
+                let skipped = |reason: &str| Effect::Skipped {
+                    journey: run.journey.clone(),
+                    step: step.id.clone(),
+                    reason: reason.into(),
+                };
+                // Marketing mail goes only to contacts who opted in;
+                // transactional mail (order updates) follows its own rules.
+                if !*transactional && !contact.accepts_marketing() {
+                    effects.push(skipped("no email marketing consent"));
+                } else {
+                    match OutboxMessage::for_step(
+                        contact,
+                        run,
+                        &step.id,
+                        visit,
+                        template,
+                        *transactional,
+                    ) {
+                        Some(message) => effects.push(Effect::Email(Box::new(message))),
+                        None => effects.push(skipped("contact has no email address")),
+                    }
                 }
                 run.sent.push(step.id.clone());
                 goto(def, run, step.next);

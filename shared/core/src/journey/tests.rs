@@ -98,6 +98,7 @@ fn checkout(at: Timestamp, items: u32, completed: bool) -> Event {
             total: None,
             recovery_url: Some("https://demo.example/recover".into()),
             completed_at: completed.then_some(at),
+            accepts_marketing: Some(true),
         }),
     )
 }
@@ -588,4 +589,33 @@ fn graphs_show_every_step_and_branch() {
     assert!(m.contains("s2 --> done"), "{m}");
     let g = graph::dot(d);
     assert!(g.contains("s1 -> s3 [label=\"order_placed\"]"), "{g}");
+}
+
+#[test]
+fn marketing_email_needs_consent_and_an_opt_out_stops_the_next_one() {
+    let mut w = World::new();
+    let mut no_box = checkout(t0(), 1, false);
+    if let EventKind::CheckoutUpdated(c) = &mut no_box.kind {
+        c.accepts_marketing = Some(false);
+    }
+    w.event(&no_box);
+    w.tick(mins(61));
+    assert!(w.emails.is_empty(), "no consent, no reminder");
+
+    let mut w = World::new();
+    w.event(&checkout(t0(), 1, false));
+    w.tick(mins(61));
+    assert_eq!(w.emails.len(), 1);
+    w.event(&event(
+        "unsub",
+        mins(90),
+        EventKind::ConsentChanged(crate::event::ConsentChange {
+            email: email(),
+            subscribed: false,
+            source: "unsubscribe".into(),
+        }),
+    ));
+    assert_eq!(w.contact.consent.as_ref().unwrap().source, "unsubscribe");
+    w.tick(mins(10 * 24 * 60));
+    assert_eq!(w.emails.len(), 1, "nothing after the unsubscribe");
 }

@@ -19,6 +19,7 @@ pub(super) struct Payload {
     line_items: Vec<LineItemPayload>,
     abandoned_checkout_url: Option<String>,
     customer: Option<EmbeddedCustomer>,
+    buyer_accepts_marketing: Option<bool>,
 }
 
 impl Payload {
@@ -50,6 +51,7 @@ impl Payload {
             total,
             recovery_url: self.abandoned_checkout_url,
             completed_at: self.completed_at,
+            accepts_marketing: self.buyer_accepts_marketing,
         })
     }
 }
