@@ -30,4 +30,15 @@ out=$(make --no-print-directory outbox)
 [ "$(grep -c '^Subject:' <<<"$out")" = 1 ] || fail "expected exactly one email: $out"
 grep -q "Subject: Ana, you left something in your cart" <<<"$out" || fail "wrong subject: $out"
 grep -q "2 × Trail Socks (3-pack) (M) — 18.50 EUR" <<<"$out" || fail "items missing: $out"
-echo "smoke: 4 passed, 0 failed"
+
+# The email's List-Unsubscribe URL answers the one-click POST (RFC 8058).
+unsub=$("$WAYMARK" local outbox --json | python3 -c '
+import json, re, sys
+mail = json.load(sys.stdin)[0]
+header = dict((k.lower(), v) for k, v in mail["headers"])["list-unsubscribe"]
+print(re.search(r"<(http[^>]+)>", header).group(1))')
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$unsub" --data 'List-Unsubscribe=One-Click')
+[ "$code" = 200 ] || fail "one-click unsubscribe answered $code"
+make --no-print-directory tick NOW=2026-12-31T00:00:00Z >/dev/null
+[ "$(make --no-print-directory outbox | grep -c '^Subject:')" = 1 ] || fail "an email after the unsubscribe"
+echo "smoke: 6 passed, 0 failed"

@@ -53,6 +53,7 @@ done
 invoke process '{"Records":[]}'
 invoke dispatch '{"Records":[]}'
 invoke timer '{"time":"1970-01-01T00:00:00Z"}'
+curl -s -o /dev/null "$FUNCTIONS/lambda-url/preferences/health" || true
 
 echo "dev: local runner, control on ${WAYMARK_CONTROL}"
 start runner "$WAYMARK" local run --template infra/template.yaml --functions $FUNCTIONS \

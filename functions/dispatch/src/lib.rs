@@ -3,7 +3,7 @@
 
 use aws_config::SdkConfig;
 use lambda_runtime::{Error, LambdaEvent};
-use waymark_app::dispatch::Dispatcher;
+use waymark_app::dispatch::{Dispatcher, Unsubscribe};
 use waymark_aws::ses::SesMailer;
 use waymark_aws::store::DynamoStore;
 use waymark_aws::stream::{BatchResponse, StreamBatch};
@@ -23,7 +23,14 @@ pub async fn init() -> Result<Service, Error> {
         address,
     };
     let configuration_set = waymark_aws::config::optional("SES_CONFIGURATION_SET");
-    build(&sdk, &table, sender, configuration_set)
+    let unsubscribe = Unsubscribe {
+        secret: waymark_aws::config::required("UNSUBSCRIBE_SECRET")?.into_bytes(),
+        url: format!(
+            "{}/unsubscribe",
+            waymark_aws::config::required("PREFERENCES_URL")?.trim_end_matches('/')
+        ),
+    };
+    build(&sdk, &table, sender, configuration_set, unsubscribe)
 }
 
 pub fn build(
@@ -31,14 +38,10 @@ pub fn build(
     table: &str,
     sender: Sender,
     configuration_set: Option<String>,
+    unsubscribe: Unsubscribe,
 ) -> Result<Service, Error> {
-    build_with(
-        sdk,
-        table,
-        sender,
-        configuration_set,
-        aws_sdk_sesv2::Client::new(sdk),
-    )
+    let ses = aws_sdk_sesv2::Client::new(sdk);
+    build_with(sdk, table, sender, configuration_set, unsubscribe, ses)
 }
 
 /// As `build`, with a given SES client.
@@ -47,6 +50,7 @@ pub fn build_with(
     table: &str,
     sender: Sender,
     configuration_set: Option<String>,
+    unsubscribe: Unsubscribe,
     ses: aws_sdk_sesv2::Client,
 ) -> Result<Service, Error> {
     let catalog = waymark_content::checked_catalog()?;
@@ -55,6 +59,7 @@ pub fn build_with(
         SesMailer::new(ses, configuration_set),
         Renderer::new(catalog.templates()),
         sender,
+        unsubscribe,
     ))
 }
 

@@ -2,8 +2,8 @@
 //! MIME, send; on failure retry with backoff or park with the error. A
 //! message is never dropped: it ends sent or parked.
 
-use crate::ports::{Mailer, Outbox, StoreError};
-use waymark_core::email::{Renderer, Sender, mime};
+use crate::ports::{Mailer, Outbox, StoreError, Suppressions};
+use waymark_core::email::{Renderer, Sender, UnsubscribeLinks, mime};
 use waymark_core::outbox::{AfterFailure, SendFailure, after_failure};
 
 /// How one message ended this attempt.
@@ -12,8 +12,19 @@ pub enum Outcome {
     Sent(String),
     /// Not queued any more (already sent, parked, or claimed elsewhere).
     NotClaimed,
+    /// The address is on the suppression list for this kind of mail.
+    Suppressed(String),
     Retry(jiff::Timestamp),
     Parked(String),
+}
+
+/// Where marketing emails point their unsubscribe links, and the key that
+/// signs them (shared with the preferences function).
+#[derive(Clone)]
+pub struct Unsubscribe {
+    pub secret: Vec<u8>,
+    /// The preferences function's `/unsubscribe` URL.
+    pub url: String,
 }
 
 pub struct Dispatcher<O, M> {
@@ -21,15 +32,23 @@ pub struct Dispatcher<O, M> {
     mailer: M,
     renderer: Renderer,
     sender: Sender,
+    unsubscribe: Unsubscribe,
 }
 
-impl<O: Outbox, M: Mailer> Dispatcher<O, M> {
-    pub fn new(outbox: O, mailer: M, renderer: Renderer, sender: Sender) -> Self {
+impl<O: Outbox + Suppressions, M: Mailer> Dispatcher<O, M> {
+    pub fn new(
+        outbox: O,
+        mailer: M,
+        renderer: Renderer,
+        sender: Sender,
+        unsubscribe: Unsubscribe,
+    ) -> Self {
         Self {
             outbox,
             mailer,
             renderer,
             sender,
+            unsubscribe,
         }
     }
 
@@ -38,9 +57,38 @@ impl<O: Outbox, M: Mailer> Dispatcher<O, M> {
             return Ok(Outcome::NotClaimed);
         };
         let m = &claimed.message;
-        let result = match self.renderer.render(&m.template, &m.params) {
+        // Read at send time: an unsubscribe or a bounce recorded a second ago
+        // stops this message.
+        if let Some(reason) = self.outbox.suppression(&m.shop, &m.to).await?
+            && reason.blocks(m.transactional)
+        {
+            self.outbox.skip(&claimed, reason.as_str()).await?;
+            tracing::info!(
+                outbox_id = id,
+                reason = reason.as_str(),
+                "suppressed; not sent"
+            );
+            return Ok(Outcome::Suppressed(reason.as_str().to_string()));
+        }
+        let links = (!m.transactional).then(|| {
+            let token = waymark_core::unsubscribe::sign(
+                &self.unsubscribe.secret,
+                &m.shop,
+                &m.to,
+                m.queued_at,
+            );
+            UnsubscribeLinks {
+                url: format!("{}?t={token}", self.unsubscribe.url),
+                mailto: format!("mailto:{}?subject=unsubscribe", self.sender.address),
+            }
+        });
+        let mut params = m.params.clone();
+        if let (Some(l), Some(obj)) = (&links, params.as_object_mut()) {
+            obj.insert("unsubscribe_url".into(), l.url.clone().into());
+        }
+        let result = match self.renderer.render(&m.template, &params) {
             Ok(rendered) => {
-                let raw = mime(&self.sender, m, &rendered);
+                let raw = mime(&self.sender, m, &rendered, links.as_ref());
                 self.mailer
                     .send(self.sender.address.as_str(), m.to.as_str(), raw)
                     .await
@@ -142,8 +190,18 @@ mod tests {
             name: "Shop".into(),
             address: EmailAddress::parse("shop@example.com").unwrap(),
         };
+        let unsubscribe = Unsubscribe {
+            secret: b"unsubscribe-secret".to_vec(),
+            url: "https://prefs.example/unsubscribe".into(),
+        };
         (
-            Dispatcher::new(store.clone(), mailer.clone(), renderer(), sender),
+            Dispatcher::new(
+                store.clone(),
+                mailer.clone(),
+                renderer(),
+                sender,
+                unsubscribe,
+            ),
             store,
             mailer,
             key,
@@ -166,7 +224,37 @@ mod tests {
             raw.contains("Subject: Hi Ana") && raw.contains("66.00 EUR"),
             "{raw}"
         );
+        assert!(
+            raw.contains("List-Unsubscribe: <https://prefs.example/unsubscribe?t="),
+            "{raw}"
+        );
+        assert!(
+            raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
+            "{raw}"
+        );
         assert!(matches!(store.outbox()[0].status, Status::Sent(_)));
+    }
+
+    #[tokio::test]
+    async fn suppressed_addresses_get_no_marketing_and_bounced_ones_nothing() {
+        use crate::ports::{SuppressionReason, Suppressions};
+        let (d, store, mailer, key) = setup(good_params()).await;
+        let m = store.outbox()[0].message.clone();
+        store
+            .suppress(&m.shop, &m.to, SuppressionReason::Unsubscribed, m.queued_at)
+            .await
+            .unwrap();
+        assert_eq!(
+            d.dispatch(&key).await.unwrap(),
+            Outcome::Suppressed("unsubscribed".into())
+        );
+        assert!(mailer.sent().is_empty());
+        assert_eq!(
+            store.outbox()[0].status,
+            Status::Skipped("unsubscribed".into())
+        );
+        assert!(SuppressionReason::HardBounce.blocks(true));
+        assert!(!SuppressionReason::Unsubscribed.blocks(true));
     }
 
     #[tokio::test]

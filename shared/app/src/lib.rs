@@ -6,5 +6,6 @@ pub mod dispatch;
 pub mod ingest;
 pub mod memory;
 pub mod ports;
+pub mod preferences;
 pub mod process;
 pub mod timer;

@@ -5,13 +5,14 @@
 
 use crate::ports::{
     Claimed, Commit, CommitError, ContactState, ContactStore, Due, DueIndex, Inbox, Mailer, Outbox,
-    Receipt, Recorded, Rejected, Resolution, StoreError, VersionedRun,
+    Receipt, Recorded, Rejected, Resolution, StoreError, SuppressionReason, Suppressions,
+    VersionedRun,
 };
 use jiff::{SignedDuration, Timestamp};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use waymark_core::event::{Event, Identity};
-use waymark_core::ids::{ContactId, ShopDomain};
+use waymark_core::ids::{ContactId, EmailAddress, ShopDomain};
 use waymark_core::journey::Run;
 use waymark_core::outbox::{OutboxMessage, SendFailure};
 
@@ -25,6 +26,7 @@ pub enum Status {
     Retry,
     Sent(String),
     Parked,
+    Skipped(String),
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +56,7 @@ struct State {
     aliases: HashMap<(ShopDomain, String), ContactId>,
     contacts: HashMap<ContactKey, ContactState>,
     outbox: BTreeMap<String, Entry>,
+    suppressions: HashMap<(ShopDomain, String), SuppressionReason>,
 }
 
 /// Every storage port in memory; clones share the same state.
@@ -303,6 +306,19 @@ impl Outbox for MemoryStore {
         }
     }
 
+    async fn skip(&self, c: &Claimed, reason: &str) -> Result<(), StoreError> {
+        let key = self.key(&c.message);
+        let mut s = self.lock();
+        match s.outbox.get_mut(&key) {
+            Some(e) if e.status == Status::Sending && e.attempts == c.attempt => {
+                e.status = Status::Skipped(reason.to_string());
+                e.due = None;
+                Ok(())
+            }
+            _ => Err(StoreError(format!("{key}: not claimed by this attempt"))),
+        }
+    }
+
     async fn requeue(&self, id: &str, now: Timestamp) -> Result<(), StoreError> {
         if let Some(e) = self.lock().outbox.get_mut(id)
             && matches!(e.status, Status::Retry | Status::Sending)
@@ -310,6 +326,38 @@ impl Outbox for MemoryStore {
         {
             e.status = Status::Queued;
             e.due = None;
+        }
+        Ok(())
+    }
+}
+
+impl Suppressions for MemoryStore {
+    async fn suppression(
+        &self,
+        shop: &ShopDomain,
+        email: &EmailAddress,
+    ) -> Result<Option<SuppressionReason>, StoreError> {
+        Ok(self
+            .lock()
+            .suppressions
+            .get(&(shop.clone(), email.lookup_key()))
+            .copied())
+    }
+
+    async fn suppress(
+        &self,
+        shop: &ShopDomain,
+        email: &EmailAddress,
+        reason: SuppressionReason,
+        _at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        let slot = s
+            .suppressions
+            .entry((shop.clone(), email.lookup_key()))
+            .or_insert(reason);
+        if *slot == SuppressionReason::Unsubscribed {
+            *slot = reason;
         }
         Ok(())
     }

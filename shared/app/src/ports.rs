@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use std::future::Future;
 use waymark_core::contact::Contact;
 use waymark_core::event::{Event, Identity};
-use waymark_core::ids::{ContactId, ShopDomain};
+use waymark_core::ids::{ContactId, EmailAddress, ShopDomain};
 use waymark_core::journey::Run;
 use waymark_core::outbox::{OutboxMessage, SendFailure};
 
@@ -164,12 +164,72 @@ pub trait Outbox {
         claimed: &Claimed,
         error: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Settles a claimed message without sending it (suppressed address).
+    fn skip(
+        &self,
+        claimed: &Claimed,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Puts a message whose retry (or claim lease) is due by `now` back in
     /// the queue; does nothing if it moved on meanwhile.
     fn requeue(
         &self,
         id: &str,
         now: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Why an address must not be mailed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SuppressionReason {
+    /// The person unsubscribed: no marketing mail.
+    Unsubscribed,
+    /// The address bounced for good: no mail at all.
+    HardBounce,
+    /// The person marked mail as spam: no mail at all.
+    Complaint,
+}
+
+impl SuppressionReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unsubscribed => "unsubscribed",
+            Self::HardBounce => "hard_bounce",
+            Self::Complaint => "complaint",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "unsubscribed" => Self::Unsubscribed,
+            "hard_bounce" => Self::HardBounce,
+            "complaint" => Self::Complaint,
+            _ => return None,
+        })
+    }
+
+    /// Whether it stops a message of this kind.
+    pub fn blocks(self, transactional: bool) -> bool {
+        !transactional || self != Self::Unsubscribed
+    }
+}
+
+/// The per-shop suppression list, read by dispatch before every send, so an
+/// unsubscribe or a bounce takes effect before the next message.
+pub trait Suppressions {
+    fn suppression(
+        &self,
+        shop: &ShopDomain,
+        email: &EmailAddress,
+    ) -> impl Future<Output = Result<Option<SuppressionReason>, StoreError>> + Send;
+    /// Records a suppression; a stronger one (bounce, complaint) is never
+    /// replaced by an unsubscribe.
+    fn suppress(
+        &self,
+        shop: &ShopDomain,
+        email: &EmailAddress,
+        reason: SuppressionReason,
+        at: Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 

@@ -46,6 +46,10 @@ pub fn run_sk(journey: &str, key: &str, entry: u32) -> String {
     format!("R#{journey}#{key}#{entry}")
 }
 
+pub fn suppression(shop: &ShopDomain, lookup: &str) -> String {
+    format!("S#{shop}#SUP#{lookup}")
+}
+
 pub fn outbox(shop: &ShopDomain, id: &str) -> String {
     format!("S#{shop}#O#{id}")
 }

@@ -11,11 +11,12 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use waymark_app::ports::{
     Claimed, Commit, CommitError, ContactState, ContactStore, Due, DueIndex, Inbox, Outbox,
-    Receipt, Recorded, Rejected, Resolution, StoreError, VersionedRun,
+    Receipt, Recorded, Rejected, Resolution, StoreError, SuppressionReason, Suppressions,
+    VersionedRun,
 };
 use waymark_core::contact::Contact;
 use waymark_core::event::{Event, Identity};
-use waymark_core::ids::{ContactId, ShopDomain};
+use waymark_core::ids::{ContactId, EmailAddress, ShopDomain};
 use waymark_core::journey::Run;
 use waymark_core::outbox::OutboxMessage;
 
@@ -567,6 +568,25 @@ impl Outbox for DynamoStore {
         Ok(())
     }
 
+    async fn skip(&self, c: &Claimed, reason: &str) -> Result<(), StoreError> {
+        let id = self.key(&c.message);
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(&id))
+            .key(SK, s("O"))
+            .condition_expression("st = :sending AND attempts = :attempt")
+            .update_expression("SET st = :skipped, skip_reason = :why REMOVE due_shard, due_at")
+            .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":attempt", n(c.attempt))
+            .expression_attribute_values(":skipped", s("skipped"))
+            .expression_attribute_values(":why", s(reason))
+            .send()
+            .await
+            .map_err(|e| sdk_err("skip message", e))?;
+        Ok(())
+    }
+
     async fn requeue(&self, id: &str, now: Timestamp) -> Result<(), StoreError> {
         let result = self
             .client
@@ -586,6 +606,57 @@ impl Outbox for DynamoStore {
             Ok(_) => Ok(()),
             Err(e) if is_condition_failure(&e) => Ok(()),
             Err(e) => Err(sdk_err("requeue message", e)),
+        }
+    }
+}
+
+impl Suppressions for DynamoStore {
+    async fn suppression(
+        &self,
+        shop: &ShopDomain,
+        email: &EmailAddress,
+    ) -> Result<Option<SuppressionReason>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::suppression(shop, &email.lookup_key())))
+            .key(SK, s("SUP"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_err("read suppression", e))?;
+        Ok(out
+            .item
+            .and_then(|i| i.get("reason").and_then(|v| v.as_s().ok()).cloned())
+            .and_then(|r| SuppressionReason::parse(&r)))
+    }
+
+    async fn suppress(
+        &self,
+        shop: &ShopDomain,
+        email: &EmailAddress,
+        reason: SuppressionReason,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(keys::suppression(shop, &email.lookup_key())))
+            .item(SK, s("SUP"))
+            .item(TYPE, s("suppression"))
+            .item("reason", s(reason.as_str()))
+            .item("at", s(at.to_string()))
+            // Never downgrade: a bounce or complaint outranks an unsubscribe.
+            .condition_expression("attribute_not_exists(PK) OR reason = :unsub")
+            .expression_attribute_values(":unsub", s(SuppressionReason::Unsubscribed.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(sdk_err("write suppression", e)),
         }
     }
 }

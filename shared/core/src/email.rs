@@ -166,16 +166,29 @@ pub struct Sender {
     pub address: crate::ids::EmailAddress,
 }
 
+/// Where a marketing email's recipient can unsubscribe (RFC 2369, RFC 8058).
+#[derive(Debug, Clone)]
+pub struct UnsubscribeLinks {
+    /// HTTPS URL that accepts the one-click POST.
+    pub url: String,
+    pub mailto: String,
+}
+
 /// Builds the raw MIME message (multipart/alternative) for one outbox message.
 /// Headers are explicit and deterministic: the Date is the message's logical time.
-pub fn mime(sender: &Sender, message: &OutboxMessage, rendered: &Rendered) -> Vec<u8> {
+pub fn mime(
+    sender: &Sender,
+    message: &OutboxMessage,
+    rendered: &Rendered,
+    unsubscribe: Option<&UnsubscribeLinks>,
+) -> Vec<u8> {
     let domain = sender
         .address
         .as_str()
         .rsplit_once('@')
         .map(|(_, d)| d)
         .unwrap_or("waymark.invalid");
-    let builder = mail_builder::MessageBuilder::new()
+    let mut builder = mail_builder::MessageBuilder::new()
         .from((sender.name.as_str(), sender.address.as_str()))
         .to(message.to.as_str())
         .subject(rendered.subject.as_str())
@@ -190,6 +203,17 @@ pub fn mime(sender: &Sender, message: &OutboxMessage, rendered: &Rendered) -> Ve
         )
         .text_body(rendered.text.as_str())
         .html_body(rendered.html.as_str());
+    if let Some(u) = unsubscribe {
+        builder = builder
+            .header(
+                "List-Unsubscribe",
+                mail_builder::headers::raw::Raw::new(format!("<{}>, <{}>", u.url, u.mailto)),
+            )
+            .header(
+                "List-Unsubscribe-Post",
+                mail_builder::headers::raw::Raw::new("List-Unsubscribe=One-Click"),
+            );
+    }
     builder
         .write_to_vec()
         .expect("writing MIME to memory cannot fail")

@@ -15,5 +15,6 @@ pub mod money;
 pub mod outbox;
 pub mod shopify;
 pub mod time;
+pub mod unsubscribe;
 
 pub use jiff::Timestamp;

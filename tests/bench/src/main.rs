@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 
-const FUNCTIONS: [&str; 4] = ["ingest", "process", "timer", "dispatch"];
+const FUNCTIONS: [&str; 5] = ["ingest", "process", "timer", "dispatch", "preferences"];
 const RUNS: usize = 21;
 
 /// Starts `bin` against a stub Runtime API and returns the time until it
@@ -35,6 +35,11 @@ async fn init_time(bin: &str) -> Duration {
         .env("TABLE_NAME", "bench")
         .env("SHOPIFY_WEBHOOK_SECRET", "bench-secret")
         .env("SENDER_EMAIL", "store@example.com")
+        .env("UNSUBSCRIBE_SECRET", "bench-unsubscribe-secret")
+        .env(
+            "PREFERENCES_URL",
+            "http://127.0.0.1:9/lambda-url/preferences",
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

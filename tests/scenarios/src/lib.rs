@@ -18,6 +18,16 @@ use waymark_local::runner::{Invoker, Runner};
 use waymark_local::template::Template;
 
 pub const SECRET: &str = "scenario-webhook-secret";
+pub const UNSUBSCRIBE_SECRET: &str = "scenario-unsubscribe-secret";
+pub const PREFERENCES_URL: &str = "http://127.0.0.1:9000/lambda-url/preferences";
+
+/// The unsubscribe settings every test stack's dispatch uses.
+pub fn unsubscribe() -> waymark_app::dispatch::Unsubscribe {
+    waymark_app::dispatch::Unsubscribe {
+        secret: UNSUBSCRIBE_SECRET.as_bytes().to_vec(),
+        url: format!("{PREFERENCES_URL}/unsubscribe"),
+    }
+}
 pub const SHOP: &str = "demo.myshopify.com";
 pub const CHECKOUT: &str = include_str!("../../../events/shopify/checkouts_create.json");
 pub const ORDER: &str = include_str!("../../../events/shopify/orders_create.json");
@@ -68,6 +78,7 @@ impl Invoker for InProcess {
 }
 
 pub struct Stack {
+    pub preferences: preferences_fn::Service,
     pub moto: Moto,
     pub sdk: aws_config::SdkConfig,
     pub table: String,
@@ -128,13 +139,14 @@ impl Stack {
         let functions = InProcess {
             process: process_fn::build(&sdk, &table).map_err(anyhow::Error::from_boxed)?,
             timer: timer_fn::build(&sdk, &table).map_err(anyhow::Error::from_boxed)?,
-            dispatch: dispatch_fn::build(&sdk, &table, sender_cfg, None)
+            dispatch: dispatch_fn::build(&sdk, &table, sender_cfg, None, unsubscribe())
                 .map_err(anyhow::Error::from_boxed)?,
         };
         let stream = resources::stream_arn(&sdk, &table).await?;
         let runner = Runner::new(&sdk, &template, stream, functions)?;
         Ok(Self {
             ingest: ingest_fn::build(&sdk, &table, SECRET),
+            preferences: preferences_fn::build(&sdk, &table, UNSUBSCRIBE_SECRET),
             moto,
             sdk,
             table,
@@ -177,6 +189,38 @@ impl Stack {
         Ok((status, json))
     }
 
+    /// An HTTP request to the preferences function (e.g. the one-click POST
+    /// to a List-Unsubscribe URL), then the stream settles.
+    pub async fn preferences(&mut self, method: &str, url: &str) -> Result<(u16, String)> {
+        let path = url.strip_prefix(PREFERENCES_URL).unwrap_or(url);
+        let req = lambda_http::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from("List-Unsubscribe=One-Click"))?;
+        let query: std::collections::HashMap<String, String> = path
+            .split_once('?')
+            .map(|(_, q)| {
+                q.split('&')
+                    .filter_map(|kv| kv.split_once('='))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        use lambda_http::RequestExt;
+        let req = req.with_query_string_parameters(query);
+        let resp = preferences_fn::handle(&self.preferences, req)
+            .await
+            .map_err(anyhow::Error::from_boxed)?;
+        let status = resp.status().as_u16();
+        let body = match resp.body() {
+            Body::Text(t) => t.clone(),
+            _ => String::new(),
+        };
+        self.runner.drain().await?;
+        Ok((status, body))
+    }
+
     /// A correctly signed webhook.
     pub async fn webhook(
         &mut self,
@@ -210,6 +254,7 @@ impl Stack {
             &self.table,
             sender,
             None,
+            unsubscribe(),
             aws_sdk_sesv2::Client::from_conf(sesv2),
         )
         .map_err(anyhow::Error::from_boxed)

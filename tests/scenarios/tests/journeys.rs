@@ -169,3 +169,103 @@ async fn a_second_order_before_the_cross_sell_converts_it() {
             .any(|s| s.contains("scarf") || s.contains("bestsellers"))
     );
 }
+
+const CHECKOUT: &str = waymark_scenarios::CHECKOUT;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marketing_mail_carries_one_click_unsubscribe_and_it_stops_the_next_email() {
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .webhook("checkouts/create", "wh-1", CHECKOUT)
+        .await
+        .unwrap();
+    stack.tick("2026-11-23T11:01:00Z").await.unwrap();
+    let first = stack.sent().await.unwrap().pop().unwrap();
+    let header = first.header("List-Unsubscribe").unwrap().to_string();
+    assert_eq!(
+        first.header("List-Unsubscribe-Post"),
+        Some("List-Unsubscribe=One-Click")
+    );
+    let url = header
+        .split(['<', '>'])
+        .find(|p| p.starts_with("http"))
+        .unwrap_or_else(|| panic!("{header}"))
+        .to_string();
+    assert!(
+        url.starts_with("http://127.0.0.1:9000/lambda-url/preferences/unsubscribe?t="),
+        "{url}"
+    );
+    assert!(header.contains("<mailto:"), "{header}");
+    assert!(
+        first.text.contains(&format!("Unsubscribe: {url}")),
+        "footer link: {}",
+        first.text
+    );
+
+    // The mail client's one-click POST, as RFC 8058 describes it.
+    let (status, body) = stack.preferences("POST", &url).await.unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("You are unsubscribed"));
+    stack.tick("2026-12-31T00:00:00Z").await.unwrap();
+    assert_eq!(
+        stack.sent().await.unwrap().len(),
+        1,
+        "no reminder after the unsubscribe"
+    );
+
+    // Order updates still go: they are transactional.
+    stack.webhook("orders/create", "wh-o", ORDER).await.unwrap();
+    assert_eq!(
+        subjects(&stack).await.last().unwrap(),
+        "Thank you for your order, Ana"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_link_changes_nothing_and_answers_like_any_other() {
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .webhook("checkouts/create", "wh-1", CHECKOUT)
+        .await
+        .unwrap();
+    stack.tick("2026-11-23T11:01:00Z").await.unwrap();
+    let url = stack.sent().await.unwrap()[0]
+        .header("List-Unsubscribe")
+        .unwrap()
+        .split(['<', '>'])
+        .find(|p| p.starts_with("http"))
+        .unwrap()
+        .to_string();
+    // Point the token at another address: the signature no longer matches.
+    let tampered = url.replacen("?t=", "?t=Y", 1);
+    let forged = stack.preferences("POST", &tampered).await.unwrap();
+    // A genuine token for an address Waymark has never seen.
+    let shop = waymark_core::ids::ShopDomain::parse(waymark_scenarios::SHOP).unwrap();
+    let stranger = waymark_core::ids::EmailAddress::parse("nobody@example.com").unwrap();
+    let token = waymark_core::unsubscribe::sign(
+        waymark_scenarios::UNSUBSCRIBE_SECRET.as_bytes(),
+        &shop,
+        &stranger,
+        "2026-11-23T11:00:00Z".parse().unwrap(),
+    );
+    let unknown = stack
+        .preferences(
+            "POST",
+            &format!(
+                "{}/unsubscribe?t={token}",
+                waymark_scenarios::PREFERENCES_URL
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(forged, unknown, "the same answer: nothing about who exists");
+    // Ana is still subscribed: the next reminder goes.
+    stack.tick("2026-11-24T10:01:00Z").await.unwrap();
+    assert_eq!(stack.sent().await.unwrap().len(), 2);
+    // And the confirmation page alone (a scanner following the link) changes nothing.
+    let (status, page) = stack.preferences("GET", &url).await.unwrap();
+    assert_eq!(status, 200);
+    assert!(page.contains("<form method=\"post\""));
+    stack.tick("2026-11-26T10:01:00Z").await.unwrap();
+    assert_eq!(stack.sent().await.unwrap().len(), 3);
+}

@@ -1,0 +1,59 @@
+//! `preferences` (Function URL): the one-click unsubscribe and its page.
+//! Routes: `GET /unsubscribe?t=…` (a page, changes nothing),
+//! `POST /unsubscribe?t=…` (RFC 8058 one-click, or the page's button).
+
+use aws_config::SdkConfig;
+use lambda_http::{Body, Error, Request, RequestExt, Response};
+use waymark_app::preferences::Preferences;
+use waymark_aws::store::DynamoStore;
+
+pub type Service = Preferences<DynamoStore>;
+
+/// Built once per cold start from the environment.
+pub async fn init() -> Result<Service, Error> {
+    let sdk = waymark_aws::config::sdk().await;
+    let table = waymark_aws::config::required("TABLE_NAME")?;
+    let secret = waymark_aws::config::required("UNSUBSCRIBE_SECRET")?;
+    Ok(build(&sdk, &table, &secret))
+}
+
+pub fn build(sdk: &SdkConfig, table: &str, secret: &str) -> Service {
+    Preferences::new(
+        secret.as_bytes().to_vec(),
+        DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table),
+    )
+}
+
+/// The request's own time (Function URL `timeEpoch`), which token expiry is
+/// judged against; the clock only when the platform gave none.
+fn request_time(req: &Request) -> jiff::Timestamp {
+    use lambda_http::request::RequestContext;
+    let epoch_ms = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(c)) => c.time_epoch,
+        _ => 0,
+    };
+    jiff::Timestamp::from_millisecond(epoch_ms)
+        .ok()
+        .filter(|t| epoch_ms > 0 && *t > jiff::Timestamp::UNIX_EPOCH)
+        .unwrap_or_else(jiff::Timestamp::now)
+}
+
+pub async fn handle(service: &Service, req: Request) -> Result<Response<Body>, Error> {
+    let params = req.query_string_parameters();
+    let token = params.first("t");
+    let route = req.uri().path().trim_end_matches('/');
+    let page = match (req.method().as_str(), route) {
+        ("GET", "/unsubscribe") => service.confirm_page(token),
+        ("POST", "/unsubscribe") => service.unsubscribe(token, request_time(&req)).await,
+        _ => waymark_app::preferences::Page {
+            status: 404,
+            content_type: "text/plain; charset=utf-8",
+            body: "not found".into(),
+        },
+    };
+    Ok(Response::builder()
+        .status(page.status)
+        .header("content-type", page.content_type)
+        .header("cache-control", "no-store")
+        .body(Body::Text(page.body))?)
+}
