@@ -89,8 +89,16 @@ impl<O: Outbox + Suppressions, M: Mailer> Dispatcher<O, M> {
         let result = match self.renderer.render(&m.template, &params) {
             Ok(rendered) => {
                 let raw = mime(&self.sender, m, &rendered, links.as_ref());
+                let tags = [
+                    (
+                        waymark_core::feedback::TAG_SHOP,
+                        waymark_core::feedback::shop_tag(&m.shop),
+                    ),
+                    (waymark_core::feedback::TAG_MESSAGE, m.id.clone()),
+                    (waymark_core::feedback::TAG_JOURNEY, m.journey.clone()),
+                ];
                 self.mailer
-                    .send(self.sender.address.as_str(), m.to.as_str(), raw)
+                    .send(self.sender.address.as_str(), m.to.as_str(), raw, &tags)
                     .await
             }
             Err(e) => Err(SendFailure::Permanent(e.to_string())),

@@ -3,6 +3,7 @@
 //! adapters live in `waymark-aws`; nothing here knows about AWS or the clock.
 
 pub mod dispatch;
+pub mod feedback;
 pub mod ingest;
 pub mod memory;
 pub mod ports;

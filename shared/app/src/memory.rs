@@ -394,7 +394,13 @@ impl MemoryMailer {
 }
 
 impl Mailer for MemoryMailer {
-    async fn send(&self, from: &str, to: &str, raw: Vec<u8>) -> Result<String, SendFailure> {
+    async fn send(
+        &self,
+        from: &str,
+        to: &str,
+        raw: Vec<u8>,
+        _tags: &[(&str, String)],
+    ) -> Result<String, SendFailure> {
         {
             let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
             if !failures.is_empty() {

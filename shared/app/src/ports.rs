@@ -235,10 +235,12 @@ pub trait Suppressions {
 
 /// Sends one raw MIME message; returns the provider's message id.
 pub trait Mailer {
+    /// `tags` travel with the message and come back in its SES events.
     fn send(
         &self,
         from: &str,
         to: &str,
         raw: Vec<u8>,
+        tags: &[(&str, String)],
     ) -> impl Future<Output = Result<String, SendFailure>> + Send;
 }

@@ -4,7 +4,7 @@
 use aws_sdk_sesv2::Client;
 use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sesv2::primitives::Blob;
-use aws_sdk_sesv2::types::{Destination, EmailContent, RawMessage};
+use aws_sdk_sesv2::types::{Destination, EmailContent, MessageTag, RawMessage};
 use waymark_app::ports::Mailer;
 use waymark_core::outbox::SendFailure;
 
@@ -51,7 +51,18 @@ fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
 }
 
 impl Mailer for SesMailer {
-    async fn send(&self, from: &str, to: &str, raw: Vec<u8>) -> Result<String, SendFailure> {
+    async fn send(
+        &self,
+        from: &str,
+        to: &str,
+        raw: Vec<u8>,
+        tags: &[(&str, String)],
+    ) -> Result<String, SendFailure> {
+        let tags = tags
+            .iter()
+            .map(|(name, value)| MessageTag::builder().name(*name).value(value).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| SendFailure::Permanent(e.to_string()))?;
         let content = EmailContent::builder()
             .raw(
                 RawMessage::builder()
@@ -67,6 +78,7 @@ impl Mailer for SesMailer {
             .destination(Destination::builder().to_addresses(to).build())
             .content(content)
             .set_configuration_set_name(self.configuration_set.clone())
+            .set_email_tags(Some(tags))
             .send()
             .await
             .map_err(classify)?;

@@ -39,6 +39,9 @@ pub struct Contact {
     /// Lifecycle stage, as journeys set it.
     #[serde(default)]
     pub stage: Option<String>,
+    /// Newest open, click or order.
+    #[serde(default)]
+    pub last_engaged_at: Option<Timestamp>,
 }
 
 /// One consent fact: opted in or out, where, and when (logical time).
@@ -69,6 +72,7 @@ impl Contact {
             properties: Default::default(),
             score: 0,
             stage: None,
+            last_engaged_at: None,
         }
     }
 
@@ -86,6 +90,10 @@ impl Contact {
                 at,
             });
         }
+    }
+
+    fn engaged(&mut self, at: Timestamp) {
+        self.last_engaged_at = Some(self.last_engaged_at.map_or(at, |t| t.max(at)));
     }
 
     /// True if the contact placed an order at or after `t`.
@@ -133,11 +141,13 @@ impl Contact {
             EventKind::ConsentChanged(c) => {
                 self.record_consent(c.subscribed, &c.source, event.at);
             }
+            EventKind::EmailOpened(_) | EventKind::EmailClicked(_) => self.engaged(event.at),
             EventKind::OrderPlaced(o) => {
                 if self.first_name.is_none() {
                     self.first_name = o.first_name.clone();
                 }
                 self.order_count += 1;
+                self.engaged(event.at);
                 self.last_order_at = Some(self.last_order_at.map_or(event.at, |t| t.max(event.at)));
                 if let Some(token) = &o.checkout_token
                     && !self.ordered_checkouts.contains(token)

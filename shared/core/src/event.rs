@@ -42,6 +42,10 @@ pub enum EventKind {
     /// An opt-in or opt-out from outside the store platform: the preference
     /// page, a one-click unsubscribe, a complaint.
     ConsentChanged(ConsentChange),
+    /// The contact opened a Waymark email (as SES reports it).
+    EmailOpened(Engagement),
+    /// The contact clicked a link in a Waymark email.
+    EmailClicked(Engagement),
 }
 
 impl EventKind {
@@ -55,6 +59,8 @@ impl EventKind {
             Self::OrderCancelled(_) => "order_cancelled",
             Self::OrderFulfilled(_) => "order_fulfilled",
             Self::ConsentChanged(_) => "consent_changed",
+            Self::EmailOpened(_) => "email_opened",
+            Self::EmailClicked(_) => "email_clicked",
         }
     }
 
@@ -70,8 +76,10 @@ impl EventKind {
     }
 
     /// Every kind name, for validating definition files.
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 9] = [
         "consent_changed",
+        "email_opened",
+        "email_clicked",
         "customer_upserted",
         "checkout_updated",
         "order_placed",
@@ -102,6 +110,10 @@ impl EventKind {
                 customer_id: None,
                 email: Some(c.email.clone()),
             },
+            Self::EmailOpened(e) | Self::EmailClicked(e) => Identity {
+                customer_id: None,
+                email: Some(e.email.clone()),
+            },
         }
     }
 }
@@ -127,6 +139,16 @@ pub struct Customer {
     pub last_name: Option<String>,
     /// Email marketing consent as the platform reported it, if it did.
     pub accepts_marketing: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Engagement {
+    pub email: EmailAddress,
+    /// The outbox message id, when the mail was Waymark's.
+    pub message: Option<String>,
+    pub journey: Option<String>,
+    /// The link clicked.
+    pub link: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

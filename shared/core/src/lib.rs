@@ -8,6 +8,7 @@
 pub mod contact;
 pub mod email;
 pub mod event;
+pub mod feedback;
 pub mod hmac;
 pub mod ids;
 pub mod journey;

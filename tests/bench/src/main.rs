@@ -9,7 +9,14 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 
-const FUNCTIONS: [&str; 5] = ["ingest", "process", "timer", "dispatch", "preferences"];
+const FUNCTIONS: [&str; 6] = [
+    "ingest",
+    "process",
+    "timer",
+    "dispatch",
+    "preferences",
+    "feedback",
+];
 const RUNS: usize = 21;
 
 /// Starts `bin` against a stub Runtime API and returns the time until it

@@ -79,6 +79,7 @@ impl Invoker for InProcess {
 
 pub struct Stack {
     pub preferences: preferences_fn::Service,
+    pub feedback: feedback_fn::Service,
     pub moto: Moto,
     pub sdk: aws_config::SdkConfig,
     pub table: String,
@@ -147,6 +148,7 @@ impl Stack {
         Ok(Self {
             ingest: ingest_fn::build(&sdk, &table, SECRET),
             preferences: preferences_fn::build(&sdk, &table, UNSUBSCRIBE_SECRET),
+            feedback: feedback_fn::build(&sdk, &table),
             moto,
             sdk,
             table,
@@ -219,6 +221,16 @@ impl Stack {
         };
         self.runner.drain().await?;
         Ok((status, body))
+    }
+
+    /// An SES event as EventBridge delivers it to `feedback` (the rule in
+    /// the template), then the stream settles.
+    pub async fn ses_event(&mut self, event: Value) -> Result<String> {
+        let out = feedback_fn::handle(&self.feedback, LambdaEvent::new(event, Context::default()))
+            .await
+            .map_err(anyhow::Error::from_boxed)?;
+        self.runner.drain().await?;
+        Ok(out)
     }
 
     /// A correctly signed webhook.

@@ -381,7 +381,12 @@ async fn ses_sends_raw_mime_whole_and_refusals_are_permanent() {
         from = stack.sender
     );
     let id = mailer
-        .send(&stack.sender, "ana@example.com", raw.into_bytes())
+        .send(
+            &stack.sender,
+            "ana@example.com",
+            raw.into_bytes(),
+            &[("waymark_shop", "demo_myshopify_com".into())],
+        )
         .await
         .unwrap();
     assert!(!id.is_empty());
@@ -397,6 +402,7 @@ async fn ses_sends_raw_mime_whole_and_refusals_are_permanent() {
             "nobody@unverified.example",
             "ana@example.com",
             b"Subject: x\r\n\r\nx".to_vec(),
+            &[],
         )
         .await;
     assert!(

@@ -269,3 +269,118 @@ async fn a_tampered_link_changes_nothing_and_answers_like_any_other() {
     stack.tick("2026-11-26T10:01:00Z").await.unwrap();
     assert_eq!(stack.sent().await.unwrap().len(), 3);
 }
+
+fn ses_sample(name: &str) -> serde_json::Value {
+    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hard_bounce_suppresses_the_address_for_every_journey() {
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .webhook("checkouts/create", "wh-1", CHECKOUT)
+        .await
+        .unwrap();
+    stack.tick("2026-11-23T11:01:00Z").await.unwrap();
+    let out = stack
+        .ses_event(ses_sample("feedback-bounce.json"))
+        .await
+        .unwrap();
+    assert!(out.contains("Suppressed(1)"), "{out}");
+    stack.tick("2026-12-31T00:00:00Z").await.unwrap();
+    // Not even transactional mail goes to a dead address.
+    stack.webhook("orders/create", "wh-o", ORDER).await.unwrap();
+    assert_eq!(
+        stack.sent().await.unwrap().len(),
+        1,
+        "only the mail before the bounce"
+    );
+    let store = waymark_aws::store::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&stack.sdk),
+        &stack.table,
+    );
+    let skipped = waymark_aws::store::outbox_by_status(&store, "skipped")
+        .await
+        .unwrap();
+    assert_eq!(
+        skipped.len(),
+        3,
+        "reminders 2 and 3 and the thank-you: kept, marked, not sent"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_complaint_suppresses_and_unsubscribes() {
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .webhook("customers/create", "wh-c", CUSTOMER)
+        .await
+        .unwrap();
+    stack
+        .webhook("checkouts/create", "wh-1", CHECKOUT)
+        .await
+        .unwrap();
+    stack
+        .ses_event(ses_sample("feedback-complaint.json"))
+        .await
+        .unwrap();
+    stack.tick("2026-12-31T00:00:00Z").await.unwrap();
+    assert_eq!(
+        subjects(&stack).await,
+        vec!["Welcome, Ana!"],
+        "nothing after the complaint"
+    );
+    let state = waymark_app::ports::ContactStore::load_for_update(
+        &waymark_aws::store::DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&stack.sdk),
+            &stack.table,
+        ),
+        &waymark_core::ids::ShopDomain::parse(waymark_scenarios::SHOP).unwrap(),
+        &waymark_core::ids::ContactId::for_customer(7012345678901),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let consent = state.contact.consent.unwrap();
+    assert!(!consent.subscribed);
+    assert_eq!(consent.source, "complaint");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opens_and_clicks_keep_engagement_current_and_mail_from_elsewhere_is_ignored() {
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .webhook("customers/create", "wh-c", CUSTOMER)
+        .await
+        .unwrap();
+    stack
+        .ses_event(ses_sample("feedback-open.json"))
+        .await
+        .unwrap();
+    stack
+        .ses_event(ses_sample("feedback-click.json"))
+        .await
+        .unwrap();
+    let store = waymark_aws::store::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&stack.sdk),
+        &stack.table,
+    );
+    let state = waymark_app::ports::ContactStore::load_for_update(
+        &store,
+        &waymark_core::ids::ShopDomain::parse(waymark_scenarios::SHOP).unwrap(),
+        &waymark_core::ids::ContactId::for_customer(7012345678901),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        state.contact.last_engaged_at.unwrap().to_string(),
+        "2026-11-23T11:20:31Z",
+        "the click, the newest engagement"
+    );
+    let mut foreign = ses_sample("feedback-bounce.json");
+    foreign["detail"]["mail"]["tags"] = serde_json::json!({});
+    let out = stack.ses_event(foreign).await.unwrap();
+    assert!(out.starts_with("ignored"), "{out}");
+}

@@ -1,0 +1,37 @@
+//! `feedback` (EventBridge rule: `source: aws.ses`): bounces and complaints
+//! suppress, opens and clicks become engagement events.
+
+use aws_config::SdkConfig;
+use lambda_runtime::{Error, LambdaEvent};
+use waymark_app::feedback::{FeedbackHandlingError, FeedbackService, Handled};
+use waymark_aws::store::DynamoStore;
+
+pub type Service = FeedbackService<DynamoStore>;
+
+/// Built once per cold start from the environment.
+pub async fn init() -> Result<Service, Error> {
+    let sdk = waymark_aws::config::sdk().await;
+    let table = waymark_aws::config::required("TABLE_NAME")?;
+    Ok(build(&sdk, &table))
+}
+
+pub fn build(sdk: &SdkConfig, table: &str) -> Service {
+    FeedbackService::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table))
+}
+
+/// A malformed event is logged and dropped (a retry cannot fix it); a
+/// storage failure fails the invocation so EventBridge retries it.
+pub async fn handle(
+    service: &Service,
+    event: LambdaEvent<serde_json::Value>,
+) -> Result<String, Error> {
+    match service.handle(&event.payload).await {
+        Ok(Handled::Ignored) => Ok("ignored: not Waymark's mail".into()),
+        Ok(h) => Ok(format!("{h:?}")),
+        Err(e @ FeedbackHandlingError::Shape(_)) => {
+            tracing::error!(error = %e, "dropped");
+            Ok(e.to_string())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
