@@ -42,6 +42,12 @@ pub struct Contact {
     /// Newest open, click or order.
     #[serde(default)]
     pub last_engaged_at: Option<Timestamp>,
+    /// ISO country of the newest address seen.
+    #[serde(default)]
+    pub country: Option<String>,
+    /// Logical times of the newest marketing emails queued, for the cap.
+    #[serde(default)]
+    pub marketing_sent: Vec<Timestamp>,
 }
 
 /// One consent fact: opted in or out, where, and when (logical time).
@@ -73,6 +79,8 @@ impl Contact {
             score: 0,
             stage: None,
             last_engaged_at: None,
+            country: None,
+            marketing_sent: Vec::new(),
         }
     }
 
@@ -90,6 +98,30 @@ impl Contact {
                 at,
             });
         }
+    }
+
+    /// Notes a marketing email queued at `at` (for the frequency cap).
+    pub fn marketing_queued(&mut self, at: Timestamp) {
+        self.marketing_sent.push(at);
+        self.marketing_sent.sort();
+        let excess = self
+            .marketing_sent
+            .len()
+            .saturating_sub(crate::sending::REMEMBERED);
+        self.marketing_sent.drain(..excess);
+    }
+
+    /// The IANA zone local-time rules use: an explicit `time_zone` property
+    /// (set by an `update` step or an import), else the country's zone.
+    pub fn zone_name(&self) -> Option<&str> {
+        self.properties
+            .get("time_zone")
+            .and_then(|v| v.as_str())
+            .or_else(|| {
+                self.country
+                    .as_deref()
+                    .and_then(crate::sending::country_zone)
+            })
     }
 
     fn engaged(&mut self, at: Timestamp) {
@@ -117,6 +149,16 @@ impl Contact {
             self.profile_at = Some(event.at);
         } else if self.email.is_none() {
             self.email = identity.email;
+        }
+        let country = match &event.kind {
+            EventKind::CustomerUpserted(c) => c.country.as_ref(),
+            EventKind::CheckoutUpdated(c) => c.country.as_ref(),
+            other => other.order().and_then(|o| o.country.as_ref()),
+        };
+        if let Some(c) = country
+            && (newer || self.country.is_none())
+        {
+            self.country = Some(c.clone());
         }
         match &event.kind {
             EventKind::CustomerUpserted(c) => {

@@ -139,6 +139,9 @@ pub struct Customer {
     pub last_name: Option<String>,
     /// Email marketing consent as the platform reported it, if it did.
     pub accepts_marketing: Option<bool>,
+    /// ISO country code of the default address, for the contact's time zone.
+    #[serde(default)]
+    pub country: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,6 +185,9 @@ pub struct Checkout {
     /// `buyer_accepts_marketing`: the box ticked at checkout.
     #[serde(default)]
     pub accepts_marketing: Option<bool>,
+    /// ISO country code of the shipping (else billing) address.
+    #[serde(default)]
+    pub country: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -196,6 +202,9 @@ pub struct Order {
     /// Shipments with tracking, as fulfilment events report them.
     #[serde(default)]
     pub tracking: Vec<Tracking>,
+    /// ISO country code of the shipping (else billing) address.
+    #[serde(default)]
+    pub country: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,6 +14,7 @@ pub mod ids;
 pub mod journey;
 pub mod money;
 pub mod outbox;
+pub mod sending;
 pub mod shopify;
 pub mod time;
 pub mod unsubscribe;

@@ -71,6 +71,7 @@ fn run(wait_until: Option<&str>) -> Run {
             first_name: None,
             last_name: None,
             accepts_marketing: None,
+            country: None,
         }),
         matched: None,
         sent: vec![],

@@ -384,3 +384,25 @@ async fn opens_and_clicks_keep_engagement_current_and_mail_from_elsewhere_is_ign
     let out = stack.ses_event(foreign).await.unwrap();
     assert!(out.starts_with("ignored"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiet_hours_move_a_night_time_reminder_to_the_morning_in_the_contacts_zone() {
+    let mut stack = Stack::start().await.unwrap();
+    // A customer in Tokyo leaves a checkout at 02:30 local (17:30Z).
+    let tokyo = CHECKOUT
+        .replace("\"country_code\": \"IE\"", "\"country_code\": \"JP\"")
+        .replace("2026-11-23T05:00:00-05:00", "2026-11-23T17:30:00Z");
+    stack
+        .webhook("checkouts/create", "wh-jp", &tokyo)
+        .await
+        .unwrap();
+    stack.tick("2026-11-23T18:31:00Z").await.unwrap();
+    assert!(
+        stack.sent().await.unwrap().is_empty(),
+        "03:30 in Tokyo: held"
+    );
+    stack.tick("2026-11-23T22:59:00Z").await.unwrap();
+    assert!(stack.sent().await.unwrap().is_empty());
+    stack.tick("2026-11-23T23:01:00Z").await.unwrap();
+    assert_eq!(stack.sent().await.unwrap().len(), 1, "08:00 in Tokyo");
+}

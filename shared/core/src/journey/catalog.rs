@@ -9,6 +9,7 @@ use super::definition::{
 };
 use crate::email::Template;
 use crate::event::EventKind;
+use crate::sending::{Cap, QuietHours, Rules, WhenCapped};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -40,10 +41,121 @@ impl fmt::Display for ContentError {
 }
 
 /// Validated journeys (every version present) and templates.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Catalog {
     journeys: Vec<Definition>,
     templates: BTreeMap<String, Template>,
+    /// The shop's zone: local-time rules use it for contacts of unknown zone.
+    time_zone: jiff::tz::TimeZone,
+}
+
+/// Where the sending defaults live (not a journey).
+const DEFAULTS: &str = "journeys/_defaults.yaml";
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DefaultsFile {
+    time_zone: Option<String>,
+    #[serde(default)]
+    sending: SendingFile,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SendingFile {
+    cap: Option<Switch<CapFile>>,
+    when_capped: Option<WhenCapped>,
+    quiet_hours: Option<Switch<QuietFile>>,
+}
+
+/// `off`, or the setting.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Switch<T> {
+    Word(String),
+    On(T),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CapFile {
+    max: u32,
+    per: Duration,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuietFile {
+    from: String,
+    to: String,
+}
+
+/// The built-in defaults: 1 marketing email per 16 hours, skip the rest;
+/// quiet from 21:00 to 08:00 local time.
+fn builtin_rules() -> Rules {
+    Rules {
+        cap: Some(Cap {
+            max: 1,
+            per: jiff::SignedDuration::from_hours(16),
+        }),
+        when_capped: WhenCapped::Skip,
+        quiet_hours: Some(QuietHours {
+            from: jiff::civil::Time::constant(21, 0, 0, 0),
+            to: jiff::civil::Time::constant(8, 0, 0, 0),
+        }),
+    }
+}
+
+/// `base` with the file's settings on top; problems as (needle, message).
+fn merge(base: &Rules, file: &SendingFile) -> Result<Rules, (String, String)> {
+    let mut rules = base.clone();
+    match &file.cap {
+        None => {}
+        Some(Switch::Word(w)) if w == "off" => rules.cap = None,
+        Some(Switch::Word(w)) => {
+            return Err((
+                "cap:".into(),
+                format!("`cap` is `off` or {{max, per}}, got `{w}`"),
+            ));
+        }
+        Some(Switch::On(c)) if c.max == 0 => {
+            return Err(("max:".into(), "`cap.max` must be at least 1".into()));
+        }
+        Some(Switch::On(c)) => {
+            rules.cap = Some(Cap {
+                max: c.max,
+                per: c.per.0,
+            })
+        }
+    }
+    if let Some(w) = file.when_capped {
+        rules.when_capped = w;
+    }
+    match &file.quiet_hours {
+        None => {}
+        Some(Switch::Word(w)) if w == "off" => rules.quiet_hours = None,
+        Some(Switch::Word(w)) => {
+            return Err((
+                "quiet_hours:".into(),
+                format!("`quiet_hours` is `off` or {{from, to}}, got `{w}`"),
+            ));
+        }
+        Some(Switch::On(q)) => {
+            let time = |s: &str| {
+                s.parse::<jiff::civil::Time>().map_err(|_| {
+                    (
+                        s.to_string(),
+                        format!("`{s}` is not a time of day (e.g. \"21:00\")"),
+                    )
+                })
+            };
+            rules.quiet_hours = Some(QuietHours {
+                from: time(&q.from)?,
+                to: time(&q.to)?,
+            });
+        }
+    }
+    Ok(rules)
 }
 
 impl Catalog {
@@ -73,11 +185,23 @@ impl Catalog {
                 Err(mut e) => errors.append(&mut e),
             }
         }
+        let (defaults, time_zone) = match files.iter().find(|f| f.path.ends_with(DEFAULTS)) {
+            None => (builtin_rules(), jiff::tz::TimeZone::UTC),
+            Some(f) => match parse_defaults(f) {
+                Ok(d) => d,
+                Err(mut e) => {
+                    errors.append(&mut e);
+                    (builtin_rules(), jiff::tz::TimeZone::UTC)
+                }
+            },
+        };
         let mut journeys: Vec<Definition> = Vec::new();
         for f in files.iter().filter(|f| {
-            f.path.contains("journeys/") && (f.path.ends_with(".yaml") || f.path.ends_with(".yml"))
+            f.path.contains("journeys/")
+                && !f.path.ends_with(DEFAULTS)
+                && (f.path.ends_with(".yaml") || f.path.ends_with(".yml"))
         }) {
-            match parse_definition(f, &templates) {
+            match parse_definition(f, &templates, &defaults) {
                 Ok(d) => {
                     if journeys
                         .iter()
@@ -119,6 +243,7 @@ impl Catalog {
             Ok(Self {
                 journeys,
                 templates,
+                time_zone,
             })
         } else {
             Err(errors)
@@ -168,6 +293,11 @@ impl Catalog {
     pub fn journeys(&self) -> &[Definition] {
         &self.journeys
     }
+
+    /// The shop's time zone (from `journeys/_defaults.yaml`, else UTC).
+    pub fn time_zone(&self) -> &jiff::tz::TimeZone {
+        &self.time_zone
+    }
 }
 
 fn at(f: &ContentFile, (line, column): (usize, usize), message: String) -> ContentError {
@@ -210,6 +340,8 @@ struct File {
     exits: Vec<ExitFile>,
     #[serde(default)]
     steps: Vec<StepFile>,
+    #[serde(default)]
+    sending: SendingFile,
 }
 
 #[derive(Deserialize)]
@@ -307,25 +439,45 @@ enum WaitAnchor {
 /// Word that ends a run when used as a jump target.
 const END: &str = "end";
 
+fn yaml_error(f: &ContentFile, e: serde_norway::Error) -> Vec<ContentError> {
+    let (line, column) = e
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .unwrap_or((1, 1));
+    // A value refused by its type (a duration, an amount) is reported at
+    // the start of its enclosing map; point at the value itself.
+    let message = e.to_string();
+    let quoted = message.split('`').nth(1).filter(|q| !q.is_empty());
+    let place = quoted
+        .map(|q| locate(&f.text, q, line.saturating_sub(1)))
+        .filter(|(l, _)| *l >= line)
+        .unwrap_or((line, column));
+    vec![at(f, place, message)]
+}
+
+fn parse_defaults(f: &ContentFile) -> Result<(Rules, jiff::tz::TimeZone), Vec<ContentError>> {
+    let file: DefaultsFile = serde_norway::from_str(&f.text).map_err(|e| yaml_error(f, e))?;
+    let zone = match &file.time_zone {
+        None => jiff::tz::TimeZone::UTC,
+        Some(name) => crate::sending::zone(name).ok_or_else(|| {
+            vec![at(
+                f,
+                locate(&f.text, name, 0),
+                format!("`{name}` is not an IANA time zone (e.g. Europe/Dublin)"),
+            )]
+        })?,
+    };
+    let rules = merge(&builtin_rules(), &file.sending)
+        .map_err(|(needle, msg)| vec![at(f, locate(&f.text, &needle, 0), msg)])?;
+    Ok((rules, zone))
+}
+
 fn parse_definition(
     f: &ContentFile,
     templates: &BTreeMap<String, Template>,
+    defaults: &Rules,
 ) -> Result<Definition, Vec<ContentError>> {
-    let file: File = serde_norway::from_str(&f.text).map_err(|e| {
-        let (line, column) = e
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .unwrap_or((1, 1));
-        // A value refused by its type (a duration, an amount) is reported at
-        // the start of its enclosing map; point at the value itself.
-        let message = e.to_string();
-        let quoted = message.split('`').nth(1).filter(|q| !q.is_empty());
-        let place = quoted
-            .map(|q| locate(&f.text, q, line.saturating_sub(1)))
-            .filter(|(l, _)| *l >= line)
-            .unwrap_or((line, column));
-        vec![at(f, place, message)]
-    })?;
+    let file: File = serde_norway::from_str(&f.text).map_err(|e| yaml_error(f, e))?;
     // Every problem is collected (not just the first), so one run of the
     // validator shows them all.
     let errors = std::cell::RefCell::new(Vec::new());
@@ -652,11 +804,16 @@ fn parse_definition(
             );
         }
     }
+    let sending = merge(defaults, &file.sending).unwrap_or_else(|(needle, msg)| {
+        err(&needle, 0, format!("{journey}, sending: {msg}"));
+        defaults.clone()
+    });
     let errors = errors.into_inner();
     if !errors.is_empty() {
         return Err(errors);
     }
     Ok(Definition {
+        sending,
         id: file.id,
         version: file.version,
         name: file.name,

@@ -25,6 +25,9 @@ pub struct Definition {
     pub goals: Vec<Goal>,
     pub exits: Vec<Exit>,
     pub steps: Vec<Step>,
+    /// Frequency cap and quiet hours for its marketing email (the defaults
+    /// of `journeys/_defaults.yaml` with this journey's `sending:` on top).
+    pub sending: crate::sending::Rules,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

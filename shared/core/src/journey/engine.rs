@@ -48,6 +48,13 @@ pub enum Effect {
         step: String,
         at: Timestamp,
     },
+    /// A marketing email held back (quiet hours, frequency cap) until a time.
+    Held {
+        journey: String,
+        step: String,
+        until: Timestamp,
+        reason: String,
+    },
     /// An email step was passed without sending, with the reason.
     Skipped {
         journey: String,
@@ -375,6 +382,38 @@ fn goto(def: &Definition, run: &mut Run, target: Option<usize>) {
     run.step = target.unwrap_or(def.steps.len());
 }
 
+/// What the send-time rules say about a marketing email at `at`.
+enum Hold {
+    None,
+    Skip(&'static str),
+    Until(Timestamp, &'static str),
+}
+
+fn hold(catalog: &Catalog, def: &Definition, contact: &Contact, at: Timestamp) -> Hold {
+    use crate::sending::{WhenCapped, capped_until, quiet_until, zone};
+    let rules = &def.sending;
+    let mut until = None;
+    if let Some(cap) = &rules.cap
+        && let Some(free) = capped_until(cap, &contact.marketing_sent, at)
+    {
+        match rules.when_capped {
+            WhenCapped::Skip => return Hold::Skip("frequency cap"),
+            WhenCapped::Delay => until = Some((free, "frequency cap")),
+        }
+    }
+    if let Some(q) = &rules.quiet_hours {
+        let tz = contact
+            .zone_name()
+            .and_then(zone)
+            .unwrap_or_else(|| catalog.time_zone().clone());
+        let candidate = until.map_or(at, |(t, _)| t);
+        if let Some(open) = quiet_until(q, candidate, &tz) {
+            until = Some((open, "quiet hours"));
+        }
+    }
+    until.map_or(Hold::None, |(t, why)| Hold::Until(t, why))
+}
+
 /// A split bucket in `0..total`, stable for this run and step.
 fn bucket(contact: &Contact, run: &Run, step: &str, total: u32) -> u32 {
     let mut h = sha2::Sha256::new();
@@ -528,6 +567,16 @@ fn advance(
                 template,
                 transactional,
             } => {
+                // A held message (quiet hours, frequency cap) waits like a
+                // wait step, then this step runs again at its new time.
+                if let Some(due) = run.wait_until {
+                    if due > now {
+                        return;
+                    }
+                    run.wait_until = None;
+                    run.cursor = run.cursor.max(due);
+                    continue;
+                }
                 let scope = Scope {
                     event: None,
                     contact,
@@ -544,30 +593,55 @@ fn advance(
                     );
                     return;
                 }
-                let visit = run.sent.iter().filter(|s| **s == step.id).count();
                 let skipped = |reason: &str| Effect::Skipped {
                     journey: run.journey.clone(),
                     step: step.id.clone(),
                     reason: reason.into(),
                 };
-                // Marketing mail goes only to contacts who opted in;
-                // transactional mail (order updates) follows its own rules.
-                if !*transactional && !contact.accepts_marketing() {
-                    effects.push(skipped("no email marketing consent"));
+                // Marketing mail goes only to contacts who opted in, within
+                // the cap and outside quiet hours; transactional mail (order
+                // updates) follows its own rules.
+                let marketing = !*transactional;
+                let decision = if !marketing {
+                    Hold::None
+                } else if !contact.accepts_marketing() {
+                    Hold::Skip("no email marketing consent")
                 } else {
-                    match OutboxMessage::for_step(
-                        contact,
-                        run,
-                        &step.id,
-                        visit,
-                        template,
-                        *transactional,
-                    ) {
-                        Some(message) => effects.push(Effect::Email(Box::new(message))),
-                        None => effects.push(skipped("contact has no email address")),
+                    hold(catalog, def, contact, at)
+                };
+                match decision {
+                    Hold::Until(until, reason) => {
+                        run.wait_until = Some(until);
+                        effects.push(Effect::Held {
+                            journey: run.journey.clone(),
+                            step: step.id.clone(),
+                            until,
+                            reason: reason.into(),
+                        });
+                        continue;
+                    }
+                    Hold::Skip(reason) => effects.push(skipped(reason)),
+                    Hold::None => {
+                        let visit = run.sent.iter().filter(|s| **s == step.id).count();
+                        match OutboxMessage::for_step(
+                            contact,
+                            run,
+                            &step.id,
+                            visit,
+                            template,
+                            *transactional,
+                        ) {
+                            Some(message) => {
+                                effects.push(Effect::Email(Box::new(message)));
+                                run.sent.push(step.id.clone());
+                                if marketing {
+                                    contact.marketing_queued(at);
+                                }
+                            }
+                            None => effects.push(skipped("contact has no email address")),
+                        }
                     }
                 }
-                run.sent.push(step.id.clone());
                 goto(def, run, step.next);
             }
             StepKind::Update(u) => {

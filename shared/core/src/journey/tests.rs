@@ -99,6 +99,7 @@ fn checkout(at: Timestamp, items: u32, completed: bool) -> Event {
             recovery_url: Some("https://demo.example/recover".into()),
             completed_at: completed.then_some(at),
             accepts_marketing: Some(true),
+            country: None,
         }),
     )
 }
@@ -116,6 +117,7 @@ fn order(at: Timestamp, token: Option<&str>) -> Event {
             line_items: vec![],
             total: None,
             tracking: vec![],
+            country: None,
         }),
     )
 }
@@ -411,6 +413,7 @@ fn customer(at: Timestamp, accepts: bool) -> Event {
             first_name: Some("Ana".into()),
             last_name: None,
             accepts_marketing: Some(accepts),
+            country: None,
         }),
     )
 }
@@ -618,4 +621,60 @@ fn marketing_email_needs_consent_and_an_opt_out_stops_the_next_one() {
     assert_eq!(w.contact.consent.as_ref().unwrap().source, "unsubscribe");
     w.tick(mins(10 * 24 * 60));
     assert_eq!(w.emails.len(), 1, "nothing after the unsubscribe");
+}
+
+#[test]
+fn the_cap_skips_a_second_marketing_email_in_16_hours_or_delays_it() {
+    let first = "id: first\nversion: 1\nname: F\ntrigger:\n  event: customer_upserted\nsteps:\n  - id: hi\n    email: abandoned_checkout_1\n";
+    let second = |policy: &str| {
+        format!(
+            "id: second\nversion: 1\nname: S\nsending: {{ when_capped: {policy} }}\ntrigger:\n  event: customer_upserted\nsteps:\n  - id: w\n    wait: 2h\n  - id: again\n    email: abandoned_checkout_1\n  - id: receipt\n    email: abandoned_checkout_1\n    transactional: true\n"
+        )
+    };
+    let mut w = world(catalog_with(&[
+        ("first.yaml", first),
+        ("second.yaml", &second("skip")),
+    ]));
+    w.event(&customer(t0(), true));
+    w.tick(mins(3 * 24 * 60));
+    let times: Vec<_> = w.emails.iter().map(|(t, _)| *t).collect();
+    assert_eq!(
+        times,
+        vec![t0(), mins(120)],
+        "the capped marketing email is skipped; the transactional one goes"
+    );
+    assert_eq!(steps_sent(&w), vec!["hi", "receipt"]);
+
+    let mut w = world(catalog_with(&[
+        ("first.yaml", first),
+        ("second.yaml", &second("delay")),
+    ]));
+    w.event(&customer(t0(), true));
+    w.tick(mins(3 * 24 * 60));
+    let times: Vec<_> = w.emails.iter().map(|(t, _)| *t).collect();
+    // The window frees at 02:00, inside quiet hours: it goes at 08:00.
+    assert_eq!(
+        times,
+        vec![t0(), mins(22 * 60), mins(22 * 60)],
+        "delayed, then past quiet hours"
+    );
+}
+
+#[test]
+fn quiet_hours_hold_a_3am_email_until_8am_in_the_contacts_zone() {
+    let mut w = World::new();
+    // 02:30 in Tokyo; the reminder would go at 03:30 Tokyo time.
+    let mut c = checkout("2026-11-23T17:30:00Z".parse().unwrap(), 1, false);
+    if let EventKind::CheckoutUpdated(co) = &mut c.kind {
+        co.country = Some("JP".into());
+    }
+    w.event(&c);
+    w.tick("2026-11-23T18:31:00Z".parse().unwrap());
+    assert!(w.emails.is_empty(), "held");
+    w.tick("2026-11-23T23:00:00Z".parse().unwrap());
+    assert_eq!(
+        w.emails[0].0.to_string(),
+        "2026-11-23T23:00:00Z",
+        "08:00 in Tokyo"
+    );
 }

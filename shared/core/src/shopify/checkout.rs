@@ -1,6 +1,6 @@
 //! `checkouts/create` and `checkouts/update` payloads.
 
-use super::{Decimal, EmbeddedCustomer, LineItemPayload, email, line_items};
+use super::{Address, Decimal, EmbeddedCustomer, LineItemPayload, country, email, line_items};
 use crate::event::Checkout;
 use crate::money::Money;
 use jiff::Timestamp;
@@ -20,6 +20,8 @@ pub(super) struct Payload {
     abandoned_checkout_url: Option<String>,
     customer: Option<EmbeddedCustomer>,
     buyer_accepts_marketing: Option<bool>,
+    shipping_address: Option<Address>,
+    billing_address: Option<Address>,
 }
 
 impl Payload {
@@ -52,6 +54,7 @@ impl Payload {
             recovery_url: self.abandoned_checkout_url,
             completed_at: self.completed_at,
             accepts_marketing: self.buyer_accepts_marketing,
+            country: country([&self.shipping_address, &self.billing_address]),
         })
     }
 }

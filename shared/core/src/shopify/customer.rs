@@ -15,6 +15,7 @@ pub(super) struct Payload {
     pub(super) updated_at: Option<Timestamp>,
     accepts_marketing: Option<bool>,
     email_marketing_consent: Option<Consent>,
+    default_address: Option<super::Address>,
 }
 
 #[derive(serde::Deserialize)]
@@ -37,6 +38,7 @@ impl Payload {
                 first_name: self.first_name.filter(|s| !s.is_empty()),
                 last_name: self.last_name.filter(|s| !s.is_empty()),
                 accepts_marketing: consent,
+                country: super::country([&self.default_address, &None]),
             },
             id.to_string(),
         ))

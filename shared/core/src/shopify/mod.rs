@@ -217,6 +217,21 @@ fn email(raw: Option<String>, field: &str) -> Result<Option<crate::ids::EmailAdd
     }
 }
 
+/// An address; only its country is read (for the contact's time zone).
+#[derive(serde::Deserialize)]
+struct Address {
+    country_code: Option<String>,
+}
+
+fn country(addresses: [&Option<Address>; 2]) -> Option<String> {
+    addresses
+        .into_iter()
+        .flatten()
+        .find_map(|a| a.country_code.clone())
+        .filter(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_alphabetic()))
+        .map(|c| c.to_ascii_uppercase())
+}
+
 /// The `customer` object embedded in checkouts and orders.
 #[derive(serde::Deserialize)]
 struct EmbeddedCustomer {

@@ -1,6 +1,6 @@
 //! `orders/create`, `orders/paid` and `orders/cancelled` payloads.
 
-use super::{Decimal, EmbeddedCustomer, LineItemPayload, email, line_items};
+use super::{Address, Decimal, EmbeddedCustomer, LineItemPayload, country, email, line_items};
 use crate::event::{Order, Tracking};
 use crate::money::Money;
 use jiff::Timestamp;
@@ -22,6 +22,8 @@ pub(super) struct Payload {
     customer: Option<EmbeddedCustomer>,
     #[serde(default)]
     fulfillments: Vec<Fulfillment>,
+    shipping_address: Option<Address>,
+    billing_address: Option<Address>,
 }
 
 #[derive(serde::Deserialize)]
@@ -67,6 +69,7 @@ impl Payload {
             first_name: customer.and_then(|c| c.first_name),
             line_items: line_items(self.line_items, &currency)?,
             total,
+            country: country([&self.shipping_address, &self.billing_address]),
             tracking: self
                 .fulfillments
                 .into_iter()

@@ -105,6 +105,7 @@ fn event(shop: &ShopDomain, i: u64, at: Timestamp) -> Event {
             first_name: Some("Ana".into()),
             last_name: None,
             accepts_marketing: Some(true),
+            country: None,
         }),
     }
 }

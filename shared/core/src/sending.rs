@@ -1,0 +1,177 @@
+//! Send-time rules for marketing email: a frequency cap per contact and quiet
+//! hours in the contact's time zone. Transactional mail is exempt from both.
+//! Pure: the decision is a function of the contact's recent sends, the
+//! logical time and the zone.
+
+use jiff::civil::Time;
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use serde::Deserialize;
+
+/// At most `max` marketing emails per contact in any window of `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cap {
+    pub max: u32,
+    pub per: SignedDuration,
+}
+
+/// No marketing email between `from` and `to` (local time; may span midnight).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuietHours {
+    pub from: Time,
+    pub to: Time,
+}
+
+/// What a journey does with a message the cap holds back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenCapped {
+    Skip,
+    Delay,
+}
+
+/// The rules one journey sends under (defaults merged with its overrides).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rules {
+    pub cap: Option<Cap>,
+    pub when_capped: WhenCapped,
+    pub quiet_hours: Option<QuietHours>,
+}
+
+/// How many recent marketing sends a contact remembers (enough for any cap).
+pub const REMEMBERED: usize = 32;
+
+/// When the cap lets the next message go, if it holds this one back at `at`.
+pub fn capped_until(cap: &Cap, sent: &[Timestamp], at: Timestamp) -> Option<Timestamp> {
+    let mut in_window: Vec<Timestamp> = sent
+        .iter()
+        .copied()
+        .filter(|t| *t <= at && at.duration_since(*t) < cap.per)
+        .collect();
+    if (in_window.len() as u32) < cap.max {
+        return None;
+    }
+    in_window.sort();
+    // The window frees a slot when its oldest counted send leaves it.
+    let oldest = in_window[in_window.len() - cap.max as usize];
+    oldest.checked_add(cap.per).ok()
+}
+
+/// If `at` falls in quiet hours in `tz`, when they end.
+pub fn quiet_until(q: &QuietHours, at: Timestamp, tz: &TimeZone) -> Option<Timestamp> {
+    let local = at.to_zoned(tz.clone());
+    let now = local.time();
+    let quiet = if q.from <= q.to {
+        now >= q.from && now < q.to
+    } else {
+        now >= q.from || now < q.to
+    };
+    if !quiet {
+        return None;
+    }
+    let date = if q.from > q.to && now >= q.from {
+        local.date().tomorrow().ok()?
+    } else {
+        local.date()
+    };
+    date.to_datetime(q.to)
+        .to_zoned(tz.clone())
+        .ok()
+        .map(|z| z.timestamp())
+}
+
+/// A time zone by IANA name, from the bundled database.
+pub fn zone(name: &str) -> Option<TimeZone> {
+    TimeZone::get(name).ok()
+}
+
+/// The zone of a country, where a country has one (ISO 3166-1 alpha-2).
+/// Countries spanning several zones (US, CA, AU, BR, RU, MX…) need the
+/// province and fall back to the shop's zone for now.
+pub fn country_zone(country: &str) -> Option<&'static str> {
+    Some(match country.to_ascii_uppercase().as_str() {
+        "IE" => "Europe/Dublin",
+        "GB" => "Europe/London",
+        "PT" => "Europe/Lisbon",
+        "ES" => "Europe/Madrid",
+        "FR" => "Europe/Paris",
+        "BE" => "Europe/Brussels",
+        "NL" => "Europe/Amsterdam",
+        "LU" => "Europe/Luxembourg",
+        "DE" => "Europe/Berlin",
+        "AT" => "Europe/Vienna",
+        "CH" => "Europe/Zurich",
+        "IT" => "Europe/Rome",
+        "DK" => "Europe/Copenhagen",
+        "NO" => "Europe/Oslo",
+        "SE" => "Europe/Stockholm",
+        "FI" => "Europe/Helsinki",
+        "PL" => "Europe/Warsaw",
+        "CZ" => "Europe/Prague",
+        "GR" => "Europe/Athens",
+        "IS" => "Atlantic/Reykjavik",
+        "IN" => "Asia/Kolkata",
+        "JP" => "Asia/Tokyo",
+        "KR" => "Asia/Seoul",
+        "SG" => "Asia/Singapore",
+        "HK" => "Asia/Hong_Kong",
+        "NZ" => "Pacific/Auckland",
+        "ZA" => "Africa/Johannesburg",
+        "AE" => "Asia/Dubai",
+        "IL" => "Asia/Jerusalem",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_cap_holds_until_the_window_frees() {
+        let cap = Cap {
+            max: 1,
+            per: SignedDuration::from_hours(16),
+        };
+        let sent = [t("2026-11-23T10:00:00Z")];
+        assert_eq!(
+            capped_until(&cap, &sent, t("2026-11-23T11:00:00Z")),
+            Some(t("2026-11-24T02:00:00Z"))
+        );
+        assert_eq!(capped_until(&cap, &sent, t("2026-11-24T02:00:00Z")), None);
+        let two = Cap { max: 2, ..cap };
+        assert_eq!(capped_until(&two, &sent, t("2026-11-23T11:00:00Z")), None);
+    }
+
+    #[test]
+    fn quiet_hours_move_a_3am_send_to_the_opening_in_the_contacts_zone() {
+        let q = QuietHours {
+            from: Time::constant(21, 0, 0, 0),
+            to: Time::constant(8, 0, 0, 0),
+        };
+        let ny = zone("America/New_York").unwrap();
+        // 03:00 in New York is 08:00Z; it waits for 08:00 New York (13:00Z).
+        assert_eq!(
+            quiet_until(&q, t("2026-11-23T08:00:00Z"), &ny),
+            Some(t("2026-11-23T13:00:00Z"))
+        );
+        // 22:00 local waits for tomorrow 08:00 local.
+        assert_eq!(
+            quiet_until(&q, t("2026-11-24T03:00:00Z"), &ny),
+            Some(t("2026-11-24T13:00:00Z"))
+        );
+        assert_eq!(quiet_until(&q, t("2026-11-23T15:00:00Z"), &ny), None);
+        let day = QuietHours {
+            from: Time::constant(12, 0, 0, 0),
+            to: Time::constant(13, 0, 0, 0),
+        };
+        assert_eq!(
+            quiet_until(&day, t("2026-11-23T12:30:00Z"), &TimeZone::UTC),
+            Some(t("2026-11-23T13:00:00Z"))
+        );
+    }
+}
