@@ -16,6 +16,7 @@ test: venv
 	$(VENV)/bin/cfn-lint infra/template.yaml
 	cargo build --quiet --workspace --bins
 	$(WAYMARK) journeys validate
+	$(WAYMARK) templates check
 	cargo clippy --quiet --workspace --all-targets -- -D warnings
 	cargo test --workspace
 	bash tests/stack/smoke.sh

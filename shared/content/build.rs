@@ -4,6 +4,10 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+/// What a function bundles: definitions and template parts (not, say, a
+/// preview screenshot kept beside a template).
+const CONTENT: [&str; 4] = ["yaml", "yml", "txt", "html"];
+
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -12,7 +16,11 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
         let path = entry.path();
         if path.is_dir() {
             collect(&path, out);
-        } else {
+        } else if path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| CONTENT.contains(&e))
+        {
             out.push(path);
         }
     }

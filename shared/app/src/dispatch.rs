@@ -151,6 +151,7 @@ mod tests {
             subject: "Hi {{ contact.first_name }}".into(),
             text: "Your cart: {{ checkout.total | money }}".into(),
             html: "<p>{{ contact.first_name }}</p>".into(),
+            preheader: None,
         };
         Renderer::new([&t])
     }

@@ -48,36 +48,10 @@ pub enum GraphFormat {
     Dot,
 }
 
-fn read_tree(root: &Path, dir: &str, out: &mut Vec<ContentFile>) -> Result<()> {
-    let mut stack = vec![root.join(dir)];
-    while let Some(d) = stack.pop() {
-        if !d.exists() {
-            continue;
-        }
-        for entry in std::fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
-            let path = entry?.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let rel = path
-                    .strip_prefix(root)
-                    .unwrap_or(&path)
-                    .to_string_lossy()
-                    .replace('\\', "/");
-                let text =
-                    std::fs::read_to_string(&path).with_context(|| format!("reading {rel}"))?;
-                out.push(ContentFile { path: rel, text });
-            }
-        }
-    }
-    Ok(())
-}
-
 /// The catalog from the content files on disk, or every problem printed.
 fn load(root: &Path) -> Result<Result<Catalog, Vec<waymark_core::journey::ContentError>>> {
-    let mut files = Vec::new();
-    read_tree(root, "journeys", &mut files)?;
-    read_tree(root, "templates", &mut files)?;
+    let files = ContentFile::read_tree(root)
+        .with_context(|| format!("reading content under {}", root.display()))?;
     Ok(Catalog::from_files(&files))
 }
 

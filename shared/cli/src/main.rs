@@ -5,6 +5,7 @@
 mod content;
 mod local;
 mod simulate;
+mod templates;
 
 use clap::{Parser, Subcommand};
 
@@ -27,6 +28,9 @@ enum Command {
     /// Journey definitions.
     #[command(subcommand)]
     Journeys(content::Journeys),
+    /// Email templates.
+    #[command(subcommand)]
+    Templates(templates::Templates),
 }
 
 #[tokio::main]
@@ -35,6 +39,7 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Local(cmd) => local::run(cmd).await,
         Command::Journeys(cmd) => content::journeys(cmd).await,
+        Command::Templates(cmd) => templates::templates(cmd),
     };
     match result {
         Ok(code) => code,

@@ -98,3 +98,77 @@ fn simulate_prints_the_timeline() {
     );
     assert!(!out.contains("ben@example.com  email"), "{out}");
 }
+
+#[test]
+fn templates_check_renders_everything_and_names_the_broken_line() {
+    let (ok, out, err) = waymark(&["templates", "check"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("ok: "), "{out}");
+
+    let dir = std::env::temp_dir().join(format!("waymark-templates-{}", std::process::id()));
+    for sub in [
+        "journeys",
+        "templates/abandoned_checkout_1",
+        "events/shopify",
+    ] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    for f in [
+        "checkouts_create.json",
+        "orders_create.json",
+        "customers_create.json",
+        "orders_fulfilled.json",
+    ] {
+        std::fs::copy(
+            root().join("events/shopify").join(f),
+            dir.join("events/shopify").join(f),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        dir.join("journeys/j.yaml"),
+        "id: j\nversion: 1\nname: J\ntrigger:\n  event: checkout_updated\nsteps:\n  - id: e\n    email: abandoned_checkout_1\n",
+    )
+    .unwrap();
+    let t = dir.join("templates/abandoned_checkout_1");
+    std::fs::write(t.join("subject.txt"), "Hi {{ contact.first_name }}\n").unwrap();
+    std::fs::write(
+        t.join("body.txt"),
+        "Your cart:\n{{ checkout.totl | money }}\n",
+    )
+    .unwrap();
+    std::fs::write(t.join("body.html"), "<p>{{ contact.email }}</p>\n").unwrap();
+    let (ok, _, err) = waymark(&["templates", "check", "--root", dir.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(!ok);
+    assert!(
+        err.contains("templates/abandoned_checkout_1/body.txt:2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn templates_preview_writes_html_and_text() {
+    let out = std::env::temp_dir().join(format!("waymark-preview-{}", std::process::id()));
+    let (ok, stdout, err) = waymark(&[
+        "templates",
+        "preview",
+        "order_shipped",
+        "--event",
+        "events/shopify/orders_fulfilled.json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        stdout.starts_with("Subject: Your order is on its way"),
+        "{stdout}"
+    );
+    let text = std::fs::read_to_string(out.join("order_shipped.txt")).unwrap();
+    assert!(
+        text.contains("https://track.example.com/CE123456789IE"),
+        "{text}"
+    );
+    assert!(out.join("order_shipped.html").exists());
+    std::fs::remove_dir_all(&out).unwrap();
+}

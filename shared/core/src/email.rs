@@ -16,11 +16,22 @@ pub struct Template {
     pub subject: String,
     pub text: String,
     pub html: String,
+    /// The inbox preview line, hidden at the top of the HTML part.
+    pub preheader: Option<String>,
 }
 
 const PARTS: [&str; 3] = ["subject.txt", "body.txt", "body.html"];
+const PREHEADER: &str = "preheader.txt";
 
 impl Template {
+    /// Each part's file name and source.
+    fn parts(&self) -> impl Iterator<Item = (&'static str, &String)> {
+        PARTS
+            .into_iter()
+            .zip([&self.subject, &self.text, &self.html])
+            .chain(self.preheader.iter().map(|p| (PREHEADER, p)))
+    }
+
     /// Assembles and syntax-checks a template from its folder's files.
     pub(crate) fn from_parts(
         name: &str,
@@ -44,12 +55,13 @@ impl Template {
             subject: text(PARTS[0]).trim().to_string(),
             text: text(PARTS[1]),
             html: text(PARTS[2]),
+            preheader: files.get(PREHEADER).map(|f| f.text.trim().to_string()),
         };
         if !errors.is_empty() {
             return Err(errors);
         }
         let mut env = environment();
-        for (part, source) in PARTS.iter().zip([&t.subject, &t.text, &t.html]) {
+        for (part, source) in t.parts() {
             if let Err(e) = env.add_template_owned(format!("{name}/{part}"), source.clone()) {
                 errors.push(ContentError {
                     path: format!("templates/{name}/{part}"),
@@ -77,9 +89,12 @@ pub struct Rendered {
 
 /// Why a message could not be rendered: parks the message with this text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("template `{template}`: {detail}")]
+#[error("template `{template}` (templates/{template}/{part}{}): {detail}", line.map(|l| format!(":{l}")).unwrap_or_default())]
 pub struct RenderError {
     pub template: String,
+    /// `subject.txt`, `body.txt` or `body.html`.
+    pub part: String,
+    pub line: Option<usize>,
     pub detail: String,
 }
 
@@ -120,7 +135,7 @@ impl Renderer {
     pub fn new<'a>(templates: impl IntoIterator<Item = &'a Template>) -> Self {
         let mut env = environment();
         for t in templates {
-            for (part, source) in PARTS.iter().zip([&t.subject, &t.text, &t.html]) {
+            for (part, source) in t.parts() {
                 // Already syntax-checked when the catalog was built.
                 let _ = env.add_template_owned(format!("{}/{part}", t.name), source.clone());
             }
@@ -140,23 +155,42 @@ impl Renderer {
                 .and_then(|t| t.render(&ctx))
                 .map_err(|e| RenderError {
                     template: template.to_string(),
-                    detail: describe(&e),
+                    part: p.to_string(),
+                    line: e.line(),
+                    detail: e.to_string(),
                 })
         };
+        let mut html = part(PARTS[2])?;
+        if self
+            .env
+            .get_template(&format!("{template}/{PREHEADER}"))
+            .is_ok()
+        {
+            let preheader = part(PREHEADER)?;
+            let hidden = format!(
+                "<div style=\"display:none;max-height:0;overflow:hidden;mso-hide:all;\">{}</div>",
+                escape_html(preheader.trim())
+            );
+            // Right after <body …>, where inbox previews read it.
+            let at = html
+                .find("<body")
+                .and_then(|b| html[b..].find('>').map(|e| b + e + 1))
+                .unwrap_or(0);
+            html.insert_str(at, &hidden);
+        }
         Ok(Rendered {
             subject: part(PARTS[0])?.trim().replace(['\r', '\n'], " "),
             text: part(PARTS[1])?,
-            html: part(PARTS[2])?,
+            html,
         })
     }
 }
 
-fn describe(e: &minijinja::Error) -> String {
-    let mut s = e.to_string();
-    if let Some(line) = e.line() {
-        s.push_str(&format!(" (line {line})"));
-    }
-    s
+fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// The sender identity, from configuration.
@@ -223,4 +257,81 @@ pub fn mime(
 pub fn renderer_for(files: &[ContentFile]) -> Result<Renderer, Vec<ContentError>> {
     let catalog = crate::journey::Catalog::from_files(files)?;
     Ok(Renderer::new(catalog.templates()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journey::ContentFile;
+    use proptest::prelude::*;
+
+    fn renderer() -> Renderer {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let files = ContentFile::read_tree(&root).unwrap();
+        let catalog = crate::journey::Catalog::from_files(&files).unwrap();
+        Renderer::new(catalog.templates())
+    }
+
+    fn params(name: &str, title: &str) -> serde_json::Value {
+        serde_json::json!({
+            "contact": {"first_name": name, "last_name": null, "email": "a@example.com"},
+            "checkout": {
+                "token": "t",
+                "line_items": [{"title": title, "variant_title": null, "quantity": 1,
+                                "price": {"amount_minor": 100, "currency": "EUR"}}],
+                "total": null,
+                "recovery_url": "https://shop.example/r?a=1&b=2",
+            },
+            "unsubscribe_url": "https://prefs.example/u?t=x",
+        })
+    }
+
+    #[test]
+    fn a_missing_variable_names_the_file_and_line() {
+        let r = renderer();
+        let err = r
+            .render(
+                "abandoned_checkout_1",
+                &serde_json::json!({"contact": {"first_name": "Ana"}}),
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("template `abandoned_checkout_1` (templates/abandoned_checkout_1/"),
+            "{err}"
+        );
+        assert!(err.contains(':') && err.contains("undefined"), "{err}");
+    }
+
+    proptest! {
+        /// Hostile contact and product data: no panic, HTML escaped in the
+        /// HTML part, and the subject stays one header line.
+        #[test]
+        fn hostile_data_is_escaped_and_never_panics(name in "\\PC{0,40}", title in "\\PC{0,40}") {
+            let r = renderer();
+            let hostile = format!("<script>alert(1)</script>{name}\r\nBcc: x@evil.example");
+            let out = r.render("abandoned_checkout_1", &params(&hostile, &title)).unwrap();
+            prop_assert!(!out.html.contains("<script>"));
+            prop_assert!(out.html.contains("&lt;script&gt;"));
+            prop_assert!(!out.subject.contains('\n') && !out.subject.contains('\r'));
+            let message = OutboxMessage {
+                id: "m".into(),
+                shop: crate::ids::ShopDomain::parse("demo.myshopify.com").unwrap(),
+                contact: crate::ids::ContactId::for_customer(1),
+                journey: "j".into(),
+                version: 1,
+                run_key: "k".into(),
+                step: "s".into(),
+                template: "abandoned_checkout_1".into(),
+                to: crate::ids::EmailAddress::parse("a@example.com").unwrap(),
+                transactional: false,
+                queued_at: "2026-11-23T11:00:00Z".parse().unwrap(),
+                params: serde_json::Value::Null,
+            };
+            let sender = Sender { name: "Shop".into(), address: crate::ids::EmailAddress::parse("s@example.com").unwrap() };
+            let raw = String::from_utf8_lossy(&mime(&sender, &message, &out, None)).into_owned();
+            let headers = raw.split("\r\n\r\n").next().unwrap_or_default();
+            prop_assert!(!headers.lines().any(|l| l.starts_with("Bcc:")), "no header injection: {}", headers);
+        }
+    }
 }

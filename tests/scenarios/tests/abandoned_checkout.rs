@@ -47,6 +47,11 @@ async fn checkout_at_t_no_email_at_t_59_one_email_at_t_61_listing_its_items() {
     assert!(email.text.contains("Total: 66.00 EUR"), "{}", email.text);
     assert!(email.html.contains("Merino Beanie") && email.html.contains("recover?key="));
     assert!(
+        email.html.contains("display:none") && email.html.contains("2 items waiting for you"),
+        "the preheader: {}",
+        email.html
+    );
+    assert!(
         email
             .header("X-Waymark-Message")
             .unwrap()

@@ -10,29 +10,7 @@ use proptest::prelude::*;
 use std::path::Path;
 
 fn repo_files() -> Vec<ContentFile> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut files = Vec::new();
-    for dir in ["journeys", "templates"] {
-        let mut stack = vec![root.join(dir)];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).unwrap().flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else {
-                    files.push(ContentFile {
-                        path: p
-                            .strip_prefix(&root)
-                            .unwrap()
-                            .to_string_lossy()
-                            .into_owned(),
-                        text: std::fs::read_to_string(&p).unwrap(),
-                    });
-                }
-            }
-        }
-    }
-    files
+    ContentFile::read_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")).unwrap()
 }
 
 /// The shipped abandoned-checkout journey (all versions) and the templates.

@@ -1,0 +1,288 @@
+//! `waymark templates …`: renders templates before they are deployed.
+//! `check` renders every template with sample data shaped like what its
+//! journeys will give it (the fixtures in events/shopify), so a typo in a
+//! variable is a file:line error in CI rather than a parked message in
+//! production; `preview` writes one rendering to files a person can open.
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Subcommand;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use waymark_core::contact::Contact;
+use waymark_core::email::Renderer;
+use waymark_core::event::EventKind;
+use waymark_core::ids::{ContactId, EmailAddress, ShopDomain};
+use waymark_core::journey::{Catalog, Run, RunStatus, StepKind};
+use waymark_core::outbox::OutboxMessage;
+use waymark_core::shopify::{self, Delivery, Topic};
+
+#[derive(Subcommand)]
+pub enum Templates {
+    /// Renders every template against sample data; reports file, line and
+    /// problem; non-zero exit on any.
+    Check {
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+    },
+    /// Renders one template to HTML and text files.
+    Preview {
+        template: String,
+        /// JSON with the contact's fields: {"first_name": …, "last_name": …, "email": …}.
+        #[arg(long)]
+        contact: Option<PathBuf>,
+        /// A Shopify webhook payload (checkout, order or customer) the email is about.
+        #[arg(long)]
+        event: Option<PathBuf>,
+        /// The payload's topic (inferred from its fields when left out).
+        #[arg(long)]
+        topic: Option<String>,
+        /// Where the files go.
+        #[arg(long, default_value = "target/preview")]
+        out: PathBuf,
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+    },
+}
+
+fn parse_payload(topic: &str, body: &[u8]) -> Result<EventKind> {
+    let shop = ShopDomain::parse("demo.myshopify.com")?;
+    let topic = Topic::parse(topic).ok_or_else(|| anyhow!("unknown topic `{topic}`"))?;
+    let delivery = Delivery {
+        shop: &shop,
+        topic,
+        webhook_id: "preview",
+        triggered_at: Some("2026-11-23T10:00:00Z".parse()?),
+        body,
+    };
+    Ok(shopify::parse(&delivery)?.kind)
+}
+
+fn fixture(root: &Path, file: &str, topic: &str) -> Result<EventKind> {
+    let path = root.join("events/shopify").join(file);
+    let body = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    parse_payload(topic, &body)
+}
+
+fn sample_contact(first_name: Option<&str>, email: &str) -> Result<Contact> {
+    let mut c = Contact::new(
+        ContactId::for_customer(1),
+        ShopDomain::parse("demo.myshopify.com")?,
+        "2026-11-23T10:00:00Z".parse()?,
+    );
+    c.first_name = first_name.map(Into::into);
+    c.last_name = Some("Silva".into());
+    c.email = Some(EmailAddress::parse(email)?);
+    Ok(c)
+}
+
+/// The parameters dispatch would render `template` with, for a run started
+/// by `trigger` (and having matched `matched`).
+fn params(
+    contact: &Contact,
+    trigger: EventKind,
+    matched: Option<EventKind>,
+    marketing: bool,
+) -> serde_json::Value {
+    let run = Run {
+        journey: "preview".into(),
+        version: 1,
+        key: "contact".into(),
+        entry: 0,
+        status: RunStatus::Active,
+        step: 0,
+        wait_until: None,
+        entered_at: contact.first_seen_at,
+        trigger_at: contact.first_seen_at,
+        cursor: contact.first_seen_at,
+        ended_at: None,
+        end_reason: None,
+        trigger,
+        matched,
+        sent: vec![],
+        path: vec![],
+    };
+    let mut p = OutboxMessage::for_step(contact, &run, "preview", 0, "preview", !marketing)
+        .map(|m| m.params)
+        .unwrap_or_default();
+    if marketing {
+        p["unsubscribe_url"] = "https://example.com/unsubscribe?t=preview".into();
+    }
+    p
+}
+
+fn load(root: &Path) -> Result<Option<Catalog>> {
+    let files = waymark_core::journey::ContentFile::read_tree(root)
+        .with_context(|| format!("reading content under {}", root.display()))?;
+    match Catalog::from_files(&files) {
+        Ok(c) => Ok(Some(c)),
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            Ok(None)
+        }
+    }
+}
+
+pub fn templates(cmd: Templates) -> Result<ExitCode> {
+    match cmd {
+        Templates::Check { root } => {
+            let Some(catalog) = load(&root)? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            let renderer = Renderer::new(catalog.templates());
+            let samples: BTreeMap<&str, EventKind> = BTreeMap::from([
+                (
+                    "checkout_updated",
+                    fixture(&root, "checkouts_create.json", "checkouts/create")?,
+                ),
+                (
+                    "order_placed",
+                    fixture(&root, "orders_create.json", "orders/create")?,
+                ),
+                (
+                    "customer_upserted",
+                    fixture(&root, "customers_create.json", "customers/create")?,
+                ),
+            ]);
+            let fulfilled = fixture(&root, "orders_fulfilled.json", "orders/fulfilled")?;
+            let ana = sample_contact(Some("Ana"), "ana.silva@example.com")?;
+            let nameless = sample_contact(None, "someone@example.com")?;
+            let mut problems = 0;
+            let mut checked = 0;
+            // Every use of a template, with data shaped like its journey's.
+            let mut uses: BTreeMap<String, Vec<(EventKind, Option<EventKind>, bool)>> =
+                BTreeMap::new();
+            for d in catalog.journeys() {
+                let trigger = samples
+                    .get(d.trigger.event.as_str())
+                    .cloned()
+                    .unwrap_or_else(|| samples["customer_upserted"].clone());
+                let waits = d
+                    .steps
+                    .iter()
+                    .any(|s| matches!(s.kind, StepKind::WaitFor { .. }));
+                for s in &d.steps {
+                    if let StepKind::Email {
+                        template,
+                        transactional,
+                    } = &s.kind
+                    {
+                        let matched = waits.then(|| fulfilled.clone());
+                        uses.entry(template.clone()).or_default().push((
+                            trigger.clone(),
+                            matched,
+                            !transactional,
+                        ));
+                    }
+                }
+            }
+            for t in catalog.templates() {
+                let cases = uses.get(&t.name).cloned().unwrap_or_else(|| {
+                    samples
+                        .values()
+                        .map(|k| (k.clone(), Some(fulfilled.clone()), true))
+                        .collect()
+                });
+                for (trigger, matched, marketing) in cases {
+                    for contact in [&ana, &nameless] {
+                        checked += 1;
+                        if let Err(e) = renderer.render(
+                            &t.name,
+                            &params(contact, trigger.clone(), matched.clone(), marketing),
+                        ) {
+                            problems += 1;
+                            eprintln!("{e}");
+                        }
+                    }
+                }
+            }
+            if problems > 0 {
+                eprintln!("{problems} problem(s)");
+                return Ok(ExitCode::FAILURE);
+            }
+            println!(
+                "ok: {} template(s), {checked} rendering(s)",
+                catalog.templates().count()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Templates::Preview {
+            template,
+            contact,
+            event,
+            topic,
+            out,
+            root,
+        } => {
+            let Some(catalog) = load(&root)? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            if catalog.template(&template).is_none() {
+                bail!("no template `{template}` in {}/templates", root.display());
+            }
+            let who: serde_json::Value = match &contact {
+                Some(p) => serde_json::from_str(
+                    &std::fs::read_to_string(p)
+                        .with_context(|| format!("reading {}", p.display()))?,
+                )?,
+                None => serde_json::json!({"first_name": "Ana", "email": "ana.silva@example.com"}),
+            };
+            let mut c = sample_contact(
+                who["first_name"].as_str(),
+                who["email"].as_str().unwrap_or("ana.silva@example.com"),
+            )?;
+            c.last_name = who["last_name"].as_str().map(Into::into);
+            let trigger = match &event {
+                Some(p) => {
+                    let body =
+                        std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+                    let v: serde_json::Value = serde_json::from_slice(&body)?;
+                    let topic = topic.clone().unwrap_or_else(|| {
+                        if v.get("abandoned_checkout_url").is_some()
+                            || v.get("token").is_some() && v.get("order_number").is_none()
+                        {
+                            "checkouts/update".into()
+                        } else if v
+                            .get("fulfillments")
+                            .is_some_and(|f| f.as_array().is_some_and(|a| !a.is_empty()))
+                        {
+                            "orders/fulfilled".into()
+                        } else if v.get("order_number").is_some()
+                            || v.get("financial_status").is_some()
+                        {
+                            "orders/create".into()
+                        } else {
+                            "customers/update".into()
+                        }
+                    });
+                    parse_payload(&topic, &body)?
+                }
+                None => fixture(&root, "checkouts_create.json", "checkouts/create")?,
+            };
+            let matched = match &trigger {
+                EventKind::OrderFulfilled(_) => Some(trigger.clone()),
+                _ => None,
+            };
+            let rendered = Renderer::new(catalog.templates())
+                .render(&template, &params(&c, trigger, matched, true))
+                .map_err(|e| anyhow!("{e}"))?;
+            std::fs::create_dir_all(&out)?;
+            let html = out.join(format!("{template}.html"));
+            let text = out.join(format!("{template}.txt"));
+            std::fs::write(&html, &rendered.html)?;
+            std::fs::write(
+                &text,
+                format!("Subject: {}\n\n{}", rendered.subject, rendered.text),
+            )?;
+            println!(
+                "Subject: {}\n{}\n{}",
+                rendered.subject,
+                html.display(),
+                text.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
