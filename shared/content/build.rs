@@ -29,7 +29,7 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut files = Vec::new();
-    for dir in ["journeys", "templates"] {
+    for dir in ["journeys", "segments", "templates"] {
         let d = root.join(dir);
         println!("cargo:rerun-if-changed={}", d.display());
         collect(&d, &mut files);

@@ -191,6 +191,8 @@ mod tests {
                 runs: vec![],
                 outbox: vec![message.clone()],
                 identities: Default::default(),
+                segments_entered: vec![],
+                segments_exited: vec![],
             })
             .await
             .unwrap();

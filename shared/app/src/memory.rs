@@ -4,9 +4,9 @@
 //! the same contract tests. Never used by a deployed function.
 
 use crate::ports::{
-    Claimed, Commit, CommitError, ContactState, ContactStore, Due, DueIndex, Inbox, Mailer, Outbox,
-    Receipt, Recorded, Rejected, Resolution, StoreError, SuppressionReason, Suppressions,
-    VersionedRun,
+    Claimed, Commit, CommitError, ContactState, ContactStore, Due, DueIndex, Inbox, Mailer, Member,
+    Outbox, Receipt, Recorded, Rejected, Resolution, Segments, StoreError, SuppressionReason,
+    Suppressions, VersionedRun,
 };
 use jiff::{SignedDuration, Timestamp};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -57,6 +57,7 @@ struct State {
     contacts: HashMap<ContactKey, ContactState>,
     outbox: BTreeMap<String, Entry>,
     suppressions: HashMap<(ShopDomain, String), SuppressionReason>,
+    members: BTreeMap<(ShopDomain, String), BTreeMap<ContactId, Option<EmailAddress>>>,
 }
 
 /// Every storage port in memory; clones share the same state.
@@ -208,6 +209,17 @@ impl ContactStore for MemoryStore {
                 None => state.runs.push(updated),
             }
         }
+        for seg in &c.segments_entered {
+            s.members
+                .entry((key.0.clone(), seg.clone()))
+                .or_default()
+                .insert(key.1.clone(), c.contact.email.clone());
+        }
+        for seg in &c.segments_exited {
+            if let Some(m) = s.members.get_mut(&(key.0.clone(), seg.clone())) {
+                m.remove(&key.1);
+            }
+        }
         s.contacts.insert(key, state);
         for (k, m) in outbox_keys.into_iter().zip(&c.outbox) {
             s.outbox.insert(
@@ -328,6 +340,32 @@ impl Outbox for MemoryStore {
             e.due = None;
         }
         Ok(())
+    }
+}
+
+impl Segments for MemoryStore {
+    async fn count(&self, shop: &ShopDomain, segment: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .lock()
+            .members
+            .get(&(shop.clone(), segment.to_string()))
+            .map_or(0, |m| m.len() as u64))
+    }
+
+    async fn members(&self, shop: &ShopDomain, segment: &str) -> Result<Vec<Member>, StoreError> {
+        Ok(self
+            .lock()
+            .members
+            .get(&(shop.clone(), segment.to_string()))
+            .map(|m| {
+                m.iter()
+                    .map(|(c, e)| Member {
+                        contact: c.clone(),
+                        email: e.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 }
 

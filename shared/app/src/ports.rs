@@ -84,6 +84,31 @@ pub struct Commit {
     /// Identities to point at this contact (email, customer id); one already
     /// owned by another contact is left alone (merging is explicit).
     pub identities: Identity,
+    /// Segments entered and left: membership items to add and remove.
+    pub segments_entered: Vec<String>,
+    pub segments_exited: Vec<String>,
+}
+
+/// One member of a segment, for counts and exports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub contact: ContactId,
+    pub email: Option<EmailAddress>,
+}
+
+/// Segment membership as stored: one item per member, written in the same
+/// commit as the contact, so a count is one query, never a scan.
+pub trait Segments {
+    fn count(
+        &self,
+        shop: &ShopDomain,
+        segment: &str,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    fn members(
+        &self,
+        shop: &ShopDomain,
+        segment: &str,
+    ) -> impl Future<Output = Result<Vec<Member>, StoreError>> + Send;
 }
 
 #[derive(Debug, thiserror::Error)]

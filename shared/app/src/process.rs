@@ -161,7 +161,20 @@ fn build_commit(
             None => Some(VersionedRun { run, version: 0 }),
         })
         .collect();
+    let segments_entered = contact
+        .segments
+        .difference(&state.contact.segments)
+        .cloned()
+        .collect();
+    let segments_exited = state
+        .contact
+        .segments
+        .difference(&contact.segments)
+        .cloned()
+        .collect();
     Commit {
+        segments_entered,
+        segments_exited,
         contact,
         expected_version: state.version,
         recent_events,

@@ -46,6 +46,14 @@ pub fn run_sk(journey: &str, key: &str, entry: u32) -> String {
     format!("R#{journey}#{key}#{entry}")
 }
 
+pub fn segment(shop: &ShopDomain, segment: &str) -> String {
+    format!("S#{shop}#SEG#{segment}")
+}
+
+pub fn member_sk(contact: &ContactId) -> String {
+    format!("C#{contact}")
+}
+
 pub fn suppression(shop: &ShopDomain, lookup: &str) -> String {
     format!("S#{shop}#SUP#{lookup}")
 }

@@ -10,8 +10,8 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use waymark_app::ports::{
-    Claimed, Commit, CommitError, ContactState, ContactStore, Due, DueIndex, Inbox, Outbox,
-    Receipt, Recorded, Rejected, Resolution, StoreError, SuppressionReason, Suppressions,
+    Claimed, Commit, CommitError, ContactState, ContactStore, Due, DueIndex, Inbox, Member, Outbox,
+    Receipt, Recorded, Rejected, Resolution, Segments, StoreError, SuppressionReason, Suppressions,
     VersionedRun,
 };
 use waymark_core::contact::Contact;
@@ -399,6 +399,42 @@ impl ContactStore for DynamoStore {
             let (cond, vals) = versioned(r.version);
             writes.push(put(&self.table, item, cond, vals));
         }
+        for seg in &c.segments_entered {
+            let mut item: Item = HashMap::from([
+                (PK.into(), s(keys::segment(shop, seg))),
+                (SK.into(), s(keys::member_sk(&c.contact.id))),
+                (TYPE.into(), s("member")),
+                ("contact".into(), s(c.contact.id.as_str())),
+            ]);
+            if let Some(e) = &c.contact.email {
+                item.insert("email".into(), s(e.as_str()));
+            }
+            writes.push(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(item))
+                            .build()
+                            .expect("table and item are set"),
+                    )
+                    .build(),
+            );
+        }
+        for seg in &c.segments_exited {
+            writes.push(
+                TransactWriteItem::builder()
+                    .delete(
+                        aws_sdk_dynamodb::types::Delete::builder()
+                            .table_name(&self.table)
+                            .key(PK, s(keys::segment(shop, seg)))
+                            .key(SK, s(keys::member_sk(&c.contact.id)))
+                            .build()
+                            .expect("table and key are set"),
+                    )
+                    .build(),
+            );
+        }
         for m in &c.outbox {
             writes.push(put(
                 &self.table,
@@ -606,6 +642,61 @@ impl Outbox for DynamoStore {
             Ok(_) => Ok(()),
             Err(e) if is_condition_failure(&e) => Ok(()),
             Err(e) => Err(sdk_err("requeue message", e)),
+        }
+    }
+}
+
+impl Segments for DynamoStore {
+    async fn count(&self, shop: &ShopDomain, segment: &str) -> Result<u64, StoreError> {
+        let mut total = 0u64;
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(":pk", s(keys::segment(shop, segment)))
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk_err("count segment", e))?;
+            total += out.count as u64;
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn members(&self, shop: &ShopDomain, segment: &str) -> Result<Vec<Member>, StoreError> {
+        let mut members = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(":pk", s(keys::segment(shop, segment)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk_err("list segment", e))?;
+            for item in out.items.unwrap_or_default() {
+                let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+                if let Some(contact) = text("contact").and_then(|c| ContactId::parse(&c).ok()) {
+                    members.push(Member {
+                        contact,
+                        email: text("email").and_then(|e| EmailAddress::parse(&e).ok()),
+                    });
+                }
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(members);
+            }
         }
     }
 }

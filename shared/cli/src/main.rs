@@ -4,6 +4,7 @@
 
 mod content;
 mod local;
+mod segments;
 mod simulate;
 mod templates;
 
@@ -31,6 +32,9 @@ enum Command {
     /// Email templates.
     #[command(subcommand)]
     Templates(templates::Templates),
+    /// Segment counts and exports.
+    #[command(subcommand)]
+    Segments(segments::SegmentsCmd),
 }
 
 #[tokio::main]
@@ -40,6 +44,7 @@ async fn main() -> std::process::ExitCode {
         Command::Local(cmd) => local::run(cmd).await,
         Command::Journeys(cmd) => content::journeys(cmd).await,
         Command::Templates(cmd) => templates::templates(cmd),
+        Command::Segments(cmd) => segments::segments(cmd).await,
     };
     match result {
         Ok(code) => code,

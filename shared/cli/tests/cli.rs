@@ -172,3 +172,66 @@ fn templates_preview_writes_html_and_text() {
     assert!(out.join("order_shipped.html").exists());
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_count_and_export_read_the_membership_items() {
+    use waymark_app::ports::{Commit, ContactStore};
+    let moto = waymark_local::moto::Moto::start().unwrap();
+    let sdk = moto.sdk().await;
+    let template =
+        waymark_local::template::Template::load(&waymark_local::template::Template::default_path())
+            .unwrap();
+    let mut names = waymark_local::resources::Names::default();
+    names.tables.insert("Table".into(), "cli-segments".into());
+    names
+        .parameters
+        .insert("SenderEmail".into(), "store@example.com".into());
+    waymark_local::resources::create(&sdk, &template, &names)
+        .await
+        .unwrap();
+    let store =
+        waymark_aws::store::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), "cli-segments");
+    let shop = waymark_core::ids::ShopDomain::parse("demo.myshopify.com").unwrap();
+    let mut contact = waymark_core::contact::Contact::new(
+        waymark_core::ids::ContactId::for_customer(7),
+        shop,
+        "2026-11-23T10:00:00Z".parse().unwrap(),
+    );
+    contact.email = Some(waymark_core::ids::EmailAddress::parse("ana@example.com").unwrap());
+    store
+        .commit(&Commit {
+            contact,
+            expected_version: 0,
+            recent_events: vec![],
+            runs: vec![],
+            outbox: vec![],
+            identities: Default::default(),
+            segments_entered: vec!["vip".into()],
+            segments_exited: vec![],
+        })
+        .await
+        .unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_waymark"))
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &moto.endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("TABLE_NAME", "cli-segments")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(run(&["segments", "count", "vip"]), "1\n");
+    assert_eq!(run(&["segments", "count", "first_time_buyers"]), "0\n");
+    assert_eq!(
+        run(&["segments", "export", "vip"]),
+        "email,contact_id\nana@example.com,cust-7\n"
+    );
+}

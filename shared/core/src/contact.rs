@@ -48,6 +48,9 @@ pub struct Contact {
     /// Logical times of the newest marketing emails queued, for the cap.
     #[serde(default)]
     pub marketing_sent: Vec<Timestamp>,
+    /// The segments the contact is in (kept current event by event).
+    #[serde(default)]
+    pub segments: std::collections::BTreeSet<String>,
 }
 
 /// One consent fact: opted in or out, where, and when (logical time).
@@ -81,6 +84,7 @@ impl Contact {
             last_engaged_at: None,
             country: None,
             marketing_sent: Vec::new(),
+            segments: Default::default(),
         }
     }
 

@@ -112,6 +112,8 @@ fn commit(
             customer_id: c.customer_id,
             email: c.email.clone(),
         },
+        segments_entered: vec![],
+        segments_exited: vec![],
     }
 }
 

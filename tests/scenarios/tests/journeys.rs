@@ -406,3 +406,63 @@ async fn quiet_hours_move_a_night_time_reminder_to_the_morning_in_the_contacts_z
     stack.tick("2026-11-23T23:01:00Z").await.unwrap();
     assert_eq!(stack.sent().await.unwrap().len(), 1, "08:00 in Tokyo");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_third_order_enters_vip_membership_is_countable_and_a_fourth_brings_the_offer() {
+    use waymark_app::ports::Segments;
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .webhook("customers/create", "wh-c", CUSTOMER)
+        .await
+        .unwrap();
+    let order = |n: u32| {
+        ORDER
+            .replace("6123456789012", &format!("61234567890{n:02}"))
+            .replace(
+                "2026-11-23T05:30:00-05:00",
+                &format!("2026-12-{:02}T05:30:00-05:00", n * 5),
+            )
+    };
+    let store = waymark_aws::store::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&stack.sdk),
+        &stack.table,
+    );
+    let shop = waymark_core::ids::ShopDomain::parse(waymark_scenarios::SHOP).unwrap();
+    for n in 1..=2 {
+        stack
+            .webhook("orders/create", &format!("wh-o{n}"), &order(n))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.count(&shop, "vip").await.unwrap(), 0);
+    assert_eq!(
+        store.count(&shop, "first_time_buyers").await.unwrap(),
+        0,
+        "left it at the second order"
+    );
+    stack
+        .webhook("orders/create", "wh-o3", &order(3))
+        .await
+        .unwrap();
+    assert_eq!(store.count(&shop, "vip").await.unwrap(), 1);
+    let members = store.members(&shop, "vip").await.unwrap();
+    assert_eq!(
+        members[0].email.as_ref().unwrap().as_str(),
+        "ana.silva@example.com"
+    );
+    assert!(
+        subjects(&stack)
+            .await
+            .contains(&"You are one of our best customers, Ana".to_string())
+    );
+
+    stack
+        .webhook("orders/create", "wh-o4", &order(4))
+        .await
+        .unwrap();
+    stack.tick("2026-12-21T10:31:00Z").await.unwrap();
+    assert_eq!(
+        subjects(&stack).await.last().unwrap(),
+        "A little something for our VIPs"
+    );
+}

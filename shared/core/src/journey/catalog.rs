@@ -7,6 +7,7 @@ use super::definition::{
     Branch, Definition, Exit, Goal, OnRepeat, OnRetire, Reentry, RunPer, Step, StepKind, Trigger,
     Update,
 };
+use super::definition::{SEGMENT_EVENTS, Segment};
 use crate::email::Template;
 use crate::event::EventKind;
 use crate::sending::{Cap, QuietHours, Rules, WhenCapped};
@@ -34,7 +35,7 @@ impl ContentFile {
     /// Every content file under `root`'s journeys/ and templates/.
     pub fn read_tree(root: &std::path::Path) -> std::io::Result<Vec<ContentFile>> {
         let mut files = Vec::new();
-        for dir in ["journeys", "templates"] {
+        for dir in ["journeys", "segments", "templates"] {
             let mut stack = vec![root.join(dir)];
             while let Some(d) = stack.pop() {
                 if !d.exists() {
@@ -86,6 +87,7 @@ impl fmt::Display for ContentError {
 #[derive(Debug, Clone)]
 pub struct Catalog {
     journeys: Vec<Definition>,
+    segments: Vec<Segment>,
     templates: BTreeMap<String, Template>,
     /// The shop's zone: local-time rules use it for contacts of unknown zone.
     time_zone: jiff::tz::TimeZone,
@@ -237,13 +239,28 @@ impl Catalog {
                 }
             },
         };
+        let mut segments: Vec<Segment> = Vec::new();
+        for f in files.iter().filter(|f| {
+            f.path.contains("segments/") && (f.path.ends_with(".yaml") || f.path.ends_with(".yml"))
+        }) {
+            match parse_segment(f) {
+                Ok(seg) if segments.iter().any(|x| x.id == seg.id) => errors.push(at(
+                    f,
+                    locate(&f.text, "id:", 0),
+                    format!("segment `{}` is defined twice", seg.id),
+                )),
+                Ok(seg) => segments.push(seg),
+                Err(mut e) => errors.append(&mut e),
+            }
+        }
+        let segment_ids: Vec<String> = segments.iter().map(|s| s.id.clone()).collect();
         let mut journeys: Vec<Definition> = Vec::new();
         for f in files.iter().filter(|f| {
             f.path.contains("journeys/")
                 && !f.path.ends_with(DEFAULTS)
                 && (f.path.ends_with(".yaml") || f.path.ends_with(".yml"))
         }) {
-            match parse_definition(f, &templates, &defaults) {
+            match parse_definition(f, &templates, &defaults, &segment_ids) {
                 Ok(d) => {
                     if journeys
                         .iter()
@@ -284,6 +301,7 @@ impl Catalog {
         if errors.is_empty() {
             Ok(Self {
                 journeys,
+                segments,
                 templates,
                 time_zone,
             })
@@ -334,6 +352,10 @@ impl Catalog {
 
     pub fn journeys(&self) -> &[Definition] {
         &self.journeys
+    }
+
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
     }
 
     /// The shop's time zone (from `journeys/_defaults.yaml`, else UTC).
@@ -399,6 +421,7 @@ struct TriggerFile {
     #[serde(default)]
     reentry: Option<ReentryFile>,
     cooldown: Option<Duration>,
+    segment: Option<String>,
 }
 
 fn run_per_contact() -> RunPer {
@@ -514,10 +537,69 @@ fn parse_defaults(f: &ContentFile) -> Result<(Rules, jiff::tz::TimeZone), Vec<Co
     Ok((rules, zone))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SegmentFile {
+    id: String,
+    name: String,
+    when: Vec<Condition>,
+}
+
+fn parse_segment(f: &ContentFile) -> Result<Segment, Vec<ContentError>> {
+    let file: SegmentFile = serde_norway::from_str(&f.text).map_err(|e| yaml_error(f, e))?;
+    let mut errors = Vec::new();
+    let here = format!("segment `{}`", file.id);
+    if file.id.is_empty()
+        || !file
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        errors.push(at(
+            f,
+            locate(&f.text, "id:", 0),
+            format!("{here}: `id` must be lower_snake_case"),
+        ));
+    }
+    if file.when.is_empty() {
+        errors.push(at(
+            f,
+            locate(&f.text, "when:", 0),
+            format!("{here}: `when` needs at least one condition"),
+        ));
+    }
+    for c in &file.when {
+        if c.reads_event() {
+            errors.push(at(
+                f,
+                locate(&f.text, "when:", 0),
+                format!("{here}: {c:?} reads an event; segments are about the contact"),
+            ));
+        }
+        if !c.segments_named().is_empty() {
+            errors.push(at(
+                f,
+                locate(&f.text, "in_segment", 0),
+                format!("{here}: a segment cannot be defined by other segments"),
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(Segment {
+            id: file.id,
+            name: file.name,
+            conditions: file.when,
+        })
+    } else {
+        Err(errors)
+    }
+}
+
 fn parse_definition(
     f: &ContentFile,
     templates: &BTreeMap<String, Template>,
     defaults: &Rules,
+    segment_ids: &[String],
 ) -> Result<Definition, Vec<ContentError>> {
     let file: File = serde_norway::from_str(&f.text).map_err(|e| yaml_error(f, e))?;
     // Every problem is collected (not just the first), so one run of the
@@ -529,6 +611,7 @@ fn parse_definition(
             .push(at(f, locate(&f.text, needle, from), msg));
     };
     let known_event = |e: &str| EventKind::NAMES.contains(&e);
+    let known_segment = |s: &str| segment_ids.iter().any(|x| x == s);
     let journey = format!("journey `{}` v{}", file.id, file.version);
     if file.id.is_empty()
         || !file
@@ -547,7 +630,26 @@ fn parse_definition(
     }
     let trigger = match (&file.trigger, file.retired) {
         (Some(t), _) => {
-            if !known_event(&t.event) {
+            let derived = SEGMENT_EVENTS.contains(&t.event.as_str());
+            match (&t.segment, derived) {
+                (None, true) => err(
+                    "event:",
+                    0,
+                    format!("{journey}: `{}` needs `segment: <id>`", t.event),
+                ),
+                (Some(s), true) if !known_segment(s) => err(
+                    s,
+                    0,
+                    format!("{journey}: unknown segment `{s}` (no segments/{s}.yaml)"),
+                ),
+                (Some(_), false) => err(
+                    "segment:",
+                    0,
+                    format!("{journey}: `segment` only goes with segment_entered/segment_exited"),
+                ),
+                _ => {}
+            }
+            if !known_event(&t.event) && !derived {
                 err(
                     &t.event,
                     0,
@@ -595,6 +697,7 @@ fn parse_definition(
                 on_repeat: t.on_repeat,
                 reentry,
                 cooldown: t.cooldown.map(|c| c.0),
+                segment: t.segment.clone(),
             }
         }
         (None, Some(_)) => Trigger {
@@ -604,6 +707,7 @@ fn parse_definition(
             on_repeat: OnRepeat::Ignore,
             reentry: Reentry::Once,
             cooldown: None,
+            segment: None,
         },
         (None, None) => {
             err(
@@ -844,6 +948,28 @@ fn parse_definition(
                     "{journey}: step `{id}` is on a loop with no `wait` or `wait_for`: it would never stop"
                 ),
             );
+        }
+    }
+    let mut conditions: Vec<&Condition> = file.audience.iter().collect();
+    if let Some(t) = &file.trigger {
+        conditions.extend(t.when.iter());
+    }
+    for s in &steps {
+        if let StepKind::If { conditions: c, .. } | StepKind::WaitFor { conditions: c, .. } =
+            &s.kind
+        {
+            conditions.extend(c.iter());
+        }
+    }
+    for c in conditions {
+        for seg in c.segments_named() {
+            if !known_segment(seg) {
+                err(
+                    seg,
+                    0,
+                    format!("{journey}: unknown segment `{seg}` (no segments/{seg}.yaml)"),
+                );
+            }
         }
     }
     let sending = merge(defaults, &file.sending).unwrap_or_else(|(needle, msg)| {

@@ -60,6 +60,8 @@ pub enum Condition {
     /// The contact accepts email marketing.
     AcceptsMarketing,
     HasTag(String),
+    /// The contact is in this segment (`segments/<id>.yaml`).
+    InSegment(String),
     InStage(String),
     OrdersAtLeast(u32),
     /// The contact has exactly one order (the event at hand was the first).
@@ -97,6 +99,7 @@ enum Repr {
     EventAcceptsMarketing,
     AcceptsMarketing,
     HasTag(String),
+    InSegment(String),
     InStage(String),
     OrdersAtLeast(u32),
     FirstOrder,
@@ -162,6 +165,7 @@ impl Condition {
             }),
             Self::AcceptsMarketing => s.contact.accepts_marketing(),
             Self::HasTag(t) => s.contact.tags.contains(t),
+            Self::InSegment(seg) => s.contact.segments.contains(seg),
             Self::InStage(st) => s.contact.stage.as_deref() == Some(st.as_str()),
             Self::OrdersAtLeast(n) => s.contact.order_count >= *n,
             Self::FirstOrder => s.contact.order_count == 1,
@@ -174,6 +178,36 @@ impl Condition {
             Self::Not(c) => !c.holds(s),
             Self::AnyOf(cs) => cs.iter().any(|c| c.holds(s)),
             Self::AllOf(cs) => cs.iter().all(|c| c.holds(s)),
+        }
+    }
+
+    /// Segment ids this condition refers to, for validation.
+    pub fn segments_named(&self) -> Vec<&str> {
+        match self {
+            Self::InSegment(s) => vec![s.as_str()],
+            Self::Not(c) => c.segments_named(),
+            Self::AnyOf(cs) | Self::AllOf(cs) => {
+                cs.iter().flat_map(|c| c.segments_named()).collect()
+            }
+            _ => vec![],
+        }
+    }
+
+    /// Whether the condition reads the event at hand (segments may not).
+    pub fn reads_event(&self) -> bool {
+        match self {
+            Self::HasEmail
+            | Self::HasLineItems
+            | Self::NoLineItems
+            | Self::Completed
+            | Self::NotCompleted
+            | Self::ItemsAtLeast(_)
+            | Self::TotalAtLeast(_)
+            | Self::HasProduct(_)
+            | Self::EventAcceptsMarketing => true,
+            Self::Not(c) => c.reads_event(),
+            Self::AnyOf(cs) | Self::AllOf(cs) => cs.iter().any(|c| c.reads_event()),
+            _ => false,
         }
     }
 

@@ -6,6 +6,18 @@ use super::condition::Condition;
 use jiff::SignedDuration;
 use serde::Deserialize;
 
+/// A segment: contacts for whom every condition holds, kept current as
+/// events change them (`segments/<id>.yaml`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    pub id: String,
+    pub name: String,
+    pub conditions: Vec<super::condition::Condition>,
+}
+
+/// Trigger names that are derived from membership changes, not received.
+pub const SEGMENT_EVENTS: [&str; 2] = ["segment_entered", "segment_exited"];
+
 /// One versioned journey.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Definition {
@@ -41,7 +53,10 @@ pub enum OnRetire {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trigger {
+    /// An event name, or `segment_entered` / `segment_exited`.
     pub event: String,
+    /// With `segment_entered`/`segment_exited`: which segment.
+    pub segment: Option<String>,
     /// All must hold for the event to start a run.
     pub conditions: Vec<Condition>,
     pub run_per: RunPer,

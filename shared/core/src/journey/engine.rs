@@ -68,6 +68,12 @@ pub enum Effect {
         reason: String,
         at: Timestamp,
     },
+    /// The contact entered or left a segment.
+    Segment {
+        segment: String,
+        entered: bool,
+        at: Timestamp,
+    },
     /// A trigger matched but no run started, with the reason.
     NotEntered {
         journey: String,
@@ -100,6 +106,7 @@ pub fn handle_event(
 ) -> Vec<Effect> {
     let mut effects = handle_tick(catalog, contact, runs, event.at);
     contact.apply(event);
+    let (entered, exited) = update_segments(catalog, contact, event.at, &mut effects);
     let kind = event.kind.name();
     for run in runs.iter_mut().filter(|r| r.is_active()) {
         if catalog.retirement(&run.journey) == Some(OnRetire::Exit) {
@@ -188,7 +195,12 @@ pub fn handle_event(
             sent: &[],
             now: event.at,
         };
-        if def.trigger.event != kind || !all(&def.trigger.conditions, scope) {
+        let fired = match (def.trigger.event.as_str(), &def.trigger.segment) {
+            ("segment_entered", Some(seg)) => entered.contains(seg),
+            ("segment_exited", Some(seg)) => exited.contains(seg),
+            (name, _) => name == kind,
+        };
+        if !fired || !all(&def.trigger.conditions, scope) {
             continue;
         }
         let Some(key) = run_key(def, event) else {
@@ -296,6 +308,53 @@ pub fn handle_event(
         runs.push(run);
     }
     effects
+}
+
+/// Re-evaluates the contact's segments after an event; returns the ids
+/// entered and exited (membership lives on the contact, so this is a diff).
+fn update_segments(
+    catalog: &Catalog,
+    contact: &mut Contact,
+    at: Timestamp,
+    effects: &mut Vec<Effect>,
+) -> (Vec<String>, Vec<String>) {
+    let (mut entered, mut exited) = (Vec::new(), Vec::new());
+    for seg in catalog.segments() {
+        let scope = Scope {
+            event: None,
+            contact,
+            sent: &[],
+            now: at,
+        };
+        let member = all(&seg.conditions, scope);
+        let was = contact.segments.contains(&seg.id);
+        if member && !was {
+            entered.push(seg.id.clone());
+        } else if !member && was {
+            exited.push(seg.id.clone());
+        }
+    }
+    for s in &entered {
+        contact.segments.insert(s.clone());
+        effects.push(Effect::Segment {
+            segment: s.clone(),
+            entered: true,
+            at,
+        });
+    }
+    for s in &exited {
+        contact.segments.remove(s);
+        effects.push(Effect::Segment {
+            segment: s.clone(),
+            entered: false,
+            at,
+        });
+    }
+    // Segments no longer defined are forgotten.
+    contact
+        .segments
+        .retain(|s| catalog.segments().iter().any(|x| &x.id == s));
+    (entered, exited)
 }
 
 /// The run an event belongs to within the contact: per checkout, a checkout

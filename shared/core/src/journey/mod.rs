@@ -12,8 +12,8 @@ mod run;
 pub use catalog::{Catalog, ContentError, ContentFile};
 pub use condition::Condition;
 pub use definition::{
-    Branch, Definition, Exit, Goal, OnRepeat, OnRetire, Reentry, RunPer, Step, StepKind, Trigger,
-    Update,
+    Branch, Definition, Exit, Goal, OnRepeat, OnRetire, Reentry, RunPer, SEGMENT_EVENTS, Segment,
+    Step, StepKind, Trigger, Update,
 };
 pub use engine::{Effect, handle_event, handle_tick, successors};
 pub use run::{Run, RunStatus};
