@@ -118,14 +118,16 @@ fn read_n(item: &Item, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// A transactional put; an empty `condition` writes unconditionally.
 fn put(table: &str, item: Item, condition: &str, values: Option<Item>) -> TransactWriteItem {
+    let condition = (!condition.is_empty()).then(|| condition.to_string());
     let put = Put::builder()
         .table_name(table)
         .set_item(Some(item))
-        .condition_expression(condition)
+        .set_condition_expression(condition)
         .set_expression_attribute_values(values)
         .build()
-        .expect("table, item and condition are set");
+        .expect("table and item are set");
     TransactWriteItem::builder().put(put).build()
 }
 
@@ -218,6 +220,30 @@ impl Inbox for DynamoStore {
 }
 
 impl DynamoStore {
+    /// Every item of one partition, strongly consistent, in key order.
+    async fn partition(&self, pk: String, what: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(":pk", s(&pk))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk_err(what, e))?;
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
     async fn alias(&self, pk: String) -> Result<Option<ContactId>, StoreError> {
         let out = self
             .client
@@ -295,26 +321,9 @@ impl ContactStore for DynamoStore {
         shop: &ShopDomain,
         id: &ContactId,
     ) -> Result<Option<ContactState>, StoreError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk")
-                .expression_attribute_values(":pk", s(keys::contact(shop, id)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| sdk_err("load contact", e))?;
-            items.extend(out.items.unwrap_or_default());
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
+        let items = self
+            .partition(keys::contact(shop, id), "load contact")
+            .await?;
         let Some(profile) = items
             .iter()
             .find(|i| i.get(SK).and_then(|v| v.as_s().ok()).map(String::as_str) == Some("C"))
@@ -409,17 +418,8 @@ impl ContactStore for DynamoStore {
             if let Some(e) = &c.contact.email {
                 item.insert("email".into(), s(e.as_str()));
             }
-            writes.push(
-                TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .table_name(&self.table)
-                            .set_item(Some(item))
-                            .build()
-                            .expect("table and item are set"),
-                    )
-                    .build(),
-            );
+            // Unconditional: the contact's version check guards the commit.
+            writes.push(put(&self.table, item, "", None));
         }
         for seg in &c.segments_exited {
             writes.push(
@@ -671,33 +671,19 @@ impl Segments for DynamoStore {
     }
 
     async fn members(&self, shop: &ShopDomain, segment: &str) -> Result<Vec<Member>, StoreError> {
-        let mut members = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk")
-                .expression_attribute_values(":pk", s(keys::segment(shop, segment)))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| sdk_err("list segment", e))?;
-            for item in out.items.unwrap_or_default() {
+        let items = self
+            .partition(keys::segment(shop, segment), "list segment")
+            .await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| {
                 let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-                if let Some(contact) = text("contact").and_then(|c| ContactId::parse(&c).ok()) {
-                    members.push(Member {
-                        contact,
-                        email: text("email").and_then(|e| EmailAddress::parse(&e).ok()),
-                    });
-                }
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(members);
-            }
-        }
+                Some(Member {
+                    contact: ContactId::parse(&text("contact")?).ok()?,
+                    email: text("email").and_then(|e| EmailAddress::parse(&e).ok()),
+                })
+            })
+            .collect())
     }
 }
 
