@@ -170,6 +170,7 @@ impl Contact {
                     self.first_name = c.first_name.clone().or(self.first_name.take());
                     self.last_name = c.last_name.clone().or(self.last_name.take());
                 }
+                self.tags.extend(c.tags.iter().cloned());
                 if let Some(subscribed) = c.accepts_marketing {
                     self.record_consent(subscribed, &event.source.topic, event.at);
                 }

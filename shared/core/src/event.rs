@@ -142,6 +142,9 @@ pub struct Customer {
     /// ISO country code of the default address, for the contact's time zone.
     #[serde(default)]
     pub country: Option<String>,
+    /// The customer's tags in the store (e.g. `ebook` from a signup form).
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

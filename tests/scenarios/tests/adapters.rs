@@ -72,6 +72,7 @@ fn run(wait_until: Option<&str>) -> Run {
             last_name: None,
             accepts_marketing: None,
             country: None,
+            tags: vec![],
         }),
         matched: None,
         sent: vec![],

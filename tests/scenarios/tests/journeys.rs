@@ -466,3 +466,85 @@ async fn a_third_order_enters_vip_membership_is_countable_and_a_fourth_brings_th
         "A little something for our VIPs"
     );
 }
+
+fn click_on(link: &str) -> serde_json::Value {
+    let mut click = ses_sample("feedback-click.json");
+    click["detail"]["click"]["link"] = link.into();
+    click
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ebook_flow_splits_on_the_click() {
+    let ebook = CUSTOMER.replace("\"tags\": \"\"", "\"tags\": \"ebook, newsletter\"");
+    // Clicked: the introduction two days after the click.
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .webhook("customers/create", "wh-c", &ebook)
+        .await
+        .unwrap();
+    assert_eq!(
+        subjects(&stack).await,
+        vec!["Your e-book: The Knitwear Care Guide"],
+        "the welcome series steps aside"
+    );
+    stack
+        .ses_event(click_on(
+            "https://demo.myshopify.com/pages/ebook/knitwear-care-guide.pdf",
+        ))
+        .await
+        .unwrap();
+    stack.tick("2026-11-25T11:20:00Z").await.unwrap();
+    assert_eq!(subjects(&stack).await.len(), 1);
+    stack.tick("2026-11-25T11:21:00Z").await.unwrap();
+    assert_eq!(
+        subjects(&stack).await.last().unwrap(),
+        "Who makes your knitwear"
+    );
+
+    // No click: the reminder after three days, and nothing more.
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .webhook("customers/create", "wh-c", &ebook)
+        .await
+        .unwrap();
+    stack.tick("2026-12-31T00:00:00Z").await.unwrap();
+    assert_eq!(
+        subjects(&stack).await,
+        vec![
+            "Your e-book: The Knitwear Care Guide",
+            "Your e-book is still waiting"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rsvp_click_puts_the_contact_in_the_attendees_segment() {
+    use waymark_app::ports::Segments;
+    let mut stack = Stack::start().await.unwrap();
+    let invited = CUSTOMER.replace("\"tags\": \"\"", "\"tags\": \"event_invite\"");
+    stack
+        .webhook("customers/create", "wh-c", &invited)
+        .await
+        .unwrap();
+    assert!(
+        subjects(&stack)
+            .await
+            .contains(&"You are invited: our winter open studio".to_string())
+    );
+    let store = waymark_aws::store::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&stack.sdk),
+        &stack.table,
+    );
+    let shop = waymark_core::ids::ShopDomain::parse(waymark_scenarios::SHOP).unwrap();
+    // A click on another link changes nothing.
+    stack
+        .ses_event(click_on("https://demo.myshopify.com/collections/all"))
+        .await
+        .unwrap();
+    assert_eq!(store.count(&shop, "event_attendees").await.unwrap(), 0);
+    let mut rsvp = click_on("https://demo.myshopify.com/pages/rsvp?event=open-studio");
+    rsvp["detail"]["click"]["timestamp"] = "2026-11-23T11:25:00.000Z".into();
+    rsvp["time"] = "2026-11-23T11:25:00Z".into();
+    stack.ses_event(rsvp).await.unwrap();
+    assert_eq!(store.count(&shop, "event_attendees").await.unwrap(), 1);
+}

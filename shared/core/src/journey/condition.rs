@@ -56,6 +56,8 @@ pub enum Condition {
     HasProduct(u64),
     /// The customer said yes to email marketing (as the event reports it).
     EventAcceptsMarketing,
+    /// A click on a link containing this text (`email_clicked` events).
+    ClickedLink(String),
     // ---- the contact ----
     /// The contact accepts email marketing.
     AcceptsMarketing,
@@ -97,6 +99,7 @@ enum Repr {
     TotalAtLeast(Amount),
     HasProduct(u64),
     EventAcceptsMarketing,
+    ClickedLink(String),
     AcceptsMarketing,
     HasTag(String),
     InSegment(String),
@@ -163,6 +166,9 @@ impl Condition {
                 matches!(
                     e, EventKind::CustomerUpserted(c) if c.accepts_marketing == Some(true))
             }),
+            Self::ClickedLink(part) => s.event.is_some_and(|e| {
+                matches!(e, EventKind::EmailClicked(c) if c.link.as_deref().is_some_and(|l| l.contains(part.as_str())))
+            }),
             Self::AcceptsMarketing => s.contact.accepts_marketing(),
             Self::HasTag(t) => s.contact.tags.contains(t),
             Self::InSegment(seg) => s.contact.segments.contains(seg),
@@ -204,7 +210,8 @@ impl Condition {
             | Self::ItemsAtLeast(_)
             | Self::TotalAtLeast(_)
             | Self::HasProduct(_)
-            | Self::EventAcceptsMarketing => true,
+            | Self::EventAcceptsMarketing
+            | Self::ClickedLink(_) => true,
             Self::Not(c) => c.reads_event(),
             Self::AnyOf(cs) | Self::AllOf(cs) => cs.iter().any(|c| c.reads_event()),
             _ => false,

@@ -307,6 +307,10 @@ pub fn handle_event(
         advance(catalog, contact, &mut run, event.at, &mut effects);
         runs.push(run);
     }
+    // Update steps may have moved the contact in or out of segments; the
+    // membership follows now, and journeys triggered by it start on the
+    // contact's next event.
+    update_segments(catalog, contact, event.at, &mut effects);
     effects
 }
 

@@ -392,6 +392,7 @@ fn customer(at: Timestamp, accepts: bool) -> Event {
             last_name: None,
             accepts_marketing: Some(accepts),
             country: None,
+            tags: vec![],
         }),
     )
 }

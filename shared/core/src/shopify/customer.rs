@@ -16,6 +16,8 @@ pub(super) struct Payload {
     accepts_marketing: Option<bool>,
     email_marketing_consent: Option<Consent>,
     default_address: Option<super::Address>,
+    #[serde(default)]
+    tags: String,
 }
 
 #[derive(serde::Deserialize)]
@@ -39,6 +41,12 @@ impl Payload {
                 last_name: self.last_name.filter(|s| !s.is_empty()),
                 accepts_marketing: consent,
                 country: super::country([&self.default_address, &None]),
+                tags: self
+                    .tags
+                    .split(',')
+                    .map(|t| t.trim().to_lowercase())
+                    .filter(|t| !t.is_empty())
+                    .collect(),
             },
             id.to_string(),
         ))
