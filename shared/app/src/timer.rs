@@ -12,6 +12,8 @@ pub struct TickReport {
     pub contacts: usize,
     pub emails_queued: usize,
     pub messages_requeued: usize,
+    /// Items that failed this tick; still due, so the next tick retries them.
+    pub failed: usize,
 }
 
 /// A tick's report and, per contact, what the engine decided (for the
@@ -48,7 +50,15 @@ where
     for item in due {
         match item {
             Due::Contact { shop, id } => {
-                let r = processor.handle_tick(&shop, &id, now).await?;
+                // One contact's failure must not hold up everyone after it.
+                let r = match processor.handle_tick(&shop, &id, now).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::error!(%shop, contact = %id, error = %e, "tick failed for contact; retried next tick");
+                        report.failed += 1;
+                        continue;
+                    }
+                };
                 report.contacts += 1;
                 report.emails_queued += r
                     .effects
@@ -63,10 +73,13 @@ where
                     });
                 }
             }
-            Due::Message { id } => {
-                outbox.requeue(&id, now).await?;
-                report.messages_requeued += 1;
-            }
+            Due::Message { id } => match outbox.requeue(&id, now).await {
+                Ok(()) => report.messages_requeued += 1,
+                Err(e) => {
+                    tracing::error!(outbox_id = %id, error = %e, "requeue failed; retried next tick");
+                    report.failed += 1;
+                }
+            },
         }
     }
     tracing::info!(%now, ?report, "tick");
