@@ -32,6 +32,7 @@ pub async fn handle(service: &Service, req: Request) -> Result<Response<Body>, E
                     topic: header("x-shopify-topic"),
                     shop: header("x-shopify-shop-domain"),
                     webhook_id: header("x-shopify-webhook-id"),
+                    event_id: header("x-shopify-event-id"),
                     triggered_at: header("x-shopify-triggered-at"),
                     body: req.body().as_ref(),
                 })

@@ -121,6 +121,7 @@ impl<S: Inbox + Suppressions> FeedbackService<S> {
         let receipt = Receipt {
             shop: f.shop.clone(),
             delivery_id: format!("ses-{id}"),
+            platform_event_id: None,
             topic: event.kind.name().into(),
             received_at: Some(f.at),
         };

@@ -16,6 +16,7 @@ pub struct WebhookRequest<'a> {
     pub topic: Option<&'a str>,
     pub shop: Option<&'a str>,
     pub webhook_id: Option<&'a str>,
+    pub event_id: Option<&'a str>,
     pub triggered_at: Option<&'a str>,
     pub body: &'a [u8],
 }
@@ -87,6 +88,7 @@ impl<I: Inbox> ShopifyIngest<I> {
         let receipt = |at: Option<Timestamp>| Receipt {
             shop: shop.clone(),
             delivery_id: webhook_id.to_string(),
+            platform_event_id: req.event_id.map(|e| e.chars().take(200).collect()),
             topic: topic.as_str().to_string(),
             received_at: at.or(triggered_at),
         };

@@ -19,6 +19,9 @@ pub struct StoreError(pub String);
 pub struct Receipt {
     pub shop: ShopDomain,
     pub delivery_id: String,
+    /// The platform's id of the underlying event (`X-Shopify-Event-Id`): the
+    /// same event can come in several deliveries.
+    pub platform_event_id: Option<String>,
     pub topic: String,
     /// Logical time of the delivery (the payload's, else the header's);
     /// unknown for a delivery too broken to say, which is then kept until

@@ -118,6 +118,7 @@ impl<S: Inbox + Suppressions> Preferences<S> {
         let receipt = Receipt {
             shop: c.shop.clone(),
             delivery_id: format!("unsubscribe-{id}"),
+            platform_event_id: None,
             topic: "unsubscribe".into(),
             received_at: Some(now),
         };

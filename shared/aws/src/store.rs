@@ -140,7 +140,7 @@ struct ContactDoc {
 
 impl Inbox for DynamoStore {
     async fn record(&self, receipt: &Receipt, event: &Event) -> Result<Recorded, StoreError> {
-        let receipt_item: Item = HashMap::from([
+        let mut receipt_item: Item = HashMap::from([
             (
                 PK.into(),
                 s(keys::receipt(&receipt.shop, &receipt.delivery_id)),
@@ -151,6 +151,9 @@ impl Inbox for DynamoStore {
             ("event_id".into(), s(&event.id)),
             (TTL.into(), ttl(receipt.received_at.unwrap_or(event.at))),
         ]);
+        if let Some(platform) = &receipt.platform_event_id {
+            receipt_item.insert("platform_event_id".into(), s(platform));
+        }
         let event_item: Item = HashMap::from([
             (PK.into(), s(keys::event(&event.shop, &event.id))),
             (SK.into(), s("E")),

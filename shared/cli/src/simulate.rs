@@ -204,6 +204,7 @@ pub async fn run(
                         topic: Some(topic.as_str()),
                         shop: Some(shop.as_str()),
                         webhook_id: Some(&format!("sim-{line}")),
+                        event_id: None,
                         triggered_at: None,
                         body: &body,
                     })

@@ -35,6 +35,7 @@ fn receipt(id: &str) -> Receipt {
     Receipt {
         shop: shop(),
         delivery_id: id.into(),
+        platform_event_id: Some(format!("evt-{id}")),
         topic: "checkouts/create".into(),
         received_at: Some(at("2026-11-23T10:00:00Z")),
     }
