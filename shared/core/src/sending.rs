@@ -80,6 +80,31 @@ pub fn quiet_until(q: &QuietHours, at: Timestamp, tz: &TimeZone) -> Option<Times
         .map(|z| z.timestamp())
 }
 
+/// The first instant at or after `at` whose local time in `tz` is `time`, on
+/// one of `days` (any day when empty).
+pub fn next_local(
+    at: Timestamp,
+    time: Time,
+    days: &[jiff::civil::Weekday],
+    tz: &TimeZone,
+) -> Timestamp {
+    let start = at.to_zoned(tz.clone()).date();
+    let mut date = start;
+    for _ in 0..8 {
+        if (days.is_empty() || days.contains(&date.weekday()))
+            && let Ok(z) = date.to_datetime(time).to_zoned(tz.clone())
+            && z.timestamp() >= at
+        {
+            return z.timestamp();
+        }
+        match date.tomorrow() {
+            Ok(d) => date = d,
+            Err(_) => break,
+        }
+    }
+    at
+}
+
 /// A time zone by IANA name, from the bundled database.
 pub fn zone(name: &str) -> Option<TimeZone> {
     TimeZone::get(name).ok()

@@ -462,6 +462,7 @@ struct StepFile {
     wait: Option<Duration>,
     from: Option<WaitAnchor>,
     wait_for: Option<WaitForFile>,
+    wait_until: Option<WaitUntilFile>,
     #[serde(rename = "if")]
     if_: Option<Vec<Condition>>,
     then: Option<String>,
@@ -475,6 +476,28 @@ struct StepFile {
     #[serde(default)]
     exit: bool,
     next: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WaitUntilFile {
+    time: String,
+    #[serde(default)]
+    days: Vec<String>,
+}
+
+fn weekday(d: &str) -> Option<jiff::civil::Weekday> {
+    use jiff::civil::Weekday::*;
+    Some(match d.to_ascii_lowercase().get(..3)? {
+        "mon" => Monday,
+        "tue" => Tuesday,
+        "wed" => Wednesday,
+        "thu" => Thursday,
+        "fri" => Friday,
+        "sat" => Saturday,
+        "sun" => Sunday,
+        _ => return None,
+    })
 }
 
 #[derive(Deserialize)]
@@ -790,6 +813,7 @@ fn parse_definition(
         let mut errs: Vec<(String, String)> = Vec::new();
         let kinds = [
             s.wait.is_some(),
+            s.wait_until.is_some(),
             s.wait_for.is_some(),
             s.if_.is_some(),
             s.split.is_some(),
@@ -805,7 +829,7 @@ fn parse_definition(
                 &format!("id: {}", s.id),
                 line,
                 format!(
-                    "{here}: a step needs exactly one of `wait`, `wait_for`, `if`, `split`, `email`, `update` or `exit`"
+                    "{here}: a step needs exactly one of `wait`, `wait_until`, `wait_for`, `if`, `split`, `email`, `update` or `exit`"
                 ),
             );
             continue;
@@ -831,6 +855,31 @@ fn parse_definition(
                 duration: w.0,
                 from_trigger: matches!(s.from, Some(WaitAnchor::Trigger)),
             }
+        } else if let Some(w) = &s.wait_until {
+            let time = w.time.parse::<jiff::civil::Time>().unwrap_or_else(|_| {
+                err(
+                    &w.time,
+                    line,
+                    format!("{here}: `{}` is not a time of day (e.g. \"10:00\")", w.time),
+                );
+                jiff::civil::Time::midnight()
+            });
+            let days = w
+                .days
+                .iter()
+                .filter_map(|d| {
+                    let day = weekday(d);
+                    if day.is_none() {
+                        err(
+                            d,
+                            line,
+                            format!("{here}: `{d}` is not a weekday (mon, tue, … sun)"),
+                        );
+                    }
+                    day
+                })
+                .collect();
+            StepKind::WaitUntil { time, days }
         } else if let Some(w) = &s.wait_for {
             if !known_event(&w.event) {
                 err(
@@ -1040,7 +1089,12 @@ fn reachability(steps: &[Step]) -> Vec<bool> {
 
 /// A step on a cycle that passes through no wait, if any.
 fn loop_without_wait(steps: &[Step]) -> Option<&str> {
-    let waits = |s: &Step| matches!(s.kind, StepKind::Wait { .. } | StepKind::WaitFor { .. });
+    let waits = |s: &Step| {
+        matches!(
+            s.kind,
+            StepKind::Wait { .. } | StepKind::WaitUntil { .. } | StepKind::WaitFor { .. }
+        )
+    };
     for start in 0..steps.len() {
         if waits(&steps[start]) {
             continue;

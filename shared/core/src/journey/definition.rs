@@ -128,6 +128,12 @@ pub enum StepKind {
         duration: SignedDuration,
         from_trigger: bool,
     },
+    /// Wait until a local time of day (in the contact's zone), optionally on
+    /// given weekdays only: "the next weekday at 10:00".
+    WaitUntil {
+        time: jiff::civil::Time,
+        days: Vec<jiff::civil::Weekday>,
+    },
     /// Wait for an event (same contact) for at most `timeout`; go to
     /// `on_event` if it happens, `on_timeout` otherwise.
     WaitFor {

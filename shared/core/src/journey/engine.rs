@@ -570,6 +570,31 @@ fn advance(
                 run.cursor = run.cursor.max(due);
                 goto(def, run, step.next);
             }
+            StepKind::WaitUntil { time, days } => {
+                let due = match run.wait_until {
+                    Some(due) => due,
+                    None => {
+                        let tz = contact
+                            .zone_name()
+                            .and_then(crate::sending::zone)
+                            .unwrap_or_else(|| catalog.time_zone().clone());
+                        let due = crate::sending::next_local(run.cursor, *time, days, &tz);
+                        run.wait_until = Some(due);
+                        due
+                    }
+                };
+                if due > now {
+                    effects.push(Effect::Waiting {
+                        journey: run.journey.clone(),
+                        key: run.key.clone(),
+                        until: due,
+                    });
+                    return;
+                }
+                run.wait_until = None;
+                run.cursor = run.cursor.max(due);
+                goto(def, run, step.next);
+            }
             StepKind::WaitFor {
                 timeout,
                 on_timeout,

@@ -27,6 +27,21 @@ fn describe(d: &Definition, i: usize) -> String {
                 ""
             }
         ),
+        StepKind::WaitUntil { time, days } => {
+            let days: Vec<String> = days
+                .iter()
+                .map(|d| format!("{d:?}")[..3].to_lowercase())
+                .collect();
+            if days.is_empty() {
+                format!("wait until {}", time.strftime("%H:%M"))
+            } else {
+                format!(
+                    "wait until {} ({})",
+                    time.strftime("%H:%M"),
+                    days.join(", ")
+                )
+            }
+        }
         StepKind::WaitFor { event, timeout, .. } => {
             format!("wait up to {} for {event}", human(*timeout))
         }
@@ -191,7 +206,9 @@ pub fn mermaid(d: &Definition) -> String {
     for i in 0..d.steps.len() {
         let shape = match d.steps[i].kind {
             StepKind::If { .. } | StepKind::Split { .. } => ("{", "}"),
-            StepKind::Wait { .. } | StepKind::WaitFor { .. } => ("[/", "/]"),
+            StepKind::Wait { .. } | StepKind::WaitUntil { .. } | StepKind::WaitFor { .. } => {
+                ("[/", "/]")
+            }
             _ => ("[", "]"),
         };
         let _ = writeln!(

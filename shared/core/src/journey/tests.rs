@@ -657,3 +657,51 @@ fn quiet_hours_hold_a_3am_email_until_8am_in_the_contacts_zone() {
         "08:00 in Tokyo"
     );
 }
+
+#[test]
+fn wait_until_goes_to_the_next_allowed_local_time() {
+    let j = "id: morning\nversion: 1\nname: M\ntrigger:\n  event: customer_upserted\nsending: { quiet_hours: off }\nsteps:\n  - id: next_weekday_10\n    wait_until: { time: \"10:00\", days: [mon, tue, wed, thu, fri] }\n  - id: hi\n    email: abandoned_checkout_1\n";
+    let mut w = world(catalog_with(&[("m.yaml", j)]));
+    // Saturday 2026-11-28, noon UTC (the catalog's zone: no _defaults here).
+    let saturday: Timestamp = "2026-11-28T12:00:00Z".parse().unwrap();
+    w.event(&customer(saturday, true));
+    assert_eq!(
+        w.runs[0].wait_until.unwrap().to_string(),
+        "2026-11-30T10:00:00Z",
+        "Monday 10:00"
+    );
+    // In Tokyo (a `time_zone` property), 10:00 local is 01:00Z.
+    let mut w = world(catalog_with(&[("m.yaml", j)]));
+    w.contact
+        .properties
+        .insert("time_zone".into(), serde_json::json!("Asia/Tokyo"));
+    w.event(&customer(saturday, true));
+    assert_eq!(
+        w.runs[0].wait_until.unwrap().to_string(),
+        "2026-11-30T01:00:00Z"
+    );
+    w.tick("2026-12-01T00:00:00Z".parse().unwrap());
+    assert_eq!(w.emails[0].0.to_string(), "2026-11-30T01:00:00Z");
+
+    let bad = "id: bad\nversion: 1\nname: B\ntrigger:\n  event: customer_upserted\nsteps:\n  - id: w\n    wait_until: { time: \"25:00\", days: [someday] }\n";
+    let mut files = repo_files();
+    files.push(ContentFile {
+        path: "journeys/bad.yaml".into(),
+        text: bad.into(),
+    });
+    let text: Vec<String> = Catalog::from_files(&files)
+        .unwrap_err()
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        text.iter()
+            .any(|e| e.contains("`25:00` is not a time of day")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|e| e.contains("`someday` is not a weekday")),
+        "{text:?}"
+    );
+}
