@@ -4,13 +4,14 @@
 use aws_config::SdkConfig;
 use lambda_runtime::{Error, LambdaEvent};
 use waymark_app::dispatch::{Dispatcher, Unsubscribe};
+use waymark_aws::events::EventBridgePublisher;
 use waymark_aws::ses::SesMailer;
 use waymark_aws::store::DynamoStore;
 use waymark_aws::stream::{BatchResponse, StreamBatch};
 use waymark_core::email::{Renderer, Sender};
 use waymark_core::ids::EmailAddress;
 
-pub type Service = Dispatcher<DynamoStore, SesMailer>;
+pub type Service = Dispatcher<DynamoStore, SesMailer, EventBridgePublisher>;
 
 /// Built once per cold start from the environment.
 pub async fn init() -> Result<Service, Error> {
@@ -54,9 +55,11 @@ pub fn build_with(
     ses: aws_sdk_sesv2::Client,
 ) -> Result<Service, Error> {
     let catalog = waymark_content::checked_catalog()?;
+    let bus = waymark_aws::config::optional("EVENT_BUS_NAME").unwrap_or_else(|| "default".into());
     Ok(Dispatcher::new(
         DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table),
         SesMailer::new(ses, configuration_set),
+        EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(sdk), bus),
         Renderer::new(catalog.templates()),
         sender,
         unsubscribe,

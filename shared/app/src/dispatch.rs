@@ -2,9 +2,10 @@
 //! MIME, send; on failure retry with backoff or park with the error. A
 //! message is never dropped: it ends sent or parked.
 
-use crate::ports::{Mailer, Outbox, StoreError, Suppressions};
+use crate::ports::{Mailer, Outbox, Publisher, StoreError, Suppressions};
 use waymark_core::email::{Renderer, Sender, UnsubscribeLinks, mime};
-use waymark_core::outbox::{AfterFailure, SendFailure, after_failure};
+use waymark_core::ids::EmailAddress;
+use waymark_core::outbox::{AfterFailure, Channel, OutboxMessage, SendFailure, after_failure};
 
 /// How one message ended this attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,18 +28,20 @@ pub struct Unsubscribe {
     pub url: String,
 }
 
-pub struct Dispatcher<O, M> {
+pub struct Dispatcher<O, M, P> {
     outbox: O,
     mailer: M,
+    publisher: P,
     renderer: Renderer,
     sender: Sender,
     unsubscribe: Unsubscribe,
 }
 
-impl<O: Outbox + Suppressions, M: Mailer> Dispatcher<O, M> {
+impl<O: Outbox + Suppressions, M: Mailer, P: Publisher> Dispatcher<O, M, P> {
     pub fn new(
         outbox: O,
         mailer: M,
+        publisher: P,
         renderer: Renderer,
         sender: Sender,
         unsubscribe: Unsubscribe,
@@ -46,6 +49,7 @@ impl<O: Outbox + Suppressions, M: Mailer> Dispatcher<O, M> {
         Self {
             outbox,
             mailer,
+            publisher,
             renderer,
             sender,
             unsubscribe,
@@ -57,51 +61,38 @@ impl<O: Outbox + Suppressions, M: Mailer> Dispatcher<O, M> {
             return Ok(Outcome::NotClaimed);
         };
         let m = &claimed.message;
-        // Read at send time: an unsubscribe or a bounce recorded a second ago
-        // stops this message.
-        if let Some(reason) = self.outbox.suppression(&m.shop, &m.to).await?
-            && reason.blocks(m.transactional)
-        {
-            self.outbox.skip(&claimed, reason.as_str()).await?;
-            tracing::info!(
-                outbox_id = id,
-                reason = reason.as_str(),
-                "suppressed; not sent"
-            );
-            return Ok(Outcome::Suppressed(reason.as_str().to_string()));
-        }
-        let links = (!m.transactional).then(|| {
-            let token = waymark_core::unsubscribe::sign(
-                &self.unsubscribe.secret,
-                &m.shop,
-                &m.to,
-                m.queued_at,
-            );
-            UnsubscribeLinks {
-                url: format!("{}?t={token}", self.unsubscribe.url),
-                mailto: format!("mailto:{}?subject=unsubscribe", self.sender.address),
+        let result = match &m.channel {
+            Channel::Email {
+                to,
+                template,
+                transactional,
+            } => {
+                // Read at send time: an unsubscribe or a bounce recorded a
+                // second ago stops this message.
+                if let Some(reason) = self.outbox.suppression(&m.shop, to).await?
+                    && reason.blocks(*transactional)
+                {
+                    self.outbox.skip(&claimed, reason.as_str()).await?;
+                    tracing::info!(
+                        outbox_id = id,
+                        reason = reason.as_str(),
+                        "suppressed; not sent"
+                    );
+                    return Ok(Outcome::Suppressed(reason.as_str().to_string()));
+                }
+                self.send_email(m, to, template, *transactional).await
             }
-        });
-        let mut params = m.params.clone();
-        if let (Some(l), Some(obj)) = (&links, params.as_object_mut()) {
-            obj.insert("unsubscribe_url".into(), l.url.clone().into());
-        }
-        let result = match self.renderer.render(&m.template, &params) {
-            Ok(rendered) => {
-                let raw = mime(&self.sender, m, &rendered, links.as_ref());
-                let tags = [
-                    (
-                        waymark_core::feedback::TAG_SHOP,
-                        waymark_core::feedback::shop_tag(&m.shop),
-                    ),
-                    (waymark_core::feedback::TAG_MESSAGE, m.id.clone()),
-                    (waymark_core::feedback::TAG_JOURNEY, m.journey.clone()),
-                ];
-                self.mailer
-                    .send(self.sender.address.as_str(), m.to.as_str(), raw, &tags)
-                    .await
+            Channel::Event { detail_type } => {
+                let detail = serde_json::json!({
+                    "shop": m.shop,
+                    "journey": m.journey,
+                    "step": m.step,
+                    "message": m.id,
+                    "at": m.queued_at,
+                    "data": m.params,
+                });
+                self.publisher.publish(detail_type, &detail).await
             }
-            Err(e) => Err(SendFailure::Permanent(e.to_string())),
         };
         match result {
             Ok(provider_id) => {
@@ -133,12 +124,50 @@ impl<O: Outbox + Suppressions, M: Mailer> Dispatcher<O, M> {
             }
         }
     }
+
+    /// Renders and sends one email; a rendering error is permanent.
+    async fn send_email(
+        &self,
+        m: &OutboxMessage,
+        to: &EmailAddress,
+        template: &str,
+        transactional: bool,
+    ) -> Result<String, SendFailure> {
+        let links = (!transactional).then(|| {
+            let token =
+                waymark_core::unsubscribe::sign(&self.unsubscribe.secret, &m.shop, to, m.queued_at);
+            UnsubscribeLinks {
+                url: format!("{}?t={token}", self.unsubscribe.url),
+                mailto: format!("mailto:{}?subject=unsubscribe", self.sender.address),
+            }
+        });
+        let mut params = m.params.clone();
+        if let (Some(l), Some(obj)) = (&links, params.as_object_mut()) {
+            obj.insert("unsubscribe_url".into(), l.url.clone().into());
+        }
+        let rendered = self
+            .renderer
+            .render(template, &params)
+            .map_err(|e| SendFailure::Permanent(e.to_string()))?;
+        let raw = mime(&self.sender, m, to, &rendered, links.as_ref());
+        let tags = [
+            (
+                waymark_core::feedback::TAG_SHOP,
+                waymark_core::feedback::shop_tag(&m.shop),
+            ),
+            (waymark_core::feedback::TAG_MESSAGE, m.id.clone()),
+            (waymark_core::feedback::TAG_JOURNEY, m.journey.clone()),
+        ];
+        self.mailer
+            .send(self.sender.address.as_str(), to.as_str(), raw, &tags)
+            .await
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::{MemoryMailer, MemoryStore, Status};
+    use crate::memory::{MemoryMailer, MemoryPublisher, MemoryStore, Status};
     use crate::ports::{Commit, ContactStore};
     use waymark_core::contact::Contact;
     use waymark_core::email::Template;
@@ -159,7 +188,7 @@ mod tests {
     async fn setup(
         params: serde_json::Value,
     ) -> (
-        Dispatcher<MemoryStore, MemoryMailer>,
+        Dispatcher<MemoryStore, MemoryMailer, MemoryPublisher>,
         MemoryStore,
         MemoryMailer,
         String,
@@ -177,11 +206,13 @@ mod tests {
             version: 1,
             run_key: "k".into(),
             step: "s".into(),
-            template: "hello".into(),
-            to: EmailAddress::parse("ana@example.com").unwrap(),
-            transactional: false,
             queued_at: t0,
             params,
+            channel: waymark_core::outbox::Channel::Email {
+                to: EmailAddress::parse("ana@example.com").unwrap(),
+                template: "hello".into(),
+                transactional: false,
+            },
         };
         store
             .commit(&Commit {
@@ -209,6 +240,7 @@ mod tests {
             Dispatcher::new(
                 store.clone(),
                 mailer.clone(),
+                MemoryPublisher::default(),
                 renderer(),
                 sender,
                 unsubscribe,
@@ -252,7 +284,12 @@ mod tests {
         let (d, store, mailer, key) = setup(good_params()).await;
         let m = store.outbox()[0].message.clone();
         store
-            .suppress(&m.shop, &m.to, SuppressionReason::Unsubscribed, m.queued_at)
+            .suppress(
+                &m.shop,
+                m.to().unwrap(),
+                SuppressionReason::Unsubscribed,
+                m.queued_at,
+            )
             .await
             .unwrap();
         assert_eq!(

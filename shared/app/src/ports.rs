@@ -261,6 +261,15 @@ pub trait Suppressions {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// Publishes one event to the event bus; returns the bus's event id.
+pub trait Publisher {
+    fn publish(
+        &self,
+        detail_type: &str,
+        detail: &serde_json::Value,
+    ) -> impl Future<Output = Result<String, SendFailure>> + Send;
+}
+
 /// Sends one raw MIME message; returns the provider's message id.
 pub trait Mailer {
     /// `tags` travel with the message and come back in its SES events.

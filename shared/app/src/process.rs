@@ -182,7 +182,7 @@ fn build_commit(
         outbox: effects
             .iter()
             .filter_map(|e| match e {
-                Effect::Email(m) => Some((**m).clone()),
+                Effect::Email(m) | Effect::Emit(m) => Some((**m).clone()),
                 _ => None,
             })
             .collect(),

@@ -15,6 +15,7 @@ use waymark_app::process::Processor;
 use waymark_core::email::Renderer;
 use waymark_core::ids::{ContactId, ShopDomain};
 use waymark_core::journey::{Catalog, Effect};
+use waymark_core::outbox::Channel;
 use waymark_core::shopify::{self, Delivery, Topic};
 
 enum Input {
@@ -116,14 +117,23 @@ impl Printer<'_> {
                     (at, format!("waits until {until}"))
                 }
                 Effect::Email(m) if m.journey == self.journey => {
-                    let subject = match self.renderer.render(&m.template, &m.params) {
+                    let Channel::Email { to, template, .. } = &m.channel else {
+                        continue;
+                    };
+                    let subject = match self.renderer.render(template, &m.params) {
                         Ok(r) => format!("“{}”", r.subject),
                         Err(e) => format!("(would be parked: {e})"),
                     };
                     (
                         m.queued_at,
-                        format!("email {} ({}) to {} {subject}", m.step, m.template, m.to),
+                        format!("email {} ({template}) to {to} {subject}", m.step),
                     )
+                }
+                Effect::Emit(m) if m.journey == self.journey => {
+                    let Channel::Event { detail_type } = &m.channel else {
+                        continue;
+                    };
+                    (m.queued_at, format!("{} emits {detail_type}", m.step))
                 }
                 Effect::Branched {
                     journey,

@@ -213,6 +213,7 @@ pub struct UnsubscribeLinks {
 pub fn mime(
     sender: &Sender,
     message: &OutboxMessage,
+    to: &crate::ids::EmailAddress,
     rendered: &Rendered,
     unsubscribe: Option<&UnsubscribeLinks>,
 ) -> Vec<u8> {
@@ -224,7 +225,7 @@ pub fn mime(
         .unwrap_or("waymark.invalid");
     let mut builder = mail_builder::MessageBuilder::new()
         .from((sender.name.as_str(), sender.address.as_str()))
-        .to(message.to.as_str())
+        .to(to.as_str())
         .subject(rendered.subject.as_str())
         .message_id(format!("{}@{domain}", message.id))
         .date(message.queued_at.as_second())
@@ -322,14 +323,16 @@ mod tests {
                 version: 1,
                 run_key: "k".into(),
                 step: "s".into(),
-                template: "abandoned_checkout_1".into(),
-                to: crate::ids::EmailAddress::parse("a@example.com").unwrap(),
-                transactional: false,
                 queued_at: "2026-11-23T11:00:00Z".parse().unwrap(),
                 params: serde_json::Value::Null,
+                channel: crate::outbox::Channel::Email {
+                    to: crate::ids::EmailAddress::parse("a@example.com").unwrap(),
+                    template: "abandoned_checkout_1".into(),
+                    transactional: false,
+                },
             };
             let sender = Sender { name: "Shop".into(), address: crate::ids::EmailAddress::parse("s@example.com").unwrap() };
-            let raw = String::from_utf8_lossy(&mime(&sender, &message, &out, None)).into_owned();
+            let raw = String::from_utf8_lossy(&mime(&sender, &message, message.to().unwrap(), &out, None)).into_owned();
             let headers = raw.split("\r\n\r\n").next().unwrap_or_default();
             prop_assert!(!headers.lines().any(|l| l.starts_with("Bcc:")), "no header injection: {}", headers);
         }

@@ -23,17 +23,31 @@ pub struct OutboxMessage {
     pub version: u32,
     pub run_key: String,
     pub step: String,
-    pub template: String,
-    pub to: EmailAddress,
-    pub transactional: bool,
     /// Logical time the step ran.
     pub queued_at: Timestamp,
-    /// The data the template renders: `contact` and the trigger's data.
+    /// The data the template renders (or the event carries): `contact` and
+    /// the trigger's data.
     pub params: serde_json::Value,
+    #[serde(flatten)]
+    pub channel: Channel,
+}
+
+/// Where a message goes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "channel", rename_all = "snake_case")]
+pub enum Channel {
+    Email {
+        to: EmailAddress,
+        template: String,
+        transactional: bool,
+    },
+    /// An event on the EventBridge bus, for SMS, ads audiences, a CRM or a
+    /// sales hand-off to follow the same contact.
+    Event { detail_type: String },
 }
 
 impl OutboxMessage {
-    /// The message for `step` of `run`, or `None` when the contact has no address.
+    /// The email for `step` of `run`, or `None` when the contact has no address.
     /// `visit` counts earlier sends of this step in the run (loops).
     pub fn for_step(
         contact: &Contact,
@@ -44,11 +58,40 @@ impl OutboxMessage {
         transactional: bool,
     ) -> Option<Self> {
         let to = contact.email.clone()?;
+        Some(Self::build(
+            contact,
+            run,
+            step,
+            visit,
+            Channel::Email {
+                to,
+                template: template.to_string(),
+                transactional,
+            },
+        ))
+    }
+
+    /// The event an `emit` step publishes.
+    pub fn event(
+        contact: &Contact,
+        run: &Run,
+        step: &str,
+        visit: usize,
+        detail_type: &str,
+    ) -> Self {
+        let channel = Channel::Event {
+            detail_type: detail_type.to_string(),
+        };
+        Self::build(contact, run, step, visit, channel)
+    }
+
+    fn build(contact: &Contact, run: &Run, step: &str, visit: usize, channel: Channel) -> Self {
         let mut params = serde_json::json!({
             "contact": {
+                "id": contact.id.as_str(),
                 "first_name": contact.first_name,
                 "last_name": contact.last_name,
-                "email": to.as_str(),
+                "email": contact.email.as_ref().map(|e| e.as_str()),
             },
         });
         let (name, data) = match &run.trigger {
@@ -63,7 +106,7 @@ impl OutboxMessage {
                 .and_then(|v| v.get("data").cloned())
                 .unwrap_or_default();
         }
-        Some(Self {
+        Self {
             id: message_id(
                 &contact.shop,
                 &contact.id,
@@ -77,12 +120,18 @@ impl OutboxMessage {
             version: run.version,
             run_key: run.key.clone(),
             step: step.to_string(),
-            template: template.to_string(),
-            to,
-            transactional,
             queued_at: run.cursor,
             params,
-        })
+            channel,
+        }
+    }
+
+    /// The recipient, for email.
+    pub fn to(&self) -> Option<&EmailAddress> {
+        match &self.channel {
+            Channel::Email { to, .. } => Some(to),
+            Channel::Event { .. } => None,
+        }
     }
 }
 

@@ -277,7 +277,7 @@ async fn a_send_ses_refuses_is_parked_with_its_error_not_dropped() {
     assert_eq!(parked.len(), 1);
     let error = parked[0].1.as_deref().unwrap();
     assert!(error.contains("MessageRejected"), "{error}");
-    assert_eq!(parked[0].0.to.as_str(), "ana.silva@example.com");
+    assert_eq!(parked[0].0.to().unwrap().as_str(), "ana.silva@example.com");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -90,11 +90,13 @@ fn message(c: &Contact, step: &str) -> OutboxMessage {
         version: 1,
         run_key: "tok".into(),
         step: step.into(),
-        template: "abandoned_checkout_1".into(),
-        to: c.email.clone().unwrap(),
-        transactional: false,
         queued_at: at("2026-11-23T11:00:00Z"),
         params: serde_json::json!({}),
+        channel: waymark_core::outbox::Channel::Email {
+            to: c.email.clone().unwrap(),
+            template: "abandoned_checkout_1".into(),
+            transactional: false,
+        },
     }
 }
 

@@ -548,3 +548,45 @@ async fn an_rsvp_click_puts_the_contact_in_the_attendees_segment() {
     stack.ses_event(rsvp).await.unwrap();
     assert_eq!(store.count(&shop, "event_attendees").await.unwrap(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vip_journey_publishes_an_audience_event_through_the_outbox() {
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .webhook("customers/create", "wh-c", CUSTOMER)
+        .await
+        .unwrap();
+    for n in 1..=3u32 {
+        let order = ORDER
+            .replace("6123456789012", &format!("61234567890{n:02}"))
+            .replace(
+                "2026-11-23T05:30:00-05:00",
+                &format!("2026-12-{:02}T05:30:00-05:00", n * 5),
+            );
+        stack
+            .webhook("orders/create", &format!("wh-o{n}"), &order)
+            .await
+            .unwrap();
+    }
+    let store = waymark_aws::store::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&stack.sdk),
+        &stack.table,
+    );
+    let sent = waymark_aws::store::outbox_by_status(&store, "sent")
+        .await
+        .unwrap();
+    let events: Vec<_> = sent
+        .iter()
+        .filter_map(|(m, _)| match &m.channel {
+            waymark_core::outbox::Channel::Event { detail_type } => {
+                Some((m.journey.clone(), detail_type.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        events,
+        vec![("vip".to_string(), "waymark.vip_entered".to_string())],
+        "published once, to EventBridge (moto)"
+    );
+}

@@ -463,6 +463,7 @@ struct StepFile {
     from: Option<WaitAnchor>,
     wait_for: Option<WaitForFile>,
     wait_until: Option<WaitUntilFile>,
+    emit: Option<String>,
     #[serde(rename = "if")]
     if_: Option<Vec<Condition>>,
     then: Option<String>,
@@ -812,6 +813,7 @@ fn parse_definition(
         };
         let mut errs: Vec<(String, String)> = Vec::new();
         let kinds = [
+            s.emit.is_some(),
             s.wait.is_some(),
             s.wait_until.is_some(),
             s.wait_for.is_some(),
@@ -829,7 +831,7 @@ fn parse_definition(
                 &format!("id: {}", s.id),
                 line,
                 format!(
-                    "{here}: a step needs exactly one of `wait`, `wait_until`, `wait_for`, `if`, `split`, `email`, `update` or `exit`"
+                    "{here}: a step needs exactly one of `wait`, `wait_until`, `wait_for`, `if`, `split`, `email`, `update`, `emit` or `exit`"
                 ),
             );
             continue;
@@ -942,6 +944,23 @@ fn parse_definition(
             }
         } else if let Some(u) = &s.update {
             StepKind::Update(u.clone())
+        } else if let Some(detail_type) = &s.emit {
+            if detail_type.is_empty()
+                || !detail_type
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+            {
+                err(
+                    detail_type,
+                    line,
+                    format!(
+                        "{here}: `emit` takes a detail type of letters, digits, `_`, `-` or `.`"
+                    ),
+                );
+            }
+            StepKind::Emit {
+                detail_type: detail_type.clone(),
+            }
         } else {
             StepKind::Exit
         };

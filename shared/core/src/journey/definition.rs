@@ -158,6 +158,8 @@ pub enum StepKind {
     },
     /// Change the contact: tags, properties, score, lifecycle stage.
     Update(Update),
+    /// Publish an event (this detail type) to EventBridge through the outbox.
+    Emit { detail_type: String },
     /// End the run.
     Exit,
 }

@@ -35,6 +35,8 @@ pub enum Effect {
         until: Timestamp,
     },
     Email(Box<OutboxMessage>),
+    /// An event for the EventBridge bus (goes through the outbox too).
+    Emit(Box<OutboxMessage>),
     /// A branch was taken (`if`, `split`, `wait_for`).
     Branched {
         journey: String,
@@ -730,6 +732,22 @@ fn advance(
                         }
                     }
                 }
+                goto(def, run, step.next);
+            }
+            StepKind::Emit { detail_type } => {
+                let visit = run
+                    .path
+                    .iter()
+                    .filter(|p| **p == format!("emit:{}", step.id))
+                    .count();
+                effects.push(Effect::Emit(Box::new(OutboxMessage::event(
+                    contact,
+                    run,
+                    &step.id,
+                    visit,
+                    detail_type,
+                ))));
+                run.path.push(format!("emit:{}", step.id));
                 goto(def, run, step.next);
             }
             StepKind::Update(u) => {

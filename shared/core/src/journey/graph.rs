@@ -80,6 +80,7 @@ fn describe(d: &Definition, i: usize) -> String {
             }
             format!("update: {}", parts.join("; "))
         }
+        StepKind::Emit { detail_type } => format!("emit {detail_type}"),
         StepKind::Exit => "exit".into(),
     };
     format!("{}: {what}", s.id)

@@ -705,3 +705,25 @@ fn wait_until_goes_to_the_next_allowed_local_time() {
         "{text:?}"
     );
 }
+
+#[test]
+fn emit_steps_queue_one_event_per_visit() {
+    let j = "id: handoff\nversion: 1\nname: H\ntrigger:\n  event: customer_upserted\nsteps:\n  - id: tell_sales\n    emit: sales_handoff\n";
+    let catalog = catalog_with(&[("h.yaml", j)]);
+    let mut contact = Contact::new(ContactId::for_customer(1), shop(), t0());
+    let mut runs = vec![];
+    let fx = handle_event(&catalog, &mut contact, &mut runs, &customer(t0(), true));
+    let emitted: Vec<_> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Emit(m) => Some(m.channel.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        emitted,
+        vec![crate::outbox::Channel::Event {
+            detail_type: "sales_handoff".into()
+        }]
+    );
+}
