@@ -19,4 +19,6 @@ pub use engine::{Effect, handle_event, handle_tick, successors};
 pub use run::{Run, RunStatus};
 
 #[cfg(test)]
+mod schema_tests;
+#[cfg(test)]
 mod tests;
