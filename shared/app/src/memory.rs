@@ -87,15 +87,6 @@ impl MemoryStore {
         std::mem::take(&mut self.lock().stream)
     }
 
-    /// Keys of the messages waiting to be sent, oldest first.
-    pub fn queued(&self) -> Vec<String> {
-        self.lock()
-            .outbox
-            .iter()
-            .filter(|(_, e)| e.status == Status::Queued)
-            .map(|(k, _)| k.clone())
-            .collect()
-    }
 
     /// Every outbox entry, for assertions and the simulator's timeline.
     pub fn outbox(&self) -> Vec<Entry> {
@@ -104,10 +95,6 @@ impl MemoryStore {
 
     pub fn rejected(&self) -> Vec<Rejected> {
         self.lock().rejected.clone()
-    }
-
-    pub fn contact_count(&self) -> usize {
-        self.lock().contacts.len()
     }
 }
 

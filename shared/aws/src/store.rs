@@ -40,14 +40,6 @@ impl DynamoStore {
             table: table.into(),
         }
     }
-
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    pub fn table(&self) -> &str {
-        &self.table
-    }
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {

@@ -254,12 +254,6 @@ pub fn mime(
         .expect("writing MIME to memory cannot fail")
 }
 
-/// Renders a content file set's templates for tests and tools.
-pub fn renderer_for(files: &[ContentFile]) -> Result<Renderer, Vec<ContentError>> {
-    let catalog = crate::journey::Catalog::from_files(files)?;
-    Ok(Renderer::new(catalog.templates()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

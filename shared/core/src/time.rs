@@ -50,11 +50,6 @@ pub fn parse_duration(raw: &str) -> Result<SignedDuration, String> {
     Ok(SignedDuration::from_secs(total))
 }
 
-/// Milliseconds since the epoch: the sortable form stored in the due index.
-pub fn epoch_millis(t: Timestamp) -> i64 {
-    t.as_millisecond()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
