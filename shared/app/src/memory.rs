@@ -87,7 +87,6 @@ impl MemoryStore {
         std::mem::take(&mut self.lock().stream)
     }
 
-
     /// Every outbox entry, for assertions and the simulator's timeline.
     pub fn outbox(&self) -> Vec<Entry> {
         self.lock().outbox.values().cloned().collect()
