@@ -177,6 +177,7 @@ mod tests {
     fn renderer() -> Renderer {
         let t = Template {
             name: "hello".into(),
+            dir: "templates/hello".into(),
             subject: "Hi {{ contact.first_name }}".into(),
             text: "Your cart: {{ checkout.total | money }}".into(),
             html: "<p>{{ contact.first_name }}</p>".into(),

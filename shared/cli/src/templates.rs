@@ -179,7 +179,9 @@ pub fn templates(cmd: Templates) -> Result<ExitCode> {
                 }
             }
             for t in catalog.templates() {
-                let cases = uses.get(&t.name).cloned().unwrap_or_else(|| {
+                // A locale variant is checked with the data of its default's uses.
+                let base = t.name.split('@').next().unwrap_or(&t.name);
+                let cases = uses.get(base).cloned().unwrap_or_else(|| {
                     samples
                         .values()
                         .map(|k| (k.clone(), Some(fulfilled.clone()), true))
@@ -188,7 +190,7 @@ pub fn templates(cmd: Templates) -> Result<ExitCode> {
                 for (trigger, matched, marketing) in cases {
                     for contact in [&ana, &nameless] {
                         checked += 1;
-                        if let Err(e) = renderer.render(
+                        if let Err(e) = renderer.render_exactly(
                             &t.name,
                             &params(contact, trigger.clone(), matched.clone(), marketing),
                         ) {

@@ -48,6 +48,9 @@ pub struct Contact {
     /// Logical times of the newest marketing emails queued, for the cap.
     #[serde(default)]
     pub marketing_sent: Vec<Timestamp>,
+    /// The storefront language, newest seen (`en-ie`, `fr`): picks template variants.
+    #[serde(default)]
+    pub locale: Option<String>,
     /// The segments the contact is in (kept current event by event).
     #[serde(default)]
     pub segments: std::collections::BTreeSet<String>,
@@ -85,6 +88,7 @@ impl Contact {
             country: None,
             marketing_sent: Vec::new(),
             segments: Default::default(),
+            locale: None,
         }
     }
 
@@ -178,6 +182,11 @@ impl Contact {
             EventKind::CheckoutUpdated(c) => {
                 if self.first_name.is_none() {
                     self.first_name = c.first_name.clone();
+                }
+                if let Some(l) = &c.locale
+                    && (newer || self.locale.is_none())
+                {
+                    self.locale = Some(l.clone());
                 }
                 // Ticking the box at checkout is an opt-in; leaving it
                 // unticked revokes nothing.

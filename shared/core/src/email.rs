@@ -12,7 +12,10 @@ use std::collections::BTreeMap;
 /// The three parts of one template, as source text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
+    /// `abandoned_checkout_1`, or `abandoned_checkout_1@fr` for a locale variant.
     pub name: String,
+    /// Its folder, e.g. `templates/abandoned_checkout_1/fr`.
+    pub dir: String,
     pub subject: String,
     pub text: String,
     pub html: String,
@@ -35,6 +38,7 @@ impl Template {
     /// Assembles and syntax-checks a template from its folder's files.
     pub(crate) fn from_parts(
         name: &str,
+        dir: &str,
         files: &BTreeMap<String, &ContentFile>,
     ) -> Result<Self, Vec<ContentError>> {
         let mut errors = Vec::new();
@@ -42,7 +46,7 @@ impl Template {
             Some(f) => f.text.clone(),
             None => {
                 errors.push(ContentError {
-                    path: format!("templates/{name}/{part}"),
+                    path: format!("{dir}/{part}"),
                     line: 1,
                     column: 1,
                     message: format!("template `{name}` has no {part}"),
@@ -52,6 +56,7 @@ impl Template {
         };
         let t = Self {
             name: name.to_string(),
+            dir: dir.to_string(),
             subject: text(PARTS[0]).trim().to_string(),
             text: text(PARTS[1]),
             html: text(PARTS[2]),
@@ -64,7 +69,7 @@ impl Template {
         for (part, source) in t.parts() {
             if let Err(e) = env.add_template_owned(format!("{name}/{part}"), source.clone()) {
                 errors.push(ContentError {
-                    path: format!("templates/{name}/{part}"),
+                    path: format!("{dir}/{part}"),
                     line: e.line().unwrap_or(1),
                     column: 1,
                     message: e.to_string(),
@@ -89,9 +94,10 @@ pub struct Rendered {
 
 /// Why a message could not be rendered: parks the message with this text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("template `{template}` (templates/{template}/{part}{}): {detail}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+#[error("template `{template}` ({dir}/{part}{}): {detail}", line.map(|l| format!(":{l}")).unwrap_or_default())]
 pub struct RenderError {
     pub template: String,
+    pub dir: String,
     /// `subject.txt`, `body.txt` or `body.html`.
     pub part: String,
     pub line: Option<usize>,
@@ -129,32 +135,70 @@ fn money_filter(value: Value) -> Result<String, minijinja::Error> {
 /// Renders every template of a catalog; built once per process.
 pub struct Renderer {
     env: Environment<'static>,
+    /// Template name → its folder, for error messages.
+    dirs: BTreeMap<String, String>,
 }
 
 impl Renderer {
     pub fn new<'a>(templates: impl IntoIterator<Item = &'a Template>) -> Self {
         let mut env = environment();
+        let mut dirs = BTreeMap::new();
         for t in templates {
+            dirs.insert(t.name.clone(), t.dir.clone());
             for (part, source) in t.parts() {
                 // Already syntax-checked when the catalog was built.
                 let _ = env.add_template_owned(format!("{}/{part}", t.name), source.clone());
             }
         }
-        Self { env }
+        Self { env, dirs }
     }
 
+    /// The variant for `locale` (`fr-ca`, then `fr`), else the default.
+    pub fn resolve(&self, template: &str, locale: Option<&str>) -> String {
+        let Some(locale) = locale.map(str::to_ascii_lowercase) else {
+            return template.to_string();
+        };
+        let language = locale
+            .split(['-', '_'])
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        [locale, language]
+            .into_iter()
+            .map(|l| format!("{template}@{l}"))
+            .find(|name| self.dirs.contains_key(name))
+            .unwrap_or_else(|| template.to_string())
+    }
+
+    /// Renders `template` in the contact's locale (`params.contact.locale`).
     pub fn render(
         &self,
         template: &str,
         params: &serde_json::Value,
     ) -> Result<Rendered, RenderError> {
+        let locale = params["contact"]["locale"].as_str();
+        self.render_exactly(&self.resolve(template, locale), params)
+    }
+
+    /// Renders one template (or variant) by its full name.
+    pub fn render_exactly(
+        &self,
+        template: &str,
+        params: &serde_json::Value,
+    ) -> Result<Rendered, RenderError> {
         let ctx = Value::from_serialize(params);
+        let dir = self
+            .dirs
+            .get(template)
+            .cloned()
+            .unwrap_or_else(|| format!("templates/{template}"));
         let part = |p: &str| {
             self.env
                 .get_template(&format!("{template}/{p}"))
                 .and_then(|t| t.render(&ctx))
                 .map_err(|e| RenderError {
                     template: template.to_string(),
+                    dir: dir.clone(),
                     part: p.to_string(),
                     line: e.line(),
                     detail: e.to_string(),
@@ -279,6 +323,35 @@ mod tests {
             },
             "unsubscribe_url": "https://prefs.example/u?t=x",
         })
+    }
+
+    #[test]
+    fn locale_variants_are_chosen_by_the_contacts_locale_with_a_fallback() {
+        let r = renderer();
+        assert_eq!(
+            r.resolve("abandoned_checkout_1", Some("fr-FR")),
+            "abandoned_checkout_1@fr"
+        );
+        assert_eq!(
+            r.resolve("abandoned_checkout_1", Some("FR")),
+            "abandoned_checkout_1@fr"
+        );
+        assert_eq!(
+            r.resolve("abandoned_checkout_1", Some("de")),
+            "abandoned_checkout_1"
+        );
+        assert_eq!(
+            r.resolve("abandoned_checkout_1", None),
+            "abandoned_checkout_1"
+        );
+        let mut p = params("Ana", "Bonnet");
+        p["contact"]["locale"] = "fr-ca".into();
+        let out = r.render("abandoned_checkout_1", &p).unwrap();
+        assert_eq!(
+            out.subject,
+            "Ana, vous avez oublié quelque chose dans votre panier"
+        );
+        assert!(out.text.contains("Se désinscrire"), "{}", out.text);
     }
 
     #[test]

@@ -191,6 +191,9 @@ pub struct Checkout {
     /// ISO country code of the shipping (else billing) address.
     #[serde(default)]
     pub country: Option<String>,
+    /// The storefront language the customer used (`customer_locale`).
+    #[serde(default)]
+    pub locale: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

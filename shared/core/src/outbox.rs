@@ -92,6 +92,7 @@ impl OutboxMessage {
                 "first_name": contact.first_name,
                 "last_name": contact.last_name,
                 "email": contact.email.as_ref().map(|e| e.as_str()),
+                "locale": contact.locale,
             },
         });
         let (name, data) = match &run.trigger {

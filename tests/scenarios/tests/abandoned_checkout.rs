@@ -384,3 +384,27 @@ async fn an_order_after_the_first_reminder_stops_the_rest() {
     stack.tick("2026-12-31T00:00:00Z").await.unwrap();
     assert_eq!(stack.sent_by("abandoned_checkout").await.unwrap().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_french_speaking_customer_gets_the_french_variant() {
+    let mut stack = Stack::start().await.unwrap();
+    let french = CHECKOUT.replace(
+        "\"customer_locale\": \"en-IE\"",
+        "\"customer_locale\": \"fr-FR\"",
+    );
+    stack
+        .webhook("checkouts/create", "wh-fr", &french)
+        .await
+        .unwrap();
+    stack.tick("2026-11-23T11:01:00Z").await.unwrap();
+    let sent = stack.sent_by("abandoned_checkout").await.unwrap();
+    assert_eq!(
+        sent[0].subject,
+        "Ana, vous avez oublié quelque chose dans votre panier"
+    );
+    assert!(
+        sent[0].text.contains("Total : 66.00 EUR"),
+        "{}",
+        sent[0].text
+    );
+}

@@ -207,22 +207,40 @@ impl Catalog {
     /// `templates/<name>/{subject.txt,body.txt,body.html}` files.
     pub fn from_files(files: &[ContentFile]) -> Result<Self, Vec<ContentError>> {
         let mut errors = Vec::new();
-        let mut parts: BTreeMap<String, BTreeMap<String, &ContentFile>> = BTreeMap::new();
+        // templates/<name>/<part>, and locale variants templates/<name>/<locale>/<part>.
+        let mut parts: BTreeMap<(String, String), BTreeMap<String, &ContentFile>> = BTreeMap::new();
         for f in files {
-            let mut segs = f.path.rsplit('/');
-            let (Some(file), Some(dir)) = (segs.next(), segs.next()) else {
-                continue;
+            let segs: Vec<&str> = f.path.split('/').collect();
+            let (name, dir, part) = match segs.as_slice() {
+                ["templates", name, part] => (name.to_string(), format!("templates/{name}"), *part),
+                ["templates", name, locale, part] => (
+                    format!("{name}@{}", locale.to_ascii_lowercase()),
+                    format!("templates/{name}/{locale}"),
+                    *part,
+                ),
+                _ => continue,
             };
-            if segs.next() == Some("templates") {
-                parts
-                    .entry(dir.to_string())
-                    .or_default()
-                    .insert(file.to_string(), f);
-            }
+            parts
+                .entry((name, dir))
+                .or_default()
+                .insert(part.to_string(), f);
         }
         let mut templates = BTreeMap::new();
-        for (name, files) in parts {
-            match Template::from_parts(&name, &files) {
+        for ((name, dir), files) in &parts {
+            if let Some((base, _)) = name.split_once('@')
+                && !parts.keys().any(|(n, _)| n == base)
+            {
+                errors.push(ContentError {
+                    path: dir.clone(),
+                    line: 1,
+                    column: 1,
+                    message: format!(
+                        "locale variant `{name}` has no default template `{base}` to fall back on"
+                    ),
+                });
+            }
+            let name = name.clone();
+            match Template::from_parts(&name, dir, files) {
                 Ok(t) => {
                     templates.insert(name, t);
                 }

@@ -78,6 +78,7 @@ fn checkout(at: Timestamp, items: u32, completed: bool) -> Event {
             completed_at: completed.then_some(at),
             accepts_marketing: Some(true),
             country: None,
+            locale: None,
         }),
     )
 }

@@ -22,6 +22,7 @@ pub(super) struct Payload {
     buyer_accepts_marketing: Option<bool>,
     shipping_address: Option<Address>,
     billing_address: Option<Address>,
+    customer_locale: Option<String>,
 }
 
 impl Payload {
@@ -55,6 +56,10 @@ impl Payload {
             completed_at: self.completed_at,
             accepts_marketing: self.buyer_accepts_marketing,
             country: country([&self.shipping_address, &self.billing_address]),
+            locale: self
+                .customer_locale
+                .filter(|l| !l.is_empty() && l.len() <= 20)
+                .map(|l| l.to_ascii_lowercase()),
         })
     }
 }
