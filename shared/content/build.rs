@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 /// What a function bundles: definitions and template parts (not, say, a
 /// preview screenshot kept beside a template).
-const CONTENT: [&str; 4] = ["yaml", "yml", "txt", "html"];
+const CONTENT: [&str; 5] = ["yaml", "yml", "txt", "html", "mjml"];
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {

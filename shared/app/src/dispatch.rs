@@ -181,6 +181,7 @@ mod tests {
             subject: "Hi {{ contact.first_name }}".into(),
             text: "Your cart: {{ checkout.total | money }}".into(),
             html: "<p>{{ contact.first_name }}</p>".into(),
+            mjml: false,
             preheader: None,
         };
         Renderer::new([&t])

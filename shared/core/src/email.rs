@@ -18,18 +18,23 @@ pub struct Template {
     pub dir: String,
     pub subject: String,
     pub text: String,
+    /// The HTML part's source: HTML, or MJML when `mjml` is set.
     pub html: String,
+    /// The HTML part is written in MJML (`body.mjml`), compiled after rendering.
+    pub mjml: bool,
     /// The inbox preview line, hidden at the top of the HTML part.
     pub preheader: Option<String>,
 }
 
 const PARTS: [&str; 3] = ["subject.txt", "body.txt", "body.html"];
+const MJML: &str = "body.mjml";
 const PREHEADER: &str = "preheader.txt";
 
 impl Template {
     /// Each part's file name and source.
     fn parts(&self) -> impl Iterator<Item = (&'static str, &String)> {
-        PARTS
+        let html = if self.mjml { MJML } else { PARTS[2] };
+        [PARTS[0], PARTS[1], html]
             .into_iter()
             .zip([&self.subject, &self.text, &self.html])
             .chain(self.preheader.iter().map(|p| (PREHEADER, p)))
@@ -54,14 +59,28 @@ impl Template {
                 String::new()
             }
         };
+        let mjml = files.get(MJML).map(|f| f.text.clone());
+        let both = mjml.is_some() && files.contains_key(PARTS[2]);
         let t = Self {
             name: name.to_string(),
             dir: dir.to_string(),
             subject: text(PARTS[0]).trim().to_string(),
             text: text(PARTS[1]),
-            html: text(PARTS[2]),
+            mjml: mjml.is_some(),
+            html: match mjml {
+                Some(source) => source,
+                None => text(PARTS[2]),
+            },
             preheader: files.get(PREHEADER).map(|f| f.text.trim().to_string()),
         };
+        if both {
+            errors.push(ContentError {
+                path: format!("{dir}/{MJML}"),
+                line: 1,
+                column: 1,
+                message: format!("template `{name}` has both body.html and body.mjml: keep one"),
+            });
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -108,7 +127,7 @@ fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|name| {
-        if name.ends_with(".html") {
+        if name.ends_with(".html") || name.ends_with(".mjml") {
             minijinja::AutoEscape::Html
         } else {
             minijinja::AutoEscape::None
@@ -135,8 +154,8 @@ fn money_filter(value: Value) -> Result<String, minijinja::Error> {
 /// Renders every template of a catalog; built once per process.
 pub struct Renderer {
     env: Environment<'static>,
-    /// Template name → its folder, for error messages.
-    dirs: BTreeMap<String, String>,
+    /// Template name → its folder (for error messages) and whether its HTML is MJML.
+    dirs: BTreeMap<String, (String, bool)>,
 }
 
 impl Renderer {
@@ -144,7 +163,7 @@ impl Renderer {
         let mut env = environment();
         let mut dirs = BTreeMap::new();
         for t in templates {
-            dirs.insert(t.name.clone(), t.dir.clone());
+            dirs.insert(t.name.clone(), (t.dir.clone(), t.mjml));
             for (part, source) in t.parts() {
                 // Already syntax-checked when the catalog was built.
                 let _ = env.add_template_owned(format!("{}/{part}", t.name), source.clone());
@@ -187,11 +206,11 @@ impl Renderer {
         params: &serde_json::Value,
     ) -> Result<Rendered, RenderError> {
         let ctx = Value::from_serialize(params);
-        let dir = self
+        let (dir, mjml) = self
             .dirs
             .get(template)
             .cloned()
-            .unwrap_or_else(|| format!("templates/{template}"));
+            .unwrap_or_else(|| (format!("templates/{template}"), false));
         let part = |p: &str| {
             self.env
                 .get_template(&format!("{template}/{p}"))
@@ -204,7 +223,17 @@ impl Renderer {
                     detail: e.to_string(),
                 })
         };
-        let mut html = part(PARTS[2])?;
+        let mut html = if mjml {
+            compile_mjml(&part(MJML)?).map_err(|detail| RenderError {
+                template: template.to_string(),
+                dir: dir.clone(),
+                part: MJML.to_string(),
+                line: None,
+                detail,
+            })?
+        } else {
+            part(PARTS[2])?
+        };
         if self
             .env
             .get_template(&format!("{template}/{PREHEADER}"))
@@ -228,6 +257,14 @@ impl Renderer {
             html,
         })
     }
+}
+
+/// MJML (after variables are filled in) → responsive email HTML.
+fn compile_mjml(source: &str) -> Result<String, String> {
+    let root = mrml::parse(source).map_err(|e| format!("MJML: {e}"))?;
+    root.element
+        .render(&mrml::prelude::render::RenderOptions::default())
+        .map_err(|e| format!("MJML: {e}"))
 }
 
 fn escape_html(s: &str) -> String {
@@ -352,6 +389,29 @@ mod tests {
             "Ana, vous avez oublié quelque chose dans votre panier"
         );
         assert!(out.text.contains("Se désinscrire"), "{}", out.text);
+    }
+
+    #[test]
+    fn mjml_templates_compile_to_html_after_the_variables_are_filled_in() {
+        let r = renderer();
+        let p = serde_json::json!({
+            "contact": {"first_name": "Ana <b>", "email": "a@example.com"},
+            "order": {"line_items": [{"title": "Merino Beanie", "variant_title": null, "quantity": 1,
+                                      "price": {"amount_minor": 2900, "currency": "EUR"}}],
+                      "total": {"amount_minor": 2900, "currency": "EUR"}},
+        });
+        let out = r.render("order_thank_you", &p).unwrap();
+        assert!(
+            out.html.to_lowercase().starts_with("<!doctype html>"),
+            "{}",
+            &out.html[..200]
+        );
+        assert!(!out.html.contains("<mj-"), "compiled");
+        assert!(out.html.contains("Merino Beanie") && out.html.contains("29.00 EUR"));
+        assert!(
+            out.html.contains("Ana &lt;b&gt;"),
+            "escaped before compiling"
+        );
     }
 
     #[test]

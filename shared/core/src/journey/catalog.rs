@@ -27,7 +27,7 @@ impl ContentFile {
     /// files kept beside it (a preview screenshot). The build's bundler
     /// (`shared/content/build.rs`) keeps the same list.
     pub fn is_content(path: &str) -> bool {
-        [".yaml", ".yml", ".txt", ".html"]
+        [".yaml", ".yml", ".txt", ".html", ".mjml"]
             .iter()
             .any(|e| path.ends_with(e))
     }
