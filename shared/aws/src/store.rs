@@ -215,6 +215,32 @@ impl Inbox for DynamoStore {
 }
 
 impl DynamoStore {
+    /// Ends one claimed attempt of a message: `update` applies only while the
+    /// message is still `sending` under this very attempt.
+    async fn settle<const N: usize>(
+        &self,
+        c: &Claimed,
+        update: &str,
+        values: [(&str, AttributeValue); N],
+        what: &str,
+    ) -> Result<(), StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(self.key(&c.message)))
+            .key(SK, s("O"))
+            .condition_expression("st = :sending AND attempts = :attempt")
+            .update_expression(update)
+            .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":attempt", n(c.attempt));
+        for (name, value) in values {
+            request = request.expression_attribute_values(name, value);
+        }
+        request.send().await.map_err(|e| sdk_err(what, e))?;
+        Ok(())
+    }
+
     /// Every item of one partition, strongly consistent, in key order.
     async fn partition(&self, pk: String, what: &str) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
@@ -560,62 +586,39 @@ impl Outbox for DynamoStore {
     }
 
     async fn retry_at(&self, c: &Claimed, at: Timestamp, error: &str) -> Result<(), StoreError> {
-        let id = self.key(&c.message);
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(&id))
-            .key(SK, s("O"))
-            .condition_expression("st = :sending AND attempts = :attempt")
-            .update_expression("SET st = :retry, slot_ms = :at, due_shard = :shard, due_at = :at, last_error = :err")
-            .expression_attribute_values(":sending", s("sending"))
-            .expression_attribute_values(":attempt", n(c.attempt))
-            .expression_attribute_values(":retry", s("retry"))
-            .expression_attribute_values(":at", n(at.as_millisecond()))
-            .expression_attribute_values(":shard", s(keys::shard(&id)))
-            .expression_attribute_values(":err", s(error))
-            .send()
-            .await
-            .map_err(|e| sdk_err("schedule retry", e))?;
-        Ok(())
+        let shard = keys::shard(&self.key(&c.message));
+        self.settle(
+            c,
+            "SET st = :st, slot_ms = :at, due_shard = :shard, due_at = :at, last_error = :why",
+            [
+                (":st", s("retry")),
+                (":at", n(at.as_millisecond())),
+                (":shard", s(shard)),
+                (":why", s(error)),
+            ],
+            "schedule retry",
+        )
+        .await
     }
 
     async fn park(&self, c: &Claimed, error: &str) -> Result<(), StoreError> {
-        let id = self.key(&c.message);
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(&id))
-            .key(SK, s("O"))
-            .condition_expression("st = :sending AND attempts = :attempt")
-            .update_expression("SET st = :parked, last_error = :err REMOVE due_shard, due_at")
-            .expression_attribute_values(":sending", s("sending"))
-            .expression_attribute_values(":attempt", n(c.attempt))
-            .expression_attribute_values(":parked", s("parked"))
-            .expression_attribute_values(":err", s(error))
-            .send()
-            .await
-            .map_err(|e| sdk_err("park message", e))?;
-        Ok(())
+        self.settle(
+            c,
+            "SET st = :st, last_error = :why REMOVE due_shard, due_at",
+            [(":st", s("parked")), (":why", s(error))],
+            "park message",
+        )
+        .await
     }
 
     async fn skip(&self, c: &Claimed, reason: &str) -> Result<(), StoreError> {
-        let id = self.key(&c.message);
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(&id))
-            .key(SK, s("O"))
-            .condition_expression("st = :sending AND attempts = :attempt")
-            .update_expression("SET st = :skipped, skip_reason = :why REMOVE due_shard, due_at")
-            .expression_attribute_values(":sending", s("sending"))
-            .expression_attribute_values(":attempt", n(c.attempt))
-            .expression_attribute_values(":skipped", s("skipped"))
-            .expression_attribute_values(":why", s(reason))
-            .send()
-            .await
-            .map_err(|e| sdk_err("skip message", e))?;
-        Ok(())
+        self.settle(
+            c,
+            "SET st = :st, skip_reason = :why REMOVE due_shard, due_at",
+            [(":st", s("skipped")), (":why", s(reason))],
+            "skip message",
+        )
+        .await
     }
 
     async fn requeue(&self, id: &str, now: Timestamp) -> Result<(), StoreError> {

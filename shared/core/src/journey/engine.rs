@@ -447,6 +447,31 @@ fn goto(def: &Definition, run: &mut Run, target: Option<usize>) {
     run.step = target.unwrap_or(def.steps.len());
 }
 
+/// The zone local-time rules use for a contact: theirs, else the shop's.
+fn local_zone(catalog: &Catalog, contact: &Contact) -> jiff::tz::TimeZone {
+    contact
+        .zone_name()
+        .and_then(crate::sending::zone)
+        .unwrap_or_else(|| catalog.time_zone().clone())
+}
+
+/// A wait (or timeout) due at `due`: if it is still ahead of `now`, notes
+/// the wait and returns false; otherwise clears it, moves the run's logical
+/// time to `due`, and returns true.
+fn fire_if_due(run: &mut Run, due: Timestamp, now: Timestamp, effects: &mut Vec<Effect>) -> bool {
+    if due > now {
+        effects.push(Effect::Waiting {
+            journey: run.journey.clone(),
+            key: run.key.clone(),
+            until: due,
+        });
+        return false;
+    }
+    run.wait_until = None;
+    run.cursor = run.cursor.max(due);
+    true
+}
+
 /// What the send-time rules say about a marketing email at `at`.
 enum Hold {
     None,
@@ -455,7 +480,7 @@ enum Hold {
 }
 
 fn hold(catalog: &Catalog, def: &Definition, contact: &Contact, at: Timestamp) -> Hold {
-    use crate::sending::{WhenCapped, capped_until, quiet_until, zone};
+    use crate::sending::{WhenCapped, capped_until, quiet_until};
     let rules = &def.sending;
     let mut until = None;
     if let Some(cap) = &rules.cap
@@ -467,10 +492,7 @@ fn hold(catalog: &Catalog, def: &Definition, contact: &Contact, at: Timestamp) -
         }
     }
     if let Some(q) = &rules.quiet_hours {
-        let tz = contact
-            .zone_name()
-            .and_then(zone)
-            .unwrap_or_else(|| catalog.time_zone().clone());
+        let tz = local_zone(catalog, contact);
         let candidate = until.map_or(at, |(t, _)| t);
         if let Some(open) = quiet_until(q, candidate, &tz) {
             until = Some((open, "quiet hours"));
@@ -576,25 +598,15 @@ fn advance(
                 let due = match run.wait_until {
                     Some(due) => due,
                     None => {
-                        let tz = contact
-                            .zone_name()
-                            .and_then(crate::sending::zone)
-                            .unwrap_or_else(|| catalog.time_zone().clone());
+                        let tz = local_zone(catalog, contact);
                         let due = crate::sending::next_local(run.cursor, *time, days, &tz);
                         run.wait_until = Some(due);
                         due
                     }
                 };
-                if due > now {
-                    effects.push(Effect::Waiting {
-                        journey: run.journey.clone(),
-                        key: run.key.clone(),
-                        until: due,
-                    });
+                if !fire_if_due(run, due, now, effects) {
                     return;
                 }
-                run.wait_until = None;
-                run.cursor = run.cursor.max(due);
                 goto(def, run, step.next);
             }
             StepKind::WaitFor {
@@ -605,16 +617,9 @@ fn advance(
                 let due = *run.wait_until.get_or_insert_with(|| {
                     run.cursor.checked_add(*timeout).unwrap_or(Timestamp::MAX)
                 });
-                if due > now {
-                    effects.push(Effect::Waiting {
-                        journey: run.journey.clone(),
-                        key: run.key.clone(),
-                        until: due,
-                    });
+                if !fire_if_due(run, due, now, effects) {
                     return;
                 }
-                run.wait_until = None;
-                run.cursor = run.cursor.max(due);
                 branch(def, run, *on_timeout, due, effects);
             }
             StepKind::If {
