@@ -226,6 +226,7 @@ mod tests {
                 identities: Default::default(),
                 segments_entered: vec![],
                 segments_exited: vec![],
+                absorbed: None,
             })
             .await
             .unwrap();

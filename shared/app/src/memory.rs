@@ -4,9 +4,9 @@
 //! the same contract tests. Never used by a deployed function.
 
 use crate::ports::{
-    Claimed, Commit, CommitError, ContactState, ContactStore, Due, DueIndex, Inbox, Mailer, Member,
-    Outbox, Receipt, Recorded, Rejected, Resolution, Segments, StoreError, SuppressionReason,
-    Suppressions, VersionedRun,
+    Claimed, Commit, CommitError, ContactState, ContactStore, Due, DueIndex, Erasure, IdleBatch,
+    IdleIndex, Inbox, Mailer, Member, Outbox, Privacy, Receipt, Recorded, Rejected, Resolution,
+    Segments, StoreError, SuppressionReason, Suppressions, VersionedRun,
 };
 use jiff::{SignedDuration, Timestamp};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -58,6 +58,55 @@ struct State {
     outbox: BTreeMap<String, Entry>,
     suppressions: HashMap<(ShopDomain, String), SuppressionReason>,
     members: BTreeMap<(ShopDomain, String), BTreeMap<ContactId, Option<EmailAddress>>>,
+    /// The inactivity index: day → contacts, and each contact's day.
+    idle: BTreeMap<i32, HashSet<ContactKey>>,
+    idle_day: HashMap<ContactKey, i32>,
+    sweep_cursor: Option<i32>,
+    /// Erasure records: (shop, reason, items deleted).
+    erasures: Vec<(ShopDomain, String, u64)>,
+}
+
+impl State {
+    /// Moves a contact to the bucket of its `idle_at` day (or out).
+    fn index_idle(&mut self, key: &ContactKey, idle_at: Option<Timestamp>) {
+        let day = idle_at.map(waymark_core::activity::day_of);
+        let old = self.idle_day.get(key).copied();
+        if old == day {
+            return;
+        }
+        if let Some(d) = old
+            && let Some(set) = self.idle.get_mut(&d)
+        {
+            set.remove(key);
+            if set.is_empty() {
+                self.idle.remove(&d);
+            }
+        }
+        match day {
+            Some(d) => {
+                self.idle.entry(d).or_default().insert(key.clone());
+                self.idle_day.insert(key.clone(), d);
+            }
+            None => {
+                self.idle_day.remove(key);
+            }
+        }
+    }
+
+    /// Removes a contact and everything keyed on it; returns items removed.
+    fn remove_contact(&mut self, key: &ContactKey) -> u64 {
+        let mut n = 0;
+        if let Some(state) = self.contacts.remove(key) {
+            n += 1 + state.runs.len() as u64;
+            for seg in &state.contact.segments {
+                if let Some(m) = self.members.get_mut(&(key.0.clone(), seg.clone())) {
+                    n += u64::from(m.remove(&key.1).is_some());
+                }
+            }
+        }
+        self.index_idle(key, None);
+        n
+    }
 }
 
 /// Every storage port in memory; clones share the same state.
@@ -74,6 +123,12 @@ fn alias_keys(identity: &Identity) -> Vec<String> {
     if let Some(e) = &identity.email {
         keys.push(format!("email:{}", e.lookup_key()));
     }
+    if let Some(o) = identity.order_id {
+        keys.push(format!("order:{o}"));
+    }
+    if let Some(a) = &identity.anonymous_id {
+        keys.push(format!("anon:{a}"));
+    }
     keys
 }
 
@@ -85,6 +140,43 @@ impl MemoryStore {
     /// Takes the events recorded since the last call (what the stream holds).
     pub fn take_new_events(&self) -> Vec<Event> {
         std::mem::take(&mut self.lock().stream)
+    }
+
+    /// Seeds a contact straight into the store (benchmarks build large
+    /// tables this way), indexed as a commit would index it.
+    pub fn seed(&self, state: ContactState) {
+        let mut s = self.lock();
+        let key = (state.contact.shop.clone(), state.contact.id.clone());
+        s.index_idle(&key, state.contact.idle_at);
+        s.contacts.insert(key, state);
+    }
+
+    /// Number of contacts stored.
+    pub fn contact_count(&self) -> usize {
+        self.lock().contacts.len()
+    }
+
+    /// Whether any stored item still mentions this text (privacy tests):
+    /// contacts, runs, aliases, members, outbox messages and pending events.
+    pub fn mentions(&self, needle: &str) -> bool {
+        fn has<T: serde::Serialize>(v: &T, needle: &str) -> bool {
+            serde_json::to_string(v).is_ok_and(|t| t.contains(needle))
+        }
+        let s = self.lock();
+        s.contacts
+            .values()
+            .any(|c| has(&c.contact, needle) || c.runs.iter().any(|r| has(&r.run, needle)))
+            || s.aliases.keys().any(|(_, k)| k.contains(needle))
+            || s.members
+                .values()
+                .any(|m| m.values().flatten().any(|e| e.as_str().contains(needle)))
+            || s.outbox.values().any(|e| has(&e.message, needle))
+            || s.stream.iter().any(|e| has(e, needle))
+    }
+
+    /// Erasure records written (shop, reason, items deleted).
+    pub fn erasures(&self) -> Vec<(ShopDomain, String, u64)> {
+        self.lock().erasures.clone()
     }
 
     /// Every outbox entry, for assertions and the simulator's timeline.
@@ -136,6 +228,21 @@ impl ContactStore for MemoryStore {
                 None => r.unmapped.email = Some(e.clone()),
             }
         }
+        if let Some(o) = identity.order_id {
+            match s.aliases.get(&(shop.clone(), format!("order:{o}"))) {
+                Some(id) => r.contact = r.contact.or(Some(id.clone())),
+                None => r.unmapped.order_id = Some(o),
+            }
+        }
+        if let Some(a) = &identity.anonymous_id {
+            match s.aliases.get(&(shop.clone(), format!("anon:{a}"))) {
+                Some(id) if r.contact.as_ref().is_some_and(|c| c != id) => {
+                    r.merge = Some(id.clone())
+                }
+                Some(id) => r.contact = Some(id.clone()),
+                None => r.unmapped.anonymous_id = Some(a.clone()),
+            }
+        }
         Ok(r)
     }
 
@@ -176,6 +283,18 @@ impl ContactStore for MemoryStore {
         if outbox_keys.iter().any(|k| s.outbox.contains_key(k)) {
             return Err(CommitError::Conflict);
         }
+        if let Some(a) = &c.absorbed {
+            let gone = (key.0.clone(), a.id.clone());
+            if s.contacts.get(&gone).map_or(0, |st| st.version) != a.version {
+                return Err(CommitError::Conflict);
+            }
+            s.remove_contact(&gone);
+            for anon in &a.anonymous_ids {
+                s.aliases
+                    .insert((key.0.clone(), format!("anon:{anon}")), key.1.clone());
+            }
+        }
+        s.index_idle(&key, c.contact.idle_at);
         let mut state = s.contacts.remove(&key).unwrap_or_else(|| ContactState {
             contact: c.contact.clone(),
             version: 0,
@@ -224,18 +343,107 @@ impl ContactStore for MemoryStore {
     }
 }
 
+impl IdleIndex for MemoryStore {
+    async fn idle_on(&self, day: i32) -> Result<IdleBatch, StoreError> {
+        let s = self.lock();
+        let mut contacts: Vec<_> = s.idle.get(&day).into_iter().flatten().cloned().collect();
+        contacts.sort();
+        Ok(IdleBatch {
+            items_read: contacts.len() as u64,
+            contacts,
+        })
+    }
+
+    async fn sweep_cursor(&self) -> Result<Option<i32>, StoreError> {
+        Ok(self.lock().sweep_cursor)
+    }
+
+    async fn set_sweep_cursor(&self, day: i32) -> Result<(), StoreError> {
+        self.lock().sweep_cursor = Some(day);
+        Ok(())
+    }
+}
+
+impl Privacy for MemoryStore {
+    async fn erase(&self, e: &Erasure) -> Result<u64, StoreError> {
+        let mut s = self.lock();
+        let mut n = 0;
+        if let Some(id) = &e.contact {
+            n += s.remove_contact(&(e.shop.clone(), id.clone()));
+        }
+        let mut aliases: Vec<String> = e
+            .emails
+            .iter()
+            .map(|m| format!("email:{}", m.lookup_key()))
+            .collect();
+        aliases.extend(e.customer_id.map(|c| format!("cust:{c}")));
+        aliases.extend(e.orders.iter().map(|o| format!("order:{o}")));
+        aliases.extend(e.anonymous_ids.iter().map(|a| format!("anon:{a}")));
+        for a in aliases {
+            n += u64::from(s.aliases.remove(&(e.shop.clone(), a)).is_some());
+        }
+        for seg in &e.segments {
+            if let (Some(m), Some(id)) = (
+                s.members.get_mut(&(e.shop.clone(), seg.clone())),
+                &e.contact,
+            ) {
+                n += u64::from(m.remove(id).is_some());
+            }
+        }
+        for m in &e.messages {
+            n += u64::from(s.outbox.remove(m).is_some());
+        }
+        for ev in &e.events {
+            n += u64::from(s.events.remove(&(e.shop.clone(), ev.clone())));
+        }
+        let contact = e.contact.clone();
+        s.stream
+            .retain(|ev| !(ev.shop == e.shop && contact.is_some() && e.events.contains(&ev.id)));
+        s.erasures.push((e.shop.clone(), e.reason.clone(), n));
+        Ok(n)
+    }
+
+    async fn erase_shop(&self, shop: &ShopDomain, _at: Timestamp) -> Result<u64, StoreError> {
+        let mut s = self.lock();
+        let before = s.contacts.len() + s.aliases.len() + s.outbox.len() + s.events.len();
+        let keys: Vec<ContactKey> = s
+            .contacts
+            .keys()
+            .filter(|k| &k.0 == shop)
+            .cloned()
+            .collect();
+        for k in &keys {
+            s.remove_contact(k);
+        }
+        s.aliases.retain(|(sh, _), _| sh != shop);
+        s.outbox.retain(|_, e| &e.message.shop != shop);
+        s.events.retain(|(sh, _)| sh != shop);
+        s.receipts.retain(|(sh, _)| sh != shop);
+        s.stream.retain(|e| &e.shop != shop);
+        s.rejected.retain(|r| &r.receipt.shop != shop);
+        s.members.retain(|(sh, _), _| sh != shop);
+        s.suppressions.retain(|(sh, _), _| sh != shop);
+        let after = s.contacts.len() + s.aliases.len() + s.outbox.len() + s.events.len();
+        let n = (before - after) as u64;
+        s.erasures.push((shop.clone(), "shop/redact".into(), n));
+        Ok(n)
+    }
+}
+
 impl DueIndex for MemoryStore {
     async fn due(&self, now: Timestamp) -> Result<Vec<Due>, StoreError> {
         let s = self.lock();
         let mut due = Vec::new();
         for ((shop, id), state) in &s.contacts {
-            for r in &state.runs {
-                if r.run.is_active() && r.run.wait_until.is_some_and(|w| w <= now) {
-                    due.push(Due::Contact {
-                        shop: shop.clone(),
-                        id: id.clone(),
-                    });
-                }
+            let run_due = state
+                .runs
+                .iter()
+                .any(|r| r.run.is_active() && r.run.wait_until.is_some_and(|w| w <= now));
+            if run_due || state.contact.review_at.is_some_and(|r| r <= now) {
+                due.push(Due::Contact {
+                    shop: shop.clone(),
+                    id: id.clone(),
+                });
             }
         }
         for (k, e) in &s.outbox {

@@ -90,6 +90,76 @@ pub struct Commit {
     /// Segments entered and left: membership items to add and remove.
     pub segments_entered: Vec<String>,
     pub segments_exited: Vec<String>,
+    /// An anonymous visitor's contact folded into this one: removed in the
+    /// same commit, its anonymous ids re-pointed here.
+    pub absorbed: Option<Absorbed>,
+}
+
+/// The contact a merge removes, with what must go with it.
+#[derive(Debug, Clone)]
+pub struct Absorbed {
+    pub id: ContactId,
+    pub version: u64,
+    pub anonymous_ids: Vec<String>,
+    pub segments: Vec<String>,
+    /// Its runs' sort keys (journey, key, entry).
+    pub runs: Vec<(String, String, u32)>,
+}
+
+/// One person's erasure: everything Waymark keeps about them goes, except
+/// a record that the erasure happened (and suppressions, kept hashed, so a
+/// complaint or bounce is still honoured).
+#[derive(Debug, Clone)]
+pub struct Erasure {
+    pub shop: ShopDomain,
+    /// The contact (and its runs) if one exists.
+    pub contact: Option<ContactId>,
+    /// Identities whose lookups go: customer id, emails, orders, browsers.
+    pub customer_id: Option<u64>,
+    pub emails: Vec<EmailAddress>,
+    pub orders: Vec<u64>,
+    pub anonymous_ids: Vec<String>,
+    pub segments: Vec<String>,
+    /// Outbox messages (emails and bus events) queued for the person.
+    pub messages: Vec<String>,
+    /// Stored events the person's contact applied.
+    pub events: Vec<String>,
+    /// Why: `customers/redact`, `customers/delete`.
+    pub reason: String,
+    pub request: Option<String>,
+    pub at: Timestamp,
+}
+
+/// Contacts whose inactivity threshold falls on one day, as the sweep reads
+/// them from the time-bucketed index.
+#[derive(Debug, Clone, Default)]
+pub struct IdleBatch {
+    pub contacts: Vec<(ShopDomain, ContactId)>,
+    /// Index items read to find them (the sweep's cost).
+    pub items_read: u64,
+}
+
+/// The time-bucketed inactivity index: each contact sits in the bucket of
+/// the UTC day its inactivity threshold falls on, moved on every commit.
+pub trait IdleIndex {
+    /// The contacts in day `day`'s bucket (days since 1970-01-01, UTC).
+    fn idle_on(&self, day: i32) -> impl Future<Output = Result<IdleBatch, StoreError>> + Send;
+    /// The last day the sweep finished, if any.
+    fn sweep_cursor(&self) -> impl Future<Output = Result<Option<i32>, StoreError>> + Send;
+    fn set_sweep_cursor(&self, day: i32) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Privacy requests: erasing a person or a whole shop.
+pub trait Privacy {
+    /// Deletes what the erasure lists and writes its record; returns the
+    /// number of items deleted. Idempotent.
+    fn erase(&self, erasure: &Erasure) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Deletes every item of a shop (`shop/redact`), but the erasure record.
+    fn erase_shop(
+        &self,
+        shop: &ShopDomain,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 /// One member of a segment, for counts and exports.
@@ -130,6 +200,9 @@ pub struct Resolution {
     pub contact: Option<ContactId>,
     /// The identities that point at no contact yet: the commit claims them.
     pub unmapped: Identity,
+    /// A different contact the event's anonymous id points at: an anonymous
+    /// visitor who has now identified, to merge into `contact`.
+    pub merge: Option<ContactId>,
 }
 
 /// Contacts, their identities and their runs.

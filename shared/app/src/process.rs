@@ -2,11 +2,15 @@
 //! any emails queued, in one atomic commit. A replayed event is a no-op; a
 //! concurrent update is retried from a fresh read.
 
-use crate::ports::{Commit, CommitError, ContactState, ContactStore, StoreError, VersionedRun};
+use crate::ports::{
+    Absorbed, Commit, CommitError, ContactState, ContactStore, Erasure, Privacy, StoreError,
+    VersionedRun,
+};
 use waymark_core::contact::Contact;
-use waymark_core::event::Event;
-use waymark_core::ids::ContactId;
+use waymark_core::event::{Event, EventKind, Lapse};
+use waymark_core::ids::{ContactId, ShopDomain};
 use waymark_core::journey::{Catalog, Effect, handle_event, handle_tick};
+use waymark_core::outbox::OutboxMessage;
 
 /// Newest applied event ids remembered per contact.
 const RECENT_EVENTS: usize = 64;
@@ -47,29 +51,49 @@ impl<S: ContactStore> Processor<S> {
         &self.store
     }
 
-    /// Applies one event to its contact.
-    pub async fn handle_event(&self, event: &Event) -> Result<Report, ProcessError> {
-        let identity = event.kind.identity();
+    /// The sweep found the contact silent past the inactivity threshold:
+    /// unless it woke up meanwhile, it lapses (which journeys trigger on).
+    pub async fn handle_lapse(
+        &self,
+        shop: &ShopDomain,
+        id: &ContactId,
+        now: jiff::Timestamp,
+    ) -> Result<Report, ProcessError> {
+        let Some(state) = self.store.load_for_update(shop, id).await? else {
+            return Ok(Report::default());
+        };
+        let still_idle = state.contact.idle_at.is_some_and(|t| t <= now);
+        if !still_idle {
+            return Ok(Report::default());
+        }
+        let days = (self.catalog.audience().inactive_after.as_hours() / 24) as u32;
+        let event = Event {
+            id: format!("lapse-{}", state.contact.last_active_at().as_millisecond()),
+            shop: shop.clone(),
+            at: now,
+            source: waymark_core::event::Source {
+                platform: "waymark".into(),
+                topic: "sweep".into(),
+                delivery_id: String::new(),
+            },
+            kind: EventKind::Lapsed(Lapse { days }),
+        };
+        self.handle_event_for(id, &event).await
+    }
+
+    /// Applies an event to a known contact (no identity resolution).
+    async fn handle_event_for(
+        &self,
+        id: &ContactId,
+        event: &Event,
+    ) -> Result<Report, ProcessError> {
         for _ in 0..MAX_CONFLICTS {
-            let found = self.store.find(&event.shop, &identity).await?;
-            let id = match (found.contact, &identity.customer_id, &identity.email) {
-                (Some(id), _, _) => id,
-                (None, Some(c), _) => ContactId::for_customer(*c),
-                (None, None, Some(e)) => ContactId::for_email(e),
-                (None, None, None) => return Err(ProcessError::Unattributable(event.id.clone())),
-            };
-            let state = match self.store.load_for_update(&event.shop, &id).await? {
-                Some(s) => s,
-                None => ContactState {
-                    contact: Contact::new(id.clone(), event.shop.clone(), event.at),
-                    version: 0,
-                    recent_events: Vec::new(),
-                    runs: Vec::new(),
-                },
+            let Some(state) = self.store.load_for_update(&event.shop, id).await? else {
+                return Ok(Report::default());
             };
             if state.recent_events.contains(&event.id) {
                 return Ok(Report {
-                    contact: Some(id),
+                    contact: Some(id.clone()),
                     effects: vec![],
                     replayed: true,
                 });
@@ -82,12 +106,12 @@ impl<S: ContactStore> Processor<S> {
             if recent.len() > RECENT_EVENTS {
                 recent.drain(..recent.len() - RECENT_EVENTS);
             }
-            let commit = build_commit(&state, contact, runs, recent, &effects, found.unmapped);
+            let commit = build_commit(&state, contact, runs, recent, &effects, Default::default());
             match self.store.commit(&commit).await {
                 Ok(()) => {
                     log(&effects);
                     return Ok(Report {
-                        contact: Some(id),
+                        contact: Some(id.clone()),
                         effects,
                         replayed: false,
                     });
@@ -141,6 +165,157 @@ impl<S: ContactStore> Processor<S> {
     }
 }
 
+impl<S: ContactStore + Privacy> Processor<S> {
+    /// Applies one event to its contact.
+    pub async fn handle_event(&self, event: &Event) -> Result<Report, ProcessError> {
+        if event.kind == EventKind::ShopRedacted {
+            let items = self.store.erase_shop(&event.shop, event.at).await?;
+            tracing::info!(shop = %event.shop, items, "shop redacted: every item of the shop erased");
+            return Ok(Report::default());
+        }
+        let identity = event.kind.identity();
+        for _ in 0..MAX_CONFLICTS {
+            let found = self.store.find(&event.shop, &identity).await?;
+            let id = match (
+                found.contact,
+                &identity.customer_id,
+                &identity.email,
+                &identity.anonymous_id,
+            ) {
+                (Some(id), ..) => id,
+                // Privacy requests and order-only events (a refund, a
+                // shipment) for someone Waymark never met: nothing to do.
+                _ if event.kind.is_privacy()
+                    || !identity.is_known() && identity.anonymous_id.is_none() =>
+                {
+                    tracing::info!(event_id = %event.id, kind = event.kind.name(), "no contact for this event; nothing to do");
+                    return Ok(Report::default());
+                }
+                (None, Some(c), ..) => ContactId::for_customer(*c),
+                (None, None, Some(e), _) => ContactId::for_email(e),
+                (None, None, None, Some(a)) => ContactId::for_anonymous(a),
+                (None, None, None, None) => {
+                    return Err(ProcessError::Unattributable(event.id.clone()));
+                }
+            };
+            let state = match self.store.load_for_update(&event.shop, &id).await? {
+                Some(s) => s,
+                None => ContactState {
+                    contact: Contact::new(id.clone(), event.shop.clone(), event.at),
+                    version: 0,
+                    recent_events: Vec::new(),
+                    runs: Vec::new(),
+                },
+            };
+            if state.recent_events.contains(&event.id) {
+                return Ok(Report {
+                    contact: Some(id),
+                    effects: vec![],
+                    replayed: true,
+                });
+            }
+            if let EventKind::CustomerDeleted(_) | EventKind::CustomerRedacted(_) = &event.kind {
+                self.erase(&state, event).await?;
+                return Ok(Report {
+                    contact: Some(id),
+                    ..Report::default()
+                });
+            }
+            let mut contact = state.contact.clone();
+            let absorbed = match &found.merge {
+                Some(other) => match self.store.load_for_update(&event.shop, other).await? {
+                    Some(o) => {
+                        contact.absorb(&o.contact, event.at);
+                        tracing::info!(contact = %id, merged = %other, "anonymous visitor merged into the identified contact");
+                        Some(Absorbed {
+                            id: other.clone(),
+                            version: o.version,
+                            anonymous_ids: o.contact.anonymous_ids.clone(),
+                            segments: o.contact.segments.iter().cloned().collect(),
+                            runs: o
+                                .runs
+                                .iter()
+                                .map(|r| (r.run.journey.clone(), r.run.key.clone(), r.run.entry))
+                                .collect(),
+                        })
+                    }
+                    None => None,
+                },
+                None => None,
+            };
+            let mut runs: Vec<_> = state.runs.iter().map(|r| r.run.clone()).collect();
+            let mut effects = handle_event(&self.catalog, &mut contact, &mut runs, event);
+            if let EventKind::DataRequested(request) = &event.kind {
+                let export = data_export(&contact, &runs, event.at);
+                let request = request
+                    .request_id
+                    .clone()
+                    .unwrap_or_else(|| event.id.clone());
+                effects.push(Effect::Emit(Box::new(OutboxMessage::data_export(
+                    &contact, &request, event.at, export,
+                ))));
+            }
+            let mut recent = state.recent_events.clone();
+            recent.push(event.id.clone());
+            if recent.len() > RECENT_EVENTS {
+                recent.drain(..recent.len() - RECENT_EVENTS);
+            }
+            let mut commit = build_commit(&state, contact, runs, recent, &effects, found.unmapped);
+            commit.absorbed = absorbed;
+            match self.store.commit(&commit).await {
+                Ok(()) => {
+                    log(&effects);
+                    return Ok(Report {
+                        contact: Some(id),
+                        effects,
+                        replayed: false,
+                    });
+                }
+                Err(CommitError::Conflict) => continue,
+                Err(CommitError::Store(e)) => return Err(e.into()),
+            }
+        }
+        Err(ProcessError::Contended(event.id.clone()))
+    }
+
+    /// Erases one person: contact, runs, lookups, memberships, messages
+    /// and stored events, leaving the erasure's record.
+    async fn erase(&self, state: &ContactState, event: &Event) -> Result<(), ProcessError> {
+        let c = &state.contact;
+        let (request, orders) = match &event.kind {
+            EventKind::CustomerRedacted(r) => (r.request_id.clone(), r.orders.clone()),
+            _ => (None, Vec::new()),
+        };
+        let mut emails: Vec<_> = c.email.iter().cloned().collect();
+        if let Some(e) = event.kind.identity().email
+            && !emails.contains(&e)
+        {
+            emails.push(e);
+        }
+        let erasure = Erasure {
+            shop: event.shop.clone(),
+            contact: Some(c.id.clone()),
+            customer_id: c.customer_id.or(event.kind.identity().customer_id),
+            emails,
+            orders,
+            anonymous_ids: c.anonymous_ids.clone(),
+            segments: c.segments.iter().cloned().collect(),
+            messages: state
+                .runs
+                .iter()
+                .flat_map(|r| OutboxMessage::ids_of_run(&c.shop, &c.id, &r.run))
+                .collect(),
+            events: state.recent_events.clone(),
+            reason: event.source.topic.clone(),
+            request,
+            at: event.at,
+        };
+        let items = self.store.erase(&erasure).await?;
+        tracing::info!(shop = %event.shop, reason = %erasure.reason, items, "contact erased");
+        Ok(())
+    }
+}
+
 fn build_commit(
     state: &ContactState,
     contact: Contact,
@@ -187,7 +362,29 @@ fn build_commit(
             })
             .collect(),
         identities,
+        absorbed: None,
     }
+}
+
+/// A person's data as Waymark holds it, for a privacy data request.
+fn data_export(
+    contact: &Contact,
+    runs: &[waymark_core::journey::Run],
+    at: jiff::Timestamp,
+) -> serde_json::Value {
+    serde_json::json!({
+        "exported_at": at,
+        "contact": contact,
+        "journeys": runs.iter().map(|r| serde_json::json!({
+            "journey": r.journey,
+            "version": r.version,
+            "status": r.status,
+            "entered_at": r.entered_at,
+            "ended_at": r.ended_at,
+            "end_reason": r.end_reason,
+            "emails_sent": r.sent,
+        })).collect::<Vec<_>>(),
+    })
 }
 
 fn log(effects: &[Effect]) {

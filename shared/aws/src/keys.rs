@@ -15,6 +15,9 @@ pub const DUE_INDEX: &str = "due";
 pub const DUE_SHARD: &str = "due_shard";
 pub const DUE_AT: &str = "due_at";
 pub const TTL: &str = "ttl";
+pub const IDLE_INDEX: &str = "idle";
+/// `I#<day>#<shard>`: the day a contact's inactivity threshold falls on.
+pub const IDLE_BUCKET: &str = "idle_bucket";
 /// Number of due-index shards; each is one Query per tick.
 pub const DUE_SHARDS: u32 = 8;
 
@@ -42,6 +45,26 @@ pub fn alias_email(shop: &ShopDomain, lookup: &str) -> String {
     format!("S#{shop}#A#email:{lookup}")
 }
 
+pub fn alias_order(shop: &ShopDomain, order_id: u64) -> String {
+    format!("S#{shop}#A#order:{order_id}")
+}
+
+pub fn alias_anonymous(shop: &ShopDomain, anonymous_id: &str) -> String {
+    format!("S#{shop}#A#anon:{anonymous_id}")
+}
+
+/// The idle-index bucket of a contact partition key for a UTC day.
+pub fn idle_bucket(day: i32, pk: &str) -> String {
+    format!("I#{day}#{}", &shard(pk)[2..])
+}
+
+/// The record that an erasure happened (no personal data in it).
+pub fn erasure(shop: &ShopDomain, id: &str) -> String {
+    format!("S#{shop}#ERASED#{id}")
+}
+
+pub const SWEEP_CURSOR: &str = "SWEEP#cursor";
+
 pub fn run_sk(journey: &str, key: &str, entry: u32) -> String {
     format!("R#{journey}#{key}#{entry}")
 }
@@ -54,8 +77,14 @@ pub fn member_sk(contact: &ContactId) -> String {
     format!("C#{contact}")
 }
 
+/// Suppressions are keyed by a hash of the address, so they can outlive a
+/// privacy erasure (a complaint must still be honoured) without keeping
+/// the address itself.
 pub fn suppression(shop: &ShopDomain, lookup: &str) -> String {
-    format!("S#{shop}#SUP#{lookup}")
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{shop}\0{lookup}").as_bytes());
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("S#{shop}#SUP#{hex}")
 }
 
 pub fn outbox(shop: &ShopDomain, id: &str) -> String {

@@ -2,7 +2,9 @@
 //! must agree are one transaction; every write that can be replayed is
 //! conditional, so replays and races become no-ops or conflicts, never damage.
 
-use crate::keys::{self, DOC, DUE_AT, DUE_INDEX, DUE_SHARD, PK, SK, TTL, TYPE, VERSION};
+use crate::keys::{
+    self, DOC, DUE_AT, DUE_INDEX, DUE_SHARD, IDLE_BUCKET, IDLE_INDEX, PK, SK, TTL, TYPE, VERSION,
+};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
@@ -10,9 +12,9 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use waymark_app::ports::{
-    Claimed, Commit, CommitError, ContactState, ContactStore, Due, DueIndex, Inbox, Member, Outbox,
-    Receipt, Recorded, Rejected, Resolution, Segments, StoreError, SuppressionReason, Suppressions,
-    VersionedRun,
+    Claimed, Commit, CommitError, ContactState, ContactStore, Due, DueIndex, Erasure, IdleBatch,
+    IdleIndex, Inbox, Member, Outbox, Privacy, Receipt, Recorded, Rejected, Resolution, Segments,
+    StoreError, SuppressionReason, Suppressions, VersionedRun,
 };
 use waymark_core::contact::Contact;
 use waymark_core::event::{Event, Identity};
@@ -20,8 +22,11 @@ use waymark_core::ids::{ContactId, EmailAddress, ShopDomain};
 use waymark_core::journey::Run;
 use waymark_core::outbox::OutboxMessage;
 
-/// How long receipts, events and rejected deliveries are kept.
+/// How long rejected deliveries are kept for inspection.
 const RETENTION: SignedDuration = SignedDuration::from_hours(24 * 30);
+/// How long receipts and events are kept: long past Shopify's 48 hours of
+/// redelivery, and short, since events carry personal data.
+const EVENT_RETENTION: SignedDuration = SignedDuration::from_hours(24 * 7);
 /// How long a claimed message may stay `sending` before the timer requeues it.
 const CLAIM_LEASE: SignedDuration = SignedDuration::from_mins(15);
 
@@ -52,6 +57,10 @@ fn n(v: impl ToString) -> AttributeValue {
 
 fn ttl(at: Timestamp) -> AttributeValue {
     n(at.checked_add(RETENTION).unwrap_or(at).as_second())
+}
+
+fn event_ttl(at: Timestamp) -> AttributeValue {
+    n(at.checked_add(EVENT_RETENTION).unwrap_or(at).as_second())
 }
 
 fn store_err<E: std::fmt::Debug>(what: &str) -> impl FnOnce(E) -> StoreError + '_ {
@@ -141,7 +150,10 @@ impl Inbox for DynamoStore {
             (TYPE.into(), s("receipt")),
             ("topic".into(), s(&receipt.topic)),
             ("event_id".into(), s(&event.id)),
-            (TTL.into(), ttl(receipt.received_at.unwrap_or(event.at))),
+            (
+                TTL.into(),
+                event_ttl(receipt.received_at.unwrap_or(event.at)),
+            ),
         ]);
         if let Some(platform) = &receipt.platform_event_id {
             receipt_item.insert("platform_event_id".into(), s(platform));
@@ -153,7 +165,7 @@ impl Inbox for DynamoStore {
             ("kind".into(), s(event.kind.name())),
             ("at".into(), s(event.at.to_string())),
             (DOC.into(), doc(event)?),
-            (TTL.into(), ttl(event.at)),
+            (TTL.into(), event_ttl(event.at)),
         ]);
         let result = self
             .client
@@ -297,6 +309,12 @@ impl DynamoStore {
         if let Some(e) = &identity.email {
             pks.push(keys::alias_email(shop, &e.lookup_key()));
         }
+        if let Some(o) = identity.order_id {
+            pks.push(keys::alias_order(shop, o));
+        }
+        if let Some(a) = &identity.anonymous_id {
+            pks.push(keys::alias_anonymous(shop, a));
+        }
         for pk in pks {
             let result = self
                 .client
@@ -332,6 +350,19 @@ impl ContactStore for DynamoStore {
             match self.alias(keys::alias_email(shop, &e.lookup_key())).await? {
                 Some(id) => r.contact = r.contact.or(Some(id)),
                 None => r.unmapped.email = Some(e.clone()),
+            }
+        }
+        if let Some(o) = identity.order_id {
+            match self.alias(keys::alias_order(shop, o)).await? {
+                Some(id) => r.contact = r.contact.or(Some(id)),
+                None => r.unmapped.order_id = Some(o),
+            }
+        }
+        if let Some(a) = &identity.anonymous_id {
+            match self.alias(keys::alias_anonymous(shop, a)).await? {
+                Some(id) if r.contact.as_ref().is_some_and(|c| *c != id) => r.merge = Some(id),
+                Some(id) => r.contact = Some(id),
+                None => r.unmapped.anonymous_id = Some(a.clone()),
             }
         }
         Ok(r)
@@ -390,7 +421,7 @@ impl ContactStore for DynamoStore {
             }
         };
         let mut writes = Vec::new();
-        let contact_item: Item = HashMap::from([
+        let mut contact_item: Item = HashMap::from([
             (PK.into(), s(&pk)),
             (SK.into(), s("C")),
             (TYPE.into(), s("contact")),
@@ -403,8 +434,55 @@ impl ContactStore for DynamoStore {
                 })?,
             ),
         ]);
+        if let Some(review) = c.contact.review_at {
+            contact_item.insert(DUE_SHARD.into(), s(keys::shard(&pk)));
+            contact_item.insert(DUE_AT.into(), n(review.as_millisecond()));
+        }
+        if let Some(idle) = c.contact.idle_at {
+            let day = waymark_core::activity::day_of(idle);
+            contact_item.insert(IDLE_BUCKET.into(), s(keys::idle_bucket(day, &pk)));
+        }
         let (cond, vals) = versioned(c.expected_version);
         writes.push(put(&self.table, contact_item, cond, vals));
+        if let Some(a) = &c.absorbed {
+            let gone = keys::contact(shop, &a.id);
+            writes.push(
+                TransactWriteItem::builder()
+                    .delete(
+                        aws_sdk_dynamodb::types::Delete::builder()
+                            .table_name(&self.table)
+                            .key(PK, s(&gone))
+                            .key(SK, s("C"))
+                            .condition_expression("ver = :v")
+                            .expression_attribute_values(":v", n(a.version))
+                            .build()
+                            .expect("table and key are set"),
+                    )
+                    .build(),
+            );
+            let mut keys_gone: Vec<(String, String)> = a
+                .runs
+                .iter()
+                .map(|(j, k, e)| (gone.clone(), keys::run_sk(j, k, *e)))
+                .collect();
+            keys_gone.extend(
+                a.segments
+                    .iter()
+                    .map(|seg| (keys::segment(shop, seg), keys::member_sk(&a.id))),
+            );
+            for (pk, sk) in keys_gone {
+                writes.push(delete(&self.table, pk, sk));
+            }
+            for anon in &a.anonymous_ids {
+                let item: Item = HashMap::from([
+                    (PK.into(), s(keys::alias_anonymous(shop, anon))),
+                    (SK.into(), s("A")),
+                    (TYPE.into(), s("alias")),
+                    ("contact".into(), s(c.contact.id.as_str())),
+                ]);
+                writes.push(put(&self.table, item, "", None));
+            }
+        }
         for r in &c.runs {
             let mut item: Item = HashMap::from([
                 (PK.into(), s(&pk)),
@@ -443,18 +521,11 @@ impl ContactStore for DynamoStore {
             writes.push(put(&self.table, item, "", None));
         }
         for seg in &c.segments_exited {
-            writes.push(
-                TransactWriteItem::builder()
-                    .delete(
-                        aws_sdk_dynamodb::types::Delete::builder()
-                            .table_name(&self.table)
-                            .key(PK, s(keys::segment(shop, seg)))
-                            .key(SK, s(keys::member_sk(&c.contact.id)))
-                            .build()
-                            .expect("table and key are set"),
-                    )
-                    .build(),
-            );
+            writes.push(delete(
+                &self.table,
+                keys::segment(shop, seg),
+                keys::member_sk(&c.contact.id),
+            ));
         }
         for m in &c.outbox {
             writes.push(put(
@@ -476,6 +547,20 @@ impl ContactStore for DynamoStore {
             Err(e) => Err(sdk_err("commit", e).into()),
         }
     }
+}
+
+/// An unconditional delete in a transaction.
+fn delete(table: &str, pk: String, sk: String) -> TransactWriteItem {
+    TransactWriteItem::builder()
+        .delete(
+            aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(table)
+                .key(PK, s(pk))
+                .key(SK, s(sk))
+                .build()
+                .expect("table and key are set"),
+        )
+        .build()
 }
 
 fn outbox_item(m: &OutboxMessage) -> Result<Item, StoreError> {
@@ -527,7 +612,251 @@ impl DueIndex for DynamoStore {
                 }
             }
         }
+        // A contact can be due twice (a wait and a review): once is enough.
+        due.sort();
+        due.dedup();
         Ok(due)
+    }
+}
+
+impl IdleIndex for DynamoStore {
+    async fn idle_on(&self, day: i32) -> Result<IdleBatch, StoreError> {
+        let mut batch = IdleBatch::default();
+        for shard in 0..keys::DUE_SHARDS {
+            let mut start = None;
+            loop {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(IDLE_INDEX)
+                    .key_condition_expression("idle_bucket = :b")
+                    .expression_attribute_values(":b", s(format!("I#{day}#{shard}")))
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_err("query idle index", e))?;
+                for item in out.items.unwrap_or_default() {
+                    batch.items_read += 1;
+                    if let Some((shop, id)) = item
+                        .get(PK)
+                        .and_then(|v| v.as_s().ok())
+                        .and_then(|pk| keys::parse_contact(pk))
+                    {
+                        batch.contacts.push((shop, id));
+                    }
+                }
+                start = out.last_evaluated_key;
+                if start.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(batch)
+    }
+
+    async fn sweep_cursor(&self) -> Result<Option<i32>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::SWEEP_CURSOR))
+            .key(SK, s("SWEEP"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_err("read sweep cursor", e))?;
+        Ok(out
+            .item
+            .and_then(|i| i.get("day").and_then(|v| v.as_n().ok()).cloned())
+            .and_then(|d| d.parse().ok()))
+    }
+
+    async fn set_sweep_cursor(&self, day: i32) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(keys::SWEEP_CURSOR))
+            .item(SK, s("SWEEP"))
+            .item(TYPE, s("cursor"))
+            .item("day", n(day))
+            .send()
+            .await
+            .map_err(|e| sdk_err("write sweep cursor", e))?;
+        Ok(())
+    }
+}
+
+impl DynamoStore {
+    /// Deletes items by key, 25 to a batch, retrying what DynamoDB hands back.
+    async fn delete_keys(&self, keys: Vec<(String, String)>) -> Result<u64, StoreError> {
+        use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
+        let total = keys.len() as u64;
+        for chunk in keys.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|(pk, sk)| {
+                    WriteRequest::builder()
+                        .delete_request(
+                            DeleteRequest::builder()
+                                .key(PK, s(pk))
+                                .key(SK, s(sk))
+                                .build()
+                                .expect("key is set"),
+                        )
+                        .build()
+                })
+                .collect();
+            for attempt in 0..8u32 {
+                if requests.is_empty() {
+                    break;
+                }
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                }
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_err("erase items", e))?;
+                requests = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+            }
+            if !requests.is_empty() {
+                return Err(StoreError(
+                    "erase items: DynamoDB kept refusing a batch".into(),
+                ));
+            }
+        }
+        Ok(total)
+    }
+
+    async fn record_erasure(
+        &self,
+        shop: &ShopDomain,
+        id: &str,
+        reason: &str,
+        request: Option<&str>,
+        items: u64,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(keys::erasure(shop, id)))
+            .item(SK, s("ERASED"))
+            .item(TYPE, s("erasure"))
+            .item("reason", s(reason))
+            .item("items", n(items))
+            .item("at", s(at.to_string()));
+        if let Some(r) = request {
+            put = put.item("request", s(r));
+        }
+        put.send().await.map_err(|e| sdk_err("record erasure", e))?;
+        Ok(())
+    }
+}
+
+impl Privacy for DynamoStore {
+    async fn erase(&self, e: &Erasure) -> Result<u64, StoreError> {
+        let shop = &e.shop;
+        let mut doomed: Vec<(String, String)> = Vec::new();
+        if let Some(id) = &e.contact {
+            let pk = keys::contact(shop, id);
+            for item in self.partition(pk.clone(), "load contact to erase").await? {
+                if let Some(sk) = item.get(SK).and_then(|v| v.as_s().ok()) {
+                    doomed.push((pk.clone(), sk.clone()));
+                }
+            }
+            for seg in &e.segments {
+                doomed.push((keys::segment(shop, seg), keys::member_sk(id)));
+            }
+        }
+        let a = |pk: String| (pk, "A".to_string());
+        doomed.extend(e.customer_id.map(|c| a(keys::alias_customer(shop, c))));
+        doomed.extend(
+            e.emails
+                .iter()
+                .map(|m| a(keys::alias_email(shop, &m.lookup_key()))),
+        );
+        doomed.extend(e.orders.iter().map(|o| a(keys::alias_order(shop, *o))));
+        doomed.extend(
+            e.anonymous_ids
+                .iter()
+                .map(|x| a(keys::alias_anonymous(shop, x))),
+        );
+        doomed.extend(
+            e.messages
+                .iter()
+                .map(|m| (keys::outbox(shop, m), "O".to_string())),
+        );
+        doomed.extend(
+            e.events
+                .iter()
+                .map(|ev| (keys::event(shop, ev), "E".to_string())),
+        );
+        doomed.sort();
+        doomed.dedup();
+        let items = self.delete_keys(doomed).await?;
+        // The record names no one: a hash of the request and the time.
+        let record = {
+            use sha2::Digest;
+            let seed = format!(
+                "{}\0{}\0{}",
+                e.contact.as_ref().map(|c| c.as_str()).unwrap_or(""),
+                e.request.as_deref().unwrap_or(""),
+                e.at.as_millisecond()
+            );
+            sha2::Sha256::digest(seed.as_bytes())[..12]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        self.record_erasure(shop, &record, &e.reason, e.request.as_deref(), items, e.at)
+            .await?;
+        Ok(items)
+    }
+
+    async fn erase_shop(&self, shop: &ShopDomain, at: Timestamp) -> Result<u64, StoreError> {
+        // A rare, whole-shop operation: one paginated scan is its cost.
+        let prefix = format!("S#{shop}#");
+        let keep = keys::erasure(shop, "");
+        let mut doomed = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(PK, :p)")
+                .expression_attribute_values(":p", s(&prefix))
+                .projection_expression("PK, SK")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk_err("scan shop", e))?;
+            for item in out.items.unwrap_or_default() {
+                let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+                if let (Some(pk), Some(sk)) = (text(PK), text(SK))
+                    && !pk.starts_with(&keep)
+                {
+                    doomed.push((pk, sk));
+                }
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        let items = self.delete_keys(doomed).await?;
+        self.record_erasure(shop, "shop", "shop/redact", None, items, at)
+            .await?;
+        Ok(items)
     }
 }
 

@@ -208,6 +208,7 @@ async fn segments_count_and_export_read_the_membership_items() {
             identities: Default::default(),
             segments_entered: vec!["vip".into()],
             segments_exited: vec![],
+            absorbed: None,
         })
         .await
         .unwrap();

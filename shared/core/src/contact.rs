@@ -1,8 +1,10 @@
 //! The contact profile and how an event changes it. Updates are monotone in
 //! logical time: an older event never overwrites what a newer one said.
 
-use crate::event::{Event, EventKind};
+use crate::activity::{self, Activity};
+use crate::event::{Event, EventKind, SiteAction};
 use crate::ids::{ContactId, EmailAddress, ShopDomain};
+use crate::money::Money;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -54,7 +56,85 @@ pub struct Contact {
     /// The segments the contact is in (kept current event by event).
     #[serde(default)]
     pub segments: std::collections::BTreeSet<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// Order totals less refunds, in the currency of the first order.
+    #[serde(default)]
+    pub total_spent: Option<Money>,
+    #[serde(default)]
+    pub first_order_at: Option<Timestamp>,
+    /// Newest storefront visit (any site event).
+    #[serde(default)]
+    pub last_visit_at: Option<Timestamp>,
+    /// The browser's IANA zone, newest seen.
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    /// Anonymous visitor ids merged into (or first seen on) this contact.
+    #[serde(default)]
+    pub anonymous_ids: Vec<String>,
+    /// Contacts merged into this one, with when.
+    #[serde(default)]
+    pub merged_from: Vec<Merge>,
+    /// Products viewed, newest last (bounded).
+    #[serde(default)]
+    pub viewed: Vec<Seen>,
+    /// Products bought, newest last (bounded).
+    #[serde(default)]
+    pub bought: Vec<Seen>,
+    /// Topics of interest (signup forms, content pages).
+    #[serde(default)]
+    pub interests: std::collections::BTreeSet<String>,
+    /// Per-day counts of what the contact did, for windowed conditions.
+    #[serde(default)]
+    pub activity: Activity,
+    /// When `score` was last computed (it decays from there).
+    #[serde(default)]
+    pub score_at: Option<Timestamp>,
+    /// When the lifecycle stage last changed.
+    #[serde(default)]
+    pub stage_at: Option<Timestamp>,
+    /// When the sweep last found the contact silent past the threshold.
+    #[serde(default)]
+    pub lapsed_at: Option<Timestamp>,
+    /// The next instant a time-based segment or stage rule can change: the
+    /// contact is due for a review then (the timer's index holds it).
+    #[serde(default)]
+    pub review_at: Option<Timestamp>,
+    /// When the contact crosses the inactivity threshold if nothing happens
+    /// (last sign of life + the threshold): its bucket in the sweep's index.
+    /// `None` once lapsed, until it shows a sign of life again.
+    #[serde(default)]
+    pub idle_at: Option<Timestamp>,
 }
+
+/// A product as the profile remembers it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Seen {
+    pub product_id: Option<u64>,
+    pub title: Option<String>,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub price: Option<Money>,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub image: Option<String>,
+    pub at: Timestamp,
+}
+
+/// One identity merge: which contact was folded in, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Merge {
+    pub contact: ContactId,
+    pub at: Timestamp,
+}
+
+/// Products remembered as viewed, and as bought.
+const VIEWED_KEPT: usize = 20;
+const BOUGHT_KEPT: usize = 50;
+const INTERESTS_KEPT: usize = 20;
+const ANONYMOUS_KEPT: usize = 10;
 
 /// One consent fact: opted in or out, where, and when (logical time).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +169,81 @@ impl Contact {
             marketing_sent: Vec::new(),
             segments: Default::default(),
             locale: None,
+            phone: None,
+            total_spent: None,
+            first_order_at: None,
+            last_visit_at: None,
+            time_zone: None,
+            anonymous_ids: Vec::new(),
+            merged_from: Vec::new(),
+            viewed: Vec::new(),
+            bought: Vec::new(),
+            interests: Default::default(),
+            activity: Activity::default(),
+            score_at: None,
+            stage_at: None,
+            lapsed_at: None,
+            review_at: None,
+            idle_at: None,
+        }
+    }
+
+    /// Average order value, when the contact has ordered.
+    pub fn average_order(&self) -> Option<Money> {
+        let spent = self.total_spent.as_ref()?;
+        (self.order_count > 0).then(|| Money {
+            amount_minor: spent.amount_minor / i64::from(self.order_count),
+            currency: spent.currency.clone(),
+        })
+    }
+
+    /// When the contact last showed a sign of life: engagement, else first seen.
+    pub fn last_active_at(&self) -> Timestamp {
+        self.last_engaged_at.unwrap_or(self.first_seen_at)
+    }
+
+    /// Folds another contact (an anonymous visitor who has now identified)
+    /// into this one: its history, views, interests and anonymous ids.
+    /// This contact's own facts win where both have one.
+    pub fn absorb(&mut self, other: &Contact, at: Timestamp) {
+        self.first_seen_at = self.first_seen_at.min(other.first_seen_at);
+        self.activity.merge(&other.activity);
+        for v in &other.viewed {
+            remember(&mut self.viewed, v.clone(), VIEWED_KEPT);
+        }
+        self.viewed.sort_by_key(|v| v.at);
+        self.interests.extend(other.interests.iter().cloned());
+        self.tags.extend(other.tags.iter().cloned());
+        for (k, v) in &other.properties {
+            self.properties
+                .entry(k.clone())
+                .or_insert_with(|| v.clone());
+        }
+        for a in &other.anonymous_ids {
+            self.add_anonymous(a);
+        }
+        self.time_zone = self.time_zone.take().or(other.time_zone.clone());
+        self.locale = self.locale.take().or(other.locale.clone());
+        self.score += other.score;
+        for t in [other.last_engaged_at, other.last_visit_at]
+            .into_iter()
+            .flatten()
+        {
+            self.engaged(t);
+        }
+        self.last_visit_at = self.last_visit_at.max(other.last_visit_at);
+        self.merged_from.push(Merge {
+            contact: other.id.clone(),
+            at,
+        });
+    }
+
+    fn add_anonymous(&mut self, id: &str) {
+        if !self.anonymous_ids.iter().any(|a| a == id) {
+            self.anonymous_ids.push(id.to_string());
+            if self.anonymous_ids.len() > ANONYMOUS_KEPT {
+                self.anonymous_ids.remove(0);
+            }
         }
     }
 
@@ -125,6 +280,7 @@ impl Contact {
         self.properties
             .get("time_zone")
             .and_then(|v| v.as_str())
+            .or(self.time_zone.as_deref())
             .or_else(|| {
                 self.country
                     .as_deref()
@@ -175,6 +331,11 @@ impl Contact {
                     self.last_name = c.last_name.clone().or(self.last_name.take());
                 }
                 self.tags.extend(c.tags.iter().cloned());
+                if let Some(p) = &c.phone
+                    && (newer || self.phone.is_none())
+                {
+                    self.phone = Some(p.clone());
+                }
                 if let Some(subscribed) = c.accepts_marketing {
                     self.record_consent(subscribed, &event.source.topic, event.at);
                 }
@@ -204,6 +365,26 @@ impl Contact {
                 }
                 self.order_count += 1;
                 self.engaged(event.at);
+                self.first_order_at =
+                    Some(self.first_order_at.map_or(event.at, |t| t.min(event.at)));
+                if let Some(total) = &o.total {
+                    self.total_spent = match &self.total_spent {
+                        None => Some(total.clone()),
+                        Some(s) => Some(s.plus(total).unwrap_or_else(|| s.clone())),
+                    };
+                }
+                for li in &o.line_items {
+                    let seen = Seen {
+                        product_id: li.product_id,
+                        title: Some(li.title.clone()),
+                        category: None,
+                        price: Some(li.price.clone()),
+                        url: None,
+                        image: None,
+                        at: event.at,
+                    };
+                    remember(&mut self.bought, seen, BOUGHT_KEPT);
+                }
                 self.last_order_at = Some(self.last_order_at.map_or(event.at, |t| t.max(event.at)));
                 if let Some(token) = &o.checkout_token
                     && !self.ordered_checkouts.contains(token)
@@ -216,7 +397,116 @@ impl Contact {
             }
             EventKind::OrderPaid(_)
             | EventKind::OrderCancelled(_)
-            | EventKind::OrderFulfilled(_) => {}
+            | EventKind::OrderFulfilled(_)
+            | EventKind::ShipmentUpdated(_)
+            | EventKind::DataRequested(_)
+            | EventKind::CustomerDeleted(_)
+            | EventKind::CustomerRedacted(_)
+            | EventKind::ShopRedacted
+            | EventKind::Reviewed => {}
+            EventKind::OrderRefunded(r) => {
+                if let (Some(spent), Some(amount)) = (&self.total_spent, &r.amount)
+                    && let Some(less) = spent.plus(&Money {
+                        amount_minor: -amount.amount_minor,
+                        currency: amount.currency.clone(),
+                    })
+                {
+                    self.total_spent = Some(less);
+                }
+            }
+            EventKind::Lapsed(_) => self.lapsed_at = Some(event.at),
+            EventKind::Site(site) => {
+                self.last_visit_at = self.last_visit_at.max(Some(event.at));
+                self.engaged(event.at);
+                if let Some(a) = &site.anonymous_id {
+                    self.add_anonymous(a);
+                }
+                if newer || self.first_name.is_none() {
+                    self.first_name = site.first_name.clone().or(self.first_name.take());
+                }
+                if let Some(z) = &site.time_zone
+                    && (newer || self.time_zone.is_none())
+                {
+                    self.time_zone = Some(z.clone());
+                }
+                if let Some(l) = &site.locale
+                    && (newer || self.locale.is_none())
+                {
+                    self.locale = Some(l.clone());
+                }
+                if let Some(topic) = &site.topic
+                    && self.interests.len() < INTERESTS_KEPT
+                {
+                    self.interests.insert(topic.trim().to_lowercase());
+                }
+                if site.action == SiteAction::FormSubmitted
+                    && let Some(yes) = site.accepts_marketing
+                {
+                    self.record_consent(yes, "signup_form", event.at);
+                }
+                if let Some(p) = &site.product
+                    && matches!(
+                        site.action,
+                        SiteAction::ProductViewed | SiteAction::AddedToCart
+                    )
+                {
+                    let seen = Seen {
+                        product_id: p.id,
+                        title: p.title.clone(),
+                        category: p.category.clone(),
+                        price: p.price.clone(),
+                        url: p.url.clone(),
+                        image: p.image.clone(),
+                        at: event.at,
+                    };
+                    remember(&mut self.viewed, seen, VIEWED_KEPT);
+                }
+            }
         }
+        self.count(event);
+    }
+
+    /// Counts the event in the per-day activity (with its detail counters).
+    fn count(&mut self, event: &Event) {
+        let name = event.kind.name();
+        if matches!(event.kind, EventKind::Reviewed) || event.kind.is_privacy() {
+            return;
+        }
+        let sum = match &event.kind {
+            EventKind::OrderPlaced(o) => o.total.as_ref().map_or(0, |t| t.amount_minor),
+            EventKind::OrderRefunded(r) => r.amount.as_ref().map_or(0, |a| a.amount_minor),
+            _ => 0,
+        };
+        self.activity.add(name, event.at, sum);
+        if let EventKind::Site(site) = &event.kind {
+            let detail = match site.action {
+                SiteAction::ProductViewed | SiteAction::AddedToCart => {
+                    site.product.as_ref().and_then(|p| p.category.as_deref())
+                }
+                SiteAction::PageViewed => site.page_type.as_deref(),
+                SiteAction::Custom => site.name.as_deref(),
+                SiteAction::FormSubmitted => site.topic.as_deref(),
+                _ => None,
+            };
+            if let Some(d) = detail {
+                self.activity
+                    .add(&activity::key(name, Some(d)), event.at, 0);
+            }
+        }
+    }
+}
+
+/// Adds a product to a bounded, newest-last list (a product seen again moves
+/// to the end).
+fn remember(list: &mut Vec<Seen>, seen: Seen, kept: usize) {
+    if let Some(i) = list.iter().position(|x| {
+        (x.product_id.is_some() && x.product_id == seen.product_id)
+            || (x.product_id.is_none() && x.title == seen.title)
+    }) {
+        list.remove(i);
+    }
+    list.push(seen);
+    if list.len() > kept {
+        list.remove(0);
     }
 }

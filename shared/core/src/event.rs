@@ -46,6 +46,24 @@ pub enum EventKind {
     EmailOpened(Engagement),
     /// The contact clicked a link in a Waymark email.
     EmailClicked(Engagement),
+    /// A shipment was created or changed (`fulfillments/create|update`).
+    ShipmentUpdated(Shipment),
+    /// Money went back to the customer (`refunds/create`).
+    OrderRefunded(Refund),
+    /// The store deleted the customer (`customers/delete`): the contact goes.
+    CustomerDeleted(PersonRef),
+    /// A privacy request for a person's data (`customers/data_request`).
+    DataRequested(PrivacyRequest),
+    /// A privacy request to erase a person (`customers/redact`).
+    CustomerRedacted(PrivacyRequest),
+    /// Erase everything of a shop (`shop/redact`, 48 hours after uninstall).
+    ShopRedacted,
+    /// Something a visitor did on the storefront (`POST /track`).
+    Site(SiteEvent),
+    /// The sweep found the contact silent past the inactivity threshold.
+    Lapsed(Lapse),
+    /// A time-based re-evaluation of the contact's segments and stage.
+    Reviewed,
 }
 
 impl EventKind {
@@ -61,7 +79,27 @@ impl EventKind {
             Self::ConsentChanged(_) => "consent_changed",
             Self::EmailOpened(_) => "email_opened",
             Self::EmailClicked(_) => "email_clicked",
+            Self::ShipmentUpdated(_) => "shipment_updated",
+            Self::OrderRefunded(_) => "order_refunded",
+            Self::CustomerDeleted(_) => "customer_deleted",
+            Self::DataRequested(_) => "data_requested",
+            Self::CustomerRedacted(_) => "customer_redacted",
+            Self::ShopRedacted => "shop_redacted",
+            Self::Site(s) => s.action.name(),
+            Self::Lapsed(_) => "contact_lapsed",
+            Self::Reviewed => "reviewed",
         }
+    }
+
+    /// Whether the event is a privacy instruction rather than behaviour.
+    pub fn is_privacy(&self) -> bool {
+        matches!(
+            self,
+            Self::CustomerDeleted(_)
+                | Self::DataRequested(_)
+                | Self::CustomerRedacted(_)
+                | Self::ShopRedacted
+        )
     }
 
     /// The order, for order events.
@@ -76,7 +114,7 @@ impl EventKind {
     }
 
     /// Every kind name, for validating definition files.
-    pub const NAMES: [&'static str; 9] = [
+    pub const NAMES: [&'static str; 22] = [
         "consent_changed",
         "email_opened",
         "email_clicked",
@@ -86,6 +124,19 @@ impl EventKind {
         "order_paid",
         "order_cancelled",
         "order_fulfilled",
+        "shipment_updated",
+        "order_refunded",
+        "customer_deleted",
+        "data_requested",
+        "customer_redacted",
+        "page_viewed",
+        "product_viewed",
+        "added_to_cart",
+        "searched",
+        "form_submitted",
+        "identified",
+        "custom_event",
+        "contact_lapsed",
     ];
 
     /// The identities this event names, used to find (or create) its contact.
@@ -94,10 +145,12 @@ impl EventKind {
             Self::CustomerUpserted(c) => Identity {
                 customer_id: Some(c.customer_id),
                 email: c.email.clone(),
+                ..Identity::default()
             },
             Self::CheckoutUpdated(c) => Identity {
                 customer_id: c.customer_id,
                 email: c.email.clone(),
+                ..Identity::default()
             },
             Self::OrderPlaced(o)
             | Self::OrderPaid(o)
@@ -105,15 +158,52 @@ impl EventKind {
             | Self::OrderFulfilled(o) => Identity {
                 customer_id: o.customer_id,
                 email: o.email.clone(),
+                order_id: Some(o.order_id),
+                anonymous_id: None,
             },
             Self::ConsentChanged(c) => Identity {
-                customer_id: None,
                 email: Some(c.email.clone()),
+                ..Identity::default()
             },
             Self::EmailOpened(e) | Self::EmailClicked(e) => Identity {
-                customer_id: None,
                 email: Some(e.email.clone()),
+                ..Identity::default()
             },
+            Self::ShipmentUpdated(s) => Identity {
+                customer_id: None,
+                email: s.email.clone(),
+                order_id: Some(s.order_id),
+                anonymous_id: None,
+            },
+            Self::OrderRefunded(r) => Identity {
+                order_id: Some(r.order_id),
+                ..Identity::default()
+            },
+            Self::CustomerDeleted(p) => Identity {
+                customer_id: p.customer_id,
+                email: p.email.clone(),
+                ..Identity::default()
+            },
+            Self::DataRequested(p) | Self::CustomerRedacted(p) => Identity {
+                customer_id: p.customer_id,
+                email: p.email.clone(),
+                ..Identity::default()
+            },
+            Self::Site(s) => Identity {
+                customer_id: s.customer_id,
+                email: s.email.clone(),
+                order_id: None,
+                anonymous_id: s.anonymous_id.clone(),
+            },
+            Self::ShopRedacted | Self::Lapsed(_) | Self::Reviewed => Identity::default(),
+        }
+    }
+
+    /// The line items the event carries (checkouts, orders, a cart add).
+    pub fn line_items(&self) -> &[LineItem] {
+        match self {
+            Self::CheckoutUpdated(c) => &c.line_items,
+            other => other.order().map_or(&[], |o| &o.line_items),
         }
     }
 }
@@ -123,11 +213,26 @@ impl EventKind {
 pub struct Identity {
     pub customer_id: Option<u64>,
     pub email: Option<EmailAddress>,
+    /// An order of the person's, for events that name only the order
+    /// (fulfilments, refunds).
+    #[serde(default)]
+    pub order_id: Option<u64>,
+    /// The storefront's anonymous visitor id (site tracking).
+    #[serde(default)]
+    pub anonymous_id: Option<String>,
 }
 
 impl Identity {
     pub fn is_empty(&self) -> bool {
-        self.customer_id.is_none() && self.email.is_none()
+        self.customer_id.is_none()
+            && self.email.is_none()
+            && self.order_id.is_none()
+            && self.anonymous_id.is_none()
+    }
+
+    /// Whether it names the person (not just a browser or an order).
+    pub fn is_known(&self) -> bool {
+        self.customer_id.is_some() || self.email.is_some()
     }
 }
 
@@ -145,6 +250,8 @@ pub struct Customer {
     /// The customer's tags in the store (e.g. `ebook` from a signup form).
     #[serde(default)]
     pub tags: Vec<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -236,4 +343,118 @@ pub fn fact_id(shop: &ShopDomain, kind: &str, resource: &str, at: Timestamp) -> 
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// A shipment of (part of) an order, with its tracking.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shipment {
+    pub order_id: u64,
+    pub fulfillment_id: u64,
+    pub email: Option<EmailAddress>,
+    /// `success`, `cancelled`, `error`, `failure`, `open`, `pending`.
+    pub status: Option<String>,
+    /// The carrier's latest word: `in_transit`, `out_for_delivery`,
+    /// `delivered`, `failure`…
+    pub shipment_status: Option<String>,
+    pub tracking: Vec<Tracking>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Refund {
+    pub order_id: u64,
+    pub refund_id: u64,
+    /// What went back to the customer (successful refund transactions).
+    pub amount: Option<Money>,
+}
+
+/// A person as a deletion names them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonRef {
+    pub customer_id: Option<u64>,
+    pub email: Option<EmailAddress>,
+}
+
+/// A privacy request (GDPR/CCPA) for one person's data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrivacyRequest {
+    /// The platform's request id (`data_request.id`), when it gives one.
+    pub request_id: Option<String>,
+    pub customer_id: Option<u64>,
+    pub email: Option<EmailAddress>,
+    /// The orders the request concerns.
+    pub orders: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lapse {
+    /// The inactivity threshold crossed, in days.
+    pub days: u32,
+}
+
+/// What a storefront visitor did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SiteAction {
+    PageViewed,
+    ProductViewed,
+    AddedToCart,
+    Searched,
+    /// A signup (or other) form was submitted: carries an email.
+    FormSubmitted,
+    /// The visitor said who they are (login, email captured).
+    Identified,
+    /// A store-defined event; `name` says which.
+    Custom,
+}
+
+impl SiteAction {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::PageViewed => "page_viewed",
+            Self::ProductViewed => "product_viewed",
+            Self::AddedToCart => "added_to_cart",
+            Self::Searched => "searched",
+            Self::FormSubmitted => "form_submitted",
+            Self::Identified => "identified",
+            Self::Custom => "custom_event",
+        }
+    }
+}
+
+/// One storefront event, as the tracking endpoint accepted it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SiteEvent {
+    pub action: SiteAction,
+    pub anonymous_id: Option<String>,
+    pub customer_id: Option<u64>,
+    pub email: Option<EmailAddress>,
+    pub url: Option<String>,
+    /// What the page is (`pricing`, `onboarding`, `blog`…), as the snippet
+    /// or the store labels it.
+    pub page_type: Option<String>,
+    pub product: Option<Product>,
+    pub query: Option<String>,
+    /// A topic of interest (signup forms).
+    pub topic: Option<String>,
+    /// The form's marketing checkbox, when it has one.
+    pub accepts_marketing: Option<bool>,
+    /// The custom event's name.
+    pub name: Option<String>,
+    pub first_name: Option<String>,
+    /// The browser's IANA zone, e.g. `Europe/Paris`.
+    pub time_zone: Option<String>,
+    pub locale: Option<String>,
+    pub properties: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// A product as a storefront event shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Product {
+    pub id: Option<u64>,
+    pub title: Option<String>,
+    /// Product type or collection, used by category conditions.
+    pub category: Option<String>,
+    pub price: Option<Money>,
+    pub url: Option<String>,
+    pub image: Option<String>,
 }

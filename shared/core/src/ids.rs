@@ -132,6 +132,19 @@ impl ContactId {
         Self(format!("email-{hex}"))
     }
 
+    /// A storefront visitor known only by the browser's anonymous id.
+    pub fn for_anonymous(anonymous_id: &str) -> Self {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(anonymous_id.as_bytes());
+        let hex: String = digest[..10].iter().map(|b| format!("{b:02x}")).collect();
+        Self(format!("anon-{hex}"))
+    }
+
+    /// Whether the contact is an anonymous visitor's (no identity yet).
+    pub fn is_anonymous(&self) -> bool {
+        self.0.starts_with("anon-")
+    }
+
     pub fn parse(raw: &str) -> Result<Self, IdError> {
         let ok = !raw.is_empty()
             && raw.len() <= 64

@@ -5,6 +5,7 @@
 //! This crate must never perform I/O or read the wall clock: time arrives as
 //! an argument, and effects leave as values for an adapter to perform.
 
+pub mod activity;
 pub mod contact;
 pub mod email;
 pub mod event;
@@ -14,6 +15,7 @@ pub mod ids;
 pub mod journey;
 pub mod money;
 pub mod outbox;
+pub mod rfm;
 pub mod sending;
 pub mod shopify;
 pub mod time;

@@ -32,6 +32,19 @@ fn exponent(currency: &str) -> u32 {
 }
 
 impl Money {
+    /// Whole units of the currency (rounded towards zero).
+    pub fn major_units(&self) -> i64 {
+        self.amount_minor / 10i64.pow(exponent(&self.currency))
+    }
+
+    /// The sum of two amounts of one currency; `None` across currencies.
+    pub fn plus(&self, other: &Money) -> Option<Money> {
+        (self.currency == other.currency).then(|| Money {
+            amount_minor: self.amount_minor.saturating_add(other.amount_minor),
+            currency: self.currency.clone(),
+        })
+    }
+
     /// Parses `"19.90"` in `"EUR"` into 1990 minor units.
     pub fn parse(amount: &str, currency: &str) -> Result<Self, MoneyError> {
         let currency = currency.trim().to_ascii_uppercase();

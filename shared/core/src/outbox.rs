@@ -127,6 +127,61 @@ impl OutboxMessage {
         }
     }
 
+    /// Every message id `run` has queued (emails and bus events): its sent
+    /// steps and emits, visit by visit. Used to erase a person's messages.
+    pub fn ids_of_run(shop: &ShopDomain, contact: &ContactId, run: &Run) -> Vec<String> {
+        let key = format!("{}#{}", run.key, run.entry);
+        let emits = run.path.iter().filter_map(|p| p.strip_prefix("emit:"));
+        let mut visits: std::collections::BTreeMap<&str, usize> = Default::default();
+        run.sent
+            .iter()
+            .map(String::as_str)
+            .chain(emits)
+            .map(|step| {
+                let visit = visits.entry(step).or_default();
+                let id = message_id(
+                    shop,
+                    contact,
+                    &run.journey,
+                    &key,
+                    &format!("{step}#{visit}"),
+                );
+                *visit += 1;
+                id
+            })
+            .collect()
+    }
+
+    /// A person's data, answering a privacy request: published on the bus
+    /// (`waymark.data_request`) for the store's support tooling.
+    pub fn data_export(
+        contact: &Contact,
+        request: &str,
+        at: Timestamp,
+        data: serde_json::Value,
+    ) -> Self {
+        Self {
+            id: message_id(
+                &contact.shop,
+                &contact.id,
+                "privacy",
+                request,
+                "data_request",
+            ),
+            shop: contact.shop.clone(),
+            contact: contact.id.clone(),
+            journey: "privacy".into(),
+            version: 1,
+            run_key: request.to_string(),
+            step: "data_request".into(),
+            queued_at: at,
+            params: data,
+            channel: Channel::Event {
+                detail_type: "waymark.data_request".into(),
+            },
+        }
+    }
+
     /// The recipient, for email.
     pub fn to(&self) -> Option<&EmailAddress> {
         match &self.channel {

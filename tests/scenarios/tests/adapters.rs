@@ -74,6 +74,7 @@ fn run(wait_until: Option<&str>) -> Run {
             accepts_marketing: None,
             country: None,
             tags: vec![],
+            phone: None,
         }),
         matched: None,
         sent: vec![],
@@ -115,9 +116,11 @@ fn commit(
         identities: Identity {
             customer_id: c.customer_id,
             email: c.email.clone(),
+            ..Identity::default()
         },
         segments_entered: vec![],
         segments_exited: vec![],
+        absorbed: None,
     }
 }
 
@@ -157,8 +160,8 @@ async fn inbox_contract<S: Inbox>(s: &S) {
 async fn contacts_contract<S: ContactStore>(s: &S) {
     let c = contact();
     let email_only = Identity {
-        customer_id: None,
         email: c.email.clone(),
+        ..Identity::default()
     };
     let unknown = s.find(&shop(), &email_only).await.unwrap();
     assert_eq!(unknown.contact, None);
@@ -182,14 +185,15 @@ async fn contacts_contract<S: ContactStore>(s: &S) {
     let both = Identity {
         customer_id: Some(7),
         email: Some(new_email.clone()),
+        ..Identity::default()
     };
     let found = s.find(&shop(), &both).await.unwrap();
     assert_eq!(found.contact, Some(c.id.clone()), "found by customer id");
     assert_eq!(
         found.unmapped,
         Identity {
-            customer_id: None,
-            email: Some(new_email)
+            email: Some(new_email),
+            ..Identity::default()
         },
         "the new email is still to be claimed"
     );

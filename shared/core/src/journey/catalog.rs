@@ -3,11 +3,11 @@
 //! file, line and column, and nothing partially valid is ever used.
 
 use super::condition::{Condition, Duration};
+use super::definition::{Audience, SEGMENT_EVENTS, STAGE_CHANGED, ScoreRule, Segment, StageRule};
 use super::definition::{
     Branch, Definition, Exit, Goal, OnRepeat, OnRetire, Reentry, RunPer, Step, StepKind, Trigger,
     Update,
 };
-use super::definition::{SEGMENT_EVENTS, Segment};
 use crate::email::Template;
 use crate::event::EventKind;
 use crate::sending::{Cap, QuietHours, Rules, WhenCapped};
@@ -91,6 +91,159 @@ pub struct Catalog {
     templates: BTreeMap<String, Template>,
     /// The shop's zone: local-time rules use it for contacts of unknown zone.
     time_zone: jiff::tz::TimeZone,
+    audience: Audience,
+}
+
+/// Scoring, lifecycle and inactivity rules (not a segment).
+const AUDIENCE: &str = "segments/_audience.yaml";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AudienceFile {
+    inactive_after: Option<Duration>,
+    #[serde(default)]
+    scoring: ScoringFile,
+    #[serde(default)]
+    lifecycle: Vec<StageFile>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ScoringFile {
+    half_life: Option<Duration>,
+    #[serde(default)]
+    rules: Vec<ScoreFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScoreFile {
+    event: String,
+    #[serde(default)]
+    when: Vec<Condition>,
+    points: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StageFile {
+    stage: String,
+    #[serde(default)]
+    when: Vec<Condition>,
+}
+
+fn parse_audience(f: &ContentFile) -> Result<Audience, Vec<ContentError>> {
+    let file: AudienceFile = serde_norway::from_str(&f.text).map_err(|e| yaml_error(f, e))?;
+    let mut errors = Vec::new();
+    let mut line = 0;
+    for r in &file.scoring.rules {
+        let (l, c) = locate(&f.text, &format!("event: {}", r.event), line);
+        line = l;
+        if !EventKind::NAMES.contains(&r.event.as_str()) {
+            errors.push(at(
+                f,
+                (l, c),
+                format!("scoring: unknown event `{}`", r.event),
+            ));
+        }
+        errors.extend(
+            check_conditions(&r.when)
+                .into_iter()
+                .map(|m| at(f, (l, c), format!("scoring: {m}"))),
+        );
+    }
+    for s in &file.lifecycle {
+        let (l, c) = locate(&f.text, &format!("stage: {}", s.stage), 0);
+        if s.when
+            .iter()
+            .any(|c| c.reads_event() || !c.segments_named().is_empty())
+        {
+            errors.push(at(
+                f,
+                (l, c),
+                format!(
+                    "lifecycle: stage `{}` may only read the contact (no event or segment conditions)",
+                    s.stage
+                ),
+            ));
+        }
+        errors.extend(
+            check_conditions(&s.when)
+                .into_iter()
+                .map(|m| at(f, (l, c), format!("lifecycle: {m}"))),
+        );
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Audience {
+        inactive_after: file
+            .inactive_after
+            .map_or(Audience::default().inactive_after, |d| d.0),
+        half_life: file.scoring.half_life.map(|d| d.0),
+        scoring: file
+            .scoring
+            .rules
+            .into_iter()
+            .map(|r| ScoreRule {
+                event: r.event,
+                conditions: r.when,
+                points: r.points,
+            })
+            .collect(),
+        lifecycle: file
+            .lifecycle
+            .into_iter()
+            .map(|s| StageRule {
+                stage: s.stage,
+                conditions: s.when,
+            })
+            .collect(),
+    })
+}
+
+/// Problems inside conditions the types cannot catch: counted events that
+/// do not exist, RFM cells that do not exist, scores out of range.
+pub fn check_conditions(conditions: &[Condition]) -> Vec<String> {
+    let mut problems = Vec::new();
+    fn walk(c: &Condition, out: &mut Vec<String>) {
+        match c {
+            Condition::Count(rule) => {
+                if !EventKind::NAMES.contains(&rule.event.as_str()) {
+                    out.push(format!("count: unknown event `{}`", rule.event));
+                }
+                if rule.at_least.is_none() && rule.at_most.is_none() && rule.sum_at_least.is_none()
+                {
+                    out.push(format!(
+                        "count of `{}` needs `at_least`, `at_most` or `sum_at_least`",
+                        rule.event
+                    ));
+                }
+            }
+            Condition::Rfm(cell) if !crate::rfm::CELLS.contains(&cell.as_str()) => {
+                out.push(format!(
+                    "unknown RFM cell `{cell}` (known: {})",
+                    crate::rfm::CELLS.join(", ")
+                ))
+            }
+            Condition::RfmAtLeast(f) => {
+                for (name, v) in [("r", f.r), ("f", f.f), ("m", f.m)] {
+                    if v.is_some_and(|v| !(1..=5).contains(&v)) {
+                        out.push(format!("rfm_at_least: `{name}` is a score from 1 to 5"));
+                    }
+                }
+            }
+            Condition::Not(c) => walk(c, out),
+            Condition::AnyOf(cs) | Condition::AllOf(cs) => {
+                cs.iter().for_each(|c| walk(c, out));
+            }
+            _ => {}
+        }
+    }
+    for c in conditions {
+        walk(c, &mut problems);
+    }
+    problems
 }
 
 /// Where the sending defaults live (not a journey).
@@ -257,9 +410,22 @@ impl Catalog {
                 }
             },
         };
+        let audience = match files.iter().find(|f| f.path.ends_with(AUDIENCE)) {
+            None => Audience::default(),
+            Some(f) => parse_audience(f).unwrap_or_else(|mut e| {
+                errors.append(&mut e);
+                Audience::default()
+            }),
+        };
         let mut segments: Vec<Segment> = Vec::new();
         for f in files.iter().filter(|f| {
-            f.path.contains("segments/") && (f.path.ends_with(".yaml") || f.path.ends_with(".yml"))
+            f.path.contains("segments/")
+                && !f
+                    .path
+                    .rsplit('/')
+                    .next()
+                    .is_some_and(|n| n.starts_with('_'))
+                && (f.path.ends_with(".yaml") || f.path.ends_with(".yml"))
         }) {
             match parse_segment(f) {
                 Ok(seg) if segments.iter().any(|x| x.id == seg.id) => errors.push(at(
@@ -322,6 +488,7 @@ impl Catalog {
                 segments,
                 templates,
                 time_zone,
+                audience,
             })
         } else {
             Err(errors)
@@ -379,6 +546,11 @@ impl Catalog {
     /// The shop's time zone (from `journeys/_defaults.yaml`, else UTC).
     pub fn time_zone(&self) -> &jiff::tz::TimeZone {
         &self.time_zone
+    }
+
+    /// Scoring, lifecycle and inactivity rules.
+    pub fn audience(&self) -> &Audience {
+        &self.audience
     }
 }
 
@@ -440,6 +612,7 @@ struct TriggerFile {
     reentry: Option<ReentryFile>,
     cooldown: Option<Duration>,
     segment: Option<String>,
+    stage: Option<String>,
 }
 
 fn run_per_contact() -> RunPer {
@@ -610,6 +783,9 @@ fn parse_segment(f: &ContentFile) -> Result<Segment, Vec<ContentError>> {
             format!("{here}: `when` needs at least one condition"),
         ));
     }
+    for m in check_conditions(&file.when) {
+        errors.push(at(f, locate(&f.text, "when:", 0), format!("{here}: {m}")));
+    }
     for c in &file.when {
         if c.reads_event() {
             errors.push(at(
@@ -691,7 +867,15 @@ fn parse_definition(
                 ),
                 _ => {}
             }
-            if !known_event(&t.event) && !derived {
+            let staged = t.event == STAGE_CHANGED;
+            if t.stage.is_some() && !staged {
+                err(
+                    "stage:",
+                    0,
+                    format!("{journey}: `stage` only goes with `{STAGE_CHANGED}`"),
+                );
+            }
+            if !known_event(&t.event) && !derived && !staged {
                 err(
                     &t.event,
                     0,
@@ -740,6 +924,7 @@ fn parse_definition(
                 reentry,
                 cooldown: t.cooldown.map(|c| c.0),
                 segment: t.segment.clone(),
+                stage: t.stage.clone(),
             }
         }
         (None, Some(_)) => Trigger {
@@ -750,6 +935,7 @@ fn parse_definition(
             reentry: Reentry::Once,
             cooldown: None,
             segment: None,
+            stage: None,
         },
         (None, None) => {
             err(
@@ -1048,6 +1234,14 @@ fn parse_definition(
         }
     }
     for c in conditions {
+        for m in check_conditions(std::slice::from_ref(c)) {
+            let needle = if m.starts_with("count") {
+                "count"
+            } else {
+                "rfm"
+            };
+            err(needle, 0, format!("{journey}: {m}"));
+        }
         for seg in c.segments_named() {
             if !known_segment(seg) {
                 err(

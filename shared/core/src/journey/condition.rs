@@ -6,6 +6,7 @@
 use crate::contact::Contact;
 use crate::event::EventKind;
 use crate::money::Money;
+use crate::rfm::Rfm;
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
@@ -58,6 +59,16 @@ pub enum Condition {
     EventAcceptsMarketing,
     /// A click on a link containing this text (`email_clicked` events).
     ClickedLink(String),
+    /// A page view of this page type (`pricing`, `onboarding`…).
+    PageType(String),
+    /// A product event (view, cart add) for a product in this category.
+    Category(String),
+    /// A custom site event with this name.
+    CustomName(String),
+    /// A shipment event with this carrier status (`delivered`…).
+    ShipmentStatus(String),
+    /// A form submitted with this topic of interest.
+    Topic(String),
     // ---- the contact ----
     /// The contact accepts email marketing.
     AcceptsMarketing,
@@ -75,6 +86,21 @@ pub enum Condition {
         key: String,
         equals: serde_json::Value,
     },
+    /// How often the contact did something (and how much it summed to),
+    /// over a window or all the history kept.
+    Count(CountRule),
+    /// Lifetime spend (orders less refunds) at least this amount.
+    SpentAtLeast(Amount),
+    /// An open, click, visit or order within this long before now.
+    EngagedWithin(Duration),
+    /// The contact's RFM cell (`champions`, `at_risk`…).
+    Rfm(String),
+    /// RFM scores at least these (each 1–5; unset parts are not checked).
+    RfmAtLeast(RfmFloor),
+    /// The (decayed) score is at least this.
+    ScoreAtLeast(i64),
+    /// The contact said it is interested in this topic.
+    HasInterest(String),
     // ---- the run ----
     /// The run already sent the email of this step.
     Received(String),
@@ -100,6 +126,11 @@ enum Repr {
     HasProduct(u64),
     EventAcceptsMarketing,
     ClickedLink(String),
+    PageType(String),
+    Category(String),
+    CustomName(String),
+    ShipmentStatus(String),
+    Topic(String),
     AcceptsMarketing,
     HasTag(String),
     InSegment(String),
@@ -111,6 +142,13 @@ enum Repr {
         key: String,
         equals: serde_json::Value,
     },
+    Count(CountRule),
+    SpentAtLeast(Amount),
+    EngagedWithin(Duration),
+    Rfm(String),
+    RfmAtLeast(RfmFloor),
+    ScoreAtLeast(i64),
+    HasInterest(String),
     Received(String),
     Not(Box<Condition>),
     AnyOf(Vec<Condition>),
@@ -122,6 +160,46 @@ impl<'de> Deserialize<'de> for Condition {
         let value = serde_json::Value::deserialize(d)?;
         Repr::deserialize(value).map_err(serde::de::Error::custom)
     }
+}
+
+/// `count: {event, detail?, within?, at_least?, at_most?, sum_at_least?}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountRule {
+    /// An event name (`order_placed`, `product_viewed`…).
+    pub event: String,
+    /// The category, page type, custom event name or topic counted.
+    pub detail: Option<String>,
+    pub within: Option<Duration>,
+    pub at_least: Option<u32>,
+    pub at_most: Option<u32>,
+    /// The summed amount (order totals) at least this.
+    pub sum_at_least: Option<Amount>,
+}
+
+impl CountRule {
+    fn holds(&self, contact: &Contact, now: Timestamp) -> bool {
+        let key = crate::activity::key(&self.event, self.detail.as_deref());
+        let (n, sum) = contact.activity.total(&key, self.within.map(|d| d.0), now);
+        let currency = contact
+            .total_spent
+            .as_ref()
+            .map_or("USD", |m| m.currency.as_str());
+        self.at_least.is_none_or(|min| n >= min)
+            && self.at_most.is_none_or(|max| n <= max)
+            && self.sum_at_least.as_ref().is_none_or(|Amount(a)| {
+                Money::parse(a, currency).is_ok_and(|min| sum >= min.amount_minor)
+            })
+    }
+}
+
+/// `rfm_at_least: {r, f, m}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RfmFloor {
+    pub r: Option<u8>,
+    pub f: Option<u8>,
+    pub m: Option<u8>,
 }
 
 /// What a condition is evaluated against.
@@ -169,6 +247,42 @@ impl Condition {
             Self::ClickedLink(part) => s.event.is_some_and(|e| {
                 matches!(e, EventKind::EmailClicked(c) if c.link.as_deref().is_some_and(|l| l.contains(part.as_str())))
             }),
+            Self::PageType(t) => site(s.event).is_some_and(|e| {
+                e.page_type
+                    .as_deref()
+                    .is_some_and(|p| p.eq_ignore_ascii_case(t))
+            }),
+            Self::Category(c) => site(s.event).is_some_and(|e| {
+                e.product
+                    .as_ref()
+                    .and_then(|p| p.category.as_deref())
+                    .is_some_and(|x| x.eq_ignore_ascii_case(c))
+            }),
+            Self::CustomName(n) => site(s.event).is_some_and(|e| e.name.as_deref() == Some(n)),
+            Self::Topic(t) => site(s.event).is_some_and(|e| {
+                e.topic
+                    .as_deref()
+                    .is_some_and(|x| x.eq_ignore_ascii_case(t))
+            }),
+            Self::ShipmentStatus(st) => s.event.is_some_and(|e| {
+                matches!(e, EventKind::ShipmentUpdated(x) if x.shipment_status.as_deref() == Some(st))
+            }),
+            Self::Count(rule) => rule.holds(s.contact, s.now),
+            Self::SpentAtLeast(Amount(a)) => s.contact.total_spent.as_ref().is_some_and(|t| {
+                Money::parse(a, &t.currency).is_ok_and(|min| t.amount_minor >= min.amount_minor)
+            }),
+            Self::EngagedWithin(Duration(d)) => {
+                let last = s.contact.last_active_at();
+                last <= s.now && s.now.duration_since(last) <= *d
+            }
+            Self::Rfm(cell) => Rfm::of(s.contact, s.now).is_some_and(|r| r.cell() == cell),
+            Self::RfmAtLeast(floor) => Rfm::of(s.contact, s.now).is_some_and(|r| {
+                floor.r.is_none_or(|x| r.r >= x)
+                    && floor.f.is_none_or(|x| r.f >= x)
+                    && floor.m.is_none_or(|x| r.m >= x)
+            }),
+            Self::ScoreAtLeast(n) => s.contact.score >= *n,
+            Self::HasInterest(t) => s.contact.interests.contains(&t.to_lowercase()),
             Self::AcceptsMarketing => s.contact.accepts_marketing(),
             Self::HasTag(t) => s.contact.tags.contains(t),
             Self::InSegment(seg) => s.contact.segments.contains(seg),
@@ -211,7 +325,12 @@ impl Condition {
             | Self::TotalAtLeast(_)
             | Self::HasProduct(_)
             | Self::EventAcceptsMarketing
-            | Self::ClickedLink(_) => true,
+            | Self::ClickedLink(_)
+            | Self::PageType(_)
+            | Self::Category(_)
+            | Self::CustomName(_)
+            | Self::ShipmentStatus(_)
+            | Self::Topic(_) => true,
             Self::Not(c) => c.reads_event(),
             Self::AnyOf(cs) | Self::AllOf(cs) => cs.iter().any(|c| c.reads_event()),
             _ => false,
@@ -226,6 +345,42 @@ impl Condition {
             Self::AnyOf(cs) | Self::AllOf(cs) => cs.iter().flat_map(|c| c.steps_named()).collect(),
             _ => vec![],
         }
+    }
+}
+
+impl Condition {
+    /// The first instant after `now` at which this condition's truth can
+    /// change with time alone (no new event): when a window drops a day,
+    /// an "ordered within" lapses, a recency score falls. `None` when it
+    /// cannot change by itself.
+    pub fn changes_after(&self, contact: &Contact, now: Timestamp) -> Option<Timestamp> {
+        let after = |t: Option<Timestamp>| t.filter(|t| *t > now);
+        match self {
+            Self::OrderedWithin(Duration(d)) => {
+                after(contact.last_order_at.and_then(|o| o.checked_add(*d).ok()))
+            }
+            Self::EngagedWithin(Duration(d)) => {
+                after(contact.last_active_at().checked_add(*d).ok())
+            }
+            Self::Count(rule) => rule.within.and_then(|Duration(w)| {
+                let key = crate::activity::key(&rule.event, rule.detail.as_deref());
+                after(contact.activity.next_expiry(&key, w, now))
+            }),
+            Self::Rfm(_) | Self::RfmAtLeast(_) => Rfm::next_change(contact, now),
+            Self::Not(c) => c.changes_after(contact, now),
+            Self::AnyOf(cs) | Self::AllOf(cs) => cs
+                .iter()
+                .filter_map(|c| c.changes_after(contact, now))
+                .min(),
+            _ => None,
+        }
+    }
+}
+
+fn site(event: Option<&EventKind>) -> Option<&crate::event::SiteEvent> {
+    match event {
+        Some(EventKind::Site(e)) => Some(e),
+        _ => None,
     }
 }
 

@@ -18,6 +18,49 @@ pub struct Segment {
 /// Trigger names that are derived from membership changes, not received.
 pub const SEGMENT_EVENTS: [&str; 2] = ["segment_entered", "segment_exited"];
 
+/// The derived trigger for a lifecycle stage change (`stage: <to>` filters).
+pub const STAGE_CHANGED: &str = "stage_changed";
+
+/// How contacts are scored, staged and considered inactive
+/// (`segments/_audience.yaml`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Audience {
+    /// No engagement for this long makes a contact lapsed (the sweep's
+    /// threshold).
+    pub inactive_after: SignedDuration,
+    /// The score halves every this long; `None`: no decay.
+    pub half_life: Option<SignedDuration>,
+    pub scoring: Vec<ScoreRule>,
+    /// Lifecycle rules, first match wins; no match keeps the stage.
+    pub lifecycle: Vec<StageRule>,
+}
+
+impl Default for Audience {
+    fn default() -> Self {
+        Self {
+            inactive_after: SignedDuration::from_hours(24 * 90),
+            half_life: None,
+            scoring: Vec::new(),
+            lifecycle: Vec::new(),
+        }
+    }
+}
+
+/// Points an event is worth, when its conditions hold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreRule {
+    pub event: String,
+    pub conditions: Vec<Condition>,
+    pub points: i64,
+}
+
+/// A contact for whom every condition holds is in this stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageRule {
+    pub stage: String,
+    pub conditions: Vec<Condition>,
+}
+
 /// One versioned journey.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Definition {
@@ -57,6 +100,8 @@ pub struct Trigger {
     pub event: String,
     /// With `segment_entered`/`segment_exited`: which segment.
     pub segment: Option<String>,
+    /// With `stage_changed`: the stage entered (any when unset).
+    pub stage: Option<String>,
     /// All must hold for the event to start a run.
     pub conditions: Vec<Condition>,
     pub run_per: RunPer,

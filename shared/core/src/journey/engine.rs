@@ -76,6 +76,12 @@ pub enum Effect {
         entered: bool,
         at: Timestamp,
     },
+    /// The contact's lifecycle stage changed.
+    Stage {
+        from: Option<String>,
+        to: String,
+        at: Timestamp,
+    },
     /// A trigger matched but no run started, with the reason.
     NotEntered {
         journey: String,
@@ -83,8 +89,35 @@ pub enum Effect {
     },
 }
 
-/// Fires every wait due at or before `now`.
+/// Fires every wait due at or before `now`; then, if the contact's
+/// time-based rules are due for a review (a window dropped a day, an
+/// "ordered within" lapsed), re-evaluates its segments and stage, which
+/// may start journeys.
 pub fn handle_tick(
+    catalog: &Catalog,
+    contact: &mut Contact,
+    runs: &mut Vec<Run>,
+    now: Timestamp,
+) -> Vec<Effect> {
+    let mut effects = fire_waits(catalog, contact, runs, now);
+    if contact.review_at.is_some_and(|r| r <= now) {
+        let review = Event {
+            id: format!("review-{}", now.as_millisecond()),
+            shop: contact.shop.clone(),
+            at: now,
+            source: crate::event::Source {
+                platform: "waymark".into(),
+                topic: "review".into(),
+                delivery_id: String::new(),
+            },
+            kind: EventKind::Reviewed,
+        };
+        effects.extend(handle_event(catalog, contact, runs, &review));
+    }
+    effects
+}
+
+fn fire_waits(
     catalog: &Catalog,
     contact: &mut Contact,
     runs: &mut [Run],
@@ -97,6 +130,90 @@ pub fn handle_tick(
     effects
 }
 
+/// The score decayed to `now` (halving every half-life), then the points of
+/// every scoring rule the event matches.
+fn rescore(catalog: &Catalog, contact: &mut Contact, event: &Event) {
+    let audience = catalog.audience();
+    if let (Some(h), Some(from)) = (audience.half_life, contact.score_at)
+        && event.at > from
+        && contact.score != 0
+    {
+        let halves = event.at.duration_since(from).as_secs_f64() / h.as_secs_f64();
+        contact.score = (contact.score as f64 * 0.5f64.powf(halves)).round() as i64;
+    }
+    let kind = event.kind.name();
+    let points: i64 = audience
+        .scoring
+        .iter()
+        .filter(|r| r.event == kind)
+        .filter(|r| {
+            all(
+                &r.conditions,
+                Scope {
+                    event: Some(&event.kind),
+                    contact,
+                    sent: &[],
+                    now: event.at,
+                },
+            )
+        })
+        .map(|r| r.points)
+        .sum();
+    contact.score = contact.score.saturating_add(points);
+    if contact.score_at.is_none_or(|t| event.at > t) {
+        contact.score_at = Some(event.at);
+    }
+}
+
+/// Applies the lifecycle rules (first match wins, none keeps the stage);
+/// returns the new stage if it changed.
+fn restage(
+    catalog: &Catalog,
+    contact: &mut Contact,
+    at: Timestamp,
+    effects: &mut Vec<Effect>,
+) -> Option<String> {
+    let scope = Scope {
+        event: None,
+        contact,
+        sent: &[],
+        now: at,
+    };
+    let rule = catalog
+        .audience()
+        .lifecycle
+        .iter()
+        .find(|r| all(&r.conditions, scope))?;
+    if contact.stage.as_deref() == Some(rule.stage.as_str()) {
+        return None;
+    }
+    effects.push(Effect::Stage {
+        from: contact.stage.clone(),
+        to: rule.stage.clone(),
+        at,
+    });
+    contact.stage = Some(rule.stage.clone());
+    contact.stage_at = Some(at);
+    Some(rule.stage.clone())
+}
+
+/// The next instant a time-based rule about the contact can change by
+/// itself: segment and lifecycle conditions, and the score's decay.
+fn next_review(catalog: &Catalog, contact: &Contact, now: Timestamp) -> Option<Timestamp> {
+    let audience = catalog.audience();
+    let rules = catalog
+        .segments()
+        .iter()
+        .flat_map(|s| s.conditions.iter())
+        .chain(audience.lifecycle.iter().flat_map(|r| r.conditions.iter()))
+        .filter_map(|c| c.changes_after(contact, now));
+    let decay = audience
+        .half_life
+        .filter(|_| contact.score != 0)
+        .and_then(|h| now.checked_add(h).ok());
+    rules.chain(decay).min()
+}
+
 /// Applies one event: first the waits due by its time fire (against the
 /// contact as it was), then the contact takes the event, then goals, exits,
 /// waits for events, refreshes and new entries are decided.
@@ -106,9 +223,11 @@ pub fn handle_event(
     runs: &mut Vec<Run>,
     event: &Event,
 ) -> Vec<Effect> {
-    let mut effects = handle_tick(catalog, contact, runs, event.at);
+    let mut effects = fire_waits(catalog, contact, runs, event.at);
     contact.apply(event);
+    rescore(catalog, contact, event);
     let (entered, exited) = update_segments(catalog, contact, event.at, &mut effects);
+    let staged = restage(catalog, contact, event.at, &mut effects);
     let kind = event.kind.name();
     for run in runs.iter_mut().filter(|r| r.is_active()) {
         if catalog.retirement(&run.journey) == Some(OnRetire::Exit) {
@@ -200,6 +319,9 @@ pub fn handle_event(
         let fired = match (def.trigger.event.as_str(), &def.trigger.segment) {
             ("segment_entered", Some(seg)) => entered.contains(seg),
             ("segment_exited", Some(seg)) => exited.contains(seg),
+            (super::definition::STAGE_CHANGED, _) => staged
+                .as_ref()
+                .is_some_and(|to| def.trigger.stage.as_ref().is_none_or(|want| want == to)),
             (name, _) => name == kind,
         };
         if !fired || !all(&def.trigger.conditions, scope) {
@@ -313,6 +435,19 @@ pub fn handle_event(
     // membership follows now, and journeys triggered by it start on the
     // contact's next event.
     update_segments(catalog, contact, event.at, &mut effects);
+    restage(catalog, contact, event.at, &mut effects);
+    contact.review_at = next_review(catalog, contact, event.at);
+    let lapsed = contact
+        .lapsed_at
+        .is_some_and(|l| l >= contact.last_active_at());
+    contact.idle_at = (!lapsed)
+        .then(|| {
+            contact
+                .last_active_at()
+                .checked_add(catalog.audience().inactive_after)
+                .ok()
+        })
+        .flatten();
     effects
 }
 

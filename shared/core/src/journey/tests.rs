@@ -394,6 +394,7 @@ fn customer(at: Timestamp, accepts: bool) -> Event {
             accepts_marketing: Some(accepts),
             country: None,
             tags: vec![],
+            phone: None,
         }),
     )
 }

@@ -18,6 +18,7 @@ pub(super) struct Payload {
     default_address: Option<super::Address>,
     #[serde(default)]
     tags: String,
+    phone: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -47,6 +48,10 @@ impl Payload {
                     .map(|t| t.trim().to_lowercase())
                     .filter(|t| !t.is_empty())
                     .collect(),
+                phone: self
+                    .phone
+                    .map(|p| p.trim().to_string())
+                    .filter(|p| !p.is_empty()),
             },
             id.to_string(),
         ))

@@ -6,6 +6,7 @@
 mod checkout;
 mod customer;
 mod order;
+mod privacy;
 
 use crate::event::{Event, EventKind, Source, fact_id};
 use crate::ids::ShopDomain;
@@ -23,7 +24,33 @@ pub enum Topic {
     OrdersPaid,
     OrdersCancelled,
     OrdersFulfilled,
+    FulfillmentsCreate,
+    FulfillmentsUpdate,
+    RefundsCreate,
+    CustomersDelete,
+    CustomersDataRequest,
+    CustomersRedact,
+    ShopRedact,
 }
+
+/// Every topic Waymark subscribes to, for docs and the local stack.
+pub const TOPICS: [&str; 15] = [
+    "customers/create",
+    "customers/update",
+    "checkouts/create",
+    "checkouts/update",
+    "orders/create",
+    "orders/paid",
+    "orders/cancelled",
+    "orders/fulfilled",
+    "fulfillments/create",
+    "fulfillments/update",
+    "refunds/create",
+    "customers/delete",
+    "customers/data_request",
+    "customers/redact",
+    "shop/redact",
+];
 
 impl Topic {
     pub fn parse(raw: &str) -> Option<Self> {
@@ -36,6 +63,13 @@ impl Topic {
             "orders/paid" => Self::OrdersPaid,
             "orders/cancelled" => Self::OrdersCancelled,
             "orders/fulfilled" => Self::OrdersFulfilled,
+            "fulfillments/create" => Self::FulfillmentsCreate,
+            "fulfillments/update" => Self::FulfillmentsUpdate,
+            "refunds/create" => Self::RefundsCreate,
+            "customers/delete" => Self::CustomersDelete,
+            "customers/data_request" => Self::CustomersDataRequest,
+            "customers/redact" => Self::CustomersRedact,
+            "shop/redact" => Self::ShopRedact,
             _ => return None,
         })
     }
@@ -50,6 +84,13 @@ impl Topic {
             Self::OrdersPaid => "orders/paid",
             Self::OrdersCancelled => "orders/cancelled",
             Self::OrdersFulfilled => "orders/fulfilled",
+            Self::FulfillmentsCreate => "fulfillments/create",
+            Self::FulfillmentsUpdate => "fulfillments/update",
+            Self::RefundsCreate => "refunds/create",
+            Self::CustomersDelete => "customers/delete",
+            Self::CustomersDataRequest => "customers/data_request",
+            Self::CustomersRedact => "customers/redact",
+            Self::ShopRedact => "shop/redact",
         }
     }
 }
@@ -128,6 +169,56 @@ pub fn parse(delivery: &Delivery<'_>) -> Result<Event, PayloadError> {
             };
             (kind, resource, at)
         }
+        Topic::FulfillmentsCreate | Topic::FulfillmentsUpdate => {
+            let p: privacy::FulfillmentPayload = decode(topic, delivery.body)?;
+            let at = p.updated_at.or(p.created_at);
+            let s = p.into_shipment().map_err(|e| shape(topic, e))?;
+            let resource = s.fulfillment_id.to_string();
+            (EventKind::ShipmentUpdated(s), resource, at)
+        }
+        Topic::RefundsCreate => {
+            let p: privacy::RefundPayload = decode(topic, delivery.body)?;
+            let at = p.processed_at.or(p.created_at);
+            let r = p.into_refund().map_err(|e| shape(topic, e))?;
+            let resource = r.refund_id.to_string();
+            (EventKind::OrderRefunded(r), resource, at)
+        }
+        Topic::CustomersDelete => {
+            let p: privacy::DeletePayload = decode(topic, delivery.body)?;
+            let resource = p.id.to_string();
+            let person = p.into_person().map_err(|e| shape(topic, e))?;
+            (EventKind::CustomerDeleted(person), resource, None)
+        }
+        Topic::CustomersDataRequest | Topic::CustomersRedact | Topic::ShopRedact => {
+            let p: privacy::PrivacyPayload = decode(topic, delivery.body)?;
+            if let Some(d) = &p.shop_domain
+                && ShopDomain::parse(d).ok().as_ref() != Some(delivery.shop)
+            {
+                return Err(shape(
+                    topic,
+                    format!(
+                        "`shop_domain` {d} is not the shop that sent it ({})",
+                        delivery.shop
+                    ),
+                ));
+            }
+            let kind = match topic {
+                Topic::ShopRedact => EventKind::ShopRedacted,
+                Topic::CustomersRedact => {
+                    EventKind::CustomerRedacted(p.into_request().map_err(|e| shape(topic, e))?)
+                }
+                _ => EventKind::DataRequested(p.into_request().map_err(|e| shape(topic, e))?),
+            };
+            let resource = match &kind {
+                EventKind::DataRequested(r) | EventKind::CustomerRedacted(r) => format!(
+                    "{}:{}",
+                    r.request_id.as_deref().unwrap_or(""),
+                    r.customer_id.map(|c| c.to_string()).unwrap_or_default()
+                ),
+                _ => delivery.shop.to_string(),
+            };
+            (kind, resource, None)
+        }
     };
     let at = at.or(delivery.triggered_at).ok_or_else(|| {
         shape(
@@ -135,7 +226,7 @@ pub fn parse(delivery: &Delivery<'_>) -> Result<Event, PayloadError> {
             "no `updated_at`/`created_at` in the payload and no X-Shopify-Triggered-At header",
         )
     })?;
-    if kind.identity().is_empty() {
+    if kind.identity().is_empty() && kind != EventKind::ShopRedacted {
         return Err(shape(topic, "names neither a customer id nor an email"));
     }
     Ok(Event {

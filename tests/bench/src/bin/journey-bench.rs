@@ -107,6 +107,7 @@ fn event(shop: &ShopDomain, i: u64, at: Timestamp) -> Event {
             accepts_marketing: Some(true),
             country: None,
             tags: vec![],
+            phone: None,
         }),
     }
 }

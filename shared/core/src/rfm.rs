@@ -1,0 +1,135 @@
+//! RFM: recency, frequency and monetary scores 1–5 from a customer's orders,
+//! and the classic named cells they fall in. The thresholds are fixed
+//! defaults suited to a typical store (days since the last order; number of
+//! orders; total spent in the shop's currency units).
+
+use crate::contact::Contact;
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// Days since the last order at or below which recency scores 5, 4, 3, 2.
+pub const RECENCY_DAYS: [i64; 4] = [30, 90, 180, 365];
+/// Orders at or above which frequency scores 2, 3, 4, 5.
+pub const FREQUENCY: [u32; 4] = [2, 3, 4, 6];
+/// Total spent (major units) at or above which monetary scores 2, 3, 4, 5.
+pub const MONETARY: [i64; 4] = [50, 150, 300, 750];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rfm {
+    pub r: u8,
+    pub f: u8,
+    pub m: u8,
+}
+
+/// The named cells, first match wins (on R and F, as is usual).
+pub const CELLS: [&str; 10] = [
+    "champions",
+    "loyal",
+    "new_customers",
+    "promising",
+    "potential_loyalists",
+    "cant_lose",
+    "at_risk",
+    "about_to_sleep",
+    "hibernating",
+    "lost",
+];
+
+impl Rfm {
+    /// The contact's scores at `now`; `None` before a first order.
+    pub fn of(contact: &Contact, now: Timestamp) -> Option<Self> {
+        let last = contact.last_order_at?;
+        if contact.order_count == 0 {
+            return None;
+        }
+        let days = now.duration_since(last).as_secs().max(0) / 86_400;
+        let r = 5 - RECENCY_DAYS.iter().filter(|&&d| days > d).count() as u8;
+        let f = 1 + FREQUENCY
+            .iter()
+            .filter(|&&n| contact.order_count >= n)
+            .count() as u8;
+        let spent = contact.total_spent.as_ref().map_or(0, |m| m.major_units());
+        let m = 1 + MONETARY.iter().filter(|&&v| spent >= v).count() as u8;
+        Some(Self { r, f, m })
+    }
+
+    pub fn cell(self) -> &'static str {
+        let Self { r, f, .. } = self;
+        match (r, f) {
+            (4.., 4..) => "champions",
+            (3.., 3..) => "loyal",
+            (5, 1) => "new_customers",
+            (4, 1) => "promising",
+            (3.., _) => "potential_loyalists",
+            (1, 4..) => "cant_lose",
+            (_, 3..) => "at_risk",
+            (2, _) => "about_to_sleep",
+            (1, 2) => "hibernating",
+            _ => "lost",
+        }
+    }
+
+    /// When the recency score next drops after `now` (the scores change
+    /// with time alone only through recency).
+    pub fn next_change(contact: &Contact, now: Timestamp) -> Option<Timestamp> {
+        let last = contact.last_order_at?;
+        RECENCY_DAYS
+            .iter()
+            .filter_map(|d| {
+                last.checked_add(SignedDuration::from_hours(24 * d + 24))
+                    .ok()
+            })
+            .find(|t| *t > now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{ContactId, ShopDomain};
+    use crate::money::Money;
+
+    fn customer(orders: u32, spent: &str, last: &str) -> Contact {
+        let mut c = Contact::new(
+            ContactId::for_customer(1),
+            ShopDomain::parse("demo.myshopify.com").unwrap(),
+            "2025-01-01T00:00:00Z".parse().unwrap(),
+        );
+        c.order_count = orders;
+        c.total_spent = Some(Money::parse(spent, "EUR").unwrap());
+        c.last_order_at = Some(last.parse().unwrap());
+        c
+    }
+
+    #[test]
+    fn scores_and_cells() {
+        let now: Timestamp = "2026-06-01T00:00:00Z".parse().unwrap();
+        let champ = Rfm::of(&customer(8, "1200.00", "2026-05-20T00:00:00Z"), now).unwrap();
+        assert_eq!(champ, Rfm { r: 5, f: 5, m: 5 });
+        assert_eq!(champ.cell(), "champions");
+        let new = Rfm::of(&customer(1, "40.00", "2026-05-25T00:00:00Z"), now).unwrap();
+        assert_eq!((new.cell(), new.m), ("new_customers", 1));
+        let cant_lose = Rfm::of(&customer(6, "900.00", "2025-01-10T00:00:00Z"), now).unwrap();
+        assert_eq!(cant_lose.cell(), "cant_lose");
+        let lost = Rfm::of(&customer(1, "20.00", "2024-01-10T00:00:00Z"), now).unwrap();
+        assert_eq!(lost.cell(), "lost");
+        let mut none = customer(0, "0", "2026-05-20T00:00:00Z");
+        none.last_order_at = None;
+        assert_eq!(Rfm::of(&none, now), None);
+        // Every (r, f) pair has a cell from the list.
+        for r in 1..=5 {
+            for f in 1..=5 {
+                assert!(CELLS.contains(&Rfm { r, f, m: 1 }.cell()));
+            }
+        }
+    }
+
+    #[test]
+    fn recency_drops_on_schedule() {
+        let c = customer(2, "100.00", "2026-01-01T00:00:00Z");
+        let next = Rfm::next_change(&c, "2026-01-15T00:00:00Z".parse().unwrap()).unwrap();
+        let before = Rfm::of(&c, next - SignedDuration::from_secs(1)).unwrap();
+        let after = Rfm::of(&c, next).unwrap();
+        assert_eq!((before.r, after.r), (5, 4));
+    }
+}
