@@ -12,6 +12,10 @@ export TABLE_NAME="${TABLE_NAME:-waymark}"
 export SHOPIFY_WEBHOOK_SECRET="${SHOPIFY_WEBHOOK_SECRET:-waymark-local-secret}"
 export SENDER_EMAIL="${SENDER_EMAIL:-store@example.com}"
 export SENDER_NAME="${SENDER_NAME:-Demo Store}"
+# Storefront tracking: the demo key, from a local storefront page; any event
+# time is accepted so recorded timelines replay (production: 24h of skew).
+export WAYMARK_TRACK_KEYS="${WAYMARK_TRACK_KEYS:-wk_local_demo:demo.myshopify.com:http://127.0.0.1:8080,http://localhost:8080}"
+export WAYMARK_TRACK_MAX_SKEW="${WAYMARK_TRACK_MAX_SKEW:-off}"
 export UNSUBSCRIBE_SECRET="${UNSUBSCRIBE_SECRET:-waymark-local-unsubscribe-secret}"
 export PREFERENCES_URL="${PREFERENCES_URL:-http://127.0.0.1:${FUNCTIONS_PORT}/lambda-url/preferences}"
 export WAYMARK_CONTROL="${WAYMARK_CONTROL:-127.0.0.1:9001}"

@@ -1,32 +1,94 @@
-//! `ingest` (Function URL): Shopify webhooks in, canonical events stored.
-//! Routes: `POST /shopify`. Heavy work happens downstream (process).
+//! `ingest` (Function URL): Shopify webhooks and storefront events in,
+//! canonical events stored. Routes: `POST /shopify` (HMAC-signed webhooks),
+//! `POST|OPTIONS /track` (the storefront snippet, by public write key).
+//! Heavy work happens downstream (process).
 
 use aws_config::SdkConfig;
 use lambda_http::{Body, Error, Request, Response};
-use waymark_app::ingest::{ShopifyIngest, WebhookRequest};
+use waymark_app::ingest::{Reply, ShopifyIngest, WebhookRequest};
+use waymark_app::track::{SiteIngest, TrackConfig, TrackRequest};
 use waymark_aws::store::DynamoStore;
 
-pub type Service = ShopifyIngest<DynamoStore>;
+pub struct Service {
+    pub shopify: ShopifyIngest<DynamoStore>,
+    pub site: SiteIngest<DynamoStore>,
+}
 
 /// Built once per cold start from the environment.
 pub async fn init() -> Result<Service, Error> {
     let sdk = waymark_aws::config::sdk().await;
     let table = waymark_aws::config::required("TABLE_NAME")?;
     let secret = waymark_aws::config::required("SHOPIFY_WEBHOOK_SECRET")?;
-    Ok(build(&sdk, &table, &secret))
+    let track = track_config(
+        waymark_aws::config::optional("WAYMARK_TRACK_KEYS").as_deref(),
+        waymark_aws::config::optional("WAYMARK_TRACK_RATE").as_deref(),
+        waymark_aws::config::optional("WAYMARK_TRACK_MAX_SKEW").as_deref(),
+    )?;
+    Ok(build(&sdk, &table, &secret, track))
 }
 
-pub fn build(sdk: &SdkConfig, table: &str, secret: &str) -> Service {
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table);
-    ShopifyIngest::new(secret.as_bytes().to_vec(), store)
+/// Tracking settings: write keys (none: `/track` refuses everything), the
+/// per-key rate in events a second (default 20) and the accepted clock
+/// skew (default `24h`; `off` accepts any time).
+pub fn track_config(
+    keys: Option<&str>,
+    rate: Option<&str>,
+    skew: Option<&str>,
+) -> Result<TrackConfig, Error> {
+    let keys = TrackConfig::parse_keys(keys.unwrap_or(""))
+        .map_err(|e| format!("WAYMARK_TRACK_KEYS: {e}"))?;
+    let rate = match rate {
+        None => 20.0,
+        Some(r) => r
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|r| *r > 0.0)
+            .ok_or_else(|| format!("WAYMARK_TRACK_RATE: `{r}` is not a positive number"))?,
+    };
+    let max_skew = match skew.map(str::trim) {
+        None => Some(jiff::SignedDuration::from_hours(24)),
+        Some("off") => None,
+        Some(d) => Some(
+            waymark_core::time::parse_duration(d)
+                .map_err(|e| format!("WAYMARK_TRACK_MAX_SKEW: {e}"))?,
+        ),
+    };
+    Ok(TrackConfig {
+        keys,
+        rate,
+        max_skew,
+    })
 }
+
+pub fn build(sdk: &SdkConfig, table: &str, secret: &str, track: TrackConfig) -> Service {
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table);
+    Service {
+        shopify: ShopifyIngest::new(secret.as_bytes().to_vec(), store.clone()),
+        site: SiteIngest::new(track, store),
+    }
+}
+
+/// The storefront snippet, served at `GET /waymark.js`.
+pub const SNIPPET: &str = include_str!("../snippet/waymark.js");
 
 pub async fn handle(service: &Service, req: Request) -> Result<Response<Body>, Error> {
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     let route = req.uri().path().trim_end_matches('/');
-    let reply = match (req.method().as_str(), route) {
+    let method = req.method().as_str();
+    if route == "/waymark.js" && method == "GET" {
+        return Ok(Response::builder()
+            .status(200)
+            .header("content-type", "application/javascript; charset=utf-8")
+            .header("cache-control", "public, max-age=3600")
+            .header("access-control-allow-origin", "*")
+            .body(Body::Text(SNIPPET.to_string()))?);
+    }
+    let mut extra = Vec::new();
+    let reply = match (method, route) {
         ("POST", "/shopify") => {
             service
+                .shopify
                 .handle(&WebhookRequest {
                     hmac: header("x-shopify-hmac-sha256"),
                     topic: header("x-shopify-topic"),
@@ -38,17 +100,39 @@ pub async fn handle(service: &Service, req: Request) -> Result<Response<Body>, E
                 })
                 .await
         }
-        (_, "/shopify") => waymark_app::ingest::Reply {
+        (_, "/shopify") => Reply {
             status: 405,
             body: serde_json::json!({"error": "use POST"}),
         },
-        _ => waymark_app::ingest::Reply {
+        (_, "/track") => {
+            let answer = service
+                .site
+                .handle(&TrackRequest {
+                    method,
+                    origin: header("origin"),
+                    key: header("x-waymark-key"),
+                    body: req.body().as_ref(),
+                    now: jiff::Timestamp::now(),
+                })
+                .await;
+            extra = answer.headers;
+            answer.reply
+        }
+        _ => Reply {
             status: 404,
             body: serde_json::json!({"error": format!("no route {route}")}),
         },
     };
-    Ok(Response::builder()
+    let mut response = Response::builder()
         .status(reply.status)
-        .header("content-type", "application/json")
-        .body(Body::Text(reply.body.to_string()))?)
+        .header("content-type", "application/json");
+    for (name, value) in extra {
+        response = response.header(name, value);
+    }
+    let body = if reply.status == 204 {
+        Body::Empty
+    } else {
+        Body::Text(reply.body.to_string())
+    };
+    Ok(response.body(body)?)
 }

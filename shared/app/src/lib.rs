@@ -9,4 +9,6 @@ pub mod memory;
 pub mod ports;
 pub mod preferences;
 pub mod process;
+pub mod sweep;
 pub mod timer;
+pub mod track;

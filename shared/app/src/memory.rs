@@ -344,9 +344,13 @@ impl ContactStore for MemoryStore {
 }
 
 impl IdleIndex for MemoryStore {
-    async fn idle_on(&self, day: i32) -> Result<IdleBatch, StoreError> {
+    async fn idle_between(&self, from: i32, to: i32) -> Result<IdleBatch, StoreError> {
         let s = self.lock();
-        let mut contacts: Vec<_> = s.idle.get(&day).into_iter().flatten().cloned().collect();
+        let mut contacts: Vec<_> = s
+            .idle
+            .range(from..=to)
+            .flat_map(|(_, set)| set.iter().cloned())
+            .collect();
         contacts.sort();
         Ok(IdleBatch {
             items_read: contacts.len() as u64,

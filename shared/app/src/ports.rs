@@ -142,8 +142,13 @@ pub struct IdleBatch {
 /// The time-bucketed inactivity index: each contact sits in the bucket of
 /// the UTC day its inactivity threshold falls on, moved on every commit.
 pub trait IdleIndex {
-    /// The contacts in day `day`'s bucket (days since 1970-01-01, UTC).
-    fn idle_on(&self, day: i32) -> impl Future<Output = Result<IdleBatch, StoreError>> + Send;
+    /// The contacts whose threshold day is in `from..=to` (days since
+    /// 1970-01-01, UTC): one query per shard, whatever the range.
+    fn idle_between(
+        &self,
+        from: i32,
+        to: i32,
+    ) -> impl Future<Output = Result<IdleBatch, StoreError>> + Send;
     /// The last day the sweep finished, if any.
     fn sweep_cursor(&self) -> impl Future<Output = Result<Option<i32>, StoreError>> + Send;
     fn set_sweep_cursor(&self, day: i32) -> impl Future<Output = Result<(), StoreError>> + Send;

@@ -16,8 +16,11 @@ pub const DUE_SHARD: &str = "due_shard";
 pub const DUE_AT: &str = "due_at";
 pub const TTL: &str = "ttl";
 pub const IDLE_INDEX: &str = "idle";
-/// `I#<day>#<shard>`: the day a contact's inactivity threshold falls on.
-pub const IDLE_BUCKET: &str = "idle_bucket";
+/// `I#<shard>`: the idle index's partition (spread like the due index).
+pub const IDLE_SHARD: &str = "idle_shard";
+/// `<day, 6 digits>#<contact PK>`: the UTC day a contact's inactivity
+/// threshold falls on, so a range of days is one query per shard.
+pub const IDLE_KEY: &str = "idle_key";
 /// Number of due-index shards; each is one Query per tick.
 pub const DUE_SHARDS: u32 = 8;
 
@@ -53,9 +56,17 @@ pub fn alias_anonymous(shop: &ShopDomain, anonymous_id: &str) -> String {
     format!("S#{shop}#A#anon:{anonymous_id}")
 }
 
-/// The idle-index bucket of a contact partition key for a UTC day.
-pub fn idle_bucket(day: i32, pk: &str) -> String {
-    format!("I#{day}#{}", &shard(pk)[2..])
+/// The idle-index shard and sort key of a contact for a UTC day.
+pub fn idle(day: i32, pk: &str) -> (String, String) {
+    (
+        format!("I#{}", &shard(pk)[2..]),
+        format!("{}#{pk}", idle_day(day)),
+    )
+}
+
+/// A day as the idle index sorts it.
+pub fn idle_day(day: i32) -> String {
+    format!("{:06}", day.max(0))
 }
 
 /// The record that an erasure happened (no personal data in it).

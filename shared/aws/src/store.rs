@@ -3,7 +3,8 @@
 //! conditional, so replays and races become no-ops or conflicts, never damage.
 
 use crate::keys::{
-    self, DOC, DUE_AT, DUE_INDEX, DUE_SHARD, IDLE_BUCKET, IDLE_INDEX, PK, SK, TTL, TYPE, VERSION,
+    self, DOC, DUE_AT, DUE_INDEX, DUE_SHARD, IDLE_INDEX, IDLE_KEY, IDLE_SHARD, PK, SK, TTL, TYPE,
+    VERSION,
 };
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -439,8 +440,9 @@ impl ContactStore for DynamoStore {
             contact_item.insert(DUE_AT.into(), n(review.as_millisecond()));
         }
         if let Some(idle) = c.contact.idle_at {
-            let day = waymark_core::activity::day_of(idle);
-            contact_item.insert(IDLE_BUCKET.into(), s(keys::idle_bucket(day, &pk)));
+            let (shard, key) = keys::idle(waymark_core::activity::day_of(idle), &pk);
+            contact_item.insert(IDLE_SHARD.into(), s(shard));
+            contact_item.insert(IDLE_KEY.into(), s(key));
         }
         let (cond, vals) = versioned(c.expected_version);
         writes.push(put(&self.table, contact_item, cond, vals));
@@ -620,7 +622,7 @@ impl DueIndex for DynamoStore {
 }
 
 impl IdleIndex for DynamoStore {
-    async fn idle_on(&self, day: i32) -> Result<IdleBatch, StoreError> {
+    async fn idle_between(&self, from: i32, to: i32) -> Result<IdleBatch, StoreError> {
         let mut batch = IdleBatch::default();
         for shard in 0..keys::DUE_SHARDS {
             let mut start = None;
@@ -630,8 +632,10 @@ impl IdleIndex for DynamoStore {
                     .query()
                     .table_name(&self.table)
                     .index_name(IDLE_INDEX)
-                    .key_condition_expression("idle_bucket = :b")
-                    .expression_attribute_values(":b", s(format!("I#{day}#{shard}")))
+                    .key_condition_expression("idle_shard = :s AND idle_key BETWEEN :from AND :to")
+                    .expression_attribute_values(":s", s(format!("I#{shard}")))
+                    .expression_attribute_values(":from", s(keys::idle_day(from)))
+                    .expression_attribute_values(":to", s(format!("{}~", keys::idle_day(to))))
                     .set_exclusive_start_key(start)
                     .send()
                     .await

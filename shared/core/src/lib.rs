@@ -15,9 +15,11 @@ pub mod ids;
 pub mod journey;
 pub mod money;
 pub mod outbox;
+pub mod ratelimit;
 pub mod rfm;
 pub mod sending;
 pub mod shopify;
+pub mod site;
 pub mod time;
 pub mod unsubscribe;
 

@@ -8,6 +8,22 @@ pub fn parse_instant(raw: &str) -> Option<Timestamp> {
     raw.trim().parse().ok()
 }
 
+/// Writes a duration the way definition files do: `2d`, `1d12h`, `90s`.
+pub fn format_duration(d: SignedDuration) -> String {
+    let mut secs = d.as_secs().abs();
+    if secs == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (unit, size) in [('d', 86_400), ('h', 3_600), ('m', 60), ('s', 1)] {
+        if secs >= size {
+            out.push_str(&format!("{}{unit}", secs / size));
+            secs %= size;
+        }
+    }
+    out
+}
+
 /// Parses a duration such as `90s`, `15m`, `1h`, `2d`, `1d12h`.
 pub fn parse_duration(raw: &str) -> Result<SignedDuration, String> {
     let s = raw.trim();

@@ -63,8 +63,31 @@ pub struct Runner<I> {
     /// strands long-lived iterators.
     positions: BTreeMap<String, Option<String>>,
     subscriptions: Vec<Subscription>,
-    scheduled: Vec<String>,
+    /// Scheduled functions: binary, period, and the logical time of the
+    /// last invocation.
+    scheduled: Vec<(String, jiff::SignedDuration, Option<jiff::Timestamp>)>,
     invoker: I,
+}
+
+/// The period of a schedule expression: `rate(N unit)`; a `cron(...)`
+/// expression is played once a day.
+pub fn period(expression: &str) -> jiff::SignedDuration {
+    let minute = jiff::SignedDuration::from_mins(1);
+    let Some(inner) = expression
+        .trim()
+        .strip_prefix("rate(")
+        .and_then(|r| r.strip_suffix(')'))
+    else {
+        return jiff::SignedDuration::from_hours(24);
+    };
+    let mut parts = inner.split_whitespace();
+    let n: i64 = parts.next().and_then(|n| n.parse().ok()).unwrap_or(1);
+    let unit = match parts.next().unwrap_or("minute").trim_end_matches('s') {
+        "hour" => jiff::SignedDuration::from_hours(1),
+        "day" => jiff::SignedDuration::from_hours(24),
+        _ => minute,
+    };
+    unit * n as i32
 }
 
 /// What a tick did, as the runner saw it.
@@ -99,7 +122,9 @@ impl<I: Invoker> Runner<I> {
                         patterns,
                         batch_size,
                     }),
-                    Source::Schedule { .. } => scheduled.push(f.binary.clone()),
+                    Source::Schedule { expression } => {
+                        scheduled.push((f.binary.clone(), period(&expression), None))
+                    }
                 }
             }
         }
@@ -189,15 +214,25 @@ impl<I: Invoker> Runner<I> {
         }
     }
 
-    /// Does what the every-minute schedule does at `now`, then waits for
-    /// everything it caused.
+    /// Does what the schedules do at `now` (each scheduled function whose
+    /// period has passed since its last invocation, in logical time), then
+    /// waits for everything it caused.
     pub async fn tick(&mut self, now: jiff::Timestamp) -> Result<TickSummary> {
         let mut summary = TickSummary {
             now: now.to_string(),
             ..Default::default()
         };
         summary.records_delivered += self.drain().await?;
-        for f in self.scheduled.clone() {
+        let mut due = Vec::new();
+        for (f, every, last) in &mut self.scheduled {
+            // A tick is the every-minute schedule firing: those always run.
+            let minutely = *every <= jiff::SignedDuration::from_mins(1);
+            if minutely || last.is_none_or(|l| now.duration_since(l) >= *every) {
+                *last = Some(now);
+                due.push(f.clone());
+            }
+        }
+        for f in due {
             let payload = json!({
                 "version": "0",
                 "id": format!("local-tick-{}", now.as_millisecond()),

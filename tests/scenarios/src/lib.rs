@@ -29,6 +29,10 @@ pub fn unsubscribe() -> waymark_app::dispatch::Unsubscribe {
     }
 }
 pub const SHOP: &str = "demo.myshopify.com";
+/// The storefront write key every test stack accepts, and its origin.
+pub const TRACK_KEY: &str = "wk_scenario_demo";
+pub const TRACK_ORIGIN: &str = "https://demo-store.example";
+const TRACK_KEYS: &str = "wk_scenario_demo:demo.myshopify.com:https://demo-store.example";
 pub const CHECKOUT: &str = include_str!("../../../events/shopify/checkouts_create.json");
 pub const ORDER: &str = include_str!("../../../events/shopify/orders_create.json");
 pub const CUSTOMER: &str = include_str!("../../../events/shopify/customers_create.json");
@@ -38,6 +42,7 @@ pub struct InProcess {
     pub process: process_fn::Service,
     pub timer: timer_fn::Service,
     pub dispatch: dispatch_fn::Service,
+    pub sweep: sweep_fn::Service,
 }
 
 fn event<T: serde::de::DeserializeOwned>(payload: Value) -> Result<LambdaEvent<T>> {
@@ -62,6 +67,11 @@ impl Invoker for InProcess {
                 )?,
                 "timer" => serde_json::to_value(
                     timer_fn::handle(&self.timer, event(payload)?)
+                        .await
+                        .map_err(anyhow::Error::from_boxed)?,
+                )?,
+                "sweep" => serde_json::to_value(
+                    sweep_fn::handle(&self.sweep, event(payload)?)
                         .await
                         .map_err(anyhow::Error::from_boxed)?,
                 )?,
@@ -140,13 +150,20 @@ impl Stack {
         let functions = InProcess {
             process: process_fn::build(&sdk, &table).map_err(anyhow::Error::from_boxed)?,
             timer: timer_fn::build(&sdk, &table).map_err(anyhow::Error::from_boxed)?,
+            sweep: sweep_fn::build(&sdk, &table).map_err(anyhow::Error::from_boxed)?,
             dispatch: dispatch_fn::build(&sdk, &table, sender_cfg, None, unsubscribe())
                 .map_err(anyhow::Error::from_boxed)?,
         };
         let stream = resources::stream_arn(&sdk, &table).await?;
         let runner = Runner::new(&sdk, &template, stream, functions)?;
         Ok(Self {
-            ingest: ingest_fn::build(&sdk, &table, SECRET),
+            ingest: ingest_fn::build(
+                &sdk,
+                &table,
+                SECRET,
+                ingest_fn::track_config(Some(TRACK_KEYS), None, Some("off"))
+                    .map_err(anyhow::Error::from_boxed)?,
+            ),
             preferences: preferences_fn::build(&sdk, &table, UNSUBSCRIBE_SECRET),
             feedback: feedback_fn::build(&sdk, &table),
             moto,
@@ -180,6 +197,28 @@ impl Stack {
             req = req.header("x-shopify-hmac-sha256", h);
         }
         let resp = ingest_fn::handle(&self.ingest, req.body(Body::from(body.to_string()))?)
+            .await
+            .map_err(anyhow::Error::from_boxed)?;
+        let status = resp.status().as_u16();
+        let json = match resp.body() {
+            Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
+            _ => Value::Null,
+        };
+        self.runner.drain().await?;
+        Ok((status, json))
+    }
+
+    /// Storefront events as the snippet posts them to `/track` (from the
+    /// allowed origin, with the stack's write key), then the stream settles.
+    pub async fn track(&mut self, events: Value) -> Result<(u16, Value)> {
+        let body = serde_json::json!({"key": TRACK_KEY, "batch": events});
+        let req = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("/track")
+            .header("content-type", "text/plain")
+            .header("origin", TRACK_ORIGIN)
+            .body(Body::from(body.to_string()))?;
+        let resp = ingest_fn::handle(&self.ingest, req)
             .await
             .map_err(anyhow::Error::from_boxed)?;
         let status = resp.status().as_u16();

@@ -14,7 +14,17 @@ async fn each_function_sample_invokes_cleanly() {
     let mut stack = Stack::start().await.unwrap();
 
     // ingest: a Function URL event carrying a webhook signed with the local secret.
-    let ingest = ingest_fn::build(&stack.sdk, &stack.table, "waymark-local-secret");
+    let ingest = ingest_fn::build(
+        &stack.sdk,
+        &stack.table,
+        "waymark-local-secret",
+        ingest_fn::track_config(
+            Some("wk_local_demo:demo.myshopify.com:http://127.0.0.1:8080"),
+            None,
+            Some("off"),
+        )
+        .unwrap(),
+    );
     let url_event: lambda_http::request::LambdaRequest =
         serde_json::from_value(sample("ingest-shopify-checkout.json")).unwrap();
     let resp = ingest_fn::handle(&ingest, lambda_http::Request::from(url_event))
@@ -52,4 +62,17 @@ async fn each_function_sample_invokes_cleanly() {
     // The stream then delivers the same message again: it is not sent twice.
     stack.runner.drain().await.unwrap();
     assert_eq!(stack.sent().await.unwrap().len(), 1);
+
+    // ingest /track: the storefront snippet's batch, from the allowed origin.
+    let url_event: lambda_http::request::LambdaRequest =
+        serde_json::from_value(sample("ingest-track.json")).unwrap();
+    let resp = ingest_fn::handle(&ingest, lambda_http::Request::from(url_event))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{:?}", resp.body());
+    assert_eq!(
+        resp.headers()["access-control-allow-origin"],
+        "http://127.0.0.1:8080"
+    );
+    assert_eq!(stack.items_of("event").await.unwrap(), 3);
 }

@@ -1,0 +1,125 @@
+//! The re-engagement sweep (daily schedule): finds the contacts whose
+//! inactivity threshold fell on the days since the last sweep, through the
+//! time-bucketed idle index, and lapses those still silent, which starts the
+//! win-back journey. Its reads grow with the contacts that crossed the
+//! threshold, never with the size of the list.
+
+use crate::ports::{ContactStore, IdleIndex};
+use crate::process::{ProcessError, Processor};
+use jiff::Timestamp;
+use waymark_core::activity::day_of;
+
+/// How far back the very first sweep looks.
+pub const FIRST_SWEEP_DAYS: i32 = 30;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SweepReport {
+    /// The UTC days swept (days since 1970-01-01), inclusive.
+    pub from_day: i32,
+    pub to_day: i32,
+    /// Index items read: the sweep's cost.
+    pub items_read: u64,
+    /// Contacts found silent and lapsed now.
+    pub lapsed: usize,
+    /// Contacts in the buckets that had woken up (or lapsed already).
+    pub unchanged: usize,
+    /// Contacts that failed; the days are swept again next time.
+    pub failed: usize,
+}
+
+/// Sweeps every whole day up to yesterday (UTC, by `now`) not swept yet.
+pub async fn sweep<S>(
+    processor: &Processor<S>,
+    index: &S,
+    now: Timestamp,
+) -> Result<SweepReport, ProcessError>
+where
+    S: ContactStore + IdleIndex,
+{
+    let to = day_of(now) - 1;
+    let from = match index.sweep_cursor().await? {
+        Some(done) => done + 1,
+        None => to - FIRST_SWEEP_DAYS,
+    };
+    let mut report = SweepReport {
+        from_day: from,
+        to_day: to,
+        ..SweepReport::default()
+    };
+    if from > to {
+        return Ok(report);
+    }
+    let batch = index.idle_between(from, to).await?;
+    report.items_read = batch.items_read;
+    for (shop, id) in batch.contacts {
+        match processor.handle_lapse(&shop, &id, now).await {
+            Ok(r) if r.contact.is_some() && !r.replayed => report.lapsed += 1,
+            Ok(_) => report.unchanged += 1,
+            Err(e) => {
+                tracing::error!(%shop, contact = %id, error = %e, "sweep failed for contact; swept again next time");
+                report.failed += 1;
+            }
+        }
+    }
+    if report.failed == 0 {
+        index.set_sweep_cursor(to).await?;
+    }
+    tracing::info!(?report, "sweep");
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::MemoryStore;
+    use crate::ports::ContactState;
+    use waymark_core::contact::Contact;
+    use waymark_core::ids::{ContactId, EmailAddress, ShopDomain};
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn seeded(n: u64, store: &MemoryStore) {
+        let shop = ShopDomain::parse("demo.myshopify.com").unwrap();
+        for i in 0..n {
+            let mut c = Contact::new(
+                ContactId::for_customer(i),
+                shop.clone(),
+                t("2025-01-01T00:00:00Z"),
+            );
+            c.email = Some(EmailAddress::parse(&format!("c{i}@example.com")).unwrap());
+            // One contact's threshold a day, from 2026-01-01 on.
+            c.last_engaged_at =
+                Some(t("2025-10-03T00:00:00Z") + jiff::SignedDuration::from_hours(24 * i as i64));
+            c.idle_at = c
+                .last_engaged_at
+                .map(|l| l + jiff::SignedDuration::from_hours(24 * 90));
+            store.seed(ContactState {
+                contact: c,
+                version: 1,
+                recent_events: vec![],
+                runs: vec![],
+            });
+        }
+    }
+
+    #[tokio::test]
+    async fn each_day_is_swept_once_and_reads_only_its_bucket() {
+        let store = MemoryStore::default();
+        seeded(100, &store);
+        let catalog = waymark_core::journey::Catalog::from_files(&[]).unwrap();
+        let p = Processor::new(catalog, store.clone());
+        store
+            .set_sweep_cursor(day_of(t("2026-01-04T00:00:00Z")))
+            .await
+            .unwrap();
+        let r = sweep(&p, &store, t("2026-01-10T03:00:00Z")).await.unwrap();
+        // Days 01-05 … 01-09: five thresholds crossed, five contacts read.
+        assert_eq!((r.items_read, r.lapsed, r.failed), (5, 5, 0));
+        let again = sweep(&p, &store, t("2026-01-10T23:00:00Z")).await.unwrap();
+        assert_eq!(again.items_read, 0, "a day is swept once");
+        let next = sweep(&p, &store, t("2026-01-11T03:00:00Z")).await.unwrap();
+        assert_eq!((next.items_read, next.lapsed), (1, 1));
+    }
+}

@@ -1,0 +1,381 @@
+//! Site tracking: `POST /track` from the storefront snippet. A public write
+//! key names the shop; the request's `Origin` must be one the key allows
+//! (CORS); each key has a rate (events a second, per function instance);
+//! a batch is stored whole or refused whole, and a resent event is a
+//! duplicate, not a second event.
+
+use crate::ingest::Reply;
+use crate::ports::{Inbox, Receipt, Recorded};
+use jiff::{SignedDuration, Timestamp};
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use waymark_core::ids::ShopDomain;
+use waymark_core::ratelimit::TokenBucket;
+use waymark_core::site::{self, TrackError};
+
+/// One public write key: the shop it writes for and the origins it accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteKey {
+    pub shop: ShopDomain,
+    pub origins: Vec<String>,
+}
+
+/// Tracking settings, from `WAYMARK_TRACK_KEYS`, `WAYMARK_TRACK_RATE`,
+/// `WAYMARK_TRACK_MAX_SKEW`.
+#[derive(Debug, Clone)]
+pub struct TrackConfig {
+    pub keys: HashMap<String, WriteKey>,
+    /// Events a second per key (bursts up to ten seconds' worth).
+    pub rate: f64,
+    /// How far a client's event time may be from the server's clock;
+    /// `None` accepts any (local replays of recorded timelines).
+    pub max_skew: Option<SignedDuration>,
+}
+
+impl TrackConfig {
+    /// Parses `key:shop:origin,origin key2:shop2:origin` (whitespace or `;`
+    /// between keys). Origins are `scheme://host[:port]`.
+    pub fn parse_keys(raw: &str) -> Result<HashMap<String, WriteKey>, String> {
+        let mut keys = HashMap::new();
+        for entry in raw
+            .split(|c: char| c.is_whitespace() || c == ';')
+            .filter(|e| !e.is_empty())
+        {
+            let mut parts = entry.splitn(3, ':');
+            let (Some(key), Some(shop), Some(origins)) = (parts.next(), parts.next(), parts.next())
+            else {
+                return Err(format!(
+                    "`{entry}`: expected `<key>:<shop domain>:<origin>[,<origin>…]`"
+                ));
+            };
+            if key.len() < 8 || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return Err(format!(
+                    "`{key}`: a write key is 8 or more letters, digits or `_`"
+                ));
+            }
+            let shop = ShopDomain::parse(shop).map_err(|e| format!("`{entry}`: {e}"))?;
+            let origins: Vec<String> = origins
+                .split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+                .filter(|o| !o.is_empty())
+                .collect();
+            if let Some(bad) = origins
+                .iter()
+                .find(|o| !(o.starts_with("https://") || o.starts_with("http://")))
+            {
+                return Err(format!("`{bad}`: an origin is scheme://host[:port]"));
+            }
+            keys.insert(key.to_string(), WriteKey { shop, origins });
+        }
+        Ok(keys)
+    }
+}
+
+/// A `/track` request as the function URL hands it over.
+#[derive(Debug, Clone)]
+pub struct TrackRequest<'a> {
+    pub method: &'a str,
+    pub origin: Option<&'a str>,
+    /// `X-Waymark-Key`, else the body's `key`.
+    pub key: Option<&'a str>,
+    pub body: &'a [u8],
+    pub now: Timestamp,
+}
+
+/// The answer with the CORS headers it needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackReply {
+    pub reply: Reply,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+pub struct SiteIngest<I> {
+    config: TrackConfig,
+    inbox: I,
+    buckets: Mutex<HashMap<String, TokenBucket>>,
+}
+
+impl<I: Inbox + Sync> SiteIngest<I> {
+    pub fn new(config: TrackConfig, inbox: I) -> Self {
+        Self {
+            config,
+            inbox,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub async fn handle(&self, req: &TrackRequest<'_>) -> TrackReply {
+        let origin = req
+            .origin
+            .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase());
+        // Only an allowed origin is ever echoed back.
+        let cors = |allowed: bool| -> Vec<(&'static str, String)> {
+            match (&origin, allowed) {
+                (Some(o), true) => vec![
+                    ("access-control-allow-origin", o.clone()),
+                    ("access-control-allow-methods", "POST, OPTIONS".into()),
+                    (
+                        "access-control-allow-headers",
+                        "content-type, x-waymark-key".into(),
+                    ),
+                    ("access-control-max-age", "86400".into()),
+                    ("vary", "Origin".into()),
+                ],
+                _ => vec![("vary", "Origin".into())],
+            }
+        };
+        let answer = |status: u16, body: serde_json::Value, headers| TrackReply {
+            reply: Reply { status, body },
+            headers,
+        };
+        let known_origin = |o: &str| {
+            self.config
+                .keys
+                .values()
+                .any(|k| k.origins.iter().any(|x| x == o))
+        };
+        if req.method == "OPTIONS" {
+            // A preflight names no key; any configured origin may proceed.
+            let ok = origin.as_deref().is_some_and(known_origin);
+            return answer(if ok { 204 } else { 403 }, json!({}), cors(ok));
+        }
+        if req.method != "POST" {
+            return answer(405, json!({"error": "use POST"}), cors(false));
+        }
+        if req.body.len() > site::MAX_BODY {
+            return answer(
+                413,
+                json!({"error": format!("body over {} bytes", site::MAX_BODY)}),
+                cors(false),
+            );
+        }
+        let body_key = site::key_of(req.body);
+        let Some(key_name) = req.key.map(str::to_string).or(body_key) else {
+            return answer(
+                401,
+                json!({"error": "missing write key (X-Waymark-Key header or `key` in the body)"}),
+                cors(false),
+            );
+        };
+        let Some(key) = self.config.keys.get(&key_name) else {
+            tracing::warn!("track: unknown write key");
+            return answer(401, json!({"error": "unknown write key"}), cors(false));
+        };
+        let allowed = origin
+            .as_deref()
+            .is_some_and(|o| key.origins.iter().any(|x| x == o));
+        if !allowed {
+            tracing::warn!(shop = %key.shop, origin = ?origin, "track: origin not allowed for this key");
+            return answer(
+                403,
+                json!({"error": "this key does not accept requests from this Origin"}),
+                cors(false),
+            );
+        }
+        let batch = match site::parse(&key.shop, req.body, req.now, self.config.max_skew) {
+            Ok(b) => b,
+            Err(e) => {
+                let status = if matches!(e, TrackError::TooMany(_)) {
+                    413
+                } else {
+                    400
+                };
+                let problems = match &e {
+                    TrackError::Invalid(p) => p.clone(),
+                    other => vec![other.to_string()],
+                };
+                return answer(
+                    status,
+                    json!({"error": "batch refused; nothing was stored", "problems": problems}),
+                    cors(true),
+                );
+            }
+        };
+        let taken = {
+            let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+            buckets
+                .entry(key_name.clone())
+                .or_insert_with(|| TokenBucket::new(self.config.rate, self.config.rate * 10.0))
+                .take(batch.events.len() as f64, req.now)
+        };
+        if let Err(wait) = taken {
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            let mut headers = cors(true);
+            headers.push(("retry-after", secs.to_string()));
+            return answer(
+                429,
+                json!({"error": "rate limit for this key reached; retry later", "retry_after_seconds": secs}),
+                headers,
+            );
+        }
+        let (mut accepted, mut duplicates) = (0u32, 0u32);
+        for event in &batch.events {
+            let receipt = Receipt {
+                shop: key.shop.clone(),
+                delivery_id: format!("track:{}", event.source.delivery_id),
+                platform_event_id: None,
+                topic: event.source.topic.clone(),
+                received_at: Some(req.now),
+            };
+            match self.inbox.record(&receipt, event).await {
+                Ok(Recorded::New) => accepted += 1,
+                Ok(Recorded::Duplicate) => duplicates += 1,
+                Err(e) => {
+                    // The snippet resends the batch; what was stored is a duplicate then.
+                    tracing::error!(shop = %key.shop, error = %e, "track: could not store event");
+                    return answer(503, json!({"error": "temporarily unavailable"}), cors(true));
+                }
+            }
+        }
+        tracing::info!(shop = %key.shop, accepted, duplicates, "track: batch stored");
+        answer(
+            200,
+            json!({"status": "accepted", "accepted": accepted, "duplicates": duplicates}),
+            cors(true),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::MemoryStore;
+
+    fn service(rate: f64) -> (SiteIngest<MemoryStore>, MemoryStore) {
+        let store = MemoryStore::default();
+        let config = TrackConfig {
+            keys: TrackConfig::parse_keys(
+                "wk_demo_123:demo.myshopify.com:https://demo.example,http://127.0.0.1:8080",
+            )
+            .unwrap(),
+            rate,
+            max_skew: Some(SignedDuration::from_hours(24)),
+        };
+        (SiteIngest::new(config, store.clone()), store)
+    }
+
+    fn now() -> Timestamp {
+        "2026-05-01T12:00:00Z".parse().unwrap()
+    }
+
+    fn post<'a>(origin: Option<&'a str>, body: &'a str) -> TrackRequest<'a> {
+        TrackRequest {
+            method: "POST",
+            origin,
+            key: None,
+            body: body.as_bytes(),
+            now: now(),
+        }
+    }
+
+    const ONE: &str = r#"{"key":"wk_demo_123","batch":[{"type":"page_viewed","id":"e1","anonymous_id":"a1","page_type":"pricing"}]}"#;
+
+    #[tokio::test]
+    async fn keys_origins_and_duplicates() {
+        let (s, store) = service(100.0);
+        let ok = s.handle(&post(Some("https://demo.example/"), ONE)).await;
+        assert_eq!(ok.reply.status, 200, "{:?}", ok.reply);
+        assert!(
+            ok.headers
+                .contains(&("access-control-allow-origin", "https://demo.example".into()))
+        );
+        assert_eq!(store.take_new_events().len(), 1);
+        let again = s.handle(&post(Some("https://demo.example"), ONE)).await;
+        assert_eq!(again.reply.body["duplicates"], 1);
+        assert!(store.take_new_events().is_empty());
+
+        let evil = s.handle(&post(Some("https://evil.example"), ONE)).await;
+        assert_eq!(evil.reply.status, 403);
+        assert!(
+            !evil
+                .headers
+                .iter()
+                .any(|(h, _)| *h == "access-control-allow-origin")
+        );
+        let no_origin = s.handle(&post(None, ONE)).await;
+        assert_eq!(no_origin.reply.status, 403);
+        let bad_key = ONE.replace("wk_demo_123", "wk_guess_000");
+        assert_eq!(
+            s.handle(&post(Some("https://demo.example"), &bad_key))
+                .await
+                .reply
+                .status,
+            401
+        );
+        assert!(
+            store.take_new_events().is_empty(),
+            "refused requests store nothing"
+        );
+
+        let pre = s
+            .handle(&TrackRequest {
+                method: "OPTIONS",
+                origin: Some("http://127.0.0.1:8080"),
+                key: None,
+                body: b"",
+                now: now(),
+            })
+            .await;
+        assert_eq!(pre.reply.status, 204);
+    }
+
+    #[tokio::test]
+    async fn a_bad_event_refuses_the_whole_batch() {
+        let (s, store) = service(100.0);
+        let body = r#"{"key":"wk_demo_123","batch":[
+            {"type":"page_viewed","id":"e1","anonymous_id":"a1"},
+            {"type":"page_viewed","id":"e2"}]}"#;
+        let r = s.handle(&post(Some("https://demo.example"), body)).await;
+        assert_eq!(r.reply.status, 400);
+        assert!(
+            r.reply.body["problems"][0]
+                .as_str()
+                .unwrap()
+                .starts_with("batch[1].anonymous_id")
+        );
+        assert!(store.take_new_events().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_rate_limit_answers_429_with_retry_after() {
+        let (s, store) = service(1.0);
+        let batch: Vec<String> = (0..10)
+            .map(|i| format!(r#"{{"type":"page_viewed","id":"e{i}","anonymous_id":"a"}}"#))
+            .collect();
+        let body = format!(r#"{{"key":"wk_demo_123","batch":[{}]}}"#, batch.join(","));
+        assert_eq!(
+            s.handle(&post(Some("https://demo.example"), &body))
+                .await
+                .reply
+                .status,
+            200
+        );
+        let body2 = body.replace("\"e", "\"f");
+        let limited = s.handle(&post(Some("https://demo.example"), &body2)).await;
+        assert_eq!(limited.reply.status, 429);
+        assert!(
+            limited
+                .headers
+                .iter()
+                .any(|(h, v)| *h == "retry-after" && v == "10")
+        );
+        assert_eq!(
+            store.take_new_events().len(),
+            10,
+            "the limited batch stored nothing"
+        );
+    }
+
+    #[test]
+    fn key_settings_are_checked() {
+        assert!(TrackConfig::parse_keys("short:demo.myshopify.com:https://a.example").is_err());
+        assert!(TrackConfig::parse_keys("wk_demo_123:demo.myshopify.com:ftp://a").is_err());
+        assert!(TrackConfig::parse_keys("wk_demo_123:demo.myshopify.com").is_err());
+        let k = TrackConfig::parse_keys(
+            "wk_a_12345:a.myshopify.com:https://a.example; wk_b_12345:b.myshopify.com:https://b.example,https://www.b.example",
+        )
+        .unwrap();
+        assert_eq!(k["wk_b_12345"].origins.len(), 2);
+    }
+}

@@ -1,0 +1,435 @@
+//! Storefront events from the tracking snippet (`POST /track`) → canonical
+//! events. Everything is checked before anything is kept: a batch with one
+//! bad event is refused whole, naming every problem, so the snippet can fix
+//! and resend it (nothing is silently dropped).
+
+use crate::event::{Event, EventKind, Product, SiteAction, SiteEvent, Source, fact_id};
+use crate::ids::{EmailAddress, ShopDomain};
+use crate::money::Money;
+use jiff::{SignedDuration, Timestamp};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// Events one request may carry.
+pub const MAX_BATCH: usize = 100;
+/// Bytes one request may carry.
+pub const MAX_BODY: usize = 256 * 1024;
+const MAX_TEXT: usize = 512;
+const MAX_URL: usize = 2048;
+const MAX_PROPERTIES: usize = 32;
+/// Problems reported at most per refused batch.
+const MAX_PROBLEMS: usize = 20;
+
+/// A request body: `{"key": …, "batch": [event, …]}` or a single event.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Body {
+    Batch {
+        key: Option<String>,
+        batch: Vec<serde_json::Value>,
+    },
+    One(serde_json::Value),
+}
+
+/// One event as the snippet sends it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Incoming {
+    #[serde(rename = "type")]
+    action: String,
+    /// The client's id for this event (a UUID): repeats are duplicates.
+    id: String,
+    at: Option<String>,
+    anonymous_id: Option<String>,
+    email: Option<String>,
+    customer_id: Option<u64>,
+    url: Option<String>,
+    page_type: Option<String>,
+    product: Option<IncomingProduct>,
+    query: Option<String>,
+    topic: Option<String>,
+    accepts_marketing: Option<bool>,
+    name: Option<String>,
+    first_name: Option<String>,
+    time_zone: Option<String>,
+    locale: Option<String>,
+    #[serde(default)]
+    properties: BTreeMap<String, serde_json::Value>,
+    /// Ignored here (the key is read from the body or header).
+    #[serde(default)]
+    key: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IncomingProduct {
+    id: Option<u64>,
+    title: Option<String>,
+    category: Option<String>,
+    price: Option<serde_json::Value>,
+    currency: Option<String>,
+    url: Option<String>,
+    image: Option<String>,
+}
+
+/// A parsed request: the write key it names (if in the body) and its events.
+#[derive(Debug)]
+pub struct Batch {
+    pub key: Option<String>,
+    pub events: Vec<Event>,
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TrackError {
+    #[error("body is not valid JSON: {0}")]
+    Json(String),
+    #[error("a batch carries at most {MAX_BATCH} events, got {0}")]
+    TooMany(usize),
+    #[error("the batch is empty")]
+    Empty,
+    #[error("{}", .0.join("; "))]
+    Invalid(Vec<String>),
+}
+
+/// The write key named in a body, without validating the rest (to
+/// authenticate before doing any work).
+pub fn key_of(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct KeyOnly {
+        key: Option<String>,
+    }
+    serde_json::from_slice::<KeyOnly>(body).ok()?.key
+}
+
+/// Parses and checks a request body for `shop`, received at `now`. Client
+/// times further than `max_skew` from `now` are refused (clocks lie; `None`
+/// accepts any time, for replaying recorded timelines locally).
+pub fn parse(
+    shop: &ShopDomain,
+    body: &[u8],
+    now: Timestamp,
+    max_skew: Option<SignedDuration>,
+) -> Result<Batch, TrackError> {
+    let parsed: Body = serde_json::from_slice(body).map_err(|e| TrackError::Json(e.to_string()))?;
+    let (key, raw) = match parsed {
+        Body::Batch { key, batch } => (key, batch),
+        Body::One(v) => (
+            v.get("key").and_then(|k| k.as_str()).map(String::from),
+            vec![v],
+        ),
+    };
+    if raw.is_empty() {
+        return Err(TrackError::Empty);
+    }
+    if raw.len() > MAX_BATCH {
+        return Err(TrackError::TooMany(raw.len()));
+    }
+    let mut problems = Vec::new();
+    let mut events = Vec::new();
+    for (i, value) in raw.into_iter().enumerate() {
+        match serde_json::from_value::<Incoming>(value) {
+            Err(e) => problems.push(format!("batch[{i}]: {e}")),
+            Ok(incoming) => match convert(shop, incoming, now, max_skew) {
+                Ok(event) => events.push(event),
+                Err(errs) => problems.extend(errs.into_iter().map(|e| format!("batch[{i}].{e}"))),
+            },
+        }
+        if problems.len() >= MAX_PROBLEMS {
+            break;
+        }
+    }
+    if problems.is_empty() {
+        Ok(Batch { key, events })
+    } else {
+        problems.truncate(MAX_PROBLEMS);
+        Err(TrackError::Invalid(problems))
+    }
+}
+
+fn action(name: &str) -> Option<SiteAction> {
+    Some(match name {
+        "page_viewed" => SiteAction::PageViewed,
+        "product_viewed" => SiteAction::ProductViewed,
+        "added_to_cart" => SiteAction::AddedToCart,
+        "searched" => SiteAction::Searched,
+        "form_submitted" => SiteAction::FormSubmitted,
+        "identified" => SiteAction::Identified,
+        "custom" | "custom_event" => SiteAction::Custom,
+        _ => return None,
+    })
+}
+
+fn convert(
+    shop: &ShopDomain,
+    e: Incoming,
+    now: Timestamp,
+    max_skew: Option<SignedDuration>,
+) -> Result<Event, Vec<String>> {
+    let mut errs = Vec::new();
+    let act = action(&e.action);
+    if act.is_none() {
+        errs.push(format!(
+            "type: unknown event type `{}` (known: page_viewed, product_viewed, added_to_cart, searched, form_submitted, identified, custom)",
+            e.action
+        ));
+    }
+    let id_ok = !e.id.is_empty()
+        && e.id.len() <= 100
+        && e.id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !id_ok {
+        errs.push("id: 1–100 characters of letters, digits, `-` or `_`".into());
+    }
+    let at = match e.at.as_deref() {
+        None => now,
+        Some(raw) => match crate::time::parse_instant(raw) {
+            Some(t) => {
+                if let Some(skew) = max_skew
+                    && now.duration_since(t).abs() > skew
+                {
+                    errs.push(format!(
+                        "at: `{raw}` is more than {} from the server's clock",
+                        crate::time::format_duration(skew)
+                    ));
+                }
+                t
+            }
+            None => {
+                errs.push(format!("at: `{raw}` is not an RFC 3339 time"));
+                now
+            }
+        },
+    };
+    let anonymous_id = e.anonymous_id.filter(|a| !a.is_empty());
+    if let Some(a) = &anonymous_id
+        && (a.len() > 64
+            || !a
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    {
+        errs.push("anonymous_id: up to 64 letters, digits, `-` or `_`".into());
+    }
+    let email = match e.email.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(raw) => match EmailAddress::parse(raw) {
+            Ok(m) => Some(m),
+            Err(err) => {
+                errs.push(format!("email: {err}"));
+                None
+            }
+        },
+    };
+    if anonymous_id.is_none() && email.is_none() && e.customer_id.is_none() {
+        errs.push("anonymous_id: needed when the event names no email or customer_id".into());
+    }
+    if act == Some(SiteAction::FormSubmitted) && email.is_none() {
+        errs.push("email: a form_submitted event carries the email submitted".into());
+    }
+    if act == Some(SiteAction::Custom) && e.name.as_deref().is_none_or(str::is_empty) {
+        errs.push("name: a custom event needs a name".into());
+    }
+    if matches!(
+        act,
+        Some(SiteAction::ProductViewed | SiteAction::AddedToCart)
+    ) && e.product.is_none()
+    {
+        errs.push(format!("product: a {} event needs its product", e.action));
+    }
+    let url = text("url", e.url, MAX_URL, &mut errs);
+    let page_type = text("page_type", e.page_type, MAX_TEXT, &mut errs);
+    let query = text("query", e.query, MAX_TEXT, &mut errs);
+    let topic = text("topic", e.topic, MAX_TEXT, &mut errs);
+    let name = text("name", e.name, MAX_TEXT, &mut errs);
+    let first_name = text("first_name", e.first_name, MAX_TEXT, &mut errs);
+    let locale = text("locale", e.locale, 35, &mut errs);
+    let time_zone = text("time_zone", e.time_zone, 64, &mut errs);
+    let product = e.product.map(|p| {
+        let price = match (&p.price, p.currency.as_deref()) {
+            (None, _) => None,
+            (Some(_), None) => {
+                errs.push("product.currency: needed with product.price".into());
+                None
+            }
+            (Some(v), Some(cur)) => {
+                let amount = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                match Money::parse(&amount, cur) {
+                    Ok(m) => Some(m),
+                    Err(err) => {
+                        errs.push(format!("product.price: {err}"));
+                        None
+                    }
+                }
+            }
+        };
+        Product {
+            id: p.id,
+            title: text("product.title", p.title, MAX_TEXT, &mut errs),
+            category: text("product.category", p.category, MAX_TEXT, &mut errs),
+            price,
+            url: text("product.url", p.url, MAX_URL, &mut errs),
+            image: text("product.image", p.image, MAX_URL, &mut errs),
+        }
+    });
+    if let Some(z) = &time_zone
+        && jiff::tz::TimeZone::get(z).is_err()
+    {
+        errs.push(format!("time_zone: `{z}` is not an IANA time zone"));
+    }
+    if e.properties.len() > MAX_PROPERTIES
+        || serde_json::to_string(&e.properties).map_or(0, |s| s.len()) > 4096
+    {
+        errs.push(format!(
+            "properties: at most {MAX_PROPERTIES} entries and 4 KB"
+        ));
+    }
+    let _ = e.key;
+    let Some(action) = act else {
+        return Err(errs);
+    };
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    let kind = EventKind::Site(SiteEvent {
+        action,
+        anonymous_id,
+        customer_id: e.customer_id,
+        email,
+        url,
+        page_type,
+        product,
+        query,
+        topic,
+        accepts_marketing: e.accepts_marketing,
+        name,
+        first_name,
+        time_zone,
+        locale,
+        properties: e.properties,
+    });
+    Ok(Event {
+        id: fact_id(shop, kind.name(), &e.id, at),
+        shop: shop.clone(),
+        at,
+        source: Source {
+            platform: "site".into(),
+            topic: format!("track/{}", kind.name()),
+            delivery_id: e.id,
+        },
+        kind,
+    })
+}
+
+/// A trimmed, non-empty text field within its size limit.
+fn text(field: &str, v: Option<String>, max: usize, errs: &mut Vec<String>) -> Option<String> {
+    let v = v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())?;
+    if v.len() > max {
+        errs.push(format!("{field}: longer than {max} bytes"));
+        return None;
+    }
+    Some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shop() -> ShopDomain {
+        ShopDomain::parse("demo.myshopify.com").unwrap()
+    }
+
+    fn now() -> Timestamp {
+        "2026-05-01T12:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn a_batch_becomes_site_events() {
+        let body = br#"{"key":"wk_demo","batch":[
+            {"type":"product_viewed","id":"e1","anonymous_id":"a-1","at":"2026-05-01T11:59:00Z",
+             "product":{"id":42,"title":"Wool scarf","category":"Scarves","price":"39.90","currency":"EUR"}},
+            {"type":"form_submitted","id":"e2","anonymous_id":"a-1","email":"ana@example.com","topic":"knitting","accepts_marketing":true}
+        ]}"#;
+        let b = parse(&shop(), body, now(), Some(SignedDuration::from_hours(24))).unwrap();
+        assert_eq!(b.key.as_deref(), Some("wk_demo"));
+        assert_eq!(b.events.len(), 2);
+        assert_eq!(b.events[0].kind.name(), "product_viewed");
+        assert_eq!(b.events[1].at, now());
+        let EventKind::Site(s) = &b.events[0].kind else {
+            panic!()
+        };
+        assert_eq!(
+            s.product
+                .as_ref()
+                .unwrap()
+                .price
+                .as_ref()
+                .unwrap()
+                .amount_minor,
+            3990
+        );
+        // The same client id and time is the same fact.
+        let again = parse(&shop(), body, now(), None).unwrap();
+        assert_eq!(again.events[0].id, b.events[0].id);
+    }
+
+    #[test]
+    fn every_problem_is_named_with_its_place() {
+        let body = br#"{"batch":[
+            {"type":"page_viewed","id":"ok","anonymous_id":"a"},
+            {"type":"teleported","id":"x","anonymous_id":"a"},
+            {"type":"form_submitted","id":"y","anonymous_id":"a"},
+            {"type":"page_viewed","id":"z"},
+            {"type":"page_viewed","id":"w","anonymous_id":"a","at":"2020-01-01T00:00:00Z"},
+            {"type":"page_viewed","id":"v","anonymous_id":"a","colour":"red"}
+        ]}"#;
+        let err = parse(&shop(), body, now(), Some(SignedDuration::from_hours(24))).unwrap_err();
+        let TrackError::Invalid(p) = err else {
+            panic!("{err:?}")
+        };
+        let all = p.join("\n");
+        assert!(
+            all.contains("batch[1].type: unknown event type `teleported`"),
+            "{all}"
+        );
+        assert!(
+            all.contains("batch[2].email: a form_submitted event carries"),
+            "{all}"
+        );
+        assert!(all.contains("batch[3].anonymous_id: needed"), "{all}");
+        assert!(all.contains("batch[4].at:"), "{all}");
+        assert!(all.contains("batch[5]: unknown field `colour`"), "{all}");
+        assert!(!all.contains("batch[0]"), "{all}");
+    }
+
+    #[test]
+    fn size_limits_hold() {
+        let many: Vec<String> = (0..101)
+            .map(|i| format!(r#"{{"type":"page_viewed","id":"e{i}","anonymous_id":"a"}}"#))
+            .collect();
+        let body = format!(r#"{{"batch":[{}]}}"#, many.join(","));
+        assert_eq!(
+            parse(&shop(), body.as_bytes(), now(), None).unwrap_err(),
+            TrackError::TooMany(101)
+        );
+        assert_eq!(
+            parse(&shop(), br#"{"batch":[]}"#, now(), None).unwrap_err(),
+            TrackError::Empty
+        );
+        assert!(matches!(
+            parse(&shop(), b"{nope", now(), None),
+            Err(TrackError::Json(_))
+        ));
+    }
+
+    #[test]
+    fn hostile_input_never_panics() {
+        use proptest::prelude::*;
+        proptest!(|(body in proptest::collection::vec(any::<u8>(), 0..400))| {
+            let _ = parse(&shop(), &body, now(), Some(SignedDuration::from_hours(1)));
+        });
+    }
+}
