@@ -64,6 +64,34 @@ fn fixture(root: &Path, file: &str, topic: &str) -> Result<EventKind> {
     parse_payload(topic, &body)
 }
 
+/// A storefront event shaped like the snippet's (the `events/` sample):
+/// a product view that also names a topic, so every site template's
+/// variables are there.
+fn site_sample(root: &Path) -> Result<EventKind> {
+    let path = root.join("events/ingest-track.json");
+    // Without the sample (a trimmed checkout), a product view like it.
+    let url: serde_json::Value = match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text)?,
+        Err(_) => {
+            serde_json::json!({"body": r#"{"batch":[{"type":"product_viewed","id":"s1","anonymous_id":"a1","product":{"id":1,"title":"Merino scarf","category":"Scarves","price":"39.90","currency":"EUR","url":"https://example.com/p/1"}}]}"#})
+        }
+    };
+    let body = url["body"].as_str().unwrap_or_default();
+    let shop = ShopDomain::parse("demo.myshopify.com")?;
+    let batch = waymark_core::site::parse(&shop, body.as_bytes(), jiff::Timestamp::now(), None)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let mut kind = batch
+        .events
+        .into_iter()
+        .next()
+        .map(|e| e.kind)
+        .context("the tracking sample has no events")?;
+    if let EventKind::Site(s) = &mut kind {
+        s.topic = Some("knitting".into());
+    }
+    Ok(kind)
+}
+
 fn sample_contact(first_name: Option<&str>, email: &str) -> Result<Contact> {
     let mut c = Contact::new(
         ContactId::for_customer(1),
@@ -147,7 +175,20 @@ pub fn templates(cmd: Templates) -> Result<ExitCode> {
                 ),
             ]);
             let fulfilled = fixture(&root, "orders_fulfilled.json", "orders/fulfilled")?;
-            let ana = sample_contact(Some("Ana"), "ana.silva@example.com")?;
+            let site = site_sample(&root)?;
+            let mut ana = sample_contact(Some("Ana"), "ana.silva@example.com")?;
+            // A browsing history, so templates that list viewed products loop.
+            ana.apply(&waymark_core::event::Event {
+                id: "sample-view".into(),
+                shop: ana.shop.clone(),
+                at: ana.first_seen_at,
+                source: waymark_core::event::Source {
+                    platform: "site".into(),
+                    topic: "track/product_viewed".into(),
+                    delivery_id: "sample".into(),
+                },
+                kind: site.clone(),
+            });
             let nameless = sample_contact(None, "someone@example.com")?;
             let mut problems = 0;
             let mut checked = 0;
@@ -155,9 +196,20 @@ pub fn templates(cmd: Templates) -> Result<ExitCode> {
             let mut uses: BTreeMap<String, Vec<(EventKind, Option<EventKind>, bool)>> =
                 BTreeMap::new();
             for d in catalog.journeys() {
+                let site_trigger = matches!(
+                    d.trigger.event.as_str(),
+                    "page_viewed"
+                        | "product_viewed"
+                        | "added_to_cart"
+                        | "searched"
+                        | "form_submitted"
+                        | "identified"
+                        | "custom_event"
+                );
                 let trigger = samples
                     .get(d.trigger.event.as_str())
                     .cloned()
+                    .or_else(|| site_trigger.then(|| site.clone()))
                     .unwrap_or_else(|| samples["customer_upserted"].clone());
                 let waits = d
                     .steps

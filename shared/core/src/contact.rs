@@ -263,6 +263,12 @@ impl Contact {
         }
     }
 
+    /// Withdraws marketing consent (a journey's sunset), unless a newer
+    /// fact says otherwise.
+    pub fn withdraw_consent(&mut self, source: &str, at: Timestamp) {
+        self.record_consent(false, source, at);
+    }
+
     /// Notes a marketing email queued at `at` (for the frequency cap).
     pub fn marketing_queued(&mut self, at: Timestamp) {
         self.marketing_sent.push(at);

@@ -113,6 +113,15 @@ impl EventKind {
         }
     }
 
+    /// The order an event concerns: orders, shipments and refunds.
+    pub fn order_id(&self) -> Option<u64> {
+        match self {
+            Self::ShipmentUpdated(s) => Some(s.order_id),
+            Self::OrderRefunded(r) => Some(r.order_id),
+            other => other.order().map(|o| o.order_id),
+        }
+    }
+
     /// Every kind name, for validating definition files.
     pub const NAMES: [&'static str; 22] = [
         "consent_changed",

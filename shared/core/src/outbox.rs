@@ -93,11 +93,17 @@ impl OutboxMessage {
                 "last_name": contact.last_name,
                 "email": contact.email.as_ref().map(|e| e.as_str()),
                 "locale": contact.locale,
+                "score": contact.score,
+                "stage": contact.stage,
+                "interests": contact.interests,
+                "viewed": contact.viewed.iter().rev().take(6).collect::<Vec<_>>(),
+                "bought": contact.bought.iter().rev().take(6).collect::<Vec<_>>(),
             },
         });
         let (name, data) = match &run.trigger {
             EventKind::CheckoutUpdated(c) => ("checkout", serde_json::to_value(c)),
             EventKind::CustomerUpserted(c) => ("customer", serde_json::to_value(c)),
+            EventKind::Site(e) => ("site", serde_json::to_value(e)),
             other => ("order", serde_json::to_value(other.order())),
         };
         params[name] = data.unwrap_or_default();

@@ -692,10 +692,27 @@ fn weekday(d: &str) -> Option<jiff::civil::Weekday> {
     })
 }
 
+/// An event name, or a list of them.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn names(&self) -> Vec<String> {
+        match self {
+            Self::One(n) => vec![n.clone()],
+            Self::Many(ns) => ns.clone(),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WaitForFile {
-    event: String,
+    event: OneOrMany,
     #[serde(default)]
     when: Vec<Condition>,
     timeout: Duration,
@@ -1087,12 +1104,14 @@ fn parse_definition(
                 .collect();
             StepKind::WaitUntil { time, days }
         } else if let Some(w) = &s.wait_for {
-            if !known_event(&w.event) {
-                err(
-                    &w.event,
-                    line,
-                    format!("{here}: unknown event `{}`", w.event),
-                );
+            let events = w.event.names();
+            if events.is_empty() {
+                err("event:", line, format!("{here}: `wait_for` needs an event"));
+            }
+            for e in &events {
+                if !known_event(e) {
+                    err(e, line, format!("{here}: unknown event `{e}`"));
+                }
             }
             if s.otherwise.is_none() {
                 err(
@@ -1104,7 +1123,7 @@ fn parse_definition(
                 );
             }
             StepKind::WaitFor {
-                event: w.event.clone(),
+                events,
                 conditions: w.when.clone(),
                 timeout: w.timeout.0,
                 on_event: target("then", &s.then, &mut errs),

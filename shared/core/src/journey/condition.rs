@@ -69,6 +69,8 @@ pub enum Condition {
     ShipmentStatus(String),
     /// A form submitted with this topic of interest.
     Topic(String),
+    /// A site event that names a topic of interest (any).
+    HasTopic,
     // ---- the contact ----
     /// The contact accepts email marketing.
     AcceptsMarketing,
@@ -131,6 +133,7 @@ enum Repr {
     CustomName(String),
     ShipmentStatus(String),
     Topic(String),
+    HasTopic,
     AcceptsMarketing,
     HasTag(String),
     InSegment(String),
@@ -264,6 +267,7 @@ impl Condition {
                     .as_deref()
                     .is_some_and(|x| x.eq_ignore_ascii_case(t))
             }),
+            Self::HasTopic => site(s.event).is_some_and(|e| e.topic.is_some()),
             Self::ShipmentStatus(st) => s.event.is_some_and(|e| {
                 matches!(e, EventKind::ShipmentUpdated(x) if x.shipment_status.as_deref() == Some(st))
             }),
@@ -330,7 +334,8 @@ impl Condition {
             | Self::Category(_)
             | Self::CustomName(_)
             | Self::ShipmentStatus(_)
-            | Self::Topic(_) => true,
+            | Self::Topic(_)
+            | Self::HasTopic => true,
             Self::Not(c) => c.reads_event(),
             Self::AnyOf(cs) | Self::AllOf(cs) => cs.iter().any(|c| c.reads_event()),
             _ => false,

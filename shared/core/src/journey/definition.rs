@@ -182,7 +182,8 @@ pub enum StepKind {
     /// Wait for an event (same contact) for at most `timeout`; go to
     /// `on_event` if it happens, `on_timeout` otherwise.
     WaitFor {
-        event: String,
+        /// Any of these events ends the wait.
+        events: Vec<String>,
         conditions: Vec<Condition>,
         timeout: SignedDuration,
         on_event: Option<usize>,
@@ -229,6 +230,10 @@ pub struct Update {
     #[serde(default)]
     pub score: i64,
     pub stage: Option<String>,
+    /// Withdraws email marketing consent, recording this as its source
+    /// (`sunset`): the contact is never mailed marketing again unless they
+    /// opt in anew.
+    pub unsubscribe: Option<String>,
 }
 
 impl Definition {

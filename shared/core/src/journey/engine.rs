@@ -283,12 +283,12 @@ pub fn handle_event(
             continue;
         }
         if let Some(StepKind::WaitFor {
-            event: wanted,
+            events: wanted,
             conditions,
             on_event,
             ..
         }) = def.steps.get(run.step).map(|s| &s.kind)
-            && wanted == kind
+            && wanted.iter().any(|w| w == kind)
             && (def.trigger.run_per == RunPer::Contact || same_run)
             && event.at >= run.cursor
             && all(conditions, scope)
@@ -505,7 +505,7 @@ fn run_key(def: &Definition, event: &Event) -> Option<String> {
         (RunPer::Contact, _) => Some("contact".into()),
         (RunPer::Checkout, EventKind::CheckoutUpdated(c)) => Some(c.token.clone()),
         (RunPer::Checkout, kind) => kind.order().and_then(|o| o.checkout_token.clone()),
-        (RunPer::Order, kind) => kind.order().map(|o| o.order_id.to_string()),
+        (RunPer::Order, kind) => kind.order_id().map(|o| o.to_string()),
     }
 }
 
@@ -903,6 +903,9 @@ fn advance(
                 contact.score += u.score;
                 if let Some(stage) = &u.stage {
                     contact.stage = Some(stage.clone());
+                }
+                if let Some(source) = &u.unsubscribe {
+                    contact.withdraw_consent(source, at);
                 }
                 effects.push(Effect::Updated {
                     journey: run.journey.clone(),

@@ -42,8 +42,10 @@ fn describe(d: &Definition, i: usize) -> String {
                 )
             }
         }
-        StepKind::WaitFor { event, timeout, .. } => {
-            format!("wait up to {} for {event}", human(*timeout))
+        StepKind::WaitFor {
+            events, timeout, ..
+        } => {
+            format!("wait up to {} for {}", human(*timeout), events.join(" or "))
         }
         StepKind::If { conditions, .. } => format!("if {}", names(conditions)),
         StepKind::Split { .. } => "random split".into(),
@@ -130,7 +132,7 @@ fn edges(d: &Definition) -> Vec<Edge> {
         let from = format!("s{i}");
         match &s.kind {
             StepKind::WaitFor {
-                event,
+                events,
                 on_event,
                 on_timeout,
                 ..
@@ -138,7 +140,7 @@ fn edges(d: &Definition) -> Vec<Edge> {
                 out.push(Edge {
                     from: from.clone(),
                     to: *on_event,
-                    label: event.clone(),
+                    label: events.join(" or "),
                 });
                 out.push(Edge {
                     from,
