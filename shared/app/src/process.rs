@@ -305,7 +305,13 @@ impl<S: ContactStore + Privacy> Processor<S> {
                 .iter()
                 .flat_map(|r| OutboxMessage::ids_of_run(&c.shop, &c.id, &r.run))
                 .collect(),
-            events: state.recent_events.clone(),
+            // The request itself names the person: it goes too.
+            events: state
+                .recent_events
+                .iter()
+                .cloned()
+                .chain([event.id.clone()])
+                .collect(),
             reason: event.source.topic.clone(),
             request,
             at: event.at,

@@ -63,31 +63,79 @@ pub struct Runner<I> {
     /// strands long-lived iterators.
     positions: BTreeMap<String, Option<String>>,
     subscriptions: Vec<Subscription>,
-    /// Scheduled functions: binary, period, and the logical time of the
+    /// Scheduled functions: binary, schedule, and the logical time of the
     /// last invocation.
-    scheduled: Vec<(String, jiff::SignedDuration, Option<jiff::Timestamp>)>,
+    scheduled: Vec<(String, Schedule, Option<jiff::Timestamp>)>,
     invoker: I,
 }
 
-/// The period of a schedule expression: `rate(N unit)`; a `cron(...)`
-/// expression is played once a day.
-pub fn period(expression: &str) -> jiff::SignedDuration {
-    let minute = jiff::SignedDuration::from_mins(1);
-    let Some(inner) = expression
-        .trim()
-        .strip_prefix("rate(")
-        .and_then(|r| r.strip_suffix(')'))
-    else {
-        return jiff::SignedDuration::from_hours(24);
-    };
-    let mut parts = inner.split_whitespace();
-    let n: i64 = parts.next().and_then(|n| n.parse().ok()).unwrap_or(1);
-    let unit = match parts.next().unwrap_or("minute").trim_end_matches('s') {
-        "hour" => jiff::SignedDuration::from_hours(1),
-        "day" => jiff::SignedDuration::from_hours(24),
-        _ => minute,
-    };
-    unit * n as i32
+/// A schedule expression as the runner plays it in logical time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schedule {
+    /// `rate(N unit)`: due when the period has passed since the last run
+    /// (every tick for a minute or less: a tick is the minute schedule).
+    Every(jiff::SignedDuration),
+    /// `cron(M H * * ? *)`: daily at H:M UTC; due when a tick passes it.
+    DailyAt(jiff::civil::Time),
+}
+
+impl Schedule {
+    pub fn parse(expression: &str) -> Self {
+        let e = expression.trim();
+        if let Some(inner) = e.strip_prefix("cron(").and_then(|r| r.strip_suffix(')')) {
+            let mut parts = inner.split_whitespace();
+            let minute: i8 = parts.next().and_then(|m| m.parse().ok()).unwrap_or(0);
+            let hour: i8 = parts.next().and_then(|h| h.parse().ok()).unwrap_or(0);
+            return Self::DailyAt(jiff::civil::Time::constant(
+                hour.clamp(0, 23),
+                minute.clamp(0, 59),
+                0,
+                0,
+            ));
+        }
+        let inner = e
+            .strip_prefix("rate(")
+            .and_then(|r| r.strip_suffix(')'))
+            .unwrap_or("1 minute");
+        let mut parts = inner.split_whitespace();
+        let n: i32 = parts.next().and_then(|n| n.parse().ok()).unwrap_or(1);
+        let unit = match parts.next().unwrap_or("minute").trim_end_matches('s') {
+            "hour" => jiff::SignedDuration::from_hours(1),
+            "day" => jiff::SignedDuration::from_hours(24),
+            _ => jiff::SignedDuration::from_mins(1),
+        };
+        Self::Every(unit * n)
+    }
+
+    /// Whether a tick at `now` fires it, given its last run.
+    pub fn due(self, last: Option<jiff::Timestamp>, now: jiff::Timestamp) -> bool {
+        let Some(last) = last else {
+            return true;
+        };
+        match self {
+            Self::Every(every) => {
+                every <= jiff::SignedDuration::from_mins(1) || now.duration_since(last) >= every
+            }
+            Self::DailyAt(time) => {
+                // The first H:M after the last run; due once the tick reaches it.
+                let utc = jiff::tz::TimeZone::UTC;
+                let day = last.to_zoned(utc.clone()).date();
+                let today = day
+                    .to_datetime(time)
+                    .to_zoned(utc.clone())
+                    .map(|z| z.timestamp());
+                let next = match today {
+                    Ok(t) if t > last => Some(t),
+                    _ => day
+                        .tomorrow()
+                        .ok()
+                        .and_then(|d| d.to_datetime(time).to_zoned(utc).ok())
+                        .map(|z| z.timestamp()),
+                };
+                next.is_some_and(|t| now >= t)
+            }
+        }
+    }
 }
 
 /// What a tick did, as the runner saw it.
@@ -123,7 +171,7 @@ impl<I: Invoker> Runner<I> {
                         batch_size,
                     }),
                     Source::Schedule { expression } => {
-                        scheduled.push((f.binary.clone(), period(&expression), None))
+                        scheduled.push((f.binary.clone(), Schedule::parse(&expression), None))
                     }
                 }
             }
@@ -224,10 +272,8 @@ impl<I: Invoker> Runner<I> {
         };
         summary.records_delivered += self.drain().await?;
         let mut due = Vec::new();
-        for (f, every, last) in &mut self.scheduled {
-            // A tick is the every-minute schedule firing: those always run.
-            let minutely = *every <= jiff::SignedDuration::from_mins(1);
-            if minutely || last.is_none_or(|l| now.duration_since(l) >= *every) {
+        for (f, schedule, last) in &mut self.scheduled {
+            if schedule.due(*last, now) {
                 *last = Some(now);
                 due.push(f.clone());
             }
@@ -327,5 +373,36 @@ fn attribute(v: &AttributeValue) -> Value {
             json!({"M": m.iter().map(|(k, v)| (k.clone(), attribute(v))).collect::<Map<_, _>>()})
         }
         _ => Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod schedule_tests {
+    use super::Schedule;
+
+    fn t(s: &str) -> jiff::Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn schedules_play_in_logical_time() {
+        let minute = Schedule::parse("rate(1 minute)");
+        assert!(minute.due(Some(t("2026-01-01T00:00:00Z")), t("2026-01-01T00:00:10Z")));
+        let daily = Schedule::parse("cron(0 3 * * ? *)");
+        assert!(
+            daily.due(None, t("2026-01-01T00:00:00Z")),
+            "the first tick runs it"
+        );
+        let last = Some(t("2026-01-01T12:00:00Z"));
+        assert!(!daily.due(last, t("2026-01-02T02:59:00Z")));
+        assert!(daily.due(last, t("2026-01-02T03:00:00Z")));
+        let early = Some(t("2026-01-01T01:00:00Z"));
+        assert!(
+            daily.due(early, t("2026-01-01T03:00:00Z")),
+            "later the same day"
+        );
+        let rate = Schedule::parse("rate(2 hours)");
+        assert!(!rate.due(last, t("2026-01-01T13:59:00Z")));
+        assert!(rate.due(last, t("2026-01-01T14:00:00Z")));
     }
 }

@@ -145,3 +145,80 @@ proptest! {
         }
     }
 }
+
+fn sample(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/../../events/shopify/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+fn with_time<'a>(shop: &'a ShopDomain, topic: &str, body: &'a [u8]) -> Delivery<'a> {
+    Delivery {
+        triggered_at: Some("2026-12-01T00:00:00Z".parse().unwrap()),
+        ..delivery(shop, topic, body)
+    }
+}
+
+#[test]
+fn fulfilments_refunds_and_privacy_topics_parse() {
+    let shop = shop();
+    let body = sample("fulfillments_create.json");
+    let e = parse(&delivery(&shop, "fulfillments/create", &body)).unwrap();
+    let EventKind::ShipmentUpdated(s) = &e.kind else {
+        panic!("{:?}", e.kind)
+    };
+    assert_eq!(
+        (s.order_id, s.shipment_status.as_deref()),
+        (6123456789012, Some("in_transit"))
+    );
+    assert_eq!(
+        s.tracking[0].url.as_deref(),
+        Some("https://track.example.com/CE123456789IE")
+    );
+    assert_eq!(e.kind.identity().order_id, Some(6123456789012));
+    let updated = sample("fulfillments_update.json");
+    let u = parse(&delivery(&shop, "fulfillments/update", &updated)).unwrap();
+    assert_ne!(u.id, e.id, "a newer version of the shipment is a new fact");
+
+    let body = sample("refunds_create.json");
+    let e = parse(&delivery(&shop, "refunds/create", &body)).unwrap();
+    let EventKind::OrderRefunded(r) = &e.kind else {
+        panic!("{:?}", e.kind)
+    };
+    assert_eq!(r.amount.as_ref().unwrap().to_string(), "28.00 EUR");
+
+    let body = sample("customers_delete.json");
+    let e = parse(&with_time(&shop, "customers/delete", &body)).unwrap();
+    assert!(
+        matches!(&e.kind, EventKind::CustomerDeleted(p) if p.customer_id == Some(7012345678901))
+    );
+
+    let body = sample("customers_redact.json");
+    let e = parse(&with_time(&shop, "customers/redact", &body)).unwrap();
+    let EventKind::CustomerRedacted(r) = &e.kind else {
+        panic!("{:?}", e.kind)
+    };
+    assert_eq!(r.orders, vec![6123456789012]);
+    assert_eq!(r.email.as_ref().unwrap().as_str(), "ana.silva@example.com");
+
+    let body = sample("customers_data_request.json");
+    let e = parse(&with_time(&shop, "customers/data_request", &body)).unwrap();
+    assert!(
+        matches!(&e.kind, EventKind::DataRequested(r) if r.request_id.as_deref() == Some("9999"))
+    );
+
+    let body = sample("shop_redact.json");
+    let e = parse(&with_time(&shop, "shop/redact", &body)).unwrap();
+    assert_eq!(e.kind, EventKind::ShopRedacted);
+    // Without a time anywhere, a privacy request is refused, not guessed.
+    assert!(parse(&delivery(&shop, "shop/redact", &body)).is_err());
+    // Another shop's request sent with this shop's headers is refused.
+    let other = ShopDomain::parse("other.myshopify.com").unwrap();
+    let err = parse(&with_time(&other, "shop/redact", &body)).unwrap_err();
+    assert!(
+        err.to_string().contains("is not the shop that sent it"),
+        "{err}"
+    );
+}
