@@ -44,6 +44,7 @@ outbox:
 bench:
 	cargo run --quiet --release -p waymark-bench --bin init-bench
 	cargo run --quiet --release -p waymark-bench --bin journey-bench
+	cargo run --quiet --release -p waymark-bench --bin audience-bench
 
 validate: build
 	$(WAYMARK) journeys validate

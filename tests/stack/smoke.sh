@@ -41,4 +41,17 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$unsub" --data 'List-Unsu
 [ "$code" = 200 ] || fail "one-click unsubscribe answered $code"
 make --no-print-directory tick NOW=2026-12-31T00:00:00Z >/dev/null
 [ "$(make --no-print-directory outbox | grep -c '^Subject:')" = 1 ] || fail "an email after the unsubscribe"
-echo "smoke: 6 passed, 0 failed"
+
+# Storefront tracking over HTTP: the snippet is served, a preflight from the
+# allowed origin passes, a batch is accepted, another origin is refused.
+track="$FUNCTIONS/lambda-url/ingest/track"
+curl -sf "$FUNCTIONS/lambda-url/ingest/waymark.js" | grep -q "waymark.product" || fail "snippet not served"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X OPTIONS "$track" -H 'origin: http://127.0.0.1:8080' \
+  -H 'access-control-request-method: POST')
+[ "$code" = 204 ] || fail "preflight answered $code"
+batch='{"key":"wk_local_demo","batch":[{"type":"page_viewed","id":"smoke-p1","anonymous_id":"smoke-a1","page_type":"pricing"}]}'
+out=$(curl -s -X POST "$track" -H 'origin: http://127.0.0.1:8080' -H 'content-type: text/plain' --data-binary "$batch")
+grep -q '"accepted":1' <<<"$out" || fail "track batch: $out"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$track" -H 'origin: https://evil.example' --data-binary "$batch")
+[ "$code" = 403 ] || fail "a foreign origin answered $code"
+echo "smoke: 10 passed, 0 failed"

@@ -217,10 +217,10 @@ mod tests {
             },
         };
         store
-            .commit(&Commit {
+            .commit(Commit {
                 contact,
                 expected_version: 0,
-                recent_events: vec![],
+                recent_events: Default::default(),
                 runs: vec![],
                 outbox: vec![message.clone()],
                 identities: Default::default(),

@@ -9,7 +9,35 @@ use crate::ports::{
     Segments, StoreError, SuppressionReason, Suppressions, VersionedRun,
 };
 use jiff::{SignedDuration, Timestamp};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// FNV-1a: the twin's maps are keyed by short strings it made itself, so a
+/// fast non-keyed hash is enough (SipHash dominated the benches).
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type HashMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<Fnv>>;
+type HashSet<K> = std::collections::HashSet<K, BuildHasherDefault<Fnv>>;
 use std::sync::{Arc, Mutex, MutexGuard};
 use waymark_core::event::{Event, Identity};
 use waymark_core::ids::{ContactId, EmailAddress, ShopDomain};
@@ -258,7 +286,7 @@ impl ContactStore for MemoryStore {
             .cloned())
     }
 
-    async fn commit(&self, c: &Commit) -> Result<(), CommitError> {
+    async fn commit(&self, c: Commit) -> Result<(), CommitError> {
         let mut s = self.lock();
         let key = (c.contact.shop.clone(), c.contact.id.clone());
         for alias in alias_keys(&c.identities) {
@@ -295,25 +323,6 @@ impl ContactStore for MemoryStore {
             }
         }
         s.index_idle(&key, c.contact.idle_at);
-        let mut state = s.contacts.remove(&key).unwrap_or_else(|| ContactState {
-            contact: c.contact.clone(),
-            version: 0,
-            recent_events: Vec::new(),
-            runs: Vec::new(),
-        });
-        state.contact = c.contact.clone();
-        state.version += 1;
-        state.recent_events = c.recent_events.clone();
-        for r in &c.runs {
-            let updated = VersionedRun {
-                run: r.run.clone(),
-                version: r.version + 1,
-            };
-            match state.runs.iter_mut().find(|x| same_run(&x.run, &r.run)) {
-                Some(slot) => *slot = updated,
-                None => state.runs.push(updated),
-            }
-        }
         for seg in &c.segments_entered {
             s.members
                 .entry((key.0.clone(), seg.clone()))
@@ -325,15 +334,49 @@ impl ContactStore for MemoryStore {
                 m.remove(&key.1);
             }
         }
-        s.contacts.insert(key, state);
-        for (k, m) in outbox_keys.into_iter().zip(&c.outbox) {
+        let Commit {
+            contact,
+            recent_events,
+            runs,
+            outbox,
+            ..
+        } = c;
+        let state = match s.contacts.get_mut(&key) {
+            Some(state) => {
+                state.contact = contact;
+                state
+            }
+            None => s.contacts.entry(key).or_insert(ContactState {
+                contact,
+                version: 0,
+                recent_events: Default::default(),
+                runs: Vec::new(),
+            }),
+        };
+        state.version += 1;
+        state.recent_events = recent_events;
+        for r in runs {
+            let updated = VersionedRun {
+                version: r.version + 1,
+                run: r.run,
+            };
+            match state
+                .runs
+                .iter_mut()
+                .find(|x| same_run(&x.run, &updated.run))
+            {
+                Some(slot) => *slot = updated,
+                None => state.runs.push(updated),
+            }
+        }
+        for (k, m) in outbox_keys.into_iter().zip(outbox) {
             s.outbox.insert(
                 k,
                 Entry {
-                    message: m.clone(),
+                    slot: m.queued_at,
+                    message: m,
                     status: Status::Queued,
                     attempts: 0,
-                    slot: m.queued_at,
                     due: None,
                     error: None,
                 },

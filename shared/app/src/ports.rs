@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use std::future::Future;
 use waymark_core::contact::Contact;
 use waymark_core::event::{Event, Identity};
-use waymark_core::ids::{ContactId, EmailAddress, ShopDomain};
+use waymark_core::ids::{ContactId, EmailAddress, RecentEvents, ShopDomain};
 use waymark_core::journey::Run;
 use waymark_core::outbox::{OutboxMessage, SendFailure};
 
@@ -64,7 +64,7 @@ pub struct ContactState {
     /// 0 when the contact does not exist yet.
     pub version: u64,
     /// Ids of the newest events applied, so a replayed event is a no-op.
-    pub recent_events: Vec<String>,
+    pub recent_events: RecentEvents,
     pub runs: Vec<VersionedRun>,
 }
 
@@ -80,7 +80,7 @@ pub struct VersionedRun {
 pub struct Commit {
     pub contact: Contact,
     pub expected_version: u64,
-    pub recent_events: Vec<String>,
+    pub recent_events: RecentEvents,
     /// Runs that changed, each conditional on its loaded version.
     pub runs: Vec<VersionedRun>,
     pub outbox: Vec<OutboxMessage>,
@@ -222,7 +222,7 @@ pub trait ContactStore {
         shop: &ShopDomain,
         id: &ContactId,
     ) -> impl Future<Output = Result<Option<ContactState>, StoreError>> + Send;
-    fn commit(&self, commit: &Commit) -> impl Future<Output = Result<(), CommitError>> + Send;
+    fn commit(&self, commit: Commit) -> impl Future<Output = Result<(), CommitError>> + Send;
 }
 
 /// Something due in the sparse due index.

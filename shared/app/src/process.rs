@@ -88,7 +88,7 @@ impl<S: ContactStore> Processor<S> {
         event: &Event,
     ) -> Result<Report, ProcessError> {
         for _ in 0..MAX_CONFLICTS {
-            let Some(state) = self.store.load_for_update(&event.shop, id).await? else {
+            let Some(mut state) = self.store.load_for_update(&event.shop, id).await? else {
                 return Ok(Report::default());
             };
             if state.recent_events.contains(&event.id) {
@@ -98,16 +98,13 @@ impl<S: ContactStore> Processor<S> {
                     replayed: true,
                 });
             }
-            let mut contact = state.contact.clone();
+            let mut contact = take_contact(&mut state);
             let mut runs: Vec<_> = state.runs.iter().map(|r| r.run.clone()).collect();
             let effects = handle_event(&self.catalog, &mut contact, &mut runs, event);
-            let mut recent = state.recent_events.clone();
-            recent.push(event.id.clone());
-            if recent.len() > RECENT_EVENTS {
-                recent.drain(..recent.len() - RECENT_EVENTS);
-            }
+            let mut recent = std::mem::take(&mut state.recent_events);
+            recent.push(&event.id, RECENT_EVENTS);
             let commit = build_commit(&state, contact, runs, recent, &effects, Default::default());
-            match self.store.commit(&commit).await {
+            match self.store.commit(commit).await {
                 Ok(()) => {
                     log(&effects);
                     return Ok(Report {
@@ -148,7 +145,7 @@ impl<S: ContactStore> Processor<S> {
                 &effects,
                 Default::default(),
             );
-            match self.store.commit(&commit).await {
+            match self.store.commit(commit).await {
                 Ok(()) => {
                     log(&effects);
                     return Ok(Report {
@@ -198,12 +195,12 @@ impl<S: ContactStore + Privacy> Processor<S> {
                     return Err(ProcessError::Unattributable(event.id.clone()));
                 }
             };
-            let state = match self.store.load_for_update(&event.shop, &id).await? {
+            let mut state = match self.store.load_for_update(&event.shop, &id).await? {
                 Some(s) => s,
                 None => ContactState {
                     contact: Contact::new(id.clone(), event.shop.clone(), event.at),
                     version: 0,
-                    recent_events: Vec::new(),
+                    recent_events: Default::default(),
                     runs: Vec::new(),
                 },
             };
@@ -221,7 +218,7 @@ impl<S: ContactStore + Privacy> Processor<S> {
                     ..Report::default()
                 });
             }
-            let mut contact = state.contact.clone();
+            let mut contact = take_contact(&mut state);
             let absorbed = match &found.merge {
                 Some(other) => match self.store.load_for_update(&event.shop, other).await? {
                     Some(o) => {
@@ -255,14 +252,11 @@ impl<S: ContactStore + Privacy> Processor<S> {
                     &contact, &request, event.at, export,
                 ))));
             }
-            let mut recent = state.recent_events.clone();
-            recent.push(event.id.clone());
-            if recent.len() > RECENT_EVENTS {
-                recent.drain(..recent.len() - RECENT_EVENTS);
-            }
+            let mut recent = std::mem::take(&mut state.recent_events);
+            recent.push(&event.id, RECENT_EVENTS);
             let mut commit = build_commit(&state, contact, runs, recent, &effects, found.unmapped);
             commit.absorbed = absorbed;
-            match self.store.commit(&commit).await {
+            match self.store.commit(commit).await {
                 Ok(()) => {
                     log(&effects);
                     return Ok(Report {
@@ -308,8 +302,8 @@ impl<S: ContactStore + Privacy> Processor<S> {
             // The request itself names the person: it goes too.
             events: state
                 .recent_events
-                .iter()
-                .cloned()
+                .fact_ids()
+                .into_iter()
                 .chain([event.id.clone()])
                 .collect(),
             reason: event.source.topic.clone(),
@@ -322,11 +316,20 @@ impl<S: ContactStore + Privacy> Processor<S> {
     }
 }
 
+/// Moves the contact out of a loaded state for the engine to change,
+/// leaving what `build_commit` compares against (id and segments).
+fn take_contact(state: &mut ContactState) -> Contact {
+    let c = &state.contact;
+    let mut stub = Contact::new(c.id.clone(), c.shop.clone(), c.first_seen_at);
+    stub.segments = c.segments.clone();
+    std::mem::replace(&mut state.contact, stub)
+}
+
 fn build_commit(
     state: &ContactState,
     contact: Contact,
     runs: Vec<waymark_core::journey::Run>,
-    recent_events: Vec<String>,
+    recent_events: waymark_core::ids::RecentEvents,
     effects: &[Effect],
     identities: waymark_core::event::Identity,
 ) -> Commit {

@@ -98,7 +98,7 @@ mod tests {
             store.seed(ContactState {
                 contact: c,
                 version: 1,
-                recent_events: vec![],
+                recent_events: Default::default(),
                 runs: vec![],
             });
         }

@@ -137,7 +137,7 @@ fn put(table: &str, item: Item, condition: &str, values: Option<Item>) -> Transa
 #[derive(Serialize, Deserialize)]
 struct ContactDoc {
     contact: Contact,
-    recent_events: Vec<String>,
+    recent_events: waymark_core::ids::RecentEvents,
 }
 
 impl Inbox for DynamoStore {
@@ -406,7 +406,7 @@ impl ContactStore for DynamoStore {
         }))
     }
 
-    async fn commit(&self, c: &Commit) -> Result<(), CommitError> {
+    async fn commit(&self, c: Commit) -> Result<(), CommitError> {
         let shop = &c.contact.shop;
         let pk = keys::contact(shop, &c.contact.id);
         self.claim_aliases(shop, &c.contact.id, &c.identities)

@@ -199,10 +199,10 @@ async fn segments_count_and_export_read_the_membership_items() {
     );
     contact.email = Some(waymark_core::ids::EmailAddress::parse("ana@example.com").unwrap());
     store
-        .commit(&Commit {
+        .commit(Commit {
             contact,
             expected_version: 0,
-            recent_events: vec![],
+            recent_events: Default::default(),
             runs: vec![],
             outbox: vec![],
             identities: Default::default(),

@@ -56,7 +56,12 @@ impl Activity {
     /// Counts one occurrence at `at` with an amount (0 if none).
     pub fn add(&mut self, key: &str, at: Timestamp, sum: i64) {
         let d = day_of(at);
-        let days = self.0.entry(key.to_string()).or_default();
+        if !self.0.contains_key(key) {
+            self.0.insert(key.to_string(), Vec::new());
+        }
+        let Some(days) = self.0.get_mut(key) else {
+            return;
+        };
         match days.binary_search_by_key(&d, |x| x.d) {
             Ok(i) => {
                 days[i].n = days[i].n.saturating_add(1);

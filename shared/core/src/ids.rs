@@ -217,3 +217,101 @@ mod tests {
         assert!(ContactId::parse("x#y").is_err());
     }
 }
+
+/// The newest event ids applied to a contact, kept compact: a replayed
+/// stream record is recognised by its id. Fact ids (32 hex digits) are kept
+/// as their 16 bytes and can be given back (to erase the stored events);
+/// other ids (internal reviews, lapses, never stored as items) by a digest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecentEvents(Vec<[u8; 16]>);
+
+fn compact(id: &str) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    let hex = id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit());
+    if hex {
+        for (i, chunk) in id.as_bytes().chunks(2).enumerate() {
+            let text = std::str::from_utf8(chunk).unwrap_or("00");
+            out[i] = u8::from_str_radix(text, 16).unwrap_or(0);
+        }
+    } else {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(id.as_bytes());
+        out.copy_from_slice(&digest[..16]);
+        // Marked, so it is never taken for a stored fact's id.
+        out[0] = 0xff;
+        out[1] = 0xff;
+    }
+    out
+}
+
+fn hex(bytes: &[u8; 16]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl RecentEvents {
+    pub fn contains(&self, id: &str) -> bool {
+        self.0.contains(&compact(id))
+    }
+
+    /// Remembers an id, keeping the newest `keep`.
+    pub fn push(&mut self, id: &str, keep: usize) {
+        self.0.push(compact(id));
+        if self.0.len() > keep {
+            self.0.drain(..self.0.len() - keep);
+        }
+    }
+
+    /// The fact ids remembered (stored event items), oldest first.
+    pub fn fact_ids(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|b| b[..2] != [0xff, 0xff])
+            .map(hex)
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for RecentEvents {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(hex))
+    }
+}
+
+impl<'de> Deserialize<'de> for RecentEvents {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let ids = Vec::<String>::deserialize(d)?;
+        Ok(Self(ids.iter().map(|i| compact(i)).collect()))
+    }
+}
+
+#[cfg(test)]
+mod recent_tests {
+    use super::RecentEvents;
+
+    #[test]
+    fn recent_events_remember_compactly_and_give_fact_ids_back() {
+        let mut r = RecentEvents::default();
+        let fact = "28425e0804c09ca7156a303b9188f0cf";
+        r.push(fact, 3);
+        r.push("review-1795428001000", 3);
+        assert!(r.contains(fact) && r.contains("review-1795428001000"));
+        assert!(!r.contains("review-1795428001001"));
+        assert_eq!(r.fact_ids(), vec![fact.to_string()]);
+        for i in 0..3 {
+            r.push(&format!("x{i}"), 3);
+        }
+        assert_eq!(r.len(), 3);
+        assert!(!r.contains(fact), "the oldest fell off");
+        let json = serde_json::to_string(&r).unwrap();
+        let back: RecentEvents = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, r);
+    }
+}

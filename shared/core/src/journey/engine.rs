@@ -492,9 +492,10 @@ fn update_segments(
         });
     }
     // Segments no longer defined are forgotten.
-    contact
-        .segments
-        .retain(|s| catalog.segments().iter().any(|x| &x.id == s));
+    let known = |s: &String| catalog.segments().iter().any(|x| &x.id == s);
+    if !contact.segments.iter().all(known) {
+        contact.segments.retain(known);
+    }
     (entered, exited)
 }
 

@@ -1,0 +1,231 @@
+//! `make bench` (part 3): the audience's cost.
+//! 1. The per-event profile + segment update (identity, profile fold, score,
+//!    every segment and lifecycle rule, commit) over the in-memory adapters,
+//!    with the shipped segments and `_audience.yaml` and no journeys, in
+//!    events/second on one core.
+//! 2. The sweep over a large in-memory table (1,000,000 contacts by default):
+//!    index items read and contacts lapsed for one day's sweep, against the
+//!    table's size.
+//!
+//! Figures only; nothing here asserts a time (timed tests flake).
+
+use jiff::{SignedDuration, Timestamp};
+use std::collections::BTreeMap;
+use std::time::Instant;
+use waymark_app::memory::MemoryStore;
+use waymark_app::ports::{ContactState, IdleIndex};
+use waymark_app::process::Processor;
+use waymark_app::sweep::sweep;
+use waymark_core::contact::Contact;
+use waymark_core::event::{
+    Event, EventKind, LineItem, Order, Product, SiteAction, SiteEvent, Source,
+};
+use waymark_core::ids::{ContactId, EmailAddress, ShopDomain};
+use waymark_core::journey::{Catalog, ContentFile};
+use waymark_core::money::Money;
+
+fn audience_only() -> Catalog {
+    let files: Vec<ContentFile> = waymark_content::files()
+        .into_iter()
+        .filter(|f| f.path.starts_with("segments/"))
+        .collect();
+    Catalog::from_files(&files).expect("bundled segments are valid")
+}
+
+fn site(action: SiteAction, i: u64, category: &str) -> EventKind {
+    EventKind::Site(SiteEvent {
+        action,
+        anonymous_id: None,
+        customer_id: Some(i),
+        email: None,
+        url: Some(format!("https://shop.example/p/{}", i % 97)),
+        page_type: (action == SiteAction::PageViewed).then(|| "pricing".to_string()),
+        product: (action != SiteAction::PageViewed).then(|| Product {
+            id: Some(i % 97),
+            title: Some(format!("Product {}", i % 97)),
+            category: Some(category.into()),
+            price: Some(Money::parse("39.90", "EUR").unwrap()),
+            url: None,
+            image: None,
+        }),
+        query: None,
+        topic: None,
+        accepts_marketing: None,
+        name: None,
+        first_name: None,
+        time_zone: None,
+        locale: None,
+        properties: BTreeMap::new(),
+    })
+}
+
+fn order(i: u64, n: u64) -> EventKind {
+    EventKind::OrderPlaced(Order {
+        order_id: n,
+        checkout_token: None,
+        customer_id: Some(i),
+        email: Some(EmailAddress::parse(&format!("c{i}@example.com")).unwrap()),
+        first_name: Some("Ana".into()),
+        line_items: vec![LineItem {
+            title: "Merino Beanie".into(),
+            variant_title: None,
+            quantity: 1,
+            price: Money::parse("28.00", "EUR").unwrap(),
+            product_id: Some(8_123_456_789_012),
+            variant_id: None,
+            sku: None,
+        }],
+        total: Some(Money::parse("66.00", "EUR").unwrap()),
+        tracking: vec![],
+        country: Some("IE".into()),
+    })
+}
+
+/// A realistic mix over `contacts` people: views, carts, page views, and an
+/// order every 20th event, a minute apart.
+fn events(shop: &ShopDomain, n: u64, contacts: u64) -> Vec<Event> {
+    let t0: Timestamp = "2026-11-23T10:00:00Z".parse().unwrap();
+    (0..n)
+        .map(|k| {
+            let i = k % contacts;
+            let kind = match k % 20 {
+                0 => order(i, k),
+                1..=3 => site(SiteAction::AddedToCart, i, "scarves"),
+                4..=6 => site(SiteAction::PageViewed, i, ""),
+                _ => site(
+                    SiteAction::ProductViewed,
+                    i,
+                    ["tv", "scarves", "socks"][(k % 3) as usize],
+                ),
+            };
+            Event {
+                id: format!("e{k}"),
+                shop: shop.clone(),
+                at: t0 + SignedDuration::from_secs(60 * k as i64),
+                source: Source {
+                    platform: "bench".into(),
+                    topic: "bench".into(),
+                    delivery_id: format!("d{k}"),
+                },
+                kind,
+            }
+        })
+        .collect()
+}
+
+fn profile_and_segments(n: u64, contacts: u64) {
+    let catalog = audience_only();
+    let segments = catalog.segments().len();
+    let processor = Processor::new(catalog, MemoryStore::default());
+    let shop = ShopDomain::parse("bench.myshopify.com").unwrap();
+    let evs = events(&shop, n, contacts);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    rt.block_on(async {
+        for e in &evs {
+            processor
+                .handle_event(e)
+                .await
+                .expect("in-memory processing");
+        }
+    });
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "profile + {segments} segments + score + stage (in-memory adapters): {n} events over {contacts} contacts: {:.0} events/s ({:.2} µs/event)",
+        n as f64 / secs,
+        secs * 1e6 / n as f64
+    );
+}
+
+/// The same work without any store: the pure fold, score, segments and
+/// stage on contacts held in memory (what the adapters add is the rest).
+fn pure_update(n: u64, contacts: u64) {
+    let catalog = audience_only();
+    let shop = ShopDomain::parse("bench.myshopify.com").unwrap();
+    let evs = events(&shop, n, contacts);
+    let t0: Timestamp = "2026-11-23T10:00:00Z".parse().unwrap();
+    let mut people: Vec<(Contact, Vec<waymark_core::journey::Run>)> = (0..contacts)
+        .map(|i| {
+            (
+                Contact::new(ContactId::for_customer(i), shop.clone(), t0),
+                Vec::new(),
+            )
+        })
+        .collect();
+    let mut changes = 0usize;
+    let start = Instant::now();
+    for (k, e) in evs.iter().enumerate() {
+        let (contact, runs) = &mut people[k % contacts as usize];
+        changes += waymark_core::journey::handle_event(&catalog, contact, runs, e).len();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "  the pure part (fold, score, {} segments, stage; no store): {:.0} events/s ({:.2} µs/event; {changes} membership/stage changes)",
+        catalog.segments().len(),
+        n as f64 / secs,
+        secs * 1e6 / n as f64
+    );
+}
+
+fn sweep_at_scale(contacts: u64) {
+    let store = MemoryStore::default();
+    let shop = ShopDomain::parse("bench.myshopify.com").unwrap();
+    let t0: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+    let seed = Instant::now();
+    for i in 0..contacts {
+        let mut c = Contact::new(ContactId::for_customer(i), shop.clone(), t0);
+        c.email = Some(EmailAddress::parse(&format!("c{i}@example.com")).unwrap());
+        // Last signs of life spread over a year.
+        let last = t0 + SignedDuration::from_secs((i * 31_536_000 / contacts) as i64);
+        c.last_engaged_at = Some(last);
+        c.idle_at = Some(last + SignedDuration::from_hours(24 * 90));
+        store.seed(ContactState {
+            contact: c,
+            version: 1,
+            recent_events: Default::default(),
+            runs: vec![],
+        });
+    }
+    let seeded = seed.elapsed().as_secs_f64();
+    let processor = Processor::new(
+        waymark_content::catalog().expect("bundled content"),
+        store.clone(),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    // Yesterday was swept; today's run covers one day.
+    let now: Timestamp = "2026-09-01T03:00:00Z".parse().unwrap();
+    rt.block_on(async {
+        store
+            .set_sweep_cursor(waymark_core::activity::day_of(now) - 2)
+            .await
+            .unwrap();
+        let start = Instant::now();
+        let r = sweep(&processor, &store, now).await.expect("sweep");
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "sweep of one day over {} contacts (seeded in {seeded:.1} s): {} index items read, {} lapsed, {} unchanged, {:.1} ms — reads grow with the day's crossings, not the table",
+            store.contact_count(),
+            r.items_read,
+            r.lapsed,
+            r.unchanged,
+            secs * 1e3
+        );
+    });
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let n: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(200_000);
+    let table: u64 = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    profile_and_segments(n / 10, 2_000);
+    profile_and_segments(n, 10_000);
+    pure_update(n, 10_000);
+    sweep_at_scale(table);
+}
