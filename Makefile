@@ -41,10 +41,11 @@ outbox:
 	@$(WAYMARK) local outbox
 
 ## Binary size and init time of every function against a hello-world Lambda; journey engine throughput.
-bench:
+bench: venv
 	cargo run --quiet --release -p waymark-bench --bin init-bench
 	cargo run --quiet --release -p waymark-bench --bin journey-bench
 	cargo run --quiet --release -p waymark-bench --bin audience-bench
+	cargo run --quiet --release -p waymark-bench --bin ddb-cost
 
 validate: build
 	$(WAYMARK) journeys validate

@@ -54,8 +54,14 @@ impl Moto {
 
     /// SDK configuration pointing at this emulator, with dummy credentials.
     pub async fn sdk(&self) -> aws_config::SdkConfig {
+        self.sdk_via(&self.endpoint).await
+    }
+
+    /// The same configuration, reaching the emulator through `endpoint`
+    /// (a recording proxy in front of it, say).
+    pub async fn sdk_via(&self, endpoint: &str) -> aws_config::SdkConfig {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
+            .endpoint_url(endpoint)
             .region(aws_config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
                 "test", "test", None, None, "moto",

@@ -123,6 +123,19 @@ impl Stack {
     pub async fn with(options: Options) -> Result<Self> {
         let moto = Moto::start()?;
         let sdk = moto.sdk().await;
+        Self::assemble(moto, sdk, options).await
+    }
+
+    /// A stack whose functions reach the emulator through the endpoint
+    /// `via` returns for the emulator's own (e.g. a recording proxy).
+    pub async fn start_via(via: impl FnOnce(&str) -> String) -> Result<Self> {
+        let moto = Moto::start()?;
+        let endpoint = via(&moto.endpoint);
+        let sdk = moto.sdk_via(&endpoint).await;
+        Self::assemble(moto, sdk, Options::default()).await
+    }
+
+    async fn assemble(moto: Moto, sdk: aws_config::SdkConfig, options: Options) -> Result<Self> {
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
         let unique = format!("{}-{n}", std::process::id());
         let table = format!("waymark-{unique}");

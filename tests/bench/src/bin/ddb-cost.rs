@@ -1,0 +1,404 @@
+//! `make bench` (part 4): what one event costs in DynamoDB, through the real
+//! adapters on moto. A recording proxy on 127.0.0.1 sits between the SDK and
+//! the emulator and keeps every DynamoDB request with its answer; capacity
+//! is then computed by DynamoDB's published rules from request counts and
+//! item sizes (moto's own ConsumedCapacity figures are not accurate):
+//! a write is 1 WCU per KB of the item (rounded up), twice in a transaction;
+//! a strongly consistent read is 1 RCU per 4 KB returned, half that
+//! eventually consistent (every index read); an item write that touches a
+//! GSI's attributes costs the index one more write (KEYS_ONLY projections are
+//! well under 1 KB; a key that moves costs two, counted here as one).
+//! Stream reads by Lambda are free and not counted.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
+use waymark_scenarios::{CHECKOUT, CUSTOMER, ORDER, Stack};
+
+#[derive(Debug, Clone)]
+struct Record {
+    op: String,
+    request: Value,
+    response: Value,
+}
+
+type Records = Arc<Mutex<Vec<Record>>>;
+
+/// Starts the proxy; its upstream is set once the emulator is up.
+async fn proxy(records: Records, upstream: Arc<OnceLock<String>>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = reqwest::Client::new();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let (client, records, upstream) = (client.clone(), records.clone(), upstream.clone());
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let (client, records, upstream) =
+                            (client.clone(), records.clone(), upstream.clone());
+                        async move {
+                            let (parts, body) = req.into_parts();
+                            let body = body.collect().await?.to_bytes();
+                            let target = parts
+                                .headers
+                                .get("x-amz-target")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("")
+                                .to_string();
+                            let url = format!(
+                                "{}{}",
+                                upstream.get().expect("upstream set"),
+                                parts
+                                    .uri
+                                    .path_and_query()
+                                    .map(|p| p.as_str())
+                                    .unwrap_or("/")
+                            );
+                            let mut out =
+                                client.request(parts.method.clone(), url).body(body.clone());
+                            for (k, v) in &parts.headers {
+                                if k != "host" {
+                                    out = out.header(k, v);
+                                }
+                            }
+                            let resp = out.send().await.expect("the emulator answers");
+                            let status = resp.status();
+                            let headers = resp.headers().clone();
+                            let answer = resp.bytes().await.unwrap_or_default();
+                            if let Some(op) = target.strip_prefix("DynamoDB_20120810.") {
+                                records.lock().unwrap().push(Record {
+                                    op: op.to_string(),
+                                    request: serde_json::from_slice(&body).unwrap_or(Value::Null),
+                                    response: serde_json::from_slice(&answer)
+                                        .unwrap_or(Value::Null),
+                                });
+                            }
+                            let mut r = hyper::Response::builder().status(status);
+                            for (k, v) in &headers {
+                                if k != "content-length" && k != "transfer-encoding" {
+                                    r = r.header(k, v);
+                                }
+                            }
+                            Ok::<_, hyper::Error>(
+                                r.body(Full::new(Bytes::from(answer.to_vec()))).unwrap(),
+                            )
+                        }
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// DynamoDB's item size: attribute names plus values.
+fn value_size(v: &Value) -> usize {
+    let Some((kind, inner)) = v.as_object().and_then(|o| o.iter().next()) else {
+        return 0;
+    };
+    match kind.as_str() {
+        "S" => inner.as_str().map_or(0, str::len),
+        "N" => inner.as_str().map_or(1, |n| n.len().div_ceil(2) + 1),
+        "B" => inner.as_str().map_or(0, |b| b.len() * 3 / 4),
+        "BOOL" | "NULL" => 1,
+        "L" => {
+            3 + inner
+                .as_array()
+                .map_or(0, |l| l.iter().map(|x| value_size(x) + 1).sum())
+        }
+        "M" => 3 + item_size(inner),
+        _ => inner.as_array().map_or(0, |l| {
+            l.iter().map(|x| x.as_str().map_or(0, str::len)).sum()
+        }),
+    }
+}
+
+fn item_size(item: &Value) -> usize {
+    item.as_object()
+        .map_or(0, |o| o.iter().map(|(k, v)| k.len() + value_size(v)).sum())
+}
+
+fn key_of(v: &Value) -> String {
+    format!(
+        "{}|{}",
+        v["PK"]["S"].as_str().unwrap_or(""),
+        v["SK"]["S"].as_str().unwrap_or("")
+    )
+}
+
+fn kb(size: usize, unit: usize) -> f64 {
+    (size.max(1).div_ceil(unit)) as f64
+}
+
+#[derive(Default, Debug)]
+struct Cost {
+    requests: BTreeMap<String, u32>,
+    rcu: f64,
+    wcu: f64,
+    index_wcu: f64,
+}
+
+/// Who made a request, from what it touches.
+fn function_of(r: &Record) -> &'static str {
+    let text = r.request.to_string();
+    match r.op.as_str() {
+        "TransactWriteItems" if text.contains("\"receipt\"") => "ingest",
+        "GetItem" if text.contains("#SUP#") => "dispatch",
+        "UpdateItem" if text.contains("#O#") => "dispatch",
+        "Query" if text.contains("\"due\"") => "timer",
+        "Query" if text.contains("\"idle\"") => "sweep",
+        "GetItem" | "PutItem" if text.contains("SWEEP#") => "sweep",
+        "PutItem" if text.contains("#W#") => "ingest",
+        _ => "process",
+    }
+}
+
+fn cost(records: &[Record], sizes: &HashMap<String, usize>) -> BTreeMap<&'static str, Cost> {
+    let mut by: BTreeMap<&'static str, Cost> = BTreeMap::new();
+    let size_of = |key: &str| sizes.get(key).copied().unwrap_or(200);
+    let indexed = |text: &str| {
+        text.matches("due_shard").count().min(1) + text.matches("idle_shard").count().min(1)
+    };
+    for r in records {
+        let c = by.entry(function_of(r)).or_default();
+        *c.requests.entry(r.op.clone()).or_default() += 1;
+        let strong = r.request["ConsistentRead"].as_bool() == Some(true);
+        let read_factor = if strong { 1.0 } else { 0.5 };
+        match r.op.as_str() {
+            "PutItem" => {
+                c.wcu += kb(item_size(&r.request["Item"]), 1024);
+                c.index_wcu += indexed(&r.request["Item"].to_string()) as f64;
+            }
+            "UpdateItem" | "DeleteItem" => {
+                c.wcu += kb(size_of(&key_of(&r.request["Key"])), 1024);
+                c.index_wcu += indexed(&r.request.to_string()) as f64;
+            }
+            "GetItem" => c.rcu += kb(item_size(&r.response["Item"]), 4096) * read_factor,
+            "Query" | "Scan" => {
+                let total: usize = r.response["Items"]
+                    .as_array()
+                    .map_or(0, |i| i.iter().map(item_size).sum());
+                c.rcu += kb(total, 4096) * read_factor;
+            }
+            "TransactWriteItems" => {
+                for t in r.request["TransactItems"].as_array().into_iter().flatten() {
+                    if let Some(put) = t.get("Put") {
+                        c.wcu += 2.0 * kb(item_size(&put["Item"]), 1024);
+                        c.index_wcu += indexed(&put["Item"].to_string()) as f64;
+                    } else if let Some(op) = t.get("Update").or(t.get("Delete")) {
+                        c.wcu += 2.0 * kb(size_of(&key_of(&op["Key"])), 1024);
+                        c.index_wcu += indexed(&op.to_string()) as f64;
+                    } else if t.get("ConditionCheck").is_some() {
+                        c.rcu += 2.0;
+                    }
+                }
+            }
+            "BatchWriteItem" => {
+                for reqs in r.request["RequestItems"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|o| o.values())
+                {
+                    for w in reqs.as_array().into_iter().flatten() {
+                        c.wcu += match (&w["PutRequest"], &w["DeleteRequest"]) {
+                            (Value::Object(p), _) => kb(item_size(&Value::Object(p.clone())), 1024),
+                            (_, d) => kb(size_of(&key_of(&d["Key"])), 1024),
+                        };
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    by
+}
+
+async fn table_sizes(stack: &Stack) -> HashMap<String, usize> {
+    let ddb = aws_sdk_dynamodb::Client::new(&stack.sdk);
+    let out = ddb.scan().table_name(&stack.table).send().await.unwrap();
+    out.items
+        .unwrap_or_default()
+        .iter()
+        .map(|i| {
+            let text = |k: &str| {
+                i.get(k)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            let as_json: serde_json::Map<String, Value> = i
+                .iter()
+                .map(|(k, v)| {
+                    let j = match v {
+                        aws_sdk_dynamodb::types::AttributeValue::S(s) => json!({"S": s}),
+                        aws_sdk_dynamodb::types::AttributeValue::N(n) => json!({"N": n}),
+                        aws_sdk_dynamodb::types::AttributeValue::Bool(b) => json!({"BOOL": b}),
+                        aws_sdk_dynamodb::types::AttributeValue::B(b) => {
+                            json!({"S": "x".repeat(b.as_ref().len())})
+                        }
+                        _ => json!({"NULL": true}),
+                    };
+                    (k.clone(), j)
+                })
+                .collect();
+            (
+                format!("{}|{}", text("PK"), text("SK")),
+                item_size(&Value::Object(as_json)),
+            )
+        })
+        .collect()
+}
+
+fn report(name: &str, by: &BTreeMap<&'static str, Cost>) {
+    let (mut r, mut w, mut i, mut n) = (0.0, 0.0, 0.0, 0);
+    println!("{name}");
+    for (f, c) in by {
+        let ops: Vec<String> = c
+            .requests
+            .iter()
+            .map(|(op, k)| format!("{k}× {op}"))
+            .collect();
+        let count: u32 = c.requests.values().sum();
+        println!(
+            "  {f:<9} {count:>2} requests ({}): {:.1} RCU, {:.0} WCU + {:.0} index WCU",
+            ops.join(", "),
+            c.rcu,
+            c.wcu,
+            c.index_wcu
+        );
+        r += c.rcu;
+        w += c.wcu;
+        i += c.index_wcu;
+        n += count;
+    }
+    println!(
+        "  {:<9} {n:>2} requests: {r:.1} RCU, {:.0} WCU (table {w:.0} + indexes {i:.0})",
+        "total",
+        w + i
+    );
+}
+
+/// Reports the requests recorded since the last call, by function.
+async fn finish(stack: &Stack, records: &Records, name: &str) {
+    let taken: Vec<Record> = records.lock().unwrap().drain(..).collect();
+    let sizes = table_sizes(stack).await;
+    records.lock().unwrap().clear();
+    report(name, &cost(&taken, &sizes));
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let records: Records = Arc::default();
+    let upstream: Arc<OnceLock<String>> = Arc::default();
+    let via = proxy(records.clone(), upstream.clone()).await;
+    let mut stack = Stack::start_via(|moto| {
+        upstream.set(moto.to_string()).expect("set once");
+        via.clone()
+    })
+    .await
+    .expect("local stack on moto");
+    println!(
+        "DynamoDB cost of one event through the real adapters (moto behind a recording proxy):"
+    );
+    records.lock().unwrap().clear();
+    stack
+        .webhook("customers/create", "c1", CUSTOMER)
+        .await
+        .unwrap();
+    finish(
+        &stack,
+        &records,
+        "customers/create, a new subscriber (welcome email queued and sent)",
+    )
+    .await;
+    stack
+        .webhook("checkouts/create", "k1", CHECKOUT)
+        .await
+        .unwrap();
+    finish(
+        &stack,
+        &records,
+        "checkouts/create for that contact (abandoned-checkout run, a wait in the due index)",
+    )
+    .await;
+    stack
+        .track(
+            json!([{"type": "page_viewed", "id": "p1", "anonymous_id": "anon-1",
+                        "email": "ana.silva@example.com", "page_type": "pricing",
+                        "at": "2026-11-23T10:10:00Z"}]),
+        )
+        .await
+        .unwrap();
+    finish(
+        &stack,
+        &records,
+        "a storefront page view by that contact (POST /track; profile, score, segments)",
+    )
+    .await;
+    stack.tick("2026-11-23T11:01:00Z").await.unwrap();
+    finish(&stack, &records, "the tick an hour later (timer reads the due shards and fires the wait — the reminder is held by the frequency cap; the first sweep reads its idle shards)").await;
+    stack.webhook("orders/create", "o1", ORDER).await.unwrap();
+    finish(
+        &stack,
+        &records,
+        "orders/create (goal: the checkout run converts; order follow-up starts)",
+    )
+    .await;
+    sweep_on_moto(&mut stack).await;
+}
+
+/// The sweep over a real (small) table: 150 more contacts whose last signs
+/// of life are spread over 30 days (five a day); one day's sweep reads only
+/// that day's crossings.
+async fn sweep_on_moto(stack: &mut Stack) {
+    let t0: jiff::Timestamp = "2026-10-01T00:00:00Z".parse().unwrap();
+    let declined = CUSTOMER.replace("\"state\": \"subscribed\"", "\"state\": \"not_subscribed\"");
+    for i in 0..150u64 {
+        let at = t0 + jiff::SignedDuration::from_secs((i * 17_280) as i64);
+        let body = declined
+            .replace("7012345678901", &format!("{}", 8_000_000 + i))
+            .replace("ana.silva@example.com", &format!("c{i}@example.com"))
+            .replace("2026-11-23T04:57:40-05:00", &at.to_string());
+        stack
+            .webhook("customers/create", &format!("seed-{i}"), &body)
+            .await
+            .unwrap();
+    }
+    let contacts = stack.items_of("contact").await.unwrap();
+    let swept = |summary: &waymark_local::runner::TickSummary| {
+        summary
+            .timer
+            .iter()
+            .find(|r| r.get("items_read").is_some())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let catch_up = stack
+        .runner
+        .tick("2027-01-09T03:00:00Z".parse().unwrap())
+        .await
+        .unwrap();
+    let day = stack
+        .runner
+        .tick("2027-01-10T03:00:00Z".parse().unwrap())
+        .await
+        .unwrap();
+    let (a, b) = (swept(&catch_up), swept(&day));
+    println!(
+        "sweep on moto over {contacts} contacts: catching up {} days read {} index items ({} lapsed); the next day's run read {} ({} lapsed)",
+        a["to_day"].as_i64().unwrap_or(0) - a["from_day"].as_i64().unwrap_or(0) + 1,
+        a["items_read"],
+        a["lapsed"],
+        b["items_read"],
+        b["lapsed"]
+    );
+}

@@ -1,0 +1,244 @@
+//! The built-in journeys that stand on the audience (site events, scores,
+//! segments, lifecycle stages), end to end on the local stack: storefront
+//! events through `POST /track` and webhooks in, ticks for time, SES out.
+
+use serde_json::{Value, json};
+use waymark_scenarios::{CUSTOMER, ORDER, Stack};
+
+async fn subjects_of(stack: &Stack, journey: &str) -> Vec<String> {
+    stack
+        .sent_by(journey)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.subject)
+        .collect()
+}
+
+fn page(id: &str, at: &str, page_type: &str) -> Value {
+    json!({"type": "page_viewed", "id": id, "anonymous_id": "anon-ana", "at": at,
+           "email": "ana.silva@example.com", "page_type": page_type})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intent_pages_add_score_and_past_the_threshold_bring_an_offer_and_a_handoff() {
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .webhook("customers/create", "wh-c", CUSTOMER)
+        .await
+        .unwrap();
+    // Two pricing views: score 10, under the threshold of 15.
+    stack
+        .track(json!([
+            page("p1", "2026-11-24T12:00:00Z", "pricing"),
+            page("p2", "2026-11-24T12:01:00Z", "pricing")
+        ]))
+        .await
+        .unwrap();
+    assert!(subjects_of(&stack, "intent_page").await.is_empty());
+    // A blog view scores nothing; the onboarding guide makes 15.
+    stack
+        .track(json!([
+            page("p3", "2026-11-24T12:02:00Z", "blog"),
+            page("p4", "2026-11-24T12:03:00Z", "onboarding")
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(
+        subjects_of(&stack, "intent_page").await,
+        vec!["Can we help you get started?"]
+    );
+    // More views within 30 days: no second offer.
+    stack
+        .track(json!([page("p5", "2026-11-25T12:00:00Z", "pricing")]))
+        .await
+        .unwrap();
+    assert_eq!(subjects_of(&stack, "intent_page").await.len(), 1);
+    let sent = waymark_aws::store::outbox_by_status(
+        &waymark_aws::store::DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&stack.sdk),
+            &stack.table,
+        ),
+        "sent",
+    )
+    .await
+    .unwrap();
+    let handoffs = sent
+        .iter()
+        .filter(|(m, _)| matches!(&m.channel, waymark_core::outbox::Channel::Event { detail_type } if detail_type == "waymark.sales_handoff"))
+        .count();
+    assert_eq!(handoffs, 1, "the sales hand-off went to EventBridge once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signup_with_a_topic_gets_three_pieces_two_days_apart() {
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .track(json!([{"type": "form_submitted", "id": "f1", "anonymous_id": "anon-kim",
+                       "at": "2026-11-23T12:00:00Z", "email": "kim@example.com", "first_name": "Kim",
+                       "topic": "Knitting", "accepts_marketing": true}]))
+        .await
+        .unwrap();
+    assert_eq!(
+        subjects_of(&stack, "content_nurture").await,
+        vec!["Knitting: where to start"]
+    );
+    stack.tick("2026-11-25T11:59:00Z").await.unwrap();
+    assert_eq!(subjects_of(&stack, "content_nurture").await.len(), 1);
+    stack.tick("2026-11-25T12:00:00Z").await.unwrap();
+    stack.tick("2026-11-27T12:00:00Z").await.unwrap();
+    let sent = stack.sent_by("content_nurture").await.unwrap();
+    let subjects: Vec<&str> = sent.iter().map(|m| m.subject.as_str()).collect();
+    assert_eq!(
+        subjects,
+        vec![
+            "Knitting: where to start",
+            "More on knitting",
+            "Last in the series: knitting"
+        ]
+    );
+    assert!(
+        sent[0].text.contains("Choosing your first merino yarn"),
+        "{}",
+        sent[0].text
+    );
+    assert!(
+        sent[2].text.contains("Webinar: fixing dropped stitches"),
+        "{}",
+        sent[2].text
+    );
+}
+
+fn view(id: &str, at: &str, product: u64) -> Value {
+    json!({"type": "product_viewed", "id": id, "anonymous_id": "anon-lee", "at": at,
+           "email": "lee@example.com",
+           "product": {"id": product, "title": format!("Product {product}"), "category": "Scarves",
+                       "price": "39.90", "currency": "EUR"}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prospect_gets_five_emails_on_days_0_3_7_10_and_20() {
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .track(json!([{"type": "form_submitted", "id": "f1", "anonymous_id": "anon-lee",
+                       "at": "2026-11-23T12:00:00Z", "email": "lee@example.com", "accepts_marketing": true}]))
+        .await
+        .unwrap();
+    // Three product views in a week: "prospects ready to buy".
+    stack
+        .track(json!([
+            view("v1", "2026-11-23T12:01:00Z", 1),
+            view("v2", "2026-11-23T12:02:00Z", 2),
+            view("v3", "2026-11-23T12:03:00Z", 3)
+        ]))
+        .await
+        .unwrap();
+    // Day 0 is the day after entry (the browse-abandonment email goes first).
+    for day in [
+        "2026-11-24T12:03:00Z",
+        "2026-11-27T12:03:00Z",
+        "2026-12-01T12:03:00Z",
+        "2026-12-04T12:03:00Z",
+    ] {
+        stack.tick(day).await.unwrap();
+    }
+    assert_eq!(subjects_of(&stack, "five_email_nurture").await.len(), 4);
+    stack.tick("2026-12-14T12:02:00Z").await.unwrap();
+    assert_eq!(
+        subjects_of(&stack, "five_email_nurture").await.len(),
+        4,
+        "day 20 is not up yet"
+    );
+    stack.tick("2026-12-14T12:03:00Z").await.unwrap();
+    assert_eq!(
+        subjects_of(&stack, "five_email_nurture").await,
+        vec![
+            "Welcome — here is where to find us",
+            "This season's bestsellers",
+            "Our most-read articles",
+            "Picked for you",
+            "Early notice: our seasonal sale"
+        ]
+    );
+    assert_eq!(subjects_of(&stack, "browse_abandonment").await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumable_brings_a_reorder_reminder_at_its_interval() {
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .webhook("customers/create", "wh-c", CUSTOMER)
+        .await
+        .unwrap();
+    stack.webhook("orders/create", "wh-o", ORDER).await.unwrap();
+    // Ordered 2026-11-23T10:30Z; the trail socks' interval is 60 days.
+    stack.tick("2027-01-22T10:29:00Z").await.unwrap();
+    assert!(subjects_of(&stack, "replenishment").await.is_empty());
+    stack.tick("2027-01-22T10:31:00Z").await.unwrap();
+    assert_eq!(
+        subjects_of(&stack, "replenishment").await,
+        vec!["Time for fresh trail socks?"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reorder_before_the_interval_ends_the_reminder() {
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .webhook("customers/create", "wh-c", CUSTOMER)
+        .await
+        .unwrap();
+    stack.webhook("orders/create", "wh-o", ORDER).await.unwrap();
+    let reorder = ORDER
+        .replace("6123456789012", "6123456789099")
+        .replace("2026-11-23T05:30:00-05:00", "2027-01-10T05:30:00-05:00")
+        .replace("8123456789013", "8123456789777");
+    stack
+        .webhook("orders/create", "wh-o2", &reorder)
+        .await
+        .unwrap();
+    stack.tick("2027-03-31T10:31:00Z").await.unwrap();
+    assert!(subjects_of(&stack, "replenishment").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_decision_stage_nudges_then_a_purchase_moves_to_evaluation() {
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .webhook("customers/create", "wh-c", CUSTOMER)
+        .await
+        .unwrap();
+    // A cart add: the lifecycle rules move Ana to "decision".
+    stack
+        .track(
+            json!([{"type": "added_to_cart", "id": "c1", "anonymous_id": "anon-ana",
+                       "email": "ana.silva@example.com", "at": "2026-11-23T12:00:00Z",
+                       "product": {"id": 7001, "title": "Merino scarf", "category": "Scarves",
+                                   "price": "39.90", "currency": "EUR"}}]),
+        )
+        .await
+        .unwrap();
+    stack.tick("2026-11-24T11:59:00Z").await.unwrap();
+    assert!(
+        subjects_of(&stack, "decision_stage").await.is_empty(),
+        "a day to decide first"
+    );
+    stack.tick("2026-11-24T12:00:00Z").await.unwrap();
+    assert_eq!(
+        subjects_of(&stack, "decision_stage").await,
+        vec!["Still deciding, Ana? Here is 10% off"]
+    );
+    let later = ORDER.replace("2026-11-23T05:30:00-05:00", "2026-11-25T09:00:00-00:00");
+    stack
+        .webhook("orders/create", "wh-o", &later)
+        .await
+        .unwrap();
+    stack.tick("2026-11-28T09:01:00Z").await.unwrap();
+    assert_eq!(
+        subjects_of(&stack, "decision_stage").await,
+        vec![
+            "Still deciding, Ana? Here is 10% off",
+            "How is your order? And what goes with it"
+        ]
+    );
+}
