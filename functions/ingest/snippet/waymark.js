@@ -139,6 +139,16 @@
   };
   if (!key) { console.warn("waymark: no data-key on the script tag; nothing is sent"); }
   w.waymark.page({ page_type: script && script.getAttribute("data-page-type") });
+  // On a Shopify storefront, the visitor id rides along as a cart attribute,
+  // so the checkout and order webhooks tie this browsing to the buyer.
+  if (w.Shopify && w.Shopify.shop && store("wm_cart") !== anonymousId) {
+    fetch("/cart/update.js", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ attributes: { waymark_aid: anonymousId } }),
+      credentials: "same-origin"
+    }).then(function (r) { if (r.ok) store("wm_cart", anonymousId); }, function () {});
+  }
   w.addEventListener("pagehide", function () { flush(true); });
   d.addEventListener("visibilitychange", function () {
     if (d.visibilityState === "hidden") flush(true);

@@ -159,7 +159,8 @@ impl EventKind {
             Self::CheckoutUpdated(c) => Identity {
                 customer_id: c.customer_id,
                 email: c.email.clone(),
-                ..Identity::default()
+                order_id: None,
+                anonymous_id: c.anonymous_id.clone(),
             },
             Self::OrderPlaced(o)
             | Self::OrderPaid(o)
@@ -168,7 +169,7 @@ impl EventKind {
                 customer_id: o.customer_id,
                 email: o.email.clone(),
                 order_id: Some(o.order_id),
-                anonymous_id: None,
+                anonymous_id: o.anonymous_id.clone(),
             },
             Self::ConsentChanged(c) => Identity {
                 email: Some(c.email.clone()),
@@ -310,6 +311,9 @@ pub struct Checkout {
     /// The storefront language the customer used (`customer_locale`).
     #[serde(default)]
     pub locale: Option<String>,
+    /// The snippet's visitor id, from the cart attribute `waymark_aid`.
+    #[serde(default)]
+    pub anonymous_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -327,6 +331,9 @@ pub struct Order {
     /// ISO country code of the shipping (else billing) address.
     #[serde(default)]
     pub country: Option<String>,
+    /// The snippet's visitor id, from the cart attribute `waymark_aid`.
+    #[serde(default)]
+    pub anonymous_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -489,3 +489,34 @@ async fn vip_membership_follows_a_365_day_window_without_any_event() {
     stack.tick("2027-12-06T00:01:00Z").await.unwrap();
     assert_eq!(s.count(&shop, "vip").await.unwrap(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkout_carrying_the_snippets_cart_attribute_merges_the_browsing() {
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .track(json!([view(
+            "v1",
+            "anon-cart",
+            "2026-11-23T09:00:00Z",
+            7001,
+            "Merino scarf"
+        )]))
+        .await
+        .unwrap();
+    // The snippet set the cart attribute `waymark_aid`; Shopify's checkout
+    // webhook carries it in `note_attributes`.
+    let checkout = waymark_scenarios::CHECKOUT.replace(
+        "\"note_attributes\": []",
+        "\"note_attributes\": [{\"name\": \"waymark_aid\", \"value\": \"anon-cart\"}]",
+    );
+    assert_ne!(checkout, waymark_scenarios::CHECKOUT);
+    let (status, _) = stack
+        .webhook("checkouts/create", "wh-k", &checkout)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let ana = contact_doc(&stack, "ana.silva@example.com").await;
+    assert_eq!(ana["viewed"][0]["title"], "Merino scarf", "{ana}");
+    assert_eq!(ana["anonymous_ids"], json!(["anon-cart"]));
+    assert_eq!(stack.items_of("contact").await.unwrap(), 1);
+}

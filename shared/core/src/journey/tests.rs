@@ -68,6 +68,7 @@ fn checkout(at: Timestamp, items: u32, completed: bool) -> Event {
         &format!("co-{}-{items}", at.as_second()),
         at,
         EventKind::CheckoutUpdated(Checkout {
+            anonymous_id: None,
             token: "tok1".into(),
             customer_id: None,
             email: Some(email()),
@@ -88,6 +89,7 @@ fn order(at: Timestamp, token: Option<&str>) -> Event {
         &format!("order-{}", at.as_second()),
         at,
         EventKind::OrderPlaced(Order {
+            anonymous_id: None,
             order_id: 1,
             checkout_token: token.map(Into::into),
             customer_id: None,

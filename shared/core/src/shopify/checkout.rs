@@ -23,6 +23,8 @@ pub(super) struct Payload {
     shipping_address: Option<Address>,
     billing_address: Option<Address>,
     customer_locale: Option<String>,
+    #[serde(default)]
+    note_attributes: Vec<super::NoteAttribute>,
 }
 
 impl Payload {
@@ -46,6 +48,7 @@ impl Payload {
             .transpose()
             .map_err(|e| format!("total_price: {e}"))?;
         Ok(Checkout {
+            anonymous_id: super::anonymous_id(&self.note_attributes),
             token: self.token,
             customer_id: customer.as_ref().and_then(|c| c.id),
             email,

@@ -323,6 +323,28 @@ fn country(addresses: [&Option<Address>; 2]) -> Option<String> {
         .map(|c| c.to_ascii_uppercase())
 }
 
+/// `note_attributes` (cart attributes) of checkouts and orders: the
+/// storefront snippet puts its anonymous visitor id there as `waymark_aid`,
+/// so a checkout or order ties the browsing history to the buyer.
+#[derive(serde::Deserialize)]
+struct NoteAttribute {
+    name: Option<String>,
+    value: Option<serde_json::Value>,
+}
+
+fn anonymous_id(attributes: &[NoteAttribute]) -> Option<String> {
+    attributes
+        .iter()
+        .find(|a| a.name.as_deref() == Some("waymark_aid"))
+        .and_then(|a| a.value.as_ref()?.as_str().map(str::to_string))
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
 /// The `customer` object embedded in checkouts and orders.
 #[derive(serde::Deserialize)]
 struct EmbeddedCustomer {

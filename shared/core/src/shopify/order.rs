@@ -24,6 +24,8 @@ pub(super) struct Payload {
     fulfillments: Vec<Fulfillment>,
     shipping_address: Option<Address>,
     billing_address: Option<Address>,
+    #[serde(default)]
+    note_attributes: Vec<super::NoteAttribute>,
 }
 
 #[derive(serde::Deserialize)]
@@ -62,6 +64,7 @@ impl Payload {
             .transpose()
             .map_err(|e| format!("total_price: {e}"))?;
         Ok(Order {
+            anonymous_id: super::anonymous_id(&self.note_attributes),
             order_id: self.id,
             checkout_token: self.checkout_token.filter(|t| !t.is_empty()),
             customer_id: customer.as_ref().and_then(|c| c.id),

@@ -61,6 +61,7 @@ fn site(action: SiteAction, i: u64, category: &str) -> EventKind {
 
 fn order(i: u64, n: u64) -> EventKind {
     EventKind::OrderPlaced(Order {
+        anonymous_id: None,
         order_id: n,
         checkout_token: None,
         customer_id: Some(i),
