@@ -82,23 +82,68 @@ struct State {
     stream: Vec<Event>,
     rejected: Vec<Rejected>,
     aliases: HashMap<(ShopDomain, String), ContactId>,
-    contacts: HashMap<ContactKey, ContactState>,
+    contacts: Contacts,
     outbox: BTreeMap<String, Entry>,
     suppressions: HashMap<(ShopDomain, String), SuppressionReason>,
     members: BTreeMap<(ShopDomain, String), BTreeMap<ContactId, Option<EmailAddress>>>,
-    /// The inactivity index: day → contacts, and each contact's day.
+    /// The inactivity index: day → contacts (a contact's day is its
+    /// stored `idle_at`).
     idle: BTreeMap<i32, HashSet<ContactKey>>,
-    idle_day: HashMap<ContactKey, i32>,
     sweep_cursor: Option<i32>,
     /// Erasure records: (shop, reason, items deleted).
     erasures: Vec<(ShopDomain, String, u64)>,
 }
 
+/// Contacts by shop, then id: looked up without building a key.
+#[derive(Default)]
+struct Contacts(HashMap<ShopDomain, HashMap<ContactId, ContactState>>);
+
+impl Contacts {
+    fn get(&self, shop: &ShopDomain, id: &ContactId) -> Option<&ContactState> {
+        self.0.get(shop)?.get(id)
+    }
+
+    fn get_mut(&mut self, shop: &ShopDomain, id: &ContactId) -> Option<&mut ContactState> {
+        self.0.get_mut(shop)?.get_mut(id)
+    }
+
+    fn insert(&mut self, shop: &ShopDomain, id: &ContactId, state: ContactState) {
+        match self.0.get_mut(shop) {
+            Some(m) => {
+                m.insert(id.clone(), state);
+            }
+            None => {
+                self.0
+                    .entry(shop.clone())
+                    .or_default()
+                    .insert(id.clone(), state);
+            }
+        }
+    }
+
+    fn remove(&mut self, shop: &ShopDomain, id: &ContactId) -> Option<ContactState> {
+        self.0.get_mut(shop)?.remove(id)
+    }
+
+    fn len(&self) -> usize {
+        self.0.values().map(HashMap::len).sum()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&ShopDomain, &ContactId, &ContactState)> {
+        self.0
+            .iter()
+            .flat_map(|(shop, m)| m.iter().map(move |(id, st)| (shop, id, st)))
+    }
+}
+
+fn idle_day(idle_at: Option<Timestamp>) -> Option<i32> {
+    idle_at.map(waymark_core::activity::day_of)
+}
+
 impl State {
-    /// Moves a contact to the bucket of its `idle_at` day (or out).
-    fn index_idle(&mut self, key: &ContactKey, idle_at: Option<Timestamp>) {
-        let day = idle_at.map(waymark_core::activity::day_of);
-        let old = self.idle_day.get(key).copied();
+    /// Moves a contact from the bucket of its old `idle_at` day to its new one.
+    fn index_idle(&mut self, key: &ContactKey, old: Option<Timestamp>, new: Option<Timestamp>) {
+        let (old, day) = (idle_day(old), idle_day(new));
         if old == day {
             return;
         }
@@ -110,29 +155,23 @@ impl State {
                 self.idle.remove(&d);
             }
         }
-        match day {
-            Some(d) => {
-                self.idle.entry(d).or_default().insert(key.clone());
-                self.idle_day.insert(key.clone(), d);
-            }
-            None => {
-                self.idle_day.remove(key);
-            }
+        if let Some(d) = day {
+            self.idle.entry(d).or_default().insert(key.clone());
         }
     }
 
     /// Removes a contact and everything keyed on it; returns items removed.
     fn remove_contact(&mut self, key: &ContactKey) -> u64 {
         let mut n = 0;
-        if let Some(state) = self.contacts.remove(key) {
+        if let Some(state) = self.contacts.remove(&key.0, &key.1) {
             n += 1 + state.runs.len() as u64;
             for seg in &state.contact.segments {
                 if let Some(m) = self.members.get_mut(&(key.0.clone(), seg.clone())) {
                     n += u64::from(m.remove(&key.1).is_some());
                 }
             }
+            self.index_idle(key, state.contact.idle_at, None);
         }
-        self.index_idle(key, None);
         n
     }
 }
@@ -175,8 +214,8 @@ impl MemoryStore {
     pub fn seed(&self, state: ContactState) {
         let mut s = self.lock();
         let key = (state.contact.shop.clone(), state.contact.id.clone());
-        s.index_idle(&key, state.contact.idle_at);
-        s.contacts.insert(key, state);
+        s.index_idle(&key, None, state.contact.idle_at);
+        s.contacts.insert(&key.0, &key.1, state);
     }
 
     /// Number of contacts stored.
@@ -192,8 +231,8 @@ impl MemoryStore {
         }
         let s = self.lock();
         s.contacts
-            .values()
-            .any(|c| has(&c.contact, needle) || c.runs.iter().any(|r| has(&r.run, needle)))
+            .iter()
+            .any(|(_, _, c)| has(&c.contact, needle) || c.runs.iter().any(|r| has(&r.run, needle)))
             || s.aliases.keys().any(|(_, k)| k.contains(needle))
             || s.members
                 .values()
@@ -279,11 +318,7 @@ impl ContactStore for MemoryStore {
         shop: &ShopDomain,
         id: &ContactId,
     ) -> Result<Option<ContactState>, StoreError> {
-        Ok(self
-            .lock()
-            .contacts
-            .get(&(shop.clone(), id.clone()))
-            .cloned())
+        Ok(self.lock().contacts.get(shop, id).cloned())
     }
 
     async fn commit(&self, c: Commit) -> Result<(), CommitError> {
@@ -295,7 +330,7 @@ impl ContactStore for MemoryStore {
                 .or_insert_with(|| key.1.clone());
         }
         // Check every condition before writing anything: all or nothing.
-        let stored = s.contacts.get(&key);
+        let stored = s.contacts.get(&key.0, &key.1);
         if stored.map_or(0, |st| st.version) != c.expected_version {
             return Err(CommitError::Conflict);
         }
@@ -313,7 +348,7 @@ impl ContactStore for MemoryStore {
         }
         if let Some(a) = &c.absorbed {
             let gone = (key.0.clone(), a.id.clone());
-            if s.contacts.get(&gone).map_or(0, |st| st.version) != a.version {
+            if s.contacts.get(&gone.0, &gone.1).map_or(0, |st| st.version) != a.version {
                 return Err(CommitError::Conflict);
             }
             s.remove_contact(&gone);
@@ -322,7 +357,11 @@ impl ContactStore for MemoryStore {
                     .insert((key.0.clone(), format!("anon:{anon}")), key.1.clone());
             }
         }
-        s.index_idle(&key, c.contact.idle_at);
+        let old_idle = s
+            .contacts
+            .get(&key.0, &key.1)
+            .and_then(|st| st.contact.idle_at);
+        s.index_idle(&key, old_idle, c.contact.idle_at);
         for seg in &c.segments_entered {
             s.members
                 .entry((key.0.clone(), seg.clone()))
@@ -341,18 +380,22 @@ impl ContactStore for MemoryStore {
             outbox,
             ..
         } = c;
-        let state = match s.contacts.get_mut(&key) {
-            Some(state) => {
-                state.contact = contact;
-                state
-            }
-            None => s.contacts.entry(key).or_insert(ContactState {
-                contact,
-                version: 0,
-                recent_events: Default::default(),
-                runs: Vec::new(),
-            }),
+        if s.contacts.get(&key.0, &key.1).is_none() {
+            s.contacts.insert(
+                &key.0,
+                &key.1,
+                ContactState {
+                    contact: contact.clone(),
+                    version: 0,
+                    recent_events: Default::default(),
+                    runs: Vec::new(),
+                },
+            );
+        }
+        let Some(state) = s.contacts.get_mut(&key.0, &key.1) else {
+            return Err(CommitError::Store(StoreError("contact vanished".into())));
         };
+        state.contact = contact;
         state.version += 1;
         state.recent_events = recent_events;
         for r in runs {
@@ -455,9 +498,9 @@ impl Privacy for MemoryStore {
         let before = s.contacts.len() + s.aliases.len() + s.outbox.len() + s.events.len();
         let keys: Vec<ContactKey> = s
             .contacts
-            .keys()
-            .filter(|k| &k.0 == shop)
-            .cloned()
+            .iter()
+            .filter(|(sh, _, _)| *sh == shop)
+            .map(|(sh, id, _)| (sh.clone(), id.clone()))
             .collect();
         for k in &keys {
             s.remove_contact(k);
@@ -481,7 +524,7 @@ impl DueIndex for MemoryStore {
     async fn due(&self, now: Timestamp) -> Result<Vec<Due>, StoreError> {
         let s = self.lock();
         let mut due = Vec::new();
-        for ((shop, id), state) in &s.contacts {
+        for (shop, id, state) in s.contacts.iter() {
             let run_due = state
                 .runs
                 .iter()
