@@ -31,7 +31,29 @@ pub async fn init() -> Result<Service, Error> {
             waymark_aws::config::required("PREFERENCES_URL")?.trim_end_matches('/')
         ),
     };
-    build(&sdk, &table, sender, configuration_set, unsubscribe)
+    let ses = aws_sdk_sesv2::Client::new(&sdk);
+    // The account's sending rate: SES_MAX_SEND_RATE if set, else the quota
+    // SES reports, else SesMailer's default.
+    let rate = match waymark_aws::config::optional("SES_MAX_SEND_RATE") {
+        Some(r) => r
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|r| *r > 0.0)
+            .ok_or_else(|| format!("SES_MAX_SEND_RATE: `{r}` is not a positive number"))?,
+        None => SesMailer::account_rate(&ses)
+            .await
+            .unwrap_or(waymark_aws::ses::DEFAULT_SEND_RATE),
+    };
+    build_paced(
+        &sdk,
+        &table,
+        sender,
+        configuration_set,
+        unsubscribe,
+        ses,
+        Some(rate),
+    )
 }
 
 pub fn build(
@@ -54,11 +76,37 @@ pub fn build_with(
     unsubscribe: Unsubscribe,
     ses: aws_sdk_sesv2::Client,
 ) -> Result<Service, Error> {
+    build_paced(
+        sdk,
+        table,
+        sender,
+        configuration_set,
+        unsubscribe,
+        ses,
+        None,
+    )
+}
+
+/// As `build_with`, sending at most `rate` emails a second (per instance).
+pub fn build_paced(
+    sdk: &SdkConfig,
+    table: &str,
+    sender: Sender,
+    configuration_set: Option<String>,
+    unsubscribe: Unsubscribe,
+    ses: aws_sdk_sesv2::Client,
+    rate: Option<f64>,
+) -> Result<Service, Error> {
     let catalog = waymark_content::checked_catalog()?;
+    let mailer = SesMailer::new(ses, configuration_set);
+    let mailer = match rate {
+        Some(r) => mailer.with_rate(r),
+        None => mailer,
+    };
     let bus = waymark_aws::config::optional("EVENT_BUS_NAME").unwrap_or_else(|| "default".into());
     Ok(Dispatcher::new(
         DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table),
-        SesMailer::new(ses, configuration_set),
+        mailer,
         EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(sdk), bus),
         Renderer::new(catalog.templates()),
         sender,

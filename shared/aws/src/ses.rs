@@ -1,5 +1,8 @@
 //! The SES v2 mailer: sends a raw MIME message (so our own headers survive)
 //! and sorts failures into transient (retry later) and permanent (park).
+//! Sends are paced to the account's maximum send rate (a token bucket per
+//! function instance); a throttling answer anyway is a transient failure,
+//! retried with backoff through the outbox, never a dropped message.
 
 use aws_sdk_sesv2::Client;
 use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
@@ -11,13 +14,53 @@ use waymark_core::outbox::SendFailure;
 pub struct SesMailer {
     client: Client,
     configuration_set: Option<String>,
+    pace: Option<std::sync::Mutex<waymark_core::ratelimit::TokenBucket>>,
 }
+
+/// The rate used when neither `SES_MAX_SEND_RATE` nor the account says.
+pub const DEFAULT_SEND_RATE: f64 = 14.0;
 
 impl SesMailer {
     pub fn new(client: Client, configuration_set: Option<String>) -> Self {
         Self {
             client,
             configuration_set,
+            pace: None,
+        }
+    }
+
+    /// Paces sends to `per_second` (bursts of one second's worth).
+    pub fn with_rate(mut self, per_second: f64) -> Self {
+        let bucket = waymark_core::ratelimit::TokenBucket::new(per_second, per_second.max(1.0));
+        self.pace = Some(std::sync::Mutex::new(bucket));
+        self
+    }
+
+    /// The account's maximum send rate (SES `GetAccount`), if SES says.
+    pub async fn account_rate(client: &Client) -> Option<f64> {
+        match client.get_account().send().await {
+            Ok(out) => out.send_quota.map(|q| q.max_send_rate).filter(|r| *r > 0.0),
+            Err(e) => {
+                tracing::warn!(error = ?e, "could not read the SES send quota; using the default rate");
+                None
+            }
+        }
+    }
+
+    /// Waits for this send's turn under the rate.
+    async fn turn(&self) {
+        let Some(pace) = &self.pace else {
+            return;
+        };
+        loop {
+            let wait = {
+                let mut bucket = pace.lock().unwrap_or_else(|p| p.into_inner());
+                match bucket.take(1.0, jiff::Timestamp::now()) {
+                    Ok(()) => return,
+                    Err(wait) => wait,
+                }
+            };
+            tokio::time::sleep(wait.unsigned_abs()).await;
         }
     }
 }
@@ -58,6 +101,7 @@ impl Mailer for SesMailer {
         raw: Vec<u8>,
         tags: &[(&str, String)],
     ) -> Result<String, SendFailure> {
+        self.turn().await;
         let tags = tags
             .iter()
             .map(|(name, value)| MessageTag::builder().name(*name).value(value).build())

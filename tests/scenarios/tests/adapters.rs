@@ -425,3 +425,36 @@ async fn ses_sends_raw_mime_whole_and_refusals_are_permanent() {
         "{refused:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ses_sends_are_paced_to_the_send_rate() {
+    let stack = Stack::start().await.unwrap();
+    let client = aws_sdk_sesv2::Client::new(&stack.sdk);
+    // moto reports a quota; without one the default applies.
+    let rate = SesMailer::account_rate(&client).await;
+    assert!(rate.is_none_or(|r| r > 0.0), "{rate:?}");
+    // 4 a second, bursts of 4: the 12th send cannot go before 2 s.
+    let mailer = SesMailer::new(client, None).with_rate(4.0);
+    let start = std::time::Instant::now();
+    for i in 0..12 {
+        let raw = format!(
+            "From: <{from}>\r\nTo: p{i}@example.com\r\nSubject: {i}\r\n\r\nx\r\n",
+            from = stack.sender
+        );
+        mailer
+            .send(
+                &stack.sender,
+                &format!("p{i}@example.com"),
+                raw.into_bytes(),
+                &[],
+            )
+            .await
+            .unwrap();
+    }
+    assert!(
+        start.elapsed() >= std::time::Duration::from_millis(1900),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(stack.sent().await.unwrap().len(), 12, "paced, none dropped");
+}
