@@ -29,7 +29,7 @@ make --no-print-directory tick NOW=2026-11-23T11:01:00Z >/dev/null
 out=$(make --no-print-directory outbox)
 [ "$(grep -c '^Subject:' <<<"$out")" = 1 ] || fail "expected exactly one email: $out"
 grep -q "Subject: Ana, you left something in your cart" <<<"$out" || fail "wrong subject: $out"
-grep -q "2 × Trail Socks (3-pack) (M) — 18.50 EUR" <<<"$out" || fail "items missing: $out"
+grep -q "2 × Trail Socks (3-pack) (M) — €18.50" <<<"$out" || fail "items missing: $out"
 
 # The email's List-Unsubscribe URL answers the one-click POST (RFC 8058).
 unsub=$("$WAYMARK" local outbox --json | python3 -c '

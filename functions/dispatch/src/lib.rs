@@ -108,7 +108,7 @@ pub fn build_paced(
         DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table),
         mailer,
         EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(sdk), bus),
-        Renderer::new(catalog.templates()),
+        Renderer::for_catalog(&catalog),
         sender,
         unsubscribe,
     ))

@@ -182,7 +182,7 @@ pub async fn run(
     let store = MemoryStore::default();
     let mut printer = Printer {
         journey,
-        renderer: Renderer::new(catalog.templates()),
+        renderer: Renderer::for_catalog(&catalog),
         labels: HashMap::new(),
         pending: Vec::new(),
     };

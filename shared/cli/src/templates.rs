@@ -159,7 +159,7 @@ pub fn templates(cmd: Templates) -> Result<ExitCode> {
             let Some(catalog) = load(&root)? else {
                 return Ok(ExitCode::FAILURE);
             };
-            let renderer = Renderer::new(catalog.templates());
+            let renderer = Renderer::for_catalog(&catalog);
             let samples: BTreeMap<&str, EventKind> = BTreeMap::from([
                 (
                     "checkout_updated",
@@ -319,7 +319,7 @@ pub fn templates(cmd: Templates) -> Result<ExitCode> {
                 EventKind::OrderFulfilled(_) => Some(trigger.clone()),
                 _ => None,
             };
-            let rendered = Renderer::new(catalog.templates())
+            let rendered = Renderer::for_catalog(&catalog)
                 .render(&template, &params(&c, trigger, matched, true))
                 .map_err(|e| anyhow!("{e}"))?;
             std::fs::create_dir_all(&out)?;

@@ -137,8 +137,13 @@ fn environment() -> Environment<'static> {
     env
 }
 
-/// `{{ item.price | money }}` → `29.00 EUR`.
-fn money_filter(value: Value) -> Result<String, minijinja::Error> {
+/// `{{ item.price | money }}`: in the contact's locale (`€29.00`, `29,00 €`),
+/// else `29.00 EUR`.
+fn money_filter(state: &minijinja::State, value: Value) -> Result<String, minijinja::Error> {
+    let locale = state
+        .lookup("contact")
+        .and_then(|c| c.get_attr("locale").ok())
+        .and_then(|l| l.as_str().map(str::to_string));
     let money: Money = serde_json::to_value(&value)
         .ok()
         .and_then(|v| serde_json::from_value(v).ok())
@@ -148,7 +153,7 @@ fn money_filter(value: Value) -> Result<String, minijinja::Error> {
                 format!("`money` expects {{amount_minor, currency}}, got {value}"),
             )
         })?;
-    Ok(money.to_string())
+    Ok(money.format_for(locale.as_deref()))
 }
 
 /// Renders every template of a catalog; built once per process.
@@ -170,6 +175,16 @@ impl Renderer {
             }
         }
         Self { env, dirs }
+    }
+
+    /// Every template of the catalog, with the shop (name, address, URL)
+    /// as the global `shop` for footers.
+    pub fn for_catalog(catalog: &crate::journey::Catalog) -> Self {
+        let mut r = Self::new(catalog.templates());
+        if let Some(shop) = catalog.shop() {
+            r.env.add_global("shop", Value::from_serialize(shop));
+        }
+        r
     }
 
     /// The variant for `locale` (`fr-ca`, then `fr`), else the default.

@@ -88,6 +88,110 @@ impl Money {
     }
 }
 
+/// Number and currency conventions of a language, as e-commerce shows them.
+struct Style {
+    decimal: char,
+    group: &'static str,
+    /// Symbol after the amount (`18,50 €`) rather than before (`€18.50`).
+    symbol_after: bool,
+}
+
+fn style(locale: &str) -> Style {
+    let lang = locale
+        .split(['-', '_'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match lang.as_str() {
+        "fr" => Style {
+            decimal: ',',
+            group: "\u{202f}",
+            symbol_after: true,
+        },
+        "de" | "es" | "it" | "nl" | "pt" | "da" | "pl" | "cs" | "el" | "ro" | "tr" | "id" => {
+            Style {
+                decimal: ',',
+                group: ".",
+                symbol_after: true,
+            }
+        }
+        "sv" | "fi" | "nb" | "no" | "sk" | "hu" | "ru" | "uk" => Style {
+            decimal: ',',
+            group: "\u{a0}",
+            symbol_after: true,
+        },
+        _ => Style {
+            decimal: '.',
+            group: ",",
+            symbol_after: false,
+        },
+    }
+}
+
+/// The symbol a shopper recognises; the ISO code when there is no common one.
+fn symbol(currency: &str, locale: &str) -> String {
+    let us = locale.eq_ignore_ascii_case("en-us") || locale.eq_ignore_ascii_case("en");
+    match currency {
+        "EUR" => "€".into(),
+        "GBP" => "£".into(),
+        "USD" if us => "$".into(),
+        "USD" => "US$".into(),
+        "JPY" => "¥".into(),
+        "INR" => "₹".into(),
+        "KRW" => "₩".into(),
+        "BRL" => "R$".into(),
+        "PLN" => "zł".into(),
+        "CAD" if locale.to_ascii_lowercase().ends_with("-ca") => "$".into(),
+        "AUD" if locale.to_ascii_lowercase().ends_with("-au") => "$".into(),
+        "CAD" => "CA$".into(),
+        "AUD" => "A$".into(),
+        "SEK" | "NOK" | "DKK" => "kr".into(),
+        other => other.to_string(),
+    }
+}
+
+impl Money {
+    /// Formatted for a shopper of `locale` (`en-IE` → `€1,234.50`,
+    /// `fr` → `1 234,50 €`, `de-DE` → `1.234,50 €`); without a locale the
+    /// plain form (`1234.50 EUR`).
+    pub fn format_for(&self, locale: Option<&str>) -> String {
+        let Some(locale) = locale.filter(|l| !l.trim().is_empty()) else {
+            return self.to_string();
+        };
+        let st = style(locale);
+        let exp = exponent(&self.currency);
+        let abs = self.amount_minor.unsigned_abs();
+        let scale = 10u64.pow(exp);
+        let whole = (abs / scale).to_string();
+        let mut grouped = String::new();
+        for (i, c) in whole.chars().enumerate() {
+            if i > 0 && (whole.len() - i).is_multiple_of(3) {
+                grouped.push_str(st.group);
+            }
+            grouped.push(c);
+        }
+        let number = if exp == 0 {
+            grouped
+        } else {
+            format!(
+                "{grouped}{}{:0width$}",
+                st.decimal,
+                abs % scale,
+                width = exp as usize
+            )
+        };
+        let sign = if self.amount_minor < 0 { "-" } else { "" };
+        let sym = symbol(&self.currency, locale);
+        if st.symbol_after {
+            format!("{sign}{number}\u{a0}{sym}")
+        } else if sym.chars().all(|c| c.is_ascii_uppercase()) {
+            format!("{sign}{sym}\u{a0}{number}")
+        } else {
+            format!("{sign}{sym}{number}")
+        }
+    }
+}
+
 impl fmt::Display for Money {
     /// Plain `12.50 EUR`; locale-aware formatting belongs to templates.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -130,6 +234,30 @@ mod tests {
         assert!(Money::parse("1.5", "JPY").is_err());
         assert!(Money::parse("1", "US").is_err());
         assert!(Money::parse("", "USD").is_err());
+    }
+
+    #[test]
+    fn formats_for_the_shoppers_locale() {
+        let m = Money::parse("1234.5", "EUR").unwrap();
+        assert_eq!(m.format_for(Some("en-IE")), "€1,234.50");
+        assert_eq!(m.format_for(Some("fr")), "1\u{202f}234,50\u{a0}€");
+        assert_eq!(m.format_for(Some("de-DE")), "1.234,50\u{a0}€");
+        assert_eq!(m.format_for(None), "1234.50 EUR");
+        let usd = Money::parse("18.5", "USD").unwrap();
+        assert_eq!(usd.format_for(Some("en-US")), "$18.50");
+        assert_eq!(usd.format_for(Some("en-GB")), "US$18.50");
+        assert_eq!(
+            Money::parse("1200", "JPY").unwrap().format_for(Some("ja")),
+            "¥1,200"
+        );
+        assert_eq!(
+            Money::parse("5", "CHF").unwrap().format_for(Some("en")),
+            "CHF\u{a0}5.00"
+        );
+        assert_eq!(
+            Money::parse("-3", "GBP").unwrap().format_for(Some("en-GB")),
+            "-£3.00"
+        );
     }
 
     #[test]

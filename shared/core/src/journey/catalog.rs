@@ -92,6 +92,7 @@ pub struct Catalog {
     /// The shop's zone: local-time rules use it for contacts of unknown zone.
     time_zone: jiff::tz::TimeZone,
     audience: Audience,
+    shop: Option<Shop>,
 }
 
 /// Scoring, lifecycle and inactivity rules (not a segment).
@@ -253,6 +254,7 @@ const DEFAULTS: &str = "journeys/_defaults.yaml";
 #[serde(deny_unknown_fields)]
 struct DefaultsFile {
     time_zone: Option<String>,
+    shop: Option<Shop>,
     #[serde(default)]
     sending: SendingFile,
 }
@@ -400,13 +402,13 @@ impl Catalog {
                 Err(mut e) => errors.append(&mut e),
             }
         }
-        let (defaults, time_zone) = match files.iter().find(|f| f.path.ends_with(DEFAULTS)) {
-            None => (builtin_rules(), jiff::tz::TimeZone::UTC),
+        let (defaults, time_zone, shop) = match files.iter().find(|f| f.path.ends_with(DEFAULTS)) {
+            None => (builtin_rules(), jiff::tz::TimeZone::UTC, None),
             Some(f) => match parse_defaults(f) {
                 Ok(d) => d,
                 Err(mut e) => {
                     errors.append(&mut e);
-                    (builtin_rules(), jiff::tz::TimeZone::UTC)
+                    (builtin_rules(), jiff::tz::TimeZone::UTC, None)
                 }
             },
         };
@@ -489,6 +491,7 @@ impl Catalog {
                 templates,
                 time_zone,
                 audience,
+                shop,
             })
         } else {
             Err(errors)
@@ -551,6 +554,11 @@ impl Catalog {
     /// Scoring, lifecycle and inactivity rules.
     pub fn audience(&self) -> &Audience {
         &self.audience
+    }
+
+    /// The shop's name and address for email footers, if configured.
+    pub fn shop(&self) -> Option<&Shop> {
+        self.shop.as_ref()
     }
 }
 
@@ -752,7 +760,19 @@ fn yaml_error(f: &ContentFile, e: serde_norway::Error) -> Vec<ContentError> {
     vec![at(f, place, message)]
 }
 
-fn parse_defaults(f: &ContentFile) -> Result<(Rules, jiff::tz::TimeZone), Vec<ContentError>> {
+/// The shop as its emails sign it (`shop:` in `journeys/_defaults.yaml`):
+/// every marketing email's footer carries its name and postal address.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shop {
+    pub name: String,
+    pub address: String,
+    pub url: Option<String>,
+}
+
+fn parse_defaults(
+    f: &ContentFile,
+) -> Result<(Rules, jiff::tz::TimeZone, Option<Shop>), Vec<ContentError>> {
     let file: DefaultsFile = serde_norway::from_str(&f.text).map_err(|e| yaml_error(f, e))?;
     let zone = match &file.time_zone {
         None => jiff::tz::TimeZone::UTC,
@@ -766,7 +786,7 @@ fn parse_defaults(f: &ContentFile) -> Result<(Rules, jiff::tz::TimeZone), Vec<Co
     };
     let rules = merge(&builtin_rules(), &file.sending)
         .map_err(|(needle, msg)| vec![at(f, locate(&f.text, &needle, 0), msg)])?;
-    Ok((rules, zone))
+    Ok((rules, zone, file.shop))
 }
 
 #[derive(Deserialize)]
