@@ -73,8 +73,10 @@
     var batch = queue.splice(0, MAX_BATCH);
     send(batch, keepalive).then(function (r) {
       if (r.status === 400 || r.status === 401 || r.status === 403 || r.status === 413) {
-        // Refused for good: say why, do not resend.
+        // Refused for good: say why, do not resend. A saved identity that the
+        // server refuses would spoil every later batch: forget it.
         r.json().then(function (b) { console.warn("waymark: events refused", b); }, function () {});
+        if (r.status === 400) { identity = {}; store("wm_who", "{}"); }
         backoff = 0;
       } else if (!r.ok) {
         retry(batch, r.headers.get("retry-after"));
@@ -89,6 +91,9 @@
     backoff = Math.min(backoff ? backoff * 2 : 2000, 60000);
     var wait = after ? Math.max(1000, parseInt(after, 10) * 1000) : backoff;
     timer = setTimeout(flush, wait);
+  }
+  function validEmail(e) {
+    return typeof e === "string" && /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(e.trim());
   }
   function product(p) {
     p = p || {};
@@ -111,8 +116,9 @@
     search: function (q) { var e = base("searched"); e.query = String(q).slice(0, 512); push(e); },
     identify: function (who) {
       who = who || {};
-      if (who.email) identity.email = who.email;
-      if (who.customer_id) identity.customer_id = who.customer_id;
+      if (validEmail(who.email)) identity.email = String(who.email).trim();
+      var id = parseInt(who.customer_id, 10);
+      if (id > 0) identity.customer_id = id;
       store("wm_who", JSON.stringify(identity));
       var e = base("identified");
       if (who.first_name) e.first_name = who.first_name;
@@ -121,7 +127,9 @@
     },
     form: function (f) {
       f = f || {};
-      if (f.email) { identity.email = f.email; store("wm_who", JSON.stringify(identity)); }
+      if (!validEmail(f.email)) { console.warn("waymark: form without a valid email; not sent"); return; }
+      identity.email = String(f.email).trim();
+      store("wm_who", JSON.stringify(identity));
       var e = base("form_submitted");
       ["email", "first_name", "topic", "accepts_marketing"].forEach(function (k) {
         if (f[k] !== undefined) e[k] = f[k];

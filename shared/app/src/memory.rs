@@ -306,6 +306,11 @@ impl ContactStore for MemoryStore {
                 Some(id) if r.contact.as_ref().is_some_and(|c| c != id) => {
                     r.merge = Some(id.clone())
                 }
+                // A new person on a known browser: its contact is merged in
+                // only if anonymous (the processor checks).
+                Some(id) if r.contact.is_none() && identity.is_known() => {
+                    r.merge = Some(id.clone())
+                }
                 Some(id) => r.contact = Some(id.clone()),
                 None => r.unmapped.anonymous_id = Some(a.clone()),
             }
@@ -481,7 +486,7 @@ impl Privacy for MemoryStore {
             }
         }
         for m in &e.messages {
-            n += u64::from(s.outbox.remove(m).is_some());
+            n += u64::from(s.outbox.remove(&format!("{}/{m}", e.shop)).is_some());
         }
         for ev in &e.events {
             n += u64::from(s.events.remove(&(e.shop.clone(), ev.clone())));

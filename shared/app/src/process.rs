@@ -221,7 +221,9 @@ impl<S: ContactStore + Privacy> Processor<S> {
             let mut contact = take_contact(&mut state);
             let absorbed = match &found.merge {
                 Some(other) => match self.store.load_for_update(&event.shop, other).await? {
-                    Some(o) => {
+                    // Only an anonymous visitor is merged: a browser shared by
+                    // two people must not fold one customer into another.
+                    Some(o) if o.contact.email.is_none() && o.contact.customer_id.is_none() => {
                         contact.absorb(&o.contact, event.at);
                         tracing::info!(contact = %id, merged = %other, "anonymous visitor merged into the identified contact");
                         Some(Absorbed {
@@ -236,7 +238,7 @@ impl<S: ContactStore + Privacy> Processor<S> {
                                 .collect(),
                         })
                     }
-                    None => None,
+                    _ => None,
                 },
                 None => None,
             };
@@ -248,9 +250,9 @@ impl<S: ContactStore + Privacy> Processor<S> {
                     .request_id
                     .clone()
                     .unwrap_or_else(|| event.id.clone());
-                effects.push(Effect::Emit(Box::new(OutboxMessage::data_export(
-                    &contact, &request, event.at, export,
-                ))));
+                let message = OutboxMessage::data_export(&contact, &request, event.at, export);
+                contact.exports.push(message.id.clone());
+                effects.push(Effect::Emit(Box::new(message)));
             }
             let mut recent = std::mem::take(&mut state.recent_events);
             recent.push(&event.id, RECENT_EVENTS);
@@ -280,7 +282,7 @@ impl<S: ContactStore + Privacy> Processor<S> {
             EventKind::CustomerRedacted(r) => (r.request_id.clone(), r.orders.clone()),
             _ => (None, Vec::new()),
         };
-        let mut emails: Vec<_> = c.email.iter().cloned().collect();
+        let mut emails: Vec<_> = c.email.iter().chain(&c.past_emails).cloned().collect();
         if let Some(e) = event.kind.identity().email
             && !emails.contains(&e)
         {
@@ -298,6 +300,7 @@ impl<S: ContactStore + Privacy> Processor<S> {
                 .runs
                 .iter()
                 .flat_map(|r| OutboxMessage::ids_of_run(&c.shop, &c.id, &r.run))
+                .chain(c.exports.iter().cloned())
                 .collect(),
             // The request itself names the person: it goes too.
             events: state

@@ -11,6 +11,8 @@ use waymark_core::activity::day_of;
 
 /// How far back the very first sweep looks.
 pub const FIRST_SWEEP_DAYS: i32 = 30;
+/// The most days one run covers.
+pub const MAX_SWEEP_DAYS: i32 = 31;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SweepReport {
@@ -37,8 +39,10 @@ where
     S: ContactStore + IdleIndex,
 {
     let to = day_of(now) - 1;
+    // A cursor held back by failures never makes the range grow past a
+    // month: each run stays bounded (older failures are in the logs).
     let from = match index.sweep_cursor().await? {
-        Some(done) => done + 1,
+        Some(done) => (done + 1).max(to - MAX_SWEEP_DAYS),
         None => to - FIRST_SWEEP_DAYS,
     };
     let mut report = SweepReport {

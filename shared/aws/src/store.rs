@@ -362,6 +362,9 @@ impl ContactStore for DynamoStore {
         if let Some(a) = &identity.anonymous_id {
             match self.alias(keys::alias_anonymous(shop, a)).await? {
                 Some(id) if r.contact.as_ref().is_some_and(|c| *c != id) => r.merge = Some(id),
+                // A new person on a known browser: its contact is merged in
+                // only if anonymous (the processor checks).
+                Some(id) if r.contact.is_none() && identity.is_known() => r.merge = Some(id),
                 Some(id) => r.contact = Some(id),
                 None => r.unmapped.anonymous_id = Some(a.clone()),
             }

@@ -47,6 +47,9 @@ pub struct Contact {
     /// ISO country of the newest address seen.
     #[serde(default)]
     pub country: Option<String>,
+    /// Its state or province code, for countries with several zones.
+    #[serde(default)]
+    pub province: Option<String>,
     /// Logical times of the newest marketing emails queued, for the cap.
     #[serde(default)]
     pub marketing_sent: Vec<Timestamp>,
@@ -72,6 +75,12 @@ pub struct Contact {
     /// Anonymous visitor ids merged into (or first seen on) this contact.
     #[serde(default)]
     pub anonymous_ids: Vec<String>,
+    /// Addresses the contact had before its current one.
+    #[serde(default)]
+    pub past_emails: Vec<EmailAddress>,
+    /// Ids of privacy exports published for the contact (erased with it).
+    #[serde(default)]
+    pub exports: Vec<String>,
     /// Contacts merged into this one, with when.
     #[serde(default)]
     pub merged_from: Vec<Merge>,
@@ -134,7 +143,7 @@ pub struct Merge {
 const VIEWED_KEPT: usize = 20;
 const BOUGHT_KEPT: usize = 50;
 const INTERESTS_KEPT: usize = 20;
-const ANONYMOUS_KEPT: usize = 10;
+const ANONYMOUS_KEPT: usize = 50;
 
 /// One consent fact: opted in or out, where, and when (logical time).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,6 +175,7 @@ impl Contact {
             stage: None,
             last_engaged_at: None,
             country: None,
+            province: None,
             marketing_sent: Vec::new(),
             segments: Default::default(),
             locale: None,
@@ -175,6 +185,8 @@ impl Contact {
             last_visit_at: None,
             time_zone: None,
             anonymous_ids: Vec::new(),
+            past_emails: Vec::new(),
+            exports: Vec::new(),
             merged_from: Vec::new(),
             viewed: Vec::new(),
             bought: Vec::new(),
@@ -238,6 +250,21 @@ impl Contact {
         });
     }
 
+    /// Sets the current email, remembering earlier ones (their lookups
+    /// must go too when the person is erased).
+    fn remember_email(&mut self, email: EmailAddress) {
+        if let Some(old) = self.email.take()
+            && old.lookup_key() != email.lookup_key()
+            && !self
+                .past_emails
+                .iter()
+                .any(|e| e.lookup_key() == old.lookup_key())
+        {
+            self.past_emails.push(old);
+        }
+        self.email = Some(email);
+    }
+
     fn add_anonymous(&mut self, id: &str) {
         if !self.anonymous_ids.iter().any(|a| a == id) {
             self.anonymous_ids.push(id.to_string());
@@ -288,6 +315,10 @@ impl Contact {
             .and_then(|v| v.as_str())
             .or(self.time_zone.as_deref())
             .or_else(|| {
+                let (c, p) = (self.country.as_deref()?, self.province.as_deref()?);
+                crate::sending::region_zone(c, p)
+            })
+            .or_else(|| {
                 self.country
                     .as_deref()
                     .and_then(crate::sending::country_zone)
@@ -312,23 +343,36 @@ impl Contact {
         let newer = self.profile_at.is_none_or(|p| event.at >= p);
         let first_seen = self.first_seen_at.min(event.at);
         self.first_seen_at = first_seen;
+        // A storefront event (unauthenticated) may give an email to a
+        // contact that has none, never replace one.
+        let trusted = !matches!(event.kind, EventKind::Site(_));
         if newer {
-            if let Some(email) = identity.email {
-                self.email = Some(email);
+            if let Some(email) = identity.email.clone()
+                && (trusted || self.email.is_none())
+            {
+                self.remember_email(email);
             }
             self.profile_at = Some(event.at);
-        } else if self.email.is_none() {
-            self.email = identity.email;
+        } else if self.email.is_none()
+            && let Some(email) = identity.email.clone()
+        {
+            self.remember_email(email);
         }
-        let country = match &event.kind {
-            EventKind::CustomerUpserted(c) => c.country.as_ref(),
-            EventKind::CheckoutUpdated(c) => c.country.as_ref(),
-            other => other.order().and_then(|o| o.country.as_ref()),
+        if let Some(a) = &identity.anonymous_id {
+            self.add_anonymous(a);
+        }
+        let place = match &event.kind {
+            EventKind::CustomerUpserted(c) => c.country.as_ref().map(|k| (k, &c.province)),
+            EventKind::CheckoutUpdated(c) => c.country.as_ref().map(|k| (k, &c.province)),
+            other => other
+                .order()
+                .and_then(|o| o.country.as_ref().map(|k| (k, &o.province))),
         };
-        if let Some(c) = country
+        if let Some((c, p)) = place
             && (newer || self.country.is_none())
         {
             self.country = Some(c.clone());
+            self.province = p.clone();
         }
         match &event.kind {
             EventKind::CustomerUpserted(c) => {
@@ -445,10 +489,11 @@ impl Contact {
                 {
                     self.interests.insert(topic.trim().to_lowercase());
                 }
-                if site.action == SiteAction::FormSubmitted
-                    && let Some(yes) = site.accepts_marketing
+                // A form can subscribe (an address someone typed in), never
+                // unsubscribe: that takes a signed link.
+                if site.action == SiteAction::FormSubmitted && site.accepts_marketing == Some(true)
                 {
-                    self.record_consent(yes, "signup_form", event.at);
+                    self.record_consent(true, "signup_form", event.at);
                 }
                 if let Some(p) = &site.product
                     && matches!(

@@ -199,8 +199,10 @@ impl EventKind {
                 email: p.email.clone(),
                 ..Identity::default()
             },
+            // A browser's word is not proof: a storefront event never names
+            // a customer id (anyone can send one), only the email typed in.
             Self::Site(s) => Identity {
-                customer_id: s.customer_id,
+                customer_id: None,
                 email: s.email.clone(),
                 order_id: None,
                 anonymous_id: s.anonymous_id.clone(),
@@ -257,6 +259,9 @@ pub struct Customer {
     /// ISO country code of the default address, for the contact's time zone.
     #[serde(default)]
     pub country: Option<String>,
+    /// Its state or province code (for countries with several zones).
+    #[serde(default)]
+    pub province: Option<String>,
     /// The customer's tags in the store (e.g. `ebook` from a signup form).
     #[serde(default)]
     pub tags: Vec<String>,
@@ -308,6 +313,9 @@ pub struct Checkout {
     /// ISO country code of the shipping (else billing) address.
     #[serde(default)]
     pub country: Option<String>,
+    /// Its state or province code (for countries with several zones).
+    #[serde(default)]
+    pub province: Option<String>,
     /// The storefront language the customer used (`customer_locale`).
     #[serde(default)]
     pub locale: Option<String>,
@@ -331,6 +339,9 @@ pub struct Order {
     /// ISO country code of the shipping (else billing) address.
     #[serde(default)]
     pub country: Option<String>,
+    /// Its state or province code (for countries with several zones).
+    #[serde(default)]
+    pub province: Option<String>,
     /// The snippet's visitor id, from the cart attribute `waymark_aid`.
     #[serde(default)]
     pub anonymous_id: Option<String>,

@@ -113,6 +113,65 @@ pub fn zone(name: &str) -> Option<TimeZone> {
 /// The zone of a country, where a country has one (ISO 3166-1 alpha-2).
 /// Countries spanning several zones (US, CA, AU, BR, RU, MX…) need the
 /// province and fall back to the shop's zone for now.
+/// The IANA zone of a state or province in the countries that span several
+/// (US, Canada, Australia, Brazil, Mexico), from ISO 3166-2 subdivision codes
+/// as Shopify sends them (`province_code`: `CA`, `ON`, `NSW`). A state split
+/// between zones gets the zone most of its people live in.
+pub fn region_zone(country: &str, province: &str) -> Option<&'static str> {
+    let p = province.to_ascii_uppercase();
+    let p = p.rsplit('-').next().unwrap_or("");
+    Some(match (country.to_ascii_uppercase().as_str(), p) {
+        (
+            "US",
+            "CT" | "DE" | "DC" | "FL" | "GA" | "ME" | "MD" | "MA" | "NH" | "NJ" | "NY" | "NC"
+            | "OH" | "PA" | "RI" | "SC" | "VT" | "VA" | "WV",
+        ) => "America/New_York",
+        ("US", "MI") => "America/Detroit",
+        ("US", "IN") => "America/Indiana/Indianapolis",
+        ("US", "KY") => "America/Kentucky/Louisville",
+        (
+            "US",
+            "AL" | "AR" | "IL" | "IA" | "KS" | "LA" | "MN" | "MS" | "MO" | "NE" | "ND" | "OK"
+            | "SD" | "TN" | "TX" | "WI",
+        ) => "America/Chicago",
+        ("US", "CO" | "MT" | "NM" | "UT" | "WY") => "America/Denver",
+        ("US", "ID") => "America/Boise",
+        ("US", "AZ") => "America/Phoenix",
+        ("US", "CA" | "NV" | "OR" | "WA") => "America/Los_Angeles",
+        ("US", "AK") => "America/Anchorage",
+        ("US", "HI") => "Pacific/Honolulu",
+        ("US", "PR") => "America/Puerto_Rico",
+        ("CA", "AB") => "America/Edmonton",
+        ("CA", "BC") => "America/Vancouver",
+        ("CA", "MB") => "America/Winnipeg",
+        ("CA", "NB") => "America/Moncton",
+        ("CA", "NL") => "America/St_Johns",
+        ("CA", "NS" | "PE") => "America/Halifax",
+        ("CA", "NT") => "America/Yellowknife",
+        ("CA", "NU") => "America/Iqaluit",
+        ("CA", "ON" | "QC") => "America/Toronto",
+        ("CA", "SK") => "America/Regina",
+        ("CA", "YT") => "America/Whitehorse",
+        ("AU", "ACT" | "NSW") => "Australia/Sydney",
+        ("AU", "VIC") => "Australia/Melbourne",
+        ("AU", "QLD") => "Australia/Brisbane",
+        ("AU", "SA") => "Australia/Adelaide",
+        ("AU", "WA") => "Australia/Perth",
+        ("AU", "TAS") => "Australia/Hobart",
+        ("AU", "NT") => "Australia/Darwin",
+        ("BR", "AM" | "RR" | "RO") => "America/Manaus",
+        ("BR", "AC") => "America/Rio_Branco",
+        ("BR", "MT" | "MS") => "America/Cuiaba",
+        ("BR", _) => "America/Sao_Paulo",
+        ("MX", "BC") => "America/Tijuana",
+        ("MX", "SON") => "America/Hermosillo",
+        ("MX", "BCS" | "SIN" | "NAY") => "America/Mazatlan",
+        ("MX", "ROO") => "America/Cancun",
+        ("MX", _) => "America/Mexico_City",
+        _ => return None,
+    })
+}
+
 pub fn country_zone(country: &str) -> Option<&'static str> {
     Some(match country.to_ascii_uppercase().as_str() {
         "IE" => "Europe/Dublin",
@@ -198,5 +257,44 @@ mod tests {
             quiet_until(&day, t("2026-11-23T12:30:00Z"), &TimeZone::UTC),
             Some(t("2026-11-23T13:00:00Z"))
         );
+    }
+}
+
+#[cfg(test)]
+mod region_tests {
+    use super::*;
+
+    #[test]
+    fn states_and_provinces_pick_their_zone() {
+        assert_eq!(region_zone("US", "CA"), Some("America/Los_Angeles"));
+        assert_eq!(region_zone("us", "US-NY"), Some("America/New_York"));
+        assert_eq!(region_zone("CA", "BC"), Some("America/Vancouver"));
+        assert_eq!(region_zone("AU", "WA"), Some("Australia/Perth"));
+        assert_eq!(region_zone("IE", "D"), None);
+        // A contact in California is in Los Angeles' zone, not the shop's.
+        let mut c = crate::contact::Contact::new(
+            crate::ids::ContactId::for_customer(1),
+            crate::ids::ShopDomain::parse("demo.myshopify.com").unwrap(),
+            "2026-01-01T00:00:00Z".parse().unwrap(),
+        );
+        c.country = Some("US".into());
+        assert_eq!(
+            c.zone_name(),
+            None,
+            "a country of many zones alone says nothing"
+        );
+        c.province = Some("CA".into());
+        assert_eq!(c.zone_name(), Some("America/Los_Angeles"));
+        // Every zone named exists in the bundled database.
+        for (c, p) in [
+            ("US", "HI"),
+            ("US", "IN"),
+            ("CA", "NL"),
+            ("AU", "NT"),
+            ("BR", "AC"),
+            ("MX", "ROO"),
+        ] {
+            assert!(zone(region_zone(c, p).unwrap()).is_some(), "{c}-{p}");
+        }
     }
 }

@@ -73,6 +73,7 @@ fn run(wait_until: Option<&str>) -> Run {
             last_name: None,
             accepts_marketing: None,
             country: None,
+            province: None,
             tags: vec![],
             phone: None,
         }),

@@ -283,6 +283,15 @@ async fn customers_redact_erases_the_person_everywhere() {
         )
         .await
         .unwrap();
+    // A data request first: its export (the whole profile) must go too.
+    stack
+        .webhook(
+            "customers/data_request",
+            "wh-d",
+            &shopify("customers_data_request.json"),
+        )
+        .await
+        .unwrap();
     assert!(table_text(&stack).await.contains("ana.silva@example.com"));
     let (status, _) = stack
         .webhook(
@@ -519,4 +528,52 @@ async fn a_checkout_carrying_the_snippets_cart_attribute_merges_the_browsing() {
     assert_eq!(ana["viewed"][0]["title"], "Merino scarf", "{ana}");
     assert_eq!(ana["anonymous_ids"], json!(["anon-cart"]));
     assert_eq!(stack.items_of("contact").await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_cannot_take_over_or_unsubscribe_someone_else() {
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .webhook("customers/create", "wh-c", CUSTOMER)
+        .await
+        .unwrap();
+    // A forged event naming Ana's customer id with another address, and a
+    // form that says "no" to marketing for her address.
+    stack
+        .track(json!([
+            {"type": "identified", "id": "x1", "anonymous_id": "anon-evil", "customer_id": 7012345678901u64,
+             "email": "attacker@example.net", "at": "2026-11-23T11:00:00Z"},
+            {"type": "form_submitted", "id": "x2", "anonymous_id": "anon-evil",
+             "email": "ana.silva@example.com", "accepts_marketing": false, "at": "2026-11-23T11:01:00Z"}
+        ]))
+        .await
+        .unwrap();
+    let ana = contact_doc(&stack, "ana.silva@example.com").await;
+    assert_eq!(ana["email"], "ana.silva@example.com", "{ana}");
+    assert_eq!(ana["consent"]["subscribed"], true, "{}", ana["consent"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_browser_never_folds_one_customer_into_another() {
+    let mut stack = Stack::start().await.unwrap();
+    // Rita signs up on the family laptop; later Ana checks out on it.
+    stack
+        .track(json!([{"type": "form_submitted", "id": "f1", "anonymous_id": "anon-laptop",
+                       "at": "2026-11-23T09:00:00Z", "email": "rita@example.com", "accepts_marketing": true}]))
+        .await
+        .unwrap();
+    let checkout = waymark_scenarios::CHECKOUT.replace(
+        "\"note_attributes\": []",
+        "\"note_attributes\": [{\"name\": \"waymark_aid\", \"value\": \"anon-laptop\"}]",
+    );
+    stack
+        .webhook("checkouts/create", "wh-k", &checkout)
+        .await
+        .unwrap();
+    let rita = contact_doc(&stack, "rita@example.com").await;
+    let ana = contact_doc(&stack, "ana.silva@example.com").await;
+    assert_eq!(rita["email"], "rita@example.com");
+    assert_eq!(ana["email"], "ana.silva@example.com");
+    assert_ne!(rita["id"], ana["id"], "two people, two contacts");
+    assert_eq!(stack.items_of("contact").await.unwrap(), 2);
 }

@@ -360,13 +360,17 @@ impl Condition {
     /// cannot change by itself.
     pub fn changes_after(&self, contact: &Contact, now: Timestamp) -> Option<Timestamp> {
         let after = |t: Option<Timestamp>| t.filter(|t| *t > now);
+        // "Within d" still holds at exactly last + d: it changes just after.
+        let past = |t: Timestamp, d: SignedDuration| {
+            t.checked_add(d)
+                .and_then(|b| b.checked_add(SignedDuration::from_millis(1)))
+                .ok()
+        };
         match self {
             Self::OrderedWithin(Duration(d)) => {
-                after(contact.last_order_at.and_then(|o| o.checked_add(*d).ok()))
+                after(contact.last_order_at.and_then(|o| past(o, *d)))
             }
-            Self::EngagedWithin(Duration(d)) => {
-                after(contact.last_active_at().checked_add(*d).ok())
-            }
+            Self::EngagedWithin(Duration(d)) => after(past(contact.last_active_at(), *d)),
             Self::Count(rule) => rule.within.and_then(|Duration(w)| {
                 let key = crate::activity::key(&rule.event, rule.detail.as_deref());
                 after(contact.activity.next_expiry(&key, w, now))

@@ -139,7 +139,14 @@ fn rescore(catalog: &Catalog, contact: &mut Contact, event: &Event) {
         && contact.score != 0
     {
         let halves = event.at.duration_since(from).as_secs_f64() / h.as_secs_f64();
-        contact.score = (contact.score as f64 * 0.5f64.powf(halves)).round() as i64;
+        // Under one point it is gone, so a decayed score reaches 0 (and
+        // stops being reviewed) instead of resting at ±1.
+        let decayed = contact.score as f64 * 0.5f64.powf(halves);
+        contact.score = if decayed.abs() < 1.0 {
+            0
+        } else {
+            decayed.round() as i64
+        };
     }
     let kind = event.kind.name();
     let points: i64 = audience

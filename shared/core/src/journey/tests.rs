@@ -79,6 +79,7 @@ fn checkout(at: Timestamp, items: u32, completed: bool) -> Event {
             completed_at: completed.then_some(at),
             accepts_marketing: Some(true),
             country: None,
+            province: None,
             locale: None,
         }),
     )
@@ -99,6 +100,7 @@ fn order(at: Timestamp, token: Option<&str>) -> Event {
             total: None,
             tracking: vec![],
             country: None,
+            province: None,
         }),
     )
 }
@@ -395,6 +397,7 @@ fn customer(at: Timestamp, accepts: bool) -> Event {
             last_name: None,
             accepts_marketing: Some(accepts),
             country: None,
+            province: None,
             tags: vec![],
             phone: None,
         }),

@@ -59,6 +59,7 @@ impl Payload {
             completed_at: self.completed_at,
             accepts_marketing: self.buyer_accepts_marketing,
             country: country([&self.shipping_address, &self.billing_address]),
+            province: super::province([&self.shipping_address, &self.billing_address]),
             locale: self
                 .customer_locale
                 .filter(|l| !l.is_empty() && l.len() <= 20)

@@ -42,6 +42,7 @@ impl Payload {
                 last_name: self.last_name.filter(|s| !s.is_empty()),
                 accepts_marketing: consent,
                 country: super::country([&self.default_address, &None]),
+                province: super::province([&self.default_address, &None]),
                 tags: self
                     .tags
                     .split(',')

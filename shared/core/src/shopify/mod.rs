@@ -308,10 +308,27 @@ fn email(raw: Option<String>, field: &str) -> Result<Option<crate::ids::EmailAdd
     }
 }
 
-/// An address; only its country is read (for the contact's time zone).
+/// An address; only its country and province are read (for the contact's
+/// time zone).
 #[derive(serde::Deserialize)]
 struct Address {
     country_code: Option<String>,
+    province_code: Option<String>,
+}
+
+/// The province (state) code of the first address that names a country.
+fn province(addresses: [&Option<Address>; 2]) -> Option<String> {
+    addresses
+        .into_iter()
+        .flatten()
+        .find(|a| a.country_code.is_some())
+        .and_then(|a| a.province_code.clone())
+        .map(|p| p.trim().to_ascii_uppercase())
+        .filter(|p| {
+            !p.is_empty()
+                && p.len() <= 6
+                && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 fn country(addresses: [&Option<Address>; 2]) -> Option<String> {

@@ -73,6 +73,7 @@ impl Payload {
             line_items: line_items(self.line_items, &currency)?,
             total,
             country: country([&self.shipping_address, &self.billing_address]),
+            province: super::province([&self.shipping_address, &self.billing_address]),
             tracking: self
                 .fulfillments
                 .into_iter()

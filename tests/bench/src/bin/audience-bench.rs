@@ -79,6 +79,7 @@ fn order(i: u64, n: u64) -> EventKind {
         total: Some(Money::parse("66.00", "EUR").unwrap()),
         tracking: vec![],
         country: Some("IE".into()),
+        province: None,
     })
 }
 

@@ -106,6 +106,7 @@ fn event(shop: &ShopDomain, i: u64, at: Timestamp) -> Event {
             last_name: None,
             accepts_marketing: Some(true),
             country: None,
+            province: None,
             tags: vec![],
             phone: None,
         }),
