@@ -28,6 +28,9 @@ const RETENTION: SignedDuration = SignedDuration::from_hours(24 * 30);
 /// How long receipts and events are kept: long past Shopify's 48 hours of
 /// redelivery, and short, since events carry personal data.
 const EVENT_RETENTION: SignedDuration = SignedDuration::from_hours(24 * 7);
+/// How long one delivery of `shop/redact` may erase before handing over to
+/// the next (the process function has 30 s).
+const SHOP_ERASURE_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
 /// How long a claimed message may stay `sending` before the timer requeues it.
 const CLAIM_LEASE: SignedDuration = SignedDuration::from_mins(15);
 
@@ -830,10 +833,14 @@ impl Privacy for DynamoStore {
     }
 
     async fn erase_shop(&self, shop: &ShopDomain, at: Timestamp) -> Result<u64, StoreError> {
-        // A rare, whole-shop operation: one paginated scan is its cost.
+        // A rare, whole-shop operation: a paginated scan, deleting page by
+        // page. Past its time budget it stops with an error, so the stream
+        // delivers the request again and the next attempt carries on from
+        // what is left (deleting is idempotent).
+        let started = std::time::Instant::now();
         let prefix = format!("S#{shop}#");
         let keep = keys::erasure(shop, "");
-        let mut doomed = Vec::new();
+        let mut items = 0;
         let mut start = None;
         loop {
             let out = self
@@ -847,6 +854,7 @@ impl Privacy for DynamoStore {
                 .send()
                 .await
                 .map_err(|e| sdk_err("scan shop", e))?;
+            let mut doomed = Vec::new();
             for item in out.items.unwrap_or_default() {
                 let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
                 if let (Some(pk), Some(sk)) = (text(PK), text(SK))
@@ -855,12 +863,18 @@ impl Privacy for DynamoStore {
                     doomed.push((pk, sk));
                 }
             }
+            items += self.delete_keys(doomed).await?;
             start = out.last_evaluated_key;
             if start.is_none() {
                 break;
             }
+            if started.elapsed() > SHOP_ERASURE_BUDGET {
+                tracing::warn!(%shop, items, "shop erasure continues on the next delivery");
+                return Err(StoreError(format!(
+                    "shop erasure in progress: {items} items deleted so far; continues on retry"
+                )));
+            }
         }
-        let items = self.delete_keys(doomed).await?;
         self.record_erasure(shop, "shop", "shop/redact", None, items, at)
             .await?;
         Ok(items)
