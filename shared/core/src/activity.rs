@@ -7,6 +7,7 @@
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Days of history kept: enough for "in the last 365 days" windows.
 pub const KEPT_DAYS: i64 = 400;
@@ -29,10 +30,17 @@ fn is_zero(v: &i64) -> bool {
 }
 
 /// Counters keyed `event` or `event:detail` (`product_viewed:tv`,
-/// `page_viewed:pricing`), each a short list of days, oldest first.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Activity(BTreeMap<String, Vec<Day>>);
+/// `page_viewed:pricing`), each a short list of days, oldest first. Held as
+/// one flat vector sorted by (counter, day), with shared key strings, so
+/// copying a profile costs one allocation however many counters it has.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Activity(Vec<Entry>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    key: Arc<str>,
+    day: Day,
+}
 
 /// The UTC day number of an instant.
 pub fn day_of(at: Timestamp) -> i32 {
@@ -53,36 +61,85 @@ pub fn key(event: &str, detail: Option<&str>) -> String {
 }
 
 impl Activity {
+    /// The entries of one counter (a contiguous run).
+    fn range(&self, key: &str) -> std::ops::Range<usize> {
+        let start = self.0.partition_point(|e| &*e.key < key);
+        let end = start + self.0[start..].partition_point(|e| &*e.key == key);
+        start..end
+    }
+
     /// Counts one occurrence at `at` with an amount (0 if none).
     pub fn add(&mut self, key: &str, at: Timestamp, sum: i64) {
-        let d = day_of(at);
-        if !self.0.contains_key(key) {
-            self.0.insert(key.to_string(), Vec::new());
-        }
-        let Some(days) = self.0.get_mut(key) else {
-            return;
-        };
-        match days.binary_search_by_key(&d, |x| x.d) {
+        self.add_day(
+            key,
+            Day {
+                d: day_of(at),
+                n: 1,
+                sum,
+            },
+        );
+    }
+
+    fn add_day(&mut self, key: &str, day: Day) {
+        let r = self.range(key);
+        let new_key = r.is_empty();
+        let shared = self
+            .0
+            .get(r.start)
+            .filter(|_| !new_key)
+            .map(|e| e.key.clone());
+        match self.0[r.clone()].binary_search_by_key(&day.d, |e| e.day.d) {
             Ok(i) => {
-                days[i].n = days[i].n.saturating_add(1);
-                days[i].sum = days[i].sum.saturating_add(sum);
+                let e = &mut self.0[r.start + i].day;
+                e.n = e.n.saturating_add(day.n);
+                e.sum = e.sum.saturating_add(day.sum);
             }
-            Err(i) => days.insert(i, Day { d, n: 1, sum }),
+            Err(i) => {
+                let key = shared.unwrap_or_else(|| Arc::from(key));
+                self.0.insert(r.start + i, Entry { key, day });
+            }
         }
-        let oldest = d - KEPT_DAYS as i32;
-        days.retain(|x| x.d > oldest);
-        if self.0.len() > MAX_KEYS {
+        // Days older than the history kept fall off this counter.
+        let r = self.range(key);
+        let newest = self.0[r.end - 1].day.d;
+        let stale = self.0[r.clone()]
+            .iter()
+            .take_while(|e| e.day.d <= newest - KEPT_DAYS as i32)
+            .count();
+        if stale > 0 {
+            self.0.drain(r.start..r.start + stale);
+        }
+        if new_key && self.keys() > MAX_KEYS {
             // Drop the counter whose newest day is oldest.
-            if let Some(stale) = self
-                .0
-                .iter()
-                .filter(|(k, _)| k.as_str() != key)
-                .min_by_key(|(_, v)| v.last().map_or(i32::MIN, |x| x.d))
-                .map(|(k, _)| k.clone())
-            {
-                self.0.remove(&stale);
+            let mut stalest: Option<(i32, Arc<str>)> = None;
+            let mut i = 0;
+            while i < self.0.len() {
+                let k = self.0[i].key.clone();
+                let r = self.range(&k);
+                let last = self.0[r.end - 1].day.d;
+                if &*k != key && stalest.as_ref().is_none_or(|(d, _)| last < *d) {
+                    stalest = Some((last, k));
+                }
+                i = r.end;
+            }
+            if let Some((_, k)) = stalest {
+                let r = self.range(&k);
+                self.0.drain(r);
             }
         }
+    }
+
+    /// How many counters there are.
+    pub fn keys(&self) -> usize {
+        let mut n = 0;
+        let mut last: Option<&str> = None;
+        for e in &self.0 {
+            if last != Some(&*e.key) {
+                n += 1;
+                last = Some(&e.key);
+            }
+        }
+        n
     }
 
     /// Count and sum of a counter over the days within `within` of `now`
@@ -93,11 +150,10 @@ impl Activity {
             day_of(now.checked_sub(w).unwrap_or(Timestamp::MIN))
         });
         let to = day_of(now);
-        self.0.get(key).map_or((0, 0), |days| {
-            days.iter()
-                .filter(|x| x.d >= from && x.d <= to)
-                .fold((0, 0), |(n, s), x| (n + x.n, s + x.sum))
-        })
+        self.0[self.range(key)]
+            .iter()
+            .filter(|e| e.day.d >= from && e.day.d <= to)
+            .fold((0, 0), |(n, s), e| (n + e.day.n, s + e.day.sum))
     }
 
     /// The first instant after `now` at which a windowed total of `key`
@@ -109,10 +165,9 @@ impl Activity {
         now: Timestamp,
     ) -> Option<Timestamp> {
         let from = day_of(now.checked_sub(within).unwrap_or(Timestamp::MIN));
-        let days = self.0.get(key)?;
-        let first = days.iter().find(|x| x.d >= from)?;
+        let first = self.0[self.range(key)].iter().find(|e| e.day.d >= from)?;
         // Day `first.d` stays in the window while `now - within` is in it or before.
-        day_start(first.d + 1).checked_add(within).ok()
+        day_start(first.day.d + 1).checked_add(within).ok()
     }
 
     /// Forgets everything (privacy erasure).
@@ -122,18 +177,41 @@ impl Activity {
 
     /// Folds another contact's history in (identity merge).
     pub fn merge(&mut self, other: &Activity) {
-        for (k, days) in &other.0 {
-            let mine = self.0.entry(k.clone()).or_default();
-            for x in days {
-                match mine.binary_search_by_key(&x.d, |y| y.d) {
-                    Ok(i) => {
-                        mine[i].n = mine[i].n.saturating_add(x.n);
-                        mine[i].sum = mine[i].sum.saturating_add(x.sum);
-                    }
-                    Err(i) => mine.insert(i, *x),
-                }
-            }
+        for e in &other.0 {
+            self.add_day(&e.key, e.day);
         }
+    }
+}
+
+/// Stored as before: `{"counter": [{d, n, sum}, …], …}`.
+impl Serialize for Activity {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        let mut i = 0;
+        while i < self.0.len() {
+            let r = self.range(&self.0[i].key);
+            let days: Vec<Day> = self.0[r.clone()].iter().map(|e| e.day).collect();
+            map.serialize_entry(&*self.0[i].key, &days)?;
+            i = r.end;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Activity {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<String, Vec<Day>>::deserialize(d)?;
+        let mut out = Vec::new();
+        for (k, mut days) in map {
+            days.sort_by_key(|x| x.d);
+            let key: Arc<str> = Arc::from(k.as_str());
+            out.extend(days.into_iter().map(|day| Entry {
+                key: key.clone(),
+                day,
+            }));
+        }
+        Ok(Self(out))
     }
 }
 
@@ -191,7 +269,7 @@ mod tests {
                 0,
             );
         }
-        assert_eq!(a.0.len(), MAX_KEYS);
+        assert_eq!(a.keys(), MAX_KEYS);
         for d in 0..1000 {
             a.add(
                 "x",
@@ -199,6 +277,10 @@ mod tests {
                 0,
             );
         }
-        assert!(a.0["x"].len() <= KEPT_DAYS as usize);
+        assert!(a.0.iter().filter(|e| &*e.key == "x").count() <= KEPT_DAYS as usize);
+        // Stored and read back the same.
+        let json = serde_json::to_string(&a).unwrap();
+        let back: Activity = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, a);
     }
 }

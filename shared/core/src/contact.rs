@@ -253,6 +253,9 @@ impl Contact {
     /// Sets the current email, remembering earlier ones (their lookups
     /// must go too when the person is erased).
     fn remember_email(&mut self, email: EmailAddress) {
+        if self.email.as_ref() == Some(&email) {
+            return;
+        }
         if let Some(old) = self.email.take()
             && old.lookup_key() != email.lookup_key()
             && !self

@@ -167,7 +167,7 @@ impl<'de> Deserialize<'de> for Condition {
 
 /// `count: {event, detail?, within?, at_least?, at_most?, sum_at_least?}`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "CountFile")]
 pub struct CountRule {
     /// An event name (`order_placed`, `product_viewed`…).
     pub event: String,
@@ -178,12 +178,40 @@ pub struct CountRule {
     pub at_most: Option<u32>,
     /// The summed amount (order totals) at least this.
     pub sum_at_least: Option<Amount>,
+    /// The activity counter read (`event` or `event:detail`), built once.
+    pub key: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CountFile {
+    event: String,
+    detail: Option<String>,
+    within: Option<Duration>,
+    at_least: Option<u32>,
+    at_most: Option<u32>,
+    sum_at_least: Option<Amount>,
+}
+
+impl From<CountFile> for CountRule {
+    fn from(f: CountFile) -> Self {
+        Self {
+            key: crate::activity::key(&f.event, f.detail.as_deref()),
+            event: f.event,
+            detail: f.detail,
+            within: f.within,
+            at_least: f.at_least,
+            at_most: f.at_most,
+            sum_at_least: f.sum_at_least,
+        }
+    }
 }
 
 impl CountRule {
     fn holds(&self, contact: &Contact, now: Timestamp) -> bool {
-        let key = crate::activity::key(&self.event, self.detail.as_deref());
-        let (n, sum) = contact.activity.total(&key, self.within.map(|d| d.0), now);
+        let (n, sum) = contact
+            .activity
+            .total(&self.key, self.within.map(|d| d.0), now);
         let currency = contact
             .total_spent
             .as_ref()
@@ -371,10 +399,9 @@ impl Condition {
                 after(contact.last_order_at.and_then(|o| past(o, *d)))
             }
             Self::EngagedWithin(Duration(d)) => after(past(contact.last_active_at(), *d)),
-            Self::Count(rule) => rule.within.and_then(|Duration(w)| {
-                let key = crate::activity::key(&rule.event, rule.detail.as_deref());
-                after(contact.activity.next_expiry(&key, w, now))
-            }),
+            Self::Count(rule) => rule
+                .within
+                .and_then(|Duration(w)| after(contact.activity.next_expiry(&rule.key, w, now))),
             Self::Rfm(_) | Self::RfmAtLeast(_) => Rfm::next_change(contact, now),
             Self::Not(c) => c.changes_after(contact, now),
             Self::AnyOf(cs) | Self::AllOf(cs) => cs

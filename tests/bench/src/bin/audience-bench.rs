@@ -36,8 +36,8 @@ fn site(action: SiteAction, i: u64, category: &str) -> EventKind {
     EventKind::Site(SiteEvent {
         action,
         anonymous_id: None,
-        customer_id: Some(i),
-        email: None,
+        customer_id: None,
+        email: Some(EmailAddress::parse(&format!("c{i}@example.com")).unwrap()),
         url: Some(format!("https://shop.example/p/{}", i % 97)),
         page_type: (action == SiteAction::PageViewed).then(|| "pricing".to_string()),
         product: (action != SiteAction::PageViewed).then(|| Product {
