@@ -92,19 +92,22 @@ async fn an_anonymous_visitor_is_merged_on_signup_and_gets_browse_abandonment() 
     // Merged: one contact, not an anonymous one and an identified one.
     assert_eq!(stack.items_of("contact").await.unwrap(), 1);
 
-    // Identified now, a third view starts browse abandonment (≥ 2 views
-    // today); no cart within 4 hours → one email listing what was viewed.
+    // Signing up brought the welcome at once.
+    assert_eq!(stack.sent_by("welcome_series").await.unwrap().len(), 1);
+    // Identified now, a view the next morning starts browse abandonment
+    // (≥ 2 views within a day); no cart within 4 hours → one email listing
+    // what was viewed (past the welcome's 16-hour cap).
     stack
         .track(json!([view(
             "v3",
             "anon-7f3e",
-            "2026-11-23T09:10:00Z",
+            "2026-11-24T09:10:00Z",
             7001,
             "Merino scarf"
         )]))
         .await
         .unwrap();
-    stack.tick("2026-11-23T13:09:00Z").await.unwrap();
+    stack.tick("2026-11-24T13:09:00Z").await.unwrap();
     assert!(
         stack
             .sent_by("browse_abandonment")
@@ -113,7 +116,7 @@ async fn an_anonymous_visitor_is_merged_on_signup_and_gets_browse_abandonment() 
             .is_empty(),
         "not before 4h"
     );
-    stack.tick("2026-11-23T13:11:00Z").await.unwrap();
+    stack.tick("2026-11-24T13:11:00Z").await.unwrap();
     let sent = stack.sent_by("browse_abandonment").await.unwrap();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].to, vec!["rita@example.com".to_string()]);

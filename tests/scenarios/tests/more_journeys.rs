@@ -160,7 +160,16 @@ async fn a_prospect_gets_five_emails_on_days_0_3_7_10_and_20() {
             "Early notice: our seasonal sale"
         ]
     );
-    assert_eq!(subjects_of(&stack, "browse_abandonment").await.len(), 1);
+    // The signup's welcome went at once, so the same afternoon's browse
+    // reminder was capped (one marketing email in 16 hours): skipped.
+    assert_eq!(
+        subjects_of(&stack, "welcome_series")
+            .await
+            .first()
+            .map(String::as_str),
+        Some("Welcome!")
+    );
+    assert!(subjects_of(&stack, "browse_abandonment").await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -241,4 +250,40 @@ async fn the_decision_stage_nudges_then_a_purchase_moves_to_evaluation() {
             "How is your order? And what goes with it"
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signup_form_starts_the_welcome_series() {
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .track(
+            json!([{"type": "form_submitted", "id": "f1", "anonymous_id": "anon-mo",
+                       "at": "2026-11-23T12:00:00Z", "email": "mo@example.com", "first_name": "Mo",
+                       "accepts_marketing": true}]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        subjects_of(&stack, "welcome_series").await,
+        vec!["Welcome, Mo!"]
+    );
+    // Subscribing again changes nothing: one welcome.
+    stack
+        .track(json!([{"type": "form_submitted", "id": "f2", "anonymous_id": "anon-mo",
+                       "at": "2026-11-23T12:05:00Z", "email": "mo@example.com", "accepts_marketing": true}]))
+        .await
+        .unwrap();
+    assert_eq!(subjects_of(&stack, "welcome_series").await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkout_opt_in_gets_the_cart_reminder_not_a_welcome_on_top() {
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .webhook("checkouts/create", "wh-k", waymark_scenarios::CHECKOUT)
+        .await
+        .unwrap();
+    stack.tick("2026-11-23T11:01:00Z").await.unwrap();
+    assert!(subjects_of(&stack, "welcome_series").await.is_empty());
+    assert_eq!(subjects_of(&stack, "abandoned_checkout").await.len(), 1);
 }

@@ -912,7 +912,8 @@ fn parse_definition(
                     format!("{journey}: `stage` only goes with `{STAGE_CHANGED}`"),
                 );
             }
-            if !known_event(&t.event) && !derived && !staged {
+            let subscribed = t.event == super::definition::SUBSCRIBED;
+            if !known_event(&t.event) && !derived && !staged && !subscribed {
                 err(
                     &t.event,
                     0,

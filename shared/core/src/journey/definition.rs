@@ -21,6 +21,10 @@ pub const SEGMENT_EVENTS: [&str; 2] = ["segment_entered", "segment_exited"];
 /// The derived trigger for a lifecycle stage change (`stage: <to>` filters).
 pub const STAGE_CHANGED: &str = "stage_changed";
 
+/// The derived trigger for a contact's email marketing consent turning on,
+/// whatever said so (a signup form, a checkout opt-in, the store's admin).
+pub const SUBSCRIBED: &str = "subscribed";
+
 /// How contacts are scored, staged and considered inactive
 /// (`segments/_audience.yaml`).
 #[derive(Debug, Clone, PartialEq)]

@@ -231,7 +231,9 @@ pub fn handle_event(
     event: &Event,
 ) -> Vec<Effect> {
     let mut effects = fire_waits(catalog, contact, runs, event.at);
+    let was_subscribed = contact.accepts_marketing();
     contact.apply(event);
+    let subscribed = !was_subscribed && contact.accepts_marketing();
     rescore(catalog, contact, event);
     let (entered, exited) = update_segments(catalog, contact, event.at, &mut effects);
     let staged = restage(catalog, contact, event.at, &mut effects);
@@ -326,6 +328,7 @@ pub fn handle_event(
         let fired = match (def.trigger.event.as_str(), &def.trigger.segment) {
             ("segment_entered", Some(seg)) => entered.contains(seg),
             ("segment_exited", Some(seg)) => exited.contains(seg),
+            (super::definition::SUBSCRIBED, _) => subscribed,
             (super::definition::STAGE_CHANGED, _) => staged
                 .as_ref()
                 .is_some_and(|to| def.trigger.stage.as_ref().is_none_or(|want| want == to)),
