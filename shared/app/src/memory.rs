@@ -90,8 +90,6 @@ struct State {
     /// stored `idle_at`).
     idle: BTreeMap<i32, HashSet<ContactKey>>,
     sweep_cursor: Option<i32>,
-    /// Erasure records: (shop, reason, items deleted).
-    erasures: Vec<(ShopDomain, String, u64)>,
 }
 
 /// Contacts by shop, then id: looked up without building a key.
@@ -221,29 +219,6 @@ impl MemoryStore {
     /// Number of contacts stored.
     pub fn contact_count(&self) -> usize {
         self.lock().contacts.len()
-    }
-
-    /// Whether any stored item still mentions this text (privacy tests):
-    /// contacts, runs, aliases, members, outbox messages and pending events.
-    pub fn mentions(&self, needle: &str) -> bool {
-        fn has<T: serde::Serialize>(v: &T, needle: &str) -> bool {
-            serde_json::to_string(v).is_ok_and(|t| t.contains(needle))
-        }
-        let s = self.lock();
-        s.contacts
-            .iter()
-            .any(|(_, _, c)| has(&c.contact, needle) || c.runs.iter().any(|r| has(&r.run, needle)))
-            || s.aliases.keys().any(|(_, k)| k.contains(needle))
-            || s.members
-                .values()
-                .any(|m| m.values().flatten().any(|e| e.as_str().contains(needle)))
-            || s.outbox.values().any(|e| has(&e.message, needle))
-            || s.stream.iter().any(|e| has(e, needle))
-    }
-
-    /// Erasure records written (shop, reason, items deleted).
-    pub fn erasures(&self) -> Vec<(ShopDomain, String, u64)> {
-        self.lock().erasures.clone()
     }
 
     /// Every outbox entry, for assertions and the simulator's timeline.
@@ -494,7 +469,6 @@ impl Privacy for MemoryStore {
         let contact = e.contact.clone();
         s.stream
             .retain(|ev| !(ev.shop == e.shop && contact.is_some() && e.events.contains(&ev.id)));
-        s.erasures.push((e.shop.clone(), e.reason.clone(), n));
         Ok(n)
     }
 
@@ -519,9 +493,7 @@ impl Privacy for MemoryStore {
         s.members.retain(|(sh, _), _| sh != shop);
         s.suppressions.retain(|(sh, _), _| sh != shop);
         let after = s.contacts.len() + s.aliases.len() + s.outbox.len() + s.events.len();
-        let n = (before - after) as u64;
-        s.erasures.push((shop.clone(), "shop/redact".into(), n));
-        Ok(n)
+        Ok((before - after) as u64)
     }
 }
 

@@ -283,7 +283,8 @@ impl<S: ContactStore + Privacy> Processor<S> {
             _ => (None, Vec::new()),
         };
         let mut emails: Vec<_> = c.email.iter().chain(&c.past_emails).cloned().collect();
-        if let Some(e) = event.kind.identity().email
+        let named = event.kind.identity();
+        if let Some(e) = named.email
             && !emails.contains(&e)
         {
             emails.push(e);
@@ -291,7 +292,7 @@ impl<S: ContactStore + Privacy> Processor<S> {
         let erasure = Erasure {
             shop: event.shop.clone(),
             contact: Some(c.id.clone()),
-            customer_id: c.customer_id.or(event.kind.identity().customer_id),
+            customer_id: c.customer_id.or(named.customer_id),
             emails,
             orders,
             anonymous_ids: c.anonymous_ids.clone(),

@@ -257,18 +257,17 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Every item of one partition, strongly consistent, in key order.
-    async fn partition(&self, pk: String, what: &str) -> Result<Vec<Item>, StoreError> {
+    /// Every item a query finds, page after page. `query` builds the
+    /// request (table and conditions); the pages are this loop's.
+    async fn query_all(
+        &self,
+        query: impl Fn() -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+        what: &str,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk")
-                .expression_attribute_values(":pk", s(&pk))
-                .consistent_read(true)
+            let out = query()
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -279,6 +278,22 @@ impl DynamoStore {
                 return Ok(items);
             }
         }
+    }
+
+    /// Every item of one partition, strongly consistent, in key order.
+    async fn partition(&self, pk: String, what: &str) -> Result<Vec<Item>, StoreError> {
+        self.query_all(
+            || {
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("PK = :pk")
+                    .expression_attribute_values(":pk", s(&pk))
+                    .consistent_read(true)
+            },
+            what,
+        )
+        .await
     }
 
     async fn alias(&self, pk: String) -> Result<Option<ContactId>, StoreError> {
@@ -588,35 +603,30 @@ impl DueIndex for DynamoStore {
     async fn due(&self, now: Timestamp) -> Result<Vec<Due>, StoreError> {
         let mut due = Vec::new();
         for shard in 0..keys::DUE_SHARDS {
-            let mut start = None;
-            loop {
-                let out = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(DUE_INDEX)
-                    .key_condition_expression("due_shard = :s AND due_at <= :now")
-                    .expression_attribute_values(":s", s(format!("D#{shard}")))
-                    .expression_attribute_values(":now", n(now.as_millisecond()))
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_err("query due index", e))?;
-                for item in out.items.unwrap_or_default() {
-                    let pk = item
-                        .get(PK)
-                        .and_then(|v| v.as_s().ok())
-                        .cloned()
-                        .unwrap_or_default();
-                    if let Some((shop, id)) = keys::parse_contact(&pk) {
-                        due.push(Due::Contact { shop, id });
-                    } else if pk.contains("#O#") {
-                        due.push(Due::Message { id: pk });
-                    }
-                }
-                start = out.last_evaluated_key;
-                if start.is_none() {
-                    break;
+            let items = self
+                .query_all(
+                    || {
+                        self.client
+                            .query()
+                            .table_name(&self.table)
+                            .index_name(DUE_INDEX)
+                            .key_condition_expression("due_shard = :s AND due_at <= :now")
+                            .expression_attribute_values(":s", s(format!("D#{shard}")))
+                            .expression_attribute_values(":now", n(now.as_millisecond()))
+                    },
+                    "query due index",
+                )
+                .await?;
+            for item in items {
+                let pk = item
+                    .get(PK)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
+                if let Some((shop, id)) = keys::parse_contact(&pk) {
+                    due.push(Due::Contact { shop, id });
+                } else if pk.contains("#O#") {
+                    due.push(Due::Message { id: pk });
                 }
             }
         }
@@ -631,36 +641,32 @@ impl IdleIndex for DynamoStore {
     async fn idle_between(&self, from: i32, to: i32) -> Result<IdleBatch, StoreError> {
         let mut batch = IdleBatch::default();
         for shard in 0..keys::DUE_SHARDS {
-            let mut start = None;
-            loop {
-                let out = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(IDLE_INDEX)
-                    .key_condition_expression("idle_shard = :s AND idle_key BETWEEN :from AND :to")
-                    .expression_attribute_values(":s", s(format!("I#{shard}")))
-                    .expression_attribute_values(":from", s(keys::idle_day(from)))
-                    .expression_attribute_values(":to", s(format!("{}~", keys::idle_day(to))))
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_err("query idle index", e))?;
-                for item in out.items.unwrap_or_default() {
-                    batch.items_read += 1;
-                    if let Some((shop, id)) = item
-                        .get(PK)
-                        .and_then(|v| v.as_s().ok())
-                        .and_then(|pk| keys::parse_contact(pk))
-                    {
-                        batch.contacts.push((shop, id));
-                    }
-                }
-                start = out.last_evaluated_key;
-                if start.is_none() {
-                    break;
-                }
-            }
+            let items = self
+                .query_all(
+                    || {
+                        self.client
+                            .query()
+                            .table_name(&self.table)
+                            .index_name(IDLE_INDEX)
+                            .key_condition_expression(
+                                "idle_shard = :s AND idle_key BETWEEN :from AND :to",
+                            )
+                            .expression_attribute_values(":s", s(format!("I#{shard}")))
+                            .expression_attribute_values(":from", s(keys::idle_day(from)))
+                            .expression_attribute_values(
+                                ":to",
+                                s(format!("{}~", keys::idle_day(to))),
+                            )
+                    },
+                    "query idle index",
+                )
+                .await?;
+            batch.items_read += items.len() as u64;
+            batch.contacts.extend(items.iter().filter_map(|item| {
+                item.get(PK)
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|pk| keys::parse_contact(pk))
+            }));
         }
         Ok(batch)
     }

@@ -170,11 +170,6 @@ impl Activity {
         day_start(first.day.d + 1).checked_add(within).ok()
     }
 
-    /// Forgets everything (privacy erasure).
-    pub fn clear(&mut self) {
-        self.0.clear();
-    }
-
     /// Folds another contact's history in (identity merge).
     pub fn merge(&mut self, other: &Activity) {
         for e in &other.0 {

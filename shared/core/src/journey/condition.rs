@@ -248,10 +248,7 @@ impl Condition {
             Some(EventKind::CheckoutUpdated(c)) => Some(c),
             _ => None,
         };
-        let items = s.event.map(|e| match e {
-            EventKind::CheckoutUpdated(c) => c.line_items.as_slice(),
-            other => other.order().map_or(&[][..], |o| o.line_items.as_slice()),
-        });
+        let items = s.event.map(EventKind::line_items);
         let total = s.event.and_then(|e| match e {
             EventKind::CheckoutUpdated(c) => c.total.as_ref(),
             other => other.order().and_then(|o| o.total.as_ref()),
