@@ -347,6 +347,25 @@ impl Stack {
             .collect())
     }
 
+    /// Bus events sent through the outbox: (journey, detail type), in
+    /// message order.
+    pub async fn published(&self) -> Result<Vec<(String, String)>> {
+        let store = waymark_aws::store::DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&self.sdk),
+            &self.table,
+        );
+        Ok(waymark_aws::store::outbox_by_status(&store, "sent")
+            .await?
+            .into_iter()
+            .filter_map(|(m, _)| match m.channel {
+                waymark_core::outbox::Channel::Event { detail_type } => {
+                    Some((m.journey, detail_type))
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
     /// Every item of this stack's table, for "nothing was stored" checks.
     pub async fn items(
         &self,

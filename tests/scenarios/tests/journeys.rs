@@ -568,24 +568,8 @@ async fn the_vip_journey_publishes_an_audience_event_through_the_outbox() {
             .await
             .unwrap();
     }
-    let store = waymark_aws::store::DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&stack.sdk),
-        &stack.table,
-    );
-    let sent = waymark_aws::store::outbox_by_status(&store, "sent")
-        .await
-        .unwrap();
-    let events: Vec<_> = sent
-        .iter()
-        .filter_map(|(m, _)| match &m.channel {
-            waymark_core::outbox::Channel::Event { detail_type } => {
-                Some((m.journey.clone(), detail_type.clone()))
-            }
-            _ => None,
-        })
-        .collect();
     assert_eq!(
-        events,
+        stack.published().await.unwrap(),
         vec![("vip".to_string(), "waymark.vip_entered".to_string())],
         "published once, to EventBridge (moto)"
     );

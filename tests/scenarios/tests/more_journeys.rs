@@ -54,18 +54,12 @@ async fn intent_pages_add_score_and_past_the_threshold_bring_an_offer_and_a_hand
         .await
         .unwrap();
     assert_eq!(subjects_of(&stack, "intent_page").await.len(), 1);
-    let sent = waymark_aws::store::outbox_by_status(
-        &waymark_aws::store::DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&stack.sdk),
-            &stack.table,
-        ),
-        "sent",
-    )
-    .await
-    .unwrap();
-    let handoffs = sent
+    let handoffs = stack
+        .published()
+        .await
+        .unwrap()
         .iter()
-        .filter(|(m, _)| matches!(&m.channel, waymark_core::outbox::Channel::Event { detail_type } if detail_type == "waymark.sales_handoff"))
+        .filter(|(_, detail_type)| detail_type == "waymark.sales_handoff")
         .count();
     assert_eq!(handoffs, 1, "the sales hand-off went to EventBridge once");
 }
