@@ -45,7 +45,10 @@ make --no-print-directory tick NOW=2026-12-31T00:00:00Z >/dev/null
 # Storefront tracking over HTTP: the snippet is served, a preflight from the
 # allowed origin passes, a batch is accepted, another origin is refused.
 track="$FUNCTIONS/lambda-url/ingest/track"
-curl -sf "$FUNCTIONS/lambda-url/ingest/waymark.js" | grep -q "waymark.product" || fail "snippet not served"
+# (Read the whole body first: with pipefail, `curl | grep -q` fails when grep
+# stops reading early and curl gets SIGPIPE.)
+snippet=$(curl -sf "$FUNCTIONS/lambda-url/ingest/waymark.js") || fail "snippet not served"
+grep -q "waymark.product" <<<"$snippet" || fail "snippet without its API"
 # (cargo lambda watch answers a preflight 200 where the function says 204.)
 headers=$(curl -s -D - -o /dev/null -X OPTIONS "$track" -H 'origin: http://127.0.0.1:8080' \
   -H 'access-control-request-method: POST')
