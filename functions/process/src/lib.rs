@@ -15,12 +15,14 @@ pub type Service = Processor<DynamoStore>;
 pub async fn init() -> Result<Service, Error> {
     let sdk = waymark_aws::config::sdk().await;
     let table = waymark_aws::config::required("TABLE_NAME")?;
-    build(&sdk, &table)
+    let coupons = waymark_aws::config::optional("COUPON_SECRET");
+    build(&sdk, &table, coupons.as_deref())
 }
 
-pub fn build(sdk: &SdkConfig, table: &str) -> Result<Service, Error> {
+/// `coupon_secret`: what coupon codes are derived from (`COUPON_SECRET`).
+pub fn build(sdk: &SdkConfig, table: &str, coupon_secret: Option<&str>) -> Result<Service, Error> {
     Ok(Processor::new(
-        waymark_content::checked_catalog()?,
+        waymark_content::runtime_catalog(coupon_secret)?,
         DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table),
     ))
 }

@@ -129,6 +129,7 @@ fn params(
         matched,
         sent: vec![],
         path: vec![],
+        clicks: vec![],
     };
     let mut p = OutboxMessage::for_step(contact, &run, "preview", 0, "preview", !marketing)
         .map(|m| m.params)
@@ -189,7 +190,25 @@ pub fn templates(cmd: Templates) -> Result<ExitCode> {
                 },
                 kind: site.clone(),
             });
-            let nameless = sample_contact(None, "someone@example.com")?;
+            let mut nameless = sample_contact(None, "someone@example.com")?;
+            // The coupons journeys give, so templates that show them render.
+            for spec in catalog.journeys().iter().flat_map(|d| &d.steps) {
+                let StepKind::Coupon(spec) = &spec.kind else {
+                    continue;
+                };
+                for contact in [&mut ana, &mut nameless] {
+                    let at = contact.first_seen_at;
+                    contact.give_coupon(waymark_core::coupon::Coupon {
+                        name: spec.name.clone(),
+                        code: format!("{}-SAMPLE0000", spec.prefix),
+                        discount: spec.discount.clone(),
+                        journey: "sample".into(),
+                        issued_at: at,
+                        expires_at: waymark_core::coupon::expiry(at, spec.valid_for.0),
+                        used_at: None,
+                    });
+                }
+            }
             let mut problems = 0;
             let mut checked = 0;
             // Every use of a template, with data shaped like its journey's.

@@ -31,6 +31,20 @@ pub fn checked_catalog() -> Result<Catalog, String> {
     })
 }
 
+/// The catalog a journey-running function (process, timer, sweep) starts
+/// with: the bundled content and the deployment's coupon secret
+/// (`COUPON_SECRET`), which is required once a journey gives coupons.
+pub fn runtime_catalog(coupon_secret: Option<&str>) -> Result<Catalog, String> {
+    let catalog = checked_catalog()?;
+    match coupon_secret.filter(|s| !s.trim().is_empty()) {
+        Some(secret) => Ok(catalog.with_coupon_secret(secret.as_bytes())),
+        None if catalog.gives_coupons() => Err(
+            "environment variable COUPON_SECRET is not set, and journeys give coupon codes (they are derived from it)".into(),
+        ),
+        None => Ok(catalog),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -114,6 +114,9 @@ pub struct Contact {
     /// `None` once lapsed, until it shows a sign of life again.
     #[serde(default)]
     pub idle_at: Option<Timestamp>,
+    /// Coupon codes journeys gave the contact, newest last (bounded).
+    #[serde(default)]
+    pub coupons: Vec<crate::coupon::Coupon>,
 }
 
 /// A product as the profile remembers it.
@@ -197,6 +200,7 @@ impl Contact {
             lapsed_at: None,
             review_at: None,
             idle_at: None,
+            coupons: Vec::new(),
         }
     }
 
@@ -297,6 +301,25 @@ impl Contact {
     /// fact says otherwise.
     pub fn withdraw_consent(&mut self, source: &str, at: Timestamp) {
         self.record_consent(false, source, at);
+    }
+
+    /// Remembers a coupon given by a journey (the same code again is a
+    /// redelivery and changes nothing).
+    pub fn give_coupon(&mut self, coupon: crate::coupon::Coupon) {
+        if self.coupons.iter().any(|c| c.code == coupon.code) {
+            return;
+        }
+        self.coupons.push(coupon);
+        let excess = self.coupons.len().saturating_sub(crate::coupon::KEPT);
+        self.coupons.drain(..excess);
+    }
+
+    /// The newest coupon of this name that is neither used nor expired.
+    pub fn open_coupon(&self, name: &str, now: Timestamp) -> Option<&crate::coupon::Coupon> {
+        self.coupons
+            .iter()
+            .rev()
+            .find(|c| c.name == name && c.is_open(now))
     }
 
     /// Notes a marketing email queued at `at` (for the frequency cap).
@@ -418,6 +441,15 @@ impl Contact {
                 }
                 self.order_count += 1;
                 self.engaged(event.at);
+                for code in &o.discount_codes {
+                    if let Some(c) = self
+                        .coupons
+                        .iter_mut()
+                        .find(|c| c.used_at.is_none() && c.code.eq_ignore_ascii_case(code))
+                    {
+                        c.used_at = Some(event.at);
+                    }
+                }
                 self.first_order_at =
                     Some(self.first_order_at.map_or(event.at, |t| t.min(event.at)));
                 if let Some(total) = &o.total {

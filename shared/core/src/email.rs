@@ -134,7 +134,19 @@ fn environment() -> Environment<'static> {
         }
     });
     env.add_filter("money", money_filter);
+    env.add_filter("date", date_filter);
     env
+}
+
+/// `{{ coupons.welcome.expires_at | date }}`: `7 December 2026` (UTC).
+fn date_filter(value: String) -> Result<String, minijinja::Error> {
+    let at: jiff::Timestamp = value.parse().map_err(|e| {
+        minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("`date` expects an RFC 3339 timestamp, got `{value}`: {e}"),
+        )
+    })?;
+    Ok(at.strftime("%-d %B %Y").to_string())
 }
 
 /// `{{ item.price | money }}`: in the contact's locale (`€29.00`, `29,00 €`),

@@ -345,6 +345,9 @@ pub struct Order {
     /// The snippet's visitor id, from the cart attribute `waymark_aid`.
     #[serde(default)]
     pub anonymous_id: Option<String>,
+    /// Discount codes the customer used (a coupon a journey gave is then spent).
+    #[serde(default)]
+    pub discount_codes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,6 +7,7 @@
 
 pub mod activity;
 pub mod contact;
+pub mod coupon;
 pub mod email;
 pub mod event;
 pub mod feedback;

@@ -107,6 +107,21 @@ impl OutboxMessage {
             other => ("order", serde_json::to_value(other.order())),
         };
         params[name] = data.unwrap_or_default();
+        // Coupons the contact can still use, by name (the newest wins).
+        let coupons: serde_json::Map<String, serde_json::Value> = contact
+            .coupons
+            .iter()
+            .filter(|c| c.is_open(run.cursor))
+            .map(|c| {
+                let value = serde_json::json!({
+                    "code": c.code,
+                    "discount": c.discount,
+                    "expires_at": c.expires_at,
+                });
+                (c.name.clone(), value)
+            })
+            .collect();
+        params["coupons"] = coupons.into();
         if let Some(matched) = &run.matched {
             params["event"] = serde_json::to_value(matched)
                 .ok()
@@ -136,6 +151,18 @@ impl OutboxMessage {
     /// Every message id `run` has queued (emails and bus events): its sent
     /// steps and emits, visit by visit. Used to erase a person's messages.
     pub fn ids_of_run(shop: &ShopDomain, contact: &ContactId, run: &Run) -> Vec<String> {
+        Self::steps_of_run(shop, contact, run)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    /// Every message id `run` has queued, with the step that queued it.
+    pub fn steps_of_run<'r>(
+        shop: &ShopDomain,
+        contact: &ContactId,
+        run: &'r Run,
+    ) -> Vec<(String, &'r str)> {
         let key = format!("{}#{}", run.key, run.entry);
         let emits = run.path.iter().filter_map(|p| p.strip_prefix("emit:"));
         let mut visits: std::collections::BTreeMap<&str, usize> = Default::default();
@@ -153,7 +180,7 @@ impl OutboxMessage {
                     &format!("{step}#{visit}"),
                 );
                 *visit += 1;
-                id
+                (id, step)
             })
             .collect()
     }

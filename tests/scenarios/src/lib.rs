@@ -19,6 +19,8 @@ use waymark_local::template::Template;
 
 pub const SECRET: &str = "scenario-webhook-secret";
 pub const UNSUBSCRIBE_SECRET: &str = "scenario-unsubscribe-secret";
+/// What the scenario stack derives coupon codes from.
+pub const COUPON_SECRET: &str = "scenario-coupon-secret";
 pub const PREFERENCES_URL: &str = "http://127.0.0.1:9000/lambda-url/preferences";
 
 /// The unsubscribe settings every test stack's dispatch uses.
@@ -161,9 +163,12 @@ impl Stack {
             address: EmailAddress::parse(&sender)?,
         };
         let functions = InProcess {
-            process: process_fn::build(&sdk, &table).map_err(anyhow::Error::from_boxed)?,
-            timer: timer_fn::build(&sdk, &table).map_err(anyhow::Error::from_boxed)?,
-            sweep: sweep_fn::build(&sdk, &table).map_err(anyhow::Error::from_boxed)?,
+            process: process_fn::build(&sdk, &table, Some(COUPON_SECRET))
+                .map_err(anyhow::Error::from_boxed)?,
+            timer: timer_fn::build(&sdk, &table, Some(COUPON_SECRET))
+                .map_err(anyhow::Error::from_boxed)?,
+            sweep: sweep_fn::build(&sdk, &table, Some(COUPON_SECRET))
+                .map_err(anyhow::Error::from_boxed)?,
             dispatch: dispatch_fn::build(&sdk, &table, sender_cfg, None, unsubscribe())
                 .map_err(anyhow::Error::from_boxed)?,
         };
@@ -350,6 +355,16 @@ impl Stack {
     /// Bus events sent through the outbox: (journey, detail type), in
     /// message order.
     pub async fn published(&self) -> Result<Vec<(String, String)>> {
+        Ok(self
+            .published_with_data()
+            .await?
+            .into_iter()
+            .map(|(journey, detail_type, _)| (journey, detail_type))
+            .collect())
+    }
+
+    /// Bus events sent through the outbox, with the data they carried.
+    pub async fn published_with_data(&self) -> Result<Vec<(String, String, serde_json::Value)>> {
         let store = waymark_aws::store::DynamoStore::new(
             aws_sdk_dynamodb::Client::new(&self.sdk),
             &self.table,
@@ -359,7 +374,7 @@ impl Stack {
             .into_iter()
             .filter_map(|(m, _)| match m.channel {
                 waymark_core::outbox::Channel::Event { detail_type } => {
-                    Some((m.journey, detail_type))
+                    Some((m.journey, detail_type, m.params))
                 }
                 _ => None,
             })

@@ -352,13 +352,8 @@ async fn three_reminders_at_1h_24h_and_72h_then_nothing() {
     stack.tick("2026-11-24T10:01:00Z").await.unwrap();
     stack.tick("2026-11-26T10:01:00Z").await.unwrap();
     stack.tick("2026-12-31T00:00:00Z").await.unwrap();
-    let subjects: Vec<String> = stack
-        .sent()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.subject)
-        .collect();
+    let sent = stack.sent().await.unwrap();
+    let subjects: Vec<&str> = sent.iter().map(|m| m.subject.as_str()).collect();
     assert_eq!(
         subjects,
         vec![
@@ -367,6 +362,14 @@ async fn three_reminders_at_1h_24h_and_72h_then_nothing() {
             "Last call for your cart (€66.00)"
         ]
     );
+    // Only the last carries a code, valid 12 hours.
+    assert!(!sent[0].text.contains("CART-") && !sent[1].text.contains("CART-"));
+    assert!(
+        sent[2].text.contains("10% off with the code CART-"),
+        "{}",
+        sent[2].text
+    );
+    assert!(sent[2].text.contains("for the next 12 hours"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

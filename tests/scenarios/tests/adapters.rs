@@ -80,6 +80,7 @@ fn run(wait_until: Option<&str>) -> Run {
         matched: None,
         sent: vec![],
         path: vec![],
+        clicks: vec![],
     }
 }
 

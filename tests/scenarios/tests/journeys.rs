@@ -17,7 +17,7 @@ async fn subjects(stack: &Stack) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn welcome_series_sends_at_once_then_day_2_and_day_5() {
+async fn welcome_series_sends_at_once_then_day_2_day_5_and_the_coupon_reminder() {
     let mut stack = Stack::start().await.unwrap();
     stack
         .webhook("customers/create", "wh-c", CUSTOMER)
@@ -38,8 +38,78 @@ async fn welcome_series_sends_at_once_then_day_2_and_day_5() {
         vec![
             "Welcome, Ana!",
             "How we work: shipping, returns and help",
-            "What everyone is buying this week"
+            "What everyone is buying this week",
+            // Two days before the 14-day code expires, still unused.
+            "Your 10% welcome code expires on 7 December 2026",
         ]
+    );
+    // One code: in the welcome, in the reminder, and told to the store.
+    let sent = stack.sent().await.unwrap();
+    let code = sent[0]
+        .text
+        .split_whitespace()
+        .find(|w| w.starts_with("WELCOME-"))
+        .expect("the welcome carries a code")
+        .to_string();
+    assert!(sent[3].text.contains(&code), "{}", sent[3].text);
+    assert!(sent[3].html.contains(&code));
+    let issued: Vec<_> = stack
+        .published_with_data()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(_, t, _)| t == "waymark.coupon_issued")
+        .collect();
+    assert_eq!(issued.len(), 1);
+    assert_eq!(issued[0].2["coupon"]["code"], code.as_str());
+    assert_eq!(issued[0].2["coupon"]["discount"], "10%");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_welcome_code_used_in_an_order_converts_and_gets_no_reminder() {
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .webhook("customers/create", "wh-c", CUSTOMER)
+        .await
+        .unwrap();
+    let welcome = &stack.sent().await.unwrap()[0];
+    let code = welcome
+        .text
+        .split_whitespace()
+        .find(|w| w.starts_with("WELCOME-"))
+        .unwrap()
+        .to_string();
+    let mut order: serde_json::Value = serde_json::from_str(ORDER).unwrap();
+    order["discount_codes"] =
+        serde_json::json!([{"code": code, "amount": "6.60", "type": "percentage"}]);
+    stack
+        .webhook("orders/create", "wh-o", &order.to_string())
+        .await
+        .unwrap();
+    stack.tick("2027-01-31T00:00:00Z").await.unwrap();
+    let subjects = subjects(&stack).await;
+    assert!(
+        !subjects.iter().any(|s| s.contains("welcome code expires")),
+        "{subjects:?}"
+    );
+    let store = waymark_aws::store::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&stack.sdk),
+        &stack.table,
+    );
+    let shop = waymark_core::ids::ShopDomain::parse("demo.myshopify.com").unwrap();
+    let state = waymark_app::ports::ContactStore::load_for_update(
+        &store,
+        &shop,
+        &waymark_core::ids::ContactId::for_customer(7_012_345_678_901),
+    )
+    .await
+    .unwrap()
+    .expect("Ana's contact");
+    assert_eq!(state.contact.coupons.len(), 1);
+    assert_eq!(state.contact.coupons[0].code, code);
+    assert!(
+        state.contact.coupons[0].used_at.is_some(),
+        "the order spent it"
     );
 }
 
@@ -568,8 +638,15 @@ async fn the_vip_journey_publishes_an_audience_event_through_the_outbox() {
             .await
             .unwrap();
     }
+    let vip: Vec<_> = stack
+        .published()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(journey, _)| journey != "welcome_series")
+        .collect();
     assert_eq!(
-        stack.published().await.unwrap(),
+        vip,
         vec![("vip".to_string(), "waymark.vip_entered".to_string())],
         "published once, to EventBridge (moto)"
     );

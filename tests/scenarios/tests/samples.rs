@@ -34,7 +34,12 @@ async fn each_function_sample_invokes_cleanly() {
     assert_eq!(stack.items_of("event").await.unwrap(), 1);
 
     // process: a stream batch with one canonical checkout event.
-    let process = process_fn::build(&stack.sdk, &stack.table).unwrap();
+    let process = process_fn::build(
+        &stack.sdk,
+        &stack.table,
+        Some(waymark_scenarios::COUPON_SECRET),
+    )
+    .unwrap();
     let batch = serde_json::from_value(sample("process-stream.json")).unwrap();
     let out = process_fn::handle(&process, LambdaEvent::new(batch, Context::default()))
         .await
@@ -43,7 +48,12 @@ async fn each_function_sample_invokes_cleanly() {
     assert_eq!(stack.items_of("run").await.unwrap(), 1);
 
     // timer: the scheduled event at 11:01 fires the hour's wait.
-    let timer = timer_fn::build(&stack.sdk, &stack.table).unwrap();
+    let timer = timer_fn::build(
+        &stack.sdk,
+        &stack.table,
+        Some(waymark_scenarios::COUPON_SECRET),
+    )
+    .unwrap();
     let tick = serde_json::from_value(sample("timer-schedule.json")).unwrap();
     let report = timer_fn::handle(&timer, LambdaEvent::new(tick, Context::default()))
         .await

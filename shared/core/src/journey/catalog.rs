@@ -3,7 +3,9 @@
 //! file, line and column, and nothing partially valid is ever used.
 
 use super::condition::{Condition, Duration};
-use super::definition::{Audience, SEGMENT_EVENTS, STAGE_CHANGED, ScoreRule, Segment, StageRule};
+use super::definition::{
+    Audience, DATE_REACHED, DateRef, SEGMENT_EVENTS, STAGE_CHANGED, ScoreRule, Segment, StageRule,
+};
 use super::definition::{
     Branch, Definition, Exit, Goal, OnRepeat, OnRetire, Reentry, RunPer, Step, StepKind, Trigger,
     Update,
@@ -11,6 +13,7 @@ use super::definition::{
 use crate::email::Template;
 use crate::event::EventKind;
 use crate::sending::{Cap, QuietHours, Rules, WhenCapped};
+use jiff::SignedDuration;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -93,6 +96,8 @@ pub struct Catalog {
     time_zone: jiff::tz::TimeZone,
     audience: Audience,
     shop: Option<Shop>,
+    /// The key coupon codes are derived with (a deployment secret, not content).
+    coupon_secret: Vec<u8>,
 }
 
 /// Scoring, lifecycle and inactivity rules (not a segment).
@@ -492,10 +497,30 @@ impl Catalog {
                 time_zone,
                 audience,
                 shop,
+                coupon_secret: Vec::new(),
             })
         } else {
             Err(errors)
         }
+    }
+
+    /// The catalog with the deployment's coupon secret (`COUPON_SECRET`):
+    /// codes cannot be guessed without it.
+    pub fn with_coupon_secret(mut self, secret: &[u8]) -> Self {
+        self.coupon_secret = secret.to_vec();
+        self
+    }
+
+    pub fn coupon_secret(&self) -> &[u8] {
+        &self.coupon_secret
+    }
+
+    /// Whether any journey gives coupons (then the functions need a secret).
+    pub fn gives_coupons(&self) -> bool {
+        self.journeys
+            .iter()
+            .flat_map(|j| &j.steps)
+            .any(|s| matches!(s.kind, StepKind::Coupon(_)))
     }
 
     /// Every journey at its newest version, retired ones included.
@@ -621,6 +646,10 @@ struct TriggerFile {
     cooldown: Option<Duration>,
     segment: Option<String>,
     stage: Option<String>,
+    /// With `date_reached`: which date, and `before`/`after` it.
+    date: Option<String>,
+    before: Option<Duration>,
+    after: Option<Duration>,
 }
 
 fn run_per_contact() -> RunPer {
@@ -662,6 +691,8 @@ struct StepFile {
     from: Option<WaitAnchor>,
     wait_for: Option<WaitForFile>,
     wait_until: Option<WaitUntilFile>,
+    wait_until_date: Option<WaitDateFile>,
+    coupon: Option<crate::coupon::Spec>,
     emit: Option<String>,
     #[serde(rename = "if")]
     if_: Option<Vec<Condition>>,
@@ -676,6 +707,24 @@ struct StepFile {
     #[serde(default)]
     exit: bool,
     next: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WaitDateFile {
+    date: String,
+    before: Option<Duration>,
+    after: Option<Duration>,
+}
+
+/// `before: 2d` / `after: 1d` as one signed offset; both is an error.
+fn offset(before: Option<Duration>, after: Option<Duration>) -> Result<SignedDuration, String> {
+    match (before, after) {
+        (Some(_), Some(_)) => Err("give `before` or `after`, not both".into()),
+        (Some(b), None) => Ok(-b.0),
+        (None, Some(a)) => Ok(a.0),
+        (None, None) => Ok(SignedDuration::ZERO),
+    }
 }
 
 #[derive(Deserialize)]
@@ -913,7 +962,41 @@ fn parse_definition(
                 );
             }
             let subscribed = t.event == super::definition::SUBSCRIBED;
-            if !known_event(&t.event) && !derived && !staged && !subscribed {
+            let dated = t.event == DATE_REACHED;
+            let date = match (&t.date, dated) {
+                (None, true) => {
+                    err(
+                        "event:",
+                        0,
+                        format!("{journey}: `{DATE_REACHED}` needs `date: <which date>`"),
+                    );
+                    None
+                }
+                (Some(_), false) => {
+                    err(
+                        "date:",
+                        0,
+                        format!("{journey}: `date` only goes with `{DATE_REACHED}`"),
+                    );
+                    None
+                }
+                (Some(d), true) => match (DateRef::parse(d), offset(t.before, t.after)) {
+                    (Ok(r), Ok(o)) => Some((r, o)),
+                    (Err(m), _) | (_, Err(m)) => {
+                        err("date:", 0, format!("{journey}: {m}"));
+                        None
+                    }
+                },
+                (None, false) => None,
+            };
+            if !dated && (t.before.is_some() || t.after.is_some()) {
+                err(
+                    "trigger:",
+                    0,
+                    format!("{journey}: `before`/`after` only go with `{DATE_REACHED}`"),
+                );
+            }
+            if !known_event(&t.event) && !derived && !staged && !subscribed && !dated {
                 err(
                     &t.event,
                     0,
@@ -963,6 +1046,7 @@ fn parse_definition(
                 cooldown: t.cooldown.map(|c| c.0),
                 segment: t.segment.clone(),
                 stage: t.stage.clone(),
+                date,
             }
         }
         (None, Some(_)) => Trigger {
@@ -974,6 +1058,7 @@ fn parse_definition(
             cooldown: None,
             segment: None,
             stage: None,
+            date: None,
         },
         (None, None) => {
             err(
@@ -1058,6 +1143,8 @@ fn parse_definition(
             s.emit.is_some(),
             s.wait.is_some(),
             s.wait_until.is_some(),
+            s.wait_until_date.is_some(),
+            s.coupon.is_some(),
             s.wait_for.is_some(),
             s.if_.is_some(),
             s.split.is_some(),
@@ -1073,7 +1160,7 @@ fn parse_definition(
                 &format!("id: {}", s.id),
                 line,
                 format!(
-                    "{here}: a step needs exactly one of `wait`, `wait_until`, `wait_for`, `if`, `split`, `email`, `update`, `emit` or `exit`"
+                    "{here}: a step needs exactly one of `wait`, `wait_until`, `wait_until_date`, `wait_for`, `if`, `split`, `email`, `coupon`, `update`, `emit` or `exit`"
                 ),
             );
             continue;
@@ -1124,6 +1211,47 @@ fn parse_definition(
                 })
                 .collect();
             StepKind::WaitUntil { time, days }
+        } else if let Some(w) = &s.wait_until_date {
+            let date = DateRef::parse(&w.date).unwrap_or_else(|m| {
+                err(&w.date, line, format!("{here}: {m}"));
+                DateRef::Property(String::new())
+            });
+            let offset = offset(w.before, w.after).unwrap_or_else(|m| {
+                err("wait_until_date:", line, format!("{here}: {m}"));
+                SignedDuration::ZERO
+            });
+            StepKind::WaitDate { date, offset }
+        } else if let Some(c) = &s.coupon {
+            if !crate::coupon::valid_prefix(&c.prefix) {
+                err(
+                    "prefix:",
+                    line,
+                    format!(
+                        "{here}: coupon `prefix` is 1–20 upper-case letters or digits, got `{}`",
+                        c.prefix
+                    ),
+                );
+            }
+            if c.name.is_empty()
+                || !c
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            {
+                err(
+                    "name:",
+                    line,
+                    format!("{here}: coupon `name` must be lower_snake_case"),
+                );
+            }
+            if c.valid_for.0 <= SignedDuration::ZERO {
+                err(
+                    "valid_for:",
+                    line,
+                    format!("{here}: coupon `valid_for` must be positive"),
+                );
+            }
+            StepKind::Coupon(c.clone())
         } else if let Some(w) = &s.wait_for {
             let events = w.event.names();
             if events.is_empty() {

@@ -103,9 +103,14 @@ pub enum Condition {
     ScoreAtLeast(i64),
     /// The contact said it is interested in this topic.
     HasInterest(String),
+    /// The contact holds a coupon of this name, neither used nor expired.
+    CouponUnused(String),
     // ---- the run ----
     /// The run already sent the email of this step.
     Received(String),
+    /// The contact clicked a link (containing `link`, any when unset) in
+    /// the email this run's step `step` sent.
+    Clicked(ClickRule),
     // ---- combinators ----
     Not(Box<Condition>),
     AnyOf(Vec<Condition>),
@@ -152,7 +157,9 @@ enum Repr {
     RfmAtLeast(RfmFloor),
     ScoreAtLeast(i64),
     HasInterest(String),
+    CouponUnused(String),
     Received(String),
+    Clicked(ClickRule),
     Not(Box<Condition>),
     AnyOf(Vec<Condition>),
     AllOf(Vec<Condition>),
@@ -224,6 +231,14 @@ impl CountRule {
     }
 }
 
+/// `clicked: {step, link?}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClickRule {
+    pub step: String,
+    pub link: Option<String>,
+}
+
 /// `rfm_at_least: {r, f, m}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -238,7 +253,8 @@ pub struct RfmFloor {
 pub struct Scope<'a> {
     pub event: Option<&'a EventKind>,
     pub contact: &'a Contact,
-    pub sent: &'a [String],
+    /// The run, for conditions about what it sent and what was clicked.
+    pub run: Option<&'a crate::journey::Run>,
     pub now: Timestamp,
 }
 
@@ -323,7 +339,17 @@ impl Condition {
                 .last_order_at
                 .is_some_and(|o| o <= s.now && s.now.duration_since(o) <= *d),
             Self::Property { key, equals } => s.contact.properties.get(key) == Some(equals),
-            Self::Received(step) => s.sent.iter().any(|x| x == step),
+            Self::CouponUnused(name) => s.contact.open_coupon(name, s.now).is_some(),
+            Self::Received(step) => s.run.is_some_and(|r| r.sent.iter().any(|x| x == step)),
+            Self::Clicked(rule) => s.run.is_some_and(|r| {
+                r.clicks.iter().any(|c| {
+                    c.step == rule.step
+                        && rule
+                            .link
+                            .as_deref()
+                            .is_none_or(|part| c.link.as_deref().is_some_and(|l| l.contains(part)))
+                })
+            }),
             Self::Not(c) => !c.holds(s),
             Self::AnyOf(cs) => cs.iter().any(|c| c.holds(s)),
             Self::AllOf(cs) => cs.iter().all(|c| c.holds(s)),
@@ -371,6 +397,7 @@ impl Condition {
     pub fn steps_named(&self) -> Vec<&str> {
         match self {
             Self::Received(s) => vec![s.as_str()],
+            Self::Clicked(rule) => vec![rule.step.as_str()],
             Self::Not(c) => c.steps_named(),
             Self::AnyOf(cs) | Self::AllOf(cs) => cs.iter().flat_map(|c| c.steps_named()).collect(),
             _ => vec![],
@@ -400,6 +427,7 @@ impl Condition {
                 .within
                 .and_then(|Duration(w)| after(contact.activity.next_expiry(&rule.key, w, now))),
             Self::Rfm(_) | Self::RfmAtLeast(_) => Rfm::next_change(contact, now),
+            Self::CouponUnused(name) => after(contact.open_coupon(name, now).map(|c| c.expires_at)),
             Self::Not(c) => c.changes_after(contact, now),
             Self::AnyOf(cs) | Self::AllOf(cs) => cs
                 .iter()

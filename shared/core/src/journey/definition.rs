@@ -25,6 +25,35 @@ pub const STAGE_CHANGED: &str = "stage_changed";
 /// whatever said so (a signup form, a checkout opt-in, the store's admin).
 pub const SUBSCRIBED: &str = "subscribed";
 
+/// The derived trigger for a date on the contact coming up (`date:` and
+/// `offset:` say which date and how long before or after it).
+pub const DATE_REACHED: &str = "date_reached";
+
+/// A date a journey can wait for or trigger on, read from the contact (or
+/// the run's subscription) when needed:
+/// `coupon.<name>.expires_at`, `property.<key>` (an RFC 3339 timestamp or a
+/// `YYYY-MM-DD` date, midnight in the contact's zone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DateRef {
+    CouponExpiry(String),
+    Property(String),
+}
+
+impl DateRef {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = text.split('.').collect();
+        match parts.as_slice() {
+            ["coupon", name, "expires_at"] if !name.is_empty() => {
+                Ok(Self::CouponExpiry(name.to_string()))
+            }
+            ["property", key] if !key.is_empty() => Ok(Self::Property(key.to_string())),
+            _ => Err(format!(
+                "`{text}` is not a date (coupon.<name>.expires_at or property.<key>)"
+            )),
+        }
+    }
+}
+
 /// How contacts are scored, staged and considered inactive
 /// (`segments/_audience.yaml`).
 #[derive(Debug, Clone, PartialEq)]
@@ -114,6 +143,9 @@ pub struct Trigger {
     /// No new run (whatever its key) while the contact entered this journey
     /// less than this long ago: "skip contacts who got it in the last 14 days".
     pub cooldown: Option<SignedDuration>,
+    /// With `date_reached`: the date, and the offset from it (negative:
+    /// before) at which the run starts; one run per date value.
+    pub date: Option<(DateRef, SignedDuration)>,
 }
 
 /// What a run is keyed on: one per contact, per checkout, or per order.
@@ -183,6 +215,16 @@ pub enum StepKind {
         time: jiff::civil::Time,
         days: Vec<jiff::civil::Weekday>,
     },
+    /// Wait until a date on the contact plus `offset` (negative: before
+    /// it): "2 days before the welcome coupon expires". A date that is
+    /// missing or already past lets the run go on at once.
+    WaitDate {
+        date: DateRef,
+        offset: SignedDuration,
+    },
+    /// Give the contact a unique coupon code (and tell the store, through
+    /// the bus event `waymark.coupon_issued`).
+    Coupon(crate::coupon::Spec),
     /// Wait for an event (same contact) for at most `timeout`; go to
     /// `on_event` if it happens, `on_timeout` otherwise.
     WaitFor {

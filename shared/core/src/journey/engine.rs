@@ -6,7 +6,9 @@
 
 use super::catalog::Catalog;
 use super::condition::{Scope, all};
-use super::definition::{Definition, OnRepeat, OnRetire, Reentry, RunPer, StepKind};
+use super::definition::{
+    DATE_REACHED, DateRef, Definition, OnRepeat, OnRetire, Reentry, RunPer, StepKind, Trigger,
+};
 use super::run::{Run, RunStatus};
 use crate::contact::Contact;
 use crate::event::{Event, EventKind};
@@ -159,7 +161,7 @@ fn rescore(catalog: &Catalog, contact: &mut Contact, event: &Event) {
                 Scope {
                     event: Some(&event.kind),
                     contact,
-                    sent: &[],
+                    run: None,
                     now: event.at,
                 },
             )
@@ -183,7 +185,7 @@ fn restage(
     let scope = Scope {
         event: None,
         contact,
-        sent: &[],
+        run: None,
         now: at,
     };
     let rule = catalog
@@ -218,7 +220,49 @@ fn next_review(catalog: &Catalog, contact: &Contact, now: Timestamp) -> Option<T
         .half_life
         .filter(|_| contact.score != 0)
         .and_then(|h| now.checked_add(h).ok());
-    rules.chain(decay).min()
+    // A date trigger's instant still ahead (a coupon expiry less 2 days).
+    let dates = catalog
+        .current()
+        .filter_map(|d| date_trigger_at(catalog, contact, &d.trigger))
+        .filter_map(|(_, t)| (t > now).then_some(t));
+    rules.chain(decay).chain(dates).min()
+}
+
+/// How late a date trigger may still fire (the timer was down, the contact
+/// was reviewed late); older instants are let go.
+const DATE_GRACE: jiff::SignedDuration = jiff::SignedDuration::from_hours(24 * 7);
+
+/// A date on the contact, if it has one.
+fn resolve_date(catalog: &Catalog, contact: &Contact, date: &DateRef) -> Option<Timestamp> {
+    match date {
+        DateRef::CouponExpiry(name) => contact
+            .coupons
+            .iter()
+            .rev()
+            .find(|c| &c.name == name)
+            .map(|c| c.expires_at),
+        DateRef::Property(key) => {
+            let text = contact.properties.get(key)?.as_str()?;
+            text.parse::<Timestamp>().ok().or_else(|| {
+                let day: jiff::civil::Date = text.parse().ok()?;
+                day.to_zoned(local_zone(catalog, contact))
+                    .ok()
+                    .map(|z| z.timestamp())
+            })
+        }
+    }
+}
+
+/// For a `date_reached` trigger: the date and the instant (date + offset)
+/// at which it fires.
+fn date_trigger_at(
+    catalog: &Catalog,
+    contact: &Contact,
+    trigger: &Trigger,
+) -> Option<(Timestamp, Timestamp)> {
+    let (date, offset) = trigger.date.as_ref()?;
+    let day = resolve_date(catalog, contact, date)?;
+    Some((day, day.checked_add(*offset).ok()?))
 }
 
 /// Applies one event: first the waits due by its time fire (against the
@@ -231,6 +275,9 @@ pub fn handle_event(
     event: &Event,
 ) -> Vec<Effect> {
     let mut effects = fire_waits(catalog, contact, runs, event.at);
+    if let EventKind::EmailClicked(click) = &event.kind {
+        note_click(contact, runs, click, event.at);
+    }
     let was_subscribed = contact.accepts_marketing();
     contact.apply(event);
     let subscribed = !was_subscribed && contact.accepts_marketing();
@@ -262,7 +309,7 @@ pub fn handle_event(
         let scope = Scope {
             event: Some(&event.kind),
             contact,
-            sent: &run.sent,
+            run: Some(run),
             now: event.at,
         };
         if event.at >= run.entered_at
@@ -322,10 +369,19 @@ pub fn handle_event(
         let scope = Scope {
             event: Some(&event.kind),
             contact,
-            sent: &[],
+            run: None,
             now: event.at,
         };
+        // A date trigger's run is keyed on the date: one run per date value.
+        let date_key = (def.trigger.event == DATE_REACHED)
+            .then(|| date_trigger_at(catalog, contact, &def.trigger))
+            .flatten()
+            .filter(|(_, t)| {
+                *t <= event.at && t.checked_add(DATE_GRACE).is_ok_and(|g| event.at < g)
+            })
+            .map(|(day, _)| format!("date:{day}"));
         let fired = match (def.trigger.event.as_str(), &def.trigger.segment) {
+            (DATE_REACHED, _) => date_key.is_some(),
             ("segment_entered", Some(seg)) => entered.contains(seg),
             ("segment_exited", Some(seg)) => exited.contains(seg),
             (super::definition::SUBSCRIBED, _) => subscribed,
@@ -337,7 +393,7 @@ pub fn handle_event(
         if !fired || !all(&def.trigger.conditions, scope) {
             continue;
         }
-        let Some(key) = run_key(def, event) else {
+        let Some(key) = date_key.or_else(|| run_key(def, event)) else {
             continue;
         };
         let latest = runs
@@ -432,6 +488,7 @@ pub fn handle_event(
             matched: None,
             sent: Vec::new(),
             path: Vec::new(),
+            clicks: Vec::new(),
         };
         effects.push(Effect::Entered {
             journey: def.id.clone(),
@@ -461,6 +518,38 @@ pub fn handle_event(
     effects
 }
 
+/// Remembers a click on the run whose email it was (found by message id),
+/// for `clicked: {step, link}` conditions.
+fn note_click(
+    contact: &Contact,
+    runs: &mut [Run],
+    click: &crate::event::Engagement,
+    at: Timestamp,
+) {
+    let Some(message) = &click.message else {
+        return;
+    };
+    for run in runs.iter_mut() {
+        if click.journey.as_ref().is_some_and(|j| *j != run.journey) {
+            continue;
+        }
+        let step = OutboxMessage::steps_of_run(&contact.shop, &contact.id, run)
+            .into_iter()
+            .find(|(id, _)| id == message)
+            .map(|(_, step)| step.to_string());
+        if let Some(step) = step {
+            run.clicks.push(super::run::Click {
+                step,
+                link: click.link.clone(),
+                at,
+            });
+            let excess = run.clicks.len().saturating_sub(super::run::CLICKS_KEPT);
+            run.clicks.drain(..excess);
+            return;
+        }
+    }
+}
+
 /// Re-evaluates the contact's segments after an event; returns the ids
 /// entered and exited (membership lives on the contact, so this is a diff).
 fn update_segments(
@@ -474,7 +563,7 @@ fn update_segments(
         let scope = Scope {
             event: None,
             contact,
-            sent: &[],
+            run: None,
             now: at,
         };
         let member = all(&seg.conditions, scope);
@@ -755,6 +844,61 @@ fn advance(
                 }
                 goto(def, run, step.next);
             }
+            StepKind::WaitDate { date, offset } => {
+                let due = match run.wait_until {
+                    Some(due) => due,
+                    None => match resolve_date(catalog, contact, date)
+                        .and_then(|d| d.checked_add(*offset).ok())
+                    {
+                        Some(t) if t > run.cursor => {
+                            run.wait_until = Some(t);
+                            t
+                        }
+                        // No such date, or already past: go on at once.
+                        _ => {
+                            goto(def, run, step.next);
+                            continue;
+                        }
+                    },
+                };
+                if !fire_if_due(run, due, now, effects) {
+                    return;
+                }
+                goto(def, run, step.next);
+            }
+            StepKind::Coupon(spec) => {
+                let mark = format!("emit:{}", step.id);
+                let visit = run.path.iter().filter(|p| **p == mark).count();
+                let key = format!("{}#{}", run.key, run.entry);
+                let code = crate::coupon::code(
+                    catalog.coupon_secret(),
+                    &spec.prefix,
+                    &[
+                        contact.shop.as_str(),
+                        contact.id.as_str(),
+                        &run.journey,
+                        &key,
+                        &format!("{}#{visit}", step.id),
+                    ],
+                );
+                let coupon = crate::coupon::Coupon {
+                    name: spec.name.clone(),
+                    code,
+                    discount: spec.discount.clone(),
+                    journey: run.journey.clone(),
+                    issued_at: at,
+                    expires_at: crate::coupon::expiry(at, spec.valid_for.0),
+                    used_at: None,
+                };
+                let data = serde_json::to_value(&coupon).unwrap_or_default();
+                contact.give_coupon(coupon);
+                let mut message =
+                    OutboxMessage::event(contact, run, &step.id, visit, "waymark.coupon_issued");
+                message.params["coupon"] = data;
+                effects.push(Effect::Emit(Box::new(message)));
+                run.path.push(mark);
+                goto(def, run, step.next);
+            }
             StepKind::WaitFor {
                 timeout,
                 on_timeout,
@@ -777,7 +921,7 @@ fn advance(
                 let scope = Scope {
                     event: Some(&run.trigger),
                     contact,
-                    sent: &run.sent,
+                    run: Some(run),
                     now: at,
                 };
                 let target = if all(conditions, scope) {
@@ -821,7 +965,7 @@ fn advance(
                 let scope = Scope {
                     event: None,
                     contact,
-                    sent: &run.sent,
+                    run: Some(run),
                     now: at,
                 };
                 if !all(&def.audience, scope) {

@@ -42,6 +42,25 @@ fn describe(d: &Definition, i: usize) -> String {
                 )
             }
         }
+        StepKind::WaitDate { date, offset } => {
+            let what = match date {
+                super::DateRef::CouponExpiry(name) => format!("coupon {name} expires"),
+                super::DateRef::Property(key) => key.clone(),
+            };
+            if offset.is_zero() {
+                format!("wait until {what}")
+            } else if offset.is_negative() {
+                format!("wait until {} before {what}", human(-*offset))
+            } else {
+                format!("wait until {} after {what}", human(*offset))
+            }
+        }
+        StepKind::Coupon(c) => format!(
+            "coupon {} ({}, valid {})",
+            c.name,
+            c.discount,
+            human(c.valid_for.0)
+        ),
         StepKind::WaitFor {
             events, timeout, ..
         } => {
@@ -209,9 +228,10 @@ pub fn mermaid(d: &Definition) -> String {
     for i in 0..d.steps.len() {
         let shape = match d.steps[i].kind {
             StepKind::If { .. } | StepKind::Split { .. } => ("{", "}"),
-            StepKind::Wait { .. } | StepKind::WaitUntil { .. } | StepKind::WaitFor { .. } => {
-                ("[/", "/]")
-            }
+            StepKind::Wait { .. }
+            | StepKind::WaitUntil { .. }
+            | StepKind::WaitFor { .. }
+            | StepKind::WaitDate { .. } => ("[/", "/]"),
             _ => ("[", "]"),
         };
         let _ = writeln!(

@@ -12,11 +12,11 @@ mod run;
 pub use catalog::{Catalog, ContentError, ContentFile};
 pub use condition::Condition;
 pub use definition::{
-    Branch, Definition, Exit, Goal, OnRepeat, OnRetire, Reentry, RunPer, SEGMENT_EVENTS, Segment,
-    Step, StepKind, Trigger, Update,
+    Branch, DATE_REACHED, DateRef, Definition, Exit, Goal, OnRepeat, OnRetire, Reentry, RunPer,
+    SEGMENT_EVENTS, Segment, Step, StepKind, Trigger, Update,
 };
 pub use engine::{Effect, handle_event, handle_tick, successors};
-pub use run::{Run, RunStatus};
+pub use run::{CLICKS_KEPT, Click, Run, RunStatus};
 
 #[cfg(test)]
 mod schema_tests;

@@ -50,6 +50,20 @@ pub struct Run {
     /// Split decisions, as `step=branch`.
     #[serde(default)]
     pub path: Vec<String>,
+    /// Clicks on the links of the emails this run sent (bounded).
+    #[serde(default)]
+    pub clicks: Vec<Click>,
+}
+
+/// Clicks a run remembers.
+pub const CLICKS_KEPT: usize = 20;
+
+/// A click on a link of the email a step sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Click {
+    pub step: String,
+    pub link: Option<String>,
+    pub at: Timestamp,
 }
 
 impl Run {

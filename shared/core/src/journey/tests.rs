@@ -101,6 +101,7 @@ fn order(at: Timestamp, token: Option<&str>) -> Event {
             tracking: vec![],
             country: None,
             province: None,
+            discount_codes: vec![],
         }),
     )
 }
@@ -733,4 +734,184 @@ fn emit_steps_queue_one_event_per_visit() {
             detail_type: "sales_handoff".into()
         }]
     );
+}
+
+// ---- coupons, dates and clicks ------------------------------------------------
+
+const COUPON: &str = "id: welcome\nversion: 1\nname: W\ntrigger:\n  event: customer_upserted\ngoals:\n  - event: order_placed\nsteps:\n  - id: give\n    coupon: { name: welcome, prefix: WELCOME, discount: 10%, valid_for: 14d }\n  - id: hello\n    email: welcome_1\n  - id: before_expiry\n    wait_until_date: { date: coupon.welcome.expires_at, before: 2d }\n  - id: unused\n    if: [{ coupon_unused: welcome }]\n    else: end\n  - id: remind\n    email: welcome_coupon_reminder\n";
+
+fn order_with_code(at: Timestamp, code: &str) -> Event {
+    let mut e = order(at, None);
+    if let EventKind::OrderPlaced(o) = &mut e.kind {
+        o.discount_codes = vec![code.to_lowercase()];
+    }
+    e
+}
+
+#[test]
+fn a_coupon_step_gives_a_unique_code_renders_it_and_tells_the_store() {
+    let catalog = catalog_with(&[("w.yaml", COUPON)]).with_coupon_secret(b"secret-1");
+    let mut contact = Contact::new(ContactId::for_customer(1), shop(), t0());
+    let mut runs = vec![];
+    let fx = handle_event(&catalog, &mut contact, &mut runs, &customer(t0(), true));
+    let code = contact.coupons[0].code.clone();
+    assert!(code.starts_with("WELCOME-"), "{code}");
+    assert_eq!(contact.coupons[0].expires_at, mins(14 * 24 * 60));
+    let issued: Vec<_> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Emit(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(issued.len(), 1);
+    assert_eq!(issued[0].params["coupon"]["code"], code.as_str());
+    let email = fx
+        .iter()
+        .find_map(|e| match e {
+            Effect::Email(m) => Some(m),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(email.params["coupons"]["welcome"]["code"], code.as_str());
+    let rendered = crate::email::Renderer::for_catalog(&catalog)
+        .render("welcome_1", &email.params)
+        .unwrap();
+    assert!(rendered.text.contains(&code), "{}", rendered.text);
+    assert!(
+        rendered.text.contains("7 December 2026"),
+        "{}",
+        rendered.text
+    );
+
+    // The same contact and run under the same secret: the same code; under
+    // another secret (or for another contact), another.
+    let mut again = Contact::new(ContactId::for_customer(1), shop(), t0());
+    handle_event(&catalog, &mut again, &mut vec![], &customer(t0(), true));
+    assert_eq!(again.coupons[0].code, code);
+    let other = catalog_with(&[("w.yaml", COUPON)]).with_coupon_secret(b"secret-2");
+    let mut c2 = Contact::new(ContactId::for_customer(1), shop(), t0());
+    handle_event(&other, &mut c2, &mut vec![], &customer(t0(), true));
+    assert_ne!(c2.coupons[0].code, code);
+    let mut c3 = Contact::new(ContactId::for_customer(2), shop(), t0());
+    handle_event(&catalog, &mut c3, &mut vec![], &customer(t0(), true));
+    assert_ne!(c3.coupons[0].code, code);
+}
+
+#[test]
+fn the_reminder_goes_two_days_before_expiry_only_if_the_code_is_unused() {
+    let catalog = catalog_with(&[("w.yaml", COUPON)]);
+    let mut w = world(catalog.clone());
+    w.event(&customer(t0(), true));
+    assert_eq!(w.runs[0].wait_until, Some(mins(12 * 24 * 60)));
+    w.tick(mins(12 * 24 * 60 - 1));
+    assert_eq!(steps_sent(&w), vec!["hello"]);
+    w.tick(mins(12 * 24 * 60));
+    assert_eq!(steps_sent(&w), vec!["hello", "remind"]);
+
+    // Used in an order (without the goal: a journey where ordering goes on).
+    let no_goal = COUPON.replace("goals:\n  - event: order_placed\n", "");
+    let mut w = world(catalog_with(&[("w.yaml", &no_goal)]));
+    w.event(&customer(t0(), true));
+    let code = w.contact.coupons[0].code.clone();
+    w.event(&order_with_code(mins(60), &code));
+    assert_eq!(w.contact.coupons[0].used_at, Some(mins(60)));
+    w.tick(mins(20 * 24 * 60));
+    assert_eq!(steps_sent(&w), vec!["hello"], "a used code is not reminded");
+    assert_eq!(w.runs[0].status, RunStatus::Completed);
+}
+
+#[test]
+fn a_date_trigger_starts_a_run_at_the_offset_once_per_date() {
+    let j = "id: renewal\nversion: 1\nname: R\ntrigger:\n  event: date_reached\n  date: property.renews_at\n  before: 3d\nsteps:\n  - id: heads_up\n    email: abandoned_checkout_1\n";
+    let setter = "id: setter\nversion: 1\nname: S\ntrigger:\n  event: customer_upserted\n  reentry: always\nsteps:\n  - id: set\n    update: { set: { renews_at: \"2026-12-10T09:00:00Z\" } }\n";
+    let mut w = world(catalog_with(&[("r.yaml", j), ("s.yaml", setter)]));
+    w.event(&customer(t0(), true));
+    // The update step sets the date; the contact is due for a review at
+    // 3 days before it.
+    let due: Timestamp = "2026-12-07T09:00:00Z".parse().unwrap();
+    assert_eq!(w.contact.review_at, Some(due));
+    w.tick(due.checked_sub(SignedDuration::from_secs(1)).unwrap());
+    assert!(w.emails.is_empty());
+    w.tick(due);
+    assert_eq!(steps_sent(&w), vec!["heads_up"]);
+    // Later events and ticks do not start it again for the same date.
+    w.event(&customer(
+        due.checked_add(SignedDuration::from_hours(1)).unwrap(),
+        true,
+    ));
+    w.tick(due.checked_add(SignedDuration::from_hours(48)).unwrap());
+    assert_eq!(steps_sent(&w), vec!["heads_up"]);
+    assert_eq!(w.runs.iter().filter(|r| r.journey == "renewal").count(), 1);
+
+    // A date long past (beyond the grace) starts nothing.
+    let mut w = world(catalog_with(&[("r.yaml", j)]));
+    w.contact
+        .properties
+        .insert("renews_at".into(), "2026-01-01".into());
+    w.event(&customer(t0(), true));
+    assert!(w.runs.is_empty());
+}
+
+#[test]
+fn date_problems_are_reported_with_the_file() {
+    let bad = "id: renewal\nversion: 1\nname: R\ntrigger:\n  event: date_reached\n  date: renews_at\nsteps:\n  - id: wait\n    wait_until_date: { date: coupon.x.expires_at, before: 1d, after: 1d }\n  - id: give\n    coupon: { name: Bad-Name, prefix: lower, discount: 10%, valid_for: 1d }\n";
+    let mut files: Vec<ContentFile> = repo_files()
+        .into_iter()
+        .filter(|f| f.path.starts_with("templates/"))
+        .collect();
+    files.push(ContentFile {
+        path: "journeys/renewal.yaml".into(),
+        text: bad.into(),
+    });
+    let errors = Catalog::from_files(&files).unwrap_err();
+    let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    let all = text.join("\n");
+    assert!(all.contains("`renews_at` is not a date"), "{all}");
+    assert!(all.contains("not both"), "{all}");
+    assert!(all.contains("coupon `prefix`"), "{all}");
+    assert!(all.contains("coupon `name`"), "{all}");
+    assert!(
+        text.iter().all(|t| t.starts_with("journeys/renewal.yaml:")),
+        "{all}"
+    );
+}
+
+#[test]
+fn clicked_reads_which_link_of_which_step_was_clicked() {
+    // (Transactional, so the frequency cap does not skip the second.)
+    let j = "id: ebook\nversion: 1\nname: E\ntrigger:\n  event: customer_upserted\nsteps:\n  - id: offer\n    email: abandoned_checkout_1\n    transactional: true\n  - id: other\n    email: abandoned_checkout_1\n    transactional: true\n  - id: window\n    wait: 3d\n  - id: did_they\n    if: [{ clicked: { step: offer, link: ebook } }]\n    then: thanks\n    else: end\n  - id: thanks\n    email: abandoned_checkout_1\n";
+    let catalog = catalog_with(&[("e.yaml", j)]);
+    let click = |w: &mut World, step: usize, link: &str, at: Timestamp| {
+        let message =
+            crate::outbox::OutboxMessage::steps_of_run(&w.contact.shop, &w.contact.id, &w.runs[0])
+                [step]
+                .0
+                .clone();
+        w.event(&event(
+            &format!("click-{step}-{link}"),
+            at,
+            EventKind::EmailClicked(crate::event::Engagement {
+                email: email(),
+                message: Some(message),
+                journey: Some("ebook".into()),
+                link: Some(link.into()),
+            }),
+        ));
+    };
+    // The e-book link in the other email does not count; in the offer it does.
+    let mut w = world(catalog.clone());
+    w.event(&customer(t0(), true));
+    click(&mut w, 1, "https://shop.example/ebook", mins(10));
+    w.tick(mins(4 * 24 * 60));
+    assert_eq!(steps_sent(&w), vec!["offer", "other"]);
+
+    let mut w = world(catalog.clone());
+    w.event(&customer(t0(), true));
+    click(&mut w, 0, "https://shop.example/blog", mins(10));
+    click(&mut w, 0, "https://shop.example/ebook", mins(20));
+    assert_eq!(w.runs[0].clicks.len(), 2);
+    assert_eq!(w.runs[0].clicks[1].step, "offer");
+    w.tick(mins(4 * 24 * 60));
+    assert_eq!(steps_sent(&w), vec!["offer", "other", "thanks"]);
 }

@@ -26,6 +26,13 @@ pub(super) struct Payload {
     billing_address: Option<Address>,
     #[serde(default)]
     note_attributes: Vec<super::NoteAttribute>,
+    #[serde(default)]
+    discount_codes: Vec<DiscountCode>,
+}
+
+#[derive(serde::Deserialize)]
+struct DiscountCode {
+    code: String,
 }
 
 #[derive(serde::Deserialize)]
@@ -65,6 +72,13 @@ impl Payload {
             .map_err(|e| format!("total_price: {e}"))?;
         Ok(Order {
             anonymous_id: super::anonymous_id(&self.note_attributes),
+            discount_codes: self
+                .discount_codes
+                .into_iter()
+                .map(|d| d.code.trim().to_string())
+                .filter(|c| !c.is_empty())
+                .take(20)
+                .collect(),
             order_id: self.id,
             checkout_token: self.checkout_token.filter(|t| !t.is_empty()),
             customer_id: customer.as_ref().and_then(|c| c.id),

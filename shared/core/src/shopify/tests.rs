@@ -63,6 +63,20 @@ fn orders_and_customers_parse() {
         order.checkout_token.as_deref(),
         Some("c1a9e3b2d4f60718293a4b5c6d7e8f90")
     );
+    assert!(order.discount_codes.is_empty());
+    let mut with_code: serde_json::Value = serde_json::from_str(ORDER).unwrap();
+    with_code["discount_codes"] =
+        serde_json::json!([{"code": " WELCOME-ABC ", "amount": "6.60", "type": "percentage"}]);
+    let o = parse(&delivery(
+        &shop,
+        "orders/create",
+        with_code.to_string().as_bytes(),
+    ))
+    .unwrap();
+    let EventKind::OrderPlaced(order) = &o.kind else {
+        panic!("expected an order")
+    };
+    assert_eq!(order.discount_codes, vec!["WELCOME-ABC".to_string()]);
     let c = parse(&delivery(&shop, "customers/create", CUSTOMER.as_bytes())).unwrap();
     let EventKind::CustomerUpserted(cust) = &c.kind else {
         panic!("expected a customer")

@@ -80,6 +80,7 @@ fn order(i: u64, n: u64) -> EventKind {
         tracking: vec![],
         country: Some("IE".into()),
         province: None,
+        discount_codes: vec![],
     })
 }
 
