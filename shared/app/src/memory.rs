@@ -194,6 +194,9 @@ fn alias_keys(identity: &Identity) -> Vec<String> {
     if let Some(a) = &identity.anonymous_id {
         keys.push(format!("anon:{a}"));
     }
+    if let Some(k) = identity.contract_id {
+        keys.push(format!("contract:{k}"));
+    }
     keys
 }
 
@@ -274,6 +277,12 @@ impl ContactStore for MemoryStore {
             match s.aliases.get(&(shop.clone(), format!("order:{o}"))) {
                 Some(id) => r.contact = r.contact.or(Some(id.clone())),
                 None => r.unmapped.order_id = Some(o),
+            }
+        }
+        if let Some(k) = identity.contract_id {
+            match s.aliases.get(&(shop.clone(), format!("contract:{k}"))) {
+                Some(id) => r.contact = r.contact.or(Some(id.clone())),
+                None => r.unmapped.contract_id = Some(k),
             }
         }
         if let Some(a) = &identity.anonymous_id {
@@ -448,6 +457,7 @@ impl Privacy for MemoryStore {
             .collect();
         aliases.extend(e.customer_id.map(|c| format!("cust:{c}")));
         aliases.extend(e.orders.iter().map(|o| format!("order:{o}")));
+        aliases.extend(e.contracts.iter().map(|k| format!("contract:{k}")));
         aliases.extend(e.anonymous_ids.iter().map(|a| format!("anon:{a}")));
         for a in aliases {
             n += u64::from(s.aliases.remove(&(e.shop.clone(), a)).is_some());

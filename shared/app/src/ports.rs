@@ -118,6 +118,8 @@ pub struct Erasure {
     pub customer_id: Option<u64>,
     pub emails: Vec<EmailAddress>,
     pub orders: Vec<u64>,
+    /// Subscription contracts (their lookups name the person too).
+    pub contracts: Vec<u64>,
     pub anonymous_ids: Vec<String>,
     pub segments: Vec<String>,
     /// Outbox messages (emails and bus events) queued for the person.

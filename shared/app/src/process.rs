@@ -295,6 +295,7 @@ impl<S: ContactStore + Privacy> Processor<S> {
             customer_id: c.customer_id.or(named.customer_id),
             emails,
             orders,
+            contracts: c.subscriptions.iter().map(|s| s.contract_id).collect(),
             anonymous_ids: c.anonymous_ids.clone(),
             segments: c.segments.iter().cloned().collect(),
             messages: state

@@ -52,6 +52,10 @@ pub fn alias_order(shop: &ShopDomain, order_id: u64) -> String {
     format!("S#{shop}#A#order:{order_id}")
 }
 
+pub fn alias_contract(shop: &ShopDomain, contract_id: u64) -> String {
+    format!("S#{shop}#A#contract:{contract_id}")
+}
+
 pub fn alias_anonymous(shop: &ShopDomain, anonymous_id: &str) -> String {
     format!("S#{shop}#A#anon:{anonymous_id}")
 }

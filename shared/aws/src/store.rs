@@ -334,6 +334,9 @@ impl DynamoStore {
         if let Some(a) = &identity.anonymous_id {
             pks.push(keys::alias_anonymous(shop, a));
         }
+        if let Some(k) = identity.contract_id {
+            pks.push(keys::alias_contract(shop, k));
+        }
         for pk in pks {
             let result = self
                 .client
@@ -375,6 +378,12 @@ impl ContactStore for DynamoStore {
             match self.alias(keys::alias_order(shop, o)).await? {
                 Some(id) => r.contact = r.contact.or(Some(id)),
                 None => r.unmapped.order_id = Some(o),
+            }
+        }
+        if let Some(k) = identity.contract_id {
+            match self.alias(keys::alias_contract(shop, k)).await? {
+                Some(id) => r.contact = r.contact.or(Some(id)),
+                None => r.unmapped.contract_id = Some(k),
             }
         }
         if let Some(a) = &identity.anonymous_id {
@@ -801,6 +810,11 @@ impl Privacy for DynamoStore {
                 .map(|m| a(keys::alias_email(shop, &m.lookup_key()))),
         );
         doomed.extend(e.orders.iter().map(|o| a(keys::alias_order(shop, *o))));
+        doomed.extend(
+            e.contracts
+                .iter()
+                .map(|k| a(keys::alias_contract(shop, *k))),
+        );
         doomed.extend(
             e.anonymous_ids
                 .iter()

@@ -76,6 +76,11 @@ pub enum Local {
         /// The delivery id (X-Shopify-Webhook-Id); defaults to one derived from the body.
         #[arg(long)]
         webhook_id: Option<String>,
+        /// When Shopify triggered it (X-Shopify-Triggered-At, RFC 3339): the
+        /// time of payloads that carry none, such as subscription billing
+        /// attempts. Defaults to now.
+        #[arg(long)]
+        at: Option<jiff::Timestamp>,
     },
 }
 
@@ -157,6 +162,7 @@ pub async fn run(cmd: Local) -> Result<ExitCode> {
             secret,
             shop,
             webhook_id,
+            at,
         } => {
             let body =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
@@ -172,6 +178,10 @@ pub async fn run(cmd: Local) -> Result<ExitCode> {
                 .header("x-shopify-shop-domain", &shop)
                 .header("x-shopify-webhook-id", &id)
                 .header("x-shopify-hmac-sha256", signature)
+                .header(
+                    "x-shopify-triggered-at",
+                    at.unwrap_or_else(jiff::Timestamp::now).to_string(),
+                )
                 .body(body)
                 .send()
                 .await

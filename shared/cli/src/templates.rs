@@ -161,7 +161,18 @@ pub fn templates(cmd: Templates) -> Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             };
             let renderer = Renderer::for_catalog(&catalog);
+            let contract = fixture(
+                &root,
+                "subscription_contracts_create.json",
+                "subscription_contracts/create",
+            )?;
+            let billed = fixture(
+                &root,
+                "subscription_billing_attempts_success.json",
+                "subscription_billing_attempts/success",
+            )?;
             let samples: BTreeMap<&str, EventKind> = BTreeMap::from([
+                ("subscription_billed", billed.clone()),
                 (
                     "checkout_updated",
                     fixture(&root, "checkouts_create.json", "checkouts/create")?,
@@ -206,6 +217,22 @@ pub fn templates(cmd: Templates) -> Result<ExitCode> {
                         issued_at: at,
                         expires_at: waymark_core::coupon::expiry(at, spec.valid_for.0),
                         used_at: None,
+                    });
+                }
+            }
+            // A monthly subscription billed once, for the subscription emails.
+            for contact in [&mut ana, &mut nameless] {
+                for (n, kind) in [&contract, &billed].into_iter().enumerate() {
+                    contact.apply(&waymark_core::event::Event {
+                        id: format!("sample-subscription-{n}"),
+                        shop: contact.shop.clone(),
+                        at: contact.first_seen_at,
+                        source: waymark_core::event::Source {
+                            platform: "shopify".into(),
+                            topic: "sample".into(),
+                            delivery_id: "sample".into(),
+                        },
+                        kind: kind.clone(),
                     });
                 }
             }

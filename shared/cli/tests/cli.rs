@@ -118,6 +118,8 @@ fn templates_check_renders_everything_and_names_the_broken_line() {
         "orders_create.json",
         "customers_create.json",
         "orders_fulfilled.json",
+        "subscription_contracts_create.json",
+        "subscription_billing_attempts_success.json",
     ] {
         std::fs::copy(
             root().join("events/shopify").join(f),

@@ -117,7 +117,33 @@ pub struct Contact {
     /// Coupon codes journeys gave the contact, newest last (bounded).
     #[serde(default)]
     pub coupons: Vec<crate::coupon::Coupon>,
+    /// The contact's subscriptions (contracts), newest last (bounded).
+    #[serde(default)]
+    pub subscriptions: Vec<SubscriptionState>,
 }
+
+/// A subscription as the profile keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionState {
+    pub contract_id: u64,
+    pub status: String,
+    pub interval: Option<crate::event::Cadence>,
+    /// When its newest cycle was billed.
+    pub billed_at: Option<Timestamp>,
+    /// Cycles billed so far (as Waymark saw them).
+    pub cycles: u32,
+    /// Logical time of the newest contract fact applied.
+    pub changed_at: Option<Timestamp>,
+}
+
+impl SubscriptionState {
+    pub fn is_active(&self) -> bool {
+        self.status == "active"
+    }
+}
+
+/// Subscriptions a contact remembers.
+const SUBSCRIPTIONS_KEPT: usize = 10;
 
 /// A product as the profile remembers it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -201,6 +227,7 @@ impl Contact {
             review_at: None,
             idle_at: None,
             coupons: Vec::new(),
+            subscriptions: Vec::new(),
         }
     }
 
@@ -320,6 +347,43 @@ impl Contact {
             .iter()
             .rev()
             .find(|c| c.name == name && c.is_open(now))
+    }
+
+    /// The subscription of this contract, created if new.
+    fn subscription(&mut self, contract_id: u64) -> &mut SubscriptionState {
+        let i = match self
+            .subscriptions
+            .iter()
+            .position(|s| s.contract_id == contract_id)
+        {
+            Some(i) => i,
+            None => {
+                self.subscriptions.push(SubscriptionState {
+                    contract_id,
+                    status: "active".into(),
+                    interval: None,
+                    billed_at: None,
+                    cycles: 0,
+                    changed_at: None,
+                });
+                if self.subscriptions.len() > SUBSCRIPTIONS_KEPT {
+                    // The oldest ended one goes first, else the oldest.
+                    let drop = self
+                        .subscriptions
+                        .iter()
+                        .position(|s| !s.is_active())
+                        .unwrap_or(0);
+                    self.subscriptions.remove(drop);
+                }
+                self.subscriptions.len() - 1
+            }
+        };
+        &mut self.subscriptions[i]
+    }
+
+    /// Whether any of the contact's subscriptions is active.
+    pub fn subscribed_to_something(&self) -> bool {
+        self.subscriptions.iter().any(SubscriptionState::is_active)
     }
 
     /// Notes a marketing email queued at `at` (for the frequency cap).
@@ -489,6 +553,19 @@ impl Contact {
             | EventKind::CustomerRedacted(_)
             | EventKind::ShopRedacted
             | EventKind::Reviewed => {}
+            EventKind::SubscriptionChanged(s) => {
+                let sub = self.subscription(s.contract_id);
+                if sub.changed_at.is_none_or(|t| event.at >= t) {
+                    sub.status = s.status.clone();
+                    sub.interval = s.interval.or(sub.interval);
+                    sub.changed_at = Some(event.at);
+                }
+            }
+            EventKind::SubscriptionBilled(b) => {
+                let sub = self.subscription(b.contract_id);
+                sub.cycles += 1;
+                sub.billed_at = Some(sub.billed_at.map_or(event.at, |t| t.max(event.at)));
+            }
             EventKind::OrderRefunded(r) => {
                 if let (Some(spent), Some(amount)) = (&self.total_spent, &r.amount)
                     && let Some(less) = spent.plus(&Money {

@@ -64,6 +64,12 @@ pub enum EventKind {
     Lapsed(Lapse),
     /// A time-based re-evaluation of the contact's segments and stage.
     Reviewed,
+    /// A subscription contract was created or changed status
+    /// (`subscription_contracts/*`).
+    SubscriptionChanged(Subscription),
+    /// A subscription was billed for a cycle
+    /// (`subscription_billing_attempts/success`).
+    SubscriptionBilled(Billing),
 }
 
 impl EventKind {
@@ -88,6 +94,8 @@ impl EventKind {
             Self::Site(s) => s.action.name(),
             Self::Lapsed(_) => "contact_lapsed",
             Self::Reviewed => "reviewed",
+            Self::SubscriptionChanged(_) => "subscription_changed",
+            Self::SubscriptionBilled(_) => "subscription_billed",
         }
     }
 
@@ -118,12 +126,13 @@ impl EventKind {
         match self {
             Self::ShipmentUpdated(s) => Some(s.order_id),
             Self::OrderRefunded(r) => Some(r.order_id),
+            Self::SubscriptionBilled(b) => b.order_id,
             other => other.order().map(|o| o.order_id),
         }
     }
 
     /// Every kind name, for validating definition files.
-    pub const NAMES: [&'static str; 22] = [
+    pub const NAMES: [&'static str; 24] = [
         "consent_changed",
         "email_opened",
         "email_clicked",
@@ -146,6 +155,8 @@ impl EventKind {
         "identified",
         "custom_event",
         "contact_lapsed",
+        "subscription_changed",
+        "subscription_billed",
     ];
 
     /// The identities this event names, used to find (or create) its contact.
@@ -161,6 +172,7 @@ impl EventKind {
                 email: c.email.clone(),
                 order_id: None,
                 anonymous_id: c.anonymous_id.clone(),
+                contract_id: None,
             },
             Self::OrderPlaced(o)
             | Self::OrderPaid(o)
@@ -170,6 +182,7 @@ impl EventKind {
                 email: o.email.clone(),
                 order_id: Some(o.order_id),
                 anonymous_id: o.anonymous_id.clone(),
+                contract_id: None,
             },
             Self::ConsentChanged(c) => Identity {
                 email: Some(c.email.clone()),
@@ -184,6 +197,7 @@ impl EventKind {
                 email: s.email.clone(),
                 order_id: Some(s.order_id),
                 anonymous_id: None,
+                contract_id: None,
             },
             Self::OrderRefunded(r) => Identity {
                 order_id: Some(r.order_id),
@@ -206,6 +220,17 @@ impl EventKind {
                 email: s.email.clone(),
                 order_id: None,
                 anonymous_id: s.anonymous_id.clone(),
+                contract_id: None,
+            },
+            Self::SubscriptionChanged(s) => Identity {
+                customer_id: s.customer_id,
+                contract_id: Some(s.contract_id),
+                ..Identity::default()
+            },
+            // A billing attempt names only the contract and its order.
+            Self::SubscriptionBilled(b) => Identity {
+                contract_id: Some(b.contract_id),
+                ..Identity::default()
             },
             Self::ShopRedacted | Self::Lapsed(_) | Self::Reviewed => Identity::default(),
         }
@@ -232,6 +257,9 @@ pub struct Identity {
     /// The storefront's anonymous visitor id (site tracking).
     #[serde(default)]
     pub anonymous_id: Option<String>,
+    /// A subscription contract of the person's (billing attempts name only it).
+    #[serde(default)]
+    pub contract_id: Option<u64>,
 }
 
 impl Identity {
@@ -240,6 +268,7 @@ impl Identity {
             && self.email.is_none()
             && self.order_id.is_none()
             && self.anonymous_id.is_none()
+            && self.contract_id.is_none()
     }
 
     /// Whether it names the person (not just a browser or an order).
@@ -348,6 +377,74 @@ pub struct Order {
     /// Discount codes the customer used (a coupon a journey gave is then spent).
     #[serde(default)]
     pub discount_codes: Vec<String>,
+}
+
+/// A subscription contract as the store reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscription {
+    pub contract_id: u64,
+    pub customer_id: Option<u64>,
+    /// `active`, `paused`, `cancelled`, `expired`, `failed`.
+    pub status: String,
+    /// How often it bills.
+    pub interval: Option<Cadence>,
+    pub origin_order_id: Option<u64>,
+}
+
+/// One billed cycle of a subscription, with the order it created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Billing {
+    pub contract_id: u64,
+    pub order_id: Option<u64>,
+}
+
+/// A billing cadence: every `count` days, weeks, months or years.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cadence {
+    pub unit: CadenceUnit,
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CadenceUnit {
+    Day,
+    Week,
+    Month,
+    Year,
+}
+
+impl Cadence {
+    /// Shopify's `interval` (`day`/`DAY`, `week`, `month`, `year`) and count.
+    pub fn parse(interval: &str, count: u32) -> Result<Self, String> {
+        let unit = match interval.trim().to_ascii_lowercase().as_str() {
+            "day" => CadenceUnit::Day,
+            "week" => CadenceUnit::Week,
+            "month" => CadenceUnit::Month,
+            "year" => CadenceUnit::Year,
+            other => return Err(format!("unknown interval `{other}`")),
+        };
+        if count == 0 || count > 366 {
+            return Err(format!("interval_count {count} is out of range"));
+        }
+        Ok(Self { unit, count })
+    }
+
+    /// The next billing after `at`, in calendar terms in `zone` (a monthly
+    /// subscription billed on 31 January next bills on 28 February).
+    pub fn after(&self, at: Timestamp, zone: &jiff::tz::TimeZone) -> Option<Timestamp> {
+        let n = i64::from(self.count);
+        let span = match self.unit {
+            CadenceUnit::Day => jiff::Span::new().days(n),
+            CadenceUnit::Week => jiff::Span::new().weeks(n),
+            CadenceUnit::Month => jiff::Span::new().months(n),
+            CadenceUnit::Year => jiff::Span::new().years(n),
+        };
+        at.to_zoned(zone.clone())
+            .checked_add(span)
+            .ok()
+            .map(|z| z.timestamp())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -122,6 +122,15 @@ impl OutboxMessage {
             })
             .collect();
         params["coupons"] = coupons.into();
+        // The subscription a subscription journey is about.
+        if let Some((sub, billed)) = crate::journey::run_subscription(contact, Some(run)) {
+            params["subscription"] = serde_json::json!({
+                "contract_id": sub.contract_id,
+                "status": sub.status,
+                "cycle": sub.cycles,
+                "billed_at": billed,
+            });
+        }
         if let Some(matched) = &run.matched {
             params["event"] = serde_json::to_value(matched)
                 .ok()

@@ -201,6 +201,32 @@ impl Stack {
         body: &str,
         hmac: Option<String>,
     ) -> Result<(u16, Value)> {
+        self.post_at(topic, webhook_id, body, hmac, "2026-11-23T10:00:00Z")
+            .await
+    }
+
+    /// A signed webhook that Shopify triggered at `triggered_at` (the time
+    /// of payloads that carry none, such as subscription billing attempts).
+    pub async fn webhook_at(
+        &mut self,
+        topic: &str,
+        webhook_id: &str,
+        body: &str,
+        triggered_at: &str,
+    ) -> Result<(u16, Value)> {
+        let sig = waymark_core::hmac::sign(SECRET.as_bytes(), body.as_bytes());
+        self.post_at(topic, webhook_id, body, Some(sig), triggered_at)
+            .await
+    }
+
+    async fn post_at(
+        &mut self,
+        topic: &str,
+        webhook_id: &str,
+        body: &str,
+        hmac: Option<String>,
+        triggered_at: &str,
+    ) -> Result<(u16, Value)> {
         let mut req = lambda_http::http::Request::builder()
             .method("POST")
             .uri("/shopify")
@@ -209,7 +235,7 @@ impl Stack {
             .header("x-shopify-shop-domain", SHOP)
             .header("x-shopify-webhook-id", webhook_id)
             .header("x-shopify-event-id", format!("evt-{webhook_id}"))
-            .header("x-shopify-triggered-at", "2026-11-23T10:00:00Z")
+            .header("x-shopify-triggered-at", triggered_at)
             .header("x-shopify-api-version", "2026-10");
         if let Some(h) = hmac {
             req = req.header("x-shopify-hmac-sha256", h);

@@ -286,6 +286,24 @@ async fn customers_redact_erases_the_person_everywhere() {
         )
         .await
         .unwrap();
+    // A subscription (its contract lookup names her too) and its first cycle.
+    stack
+        .webhook(
+            "subscription_contracts/create",
+            "wh-sc",
+            &shopify("subscription_contracts_create.json"),
+        )
+        .await
+        .unwrap();
+    stack
+        .webhook(
+            "subscription_billing_attempts/success",
+            "wh-sb",
+            &shopify("subscription_billing_attempts_success.json"),
+        )
+        .await
+        .unwrap();
+    assert!(table_text(&stack).await.contains("contract:8812345601"));
     // A data request first: its export (the whole profile) must go too.
     stack
         .webhook(
@@ -295,7 +313,9 @@ async fn customers_redact_erases_the_person_everywhere() {
         )
         .await
         .unwrap();
-    assert!(table_text(&stack).await.contains("ana.silva@example.com"));
+    let before = table_text(&stack).await;
+    assert!(before.contains("ana.silva@example.com"));
+    assert!(before.contains("WELCOME-"), "her welcome code is stored");
     let (status, _) = stack
         .webhook(
             "customers/redact",
@@ -312,6 +332,9 @@ async fn customers_redact_erases_the_person_everywhere() {
         "6123456789012",
         "anon-ana",
         "silva",
+        "8812345601",
+        // Her welcome code.
+        "welcome-",
     ] {
         assert!(!text.contains(needle), "`{needle}` is still stored: {text}");
     }

@@ -281,3 +281,117 @@ async fn a_checkout_opt_in_gets_the_cart_reminder_not_a_welcome_on_top() {
     assert!(subjects_of(&stack, "welcome_series").await.is_empty());
     assert_eq!(subjects_of(&stack, "abandoned_checkout").await.len(), 1);
 }
+
+const CONTRACT: &str = include_str!("../../../events/shopify/subscription_contracts_create.json");
+const BILLED: &str =
+    include_str!("../../../events/shopify/subscription_billing_attempts_success.json");
+const DELIVERED: &str = include_str!("../../../events/shopify/fulfillments_update.json");
+
+/// A billing attempt for cycle `n` (its own id and order).
+fn billing(n: u64) -> String {
+    BILLED
+        .replace("5512345601", &format!("55123456{n:02}"))
+        .replace("6123456789101", &format!("61234567891{n:02}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_subscription_cycle_gets_an_on_delivery_and_a_mid_cycle_email_until_paused() {
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .webhook("customers/create", "wh-c", CUSTOMER)
+        .await
+        .unwrap();
+    stack
+        .webhook_at(
+            "subscription_contracts/create",
+            "wh-sc",
+            CONTRACT,
+            "2026-11-23T10:40:00Z",
+        )
+        .await
+        .unwrap();
+    // Cycle 1, billed on 1 December (monthly: the next billing is 1 January).
+    stack
+        .webhook_at(
+            "subscription_billing_attempts/success",
+            "wh-b1",
+            &billing(1),
+            "2026-12-01T08:00:00Z",
+        )
+        .await
+        .unwrap();
+    assert!(subjects_of(&stack, "subscription_cycle").await.is_empty());
+    // The carrier reports the cycle's order delivered on 4 December.
+    let delivered = DELIVERED
+        .replace("6123456789012", "6123456789101")
+        .replace("2026-11-26T14:02:00", "2026-12-04T14:02:00");
+    stack
+        .webhook("fulfillments/update", "wh-f1", &delivered)
+        .await
+        .unwrap();
+    assert_eq!(
+        subjects_of(&stack, "subscription_cycle").await,
+        vec!["Your box #1 has arrived, Ana"]
+    );
+    // Half-way between 1 December 08:00 and 1 January 08:00: 16 December 20:00.
+    stack.tick("2026-12-16T19:59:00Z").await.unwrap();
+    assert_eq!(subjects_of(&stack, "subscription_cycle").await.len(), 1);
+    stack.tick("2026-12-16T20:01:00Z").await.unwrap();
+    assert_eq!(
+        subjects_of(&stack, "subscription_cycle").await,
+        vec![
+            "Your box #1 has arrived, Ana",
+            "Half-way to your next box: skip, swap or add something"
+        ]
+    );
+    // Cycle 2 is billed, no delivery is reported, and the subscription is
+    // paused before mid-cycle: nothing more.
+    stack
+        .webhook_at(
+            "subscription_billing_attempts/success",
+            "wh-b2",
+            &billing(2),
+            "2027-01-01T08:00:00Z",
+        )
+        .await
+        .unwrap();
+    let paused = CONTRACT
+        .replace("\"status\": \"active\"", "\"status\": \"paused\"")
+        .replace("\"revision_id\": \"1\"", "\"revision_id\": \"2\"");
+    stack
+        .webhook_at(
+            "subscription_contracts/pause",
+            "wh-sp",
+            &paused,
+            "2027-01-05T09:00:00Z",
+        )
+        .await
+        .unwrap();
+    stack.tick("2027-02-15T00:00:00Z").await.unwrap();
+    assert_eq!(
+        subjects_of(&stack, "subscription_cycle").await.len(),
+        2,
+        "a paused subscription gets no mid-cycle email"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_billing_for_an_unknown_contract_stores_nothing_for_anyone() {
+    let mut stack = Stack::start().await.unwrap();
+    let (status, _) = stack
+        .webhook_at(
+            "subscription_billing_attempts/success",
+            "wh-b1",
+            &billing(1),
+            "2026-12-01T08:00:00Z",
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "acknowledged: Shopify must not retry it");
+    stack.tick("2027-01-31T00:00:00Z").await.unwrap();
+    assert!(stack.sent().await.unwrap().is_empty());
+    assert!(
+        stack.items_of("contact").await.unwrap() == 0,
+        "no contact made from a contract id alone"
+    );
+}

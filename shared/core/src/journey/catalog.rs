@@ -1014,11 +1014,16 @@ fn parse_definition(
                     format!("{journey}: `run_per: checkout` needs a checkout trigger event"),
                 );
             }
-            if t.run_per == RunPer::Order && !t.event.starts_with("order_") {
+            if t.run_per == RunPer::Order
+                && !t.event.starts_with("order_")
+                && t.event != "subscription_billed"
+            {
                 err(
                     "run_per:",
                     0,
-                    format!("{journey}: `run_per: order` needs an order trigger event"),
+                    format!(
+                        "{journey}: `run_per: order` needs an order (or `subscription_billed`) trigger event"
+                    ),
                 );
             }
             let reentry = match &t.reentry {

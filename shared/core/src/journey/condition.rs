@@ -105,6 +105,8 @@ pub enum Condition {
     HasInterest(String),
     /// The contact holds a coupon of this name, neither used nor expired.
     CouponUnused(String),
+    /// The contact has an active subscription.
+    SubscriptionActive,
     // ---- the run ----
     /// The run already sent the email of this step.
     Received(String),
@@ -158,6 +160,7 @@ enum Repr {
     ScoreAtLeast(i64),
     HasInterest(String),
     CouponUnused(String),
+    SubscriptionActive,
     Received(String),
     Clicked(ClickRule),
     Not(Box<Condition>),
@@ -340,6 +343,7 @@ impl Condition {
                 .is_some_and(|o| o <= s.now && s.now.duration_since(o) <= *d),
             Self::Property { key, equals } => s.contact.properties.get(key) == Some(equals),
             Self::CouponUnused(name) => s.contact.open_coupon(name, s.now).is_some(),
+            Self::SubscriptionActive => s.contact.subscribed_to_something(),
             Self::Received(step) => s.run.is_some_and(|r| r.sent.iter().any(|x| x == step)),
             Self::Clicked(rule) => s.run.is_some_and(|r| {
                 r.clicks.iter().any(|c| {

@@ -32,11 +32,16 @@ pub const DATE_REACHED: &str = "date_reached";
 /// A date a journey can wait for or trigger on, read from the contact (or
 /// the run's subscription) when needed:
 /// `coupon.<name>.expires_at`, `property.<key>` (an RFC 3339 timestamp or a
-/// `YYYY-MM-DD` date, midnight in the contact's zone).
+/// `YYYY-MM-DD` date, midnight in the contact's zone),
+/// `subscription.next_billing_at` and `subscription.mid_cycle_at` (of the
+/// subscription whose billing started the run, else the newest active one:
+/// its last billing plus one cadence, or half of one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DateRef {
     CouponExpiry(String),
     Property(String),
+    NextBilling,
+    MidCycle,
 }
 
 impl DateRef {
@@ -47,8 +52,10 @@ impl DateRef {
                 Ok(Self::CouponExpiry(name.to_string()))
             }
             ["property", key] if !key.is_empty() => Ok(Self::Property(key.to_string())),
+            ["subscription", "next_billing_at"] => Ok(Self::NextBilling),
+            ["subscription", "mid_cycle_at"] => Ok(Self::MidCycle),
             _ => Err(format!(
-                "`{text}` is not a date (coupon.<name>.expires_at or property.<key>)"
+                "`{text}` is not a date (coupon.<name>.expires_at, property.<key>, subscription.next_billing_at or subscription.mid_cycle_at)"
             )),
         }
     }

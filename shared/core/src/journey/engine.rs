@@ -232,9 +232,22 @@ fn next_review(catalog: &Catalog, contact: &Contact, now: Timestamp) -> Option<T
 /// was reviewed late); older instants are let go.
 const DATE_GRACE: jiff::SignedDuration = jiff::SignedDuration::from_hours(24 * 7);
 
-/// A date on the contact, if it has one.
-fn resolve_date(catalog: &Catalog, contact: &Contact, date: &DateRef) -> Option<Timestamp> {
+/// A date on the contact (or the run's subscription), if it has one.
+fn resolve_date(
+    catalog: &Catalog,
+    contact: &Contact,
+    run: Option<&Run>,
+    date: &DateRef,
+) -> Option<Timestamp> {
     match date {
+        DateRef::NextBilling | DateRef::MidCycle => {
+            let (sub, billed) = run_subscription(contact, run)?;
+            let next = sub.interval?.after(billed, &local_zone(catalog, contact))?;
+            Some(match date {
+                DateRef::MidCycle => billed.checked_add(billed.duration_until(next) / 2).ok()?,
+                _ => next,
+            })
+        }
         DateRef::CouponExpiry(name) => contact
             .coupons
             .iter()
@@ -253,6 +266,29 @@ fn resolve_date(catalog: &Catalog, contact: &Contact, date: &DateRef) -> Option<
     }
 }
 
+/// The subscription a run is about (the one whose billing started it, else
+/// the contact's newest active one) and when its cycle was billed.
+pub fn run_subscription<'c>(
+    contact: &'c Contact,
+    run: Option<&Run>,
+) -> Option<(&'c crate::contact::SubscriptionState, Timestamp)> {
+    if let Some(run) = run
+        && let EventKind::SubscriptionBilled(b) = &run.trigger
+    {
+        let sub = contact
+            .subscriptions
+            .iter()
+            .find(|s| s.contract_id == b.contract_id)?;
+        return Some((sub, run.trigger_at));
+    }
+    let sub = contact
+        .subscriptions
+        .iter()
+        .rev()
+        .find(|s| s.is_active() && s.billed_at.is_some())?;
+    Some((sub, sub.billed_at?))
+}
+
 /// For a `date_reached` trigger: the date and the instant (date + offset)
 /// at which it fires.
 fn date_trigger_at(
@@ -261,7 +297,7 @@ fn date_trigger_at(
     trigger: &Trigger,
 ) -> Option<(Timestamp, Timestamp)> {
     let (date, offset) = trigger.date.as_ref()?;
-    let day = resolve_date(catalog, contact, date)?;
+    let day = resolve_date(catalog, contact, None, date)?;
     Some((day, day.checked_add(*offset).ok()?))
 }
 
@@ -847,7 +883,7 @@ fn advance(
             StepKind::WaitDate { date, offset } => {
                 let due = match run.wait_until {
                     Some(due) => due,
-                    None => match resolve_date(catalog, contact, date)
+                    None => match resolve_date(catalog, contact, Some(run), date)
                         .and_then(|d| d.checked_add(*offset).ok())
                     {
                         Some(t) if t > run.cursor => {

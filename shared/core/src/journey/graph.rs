@@ -46,6 +46,8 @@ fn describe(d: &Definition, i: usize) -> String {
             let what = match date {
                 super::DateRef::CouponExpiry(name) => format!("coupon {name} expires"),
                 super::DateRef::Property(key) => key.clone(),
+                super::DateRef::NextBilling => "the next billing".into(),
+                super::DateRef::MidCycle => "mid-cycle".into(),
             };
             if offset.is_zero() {
                 format!("wait until {what}")

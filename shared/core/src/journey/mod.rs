@@ -15,7 +15,7 @@ pub use definition::{
     Branch, DATE_REACHED, DateRef, Definition, Exit, Goal, OnRepeat, OnRetire, Reentry, RunPer,
     SEGMENT_EVENTS, Segment, Step, StepKind, Trigger, Update,
 };
-pub use engine::{Effect, handle_event, handle_tick, successors};
+pub use engine::{Effect, handle_event, handle_tick, run_subscription, successors};
 pub use run::{CLICKS_KEPT, Click, Run, RunStatus};
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod checkout;
 mod customer;
 mod order;
 mod privacy;
+mod subscription;
 
 use crate::event::{Event, EventKind, Source, fact_id};
 use crate::ids::ShopDomain;
@@ -31,10 +32,18 @@ pub enum Topic {
     CustomersDataRequest,
     CustomersRedact,
     ShopRedact,
+    SubscriptionContractsCreate,
+    SubscriptionContractsUpdate,
+    SubscriptionContractsActivate,
+    SubscriptionContractsPause,
+    SubscriptionContractsCancel,
+    SubscriptionContractsExpire,
+    SubscriptionContractsFail,
+    SubscriptionBillingAttemptsSuccess,
 }
 
 /// Every topic Waymark subscribes to, for docs and the local stack.
-pub const TOPICS: [&str; 15] = [
+pub const TOPICS: [&str; 23] = [
     "customers/create",
     "customers/update",
     "checkouts/create",
@@ -50,6 +59,14 @@ pub const TOPICS: [&str; 15] = [
     "customers/data_request",
     "customers/redact",
     "shop/redact",
+    "subscription_contracts/create",
+    "subscription_contracts/update",
+    "subscription_contracts/activate",
+    "subscription_contracts/pause",
+    "subscription_contracts/cancel",
+    "subscription_contracts/expire",
+    "subscription_contracts/fail",
+    "subscription_billing_attempts/success",
 ];
 
 impl Topic {
@@ -70,6 +87,14 @@ impl Topic {
             "customers/data_request" => Self::CustomersDataRequest,
             "customers/redact" => Self::CustomersRedact,
             "shop/redact" => Self::ShopRedact,
+            "subscription_contracts/create" => Self::SubscriptionContractsCreate,
+            "subscription_contracts/update" => Self::SubscriptionContractsUpdate,
+            "subscription_contracts/activate" => Self::SubscriptionContractsActivate,
+            "subscription_contracts/pause" => Self::SubscriptionContractsPause,
+            "subscription_contracts/cancel" => Self::SubscriptionContractsCancel,
+            "subscription_contracts/expire" => Self::SubscriptionContractsExpire,
+            "subscription_contracts/fail" => Self::SubscriptionContractsFail,
+            "subscription_billing_attempts/success" => Self::SubscriptionBillingAttemptsSuccess,
             _ => return None,
         })
     }
@@ -91,6 +116,14 @@ impl Topic {
             Self::CustomersDataRequest => "customers/data_request",
             Self::CustomersRedact => "customers/redact",
             Self::ShopRedact => "shop/redact",
+            Self::SubscriptionContractsCreate => "subscription_contracts/create",
+            Self::SubscriptionContractsUpdate => "subscription_contracts/update",
+            Self::SubscriptionContractsActivate => "subscription_contracts/activate",
+            Self::SubscriptionContractsPause => "subscription_contracts/pause",
+            Self::SubscriptionContractsCancel => "subscription_contracts/cancel",
+            Self::SubscriptionContractsExpire => "subscription_contracts/expire",
+            Self::SubscriptionContractsFail => "subscription_contracts/fail",
+            Self::SubscriptionBillingAttemptsSuccess => "subscription_billing_attempts/success",
         }
     }
 }
@@ -188,6 +221,34 @@ pub fn parse(delivery: &Delivery<'_>) -> Result<Event, PayloadError> {
             let resource = p.id.to_string();
             let person = p.into_person().map_err(|e| shape(topic, e))?;
             (EventKind::CustomerDeleted(person), resource, None)
+        }
+        Topic::SubscriptionContractsCreate
+        | Topic::SubscriptionContractsUpdate
+        | Topic::SubscriptionContractsActivate
+        | Topic::SubscriptionContractsPause
+        | Topic::SubscriptionContractsCancel
+        | Topic::SubscriptionContractsExpire
+        | Topic::SubscriptionContractsFail => {
+            let p: subscription::ContractPayload = decode(topic, delivery.body)?;
+            let resource = p.resource();
+            let status = match topic {
+                Topic::SubscriptionContractsPause => "paused",
+                Topic::SubscriptionContractsCancel => "cancelled",
+                Topic::SubscriptionContractsExpire => "expired",
+                Topic::SubscriptionContractsFail => "failed",
+                _ => "active",
+            };
+            let s = p.into_subscription(status).map_err(|e| shape(topic, e))?;
+            (EventKind::SubscriptionChanged(s), resource, None)
+        }
+        Topic::SubscriptionBillingAttemptsSuccess => {
+            let p: subscription::BillingPayload = decode(topic, delivery.body)?;
+            let resource = p.resource();
+            (
+                EventKind::SubscriptionBilled(p.into_billing()),
+                resource,
+                None,
+            )
         }
         Topic::CustomersDataRequest | Topic::CustomersRedact | Topic::ShopRedact => {
             let p: privacy::PrivacyPayload = decode(topic, delivery.body)?;

@@ -236,3 +236,72 @@ fn fulfilments_refunds_and_privacy_topics_parse() {
         "{err}"
     );
 }
+
+#[test]
+fn subscription_contracts_and_billings_parse() {
+    let shop = shop();
+    let contract = include_str!("../../../../events/shopify/subscription_contracts_create.json");
+    let mut d = delivery(&shop, "subscription_contracts/create", contract.as_bytes());
+    d.triggered_at = Some("2026-11-23T10:40:00Z".parse().unwrap());
+    let e = parse(&d).unwrap();
+    assert_eq!(e.at.to_string(), "2026-11-23T10:40:00Z");
+    let EventKind::SubscriptionChanged(s) = &e.kind else {
+        panic!("expected a subscription")
+    };
+    assert_eq!(
+        (s.contract_id, s.customer_id),
+        (8812345601, Some(7012345678901))
+    );
+    assert_eq!(s.status, "active");
+    assert_eq!(
+        s.interval,
+        Some(crate::event::Cadence::parse("MONTH", 1).unwrap())
+    );
+    // A pause without a status field takes the topic's word.
+    let bare = br#"{"id": 8812345601, "customer_id": 7012345678901}"#;
+    let mut d = delivery(&shop, "subscription_contracts/pause", bare);
+    d.triggered_at = Some("2026-12-05T09:00:00Z".parse().unwrap());
+    let EventKind::SubscriptionChanged(s) = parse(&d).unwrap().kind else {
+        panic!("expected a subscription")
+    };
+    assert_eq!(s.status, "paused");
+
+    let billed =
+        include_str!("../../../../events/shopify/subscription_billing_attempts_success.json");
+    let mut d = delivery(
+        &shop,
+        "subscription_billing_attempts/success",
+        billed.as_bytes(),
+    );
+    d.triggered_at = Some("2026-12-01T08:00:00Z".parse().unwrap());
+    let e = parse(&d).unwrap();
+    assert_eq!(e.kind.name(), "subscription_billed");
+    assert_eq!(e.kind.order_id(), Some(6123456789101));
+    assert_eq!(e.kind.identity().contract_id, Some(8812345601));
+    // Billings carry no time: without the header there is none to use.
+    let d = delivery(
+        &shop,
+        "subscription_billing_attempts/success",
+        billed.as_bytes(),
+    );
+    assert!(parse(&d).is_err());
+}
+
+#[test]
+fn cadences_step_in_calendar_terms() {
+    use crate::event::Cadence;
+    let utc = jiff::tz::TimeZone::UTC;
+    let at: jiff::Timestamp = "2027-01-31T08:00:00Z".parse().unwrap();
+    let monthly = Cadence::parse("month", 1).unwrap();
+    assert_eq!(
+        monthly.after(at, &utc).unwrap().to_string(),
+        "2027-02-28T08:00:00Z"
+    );
+    let fortnightly = Cadence::parse("WEEK", 2).unwrap();
+    assert_eq!(
+        fortnightly.after(at, &utc).unwrap().to_string(),
+        "2027-02-14T08:00:00Z"
+    );
+    assert!(Cadence::parse("fortnight", 1).is_err());
+    assert!(Cadence::parse("day", 0).is_err());
+}
