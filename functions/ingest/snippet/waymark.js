@@ -5,7 +5,8 @@
  *            data-page-type="product" defer></script>
  *
  *  Then, from the page: waymark.product({...}), waymark.addToCart({...}),
- *  waymark.search("wool"), waymark.form({email, topic, accepts_marketing}),
+ *  waymark.search("wool"),
+ *  waymark.form({email, topic, accepts_marketing, double_opt_in}),
  *  waymark.identify({email}), waymark.track("quiz_done", {score: 3}).
  *  A page view is sent on load. Events are batched (at most 100 a request),
  *  sent as text/plain so no CORS preflight is needed, and kept and resent
@@ -131,7 +132,7 @@
       identity.email = String(f.email).trim();
       store("wm_who", JSON.stringify(identity));
       var e = base("form_submitted");
-      ["email", "first_name", "topic", "accepts_marketing"].forEach(function (k) {
+      ["email", "first_name", "topic", "accepts_marketing", "double_opt_in"].forEach(function (k) {
         if (f[k] !== undefined) e[k] = f[k];
       });
       push(e);

@@ -1,6 +1,9 @@
-//! `preferences` (Function URL): the one-click unsubscribe and its page.
-//! Routes: `GET /unsubscribe?t=…` (a page, changes nothing),
-//! `POST /unsubscribe?t=…` (RFC 8058 one-click, or the page's button).
+//! `preferences` (Function URL): the one-click unsubscribe, the preference
+//! page and double opt-in confirmations.
+//! Routes: `GET /unsubscribe?t=…` (the page: topics or everything; changes
+//! nothing), `POST /unsubscribe?t=…` (RFC 8058 one-click, or the page's
+//! buttons: `topic=<id>` fields or everything), `GET /confirm?t=…` (a page
+//! with one button), `POST /confirm?t=…` (records the confirmed opt-in).
 
 use aws_config::SdkConfig;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
@@ -14,14 +17,16 @@ pub async fn init() -> Result<Service, Error> {
     let sdk = waymark_aws::config::sdk().await;
     let table = waymark_aws::config::required("TABLE_NAME")?;
     let secret = waymark_aws::config::required("UNSUBSCRIBE_SECRET")?;
-    Ok(build(&sdk, &table, &secret))
+    build(&sdk, &table, &secret)
 }
 
-pub fn build(sdk: &SdkConfig, table: &str, secret: &str) -> Service {
-    Preferences::new(
+pub fn build(sdk: &SdkConfig, table: &str, secret: &str) -> Result<Service, Error> {
+    let topics = waymark_content::checked_catalog()?.topics().to_vec();
+    Ok(Preferences::new(
         secret.as_bytes().to_vec(),
         DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table),
     )
+    .with_topics(topics))
 }
 
 /// The request's own time (Function URL `timeEpoch`), which token expiry is
@@ -44,7 +49,17 @@ pub async fn handle(service: &Service, req: Request) -> Result<Response<Body>, E
     let route = req.uri().path().trim_end_matches('/');
     let page = match (req.method().as_str(), route) {
         ("GET", "/unsubscribe") => service.confirm_page(token),
-        ("POST", "/unsubscribe") => service.unsubscribe(token, request_time(&req)).await,
+        ("POST", "/unsubscribe") => {
+            let body = std::str::from_utf8(req.body().as_ref()).unwrap_or_default();
+            let choice = service.choice(body);
+            service.unsubscribe(token, choice, request_time(&req)).await
+        }
+        ("GET", "/confirm") => service.confirm_subscription_page(token),
+        ("POST", "/confirm") => {
+            service
+                .confirm_subscription(token, request_time(&req))
+                .await
+        }
         _ => waymark_app::preferences::Page {
             status: 404,
             content_type: "text/plain; charset=utf-8",

@@ -67,18 +67,14 @@ impl<O: Outbox + Suppressions, M: Mailer, P: Publisher> Dispatcher<O, M, P> {
                 template,
                 transactional,
             } => {
-                // Read at send time: an unsubscribe or a bounce recorded a
-                // second ago stops this message.
-                if let Some(reason) = self.outbox.suppression(&m.shop, to).await?
-                    && reason.blocks(*transactional)
-                {
-                    self.outbox.skip(&claimed, reason.as_str()).await?;
-                    tracing::info!(
-                        outbox_id = id,
-                        reason = reason.as_str(),
-                        "suppressed; not sent"
-                    );
-                    return Ok(Outcome::Suppressed(reason.as_str().to_string()));
+                // Read at send time: an unsubscribe (from everything or
+                // from this message's topic) or a bounce recorded a second
+                // ago stops this message.
+                let state = self.outbox.suppression_state(&m.shop, to).await?;
+                if let Some(reason) = state.blocks(*transactional, m.topic.as_deref()) {
+                    self.outbox.skip(&claimed, &reason).await?;
+                    tracing::info!(outbox_id = id, reason, "suppressed; not sent");
+                    return Ok(Outcome::Suppressed(reason));
                 }
                 self.send_email(m, to, template, *transactional).await
             }
@@ -142,8 +138,28 @@ impl<O: Outbox + Suppressions, M: Mailer, P: Publisher> Dispatcher<O, M, P> {
             }
         });
         let mut params = m.params.clone();
-        if let (Some(l), Some(obj)) = (&links, params.as_object_mut()) {
-            obj.insert("unsubscribe_url".into(), l.url.clone().into());
+        if let Some(obj) = params.as_object_mut() {
+            if let Some(l) = &links {
+                obj.insert("unsubscribe_url".into(), l.url.clone().into());
+            }
+            // A double opt-in's confirmation link (`/confirm` beside
+            // `/unsubscribe`); only the address's owner ever sees it.
+            let token = waymark_core::unsubscribe::sign_for(
+                waymark_core::unsubscribe::Purpose::Confirm,
+                &self.unsubscribe.secret,
+                &m.shop,
+                to,
+                m.queued_at,
+            );
+            let base = self
+                .unsubscribe
+                .url
+                .strip_suffix("/unsubscribe")
+                .unwrap_or(&self.unsubscribe.url);
+            obj.insert(
+                "confirm_url".into(),
+                format!("{base}/confirm?t={token}").into(),
+            );
         }
         let rendered = self
             .renderer
@@ -210,6 +226,7 @@ mod tests {
             step: "s".into(),
             queued_at: t0,
             params,
+            topic: None,
             channel: waymark_core::outbox::Channel::Email {
                 to: EmailAddress::parse("ana@example.com").unwrap(),
                 template: "hello".into(),

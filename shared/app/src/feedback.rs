@@ -51,6 +51,7 @@ impl<S: Inbox + Suppressions> FeedbackService<S> {
                         email: r.clone(),
                         subscribed: false,
                         source: "complaint".into(),
+                        topics: vec![],
                     });
                     self.record(&f, r, kind).await?;
                 }

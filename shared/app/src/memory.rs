@@ -6,7 +6,7 @@
 use crate::ports::{
     Claimed, Commit, CommitError, ContactState, ContactStore, Due, DueIndex, Erasure, IdleBatch,
     IdleIndex, Inbox, Mailer, Member, Outbox, Privacy, Receipt, Recorded, Rejected, Resolution,
-    Segments, StoreError, SuppressionReason, Suppressions, VersionedRun,
+    Segments, StoreError, SuppressionReason, SuppressionState, Suppressions, VersionedRun,
 };
 use jiff::{SignedDuration, Timestamp};
 use std::collections::BTreeMap;
@@ -84,7 +84,7 @@ struct State {
     aliases: HashMap<(ShopDomain, String), ContactId>,
     contacts: Contacts,
     outbox: BTreeMap<String, Entry>,
-    suppressions: HashMap<(ShopDomain, String), SuppressionReason>,
+    suppressions: HashMap<(ShopDomain, String), SuppressionState>,
     members: BTreeMap<(ShopDomain, String), BTreeMap<ContactId, Option<EmailAddress>>>,
     /// The inactivity index: day → contacts (a contact's day is its
     /// stored `idle_at`).
@@ -646,11 +646,20 @@ impl Suppressions for MemoryStore {
         shop: &ShopDomain,
         email: &EmailAddress,
     ) -> Result<Option<SuppressionReason>, StoreError> {
+        Ok(self.suppression_state(shop, email).await?.reason)
+    }
+
+    async fn suppression_state(
+        &self,
+        shop: &ShopDomain,
+        email: &EmailAddress,
+    ) -> Result<SuppressionState, StoreError> {
         Ok(self
             .lock()
             .suppressions
             .get(&(shop.clone(), email.lookup_key()))
-            .copied())
+            .cloned()
+            .unwrap_or_default())
     }
 
     async fn suppress(
@@ -664,9 +673,44 @@ impl Suppressions for MemoryStore {
         let slot = s
             .suppressions
             .entry((shop.clone(), email.lookup_key()))
-            .or_insert(reason);
-        if *slot == SuppressionReason::Unsubscribed {
-            *slot = reason;
+            .or_default();
+        if slot
+            .reason
+            .is_none_or(|r| r == SuppressionReason::Unsubscribed)
+        {
+            slot.reason = Some(reason);
+        }
+        Ok(())
+    }
+
+    async fn suppress_topics(
+        &self,
+        shop: &ShopDomain,
+        email: &EmailAddress,
+        topics: &[String],
+        _at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        s.suppressions
+            .entry((shop.clone(), email.lookup_key()))
+            .or_default()
+            .topics
+            .extend(topics.iter().cloned());
+        Ok(())
+    }
+
+    async fn lift_unsubscribe(
+        &self,
+        shop: &ShopDomain,
+        email: &EmailAddress,
+        _at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        if let Some(slot) = s.suppressions.get_mut(&(shop.clone(), email.lookup_key())) {
+            if slot.reason == Some(SuppressionReason::Unsubscribed) {
+                slot.reason = None;
+            }
+            slot.topics.clear();
         }
         Ok(())
     }

@@ -322,6 +322,31 @@ impl SuppressionReason {
     }
 }
 
+/// What the suppression list says about one address: a suppression of all
+/// marketing (or all mail), and the topics it opted out of.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SuppressionState {
+    pub reason: Option<SuppressionReason>,
+    pub topics: std::collections::BTreeSet<String>,
+}
+
+impl SuppressionState {
+    /// Why a message of this kind (and topic) must not go, if it must not.
+    pub fn blocks(&self, transactional: bool, topic: Option<&str>) -> Option<String> {
+        if let Some(r) = self.reason
+            && r.blocks(transactional)
+        {
+            return Some(r.as_str().to_string());
+        }
+        match topic {
+            Some(t) if !transactional && self.topics.contains(t) => {
+                Some(format!("unsubscribed from topic `{t}`"))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// The per-shop suppression list, read by dispatch before every send, so an
 /// unsubscribe or a bounce takes effect before the next message.
 pub trait Suppressions {
@@ -330,6 +355,28 @@ pub trait Suppressions {
         shop: &ShopDomain,
         email: &EmailAddress,
     ) -> impl Future<Output = Result<Option<SuppressionReason>, StoreError>> + Send;
+    /// The whole entry, topics included (one read).
+    fn suppression_state(
+        &self,
+        shop: &ShopDomain,
+        email: &EmailAddress,
+    ) -> impl Future<Output = Result<SuppressionState, StoreError>> + Send;
+    /// Adds topics the address opted out of (its other mail goes on).
+    fn suppress_topics(
+        &self,
+        shop: &ShopDomain,
+        email: &EmailAddress,
+        topics: &[String],
+        at: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// A confirmed opt-in: lifts an unsubscribe and topic opt-outs (never a
+    /// bounce or a complaint).
+    fn lift_unsubscribe(
+        &self,
+        shop: &ShopDomain,
+        email: &EmailAddress,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Records a suppression; a stronger one (bounce, complaint) is never
     /// replaced by an unsubscribe.
     fn suppress(

@@ -1,12 +1,15 @@
-//! Preferences: the one-click unsubscribe (RFC 8058) and the small page behind
-//! the footer link. A valid token records the opt-out at once (suppression
-//! list, read before every send) and as a consent event (the contact's
-//! profile and journeys). Whatever the token, the answer is the same: a
-//! guessed or tampered link changes nothing and reveals nothing.
+//! Preferences: the one-click unsubscribe (RFC 8058), the small page behind
+//! the footer link (leave some email topics, or everything), and a double
+//! opt-in's confirmation. A valid token records the choice at once
+//! (suppression list, read before every send) and as a consent event (the
+//! contact's profile and journeys). Whatever the token, the answer is the
+//! same: a guessed or tampered link changes nothing and reveals nothing.
 
 use crate::ports::{Inbox, Receipt, StoreError, SuppressionReason, Suppressions};
 use jiff::Timestamp;
-use waymark_core::event::{ConsentChange, Event, EventKind, Source, fact_id};
+use waymark_core::event::{ConsentChange, DOUBLE_OPT_IN, Event, EventKind, Source, fact_id};
+use waymark_core::journey::EmailTopic;
+use waymark_core::unsubscribe;
 
 /// An HTTP answer with its content type.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +22,8 @@ pub struct Page {
 pub struct Preferences<S> {
     secret: Vec<u8>,
     store: S,
+    /// The store's email topics (id, label), offered on the page.
+    topics: Vec<EmailTopic>,
 }
 
 fn page(status: u16, title: &str, body: &str) -> Page {
@@ -41,91 +46,254 @@ fn clean(token: &str) -> String {
         .collect()
 }
 
+/// Escapes text for HTML (topic labels come from content, but still).
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// What a POST to `/unsubscribe` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Choice {
+    /// Everything (RFC 8058's `List-Unsubscribe=One-Click`, or the page's
+    /// "all" button, or a body naming no known topic).
+    All,
+    /// Only these topics (known ids, in the store's order).
+    Topics(Vec<String>),
+}
+
 impl<S: Inbox + Suppressions> Preferences<S> {
     pub fn new(secret: impl Into<Vec<u8>>, store: S) -> Self {
         Self {
             secret: secret.into(),
             store,
+            topics: Vec::new(),
         }
     }
 
-    /// `GET /unsubscribe?t=…`: a page with one button. Changes nothing (mail
-    /// scanners follow links).
+    /// The topics the page offers (`topics:` in `journeys/_defaults.yaml`).
+    pub fn with_topics(mut self, topics: Vec<EmailTopic>) -> Self {
+        self.topics = topics;
+        self
+    }
+
+    /// Reads a form body (`application/x-www-form-urlencoded`): one-click,
+    /// "all", or `topic=<id>` fields. Unknown topics are ignored; a body
+    /// that names no known topic means everything.
+    pub fn choice(&self, body: &str) -> Choice {
+        let mut all = false;
+        let mut chosen = Vec::new();
+        for pair in body.split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            match (k, v) {
+                ("List-Unsubscribe", "One-Click") | ("all", _) => all = true,
+                ("topic", id) => chosen.push(id.to_string()),
+                _ => {}
+            }
+        }
+        let known: Vec<String> = self
+            .topics
+            .iter()
+            .filter(|t| chosen.contains(&t.id))
+            .map(|t| t.id.clone())
+            .collect();
+        if all || known.is_empty() {
+            Choice::All
+        } else {
+            Choice::Topics(known)
+        }
+    }
+
+    /// `GET /unsubscribe?t=…`: the preference page (leave some topics, or
+    /// everything). Changes nothing (mail scanners follow links), and reads
+    /// nothing: it looks the same for any token.
     pub fn confirm_page(&self, token: Option<&str>) -> Page {
         let t = clean(token.unwrap_or_default());
+        let topics = if self.topics.is_empty() {
+            String::new()
+        } else {
+            let boxes: String = self
+                .topics
+                .iter()
+                .map(|x| {
+                    format!(
+                        "<p><label><input type=\"checkbox\" name=\"topic\" value=\"{}\"> {}</label></p>",
+                        escape(&x.id),
+                        escape(&x.label)
+                    )
+                })
+                .collect();
+            format!(
+                "<p>Stop only some of our emails:</p>\
+                 <form method=\"post\" action=\"?t={t}\">{boxes}<button type=\"submit\">Stop these</button></form>\
+                 <p>Or stop them all:</p>"
+            )
+        };
         page(
             200,
-            "Unsubscribe",
+            "Email preferences",
             &format!(
-                "<p>Stop all marketing emails from this store?</p>\
-                 <form method=\"post\" action=\"?t={t}\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
-                 <button type=\"submit\">Unsubscribe</button></form>\
+                "{topics}<form method=\"post\" action=\"?t={t}\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
+                 <button type=\"submit\">Unsubscribe from all marketing emails</button></form>\
                  <p>Order updates (confirmations, shipping) still reach you.</p>"
             ),
         )
     }
 
-    /// `POST /unsubscribe?t=…` (one-click or the page's button).
-    pub async fn unsubscribe(&self, token: Option<&str>, now: Timestamp) -> Page {
-        let done = page(
-            200,
-            "You are unsubscribed",
-            "<p>You will get no more marketing emails from us. Order updates still reach you.</p>",
-        );
-        let Some(claims) =
-            token.and_then(|t| waymark_core::unsubscribe::verify(&self.secret, t, now))
-        else {
+    /// `POST /unsubscribe?t=…` (one-click, or the page's buttons).
+    pub async fn unsubscribe(&self, token: Option<&str>, choice: Choice, now: Timestamp) -> Page {
+        let done = match &choice {
+            Choice::All => page(
+                200,
+                "You are unsubscribed",
+                "<p>You will get no more marketing emails from us. Order updates still reach you.</p>",
+            ),
+            Choice::Topics(ids) => {
+                let names: Vec<String> = self
+                    .topics
+                    .iter()
+                    .filter(|t| ids.contains(&t.id))
+                    .map(|t| escape(&t.label))
+                    .collect();
+                page(
+                    200,
+                    "Your preferences are saved",
+                    &format!(
+                        "<p>You will get no more of these: {}. Our other emails still reach you.</p>",
+                        names.join(", ")
+                    ),
+                )
+            }
+        };
+        let Some(claims) = token.and_then(|t| unsubscribe::verify(&self.secret, t, now)) else {
             tracing::info!("unsubscribe with an invalid or expired token: nothing changed");
             return done;
         };
-        match self.record(&claims, now).await {
+        match self.record(&claims, &choice, now).await {
             Ok(()) => done,
             Err(e) => {
                 tracing::error!(error = %e, "could not record an unsubscribe");
-                page(
-                    503,
-                    "Please try again",
-                    "<p>We could not record that just now. Please try again in a minute.</p>",
-                )
+                retry_page()
+            }
+        }
+    }
+
+    /// `GET /confirm?t=…`: a double opt-in's confirmation page, one button
+    /// (a link scanner that follows the URL confirms nothing).
+    pub fn confirm_subscription_page(&self, token: Option<&str>) -> Page {
+        let t = clean(token.unwrap_or_default());
+        page(
+            200,
+            "Confirm your subscription",
+            &format!(
+                "<p>One click and you are on our list.</p>\
+                 <form method=\"post\" action=\"?t={t}\"><button type=\"submit\">Yes, subscribe me</button></form>"
+            ),
+        )
+    }
+
+    /// `POST /confirm?t=…`: records the consent (source `double_opt_in`)
+    /// and lifts an earlier unsubscribe. The answer is the same for any
+    /// token.
+    pub async fn confirm_subscription(&self, token: Option<&str>, now: Timestamp) -> Page {
+        let done = page(
+            200,
+            "You are subscribed",
+            "<p>Thank you: your subscription is confirmed.</p>",
+        );
+        let Some(claims) = token.and_then(|t| {
+            unsubscribe::verify_for(unsubscribe::Purpose::Confirm, &self.secret, t, now)
+        }) else {
+            tracing::info!("confirmation with an invalid or expired token: nothing changed");
+            return done;
+        };
+        let recorded = async {
+            self.store
+                .lift_unsubscribe(&claims.shop, &claims.email, now)
+                .await?;
+            self.consent(&claims, true, DOUBLE_OPT_IN, vec![], now)
+                .await
+        };
+        match recorded.await {
+            Ok(()) => done,
+            Err(e) => {
+                tracing::error!(error = %e, "could not record a confirmation");
+                retry_page()
             }
         }
     }
 
     async fn record(
         &self,
-        c: &waymark_core::unsubscribe::Claims,
+        c: &unsubscribe::Claims,
+        choice: &Choice,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.store
-            .suppress(&c.shop, &c.email, SuppressionReason::Unsubscribed, now)
-            .await?;
-        let id = fact_id(&c.shop, "consent_changed", c.email.as_str(), now);
+        match choice {
+            Choice::All => {
+                self.store
+                    .suppress(&c.shop, &c.email, SuppressionReason::Unsubscribed, now)
+                    .await?;
+                self.consent(c, false, "unsubscribe", vec![], now).await
+            }
+            Choice::Topics(ids) => {
+                self.store
+                    .suppress_topics(&c.shop, &c.email, ids, now)
+                    .await?;
+                self.consent(c, false, "unsubscribe", ids.clone(), now)
+                    .await
+            }
+        }
+    }
+
+    /// The consent change as an event (the contact's profile and journeys).
+    async fn consent(
+        &self,
+        c: &unsubscribe::Claims,
+        subscribed: bool,
+        source: &str,
+        topics: Vec<String>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let fact = format!("{}#{source}#{}", c.email.as_str(), topics.join(","));
+        let id = fact_id(&c.shop, "consent_changed", &fact, now);
         let event = Event {
             id: id.clone(),
             shop: c.shop.clone(),
             at: now,
             source: Source {
                 platform: "waymark".into(),
-                topic: "unsubscribe".into(),
+                topic: source.into(),
                 delivery_id: id.clone(),
             },
             kind: EventKind::ConsentChanged(ConsentChange {
                 email: c.email.clone(),
-                subscribed: false,
-                source: "unsubscribe".into(),
+                subscribed,
+                source: source.into(),
+                topics,
             }),
         };
         let receipt = Receipt {
             shop: c.shop.clone(),
-            delivery_id: format!("unsubscribe-{id}"),
+            delivery_id: format!("{source}-{id}"),
             platform_event_id: None,
-            topic: "unsubscribe".into(),
+            topic: source.into(),
             received_at: Some(now),
         };
         self.store.record(&receipt, &event).await?;
-        tracing::info!(shop = %c.shop, "unsubscribed");
+        tracing::info!(shop = %c.shop, source, subscribed, "consent recorded");
         Ok(())
     }
+}
+
+fn retry_page() -> Page {
+    page(
+        503,
+        "Please try again",
+        "<p>We could not record that just now. Please try again in a minute.</p>",
+    )
 }
 
 #[cfg(test)]
@@ -144,11 +312,11 @@ mod tests {
         let good = waymark_core::unsubscribe::sign(b"k", &shop, &email, now);
         let forged = waymark_core::unsubscribe::sign(b"guess", &shop, &email, now);
 
-        let answer_forged = prefs.unsubscribe(Some(&forged), now).await;
+        let answer_forged = prefs.unsubscribe(Some(&forged), Choice::All, now).await;
         assert_eq!(store.suppression(&shop, &email).await.unwrap(), None);
         assert!(store.take_new_events().is_empty());
 
-        let answer_good = prefs.unsubscribe(Some(&good), now).await;
+        let answer_good = prefs.unsubscribe(Some(&good), Choice::All, now).await;
         assert_eq!(answer_good, answer_forged, "the same answer either way");
         assert_eq!(
             store.suppression(&shop, &email).await.unwrap(),
@@ -157,7 +325,7 @@ mod tests {
         let events = store.take_new_events();
         assert!(matches!(&events[0].kind, EventKind::ConsentChanged(c) if !c.subscribed));
         // A second click records nothing new.
-        prefs.unsubscribe(Some(&good), now).await;
+        prefs.unsubscribe(Some(&good), Choice::All, now).await;
         assert!(store.take_new_events().is_empty());
         assert!(
             prefs
@@ -165,6 +333,104 @@ mod tests {
                 .body
                 .contains("?t=script"),
             "token is cleaned"
+        );
+    }
+
+    fn topics() -> Vec<EmailTopic> {
+        vec![
+            EmailTopic {
+                id: "offers".into(),
+                label: "Offers & coupons".into(),
+            },
+            EmailTopic {
+                id: "news".into(),
+                label: "New arrivals".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn bodies_choose_all_or_known_topics() {
+        let prefs = Preferences::new(b"k".to_vec(), MemoryStore::default()).with_topics(topics());
+        assert_eq!(prefs.choice("List-Unsubscribe=One-Click"), Choice::All);
+        assert_eq!(
+            prefs.choice("topic=news&topic=offers&topic=bogus"),
+            Choice::Topics(vec!["offers".into(), "news".into()])
+        );
+        assert_eq!(prefs.choice("topic=bogus"), Choice::All);
+        assert_eq!(prefs.choice(""), Choice::All);
+        let page = prefs.confirm_page(Some("tok"));
+        assert!(
+            page.body.contains("value=\"offers\"") && page.body.contains("Offers &amp; coupons")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_topic_choice_suppresses_only_that_topic() {
+        let store = MemoryStore::default();
+        let prefs = Preferences::new(b"k".to_vec(), store.clone()).with_topics(topics());
+        let shop = ShopDomain::parse("demo.myshopify.com").unwrap();
+        let email = EmailAddress::parse("ana@example.com").unwrap();
+        let now: Timestamp = "2026-11-24T10:00:00Z".parse().unwrap();
+        let good = waymark_core::unsubscribe::sign(b"k", &shop, &email, now);
+        let page = prefs
+            .unsubscribe(Some(&good), prefs.choice("topic=offers"), now)
+            .await;
+        assert!(page.body.contains("Offers &amp; coupons"));
+        let state = store.suppression_state(&shop, &email).await.unwrap();
+        assert_eq!(state.reason, None);
+        assert!(state.blocks(false, Some("offers")).is_some());
+        assert!(state.blocks(false, Some("news")).is_none());
+        assert!(
+            state.blocks(true, Some("offers")).is_none(),
+            "transactional goes"
+        );
+        let events = store.take_new_events();
+        assert!(matches!(&events[0].kind,
+            EventKind::ConsentChanged(c) if !c.subscribed && c.topics == vec!["offers".to_string()]));
+    }
+
+    #[tokio::test]
+    async fn a_confirmation_subscribes_and_lifts_an_unsubscribe_a_forged_one_does_nothing() {
+        let store = MemoryStore::default();
+        let prefs = Preferences::new(b"k".to_vec(), store.clone());
+        let shop = ShopDomain::parse("demo.myshopify.com").unwrap();
+        let email = EmailAddress::parse("ana@example.com").unwrap();
+        let now: Timestamp = "2026-11-24T10:00:00Z".parse().unwrap();
+        store
+            .suppress(&shop, &email, SuppressionReason::Unsubscribed, now)
+            .await
+            .unwrap();
+        // An unsubscribe token is not a confirmation.
+        let wrong = waymark_core::unsubscribe::sign(b"k", &shop, &email, now);
+        let forged_answer = prefs.confirm_subscription(Some(&wrong), now).await;
+        assert_eq!(
+            store.suppression(&shop, &email).await.unwrap(),
+            Some(SuppressionReason::Unsubscribed)
+        );
+        assert!(store.take_new_events().is_empty());
+        let good = waymark_core::unsubscribe::sign_for(
+            waymark_core::unsubscribe::Purpose::Confirm,
+            b"k",
+            &shop,
+            &email,
+            now,
+        );
+        let answer = prefs.confirm_subscription(Some(&good), now).await;
+        assert_eq!(answer, forged_answer, "the same answer either way");
+        assert_eq!(store.suppression(&shop, &email).await.unwrap(), None);
+        let events = store.take_new_events();
+        assert!(matches!(&events[0].kind,
+            EventKind::ConsentChanged(c) if c.subscribed && c.source == DOUBLE_OPT_IN));
+        // A bounce is never lifted.
+        store
+            .suppress(&shop, &email, SuppressionReason::HardBounce, now)
+            .await
+            .unwrap();
+        prefs.confirm_subscription(Some(&good), now).await;
+        assert_eq!(
+            store.suppression(&shop, &email).await.unwrap(),
+            Some(SuppressionReason::HardBounce)
         );
     }
 }

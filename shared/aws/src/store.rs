@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use waymark_app::ports::{
     Claimed, Commit, CommitError, ContactState, ContactStore, Due, DueIndex, Erasure, IdleBatch,
     IdleIndex, Inbox, Member, Outbox, Privacy, Receipt, Recorded, Rejected, Resolution, Segments,
-    StoreError, SuppressionReason, Suppressions, VersionedRun,
+    StoreError, SuppressionReason, SuppressionState, Suppressions, VersionedRun,
 };
 use waymark_core::contact::Contact;
 use waymark_core::event::{Event, Identity};
@@ -1061,6 +1061,14 @@ impl Suppressions for DynamoStore {
         shop: &ShopDomain,
         email: &EmailAddress,
     ) -> Result<Option<SuppressionReason>, StoreError> {
+        Ok(self.suppression_state(shop, email).await?.reason)
+    }
+
+    async fn suppression_state(
+        &self,
+        shop: &ShopDomain,
+        email: &EmailAddress,
+    ) -> Result<SuppressionState, StoreError> {
         let out = self
             .client
             .get_item()
@@ -1071,10 +1079,20 @@ impl Suppressions for DynamoStore {
             .send()
             .await
             .map_err(|e| sdk_err("read suppression", e))?;
-        Ok(out
-            .item
-            .and_then(|i| i.get("reason").and_then(|v| v.as_s().ok()).cloned())
-            .and_then(|r| SuppressionReason::parse(&r)))
+        let Some(item) = out.item else {
+            return Ok(SuppressionState::default());
+        };
+        Ok(SuppressionState {
+            reason: item
+                .get("reason")
+                .and_then(|v| v.as_s().ok())
+                .and_then(|r| SuppressionReason::parse(r)),
+            topics: item
+                .get("topics")
+                .and_then(|v| v.as_ss().ok())
+                .map(|t| t.iter().cloned().collect())
+                .unwrap_or_default(),
+        })
     }
 
     async fn suppress(
@@ -1086,15 +1104,18 @@ impl Suppressions for DynamoStore {
     ) -> Result<(), StoreError> {
         let result = self
             .client
-            .put_item()
+            .update_item()
             .table_name(&self.table)
-            .item(PK, s(keys::suppression(shop, &email.lookup_key())))
-            .item(SK, s("SUP"))
-            .item(TYPE, s("suppression"))
-            .item("reason", s(reason.as_str()))
-            .item("at", s(at.to_string()))
+            .key(PK, s(keys::suppression(shop, &email.lookup_key())))
+            .key(SK, s("SUP"))
+            .update_expression("SET #t = :type, reason = :r, #at = :at")
             // Never downgrade: a bounce or complaint outranks an unsubscribe.
-            .condition_expression("attribute_not_exists(PK) OR reason = :unsub")
+            .condition_expression("attribute_not_exists(reason) OR reason = :unsub")
+            .expression_attribute_names("#t", TYPE)
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_values(":type", s("suppression"))
+            .expression_attribute_values(":r", s(reason.as_str()))
+            .expression_attribute_values(":at", s(at.to_string()))
             .expression_attribute_values(":unsub", s(SuppressionReason::Unsubscribed.as_str()))
             .send()
             .await;
@@ -1102,6 +1123,62 @@ impl Suppressions for DynamoStore {
             Ok(_) => Ok(()),
             Err(e) if is_condition_failure(&e) => Ok(()),
             Err(e) => Err(sdk_err("write suppression", e)),
+        }
+    }
+
+    async fn suppress_topics(
+        &self,
+        shop: &ShopDomain,
+        email: &EmailAddress,
+        topics: &[String],
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        if topics.is_empty() {
+            return Ok(());
+        }
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::suppression(shop, &email.lookup_key())))
+            .key(SK, s("SUP"))
+            .update_expression("SET #t = :type, #at = :at ADD topics :topics")
+            .expression_attribute_names("#t", TYPE)
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_values(":type", s("suppression"))
+            .expression_attribute_values(":at", s(at.to_string()))
+            .expression_attribute_values(":topics", AttributeValue::Ss(topics.to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk_err("write topic suppression", e))?;
+        Ok(())
+    }
+
+    async fn lift_unsubscribe(
+        &self,
+        shop: &ShopDomain,
+        email: &EmailAddress,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::suppression(shop, &email.lookup_key())))
+            .key(SK, s("SUP"))
+            .update_expression("SET #at = :at REMOVE reason, topics")
+            // Only an unsubscribe is lifted; a bounce or complaint stays.
+            .condition_expression(
+                "attribute_exists(PK) AND (attribute_not_exists(reason) OR reason = :unsub)",
+            )
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_values(":at", s(at.to_string()))
+            .expression_attribute_values(":unsub", s(SuppressionReason::Unsubscribed.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(sdk_err("lift suppression", e)),
         }
     }
 }

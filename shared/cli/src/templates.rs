@@ -137,6 +137,7 @@ fn params(
     if marketing {
         p["unsubscribe_url"] = "https://example.com/unsubscribe?t=preview".into();
     }
+    p["confirm_url"] = "https://example.com/confirm?t=preview".into();
     p
 }
 

@@ -120,6 +120,13 @@ pub struct Contact {
     /// The contact's subscriptions (contracts), newest last (bounded).
     #[serde(default)]
     pub subscriptions: Vec<SubscriptionState>,
+    /// Email topics the contact opted out of (the preference page).
+    #[serde(default)]
+    pub topics_out: std::collections::BTreeSet<String>,
+    /// A signup form's opt-in waiting for its confirmation link (double
+    /// opt-in): when it was asked for.
+    #[serde(default)]
+    pub opt_in_pending_at: Option<Timestamp>,
 }
 
 /// A subscription as the profile keeps it.
@@ -228,6 +235,8 @@ impl Contact {
             idle_at: None,
             coupons: Vec::new(),
             subscriptions: Vec::new(),
+            topics_out: Default::default(),
+            opt_in_pending_at: None,
         }
     }
 
@@ -495,8 +504,25 @@ impl Contact {
                     self.record_consent(true, &event.source.topic, event.at);
                 }
             }
+            EventKind::ConsentChanged(c) if !c.topics.is_empty() => {
+                // A topic-level choice leaves the overall consent alone.
+                for t in &c.topics {
+                    if c.subscribed {
+                        self.topics_out.remove(t);
+                    } else {
+                        self.topics_out.insert(t.clone());
+                    }
+                }
+            }
             EventKind::ConsentChanged(c) => {
                 self.record_consent(c.subscribed, &c.source, event.at);
+                if c.subscribed && self.accepts_marketing() {
+                    // A confirmed opt-in is to everything.
+                    self.opt_in_pending_at = None;
+                    if c.source == crate::event::DOUBLE_OPT_IN {
+                        self.topics_out.clear();
+                    }
+                }
             }
             EventKind::EmailOpened(_) | EventKind::EmailClicked(_) => self.engaged(event.at),
             EventKind::OrderPlaced(o) => {
@@ -602,10 +628,17 @@ impl Contact {
                     self.interests.insert(topic.trim().to_lowercase());
                 }
                 // A form can subscribe (an address someone typed in), never
-                // unsubscribe: that takes a signed link.
+                // unsubscribe: that takes a signed link. With double opt-in
+                // it only asks: consent comes with the confirmation link.
                 if site.action == SiteAction::FormSubmitted && site.accepts_marketing == Some(true)
                 {
-                    self.record_consent(true, "signup_form", event.at);
+                    if site.double_opt_in {
+                        if !self.accepts_marketing() {
+                            self.opt_in_pending_at = Some(event.at);
+                        }
+                    } else {
+                        self.record_consent(true, "signup_form", event.at);
+                    }
                 }
                 if let Some(p) = &site.product
                     && matches!(

@@ -479,6 +479,7 @@ mod tests {
                 step: "s".into(),
                 queued_at: "2026-11-23T11:00:00Z".parse().unwrap(),
                 params: serde_json::Value::Null,
+                topic: None,
                 channel: crate::outbox::Channel::Email {
                     to: crate::ids::EmailAddress::parse("a@example.com").unwrap(),
                     template: "abandoned_checkout_1".into(),

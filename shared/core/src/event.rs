@@ -308,11 +308,17 @@ pub struct Engagement {
     pub link: Option<String>,
 }
 
+/// The consent source of a confirmed (double opt-in) subscription.
+pub const DOUBLE_OPT_IN: &str = "double_opt_in";
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsentChange {
     pub email: EmailAddress,
     pub subscribed: bool,
     pub source: String,
+    /// Only these email topics (none: all email marketing).
+    #[serde(default)]
+    pub topics: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -565,6 +571,10 @@ pub struct SiteEvent {
     pub topic: Option<String>,
     /// The form's marketing checkbox, when it has one.
     pub accepts_marketing: Option<bool>,
+    /// The form asks for double opt-in: consent only once the emailed
+    /// confirmation link is used (the store's `double_opt_in` forces it).
+    #[serde(default)]
+    pub double_opt_in: bool,
     /// The custom event's name.
     pub name: Option<String>,
     pub first_name: Option<String>,

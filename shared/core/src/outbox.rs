@@ -28,6 +28,9 @@ pub struct OutboxMessage {
     /// The data the template renders (or the event carries): `contact` and
     /// the trigger's data.
     pub params: serde_json::Value,
+    /// The email topic of a marketing email (its journey's `topic:`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
     #[serde(flatten)]
     pub channel: Channel,
 }
@@ -153,6 +156,7 @@ impl OutboxMessage {
             step: step.to_string(),
             queued_at: run.cursor,
             params,
+            topic: None,
             channel,
         }
     }
@@ -218,6 +222,7 @@ impl OutboxMessage {
             step: "data_request".into(),
             queued_at: at,
             params: data,
+            topic: None,
             channel: Channel::Event {
                 detail_type: "waymark.data_request".into(),
             },

@@ -49,6 +49,9 @@ struct Incoming {
     query: Option<String>,
     topic: Option<String>,
     accepts_marketing: Option<bool>,
+    /// The form wants its opt-in confirmed by email first.
+    #[serde(default)]
+    double_opt_in: bool,
     name: Option<String>,
     first_name: Option<String>,
     time_zone: Option<String>,
@@ -305,6 +308,7 @@ fn convert(
         query,
         topic,
         accepts_marketing: e.accepts_marketing,
+        double_opt_in: e.double_opt_in,
         name,
         first_name,
         time_zone,

@@ -23,30 +23,76 @@ pub struct Claims {
     pub expires: Timestamp,
 }
 
-fn mac(secret: &[u8], payload: &[u8]) -> Vec<u8> {
+/// What a token is for: one purpose's token never verifies for another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The List-Unsubscribe URL and the footer's preference link.
+    Unsubscribe,
+    /// A double opt-in's confirmation link.
+    Confirm,
+}
+
+impl Purpose {
+    fn domain(self) -> &'static [u8] {
+        match self {
+            Self::Unsubscribe => b"waymark-unsubscribe-v1\0",
+            Self::Confirm => b"waymark-confirm-v1\0",
+        }
+    }
+
+    /// How long a link keeps working: an unsubscribe link at least the 30
+    /// days laws ask for, a confirmation a week.
+    pub fn valid_for(self) -> SignedDuration {
+        match self {
+            Self::Unsubscribe => VALID_FOR,
+            Self::Confirm => SignedDuration::from_hours(24 * 7),
+        }
+    }
+}
+
+fn mac(secret: &[u8], purpose: Purpose, payload: &[u8]) -> Vec<u8> {
     let mut m = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC accepts any key length");
-    m.update(b"waymark-unsubscribe-v1\0");
+    m.update(purpose.domain());
     m.update(payload);
     m.finalize().into_bytes().to_vec()
 }
 
 /// A token for `email` at `shop`, valid until `issued + VALID_FOR`.
 pub fn sign(secret: &[u8], shop: &ShopDomain, email: &EmailAddress, issued: Timestamp) -> String {
-    let expires = issued.checked_add(VALID_FOR).unwrap_or(Timestamp::MAX);
+    sign_for(Purpose::Unsubscribe, secret, shop, email, issued)
+}
+
+/// The claims of a genuine, unexpired unsubscribe token.
+pub fn verify(secret: &[u8], token: &str, now: Timestamp) -> Option<Claims> {
+    verify_for(Purpose::Unsubscribe, secret, token, now)
+}
+
+/// A token for one purpose, valid for that purpose's time from `issued`.
+pub fn sign_for(
+    purpose: Purpose,
+    secret: &[u8],
+    shop: &ShopDomain,
+    email: &EmailAddress,
+    issued: Timestamp,
+) -> String {
+    let expires = issued
+        .checked_add(purpose.valid_for())
+        .unwrap_or(Timestamp::MAX);
     let payload = format!("{shop}\n{}\n{}", email.as_str(), expires.as_second());
     format!(
         "{}.{}",
         B64.encode(&payload),
-        B64.encode(mac(secret, payload.as_bytes()))
+        B64.encode(mac(secret, purpose, payload.as_bytes()))
     )
 }
 
-/// The claims of a genuine, unexpired token; `None` for anything else.
-pub fn verify(secret: &[u8], token: &str, now: Timestamp) -> Option<Claims> {
+/// The claims of a genuine, unexpired token for `purpose`; `None` for
+/// anything else.
+pub fn verify_for(purpose: Purpose, secret: &[u8], token: &str, now: Timestamp) -> Option<Claims> {
     let (payload_b64, sig_b64) = token.trim().split_once('.')?;
     let payload = B64.decode(payload_b64).ok()?;
     let sig = B64.decode(sig_b64).ok()?;
-    let expected = mac(secret, &payload);
+    let expected = mac(secret, purpose, &payload);
     if sig.len() != expected.len() || !bool::from(expected.ct_eq(&sig)) {
         return None;
     }
@@ -80,7 +126,7 @@ mod tests {
         let email = EmailAddress::parse("ana@example.com").unwrap();
         let token = sign(b"secret", &shop, &email, t("2026-11-23T11:00:00Z"));
         let claims = verify(b"secret", &token, t("2027-01-01T00:00:00Z")).unwrap();
-        assert_eq!((claims.shop, claims.email), (shop, email));
+        assert_eq!((&claims.shop, &claims.email), (&shop, &email));
         assert!(
             verify(b"secret", &token, t("2027-02-22T00:00:00Z")).is_none(),
             "expired"
@@ -90,6 +136,43 @@ mod tests {
             "wrong key"
         );
         assert!(verify(b"secret", "", t("2026-11-24T00:00:00Z")).is_none());
+        assert!(
+            verify_for(
+                Purpose::Confirm,
+                b"secret",
+                &token,
+                t("2026-11-24T00:00:00Z")
+            )
+            .is_none(),
+            "an unsubscribe token confirms nothing"
+        );
+        let confirm = sign_for(
+            Purpose::Confirm,
+            b"secret",
+            &shop,
+            &email,
+            t("2026-11-23T11:00:00Z"),
+        );
+        assert!(
+            verify_for(
+                Purpose::Confirm,
+                b"secret",
+                &confirm,
+                t("2026-11-30T10:00:00Z")
+            )
+            .is_some()
+        );
+        assert!(
+            verify_for(
+                Purpose::Confirm,
+                b"secret",
+                &confirm,
+                t("2026-12-01T00:00:00Z")
+            )
+            .is_none(),
+            "a confirmation link lasts a week"
+        );
+        assert!(verify(b"secret", &confirm, t("2026-11-24T00:00:00Z")).is_none());
         assert!(verify(b"secret", "a.b", t("2026-11-24T00:00:00Z")).is_none());
     }
 

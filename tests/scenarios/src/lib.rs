@@ -182,7 +182,8 @@ impl Stack {
                 ingest_fn::track_config(Some(TRACK_KEYS), None, Some("off"))
                     .map_err(anyhow::Error::from_boxed)?,
             ),
-            preferences: preferences_fn::build(&sdk, &table, UNSUBSCRIBE_SECRET),
+            preferences: preferences_fn::build(&sdk, &table, UNSUBSCRIBE_SECRET)
+                .map_err(anyhow::Error::from_boxed)?,
             feedback: feedback_fn::build(&sdk, &table),
             moto,
             sdk,
@@ -277,12 +278,23 @@ impl Stack {
     /// An HTTP request to the preferences function (e.g. the one-click POST
     /// to a List-Unsubscribe URL), then the stream settles.
     pub async fn preferences(&mut self, method: &str, url: &str) -> Result<(u16, String)> {
+        self.preferences_with(method, url, "List-Unsubscribe=One-Click")
+            .await
+    }
+
+    /// The same with a form body of one's own (`topic=news`, or empty).
+    pub async fn preferences_with(
+        &mut self,
+        method: &str,
+        url: &str,
+        form: &str,
+    ) -> Result<(u16, String)> {
         let path = url.strip_prefix(PREFERENCES_URL).unwrap_or(url);
         let req = lambda_http::http::Request::builder()
             .method(method)
             .uri(path)
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(Body::from("List-Unsubscribe=One-Click"))?;
+            .body(Body::from(form.to_string()))?;
         let query: std::collections::HashMap<String, String> = path
             .split_once('?')
             .map(|(_, q)| {

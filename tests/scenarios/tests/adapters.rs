@@ -95,6 +95,7 @@ fn message(c: &Contact, step: &str) -> OutboxMessage {
         step: step.into(),
         queued_at: at("2026-11-23T11:00:00Z"),
         params: serde_json::json!({}),
+        topic: None,
         channel: waymark_core::outbox::Channel::Email {
             to: c.email.clone().unwrap(),
             template: "abandoned_checkout_1".into(),

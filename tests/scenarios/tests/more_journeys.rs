@@ -395,3 +395,181 @@ async fn a_billing_for_an_unknown_contract_stores_nothing_for_anyone() {
         "no contact made from a contract id alone"
     );
 }
+
+/// The footer's preference link of an email.
+fn preference_link(mail: &waymark_local::mailbox::SentEmail) -> String {
+    mail.header("List-Unsubscribe")
+        .unwrap()
+        .split(['<', '>'])
+        .find(|p| p.starts_with("http"))
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaving_one_topic_stops_its_journeys_and_keeps_the_rest() {
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .track(json!([{"type": "form_submitted", "id": "f1", "anonymous_id": "anon-lee",
+                       "at": "2026-11-23T12:00:00Z", "email": "lee@example.com", "accepts_marketing": true}]))
+        .await
+        .unwrap();
+    stack
+        .track(json!([
+            view("v1", "2026-11-23T12:01:00Z", 1),
+            view("v2", "2026-11-23T12:02:00Z", 2),
+            view("v3", "2026-11-23T12:03:00Z", 3)
+        ]))
+        .await
+        .unwrap();
+    stack.tick("2026-11-24T12:03:00Z").await.unwrap();
+    let nurture = stack.sent_by("five_email_nurture").await.unwrap();
+    assert_eq!(nurture.len(), 1, "day 0 of the nurture (topic `news`)");
+    let link = preference_link(&nurture[0]);
+    // The page offers the topics; it changes nothing by itself.
+    let (status, page) = stack.preferences_with("GET", &link, "").await.unwrap();
+    assert_eq!(status, 200);
+    assert!(page.contains("value=\"news\"") && page.contains("New arrivals and stories"));
+    let (status, page) = stack
+        .preferences_with("POST", &link, "topic=news")
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(page.contains("New arrivals and stories"), "{page}");
+    let welcome_before = stack.sent_by("welcome_series").await.unwrap().len();
+    stack.tick("2026-12-31T00:00:00Z").await.unwrap();
+    assert_eq!(
+        stack.sent_by("five_email_nurture").await.unwrap().len(),
+        1,
+        "no more `news`"
+    );
+    assert!(
+        stack.sent_by("welcome_series").await.unwrap().len() > welcome_before,
+        "the welcome series (no topic) goes on"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_double_opt_in_form_subscribes_only_once_the_link_is_confirmed() {
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .track(
+            json!([{"type": "form_submitted", "id": "f1", "anonymous_id": "anon-lee",
+                       "at": "2026-11-23T12:00:00Z", "email": "lee@example.com",
+                       "accepts_marketing": true, "double_opt_in": true}]),
+        )
+        .await
+        .unwrap();
+    let sent = stack.sent().await.unwrap();
+    let subjects: Vec<&str> = sent.iter().map(|m| m.subject.as_str()).collect();
+    assert_eq!(
+        subjects,
+        vec!["Please confirm your subscription to Demo Store"],
+        "no welcome before the confirmation"
+    );
+    assert!(
+        sent[0].header("List-Unsubscribe").is_none(),
+        "transactional"
+    );
+    let link = sent[0]
+        .text
+        .split_whitespace()
+        .find(|w| w.contains("/preferences/confirm?t="))
+        .expect("the confirmation link")
+        .to_string();
+    // Following the link (a mail scanner does) shows a button, nothing more.
+    let (status, page) = stack.preferences_with("GET", &link, "").await.unwrap();
+    assert_eq!(status, 200);
+    assert!(page.contains("Yes, subscribe me"));
+    stack.tick("2026-11-23T12:30:00Z").await.unwrap();
+    assert_eq!(stack.sent().await.unwrap().len(), 1);
+    // A forged token changes nothing and answers the same.
+    let forged = link.replacen("?t=", "?t=Y", 1);
+    let (_, forged_page) = stack.preferences_with("POST", &forged, "").await.unwrap();
+    assert_eq!(stack.sent().await.unwrap().len(), 1);
+    let (status, page) = stack.preferences_with("POST", &link, "").await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(page, forged_page);
+    let subjects: Vec<String> = stack
+        .sent()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.subject)
+        .collect();
+    assert_eq!(
+        subjects,
+        vec![
+            "Please confirm your subscription to Demo Store".to_string(),
+            "Welcome!".to_string()
+        ],
+        "confirmed: subscribed, and the welcome starts"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmed_opt_in_lifts_an_earlier_unsubscribe_an_unconfirmed_form_does_not() {
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .track(json!([{"type": "form_submitted", "id": "f1", "anonymous_id": "anon-lee",
+                       "at": "2026-11-23T12:00:00Z", "email": "lee@example.com", "accepts_marketing": true}]))
+        .await
+        .unwrap();
+    let welcome = stack.sent().await.unwrap();
+    let link = preference_link(&welcome[0]);
+    stack.preferences("POST", &link).await.unwrap();
+    let store = waymark_aws::store::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&stack.sdk),
+        &stack.table,
+    );
+    let shop = waymark_core::ids::ShopDomain::parse("demo.myshopify.com").unwrap();
+    let lee = waymark_core::ids::EmailAddress::parse("lee@example.com").unwrap();
+    use waymark_app::ports::{SuppressionReason, Suppressions};
+    assert_eq!(
+        store.suppression(&shop, &lee).await.unwrap(),
+        Some(SuppressionReason::Unsubscribed)
+    );
+    // A form (anyone can type an address) does not lift it: it asks for a
+    // confirmation, as a double opt-in form does.
+    stack
+        .track(json!([{"type": "form_submitted", "id": "f2", "anonymous_id": "anon-lee",
+                       "at": "2026-11-30T12:00:00Z", "email": "lee@example.com", "accepts_marketing": true}]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.suppression(&shop, &lee).await.unwrap(),
+        Some(SuppressionReason::Unsubscribed)
+    );
+    let confirm = stack
+        .sent()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.subject.starts_with("Please confirm"))
+        .expect("a confirmation, which an unsubscribe does not stop (transactional)");
+    let link = confirm
+        .text
+        .split_whitespace()
+        .find(|w| w.contains("/preferences/confirm?t="))
+        .unwrap()
+        .to_string();
+    stack.preferences_with("POST", &link, "").await.unwrap();
+    assert_eq!(
+        store.suppression(&shop, &lee).await.unwrap(),
+        None,
+        "lifted"
+    );
+    let state = waymark_app::ports::ContactStore::load_for_update(
+        &store,
+        &shop,
+        &waymark_core::ids::ContactId::for_email(&lee),
+    )
+    .await
+    .unwrap()
+    .expect("Lee's contact");
+    assert!(state.contact.accepts_marketing());
+    assert_eq!(
+        state.contact.consent.as_ref().map(|c| c.source.as_str()),
+        Some("double_opt_in")
+    );
+}

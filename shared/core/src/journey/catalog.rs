@@ -96,6 +96,8 @@ pub struct Catalog {
     time_zone: jiff::tz::TimeZone,
     audience: Audience,
     shop: Option<Shop>,
+    topics: Vec<EmailTopic>,
+    double_opt_in: bool,
     /// The key coupon codes are derived with (a deployment secret, not content).
     coupon_secret: Vec<u8>,
 }
@@ -262,6 +264,41 @@ struct DefaultsFile {
     shop: Option<Shop>,
     #[serde(default)]
     sending: SendingFile,
+    /// Email topics a contact can opt out of one by one, id → label.
+    #[serde(default)]
+    topics: BTreeMap<String, String>,
+    /// Every signup-form opt-in waits for the confirmation link.
+    #[serde(default)]
+    double_opt_in: bool,
+}
+
+/// What `journeys/_defaults.yaml` sets for the whole store.
+struct Defaults {
+    rules: Rules,
+    zone: jiff::tz::TimeZone,
+    shop: Option<Shop>,
+    topics: Vec<EmailTopic>,
+    double_opt_in: bool,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self {
+            rules: builtin_rules(),
+            zone: jiff::tz::TimeZone::UTC,
+            shop: None,
+            topics: Vec::new(),
+            double_opt_in: false,
+        }
+    }
+}
+
+/// An email topic (`topics:` in `journeys/_defaults.yaml`): journeys name
+/// one, and the preference page lets a contact leave it alone.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EmailTopic {
+    pub id: String,
+    pub label: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -407,16 +444,23 @@ impl Catalog {
                 Err(mut e) => errors.append(&mut e),
             }
         }
-        let (defaults, time_zone, shop) = match files.iter().find(|f| f.path.ends_with(DEFAULTS)) {
-            None => (builtin_rules(), jiff::tz::TimeZone::UTC, None),
+        let store_defaults = match files.iter().find(|f| f.path.ends_with(DEFAULTS)) {
+            None => Defaults::default(),
             Some(f) => match parse_defaults(f) {
                 Ok(d) => d,
                 Err(mut e) => {
                     errors.append(&mut e);
-                    (builtin_rules(), jiff::tz::TimeZone::UTC, None)
+                    Defaults::default()
                 }
             },
         };
+        let Defaults {
+            rules: defaults,
+            zone: time_zone,
+            shop,
+            topics,
+            double_opt_in,
+        } = store_defaults;
         let audience = match files.iter().find(|f| f.path.ends_with(AUDIENCE)) {
             None => Audience::default(),
             Some(f) => parse_audience(f).unwrap_or_else(|mut e| {
@@ -451,7 +495,7 @@ impl Catalog {
                 && !f.path.ends_with(DEFAULTS)
                 && (f.path.ends_with(".yaml") || f.path.ends_with(".yml"))
         }) {
-            match parse_definition(f, &templates, &defaults, &segment_ids) {
+            match parse_definition(f, &templates, &defaults, &segment_ids, &topics) {
                 Ok(d) => {
                     if journeys
                         .iter()
@@ -497,6 +541,8 @@ impl Catalog {
                 time_zone,
                 audience,
                 shop,
+                topics,
+                double_opt_in,
                 coupon_secret: Vec::new(),
             })
         } else {
@@ -509,6 +555,16 @@ impl Catalog {
     pub fn with_coupon_secret(mut self, secret: &[u8]) -> Self {
         self.coupon_secret = secret.to_vec();
         self
+    }
+
+    /// The email topics a contact can opt out of, in file order.
+    pub fn topics(&self) -> &[EmailTopic] {
+        &self.topics
+    }
+
+    /// Whether every signup-form opt-in needs its confirmation link.
+    pub fn double_opt_in(&self) -> bool {
+        self.double_opt_in
     }
 
     pub fn coupon_secret(&self) -> &[u8] {
@@ -629,6 +685,8 @@ struct File {
     steps: Vec<StepFile>,
     #[serde(default)]
     sending: SendingFile,
+    /// The email topic its marketing email belongs to.
+    topic: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -819,9 +877,7 @@ pub struct Shop {
     pub url: Option<String>,
 }
 
-fn parse_defaults(
-    f: &ContentFile,
-) -> Result<(Rules, jiff::tz::TimeZone, Option<Shop>), Vec<ContentError>> {
+fn parse_defaults(f: &ContentFile) -> Result<Defaults, Vec<ContentError>> {
     let file: DefaultsFile = serde_norway::from_str(&f.text).map_err(|e| yaml_error(f, e))?;
     let zone = match &file.time_zone {
         None => jiff::tz::TimeZone::UTC,
@@ -835,7 +891,28 @@ fn parse_defaults(
     };
     let rules = merge(&builtin_rules(), &file.sending)
         .map_err(|(needle, msg)| vec![at(f, locate(&f.text, &needle, 0), msg)])?;
-    Ok((rules, zone, file.shop))
+    let mut topics = Vec::new();
+    for (id, label) in file.topics {
+        if id.is_empty()
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(vec![at(
+                f,
+                locate(&f.text, &id, 0),
+                format!("topic `{id}`: ids are lower_snake_case"),
+            )]);
+        }
+        topics.push(EmailTopic { id, label });
+    }
+    Ok(Defaults {
+        rules,
+        zone,
+        shop: file.shop,
+        topics,
+        double_opt_in: file.double_opt_in,
+    })
 }
 
 #[derive(Deserialize)]
@@ -904,6 +981,7 @@ fn parse_definition(
     templates: &BTreeMap<String, Template>,
     defaults: &Rules,
     segment_ids: &[String],
+    topics: &[EmailTopic],
 ) -> Result<Definition, Vec<ContentError>> {
     let file: File = serde_norway::from_str(&f.text).map_err(|e| yaml_error(f, e))?;
     // Every problem is collected (not just the first), so one run of the
@@ -1425,6 +1503,22 @@ fn parse_definition(
             }
         }
     }
+    if let Some(t) = &file.topic
+        && !topics.iter().any(|x| &x.id == t)
+    {
+        err(
+            "topic:",
+            0,
+            format!(
+                "{journey}: unknown topic `{t}` (topics in journeys/_defaults.yaml: {})",
+                topics
+                    .iter()
+                    .map(|x| x.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
     let sending = merge(defaults, &file.sending).unwrap_or_else(|(needle, msg)| {
         err(&needle, 0, format!("{journey}, sending: {msg}"));
         defaults.clone()
@@ -1435,6 +1529,7 @@ fn parse_definition(
     }
     Ok(Definition {
         sending,
+        topic: file.topic,
         id: file.id,
         version: file.version,
         name: file.name,

@@ -69,6 +69,8 @@ pub enum Condition {
     ShipmentStatus(String),
     /// A form submitted with this topic of interest.
     Topic(String),
+    /// A signup form's opt-in that waits for its confirmation (double opt-in).
+    AsksConfirmation,
     /// A site event that names a topic of interest (any).
     HasTopic,
     // ---- the contact ----
@@ -140,6 +142,7 @@ enum Repr {
     CustomName(String),
     ShipmentStatus(String),
     Topic(String),
+    AsksConfirmation,
     HasTopic,
     AcceptsMarketing,
     HasTag(String),
@@ -294,6 +297,11 @@ impl Condition {
             Self::ClickedLink(part) => s.event.is_some_and(|e| {
                 matches!(e, EventKind::EmailClicked(c) if c.link.as_deref().is_some_and(|l| l.contains(part.as_str())))
             }),
+            Self::AsksConfirmation => site(s.event).is_some_and(|e| {
+                e.action == crate::event::SiteAction::FormSubmitted
+                    && e.accepts_marketing == Some(true)
+                    && e.double_opt_in
+            }),
             Self::PageType(t) => site(s.event).is_some_and(|e| {
                 e.page_type
                     .as_deref()
@@ -390,6 +398,7 @@ impl Condition {
             | Self::CustomName(_)
             | Self::ShipmentStatus(_)
             | Self::Topic(_)
+            | Self::AsksConfirmation
             | Self::HasTopic => true,
             Self::Not(c) => c.reads_event(),
             Self::AnyOf(cs) | Self::AllOf(cs) => cs.iter().any(|c| c.reads_event()),

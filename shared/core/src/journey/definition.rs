@@ -123,6 +123,9 @@ pub struct Definition {
     /// Frequency cap and quiet hours for its marketing email (the defaults
     /// of `journeys/_defaults.yaml` with this journey's `sending:` on top).
     pub sending: crate::sending::Rules,
+    /// The email topic its marketing email belongs to (`topics:` in
+    /// `journeys/_defaults.yaml`): a contact who left the topic gets none.
+    pub topic: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

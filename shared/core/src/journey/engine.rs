@@ -310,6 +310,30 @@ pub fn handle_event(
     runs: &mut Vec<Run>,
     event: &Event,
 ) -> Vec<Effect> {
+    // The store's `double_opt_in` makes every form opt-in ask first; so does
+    // the person's own earlier unsubscribe (or complaint): a typed-in
+    // address never overrides that without the emailed confirmation.
+    let opted_out = contact
+        .consent
+        .as_ref()
+        .is_some_and(|c| !c.subscribed && matches!(c.source.as_str(), "unsubscribe" | "complaint"));
+    let forced;
+    let event = match &event.kind {
+        EventKind::Site(s)
+            if (catalog.double_opt_in() || opted_out)
+                && s.action == crate::event::SiteAction::FormSubmitted
+                && s.accepts_marketing == Some(true)
+                && !s.double_opt_in =>
+        {
+            let mut e = event.clone();
+            if let EventKind::Site(s) = &mut e.kind {
+                s.double_opt_in = true;
+            }
+            forced = e;
+            &forced
+        }
+        _ => event,
+    };
     let mut effects = fire_waits(catalog, contact, runs, event.at);
     if let EventKind::EmailClicked(click) = &event.kind {
         note_click(contact, runs, click, event.at);
@@ -1023,10 +1047,16 @@ fn advance(
                 // the cap and outside quiet hours; transactional mail (order
                 // updates) follows its own rules.
                 let marketing = !*transactional;
+                let left_topic = def
+                    .topic
+                    .as_ref()
+                    .filter(|t| contact.topics_out.contains(*t));
                 let decision = if !marketing {
                     Hold::None
                 } else if !contact.accepts_marketing() {
                     Hold::Skip("no email marketing consent")
+                } else if left_topic.is_some() {
+                    Hold::Skip("unsubscribed from this email topic")
                 } else {
                     hold(catalog, def, contact, at)
                 };
@@ -1052,7 +1082,10 @@ fn advance(
                             template,
                             *transactional,
                         ) {
-                            Some(message) => {
+                            Some(mut message) => {
+                                if marketing {
+                                    message.topic = def.topic.clone();
+                                }
                                 effects.push(Effect::Email(Box::new(message)));
                                 run.sent.push(step.id.clone());
                                 if marketing {

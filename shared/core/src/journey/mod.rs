@@ -9,7 +9,7 @@ mod engine;
 pub mod graph;
 mod run;
 
-pub use catalog::{Catalog, ContentError, ContentFile};
+pub use catalog::{Catalog, ContentError, ContentFile, EmailTopic};
 pub use condition::Condition;
 pub use definition::{
     Branch, DATE_REACHED, DateRef, Definition, Exit, Goal, OnRepeat, OnRetire, Reentry, RunPer,

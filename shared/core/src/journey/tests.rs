@@ -603,6 +603,7 @@ fn marketing_email_needs_consent_and_an_opt_out_stops_the_next_one() {
             email: email(),
             subscribed: false,
             source: "unsubscribe".into(),
+            topics: vec![],
         }),
     ));
     assert_eq!(w.contact.consent.as_ref().unwrap().source, "unsubscribe");

@@ -51,6 +51,7 @@ fn site(action: SiteAction, i: u64, category: &str) -> EventKind {
         query: None,
         topic: None,
         accepts_marketing: None,
+        double_opt_in: false,
         name: None,
         first_name: None,
         time_zone: None,
