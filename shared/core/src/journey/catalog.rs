@@ -1446,9 +1446,11 @@ fn parse_definition(
     for n in named {
         if !email_steps.contains(&n) {
             err(
-                &format!("received: {n}"),
+                n,
                 0,
-                format!("{journey}: `received: {n}` names no email step"),
+                format!(
+                    "{journey}: `{n}` (in `received`, `opened` or `clicked`) names no email step"
+                ),
             );
         }
     }

@@ -115,6 +115,8 @@ pub enum Condition {
     /// The contact clicked a link (containing `link`, any when unset) in
     /// the email this run's step `step` sent.
     Clicked(ClickRule),
+    /// The contact opened the email this run's step sent.
+    Opened(String),
     // ---- combinators ----
     Not(Box<Condition>),
     AnyOf(Vec<Condition>),
@@ -166,6 +168,7 @@ enum Repr {
     SubscriptionActive,
     Received(String),
     Clicked(ClickRule),
+    Opened(String),
     Not(Box<Condition>),
     AnyOf(Vec<Condition>),
     AllOf(Vec<Condition>),
@@ -355,13 +358,17 @@ impl Condition {
             Self::Received(step) => s.run.is_some_and(|r| r.sent.iter().any(|x| x == step)),
             Self::Clicked(rule) => s.run.is_some_and(|r| {
                 r.clicks.iter().any(|c| {
-                    c.step == rule.step
+                    !c.open
+                        && c.step == rule.step
                         && rule
                             .link
                             .as_deref()
                             .is_none_or(|part| c.link.as_deref().is_some_and(|l| l.contains(part)))
                 })
             }),
+            Self::Opened(step) => s
+                .run
+                .is_some_and(|r| r.clicks.iter().any(|c| c.open && &c.step == step)),
             Self::Not(c) => !c.holds(s),
             Self::AnyOf(cs) => cs.iter().any(|c| c.holds(s)),
             Self::AllOf(cs) => cs.iter().all(|c| c.holds(s)),
@@ -411,6 +418,7 @@ impl Condition {
         match self {
             Self::Received(s) => vec![s.as_str()],
             Self::Clicked(rule) => vec![rule.step.as_str()],
+            Self::Opened(step) => vec![step.as_str()],
             Self::Not(c) => c.steps_named(),
             Self::AnyOf(cs) | Self::AllOf(cs) => cs.iter().flat_map(|c| c.steps_named()).collect(),
             _ => vec![],

@@ -335,8 +335,10 @@ pub fn handle_event(
         _ => event,
     };
     let mut effects = fire_waits(catalog, contact, runs, event.at);
-    if let EventKind::EmailClicked(click) = &event.kind {
-        note_click(contact, runs, click, event.at);
+    match &event.kind {
+        EventKind::EmailClicked(e) => note_engagement(contact, runs, e, false, event.at),
+        EventKind::EmailOpened(e) => note_engagement(contact, runs, e, true, event.at),
+        _ => {}
     }
     let was_subscribed = contact.accepts_marketing();
     contact.apply(event);
@@ -578,12 +580,13 @@ pub fn handle_event(
     effects
 }
 
-/// Remembers a click on the run whose email it was (found by message id),
-/// for `clicked: {step, link}` conditions.
-fn note_click(
+/// Remembers an open or a click on the run whose email it was (found by
+/// message id), for `opened: <step>` and `clicked: {step, link}`.
+fn note_engagement(
     contact: &Contact,
     runs: &mut [Run],
     click: &crate::event::Engagement,
+    open: bool,
     at: Timestamp,
 ) {
     let Some(message) = &click.message else {
@@ -602,6 +605,7 @@ fn note_click(
                 step,
                 link: click.link.clone(),
                 at,
+                open,
             });
             let excess = run.clicks.len().saturating_sub(super::run::CLICKS_KEPT);
             run.clicks.drain(..excess);

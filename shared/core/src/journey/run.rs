@@ -50,20 +50,24 @@ pub struct Run {
     /// Split decisions, as `step=branch`.
     #[serde(default)]
     pub path: Vec<String>,
-    /// Clicks on the links of the emails this run sent (bounded).
+    /// Opens of, and clicks in, the emails this run sent (bounded): the
+    /// per-message engagement.
     #[serde(default)]
     pub clicks: Vec<Click>,
 }
 
-/// Clicks a run remembers.
+/// Opens and clicks a run remembers.
 pub const CLICKS_KEPT: usize = 20;
 
-/// A click on a link of the email a step sent.
+/// An open of (`open`) or a click on a link of the email a step sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Click {
     pub step: String,
     pub link: Option<String>,
     pub at: Timestamp,
+    /// An open, not a click.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub open: bool,
 }
 
 impl Run {

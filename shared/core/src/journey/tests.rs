@@ -915,4 +915,28 @@ fn clicked_reads_which_link_of_which_step_was_clicked() {
     assert_eq!(w.runs[0].clicks[1].step, "offer");
     w.tick(mins(4 * 24 * 60));
     assert_eq!(steps_sent(&w), vec!["offer", "other", "thanks"]);
+
+    // Opens are remembered per message too, and are not clicks.
+    let opened = j
+        .replace("clicked: { step: offer, link: ebook }", "opened: other")
+        .replace("id: ebook", "id: opens");
+    let mut w = world(catalog_with(&[("o.yaml", &opened)]));
+    w.event(&customer(t0(), true));
+    let message =
+        crate::outbox::OutboxMessage::steps_of_run(&w.contact.shop, &w.contact.id, &w.runs[0])[1]
+            .0
+            .clone();
+    w.event(&event(
+        "open-1",
+        mins(5),
+        EventKind::EmailOpened(crate::event::Engagement {
+            email: email(),
+            message: Some(message),
+            journey: Some("opens".into()),
+            link: None,
+        }),
+    ));
+    assert!(w.runs[0].clicks[0].open);
+    w.tick(mins(4 * 24 * 60));
+    assert_eq!(steps_sent(&w), vec!["offer", "other", "thanks"]);
 }
