@@ -331,6 +331,8 @@ impl ContactStore for MemoryStore {
         if c.runs.iter().any(|r| run_version(&r.run) != r.version) {
             return Err(CommitError::Conflict);
         }
+        let old_idle = stored.and_then(|st| st.contact.idle_at);
+        let exists = stored.is_some();
         let outbox_keys: Vec<String> = c.outbox.iter().map(|m| self.key(m)).collect();
         if outbox_keys.iter().any(|k| s.outbox.contains_key(k)) {
             return Err(CommitError::Conflict);
@@ -346,10 +348,6 @@ impl ContactStore for MemoryStore {
                     .insert((key.0.clone(), format!("anon:{anon}")), key.1.clone());
             }
         }
-        let old_idle = s
-            .contacts
-            .get(&key.0, &key.1)
-            .and_then(|st| st.contact.idle_at);
         s.index_idle(&key, old_idle, c.contact.idle_at);
         for seg in &c.segments_entered {
             s.members
@@ -369,12 +367,16 @@ impl ContactStore for MemoryStore {
             outbox,
             ..
         } = c;
-        if s.contacts.get(&key.0, &key.1).is_none() {
+        if !exists {
             s.contacts.insert(
                 &key.0,
                 &key.1,
                 ContactState {
-                    contact: contact.clone(),
+                    contact: waymark_core::contact::Contact::new(
+                        key.1.clone(),
+                        key.0.clone(),
+                        contact.first_seen_at,
+                    ),
                     version: 0,
                     recent_events: Default::default(),
                     runs: Vec::new(),

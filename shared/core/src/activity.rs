@@ -31,15 +31,25 @@ fn is_zero(v: &i64) -> bool {
 
 /// Counters keyed `event` or `event:detail` (`product_viewed:tv`,
 /// `page_viewed:pricing`), each a short list of days, oldest first. Held as
-/// one flat vector sorted by (counter, day), with shared key strings, so
-/// copying a profile costs one allocation however many counters it has.
+/// one flat vector sorted by (key hash, counter, day), with shared key
+/// strings, so copying a profile costs one allocation however many counters
+/// it has, and finding a counter compares integers, not strings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Activity(Vec<Entry>);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Entry {
+    /// `hash(key)`: the sort's first field (never stored).
+    hash: u64,
     key: Arc<str>,
     day: Day,
+}
+
+/// FNV-1a: stable, and fast on the short keys counters have.
+fn hash(key: &str) -> u64 {
+    key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// The UTC day number of an instant.
@@ -63,9 +73,29 @@ pub fn key(event: &str, detail: Option<&str>) -> String {
 impl Activity {
     /// The entries of one counter (a contiguous run).
     fn range(&self, key: &str) -> std::ops::Range<usize> {
-        let start = self.0.partition_point(|e| &*e.key < key);
-        let end = start + self.0[start..].partition_point(|e| &*e.key == key);
-        start..end
+        self.range_of(hash(key), key)
+    }
+
+    fn range_of(&self, h: u64, key: &str) -> std::ops::Range<usize> {
+        // Integers first; the text only at the start of a counter with the
+        // same hash. A counter's entries share one key string, so its run
+        // ends where the pointer changes.
+        let run_end = |from: usize| {
+            let p = Arc::as_ptr(&self.0[from].key);
+            from + self.0[from..]
+                .iter()
+                .take_while(|e| std::ptr::eq(Arc::as_ptr(&e.key), p))
+                .count()
+        };
+        let mut i = self.0.partition_point(|e| e.hash < h);
+        while let Some(e) = self.0.get(i).filter(|e| e.hash == h) {
+            match (*e.key).cmp(key) {
+                std::cmp::Ordering::Equal => return i..run_end(i),
+                std::cmp::Ordering::Less => i = run_end(i),
+                std::cmp::Ordering::Greater => break,
+            }
+        }
+        i..i
     }
 
     /// Counts one occurrence at `at` with an amount (0 if none).
@@ -81,7 +111,8 @@ impl Activity {
     }
 
     fn add_day(&mut self, key: &str, day: Day) {
-        let r = self.range(key);
+        let h = hash(key);
+        let r = self.range_of(h, key);
         let new_key = r.is_empty();
         let shared = self
             .0
@@ -96,11 +127,11 @@ impl Activity {
             }
             Err(i) => {
                 let key = shared.unwrap_or_else(|| Arc::from(key));
-                self.0.insert(r.start + i, Entry { key, day });
+                self.0.insert(r.start + i, Entry { hash: h, key, day });
             }
         }
         // Days older than the history kept fall off this counter.
-        let r = self.range(key);
+        let r = self.range_of(h, key);
         let newest = self.0[r.end - 1].day.d;
         let stale = self.0[r.clone()]
             .iter()
@@ -201,11 +232,14 @@ impl<'de> Deserialize<'de> for Activity {
         for (k, mut days) in map {
             days.sort_by_key(|x| x.d);
             let key: Arc<str> = Arc::from(k.as_str());
+            let h = hash(&k);
             out.extend(days.into_iter().map(|day| Entry {
+                hash: h,
                 key: key.clone(),
                 day,
             }));
         }
+        out.sort_by(|a, b| (a.hash, &*a.key, a.day.d).cmp(&(b.hash, &*b.key, b.day.d)));
         Ok(Self(out))
     }
 }
@@ -276,6 +310,40 @@ mod tests {
         // Stored and read back the same.
         let json = serde_json::to_string(&a).unwrap();
         let back: Activity = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, a);
+    }
+
+    #[test]
+    fn counters_stay_apart_and_merge() {
+        let now = t("2026-03-05T00:00:00Z");
+        let mut a = Activity::default();
+        let mut b = Activity::default();
+        for (i, k) in [
+            "a",
+            "b",
+            "page_viewed:pricing",
+            "product_viewed:tv",
+            "order_placed",
+        ]
+        .iter()
+        .enumerate()
+        {
+            for d in 0..=i {
+                a.add(
+                    k,
+                    t("2026-03-01T10:00:00Z") + SignedDuration::from_hours(24 * d as i64),
+                    1,
+                );
+            }
+            b.add(k, t("2026-03-02T11:00:00Z"), 10);
+        }
+        assert_eq!(a.total("product_viewed:tv", None, now), (4, 4));
+        assert_eq!(a.total("product_viewed", None, now), (0, 0));
+        a.merge(&b);
+        assert_eq!(a.total("a", None, now), (2, 11));
+        assert_eq!(a.total("order_placed", None, now), (6, 15));
+        assert_eq!(a.keys(), 5);
+        let back: Activity = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
         assert_eq!(back, a);
     }
 }

@@ -7,6 +7,7 @@ use crate::ids::{ContactId, EmailAddress, ShopDomain};
 use crate::money::Money;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// How many recent ordered checkout tokens a contact remembers, so a late
 /// checkout webhook for an already-ordered cart never starts a reminder.
@@ -152,19 +153,20 @@ impl SubscriptionState {
 /// Subscriptions a contact remembers.
 const SUBSCRIPTIONS_KEPT: usize = 10;
 
-/// A product as the profile remembers it.
+/// A product as the profile remembers it. Its texts are shared, so copying
+/// a profile (every event loads one) does not copy them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Seen {
     pub product_id: Option<u64>,
-    pub title: Option<String>,
+    pub title: Option<Arc<str>>,
     #[serde(default)]
-    pub category: Option<String>,
+    pub category: Option<Arc<str>>,
     #[serde(default)]
     pub price: Option<Money>,
     #[serde(default)]
-    pub url: Option<String>,
+    pub url: Option<Arc<str>>,
     #[serde(default)]
-    pub image: Option<String>,
+    pub image: Option<Arc<str>>,
     pub at: Timestamp,
 }
 
@@ -551,7 +553,7 @@ impl Contact {
                 for li in &o.line_items {
                     let seen = Seen {
                         product_id: li.product_id,
-                        title: Some(li.title.clone()),
+                        title: Some(Arc::from(li.title.as_str())),
                         category: None,
                         price: Some(li.price.clone()),
                         url: None,
@@ -648,11 +650,11 @@ impl Contact {
                 {
                     let seen = Seen {
                         product_id: p.id,
-                        title: p.title.clone(),
-                        category: p.category.clone(),
+                        title: p.title.as_deref().map(Arc::from),
+                        category: p.category.as_deref().map(Arc::from),
                         price: p.price.clone(),
-                        url: p.url.clone(),
-                        image: p.image.clone(),
+                        url: p.url.as_deref().map(Arc::from),
+                        image: p.image.as_deref().map(Arc::from),
                         at: event.at,
                     };
                     remember(&mut self.viewed, seen, VIEWED_KEPT);
