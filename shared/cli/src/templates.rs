@@ -104,6 +104,26 @@ fn sample_contact(first_name: Option<&str>, email: &str) -> Result<Contact> {
     Ok(c)
 }
 
+/// The coupons the catalog's journeys give, as sample codes, so templates
+/// that show them render.
+fn give_sample_coupons(catalog: &Catalog, contact: &mut Contact) {
+    for step in catalog.journeys().iter().flat_map(|d| &d.steps) {
+        let StepKind::Coupon(spec) = &step.kind else {
+            continue;
+        };
+        let at = contact.first_seen_at;
+        contact.give_coupon(waymark_core::coupon::Coupon {
+            name: spec.name.clone(),
+            code: format!("{}-SAMPLE0000", spec.prefix),
+            discount: spec.discount.clone(),
+            journey: "sample".into(),
+            issued_at: at,
+            expires_at: waymark_core::coupon::expiry(at, spec.valid_for.0),
+            used_at: None,
+        });
+    }
+}
+
 /// The parameters dispatch would render `template` with, for a run started
 /// by `trigger` (and having matched `matched`).
 fn params(
@@ -203,24 +223,8 @@ pub fn templates(cmd: Templates) -> Result<ExitCode> {
                 kind: site.clone(),
             });
             let mut nameless = sample_contact(None, "someone@example.com")?;
-            // The coupons journeys give, so templates that show them render.
-            for spec in catalog.journeys().iter().flat_map(|d| &d.steps) {
-                let StepKind::Coupon(spec) = &spec.kind else {
-                    continue;
-                };
-                for contact in [&mut ana, &mut nameless] {
-                    let at = contact.first_seen_at;
-                    contact.give_coupon(waymark_core::coupon::Coupon {
-                        name: spec.name.clone(),
-                        code: format!("{}-SAMPLE0000", spec.prefix),
-                        discount: spec.discount.clone(),
-                        journey: "sample".into(),
-                        issued_at: at,
-                        expires_at: waymark_core::coupon::expiry(at, spec.valid_for.0),
-                        used_at: None,
-                    });
-                }
-            }
+            give_sample_coupons(&catalog, &mut ana);
+            give_sample_coupons(&catalog, &mut nameless);
             // A monthly subscription billed once, for the subscription emails.
             for contact in [&mut ana, &mut nameless] {
                 for (n, kind) in [&contract, &billed].into_iter().enumerate() {
@@ -335,6 +339,7 @@ pub fn templates(cmd: Templates) -> Result<ExitCode> {
                 who["email"].as_str().unwrap_or("ana.silva@example.com"),
             )?;
             c.last_name = who["last_name"].as_str().map(Into::into);
+            give_sample_coupons(&catalog, &mut c);
             let trigger = match &event {
                 Some(p) => {
                     let body =

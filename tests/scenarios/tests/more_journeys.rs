@@ -231,6 +231,18 @@ async fn the_decision_stage_nudges_then_a_purchase_moves_to_evaluation() {
         subjects_of(&stack, "decision_stage").await,
         vec!["Still deciding, Ana? Here is 10% off"]
     );
+    // Her own code, valid 7 days (not a shared one).
+    let nudge = &stack.sent_by("decision_stage").await.unwrap()[0];
+    assert!(
+        nudge.text.contains("with the code DECIDE-"),
+        "{}",
+        nudge.text
+    );
+    assert!(
+        nudge.text.contains("valid until 1 December 2026"),
+        "{}",
+        nudge.text
+    );
     let later = ORDER.replace("2026-11-23T05:30:00-05:00", "2026-11-25T09:00:00-00:00");
     stack
         .webhook("orders/create", "wh-o", &later)
