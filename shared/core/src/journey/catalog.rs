@@ -90,6 +90,9 @@ impl fmt::Display for ContentError {
 #[derive(Debug, Clone)]
 pub struct Catalog {
     journeys: Vec<Definition>,
+    /// Indexes of each journey's newest version (computed once: every event
+    /// asks for them).
+    newest: Vec<usize>,
     segments: Vec<Segment>,
     templates: BTreeMap<String, Template>,
     /// The shop's zone: local-time rules use it for contacts of unknown zone.
@@ -534,7 +537,16 @@ impl Catalog {
             }
         }
         if errors.is_empty() {
+            let newest = (0..journeys.len())
+                .filter(|&i| {
+                    let d = &journeys[i];
+                    !journeys
+                        .iter()
+                        .any(|o| o.id == d.id && o.version > d.version)
+                })
+                .collect();
             Ok(Self {
+                newest,
                 journeys,
                 segments,
                 templates,
@@ -581,12 +593,7 @@ impl Catalog {
 
     /// Every journey at its newest version, retired ones included.
     pub fn newest(&self) -> impl Iterator<Item = &Definition> {
-        self.journeys.iter().filter(|d| {
-            !self
-                .journeys
-                .iter()
-                .any(|o| o.id == d.id && o.version > d.version)
-        })
+        self.newest.iter().map(|&i| &self.journeys[i])
     }
 
     /// The journeys new entries start on: the newest version of each, unless retired.
