@@ -247,7 +247,7 @@ impl Contact {
         let spent = self.total_spent.as_ref()?;
         (self.order_count > 0).then(|| Money {
             amount_minor: spent.amount_minor / i64::from(self.order_count),
-            currency: spent.currency.clone(),
+            currency: spent.currency,
         })
     }
 
@@ -598,7 +598,7 @@ impl Contact {
                 if let (Some(spent), Some(amount)) = (&self.total_spent, &r.amount)
                     && let Some(less) = spent.plus(&Money {
                         amount_minor: -amount.amount_minor,
-                        currency: amount.currency.clone(),
+                        currency: amount.currency,
                     })
                 {
                     self.total_spent = Some(less);

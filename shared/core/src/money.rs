@@ -18,7 +18,59 @@ pub enum MoneyError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Money {
     pub amount_minor: i64,
-    pub currency: String,
+    pub currency: Currency,
+}
+
+/// An ISO 4217 code: three upper-case letters, held inline (copying an
+/// amount allocates nothing). Stored and shown as its text (`"EUR"`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    /// `eur`, ` EUR ` → `EUR`; anything but three ASCII letters is refused.
+    pub fn parse(text: &str) -> Result<Self, MoneyError> {
+        let upper = text.trim().to_ascii_uppercase();
+        match <[u8; 3]>::try_from(upper.as_bytes()) {
+            Ok(code) if code.iter().all(u8::is_ascii_uppercase) => Ok(Self(code)),
+            _ => Err(MoneyError::Currency(upper)),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or("XXX")
+    }
+}
+
+impl std::ops::Deref for Currency {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+impl Serialize for Currency {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(d)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 /// Decimal places of a currency's minor unit (ISO 4217), 2 unless listed.
@@ -41,16 +93,13 @@ impl Money {
     pub fn plus(&self, other: &Money) -> Option<Money> {
         (self.currency == other.currency).then(|| Money {
             amount_minor: self.amount_minor.saturating_add(other.amount_minor),
-            currency: self.currency.clone(),
+            currency: self.currency,
         })
     }
 
     /// Parses `"19.90"` in `"EUR"` into 1990 minor units.
     pub fn parse(amount: &str, currency: &str) -> Result<Self, MoneyError> {
-        let currency = currency.trim().to_ascii_uppercase();
-        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(MoneyError::Currency(currency));
-        }
+        let currency = Currency::parse(currency)?;
         let exp = exponent(&currency);
         let raw = amount.trim();
         let (negative, digits) = match raw.strip_prefix('-') {
@@ -66,7 +115,7 @@ impl Money {
         if frac.len() as u32 > exp {
             return Err(MoneyError::Precision {
                 amount: amount.to_string(),
-                currency,
+                currency: currency.to_string(),
             });
         }
         let scale = 10i64.pow(exp);

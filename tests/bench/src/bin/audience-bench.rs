@@ -103,7 +103,8 @@ fn events(shop: &ShopDomain, n: u64, contacts: u64) -> Vec<Event> {
                 ),
             };
             Event {
-                id: format!("e{k}"),
+                // Shaped like ingest's fact ids (32 hex digits).
+                id: format!("{k:032x}"),
                 shop: shop.clone(),
                 at: t0 + SignedDuration::from_secs(60 * k as i64),
                 source: Source {
