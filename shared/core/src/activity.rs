@@ -57,6 +57,15 @@ pub fn day_of(at: Timestamp) -> i32 {
     at.as_second().div_euclid(86_400) as i32
 }
 
+/// The day `now - within` falls in (integer arithmetic: asked for every
+/// windowed condition of every event).
+fn window_start(now: Timestamp, within: SignedDuration) -> i32 {
+    now.as_second()
+        .saturating_sub(within.as_secs())
+        .div_euclid(86_400)
+        .clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+}
+
 /// The instant a day starts.
 pub fn day_start(d: i32) -> Timestamp {
     Timestamp::from_second(i64::from(d) * 86_400).unwrap_or(Timestamp::UNIX_EPOCH)
@@ -177,9 +186,7 @@ impl Activity {
     /// (whole days: the window starts at the day `now - within` falls in);
     /// the whole history when `within` is `None`.
     pub fn total(&self, key: &str, within: Option<SignedDuration>, now: Timestamp) -> (u32, i64) {
-        let from = within.map_or(i32::MIN, |w| {
-            day_of(now.checked_sub(w).unwrap_or(Timestamp::MIN))
-        });
+        let from = within.map_or(i32::MIN, |w| window_start(now, w));
         let to = day_of(now);
         self.0[self.range(key)]
             .iter()
@@ -195,7 +202,7 @@ impl Activity {
         within: SignedDuration,
         now: Timestamp,
     ) -> Option<Timestamp> {
-        let from = day_of(now.checked_sub(within).unwrap_or(Timestamp::MIN));
+        let from = window_start(now, within);
         let first = self.0[self.range(key)].iter().find(|e| e.day.d >= from)?;
         // Day `first.d` stays in the window while `now - within` is in it or before.
         day_start(first.day.d + 1).checked_add(within).ok()
