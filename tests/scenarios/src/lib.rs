@@ -17,6 +17,17 @@ use waymark_local::resources::{self, Names};
 use waymark_local::runner::{Invoker, Runner};
 use waymark_local::template::Template;
 
+pub mod proxy;
+
+/// The SDK settings one function gets: the stack's, with the function's
+/// name as the SDK app name (its requests say `app/<name>` in their user
+/// agent, which is how the IAM test tells the functions apart).
+fn as_function(sdk: &aws_config::SdkConfig, name: &str) -> aws_config::SdkConfig {
+    sdk.to_builder()
+        .app_name(aws_config::AppName::new(name.to_string()).expect("a valid app name"))
+        .build()
+}
+
 pub const SECRET: &str = "scenario-webhook-secret";
 pub const UNSUBSCRIBE_SECRET: &str = "scenario-unsubscribe-secret";
 /// What the scenario stack derives coupon codes from.
@@ -163,28 +174,38 @@ impl Stack {
             address: EmailAddress::parse(&sender)?,
         };
         let functions = InProcess {
-            process: process_fn::build(&sdk, &table, Some(COUPON_SECRET))
+            process: process_fn::build(&as_function(&sdk, "process"), &table, Some(COUPON_SECRET))
                 .map_err(anyhow::Error::from_boxed)?,
-            timer: timer_fn::build(&sdk, &table, Some(COUPON_SECRET))
+            timer: timer_fn::build(&as_function(&sdk, "timer"), &table, Some(COUPON_SECRET))
                 .map_err(anyhow::Error::from_boxed)?,
-            sweep: sweep_fn::build(&sdk, &table, Some(COUPON_SECRET))
+            sweep: sweep_fn::build(&as_function(&sdk, "sweep"), &table, Some(COUPON_SECRET))
                 .map_err(anyhow::Error::from_boxed)?,
-            dispatch: dispatch_fn::build(&sdk, &table, sender_cfg, None, unsubscribe())
-                .map_err(anyhow::Error::from_boxed)?,
+            dispatch: dispatch_fn::build(
+                &as_function(&sdk, "dispatch"),
+                &table,
+                sender_cfg,
+                None,
+                unsubscribe(),
+            )
+            .map_err(anyhow::Error::from_boxed)?,
         };
         let stream = resources::stream_arn(&sdk, &table).await?;
         let runner = Runner::new(&sdk, &template, stream, functions)?;
         Ok(Self {
             ingest: ingest_fn::build(
-                &sdk,
+                &as_function(&sdk, "ingest"),
                 &table,
                 SECRET,
                 ingest_fn::track_config(Some(TRACK_KEYS), None, Some("off"))
                     .map_err(anyhow::Error::from_boxed)?,
             ),
-            preferences: preferences_fn::build(&sdk, &table, UNSUBSCRIBE_SECRET)
-                .map_err(anyhow::Error::from_boxed)?,
-            feedback: feedback_fn::build(&sdk, &table),
+            preferences: preferences_fn::build(
+                &as_function(&sdk, "preferences"),
+                &table,
+                UNSUBSCRIBE_SECRET,
+            )
+            .map_err(anyhow::Error::from_boxed)?,
+            feedback: feedback_fn::build(&as_function(&sdk, "feedback"), &table),
             moto,
             sdk,
             table,

@@ -10,95 +10,11 @@
 //! well under 1 KB; a key that moves costs two, counted here as one).
 //! Stream reads by Lambda are free and not counted.
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
+use waymark_scenarios::proxy::{Record, Records, start as proxy};
 use waymark_scenarios::{CHECKOUT, CUSTOMER, ORDER, Stack};
-
-#[derive(Debug, Clone)]
-struct Record {
-    op: String,
-    request: Value,
-    response: Value,
-}
-
-type Records = Arc<Mutex<Vec<Record>>>;
-
-/// Starts the proxy; its upstream is set once the emulator is up.
-async fn proxy(records: Records, upstream: Arc<OnceLock<String>>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let client = reqwest::Client::new();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let (client, records, upstream) = (client.clone(), records.clone(), upstream.clone());
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(
-                    move |req: hyper::Request<hyper::body::Incoming>| {
-                        let (client, records, upstream) =
-                            (client.clone(), records.clone(), upstream.clone());
-                        async move {
-                            let (parts, body) = req.into_parts();
-                            let body = body.collect().await?.to_bytes();
-                            let target = parts
-                                .headers
-                                .get("x-amz-target")
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or("")
-                                .to_string();
-                            let url = format!(
-                                "{}{}",
-                                upstream.get().expect("upstream set"),
-                                parts
-                                    .uri
-                                    .path_and_query()
-                                    .map(|p| p.as_str())
-                                    .unwrap_or("/")
-                            );
-                            let mut out =
-                                client.request(parts.method.clone(), url).body(body.clone());
-                            for (k, v) in &parts.headers {
-                                if k != "host" {
-                                    out = out.header(k, v);
-                                }
-                            }
-                            let resp = out.send().await.expect("the emulator answers");
-                            let status = resp.status();
-                            let headers = resp.headers().clone();
-                            let answer = resp.bytes().await.unwrap_or_default();
-                            if let Some(op) = target.strip_prefix("DynamoDB_20120810.") {
-                                records.lock().unwrap().push(Record {
-                                    op: op.to_string(),
-                                    request: serde_json::from_slice(&body).unwrap_or(Value::Null),
-                                    response: serde_json::from_slice(&answer)
-                                        .unwrap_or(Value::Null),
-                                });
-                            }
-                            let mut r = hyper::Response::builder().status(status);
-                            for (k, v) in &headers {
-                                if k != "content-length" && k != "transfer-encoding" {
-                                    r = r.header(k, v);
-                                }
-                            }
-                            Ok::<_, hyper::Error>(
-                                r.body(Full::new(Bytes::from(answer.to_vec()))).unwrap(),
-                            )
-                        }
-                    },
-                );
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    format!("http://{addr}")
-}
 
 /// DynamoDB's item size: attribute names plus values.
 fn value_size(v: &Value) -> usize {
@@ -148,17 +64,18 @@ struct Cost {
 }
 
 /// Who made a request, from what it touches.
+/// Which function made a request: the SDK app name each function's client
+/// carries in its user agent.
 fn function_of(r: &Record) -> &'static str {
-    let text = r.request.to_string();
-    match r.op.as_str() {
-        "TransactWriteItems" if text.contains("\"receipt\"") => "ingest",
-        "GetItem" if text.contains("#SUP#") => "dispatch",
-        "UpdateItem" if text.contains("#O#") => "dispatch",
-        "Query" if text.contains("\"due\"") => "timer",
-        "Query" if text.contains("\"idle\"") => "sweep",
-        "GetItem" | "PutItem" if text.contains("SWEEP#") => "sweep",
-        "PutItem" if text.contains("#W#") => "ingest",
-        _ => "process",
+    match r.app() {
+        Some("ingest") => "ingest",
+        Some("process") => "process",
+        Some("timer") => "timer",
+        Some("sweep") => "sweep",
+        Some("dispatch") => "dispatch",
+        Some("preferences") => "preferences",
+        Some("feedback") => "feedback",
+        _ => "harness",
     }
 }
 

@@ -1,0 +1,257 @@
+//! Every DynamoDB call a function makes is allowed by its policy in
+//! `infra/template.yaml`. moto does not enforce IAM, so this test records the
+//! calls (each function's SDK carries its name as the app name) through a
+//! proxy while a broad run of the product plays out — webhooks of every
+//! kind, storefront events, ticks and the daily sweep, emails sent, the
+//! preference page, a double opt-in, SES feedback, privacy requests — and
+//! checks each call against the function's `Policies`: the action (the
+//! actions inside a transaction one by one), and the index for queries.
+
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, OnceLock};
+use waymark_local::template::Template;
+use waymark_scenarios::proxy::{Record, Records, start};
+use waymark_scenarios::{CHECKOUT, CUSTOMER, ORDER, Stack};
+
+fn sample(path: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/../../events/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+/// Each function's allowed DynamoDB actions and the resources named.
+struct Policy {
+    actions: BTreeSet<String>,
+    resources: Vec<String>,
+}
+
+fn policies() -> BTreeMap<String, Policy> {
+    let t = Template::load(&Template::default_path()).unwrap();
+    let mut out = BTreeMap::new();
+    for (name, r) in t.root["Resources"].as_object().unwrap() {
+        if r["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        let function = name.trim_end_matches("Function").to_lowercase();
+        let mut policy = Policy {
+            actions: BTreeSet::new(),
+            resources: Vec::new(),
+        };
+        for p in r["Properties"]["Policies"].as_array().into_iter().flatten() {
+            for s in p["Statement"].as_array().into_iter().flatten() {
+                let list = |v: &Value| match v {
+                    Value::Array(a) => a.clone(),
+                    other => vec![other.clone()],
+                };
+                for a in list(&s["Action"]) {
+                    policy.actions.extend(a.as_str().map(str::to_string));
+                }
+                for r in list(&s["Resource"]) {
+                    policy.resources.push(r.to_string());
+                }
+            }
+        }
+        out.insert(function, policy);
+    }
+    out
+}
+
+/// The IAM actions one recorded request needs.
+fn needed(r: &Record) -> Vec<String> {
+    match r.op.as_str() {
+        "TransactWriteItems" => r.request["TransactItems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|item| item.as_object()?.keys().next().cloned())
+            .map(|kind| match kind.as_str() {
+                "Put" => "dynamodb:PutItem".to_string(),
+                "Update" => "dynamodb:UpdateItem".to_string(),
+                "Delete" => "dynamodb:DeleteItem".to_string(),
+                "ConditionCheck" => "dynamodb:ConditionCheckItem".to_string(),
+                other => format!("dynamodb:{other}"),
+            })
+            .collect(),
+        "TransactGetItems" => vec!["dynamodb:GetItem".into()],
+        op => vec![format!("dynamodb:{op}")],
+    }
+}
+
+fn check(
+    records: &[Record],
+    policies: &BTreeMap<String, Policy>,
+) -> (Vec<String>, BTreeSet<String>) {
+    let mut problems = Vec::new();
+    let mut seen = BTreeSet::new();
+    for r in records {
+        let Some(app) = r.app() else {
+            continue; // the test's own reads
+        };
+        seen.insert(app.to_string());
+        let Some(policy) = policies.get(app) else {
+            problems.push(format!("{app}: no function of that name in the template"));
+            continue;
+        };
+        for action in needed(r) {
+            if !policy.actions.contains(&action) {
+                problems.push(format!("{app} calls {} but may not: {action}", r.op));
+            }
+        }
+        if let Some(index) = r.request["IndexName"].as_str()
+            && !policy
+                .resources
+                .iter()
+                .any(|x| x.contains(&format!("/index/{index}")) || x.contains("/index/*"))
+        {
+            problems.push(format!(
+                "{app} queries index `{index}` its policy does not name"
+            ));
+        }
+    }
+    problems.sort();
+    problems.dedup();
+    (problems, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_dynamodb_call_a_function_makes_is_in_its_policy() {
+    let records: Records = Arc::default();
+    let upstream: Arc<OnceLock<String>> = Arc::default();
+    let via = start(records.clone(), upstream.clone()).await;
+    let mut stack = Stack::start_via(|moto| {
+        upstream.set(moto.to_string()).expect("set once");
+        via.clone()
+    })
+    .await
+    .unwrap();
+
+    // Webhooks of every kind, storefront events, time.
+    stack
+        .webhook("customers/create", "c1", CUSTOMER)
+        .await
+        .unwrap();
+    stack
+        .webhook("checkouts/create", "k1", CHECKOUT)
+        .await
+        .unwrap();
+    stack
+        .track(json!([
+            {"type": "page_viewed", "id": "p1", "anonymous_id": "anon-1",
+             "email": "ana.silva@example.com", "page_type": "pricing", "at": "2026-11-23T10:10:00Z"},
+            {"type": "form_submitted", "id": "f1", "anonymous_id": "anon-2",
+             "email": "lee@example.com", "accepts_marketing": true, "double_opt_in": true,
+             "at": "2026-11-23T10:11:00Z"}
+        ]))
+        .await
+        .unwrap();
+    stack.tick("2026-11-23T11:01:00Z").await.unwrap();
+    stack.webhook("orders/create", "o1", ORDER).await.unwrap();
+    for (topic, file) in [
+        ("fulfillments/update", "shopify/fulfillments_update.json"),
+        ("refunds/create", "shopify/refunds_create.json"),
+        (
+            "subscription_contracts/create",
+            "shopify/subscription_contracts_create.json",
+        ),
+        (
+            "subscription_billing_attempts/success",
+            "shopify/subscription_billing_attempts_success.json",
+        ),
+    ] {
+        stack.webhook(topic, topic, &sample(file)).await.unwrap();
+    }
+    // The preference page: one topic, then everything; a double opt-in.
+    let sent = stack.sent().await.unwrap();
+    let link = sent
+        .iter()
+        .find_map(|m| m.header("List-Unsubscribe"))
+        .and_then(|h| h.split(['<', '>']).find(|p| p.starts_with("http")))
+        .expect("a marketing email")
+        .to_string();
+    stack
+        .preferences_with("POST", &link, "topic=news")
+        .await
+        .unwrap();
+    stack.preferences("POST", &link).await.unwrap();
+    let confirm = sent
+        .iter()
+        .flat_map(|m| m.text.split_whitespace())
+        .find(|w| w.contains("/preferences/confirm?t="))
+        .expect("the confirmation link")
+        .to_string();
+    stack.preferences_with("POST", &confirm, "").await.unwrap();
+    // SES feedback.
+    for f in [
+        "feedback-open.json",
+        "feedback-click.json",
+        "feedback-bounce.json",
+        "feedback-complaint.json",
+    ] {
+        let event: Value = serde_json::from_str(&sample(f)).unwrap();
+        stack.ses_event(event).await.unwrap();
+    }
+    // Time: waits, retries, the daily sweep (lapse, then sunset).
+    stack.tick("2026-12-01T03:01:00Z").await.unwrap();
+    stack.tick("2027-03-15T03:01:00Z").await.unwrap();
+    stack.tick("2027-04-15T03:01:00Z").await.unwrap();
+    // Privacy.
+    for (topic, file) in [
+        (
+            "customers/data_request",
+            "shopify/customers_data_request.json",
+        ),
+        ("customers/redact", "shopify/customers_redact.json"),
+        ("customers/delete", "shopify/customers_delete.json"),
+        ("shop/redact", "shopify/shop_redact.json"),
+    ] {
+        stack.webhook(topic, topic, &sample(file)).await.unwrap();
+    }
+
+    let taken: Vec<Record> = records.lock().unwrap().clone();
+    let (problems, seen) = check(&taken, &policies());
+    assert!(
+        problems.is_empty(),
+        "calls outside the template's policies:\n{}",
+        problems.join("\n")
+    );
+    let all: BTreeSet<String> = [
+        "ingest",
+        "process",
+        "timer",
+        "sweep",
+        "dispatch",
+        "preferences",
+        "feedback",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(seen, all, "every function was exercised");
+}
+
+#[test]
+fn a_call_outside_the_policy_is_reported() {
+    let policies = policies();
+    let record = |op: &str, request: Value, app: &str| Record {
+        op: op.into(),
+        request,
+        response: Value::Null,
+        agent: format!("aws-sdk-rust/1 app/{app}"),
+    };
+    let (problems, _) = check(
+        &[
+            record("Scan", json!({}), "ingest"),
+            record(
+                "TransactWriteItems",
+                json!({"TransactItems": [{"Delete": {}}]}),
+                "ingest",
+            ),
+            record("Query", json!({"IndexName": "idle"}), "timer"),
+        ],
+        &policies,
+    );
+    assert_eq!(problems.len(), 3, "{problems:?}");
+}
