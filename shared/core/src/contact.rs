@@ -128,6 +128,12 @@ pub struct Contact {
     /// opt-in): when it was asked for.
     #[serde(default)]
     pub opt_in_pending_at: Option<Timestamp>,
+    /// RFM scores under the store's thresholds, as of the newest event or
+    /// review (the engine keeps them), and when recency next drops.
+    #[serde(default)]
+    pub rfm: Option<crate::rfm::Rfm>,
+    #[serde(default)]
+    pub rfm_changes_at: Option<Timestamp>,
 }
 
 /// A subscription as the profile keeps it.
@@ -239,6 +245,8 @@ impl Contact {
             subscriptions: Vec::new(),
             topics_out: Default::default(),
             opt_in_pending_at: None,
+            rfm: None,
+            rfm_changes_at: None,
         }
     }
 

@@ -1,7 +1,9 @@
 //! RFM: recency, frequency and monetary scores 1–5 from a customer's orders,
-//! and the classic named cells they fall in. The thresholds are fixed
-//! defaults suited to a typical store (days since the last order; number of
-//! orders; total spent in the shop's currency units).
+//! and the classic named cells they fall in. The thresholds are the store's
+//! (`rfm:` in `segments/_audience.yaml`), with defaults suited to a typical
+//! store (days since the last order; number of orders; total spent in the
+//! shop's currency units). The engine keeps each contact's scores current
+//! (`Contact::rfm`), and when they next change by time alone.
 
 use crate::contact::Contact;
 use jiff::{SignedDuration, Timestamp};
@@ -13,6 +15,48 @@ pub const RECENCY_DAYS: [i64; 4] = [30, 90, 180, 365];
 pub const FREQUENCY: [u32; 4] = [2, 3, 4, 6];
 /// Total spent (major units) at or above which monetary scores 2, 3, 4, 5.
 pub const MONETARY: [i64; 4] = [50, 150, 300, 750];
+
+/// A store's RFM thresholds, each four ascending values for scores 2–5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Thresholds {
+    /// Days since the last order at or below which recency scores 5, 4, 3, 2.
+    pub recency_days: [i64; 4],
+    /// Orders at or above which frequency scores 2, 3, 4, 5.
+    pub frequency: [u32; 4],
+    /// Total spent (major units) at or above which monetary scores 2, 3, 4, 5.
+    pub monetary: [i64; 4],
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            recency_days: RECENCY_DAYS,
+            frequency: FREQUENCY,
+            monetary: MONETARY,
+        }
+    }
+}
+
+impl Thresholds {
+    /// What is wrong with them, if anything (each list strictly ascending
+    /// and positive).
+    pub fn problem(&self) -> Option<String> {
+        fn ascending<T: PartialOrd + Copy + Default>(v: &[T; 4]) -> bool {
+            v[0] > T::default() && v.windows(2).all(|w| w[0] < w[1])
+        }
+        if !ascending(&self.recency_days) {
+            return Some("rfm: `recency_days` must be four ascending positive numbers".into());
+        }
+        if !ascending(&self.frequency) {
+            return Some("rfm: `frequency` must be four ascending positive numbers".into());
+        }
+        if !ascending(&self.monetary) {
+            return Some("rfm: `monetary` must be four ascending positive numbers".into());
+        }
+        None
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rfm {
@@ -36,20 +80,27 @@ pub const CELLS: [&str; 10] = [
 ];
 
 impl Rfm {
-    /// The contact's scores at `now`; `None` before a first order.
+    /// The contact's scores at `now` under the default thresholds; `None`
+    /// before a first order.
     pub fn of(contact: &Contact, now: Timestamp) -> Option<Self> {
+        Self::with(contact, now, &Thresholds::default())
+    }
+
+    /// The contact's scores at `now` under a store's thresholds.
+    pub fn with(contact: &Contact, now: Timestamp, t: &Thresholds) -> Option<Self> {
         let last = contact.last_order_at?;
         if contact.order_count == 0 {
             return None;
         }
         let days = now.duration_since(last).as_secs().max(0) / 86_400;
-        let r = 5 - RECENCY_DAYS.iter().filter(|&&d| days > d).count() as u8;
-        let f = 1 + FREQUENCY
+        let r = 5 - t.recency_days.iter().filter(|&&d| days > d).count() as u8;
+        let f = 1 + t
+            .frequency
             .iter()
             .filter(|&&n| contact.order_count >= n)
             .count() as u8;
         let spent = contact.total_spent.as_ref().map_or(0, |m| m.major_units());
-        let m = 1 + MONETARY.iter().filter(|&&v| spent >= v).count() as u8;
+        let m = 1 + t.monetary.iter().filter(|&&v| spent >= v).count() as u8;
         Some(Self { r, f, m })
     }
 
@@ -72,8 +123,17 @@ impl Rfm {
     /// When the recency score next drops after `now` (the scores change
     /// with time alone only through recency).
     pub fn next_change(contact: &Contact, now: Timestamp) -> Option<Timestamp> {
+        Self::next_change_with(contact, now, &Thresholds::default())
+    }
+
+    /// The same under a store's thresholds.
+    pub fn next_change_with(
+        contact: &Contact,
+        now: Timestamp,
+        t: &Thresholds,
+    ) -> Option<Timestamp> {
         let last = contact.last_order_at?;
-        RECENCY_DAYS
+        t.recency_days
             .iter()
             .filter_map(|d| {
                 last.checked_add(SignedDuration::from_hours(24 * d + 24))

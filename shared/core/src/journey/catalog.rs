@@ -112,6 +112,7 @@ const AUDIENCE: &str = "segments/_audience.yaml";
 #[serde(deny_unknown_fields)]
 struct AudienceFile {
     inactive_after: Option<Duration>,
+    rfm: Option<crate::rfm::Thresholds>,
     #[serde(default)]
     scoring: ScoringFile,
     #[serde(default)]
@@ -184,10 +185,15 @@ fn parse_audience(f: &ContentFile) -> Result<Audience, Vec<ContentError>> {
                 .map(|m| at(f, (l, c), format!("lifecycle: {m}"))),
         );
     }
+    let rfm = file.rfm.unwrap_or_default();
+    if let Some(m) = rfm.problem() {
+        errors.push(at(f, locate(&f.text, "rfm:", 0), m));
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
     Ok(Audience {
+        rfm,
         inactive_after: file
             .inactive_after
             .map_or(Audience::default().inactive_after, |d| d.0),

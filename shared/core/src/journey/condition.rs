@@ -6,7 +6,6 @@
 use crate::contact::Contact;
 use crate::event::EventKind;
 use crate::money::Money;
-use crate::rfm::Rfm;
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
@@ -334,8 +333,8 @@ impl Condition {
                 let last = s.contact.last_active_at();
                 last <= s.now && s.now.duration_since(last) <= *d
             }
-            Self::Rfm(cell) => Rfm::of(s.contact, s.now).is_some_and(|r| r.cell() == cell),
-            Self::RfmAtLeast(floor) => Rfm::of(s.contact, s.now).is_some_and(|r| {
+            Self::Rfm(cell) => s.contact.rfm.is_some_and(|r| r.cell() == cell),
+            Self::RfmAtLeast(floor) => s.contact.rfm.is_some_and(|r| {
                 floor.r.is_none_or(|x| r.r >= x)
                     && floor.f.is_none_or(|x| r.f >= x)
                     && floor.m.is_none_or(|x| r.m >= x)
@@ -447,7 +446,7 @@ impl Condition {
             Self::Count(rule) => rule
                 .within
                 .and_then(|Duration(w)| after(contact.activity.next_expiry(&rule.key, w, now))),
-            Self::Rfm(_) | Self::RfmAtLeast(_) => Rfm::next_change(contact, now),
+            Self::Rfm(_) | Self::RfmAtLeast(_) => after(contact.rfm_changes_at),
             Self::CouponUnused(name) => after(contact.open_coupon(name, now).map(|c| c.expires_at)),
             Self::Not(c) => c.changes_after(contact, now),
             Self::AnyOf(cs) | Self::AllOf(cs) => cs

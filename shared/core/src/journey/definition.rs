@@ -73,6 +73,8 @@ pub struct Audience {
     pub scoring: Vec<ScoreRule>,
     /// Lifecycle rules, first match wins; no match keeps the stage.
     pub lifecycle: Vec<StageRule>,
+    /// The RFM score thresholds.
+    pub rfm: crate::rfm::Thresholds,
 }
 
 impl Default for Audience {
@@ -82,6 +84,7 @@ impl Default for Audience {
             half_life: None,
             scoring: Vec::new(),
             lifecycle: Vec::new(),
+            rfm: crate::rfm::Thresholds::default(),
         }
     }
 }

@@ -344,6 +344,9 @@ pub fn handle_event(
     contact.apply(event);
     let subscribed = !was_subscribed && contact.accepts_marketing();
     rescore(catalog, contact, event);
+    let thresholds = &catalog.audience().rfm;
+    contact.rfm = crate::rfm::Rfm::with(contact, event.at, thresholds);
+    contact.rfm_changes_at = crate::rfm::Rfm::next_change_with(contact, event.at, thresholds);
     let (entered, exited) = update_segments(catalog, contact, event.at, &mut effects);
     let staged = restage(catalog, contact, event.at, &mut effects);
     let kind = event.kind.name();

@@ -940,3 +940,70 @@ fn clicked_reads_which_link_of_which_step_was_clicked() {
     w.tick(mins(4 * 24 * 60));
     assert_eq!(steps_sent(&w), vec!["offer", "other", "thanks"]);
 }
+
+#[test]
+fn rfm_thresholds_are_the_stores_and_kept_on_the_contact() {
+    let catalog = |audience: &str| {
+        let mut files: Vec<ContentFile> = repo_files()
+            .into_iter()
+            .filter(|f| f.path.starts_with("templates/"))
+            .collect();
+        files.push(ContentFile {
+            path: "segments/_audience.yaml".into(),
+            text: audience.into(),
+        });
+        files.push(ContentFile {
+            path: "segments/loyal.yaml".into(),
+            text: "id: loyal\nname: Loyal\nwhen:\n  - rfm: loyal\n".into(),
+        });
+        Catalog::from_files(&files).unwrap_or_else(|e| panic!("{e:?}"))
+    };
+    let two_orders = |catalog: Catalog| {
+        let mut w = world(catalog);
+        let mut first = order(t0(), None);
+        let mut second = order(mins(60), None);
+        for (e, id) in [(&mut first, 1), (&mut second, 2)] {
+            if let EventKind::OrderPlaced(o) = &mut e.kind {
+                o.order_id = id;
+                o.total = Some(Money::parse("600.00", "EUR").unwrap());
+            }
+        }
+        w.event(&first);
+        w.event(&second);
+        w
+    };
+    // Defaults: two orders score frequency 2, not loyal.
+    let w = two_orders(catalog("inactive_after: 90d\n"));
+    assert_eq!(w.contact.rfm.map(|r| (r.r, r.f)), Some((5, 2)));
+    assert!(!w.contact.segments.contains("loyal"));
+    // A store where two orders is frequent.
+    let w = two_orders(catalog(
+        "rfm:\n  recency_days: [30, 90, 180, 365]\n  frequency: [1, 2, 3, 4]\n  monetary: [50, 150, 300, 750]\n",
+    ));
+    assert_eq!(w.contact.rfm.map(|r| (r.r, r.f)), Some((5, 3)));
+    assert!(w.contact.segments.contains("loyal"));
+    // Recency falls 31 days after the last order: a review is due then.
+    assert_eq!(
+        w.contact.rfm_changes_at,
+        Some(mins(60 + 31 * 24 * 60)),
+        "the day after the 30-day boundary"
+    );
+    // Thresholds that do not ascend are refused, with the file.
+    let mut files: Vec<ContentFile> = vec![ContentFile {
+        path: "segments/_audience.yaml".into(),
+        text: "rfm:\n  frequency: [3, 2, 4, 5]\n".into(),
+    }];
+    files.extend(
+        repo_files()
+            .into_iter()
+            .filter(|f| f.path.starts_with("templates/")),
+    );
+    let errors = Catalog::from_files(&files).unwrap_err();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.to_string().starts_with("segments/_audience.yaml:1")
+                && e.to_string().contains("frequency")),
+        "{errors:?}"
+    );
+}
