@@ -786,6 +786,17 @@ struct WaitDateFile {
     date: String,
     before: Option<Duration>,
     after: Option<Duration>,
+    #[serde(default)]
+    late: Late,
+}
+
+/// What a `wait_until_date` does when its date is missing or past.
+#[derive(Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum Late {
+    #[default]
+    Continue,
+    End,
 }
 
 /// `before: 2d` / `after: 1d` as one signed offset; both is an error.
@@ -1316,7 +1327,11 @@ fn parse_definition(
                 err("wait_until_date:", line, format!("{here}: {m}"));
                 SignedDuration::ZERO
             });
-            StepKind::WaitDate { date, offset }
+            StepKind::WaitDate {
+                date,
+                offset,
+                end_if_late: w.late == Late::End,
+            }
         } else if let Some(c) = &s.coupon {
             if !crate::coupon::valid_prefix(&c.prefix) {
                 err(

@@ -353,7 +353,15 @@ impl Condition {
                 .is_some_and(|o| o <= s.now && s.now.duration_since(o) <= *d),
             Self::Property { key, equals } => s.contact.properties.get(key) == Some(equals),
             Self::CouponUnused(name) => s.contact.open_coupon(name, s.now).is_some(),
-            Self::SubscriptionActive => s.contact.subscribed_to_something(),
+            // A run about one subscription reads that one; otherwise any.
+            Self::SubscriptionActive => match s.run.map(|r| &r.trigger) {
+                Some(EventKind::SubscriptionBilled(b)) => s
+                    .contact
+                    .subscriptions
+                    .iter()
+                    .any(|x| x.contract_id == b.contract_id && x.is_active()),
+                _ => s.contact.subscribed_to_something(),
+            },
             Self::Received(step) => s.run.is_some_and(|r| r.sent.iter().any(|x| x == step)),
             Self::Clicked(rule) => s.run.is_some_and(|r| {
                 r.clicks.iter().any(|c| {

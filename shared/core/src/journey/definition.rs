@@ -234,6 +234,9 @@ pub enum StepKind {
     WaitDate {
         date: DateRef,
         offset: SignedDuration,
+        /// `late: end`: a missing or already past date ends the run
+        /// instead (a mid-cycle email after the cycle is no use).
+        end_if_late: bool,
     },
     /// Give the contact a unique coupon code (and tell the store, through
     /// the bus event `waymark.coupon_issued`).

@@ -102,6 +102,12 @@ pub fn handle_tick(
     now: Timestamp,
 ) -> Vec<Effect> {
     let mut effects = fire_waits(catalog, contact, runs, now);
+    // Steps that ran may have set a date a trigger watches (a coupon given
+    // after a wait, an `update` of a date property).
+    let changed = !effects.is_empty();
+    if changed && contact.review_at.is_none_or(|r| r > now) {
+        contact.review_at = next_review(catalog, contact, now);
+    }
     if contact.review_at.is_some_and(|r| r <= now) {
         let review = Event {
             id: format!("review-{}", now.as_millisecond()),
@@ -604,6 +610,11 @@ fn note_engagement(
             .find(|(id, _)| id == message)
             .map(|(_, step)| step.to_string());
         if let Some(step) = step {
+            // One open per message is enough (proxies and re-reads repeat
+            // them); clicks are kept one by one.
+            if open && run.clicks.iter().any(|c| c.open && c.step == step) {
+                return;
+            }
             run.clicks.push(super::run::Click {
                 step,
                 link: click.link.clone(),
@@ -911,7 +922,11 @@ fn advance(
                 }
                 goto(def, run, step.next);
             }
-            StepKind::WaitDate { date, offset } => {
+            StepKind::WaitDate {
+                date,
+                offset,
+                end_if_late,
+            } => {
                 let due = match run.wait_until {
                     Some(due) => due,
                     None => match resolve_date(catalog, contact, Some(run), date)
@@ -921,7 +936,12 @@ fn advance(
                             run.wait_until = Some(t);
                             t
                         }
-                        // No such date, or already past: go on at once.
+                        // No such date, or already past: go on at once, or
+                        // end (`late: end`).
+                        _ if *end_if_late => {
+                            end(run, RunStatus::Exited, "the date had passed", at, effects);
+                            return;
+                        }
                         _ => {
                             goto(def, run, step.next);
                             continue;
@@ -934,6 +954,59 @@ fn advance(
                 goto(def, run, step.next);
             }
             StepKind::Coupon(spec) => {
+                // A code is given only to a contact the journey's marketing
+                // email can reach now: held by quiet hours or the cap like
+                // the email that shows it (so a 12-hour code is not half
+                // spent by the night), skipped without consent.
+                if let Some(due) = run.wait_until {
+                    if due > now {
+                        return;
+                    }
+                    run.wait_until = None;
+                    run.cursor = run.cursor.max(due);
+                    continue;
+                }
+                let left_topic = def
+                    .topic
+                    .as_ref()
+                    .is_some_and(|t| contact.topics_out.contains(t));
+                let scope = Scope {
+                    event: None,
+                    contact,
+                    run: Some(run),
+                    now: at,
+                };
+                let decision = if !all(&def.audience, scope) {
+                    Hold::Skip("not in the journey's audience")
+                } else if !contact.accepts_marketing() {
+                    Hold::Skip("no email marketing consent")
+                } else if left_topic {
+                    Hold::Skip("unsubscribed from this email topic")
+                } else {
+                    hold(catalog, def, contact, at)
+                };
+                match decision {
+                    Hold::Until(until, reason) => {
+                        run.wait_until = Some(until);
+                        effects.push(Effect::Held {
+                            journey: run.journey.clone(),
+                            step: step.id.clone(),
+                            until,
+                            reason: reason.into(),
+                        });
+                        continue;
+                    }
+                    Hold::Skip(reason) => {
+                        effects.push(Effect::Skipped {
+                            journey: run.journey.clone(),
+                            step: step.id.clone(),
+                            reason: format!("no coupon: {reason}"),
+                        });
+                        goto(def, run, step.next);
+                        continue;
+                    }
+                    Hold::None => {}
+                }
                 let mark = format!("emit:{}", step.id);
                 let visit = run.path.iter().filter(|p| **p == mark).count();
                 let key = format!("{}#{}", run.key, run.entry);

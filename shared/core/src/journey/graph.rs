@@ -42,7 +42,7 @@ fn describe(d: &Definition, i: usize) -> String {
                 )
             }
         }
-        StepKind::WaitDate { date, offset } => {
+        StepKind::WaitDate { date, offset, .. } => {
             let what = match date {
                 super::DateRef::CouponExpiry(name) => format!("coupon {name} expires"),
                 super::DateRef::Property(key) => key.clone(),

@@ -937,6 +937,22 @@ fn clicked_reads_which_link_of_which_step_was_clicked() {
         }),
     ));
     assert!(w.runs[0].clicks[0].open);
+    // A second open of the same message is not kept (clicks would be pushed out).
+    let again =
+        crate::outbox::OutboxMessage::steps_of_run(&w.contact.shop, &w.contact.id, &w.runs[0])[1]
+            .0
+            .clone();
+    w.event(&event(
+        "open-2",
+        mins(6),
+        EventKind::EmailOpened(crate::event::Engagement {
+            email: email(),
+            message: Some(again),
+            journey: Some("opens".into()),
+            link: None,
+        }),
+    ));
+    assert_eq!(w.runs[0].clicks.len(), 1);
     w.tick(mins(4 * 24 * 60));
     assert_eq!(steps_sent(&w), vec!["offer", "other", "thanks"]);
 }
@@ -1006,4 +1022,58 @@ fn rfm_thresholds_are_the_stores_and_kept_on_the_contact() {
                 && e.to_string().contains("frequency")),
         "{errors:?}"
     );
+}
+
+#[test]
+fn a_coupon_waits_out_quiet_hours_with_its_email_and_needs_consent() {
+    // Given at 23:00 Dublin time: the code and its email both wait for 08:00.
+    let j = "id: late\nversion: 1\nname: L\ntrigger:\n  event: customer_upserted\nsteps:\n  - id: night\n    wait: 13h\n  - id: give\n    coupon: { name: rescue, prefix: CART, discount: 10%, valid_for: 12h }\n  - id: tell\n    email: abandoned_checkout_3\n";
+    let mut w = world(catalog_with(&[("l.yaml", j)]));
+    w.event(&customer(t0(), true)); // 10:00Z; the wait ends 23:00Z
+    w.tick(mins(13 * 60));
+    assert!(w.contact.coupons.is_empty(), "held, not given at night");
+    let morning: Timestamp = "2026-11-24T08:00:00Z".parse().unwrap();
+    w.tick(morning);
+    assert_eq!(w.contact.coupons[0].issued_at, morning);
+    assert_eq!(
+        w.contact.coupons[0].expires_at,
+        morning + SignedDuration::from_hours(12)
+    );
+    assert_eq!(w.emails.last().map(|e| e.0), Some(morning));
+    // Without consent: no code (and no email).
+    let mut w = world(catalog_with(&[("l.yaml", j)]));
+    w.event(&customer(t0(), false));
+    w.tick(morning);
+    assert!(w.contact.coupons.is_empty());
+    assert!(w.emails.is_empty());
+}
+
+#[test]
+fn a_date_set_during_a_tick_is_watched_and_late_dates_can_end_a_run() {
+    // The coupon is given after a wait (in a tick); its reminder journey
+    // starts two days before it expires.
+    let giver = "id: giver\nversion: 1\nname: G\ntrigger:\n  event: customer_upserted\nsteps:\n  - id: pause\n    wait: 1d\n  - id: give\n    coupon: { name: promo, prefix: PROMO, discount: 10%, valid_for: 7d }\n";
+    let reminder = "id: remind\nversion: 1\nname: R\ntrigger:\n  event: date_reached\n  date: coupon.promo.expires_at\n  before: 2d\nsteps:\n  - id: mail\n    email: abandoned_checkout_1\n";
+    let mut w = world(catalog_with(&[("g.yaml", giver), ("r.yaml", reminder)]));
+    w.event(&customer(t0(), true));
+    w.tick(mins(24 * 60));
+    assert_eq!(w.contact.coupons.len(), 1);
+    let due = mins((24 + 5 * 24) * 60);
+    assert_eq!(
+        w.contact.review_at,
+        Some(due),
+        "the tick scheduled the review"
+    );
+    w.tick(due);
+    assert!(w.runs.iter().any(|r| r.journey == "remind"));
+
+    // `late: end`: a past date ends the run instead of mailing late.
+    let late = "id: late\nversion: 1\nname: L\ntrigger:\n  event: customer_upserted\nsteps:\n  - id: wait\n    wait_until_date: { date: property.deadline, late: end }\n  - id: mail\n    email: abandoned_checkout_1\n";
+    let mut w = world(catalog_with(&[("l.yaml", late)]));
+    w.contact
+        .properties
+        .insert("deadline".into(), "2026-01-01T00:00:00Z".into());
+    w.event(&customer(t0(), true));
+    assert_eq!(w.runs[0].status, RunStatus::Exited);
+    assert!(w.emails.is_empty());
 }
