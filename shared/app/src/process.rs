@@ -295,7 +295,12 @@ impl<S: ContactStore + Privacy> Processor<S> {
             customer_id: c.customer_id.or(named.customer_id),
             emails,
             orders,
-            contracts: c.subscriptions.iter().map(|s| s.contract_id).collect(),
+            contracts: c
+                .subscriptions
+                .iter()
+                .map(|s| s.contract_id)
+                .chain(c.past_contracts.iter().copied())
+                .collect(),
             anonymous_ids: c.anonymous_ids.clone(),
             segments: c.segments.iter().cloned().collect(),
             messages: state

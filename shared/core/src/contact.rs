@@ -121,6 +121,10 @@ pub struct Contact {
     /// The contact's subscriptions (contracts), newest last (bounded).
     #[serde(default)]
     pub subscriptions: Vec<SubscriptionState>,
+    /// Contracts no longer kept in `subscriptions` (their lookups must go
+    /// too when the person is erased).
+    #[serde(default)]
+    pub past_contracts: Vec<u64>,
     /// Email topics the contact opted out of (the preference page).
     #[serde(default)]
     pub topics_out: std::collections::BTreeSet<String>,
@@ -243,6 +247,7 @@ impl Contact {
             idle_at: None,
             coupons: Vec::new(),
             subscriptions: Vec::new(),
+            past_contracts: Vec::new(),
             topics_out: Default::default(),
             opt_in_pending_at: None,
             rfm: None,
@@ -392,7 +397,10 @@ impl Contact {
                         .iter()
                         .position(|s| !s.is_active())
                         .unwrap_or(0);
-                    self.subscriptions.remove(drop);
+                    let gone = self.subscriptions.remove(drop);
+                    if !self.past_contracts.contains(&gone.contract_id) {
+                        self.past_contracts.push(gone.contract_id);
+                    }
                 }
                 self.subscriptions.len() - 1
             }

@@ -1077,3 +1077,30 @@ fn a_date_set_during_a_tick_is_watched_and_late_dates_can_end_a_run() {
     assert_eq!(w.runs[0].status, RunStatus::Exited);
     assert!(w.emails.is_empty());
 }
+
+#[test]
+fn contracts_beyond_those_kept_are_remembered_for_erasure() {
+    let mut c = Contact::new(ContactId::for_customer(1), shop(), t0());
+    for k in 0..12u64 {
+        c.apply(&event(
+            &format!("sub-{k}"),
+            mins(k as i64),
+            EventKind::SubscriptionChanged(crate::event::Subscription {
+                contract_id: 100 + k,
+                customer_id: Some(1),
+                status: "cancelled".into(),
+                interval: None,
+                origin_order_id: None,
+            }),
+        ));
+    }
+    assert_eq!(c.subscriptions.len(), 10);
+    let mut all: Vec<u64> = c
+        .subscriptions
+        .iter()
+        .map(|s| s.contract_id)
+        .chain(c.past_contracts.iter().copied())
+        .collect();
+    all.sort();
+    assert_eq!(all, (100..112).collect::<Vec<_>>());
+}
