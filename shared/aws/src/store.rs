@@ -1055,6 +1055,21 @@ impl Segments for DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// An update of one address's suppression item (table and key set).
+    fn suppression_update(
+        &self,
+        shop: &ShopDomain,
+        email: &EmailAddress,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::suppression(shop, &email.lookup_key())))
+            .key(SK, s("SUP"))
+    }
+}
+
 impl Suppressions for DynamoStore {
     async fn suppression(
         &self,
@@ -1103,11 +1118,7 @@ impl Suppressions for DynamoStore {
         at: Timestamp,
     ) -> Result<(), StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(keys::suppression(shop, &email.lookup_key())))
-            .key(SK, s("SUP"))
+            .suppression_update(shop, email)
             .update_expression("SET #t = :type, reason = :r, #at = :at")
             // Never downgrade: a bounce or complaint outranks an unsubscribe.
             .condition_expression("attribute_not_exists(reason) OR reason = :unsub")
@@ -1136,11 +1147,7 @@ impl Suppressions for DynamoStore {
         if topics.is_empty() {
             return Ok(());
         }
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(keys::suppression(shop, &email.lookup_key())))
-            .key(SK, s("SUP"))
+        self.suppression_update(shop, email)
             .update_expression("SET #t = :type, #at = :at ADD topics :topics")
             .expression_attribute_names("#t", TYPE)
             .expression_attribute_names("#at", "at")
@@ -1160,11 +1167,7 @@ impl Suppressions for DynamoStore {
         at: Timestamp,
     ) -> Result<(), StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(keys::suppression(shop, &email.lookup_key())))
-            .key(SK, s("SUP"))
+            .suppression_update(shop, email)
             .update_expression("SET #at = :at REMOVE reason, topics")
             // Only an unsubscribe is lifted; a bounce or complaint stays.
             .condition_expression(

@@ -62,4 +62,15 @@ mod tests {
         assert!(catalog.version("abandoned_checkout", 1).is_some());
         assert!(catalog.template("abandoned_checkout_1").is_some());
     }
+
+    #[test]
+    fn journeys_that_give_coupons_need_the_secret() {
+        let err = super::runtime_catalog(None).unwrap_err();
+        assert!(err.contains("COUPON_SECRET"), "{err}");
+        assert!(
+            super::runtime_catalog(Some("  ")).is_err(),
+            "blank is unset"
+        );
+        assert!(super::runtime_catalog(Some("a-deployment-secret")).is_ok());
+    }
 }

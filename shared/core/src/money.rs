@@ -283,6 +283,13 @@ mod tests {
         assert!(Money::parse("1.5", "JPY").is_err());
         assert!(Money::parse("1", "US").is_err());
         assert!(Money::parse("", "USD").is_err());
+        // Stored amounts read their currency back through the same check.
+        let back: Money =
+            serde_json::from_str(r#"{"amount_minor": 1990, "currency": "EUR"}"#).unwrap();
+        assert_eq!(back, Money::parse("19.90", "eur").unwrap());
+        assert!(
+            serde_json::from_str::<Money>(r#"{"amount_minor": 1, "currency": "EURO"}"#).is_err()
+        );
     }
 
     #[test]

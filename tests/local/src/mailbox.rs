@@ -21,6 +21,14 @@ impl SentEmail {
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+
+    /// The HTTPS URL of its `List-Unsubscribe` header (marketing email).
+    pub fn unsubscribe_url(&self) -> Option<String> {
+        self.header("List-Unsubscribe")?
+            .split(['<', '>'])
+            .find(|p| p.starts_with("http"))
+            .map(str::to_string)
+    }
 }
 
 /// Every raw email the emulator at `endpoint` has accepted, oldest first.

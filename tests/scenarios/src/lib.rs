@@ -422,12 +422,14 @@ impl Stack {
             .collect())
     }
 
+    /// The stack's table through the real adapter, for reads a test checks.
+    pub fn store(&self) -> waymark_aws::store::DynamoStore {
+        waymark_aws::store::DynamoStore::new(aws_sdk_dynamodb::Client::new(&self.sdk), &self.table)
+    }
+
     /// Bus events sent through the outbox, with the data they carried.
     pub async fn published_with_data(&self) -> Result<Vec<(String, String, serde_json::Value)>> {
-        let store = waymark_aws::store::DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&self.sdk),
-            &self.table,
-        );
+        let store = self.store();
         Ok(waymark_aws::store::outbox_by_status(&store, "sent")
             .await?
             .into_iter()

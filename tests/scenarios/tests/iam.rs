@@ -167,10 +167,8 @@ async fn every_dynamodb_call_a_function_makes_is_in_its_policy() {
     let sent = stack.sent().await.unwrap();
     let link = sent
         .iter()
-        .find_map(|m| m.header("List-Unsubscribe"))
-        .and_then(|h| h.split(['<', '>']).find(|p| p.starts_with("http")))
-        .expect("a marketing email")
-        .to_string();
+        .find_map(|m| m.unsubscribe_url())
+        .expect("a marketing email");
     stack
         .preferences_with("POST", &link, "topic=news")
         .await

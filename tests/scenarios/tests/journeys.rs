@@ -92,10 +92,7 @@ async fn a_welcome_code_used_in_an_order_converts_and_gets_no_reminder() {
         !subjects.iter().any(|s| s.contains("welcome code expires")),
         "{subjects:?}"
     );
-    let store = waymark_aws::store::DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&stack.sdk),
-        &stack.table,
-    );
+    let store = stack.store();
     let shop = waymark_core::ids::ShopDomain::parse("demo.myshopify.com").unwrap();
     let state = waymark_app::ports::ContactStore::load_for_update(
         &store,
@@ -299,13 +296,7 @@ async fn a_tampered_link_changes_nothing_and_answers_like_any_other() {
         .await
         .unwrap();
     stack.tick("2026-11-23T11:01:00Z").await.unwrap();
-    let url = stack.sent().await.unwrap()[0]
-        .header("List-Unsubscribe")
-        .unwrap()
-        .split(['<', '>'])
-        .find(|p| p.starts_with("http"))
-        .unwrap()
-        .to_string();
+    let url = stack.sent().await.unwrap()[0].unsubscribe_url().unwrap();
     // Point the token at another address: the signature no longer matches.
     let tampered = url.replacen("?t=", "?t=Y", 1);
     let forged = stack.preferences("POST", &tampered).await.unwrap();

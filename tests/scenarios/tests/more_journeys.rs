@@ -110,15 +110,18 @@ fn view(id: &str, at: &str, product: u64) -> Value {
                        "price": "39.90", "currency": "EUR"}})
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_prospect_gets_five_emails_on_days_0_3_7_10_and_20() {
-    let mut stack = Stack::start().await.unwrap();
+/// Lee's signup form (with marketing consent), optionally double opt-in.
+fn lee_signs_up(id: &str, at: &str, double_opt_in: bool) -> Value {
+    json!([{"type": "form_submitted", "id": id, "anonymous_id": "anon-lee", "at": at,
+            "email": "lee@example.com", "accepts_marketing": true, "double_opt_in": double_opt_in}])
+}
+
+/// Lee signs up and views three products: "prospects ready to buy".
+async fn lee_becomes_a_prospect(stack: &mut Stack) {
     stack
-        .track(json!([{"type": "form_submitted", "id": "f1", "anonymous_id": "anon-lee",
-                       "at": "2026-11-23T12:00:00Z", "email": "lee@example.com", "accepts_marketing": true}]))
+        .track(lee_signs_up("f1", "2026-11-23T12:00:00Z", false))
         .await
         .unwrap();
-    // Three product views in a week: "prospects ready to buy".
     stack
         .track(json!([
             view("v1", "2026-11-23T12:01:00Z", 1),
@@ -127,6 +130,13 @@ async fn a_prospect_gets_five_emails_on_days_0_3_7_10_and_20() {
         ]))
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prospect_gets_five_emails_on_days_0_3_7_10_and_20() {
+    let mut stack = Stack::start().await.unwrap();
+    // Three product views in a week: "prospects ready to buy".
+    lee_becomes_a_prospect(&mut stack).await;
     // Day 0 is the day after entry (the browse-abandonment email goes first).
     for day in [
         "2026-11-24T12:03:00Z",
@@ -408,36 +418,14 @@ async fn a_billing_for_an_unknown_contract_stores_nothing_for_anyone() {
     );
 }
 
-/// The footer's preference link of an email.
-fn preference_link(mail: &waymark_local::mailbox::SentEmail) -> String {
-    mail.header("List-Unsubscribe")
-        .unwrap()
-        .split(['<', '>'])
-        .find(|p| p.starts_with("http"))
-        .unwrap()
-        .to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leaving_one_topic_stops_its_journeys_and_keeps_the_rest() {
     let mut stack = Stack::start().await.unwrap();
-    stack
-        .track(json!([{"type": "form_submitted", "id": "f1", "anonymous_id": "anon-lee",
-                       "at": "2026-11-23T12:00:00Z", "email": "lee@example.com", "accepts_marketing": true}]))
-        .await
-        .unwrap();
-    stack
-        .track(json!([
-            view("v1", "2026-11-23T12:01:00Z", 1),
-            view("v2", "2026-11-23T12:02:00Z", 2),
-            view("v3", "2026-11-23T12:03:00Z", 3)
-        ]))
-        .await
-        .unwrap();
+    lee_becomes_a_prospect(&mut stack).await;
     stack.tick("2026-11-24T12:03:00Z").await.unwrap();
     let nurture = stack.sent_by("five_email_nurture").await.unwrap();
     assert_eq!(nurture.len(), 1, "day 0 of the nurture (topic `news`)");
-    let link = preference_link(&nurture[0]);
+    let link = nurture[0].unsubscribe_url().unwrap();
     // The page offers the topics; it changes nothing by itself.
     let (status, page) = stack.preferences_with("GET", &link, "").await.unwrap();
     assert_eq!(status, 200);
@@ -465,11 +453,7 @@ async fn leaving_one_topic_stops_its_journeys_and_keeps_the_rest() {
 async fn a_double_opt_in_form_subscribes_only_once_the_link_is_confirmed() {
     let mut stack = Stack::start().await.unwrap();
     stack
-        .track(
-            json!([{"type": "form_submitted", "id": "f1", "anonymous_id": "anon-lee",
-                       "at": "2026-11-23T12:00:00Z", "email": "lee@example.com",
-                       "accepts_marketing": true, "double_opt_in": true}]),
-        )
+        .track(lee_signs_up("f1", "2026-11-23T12:00:00Z", true))
         .await
         .unwrap();
     let sent = stack.sent().await.unwrap();
@@ -523,17 +507,13 @@ async fn a_double_opt_in_form_subscribes_only_once_the_link_is_confirmed() {
 async fn a_confirmed_opt_in_lifts_an_earlier_unsubscribe_an_unconfirmed_form_does_not() {
     let mut stack = Stack::start().await.unwrap();
     stack
-        .track(json!([{"type": "form_submitted", "id": "f1", "anonymous_id": "anon-lee",
-                       "at": "2026-11-23T12:00:00Z", "email": "lee@example.com", "accepts_marketing": true}]))
+        .track(lee_signs_up("f1", "2026-11-23T12:00:00Z", false))
         .await
         .unwrap();
     let welcome = stack.sent().await.unwrap();
-    let link = preference_link(&welcome[0]);
+    let link = welcome[0].unsubscribe_url().unwrap();
     stack.preferences("POST", &link).await.unwrap();
-    let store = waymark_aws::store::DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&stack.sdk),
-        &stack.table,
-    );
+    let store = stack.store();
     let shop = waymark_core::ids::ShopDomain::parse("demo.myshopify.com").unwrap();
     let lee = waymark_core::ids::EmailAddress::parse("lee@example.com").unwrap();
     use waymark_app::ports::{SuppressionReason, Suppressions};
@@ -544,8 +524,7 @@ async fn a_confirmed_opt_in_lifts_an_earlier_unsubscribe_an_unconfirmed_form_doe
     // A form (anyone can type an address) does not lift it: it asks for a
     // confirmation, as a double opt-in form does.
     stack
-        .track(json!([{"type": "form_submitted", "id": "f2", "anonymous_id": "anon-lee",
-                       "at": "2026-11-30T12:00:00Z", "email": "lee@example.com", "accepts_marketing": true}]))
+        .track(lee_signs_up("f2", "2026-11-30T12:00:00Z", false))
         .await
         .unwrap();
     assert_eq!(

@@ -104,7 +104,7 @@ pub fn handle_tick(
     let mut effects = fire_waits(catalog, contact, runs, now);
     // Steps that ran may have set a date a trigger watches (a coupon given
     // after a wait, an `update` of a date property).
-    let changed = !effects.is_empty();
+    let changed = effects.iter().any(|e| !matches!(e, Effect::Waiting { .. }));
     if changed && contact.review_at.is_none_or(|r| r > now) {
         contact.review_at = next_review(catalog, contact, now);
     }
@@ -792,6 +792,47 @@ enum Hold {
     Until(Timestamp, &'static str),
 }
 
+/// What a marketing email (or the coupon it shows) may do at `at`: nothing
+/// without consent or for a topic the contact left, else the send-time rules.
+fn marketing_hold(catalog: &Catalog, def: &Definition, contact: &Contact, at: Timestamp) -> Hold {
+    if !contact.accepts_marketing() {
+        Hold::Skip("no email marketing consent")
+    } else if def
+        .topic
+        .as_ref()
+        .is_some_and(|t| contact.topics_out.contains(t))
+    {
+        Hold::Skip("unsubscribed from this email topic")
+    } else {
+        hold(catalog, def, contact, at)
+    }
+}
+
+/// A step held by the send-time rules: `true` while its time has not come
+/// (the run stops here); at its time, clears the hold and moves the run's
+/// logical time there, so the step runs again.
+fn still_held(run: &mut Run, now: Timestamp) -> bool {
+    match run.wait_until {
+        Some(due) if due > now => true,
+        Some(due) => {
+            run.wait_until = None;
+            run.cursor = run.cursor.max(due);
+            false
+        }
+        None => false,
+    }
+}
+
+fn held(run: &mut Run, step: &str, until: Timestamp, reason: &str, effects: &mut Vec<Effect>) {
+    run.wait_until = Some(until);
+    effects.push(Effect::Held {
+        journey: run.journey.clone(),
+        step: step.to_string(),
+        until,
+        reason: reason.into(),
+    });
+}
+
 fn hold(catalog: &Catalog, def: &Definition, contact: &Contact, at: Timestamp) -> Hold {
     use crate::sending::{WhenCapped, capped_until, quiet_until};
     let rules = &def.sending;
@@ -958,42 +999,26 @@ fn advance(
                 // email can reach now: held by quiet hours or the cap like
                 // the email that shows it (so a 12-hour code is not half
                 // spent by the night), skipped without consent.
-                if let Some(due) = run.wait_until {
-                    if due > now {
+                if run.wait_until.is_some() {
+                    if still_held(run, now) {
                         return;
                     }
-                    run.wait_until = None;
-                    run.cursor = run.cursor.max(due);
                     continue;
                 }
-                let left_topic = def
-                    .topic
-                    .as_ref()
-                    .is_some_and(|t| contact.topics_out.contains(t));
                 let scope = Scope {
                     event: None,
                     contact,
                     run: Some(run),
                     now: at,
                 };
-                let decision = if !all(&def.audience, scope) {
-                    Hold::Skip("not in the journey's audience")
-                } else if !contact.accepts_marketing() {
-                    Hold::Skip("no email marketing consent")
-                } else if left_topic {
-                    Hold::Skip("unsubscribed from this email topic")
+                let decision = if all(&def.audience, scope) {
+                    marketing_hold(catalog, def, contact, at)
                 } else {
-                    hold(catalog, def, contact, at)
+                    Hold::Skip("not in the journey's audience")
                 };
                 match decision {
                     Hold::Until(until, reason) => {
-                        run.wait_until = Some(until);
-                        effects.push(Effect::Held {
-                            journey: run.journey.clone(),
-                            step: step.id.clone(),
-                            until,
-                            reason: reason.into(),
-                        });
+                        held(run, &step.id, until, reason, effects);
                         continue;
                     }
                     Hold::Skip(reason) => {
@@ -1094,12 +1119,10 @@ fn advance(
             } => {
                 // A held message (quiet hours, frequency cap) waits like a
                 // wait step, then this step runs again at its new time.
-                if let Some(due) = run.wait_until {
-                    if due > now {
+                if run.wait_until.is_some() {
+                    if still_held(run, now) {
                         return;
                     }
-                    run.wait_until = None;
-                    run.cursor = run.cursor.max(due);
                     continue;
                 }
                 let scope = Scope {
@@ -1127,28 +1150,14 @@ fn advance(
                 // the cap and outside quiet hours; transactional mail (order
                 // updates) follows its own rules.
                 let marketing = !*transactional;
-                let left_topic = def
-                    .topic
-                    .as_ref()
-                    .filter(|t| contact.topics_out.contains(*t));
-                let decision = if !marketing {
-                    Hold::None
-                } else if !contact.accepts_marketing() {
-                    Hold::Skip("no email marketing consent")
-                } else if left_topic.is_some() {
-                    Hold::Skip("unsubscribed from this email topic")
+                let decision = if marketing {
+                    marketing_hold(catalog, def, contact, at)
                 } else {
-                    hold(catalog, def, contact, at)
+                    Hold::None
                 };
                 match decision {
                     Hold::Until(until, reason) => {
-                        run.wait_until = Some(until);
-                        effects.push(Effect::Held {
-                            journey: run.journey.clone(),
-                            step: step.id.clone(),
-                            until,
-                            reason: reason.into(),
-                        });
+                        held(run, &step.id, until, reason, effects);
                         continue;
                     }
                     Hold::Skip(reason) => effects.push(skipped(reason)),
