@@ -67,8 +67,6 @@ pub struct Entry {
     pub error: Option<String>,
 }
 
-type ContactKey = (ShopDomain, ContactId);
-
 /// A run's identity within its contact, as the DynamoDB sort key has it.
 fn same_run(a: &Run, b: &Run) -> bool {
     a.journey == b.journey && a.key == b.key && a.entry == b.entry
@@ -81,56 +79,142 @@ struct State {
     /// Newly recorded events in arrival order: the in-memory stream.
     stream: Vec<Event>,
     rejected: Vec<Rejected>,
-    aliases: HashMap<(ShopDomain, String), ContactId>,
+    aliases: HashMap<ShopDomain, Aliases>,
     contacts: Contacts,
     outbox: BTreeMap<String, Entry>,
     suppressions: HashMap<(ShopDomain, String), SuppressionState>,
     members: BTreeMap<(ShopDomain, String), BTreeMap<ContactId, Option<EmailAddress>>>,
-    /// The inactivity index: day → contacts (a contact's day is its
-    /// stored `idle_at`).
-    idle: BTreeMap<i32, HashSet<ContactKey>>,
+    /// The inactivity index: (day, contact slot); a contact's day is its
+    /// stored `idle_at`.
+    idle: std::collections::BTreeSet<(i32, u32)>,
     sweep_cursor: Option<i32>,
 }
 
-/// Contacts by shop, then id: looked up without building a key.
+/// A shop's lookups (customer id, email, order, browser, contract → contact),
+/// one typed map each so a lookup builds no key.
 #[derive(Default)]
-struct Contacts(HashMap<ShopDomain, HashMap<ContactId, ContactState>>);
+struct Aliases {
+    customer: HashMap<u64, ContactId>,
+    email: HashMap<String, ContactId>,
+    order: HashMap<u64, ContactId>,
+    anonymous: HashMap<String, ContactId>,
+    contract: HashMap<u64, ContactId>,
+}
 
-impl Contacts {
-    fn get(&self, shop: &ShopDomain, id: &ContactId) -> Option<&ContactState> {
-        self.0.get(shop)?.get(id)
+impl Aliases {
+    fn len(&self) -> usize {
+        self.customer.len()
+            + self.email.len()
+            + self.order.len()
+            + self.anonymous.len()
+            + self.contract.len()
     }
 
-    fn get_mut(&mut self, shop: &ShopDomain, id: &ContactId) -> Option<&mut ContactState> {
-        self.0.get_mut(shop)?.get_mut(id)
-    }
-
-    fn insert(&mut self, shop: &ShopDomain, id: &ContactId, state: ContactState) {
-        match self.0.get_mut(shop) {
-            Some(m) => {
-                m.insert(id.clone(), state);
-            }
-            None => {
-                self.0
-                    .entry(shop.clone())
-                    .or_default()
-                    .insert(id.clone(), state);
-            }
+    /// Maps every lookup of `identity` not mapped yet to `id`.
+    fn claim(&mut self, identity: &Identity, id: &ContactId) {
+        if let Some(c) = identity.customer_id {
+            self.customer.entry(c).or_insert_with(|| id.clone());
+        }
+        if let Some(e) = &identity.email {
+            self.email
+                .entry(e.lookup_key().into_owned())
+                .or_insert_with(|| id.clone());
+        }
+        if let Some(o) = identity.order_id {
+            self.order.entry(o).or_insert_with(|| id.clone());
+        }
+        if let Some(a) = &identity.anonymous_id {
+            self.anonymous
+                .entry(a.clone())
+                .or_insert_with(|| id.clone());
+        }
+        if let Some(k) = identity.contract_id {
+            self.contract.entry(k).or_insert_with(|| id.clone());
         }
     }
+}
 
-    fn remove(&mut self, shop: &ShopDomain, id: &ContactId) -> Option<ContactState> {
-        self.0.get_mut(shop)?.remove(id)
+/// A stored contact with its key.
+struct Stored {
+    shop: ShopDomain,
+    id: ContactId,
+    state: ContactState,
+}
+
+/// Contacts in numbered slots, found by shop then id; the inactivity index
+/// holds slot numbers, so moving a contact between days copies no key.
+#[derive(Default)]
+struct Contacts {
+    slots: HashMap<ShopDomain, HashMap<ContactId, u32>>,
+    stored: Vec<Option<Stored>>,
+    free: Vec<u32>,
+}
+
+impl Contacts {
+    fn slot(&self, shop: &ShopDomain, id: &ContactId) -> Option<u32> {
+        self.slots.get(shop)?.get(id).copied()
+    }
+
+    fn at(&self, slot: u32) -> &Stored {
+        self.stored[slot as usize]
+            .as_ref()
+            .expect("a mapped slot holds a contact")
+    }
+
+    fn at_mut(&mut self, slot: u32) -> &mut Stored {
+        self.stored[slot as usize]
+            .as_mut()
+            .expect("a mapped slot holds a contact")
+    }
+
+    fn get(&self, shop: &ShopDomain, id: &ContactId) -> Option<&ContactState> {
+        self.slot(shop, id).map(|i| &self.at(i).state)
+    }
+
+    /// Stores a new contact (the caller checked it is new); returns its slot.
+    fn insert(&mut self, shop: &ShopDomain, id: &ContactId, state: ContactState) -> u32 {
+        let stored = Stored {
+            shop: shop.clone(),
+            id: id.clone(),
+            state,
+        };
+        let slot = match self.free.pop() {
+            Some(i) => {
+                self.stored[i as usize] = Some(stored);
+                i
+            }
+            None => {
+                self.stored.push(Some(stored));
+                (self.stored.len() - 1) as u32
+            }
+        };
+        match self.slots.get_mut(shop) {
+            Some(m) => {
+                m.insert(id.clone(), slot);
+            }
+            None => {
+                self.slots
+                    .entry(shop.clone())
+                    .or_default()
+                    .insert(id.clone(), slot);
+            }
+        }
+        slot
+    }
+
+    fn remove(&mut self, shop: &ShopDomain, id: &ContactId) -> Option<(u32, ContactState)> {
+        let slot = self.slots.get_mut(shop)?.remove(id)?;
+        let stored = self.stored[slot as usize].take()?;
+        self.free.push(slot);
+        Some((slot, stored.state))
     }
 
     fn len(&self) -> usize {
-        self.0.values().map(HashMap::len).sum()
+        self.stored.len() - self.free.len()
     }
 
-    fn iter(&self) -> impl Iterator<Item = (&ShopDomain, &ContactId, &ContactState)> {
-        self.0
-            .iter()
-            .flat_map(|(shop, m)| m.iter().map(move |(id, st)| (shop, id, st)))
+    fn iter(&self) -> impl Iterator<Item = &Stored> {
+        self.stored.iter().flatten()
     }
 }
 
@@ -140,35 +224,30 @@ fn idle_day(idle_at: Option<Timestamp>) -> Option<i32> {
 
 impl State {
     /// Moves a contact from the bucket of its old `idle_at` day to its new one.
-    fn index_idle(&mut self, key: &ContactKey, old: Option<Timestamp>, new: Option<Timestamp>) {
+    fn index_idle(&mut self, slot: u32, old: Option<Timestamp>, new: Option<Timestamp>) {
         let (old, day) = (idle_day(old), idle_day(new));
         if old == day {
             return;
         }
-        if let Some(d) = old
-            && let Some(set) = self.idle.get_mut(&d)
-        {
-            set.remove(key);
-            if set.is_empty() {
-                self.idle.remove(&d);
-            }
+        if let Some(d) = old {
+            self.idle.remove(&(d, slot));
         }
         if let Some(d) = day {
-            self.idle.entry(d).or_default().insert(key.clone());
+            self.idle.insert((d, slot));
         }
     }
 
     /// Removes a contact and everything keyed on it; returns items removed.
-    fn remove_contact(&mut self, key: &ContactKey) -> u64 {
+    fn remove_contact(&mut self, shop: &ShopDomain, id: &ContactId) -> u64 {
         let mut n = 0;
-        if let Some(state) = self.contacts.remove(&key.0, &key.1) {
+        if let Some((slot, state)) = self.contacts.remove(shop, id) {
             n += 1 + state.runs.len() as u64;
             for seg in &state.contact.segments {
-                if let Some(m) = self.members.get_mut(&(key.0.clone(), seg.clone())) {
-                    n += u64::from(m.remove(&key.1).is_some());
+                if let Some(m) = self.members.get_mut(&(shop.clone(), seg.clone())) {
+                    n += u64::from(m.remove(id).is_some());
                 }
             }
-            self.index_idle(key, state.contact.idle_at, None);
+            self.index_idle(slot, state.contact.idle_at, None);
         }
         n
     }
@@ -178,26 +257,6 @@ impl State {
 #[derive(Clone, Default)]
 pub struct MemoryStore {
     state: Arc<Mutex<State>>,
-}
-
-fn alias_keys(identity: &Identity) -> Vec<String> {
-    let mut keys = Vec::new();
-    if let Some(c) = identity.customer_id {
-        keys.push(format!("cust:{c}"));
-    }
-    if let Some(e) = &identity.email {
-        keys.push(format!("email:{}", e.lookup_key()));
-    }
-    if let Some(o) = identity.order_id {
-        keys.push(format!("order:{o}"));
-    }
-    if let Some(a) = &identity.anonymous_id {
-        keys.push(format!("anon:{a}"));
-    }
-    if let Some(k) = identity.contract_id {
-        keys.push(format!("contract:{k}"));
-    }
-    keys
 }
 
 impl MemoryStore {
@@ -214,9 +273,16 @@ impl MemoryStore {
     /// tables this way), indexed as a commit would index it.
     pub fn seed(&self, state: ContactState) {
         let mut s = self.lock();
-        let key = (state.contact.shop.clone(), state.contact.id.clone());
-        s.index_idle(&key, None, state.contact.idle_at);
-        s.contacts.insert(&key.0, &key.1, state);
+        let (shop, id, idle_at) = (
+            state.contact.shop.clone(),
+            state.contact.id.clone(),
+            state.contact.idle_at,
+        );
+        if s.contacts.get(&shop, &id).is_some() {
+            s.remove_contact(&shop, &id);
+        }
+        let slot = s.contacts.insert(&shop, &id, state);
+        s.index_idle(slot, None, idle_at);
     }
 
     /// Number of contacts stored.
@@ -258,35 +324,34 @@ impl ContactStore for MemoryStore {
     async fn find(&self, shop: &ShopDomain, identity: &Identity) -> Result<Resolution, StoreError> {
         let s = self.lock();
         let mut r = Resolution::default();
+        let none = Aliases::default();
+        let a = s.aliases.get(shop).unwrap_or(&none);
         if let Some(c) = identity.customer_id {
-            match s.aliases.get(&(shop.clone(), format!("cust:{c}"))) {
+            match a.customer.get(&c) {
                 Some(id) => r.contact = Some(id.clone()),
                 None => r.unmapped.customer_id = Some(c),
             }
         }
         if let Some(e) = &identity.email {
-            match s
-                .aliases
-                .get(&(shop.clone(), format!("email:{}", e.lookup_key())))
-            {
+            match a.email.get(&*e.lookup_key()) {
                 Some(id) => r.contact = r.contact.or(Some(id.clone())),
                 None => r.unmapped.email = Some(e.clone()),
             }
         }
         if let Some(o) = identity.order_id {
-            match s.aliases.get(&(shop.clone(), format!("order:{o}"))) {
+            match a.order.get(&o) {
                 Some(id) => r.contact = r.contact.or(Some(id.clone())),
                 None => r.unmapped.order_id = Some(o),
             }
         }
         if let Some(k) = identity.contract_id {
-            match s.aliases.get(&(shop.clone(), format!("contract:{k}"))) {
+            match a.contract.get(&k) {
                 Some(id) => r.contact = r.contact.or(Some(id.clone())),
                 None => r.unmapped.contract_id = Some(k),
             }
         }
-        if let Some(a) = &identity.anonymous_id {
-            match s.aliases.get(&(shop.clone(), format!("anon:{a}"))) {
+        if let Some(anon) = &identity.anonymous_id {
+            match a.anonymous.get(anon) {
                 Some(id) if r.contact.as_ref().is_some_and(|c| c != id) => {
                     r.merge = Some(id.clone())
                 }
@@ -296,7 +361,7 @@ impl ContactStore for MemoryStore {
                     r.merge = Some(id.clone())
                 }
                 Some(id) => r.contact = Some(id.clone()),
-                None => r.unmapped.anonymous_id = Some(a.clone()),
+                None => r.unmapped.anonymous_id = Some(anon.clone()),
             }
         }
         Ok(r)
@@ -312,14 +377,10 @@ impl ContactStore for MemoryStore {
 
     async fn commit(&self, c: Commit) -> Result<(), CommitError> {
         let mut s = self.lock();
-        let key = (c.contact.shop.clone(), c.contact.id.clone());
-        for alias in alias_keys(&c.identities) {
-            s.aliases
-                .entry((key.0.clone(), alias))
-                .or_insert_with(|| key.1.clone());
-        }
+        let (shop, id) = (&c.contact.shop, &c.contact.id);
+        let slot = s.contacts.slot(shop, id);
         // Check every condition before writing anything: all or nothing.
-        let stored = s.contacts.get(&key.0, &key.1);
+        let stored = slot.map(|i| &s.contacts.at(i).state);
         if stored.map_or(0, |st| st.version) != c.expected_version {
             return Err(CommitError::Conflict);
         }
@@ -331,35 +392,56 @@ impl ContactStore for MemoryStore {
         if c.runs.iter().any(|r| run_version(&r.run) != r.version) {
             return Err(CommitError::Conflict);
         }
-        let old_idle = stored.and_then(|st| st.contact.idle_at);
-        let exists = stored.is_some();
         let outbox_keys: Vec<String> = c.outbox.iter().map(|m| self.key(m)).collect();
         if outbox_keys.iter().any(|k| s.outbox.contains_key(k)) {
             return Err(CommitError::Conflict);
         }
-        if let Some(a) = &c.absorbed {
-            let gone = (key.0.clone(), a.id.clone());
-            if s.contacts.get(&gone.0, &gone.1).map_or(0, |st| st.version) != a.version {
-                return Err(CommitError::Conflict);
-            }
-            s.remove_contact(&gone);
-            for anon in &a.anonymous_ids {
-                s.aliases
-                    .insert((key.0.clone(), format!("anon:{anon}")), key.1.clone());
-            }
+        if let Some(a) = &c.absorbed
+            && s.contacts.get(shop, &a.id).map_or(0, |st| st.version) != a.version
+        {
+            return Err(CommitError::Conflict);
         }
-        s.index_idle(&key, old_idle, c.contact.idle_at);
+        let aliases = match s.aliases.get_mut(shop) {
+            Some(a) => a,
+            None => s.aliases.entry(shop.clone()).or_default(),
+        };
+        aliases.claim(&c.identities, id);
+        if let Some(a) = &c.absorbed {
+            for anon in &a.anonymous_ids {
+                aliases.anonymous.insert(anon.clone(), id.clone());
+            }
+            s.remove_contact(shop, &a.id);
+        }
         for seg in &c.segments_entered {
             s.members
-                .entry((key.0.clone(), seg.clone()))
+                .entry((shop.clone(), seg.clone()))
                 .or_default()
-                .insert(key.1.clone(), c.contact.email.clone());
+                .insert(id.clone(), c.contact.email.clone());
         }
         for seg in &c.segments_exited {
-            if let Some(m) = s.members.get_mut(&(key.0.clone(), seg.clone())) {
-                m.remove(&key.1);
+            if let Some(m) = s.members.get_mut(&(shop.clone(), seg.clone())) {
+                m.remove(id);
             }
         }
+        // The absorbed contact's slot may have been freed above; this one's
+        // is unchanged (it is not the absorbed one).
+        let slot = match slot {
+            Some(i) => i,
+            None => s.contacts.insert(
+                shop,
+                id,
+                ContactState {
+                    contact: waymark_core::contact::Contact::new(
+                        id.clone(),
+                        shop.clone(),
+                        c.contact.first_seen_at,
+                    ),
+                    version: 0,
+                    recent_events: Default::default(),
+                    runs: Vec::new(),
+                },
+            ),
+        };
         let Commit {
             contact,
             recent_events,
@@ -367,25 +449,9 @@ impl ContactStore for MemoryStore {
             outbox,
             ..
         } = c;
-        if !exists {
-            s.contacts.insert(
-                &key.0,
-                &key.1,
-                ContactState {
-                    contact: waymark_core::contact::Contact::new(
-                        key.1.clone(),
-                        key.0.clone(),
-                        contact.first_seen_at,
-                    ),
-                    version: 0,
-                    recent_events: Default::default(),
-                    runs: Vec::new(),
-                },
-            );
-        }
-        let Some(state) = s.contacts.get_mut(&key.0, &key.1) else {
-            return Err(CommitError::Store(StoreError("contact vanished".into())));
-        };
+        let new_idle = contact.idle_at;
+        let state = &mut s.contacts.at_mut(slot).state;
+        let old_idle = state.contact.idle_at;
         state.contact = contact;
         state.version += 1;
         state.recent_events = recent_events;
@@ -403,6 +469,7 @@ impl ContactStore for MemoryStore {
                 None => state.runs.push(updated),
             }
         }
+        s.index_idle(slot, old_idle, new_idle);
         for (k, m) in outbox_keys.into_iter().zip(outbox) {
             s.outbox.insert(
                 k,
@@ -425,8 +492,11 @@ impl IdleIndex for MemoryStore {
         let s = self.lock();
         let mut contacts: Vec<_> = s
             .idle
-            .range(from..=to)
-            .flat_map(|(_, set)| set.iter().cloned())
+            .range((from, 0)..=(to, u32::MAX))
+            .map(|&(_, slot)| {
+                let st = s.contacts.at(slot);
+                (st.shop.clone(), st.id.clone())
+            })
             .collect();
         contacts.sort();
         Ok(IdleBatch {
@@ -450,19 +520,31 @@ impl Privacy for MemoryStore {
         let mut s = self.lock();
         let mut n = 0;
         if let Some(id) = &e.contact {
-            n += s.remove_contact(&(e.shop.clone(), id.clone()));
+            n += s.remove_contact(&e.shop, id);
         }
-        let mut aliases: Vec<String> = e
-            .emails
-            .iter()
-            .map(|m| format!("email:{}", m.lookup_key()))
-            .collect();
-        aliases.extend(e.customer_id.map(|c| format!("cust:{c}")));
-        aliases.extend(e.orders.iter().map(|o| format!("order:{o}")));
-        aliases.extend(e.contracts.iter().map(|k| format!("contract:{k}")));
-        aliases.extend(e.anonymous_ids.iter().map(|a| format!("anon:{a}")));
-        for a in aliases {
-            n += u64::from(s.aliases.remove(&(e.shop.clone(), a)).is_some());
+        if let Some(a) = s.aliases.get_mut(&e.shop) {
+            let gone = e
+                .emails
+                .iter()
+                .filter(|m| a.email.remove(&*m.lookup_key()).is_some())
+                .count()
+                + e.customer_id
+                    .iter()
+                    .filter(|c| a.customer.remove(c).is_some())
+                    .count()
+                + e.orders
+                    .iter()
+                    .filter(|o| a.order.remove(o).is_some())
+                    .count()
+                + e.contracts
+                    .iter()
+                    .filter(|k| a.contract.remove(k).is_some())
+                    .count()
+                + e.anonymous_ids
+                    .iter()
+                    .filter(|x| a.anonymous.remove(*x).is_some())
+                    .count();
+            n += gone as u64;
         }
         for seg in &e.segments {
             if let (Some(m), Some(id)) = (
@@ -486,17 +568,17 @@ impl Privacy for MemoryStore {
 
     async fn erase_shop(&self, shop: &ShopDomain, _at: Timestamp) -> Result<u64, StoreError> {
         let mut s = self.lock();
-        let before = s.contacts.len() + s.aliases.len() + s.outbox.len() + s.events.len();
-        let keys: Vec<ContactKey> = s
+        let aliases = s.aliases.remove(shop).map_or(0, |a| a.len());
+        let before = s.contacts.len() + s.outbox.len() + s.events.len();
+        let ids: Vec<ContactId> = s
             .contacts
             .iter()
-            .filter(|(sh, _, _)| *sh == shop)
-            .map(|(sh, id, _)| (sh.clone(), id.clone()))
+            .filter(|st| &st.shop == shop)
+            .map(|st| st.id.clone())
             .collect();
-        for k in &keys {
-            s.remove_contact(k);
+        for id in &ids {
+            s.remove_contact(shop, id);
         }
-        s.aliases.retain(|(sh, _), _| sh != shop);
         s.outbox.retain(|_, e| &e.message.shop != shop);
         s.events.retain(|(sh, _)| sh != shop);
         s.receipts.retain(|(sh, _)| sh != shop);
@@ -504,8 +586,8 @@ impl Privacy for MemoryStore {
         s.rejected.retain(|r| &r.receipt.shop != shop);
         s.members.retain(|(sh, _), _| sh != shop);
         s.suppressions.retain(|(sh, _), _| sh != shop);
-        let after = s.contacts.len() + s.aliases.len() + s.outbox.len() + s.events.len();
-        Ok((before - after) as u64)
+        let after = s.contacts.len() + s.outbox.len() + s.events.len();
+        Ok((before - after + aliases) as u64)
     }
 }
 
@@ -513,7 +595,7 @@ impl DueIndex for MemoryStore {
     async fn due(&self, now: Timestamp) -> Result<Vec<Due>, StoreError> {
         let s = self.lock();
         let mut due = Vec::new();
-        for (shop, id, state) in s.contacts.iter() {
+        for Stored { shop, id, state } in s.contacts.iter() {
             let run_due = state
                 .runs
                 .iter()
@@ -659,7 +741,7 @@ impl Suppressions for MemoryStore {
         Ok(self
             .lock()
             .suppressions
-            .get(&(shop.clone(), email.lookup_key()))
+            .get(&(shop.clone(), email.lookup_key().into_owned()))
             .cloned()
             .unwrap_or_default())
     }
@@ -674,7 +756,7 @@ impl Suppressions for MemoryStore {
         let mut s = self.lock();
         let slot = s
             .suppressions
-            .entry((shop.clone(), email.lookup_key()))
+            .entry((shop.clone(), email.lookup_key().into_owned()))
             .or_default();
         if slot
             .reason
@@ -694,7 +776,7 @@ impl Suppressions for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut s = self.lock();
         s.suppressions
-            .entry((shop.clone(), email.lookup_key()))
+            .entry((shop.clone(), email.lookup_key().into_owned()))
             .or_default()
             .topics
             .extend(topics.iter().cloned());
@@ -708,7 +790,10 @@ impl Suppressions for MemoryStore {
         _at: Timestamp,
     ) -> Result<(), StoreError> {
         let mut s = self.lock();
-        if let Some(slot) = s.suppressions.get_mut(&(shop.clone(), email.lookup_key())) {
+        if let Some(slot) = s
+            .suppressions
+            .get_mut(&(shop.clone(), email.lookup_key().into_owned()))
+        {
             if slot.reason == Some(SuppressionReason::Unsubscribed) {
                 slot.reason = None;
             }

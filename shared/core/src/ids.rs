@@ -88,9 +88,18 @@ impl EmailAddress {
         &self.0
     }
 
-    /// The form used to find a contact by email: the whole address lower-cased.
-    pub fn lookup_key(&self) -> String {
-        self.0.to_lowercase()
+    /// The form used to find a contact by email: the whole address
+    /// lower-cased (borrowed when it already is).
+    pub fn lookup_key(&self) -> std::borrow::Cow<'_, str> {
+        let lower = |c: char| {
+            let mut l = c.to_lowercase();
+            l.next() == Some(c) && l.next().is_none()
+        };
+        if self.0.chars().all(lower) {
+            std::borrow::Cow::Borrowed(&self.0)
+        } else {
+            std::borrow::Cow::Owned(self.0.to_lowercase())
+        }
     }
 }
 
