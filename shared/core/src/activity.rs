@@ -34,8 +34,18 @@ fn is_zero(v: &i64) -> bool {
 /// one flat vector sorted by (key hash, counter, day), with shared key
 /// strings, so copying a profile costs one allocation however many counters
 /// it has, and finding a counter compares integers, not strings.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct Activity(Vec<Entry>);
+
+/// A copy is made to be changed (a loaded profile takes the event): it
+/// keeps room for a few new days, so the first insert does not reallocate.
+impl Clone for Activity {
+    fn clone(&self) -> Self {
+        let mut v = Vec::with_capacity(self.0.len() + 4);
+        v.extend_from_slice(&self.0);
+        Self(v)
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Entry {

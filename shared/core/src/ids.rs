@@ -235,14 +235,25 @@ mod tests {
 pub struct RecentEvents(Vec<[u8; 16]>);
 
 fn compact(id: &str) -> [u8; 16] {
+    let nibble = |b: u8| match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    };
     let mut out = [0u8; 16];
-    let hex = id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit());
-    if hex {
-        for (i, chunk) in id.as_bytes().chunks(2).enumerate() {
-            let text = std::str::from_utf8(chunk).unwrap_or("00");
-            out[i] = u8::from_str_radix(text, 16).unwrap_or(0);
-        }
-    } else {
+    let bytes = id.as_bytes();
+    let hex = bytes.len() == 32
+        && out.iter_mut().enumerate().all(|(i, o)| {
+            match (nibble(bytes[2 * i]), nibble(bytes[2 * i + 1])) {
+                (Some(h), Some(l)) => {
+                    *o = h << 4 | l;
+                    true
+                }
+                _ => false,
+            }
+        });
+    if !hex {
         use sha2::Digest;
         let digest = sha2::Sha256::digest(id.as_bytes());
         out.copy_from_slice(&digest[..16]);
@@ -262,11 +273,15 @@ impl RecentEvents {
         self.0.contains(&compact(id))
     }
 
-    /// Remembers an id, keeping the newest `keep`.
+    /// Remembers an id, keeping the newest `keep` (making room first, so a
+    /// full list never grows).
     pub fn push(&mut self, id: &str, keep: usize) {
-        self.0.push(compact(id));
-        if self.0.len() > keep {
-            self.0.drain(..self.0.len() - keep);
+        let room = keep.saturating_sub(1);
+        if self.0.len() > room {
+            self.0.drain(..self.0.len() - room);
+        }
+        if keep > 0 {
+            self.0.push(compact(id));
         }
     }
 

@@ -637,6 +637,7 @@ fn update_segments(
     effects: &mut Vec<Effect>,
 ) -> (Vec<String>, Vec<String>) {
     let (mut entered, mut exited) = (Vec::new(), Vec::new());
+    let mut members = 0;
     for seg in catalog.segments() {
         let scope = Scope {
             event: None,
@@ -645,6 +646,7 @@ fn update_segments(
             now: at,
         };
         let member = all(&seg.conditions, scope);
+        members += usize::from(member);
         let was = contact.segments.contains(&seg.id);
         if member && !was {
             entered.push(seg.id.clone());
@@ -668,9 +670,10 @@ fn update_segments(
             at,
         });
     }
-    // Segments no longer defined are forgotten.
-    let known = |s: &String| catalog.segments().iter().any(|x| &x.id == s);
-    if !contact.segments.iter().all(known) {
+    // Segments no longer defined are forgotten (there are some if the
+    // contact holds more than the defined ones it belongs to).
+    if contact.segments.len() != members {
+        let known = |s: &String| catalog.segments().iter().any(|x| &x.id == s);
         contact.segments.retain(known);
     }
     (entered, exited)
