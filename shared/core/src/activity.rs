@@ -84,7 +84,22 @@ pub fn day_start(d: i32) -> Timestamp {
 /// A counter key: the event name, or the event name and a detail, lowercased.
 pub fn key(event: &str, detail: Option<&str>) -> String {
     match detail {
-        Some(d) => format!("{event}:{}", d.trim().to_lowercase()),
+        Some(d) => {
+            let d = d.trim();
+            let mut k = String::with_capacity(event.len() + 1 + d.len());
+            k.push_str(event);
+            k.push(':');
+            let lower = |c: char| {
+                let mut l = c.to_lowercase();
+                l.next() == Some(c) && l.next().is_none()
+            };
+            if d.chars().all(lower) {
+                k.push_str(d);
+            } else {
+                k.push_str(&d.to_lowercase());
+            }
+            k
+        }
         None => event.to_string(),
     }
 }

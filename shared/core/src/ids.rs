@@ -232,9 +232,14 @@ mod tests {
 /// as their 16 bytes and can be given back (to erase the stored events);
 /// other ids (internal reviews, lapses, never stored as items) by a digest.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RecentEvents(Vec<[u8; 16]>);
+pub struct RecentEvents(Vec<u128>);
 
-fn compact(id: &str) -> [u8; 16] {
+/// An id as one integer (compared without a byte loop).
+fn compact(id: &str) -> u128 {
+    u128::from_be_bytes(compact_bytes(id))
+}
+
+fn compact_bytes(id: &str) -> [u8; 16] {
     let nibble = |b: u8| match b {
         b'0'..=b'9' => Some(b - b'0'),
         b'a'..=b'f' => Some(b - b'a' + 10),
@@ -264,9 +269,12 @@ fn compact(id: &str) -> [u8; 16] {
     out
 }
 
-fn hex(bytes: &[u8; 16]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+fn hex(id: &u128) -> String {
+    format!("{id:032x}")
 }
+
+/// Digests of non-fact ids start with this mark.
+const DIGEST_MARK: u128 = 0xffff << 112;
 
 impl RecentEvents {
     pub fn contains(&self, id: &str) -> bool {
@@ -289,7 +297,7 @@ impl RecentEvents {
     pub fn fact_ids(&self) -> Vec<String> {
         self.0
             .iter()
-            .filter(|b| b[..2] != [0xff, 0xff])
+            .filter(|&&id| id & DIGEST_MARK != DIGEST_MARK)
             .map(hex)
             .collect()
     }
