@@ -31,28 +31,43 @@ fn is_zero(v: &i64) -> bool {
 
 /// Counters keyed `event` or `event:detail` (`product_viewed:tv`,
 /// `page_viewed:pricing`), each a short list of days, oldest first. Held as
-/// one flat vector sorted by (key hash, counter, day), with shared key
-/// strings, so copying a profile costs one allocation however many counters
-/// it has, and finding a counter compares integers, not strings.
+/// a small sorted table of counters (by key hash, then key) over one flat
+/// vector of days, counter after counter: copying a profile copies two
+/// buffers whatever it holds, and finding a counter compares integers and
+/// then one key.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Activity(Vec<Entry>);
+pub struct Activity {
+    counters: Vec<Counter>,
+    days: Vec<Day>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Counter {
+    /// `hash(key)`: the table's first sort field (never stored).
+    hash: u64,
+    key: Arc<str>,
+    /// Its days are `days[start..start + len]`.
+    start: u32,
+    len: u32,
+}
+
+impl Counter {
+    fn range(&self) -> std::ops::Range<usize> {
+        self.start as usize..(self.start + self.len) as usize
+    }
+}
 
 /// A copy is made to be changed (a loaded profile takes the event): it
 /// keeps room for a few new days, so the first insert does not reallocate.
 impl Clone for Activity {
     fn clone(&self) -> Self {
-        let mut v = Vec::with_capacity(self.0.len() + 4);
-        v.extend_from_slice(&self.0);
-        Self(v)
+        let mut days = Vec::with_capacity(self.days.len() + 4);
+        days.extend_from_slice(&self.days);
+        Self {
+            counters: self.counters.clone(),
+            days,
+        }
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Entry {
-    /// `hash(key)`: the sort's first field (never stored).
-    hash: u64,
-    key: Arc<str>,
-    day: Day,
 }
 
 /// FNV-1a: stable, and fast on the short keys counters have.
@@ -105,31 +120,42 @@ pub fn key(event: &str, detail: Option<&str>) -> String {
 }
 
 impl Activity {
-    /// The entries of one counter (a contiguous run).
-    fn range(&self, key: &str) -> std::ops::Range<usize> {
-        self.range_of(hash(key), key)
-    }
-
-    fn range_of(&self, h: u64, key: &str) -> std::ops::Range<usize> {
-        // Integers first; the text only at the start of a counter with the
-        // same hash. A counter's entries share one key string, so its run
-        // ends where the pointer changes.
-        let run_end = |from: usize| {
-            let p = Arc::as_ptr(&self.0[from].key);
-            from + self.0[from..]
-                .iter()
-                .take_while(|e| std::ptr::eq(Arc::as_ptr(&e.key), p))
-                .count()
-        };
-        let mut i = self.0.partition_point(|e| e.hash < h);
-        while let Some(e) = self.0.get(i).filter(|e| e.hash == h) {
-            match (*e.key).cmp(key) {
-                std::cmp::Ordering::Equal => return i..run_end(i),
-                std::cmp::Ordering::Less => i = run_end(i),
+    /// The counter's index, or where it would go.
+    fn find(&self, h: u64, key: &str) -> Result<usize, usize> {
+        let mut i = self.counters.partition_point(|c| c.hash < h);
+        while let Some(c) = self.counters.get(i).filter(|c| c.hash == h) {
+            match (*c.key).cmp(key) {
+                std::cmp::Ordering::Equal => return Ok(i),
+                std::cmp::Ordering::Less => i += 1,
                 std::cmp::Ordering::Greater => break,
             }
         }
-        i..i
+        Err(i)
+    }
+
+    /// The days of one counter (none if there is no such counter).
+    fn days_of(&self, key: &str) -> &[Day] {
+        match self.find(hash(key), key) {
+            Ok(i) => &self.days[self.counters[i].range()],
+            Err(_) => &[],
+        }
+    }
+
+    /// Moves the days of the counters after `i` by `by` (days were
+    /// inserted into or removed from counter `i`).
+    fn shift_after(&mut self, i: usize, by: i64) {
+        for c in &mut self.counters[i + 1..] {
+            c.start = (i64::from(c.start) + by) as u32;
+        }
+    }
+
+    /// Removes counter `i` and its days.
+    fn remove_counter(&mut self, i: usize) {
+        let r = self.counters[i].range();
+        let n = r.len() as i64;
+        self.days.drain(r);
+        self.shift_after(i, -n);
+        self.counters.remove(i);
     }
 
     /// Counts one occurrence at `at` with an amount (0 if none).
@@ -146,65 +172,64 @@ impl Activity {
 
     fn add_day(&mut self, key: &str, day: Day) {
         let h = hash(key);
-        let r = self.range_of(h, key);
-        let new_key = r.is_empty();
-        let shared = self
-            .0
-            .get(r.start)
-            .filter(|_| !new_key)
-            .map(|e| e.key.clone());
-        match self.0[r.clone()].binary_search_by_key(&day.d, |e| e.day.d) {
-            Ok(i) => {
-                let e = &mut self.0[r.start + i].day;
+        let (i, new_key) = match self.find(h, key) {
+            Ok(i) => (i, false),
+            Err(i) => {
+                let start = self
+                    .counters
+                    .get(i)
+                    .map_or(self.days.len() as u32, |c| c.start);
+                self.counters.insert(
+                    i,
+                    Counter {
+                        hash: h,
+                        key: Arc::from(key),
+                        start,
+                        len: 0,
+                    },
+                );
+                (i, true)
+            }
+        };
+        let r = self.counters[i].range();
+        match self.days[r.clone()].binary_search_by_key(&day.d, |x| x.d) {
+            Ok(j) => {
+                let e = &mut self.days[r.start + j];
                 e.n = e.n.saturating_add(day.n);
                 e.sum = e.sum.saturating_add(day.sum);
             }
-            Err(i) => {
-                let key = shared.unwrap_or_else(|| Arc::from(key));
-                self.0.insert(r.start + i, Entry { hash: h, key, day });
+            Err(j) => {
+                self.days.insert(r.start + j, day);
+                self.counters[i].len += 1;
+                self.shift_after(i, 1);
             }
         }
         // Days older than the history kept fall off this counter.
-        let r = self.range_of(h, key);
-        let newest = self.0[r.end - 1].day.d;
-        let stale = self.0[r.clone()]
+        let r = self.counters[i].range();
+        let newest = self.days[r.end - 1].d;
+        let stale = self.days[r.clone()]
             .iter()
-            .take_while(|e| e.day.d <= newest - KEPT_DAYS as i32)
+            .take_while(|e| e.d <= newest - KEPT_DAYS as i32)
             .count();
         if stale > 0 {
-            self.0.drain(r.start..r.start + stale);
+            self.days.drain(r.start..r.start + stale);
+            self.counters[i].len -= stale as u32;
+            self.shift_after(i, -(stale as i64));
         }
-        if new_key && self.keys() > MAX_KEYS {
+        if new_key && self.counters.len() > MAX_KEYS {
             // Drop the counter whose newest day is oldest.
-            let mut stalest: Option<(i32, Arc<str>)> = None;
-            let mut i = 0;
-            while i < self.0.len() {
-                let k = self.0[i].key.clone();
-                let r = self.range(&k);
-                let last = self.0[r.end - 1].day.d;
-                if &*k != key && stalest.as_ref().is_none_or(|(d, _)| last < *d) {
-                    stalest = Some((last, k));
-                }
-                i = r.end;
-            }
-            if let Some((_, k)) = stalest {
-                let r = self.range(&k);
-                self.0.drain(r);
+            let stalest = (0..self.counters.len())
+                .filter(|&j| j != i)
+                .min_by_key(|&j| self.days[self.counters[j].range().end - 1].d);
+            if let Some(j) = stalest {
+                self.remove_counter(j);
             }
         }
     }
 
     /// How many counters there are.
     pub fn keys(&self) -> usize {
-        let mut n = 0;
-        let mut last: Option<&str> = None;
-        for e in &self.0 {
-            if last != Some(&*e.key) {
-                n += 1;
-                last = Some(&e.key);
-            }
-        }
-        n
+        self.counters.len()
     }
 
     /// Count and sum of a counter over the days within `within` of `now`
@@ -213,10 +238,10 @@ impl Activity {
     pub fn total(&self, key: &str, within: Option<SignedDuration>, now: Timestamp) -> (u32, i64) {
         let from = within.map_or(i32::MIN, |w| window_start(now, w));
         let to = day_of(now);
-        self.0[self.range(key)]
+        self.days_of(key)
             .iter()
-            .filter(|e| e.day.d >= from && e.day.d <= to)
-            .fold((0, 0), |(n, s), e| (n + e.day.n, s + e.day.sum))
+            .filter(|e| e.d >= from && e.d <= to)
+            .fold((0, 0), |(n, s), e| (n + e.n, s + e.sum))
     }
 
     /// The first instant after `now` at which a windowed total of `key`
@@ -228,15 +253,17 @@ impl Activity {
         now: Timestamp,
     ) -> Option<Timestamp> {
         let from = window_start(now, within);
-        let first = self.0[self.range(key)].iter().find(|e| e.day.d >= from)?;
+        let first = self.days_of(key).iter().find(|e| e.d >= from)?;
         // Day `first.d` stays in the window while `now - within` is in it or before.
-        day_start(first.day.d + 1).checked_add(within).ok()
+        day_start(first.d + 1).checked_add(within).ok()
     }
 
     /// Folds another contact's history in (identity merge).
     pub fn merge(&mut self, other: &Activity) {
-        for e in &other.0 {
-            self.add_day(&e.key, e.day);
+        for c in &other.counters {
+            for day in &other.days[c.range()] {
+                self.add_day(&c.key, *day);
+            }
         }
     }
 }
@@ -245,13 +272,9 @@ impl Activity {
 impl Serialize for Activity {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut map = s.serialize_map(None)?;
-        let mut i = 0;
-        while i < self.0.len() {
-            let r = self.range(&self.0[i].key);
-            let days: Vec<Day> = self.0[r.clone()].iter().map(|e| e.day).collect();
-            map.serialize_entry(&*self.0[i].key, &days)?;
-            i = r.end;
+        let mut map = s.serialize_map(Some(self.counters.len()))?;
+        for c in &self.counters {
+            map.serialize_entry(&*c.key, &self.days[c.range()])?;
         }
         map.end()
     }
@@ -260,19 +283,26 @@ impl Serialize for Activity {
 impl<'de> Deserialize<'de> for Activity {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let map = BTreeMap::<String, Vec<Day>>::deserialize(d)?;
-        let mut out = Vec::new();
-        for (k, mut days) in map {
-            days.sort_by_key(|x| x.d);
-            let key: Arc<str> = Arc::from(k.as_str());
-            let h = hash(&k);
-            out.extend(days.into_iter().map(|day| Entry {
+        let mut counters: Vec<(u64, String, Vec<Day>)> = map
+            .into_iter()
+            .filter(|(_, days)| !days.is_empty())
+            .map(|(k, mut days)| {
+                days.sort_by_key(|x| x.d);
+                (hash(&k), k, days)
+            })
+            .collect();
+        counters.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        let mut out = Activity::default();
+        for (h, k, days) in counters {
+            out.counters.push(Counter {
                 hash: h,
-                key: key.clone(),
-                day,
-            }));
+                key: Arc::from(k),
+                start: out.days.len() as u32,
+                len: days.len() as u32,
+            });
+            out.days.extend(days);
         }
-        out.sort_by(|a, b| (a.hash, &*a.key, a.day.d).cmp(&(b.hash, &*b.key, b.day.d)));
-        Ok(Self(out))
+        Ok(out)
     }
 }
 
@@ -338,7 +368,7 @@ mod tests {
                 0,
             );
         }
-        assert!(a.0.iter().filter(|e| &*e.key == "x").count() <= KEPT_DAYS as usize);
+        assert!(a.days_of("x").len() <= KEPT_DAYS as usize);
         // Stored and read back the same.
         let json = serde_json::to_string(&a).unwrap();
         let back: Activity = serde_json::from_str(&json).unwrap();
