@@ -88,7 +88,7 @@ impl<S: ContactStore> Processor<S> {
         event: &Event,
     ) -> Result<Report, ProcessError> {
         for _ in 0..MAX_CONFLICTS {
-            let Some(mut state) = self.store.load_for_update(&event.shop, id).await? else {
+            let Some(state) = self.store.load_for_update(&event.shop, id).await? else {
                 return Ok(Report::default());
             };
             if state.recent_events.contains(&event.id) {
@@ -98,12 +98,11 @@ impl<S: ContactStore> Processor<S> {
                     replayed: true,
                 });
             }
-            let mut contact = take_contact(&mut state);
-            let mut runs: Vec<_> = state.runs.iter().map(|r| r.run.clone()).collect();
+            let (mut contact, base, mut recent) = take_contact(state);
+            let mut runs: Vec<_> = base.runs.iter().map(|r| r.run.clone()).collect();
             let effects = handle_event(&self.catalog, &mut contact, &mut runs, event);
-            let mut recent = std::mem::take(&mut state.recent_events);
             recent.push(&event.id, RECENT_EVENTS);
-            let commit = build_commit(&state, contact, runs, recent, &effects, Default::default());
+            let commit = build_commit(&base, contact, runs, recent, &effects, Default::default());
             match self.store.commit(commit).await {
                 Ok(()) => {
                     log(&effects);
@@ -138,7 +137,11 @@ impl<S: ContactStore> Processor<S> {
                 return Ok(Report::default());
             }
             let commit = build_commit(
-                &state,
+                &Base {
+                    version: state.version,
+                    runs: state.runs.clone(),
+                    segments: state.contact.segments.clone(),
+                },
                 contact,
                 runs,
                 state.recent_events.clone(),
@@ -195,7 +198,7 @@ impl<S: ContactStore + Privacy> Processor<S> {
                     return Err(ProcessError::Unattributable(event.id.clone()));
                 }
             };
-            let mut state = match self.store.load_for_update(&event.shop, &id).await? {
+            let state = match self.store.load_for_update(&event.shop, &id).await? {
                 Some(s) => s,
                 None => ContactState {
                     contact: Contact::new(id.clone(), event.shop.clone(), event.at),
@@ -218,7 +221,7 @@ impl<S: ContactStore + Privacy> Processor<S> {
                     ..Report::default()
                 });
             }
-            let mut contact = take_contact(&mut state);
+            let (mut contact, base, mut recent) = take_contact(state);
             let absorbed = match &found.merge {
                 Some(other) => match self.store.load_for_update(&event.shop, other).await? {
                     // Only an anonymous visitor is merged: a browser shared by
@@ -242,7 +245,7 @@ impl<S: ContactStore + Privacy> Processor<S> {
                 },
                 None => None,
             };
-            let mut runs: Vec<_> = state.runs.iter().map(|r| r.run.clone()).collect();
+            let mut runs: Vec<_> = base.runs.iter().map(|r| r.run.clone()).collect();
             let mut effects = handle_event(&self.catalog, &mut contact, &mut runs, event);
             if let EventKind::DataRequested(request) = &event.kind {
                 let export = data_export(&contact, &runs, event.at);
@@ -254,9 +257,8 @@ impl<S: ContactStore + Privacy> Processor<S> {
                 contact.exports.push(message.id.clone());
                 effects.push(Effect::Emit(Box::new(message)));
             }
-            let mut recent = std::mem::take(&mut state.recent_events);
             recent.push(&event.id, RECENT_EVENTS);
-            let mut commit = build_commit(&state, contact, runs, recent, &effects, found.unmapped);
+            let mut commit = build_commit(&base, contact, runs, recent, &effects, found.unmapped);
             commit.absorbed = absorbed;
             match self.store.commit(commit).await {
                 Ok(()) => {
@@ -326,17 +328,33 @@ impl<S: ContactStore + Privacy> Processor<S> {
     }
 }
 
-/// Moves the contact out of a loaded state for the engine to change,
-/// leaving what `build_commit` compares against (id and segments).
-fn take_contact(state: &mut ContactState) -> Contact {
-    let c = &state.contact;
-    let mut stub = Contact::new(c.id.clone(), c.shop.clone(), c.first_seen_at);
-    stub.segments = c.segments.clone();
-    std::mem::replace(&mut state.contact, stub)
+/// What a commit is checked and compared against: the loaded version, runs
+/// and memberships.
+struct Base {
+    version: u64,
+    runs: Vec<VersionedRun>,
+    segments: std::collections::BTreeSet<String>,
+}
+
+/// Splits a loaded state into the contact for the engine to change, what
+/// `build_commit` compares against, and the recent event ids.
+fn take_contact(state: ContactState) -> (Contact, Base, waymark_core::ids::RecentEvents) {
+    let ContactState {
+        contact,
+        version,
+        recent_events,
+        runs,
+    } = state;
+    let base = Base {
+        version,
+        runs,
+        segments: contact.segments.clone(),
+    };
+    (contact, base, recent_events)
 }
 
 fn build_commit(
-    state: &ContactState,
+    state: &Base,
     contact: Contact,
     runs: Vec<waymark_core::journey::Run>,
     recent_events: waymark_core::ids::RecentEvents,
@@ -357,11 +375,10 @@ fn build_commit(
         .collect();
     let segments_entered = contact
         .segments
-        .difference(&state.contact.segments)
+        .difference(&state.segments)
         .cloned()
         .collect();
     let segments_exited = state
-        .contact
         .segments
         .difference(&contact.segments)
         .cloned()

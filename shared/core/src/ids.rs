@@ -16,9 +16,11 @@ pub enum IdError {
 }
 
 /// A shop's canonical domain, e.g. `example.myshopify.com`, lower-cased.
+/// Shared text: every contact, event and message of a shop holds the same
+/// domain, so a copy is a reference count, not an allocation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct ShopDomain(String);
+pub struct ShopDomain(std::sync::Arc<str>);
 
 impl ShopDomain {
     /// Accepts a DNS host name: labels of ASCII letters, digits and hyphens.
@@ -34,7 +36,7 @@ impl ShopDomain {
         if domain.len() > 253 || !domain.contains('.') || !domain.split('.').all(valid_label) {
             return Err(IdError::Shop(raw.to_string()));
         }
-        Ok(Self(domain))
+        Ok(Self(domain.into()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -51,7 +53,7 @@ impl TryFrom<String> for ShopDomain {
 
 impl From<ShopDomain> for String {
     fn from(value: ShopDomain) -> Self {
-        value.0
+        value.0.to_string()
     }
 }
 
@@ -125,20 +127,74 @@ impl fmt::Display for EmailAddress {
 /// Waymark's id for one person in one shop. Derived deterministically from
 /// the first identity seen (`cust-<id>` or `email-<hash>`), so redelivered
 /// events resolve to the same contact without coordination.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+///
+/// Held inline (at most [`ContactId::MAX_LEN`] ASCII bytes): ids are copied
+/// and compared on every event, and an inline id costs no allocation and
+/// no pointer to follow.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct ContactId(String);
+pub struct ContactId {
+    len: u8,
+    bytes: [u8; ContactId::MAX_LEN],
+}
+
+impl PartialEq for ContactId {
+    fn eq(&self, other: &Self) -> bool {
+        self.text() == other.text()
+    }
+}
+
+impl Eq for ContactId {}
+
+impl std::hash::Hash for ContactId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.text().hash(state)
+    }
+}
+
+impl PartialOrd for ContactId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ContactId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.text().cmp(other.text())
+    }
+}
+
+impl fmt::Debug for ContactId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ContactId").field(&self.as_str()).finish()
+    }
+}
 
 impl ContactId {
+    /// The longest id.
+    pub const MAX_LEN: usize = 64;
+
+    /// From text the constructors made (short ASCII by construction).
+    fn inline(text: &str) -> Self {
+        debug_assert!(text.len() <= Self::MAX_LEN && text.is_ascii());
+        let mut bytes = [0u8; Self::MAX_LEN];
+        let len = text.len().min(Self::MAX_LEN);
+        bytes[..len].copy_from_slice(&text.as_bytes()[..len]);
+        Self {
+            len: len as u8,
+            bytes,
+        }
+    }
+
     pub fn for_customer(customer_id: u64) -> Self {
-        Self(format!("cust-{customer_id}"))
+        Self::inline(&format!("cust-{customer_id}"))
     }
 
     pub fn for_email(email: &EmailAddress) -> Self {
         use sha2::Digest;
         let digest = sha2::Sha256::digest(email.lookup_key().as_bytes());
         let hex: String = digest[..10].iter().map(|b| format!("{b:02x}")).collect();
-        Self(format!("email-{hex}"))
+        Self::inline(&format!("email-{hex}"))
     }
 
     /// A storefront visitor known only by the browser's anonymous id.
@@ -146,29 +202,34 @@ impl ContactId {
         use sha2::Digest;
         let digest = sha2::Sha256::digest(anonymous_id.as_bytes());
         let hex: String = digest[..10].iter().map(|b| format!("{b:02x}")).collect();
-        Self(format!("anon-{hex}"))
+        Self::inline(&format!("anon-{hex}"))
     }
 
     /// Whether the contact is an anonymous visitor's (no identity yet).
     pub fn is_anonymous(&self) -> bool {
-        self.0.starts_with("anon-")
+        self.as_str().starts_with("anon-")
     }
 
     pub fn parse(raw: &str) -> Result<Self, IdError> {
         let ok = !raw.is_empty()
-            && raw.len() <= 64
+            && raw.len() <= Self::MAX_LEN
             && raw
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if ok {
-            Ok(Self(raw.to_string()))
+            Ok(Self::inline(raw))
         } else {
             Err(IdError::Contact(raw.to_string()))
         }
     }
 
+    /// The id's bytes (ASCII; byte order is text order).
+    fn text(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
     pub fn as_str(&self) -> &str {
-        &self.0
+        std::str::from_utf8(self.text()).unwrap_or_default()
     }
 }
 
@@ -181,13 +242,13 @@ impl TryFrom<String> for ContactId {
 
 impl From<ContactId> for String {
     fn from(value: ContactId) -> Self {
-        value.0
+        value.as_str().to_string()
     }
 }
 
 impl fmt::Display for ContactId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
