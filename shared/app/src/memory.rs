@@ -39,6 +39,7 @@ impl Hasher for Fnv {
 type HashMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<Fnv>>;
 type HashSet<K> = std::collections::HashSet<K, BuildHasherDefault<Fnv>>;
 use std::sync::{Arc, Mutex, MutexGuard};
+use waymark_core::contact::Contact;
 use waymark_core::event::{Event, Identity};
 use waymark_core::ids::{ContactId, EmailAddress, ShopDomain};
 use waymark_core::journey::Run;
@@ -237,6 +238,30 @@ impl State {
         }
     }
 
+    /// Replaces a merged contact by its tombstone: its runs, memberships
+    /// and index entries go.
+    fn retire_contact(&mut self, shop: &ShopDomain, id: &ContactId, tombstone: Contact) {
+        let Some(slot) = self.contacts.slot(shop, id) else {
+            return;
+        };
+        let state = &mut self.contacts.at_mut(slot).state;
+        let old = std::mem::replace(
+            state,
+            ContactState {
+                contact: tombstone,
+                version: state.version + 1,
+                recent_events: Default::default(),
+                runs: Vec::new(),
+            },
+        );
+        for seg in &old.contact.segments {
+            if let Some(m) = self.members.get_mut(&(shop.clone(), seg.clone())) {
+                m.remove(id);
+            }
+        }
+        self.index_idle(slot, old.contact.idle_at, None);
+    }
+
     /// Removes a contact and everything keyed on it; returns items removed.
     fn remove_contact(&mut self, shop: &ShopDomain, id: &ContactId) -> u64 {
         let mut n = 0;
@@ -334,6 +359,11 @@ impl ContactStore for MemoryStore {
         }
         if let Some(e) = &identity.email {
             match a.email.get(&*e.lookup_key()) {
+                // The address is another contact's: perhaps the same person
+                // (the processor decides).
+                Some(id) if r.contact.as_ref().is_some_and(|c| c != id) => {
+                    r.merge = Some(id.clone())
+                }
                 Some(id) => r.contact = r.contact.or(Some(id.clone())),
                 None => r.unmapped.email = Some(e.clone()),
             }
@@ -353,7 +383,7 @@ impl ContactStore for MemoryStore {
         if let Some(anon) = &identity.anonymous_id {
             match a.anonymous.get(anon) {
                 Some(id) if r.contact.as_ref().is_some_and(|c| c != id) => {
-                    r.merge = Some(id.clone())
+                    r.merge = r.merge.take().or(Some(id.clone()))
                 }
                 // A new person on a known browser: its contact is merged in
                 // only if anonymous (the processor checks).
@@ -410,7 +440,20 @@ impl ContactStore for MemoryStore {
             for anon in &a.anonymous_ids {
                 aliases.anonymous.insert(anon.clone(), id.clone());
             }
-            s.remove_contact(shop, &a.id);
+            for e in &a.emails {
+                aliases
+                    .email
+                    .insert(e.lookup_key().into_owned(), id.clone());
+            }
+            for k in &a.contracts {
+                aliases.contract.insert(*k, id.clone());
+            }
+            match &a.tombstone {
+                Some(t) => s.retire_contact(shop, &a.id, t.clone()),
+                None => {
+                    s.remove_contact(shop, &a.id);
+                }
+            }
         }
         for seg in &c.segments_entered {
             s.members
@@ -519,7 +562,7 @@ impl Privacy for MemoryStore {
     async fn erase(&self, e: &Erasure) -> Result<u64, StoreError> {
         let mut s = self.lock();
         let mut n = 0;
-        if let Some(id) = &e.contact {
+        for id in e.contact.iter().chain(&e.merged) {
             n += s.remove_contact(&e.shop, id);
         }
         if let Some(a) = s.aliases.get_mut(&e.shop) {

@@ -100,6 +100,13 @@ pub struct Commit {
 pub struct Absorbed {
     pub id: ContactId,
     pub version: u64,
+    /// What is left in its place (see `Contact::tombstone`); none for an
+    /// anonymous visitor, whose only lookups (its browsers) are re-pointed,
+    /// so nothing could lead to it: it is deleted.
+    pub tombstone: Option<Contact>,
+    /// Its lookups, pointed at the surviving contact.
+    pub emails: Vec<EmailAddress>,
+    pub contracts: Vec<u64>,
     pub anonymous_ids: Vec<String>,
     pub segments: Vec<String>,
     /// Its runs' sort keys (journey, key, entry).
@@ -114,6 +121,8 @@ pub struct Erasure {
     pub shop: ShopDomain,
     /// The contact (and its runs) if one exists.
     pub contact: Option<ContactId>,
+    /// What is left of contacts merged into it.
+    pub merged: Vec<ContactId>,
     /// Identities whose lookups go: customer id, emails, orders, browsers.
     pub customer_id: Option<u64>,
     pub emails: Vec<EmailAddress>,

@@ -16,6 +16,9 @@ use waymark_core::outbox::OutboxMessage;
 const RECENT_EVENTS: usize = 64;
 /// Attempts at a commit that keeps meeting concurrent updates.
 const MAX_CONFLICTS: usize = 8;
+/// Merged contacts followed to the one they went into (a merged contact can
+/// itself be merged later, so there can be more than one).
+const MAX_MERGE_HOPS: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
@@ -26,6 +29,8 @@ pub enum ProcessError {
     /// The event names nobody (ingest refuses these; retrying cannot help).
     #[error("event {0} names neither a customer id nor an email")]
     Unattributable(String),
+    #[error("contact {0}: merged contacts lead further than {MAX_MERGE_HOPS} hops")]
+    MergeChain(String),
 }
 
 pub struct Processor<S> {
@@ -88,7 +93,12 @@ impl<S: ContactStore> Processor<S> {
         event: &Event,
     ) -> Result<Report, ProcessError> {
         for _ in 0..MAX_CONFLICTS {
-            let Some(state) = self.store.load_for_update(&event.shop, id).await? else {
+            let Some(state) = self
+                .store
+                .load_for_update(&event.shop, id)
+                .await?
+                .filter(|s| s.contact.merged_into.is_none())
+            else {
                 return Ok(Report::default());
             };
             if state.recent_events.contains(&event.id) {
@@ -127,7 +137,12 @@ impl<S: ContactStore> Processor<S> {
         now: jiff::Timestamp,
     ) -> Result<Report, ProcessError> {
         for _ in 0..MAX_CONFLICTS {
-            let Some(state) = self.store.load_for_update(shop, id).await? else {
+            let Some(state) = self
+                .store
+                .load_for_update(shop, id)
+                .await?
+                .filter(|s| s.contact.merged_into.is_none())
+            else {
                 return Ok(Report::default());
             };
             let mut contact = state.contact.clone();
@@ -198,7 +213,8 @@ impl<S: ContactStore + Privacy> Processor<S> {
                     return Err(ProcessError::Unattributable(event.id.clone()));
                 }
             };
-            let state = match self.store.load_for_update(&event.shop, &id).await? {
+            let (id, loaded) = self.follow_merges(&event.shop, id).await?;
+            let state = match loaded {
                 Some(s) => s,
                 None => ContactState {
                     contact: Contact::new(id.clone(), event.shop.clone(), event.at),
@@ -222,30 +238,19 @@ impl<S: ContactStore + Privacy> Processor<S> {
                 });
             }
             let (mut contact, base, mut recent) = take_contact(state);
-            let absorbed = match &found.merge {
+            let mut runs: Vec<_> = base.runs.iter().map(|r| r.run.clone()).collect();
+            let absorbed = match found.merge.as_ref().filter(|m| **m != id) {
                 Some(other) => match self.store.load_for_update(&event.shop, other).await? {
-                    // Only an anonymous visitor is merged: a browser shared by
-                    // two people must not fold one customer into another.
-                    Some(o) if o.contact.email.is_none() && o.contact.customer_id.is_none() => {
-                        contact.absorb(&o.contact, event.at);
-                        tracing::info!(contact = %id, merged = %other, "anonymous visitor merged into the identified contact");
-                        Some(Absorbed {
-                            id: other.clone(),
-                            version: o.version,
-                            anonymous_ids: o.contact.anonymous_ids.clone(),
-                            segments: o.contact.segments.iter().cloned().collect(),
-                            runs: o
-                                .runs
-                                .iter()
-                                .map(|r| (r.run.journey.clone(), r.run.key.clone(), r.run.entry))
-                                .collect(),
-                        })
+                    Some(o)
+                        if o.contact.merged_into.is_none()
+                            && same_person(&contact, &o.contact, event) =>
+                    {
+                        Some(absorb(&mut contact, &mut runs, &mut recent, o, event.at))
                     }
                     _ => None,
                 },
                 None => None,
             };
-            let mut runs: Vec<_> = base.runs.iter().map(|r| r.run.clone()).collect();
             let mut effects = handle_event(&self.catalog, &mut contact, &mut runs, event);
             if let EventKind::DataRequested(request) = &event.kind {
                 let export = data_export(&contact, &runs, event.at);
@@ -276,6 +281,28 @@ impl<S: ContactStore + Privacy> Processor<S> {
         Err(ProcessError::Contended(event.id.clone()))
     }
 
+    /// Loads a contact, following merged contacts to the one they went into.
+    async fn follow_merges(
+        &self,
+        shop: &ShopDomain,
+        mut id: ContactId,
+    ) -> Result<(ContactId, Option<ContactState>), ProcessError> {
+        let mut loaded = self.store.load_for_update(shop, &id).await?;
+        for _ in 0..MAX_MERGE_HOPS {
+            let Some(into) = loaded.as_ref().and_then(|s| s.contact.merged_into.clone()) else {
+                return Ok((id, loaded));
+            };
+            id = into;
+            loaded = self.store.load_for_update(shop, &id).await?;
+        }
+        match loaded {
+            Some(s) if s.contact.merged_into.is_some() => {
+                Err(ProcessError::MergeChain(id.to_string()))
+            }
+            loaded => Ok((id, loaded)),
+        }
+    }
+
     /// Erases one person: contact, runs, lookups, memberships, messages
     /// and stored events, leaving the erasure's record.
     async fn erase(&self, state: &ContactState, event: &Event) -> Result<(), ProcessError> {
@@ -294,6 +321,7 @@ impl<S: ContactStore + Privacy> Processor<S> {
         let erasure = Erasure {
             shop: event.shop.clone(),
             contact: Some(c.id.clone()),
+            merged: c.merged_from.iter().map(|m| m.contact.clone()).collect(),
             customer_id: c.customer_id.or(named.customer_id),
             emails,
             orders,
@@ -325,6 +353,80 @@ impl<S: ContactStore + Privacy> Processor<S> {
         let items = self.store.erase(&erasure).await?;
         tracing::info!(shop = %event.shop, reason = %erasure.reason, items, "contact erased");
         Ok(())
+    }
+}
+
+/// Whether `other` is another contact of the person `contact` is: an
+/// anonymous visitor who has now identified, or an email-only profile (a
+/// signup, a guest checkout) when the shop itself (a signed webhook) says
+/// this contact's customer now has that address. Two customers are never
+/// merged, and nothing unauthenticated (the storefront's `/track`) can fold
+/// one address's profile into a customer.
+fn same_person(contact: &Contact, other: &Contact, event: &Event) -> bool {
+    if other.is_anonymous() {
+        return true;
+    }
+    let identity = event.kind.identity();
+    let same_address = match (&identity.email, &other.email) {
+        (Some(a), Some(b)) => a.lookup_key() == b.lookup_key(),
+        _ => false,
+    };
+    other.customer_id.is_none()
+        && event.source.platform == "shopify"
+        && identity.customer_id.is_some()
+        && identity.customer_id == contact.customer_id
+        && same_address
+}
+
+/// Folds `other` into `contact`: its profile, and its runs of journeys the
+/// contact is not in (so a welcome series goes on where it was). Returns
+/// what the commit retires.
+fn absorb(
+    contact: &mut Contact,
+    runs: &mut Vec<waymark_core::journey::Run>,
+    recent: &mut waymark_core::ids::RecentEvents,
+    other: ContactState,
+    at: jiff::Timestamp,
+) -> Absorbed {
+    let o = &other.contact;
+    contact.absorb(o, at);
+    recent.absorb(&other.recent_events, RECENT_EVENTS);
+    for r in &other.runs {
+        // Messages it was sent stay erasable with the person.
+        contact
+            .exports
+            .extend(OutboxMessage::ids_of_run(&o.shop, &o.id, &r.run));
+        if !runs
+            .iter()
+            .any(|x| x.journey == r.run.journey && x.key == r.run.key)
+        {
+            runs.push(r.run.clone());
+        }
+    }
+    let kind = if o.is_anonymous() {
+        "anonymous visitor"
+    } else {
+        "email-only profile"
+    };
+    tracing::info!(contact = %contact.id, merged = %o.id, kind, "contact merged into the identified contact");
+    Absorbed {
+        id: o.id.clone(),
+        version: other.version,
+        tombstone: (!o.is_anonymous()).then(|| o.tombstone(&contact.id)),
+        emails: o.email.iter().chain(&o.past_emails).cloned().collect(),
+        contracts: o
+            .subscriptions
+            .iter()
+            .map(|s| s.contract_id)
+            .chain(o.past_contracts.iter().copied())
+            .collect(),
+        anonymous_ids: o.anonymous_ids.clone(),
+        segments: o.segments.iter().cloned().collect(),
+        runs: other
+            .runs
+            .iter()
+            .map(|r| (r.run.journey.clone(), r.run.key.clone(), r.run.entry))
+            .collect(),
     }
 }
 

@@ -370,6 +370,9 @@ impl ContactStore for DynamoStore {
         }
         if let Some(e) = &identity.email {
             match self.alias(keys::alias_email(shop, &e.lookup_key())).await? {
+                // The address is another contact's: perhaps the same person
+                // (the processor decides).
+                Some(id) if r.contact.as_ref().is_some_and(|c| *c != id) => r.merge = Some(id),
                 Some(id) => r.contact = r.contact.or(Some(id)),
                 None => r.unmapped.email = Some(e.clone()),
             }
@@ -388,7 +391,9 @@ impl ContactStore for DynamoStore {
         }
         if let Some(a) = &identity.anonymous_id {
             match self.alias(keys::alias_anonymous(shop, a)).await? {
-                Some(id) if r.contact.as_ref().is_some_and(|c| *c != id) => r.merge = Some(id),
+                Some(id) if r.contact.as_ref().is_some_and(|c| *c != id) => {
+                    r.merge = r.merge.take().or(Some(id))
+                }
                 // A new person on a known browser: its contact is merged in
                 // only if anonymous (the processor checks).
                 Some(id) if r.contact.is_none() && identity.is_known() => r.merge = Some(id),
@@ -477,21 +482,43 @@ impl ContactStore for DynamoStore {
         let (cond, vals) = versioned(c.expected_version);
         writes.push(put(&self.table, contact_item, cond, vals));
         if let Some(a) = &c.absorbed {
+            // A merged profile leaves a tombstone (no index attributes:
+            // never due, never idle) that lookups still naming it follow.
+            // An anonymous one is deleted.
             let gone = keys::contact(shop, &a.id);
-            writes.push(
-                TransactWriteItem::builder()
-                    .delete(
-                        aws_sdk_dynamodb::types::Delete::builder()
-                            .table_name(&self.table)
-                            .key(PK, s(&gone))
-                            .key(SK, s("C"))
-                            .condition_expression("ver = :v")
-                            .expression_attribute_values(":v", n(a.version))
-                            .build()
-                            .expect("table and key are set"),
-                    )
-                    .build(),
-            );
+            match &a.tombstone {
+                Some(t) => {
+                    let tombstone: Item = HashMap::from([
+                        (PK.into(), s(&gone)),
+                        (SK.into(), s("C")),
+                        (TYPE.into(), s("contact")),
+                        (VERSION.into(), n(a.version + 1)),
+                        (
+                            DOC.into(),
+                            doc(&ContactDoc {
+                                contact: t.clone(),
+                                recent_events: Default::default(),
+                            })?,
+                        ),
+                    ]);
+                    let (cond, vals) = versioned(a.version);
+                    writes.push(put(&self.table, tombstone, cond, vals));
+                }
+                None => writes.push(
+                    TransactWriteItem::builder()
+                        .delete(
+                            aws_sdk_dynamodb::types::Delete::builder()
+                                .table_name(&self.table)
+                                .key(PK, s(&gone))
+                                .key(SK, s("C"))
+                                .condition_expression("ver = :v")
+                                .expression_attribute_values(":v", n(a.version))
+                                .build()
+                                .expect("table and key are set"),
+                        )
+                        .build(),
+                ),
+            }
             let mut keys_gone: Vec<(String, String)> = a
                 .runs
                 .iter()
@@ -505,9 +532,19 @@ impl ContactStore for DynamoStore {
             for (pk, sk) in keys_gone {
                 writes.push(delete(&self.table, pk, sk));
             }
-            for anon in &a.anonymous_ids {
+            let repointed = a
+                .anonymous_ids
+                .iter()
+                .map(|x| keys::alias_anonymous(shop, x))
+                .chain(
+                    a.emails
+                        .iter()
+                        .map(|e| keys::alias_email(shop, &e.lookup_key())),
+                )
+                .chain(a.contracts.iter().map(|k| keys::alias_contract(shop, *k)));
+            for alias in repointed {
                 let item: Item = HashMap::from([
-                    (PK.into(), s(keys::alias_anonymous(shop, anon))),
+                    (PK.into(), s(alias)),
                     (SK.into(), s("A")),
                     (TYPE.into(), s("alias")),
                     ("contact".into(), s(c.contact.id.as_str())),
@@ -802,6 +839,12 @@ impl Privacy for DynamoStore {
                 doomed.push((keys::segment(shop, seg), keys::member_sk(id)));
             }
         }
+        // Tombstones of contacts merged into it (their runs went at the merge).
+        doomed.extend(
+            e.merged
+                .iter()
+                .map(|m| (keys::contact(shop, m), "C".to_string())),
+        );
         let a = |pk: String| (pk, "A".to_string());
         doomed.extend(e.customer_id.map(|c| a(keys::alias_customer(shop, c))));
         doomed.extend(

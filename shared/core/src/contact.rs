@@ -79,7 +79,8 @@ pub struct Contact {
     /// Addresses the contact had before its current one.
     #[serde(default)]
     pub past_emails: Vec<EmailAddress>,
-    /// Ids of privacy exports published for the contact (erased with it).
+    /// Ids of outbox messages its runs do not name: privacy exports, and
+    /// what merged contacts were sent (erased with it).
     #[serde(default)]
     pub exports: Vec<String>,
     /// Contacts merged into this one, with when.
@@ -138,6 +139,10 @@ pub struct Contact {
     pub rfm: Option<crate::rfm::Rfm>,
     #[serde(default)]
     pub rfm_changes_at: Option<Timestamp>,
+    /// Set on what is left of a contact merged into another: lookups that
+    /// still name it (an old order, a past address) lead there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<ContactId>,
 }
 
 /// A subscription as the profile keeps it.
@@ -252,7 +257,21 @@ impl Contact {
             opt_in_pending_at: None,
             rfm: None,
             rfm_changes_at: None,
+            merged_into: None,
         }
+    }
+
+    /// Whether nothing identifies the contact but a browser.
+    pub fn is_anonymous(&self) -> bool {
+        self.email.is_none() && self.customer_id.is_none()
+    }
+
+    /// What is kept of this contact once merged into `into`: its id and a
+    /// pointer, nothing personal.
+    pub fn tombstone(&self, into: &ContactId) -> Contact {
+        let mut t = Contact::new(self.id.clone(), self.shop.clone(), self.first_seen_at);
+        t.merged_into = Some(into.clone());
+        t
     }
 
     /// Average order value, when the contact has ordered.
@@ -269,9 +288,12 @@ impl Contact {
         self.last_engaged_at.unwrap_or(self.first_seen_at)
     }
 
-    /// Folds another contact (an anonymous visitor who has now identified)
-    /// into this one: its history, views, interests and anonymous ids.
-    /// This contact's own facts win where both have one.
+    /// Folds another contact of the same person into this one: an
+    /// anonymous visitor who has now identified, or an email-only profile
+    /// (a signup, a guest checkout) of a customer who now has that address.
+    /// Its history, views, interests, orders, codes, subscriptions and
+    /// addresses come along; the newer consent fact wins; this contact's
+    /// own facts win where both have one.
     pub fn absorb(&mut self, other: &Contact, at: Timestamp) {
         self.first_seen_at = self.first_seen_at.min(other.first_seen_at);
         self.activity.merge(&other.activity);
@@ -279,8 +301,13 @@ impl Contact {
             remember(&mut self.viewed, v.clone(), VIEWED_KEPT);
         }
         self.viewed.sort_by_key(|v| v.at);
+        for b in &other.bought {
+            remember(&mut self.bought, b.clone(), BOUGHT_KEPT);
+        }
+        self.bought.sort_by_key(|b| b.at);
         self.interests.extend(other.interests.iter().cloned());
         self.tags.extend(other.tags.iter().cloned());
+        self.topics_out.extend(other.topics_out.iter().cloned());
         for (k, v) in &other.properties {
             self.properties
                 .entry(k.clone())
@@ -289,8 +316,68 @@ impl Contact {
         for a in &other.anonymous_ids {
             self.add_anonymous(a);
         }
+        for e in other.email.iter().chain(&other.past_emails) {
+            let current = self
+                .email
+                .as_ref()
+                .is_some_and(|m| m.lookup_key() == e.lookup_key());
+            if !current
+                && !self
+                    .past_emails
+                    .iter()
+                    .any(|p| p.lookup_key() == e.lookup_key())
+            {
+                self.past_emails.push(e.clone());
+            }
+        }
+        if let Some(c) = &other.consent {
+            self.record_consent(c.subscribed, &c.source, c.at);
+        }
+        self.opt_in_pending_at = self.opt_in_pending_at.or(other.opt_in_pending_at);
+        self.first_name = self.first_name.take().or(other.first_name.clone());
+        self.last_name = self.last_name.take().or(other.last_name.clone());
+        self.phone = self.phone.take().or(other.phone.clone());
+        self.country = self.country.take().or(other.country.clone());
+        self.province = self.province.take().or(other.province.clone());
         self.time_zone = self.time_zone.take().or(other.time_zone.clone());
         self.locale = self.locale.take().or(other.locale.clone());
+        // Orders: counts add up; amounts too when in one currency.
+        if other.order_count > 0 {
+            self.order_count += other.order_count;
+            self.total_spent = match (&self.total_spent, &other.total_spent) {
+                (Some(a), Some(b)) => a.plus(b).or(Some(a.clone())),
+                (a, b) => a.clone().or(b.clone()),
+            };
+            self.first_order_at = match (self.first_order_at, other.first_order_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            self.last_order_at = self.last_order_at.max(other.last_order_at);
+        }
+        for t in &other.ordered_checkouts {
+            if !self.ordered_checkouts.contains(t) {
+                self.ordered_checkouts.push(t.clone());
+            }
+        }
+        for c in &other.coupons {
+            self.give_coupon(c.clone());
+        }
+        for sub in &other.subscriptions {
+            if !self
+                .subscriptions
+                .iter()
+                .any(|x| x.contract_id == sub.contract_id)
+            {
+                self.subscriptions.push(sub.clone());
+            }
+        }
+        self.past_contracts
+            .extend(other.past_contracts.iter().copied());
+        // Both profiles' sends count against the frequency cap.
+        self.marketing_sent
+            .extend(other.marketing_sent.iter().copied());
+        self.marketing_sent.sort();
+        self.exports.extend(other.exports.iter().cloned());
         self.score += other.score;
         for t in [other.last_engaged_at, other.last_visit_at]
             .into_iter()
@@ -299,6 +386,8 @@ impl Contact {
             self.engaged(t);
         }
         self.last_visit_at = self.last_visit_at.max(other.last_visit_at);
+        // Its own merges' leftovers are this person's too (erased with it).
+        self.merged_from.extend(other.merged_from.iter().cloned());
         self.merged_from.push(Merge {
             contact: other.id.clone(),
             at,
@@ -311,6 +400,8 @@ impl Contact {
         if self.email.as_ref() == Some(&email) {
             return;
         }
+        self.past_emails
+            .retain(|p| p.lookup_key() != email.lookup_key());
         if let Some(old) = self.email.take()
             && old.lookup_key() != email.lookup_key()
             && !self
@@ -722,5 +813,88 @@ fn remember(list: &mut Vec<Seen>, seen: Seen, kept: usize) {
     list.push(seen);
     if list.len() > kept {
         list.remove(0);
+    }
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::*;
+    use crate::money::Money;
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn shop() -> ShopDomain {
+        ShopDomain::parse("demo.myshopify.com").unwrap()
+    }
+
+    #[test]
+    fn an_email_only_profile_brings_its_orders_consent_and_address() {
+        let mut customer = Contact::new(
+            ContactId::for_customer(7),
+            shop(),
+            t("2026-01-01T00:00:00Z"),
+        );
+        customer.customer_id = Some(7);
+        customer.email = Some(EmailAddress::parse("ana.work@example.com").unwrap());
+        customer.order_count = 1;
+        customer.total_spent = Some(Money::parse("20.00", "EUR").unwrap());
+        customer.first_order_at = Some(t("2026-03-01T00:00:00Z"));
+        customer.last_order_at = customer.first_order_at;
+        customer.record_consent(false, "customers/create", t("2026-01-01T00:00:00Z"));
+
+        let address = EmailAddress::parse("ana@example.com").unwrap();
+        let mut lead = Contact::new(
+            ContactId::for_email(&address),
+            shop(),
+            t("2025-12-01T00:00:00Z"),
+        );
+        lead.email = Some(address.clone());
+        lead.order_count = 2;
+        lead.total_spent = Some(Money::parse("15.50", "EUR").unwrap());
+        lead.first_order_at = Some(t("2026-02-01T00:00:00Z"));
+        lead.last_order_at = Some(t("2026-02-10T00:00:00Z"));
+        lead.record_consent(true, "signup_form", t("2026-04-01T00:00:00Z"));
+        lead.first_name = Some("Ana".into());
+        lead.merged_from.push(Merge {
+            contact: ContactId::for_anonymous("anon-1"),
+            at: t("2025-12-01T00:00:00Z"),
+        });
+
+        customer.absorb(&lead, t("2026-05-01T00:00:00Z"));
+        assert_eq!(customer.order_count, 3);
+        assert_eq!(
+            customer.total_spent,
+            Some(Money::parse("35.50", "EUR").unwrap())
+        );
+        assert_eq!(customer.first_order_at, Some(t("2026-02-01T00:00:00Z")));
+        assert_eq!(customer.last_order_at, Some(t("2026-03-01T00:00:00Z")));
+        assert_eq!(customer.first_seen_at, t("2025-12-01T00:00:00Z"));
+        // The newer consent fact wins, whichever profile held it.
+        assert!(customer.accepts_marketing());
+        assert_eq!(customer.first_name.as_deref(), Some("Ana"));
+        assert_eq!(customer.past_emails, vec![address.clone()]);
+        // Both merges are remembered (their leftovers go with an erasure).
+        let merged: Vec<_> = customer
+            .merged_from
+            .iter()
+            .map(|m| m.contact.clone())
+            .collect();
+        assert_eq!(
+            merged,
+            vec![ContactId::for_anonymous("anon-1"), lead.id.clone()]
+        );
+        // Taking the address as the current one leaves no duplicate behind.
+        customer.remember_email(address.clone());
+        assert_eq!(customer.email, Some(address));
+        assert_eq!(
+            customer.past_emails,
+            vec![EmailAddress::parse("ana.work@example.com").unwrap()]
+        );
+        // What is left of the lead names no one.
+        let t = lead.tombstone(&customer.id);
+        assert_eq!(t.merged_into, Some(customer.id.clone()));
+        assert!(t.is_anonymous() && t.first_name.is_none() && t.activity.keys() == 0);
     }
 }

@@ -354,6 +354,21 @@ impl RecentEvents {
         }
     }
 
+    /// Takes a merged contact's ids in, before this one's (the newest
+    /// `keep` stay): its stored events are now this contact's to erase.
+    pub fn absorb(&mut self, other: &RecentEvents, keep: usize) {
+        let mut ids: Vec<u128> = other
+            .0
+            .iter()
+            .filter(|x| !self.0.contains(x))
+            .copied()
+            .collect();
+        ids.extend_from_slice(&self.0);
+        let excess = ids.len().saturating_sub(keep);
+        ids.drain(..excess);
+        self.0 = ids;
+    }
+
     /// The fact ids remembered (stored event items), oldest first.
     pub fn fact_ids(&self) -> Vec<String> {
         self.0
@@ -406,5 +421,24 @@ mod recent_tests {
         let json = serde_json::to_string(&r).unwrap();
         let back: RecentEvents = serde_json::from_str(&json).unwrap();
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn a_merged_contacts_ids_come_first_and_the_newest_stay() {
+        let (a, b, c) = (
+            "0000000000000000000000000000000a",
+            "0000000000000000000000000000000b",
+            "0000000000000000000000000000000c",
+        );
+        let mut mine = RecentEvents::default();
+        mine.push(b, 3);
+        mine.push(c, 3);
+        let mut theirs = RecentEvents::default();
+        theirs.push("review-1", 3);
+        theirs.push(a, 3);
+        theirs.push(b, 3);
+        mine.absorb(&theirs, 3);
+        assert_eq!(mine.fact_ids(), vec![a, b, c]);
+        assert!(!mine.contains("review-1"), "the oldest fell off");
     }
 }

@@ -603,3 +603,138 @@ async fn a_shared_browser_never_folds_one_customer_into_another() {
     assert_ne!(rita["id"], ana["id"], "two people, two contacts");
     assert_eq!(stack.items_of("contact").await.unwrap(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_only_profile_is_merged_when_the_customer_takes_its_address() {
+    let mut stack = Stack::start().await.unwrap();
+    // Ana has a customer account under her work address, not subscribed.
+    let created = CUSTOMER
+        .replace("ana.silva@example.com", "ana.work@example.com")
+        .replace("\"state\": \"subscribed\"", "\"state\": \"not_subscribed\"");
+    stack
+        .webhook("customers/create", "wh-c", &created)
+        .await
+        .unwrap();
+    // Later she signs up on the storefront with her own address: a second
+    // profile (nothing yet says it is the customer's), with its welcome.
+    let signup = |id: &str, anon: &str, email: &str| {
+        json!([{"type": "form_submitted", "id": id, "anonymous_id": anon,
+                "at": "2026-11-23T11:00:00Z", "email": email, "accepts_marketing": true}])
+    };
+    stack
+        .track(signup("f1", "anon-ana", "ana.silva@example.com"))
+        .await
+        .unwrap();
+    let lead = contact_doc(&stack, "ana.silva@example.com").await;
+    assert!(lead["id"].as_str().unwrap().starts_with("email-"), "{lead}");
+    assert_eq!(stack.sent_by("welcome_series").await.unwrap().len(), 1);
+    // Another reader signs up too; a storefront event cannot claim her for
+    // Ana's customer account (only the shop's signed webhooks can).
+    stack
+        .track(signup("f2", "anon-mia", "mia@example.com"))
+        .await
+        .unwrap();
+    stack
+        .track(
+            json!([{"type": "page_viewed", "id": "p1", "customer_id": 7012345678901u64,
+                    "email": "mia@example.com", "at": "2026-11-23T11:30:00Z"}]),
+        )
+        .await
+        .unwrap();
+    let mia = contact_doc(&stack, "mia@example.com").await;
+    assert!(mia["id"].as_str().unwrap().starts_with("email-"), "{mia}");
+
+    // The shop says the customer's address is now her own: one person.
+    let updated = CUSTOMER.replace(
+        "\"updated_at\": \"2026-11-23T04:57:40-05:00\"",
+        "\"updated_at\": \"2026-11-23T07:00:00-05:00\"",
+    );
+    let (status, _) = stack
+        .webhook("customers/update", "wh-u", &updated)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let ana = contact_doc(&stack, "ana.silva@example.com").await;
+    assert_eq!(ana["id"], "cust-7012345678901", "{ana}");
+    assert_eq!(
+        contact_doc(&stack, "ana.work@example.com").await["id"],
+        ana["id"]
+    );
+    assert_eq!(ana["merged_from"][0]["contact"], lead["id"]);
+    assert_eq!(ana["consent"]["subscribed"], true, "{ana}");
+    assert_eq!(ana["past_emails"], json!(["ana.work@example.com"]));
+    assert_eq!(ana["anonymous_ids"], json!(["anon-ana"]));
+    // Her browser's events go to the merged contact too.
+    stack
+        .track(
+            json!([{"type": "page_viewed", "id": "p2", "anonymous_id": "anon-ana",
+                    "at": "2026-11-23T12:30:00Z", "page_type": "pricing"}]),
+        )
+        .await
+        .unwrap();
+    assert!(
+        contact_doc(&stack, "ana.silva@example.com").await["last_visit_at"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("2026-11-23T12:30")),
+    );
+    // The welcome series goes on where it was, once, to her address.
+    stack.tick("2026-11-26T12:00:00Z").await.unwrap();
+    stack.tick("2026-11-29T12:00:00Z").await.unwrap();
+    let ana_mail = vec!["ana.silva@example.com".to_string()];
+    let subjects: Vec<_> = stack
+        .sent_by("welcome_series")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.to == ana_mail)
+        .map(|m| m.subject)
+        .collect();
+    assert_eq!(
+        subjects,
+        [
+            "Welcome!",
+            "How we work: shipping, returns and help",
+            "What everyone is buying this week"
+        ],
+        "each step once, in order"
+    );
+    assert!(
+        stack
+            .sent()
+            .await
+            .unwrap()
+            .iter()
+            .all(|m| !m.to.contains(&"ana.work@example.com".to_string())),
+        "nothing to her work address"
+    );
+
+    // Erasing her erases both profiles, the merged one's leftover too.
+    let (status, _) = stack
+        .webhook(
+            "customers/redact",
+            "wh-x",
+            &shopify("customers_redact.json"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    // Mia's items stay (her page view names the customer id someone typed).
+    let text: String = stack
+        .items()
+        .await
+        .unwrap()
+        .iter()
+        .map(|item| format!("{item:?}").to_lowercase())
+        .filter(|item| !item.contains("mia@example.com"))
+        .collect();
+    for needle in [
+        "ana.silva",
+        "ana.work",
+        "7012345678901",
+        "anon-ana",
+        lead["id"].as_str().unwrap(),
+    ] {
+        assert!(!text.contains(needle), "`{needle}` is still stored: {text}");
+    }
+    assert_eq!(stack.items_of("contact").await.unwrap(), 1, "only Mia");
+}
