@@ -143,6 +143,10 @@ pub struct Contact {
     /// still name it (an old order, a past address) lead there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<ContactId>,
+    /// The journey that set the current stage (`update: {stage}`), if one
+    /// did: the lifecycle rules then only move the contact further along.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage_by: Option<String>,
 }
 
 /// A subscription as the profile keeps it.
@@ -258,6 +262,7 @@ impl Contact {
             rfm: None,
             rfm_changes_at: None,
             merged_into: None,
+            stage_by: None,
         }
     }
 

@@ -132,10 +132,22 @@ fn fire_waits(
     now: Timestamp,
 ) -> Vec<Effect> {
     let mut effects = Vec::new();
+    // Scores that changed with time alone (recency dropped) are current
+    // before a wait's conditions read them.
+    if contact.rfm_changes_at.is_some_and(|t| t <= now) {
+        refresh_rfm(catalog, contact, now);
+    }
     for run in runs.iter_mut().filter(|r| r.is_active()) {
         advance(catalog, contact, run, now, &mut effects);
     }
     effects
+}
+
+/// The contact's RFM scores at `at`, and when recency next drops.
+fn refresh_rfm(catalog: &Catalog, contact: &mut Contact, at: Timestamp) {
+    let thresholds = &catalog.audience().rfm;
+    contact.rfm = crate::rfm::Rfm::with(contact, at, thresholds);
+    contact.rfm_changes_at = crate::rfm::Rfm::next_change_with(contact, at, thresholds);
 }
 
 /// The score decayed to `now` (halving every half-life), then the points of
@@ -194,11 +206,23 @@ fn restage(
         run: None,
         now: at,
     };
-    let rule = catalog
-        .audience()
-        .lifecycle
+    let rules = &catalog.audience().lifecycle;
+    let (rank, rule) = rules
         .iter()
-        .find(|r| all(&r.conditions, scope))?;
+        .enumerate()
+        .find(|(_, r)| all(&r.conditions, scope))?;
+    // A stage a journey set holds until a rule further along the lifecycle
+    // (higher in the list: lapsed, advocate, loyal…) holds.
+    let pinned = contact.stage_by.is_some()
+        && contact
+            .stage
+            .as_deref()
+            .and_then(|s| rules.iter().position(|r| r.stage == s))
+            .is_some_and(|held| rank > held);
+    if pinned {
+        return None;
+    }
+    contact.stage_by = None;
     if contact.stage.as_deref() == Some(rule.stage.as_str()) {
         return None;
     }
@@ -350,9 +374,7 @@ pub fn handle_event(
     contact.apply(event);
     let subscribed = !was_subscribed && contact.accepts_marketing();
     rescore(catalog, contact, event);
-    let thresholds = &catalog.audience().rfm;
-    contact.rfm = crate::rfm::Rfm::with(contact, event.at, thresholds);
-    contact.rfm_changes_at = crate::rfm::Rfm::next_change_with(contact, event.at, thresholds);
+    refresh_rfm(catalog, contact, event.at);
     let (entered, exited) = update_segments(catalog, contact, event.at, &mut effects);
     let staged = restage(catalog, contact, event.at, &mut effects);
     let kind = event.kind.name();
@@ -1218,7 +1240,16 @@ fn advance(
                 }
                 contact.score += u.score;
                 if let Some(stage) = &u.stage {
-                    contact.stage = Some(stage.clone());
+                    if contact.stage.as_ref() != Some(stage) {
+                        effects.push(Effect::Stage {
+                            from: contact.stage.clone(),
+                            to: stage.clone(),
+                            at,
+                        });
+                        contact.stage = Some(stage.clone());
+                        contact.stage_at = Some(at);
+                    }
+                    contact.stage_by = Some(run.journey.clone());
                 }
                 if let Some(source) = &u.unsubscribe {
                     contact.withdraw_consent(source, at);

@@ -1104,3 +1104,75 @@ fn contracts_beyond_those_kept_are_remembered_for_erasure() {
     all.sort();
     assert_eq!(all, (100..112).collect::<Vec<_>>());
 }
+
+#[test]
+fn a_stage_a_journey_set_holds_until_the_contact_moves_further_along() {
+    let j = "id: promoter\nversion: 1\nname: P\ntrigger:\n  event: customer_upserted\nsteps:\n  - id: mark\n    update: { stage: loyal }\n";
+    let mut files: Vec<ContentFile> = repo_files()
+        .into_iter()
+        .filter(|f| f.path.starts_with("templates/") || f.path.starts_with("segments/"))
+        .collect();
+    files.push(ContentFile {
+        path: "journeys/p.yaml".into(),
+        text: j.into(),
+    });
+    let mut w = world(Catalog::from_files(&files).unwrap());
+    w.event(&customer(t0(), true));
+    assert_eq!(w.contact.stage.as_deref(), Some("loyal"));
+    assert_eq!(w.contact.stage_by.as_deref(), Some("promoter"));
+    // The rules alone would say "awareness" (no orders, few views): the
+    // journey's stage holds through later events.
+    w.event(&event(
+        "view",
+        mins(24 * 60),
+        EventKind::Site(crate::event::SiteEvent {
+            action: crate::event::SiteAction::PageViewed,
+            anonymous_id: None,
+            customer_id: None,
+            email: Some(email()),
+            url: None,
+            page_type: Some("pricing".into()),
+            product: None,
+            query: None,
+            topic: None,
+            accepts_marketing: None,
+            double_opt_in: false,
+            name: None,
+            first_name: None,
+            time_zone: None,
+            locale: None,
+            properties: Default::default(),
+        }),
+    ));
+    assert_eq!(w.contact.stage.as_deref(), Some("loyal"));
+    // Lapsing is further along the list: the rules take over again.
+    w.tick(mins(120 * 24 * 60));
+    assert_eq!(w.contact.stage.as_deref(), Some("lapsed"));
+    assert_eq!(w.contact.stage_by, None);
+}
+
+#[test]
+fn a_wait_ending_as_recency_drops_reads_the_new_scores() {
+    let j = "id: recent\nversion: 1\nname: R\ntrigger:\n  event: order_placed\nsteps:\n  - id: w\n    wait: 40d\n  - id: check\n    if: [{ rfm_at_least: { r: 5 } }]\n    then: still_recent\n    else: gone_quiet\n  - id: still_recent\n    email: abandoned_checkout_1\n    next: end\n  - id: gone_quiet\n    email: abandoned_checkout_1\n";
+    let mut files: Vec<ContentFile> = repo_files()
+        .into_iter()
+        .filter(|f| f.path.starts_with("templates/"))
+        .collect();
+    files.push(ContentFile {
+        path: "segments/_audience.yaml".into(),
+        text: "rfm:\n  recency_days: [30, 90, 180, 365]\n  frequency: [1, 2, 3, 4]\n  monetary: [50, 150, 300, 750]\n".into(),
+    });
+    files.push(ContentFile {
+        path: "journeys/r.yaml".into(),
+        text: j.into(),
+    });
+    let mut w = world(Catalog::from_files(&files).unwrap());
+    w.event(&customer(t0(), true));
+    w.event(&order(t0(), None));
+    assert_eq!(w.contact.rfm.map(|r| r.r), Some(5));
+    // One tick, 40 days on: the recency drop (day 31) and the wait's end
+    // fall in it; the branch sees recency 4, not the order-day score.
+    w.tick(mins(40 * 24 * 60));
+    assert_eq!(w.contact.rfm.map(|r| r.r), Some(4));
+    assert_eq!(steps_sent(&w), vec!["gone_quiet"]);
+}
