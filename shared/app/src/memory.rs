@@ -361,9 +361,7 @@ impl ContactStore for MemoryStore {
             match a.email.get(&*e.lookup_key()) {
                 // The address is another contact's: perhaps the same person
                 // (the processor decides).
-                Some(id) if r.contact.as_ref().is_some_and(|c| c != id) => {
-                    r.merge = Some(id.clone())
-                }
+                Some(id) if r.contact.as_ref().is_some_and(|c| c != id) => r.merge.push(id.clone()),
                 Some(id) => r.contact = r.contact.or(Some(id.clone())),
                 None => r.unmapped.email = Some(e.clone()),
             }
@@ -382,14 +380,10 @@ impl ContactStore for MemoryStore {
         }
         if let Some(anon) = &identity.anonymous_id {
             match a.anonymous.get(anon) {
-                Some(id) if r.contact.as_ref().is_some_and(|c| c != id) => {
-                    r.merge = r.merge.take().or(Some(id.clone()))
-                }
+                Some(id) if r.contact.as_ref().is_some_and(|c| c != id) => r.merge.push(id.clone()),
                 // A new person on a known browser: its contact is merged in
                 // only if anonymous (the processor checks).
-                Some(id) if r.contact.is_none() && identity.is_known() => {
-                    r.merge = Some(id.clone())
-                }
+                Some(id) if r.contact.is_none() && identity.is_known() => r.merge.push(id.clone()),
                 Some(id) => r.contact = Some(id.clone()),
                 None => r.unmapped.anonymous_id = Some(anon.clone()),
             }
@@ -408,6 +402,16 @@ impl ContactStore for MemoryStore {
     async fn commit(&self, c: Commit) -> Result<(), CommitError> {
         let mut s = self.lock();
         let (shop, id) = (&c.contact.shop, &c.contact.id);
+        // Lookups are claimed first, whatever the commit's fate (the
+        // DynamoDB adapter claims them before its transaction too).
+        match s.aliases.get_mut(shop) {
+            Some(a) => a.claim(&c.identities, id),
+            None => s
+                .aliases
+                .entry(shop.clone())
+                .or_default()
+                .claim(&c.identities, id),
+        }
         let slot = s.contacts.slot(shop, id);
         // Check every condition before writing anything: all or nothing.
         let stored = slot.map(|i| &s.contacts.at(i).state);
@@ -431,22 +435,33 @@ impl ContactStore for MemoryStore {
         {
             return Err(CommitError::Conflict);
         }
-        let aliases = match s.aliases.get_mut(shop) {
-            Some(a) => a,
-            None => s.aliases.entry(shop.clone()).or_default(),
-        };
-        aliases.claim(&c.identities, id);
+        let aliases = s.aliases.get_mut(shop).expect("claimed above");
         if let Some(a) = &c.absorbed {
             for anon in &a.anonymous_ids {
                 aliases.anonymous.insert(anon.clone(), id.clone());
             }
+            // Addresses and contracts only where they still lead to the
+            // merged contact (or nowhere), as the DynamoDB adapter does.
+            let repoint = |slot: Option<&mut ContactId>| match slot {
+                Some(to) if *to == a.id => *to = id.clone(),
+                _ => {}
+            };
             for e in &a.emails {
-                aliases
-                    .email
-                    .insert(e.lookup_key().into_owned(), id.clone());
+                let key = e.lookup_key();
+                match aliases.email.get_mut(&*key) {
+                    None => {
+                        aliases.email.insert(key.into_owned(), id.clone());
+                    }
+                    slot => repoint(slot),
+                }
             }
             for k in &a.contracts {
-                aliases.contract.insert(*k, id.clone());
+                match aliases.contract.get_mut(k) {
+                    None => {
+                        aliases.contract.insert(*k, id.clone());
+                    }
+                    slot => repoint(slot),
+                }
             }
             match &a.tombstone {
                 Some(t) => s.retire_contact(shop, &a.id, t.clone()),

@@ -216,9 +216,10 @@ pub struct Resolution {
     pub contact: Option<ContactId>,
     /// The identities that point at no contact yet: the commit claims them.
     pub unmapped: Identity,
-    /// A different contact the event's anonymous id points at: an anonymous
-    /// visitor who has now identified, to merge into `contact`.
-    pub merge: Option<ContactId>,
+    /// Other contacts the event's identities point at, perhaps the same
+    /// person's (the processor decides; the first that is merges into
+    /// `contact`): the email's contact, then the browser's.
+    pub merge: Vec<ContactId>,
 }
 
 /// Contacts, their identities and their runs.

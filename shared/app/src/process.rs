@@ -232,6 +232,19 @@ impl<S: ContactStore + Privacy> Processor<S> {
             }
             if let EventKind::CustomerDeleted(_) | EventKind::CustomerRedacted(_) = &event.kind {
                 self.erase(&state, event).await?;
+                // The person's email-only profile under the address the
+                // request names (never merged: no customer record said so)
+                // is theirs too.
+                let named = identity.email.as_ref().map(|e| e.lookup_key());
+                for other in found.merge.iter().filter(|m| **m != id) {
+                    if let Some(o) = self.store.load_for_update(&event.shop, other).await?
+                        && o.contact.customer_id.is_none()
+                        && o.contact.merged_into.is_none()
+                        && o.contact.email.as_ref().map(|e| e.lookup_key()) == named
+                    {
+                        self.erase(&o, event).await?;
+                    }
+                }
                 return Ok(Report {
                     contact: Some(id),
                     ..Report::default()
@@ -239,18 +252,18 @@ impl<S: ContactStore + Privacy> Processor<S> {
             }
             let (mut contact, base, mut recent) = take_contact(state);
             let mut runs: Vec<_> = base.runs.iter().map(|r| r.run.clone()).collect();
-            let absorbed = match found.merge.as_ref().filter(|m| **m != id) {
-                Some(other) => match self.store.load_for_update(&event.shop, other).await? {
-                    Some(o)
-                        if o.contact.merged_into.is_none()
-                            && same_person(&contact, &o.contact, event) =>
-                    {
-                        Some(absorb(&mut contact, &mut runs, &mut recent, o, event.at))
-                    }
-                    _ => None,
-                },
-                None => None,
-            };
+            let mut absorbed = None;
+            for other in found.merge.iter().filter(|m| **m != id) {
+                if let Some(o) = self.store.load_for_update(&event.shop, other).await?
+                    && o.contact.merged_into.is_none()
+                    && same_person(&contact, &o.contact, event)
+                {
+                    absorbed = Some(absorb(&mut contact, &mut runs, &mut recent, o, event.at));
+                    // One merge a commit; another candidate merges on a
+                    // later event.
+                    break;
+                }
+            }
             let mut effects = handle_event(&self.catalog, &mut contact, &mut runs, event);
             if let EventKind::DataRequested(request) = &event.kind {
                 let export = data_export(&contact, &runs, event.at);
@@ -318,12 +331,26 @@ impl<S: ContactStore + Privacy> Processor<S> {
         {
             emails.push(e);
         }
+        let merged: Vec<ContactId> = c.merged_from.iter().map(|m| m.contact.clone()).collect();
+        // A past address whose lookup now leads to someone else is theirs
+        // (the address moved on): their lookup stays.
+        let mut own = Vec::with_capacity(emails.len());
+        for e in emails {
+            let lookup = waymark_core::event::Identity {
+                email: Some(e.clone()),
+                ..Default::default()
+            };
+            let found = self.store.find(&event.shop, &lookup).await?.contact;
+            if found.is_none_or(|f| f == c.id || merged.contains(&f)) {
+                own.push(e);
+            }
+        }
         let erasure = Erasure {
             shop: event.shop.clone(),
             contact: Some(c.id.clone()),
-            merged: c.merged_from.iter().map(|m| m.contact.clone()).collect(),
+            merged,
             customer_id: c.customer_id.or(named.customer_id),
-            emails,
+            emails: own,
             orders,
             contracts: c
                 .subscriptions
@@ -358,10 +385,13 @@ impl<S: ContactStore + Privacy> Processor<S> {
 
 /// Whether `other` is another contact of the person `contact` is: an
 /// anonymous visitor who has now identified, or an email-only profile (a
-/// signup, a guest checkout) when the shop itself (a signed webhook) says
-/// this contact's customer now has that address. Two customers are never
-/// merged, and nothing unauthenticated (the storefront's `/track`) can fold
-/// one address's profile into a customer.
+/// signup, a guest checkout) when the shop's customer record itself (a
+/// signed `customers/create|update`) says this contact's customer has that
+/// address. Only the account's own record counts: an address typed into a
+/// checkout or an order by a logged-in customer (a gift, a colleague's)
+/// proves nothing. Two customers are never merged, and nothing
+/// unauthenticated (the storefront's `/track`) can fold one address's
+/// profile into a customer.
 fn same_person(contact: &Contact, other: &Contact, event: &Event) -> bool {
     if other.is_anonymous() {
         return true;
@@ -373,6 +403,7 @@ fn same_person(contact: &Contact, other: &Contact, event: &Event) -> bool {
     };
     other.customer_id.is_none()
         && event.source.platform == "shopify"
+        && matches!(event.kind, EventKind::CustomerUpserted(_))
         && identity.customer_id.is_some()
         && identity.customer_id == contact.customer_id
         && same_address
@@ -391,12 +422,14 @@ fn absorb(
     let o = &other.contact;
     contact.absorb(o, at);
     recent.absorb(&other.recent_events, RECENT_EVENTS);
+    let own = runs.len();
     for r in &other.runs {
         // Messages it was sent stay erasable with the person.
         contact
             .exports
             .extend(OutboxMessage::ids_of_run(&o.shop, &o.id, &r.run));
-        if !runs
+        // Every entry of a journey the contact is not in moves over.
+        if !runs[..own]
             .iter()
             .any(|x| x.journey == r.run.journey && x.key == r.run.key)
         {
@@ -533,5 +566,256 @@ fn log(effects: &[Effect]) {
             }
             other => tracing::info!(effect = ?other, "journey"),
         }
+    }
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::*;
+    use waymark_core::event::{Checkout, Customer, Source};
+    use waymark_core::ids::EmailAddress;
+
+    fn at() -> jiff::Timestamp {
+        "2026-11-23T10:00:00Z".parse().unwrap()
+    }
+
+    fn shop() -> ShopDomain {
+        ShopDomain::parse("demo.myshopify.com").unwrap()
+    }
+
+    fn address(a: &str) -> EmailAddress {
+        EmailAddress::parse(a).unwrap()
+    }
+
+    fn event(platform: &str, kind: EventKind) -> Event {
+        Event {
+            id: "e".into(),
+            shop: shop(),
+            at: at(),
+            source: Source {
+                platform: platform.into(),
+                topic: "t".into(),
+                delivery_id: "d".into(),
+            },
+            kind,
+        }
+    }
+
+    fn customer_record(id: u64, email: &str) -> EventKind {
+        EventKind::CustomerUpserted(Customer {
+            customer_id: id,
+            email: Some(address(email)),
+            first_name: None,
+            last_name: None,
+            accepts_marketing: None,
+            country: None,
+            province: None,
+            tags: vec![],
+            phone: None,
+        })
+    }
+
+    fn run(journey: &str, entry: u32, status: &str) -> waymark_core::journey::Run {
+        serde_json::from_value(serde_json::json!({
+            "journey": journey, "version": 1, "key": "contact", "entry": entry,
+            "status": status, "step": 1, "wait_until": null,
+            "entered_at": at(), "trigger_at": at(), "cursor": at(),
+            "ended_at": null, "end_reason": null, "trigger": {"type": "reviewed"},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn every_entry_of_a_journey_the_customer_is_not_in_moves_over() {
+        let mut ana = Contact::new(ContactId::for_customer(7), shop(), at());
+        ana.customer_id = Some(7);
+        let mut runs = vec![run("vip", 0, "active")];
+        let mut lead = Contact::new(
+            ContactId::for_email(&address("ana@example.com")),
+            shop(),
+            at(),
+        );
+        lead.email = Some(address("ana@example.com"));
+        let versioned = |r| VersionedRun { run: r, version: 1 };
+        let other = ContactState {
+            contact: lead,
+            version: 3,
+            recent_events: Default::default(),
+            runs: vec![
+                versioned(run("welcome_series", 0, "completed")),
+                versioned(run("welcome_series", 1, "active")),
+                versioned(run("vip", 0, "active")),
+            ],
+        };
+        let mut recent = Default::default();
+        let a = absorb(&mut ana, &mut runs, &mut recent, other, at());
+        let moved: Vec<_> = runs.iter().map(|r| (r.journey.as_str(), r.entry)).collect();
+        assert_eq!(
+            moved,
+            [("vip", 0), ("welcome_series", 0), ("welcome_series", 1)]
+        );
+        // All three of its runs go from its partition; a tombstone stays.
+        assert_eq!(a.runs.len(), 3);
+        assert_eq!(a.version, 3);
+        assert_eq!(a.tombstone.unwrap().merged_into, Some(ana.id.clone()));
+        assert_eq!(a.emails, vec![address("ana@example.com")]);
+    }
+
+    #[tokio::test]
+    async fn a_redaction_takes_the_email_only_profile_under_the_named_address() {
+        use crate::memory::MemoryStore;
+        use waymark_core::event::PrivacyRequest;
+        let p = Processor::new(
+            waymark_core::journey::Catalog::from_files(&[]).unwrap(),
+            MemoryStore::default(),
+        );
+        // Ana's account (work address) and a guest checkout under her own.
+        let guest = EventKind::CheckoutUpdated(Checkout {
+            token: "k".into(),
+            customer_id: None,
+            email: Some(address("ana@example.com")),
+            first_name: None,
+            line_items: vec![],
+            total: None,
+            recovery_url: None,
+            completed_at: None,
+            accepts_marketing: None,
+            country: None,
+            province: None,
+            locale: None,
+            anonymous_id: None,
+        });
+        let redact = EventKind::CustomerRedacted(PrivacyRequest {
+            request_id: None,
+            customer_id: Some(7),
+            email: Some(address("ana@example.com")),
+            orders: vec![],
+        });
+        for (n, kind) in [customer_record(7, "ana.work@example.com"), guest, redact]
+            .into_iter()
+            .enumerate()
+        {
+            let mut e = event("shopify", kind);
+            e.id = format!("{:032x}", n + 1);
+            e.at = at() + jiff::SignedDuration::from_mins(n as i64);
+            p.handle_event(&e).await.unwrap();
+            if n == 1 {
+                assert_eq!(p.store().contact_count(), 2);
+            }
+        }
+        assert_eq!(p.store().contact_count(), 0, "both profiles erased");
+    }
+
+    #[tokio::test]
+    async fn erasing_a_person_keeps_the_lookup_of_an_address_now_someone_elses() {
+        use crate::memory::MemoryStore;
+        use waymark_core::event::{Identity, PrivacyRequest};
+        let p = Processor::new(
+            waymark_core::journey::Catalog::from_files(&[]).unwrap(),
+            MemoryStore::default(),
+        );
+        let mut n = 0;
+        let mut send = |kind: EventKind| {
+            n += 1;
+            let mut e = event("shopify", kind);
+            e.id = format!("{n:032x}");
+            e.at = at() + jiff::SignedDuration::from_mins(n);
+            e
+        };
+        // Ana's account, then Bo's with x@; Ana's record later names x@
+        // too (not merged: two customers), then moves on to y@.
+        for kind in [
+            customer_record(1, "a@example.com"),
+            customer_record(2, "x@example.com"),
+            customer_record(1, "x@example.com"),
+            customer_record(1, "y@example.com"),
+        ] {
+            p.handle_event(&send(kind)).await.unwrap();
+        }
+        let find = |email: &str| {
+            let identity = Identity {
+                email: Some(address(email)),
+                ..Default::default()
+            };
+            let store = p.store().clone();
+            async move { store.find(&shop(), &identity).await.unwrap().contact }
+        };
+        assert_eq!(
+            find("x@example.com").await,
+            Some(ContactId::for_customer(2))
+        );
+        let redact = EventKind::CustomerRedacted(PrivacyRequest {
+            request_id: None,
+            customer_id: Some(1),
+            email: Some(address("y@example.com")),
+            orders: vec![],
+        });
+        p.handle_event(&send(redact)).await.unwrap();
+        assert_eq!(find("y@example.com").await, None, "hers is gone");
+        assert_eq!(
+            find("x@example.com").await,
+            Some(ContactId::for_customer(2)),
+            "Bo's stays"
+        );
+    }
+
+    #[test]
+    fn only_the_customer_record_folds_an_email_only_profile_into_a_customer() {
+        let mut ana = Contact::new(ContactId::for_customer(7), shop(), at());
+        ana.customer_id = Some(7);
+        ana.email = Some(address("ana.work@example.com"));
+        let mut lead = Contact::new(
+            ContactId::for_email(&address("ana@example.com")),
+            shop(),
+            at(),
+        );
+        lead.email = Some(address("ana@example.com"));
+
+        let record = event("shopify", customer_record(7, "ana@example.com"));
+        assert!(same_person(&ana, &lead, &record));
+        // Another address, another customer, or a record of someone else.
+        assert!(!same_person(
+            &ana,
+            &lead,
+            &event("shopify", customer_record(7, "bo@example.com"))
+        ));
+        assert!(!same_person(
+            &ana,
+            &lead,
+            &event("shopify", customer_record(8, "ana@example.com"))
+        ));
+        let mut other_customer = lead.clone();
+        other_customer.customer_id = Some(9);
+        assert!(!same_person(&ana, &other_customer, &record));
+        // Not from the shop's signed webhooks.
+        assert!(!same_person(
+            &ana,
+            &lead,
+            &event("site", customer_record(7, "ana@example.com"))
+        ));
+        // A logged-in customer's checkout with someone's address typed in.
+        let checkout = EventKind::CheckoutUpdated(Checkout {
+            token: "k".into(),
+            customer_id: Some(7),
+            email: Some(address("ana@example.com")),
+            first_name: None,
+            line_items: vec![],
+            total: None,
+            recovery_url: None,
+            completed_at: None,
+            accepts_marketing: None,
+            country: None,
+            province: None,
+            locale: None,
+            anonymous_id: None,
+        });
+        assert!(!same_person(&ana, &lead, &event("shopify", checkout)));
+        // An anonymous visitor is always this person's (its browser said so).
+        let visitor = Contact::new(ContactId::for_anonymous("anon-1"), shop(), at());
+        assert!(same_person(
+            &ana,
+            &visitor,
+            &event("site", customer_record(7, "x@example.com"))
+        ));
     }
 }

@@ -372,7 +372,7 @@ impl ContactStore for DynamoStore {
             match self.alias(keys::alias_email(shop, &e.lookup_key())).await? {
                 // The address is another contact's: perhaps the same person
                 // (the processor decides).
-                Some(id) if r.contact.as_ref().is_some_and(|c| *c != id) => r.merge = Some(id),
+                Some(id) if r.contact.as_ref().is_some_and(|c| *c != id) => r.merge.push(id),
                 Some(id) => r.contact = r.contact.or(Some(id)),
                 None => r.unmapped.email = Some(e.clone()),
             }
@@ -391,12 +391,10 @@ impl ContactStore for DynamoStore {
         }
         if let Some(a) = &identity.anonymous_id {
             match self.alias(keys::alias_anonymous(shop, a)).await? {
-                Some(id) if r.contact.as_ref().is_some_and(|c| *c != id) => {
-                    r.merge = r.merge.take().or(Some(id))
-                }
+                Some(id) if r.contact.as_ref().is_some_and(|c| *c != id) => r.merge.push(id),
                 // A new person on a known browser: its contact is merged in
                 // only if anonymous (the processor checks).
-                Some(id) if r.contact.is_none() && identity.is_known() => r.merge = Some(id),
+                Some(id) if r.contact.is_none() && identity.is_known() => r.merge.push(id),
                 Some(id) => r.contact = Some(id),
                 None => r.unmapped.anonymous_id = Some(a.clone()),
             }
@@ -532,17 +530,17 @@ impl ContactStore for DynamoStore {
             for (pk, sk) in keys_gone {
                 writes.push(delete(&self.table, pk, sk));
             }
-            let repointed = a
+            // Browsers in the transaction: a deleted visitor leaves nothing
+            // its lookups could lead to. (Addresses and contracts follow the
+            // commit: until then the tombstone leads to this contact.)
+            let mut browsers: Vec<String> = a
                 .anonymous_ids
                 .iter()
                 .map(|x| keys::alias_anonymous(shop, x))
-                .chain(
-                    a.emails
-                        .iter()
-                        .map(|e| keys::alias_email(shop, &e.lookup_key())),
-                )
-                .chain(a.contracts.iter().map(|k| keys::alias_contract(shop, *k)));
-            for alias in repointed {
+                .collect();
+            browsers.sort();
+            browsers.dedup();
+            for alias in browsers {
                 let item: Item = HashMap::from([
                     (PK.into(), s(alias)),
                     (SK.into(), s("A")),
@@ -611,10 +609,56 @@ impl ContactStore for DynamoStore {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_cancelled_by_condition(&e) => Err(CommitError::Conflict),
-            Err(e) => Err(sdk_err("commit", e).into()),
+            Ok(_) => {}
+            Err(e) if is_cancelled_by_condition(&e) => return Err(CommitError::Conflict),
+            Err(e) => return Err(sdk_err("commit", e).into()),
         }
+        if let Some(a) = &c.absorbed {
+            self.repoint(shop, a, &c.contact.id).await?;
+        }
+        Ok(())
+    }
+}
+
+impl DynamoStore {
+    /// Points a merged contact's addresses and contracts at the contact it
+    /// went into, each only if it still leads to the merged one (or to
+    /// nothing): another contact's lookup is never taken. Idempotent; if it
+    /// is cut short, the tombstone still leads there.
+    async fn repoint(
+        &self,
+        shop: &ShopDomain,
+        a: &waymark_app::ports::Absorbed,
+        into: &ContactId,
+    ) -> Result<(), StoreError> {
+        let mut aliases: Vec<String> = a
+            .emails
+            .iter()
+            .map(|e| keys::alias_email(shop, &e.lookup_key()))
+            .chain(a.contracts.iter().map(|k| keys::alias_contract(shop, *k)))
+            .collect();
+        aliases.sort();
+        aliases.dedup();
+        for alias in aliases {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item(PK, s(&alias))
+                .item(SK, s("A"))
+                .item(TYPE, s("alias"))
+                .item("contact", s(into.as_str()))
+                .condition_expression("attribute_not_exists(PK) OR contact = :from")
+                .expression_attribute_values(":from", s(a.id.as_str()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => {}
+                Err(e) if is_condition_failure(&e) => {}
+                Err(e) => return Err(sdk_err("re-point alias", e)),
+            }
+        }
+        Ok(())
     }
 }
 
