@@ -33,6 +33,8 @@ const EVENT_RETENTION: SignedDuration = SignedDuration::from_hours(24 * 7);
 const SHOP_ERASURE_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
 /// How long a claimed message may stay `sending` before the timer requeues it.
 const CLAIM_LEASE: SignedDuration = SignedDuration::from_mins(15);
+/// Actions DynamoDB takes in one transaction.
+const MAX_TRANSACTION_ITEMS: usize = 100;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -530,25 +532,6 @@ impl ContactStore for DynamoStore {
             for (pk, sk) in keys_gone {
                 writes.push(delete(&self.table, pk, sk));
             }
-            // Browsers in the transaction: a deleted visitor leaves nothing
-            // its lookups could lead to. (Addresses and contracts follow the
-            // commit: until then the tombstone leads to this contact.)
-            let mut browsers: Vec<String> = a
-                .anonymous_ids
-                .iter()
-                .map(|x| keys::alias_anonymous(shop, x))
-                .collect();
-            browsers.sort();
-            browsers.dedup();
-            for alias in browsers {
-                let item: Item = HashMap::from([
-                    (PK.into(), s(alias)),
-                    (SK.into(), s("A")),
-                    (TYPE.into(), s("alias")),
-                    ("contact".into(), s(c.contact.id.as_str())),
-                ]);
-                writes.push(put(&self.table, item, "", None));
-            }
         }
         for r in &c.runs {
             let mut item: Item = HashMap::from([
@@ -602,6 +585,31 @@ impl ContactStore for DynamoStore {
                 None,
             ));
         }
+        // A merged visitor's browsers in the transaction, as far as its 100
+        // actions allow: a deleted visitor leaves nothing its lookups could
+        // lead to. The rest, and addresses and contracts, follow the commit
+        // (a merged profile's tombstone leads here meanwhile).
+        let mut later = Vec::new();
+        if let Some(a) = &c.absorbed {
+            let mut browsers: Vec<String> = a
+                .anonymous_ids
+                .iter()
+                .map(|x| keys::alias_anonymous(shop, x))
+                .collect();
+            browsers.sort();
+            browsers.dedup();
+            let room = MAX_TRANSACTION_ITEMS.saturating_sub(writes.len());
+            later = browsers.split_off(room.min(browsers.len()));
+            for alias in browsers {
+                let item: Item = HashMap::from([
+                    (PK.into(), s(alias)),
+                    (SK.into(), s("A")),
+                    (TYPE.into(), s("alias")),
+                    ("contact".into(), s(c.contact.id.as_str())),
+                ]);
+                writes.push(put(&self.table, item, "", None));
+            }
+        }
         let result = self
             .client
             .transact_write_items()
@@ -614,7 +622,7 @@ impl ContactStore for DynamoStore {
             Err(e) => return Err(sdk_err("commit", e).into()),
         }
         if let Some(a) = &c.absorbed {
-            self.repoint(shop, a, &c.contact.id).await?;
+            self.repoint(shop, a, later, &c.contact.id).await?;
         }
         Ok(())
     }
@@ -629,6 +637,7 @@ impl DynamoStore {
         &self,
         shop: &ShopDomain,
         a: &waymark_app::ports::Absorbed,
+        browsers: Vec<String>,
         into: &ContactId,
     ) -> Result<(), StoreError> {
         let mut aliases: Vec<String> = a
@@ -636,6 +645,7 @@ impl DynamoStore {
             .iter()
             .map(|e| keys::alias_email(shop, &e.lookup_key()))
             .chain(a.contracts.iter().map(|k| keys::alias_contract(shop, *k)))
+            .chain(browsers)
             .collect();
         aliases.sort();
         aliases.dedup();
