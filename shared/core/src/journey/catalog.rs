@@ -498,13 +498,14 @@ impl Catalog {
             }
         }
         let segment_ids: Vec<String> = segments.iter().map(|s| s.id.clone()).collect();
+        let stages: Vec<String> = audience.lifecycle.iter().map(|r| r.stage.clone()).collect();
         let mut journeys: Vec<Definition> = Vec::new();
         for f in files.iter().filter(|f| {
             f.path.contains("journeys/")
                 && !f.path.ends_with(DEFAULTS)
                 && (f.path.ends_with(".yaml") || f.path.ends_with(".yml"))
         }) {
-            match parse_definition(f, &templates, &defaults, &segment_ids, &topics) {
+            match parse_definition(f, &templates, &defaults, &segment_ids, &stages, &topics) {
                 Ok(d) => {
                     if journeys
                         .iter()
@@ -1005,6 +1006,7 @@ fn parse_definition(
     templates: &BTreeMap<String, Template>,
     defaults: &Rules,
     segment_ids: &[String],
+    stages: &[String],
     topics: &[EmailTopic],
 ) -> Result<Definition, Vec<ContentError>> {
     let file: File = serde_norway::from_str(&f.text).map_err(|e| yaml_error(f, e))?;
@@ -1056,6 +1058,20 @@ fn parse_definition(
                 _ => {}
             }
             let staged = t.event == STAGE_CHANGED;
+            if let Some(stage) = &t.stage
+                && staged
+                && !stages.is_empty()
+                && !stages.contains(stage)
+            {
+                err(
+                    "stage:",
+                    0,
+                    format!(
+                        "{journey}: unknown lifecycle stage `{stage}` (segments/_audience.yaml has {})",
+                        stages.join(", ")
+                    ),
+                );
+            }
             if t.stage.is_some() && !staged {
                 err(
                     "stage:",
@@ -1426,6 +1442,21 @@ fn parse_definition(
                 transactional: s.transactional,
             }
         } else if let Some(u) = &s.update {
+            // A stage the lifecycle rules do not know could never be held
+            // or left by them.
+            if let Some(stage) = &u.stage
+                && !stages.is_empty()
+                && !stages.contains(stage)
+            {
+                err(
+                    "stage:",
+                    line,
+                    format!(
+                        "{here}: unknown lifecycle stage `{stage}` (segments/_audience.yaml has {})",
+                        stages.join(", ")
+                    ),
+                );
+            }
             StepKind::Update(u.clone())
         } else if let Some(detail_type) = &s.emit {
             if detail_type.is_empty()

@@ -274,6 +274,22 @@ fn validation_names_file_line_and_problem() {
             .any(|e| e.starts_with("journeys/broken.yaml:8:") && e.contains("-1h")),
         "{text:?}"
     );
+    // Stages are the lifecycle's (segments/_audience.yaml).
+    let text = with(
+        &mut files,
+        "id: broken\nversion: 1\nname: Broken\ntrigger:\n  event: stage_changed\n  stage: champion\nsteps:\n  - id: mark\n    update: { stage: vip }\n",
+    );
+    assert!(
+        text.iter().any(|e| e.starts_with("journeys/broken.yaml:6:")
+            && e.contains("unknown lifecycle stage `champion`")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter().any(|e| e.starts_with("journeys/broken.yaml:9:")
+            && e.contains("unknown lifecycle stage `vip`")
+            && e.contains("loyal")),
+        "{text:?}"
+    );
     // Every semantic problem is reported, each at its line.
     let text = with(
         &mut files,
