@@ -43,6 +43,10 @@ async fn init_time(bin: &str) -> Duration {
         .env("SHOPIFY_WEBHOOK_SECRET", "bench-secret")
         .env("SENDER_EMAIL", "store@example.com")
         .env("UNSUBSCRIBE_SECRET", "bench-unsubscribe-secret")
+        .env("COUPON_SECRET", "bench-coupon-secret")
+        // Else dispatch asks SES for the account's sending quota at init: a
+        // round trip in AWS, retries against nothing here.
+        .env("SES_MAX_SEND_RATE", "14")
         .env(
             "PREFERENCES_URL",
             "http://127.0.0.1:9/lambda-url/preferences",
