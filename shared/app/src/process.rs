@@ -232,18 +232,8 @@ impl<S: ContactStore + Privacy> Processor<S> {
             }
             if let EventKind::CustomerDeleted(_) | EventKind::CustomerRedacted(_) = &event.kind {
                 self.erase(&state, event).await?;
-                // The person's email-only profile under the address the
-                // request names (never merged: no customer record said so)
-                // is theirs too.
-                let named = identity.email.as_ref().map(|e| e.lookup_key());
-                for other in found.merge.iter().filter(|m| **m != id) {
-                    if let Some(o) = self.store.load_for_update(&event.shop, other).await?
-                        && o.contact.customer_id.is_none()
-                        && o.contact.merged_into.is_none()
-                        && o.contact.email.as_ref().map(|e| e.lookup_key()) == named
-                    {
-                        self.erase(&o, event).await?;
-                    }
+                for o in self.profiles_at_address(event, &found.merge, &id).await? {
+                    self.erase(&o, event).await?;
                 }
                 return Ok(Report {
                     contact: Some(id),
@@ -266,7 +256,19 @@ impl<S: ContactStore + Privacy> Processor<S> {
             }
             let mut effects = handle_event(&self.catalog, &mut contact, &mut runs, event);
             if let EventKind::DataRequested(request) = &event.kind {
-                let export = data_export(&contact, &runs, event.at);
+                let mut export = data_export(&contact, &runs, event.at);
+                let others: Vec<_> = self
+                    .profiles_at_address(event, &found.merge, &id)
+                    .await?
+                    .iter()
+                    .map(|o| {
+                        let runs: Vec<_> = o.runs.iter().map(|r| r.run.clone()).collect();
+                        data_export(&o.contact, &runs, event.at)
+                    })
+                    .collect();
+                if !others.is_empty() {
+                    export["other_profiles"] = serde_json::Value::Array(others);
+                }
                 let request = request
                     .request_id
                     .clone()
@@ -292,6 +294,35 @@ impl<S: ContactStore + Privacy> Processor<S> {
             }
         }
         Err(ProcessError::Contended(event.id.clone()))
+    }
+
+    /// The person's email-only profiles under the address a privacy request
+    /// names (never merged into the customer: no customer record said so):
+    /// theirs too, to erase or export.
+    async fn profiles_at_address(
+        &self,
+        event: &Event,
+        candidates: &[ContactId],
+        id: &ContactId,
+    ) -> Result<Vec<ContactState>, ProcessError> {
+        let named = event.kind.identity().email;
+        let Some(named) = named.as_ref().map(|e| e.lookup_key()) else {
+            return Ok(Vec::new());
+        };
+        let mut found = Vec::new();
+        for other in candidates.iter().filter(|m| *m != id) {
+            if let Some(o) = self.store.load_for_update(&event.shop, other).await?
+                && o.contact.customer_id.is_none()
+                && o.contact.merged_into.is_none()
+                && o.contact
+                    .email
+                    .as_ref()
+                    .is_some_and(|e| e.lookup_key() == named)
+            {
+                found.push(o);
+            }
+        }
+        Ok(found)
     }
 
     /// Loads a contact, following merged contacts to the one they went into.
@@ -662,7 +693,7 @@ mod merge_tests {
     }
 
     #[tokio::test]
-    async fn a_redaction_takes_the_email_only_profile_under_the_named_address() {
+    async fn privacy_requests_take_the_email_only_profile_under_the_named_address_too() {
         use crate::memory::MemoryStore;
         use waymark_core::event::PrivacyRequest;
         let p = Processor::new(
@@ -685,22 +716,35 @@ mod merge_tests {
             locale: None,
             anonymous_id: None,
         });
-        let redact = EventKind::CustomerRedacted(PrivacyRequest {
-            request_id: None,
+        let request = PrivacyRequest {
+            request_id: Some("req-1".into()),
             customer_id: Some(7),
             email: Some(address("ana@example.com")),
             orders: vec![],
-        });
-        for (n, kind) in [customer_record(7, "ana.work@example.com"), guest, redact]
-            .into_iter()
-            .enumerate()
-        {
+        };
+        let kinds = [
+            customer_record(7, "ana.work@example.com"),
+            guest,
+            EventKind::DataRequested(request.clone()),
+            EventKind::CustomerRedacted(request),
+        ];
+        for (n, kind) in kinds.into_iter().enumerate() {
             let mut e = event("shopify", kind);
             e.id = format!("{:032x}", n + 1);
             e.at = at() + jiff::SignedDuration::from_mins(n as i64);
             p.handle_event(&e).await.unwrap();
-            if n == 1 {
+            if n == 2 {
                 assert_eq!(p.store().contact_count(), 2);
+                // The export holds both profiles.
+                let outbox = p.store().outbox();
+                let export = outbox
+                    .iter()
+                    .find(|m| m.message.journey == "privacy")
+                    .expect("an export");
+                let data = serde_json::to_string(&export.message.params).unwrap();
+                assert!(data.contains("ana.work@example.com"), "{data}");
+                assert!(data.contains("other_profiles"), "{data}");
+                assert!(data.contains("\"ana@example.com\""), "{data}");
             }
         }
         assert_eq!(p.store().contact_count(), 0, "both profiles erased");
