@@ -246,6 +246,78 @@ async fn contacts_contract<S: ContactStore>(s: &S) {
     s.commit(commit(&c, 1, vec![], vec![])).await.unwrap();
 }
 
+/// A merge: the merged profile leaves a tombstone (conditional on its
+/// version); its address and contract lead to the survivor, but a lookup
+/// that already leads to a third contact is never taken.
+async fn merge_contract<S: ContactStore>(s: &S) {
+    let email = |a: &str| EmailAddress::parse(a).unwrap();
+    let by_email = |a: &str| Identity {
+        email: Some(email(a)),
+        ..Identity::default()
+    };
+    let mut ana = Contact::new(
+        ContactId::for_customer(1),
+        shop(),
+        at("2026-11-23T10:00:00Z"),
+    );
+    ana.customer_id = Some(1);
+    ana.email = Some(email("ana.work@example.com"));
+    s.commit(commit(&ana, 0, vec![], vec![])).await.unwrap();
+    let mut lead = Contact::new(
+        ContactId::for_email(&email("ana@example.com")),
+        shop(),
+        at("2026-11-23T09:00:00Z"),
+    );
+    lead.email = Some(email("ana@example.com"));
+    let mut c = commit(&lead, 0, vec![], vec![]);
+    c.identities.contract_id = Some(55);
+    s.commit(c).await.unwrap();
+    let mut bo = Contact::new(
+        ContactId::for_customer(2),
+        shop(),
+        at("2026-11-23T10:00:00Z"),
+    );
+    bo.customer_id = Some(2);
+    bo.email = Some(email("bo@example.com"));
+    s.commit(commit(&bo, 0, vec![], vec![])).await.unwrap();
+
+    let merge = |version: u64| {
+        let mut c = commit(&ana, 1, vec![], vec![]);
+        c.absorbed = Some(waymark_app::ports::Absorbed {
+            id: lead.id.clone(),
+            version,
+            tombstone: Some(lead.tombstone(&ana.id)),
+            // Bo's address slipped in: his lookup must stay his.
+            emails: vec![email("ana@example.com"), email("bo@example.com")],
+            contracts: vec![55],
+            anonymous_ids: vec![],
+            segments: vec![],
+            runs: vec![],
+        });
+        c
+    };
+    assert!(
+        matches!(s.commit(merge(7)).await, Err(CommitError::Conflict)),
+        "a stale version of the merged profile conflicts"
+    );
+    s.commit(merge(1)).await.unwrap();
+    let find = |i: Identity| async move { s.find(&shop(), &i).await.unwrap().contact };
+    assert_eq!(
+        find(by_email("ana@example.com")).await,
+        Some(ana.id.clone())
+    );
+    let contract = Identity {
+        contract_id: Some(55),
+        ..Identity::default()
+    };
+    assert_eq!(find(contract).await, Some(ana.id.clone()));
+    assert_eq!(find(by_email("bo@example.com")).await, Some(bo.id.clone()));
+    let left = s.load_for_update(&shop(), &lead.id).await.unwrap().unwrap();
+    assert_eq!(left.contact.merged_into, Some(ana.id.clone()));
+    assert_eq!(left.contact.email, None);
+    assert_eq!(left.version, 2);
+}
+
 async fn due_contract<S: ContactStore + DueIndex>(s: &S) {
     let c = contact();
     s.commit(commit(
@@ -365,6 +437,8 @@ async fn dynamodb_adapter_honours_the_contract() {
     assert_eq!(stack.items_of("rejected").await.unwrap(), 1);
     contacts_contract(&s).await;
     let stack = Stack::start().await.unwrap();
+    merge_contract(&store(&stack)).await;
+    let stack = Stack::start().await.unwrap();
     due_contract(&store(&stack)).await;
     let stack = Stack::start().await.unwrap();
     let s = store(&stack);
@@ -386,6 +460,7 @@ async fn memory_twin_honours_the_contract() {
     assert_eq!(s.take_new_events().len(), 1);
     assert_eq!(s.rejected().len(), 1);
     contacts_contract(&s).await;
+    merge_contract(&MemoryStore::default()).await;
     due_contract(&MemoryStore::default()).await;
     outbox_contract(&MemoryStore::default()).await;
 }
