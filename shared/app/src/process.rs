@@ -632,6 +632,24 @@ mod merge_tests {
         }
     }
 
+    fn checkout(customer_id: Option<u64>, email: &str) -> EventKind {
+        EventKind::CheckoutUpdated(Checkout {
+            token: "k".into(),
+            customer_id,
+            email: Some(address(email)),
+            first_name: None,
+            line_items: vec![],
+            total: None,
+            recovery_url: None,
+            completed_at: None,
+            accepts_marketing: None,
+            country: None,
+            province: None,
+            locale: None,
+            anonymous_id: None,
+        })
+    }
+
     fn customer_record(id: u64, email: &str) -> EventKind {
         EventKind::CustomerUpserted(Customer {
             customer_id: id,
@@ -701,21 +719,7 @@ mod merge_tests {
             MemoryStore::default(),
         );
         // Ana's account (work address) and a guest checkout under her own.
-        let guest = EventKind::CheckoutUpdated(Checkout {
-            token: "k".into(),
-            customer_id: None,
-            email: Some(address("ana@example.com")),
-            first_name: None,
-            line_items: vec![],
-            total: None,
-            recovery_url: None,
-            completed_at: None,
-            accepts_marketing: None,
-            country: None,
-            province: None,
-            locale: None,
-            anonymous_id: None,
-        });
+        let guest = checkout(None, "ana@example.com");
         let request = PrivacyRequest {
             request_id: Some("req-1".into()),
             customer_id: Some(7),
@@ -838,22 +842,8 @@ mod merge_tests {
             &event("site", customer_record(7, "ana@example.com"))
         ));
         // A logged-in customer's checkout with someone's address typed in.
-        let checkout = EventKind::CheckoutUpdated(Checkout {
-            token: "k".into(),
-            customer_id: Some(7),
-            email: Some(address("ana@example.com")),
-            first_name: None,
-            line_items: vec![],
-            total: None,
-            recovery_url: None,
-            completed_at: None,
-            accepts_marketing: None,
-            country: None,
-            province: None,
-            locale: None,
-            anonymous_id: None,
-        });
-        assert!(!same_person(&ana, &lead, &event("shopify", checkout)));
+        let typed = checkout(Some(7), "ana@example.com");
+        assert!(!same_person(&ana, &lead, &event("shopify", typed)));
         // An anonymous visitor is always this person's (its browser said so).
         let visitor = Contact::new(ContactId::for_anonymous("anon-1"), shop(), at());
         assert!(same_person(

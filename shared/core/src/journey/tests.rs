@@ -421,6 +421,19 @@ fn customer(at: Timestamp, accepts: bool) -> Event {
     )
 }
 
+/// The repo's files under `dirs`, plus the given (path, text) files.
+fn repo_files_and(dirs: &[&str], extra: &[(&str, &str)]) -> Vec<ContentFile> {
+    let mut files: Vec<ContentFile> = repo_files()
+        .into_iter()
+        .filter(|f| dirs.iter().any(|d| f.path.starts_with(d)))
+        .collect();
+    files.extend(extra.iter().map(|(path, text)| ContentFile {
+        path: path.to_string(),
+        text: text.to_string(),
+    }));
+    files
+}
+
 /// A catalog of the repo's templates plus the given journey files.
 fn catalog_with(journeys: &[(&str, &str)]) -> Catalog {
     let mut files: Vec<ContentFile> = repo_files()
@@ -1124,14 +1137,7 @@ fn contracts_beyond_those_kept_are_remembered_for_erasure() {
 #[test]
 fn a_stage_a_journey_set_holds_until_the_contact_moves_further_along() {
     let j = "id: promoter\nversion: 1\nname: P\ntrigger:\n  event: customer_upserted\nsteps:\n  - id: mark\n    update: { stage: loyal }\n";
-    let mut files: Vec<ContentFile> = repo_files()
-        .into_iter()
-        .filter(|f| f.path.starts_with("templates/") || f.path.starts_with("segments/"))
-        .collect();
-    files.push(ContentFile {
-        path: "journeys/p.yaml".into(),
-        text: j.into(),
-    });
+    let files = repo_files_and(&["templates/", "segments/"], &[("journeys/p.yaml", j)]);
     let mut w = world(Catalog::from_files(&files).unwrap());
     w.event(&customer(t0(), true));
     assert_eq!(w.contact.stage.as_deref(), Some("loyal"));
@@ -1170,18 +1176,14 @@ fn a_stage_a_journey_set_holds_until_the_contact_moves_further_along() {
 #[test]
 fn a_wait_ending_as_recency_drops_reads_the_new_scores() {
     let j = "id: recent\nversion: 1\nname: R\ntrigger:\n  event: order_placed\nsteps:\n  - id: w\n    wait: 40d\n  - id: check\n    if: [{ rfm_at_least: { r: 5 } }]\n    then: still_recent\n    else: gone_quiet\n  - id: still_recent\n    email: abandoned_checkout_1\n    next: end\n  - id: gone_quiet\n    email: abandoned_checkout_1\n";
-    let mut files: Vec<ContentFile> = repo_files()
-        .into_iter()
-        .filter(|f| f.path.starts_with("templates/"))
-        .collect();
-    files.push(ContentFile {
-        path: "segments/_audience.yaml".into(),
-        text: "rfm:\n  recency_days: [30, 90, 180, 365]\n  frequency: [1, 2, 3, 4]\n  monetary: [50, 150, 300, 750]\n".into(),
-    });
-    files.push(ContentFile {
-        path: "journeys/r.yaml".into(),
-        text: j.into(),
-    });
+    let audience = "rfm:\n  recency_days: [30, 90, 180, 365]\n  frequency: [1, 2, 3, 4]\n  monetary: [50, 150, 300, 750]\n";
+    let files = repo_files_and(
+        &["templates/"],
+        &[
+            ("segments/_audience.yaml", audience),
+            ("journeys/r.yaml", j),
+        ],
+    );
     let mut w = world(Catalog::from_files(&files).unwrap());
     w.event(&customer(t0(), true));
     w.event(&order(t0(), None));
