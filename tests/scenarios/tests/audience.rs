@@ -48,6 +48,25 @@ async fn table_text(stack: &Stack) -> String {
     format!("{:?}", stack.items().await.unwrap())
 }
 
+/// Sends the fixture's `customers/redact` (Ana: customer, address, order).
+async fn redact_ana(stack: &mut Stack) {
+    let (status, _) = stack
+        .webhook(
+            "customers/redact",
+            "wh-x",
+            &shopify("customers_redact.json"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+}
+
+fn assert_gone(text: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(!text.contains(needle), "`{needle}` is still stored: {text}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_anonymous_visitor_is_merged_on_signup_and_gets_browse_abandonment() {
     let mut stack = Stack::start().await.unwrap();
@@ -316,28 +335,21 @@ async fn customers_redact_erases_the_person_everywhere() {
     let before = table_text(&stack).await;
     assert!(before.contains("ana.silva@example.com"));
     assert!(before.contains("WELCOME-"), "her welcome code is stored");
-    let (status, _) = stack
-        .webhook(
-            "customers/redact",
-            "wh-x",
-            &shopify("customers_redact.json"),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, 200);
+    redact_ana(&mut stack).await;
     let text = table_text(&stack).await.to_lowercase();
-    for needle in [
-        "ana.silva",
-        "7012345678901",
-        "6123456789012",
-        "anon-ana",
-        "silva",
-        "8812345601",
-        // Her welcome code.
-        "welcome-",
-    ] {
-        assert!(!text.contains(needle), "`{needle}` is still stored: {text}");
-    }
+    assert_gone(
+        &text,
+        &[
+            "ana.silva",
+            "7012345678901",
+            "6123456789012",
+            "anon-ana",
+            "silva",
+            "8812345601",
+            // Her welcome code.
+            "welcome-",
+        ],
+    );
     assert_eq!(
         stack.items_of("erasure").await.unwrap(),
         1,
@@ -709,15 +721,7 @@ async fn an_email_only_profile_is_merged_when_the_customer_takes_its_address() {
     );
 
     // Erasing her erases both profiles, the merged one's leftover too.
-    let (status, _) = stack
-        .webhook(
-            "customers/redact",
-            "wh-x",
-            &shopify("customers_redact.json"),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, 200);
+    redact_ana(&mut stack).await;
     // Mia's items stay (her page view names the customer id someone typed).
     let text: String = stack
         .items()
@@ -727,14 +731,15 @@ async fn an_email_only_profile_is_merged_when_the_customer_takes_its_address() {
         .map(|item| format!("{item:?}").to_lowercase())
         .filter(|item| !item.contains("mia@example.com"))
         .collect();
-    for needle in [
-        "ana.silva",
-        "ana.work",
-        "7012345678901",
-        "anon-ana",
-        lead["id"].as_str().unwrap(),
-    ] {
-        assert!(!text.contains(needle), "`{needle}` is still stored: {text}");
-    }
+    assert_gone(
+        &text,
+        &[
+            "ana.silva",
+            "ana.work",
+            "7012345678901",
+            "anon-ana",
+            lead["id"].as_str().unwrap(),
+        ],
+    );
     assert_eq!(stack.items_of("contact").await.unwrap(), 1, "only Mia");
 }
