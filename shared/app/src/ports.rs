@@ -109,7 +109,7 @@ pub struct Absorbed {
     pub contracts: Vec<u64>,
     pub anonymous_ids: Vec<String>,
     pub segments: Vec<String>,
-    /// Its runs' sort keys (journey, key, entry).
+    /// Its runs' sort keys (journey, key, entry), active ones first.
     pub runs: Vec<(String, String, u32)>,
 }
 

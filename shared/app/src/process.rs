@@ -440,9 +440,10 @@ fn same_person(contact: &Contact, other: &Contact, event: &Event) -> bool {
         && same_address
 }
 
-/// Folds `other` into `contact`: its profile, and its runs of journeys the
-/// contact is not in (so a welcome series goes on where it was). Returns
-/// what the commit retires.
+/// Folds `other` into `contact`: its profile, and for each journey (and
+/// key) the contact is not in, its active runs and its newest ended one (so
+/// a welcome series goes on where it was, and re-entry rules still see the
+/// last time). Returns what the commit retires.
 fn absorb(
     contact: &mut Contact,
     runs: &mut Vec<waymark_core::journey::Run>,
@@ -459,14 +460,20 @@ fn absorb(
         contact
             .exports
             .extend(OutboxMessage::ids_of_run(&o.shop, &o.id, &r.run));
-        // Every entry of a journey the contact is not in moves over.
-        if !runs[..own]
-            .iter()
-            .any(|x| x.journey == r.run.journey && x.key == r.run.key)
-        {
+        let same =
+            |x: &waymark_core::journey::Run| x.journey == r.run.journey && x.key == r.run.key;
+        let newest_ended = !r.run.is_active()
+            && !other
+                .runs
+                .iter()
+                .any(|x| same(&x.run) && !x.run.is_active() && x.run.entry > r.run.entry);
+        if !runs[..own].iter().any(same) && (r.run.is_active() || newest_ended) {
             runs.push(r.run.clone());
         }
     }
+    // Active runs first: the store retires those with the commit.
+    let mut gone: Vec<&VersionedRun> = other.runs.iter().collect();
+    gone.sort_by_key(|r| !r.run.is_active());
     let kind = if o.is_anonymous() {
         "anonymous visitor"
     } else {
@@ -486,8 +493,7 @@ fn absorb(
             .collect(),
         anonymous_ids: o.anonymous_ids.clone(),
         segments: o.segments.iter().cloned().collect(),
-        runs: other
-            .runs
+        runs: gone
             .iter()
             .map(|r| (r.run.journey.clone(), r.run.key.clone(), r.run.entry))
             .collect(),
@@ -675,7 +681,7 @@ mod merge_tests {
     }
 
     #[test]
-    fn every_entry_of_a_journey_the_customer_is_not_in_moves_over() {
+    fn active_runs_and_the_newest_ended_one_move_over() {
         let mut ana = Contact::new(ContactId::for_customer(7), shop(), at());
         ana.customer_id = Some(7);
         let mut runs = vec![run("vip", 0, "active")];
@@ -691,8 +697,9 @@ mod merge_tests {
             version: 3,
             recent_events: Default::default(),
             runs: vec![
-                versioned(run("welcome_series", 0, "completed")),
-                versioned(run("welcome_series", 1, "active")),
+                versioned(run("browse_abandonment", 0, "completed")),
+                versioned(run("browse_abandonment", 1, "converted")),
+                versioned(run("welcome_series", 0, "active")),
                 versioned(run("vip", 0, "active")),
             ],
         };
@@ -701,10 +708,20 @@ mod merge_tests {
         let moved: Vec<_> = runs.iter().map(|r| (r.journey.as_str(), r.entry)).collect();
         assert_eq!(
             moved,
-            [("vip", 0), ("welcome_series", 0), ("welcome_series", 1)]
+            [("vip", 0), ("browse_abandonment", 1), ("welcome_series", 0)],
+            "the customer's own vip run stays; the older ended entry does not move"
         );
-        // All three of its runs go from its partition; a tombstone stays.
-        assert_eq!(a.runs.len(), 3);
+        // All its runs go from its partition, active ones first.
+        let gone: Vec<_> = a.runs.iter().map(|(j, _, e)| (j.as_str(), *e)).collect();
+        assert_eq!(
+            gone,
+            [
+                ("welcome_series", 0),
+                ("vip", 0),
+                ("browse_abandonment", 0),
+                ("browse_abandonment", 1)
+            ]
+        );
         assert_eq!(a.version, 3);
         assert_eq!(a.tombstone.unwrap().merged_into, Some(ana.id.clone()));
         assert_eq!(a.emails, vec![address("ana@example.com")]);

@@ -519,18 +519,12 @@ impl ContactStore for DynamoStore {
                         .build(),
                 ),
             }
-            let mut keys_gone: Vec<(String, String)> = a
-                .runs
-                .iter()
-                .map(|(j, k, e)| (gone.clone(), keys::run_sk(j, k, *e)))
-                .collect();
-            keys_gone.extend(
-                a.segments
-                    .iter()
-                    .map(|seg| (keys::segment(shop, seg), keys::member_sk(&a.id))),
-            );
-            for (pk, sk) in keys_gone {
-                writes.push(delete(&self.table, pk, sk));
+            for seg in &a.segments {
+                writes.push(delete(
+                    &self.table,
+                    keys::segment(shop, seg),
+                    keys::member_sk(&a.id),
+                ));
             }
         }
         for r in &c.runs {
@@ -589,8 +583,22 @@ impl ContactStore for DynamoStore {
         // actions allow: a deleted visitor leaves nothing its lookups could
         // lead to. The rest, and addresses and contracts, follow the commit
         // (a merged profile's tombstone leads here meanwhile).
+        // Its runs' deletions too (active ones first: they are in the due
+        // index); those beyond are deleted after the commit.
         let mut later = Vec::new();
+        let mut runs_later = Vec::new();
         if let Some(a) = &c.absorbed {
+            let gone = keys::contact(shop, &a.id);
+            let mut runs: Vec<(String, String)> = a
+                .runs
+                .iter()
+                .map(|(j, k, e)| (gone.clone(), keys::run_sk(j, k, *e)))
+                .collect();
+            let room = MAX_TRANSACTION_ITEMS.saturating_sub(writes.len());
+            runs_later = runs.split_off(room.min(runs.len()));
+            for (pk, sk) in runs {
+                writes.push(delete(&self.table, pk, sk));
+            }
             let mut browsers: Vec<String> = a
                 .anonymous_ids
                 .iter()
@@ -623,6 +631,9 @@ impl ContactStore for DynamoStore {
         }
         if let Some(a) = &c.absorbed {
             self.repoint(shop, a, later, &c.contact.id).await?;
+            // Idempotent; if cut short, what is left sits in the merged
+            // profile's partition, which the person's erasure deletes whole.
+            self.delete_keys(runs_later).await?;
         }
         Ok(())
     }
@@ -893,12 +904,19 @@ impl Privacy for DynamoStore {
                 doomed.push((keys::segment(shop, seg), keys::member_sk(id)));
             }
         }
-        // Tombstones of contacts merged into it (their runs went at the merge).
-        doomed.extend(
-            e.merged
-                .iter()
-                .map(|m| (keys::contact(shop, m), "C".to_string())),
-        );
+        // What is left of contacts merged into it: the tombstone, and any
+        // run a cut-short merge left behind.
+        for m in &e.merged {
+            let pk = keys::contact(shop, m);
+            for item in self
+                .partition(pk.clone(), "load merged contact to erase")
+                .await?
+            {
+                if let Some(sk) = item.get(SK).and_then(|v| v.as_s().ok()) {
+                    doomed.push((pk.clone(), sk.clone()));
+                }
+            }
+        }
         let a = |pk: String| (pk, "A".to_string());
         doomed.extend(e.customer_id.map(|c| a(keys::alias_customer(shop, c))));
         doomed.extend(

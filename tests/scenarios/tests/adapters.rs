@@ -316,6 +316,66 @@ async fn merge_contract<S: ContactStore>(s: &S) {
     assert_eq!(left.contact.merged_into, Some(ana.id.clone()));
     assert_eq!(left.contact.email, None);
     assert_eq!(left.version, 2);
+
+    // A long-subscribed profile with more runs than one transaction can
+    // retire (DynamoDB: 100 actions): merged all the same, none left.
+    let mut old_lead = Contact::new(
+        ContactId::for_email(&email("ana.old@example.com")),
+        shop(),
+        at("2026-01-01T00:00:00Z"),
+    );
+    old_lead.email = Some(email("ana.old@example.com"));
+    let entries: Vec<Run> = (0..120)
+        .map(|entry| Run {
+            entry,
+            status: RunStatus::Completed,
+            ..run(None)
+        })
+        .collect();
+    for (i, batch) in entries.chunks(40).enumerate() {
+        let runs = batch
+            .iter()
+            .map(|r| VersionedRun {
+                run: r.clone(),
+                version: 0,
+            })
+            .collect();
+        s.commit(commit(&old_lead, i as u64, runs, vec![]))
+            .await
+            .unwrap();
+    }
+    let stored = s
+        .load_for_update(&shop(), &old_lead.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.runs.len(), 120);
+    let mut c = commit(&ana, 2, vec![], vec![]);
+    c.absorbed = Some(waymark_app::ports::Absorbed {
+        id: old_lead.id.clone(),
+        version: stored.version,
+        tombstone: Some(old_lead.tombstone(&ana.id)),
+        emails: vec![email("ana.old@example.com")],
+        contracts: vec![],
+        anonymous_ids: vec![],
+        segments: vec![],
+        runs: entries
+            .iter()
+            .map(|r| (r.journey.clone(), r.key.clone(), r.entry))
+            .collect(),
+    });
+    s.commit(c).await.unwrap();
+    let left = s
+        .load_for_update(&shop(), &old_lead.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(left.contact.merged_into, Some(ana.id.clone()));
+    assert!(left.runs.is_empty(), "{} runs left", left.runs.len());
+    assert_eq!(
+        find(by_email("ana.old@example.com")).await,
+        Some(ana.id.clone())
+    );
 }
 
 async fn due_contract<S: ContactStore + DueIndex>(s: &S) {
