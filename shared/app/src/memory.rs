@@ -135,19 +135,13 @@ impl Aliases {
     }
 }
 
-/// A stored contact with its key.
-struct Stored {
-    shop: ShopDomain,
-    id: ContactId,
-    state: ContactState,
-}
-
 /// Contacts in numbered slots, found by shop then id; the inactivity index
-/// holds slot numbers, so moving a contact between days copies no key.
+/// holds slot numbers, so moving a contact between days copies no key. A
+/// slot's contact carries its own key (`contact.shop`, `contact.id`).
 #[derive(Default)]
 struct Contacts {
     slots: HashMap<ShopDomain, HashMap<ContactId, u32>>,
-    stored: Vec<Option<Stored>>,
+    stored: Vec<Option<ContactState>>,
     free: Vec<u32>,
 }
 
@@ -156,29 +150,24 @@ impl Contacts {
         self.slots.get(shop)?.get(id).copied()
     }
 
-    fn at(&self, slot: u32) -> &Stored {
+    fn at(&self, slot: u32) -> &ContactState {
         self.stored[slot as usize]
             .as_ref()
             .expect("a mapped slot holds a contact")
     }
 
-    fn at_mut(&mut self, slot: u32) -> &mut Stored {
+    fn at_mut(&mut self, slot: u32) -> &mut ContactState {
         self.stored[slot as usize]
             .as_mut()
             .expect("a mapped slot holds a contact")
     }
 
     fn get(&self, shop: &ShopDomain, id: &ContactId) -> Option<&ContactState> {
-        self.slot(shop, id).map(|i| &self.at(i).state)
+        self.slot(shop, id).map(|i| self.at(i))
     }
 
     /// Stores a new contact (the caller checked it is new); returns its slot.
-    fn insert(&mut self, shop: &ShopDomain, id: &ContactId, state: ContactState) -> u32 {
-        let stored = Stored {
-            shop: shop.clone(),
-            id: id.clone(),
-            state,
-        };
+    fn insert(&mut self, shop: &ShopDomain, id: &ContactId, stored: ContactState) -> u32 {
         let slot = match self.free.pop() {
             Some(i) => {
                 self.stored[i as usize] = Some(stored);
@@ -205,16 +194,16 @@ impl Contacts {
 
     fn remove(&mut self, shop: &ShopDomain, id: &ContactId) -> Option<(u32, ContactState)> {
         let slot = self.slots.get_mut(shop)?.remove(id)?;
-        let stored = self.stored[slot as usize].take()?;
+        let state = self.stored[slot as usize].take()?;
         self.free.push(slot);
-        Some((slot, stored.state))
+        Some((slot, state))
     }
 
     fn len(&self) -> usize {
         self.stored.len() - self.free.len()
     }
 
-    fn iter(&self) -> impl Iterator<Item = &Stored> {
+    fn iter(&self) -> impl Iterator<Item = &ContactState> {
         self.stored.iter().flatten()
     }
 }
@@ -244,7 +233,7 @@ impl State {
         let Some(slot) = self.contacts.slot(shop, id) else {
             return;
         };
-        let state = &mut self.contacts.at_mut(slot).state;
+        let state = self.contacts.at_mut(slot);
         let old = std::mem::replace(
             state,
             ContactState {
@@ -414,7 +403,7 @@ impl ContactStore for MemoryStore {
         }
         let slot = s.contacts.slot(shop, id);
         // Check every condition before writing anything: all or nothing.
-        let stored = slot.map(|i| &s.contacts.at(i).state);
+        let stored = slot.map(|i| s.contacts.at(i));
         if stored.map_or(0, |st| st.version) != c.expected_version {
             return Err(CommitError::Conflict);
         }
@@ -508,7 +497,7 @@ impl ContactStore for MemoryStore {
             ..
         } = c;
         let new_idle = contact.idle_at;
-        let state = &mut s.contacts.at_mut(slot).state;
+        let state = s.contacts.at_mut(slot);
         let old_idle = state.contact.idle_at;
         state.contact = contact;
         state.version += 1;
@@ -552,8 +541,8 @@ impl IdleIndex for MemoryStore {
             .idle
             .range((from, 0)..=(to, u32::MAX))
             .map(|&(_, slot)| {
-                let st = s.contacts.at(slot);
-                (st.shop.clone(), st.id.clone())
+                let c = &s.contacts.at(slot).contact;
+                (c.shop.clone(), c.id.clone())
             })
             .collect();
         contacts.sort();
@@ -631,8 +620,8 @@ impl Privacy for MemoryStore {
         let ids: Vec<ContactId> = s
             .contacts
             .iter()
-            .filter(|st| &st.shop == shop)
-            .map(|st| st.id.clone())
+            .filter(|st| &st.contact.shop == shop)
+            .map(|st| st.contact.id.clone())
             .collect();
         for id in &ids {
             s.remove_contact(shop, id);
@@ -653,7 +642,8 @@ impl DueIndex for MemoryStore {
     async fn due(&self, now: Timestamp) -> Result<Vec<Due>, StoreError> {
         let s = self.lock();
         let mut due = Vec::new();
-        for Stored { shop, id, state } in s.contacts.iter() {
+        for state in s.contacts.iter() {
+            let (shop, id) = (&state.contact.shop, &state.contact.id);
             let run_due = state
                 .runs
                 .iter()

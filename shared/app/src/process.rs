@@ -772,6 +772,45 @@ mod merge_tests {
     }
 
     #[tokio::test]
+    async fn tombstones_are_followed_to_the_live_contact_but_never_in_circles() {
+        use crate::memory::MemoryStore;
+        let store = MemoryStore::default();
+        let seed = |id: u64, into: Option<u64>| {
+            let c = Contact::new(ContactId::for_customer(id), shop(), at());
+            let contact = match into {
+                Some(into) => c.tombstone(&ContactId::for_customer(into)),
+                None => c,
+            };
+            store.seed(ContactState {
+                contact,
+                version: 1,
+                recent_events: Default::default(),
+                runs: vec![],
+            });
+        };
+        // 1 → 2 → 3 (live); 8 → 9 → 8.
+        seed(1, Some(2));
+        seed(2, Some(3));
+        seed(3, None);
+        seed(8, Some(9));
+        seed(9, Some(8));
+        let p = Processor::new(
+            waymark_core::journey::Catalog::from_files(&[]).unwrap(),
+            store,
+        );
+        let report = p
+            .handle_event(&event("shopify", customer_record(1, "ana@example.com")))
+            .await
+            .unwrap();
+        assert_eq!(report.contact, Some(ContactId::for_customer(3)));
+        let err = p
+            .handle_event(&event("shopify", customer_record(8, "bo@example.com")))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProcessError::MergeChain(_)), "{err}");
+    }
+
+    #[tokio::test]
     async fn erasing_a_person_keeps_the_lookup_of_an_address_now_someone_elses() {
         use crate::memory::MemoryStore;
         use waymark_core::event::{Identity, PrivacyRequest};

@@ -340,24 +340,38 @@ impl DynamoStore {
             pks.push(keys::alias_contract(shop, k));
         }
         for pk in pks {
-            let result = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .item(PK, s(&pk))
-                .item(SK, s("A"))
-                .item(TYPE, s("alias"))
-                .item("contact", s(id.as_str()))
-                .condition_expression("attribute_not_exists(PK)")
-                .send()
-                .await;
-            match result {
-                Ok(_) => {}
-                Err(e) if is_condition_failure(&e) => {}
-                Err(e) => return Err(sdk_err("write alias", e)),
-            }
+            self.put_alias(&pk, id, None).await?;
         }
         Ok(())
+    }
+
+    /// Points one lookup at `id` if it leads nowhere yet, or (`from`) still
+    /// leads to that contact; a lookup owned by anyone else is left alone.
+    async fn put_alias(
+        &self,
+        pk: &str,
+        id: &ContactId,
+        from: Option<&ContactId>,
+    ) -> Result<(), StoreError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(pk))
+            .item(SK, s("A"))
+            .item(TYPE, s("alias"))
+            .item("contact", s(id.as_str()));
+        let put = match from {
+            None => put.condition_expression("attribute_not_exists(PK)"),
+            Some(from) => put
+                .condition_expression("attribute_not_exists(PK) OR contact = :from")
+                .expression_attribute_values(":from", s(from.as_str())),
+        };
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(sdk_err("write alias", e)),
+        }
     }
 }
 
@@ -661,23 +675,7 @@ impl DynamoStore {
         aliases.sort();
         aliases.dedup();
         for alias in aliases {
-            let result = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .item(PK, s(&alias))
-                .item(SK, s("A"))
-                .item(TYPE, s("alias"))
-                .item("contact", s(into.as_str()))
-                .condition_expression("attribute_not_exists(PK) OR contact = :from")
-                .expression_attribute_values(":from", s(a.id.as_str()))
-                .send()
-                .await;
-            match result {
-                Ok(_) => {}
-                Err(e) if is_condition_failure(&e) => {}
-                Err(e) => return Err(sdk_err("re-point alias", e)),
-            }
+            self.put_alias(&alias, into, Some(&a.id)).await?;
         }
         Ok(())
     }

@@ -104,15 +104,7 @@ pub fn key(event: &str, detail: Option<&str>) -> String {
             let mut k = String::with_capacity(event.len() + 1 + d.len());
             k.push_str(event);
             k.push(':');
-            let lower = |c: char| {
-                let mut l = c.to_lowercase();
-                l.next() == Some(c) && l.next().is_none()
-            };
-            if d.chars().all(lower) {
-                k.push_str(d);
-            } else {
-                k.push_str(&d.to_lowercase());
-            }
+            k.push_str(&crate::ids::lowercase(d));
             k
         }
         None => event.to_string(),

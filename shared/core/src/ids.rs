@@ -63,6 +63,20 @@ impl fmt::Display for ShopDomain {
     }
 }
 
+/// `text.to_lowercase()`, borrowed when the text already is (no allocation
+/// on the hot path, where it nearly always is).
+pub fn lowercase(text: &str) -> std::borrow::Cow<'_, str> {
+    let unchanged = |c: char| {
+        let mut l = c.to_lowercase();
+        l.next() == Some(c) && l.next().is_none()
+    };
+    if text.chars().all(unchanged) {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        std::borrow::Cow::Owned(text.to_lowercase())
+    }
+}
+
 /// An email address, trimmed, with its domain lower-cased. Deliberately
 /// permissive about the local part (what SES accepts), strict about shape.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -93,15 +107,7 @@ impl EmailAddress {
     /// The form used to find a contact by email: the whole address
     /// lower-cased (borrowed when it already is).
     pub fn lookup_key(&self) -> std::borrow::Cow<'_, str> {
-        let lower = |c: char| {
-            let mut l = c.to_lowercase();
-            l.next() == Some(c) && l.next().is_none()
-        };
-        if self.0.chars().all(lower) {
-            std::borrow::Cow::Borrowed(&self.0)
-        } else {
-            std::borrow::Cow::Owned(self.0.to_lowercase())
-        }
+        lowercase(&self.0)
     }
 }
 
