@@ -112,7 +112,7 @@ pub async fn handle(service: &Service, req: Request) -> Result<Response<Body>, E
                     origin: header("origin"),
                     key: header("x-waymark-key"),
                     body: req.body().as_ref(),
-                    now: jiff::Timestamp::now(),
+                    now: waymark_http::request_time(&req),
                 })
                 .await;
             extra = answer.headers;

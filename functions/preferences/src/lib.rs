@@ -29,20 +29,6 @@ pub fn build(sdk: &SdkConfig, table: &str, secret: &str) -> Result<Service, Erro
     .with_topics(topics))
 }
 
-/// The request's own time (Function URL `timeEpoch`), which token expiry is
-/// judged against; the clock only when the platform gave none.
-fn request_time(req: &Request) -> jiff::Timestamp {
-    use lambda_http::request::RequestContext;
-    let epoch_ms = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(c)) => c.time_epoch,
-        _ => 0,
-    };
-    jiff::Timestamp::from_millisecond(epoch_ms)
-        .ok()
-        .filter(|t| epoch_ms > 0 && *t > jiff::Timestamp::UNIX_EPOCH)
-        .unwrap_or_else(jiff::Timestamp::now)
-}
-
 pub async fn handle(service: &Service, req: Request) -> Result<Response<Body>, Error> {
     let params = req.query_string_parameters();
     let token = params.first("t");
@@ -52,12 +38,14 @@ pub async fn handle(service: &Service, req: Request) -> Result<Response<Body>, E
         ("POST", "/unsubscribe") => {
             let body = std::str::from_utf8(req.body().as_ref()).unwrap_or_default();
             let choice = service.choice(body);
-            service.unsubscribe(token, choice, request_time(&req)).await
+            service
+                .unsubscribe(token, choice, waymark_http::request_time(&req))
+                .await
         }
         ("GET", "/confirm") => service.confirm_subscription_page(token),
         ("POST", "/confirm") => {
             service
-                .confirm_subscription(token, request_time(&req))
+                .confirm_subscription(token, waymark_http::request_time(&req))
                 .await
         }
         _ => waymark_app::preferences::Page {

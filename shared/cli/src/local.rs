@@ -84,6 +84,27 @@ pub enum Local {
     },
 }
 
+/// `cargo lambda invoke` sends to `[::1]:<port>` unless told otherwise;
+/// `cargo lambda watch` serves IPv4 loopback. Forward one to the other, so
+/// `cargo lambda invoke feedback --data-file …` reaches the stack as written.
+async fn forward_ipv6_loopback(functions: &str) {
+    let Some(port) = reqwest::Url::parse(functions)
+        .ok()
+        .filter(|u| u.host_str() == Some("127.0.0.1"))
+        .and_then(|u| u.port_or_known_default())
+    else {
+        return;
+    };
+    let from = std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port));
+    let to = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port));
+    match waymark_local::forward::forward(from, to).await {
+        Ok(()) => eprintln!("runner: forwarding {from} to {to} (cargo lambda invoke's default)"),
+        Err(e) => eprintln!(
+            "runner: not forwarding {from}: {e:#}; use `cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port {port} …`"
+        ),
+    }
+}
+
 pub async fn run(cmd: Local) -> Result<ExitCode> {
     match cmd {
         Local::Up {
@@ -116,6 +137,7 @@ pub async fn run(cmd: Local) -> Result<ExitCode> {
                 client: reqwest::Client::new(),
             };
             let runner = Runner::new(&sdk, &t, stream, invoker)?;
+            forward_ipv6_loopback(&functions).await;
             eprintln!(
                 "runner: control on http://{control} (POST /tick?now=…), realtime={realtime}"
             );

@@ -5,6 +5,7 @@
 
 pub mod control;
 pub mod filter;
+pub mod forward;
 pub mod mailbox;
 pub mod moto;
 pub mod resources;

@@ -109,7 +109,15 @@ pub struct Stack {
     pub sender: String,
     pub ingest: ingest_fn::Service,
     pub runner: Runner<InProcess>,
+    /// The scenario's logical time: the latest tick, webhook or storefront
+    /// event so far. HTTP requests to `ingest` and `preferences` carry it as
+    /// the platform's receive time (`timeEpoch`), so nothing a test checks
+    /// depends on the day it runs.
+    clock: jiff::Timestamp,
 }
+
+/// Where every scenario's clock starts: the fixtures' morning.
+const START: &str = "2026-11-23T10:00:00Z";
 
 /// Options for building a stack.
 #[derive(Debug, Clone)]
@@ -211,7 +219,19 @@ impl Stack {
             table,
             sender,
             runner,
+            clock: START.parse()?,
         })
+    }
+
+    /// The scenario's logical time (see [`Stack::advance_to`]).
+    pub fn clock(&self) -> jiff::Timestamp {
+        self.clock
+    }
+
+    /// Moves the scenario's clock forward to `at` (never back): what a
+    /// request sent now is stamped with.
+    pub fn advance_to(&mut self, at: jiff::Timestamp) {
+        self.clock = self.clock.max(at);
     }
 
     /// Posts a webhook to ingest exactly as Shopify would (signed with
@@ -223,8 +243,7 @@ impl Stack {
         body: &str,
         hmac: Option<String>,
     ) -> Result<(u16, Value)> {
-        self.post_at(topic, webhook_id, body, hmac, "2026-11-23T10:00:00Z")
-            .await
+        self.post_at(topic, webhook_id, body, hmac, START).await
     }
 
     /// A signed webhook that Shopify triggered at `triggered_at` (the time
@@ -262,7 +281,9 @@ impl Stack {
         if let Some(h) = hmac {
             req = req.header("x-shopify-hmac-sha256", h);
         }
-        let resp = ingest_fn::handle(&self.ingest, req.body(Body::from(body.to_string()))?)
+        self.advance_to(triggered_at.parse()?);
+        let req = waymark_http::received_at(req.body(Body::from(body.to_string()))?, self.clock);
+        let resp = ingest_fn::handle(&self.ingest, req)
             .await
             .map_err(anyhow::Error::from_boxed)?;
         let status = resp.status().as_u16();
@@ -277,6 +298,15 @@ impl Stack {
     /// Storefront events as the snippet posts them to `/track` (from the
     /// allowed origin, with the stack's write key), then the stream settles.
     pub async fn track(&mut self, events: Value) -> Result<(u16, Value)> {
+        let latest = events
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["at"].as_str()?.parse::<jiff::Timestamp>().ok())
+            .max();
+        if let Some(at) = latest {
+            self.advance_to(at);
+        }
         let body = serde_json::json!({"key": TRACK_KEY, "batch": events});
         let req = lambda_http::http::Request::builder()
             .method("POST")
@@ -284,6 +314,7 @@ impl Stack {
             .header("content-type", "text/plain")
             .header("origin", TRACK_ORIGIN)
             .body(Body::from(body.to_string()))?;
+        let req = waymark_http::received_at(req, self.clock);
         let resp = ingest_fn::handle(&self.ingest, req)
             .await
             .map_err(anyhow::Error::from_boxed)?;
@@ -326,7 +357,7 @@ impl Stack {
             })
             .unwrap_or_default();
         use lambda_http::RequestExt;
-        let req = req.with_query_string_parameters(query);
+        let req = waymark_http::received_at(req.with_query_string_parameters(query), self.clock);
         let resp = preferences_fn::handle(&self.preferences, req)
             .await
             .map_err(anyhow::Error::from_boxed)?;
@@ -362,7 +393,9 @@ impl Stack {
 
     /// `make tick NOW=…`: the schedule at `now`, and everything it causes.
     pub async fn tick(&mut self, now: &str) -> Result<()> {
-        self.runner.tick(now.parse()?).await?;
+        let now: jiff::Timestamp = now.parse()?;
+        self.advance_to(now);
+        self.runner.tick(now).await?;
         Ok(())
     }
 

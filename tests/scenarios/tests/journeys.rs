@@ -331,6 +331,44 @@ async fn a_tampered_link_changes_nothing_and_answers_like_any_other() {
     assert_eq!(stack.sent().await.unwrap().len(), 3);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsubscribe_link_expires_90_days_after_its_email_whatever_the_date_today() {
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .webhook("checkouts/create", "wh-1", CHECKOUT)
+        .await
+        .unwrap();
+    stack.tick("2026-11-23T11:01:00Z").await.unwrap();
+    let url = stack.sent().await.unwrap()[0].unsubscribe_url().unwrap();
+    let shop = waymark_core::ids::ShopDomain::parse(waymark_scenarios::SHOP).unwrap();
+    let ana = waymark_core::ids::EmailAddress::parse("ana.silva@example.com").unwrap();
+    use waymark_app::ports::Suppressions;
+    // 91 days after the email (the reminders went meanwhile): the link no
+    // longer works, and the answer says nothing about why.
+    stack.tick("2027-02-22T11:02:00Z").await.unwrap();
+    let (status, _) = stack.preferences("POST", &url).await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(
+        stack.store().suppression(&shop, &ana).await.unwrap(),
+        None,
+        "an expired link records nothing"
+    );
+    // The same link, 89 days after its email, in a second stack, works.
+    let mut early = Stack::start().await.unwrap();
+    early
+        .webhook("checkouts/create", "wh-1", CHECKOUT)
+        .await
+        .unwrap();
+    early.tick("2026-11-23T11:01:00Z").await.unwrap();
+    let url = early.sent().await.unwrap()[0].unsubscribe_url().unwrap();
+    early.tick("2027-02-20T11:00:00Z").await.unwrap();
+    early.preferences("POST", &url).await.unwrap();
+    assert_eq!(
+        early.store().suppression(&shop, &ana).await.unwrap(),
+        Some(waymark_app::ports::SuppressionReason::Unsubscribed)
+    );
+}
+
 fn ses_sample(name: &str) -> serde_json::Value {
     let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
