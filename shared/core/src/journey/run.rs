@@ -1,5 +1,7 @@
 //! One contact's run through one journey: plain data, persisted as is.
 
+use super::definition::{Definition, RunPer};
+use crate::event::{Event, EventKind};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -73,5 +75,16 @@ pub struct Click {
 impl Run {
     pub fn is_active(&self) -> bool {
         self.status == RunStatus::Active
+    }
+}
+
+/// The run an event belongs to within the contact: per checkout, a checkout
+/// event's token or an order's checkout token; per order, an order event's id.
+pub(super) fn run_key(def: &Definition, event: &Event) -> Option<String> {
+    match (def.trigger.run_per, &event.kind) {
+        (RunPer::Contact, _) => Some("contact".into()),
+        (RunPer::Checkout, EventKind::CheckoutUpdated(c)) => Some(c.token.clone()),
+        (RunPer::Checkout, kind) => kind.order().and_then(|o| o.checkout_token.clone()),
+        (RunPer::Order, kind) => kind.order_id().map(|o| o.to_string()),
     }
 }

@@ -1,0 +1,184 @@
+//! Entry admission: which journeys an event starts for the contact, and why
+//! not the others (already in, re-entry, cooldown, audience, suppression by a
+//! higher-priority journey, goal already met). One run per journey and key.
+
+use super::catalog::Catalog;
+use super::condition::{Scope, all};
+use super::dates::date_trigger_at;
+use super::definition::{DATE_REACHED, Definition, Reentry, STAGE_CHANGED, SUBSCRIBED};
+use super::effect::Effect;
+use super::run::{Run, RunStatus, run_key};
+use super::steps::{advance, end};
+use crate::contact::Contact;
+use crate::event::Event;
+
+/// How late a date trigger may still fire (the timer was down, the contact
+/// was reviewed late); older instants are let go.
+const DATE_GRACE: jiff::SignedDuration = jiff::SignedDuration::from_hours(24 * 7);
+
+/// What the event (and what it changed) fired besides its own name.
+pub(super) struct Fired<'a> {
+    pub entered: &'a [String],
+    pub exited: &'a [String],
+    /// The contact gained marketing consent.
+    pub subscribed: bool,
+    /// The lifecycle rules moved the contact to this stage.
+    pub staged: Option<&'a str>,
+}
+
+/// Starts every current journey the event triggers, unless the contact is
+/// already in it (same key), may not re-enter yet, is cooling down, is
+/// outside its audience, is in a journey that suppresses it, or already met
+/// its goal.
+pub(super) fn admit(
+    catalog: &Catalog,
+    contact: &mut Contact,
+    runs: &mut Vec<Run>,
+    event: &Event,
+    fired: &Fired<'_>,
+    effects: &mut Vec<Effect>,
+) {
+    for def in catalog.current() {
+        admit_one(catalog, contact, runs, event, def, fired, effects);
+    }
+}
+
+fn admit_one(
+    catalog: &Catalog,
+    contact: &mut Contact,
+    runs: &mut Vec<Run>,
+    event: &Event,
+    def: &Definition,
+    fired: &Fired<'_>,
+    effects: &mut Vec<Effect>,
+) {
+    let kind = event.kind.name();
+    let scope = Scope {
+        event: Some(&event.kind),
+        contact,
+        run: None,
+        now: event.at,
+    };
+    // A date trigger's run is keyed on the date: one run per date value.
+    let date_key = (def.trigger.event == DATE_REACHED)
+        .then(|| date_trigger_at(catalog, contact, &def.trigger))
+        .flatten()
+        .filter(|(_, t)| *t <= event.at && t.checked_add(DATE_GRACE).is_ok_and(|g| event.at < g))
+        .map(|(day, _)| format!("date:{day}"));
+    let triggered = match (def.trigger.event.as_str(), &def.trigger.segment) {
+        (DATE_REACHED, _) => date_key.is_some(),
+        ("segment_entered", Some(seg)) => fired.entered.contains(seg),
+        ("segment_exited", Some(seg)) => fired.exited.contains(seg),
+        (SUBSCRIBED, _) => fired.subscribed,
+        (STAGE_CHANGED, _) => fired
+            .staged
+            .is_some_and(|to| def.trigger.stage.as_deref().is_none_or(|want| want == to)),
+        (name, _) => name == kind,
+    };
+    if !triggered || !all(&def.trigger.conditions, scope) {
+        return;
+    }
+    let Some(key) = date_key.or_else(|| run_key(def, event)) else {
+        return;
+    };
+    let latest = runs
+        .iter()
+        .filter(|r| r.journey == def.id && r.key == key)
+        .max_by_key(|r| r.entry);
+    let entry = match latest {
+        None => 0,
+        Some(r) if r.is_active() => return,
+        Some(r) => {
+            let again = match def.trigger.reentry {
+                Reentry::Once => false,
+                Reentry::Always => true,
+                Reentry::Every(d) => r.entered_at.checked_add(d).is_ok_and(|t| t <= event.at),
+            };
+            if !again {
+                return;
+            }
+            r.entry + 1
+        }
+    };
+    let not_entered = |reason: String| Effect::NotEntered {
+        journey: def.id.clone(),
+        reason,
+    };
+    if let Some(cooldown) = def.trigger.cooldown
+        && runs.iter().any(|r| {
+            r.journey == def.id
+                && r.entered_at
+                    .checked_add(cooldown)
+                    .is_ok_and(|t| t > event.at)
+        })
+    {
+        effects.push(not_entered(
+            "cooling down: entered this journey recently".into(),
+        ));
+        return;
+    }
+    if !all(&def.audience, scope) {
+        effects.push(not_entered("not in the journey's audience".into()));
+        return;
+    }
+    if let Some(by) = def
+        .suppressed_by
+        .iter()
+        .find(|other| runs.iter().any(|r| r.is_active() && &r.journey == *other))
+    {
+        effects.push(not_entered(format!("suppressed: the contact is in `{by}`")));
+        return;
+    }
+    // An order at or after this (late) event already met the goal: a
+    // checkout webhook arriving after its order starts nothing.
+    let ordered_goal =
+        kind != "order_placed" && def.goals.iter().any(|g| g.event == "order_placed");
+    if ordered_goal && (contact.ordered_checkouts.contains(&key) || contact.ordered_since(event.at))
+    {
+        effects.push(not_entered(
+            "goal already reached: an order at or after this event".into(),
+        ));
+        return;
+    }
+    // Journeys this one suppresses leave as it starts.
+    for other in runs.iter_mut().filter(|r| r.is_active()) {
+        let suppressed = catalog
+            .version(&other.journey, other.version)
+            .is_some_and(|d| d.suppressed_by.contains(&def.id));
+        if suppressed {
+            end(
+                other,
+                RunStatus::Exited,
+                &format!("suppressed by `{}`", def.id),
+                event.at,
+                effects,
+            );
+        }
+    }
+    let mut run = Run {
+        journey: def.id.clone(),
+        version: def.version,
+        key: key.clone(),
+        entry,
+        status: RunStatus::Active,
+        step: 0,
+        wait_until: None,
+        entered_at: event.at,
+        trigger_at: event.at,
+        cursor: event.at,
+        ended_at: None,
+        end_reason: None,
+        trigger: event.kind.clone(),
+        matched: None,
+        sent: Vec::new(),
+        path: Vec::new(),
+        clicks: Vec::new(),
+    };
+    effects.push(Effect::Entered {
+        journey: def.id.clone(),
+        key,
+        at: event.at,
+    });
+    advance(catalog, contact, &mut run, event.at, effects);
+    runs.push(run);
+}
