@@ -6,7 +6,8 @@
 use crate::ports::{
     Claimed, Commit, CommitError, ContactState, ContactStore, Due, DueIndex, Erasure, IdleBatch,
     IdleIndex, Inbox, Mailer, Member, Outbox, Privacy, Receipt, Recorded, Rejected, Resolution,
-    Segments, StoreError, SuppressionReason, SuppressionState, Suppressions, VersionedRun,
+    Segments, StoreError, StoreErrorKind, SuppressionReason, SuppressionState, Suppressions,
+    VersionedRun,
 };
 use jiff::{SignedDuration, Timestamp};
 use std::collections::BTreeMap;
@@ -703,7 +704,11 @@ impl Outbox for MemoryStore {
                 e.error = Some(error.to_string());
                 Ok(())
             }
-            _ => Err(StoreError(format!("{key}: not claimed by this attempt"))),
+            _ => Err(StoreError::new(
+                StoreErrorKind::Rejected,
+                key.to_string(),
+                "not claimed by this attempt",
+            )),
         }
     }
 
@@ -717,7 +722,11 @@ impl Outbox for MemoryStore {
                 e.error = Some(error.to_string());
                 Ok(())
             }
-            _ => Err(StoreError(format!("{key}: not claimed by this attempt"))),
+            _ => Err(StoreError::new(
+                StoreErrorKind::Rejected,
+                key.to_string(),
+                "not claimed by this attempt",
+            )),
         }
     }
 
@@ -730,7 +739,11 @@ impl Outbox for MemoryStore {
                 e.due = None;
                 Ok(())
             }
-            _ => Err(StoreError(format!("{key}: not claimed by this attempt"))),
+            _ => Err(StoreError::new(
+                StoreErrorKind::Rejected,
+                key.to_string(),
+                "not claimed by this attempt",
+            )),
         }
     }
 

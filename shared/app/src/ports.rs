@@ -9,10 +9,68 @@ use waymark_core::ids::{ContactId, EmailAddress, RecentEvents, ShopDomain};
 use waymark_core::journey::Run;
 use waymark_core::outbox::{OutboxMessage, SendFailure};
 
-/// A storage failure the caller cannot fix by retrying its own logic.
+/// What went wrong in storage, which decides whether trying again can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreErrorKind {
+    /// Throttled or over provisioned capacity: try again later.
+    Throttled,
+    /// A passing failure of the service or the network (timeout, 5xx).
+    Transient,
+    /// Work that continues on the next attempt (a long erasure, a batch the
+    /// service kept partly refusing).
+    Unfinished,
+    /// An item or a transaction over DynamoDB's limits: no retry helps.
+    TooLarge,
+    /// A stored item that does not read back: no retry helps.
+    Corrupt,
+    /// Anything else the service refused (validation, access, a state the
+    /// caller did not expect): no retry helps.
+    Rejected,
+}
+
+impl StoreErrorKind {
+    /// Whether the same call may succeed later.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Self::Throttled | Self::Transient | Self::Unfinished)
+    }
+}
+
+/// A storage failure the caller cannot fix by retrying its own logic: what
+/// was being done, what kind of failure it was, and the adapter's error.
 #[derive(Debug, thiserror::Error)]
-#[error("storage: {0}")]
-pub struct StoreError(pub String);
+#[error("storage: {what}: {detail}")]
+pub struct StoreError {
+    kind: StoreErrorKind,
+    what: String,
+    detail: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl StoreError {
+    pub fn new(kind: StoreErrorKind, what: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            what: what.into(),
+            detail: detail.into(),
+            source: None,
+        }
+    }
+
+    /// Keeps the adapter's own error as the source.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    pub fn kind(&self) -> StoreErrorKind {
+        self.kind
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        self.kind.is_retryable()
+    }
+}
 
 /// A verified delivery's receipt, keyed by the platform's delivery id.
 #[derive(Debug, Clone)]

@@ -47,9 +47,41 @@ pub struct Report {
     pub replayed: bool,
 }
 
+/// What one load → apply attempt decided: nothing to write, or a commit
+/// that holds only if nobody changed the contact since it was read.
+enum Attempt {
+    Done(Report),
+    Commit(Box<Commit>, Report),
+}
+
 impl<S: ContactStore> Processor<S> {
     pub fn new(catalog: Catalog, store: S) -> Self {
         Self { catalog, store }
+    }
+
+    /// Runs `attempt` (load, apply, build the commit) until its commit holds:
+    /// a conflict means someone else changed the contact, so it reloads and
+    /// recomputes, up to `MAX_CONFLICTS` times.
+    async fn retrying<F, Fut>(&self, subject: &str, mut attempt: F) -> Result<Report, ProcessError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<Attempt, ProcessError>>,
+    {
+        for _ in 0..MAX_CONFLICTS {
+            let (commit, report) = match attempt().await? {
+                Attempt::Done(report) => return Ok(report),
+                Attempt::Commit(commit, report) => (commit, report),
+            };
+            match self.store.commit(*commit).await {
+                Ok(()) => {
+                    log(&report.effects);
+                    return Ok(report);
+                }
+                Err(CommitError::Conflict) => continue,
+                Err(CommitError::Store(e)) => return Err(e.into()),
+            }
+        }
+        Err(ProcessError::Contended(subject.to_string()))
     }
 
     pub fn store(&self) -> &S {
@@ -92,41 +124,37 @@ impl<S: ContactStore> Processor<S> {
         id: &ContactId,
         event: &Event,
     ) -> Result<Report, ProcessError> {
-        for _ in 0..MAX_CONFLICTS {
+        self.retrying(&event.id, || async move {
             let Some(state) = self
                 .store
                 .load_for_update(&event.shop, id)
                 .await?
                 .filter(|s| s.contact.merged_into.is_none())
             else {
-                return Ok(Report::default());
+                return Ok(Attempt::Done(Report::default()));
             };
             if state.recent_events.contains(&event.id) {
-                return Ok(Report {
+                return Ok(Attempt::Done(Report {
                     contact: Some(id.clone()),
                     effects: vec![],
                     replayed: true,
-                });
+                }));
             }
             let (mut contact, base, mut recent) = take_contact(state);
             let mut runs: Vec<_> = base.runs.iter().map(|r| r.run.clone()).collect();
             let effects = handle_event(&self.catalog, &mut contact, &mut runs, event);
             recent.push(&event.id, RECENT_EVENTS);
             let commit = build_commit(&base, contact, runs, recent, &effects, Default::default());
-            match self.store.commit(commit).await {
-                Ok(()) => {
-                    log(&effects);
-                    return Ok(Report {
-                        contact: Some(id.clone()),
-                        effects,
-                        replayed: false,
-                    });
-                }
-                Err(CommitError::Conflict) => continue,
-                Err(CommitError::Store(e)) => return Err(e.into()),
-            }
-        }
-        Err(ProcessError::Contended(event.id.clone()))
+            Ok(Attempt::Commit(
+                Box::new(commit),
+                Report {
+                    contact: Some(id.clone()),
+                    effects,
+                    replayed: false,
+                },
+            ))
+        })
+        .await
     }
 
     /// Fires the contact's waits due at or before `now`.
@@ -136,20 +164,20 @@ impl<S: ContactStore> Processor<S> {
         id: &ContactId,
         now: jiff::Timestamp,
     ) -> Result<Report, ProcessError> {
-        for _ in 0..MAX_CONFLICTS {
+        self.retrying(id.as_str(), || async move {
             let Some(state) = self
                 .store
                 .load_for_update(shop, id)
                 .await?
                 .filter(|s| s.contact.merged_into.is_none())
             else {
-                return Ok(Report::default());
+                return Ok(Attempt::Done(Report::default()));
             };
             let mut contact = state.contact.clone();
             let mut runs: Vec<_> = state.runs.iter().map(|r| r.run.clone()).collect();
             let effects = handle_tick(&self.catalog, &mut contact, &mut runs, now);
             if contact == state.contact && runs.iter().zip(&state.runs).all(|(a, b)| *a == b.run) {
-                return Ok(Report::default());
+                return Ok(Attempt::Done(Report::default()));
             }
             let commit = build_commit(
                 &Base {
@@ -163,20 +191,16 @@ impl<S: ContactStore> Processor<S> {
                 &effects,
                 Default::default(),
             );
-            match self.store.commit(commit).await {
-                Ok(()) => {
-                    log(&effects);
-                    return Ok(Report {
-                        contact: Some(id.clone()),
-                        effects,
-                        replayed: false,
-                    });
-                }
-                Err(CommitError::Conflict) => continue,
-                Err(CommitError::Store(e)) => return Err(e.into()),
-            }
-        }
-        Err(ProcessError::Contended(id.to_string()))
+            Ok(Attempt::Commit(
+                Box::new(commit),
+                Report {
+                    contact: Some(id.clone()),
+                    effects,
+                    replayed: false,
+                },
+            ))
+        })
+        .await
     }
 }
 
@@ -188,9 +212,9 @@ impl<S: ContactStore + Privacy> Processor<S> {
             tracing::info!(shop = %event.shop, items, "shop redacted: every item of the shop erased");
             return Ok(Report::default());
         }
-        let identity = event.kind.identity();
-        for _ in 0..MAX_CONFLICTS {
-            let found = self.store.find(&event.shop, &identity).await?;
+        let identity = &event.kind.identity();
+        self.retrying(&event.id, || async move {
+            let found = self.store.find(&event.shop, identity).await?;
             let id = match (
                 found.contact,
                 &identity.customer_id,
@@ -204,7 +228,7 @@ impl<S: ContactStore + Privacy> Processor<S> {
                     || !identity.is_known() && identity.anonymous_id.is_none() =>
                 {
                     tracing::info!(event_id = %event.id, kind = event.kind.name(), "no contact for this event; nothing to do");
-                    return Ok(Report::default());
+                    return Ok(Attempt::Done(Report::default()));
                 }
                 (None, Some(c), ..) => ContactId::for_customer(*c),
                 (None, None, Some(e), _) => ContactId::for_email(e),
@@ -224,21 +248,21 @@ impl<S: ContactStore + Privacy> Processor<S> {
                 },
             };
             if state.recent_events.contains(&event.id) {
-                return Ok(Report {
+                return Ok(Attempt::Done(Report {
                     contact: Some(id),
                     effects: vec![],
                     replayed: true,
-                });
+                }));
             }
             if let EventKind::CustomerDeleted(_) | EventKind::CustomerRedacted(_) = &event.kind {
                 self.erase(&state, event).await?;
                 for o in self.profiles_at_address(event, &found.merge, &id).await? {
                     self.erase(&o, event).await?;
                 }
-                return Ok(Report {
+                return Ok(Attempt::Done(Report {
                     contact: Some(id),
                     ..Report::default()
-                });
+                }));
             }
             let (mut contact, base, mut recent) = take_contact(state);
             let mut runs: Vec<_> = base.runs.iter().map(|r| r.run.clone()).collect();
@@ -280,20 +304,16 @@ impl<S: ContactStore + Privacy> Processor<S> {
             recent.push(&event.id, RECENT_EVENTS);
             let mut commit = build_commit(&base, contact, runs, recent, &effects, found.unmapped);
             commit.absorbed = absorbed;
-            match self.store.commit(commit).await {
-                Ok(()) => {
-                    log(&effects);
-                    return Ok(Report {
-                        contact: Some(id),
-                        effects,
-                        replayed: false,
-                    });
-                }
-                Err(CommitError::Conflict) => continue,
-                Err(CommitError::Store(e)) => return Err(e.into()),
-            }
-        }
-        Err(ProcessError::Contended(event.id.clone()))
+            Ok(Attempt::Commit(
+                Box::new(commit),
+                Report {
+                    contact: Some(id),
+                    effects,
+                    replayed: false,
+                },
+            ))
+        })
+        .await
     }
 
     /// The person's email-only profiles under the address a privacy request

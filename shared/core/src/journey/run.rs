@@ -17,6 +17,18 @@ pub enum RunStatus {
     Exited,
 }
 
+impl RunStatus {
+    /// The stored name (the same as its serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Completed => "completed",
+            Self::Converted => "converted",
+            Self::Exited => "exited",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Run {
     pub journey: String,
@@ -86,5 +98,23 @@ pub(super) fn run_key(def: &Definition, event: &Event) -> Option<String> {
         (RunPer::Checkout, EventKind::CheckoutUpdated(c)) => Some(c.token.clone()),
         (RunPer::Checkout, kind) => kind.order().and_then(|o| o.checkout_token.clone()),
         (RunPer::Order, kind) => kind.order_id().map(|o| o.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RunStatus;
+
+    #[test]
+    fn the_stored_name_is_the_serde_name() {
+        for status in [
+            RunStatus::Active,
+            RunStatus::Completed,
+            RunStatus::Converted,
+            RunStatus::Exited,
+        ] {
+            let json = serde_json::to_string(&status).unwrap();
+            assert_eq!(json, format!("\"{}\"", status.as_str()));
+        }
     }
 }

@@ -1,0 +1,478 @@
+//! Contacts, their lookups (customer, email, browser, contract) and runs:
+//! the versioned read and the one transaction that commits an event's
+//! effects (contact, runs, outbox, memberships), and merges.
+
+use super::*;
+
+impl DynamoStore {
+    /// Ends one claimed attempt of a message: `update` applies only while the
+    /// message is still `sending` under this very attempt.
+    pub(super) async fn settle<const N: usize>(
+        &self,
+        c: &Claimed,
+        update: &str,
+        values: [(&str, AttributeValue); N],
+        what: &str,
+    ) -> Result<(), StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(self.key(&c.message)))
+            .key(SK, s("O"))
+            .condition_expression("st = :sending AND attempts = :attempt")
+            .update_expression(update)
+            .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":attempt", n(c.attempt));
+        for (name, value) in values {
+            request = request.expression_attribute_values(name, value);
+        }
+        request.send().await.map_err(|e| sdk_err(what, e))?;
+        Ok(())
+    }
+
+    /// Every item a query finds, page after page. `query` builds the
+    /// request (table and conditions); the pages are this loop's.
+    pub(super) async fn query_all(
+        &self,
+        query: impl Fn() -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+        what: &str,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = query()
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk_err(what, e))?;
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    /// Every item of one partition, strongly consistent, in key order.
+    pub(super) async fn partition(&self, pk: String, what: &str) -> Result<Vec<Item>, StoreError> {
+        self.query_all(
+            || {
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("PK = :pk")
+                    .expression_attribute_values(":pk", s(&pk))
+                    .consistent_read(true)
+            },
+            what,
+        )
+        .await
+    }
+
+    pub(super) async fn alias(&self, pk: String) -> Result<Option<ContactId>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(pk))
+            .key(SK, s("A"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_err("read alias", e))?;
+        Ok(out
+            .item
+            .and_then(|i| i.get("contact").and_then(|v| v.as_s().ok()).cloned())
+            .and_then(|c| ContactId::parse(&c).ok()))
+    }
+
+    /// Points identities at a contact. The first mapping wins: an identity
+    /// already owned by another contact is left alone (merging is explicit).
+    pub(super) async fn claim_aliases(
+        &self,
+        shop: &ShopDomain,
+        id: &ContactId,
+        identity: &Identity,
+    ) -> Result<(), StoreError> {
+        let mut pks = Vec::new();
+        if let Some(c) = identity.customer_id {
+            pks.push(keys::alias_customer(shop, c));
+        }
+        if let Some(e) = &identity.email {
+            pks.push(keys::alias_email(shop, &e.lookup_key()));
+        }
+        if let Some(o) = identity.order_id {
+            pks.push(keys::alias_order(shop, o));
+        }
+        if let Some(a) = &identity.anonymous_id {
+            pks.push(keys::alias_anonymous(shop, a));
+        }
+        if let Some(k) = identity.contract_id {
+            pks.push(keys::alias_contract(shop, k));
+        }
+        for pk in pks {
+            self.put_alias(&pk, id, None).await?;
+        }
+        Ok(())
+    }
+
+    /// Points one lookup at `id` if it leads nowhere yet, or (`from`) still
+    /// leads to that contact; a lookup owned by anyone else is left alone.
+    pub(super) async fn put_alias(
+        &self,
+        pk: &str,
+        id: &ContactId,
+        from: Option<&ContactId>,
+    ) -> Result<(), StoreError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(pk))
+            .item(SK, s("A"))
+            .item(TYPE, s("alias"))
+            .item("contact", s(id.as_str()));
+        let put = match from {
+            None => put.condition_expression("attribute_not_exists(PK)"),
+            Some(from) => put
+                .condition_expression("attribute_not_exists(PK) OR contact = :from")
+                .expression_attribute_values(":from", s(from.as_str())),
+        };
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(sdk_err("write alias", e)),
+        }
+    }
+}
+
+impl ContactStore for DynamoStore {
+    async fn find(&self, shop: &ShopDomain, identity: &Identity) -> Result<Resolution, StoreError> {
+        let mut r = Resolution::default();
+        if let Some(c) = identity.customer_id {
+            match self.alias(keys::alias_customer(shop, c)).await? {
+                Some(id) => r.contact = Some(id),
+                None => r.unmapped.customer_id = Some(c),
+            }
+        }
+        if let Some(e) = &identity.email {
+            match self.alias(keys::alias_email(shop, &e.lookup_key())).await? {
+                // The address is another contact's: perhaps the same person
+                // (the processor decides).
+                Some(id) if r.contact.as_ref().is_some_and(|c| *c != id) => r.merge.push(id),
+                Some(id) => r.contact = r.contact.or(Some(id)),
+                None => r.unmapped.email = Some(e.clone()),
+            }
+        }
+        if let Some(o) = identity.order_id {
+            match self.alias(keys::alias_order(shop, o)).await? {
+                Some(id) => r.contact = r.contact.or(Some(id)),
+                None => r.unmapped.order_id = Some(o),
+            }
+        }
+        if let Some(k) = identity.contract_id {
+            match self.alias(keys::alias_contract(shop, k)).await? {
+                Some(id) => r.contact = r.contact.or(Some(id)),
+                None => r.unmapped.contract_id = Some(k),
+            }
+        }
+        if let Some(a) = &identity.anonymous_id {
+            match self.alias(keys::alias_anonymous(shop, a)).await? {
+                Some(id) if r.contact.as_ref().is_some_and(|c| *c != id) => r.merge.push(id),
+                // A new person on a known browser: its contact is merged in
+                // only if anonymous (the processor checks).
+                Some(id) if r.contact.is_none() && identity.is_known() => r.merge.push(id),
+                Some(id) => r.contact = Some(id),
+                None => r.unmapped.anonymous_id = Some(a.clone()),
+            }
+        }
+        Ok(r)
+    }
+
+    async fn load_for_update(
+        &self,
+        shop: &ShopDomain,
+        id: &ContactId,
+    ) -> Result<Option<ContactState>, StoreError> {
+        let items = self
+            .partition(keys::contact(shop, id), "load contact")
+            .await?;
+        let Some(profile) = items
+            .iter()
+            .find(|i| i.get(SK).and_then(|v| v.as_s().ok()).map(String::as_str) == Some("C"))
+        else {
+            return Ok(None);
+        };
+        let d: ContactDoc = read_doc(profile)?;
+        let mut runs = Vec::new();
+        for item in &items {
+            if item
+                .get(TYPE)
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+                == Some("run")
+            {
+                runs.push(VersionedRun {
+                    run: read_doc::<Run>(item)?,
+                    version: read_n(item, VERSION),
+                });
+            }
+        }
+        Ok(Some(ContactState {
+            contact: d.contact,
+            version: read_n(profile, VERSION),
+            recent_events: d.recent_events,
+            runs,
+        }))
+    }
+
+    async fn commit(&self, c: Commit) -> Result<(), CommitError> {
+        let shop = &c.contact.shop;
+        let pk = keys::contact(shop, &c.contact.id);
+        self.claim_aliases(shop, &c.contact.id, &c.identities)
+            .await?;
+        let versioned = |expected: u64| -> (&'static str, Option<Item>) {
+            if expected == 0 {
+                ("attribute_not_exists(PK)", None)
+            } else {
+                (
+                    "ver = :v",
+                    Some(HashMap::from([(":v".to_string(), n(expected))])),
+                )
+            }
+        };
+        let mut writes = Vec::new();
+        let mut contact_item: Item = HashMap::from([
+            (PK.into(), s(&pk)),
+            (SK.into(), s("C")),
+            (TYPE.into(), s("contact")),
+            (VERSION.into(), n(c.expected_version + 1)),
+            (
+                DOC.into(),
+                doc(&ContactDoc {
+                    contact: c.contact.clone(),
+                    recent_events: c.recent_events.clone(),
+                })?,
+            ),
+        ]);
+        if let Some(review) = c.contact.review_at {
+            contact_item.insert(DUE_SHARD.into(), s(keys::shard(&pk)));
+            contact_item.insert(DUE_AT.into(), n(review.as_millisecond()));
+        }
+        if let Some(idle) = c.contact.idle_at {
+            let (shard, key) = keys::idle(waymark_core::activity::day_of(idle), &pk);
+            contact_item.insert(IDLE_SHARD.into(), s(shard));
+            contact_item.insert(IDLE_KEY.into(), s(key));
+        }
+        let (cond, vals) = versioned(c.expected_version);
+        writes.push(put(&self.table, contact_item, cond, vals));
+        if let Some(a) = &c.absorbed {
+            // A merged profile leaves a tombstone (no index attributes:
+            // never due, never idle) that lookups still naming it follow.
+            // An anonymous one is deleted.
+            let gone = keys::contact(shop, &a.id);
+            match &a.tombstone {
+                Some(t) => {
+                    let tombstone: Item = HashMap::from([
+                        (PK.into(), s(&gone)),
+                        (SK.into(), s("C")),
+                        (TYPE.into(), s("contact")),
+                        (VERSION.into(), n(a.version + 1)),
+                        (
+                            DOC.into(),
+                            doc(&ContactDoc {
+                                contact: t.clone(),
+                                recent_events: Default::default(),
+                            })?,
+                        ),
+                    ]);
+                    let (cond, vals) = versioned(a.version);
+                    writes.push(put(&self.table, tombstone, cond, vals));
+                }
+                None => writes.push(
+                    TransactWriteItem::builder()
+                        .delete(
+                            aws_sdk_dynamodb::types::Delete::builder()
+                                .table_name(&self.table)
+                                .key(PK, s(&gone))
+                                .key(SK, s("C"))
+                                .condition_expression("ver = :v")
+                                .expression_attribute_values(":v", n(a.version))
+                                .build()
+                                .expect("table and key are set"),
+                        )
+                        .build(),
+                ),
+            }
+            for seg in &a.segments {
+                writes.push(delete(
+                    &self.table,
+                    keys::segment(shop, seg),
+                    keys::member_sk(&a.id),
+                ));
+            }
+        }
+        for r in &c.runs {
+            let mut item: Item = HashMap::from([
+                (PK.into(), s(&pk)),
+                (
+                    SK.into(),
+                    s(keys::run_sk(&r.run.journey, &r.run.key, r.run.entry)),
+                ),
+                (TYPE.into(), s("run")),
+                (VERSION.into(), n(r.version + 1)),
+                ("status".into(), s(r.run.status.as_str())),
+                (DOC.into(), doc(&r.run)?),
+            ]);
+            if r.run.is_active()
+                && let Some(due) = r.run.wait_until
+            {
+                item.insert(DUE_SHARD.into(), s(keys::shard(&pk)));
+                item.insert(DUE_AT.into(), n(due.as_millisecond()));
+            }
+            let (cond, vals) = versioned(r.version);
+            writes.push(put(&self.table, item, cond, vals));
+        }
+        for seg in &c.segments_entered {
+            let mut item: Item = HashMap::from([
+                (PK.into(), s(keys::segment(shop, seg))),
+                (SK.into(), s(keys::member_sk(&c.contact.id))),
+                (TYPE.into(), s("member")),
+                ("contact".into(), s(c.contact.id.as_str())),
+            ]);
+            if let Some(e) = &c.contact.email {
+                item.insert("email".into(), s(e.as_str()));
+            }
+            // Unconditional: the contact's version check guards the commit.
+            writes.push(put(&self.table, item, "", None));
+        }
+        for seg in &c.segments_exited {
+            writes.push(delete(
+                &self.table,
+                keys::segment(shop, seg),
+                keys::member_sk(&c.contact.id),
+            ));
+        }
+        for m in &c.outbox {
+            writes.push(put(
+                &self.table,
+                outbox_item(m)?,
+                "attribute_not_exists(PK)",
+                None,
+            ));
+        }
+        // A merged visitor's browsers in the transaction, as far as its 100
+        // actions allow: a deleted visitor leaves nothing its lookups could
+        // lead to. The rest, and addresses and contracts, follow the commit
+        // (a merged profile's tombstone leads here meanwhile).
+        // Its runs' deletions too (active ones first: they are in the due
+        // index); those beyond are deleted after the commit.
+        let mut later = Vec::new();
+        let mut runs_later = Vec::new();
+        if let Some(a) = &c.absorbed {
+            let gone = keys::contact(shop, &a.id);
+            let mut runs: Vec<(String, String)> = a
+                .runs
+                .iter()
+                .map(|(j, k, e)| (gone.clone(), keys::run_sk(j, k, *e)))
+                .collect();
+            let room = MAX_TRANSACTION_ITEMS.saturating_sub(writes.len());
+            runs_later = runs.split_off(room.min(runs.len()));
+            for (pk, sk) in runs {
+                writes.push(delete(&self.table, pk, sk));
+            }
+            let mut browsers: Vec<String> = a
+                .anonymous_ids
+                .iter()
+                .map(|x| keys::alias_anonymous(shop, x))
+                .collect();
+            browsers.sort();
+            browsers.dedup();
+            let room = MAX_TRANSACTION_ITEMS.saturating_sub(writes.len());
+            later = browsers.split_off(room.min(browsers.len()));
+            for alias in browsers {
+                let item: Item = HashMap::from([
+                    (PK.into(), s(alias)),
+                    (SK.into(), s("A")),
+                    (TYPE.into(), s("alias")),
+                    ("contact".into(), s(c.contact.id.as_str())),
+                ]);
+                writes.push(put(&self.table, item, "", None));
+            }
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await;
+        match result {
+            Ok(_) => {}
+            Err(e) if transaction_conflict(&e) => return Err(CommitError::Conflict),
+            Err(e) => return Err(sdk_err("commit", e).into()),
+        }
+        if let Some(a) = &c.absorbed {
+            self.repoint(shop, a, later, &c.contact.id).await?;
+            // Idempotent; if cut short, what is left sits in the merged
+            // profile's partition, which the person's erasure deletes whole.
+            self.delete_keys(runs_later).await?;
+        }
+        Ok(())
+    }
+}
+
+impl DynamoStore {
+    /// Points a merged contact's addresses and contracts at the contact it
+    /// went into, each only if it still leads to the merged one (or to
+    /// nothing): another contact's lookup is never taken. Idempotent; if it
+    /// is cut short, the tombstone still leads there.
+    pub(super) async fn repoint(
+        &self,
+        shop: &ShopDomain,
+        a: &waymark_app::ports::Absorbed,
+        browsers: Vec<String>,
+        into: &ContactId,
+    ) -> Result<(), StoreError> {
+        let mut aliases: Vec<String> = a
+            .emails
+            .iter()
+            .map(|e| keys::alias_email(shop, &e.lookup_key()))
+            .chain(a.contracts.iter().map(|k| keys::alias_contract(shop, *k)))
+            .chain(browsers)
+            .collect();
+        aliases.sort();
+        aliases.dedup();
+        for alias in aliases {
+            self.put_alias(&alias, into, Some(&a.id)).await?;
+        }
+        Ok(())
+    }
+}
+
+/// An unconditional delete in a transaction.
+fn delete(table: &str, pk: String, sk: String) -> TransactWriteItem {
+    TransactWriteItem::builder()
+        .delete(
+            aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(table)
+                .key(PK, s(pk))
+                .key(SK, s(sk))
+                .build()
+                .expect("table and key are set"),
+        )
+        .build()
+}
+
+fn outbox_item(m: &OutboxMessage) -> Result<Item, StoreError> {
+    Ok(HashMap::from([
+        (PK.into(), s(keys::outbox(&m.shop, &m.id))),
+        (SK.into(), s("O")),
+        (TYPE.into(), s("outbox")),
+        ("st".into(), s("queued")),
+        ("attempts".into(), n(0)),
+        ("slot_ms".into(), n(m.queued_at.as_millisecond())),
+        ("journey".into(), s(&m.journey)),
+        (DOC.into(), doc(m)?),
+    ]))
+}

@@ -1,0 +1,42 @@
+//! The sparse, sharded due index: what the timer fires (waits, retries,
+//! expired claims, reviews).
+
+use super::*;
+
+impl DueIndex for DynamoStore {
+    async fn due(&self, now: Timestamp) -> Result<Vec<Due>, StoreError> {
+        let mut due = Vec::new();
+        for shard in 0..keys::DUE_SHARDS {
+            let items = self
+                .query_all(
+                    || {
+                        self.client
+                            .query()
+                            .table_name(&self.table)
+                            .index_name(DUE_INDEX)
+                            .key_condition_expression("due_shard = :s AND due_at <= :now")
+                            .expression_attribute_values(":s", s(format!("D#{shard}")))
+                            .expression_attribute_values(":now", n(now.as_millisecond()))
+                    },
+                    "query due index",
+                )
+                .await?;
+            for item in items {
+                let pk = item
+                    .get(PK)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
+                if let Some((shop, id)) = keys::parse_contact(&pk) {
+                    due.push(Due::Contact { shop, id });
+                } else if pk.contains("#O#") {
+                    due.push(Due::Message { id: pk });
+                }
+            }
+        }
+        // A contact can be due twice (a wait and a review): once is enough.
+        due.sort();
+        due.dedup();
+        Ok(due)
+    }
+}

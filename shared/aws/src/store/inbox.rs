@@ -1,0 +1,91 @@
+//! The inbox: receipts (delivery ids, fact ids) and canonical events,
+//! written together and conditionally, so a redelivery is a duplicate.
+
+use super::*;
+
+impl Inbox for DynamoStore {
+    async fn record(&self, receipt: &Receipt, event: &Event) -> Result<Recorded, StoreError> {
+        let mut receipt_item: Item = HashMap::from([
+            (
+                PK.into(),
+                s(keys::receipt(&receipt.shop, &receipt.delivery_id)),
+            ),
+            (SK.into(), s("W")),
+            (TYPE.into(), s("receipt")),
+            ("topic".into(), s(&receipt.topic)),
+            ("event_id".into(), s(&event.id)),
+            (
+                TTL.into(),
+                event_ttl(receipt.received_at.unwrap_or(event.at)),
+            ),
+        ]);
+        if let Some(platform) = &receipt.platform_event_id {
+            receipt_item.insert("platform_event_id".into(), s(platform));
+        }
+        let event_item: Item = HashMap::from([
+            (PK.into(), s(keys::event(&event.shop, &event.id))),
+            (SK.into(), s("E")),
+            (TYPE.into(), s("event")),
+            ("kind".into(), s(event.kind.name())),
+            ("at".into(), s(event.at.to_string())),
+            (DOC.into(), doc(event)?),
+            (TTL.into(), event_ttl(event.at)),
+        ]);
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(put(
+                &self.table,
+                receipt_item,
+                "attribute_not_exists(PK)",
+                None,
+            ))
+            .transact_items(put(
+                &self.table,
+                event_item,
+                "attribute_not_exists(PK)",
+                None,
+            ))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Recorded::New),
+            Err(e) if transaction_conflict(&e) => Ok(Recorded::Duplicate),
+            Err(e) => Err(sdk_err("record event", e)),
+        }
+    }
+
+    async fn reject(&self, rejected: &Rejected) -> Result<(), StoreError> {
+        // DynamoDB items stop at 400 KB; keep the head of an oversized body.
+        let body = &rejected.body[..rejected.body.len().min(350_000)];
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(
+                PK,
+                s(keys::rejected(
+                    &rejected.receipt.shop,
+                    &rejected.receipt.delivery_id,
+                )),
+            )
+            .item(SK, s("X"))
+            .item(TYPE, s("rejected"))
+            .item("topic", s(&rejected.receipt.topic))
+            .item("error", s(&rejected.error))
+            .item("body", AttributeValue::B(body.to_vec().into()))
+            .item(
+                "truncated",
+                AttributeValue::Bool(body.len() < rejected.body.len()),
+            );
+        // Undated deliveries are kept until an operator removes them.
+        if let Some(at) = rejected.receipt.received_at {
+            request = request.item(TTL, ttl(at));
+        }
+        request
+            .send()
+            .await
+            .map_err(|e| sdk_err("keep rejected delivery", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,147 @@
+//! The outbox: claim before send, mark sent, retry or park.
+
+use super::*;
+
+impl Outbox for DynamoStore {
+    fn key(&self, message: &OutboxMessage) -> String {
+        keys::outbox(&message.shop, &message.id)
+    }
+
+    async fn claim(&self, id: &str) -> Result<Option<Claimed>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(id))
+            .key(SK, s("O"))
+            .condition_expression("st = :queued")
+            .update_expression(
+                "SET st = :sending, attempts = attempts + :one, due_shard = :shard, due_at = slot_ms + :lease",
+            )
+            .expression_attribute_values(":queued", s("queued"))
+            .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":shard", s(keys::shard(id)))
+            .expression_attribute_values(":lease", n(CLAIM_LEASE.as_millis()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let item = out.attributes.unwrap_or_default();
+                Ok(Some(Claimed {
+                    message: read_doc(&item)?,
+                    attempt: read_n(&item, "attempts") as u32,
+                }))
+            }
+            Err(e) if is_condition_failure(&e) => Ok(None),
+            Err(e) => Err(sdk_err("claim message", e)),
+        }
+    }
+
+    async fn mark_sent(&self, id: &str, provider_id: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(id))
+            .key(SK, s("O"))
+            .update_expression(
+                "SET st = :sent, provider_id = :pid REMOVE due_shard, due_at, last_error",
+            )
+            .expression_attribute_values(":sent", s("sent"))
+            .expression_attribute_values(":pid", s(provider_id))
+            .send()
+            .await
+            .map_err(|e| sdk_err("mark sent", e))?;
+        Ok(())
+    }
+
+    async fn retry_at(&self, c: &Claimed, at: Timestamp, error: &str) -> Result<(), StoreError> {
+        let shard = keys::shard(&self.key(&c.message));
+        self.settle(
+            c,
+            "SET st = :st, slot_ms = :at, due_shard = :shard, due_at = :at, last_error = :why",
+            [
+                (":st", s("retry")),
+                (":at", n(at.as_millisecond())),
+                (":shard", s(shard)),
+                (":why", s(error)),
+            ],
+            "schedule retry",
+        )
+        .await
+    }
+
+    async fn park(&self, c: &Claimed, error: &str) -> Result<(), StoreError> {
+        self.settle(
+            c,
+            "SET st = :st, last_error = :why REMOVE due_shard, due_at",
+            [(":st", s("parked")), (":why", s(error))],
+            "park message",
+        )
+        .await
+    }
+
+    async fn skip(&self, c: &Claimed, reason: &str) -> Result<(), StoreError> {
+        self.settle(
+            c,
+            "SET st = :st, skip_reason = :why REMOVE due_shard, due_at",
+            [(":st", s("skipped")), (":why", s(reason))],
+            "skip message",
+        )
+        .await
+    }
+
+    async fn requeue(&self, id: &str, now: Timestamp) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(id))
+            .key(SK, s("O"))
+            .condition_expression("(st = :retry OR st = :sending) AND due_at <= :now")
+            .update_expression("SET st = :queued REMOVE due_shard, due_at")
+            .expression_attribute_values(":retry", s("retry"))
+            .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":queued", s("queued"))
+            .expression_attribute_values(":now", n(now.as_millisecond()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(sdk_err("requeue message", e)),
+        }
+    }
+}
+
+/// Outbox messages in a given state, for operators and tests.
+pub async fn outbox_by_status(
+    store: &DynamoStore,
+    status: &str,
+) -> Result<Vec<(OutboxMessage, Option<String>)>, StoreError> {
+    let mut found = Vec::new();
+    let mut start = None;
+    loop {
+        let out = store
+            .client
+            .scan()
+            .table_name(&store.table)
+            .filter_expression("t = :t AND st = :st")
+            .expression_attribute_values(":t", s("outbox"))
+            .expression_attribute_values(":st", s(status))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| sdk_err("scan outbox", e))?;
+        for item in out.items.unwrap_or_default() {
+            let error = item.get("last_error").and_then(|v| v.as_s().ok()).cloned();
+            found.push((read_doc(&item)?, error));
+        }
+        start = out.last_evaluated_key;
+        if start.is_none() {
+            break;
+        }
+    }
+    Ok(found)
+}

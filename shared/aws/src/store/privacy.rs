@@ -1,0 +1,210 @@
+//! Privacy requests: a person's export and erasure, a shop's erasure, and
+//! the erasure records kept as proof.
+
+use super::*;
+
+impl DynamoStore {
+    /// Deletes items by key, 25 to a batch, retrying what DynamoDB hands back.
+    pub(super) async fn delete_keys(&self, keys: Vec<(String, String)>) -> Result<u64, StoreError> {
+        use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
+        let total = keys.len() as u64;
+        for chunk in keys.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|(pk, sk)| {
+                    WriteRequest::builder()
+                        .delete_request(
+                            DeleteRequest::builder()
+                                .key(PK, s(pk))
+                                .key(SK, s(sk))
+                                .build()
+                                .expect("key is set"),
+                        )
+                        .build()
+                })
+                .collect();
+            for attempt in 0..8u32 {
+                if requests.is_empty() {
+                    break;
+                }
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                }
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_err("erase items", e))?;
+                requests = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+            }
+            if !requests.is_empty() {
+                return Err(StoreError::new(
+                    StoreErrorKind::Unfinished,
+                    "erase items",
+                    "DynamoDB kept refusing part of a batch",
+                ));
+            }
+        }
+        Ok(total)
+    }
+
+    pub(super) async fn record_erasure(
+        &self,
+        shop: &ShopDomain,
+        id: &str,
+        reason: &str,
+        request: Option<&str>,
+        items: u64,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(keys::erasure(shop, id)))
+            .item(SK, s("ERASED"))
+            .item(TYPE, s("erasure"))
+            .item("reason", s(reason))
+            .item("items", n(items))
+            .item("at", s(at.to_string()));
+        if let Some(r) = request {
+            put = put.item("request", s(r));
+        }
+        put.send().await.map_err(|e| sdk_err("record erasure", e))?;
+        Ok(())
+    }
+}
+
+impl Privacy for DynamoStore {
+    async fn erase(&self, e: &Erasure) -> Result<u64, StoreError> {
+        let shop = &e.shop;
+        let mut doomed: Vec<(String, String)> = Vec::new();
+        if let Some(id) = &e.contact {
+            let pk = keys::contact(shop, id);
+            for item in self.partition(pk.clone(), "load contact to erase").await? {
+                if let Some(sk) = item.get(SK).and_then(|v| v.as_s().ok()) {
+                    doomed.push((pk.clone(), sk.clone()));
+                }
+            }
+            for seg in &e.segments {
+                doomed.push((keys::segment(shop, seg), keys::member_sk(id)));
+            }
+        }
+        // What is left of contacts merged into it: the tombstone, and any
+        // run a cut-short merge left behind.
+        for m in &e.merged {
+            let pk = keys::contact(shop, m);
+            for item in self
+                .partition(pk.clone(), "load merged contact to erase")
+                .await?
+            {
+                if let Some(sk) = item.get(SK).and_then(|v| v.as_s().ok()) {
+                    doomed.push((pk.clone(), sk.clone()));
+                }
+            }
+        }
+        let a = |pk: String| (pk, "A".to_string());
+        doomed.extend(e.customer_id.map(|c| a(keys::alias_customer(shop, c))));
+        doomed.extend(
+            e.emails
+                .iter()
+                .map(|m| a(keys::alias_email(shop, &m.lookup_key()))),
+        );
+        doomed.extend(e.orders.iter().map(|o| a(keys::alias_order(shop, *o))));
+        doomed.extend(
+            e.contracts
+                .iter()
+                .map(|k| a(keys::alias_contract(shop, *k))),
+        );
+        doomed.extend(
+            e.anonymous_ids
+                .iter()
+                .map(|x| a(keys::alias_anonymous(shop, x))),
+        );
+        doomed.extend(
+            e.messages
+                .iter()
+                .map(|m| (keys::outbox(shop, m), "O".to_string())),
+        );
+        doomed.extend(
+            e.events
+                .iter()
+                .map(|ev| (keys::event(shop, ev), "E".to_string())),
+        );
+        doomed.sort();
+        doomed.dedup();
+        let items = self.delete_keys(doomed).await?;
+        // The record names no one: a hash of the request and the time.
+        let record = {
+            use sha2::Digest;
+            let seed = format!(
+                "{}\0{}\0{}",
+                e.contact.as_ref().map(|c| c.as_str()).unwrap_or(""),
+                e.request.as_deref().unwrap_or(""),
+                e.at.as_millisecond()
+            );
+            sha2::Sha256::digest(seed.as_bytes())[..12]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        self.record_erasure(shop, &record, &e.reason, e.request.as_deref(), items, e.at)
+            .await?;
+        Ok(items)
+    }
+
+    async fn erase_shop(&self, shop: &ShopDomain, at: Timestamp) -> Result<u64, StoreError> {
+        // A rare, whole-shop operation: a paginated scan, deleting page by
+        // page. Past its time budget it stops with an error, so the stream
+        // delivers the request again and the next attempt carries on from
+        // what is left (deleting is idempotent).
+        let started = std::time::Instant::now();
+        let prefix = format!("S#{shop}#");
+        let keep = keys::erasure(shop, "");
+        let mut items = 0;
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(PK, :p)")
+                .expression_attribute_values(":p", s(&prefix))
+                .projection_expression("PK, SK")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk_err("scan shop", e))?;
+            let mut doomed = Vec::new();
+            for item in out.items.unwrap_or_default() {
+                let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+                if let (Some(pk), Some(sk)) = (text(PK), text(SK))
+                    && !pk.starts_with(&keep)
+                {
+                    doomed.push((pk, sk));
+                }
+            }
+            items += self.delete_keys(doomed).await?;
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+            if started.elapsed() > SHOP_ERASURE_BUDGET {
+                tracing::warn!(%shop, items, "shop erasure continues on the next delivery");
+                return Err(StoreError::new(
+                    StoreErrorKind::Unfinished,
+                    "shop erasure",
+                    format!("in progress: {items} items deleted so far; continues on retry"),
+                ));
+            }
+        }
+        self.record_erasure(shop, "shop", "shop/redact", None, items, at)
+            .await?;
+        Ok(items)
+    }
+}
