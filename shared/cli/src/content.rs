@@ -48,10 +48,43 @@ pub enum GraphFormat {
     Dot,
 }
 
+/// Every content file under `root`'s journeys/, segments/ and templates/,
+/// sorted by path: what the build bundles, read from disk (the CLI is the
+/// only place that reads content files; the core never touches a disk).
+pub fn read_tree(root: &Path) -> std::io::Result<Vec<ContentFile>> {
+    let mut files = Vec::new();
+    for dir in ["journeys", "segments", "templates"] {
+        let mut stack = vec![root.join(dir)];
+        while let Some(d) = stack.pop() {
+            if !d.exists() {
+                continue;
+            }
+            for entry in std::fs::read_dir(&d)? {
+                let path = entry?.path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let rel = path
+                    .strip_prefix(root)
+                    .unwrap_or(&path)
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                if ContentFile::is_content(&rel) {
+                    let text = std::fs::read_to_string(&path)?;
+                    files.push(ContentFile { path: rel, text });
+                }
+            }
+        }
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(files)
+}
+
 /// The catalog from the content files on disk, or every problem printed.
 fn load(root: &Path) -> Result<Result<Catalog, Vec<waymark_core::journey::ContentError>>> {
-    let files = ContentFile::read_tree(root)
-        .with_context(|| format!("reading content under {}", root.display()))?;
+    let files =
+        read_tree(root).with_context(|| format!("reading content under {}", root.display()))?;
     Ok(Catalog::from_files(&files))
 }
 

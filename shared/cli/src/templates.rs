@@ -162,7 +162,7 @@ fn params(
 }
 
 fn load(root: &Path) -> Result<Option<Catalog>> {
-    let files = waymark_core::journey::ContentFile::read_tree(root)
+    let files = crate::content::read_tree(root)
         .with_context(|| format!("reading content under {}", root.display()))?;
     match Catalog::from_files(&files) {
         Ok(c) => Ok(Some(c)),

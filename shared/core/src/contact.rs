@@ -136,7 +136,7 @@ pub struct Contact {
     /// RFM scores under the store's thresholds, as of the newest event or
     /// review (the engine keeps them), and when recency next drops.
     #[serde(default)]
-    pub rfm: Option<crate::rfm::Rfm>,
+    pub rfm: Option<crate::rfm::score::Rfm>,
     #[serde(default)]
     pub rfm_changes_at: Option<Timestamp>,
     /// Set on what is left of a contact merged into another: lookups that

@@ -32,7 +32,7 @@ pub struct Spec {
     /// (`10%`, `5.00`, `free_shipping`).
     pub discount: String,
     /// How long the code is valid from issue.
-    pub valid_for: crate::journey::condition::Duration,
+    pub valid_for: crate::time::Duration,
 }
 
 /// A coupon given to a contact.

@@ -365,12 +365,10 @@ pub fn mime(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journey::ContentFile;
     use proptest::prelude::*;
 
     fn renderer() -> Renderer {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let files = ContentFile::read_tree(&root).unwrap();
+        let files = crate::repo_content::files(&crate::repo_content::root());
         let catalog = crate::journey::Catalog::from_files(&files).unwrap();
         Renderer::new(catalog.templates())
     }

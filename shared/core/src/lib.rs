@@ -25,3 +25,44 @@ pub mod time;
 pub mod unsubscribe;
 
 pub use jiff::Timestamp;
+
+/// The repository's content files, for tests that check the shipped content
+/// (tests may read files; the core itself never does).
+#[cfg(test)]
+pub(crate) mod repo_content {
+    use crate::journey::ContentFile;
+    use std::path::{Path, PathBuf};
+
+    /// The workspace root.
+    pub fn root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    /// Every content file under `root`, sorted by path.
+    pub fn files(root: &Path) -> Vec<ContentFile> {
+        let mut out = Vec::new();
+        for top in ["journeys", "segments", "templates"] {
+            collect(root, &root.join(top), &mut out);
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        out
+    }
+
+    fn collect(root: &Path, dir: &Path, out: &mut Vec<ContentFile>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for path in entries.map(|e| e.expect("a readable directory").path()) {
+            if path.is_dir() {
+                collect(root, &path, out);
+                continue;
+            }
+            let rel = path.strip_prefix(root).expect("under the root");
+            let rel = rel.to_string_lossy().replace('\\', "/");
+            if ContentFile::is_content(&rel) {
+                let text = std::fs::read_to_string(&path).expect("a readable file");
+                out.push(ContentFile { path: rel, text });
+            }
+        }
+    }
+}

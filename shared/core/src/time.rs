@@ -66,6 +66,18 @@ pub fn parse_duration(raw: &str) -> Result<SignedDuration, String> {
     Ok(SignedDuration::from_secs(total))
 }
 
+/// A duration written as `90m`, `1h`, `2d`, checked when the file is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "String")]
+pub struct Duration(pub SignedDuration);
+
+impl TryFrom<String> for Duration {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        parse_duration(&value).map(Duration)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

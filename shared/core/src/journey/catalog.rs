@@ -34,37 +34,6 @@ impl ContentFile {
             .iter()
             .any(|e| path.ends_with(e))
     }
-
-    /// Every content file under `root`'s journeys/ and templates/.
-    pub fn read_tree(root: &std::path::Path) -> std::io::Result<Vec<ContentFile>> {
-        let mut files = Vec::new();
-        for dir in ["journeys", "segments", "templates"] {
-            let mut stack = vec![root.join(dir)];
-            while let Some(d) = stack.pop() {
-                if !d.exists() {
-                    continue;
-                }
-                for entry in std::fs::read_dir(&d)? {
-                    let path = entry?.path();
-                    if path.is_dir() {
-                        stack.push(path);
-                        continue;
-                    }
-                    let rel = path
-                        .strip_prefix(root)
-                        .unwrap_or(&path)
-                        .to_string_lossy()
-                        .replace('\\', "/");
-                    if Self::is_content(&rel) {
-                        let text = std::fs::read_to_string(&path)?;
-                        files.push(ContentFile { path: rel, text });
-                    }
-                }
-            }
-        }
-        files.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(files)
-    }
 }
 
 /// A problem in a content file, located as precisely as the parser allows.

@@ -9,17 +9,7 @@ use crate::money::Money;
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
-/// A duration written as `90m`, `1h`, `2d`, checked when the file is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct Duration(pub SignedDuration);
-
-impl TryFrom<String> for Duration {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        crate::time::parse_duration(&value).map(Duration)
-    }
-}
+pub use crate::time::Duration;
 
 /// A decimal amount such as `"50.00"`, compared in the event's currency.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

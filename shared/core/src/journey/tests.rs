@@ -7,10 +7,9 @@ use crate::ids::{ContactId, EmailAddress, ShopDomain};
 use crate::money::Money;
 use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
-use std::path::Path;
 
 fn repo_files() -> Vec<ContentFile> {
-    ContentFile::read_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")).unwrap()
+    crate::repo_content::files(&crate::repo_content::root())
 }
 
 /// The shipped abandoned-checkout journey (all versions) and the templates.

@@ -6,8 +6,11 @@
 //! (`Contact::rfm`), and when they next change by time alone.
 
 use crate::contact::Contact;
+pub use score::{CELLS, Rfm};
+
+pub mod score;
 use jiff::{SignedDuration, Timestamp};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 /// Days since the last order at or below which recency scores 5, 4, 3, 2.
 pub const RECENCY_DAYS: [i64; 4] = [30, 90, 180, 365];
@@ -58,27 +61,6 @@ impl Thresholds {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Rfm {
-    pub r: u8,
-    pub f: u8,
-    pub m: u8,
-}
-
-/// The named cells, first match wins (on R and F, as is usual).
-pub const CELLS: [&str; 10] = [
-    "champions",
-    "loyal",
-    "new_customers",
-    "promising",
-    "potential_loyalists",
-    "cant_lose",
-    "at_risk",
-    "about_to_sleep",
-    "hibernating",
-    "lost",
-];
-
 impl Rfm {
     /// The contact's scores at `now` under the default thresholds; `None`
     /// before a first order.
@@ -102,22 +84,6 @@ impl Rfm {
         let spent = contact.total_spent.as_ref().map_or(0, |m| m.major_units());
         let m = 1 + t.monetary.iter().filter(|&&v| spent >= v).count() as u8;
         Some(Self { r, f, m })
-    }
-
-    pub fn cell(self) -> &'static str {
-        let Self { r, f, .. } = self;
-        match (r, f) {
-            (4.., 4..) => "champions",
-            (3.., 3..) => "loyal",
-            (5, 1) => "new_customers",
-            (4, 1) => "promising",
-            (3.., _) => "potential_loyalists",
-            (1, 4..) => "cant_lose",
-            (_, 3..) => "at_risk",
-            (2, _) => "about_to_sleep",
-            (1, 2) => "hibernating",
-            _ => "lost",
-        }
     }
 
     /// When the recency score next drops after `now` (the scores change
