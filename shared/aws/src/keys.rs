@@ -21,6 +21,25 @@ pub const IDLE_SHARD: &str = "idle_shard";
 /// `<day, 6 digits>#<contact PK>`: the UTC day a contact's inactivity
 /// threshold falls on, so a range of days is one query per shard.
 pub const IDLE_KEY: &str = "idle_key";
+/// Sort keys of the items that are alone in their partition (or the
+/// partition's head item).
+pub mod sk {
+    pub const CONTACT: &str = "C";
+    pub const ALIAS: &str = "A";
+    pub const OUTBOX: &str = "O";
+    pub const RECEIPT: &str = "W";
+    pub const EVENT: &str = "E";
+    pub const REJECTED: &str = "X";
+    pub const SUPPRESSION: &str = "SUP";
+    pub const SWEEP_CURSOR: &str = "SWEEP";
+    pub const ERASURE: &str = "ERASED";
+}
+
+/// Whether a partition key is an outbox message's.
+pub fn is_outbox(pk: &str) -> bool {
+    pk.contains("#O#")
+}
+
 /// Number of due-index shards; each is one Query per tick.
 pub const DUE_SHARDS: u32 = 8;
 

@@ -19,7 +19,7 @@ impl DynamoStore {
             .update_item()
             .table_name(&self.table)
             .key(PK, s(self.key(&c.message)))
-            .key(SK, s("O"))
+            .key(SK, s(keys::sk::OUTBOX))
             .condition_expression("st = :sending AND attempts = :attempt")
             .update_expression(update)
             .expression_attribute_values(":sending", s("sending"))
@@ -76,7 +76,7 @@ impl DynamoStore {
             .get_item()
             .table_name(&self.table)
             .key(PK, s(pk))
-            .key(SK, s("A"))
+            .key(SK, s(keys::sk::ALIAS))
             .consistent_read(true)
             .send()
             .await
@@ -130,7 +130,7 @@ impl DynamoStore {
             .put_item()
             .table_name(&self.table)
             .item(PK, s(pk))
-            .item(SK, s("A"))
+            .item(SK, s(keys::sk::ALIAS))
             .item(TYPE, s("alias"))
             .item("contact", s(id.as_str()));
         let put = match from {
@@ -245,7 +245,7 @@ impl ContactStore for DynamoStore {
         let mut writes = Vec::new();
         let mut contact_item: Item = HashMap::from([
             (PK.into(), s(&pk)),
-            (SK.into(), s("C")),
+            (SK.into(), s(keys::sk::CONTACT)),
             (TYPE.into(), s("contact")),
             (VERSION.into(), n(c.expected_version + 1)),
             (
@@ -276,7 +276,7 @@ impl ContactStore for DynamoStore {
                 Some(t) => {
                     let tombstone: Item = HashMap::from([
                         (PK.into(), s(&gone)),
-                        (SK.into(), s("C")),
+                        (SK.into(), s(keys::sk::CONTACT)),
                         (TYPE.into(), s("contact")),
                         (VERSION.into(), n(a.version + 1)),
                         (
@@ -296,7 +296,7 @@ impl ContactStore for DynamoStore {
                             aws_sdk_dynamodb::types::Delete::builder()
                                 .table_name(&self.table)
                                 .key(PK, s(&gone))
-                                .key(SK, s("C"))
+                                .key(SK, s(keys::sk::CONTACT))
                                 .condition_expression("ver = :v")
                                 .expression_attribute_values(":v", n(a.version))
                                 .build()
@@ -394,7 +394,7 @@ impl ContactStore for DynamoStore {
             for alias in browsers {
                 let item: Item = HashMap::from([
                     (PK.into(), s(alias)),
-                    (SK.into(), s("A")),
+                    (SK.into(), s(keys::sk::ALIAS)),
                     (TYPE.into(), s("alias")),
                     ("contact".into(), s(c.contact.id.as_str())),
                 ]);
@@ -467,7 +467,7 @@ fn delete(table: &str, pk: String, sk: String) -> TransactWriteItem {
 fn outbox_item(m: &OutboxMessage) -> Result<Item, StoreError> {
     Ok(HashMap::from([
         (PK.into(), s(keys::outbox(&m.shop, &m.id))),
-        (SK.into(), s("O")),
+        (SK.into(), s(keys::sk::OUTBOX)),
         (TYPE.into(), s("outbox")),
         ("st".into(), s("queued")),
         ("attempts".into(), n(0)),

@@ -29,7 +29,7 @@ impl DueIndex for DynamoStore {
                     .unwrap_or_default();
                 if let Some((shop, id)) = keys::parse_contact(&pk) {
                     due.push(Due::Contact { shop, id });
-                } else if pk.contains("#O#") {
+                } else if keys::is_outbox(&pk) {
                     due.push(Due::Message { id: pk });
                 }
             }

@@ -43,7 +43,7 @@ impl IdleIndex for DynamoStore {
             .get_item()
             .table_name(&self.table)
             .key(PK, s(keys::SWEEP_CURSOR))
-            .key(SK, s("SWEEP"))
+            .key(SK, s(keys::sk::SWEEP_CURSOR))
             .consistent_read(true)
             .send()
             .await
@@ -59,7 +59,7 @@ impl IdleIndex for DynamoStore {
             .put_item()
             .table_name(&self.table)
             .item(PK, s(keys::SWEEP_CURSOR))
-            .item(SK, s("SWEEP"))
+            .item(SK, s(keys::sk::SWEEP_CURSOR))
             .item(TYPE, s("cursor"))
             .item("day", n(day))
             .send()

@@ -10,7 +10,7 @@ impl Inbox for DynamoStore {
                 PK.into(),
                 s(keys::receipt(&receipt.shop, &receipt.delivery_id)),
             ),
-            (SK.into(), s("W")),
+            (SK.into(), s(keys::sk::RECEIPT)),
             (TYPE.into(), s("receipt")),
             ("topic".into(), s(&receipt.topic)),
             ("event_id".into(), s(&event.id)),
@@ -24,7 +24,7 @@ impl Inbox for DynamoStore {
         }
         let event_item: Item = HashMap::from([
             (PK.into(), s(keys::event(&event.shop, &event.id))),
-            (SK.into(), s("E")),
+            (SK.into(), s(keys::sk::EVENT)),
             (TYPE.into(), s("event")),
             ("kind".into(), s(event.kind.name())),
             ("at".into(), s(event.at.to_string())),
@@ -69,7 +69,7 @@ impl Inbox for DynamoStore {
                     &rejected.receipt.delivery_id,
                 )),
             )
-            .item(SK, s("X"))
+            .item(SK, s(keys::sk::REJECTED))
             .item(TYPE, s("rejected"))
             .item("topic", s(&rejected.receipt.topic))
             .item("error", s(&rejected.error))

@@ -13,7 +13,7 @@ impl Outbox for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .key(PK, s(id))
-            .key(SK, s("O"))
+            .key(SK, s(keys::sk::OUTBOX))
             .condition_expression("st = :queued")
             .update_expression(
                 "SET st = :sending, attempts = attempts + :one, due_shard = :shard, due_at = slot_ms + :lease",
@@ -44,7 +44,7 @@ impl Outbox for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .key(PK, s(id))
-            .key(SK, s("O"))
+            .key(SK, s(keys::sk::OUTBOX))
             .update_expression(
                 "SET st = :sent, provider_id = :pid REMOVE due_shard, due_at, last_error",
             )
@@ -98,7 +98,7 @@ impl Outbox for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .key(PK, s(id))
-            .key(SK, s("O"))
+            .key(SK, s(keys::sk::OUTBOX))
             .condition_expression("(st = :retry OR st = :sending) AND due_at <= :now")
             .update_expression("SET st = :queued REMOVE due_shard, due_at")
             .expression_attribute_values(":retry", s("retry"))

@@ -67,7 +67,7 @@ impl DynamoStore {
             .put_item()
             .table_name(&self.table)
             .item(PK, s(keys::erasure(shop, id)))
-            .item(SK, s("ERASED"))
+            .item(SK, s(keys::sk::ERASURE))
             .item(TYPE, s("erasure"))
             .item("reason", s(reason))
             .item("items", n(items))

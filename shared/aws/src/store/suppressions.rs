@@ -22,7 +22,7 @@ impl Suppressions for DynamoStore {
             .get_item()
             .table_name(&self.table)
             .key(PK, s(keys::suppression(shop, &email.lookup_key())))
-            .key(SK, s("SUP"))
+            .key(SK, s(keys::sk::SUPPRESSION))
             .consistent_read(true)
             .send()
             .await
@@ -130,6 +130,6 @@ impl DynamoStore {
             .update_item()
             .table_name(&self.table)
             .key(PK, s(keys::suppression(shop, &email.lookup_key())))
-            .key(SK, s("SUP"))
+            .key(SK, s(keys::sk::SUPPRESSION))
     }
 }
