@@ -37,9 +37,11 @@ wait_http "$AWS_ENDPOINT_URL/moto-api/" moto 30
 
 "$WAYMARK" local up --template infra/template.yaml
 
+# --disable-cors: the functions answer CORS themselves (ingest's /track allows
+# only its write keys' origins); watch's own permissive layer would hide that.
 echo "dev: cargo lambda watch on $FUNCTIONS"
 start watch env PATH="$PWD/$VENV/bin:$PATH" "$VENV/bin/cargo-lambda" lambda watch \
-  --invoke-address 127.0.0.1 --invoke-port "$FUNCTIONS_PORT"
+  --invoke-address 127.0.0.1 --invoke-port "$FUNCTIONS_PORT" --disable-cors
 # Warm every function once, so the first real request does not wait for a start.
 invoke() { curl -fs -o /dev/null -X POST "$FUNCTIONS/2015-03-31/functions/$1/invocations" -d "$2"; }
 ready=0

@@ -30,6 +30,14 @@ pub async fn init() -> Result<Service, Error> {
             "{}/unsubscribe",
             waymark_aws::config::required("PREFERENCES_URL")?.trim_end_matches('/')
         ),
+        mailto: match waymark_aws::config::optional("UNSUBSCRIBE_MAILTO") {
+            None => None,
+            Some(m) => Some(
+                EmailAddress::parse(&m)
+                    .map_err(|e| format!("UNSUBSCRIBE_MAILTO: {e}"))?
+                    .to_string(),
+            ),
+        },
     };
     let ses = aws_sdk_sesv2::Client::new(&sdk);
     // The account's sending rate: SES_MAX_SEND_RATE if set, else the quota

@@ -96,6 +96,7 @@ pub async fn handle(service: &Service, req: Request) -> Result<Response<Body>, E
                     webhook_id: header("x-shopify-webhook-id"),
                     event_id: header("x-shopify-event-id"),
                     triggered_at: header("x-shopify-triggered-at"),
+                    received_at: waymark_http::request_time(&req),
                     body: req.body().as_ref(),
                 })
                 .await

@@ -26,6 +26,9 @@ pub struct Unsubscribe {
     pub secret: Vec<u8>,
     /// The preferences function's `/unsubscribe` URL.
     pub url: String,
+    /// A mailbox that processes unsubscribe requests (`UNSUBSCRIBE_MAILTO`),
+    /// if the store runs one; otherwise List-Unsubscribe names only the URL.
+    pub mailto: Option<String>,
 }
 
 pub struct Dispatcher<O, M, P> {
@@ -134,7 +137,11 @@ impl<O: Outbox + Suppressions, M: Mailer, P: Publisher> Dispatcher<O, M, P> {
                 waymark_core::unsubscribe::sign(&self.unsubscribe.secret, &m.shop, to, m.queued_at);
             UnsubscribeLinks {
                 url: format!("{}?t={token}", self.unsubscribe.url),
-                mailto: format!("mailto:{}?subject=unsubscribe", self.sender.address),
+                mailto: self
+                    .unsubscribe
+                    .mailto
+                    .as_ref()
+                    .map(|m| format!("mailto:{m}?subject=unsubscribe")),
             }
         });
         let mut params = m.params.clone();
@@ -255,6 +262,7 @@ mod tests {
         let unsubscribe = Unsubscribe {
             secret: b"unsubscribe-secret".to_vec(),
             url: "https://prefs.example/unsubscribe".into(),
+            mailto: None,
         };
         (
             Dispatcher::new(

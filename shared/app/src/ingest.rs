@@ -18,6 +18,9 @@ pub struct WebhookRequest<'a> {
     pub webhook_id: Option<&'a str>,
     pub event_id: Option<&'a str>,
     pub triggered_at: Option<&'a str>,
+    /// When the platform received the request (its own clock, not the
+    /// sender's): what a destructive topic's age is judged against.
+    pub received_at: Timestamp,
     pub body: &'a [u8],
 }
 
@@ -31,6 +34,35 @@ pub struct Reply {
 impl Reply {
     fn new(status: u16, body: serde_json::Value) -> Self {
         Self { status, body }
+    }
+}
+
+/// Why a delivery of a destructive topic (an erasure) is refused for its
+/// age: its topic and time headers are not signed, so an old signed body
+/// replayed under such a topic must not erase anything. Shopify's own
+/// retries fall well within `MAX_DESTRUCTIVE_AGE`.
+fn stale(topic: Topic, triggered_at: Option<Timestamp>, received_at: Timestamp) -> Option<String> {
+    if !topic.is_destructive() {
+        return None;
+    }
+    let max = shopify::MAX_DESTRUCTIVE_AGE;
+    match triggered_at {
+        None => Some(format!(
+            "X-Shopify-Triggered-At: needed for `{}` (a destructive topic)",
+            topic.as_str()
+        )),
+        Some(t) if received_at.duration_since(t) > max => Some(format!(
+            "X-Shopify-Triggered-At: `{}` is {} old; `{}` is refused after {} (a replay?)",
+            t,
+            waymark_core::time::format_duration(received_at.duration_since(t)),
+            topic.as_str(),
+            waymark_core::time::format_duration(max)
+        )),
+        Some(t) if t.duration_since(received_at) > max => Some(format!(
+            "X-Shopify-Triggered-At: `{t}` is in the future; `{}` is refused",
+            topic.as_str()
+        )),
+        Some(_) => None,
     }
 }
 
@@ -84,7 +116,10 @@ impl<I: Inbox> ShopifyIngest<I> {
             triggered_at,
             body: req.body,
         };
-        let parsed = shopify::parse(&delivery);
+        let parsed = match stale(topic, triggered_at, req.received_at) {
+            Some(problem) => Err(problem),
+            None => shopify::parse(&delivery).map_err(|e| e.to_string()),
+        };
         let receipt = |at: Option<Timestamp>| Receipt {
             shop: shop.clone(),
             delivery_id: webhook_id.to_string(),
@@ -97,7 +132,7 @@ impl<I: Inbox> ShopifyIngest<I> {
             Err(e) => {
                 let rejected = Rejected {
                     receipt: receipt(None),
-                    error: e.to_string(),
+                    error: e.clone(),
                     body: req.body.to_vec(),
                 };
                 if let Err(store) = self.inbox.reject(&rejected).await {
@@ -105,7 +140,7 @@ impl<I: Inbox> ShopifyIngest<I> {
                     return Reply::new(503, json!({"error": "temporarily unavailable"}));
                 }
                 tracing::warn!(%shop, webhook_id, error = %e, "webhook payload rejected");
-                return bad(e.to_string());
+                return bad(e);
             }
         };
         match self.inbox.record(&receipt(Some(event.at)), &event).await {

@@ -687,6 +687,7 @@ mod merge_tests {
             province: None,
             tags: vec![],
             phone: None,
+            opted_out: false,
         })
     }
 

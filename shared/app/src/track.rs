@@ -173,7 +173,8 @@ impl<I: Inbox + Sync> SiteIngest<I> {
                 cors(false),
             );
         }
-        let batch = match site::parse(&key.shop, req.body, req.now, self.config.max_skew) {
+        let links = site::Links::Origins(&key.origins);
+        let batch = match site::parse(&key.shop, links, req.body, req.now, self.config.max_skew) {
             Ok(b) => b,
             Err(e) => {
                 let status = if matches!(e, TrackError::TooMany(_)) {

@@ -216,6 +216,7 @@ pub async fn run(
                         webhook_id: Some(&format!("sim-{line}")),
                         event_id: None,
                         triggered_at: None,
+                        received_at: event.at,
                         body: &body,
                     })
                     .await;

@@ -78,8 +78,10 @@ fn site_sample(root: &Path) -> Result<EventKind> {
     };
     let body = url["body"].as_str().unwrap_or_default();
     let shop = ShopDomain::parse("demo.myshopify.com")?;
-    let batch = waymark_core::site::parse(&shop, body.as_bytes(), jiff::Timestamp::now(), None)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let links = waymark_core::site::Links::Anywhere;
+    let batch =
+        waymark_core::site::parse(&shop, links, body.as_bytes(), jiff::Timestamp::now(), None)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let mut kind = batch
         .events
         .into_iter()

@@ -133,6 +133,16 @@ pub struct Contact {
     /// opt-in): when it was asked for.
     #[serde(default)]
     pub opt_in_pending_at: Option<Timestamp>,
+    /// When the person last opted out themselves (a link, a complaint,
+    /// Shopify's `unsubscribed`, a sunset): from then on only a confirmed
+    /// double opt-in subscribes them again.
+    #[serde(default)]
+    pub opted_out_at: Option<Timestamp>,
+    /// The tags the shop's own customer record gave (the record is the
+    /// whole set: a tag it no longer lists leaves the profile; tags journeys
+    /// set are not among these and stay).
+    #[serde(default)]
+    pub store_tags: std::collections::BTreeSet<String>,
     /// RFM scores under the store's thresholds, as of the newest event or
     /// review (the engine keeps them), and when recency next drops.
     #[serde(default)]
@@ -259,6 +269,8 @@ impl Contact {
             past_contracts: Vec::new(),
             topics_out: Default::default(),
             opt_in_pending_at: None,
+            opted_out_at: None,
+            store_tags: Default::default(),
             rfm: None,
             rfm_changes_at: None,
             merged_into: None,
@@ -339,6 +351,7 @@ impl Contact {
             self.record_consent(c.subscribed, &c.source, c.at);
         }
         self.opt_in_pending_at = self.opt_in_pending_at.or(other.opt_in_pending_at);
+        self.opted_out_at = self.opted_out_at.max(other.opted_out_at);
         self.first_name = self.first_name.take().or(other.first_name.clone());
         self.last_name = self.last_name.take().or(other.last_name.clone());
         self.phone = self.phone.take().or(other.phone.clone());
@@ -433,6 +446,15 @@ impl Contact {
         self.consent.as_ref().is_some_and(|c| c.subscribed)
     }
 
+    /// Not subscribed now, and the person opted out at some point (any
+    /// source): an unconfirmed form must not subscribe them again.
+    pub fn opted_out(&self) -> bool {
+        let by_source = self.consent.as_ref().is_some_and(|c| {
+            !c.subscribed && matches!(c.source.as_str(), "unsubscribe" | "complaint")
+        });
+        !self.accepts_marketing() && (self.opted_out_at.is_some() || by_source)
+    }
+
     /// Keeps the newer of the recorded and the given consent facts.
     fn record_consent(&mut self, subscribed: bool, source: &str, at: Timestamp) {
         if self.consent.as_ref().is_none_or(|c| at >= c.at) {
@@ -448,6 +470,7 @@ impl Contact {
     /// fact says otherwise.
     pub fn withdraw_consent(&mut self, source: &str, at: Timestamp) {
         self.record_consent(false, source, at);
+        self.opted_out_at = self.opted_out_at.max(Some(at));
     }
 
     /// Remembers a coupon given by a journey (the same code again is a
@@ -593,7 +616,14 @@ impl Contact {
                     self.first_name = c.first_name.clone().or(self.first_name.take());
                     self.last_name = c.last_name.clone().or(self.last_name.take());
                 }
-                self.tags.extend(c.tags.iter().cloned());
+                if newer {
+                    let now: std::collections::BTreeSet<String> = c.tags.iter().cloned().collect();
+                    for gone in self.store_tags.difference(&now) {
+                        self.tags.remove(gone);
+                    }
+                    self.tags.extend(now.iter().cloned());
+                    self.store_tags = now;
+                }
                 if let Some(p) = &c.phone
                     && (newer || self.phone.is_none())
                 {
@@ -601,6 +631,9 @@ impl Contact {
                 }
                 if let Some(subscribed) = c.accepts_marketing {
                     self.record_consent(subscribed, &event.source.topic, event.at);
+                }
+                if c.opted_out {
+                    self.opted_out_at = self.opted_out_at.max(Some(event.at));
                 }
             }
             EventKind::CheckoutUpdated(c) => {
@@ -630,6 +663,9 @@ impl Contact {
             }
             EventKind::ConsentChanged(c) => {
                 self.record_consent(c.subscribed, &c.source, event.at);
+                if !c.subscribed {
+                    self.opted_out_at = self.opted_out_at.max(Some(event.at));
+                }
                 if c.subscribed && self.accepts_marketing() {
                     // A confirmed opt-in is to everything.
                     self.opt_in_pending_at = None;
@@ -723,8 +759,11 @@ impl Contact {
                 if let Some(a) = &site.anonymous_id {
                     self.add_anonymous(a);
                 }
-                if newer || self.first_name.is_none() {
-                    self.first_name = site.first_name.clone().or(self.first_name.take());
+                // Storefront input is unauthenticated: it may name a visitor
+                // or a signup nobody has named yet, never rename a customer
+                // or replace a name already known.
+                if self.first_name.is_none() && self.customer_id.is_none() {
+                    self.first_name = site.first_name.clone();
                 }
                 if let Some(z) = &site.time_zone
                     && (newer || self.time_zone.is_none())

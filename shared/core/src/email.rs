@@ -313,7 +313,9 @@ pub struct Sender {
 pub struct UnsubscribeLinks {
     /// HTTPS URL that accepts the one-click POST.
     pub url: String,
-    pub mailto: String,
+    /// A `mailto:` target, only where someone reads that mailbox and acts
+    /// on it (e.g. SES inbound): an unread one is a broken promise.
+    pub mailto: Option<String>,
 }
 
 /// Builds the raw MIME message (multipart/alternative) for one outbox message.
@@ -350,7 +352,10 @@ pub fn mime(
         builder = builder
             .header(
                 "List-Unsubscribe",
-                mail_builder::headers::raw::Raw::new(format!("<{}>, <{}>", u.url, u.mailto)),
+                mail_builder::headers::raw::Raw::new(match &u.mailto {
+                    Some(m) => format!("<{}>, <{m}>", u.url),
+                    None => format!("<{}>", u.url),
+                }),
             )
             .header(
                 "List-Unsubscribe-Post",

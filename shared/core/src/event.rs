@@ -296,6 +296,10 @@ pub struct Customer {
     pub tags: Vec<String>,
     #[serde(default)]
     pub phone: Option<String>,
+    /// The customer opted out (`email_marketing_consent.state:
+    /// unsubscribed`), as opposed to never having subscribed.
+    #[serde(default)]
+    pub opted_out: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

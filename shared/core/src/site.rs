@@ -15,6 +15,10 @@ pub const MAX_BATCH: usize = 100;
 /// Bytes one request may carry.
 pub const MAX_BODY: usize = 256 * 1024;
 const MAX_TEXT: usize = 512;
+/// A first name's length at most (it goes into subject lines).
+const MAX_NAME: usize = 64;
+/// Image hosts accepted besides the store's own origins (Shopify's CDN).
+const IMAGE_HOSTS: [&str; 1] = ["https://cdn.shopify.com"];
 const MAX_URL: usize = 2048;
 const MAX_PROPERTIES: usize = 32;
 /// Problems reported at most per refused batch.
@@ -105,11 +109,39 @@ pub fn key_of(body: &[u8]) -> Option<String> {
     serde_json::from_slice::<KeyOnly>(body).ok()?.key
 }
 
+/// Where links in storefront input may point: the store's own origins
+/// (`scheme://host[:port]`, lower case, the write key's), or anywhere (only
+/// for local previews of sample events, which mail no one).
+#[derive(Debug, Clone, Copy)]
+pub enum Links<'a> {
+    Origins(&'a [String]),
+    Anywhere,
+}
+
+impl Links<'_> {
+    /// Whether `url` is on one of the origins (or links may go anywhere).
+    fn allows(&self, url: &str, extra: &[&str]) -> bool {
+        let url = url.to_ascii_lowercase();
+        let on = |origin: &str| {
+            url.strip_prefix(origin)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?', '#']))
+        };
+        match self {
+            Self::Anywhere => url.starts_with("https://") || url.starts_with("http://"),
+            Self::Origins(origins) => origins.iter().any(|o| on(o)) || extra.iter().any(|o| on(o)),
+        }
+    }
+}
+
 /// Parses and checks a request body for `shop`, received at `now`. Client
 /// times further than `max_skew` from `now` are refused (clocks lie; `None`
-/// accepts any time, for replaying recorded timelines locally).
+/// accepts any time, for replaying recorded timelines locally). Storefront
+/// input is unauthenticated: text that can reach an email must be plain
+/// (no links, markup or control characters) and links must stay on the
+/// store's origins (`links`); anything else refuses the batch, naming why.
 pub fn parse(
     shop: &ShopDomain,
+    links: Links<'_>,
     body: &[u8],
     now: Timestamp,
     max_skew: Option<SignedDuration>,
@@ -133,7 +165,7 @@ pub fn parse(
     for (i, value) in raw.into_iter().enumerate() {
         match serde_json::from_value::<Incoming>(value) {
             Err(e) => problems.push(format!("batch[{i}]: {e}")),
-            Ok(incoming) => match convert(shop, incoming, now, max_skew) {
+            Ok(incoming) => match convert(shop, links, incoming, now, max_skew) {
                 Ok(event) => events.push(event),
                 Err(errs) => problems.extend(errs.into_iter().map(|e| format!("batch[{i}].{e}"))),
             },
@@ -165,6 +197,7 @@ fn action(name: &str) -> Option<SiteAction> {
 
 fn convert(
     shop: &ShopDomain,
+    links: Links<'_>,
     e: Incoming,
     now: Timestamp,
     max_skew: Option<SignedDuration>,
@@ -240,12 +273,12 @@ fn convert(
     {
         errs.push(format!("product: a {} event needs its product", e.action));
     }
-    let url = text("url", e.url, MAX_URL, &mut errs);
+    let url = link("url", e.url, links, &[], &mut errs);
     let page_type = text("page_type", e.page_type, MAX_TEXT, &mut errs);
     let query = text("query", e.query, MAX_TEXT, &mut errs);
     let topic = text("topic", e.topic, MAX_TEXT, &mut errs);
     let name = text("name", e.name, MAX_TEXT, &mut errs);
-    let first_name = text("first_name", e.first_name, MAX_TEXT, &mut errs);
+    let first_name = plain("first_name", e.first_name, MAX_NAME, &mut errs);
     let locale = text("locale", e.locale, 35, &mut errs);
     let time_zone = text("time_zone", e.time_zone, 64, &mut errs);
     let product = e.product.map(|p| {
@@ -271,11 +304,11 @@ fn convert(
         };
         Product {
             id: p.id,
-            title: text("product.title", p.title, MAX_TEXT, &mut errs),
-            category: text("product.category", p.category, MAX_TEXT, &mut errs),
+            title: plain("product.title", p.title, MAX_TEXT, &mut errs),
+            category: plain("product.category", p.category, MAX_TEXT, &mut errs),
             price,
-            url: text("product.url", p.url, MAX_URL, &mut errs),
-            image: text("product.image", p.image, MAX_URL, &mut errs),
+            url: link("product.url", p.url, links, &[], &mut errs),
+            image: link("product.image", p.image, links, &IMAGE_HOSTS, &mut errs),
         }
     });
     if let Some(z) = &time_zone
@@ -338,12 +371,54 @@ fn text(field: &str, v: Option<String>, max: usize, errs: &mut Vec<String>) -> O
     Some(v)
 }
 
+/// Text that can reach an email (a name, a product's title or category):
+/// plain, since anyone can send it.
+fn plain(field: &str, v: Option<String>, max: usize, errs: &mut Vec<String>) -> Option<String> {
+    let v = text(field, v, max, errs)?;
+    let lower = v.to_ascii_lowercase();
+    let markup = v.chars().any(|c| c.is_control() || matches!(c, '<' | '>'));
+    if markup || lower.contains("://") || lower.contains("www.") {
+        errs.push(format!(
+            "{field}: plain text only (no links, markup or control characters)"
+        ));
+        return None;
+    }
+    Some(v)
+}
+
+/// A link: http(s) on the store's origins (or on `extra` hosts).
+fn link(
+    field: &str,
+    v: Option<String>,
+    links: Links<'_>,
+    extra: &[&str],
+    errs: &mut Vec<String>,
+) -> Option<String> {
+    let v = text(field, v, MAX_URL, errs)?;
+    if !links.allows(&v, extra) {
+        let also = if extra.is_empty() {
+            String::new()
+        } else {
+            format!(" or {}", extra.join(", "))
+        };
+        errs.push(format!(
+            "{field}: links must stay on the store's origins (the write key's){also}"
+        ));
+        return None;
+    }
+    Some(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn shop() -> ShopDomain {
         ShopDomain::parse("demo.myshopify.com").unwrap()
+    }
+
+    fn store() -> Vec<String> {
+        vec!["https://demo-store.example".to_string()]
     }
 
     fn now() -> Timestamp {
@@ -357,7 +432,14 @@ mod tests {
              "product":{"id":42,"title":"Wool scarf","category":"Scarves","price":"39.90","currency":"EUR"}},
             {"type":"form_submitted","id":"e2","anonymous_id":"a-1","email":"ana@example.com","topic":"knitting","accepts_marketing":true}
         ]}"#;
-        let b = parse(&shop(), body, now(), Some(SignedDuration::from_hours(24))).unwrap();
+        let b = parse(
+            &shop(),
+            Links::Origins(&store()),
+            body,
+            now(),
+            Some(SignedDuration::from_hours(24)),
+        )
+        .unwrap();
         assert_eq!(b.key.as_deref(), Some("wk_demo"));
         assert_eq!(b.events.len(), 2);
         assert_eq!(b.events[0].kind.name(), "product_viewed");
@@ -376,7 +458,7 @@ mod tests {
             3990
         );
         // The same client id and time is the same fact.
-        let again = parse(&shop(), body, now(), None).unwrap();
+        let again = parse(&shop(), Links::Origins(&store()), body, now(), None).unwrap();
         assert_eq!(again.events[0].id, b.events[0].id);
     }
 
@@ -390,7 +472,14 @@ mod tests {
             {"type":"page_viewed","id":"w","anonymous_id":"a","at":"2020-01-01T00:00:00Z"},
             {"type":"page_viewed","id":"v","anonymous_id":"a","colour":"red"}
         ]}"#;
-        let err = parse(&shop(), body, now(), Some(SignedDuration::from_hours(24))).unwrap_err();
+        let err = parse(
+            &shop(),
+            Links::Origins(&store()),
+            body,
+            now(),
+            Some(SignedDuration::from_hours(24)),
+        )
+        .unwrap_err();
         let TrackError::Invalid(p) = err else {
             panic!("{err:?}")
         };
@@ -416,15 +505,29 @@ mod tests {
             .collect();
         let body = format!(r#"{{"batch":[{}]}}"#, many.join(","));
         assert_eq!(
-            parse(&shop(), body.as_bytes(), now(), None).unwrap_err(),
+            parse(
+                &shop(),
+                Links::Origins(&store()),
+                body.as_bytes(),
+                now(),
+                None
+            )
+            .unwrap_err(),
             TrackError::TooMany(101)
         );
         assert_eq!(
-            parse(&shop(), br#"{"batch":[]}"#, now(), None).unwrap_err(),
+            parse(
+                &shop(),
+                Links::Origins(&store()),
+                br#"{"batch":[]}"#,
+                now(),
+                None
+            )
+            .unwrap_err(),
             TrackError::Empty
         );
         assert!(matches!(
-            parse(&shop(), b"{nope", now(), None),
+            parse(&shop(), Links::Origins(&store()), b"{nope", now(), None),
             Err(TrackError::Json(_))
         ));
     }
@@ -433,7 +536,86 @@ mod tests {
     fn hostile_input_never_panics() {
         use proptest::prelude::*;
         proptest!(|(body in proptest::collection::vec(any::<u8>(), 0..400))| {
-            let _ = parse(&shop(), &body, now(), Some(SignedDuration::from_hours(1)));
+            let _ = parse(&shop(), Links::Origins(&store()), &body, now(), Some(SignedDuration::from_hours(1)));
         });
+    }
+
+    fn problems(event: &str) -> String {
+        let body = format!(r#"{{"batch":[{event}]}}"#);
+        match parse(
+            &shop(),
+            Links::Origins(&store()),
+            body.as_bytes(),
+            now(),
+            None,
+        ) {
+            Err(TrackError::Invalid(p)) => p.join("\n"),
+            other => panic!("accepted: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn links_stay_on_the_stores_origins() {
+        let ok = r#"{"type":"product_viewed","id":"p1","anonymous_id":"a","url":"https://demo-store.example/products/scarf?v=1",
+            "product":{"id":1,"title":"Scarf","url":"https://demo-store.example/products/scarf","image":"https://cdn.shopify.com/s/files/scarf.jpg"}}"#;
+        let body = format!(r#"{{"batch":[{ok}]}}"#);
+        assert!(
+            parse(
+                &shop(),
+                Links::Origins(&store()),
+                body.as_bytes(),
+                now(),
+                None
+            )
+            .is_ok()
+        );
+        for (field, value) in [
+            ("url", "https://evil.example/login"),
+            ("url", "javascript:alert(1)"),
+            ("url", "https://demo-store.example.evil.example/"),
+            ("url", "https://demo-store.example@evil.example/"),
+        ] {
+            let event = format!(
+                r#"{{"type":"page_viewed","id":"p2","anonymous_id":"a","{field}":"{value}"}}"#
+            );
+            assert!(
+                problems(&event).contains("url: links must stay on the store's origins"),
+                "{value}"
+            );
+        }
+        let event = r#"{"type":"product_viewed","id":"p3","anonymous_id":"a",
+            "product":{"id":1,"url":"https://evil.example/p","image":"http://evil.example/i.png"}}"#;
+        let all = problems(event);
+        assert!(all.contains("product.url: links must stay"), "{all}");
+        assert!(
+            all.contains("product.image: links must stay") && all.contains("cdn.shopify.com"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn text_that_reaches_an_email_is_plain() {
+        for (field, value) in [
+            (
+                "first_name",
+                "URGENT: verify your card at https://evil.example/login",
+            ),
+            ("first_name", "see www.evil.example"),
+            ("first_name", "<b>Ana</b>"),
+            (
+                "first_name",
+                "A very long first name that goes on and on and on for more than sixty-four bytes",
+            ),
+        ] {
+            let event = format!(
+                r#"{{"type":"form_submitted","id":"f1","email":"ana@example.com","{field}":"{value}"}}"#
+            );
+            assert!(problems(&event).contains("first_name:"), "{value}");
+        }
+        let event = r#"{"type":"product_viewed","id":"p4","anonymous_id":"a",
+            "product":{"id":1,"title":"Claim your prize at https://evil.example","category":"<script>"}}"#;
+        let all = problems(event);
+        assert!(all.contains("product.title: plain text only"), "{all}");
+        assert!(all.contains("product.category: plain text only"), "{all}");
     }
 }

@@ -39,6 +39,7 @@ pub fn unsubscribe() -> waymark_app::dispatch::Unsubscribe {
     waymark_app::dispatch::Unsubscribe {
         secret: UNSUBSCRIBE_SECRET.as_bytes().to_vec(),
         url: format!("{PREFERENCES_URL}/unsubscribe"),
+        mailto: None,
     }
 }
 pub const SHOP: &str = "demo.myshopify.com";
@@ -243,7 +244,8 @@ impl Stack {
         body: &str,
         hmac: Option<String>,
     ) -> Result<(u16, Value)> {
-        self.post_at(topic, webhook_id, body, hmac, START).await
+        let now = self.clock.to_string();
+        self.post_at(topic, webhook_id, body, hmac, &now).await
     }
 
     /// A signed webhook that Shopify triggered at `triggered_at` (the time

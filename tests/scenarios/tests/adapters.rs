@@ -76,6 +76,7 @@ fn run(wait_until: Option<&str>) -> Run {
             province: None,
             tags: vec![],
             phone: None,
+            opted_out: false,
         }),
         matched: None,
         sent: vec![],

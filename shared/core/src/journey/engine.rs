@@ -80,12 +80,10 @@ pub fn handle_event(
     event: &Event,
 ) -> Vec<Effect> {
     // The store's `double_opt_in` makes every form opt-in ask first; so does
-    // the person's own earlier unsubscribe (or complaint): a typed-in
-    // address never overrides that without the emailed confirmation.
-    let opted_out = contact
-        .consent
-        .as_ref()
-        .is_some_and(|c| !c.subscribed && matches!(c.source.as_str(), "unsubscribe" | "complaint"));
+    // any opt-out the person ever made, from any source (a link, a
+    // complaint, Shopify's own consent record, a sunset): a typed-in address
+    // never overrides that without the emailed confirmation.
+    let opted_out = contact.opted_out();
     let forced;
     let event = match &event.kind {
         EventKind::Site(s)

@@ -416,6 +416,7 @@ fn customer(at: Timestamp, accepts: bool) -> Event {
             province: None,
             tags: vec![],
             phone: None,
+            opted_out: false,
         }),
     )
 }
@@ -1192,4 +1193,91 @@ fn a_wait_ending_as_recency_drops_reads_the_new_scores() {
     w.tick(mins(40 * 24 * 60));
     assert_eq!(w.contact.rfm.map(|r| r.r), Some(4));
     assert_eq!(steps_sent(&w), vec!["gone_quiet"]);
+}
+
+/// A storefront event for the contact's address (anyone can send one).
+fn site_form(id: &str, at: Timestamp, first_name: Option<&str>) -> Event {
+    event(
+        id,
+        at,
+        EventKind::Site(crate::event::SiteEvent {
+            action: crate::event::SiteAction::FormSubmitted,
+            anonymous_id: None,
+            customer_id: None,
+            email: Some(email()),
+            url: None,
+            page_type: None,
+            product: None,
+            query: None,
+            topic: None,
+            accepts_marketing: Some(true),
+            double_opt_in: false,
+            name: None,
+            first_name: first_name.map(String::from),
+            time_zone: None,
+            locale: None,
+            properties: Default::default(),
+        }),
+    )
+}
+
+#[test]
+fn a_shopify_opt_out_is_lifted_only_by_a_confirmed_link_never_by_a_form() {
+    let mut w = World::new();
+    w.event(&customer(t0(), true));
+    assert!(w.contact.accepts_marketing());
+    // Shopify says she unsubscribed (her own choice, in the store's admin).
+    let mut out = customer(mins(60), false);
+    if let EventKind::CustomerUpserted(c) = &mut out.kind {
+        c.opted_out = true;
+    }
+    out.id = "cust-opt-out".into();
+    w.event(&out);
+    assert!(!w.contact.accepts_marketing());
+    // Anyone can type her address into a signup form: it only asks.
+    w.event(&site_form("form-1", mins(120), None));
+    assert!(!w.contact.accepts_marketing(), "a form re-subscribed her");
+    assert_eq!(w.contact.opt_in_pending_at, Some(mins(120)));
+}
+
+#[test]
+fn never_subscribed_is_not_an_opt_out_a_form_subscribes() {
+    let mut w = World::new();
+    w.event(&customer(t0(), false));
+    w.event(&site_form("form-1", mins(60), None));
+    assert!(w.contact.accepts_marketing());
+}
+
+#[test]
+fn storefront_input_never_renames_a_customer() {
+    let mut w = World::new();
+    w.event(&customer(t0(), true));
+    assert_eq!(w.contact.first_name.as_deref(), Some("Ana"));
+    w.event(&site_form("form-1", mins(60), Some("Mallory")));
+    assert_eq!(w.contact.first_name.as_deref(), Some("Ana"));
+    // A signup nobody has named yet takes the name the form gives.
+    let mut lead = World::new();
+    lead.event(&site_form("form-1", mins(60), Some("Lee")));
+    assert_eq!(lead.contact.first_name.as_deref(), Some("Lee"));
+    lead.event(&site_form("form-2", mins(90), Some("Mallory")));
+    assert_eq!(lead.contact.first_name.as_deref(), Some("Lee"));
+}
+
+#[test]
+fn a_tag_removed_in_the_store_leaves_the_profile_and_journey_tags_stay() {
+    let mut w = World::new();
+    let mut tagged = customer(t0(), true);
+    if let EventKind::CustomerUpserted(c) = &mut tagged.kind {
+        c.tags = vec!["vip".into(), "wholesale".into()];
+    }
+    w.event(&tagged);
+    w.contact.tags.insert("quiz_done".into()); // set by a journey's update step
+    let mut untagged = customer(mins(60), true);
+    if let EventKind::CustomerUpserted(c) = &mut untagged.kind {
+        c.tags = vec!["vip".into()];
+    }
+    untagged.id = "cust-untag".into();
+    w.event(&untagged);
+    let tags: Vec<&str> = w.contact.tags.iter().map(String::as_str).collect();
+    assert_eq!(tags, vec!["quiz_done", "vip"]);
 }

@@ -28,11 +28,9 @@ struct Consent {
 
 impl Payload {
     pub(super) fn into_customer(self) -> Result<(Customer, String), String> {
-        let consent = self
-            .email_marketing_consent
-            .and_then(|c| c.state)
-            .map(|s| s == "subscribed")
-            .or(self.accepts_marketing);
+        let state = self.email_marketing_consent.and_then(|c| c.state);
+        let opted_out = state.as_deref() == Some("unsubscribed");
+        let consent = state.map(|s| s == "subscribed").or(self.accepts_marketing);
         let id = self.id;
         Ok((
             Customer {
@@ -41,6 +39,7 @@ impl Payload {
                 first_name: self.first_name.filter(|s| !s.is_empty()),
                 last_name: self.last_name.filter(|s| !s.is_empty()),
                 accepts_marketing: consent,
+                opted_out,
                 country: super::country([&self.default_address, &None]),
                 province: super::province([&self.default_address, &None]),
                 tags: self

@@ -128,6 +128,23 @@ impl Topic {
     }
 }
 
+impl Topic {
+    /// Topics that erase data: refused when their delivery is stale (see
+    /// `MAX_DESTRUCTIVE_AGE`), since their headers are not signed.
+    pub fn is_destructive(self) -> bool {
+        matches!(
+            self,
+            Self::CustomersRedact | Self::CustomersDelete | Self::ShopRedact
+        )
+    }
+}
+
+/// How old (`X-Shopify-Triggered-At` against the request's receive time) a
+/// delivery of a destructive topic may be. Shopify retries a failed delivery
+/// 8 times over about 4 hours; 48 hours leaves room for an outage on our
+/// side and refuses a replay of an old delivery.
+pub const MAX_DESTRUCTIVE_AGE: jiff::SignedDuration = jiff::SignedDuration::from_hours(48);
+
 /// One verified delivery as the ingest edge received it.
 #[derive(Debug, Clone)]
 pub struct Delivery<'a> {
@@ -252,9 +269,14 @@ pub fn parse(delivery: &Delivery<'_>) -> Result<Event, PayloadError> {
         }
         Topic::CustomersDataRequest | Topic::CustomersRedact | Topic::ShopRedact => {
             let p: privacy::PrivacyPayload = decode(topic, delivery.body)?;
-            if let Some(d) = &p.shop_domain
-                && ShopDomain::parse(d).ok().as_ref() != Some(delivery.shop)
-            {
+            // The topic and shop headers are not signed, the body is: a
+            // privacy topic's body must itself name the shop (and carry its
+            // id), so another topic's signed body replayed under a privacy
+            // topic, or one shop's request replayed as another's, is refused.
+            let Some(d) = &p.shop_domain else {
+                return Err(shape(topic, "missing field `shop_domain`"));
+            };
+            if ShopDomain::parse(d).ok().as_ref() != Some(delivery.shop) {
                 return Err(shape(
                     topic,
                     format!(
@@ -262,6 +284,9 @@ pub fn parse(delivery: &Delivery<'_>) -> Result<Event, PayloadError> {
                         delivery.shop
                     ),
                 ));
+            }
+            if p.shop_id.is_none() {
+                return Err(shape(topic, "missing field `shop_id`"));
             }
             let kind = match topic {
                 Topic::ShopRedact => EventKind::ShopRedacted,

@@ -102,10 +102,20 @@ impl RefundPayload {
 pub(super) struct DeletePayload {
     pub(super) id: u64,
     email: Option<String>,
+    /// A deletion carries no timestamps; a customer record (create or
+    /// update) does. The topic header is not signed, so a signed customer
+    /// record replayed under `customers/delete` must not erase anyone.
+    created_at: Option<serde_json::Value>,
+    updated_at: Option<serde_json::Value>,
 }
 
 impl DeletePayload {
     pub(super) fn into_person(self) -> Result<PersonRef, String> {
+        if self.created_at.is_some() || self.updated_at.is_some() {
+            return Err(
+                "carries `created_at`/`updated_at`: a customer record, not a deletion".into(),
+            );
+        }
         Ok(PersonRef {
             customer_id: Some(self.id),
             email: email(self.email, "email")?,
@@ -115,7 +125,12 @@ impl DeletePayload {
 
 #[derive(serde::Deserialize)]
 pub(super) struct PrivacyPayload {
+    /// Required: the signed body must name the shop the (unsigned) headers
+    /// name.
     pub(super) shop_domain: Option<String>,
+    /// Shopify's id of the shop; every privacy payload carries it (another
+    /// topic's body does not).
+    pub(super) shop_id: Option<u64>,
     customer: Option<PrivacyCustomer>,
     #[serde(default)]
     orders_requested: Vec<u64>,

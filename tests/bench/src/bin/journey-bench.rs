@@ -109,6 +109,7 @@ fn event(shop: &ShopDomain, i: u64, at: Timestamp) -> Event {
             province: None,
             tags: vec![],
             phone: None,
+            opted_out: false,
         }),
     }
 }
