@@ -200,20 +200,34 @@ async fn segments_count_and_export_read_the_membership_items() {
         "2026-11-23T10:00:00Z".parse().unwrap(),
     );
     contact.email = Some(waymark_core::ids::EmailAddress::parse("ana@example.com").unwrap());
-    store
-        .commit(Commit {
-            contact,
-            expected_version: 0,
-            recent_events: Default::default(),
-            runs: vec![],
-            outbox: vec![],
-            identities: Default::default(),
-            segments_entered: vec!["vip".into()],
-            segments_exited: vec![],
-            absorbed: None,
-        })
-        .await
-        .unwrap();
+    contact.consent = Some(waymark_core::contact::Consent {
+        subscribed: true,
+        source: "customers/create".into(),
+        at: "2026-11-23T10:00:00Z".parse().unwrap(),
+    });
+    // Bo is in the segment too, but never agreed to marketing.
+    let mut bo = waymark_core::contact::Contact::new(
+        waymark_core::ids::ContactId::for_customer(8),
+        contact.shop.clone(),
+        "2026-11-23T10:00:00Z".parse().unwrap(),
+    );
+    bo.email = Some(waymark_core::ids::EmailAddress::parse("=bo@example.com").unwrap());
+    for contact in [contact, bo] {
+        store
+            .commit(Commit {
+                contact,
+                expected_version: 0,
+                recent_events: Default::default(),
+                runs: vec![],
+                outbox: vec![],
+                identities: Default::default(),
+                segments_entered: vec!["vip".into()],
+                segments_exited: vec![],
+                absorbed: None,
+            })
+            .await
+            .unwrap();
+    }
     let run = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_waymark"))
             .args(args)
@@ -231,10 +245,15 @@ async fn segments_count_and_export_read_the_membership_items() {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    assert_eq!(run(&["segments", "count", "vip"]), "1\n");
+    assert_eq!(run(&["segments", "count", "vip"]), "2\n");
     assert_eq!(run(&["segments", "count", "first_time_buyers"]), "0\n");
     assert_eq!(
         run(&["segments", "export", "vip"]),
-        "email,contact_id\nana@example.com,cust-7\n"
+        "email,contact_id\nana@example.com,cust-7\n",
+        "Bo never opted in: left out"
     );
+    // Everyone, on request; a cell a spreadsheet would run is neutralised.
+    let all = run(&["segments", "export", "vip", "--all"]);
+    assert!(all.contains("ana@example.com,cust-7\n"), "{all}");
+    assert!(all.contains("'=bo@example.com,cust-8\n"), "{all}");
 }
