@@ -25,7 +25,7 @@ pub async fn init() -> Result<Service, Error> {
     };
     let configuration_set = waymark_aws::config::optional("SES_CONFIGURATION_SET");
     let unsubscribe = Unsubscribe {
-        secret: waymark_aws::config::required("UNSUBSCRIBE_SECRET")?.into_bytes(),
+        keys: waymark_aws::config::token_keys()?,
         url: format!(
             "{}/unsubscribe",
             waymark_aws::config::required("PREFERENCES_URL")?.trim_end_matches('/')

@@ -16,14 +16,18 @@ pub type Service = Preferences<DynamoStore>;
 pub async fn init() -> Result<Service, Error> {
     let sdk = waymark_aws::config::sdk().await;
     let table = waymark_aws::config::required("TABLE_NAME")?;
-    let secret = waymark_aws::config::required("UNSUBSCRIBE_SECRET")?;
-    build(&sdk, &table, &secret)
+    let keys = waymark_aws::config::token_keys()?;
+    build(&sdk, &table, keys)
 }
 
-pub fn build(sdk: &SdkConfig, table: &str, secret: &str) -> Result<Service, Error> {
+pub fn build(
+    sdk: &SdkConfig,
+    table: &str,
+    keys: waymark_core::unsubscribe::TokenKeys,
+) -> Result<Service, Error> {
     let topics = waymark_content::checked_catalog()?.topics().to_vec();
     Ok(Preferences::new(
-        secret.as_bytes().to_vec(),
+        keys,
         DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table),
     )
     .with_topics(topics))

@@ -23,7 +23,9 @@ pub enum Outcome {
 /// signs them (shared with the preferences function).
 #[derive(Clone)]
 pub struct Unsubscribe {
-    pub secret: Vec<u8>,
+    /// What seals the links (the current secret, and the previous one
+    /// during a rotation).
+    pub keys: waymark_core::unsubscribe::TokenKeys,
     /// The preferences function's `/unsubscribe` URL.
     pub url: String,
     /// A mailbox that processes unsubscribe requests (`UNSUBSCRIBE_MAILTO`),
@@ -134,7 +136,7 @@ impl<O: Outbox + Suppressions, M: Mailer, P: Publisher> Dispatcher<O, M, P> {
     ) -> Result<String, SendFailure> {
         let links = (!transactional).then(|| {
             let token =
-                waymark_core::unsubscribe::sign(&self.unsubscribe.secret, &m.shop, to, m.queued_at);
+                waymark_core::unsubscribe::sign(&self.unsubscribe.keys, &m.shop, to, m.queued_at);
             UnsubscribeLinks {
                 url: format!("{}?t={token}", self.unsubscribe.url),
                 mailto: self
@@ -153,7 +155,7 @@ impl<O: Outbox + Suppressions, M: Mailer, P: Publisher> Dispatcher<O, M, P> {
             // `/unsubscribe`); only the address's owner ever sees it.
             let token = waymark_core::unsubscribe::sign_for(
                 waymark_core::unsubscribe::Purpose::Confirm,
-                &self.unsubscribe.secret,
+                &self.unsubscribe.keys,
                 &m.shop,
                 to,
                 m.queued_at,
@@ -260,7 +262,7 @@ mod tests {
             address: EmailAddress::parse("shop@example.com").unwrap(),
         };
         let unsubscribe = Unsubscribe {
-            secret: b"unsubscribe-secret".to_vec(),
+            keys: waymark_core::unsubscribe::TokenKeys::new(b"unsubscribe-secret", None),
             url: "https://prefs.example/unsubscribe".into(),
             mailto: None,
         };

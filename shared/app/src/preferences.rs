@@ -20,7 +20,7 @@ pub struct Page {
 }
 
 pub struct Preferences<S> {
-    secret: Vec<u8>,
+    keys: unsubscribe::TokenKeys,
     store: S,
     /// The store's email topics (id, label), offered on the page.
     topics: Vec<EmailTopic>,
@@ -65,9 +65,9 @@ pub enum Choice {
 }
 
 impl<S: Inbox + Suppressions> Preferences<S> {
-    pub fn new(secret: impl Into<Vec<u8>>, store: S) -> Self {
+    pub fn new(keys: unsubscribe::TokenKeys, store: S) -> Self {
         Self {
-            secret: secret.into(),
+            keys,
             store,
             topics: Vec::new(),
         }
@@ -167,7 +167,7 @@ impl<S: Inbox + Suppressions> Preferences<S> {
                 )
             }
         };
-        let Some(claims) = token.and_then(|t| unsubscribe::verify(&self.secret, t, now)) else {
+        let Some(claims) = token.and_then(|t| unsubscribe::verify(&self.keys, t, now)) else {
             tracing::info!("unsubscribe with an invalid or expired token: nothing changed");
             return done;
         };
@@ -204,7 +204,7 @@ impl<S: Inbox + Suppressions> Preferences<S> {
             "<p>Thank you: your subscription is confirmed.</p>",
         );
         let Some(claims) = token.and_then(|t| {
-            unsubscribe::verify_for(unsubscribe::Purpose::Confirm, &self.secret, t, now)
+            unsubscribe::verify_for(unsubscribe::Purpose::Confirm, &self.keys, t, now)
         }) else {
             tracing::info!("confirmation with an invalid or expired token: nothing changed");
             return done;
@@ -299,18 +299,27 @@ fn retry_page() -> Page {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn keys() -> waymark_core::unsubscribe::TokenKeys {
+        waymark_core::unsubscribe::TokenKeys::new(b"k", None)
+    }
     use crate::memory::MemoryStore;
     use waymark_core::ids::{EmailAddress, ShopDomain};
 
     #[tokio::test]
     async fn a_valid_token_suppresses_and_records_consent_a_forged_one_changes_nothing() {
         let store = MemoryStore::default();
-        let prefs = Preferences::new(b"k".to_vec(), store.clone());
+        let prefs = Preferences::new(keys(), store.clone());
         let shop = ShopDomain::parse("demo.myshopify.com").unwrap();
         let email = EmailAddress::parse("ana@example.com").unwrap();
         let now: Timestamp = "2026-11-24T10:00:00Z".parse().unwrap();
-        let good = waymark_core::unsubscribe::sign(b"k", &shop, &email, now);
-        let forged = waymark_core::unsubscribe::sign(b"guess", &shop, &email, now);
+        let good = waymark_core::unsubscribe::sign(&keys(), &shop, &email, now);
+        let forged = waymark_core::unsubscribe::sign(
+            &waymark_core::unsubscribe::TokenKeys::new(b"guess", None),
+            &shop,
+            &email,
+            now,
+        );
 
         let answer_forged = prefs.unsubscribe(Some(&forged), Choice::All, now).await;
         assert_eq!(store.suppression(&shop, &email).await.unwrap(), None);
@@ -351,7 +360,7 @@ mod tests {
 
     #[test]
     fn bodies_choose_all_or_known_topics() {
-        let prefs = Preferences::new(b"k".to_vec(), MemoryStore::default()).with_topics(topics());
+        let prefs = Preferences::new(keys(), MemoryStore::default()).with_topics(topics());
         assert_eq!(prefs.choice("List-Unsubscribe=One-Click"), Choice::All);
         assert_eq!(
             prefs.choice("topic=news&topic=offers&topic=bogus"),
@@ -368,11 +377,11 @@ mod tests {
     #[tokio::test]
     async fn a_topic_choice_suppresses_only_that_topic() {
         let store = MemoryStore::default();
-        let prefs = Preferences::new(b"k".to_vec(), store.clone()).with_topics(topics());
+        let prefs = Preferences::new(keys(), store.clone()).with_topics(topics());
         let shop = ShopDomain::parse("demo.myshopify.com").unwrap();
         let email = EmailAddress::parse("ana@example.com").unwrap();
         let now: Timestamp = "2026-11-24T10:00:00Z".parse().unwrap();
-        let good = waymark_core::unsubscribe::sign(b"k", &shop, &email, now);
+        let good = waymark_core::unsubscribe::sign(&keys(), &shop, &email, now);
         let page = prefs
             .unsubscribe(Some(&good), prefs.choice("topic=offers"), now)
             .await;
@@ -393,7 +402,7 @@ mod tests {
     #[tokio::test]
     async fn a_confirmation_subscribes_and_lifts_an_unsubscribe_a_forged_one_does_nothing() {
         let store = MemoryStore::default();
-        let prefs = Preferences::new(b"k".to_vec(), store.clone());
+        let prefs = Preferences::new(keys(), store.clone());
         let shop = ShopDomain::parse("demo.myshopify.com").unwrap();
         let email = EmailAddress::parse("ana@example.com").unwrap();
         let now: Timestamp = "2026-11-24T10:00:00Z".parse().unwrap();
@@ -402,7 +411,7 @@ mod tests {
             .await
             .unwrap();
         // An unsubscribe token is not a confirmation.
-        let wrong = waymark_core::unsubscribe::sign(b"k", &shop, &email, now);
+        let wrong = waymark_core::unsubscribe::sign(&keys(), &shop, &email, now);
         let forged_answer = prefs.confirm_subscription(Some(&wrong), now).await;
         assert_eq!(
             store.suppression(&shop, &email).await.unwrap(),
@@ -411,7 +420,7 @@ mod tests {
         assert!(store.take_new_events().is_empty());
         let good = waymark_core::unsubscribe::sign_for(
             waymark_core::unsubscribe::Purpose::Confirm,
-            b"k",
+            &keys(),
             &shop,
             &email,
             now,

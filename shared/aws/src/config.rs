@@ -26,6 +26,24 @@ pub fn optional(name: &str) -> Option<String> {
     env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
+/// The link-token secrets: `UNSUBSCRIBE_SECRET` seals new links, and
+/// `UNSUBSCRIBE_SECRET_PREVIOUS`, set during a rotation, still opens the
+/// links it sealed (drop it 90 days after the rotation).
+pub fn token_keys() -> Result<waymark_core::unsubscribe::TokenKeys, ConfigError> {
+    let current = required("UNSUBSCRIBE_SECRET")?;
+    let previous = optional("UNSUBSCRIBE_SECRET_PREVIOUS");
+    let keys = waymark_core::unsubscribe::TokenKeys::new(
+        current.as_bytes(),
+        previous.as_deref().map(str::as_bytes),
+    );
+    tracing::info!(
+        key = keys.current_id(),
+        rotating = previous.is_some(),
+        "link-token keys"
+    );
+    Ok(keys)
+}
+
 /// JSON logs for CloudWatch, level from `RUST_LOG` (default `info`).
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

@@ -34,10 +34,15 @@ pub const UNSUBSCRIBE_SECRET: &str = "scenario-unsubscribe-secret";
 pub const COUPON_SECRET: &str = "scenario-coupon-secret";
 pub const PREFERENCES_URL: &str = "http://127.0.0.1:9000/lambda-url/preferences";
 
+/// The link-token keys every test stack seals and opens links with.
+pub fn token_keys() -> waymark_core::unsubscribe::TokenKeys {
+    waymark_core::unsubscribe::TokenKeys::new(UNSUBSCRIBE_SECRET.as_bytes(), None)
+}
+
 /// The unsubscribe settings every test stack's dispatch uses.
 pub fn unsubscribe() -> waymark_app::dispatch::Unsubscribe {
     waymark_app::dispatch::Unsubscribe {
-        secret: UNSUBSCRIBE_SECRET.as_bytes().to_vec(),
+        keys: token_keys(),
         url: format!("{PREFERENCES_URL}/unsubscribe"),
         mailto: None,
     }
@@ -211,7 +216,7 @@ impl Stack {
             preferences: preferences_fn::build(
                 &as_function(&sdk, "preferences"),
                 &table,
-                UNSUBSCRIBE_SECRET,
+                token_keys(),
             )
             .map_err(anyhow::Error::from_boxed)?,
             feedback: feedback_fn::build(&as_function(&sdk, "feedback"), &table),

@@ -307,7 +307,7 @@ async fn a_tampered_link_changes_nothing_and_answers_like_any_other() {
     let shop = waymark_core::ids::ShopDomain::parse(waymark_scenarios::SHOP).unwrap();
     let stranger = waymark_core::ids::EmailAddress::parse("nobody@example.com").unwrap();
     let token = waymark_core::unsubscribe::sign(
-        waymark_scenarios::UNSUBSCRIBE_SECRET.as_bytes(),
+        &waymark_scenarios::token_keys(),
         &shop,
         &stranger,
         "2026-11-23T11:00:00Z".parse().unwrap(),
