@@ -22,10 +22,12 @@ fn sample(path: &str) -> String {
     .unwrap()
 }
 
-/// Each function's allowed DynamoDB actions and the resources named.
+/// Each function's allowed DynamoDB actions, the resources named, and the
+/// partition keys it may touch (`dynamodb:LeadingKeys` patterns; none: any).
 struct Policy {
     actions: BTreeSet<String>,
     resources: Vec<String>,
+    leading_keys: Vec<String>,
 }
 
 fn policies() -> BTreeMap<String, Policy> {
@@ -39,6 +41,7 @@ fn policies() -> BTreeMap<String, Policy> {
         let mut policy = Policy {
             actions: BTreeSet::new(),
             resources: Vec::new(),
+            leading_keys: Vec::new(),
         };
         for p in r["Properties"]["Policies"].as_array().into_iter().flatten() {
             for s in p["Statement"].as_array().into_iter().flatten() {
@@ -51,6 +54,10 @@ fn policies() -> BTreeMap<String, Policy> {
                 }
                 for r in list(&s["Resource"]) {
                     policy.resources.push(r.to_string());
+                }
+                let keys = &s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
+                for k in list(keys) {
+                    policy.leading_keys.extend(k.as_str().map(str::to_string));
                 }
             }
         }
@@ -80,6 +87,34 @@ fn needed(r: &Record) -> Vec<String> {
     }
 }
 
+/// The partition keys one recorded request writes or reads by key.
+fn partition_keys(r: &Record) -> Vec<String> {
+    let pk = |v: &Value| v["PK"]["S"].as_str().map(str::to_string);
+    let one = |req: &Value| pk(&req["Item"]).or_else(|| pk(&req["Key"]));
+    match r.op.as_str() {
+        "TransactWriteItems" => r.request["TransactItems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|item| item.as_object()?.values().next().and_then(one))
+            .collect(),
+        _ => one(&r.request).into_iter().collect(),
+    }
+}
+
+/// `*` matches any run of characters (IAM's `StringLike`).
+fn like(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, rest)) => {
+            let Some(text) = text.strip_prefix(head) else {
+                return false;
+            };
+            (0..=text.len()).any(|i| text.is_char_boundary(i) && like(rest, &text[i..]))
+        }
+    }
+}
+
 fn check(
     records: &[Record],
     policies: &BTreeMap<String, Policy>,
@@ -98,6 +133,16 @@ fn check(
         for action in needed(r) {
             if !policy.actions.contains(&action) {
                 problems.push(format!("{app} calls {} but may not: {action}", r.op));
+            }
+        }
+        if !policy.leading_keys.is_empty() {
+            for pk in partition_keys(r) {
+                if !policy.leading_keys.iter().any(|p| like(p, &pk)) {
+                    problems.push(format!(
+                        "{app} {} touches `{pk}`, outside its LeadingKeys",
+                        r.op
+                    ));
+                }
             }
         }
         if let Some(index) = r.request["IndexName"].as_str()
@@ -248,8 +293,31 @@ fn a_call_outside_the_policy_is_reported() {
                 "ingest",
             ),
             record("Query", json!({"IndexName": "idle"}), "timer"),
+            // The public endpoint writing a contact, or a suppression.
+            record(
+                "PutItem",
+                json!({"Item": {"PK": {"S": "S#demo.myshopify.com#C#cust-7"}}}),
+                "ingest",
+            ),
+            record(
+                "TransactWriteItems",
+                json!({"TransactItems": [{"Put": {"Item": {"PK": {"S": "S#demo.myshopify.com#SUP#ab"}}}}]}),
+                "ingest",
+            ),
+            // What it may write.
+            record(
+                "PutItem",
+                json!({"Item": {"PK": {"S": "S#demo.myshopify.com#W#wh-1"}}}),
+                "ingest",
+            ),
         ],
         &policies,
     );
-    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert_eq!(problems.len(), 5, "{problems:?}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("S#demo.myshopify.com#C#cust-7") && p.contains("LeadingKeys")),
+        "{problems:?}"
+    );
 }
