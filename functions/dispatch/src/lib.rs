@@ -126,6 +126,7 @@ pub async fn handle(
     service: &Service,
     batch: LambdaEvent<StreamBatch>,
 ) -> Result<BatchResponse, Error> {
+    let deadline = waymark_aws::config::deadline(&batch.context);
     let mut response = BatchResponse::default();
     for record in &batch.payload.records {
         if record.string("t") != Some("outbox") || record.string("st") != Some("queued") {
@@ -134,7 +135,7 @@ pub async fn handle(
         let Some(id) = record.string("PK") else {
             continue;
         };
-        if let Err(e) = service.dispatch(id).await {
+        if let Err(e) = service.dispatch(id, deadline).await {
             tracing::error!(outbox_id = id, error = %e, "dispatch failed; record will be retried");
             response.fail(record);
         }

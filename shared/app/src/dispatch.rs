@@ -21,6 +21,10 @@ pub enum Outcome {
 
 /// Where marketing emails point their unsubscribe links, and the key that
 /// signs them (shared with the preferences function).
+/// How long past the claiming invocation's deadline its claim still holds
+/// (clock differences between the function and the timer).
+pub const CLAIM_GRACE: jiff::SignedDuration = jiff::SignedDuration::from_mins(1);
+
 #[derive(Clone)]
 pub struct Unsubscribe {
     /// What seals the links (the current secret, and the previous one
@@ -61,8 +65,20 @@ impl<O: Outbox + Suppressions, M: Mailer, P: Publisher> Dispatcher<O, M, P> {
         }
     }
 
-    pub async fn dispatch(&self, id: &str) -> Result<Outcome, StoreError> {
-        let Some(claimed) = self.outbox.claim(id).await? else {
+    /// Sends one queued message. `deadline` is when this invocation must
+    /// have finished (the platform's): the claim is held until just after
+    /// it, so the timer never requeues a message while its sender can still
+    /// be sending it, however late the message was claimed; and a failure is
+    /// retried counting from it, not from when the message was queued.
+    pub async fn dispatch(
+        &self,
+        id: &str,
+        deadline: jiff::Timestamp,
+    ) -> Result<Outcome, StoreError> {
+        let lease_until = deadline
+            .checked_add(CLAIM_GRACE)
+            .unwrap_or(jiff::Timestamp::MAX);
+        let Some(claimed) = self.outbox.claim(id, lease_until).await? else {
             return Ok(Outcome::NotClaimed);
         };
         let m = &claimed.message;
@@ -105,7 +121,7 @@ impl<O: Outbox + Suppressions, M: Mailer, P: Publisher> Dispatcher<O, M, P> {
                 let error = match &failure {
                     SendFailure::Transient(e) | SendFailure::Permanent(e) => e.clone(),
                 };
-                match after_failure(m.queued_at, claimed.attempt, &failure) {
+                match after_failure(deadline.max(m.queued_at), claimed.attempt, &failure) {
                     AfterFailure::RetryAt(at) => {
                         self.outbox.retry_at(&claimed, at, &error).await?;
                         tracing::warn!(outbox_id = id, attempt = claimed.attempt, %at, error, "send failed; will retry");
@@ -281,6 +297,10 @@ mod tests {
         )
     }
 
+    fn at(t: &str) -> jiff::Timestamp {
+        t.parse().unwrap()
+    }
+
     fn good_params() -> serde_json::Value {
         serde_json::json!({"contact": {"first_name": "Ana"}, "checkout": {"total": {"amount_minor": 6600, "currency": "EUR"}}})
     }
@@ -288,8 +308,14 @@ mod tests {
     #[tokio::test]
     async fn sends_once_whatever_the_redeliveries() {
         let (d, store, mailer, key) = setup(good_params()).await;
-        assert!(matches!(d.dispatch(&key).await.unwrap(), Outcome::Sent(_)));
-        assert_eq!(d.dispatch(&key).await.unwrap(), Outcome::NotClaimed);
+        assert!(matches!(
+            d.dispatch(&key, at("2026-11-23T11:00:00Z")).await.unwrap(),
+            Outcome::Sent(_)
+        ));
+        assert_eq!(
+            d.dispatch(&key, at("2026-11-23T11:00:00Z")).await.unwrap(),
+            Outcome::NotClaimed
+        );
         let sent = mailer.sent();
         assert_eq!(sent.len(), 1);
         let raw = String::from_utf8_lossy(&sent[0].raw);
@@ -323,7 +349,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            d.dispatch(&key).await.unwrap(),
+            d.dispatch(&key, at("2026-11-23T11:00:00Z")).await.unwrap(),
             Outcome::Suppressed("unsubscribed".into())
         );
         assert!(mailer.sent().is_empty());
@@ -340,14 +366,20 @@ mod tests {
         let (d, store, mailer, key) = setup(good_params()).await;
         mailer.fail_next([SendFailure::Transient("TooManyRequestsException".into())]);
         let retry_at: jiff::Timestamp = "2026-11-23T11:01:00Z".parse().unwrap();
-        assert_eq!(d.dispatch(&key).await.unwrap(), Outcome::Retry(retry_at));
         assert_eq!(
-            d.dispatch(&key).await.unwrap(),
+            d.dispatch(&key, at("2026-11-23T11:00:00Z")).await.unwrap(),
+            Outcome::Retry(retry_at)
+        );
+        assert_eq!(
+            d.dispatch(&key, at("2026-11-23T11:00:00Z")).await.unwrap(),
             Outcome::NotClaimed,
             "not before its slot"
         );
         store.requeue(&key, retry_at).await.unwrap();
-        assert!(matches!(d.dispatch(&key).await.unwrap(), Outcome::Sent(_)));
+        assert!(matches!(
+            d.dispatch(&key, at("2026-11-23T11:00:00Z")).await.unwrap(),
+            Outcome::Sent(_)
+        ));
         assert_eq!(mailer.sent().len(), 1);
     }
 
@@ -356,14 +388,15 @@ mod tests {
         let (d, store, mailer, key) = setup(good_params()).await;
         mailer.fail_next([SendFailure::Permanent("MessageRejected: blocked".into())]);
         assert_eq!(
-            d.dispatch(&key).await.unwrap(),
+            d.dispatch(&key, at("2026-11-23T11:00:00Z")).await.unwrap(),
             Outcome::Parked("MessageRejected: blocked".into())
         );
         assert_eq!(store.outbox()[0].status, Status::Parked);
 
         let (d, store, mailer, key) =
             setup(serde_json::json!({"contact": {"first_name": "Ana"}})).await;
-        let Outcome::Parked(error) = d.dispatch(&key).await.unwrap() else {
+        let Outcome::Parked(error) = d.dispatch(&key, at("2026-11-23T11:00:00Z")).await.unwrap()
+        else {
             panic!("a half-rendered email must not go out")
         };
         assert!(
@@ -372,5 +405,46 @@ mod tests {
         );
         assert!(mailer.sent().is_empty());
         assert_eq!(store.outbox()[0].error.as_deref(), Some(error.as_str()));
+    }
+
+    #[tokio::test]
+    async fn a_message_claimed_late_is_not_requeued_while_it_is_being_sent() {
+        // Queued at 11:00 (logical time), claimed at 15:00 (a backlog).
+        let (d, store, mailer, key) = setup(good_params()).await;
+        mailer.fail_next([SendFailure::Transient("Throttling".into())]);
+        let late = at("2026-11-23T15:00:00Z");
+        assert_eq!(
+            d.dispatch(&key, late).await.unwrap(),
+            Outcome::Retry(at("2026-11-23T15:01:00Z")),
+            "the retry counts from the failure, not from 11:00"
+        );
+        store
+            .requeue(&key, at("2026-11-23T15:00:30Z"))
+            .await
+            .unwrap();
+        assert_eq!(d.dispatch(&key, late).await.unwrap(), Outcome::NotClaimed);
+        store
+            .requeue(&key, at("2026-11-23T15:01:00Z"))
+            .await
+            .unwrap();
+        // Claimed at 15:02 with a deadline a minute later: a tick at 15:03
+        // (the old lease, counted from 11:00, ran out hours ago) leaves it be.
+        let Some(claimed) = store.claim(&key, at("2026-11-23T15:04:00Z")).await.unwrap() else {
+            panic!("requeued")
+        };
+        store
+            .requeue(&key, at("2026-11-23T15:03:00Z"))
+            .await
+            .unwrap();
+        assert!(
+            store
+                .claim(&key, at("2026-11-23T15:10:00Z"))
+                .await
+                .unwrap()
+                .is_none(),
+            "its sender is still within its deadline: no second sender"
+        );
+        store.mark_sent(&key, "p-1").await.unwrap();
+        assert_eq!(claimed.attempt, 2);
     }
 }

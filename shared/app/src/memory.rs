@@ -9,7 +9,7 @@ use crate::ports::{
     Segments, StoreError, StoreErrorKind, SuppressionReason, SuppressionState, Suppressions,
     VersionedRun,
 };
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use std::collections::BTreeMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -45,9 +45,6 @@ use waymark_core::event::{Event, Identity};
 use waymark_core::ids::{ContactId, EmailAddress, ShopDomain};
 use waymark_core::journey::Run;
 use waymark_core::outbox::{OutboxMessage, SendFailure};
-
-/// Same lease as the DynamoDB adapter: a claim not settled by then is requeued.
-const CLAIM_LEASE: SignedDuration = SignedDuration::from_mins(15);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
@@ -670,14 +667,14 @@ impl Outbox for MemoryStore {
         format!("{}/{}", message.shop, message.id)
     }
 
-    async fn claim(&self, id: &str) -> Result<Option<Claimed>, StoreError> {
+    async fn claim(&self, id: &str, lease_until: Timestamp) -> Result<Option<Claimed>, StoreError> {
         let mut s = self.lock();
         let Some(e) = s.outbox.get_mut(id).filter(|e| e.status == Status::Queued) else {
             return Ok(None);
         };
         e.status = Status::Sending;
         e.attempts += 1;
-        e.due = e.slot.checked_add(CLAIM_LEASE).ok();
+        e.due = Some(lease_until);
         Ok(Some(Claimed {
             message: e.message.clone(),
             attempt: e.attempts,

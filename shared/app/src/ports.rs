@@ -321,9 +321,15 @@ pub struct Claimed {
 pub trait Outbox {
     /// This adapter's id for a message (what `claim` and the due index use).
     fn key(&self, message: &OutboxMessage) -> String;
-    /// Claims a queued message for one attempt; `None` if it is not queued
+    /// Claims a queued message for one attempt, held until `lease_until`
+    /// (when the claiming invocation can no longer be running: a claim not
+    /// settled by then is requeued by the timer); `None` if it is not queued
     /// (already sent, parked, or claimed by another invocation).
-    fn claim(&self, id: &str) -> impl Future<Output = Result<Option<Claimed>, StoreError>> + Send;
+    fn claim(
+        &self,
+        id: &str,
+        lease_until: Timestamp,
+    ) -> impl Future<Output = Result<Option<Claimed>, StoreError>> + Send;
     fn mark_sent(
         &self,
         id: &str,

@@ -44,6 +44,17 @@ pub fn token_keys() -> Result<waymark_core::unsubscribe::TokenKeys, ConfigError>
     Ok(keys)
 }
 
+/// When this invocation must have finished, as the platform says
+/// (`Lambda-Runtime-Deadline-Ms`); the wall clock plus a minute only where
+/// the runtime gave none.
+pub fn deadline(context: &lambda_runtime::Context) -> jiff::Timestamp {
+    i64::try_from(context.deadline)
+        .ok()
+        .filter(|ms| *ms > 0)
+        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+        .unwrap_or_else(|| jiff::Timestamp::now() + jiff::SignedDuration::from_mins(1))
+}
+
 /// JSON logs for CloudWatch, level from `RUST_LOG` (default `info`).
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

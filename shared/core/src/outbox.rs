@@ -272,19 +272,20 @@ pub enum AfterFailure {
     Park(String),
 }
 
-/// Exponential backoff from the message's logical time: 1, 2, 4, 8, 16 minutes
-/// after the previous attempt's slot, then park.
-pub fn after_failure(queued_at: Timestamp, attempt: u32, failure: &SendFailure) -> AfterFailure {
+/// Exponential backoff from the failed attempt's time `from` (never from
+/// when the message was queued: a message sent late, or held up by
+/// throttling, still gets all its attempts): 1, 2, 4, 8, 16 minutes after
+/// each failure, then park.
+pub fn after_failure(from: Timestamp, attempt: u32, failure: &SendFailure) -> AfterFailure {
     match failure {
         SendFailure::Permanent(e) => AfterFailure::Park(e.clone()),
         SendFailure::Transient(e) if attempt >= MAX_ATTEMPTS => {
             AfterFailure::Park(format!("gave up after {attempt} attempts: {e}"))
         }
         SendFailure::Transient(_) => {
-            let minutes: i64 = (1i64 << attempt.min(10)) - 1;
+            let minutes: i64 = 1i64 << attempt.saturating_sub(1).min(10);
             AfterFailure::RetryAt(
-                queued_at
-                    .checked_add(SignedDuration::from_mins(minutes))
+                from.checked_add(SignedDuration::from_mins(minutes))
                     .unwrap_or(Timestamp::MAX),
             )
         }
@@ -305,7 +306,7 @@ mod tests {
                 AfterFailure::Park(e) => panic!("parked early: {e}"),
             })
             .collect();
-        assert_eq!(slots, vec![1, 3, 7, 15, 31]);
+        assert_eq!(slots, vec![1, 2, 4, 8, 16]);
         assert!(
             matches!(after_failure(t, MAX_ATTEMPTS, &f), AfterFailure::Park(e) if e.contains("Throttling"))
         );

@@ -8,7 +8,8 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use waymark_core::email::Sender;
 use waymark_core::ids::EmailAddress;
 use waymark_local::mailbox::{self, SentEmail};
@@ -62,13 +63,18 @@ pub struct InProcess {
     pub timer: timer_fn::Service,
     pub dispatch: dispatch_fn::Service,
     pub sweep: sweep_fn::Service,
+    /// The scenario's logical time (ms), shared with the stack: every
+    /// invocation's deadline is a minute after it, as the platform's is a
+    /// function timeout after the real start.
+    pub clock: Arc<AtomicI64>,
 }
 
-fn event<T: serde::de::DeserializeOwned>(payload: Value) -> Result<LambdaEvent<T>> {
-    Ok(LambdaEvent::new(
-        serde_json::from_value(payload)?,
-        Context::default(),
-    ))
+impl InProcess {
+    fn event<T: serde::de::DeserializeOwned>(&self, payload: Value) -> Result<LambdaEvent<T>> {
+        let mut context = Context::default();
+        context.deadline = u64::try_from(self.clock.load(Ordering::Relaxed) + 60_000)?;
+        Ok(LambdaEvent::new(serde_json::from_value(payload)?, context))
+    }
 }
 
 impl Invoker for InProcess {
@@ -80,22 +86,22 @@ impl Invoker for InProcess {
         Box::pin(async move {
             let out = match function {
                 "process" => serde_json::to_value(
-                    process_fn::handle(&self.process, event(payload)?)
+                    process_fn::handle(&self.process, self.event(payload)?)
                         .await
                         .map_err(anyhow::Error::from_boxed)?,
                 )?,
                 "timer" => serde_json::to_value(
-                    timer_fn::handle(&self.timer, event(payload)?)
+                    timer_fn::handle(&self.timer, self.event(payload)?)
                         .await
                         .map_err(anyhow::Error::from_boxed)?,
                 )?,
                 "sweep" => serde_json::to_value(
-                    sweep_fn::handle(&self.sweep, event(payload)?)
+                    sweep_fn::handle(&self.sweep, self.event(payload)?)
                         .await
                         .map_err(anyhow::Error::from_boxed)?,
                 )?,
                 "dispatch" => serde_json::to_value(
-                    dispatch_fn::handle(&self.dispatch, event(payload)?)
+                    dispatch_fn::handle(&self.dispatch, self.event(payload)?)
                         .await
                         .map_err(anyhow::Error::from_boxed)?,
                 )?,
@@ -120,6 +126,8 @@ pub struct Stack {
     /// the platform's receive time (`timeEpoch`), so nothing a test checks
     /// depends on the day it runs.
     clock: jiff::Timestamp,
+    /// The same clock, as the in-process functions read it.
+    shared_clock: Arc<AtomicI64>,
 }
 
 /// Where every scenario's clock starts: the fixtures' morning.
@@ -187,7 +195,10 @@ impl Stack {
             name: "Demo Store".into(),
             address: EmailAddress::parse(&sender)?,
         };
+        let start: jiff::Timestamp = START.parse()?;
+        let clock = Arc::new(AtomicI64::new(start.as_millisecond()));
         let functions = InProcess {
+            clock: clock.clone(),
             process: process_fn::build(&as_function(&sdk, "process"), &table, Some(COUPON_SECRET))
                 .map_err(anyhow::Error::from_boxed)?,
             timer: timer_fn::build(&as_function(&sdk, "timer"), &table, Some(COUPON_SECRET))
@@ -225,7 +236,8 @@ impl Stack {
             table,
             sender,
             runner,
-            clock: START.parse()?,
+            clock: start,
+            shared_clock: clock,
         })
     }
 
@@ -238,6 +250,8 @@ impl Stack {
     /// request sent now is stamped with.
     pub fn advance_to(&mut self, at: jiff::Timestamp) {
         self.clock = self.clock.max(at);
+        self.shared_clock
+            .store(self.clock.as_millisecond(), Ordering::Relaxed);
     }
 
     /// Posts a webhook to ingest exactly as Shopify would (signed with

@@ -316,9 +316,11 @@ async fn a_send_that_fails_in_transit_is_retried_at_the_next_due_tick() {
             .is_empty()
     );
 
-    // SES is back. The first retry slot is one minute after the message's time (11:00).
+    // SES is back. The first retry is a minute after the failed attempt
+    // (counted from its invocation's deadline, 11:02), not from the
+    // message's own time (11:00), which a late send would have spent.
     stack.runner.invoker_mut().dispatch = working;
-    stack.tick("2026-11-23T11:00:30Z").await.unwrap();
+    stack.tick("2026-11-23T11:02:30Z").await.unwrap();
     assert!(
         stack
             .sent_by("abandoned_checkout")
@@ -327,7 +329,7 @@ async fn a_send_that_fails_in_transit_is_retried_at_the_next_due_tick() {
             .is_empty(),
         "not before its retry time"
     );
-    stack.tick("2026-11-23T11:02:00Z").await.unwrap();
+    stack.tick("2026-11-23T11:03:00Z").await.unwrap();
     let sent = stack.sent_by("abandoned_checkout").await.unwrap();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].to, vec!["ana.silva@example.com"]);

@@ -426,14 +426,17 @@ async fn outbox_contract<S: ContactStore + DueIndex + Outbox>(s: &S) {
     let id = s.key(&m);
 
     let first = s
-        .claim(&id)
+        .claim(&id, at("2026-11-23T11:15:00Z"))
         .await
         .unwrap()
         .expect("queued message is claimable");
     assert_eq!(first.attempt, 1);
     assert_eq!(first.message, m);
     assert!(
-        s.claim(&id).await.unwrap().is_none(),
+        s.claim(&id, at("2026-11-23T11:15:00Z"))
+            .await
+            .unwrap()
+            .is_none(),
         "a claimed message is not claimed twice"
     );
 
@@ -441,7 +444,10 @@ async fn outbox_contract<S: ContactStore + DueIndex + Outbox>(s: &S) {
         .await
         .unwrap();
     assert!(
-        s.claim(&id).await.unwrap().is_none(),
+        s.claim(&id, at("2026-11-23T11:15:00Z"))
+            .await
+            .unwrap()
+            .is_none(),
         "waiting for its retry time"
     );
     assert!(s.due(at("2026-11-23T11:00:30Z")).await.unwrap().is_empty());
@@ -451,11 +457,18 @@ async fn outbox_contract<S: ContactStore + DueIndex + Outbox>(s: &S) {
     );
     s.requeue(&id, at("2026-11-23T11:00:30Z")).await.unwrap();
     assert!(
-        s.claim(&id).await.unwrap().is_none(),
+        s.claim(&id, at("2026-11-23T11:15:00Z"))
+            .await
+            .unwrap()
+            .is_none(),
         "requeue before the retry time does nothing"
     );
     s.requeue(&id, at("2026-11-23T11:01:00Z")).await.unwrap();
-    let second = s.claim(&id).await.unwrap().expect("requeued");
+    let second = s
+        .claim(&id, at("2026-11-23T11:15:00Z"))
+        .await
+        .unwrap()
+        .expect("requeued");
     assert_eq!(second.attempt, 2);
     assert!(
         s.park(&first, "late").await.is_err(),
@@ -464,7 +477,12 @@ async fn outbox_contract<S: ContactStore + DueIndex + Outbox>(s: &S) {
     s.park(&second, "MessageRejected: address blocked")
         .await
         .unwrap();
-    assert!(s.claim(&id).await.unwrap().is_none());
+    assert!(
+        s.claim(&id, at("2026-11-23T11:15:00Z"))
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(
         s.due(at("2027-01-01T00:00:00Z")).await.unwrap().is_empty(),
         "parked is out of the index"
@@ -476,17 +494,34 @@ async fn outbox_contract<S: ContactStore + DueIndex + Outbox>(s: &S) {
         .await
         .unwrap();
     let id2 = s.key(&m2);
-    let claimed = s.claim(&id2).await.unwrap().unwrap();
+    let claimed = s
+        .claim(&id2, at("2026-11-23T11:15:00Z"))
+        .await
+        .unwrap()
+        .unwrap();
     s.requeue(&id2, at("2026-11-23T11:05:00Z")).await.unwrap();
     assert!(
-        s.claim(&id2).await.unwrap().is_none(),
+        s.claim(&id2, at("2026-11-23T11:15:00Z"))
+            .await
+            .unwrap()
+            .is_none(),
         "lease still running"
     );
     s.requeue(&id2, at("2026-11-23T11:15:00Z")).await.unwrap();
-    let again = s.claim(&id2).await.unwrap().unwrap();
+    let again = s
+        .claim(&id2, at("2026-11-23T11:15:00Z"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(again.attempt, claimed.attempt + 1);
     s.mark_sent(&id2, "provider-1").await.unwrap();
-    assert!(s.claim(&id2).await.unwrap().is_none(), "sent is final");
+    assert!(
+        s.claim(&id2, at("2026-11-23T11:15:00Z"))
+            .await
+            .unwrap()
+            .is_none(),
+        "sent is final"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

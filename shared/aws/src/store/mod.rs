@@ -31,8 +31,6 @@ const EVENT_RETENTION: SignedDuration = SignedDuration::from_hours(24 * 7);
 /// How long one delivery of `shop/redact` may erase before handing over to
 /// the next (the process function has 30 s).
 const SHOP_ERASURE_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
-/// How long a claimed message may stay `sending` before the timer requeues it.
-const CLAIM_LEASE: SignedDuration = SignedDuration::from_mins(15);
 /// Actions DynamoDB takes in one transaction.
 const MAX_TRANSACTION_ITEMS: usize = 100;
 

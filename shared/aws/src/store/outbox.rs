@@ -7,7 +7,7 @@ impl Outbox for DynamoStore {
         keys::outbox(&message.shop, &message.id)
     }
 
-    async fn claim(&self, id: &str) -> Result<Option<Claimed>, StoreError> {
+    async fn claim(&self, id: &str, lease_until: Timestamp) -> Result<Option<Claimed>, StoreError> {
         let result = self
             .client
             .update_item()
@@ -16,13 +16,13 @@ impl Outbox for DynamoStore {
             .key(SK, s(keys::sk::OUTBOX))
             .condition_expression("st = :queued")
             .update_expression(
-                "SET st = :sending, attempts = attempts + :one, due_shard = :shard, due_at = slot_ms + :lease",
+                "SET st = :sending, attempts = attempts + :one, due_shard = :shard, due_at = :lease",
             )
             .expression_attribute_values(":queued", s("queued"))
             .expression_attribute_values(":sending", s("sending"))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":shard", s(keys::shard(id)))
-            .expression_attribute_values(":lease", n(CLAIM_LEASE.as_millis()))
+            .expression_attribute_values(":lease", n(lease_until.as_millisecond()))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await;
