@@ -47,6 +47,14 @@ pub struct Report {
     pub replayed: bool,
 }
 
+/// A request to erase a person (as opposed to exporting their data).
+fn is_erasure(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::CustomerDeleted(_) | EventKind::CustomerRedacted(_)
+    )
+}
+
 /// What one load → apply attempt decided: nothing to write, or a commit
 /// that holds only if nobody changed the contact since it was read.
 enum Attempt {
@@ -222,9 +230,12 @@ impl<S: ContactStore + Privacy> Processor<S> {
                 &identity.anonymous_id,
             ) {
                 (Some(id), ..) => id,
-                // Privacy requests and order-only events (a refund, a
-                // shipment) for someone Waymark never met: nothing to do.
-                _ if event.kind.is_privacy()
+                // Data requests and order-only events (a refund, a
+                // shipment) for someone Waymark does not know: nothing to
+                // do. An erasure goes on with the id the identity derives:
+                // an earlier attempt cut short may have taken the lookups
+                // and left the rest, which it finishes.
+                _ if (event.kind.is_privacy() && !is_erasure(&event.kind))
                     || !identity.is_known() && identity.anonymous_id.is_none() =>
                 {
                     tracing::info!(event_id = %event.id, kind = event.kind.name(), "no contact for this event; nothing to do");
@@ -254,7 +265,7 @@ impl<S: ContactStore + Privacy> Processor<S> {
                     replayed: true,
                 }));
             }
-            if let EventKind::CustomerDeleted(_) | EventKind::CustomerRedacted(_) = &event.kind {
+            if is_erasure(&event.kind) {
                 self.erase(&state, event).await?;
                 for o in self.profiles_at_address(event, &found.merge, &id).await? {
                     self.erase(&o, event).await?;

@@ -97,6 +97,15 @@ pub fn erasure(shop: &ShopDomain, id: &str) -> String {
     format!("S#{shop}#ERASED#{id}")
 }
 
+/// The work list of an erasure under way for one contact (a hash of its
+/// id): what a cut-short erasure had still to delete, for its redelivery.
+pub fn pending_erasure(shop: &ShopDomain, contact: &ContactId) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{shop}\0{contact}").as_bytes());
+    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    format!("S#{shop}#ERASING#{hex}")
+}
+
 pub const SWEEP_CURSOR: &str = "SWEEP#cursor";
 
 pub fn run_sk(journey: &str, key: &str, entry: u32) -> String {

@@ -31,9 +31,48 @@ impl Record {
 
 pub type Records = Arc<Mutex<Vec<Record>>>;
 
+/// A DynamoDB failure to inject: of the calls to `op`, the first `pass` go
+/// through, the next `fail` are answered with a throttling error (enough
+/// of them and the SDK's own retries give up, as under a real throttle), the
+/// rest go through again.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub op: String,
+    pub pass: usize,
+    pub fail: usize,
+}
+
+/// The faults a proxy injects, shared with the test that arms them.
+#[derive(Debug, Clone, Default)]
+pub struct Faults(Arc<Mutex<Vec<(Fault, usize)>>>);
+
+impl Faults {
+    pub fn arm(&self, fault: Fault) {
+        self.0.lock().expect("faults").push((fault, 0));
+    }
+
+    /// Whether this call of `op` is to fail (and counts it).
+    fn strikes(&self, op: &str) -> bool {
+        let mut all = self.0.lock().expect("faults");
+        all.iter_mut().filter(|(f, _)| f.op == op).any(|(f, seen)| {
+            *seen += 1;
+            *seen > f.pass && *seen <= f.pass + f.fail
+        })
+    }
+}
+
 /// Starts the proxy; requests go to `upstream` once it is set (the emulator
 /// starts after the proxy's address is known).
 pub async fn start(records: Records, upstream: Arc<OnceLock<String>>) -> String {
+    start_with_faults(records, upstream, Faults::default()).await
+}
+
+/// As `start`, injecting `faults`.
+pub async fn start_with_faults(
+    records: Records,
+    upstream: Arc<OnceLock<String>>,
+    faults: Faults,
+) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a loopback port");
@@ -44,13 +83,22 @@ pub async fn start(records: Records, upstream: Arc<OnceLock<String>>) -> String 
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
-            let (client, records, upstream) = (client.clone(), records.clone(), upstream.clone());
+            let (client, records, upstream, faults) = (
+                client.clone(),
+                records.clone(),
+                upstream.clone(),
+                faults.clone(),
+            );
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(
                     move |req: hyper::Request<hyper::body::Incoming>| {
-                        let (client, records, upstream) =
-                            (client.clone(), records.clone(), upstream.clone());
-                        async move { forward(req, &client, &records, &upstream).await }
+                        let (client, records, upstream, faults) = (
+                            client.clone(),
+                            records.clone(),
+                            upstream.clone(),
+                            faults.clone(),
+                        );
+                        async move { forward(req, &client, &records, &upstream, &faults).await }
                     },
                 );
                 let _ = hyper::server::conn::http1::Builder::new()
@@ -67,6 +115,7 @@ async fn forward(
     client: &reqwest::Client,
     records: &Records,
     upstream: &OnceLock<String>,
+    faults: &Faults,
 ) -> Result<hyper::Response<Full<Bytes>>, hyper::Error> {
     let (parts, body) = req.into_parts();
     let body = body.collect().await?.to_bytes();
@@ -80,6 +129,16 @@ async fn forward(
     };
     let target = header("x-amz-target");
     let agent = format!("{} {}", header("x-amz-user-agent"), header("user-agent"));
+    if let Some(op) = target.strip_prefix("DynamoDB_20120810.")
+        && faults.strikes(op)
+    {
+        let throttled = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"injected by the test proxy"}"#;
+        return Ok(hyper::Response::builder()
+            .status(400)
+            .header("content-type", "application/x-amz-json-1.0")
+            .body(Full::new(Bytes::from_static(throttled.as_bytes())))
+            .expect("a response"));
+    }
     let url = format!(
         "{}{}",
         upstream.get().expect("upstream set"),

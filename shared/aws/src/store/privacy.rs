@@ -53,6 +53,59 @@ impl DynamoStore {
         Ok(total)
     }
 
+    /// The keys a cut-short erasure of this contact had listed, if any.
+    async fn pending_keys(&self, pk: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(pk))
+            .key(SK, s(keys::sk::ERASURE))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_err("read pending erasure", e))?;
+        let listed = out
+            .item
+            .as_ref()
+            .and_then(|i| i.get("keys"))
+            .and_then(|v| v.as_l().ok())
+            .cloned()
+            .unwrap_or_default();
+        Ok(listed
+            .iter()
+            .filter_map(|v| v.as_s().ok())
+            .filter_map(|k| k.split_once('\u{1f}'))
+            .map(|(p, s)| (p.to_string(), s.to_string()))
+            .collect())
+    }
+
+    /// Writes an erasure's work list (kept 30 days at most: an erasure that
+    /// never finishes raises the alarm on the failed deliveries, not here).
+    async fn write_pending(
+        &self,
+        pk: &str,
+        listed: &[&(String, String)],
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let keys = listed
+            .iter()
+            .map(|(p, s)| AttributeValue::S(format!("{p}\u{1f}{s}")))
+            .collect();
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(pk))
+            .item(SK, s(keys::sk::ERASURE))
+            .item(TYPE, s("erasing"))
+            .item("keys", AttributeValue::L(keys))
+            .item(TTL, ttl(at))
+            .send()
+            .await
+            .map_err(|e| sdk_err("write pending erasure", e))?;
+        Ok(())
+    }
+
     pub(super) async fn record_erasure(
         &self,
         shop: &ShopDomain,
@@ -136,8 +189,26 @@ impl Privacy for DynamoStore {
                 .iter()
                 .map(|ev| (keys::event(shop, ev), "E".to_string())),
         );
+        // Resumable: the keys beyond the contact's own partition (which a
+        // redelivery re-reads) are written down before anything is deleted,
+        // and a redelivery finishes what a cut-short attempt left.
+        let pending = e.contact.as_ref().map(|c| keys::pending_erasure(shop, c));
+        if let Some(pk) = &pending {
+            doomed.extend(self.pending_keys(pk).await?);
+        }
         doomed.sort();
         doomed.dedup();
+        if let Some(pk) = &pending {
+            let own = e.contact.as_ref().map(|c| keys::contact(shop, c));
+            let listed: Vec<&(String, String)> = doomed
+                .iter()
+                .filter(|(p, _)| Some(p) != own.as_ref())
+                .collect();
+            self.write_pending(pk, &listed, e.at).await?;
+        }
+        // Lookups go last: while any item is left, the person can still be
+        // found by the next delivery.
+        doomed.sort_by_key(|(_, sk)| sk == keys::sk::ALIAS);
         let items = self.delete_keys(doomed).await?;
         // The record names no one: a hash of the request and the time.
         let record = {
@@ -155,6 +226,10 @@ impl Privacy for DynamoStore {
         };
         self.record_erasure(shop, &record, &e.reason, e.request.as_deref(), items, e.at)
             .await?;
+        if let Some(pk) = pending {
+            self.delete_keys(vec![(pk, keys::sk::ERASURE.to_string())])
+                .await?;
+        }
         Ok(items)
     }
 
