@@ -29,7 +29,8 @@ pub async fn handle(
         Ok(Handled::Ignored) => Ok("ignored: not Waymark's mail".into()),
         Ok(h) => Ok(format!("{h:?}")),
         Err(e @ FeedbackHandlingError::Shape(_)) => {
-            tracing::error!(error = %e, "dropped");
+            let error = waymark_core::redact::addresses(&e.to_string());
+            tracing::error!(error, "dropped");
             Ok(e.to_string())
         }
         Err(e) => Err(e.into()),

@@ -41,7 +41,8 @@ pub async fn handle(
             Err(e) => {
                 // A document this build cannot read is a deploy mismatch: retry
                 // (and alarm) rather than skip it.
-                tracing::error!(error = %e, "unreadable event");
+                let error = waymark_core::redact::addresses(&e.to_string());
+                tracing::error!(error, "unreadable event");
                 response.fail(record);
                 break;
             }

@@ -121,10 +121,12 @@ impl<O: Outbox + Suppressions, M: Mailer, P: Publisher> Dispatcher<O, M, P> {
                 let error = match &failure {
                     SendFailure::Transient(e) | SendFailure::Permanent(e) => e.clone(),
                 };
+                // Provider errors can name the recipient: not in the logs.
+                let logged = waymark_core::redact::addresses(&error);
                 match after_failure(deadline.max(m.queued_at), claimed.attempt, &failure) {
                     AfterFailure::RetryAt(at) => {
                         self.outbox.retry_at(&claimed, at, &error).await?;
-                        tracing::warn!(outbox_id = id, attempt = claimed.attempt, %at, error, "send failed; will retry");
+                        tracing::warn!(outbox_id = id, attempt = claimed.attempt, %at, error = logged, "send failed; will retry");
                         Ok(Outcome::Retry(at))
                     }
                     AfterFailure::Park(reason) => {
@@ -132,7 +134,7 @@ impl<O: Outbox + Suppressions, M: Mailer, P: Publisher> Dispatcher<O, M, P> {
                         tracing::error!(
                             outbox_id = id,
                             attempt = claimed.attempt,
-                            reason,
+                            reason = waymark_core::redact::addresses(&reason),
                             "message parked"
                         );
                         Ok(Outcome::Parked(reason))

@@ -139,7 +139,9 @@ impl<I: Inbox> ShopifyIngest<I> {
                     tracing::error!(%shop, webhook_id, error = %store, "could not keep rejected delivery");
                     return Reply::new(503, json!({"error": "temporarily unavailable"}));
                 }
-                tracing::warn!(%shop, webhook_id, error = %e, "webhook payload rejected");
+                // The detail can quote the payload (an address): it is in
+                // the answer and the kept delivery, not in the logs.
+                tracing::warn!(%shop, webhook_id, topic = topic.as_str(), "webhook payload rejected");
                 return bad(e);
             }
         };

@@ -626,13 +626,50 @@ fn data_export(
     })
 }
 
+/// The timeline, without personal data: ids, journeys, steps, reasons and
+/// times — never a message's parameters (names, codes, a data export) or an
+/// address.
 fn log(effects: &[Effect]) {
     for e in effects {
         match e {
-            Effect::Email(m) => {
-                tracing::info!(journey = %m.journey, step = %m.step, outbox_id = %m.id, "email queued")
+            Effect::Email(m) | Effect::Emit(m) => {
+                tracing::info!(journey = %m.journey, step = %m.step, outbox_id = %m.id, "message queued")
             }
-            other => tracing::info!(effect = ?other, "journey"),
+            Effect::Entered { journey, at, .. } => tracing::info!(%journey, %at, "entered"),
+            Effect::Waiting { journey, until, .. } => {
+                tracing::info!(%journey, %until, "waiting")
+            }
+            Effect::Branched {
+                journey, step, to, ..
+            } => tracing::info!(%journey, %step, %to, "branched"),
+            Effect::Updated { journey, step, .. } => tracing::info!(%journey, %step, "updated"),
+            Effect::Held {
+                journey,
+                step,
+                until,
+                reason,
+            } => tracing::info!(%journey, %step, %until, %reason, "held"),
+            Effect::Skipped {
+                journey,
+                step,
+                reason,
+            } => tracing::info!(%journey, %step, %reason, "skipped"),
+            Effect::Ended {
+                journey,
+                status,
+                reason,
+                at,
+                ..
+            } => tracing::info!(%journey, status = status.as_str(), %reason, %at, "ended"),
+            Effect::Segment {
+                segment, entered, ..
+            } => tracing::info!(%segment, entered, "segment"),
+            Effect::Stage { from, to, .. } => {
+                tracing::info!(from = from.as_deref().unwrap_or("-"), %to, "stage")
+            }
+            Effect::NotEntered { journey, reason } => {
+                tracing::info!(%journey, %reason, "not entered")
+            }
         }
     }
 }

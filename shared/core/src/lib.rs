@@ -17,6 +17,7 @@ pub mod journey;
 pub mod money;
 pub mod outbox;
 pub mod ratelimit;
+pub mod redact;
 pub mod rfm;
 pub mod sending;
 pub mod shopify;
