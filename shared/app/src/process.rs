@@ -16,6 +16,8 @@ use waymark_core::outbox::OutboxMessage;
 const RECENT_EVENTS: usize = 64;
 /// Attempts at a commit that keeps meeting concurrent updates.
 const MAX_CONFLICTS: usize = 8;
+/// Runs a merge moves over at most (see `absorb`).
+const MAX_MOVED_RUNS: usize = 40;
 /// Merged contacts followed to the one they went into (a merged contact can
 /// itself be merged later, so there can be more than one).
 const MAX_MERGE_HOPS: usize = 4;
@@ -486,6 +488,7 @@ fn absorb(
     contact.absorb(o, at);
     recent.absorb(&other.recent_events, RECENT_EVENTS);
     let own = runs.len();
+    let mut moving = Vec::new();
     for r in &other.runs {
         // Messages it was sent stay erasable with the person.
         contact
@@ -499,9 +502,17 @@ fn absorb(
                 .iter()
                 .any(|x| same(&x.run) && !x.run.is_active() && x.run.entry > r.run.entry);
         if !runs[..own].iter().any(same) && (r.run.is_active() || newest_ended) {
-            runs.push(r.run.clone());
+            moving.push(r.run.clone());
         }
     }
+    // One transaction carries the merge (DynamoDB takes 100 actions): the
+    // running runs come first, then the most recently ended (re-entry rules
+    // and cooldowns read those); older ended runs stay behind and go with
+    // the merged profile. A guest with a hundred orders (a run per order)
+    // merges instead of failing every retry.
+    moving.sort_by_key(|r| (!r.is_active(), std::cmp::Reverse(r.ended_at)));
+    moving.truncate(MAX_MOVED_RUNS);
+    runs.extend(moving);
     // Active runs first: the store retires those with the commit.
     let mut gone: Vec<&VersionedRun> = other.runs.iter().collect();
     gone.sort_by_key(|r| !r.run.is_active());

@@ -58,3 +58,75 @@ async fn an_erasure_cut_short_is_finished_when_it_is_redelivered() {
     assert_eq!(stack.items_of("contact").await.unwrap(), 0);
     assert_eq!(stack.items_of("erasure").await.unwrap(), 1, "one record");
 }
+
+/// The order fixture as a guest's order number `i` (no customer account).
+fn guest_order(i: u64) -> String {
+    let mut order: serde_json::Value = serde_json::from_str(waymark_scenarios::ORDER).unwrap();
+    let id = 6_200_000_000_000 + i;
+    order["id"] = json!(id);
+    order["admin_graphql_api_id"] = json!(format!("gid://shopify/Order/{id}"));
+    order["name"] = json!(format!("#G{i}"));
+    order["checkout_token"] = json!(format!("guest-checkout-{i}"));
+    order["cart_token"] = json!(null);
+    order["customer"] = json!(null);
+    order["created_at"] = json!(format!("2026-11-23T{:02}:{:02}:00Z", 6 + i / 60, i % 60));
+    order["updated_at"] = order["created_at"].clone();
+    order.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_with_more_orders_than_a_transaction_holds_merges_into_the_customer() {
+    let mut stack = Stack::start().await.unwrap();
+    // Ana's account, under her work address.
+    let work = CUSTOMER.replace("ana.silva@example.com", "ana@work.example");
+    stack
+        .webhook("customers/create", "wh-c0", &work)
+        .await
+        .unwrap();
+    // A guest buys 105 times under her own address (one order follow-up
+    // run per order).
+    for i in 0..105 {
+        let (status, body) = stack
+            .webhook("orders/create", &format!("wh-g{i}"), &guest_order(i))
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+    stack.tick("2026-11-23T09:00:00Z").await.unwrap();
+    assert_eq!(
+        stack.items_of("contact").await.unwrap(),
+        2,
+        "account and guest"
+    );
+    // The shop's customer record gives the account that address: the two
+    // become one, within DynamoDB's 100 actions a transaction.
+    let update = CUSTOMER.replace("2026-11-23T04:57:40-05:00", "2026-11-23T05:30:00-05:00");
+    let (status, _) = stack
+        .webhook("customers/update", "wh-c1", &update)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let shop = waymark_core::ids::ShopDomain::parse(waymark_scenarios::SHOP).unwrap();
+    use waymark_app::ports::ContactStore;
+    let by_account = waymark_core::event::Identity {
+        customer_id: Some(7012345678901),
+        ..Default::default()
+    };
+    let store = stack.store();
+    let ana = store
+        .find(&shop, &by_account)
+        .await
+        .unwrap()
+        .contact
+        .expect("Ana's account");
+    let state = store
+        .load_for_update(&shop, &ana)
+        .await
+        .unwrap()
+        .expect("Ana's contact");
+    assert_eq!(
+        state.contact.order_count, 105,
+        "the guest's orders are hers"
+    );
+    assert_eq!(state.contact.merged_from.len(), 1, "merged");
+}
