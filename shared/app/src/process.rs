@@ -510,8 +510,22 @@ fn absorb(
     // and cooldowns read those); older ended runs stay behind and go with
     // the merged profile. A guest with a hundred orders (a run per order)
     // merges instead of failing every retry.
-    moving.sort_by_key(|r| (!r.is_active(), std::cmp::Reverse(r.ended_at)));
-    moving.truncate(MAX_MOVED_RUNS);
+    if moving.len() > MAX_MOVED_RUNS {
+        let mut rank: Vec<usize> = (0..moving.len()).collect();
+        rank.sort_by_key(|&i| {
+            (
+                !moving[i].is_active(),
+                std::cmp::Reverse(moving[i].ended_at),
+            )
+        });
+        let keep: std::collections::BTreeSet<usize> =
+            rank.into_iter().take(MAX_MOVED_RUNS).collect();
+        moving = moving
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, r)| keep.contains(&i).then_some(r))
+            .collect();
+    }
     runs.extend(moving);
     // Active runs first: the store retires those with the commit.
     let mut gone: Vec<&VersionedRun> = other.runs.iter().collect();
