@@ -642,23 +642,30 @@ impl DueIndex for MemoryStore {
         let mut due = Vec::new();
         for state in s.contacts.iter() {
             let (shop, id) = (&state.contact.shop, &state.contact.id);
-            let run_due = state
+            let earliest = state
                 .runs
                 .iter()
-                .any(|r| r.run.is_active() && r.run.wait_until.is_some_and(|w| w <= now));
-            if run_due || state.contact.review_at.is_some_and(|r| r <= now) {
-                due.push(Due::Contact {
-                    shop: shop.clone(),
-                    id: id.clone(),
-                });
+                .filter(|r| r.run.is_active())
+                .filter_map(|r| r.run.wait_until)
+                .chain(state.contact.review_at)
+                .filter(|w| *w <= now)
+                .min();
+            if let Some(at) = earliest {
+                due.push((
+                    at,
+                    Due::Contact {
+                        shop: shop.clone(),
+                        id: id.clone(),
+                    },
+                ));
             }
         }
         for (k, e) in &s.outbox {
-            if e.due.is_some_and(|d| d <= now) {
-                due.push(Due::Message { id: k.clone() });
+            if let Some(at) = e.due.filter(|d| *d <= now) {
+                due.push((at, Due::Message { id: k.clone() }));
             }
         }
-        Ok(due)
+        Ok(crate::ports::due_order(due))
     }
 }
 

@@ -296,7 +296,7 @@ pub trait ContactStore {
 }
 
 /// Something due in the sparse due index.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Due {
     /// A contact with a run whose wait is due.
     Contact { shop: ShopDomain, id: ContactId },
@@ -305,8 +305,25 @@ pub enum Due {
 }
 
 pub trait DueIndex {
-    /// Everything due at or before `now`, across all shards.
+    /// Everything due at or before `now`, across all shards, each once, in
+    /// the order the timer should take it (`due_order`).
     fn due(&self, now: Timestamp) -> impl Future<Output = Result<Vec<Due>, StoreError>> + Send;
+}
+
+/// The order the timer takes due items in: messages first (a retry or an
+/// expired claim is one cheap write, and must never wait behind a herd of
+/// reviews falling due at midnight), then contacts, earliest due first; each
+/// item once (at its earliest time).
+pub fn due_order(mut items: Vec<(Timestamp, Due)>) -> Vec<Due> {
+    items.sort_by(|(a, x), (b, y)| {
+        let kind = |d: &Due| matches!(d, Due::Contact { .. });
+        (kind(x), a).cmp(&(kind(y), b))
+    });
+    let mut seen = std::collections::HashSet::new();
+    items
+        .into_iter()
+        .filter_map(|(_, d)| seen.insert(d.clone()).then_some(d))
+        .collect()
 }
 
 /// A message's delivery state, as claimed for one attempt.

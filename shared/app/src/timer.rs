@@ -14,6 +14,8 @@ pub struct TickReport {
     pub messages_requeued: usize,
     /// Items that failed this tick; still due, so the next tick retries them.
     pub failed: usize,
+    /// Items left for the next tick when this one ran out of time.
+    pub deferred: usize,
 }
 
 /// A tick's report and, per contact, what the engine decided (for the
@@ -32,11 +34,15 @@ pub struct ContactEffects {
     pub effects: Vec<waymark_core::journey::Effect>,
 }
 
+/// Fires what is due by `now`, in due order (messages, then contacts
+/// earliest first), for as long as `more_time()` says the invocation has
+/// time left; the rest stays due for the next tick.
 pub async fn tick<S, D, O>(
     processor: &Processor<S>,
     index: &D,
     outbox: &O,
     now: Timestamp,
+    more_time: impl Fn() -> bool,
 ) -> Result<TickOutcome, ProcessError>
 where
     S: ContactStore,
@@ -45,9 +51,17 @@ where
 {
     let mut report = TickReport::default();
     let mut effects = Vec::new();
-    // A contact with several due runs appears once per run: fire it once.
-    let due: std::collections::BTreeSet<Due> = index.due(now).await?.into_iter().collect();
-    for item in due {
+    let due = index.due(now).await?;
+    let total = due.len();
+    for (done, item) in due.into_iter().enumerate() {
+        if !more_time() {
+            report.deferred = total - done;
+            tracing::warn!(
+                deferred = report.deferred,
+                "tick out of time; the rest is due next tick"
+            );
+            break;
+        }
         match item {
             Due::Contact { shop, id } => {
                 // One contact's failure must not hold up everyone after it.
@@ -84,4 +98,105 @@ where
     }
     tracing::info!(%now, ?report, "tick");
     Ok(TickOutcome { report, effects })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::MemoryStore;
+    use crate::ports::{Commit, ContactStore, Outbox};
+    use waymark_core::contact::Contact;
+    use waymark_core::ids::{ContactId, EmailAddress, ShopDomain};
+    use waymark_core::outbox::OutboxMessage;
+
+    fn at(t: &str) -> Timestamp {
+        t.parse().unwrap()
+    }
+
+    /// Two messages waiting for their retry at 11:01.
+    async fn two_retries(store: &MemoryStore) {
+        let shop = ShopDomain::parse("demo.myshopify.com").unwrap();
+        let contact = Contact::new(
+            ContactId::for_customer(1),
+            shop.clone(),
+            at("2026-11-23T11:00:00Z"),
+        );
+        let messages: Vec<OutboxMessage> = ["m1", "m2"]
+            .into_iter()
+            .map(|id| OutboxMessage {
+                id: id.into(),
+                shop: shop.clone(),
+                contact: contact.id.clone(),
+                journey: "j".into(),
+                version: 1,
+                run_key: "k".into(),
+                step: id.into(),
+                queued_at: at("2026-11-23T11:00:00Z"),
+                params: serde_json::json!({}),
+                topic: None,
+                channel: waymark_core::outbox::Channel::Email {
+                    to: EmailAddress::parse("ana@example.com").unwrap(),
+                    template: "hello".into(),
+                    transactional: false,
+                },
+            })
+            .collect();
+        store
+            .commit(Commit {
+                contact,
+                expected_version: 0,
+                recent_events: Default::default(),
+                runs: vec![],
+                outbox: messages.clone(),
+                identities: Default::default(),
+                segments_entered: vec![],
+                segments_exited: vec![],
+                absorbed: None,
+            })
+            .await
+            .unwrap();
+        for m in &messages {
+            let key = store.key(m);
+            let c = store
+                .claim(&key, at("2026-11-23T11:01:00Z"))
+                .await
+                .unwrap()
+                .unwrap();
+            store
+                .retry_at(&c, at("2026-11-23T11:01:00Z"), "Throttling")
+                .await
+                .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_tick_out_of_time_leaves_the_rest_due_for_the_next() {
+        let store = MemoryStore::default();
+        two_retries(&store).await;
+        let processor = Processor::new(
+            waymark_core::journey::Catalog::from_files(&[]).unwrap(),
+            store.clone(),
+        );
+        let budget = std::cell::Cell::new(1u32);
+        let more_time = || {
+            let left = budget.get();
+            budget.set(left.saturating_sub(1));
+            left > 0
+        };
+        let now = at("2026-11-23T11:02:00Z");
+        let first = tick(&processor, &store, &store, now, more_time)
+            .await
+            .unwrap();
+        assert_eq!(
+            (first.report.messages_requeued, first.report.deferred),
+            (1, 1)
+        );
+        let second = tick(&processor, &store, &store, now, || true)
+            .await
+            .unwrap();
+        assert_eq!(
+            (second.report.messages_requeued, second.report.deferred),
+            (1, 0)
+        );
+    }
 }

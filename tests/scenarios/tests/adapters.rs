@@ -379,7 +379,7 @@ async fn merge_contract<S: ContactStore>(s: &S) {
     );
 }
 
-async fn due_contract<S: ContactStore + DueIndex>(s: &S) {
+async fn due_contract<S: ContactStore + DueIndex + Outbox>(s: &S) {
     let c = contact();
     s.commit(commit(
         &c,
@@ -415,6 +415,62 @@ async fn due_contract<S: ContactStore + DueIndex>(s: &S) {
     .await
     .unwrap();
     assert!(s.due(at("2026-11-24T00:00:00Z")).await.unwrap().is_empty());
+
+    // Order: a message (a retry, an expired claim) before any contact, then
+    // contacts earliest due first, whatever their keys say.
+    let mut late = Contact::new(
+        ContactId::for_customer(1),
+        shop(),
+        at("2026-11-23T10:00:00Z"),
+    );
+    late.customer_id = Some(1);
+    late.email = Some(EmailAddress::parse("late@example.com").unwrap());
+    let mut early = Contact::new(
+        ContactId::for_customer(9),
+        shop(),
+        at("2026-11-23T10:00:00Z"),
+    );
+    early.customer_id = Some(9);
+    for (c, due) in [
+        (&late, "2026-11-25T00:05:00Z"),
+        (&early, "2026-11-25T00:01:00Z"),
+    ] {
+        s.commit(commit(
+            c,
+            0,
+            vec![VersionedRun {
+                run: run(Some(due)),
+                version: 0,
+            }],
+            vec![],
+        ))
+        .await
+        .unwrap();
+    }
+    let m = message(&late, "order_probe");
+    s.commit(commit(&late, 1, vec![], vec![m.clone()]))
+        .await
+        .unwrap();
+    let claimed = s
+        .claim(&s.key(&m), at("2026-11-25T00:09:00Z"))
+        .await
+        .unwrap()
+        .unwrap();
+    s.retry_at(&claimed, at("2026-11-25T00:09:00Z"), "Throttling")
+        .await
+        .unwrap();
+    let contact_of = |c: &Contact| Due::Contact {
+        shop: shop(),
+        id: c.id.clone(),
+    };
+    assert_eq!(
+        s.due(at("2026-11-25T00:10:00Z")).await.unwrap(),
+        vec![
+            Due::Message { id: s.key(&m) },
+            contact_of(&early),
+            contact_of(&late)
+        ]
+    );
 }
 
 async fn outbox_contract<S: ContactStore + DueIndex + Outbox>(s: &S) {

@@ -27,16 +27,16 @@ impl DueIndex for DynamoStore {
                     .and_then(|v| v.as_s().ok())
                     .cloned()
                     .unwrap_or_default();
+                let at = Timestamp::from_millisecond(read_n(&item, DUE_AT) as i64)
+                    .unwrap_or(Timestamp::UNIX_EPOCH);
                 if let Some((shop, id)) = keys::parse_contact(&pk) {
-                    due.push(Due::Contact { shop, id });
+                    due.push((at, Due::Contact { shop, id }));
                 } else if keys::is_outbox(&pk) {
-                    due.push(Due::Message { id: pk });
+                    due.push((at, Due::Message { id: pk }));
                 }
             }
         }
         // A contact can be due twice (a wait and a review): once is enough.
-        due.sort();
-        due.dedup();
-        Ok(due)
+        Ok(waymark_app::ports::due_order(due))
     }
 }
