@@ -130,3 +130,49 @@ async fn a_guest_with_more_orders_than_a_transaction_holds_merges_into_the_custo
     );
     assert_eq!(state.contact.merged_from.len(), 1, "merged");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shop_erasure_cut_into_pieces_resumes_where_it_stopped() {
+    use waymark_app::ports::{Privacy, StoreErrorKind};
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .webhook("customers/create", "wh-c1", CUSTOMER)
+        .await
+        .unwrap();
+    let views: Vec<_> = (0..20)
+        .map(|i| {
+            json!({"type": "page_viewed", "id": format!("p{i}"), "anonymous_id": format!("anon-{i}"),
+                   "at": "2026-11-23T11:00:00Z", "url": "https://demo-store.example/"})
+        })
+        .collect();
+    stack.track(json!(views)).await.unwrap();
+    let before = stack.items().await.unwrap().len();
+    assert!(before > 40, "{before} items");
+    // No time at all per delivery, five items a page: every delivery does
+    // one page, and says the erasure goes on.
+    let store = stack
+        .store()
+        .with_shop_erasure_budget(std::time::Duration::ZERO, 5);
+    let shop = waymark_core::ids::ShopDomain::parse(waymark_scenarios::SHOP).unwrap();
+    let at: jiff::Timestamp = "2026-11-24T00:00:00Z".parse().unwrap();
+    let mut deliveries = 0;
+    let erased = loop {
+        deliveries += 1;
+        assert!(deliveries < 100, "never finishes");
+        match store.erase_shop(&shop, at).await {
+            Ok(n) => break n,
+            Err(e) => assert_eq!(e.kind(), StoreErrorKind::Unfinished, "{e}"),
+        }
+    };
+    assert!(deliveries > 2, "it was cut into pieces: {deliveries}");
+    let left = stack.items().await.unwrap();
+    let types: Vec<&str> = left
+        .iter()
+        .filter_map(|i| i.get("t").and_then(|v| v.as_s().ok()).map(String::as_str))
+        .collect();
+    assert_eq!(types, vec!["erasure"], "only the record is left");
+    assert_eq!(
+        erased as usize, before,
+        "every item counted once, across the pieces"
+    );
+}

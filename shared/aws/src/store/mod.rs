@@ -52,6 +52,9 @@ pub use outbox::outbox_by_status;
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// How long one delivery of `shop/redact` may erase, and the scan's page
+    /// size (a test makes both small to cut the erasure into pieces).
+    shop_erasure: (std::time::Duration, Option<i32>),
 }
 
 impl DynamoStore {
@@ -59,7 +62,14 @@ impl DynamoStore {
         Self {
             client,
             table: table.into(),
+            shop_erasure: (SHOP_ERASURE_BUDGET, None),
         }
+    }
+
+    /// The same store with another shop-erasure budget and scan page size.
+    pub fn with_shop_erasure_budget(mut self, budget: std::time::Duration, page: i32) -> Self {
+        self.shop_erasure = (budget, Some(page));
+        self
     }
 }
 

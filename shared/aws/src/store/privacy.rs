@@ -241,8 +241,10 @@ impl Privacy for DynamoStore {
         let started = std::time::Instant::now();
         let prefix = format!("S#{shop}#");
         let keep = keys::erasure(shop, "");
-        let mut items = 0;
-        let mut start = None;
+        // Where the last attempt stopped: the scan resumes there instead of
+        // reading the whole table again (which a large table never finishes).
+        let cursor_pk = keys::erasure(shop, "scan-cursor");
+        let (mut items, mut start) = self.shop_erasure_cursor(&cursor_pk).await?;
         loop {
             let out = self
                 .client
@@ -251,6 +253,7 @@ impl Privacy for DynamoStore {
                 .filter_expression("begins_with(PK, :p)")
                 .expression_attribute_values(":p", s(&prefix))
                 .projection_expression("PK, SK")
+                .set_limit(self.shop_erasure.1)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -269,7 +272,9 @@ impl Privacy for DynamoStore {
             if start.is_none() {
                 break;
             }
-            if started.elapsed() > SHOP_ERASURE_BUDGET {
+            if started.elapsed() >= self.shop_erasure.0 {
+                self.save_shop_erasure_cursor(&cursor_pk, start.as_ref(), items)
+                    .await?;
                 tracing::warn!(%shop, items, "shop erasure continues on the next delivery");
                 return Err(StoreError::new(
                     StoreErrorKind::Unfinished,
@@ -280,6 +285,68 @@ impl Privacy for DynamoStore {
         }
         self.record_erasure(shop, "shop", "shop/redact", None, items, at)
             .await?;
+        self.delete_keys(vec![(cursor_pk, keys::sk::ERASURE.to_string())])
+            .await?;
         Ok(items)
+    }
+}
+
+type ScanKey = HashMap<String, AttributeValue>;
+
+impl DynamoStore {
+    /// A shop erasure's saved scan position and count, if one was cut short.
+    async fn shop_erasure_cursor(&self, pk: &str) -> Result<(u64, Option<ScanKey>), StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(pk))
+            .key(SK, s(keys::sk::ERASURE))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_err("read shop erasure cursor", e))?;
+        let Some(item) = out.item else {
+            return Ok((0, None));
+        };
+        let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+        let start = match (text("at_pk"), text("at_sk")) {
+            (Some(p), Some(k)) => Some(HashMap::from([
+                (PK.to_string(), s(p)),
+                (SK.to_string(), s(k)),
+            ])),
+            _ => None,
+        };
+        Ok((read_n(&item, "items"), start))
+    }
+
+    async fn save_shop_erasure_cursor(
+        &self,
+        pk: &str,
+        start: Option<&ScanKey>,
+        items: u64,
+    ) -> Result<(), StoreError> {
+        let key = |k: &str| {
+            start
+                .and_then(|m| m.get(k))
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+        };
+        let (Some(at_pk), Some(at_sk)) = (key(PK), key(SK)) else {
+            return Ok(());
+        };
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(pk))
+            .item(SK, s(keys::sk::ERASURE))
+            .item(TYPE, s("erasing"))
+            .item("at_pk", s(at_pk))
+            .item("at_sk", s(at_sk))
+            .item("items", n(items))
+            .send()
+            .await
+            .map_err(|e| sdk_err("save shop erasure cursor", e))?;
+        Ok(())
     }
 }
