@@ -5,6 +5,10 @@
 pub mod dispatch;
 pub mod feedback;
 pub mod ingest;
+/// The in-memory twins of every port (simulator, benches, tests): held to
+/// the same contract tests as the DynamoDB adapter, and compiled only
+/// where asked for (feature `twin`), never into a function.
+#[cfg(any(test, feature = "twin"))]
 pub mod memory;
 pub mod ports;
 pub mod preferences;

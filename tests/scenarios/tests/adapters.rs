@@ -6,8 +6,9 @@
 use jiff::Timestamp;
 use waymark_app::memory::MemoryStore;
 use waymark_app::ports::{
-    Commit, CommitError, ContactStore, Due, DueIndex, Inbox, Mailer, Outbox, Receipt, Recorded,
-    Rejected, VersionedRun,
+    Commit, CommitError, ContactStore, Due, DueIndex, Erasure, IdleIndex, Inbox, Mailer, Member,
+    Outbox, Privacy, Receipt, Recorded, Rejected, Segments, SuppressionReason, SuppressionState,
+    Suppressions, VersionedRun,
 };
 use waymark_aws::ses::SesMailer;
 use waymark_aws::store::DynamoStore;
@@ -580,6 +581,171 @@ async fn outbox_contract<S: ContactStore + DueIndex + Outbox>(s: &S) {
     );
 }
 
+/// The suppression list: read before every send, never downgraded.
+async fn suppressions_contract<S: Suppressions>(s: &S) {
+    let ana = EmailAddress::parse("ana@example.com").unwrap();
+    let t = at("2026-11-23T10:00:00Z");
+    assert_eq!(s.suppression(&shop(), &ana).await.unwrap(), None);
+    assert_eq!(
+        s.suppression_state(&shop(), &ana).await.unwrap(),
+        SuppressionState::default()
+    );
+    s.suppress(&shop(), &ana, SuppressionReason::Unsubscribed, t)
+        .await
+        .unwrap();
+    let loud = EmailAddress::parse("ANA@Example.com").unwrap();
+    assert_eq!(
+        s.suppression(&shop(), &loud).await.unwrap(),
+        Some(SuppressionReason::Unsubscribed),
+        "one entry per address, whatever its case"
+    );
+    let state = s.suppression_state(&shop(), &ana).await.unwrap();
+    assert!(state.blocks(false, None).is_some() && state.blocks(true, None).is_none());
+    // A bounce is stronger; an unsubscribe after it does not weaken it, and
+    // a confirmed opt-in lifts only an unsubscribe.
+    s.suppress(&shop(), &ana, SuppressionReason::HardBounce, t)
+        .await
+        .unwrap();
+    s.suppress(&shop(), &ana, SuppressionReason::Unsubscribed, t)
+        .await
+        .unwrap();
+    s.lift_unsubscribe(&shop(), &ana, t).await.unwrap();
+    assert_eq!(
+        s.suppression(&shop(), &ana).await.unwrap(),
+        Some(SuppressionReason::HardBounce)
+    );
+    let bo = EmailAddress::parse("bo@example.com").unwrap();
+    s.suppress_topics(&shop(), &bo, &["news".into()], t)
+        .await
+        .unwrap();
+    let state = s.suppression_state(&shop(), &bo).await.unwrap();
+    assert_eq!(state.reason, None);
+    assert!(state.blocks(false, Some("news")).is_some());
+    assert!(state.blocks(false, Some("offers")).is_none());
+    s.suppress(&shop(), &bo, SuppressionReason::Unsubscribed, t)
+        .await
+        .unwrap();
+    s.lift_unsubscribe(&shop(), &bo, t).await.unwrap();
+    assert_eq!(
+        s.suppression_state(&shop(), &bo).await.unwrap(),
+        SuppressionState::default()
+    );
+    let other = ShopDomain::parse("other.myshopify.com").unwrap();
+    assert_eq!(s.suppression(&other, &ana).await.unwrap(), None, "per shop");
+}
+
+/// Segment membership follows the commits.
+async fn segments_contract<S: ContactStore + Segments>(s: &S) {
+    let c = contact();
+    let mut joining = commit(&c, 0, vec![], vec![]);
+    joining.segments_entered = vec!["vip".into()];
+    s.commit(joining).await.unwrap();
+    assert_eq!(s.count(&shop(), "vip").await.unwrap(), 1);
+    assert_eq!(
+        s.members(&shop(), "vip").await.unwrap(),
+        vec![Member {
+            contact: c.id.clone(),
+            email: c.email.clone()
+        }]
+    );
+    assert_eq!(s.count(&shop(), "first_time_buyers").await.unwrap(), 0);
+    let mut leaving = commit(&c, 1, vec![], vec![]);
+    leaving.segments_exited = vec!["vip".into()];
+    s.commit(leaving).await.unwrap();
+    assert_eq!(s.count(&shop(), "vip").await.unwrap(), 0);
+    assert!(s.members(&shop(), "vip").await.unwrap().is_empty());
+}
+
+/// The inactivity index: a contact sits under the day its threshold falls
+/// on, and moves when it wakes up.
+async fn idle_contract<S: ContactStore + IdleIndex>(s: &S) {
+    assert_eq!(s.sweep_cursor().await.unwrap(), None);
+    s.set_sweep_cursor(20_500).await.unwrap();
+    assert_eq!(s.sweep_cursor().await.unwrap(), Some(20_500));
+    let day = |t: &str| (at(t).as_second() / 86_400) as i32;
+    let mut c = contact();
+    c.idle_at = Some(at("2027-02-21T10:00:00Z"));
+    s.commit(commit(&c, 0, vec![], vec![])).await.unwrap();
+    let feb21 = day("2027-02-21T00:00:00Z");
+    let found = s.idle_between(feb21, feb21).await.unwrap();
+    assert_eq!(found.contacts, vec![(shop(), c.id.clone())]);
+    assert!(
+        s.idle_between(feb21 + 1, feb21 + 30)
+            .await
+            .unwrap()
+            .contacts
+            .is_empty()
+    );
+    // A sign of life moves it to a later day.
+    c.idle_at = Some(at("2027-03-01T10:00:00Z"));
+    s.commit(commit(&c, 1, vec![], vec![])).await.unwrap();
+    assert!(
+        s.idle_between(feb21, feb21)
+            .await
+            .unwrap()
+            .contacts
+            .is_empty()
+    );
+    let mar1 = day("2027-03-01T00:00:00Z");
+    assert_eq!(s.idle_between(feb21, mar1).await.unwrap().contacts.len(), 1);
+    // Lapsed: out of the index.
+    c.idle_at = None;
+    s.commit(commit(&c, 2, vec![], vec![])).await.unwrap();
+    assert!(
+        s.idle_between(feb21, mar1)
+            .await
+            .unwrap()
+            .contacts
+            .is_empty()
+    );
+}
+
+/// An erasure leaves nothing of the person: profile, lookups, memberships.
+async fn privacy_contract<S: ContactStore + Segments + Privacy>(s: &S) {
+    let c = contact();
+    let mut joining = commit(&c, 0, vec![], vec![]);
+    joining.segments_entered = vec!["vip".into()];
+    joining.identities = Identity {
+        customer_id: c.customer_id,
+        email: c.email.clone(),
+        ..Default::default()
+    };
+    s.commit(joining).await.unwrap();
+    let by_email = Identity {
+        email: c.email.clone(),
+        ..Default::default()
+    };
+    assert_eq!(
+        s.find(&shop(), &by_email).await.unwrap().contact,
+        Some(c.id.clone())
+    );
+    let erasure = Erasure {
+        shop: shop(),
+        contact: Some(c.id.clone()),
+        merged: vec![],
+        customer_id: c.customer_id,
+        emails: c.email.iter().cloned().collect(),
+        orders: vec![],
+        contracts: vec![],
+        anonymous_ids: vec![],
+        segments: vec!["vip".into()],
+        messages: vec![],
+        events: vec![],
+        reason: "customers/redact".into(),
+        request: Some("r-1".into()),
+        at: at("2026-11-24T00:00:00Z"),
+    };
+    assert!(
+        s.erase(&erasure).await.unwrap() >= 3,
+        "contact, lookups, membership"
+    );
+    assert!(s.load_for_update(&shop(), &c.id).await.unwrap().is_none());
+    assert_eq!(s.find(&shop(), &by_email).await.unwrap().contact, None);
+    assert_eq!(s.count(&shop(), "vip").await.unwrap(), 0);
+    // Again (a redelivery): nothing left to delete, no error.
+    s.erase(&erasure).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_adapter_honours_the_contract() {
     let stack = Stack::start().await.unwrap();
@@ -603,6 +769,13 @@ async fn dynamodb_adapter_honours_the_contract() {
         parked[0].1.as_deref(),
         Some("MessageRejected: address blocked")
     );
+    let stack = Stack::start().await.unwrap();
+    suppressions_contract(&store(&stack)).await;
+    segments_contract(&store(&stack)).await;
+    let stack = Stack::start().await.unwrap();
+    idle_contract(&store(&stack)).await;
+    let stack = Stack::start().await.unwrap();
+    privacy_contract(&store(&stack)).await;
 }
 
 #[tokio::test]
@@ -615,6 +788,10 @@ async fn memory_twin_honours_the_contract() {
     merge_contract(&MemoryStore::default()).await;
     due_contract(&MemoryStore::default()).await;
     outbox_contract(&MemoryStore::default()).await;
+    suppressions_contract(&MemoryStore::default()).await;
+    segments_contract(&MemoryStore::default()).await;
+    idle_contract(&MemoryStore::default()).await;
+    privacy_contract(&MemoryStore::default()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
