@@ -37,7 +37,7 @@ pub async fn handle(service: &Service, req: Request) -> Result<Response<Body>, E
     let params = req.query_string_parameters();
     let token = params.first("t");
     let route = req.uri().path().trim_end_matches('/');
-    let page = match (req.method().as_str(), route) {
+    let outcome = match (req.method().as_str(), route) {
         ("GET", "/unsubscribe") => service.confirm_page(token),
         ("POST", "/unsubscribe") => {
             let body = std::str::from_utf8(req.body().as_ref()).unwrap_or_default();
@@ -52,15 +52,17 @@ pub async fn handle(service: &Service, req: Request) -> Result<Response<Body>, E
                 .confirm_subscription(token, waymark_http::request_time(&req))
                 .await
         }
-        _ => waymark_app::preferences::Page {
-            status: 404,
-            content_type: "text/plain; charset=utf-8",
-            body: "not found".into(),
-        },
+        _ => {
+            return Ok(Response::builder()
+                .status(404)
+                .header("content-type", "text/plain; charset=utf-8")
+                .body(Body::Text("not found".into()))?);
+        }
     };
+    let page = waymark_http::pages::render(&outcome);
     Ok(Response::builder()
         .status(page.status)
-        .header("content-type", page.content_type)
+        .header("content-type", "text/html; charset=utf-8")
         .header("cache-control", "no-store")
-        .body(Body::Text(page.body))?)
+        .body(Body::Text(page.html))?)
 }

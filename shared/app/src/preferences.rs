@@ -4,6 +4,8 @@
 //! (suppression list, read before every send) and as a consent event (the
 //! contact's profile and journeys). Whatever the token, the answer is the
 //! same: a guessed or tampered link changes nothing and reveals nothing.
+//! Returns what happened as a typed outcome; the function renders it (this
+//! module knows no HTTP and no HTML).
 
 use crate::ports::{Inbox, Receipt, StoreError, SuppressionReason, Suppressions};
 use jiff::Timestamp;
@@ -11,12 +13,26 @@ use waymark_core::event::{ConsentChange, DOUBLE_OPT_IN, Event, EventKind, Source
 use waymark_core::journey::EmailTopic;
 use waymark_core::unsubscribe;
 
-/// An HTTP answer with its content type.
+/// What a preferences request came to. The same outcome for a valid and an
+/// invalid token: nothing tells whether an address exists.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Page {
-    pub status: u16,
-    pub content_type: &'static str,
-    pub body: String,
+pub enum Outcome {
+    /// The page behind a link: the topics on offer and the token (cleaned)
+    /// to post back. Changes nothing.
+    PreferencePage {
+        token: String,
+        topics: Vec<EmailTopic>,
+    },
+    /// Unsubscribed from all marketing mail.
+    Unsubscribed,
+    /// Left these topics (their labels); other mail goes on.
+    TopicsLeft(Vec<String>),
+    /// A double opt-in's page: one button. Changes nothing.
+    ConfirmPage { token: String },
+    /// The opt-in is confirmed.
+    Subscribed,
+    /// The choice could not be recorded just now.
+    TryAgain,
 }
 
 pub struct Preferences<S> {
@@ -26,17 +42,6 @@ pub struct Preferences<S> {
     topics: Vec<EmailTopic>,
 }
 
-fn page(status: u16, title: &str, body: &str) -> Page {
-    Page {
-        status,
-        content_type: "text/html; charset=utf-8",
-        body: format!(
-            "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>{title}</title></head>\
-             <body style=\"font-family: sans-serif; max-width: 32rem; margin: 3rem auto;\"><h1>{title}</h1>{body}</body></html>"
-        ),
-    }
-}
-
 /// Only base64url characters and the dot survive into the page.
 fn clean(token: &str) -> String {
     token
@@ -44,14 +49,6 @@ fn clean(token: &str) -> String {
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         .take(1024)
         .collect()
-}
-
-/// Escapes text for HTML (topic labels come from content, but still).
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// What a POST to `/unsubscribe` asks for.
@@ -109,63 +106,29 @@ impl<S: Inbox + Suppressions> Preferences<S> {
     /// `GET /unsubscribe?t=…`: the preference page (leave some topics, or
     /// everything). Changes nothing (mail scanners follow links), and reads
     /// nothing: it looks the same for any token.
-    pub fn confirm_page(&self, token: Option<&str>) -> Page {
-        let t = clean(token.unwrap_or_default());
-        let topics = if self.topics.is_empty() {
-            String::new()
-        } else {
-            let boxes: String = self
-                .topics
-                .iter()
-                .map(|x| {
-                    format!(
-                        "<p><label><input type=\"checkbox\" name=\"topic\" value=\"{}\"> {}</label></p>",
-                        escape(&x.id),
-                        escape(&x.label)
-                    )
-                })
-                .collect();
-            format!(
-                "<p>Stop only some of our emails:</p>\
-                 <form method=\"post\" action=\"?t={t}\">{boxes}<button type=\"submit\">Stop these</button></form>\
-                 <p>Or stop them all:</p>"
-            )
-        };
-        page(
-            200,
-            "Email preferences",
-            &format!(
-                "{topics}<form method=\"post\" action=\"?t={t}\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
-                 <button type=\"submit\">Unsubscribe from all marketing emails</button></form>\
-                 <p>Order updates (confirmations, shipping) still reach you.</p>"
-            ),
-        )
+    pub fn confirm_page(&self, token: Option<&str>) -> Outcome {
+        Outcome::PreferencePage {
+            token: clean(token.unwrap_or_default()),
+            topics: self.topics.clone(),
+        }
     }
 
     /// `POST /unsubscribe?t=…` (one-click, or the page's buttons).
-    pub async fn unsubscribe(&self, token: Option<&str>, choice: Choice, now: Timestamp) -> Page {
+    pub async fn unsubscribe(
+        &self,
+        token: Option<&str>,
+        choice: Choice,
+        now: Timestamp,
+    ) -> Outcome {
         let done = match &choice {
-            Choice::All => page(
-                200,
-                "You are unsubscribed",
-                "<p>You will get no more marketing emails from us. Order updates still reach you.</p>",
-            ),
-            Choice::Topics(ids) => {
-                let names: Vec<String> = self
-                    .topics
+            Choice::All => Outcome::Unsubscribed,
+            Choice::Topics(ids) => Outcome::TopicsLeft(
+                self.topics
                     .iter()
                     .filter(|t| ids.contains(&t.id))
-                    .map(|t| escape(&t.label))
-                    .collect();
-                page(
-                    200,
-                    "Your preferences are saved",
-                    &format!(
-                        "<p>You will get no more of these: {}. Our other emails still reach you.</p>",
-                        names.join(", ")
-                    ),
-                )
-            }
+                    .map(|t| t.label.clone())
+                    .collect(),
+            ),
         };
         let Some(claims) = token.and_then(|t| unsubscribe::verify(&self.keys, t, now)) else {
             tracing::info!("unsubscribe with an invalid or expired token: nothing changed");
@@ -175,34 +138,24 @@ impl<S: Inbox + Suppressions> Preferences<S> {
             Ok(()) => done,
             Err(e) => {
                 tracing::error!(error = %e, "could not record an unsubscribe");
-                retry_page()
+                Outcome::TryAgain
             }
         }
     }
 
     /// `GET /confirm?t=…`: a double opt-in's confirmation page, one button
     /// (a link scanner that follows the URL confirms nothing).
-    pub fn confirm_subscription_page(&self, token: Option<&str>) -> Page {
-        let t = clean(token.unwrap_or_default());
-        page(
-            200,
-            "Confirm your subscription",
-            &format!(
-                "<p>One click and you are on our list.</p>\
-                 <form method=\"post\" action=\"?t={t}\"><button type=\"submit\">Yes, subscribe me</button></form>"
-            ),
-        )
+    pub fn confirm_subscription_page(&self, token: Option<&str>) -> Outcome {
+        Outcome::ConfirmPage {
+            token: clean(token.unwrap_or_default()),
+        }
     }
 
     /// `POST /confirm?t=…`: records the consent (source `double_opt_in`)
     /// and lifts an earlier unsubscribe. The answer is the same for any
     /// token.
-    pub async fn confirm_subscription(&self, token: Option<&str>, now: Timestamp) -> Page {
-        let done = page(
-            200,
-            "You are subscribed",
-            "<p>Thank you: your subscription is confirmed.</p>",
-        );
+    pub async fn confirm_subscription(&self, token: Option<&str>, now: Timestamp) -> Outcome {
+        let done = Outcome::Subscribed;
         let Some(claims) = token.and_then(|t| {
             unsubscribe::verify_for(unsubscribe::Purpose::Confirm, &self.keys, t, now)
         }) else {
@@ -220,7 +173,7 @@ impl<S: Inbox + Suppressions> Preferences<S> {
             Ok(()) => done,
             Err(e) => {
                 tracing::error!(error = %e, "could not record a confirmation");
-                retry_page()
+                Outcome::TryAgain
             }
         }
     }
@@ -288,14 +241,6 @@ impl<S: Inbox + Suppressions> Preferences<S> {
     }
 }
 
-fn retry_page() -> Page {
-    page(
-        503,
-        "Please try again",
-        "<p>We could not record that just now. Please try again in a minute.</p>",
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,11 +281,12 @@ mod tests {
         // A second click records nothing new.
         prefs.unsubscribe(Some(&good), Choice::All, now).await;
         assert!(store.take_new_events().is_empty());
-        assert!(
-            prefs
-                .confirm_page(Some("<script>"))
-                .body
-                .contains("?t=script"),
+        assert_eq!(
+            prefs.confirm_page(Some("<script>")),
+            Outcome::PreferencePage {
+                token: "script".into(),
+                topics: vec![]
+            },
             "token is cleaned"
         );
     }
@@ -368,9 +314,12 @@ mod tests {
         );
         assert_eq!(prefs.choice("topic=bogus"), Choice::All);
         assert_eq!(prefs.choice(""), Choice::All);
-        let page = prefs.confirm_page(Some("tok"));
-        assert!(
-            page.body.contains("value=\"offers\"") && page.body.contains("Offers &amp; coupons")
+        assert_eq!(
+            prefs.confirm_page(Some("tok")),
+            Outcome::PreferencePage {
+                token: "tok".into(),
+                topics: topics()
+            }
         );
     }
 
@@ -382,10 +331,13 @@ mod tests {
         let email = EmailAddress::parse("ana@example.com").unwrap();
         let now: Timestamp = "2026-11-24T10:00:00Z".parse().unwrap();
         let good = waymark_core::unsubscribe::sign(&keys(), &shop, &email, now);
-        let page = prefs
+        let outcome = prefs
             .unsubscribe(Some(&good), prefs.choice("topic=offers"), now)
             .await;
-        assert!(page.body.contains("Offers &amp; coupons"));
+        assert_eq!(
+            outcome,
+            Outcome::TopicsLeft(vec!["Offers & coupons".into()])
+        );
         let state = store.suppression_state(&shop, &email).await.unwrap();
         assert_eq!(state.reason, None);
         assert!(state.blocks(false, Some("offers")).is_some());

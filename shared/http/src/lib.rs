@@ -1,6 +1,9 @@
 //! The edge of the HTTP functions (`ingest`, `preferences`): facts a Function
 //! URL request carries about itself, read once so no service reads them
-//! twice. Never decides anything and never touches a store.
+//! twice, and the pages services' outcomes become (`pages`). Never decides
+//! anything and never touches a store.
+
+pub mod pages;
 
 use jiff::Timestamp;
 use lambda_http::Request;
