@@ -5,7 +5,7 @@
 
 use aws_config::SdkConfig;
 use lambda_http::{Body, Error, Request, Response};
-use waymark_app::ingest::{Reply, ShopifyIngest, WebhookRequest};
+use waymark_app::ingest::{ShopifyIngest, WebhookRequest};
 use waymark_app::track::{SiteIngest, TrackConfig, TrackRequest};
 use waymark_aws::store::DynamoStore;
 
@@ -84,10 +84,9 @@ pub async fn handle(service: &Service, req: Request) -> Result<Response<Body>, E
             .header("access-control-allow-origin", "*")
             .body(Body::Text(SNIPPET.to_string()))?);
     }
-    let mut extra = Vec::new();
-    let reply = match (method, route) {
-        ("POST", "/shopify") => {
-            service
+    let answer = match (method, route) {
+        ("POST", "/shopify") => waymark_http::answers::webhook(
+            &service
                 .shopify
                 .handle(&WebhookRequest {
                     hmac: header("x-shopify-hmac-sha256"),
@@ -99,14 +98,11 @@ pub async fn handle(service: &Service, req: Request) -> Result<Response<Body>, E
                     received_at: waymark_http::request_time(&req),
                     body: req.body().as_ref(),
                 })
-                .await
-        }
-        (_, "/shopify") => Reply {
-            status: 405,
-            body: serde_json::json!({"error": "use POST"}),
-        },
-        (_, "/track") => {
-            let answer = service
+                .await,
+        ),
+        (_, "/shopify") => plain(405, serde_json::json!({"error": "use POST"})),
+        (_, "/track") => waymark_http::answers::track(
+            &service
                 .site
                 .handle(&TrackRequest {
                     method,
@@ -115,25 +111,30 @@ pub async fn handle(service: &Service, req: Request) -> Result<Response<Body>, E
                     body: req.body().as_ref(),
                     now: waymark_http::request_time(&req),
                 })
-                .await;
-            extra = answer.headers;
-            answer.reply
-        }
-        _ => Reply {
-            status: 404,
-            body: serde_json::json!({"error": format!("no route {route}")}),
-        },
+                .await,
+        ),
+        _ => plain(
+            404,
+            serde_json::json!({"error": format!("no route {route}")}),
+        ),
     };
     let mut response = Response::builder()
-        .status(reply.status)
+        .status(answer.status)
         .header("content-type", "application/json");
-    for (name, value) in extra {
+    for (name, value) in answer.headers {
         response = response.header(name, value);
     }
-    let body = if reply.status == 204 {
-        Body::Empty
-    } else {
-        Body::Text(reply.body.to_string())
+    let body = match answer.body {
+        Some(json) => Body::Text(json.to_string()),
+        None => Body::Empty,
     };
     Ok(response.body(body)?)
+}
+
+fn plain(status: u16, body: serde_json::Value) -> waymark_http::answers::Answer {
+    waymark_http::answers::Answer {
+        status,
+        headers: Vec::new(),
+        body: Some(body),
+    }
 }

@@ -1,10 +1,10 @@
 //! Ingest: a Shopify webhook delivery in, a stored canonical event out, and
-//! the HTTP answer. Verifies before it reads; stores before it answers 200;
-//! a redelivery is a 200 with no second effect.
+//! what came of it (a typed outcome; the function turns it into HTTP).
+//! Verifies before it reads; stores before it acknowledges; a redelivery is
+//! acknowledged with no second effect.
 
 use crate::ports::{Inbox, Receipt, Recorded, Rejected};
 use jiff::Timestamp;
-use serde_json::json;
 use waymark_core::hmac;
 use waymark_core::ids::ShopDomain;
 use waymark_core::shopify::{self, Delivery, Topic};
@@ -24,17 +24,22 @@ pub struct WebhookRequest<'a> {
     pub body: &'a [u8],
 }
 
-/// The HTTP answer: status and a small JSON body.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reply {
-    pub status: u16,
-    pub body: serde_json::Value,
-}
-
-impl Reply {
-    fn new(status: u16, body: serde_json::Value) -> Self {
-        Self { status, body }
-    }
+/// What came of a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookOutcome {
+    /// HMAC missing or wrong: nothing read, nothing stored.
+    Unauthorized,
+    /// Verified but not acceptable (a header, the payload, a stale erasure):
+    /// what is wrong; the delivery is kept for inspection.
+    Invalid(String),
+    /// A topic Waymark does not handle: acknowledged.
+    Ignored { topic: String },
+    /// Stored; its canonical event id.
+    Accepted { event_id: String },
+    /// Seen before (this delivery, or the same fact): no second effect.
+    Duplicate { event_id: String },
+    /// Storage failed: the platform should deliver it again.
+    Unavailable,
 }
 
 /// Why a delivery of a destructive topic (an erasure) is refused for its
@@ -80,15 +85,12 @@ impl<I: Inbox> ShopifyIngest<I> {
         }
     }
 
-    pub async fn handle(&self, req: &WebhookRequest<'_>) -> Reply {
+    pub async fn handle(&self, req: &WebhookRequest<'_>) -> WebhookOutcome {
         if !hmac::verify(&self.secret, req.body, req.hmac) {
             tracing::warn!(shop = ?req.shop, "webhook rejected: HMAC missing or wrong");
-            return Reply::new(
-                401,
-                json!({"error": "invalid or missing X-Shopify-Hmac-Sha256"}),
-            );
+            return WebhookOutcome::Unauthorized;
         }
-        let bad = |msg: String| Reply::new(400, json!({"error": msg}));
+        let bad = WebhookOutcome::Invalid;
         let shop = match req.shop.map(ShopDomain::parse) {
             Some(Ok(shop)) => shop,
             Some(Err(e)) => return bad(format!("X-Shopify-Shop-Domain: {e}")),
@@ -106,7 +108,9 @@ impl<I: Inbox> ShopifyIngest<I> {
         };
         let Some(topic) = Topic::parse(topic_name) else {
             tracing::info!(%shop, topic = topic_name, webhook_id, "topic not handled; acknowledged and ignored");
-            return Reply::new(200, json!({"status": "ignored", "topic": topic_name}));
+            return WebhookOutcome::Ignored {
+                topic: topic_name.to_string(),
+            };
         };
         let triggered_at = req.triggered_at.and_then(waymark_core::time::parse_instant);
         let delivery = Delivery {
@@ -137,7 +141,7 @@ impl<I: Inbox> ShopifyIngest<I> {
                 };
                 if let Err(store) = self.inbox.reject(&rejected).await {
                     tracing::error!(%shop, webhook_id, error = %store, "could not keep rejected delivery");
-                    return Reply::new(503, json!({"error": "temporarily unavailable"}));
+                    return WebhookOutcome::Unavailable;
                 }
                 // The detail can quote the payload (an address): it is in
                 // the answer and the kept delivery, not in the logs.
@@ -148,16 +152,16 @@ impl<I: Inbox> ShopifyIngest<I> {
         match self.inbox.record(&receipt(Some(event.at)), &event).await {
             Ok(Recorded::New) => {
                 tracing::info!(%shop, webhook_id, event_id = %event.id, kind = event.kind.name(), "event stored");
-                Reply::new(200, json!({"status": "accepted", "event_id": event.id}))
+                WebhookOutcome::Accepted { event_id: event.id }
             }
             Ok(Recorded::Duplicate) => {
                 tracing::info!(%shop, webhook_id, event_id = %event.id, "duplicate delivery");
-                Reply::new(200, json!({"status": "duplicate", "event_id": event.id}))
+                WebhookOutcome::Duplicate { event_id: event.id }
             }
             // A 5xx makes Shopify redeliver: nothing is lost.
             Err(e) => {
                 tracing::error!(%shop, webhook_id, error = %e, "could not store event");
-                Reply::new(503, json!({"error": "temporarily unavailable"}))
+                WebhookOutcome::Unavailable
             }
         }
     }

@@ -4,10 +4,8 @@
 //! a batch is stored whole or refused whole, and a resent event is a
 //! duplicate, not a second event.
 
-use crate::ingest::Reply;
 use crate::ports::{Inbox, Receipt, Recorded};
 use jiff::{SignedDuration, Timestamp};
-use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use waymark_core::ids::ShopDomain;
@@ -83,11 +81,44 @@ pub struct TrackRequest<'a> {
     pub now: Timestamp,
 }
 
-/// The answer with the CORS headers it needs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrackReply {
-    pub reply: Reply,
-    pub headers: Vec<(&'static str, String)>,
+/// What came of a `/track` request (the function turns it into HTTP).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackOutcome {
+    pub answer: TrackAnswer,
+    /// The request's origin, when it is one the write keys allow: the only
+    /// origin CORS permission is ever given to.
+    pub allowed_origin: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrackAnswer {
+    /// A preflight from an allowed origin.
+    Preflight,
+    /// A preflight from an origin no key allows.
+    PreflightRefused,
+    MethodNotAllowed,
+    /// Over the size a request may have (what was over).
+    TooLarge(String),
+    MissingKey,
+    UnknownKey,
+    /// The key does not accept requests from this origin.
+    OriginNotAllowed,
+    /// The batch is refused whole, nothing stored: every problem, named.
+    Refused {
+        too_many: bool,
+        problems: Vec<String>,
+    },
+    /// Over the key's rate: retry after this many seconds.
+    RateLimited {
+        retry_after: u64,
+    },
+    /// Storage failed: the snippet resends the batch.
+    Unavailable,
+    /// Stored: new events, and events seen before.
+    Accepted {
+        accepted: u32,
+        duplicates: u32,
+    },
 }
 
 pub struct SiteIngest<I> {
@@ -105,29 +136,13 @@ impl<I: Inbox + Sync> SiteIngest<I> {
         }
     }
 
-    pub async fn handle(&self, req: &TrackRequest<'_>) -> TrackReply {
+    pub async fn handle(&self, req: &TrackRequest<'_>) -> TrackOutcome {
         let origin = req
             .origin
             .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase());
-        // Only an allowed origin is ever echoed back.
-        let cors = |allowed: bool| -> Vec<(&'static str, String)> {
-            match (&origin, allowed) {
-                (Some(o), true) => vec![
-                    ("access-control-allow-origin", o.clone()),
-                    ("access-control-allow-methods", "POST, OPTIONS".into()),
-                    (
-                        "access-control-allow-headers",
-                        "content-type, x-waymark-key".into(),
-                    ),
-                    ("access-control-max-age", "86400".into()),
-                    ("vary", "Origin".into()),
-                ],
-                _ => vec![("vary", "Origin".into())],
-            }
-        };
-        let answer = |status: u16, body: serde_json::Value, headers| TrackReply {
-            reply: Reply { status, body },
-            headers,
+        let answer = |answer: TrackAnswer, allowed: bool| TrackOutcome {
+            answer,
+            allowed_origin: origin.clone().filter(|_| allowed),
         };
         let known_origin = |o: &str| {
             self.config
@@ -137,60 +152,43 @@ impl<I: Inbox + Sync> SiteIngest<I> {
         };
         if req.method == "OPTIONS" {
             // A preflight names no key; any configured origin may proceed.
-            let ok = origin.as_deref().is_some_and(known_origin);
-            return answer(if ok { 204 } else { 403 }, json!({}), cors(ok));
+            return match origin.as_deref().is_some_and(known_origin) {
+                true => answer(TrackAnswer::Preflight, true),
+                false => answer(TrackAnswer::PreflightRefused, false),
+            };
         }
         if req.method != "POST" {
-            return answer(405, json!({"error": "use POST"}), cors(false));
+            return answer(TrackAnswer::MethodNotAllowed, false);
         }
         if req.body.len() > site::MAX_BODY {
-            return answer(
-                413,
-                json!({"error": format!("body over {} bytes", site::MAX_BODY)}),
-                cors(false),
-            );
+            let what = format!("body over {} bytes", site::MAX_BODY);
+            return answer(TrackAnswer::TooLarge(what), false);
         }
         let body_key = site::key_of(req.body);
         let Some(key_name) = req.key.map(str::to_string).or(body_key) else {
-            return answer(
-                401,
-                json!({"error": "missing write key (X-Waymark-Key header or `key` in the body)"}),
-                cors(false),
-            );
+            return answer(TrackAnswer::MissingKey, false);
         };
         let Some(key) = self.config.keys.get(&key_name) else {
             tracing::warn!("track: unknown write key");
-            return answer(401, json!({"error": "unknown write key"}), cors(false));
+            return answer(TrackAnswer::UnknownKey, false);
         };
         let allowed = origin
             .as_deref()
             .is_some_and(|o| key.origins.iter().any(|x| x == o));
         if !allowed {
             tracing::warn!(shop = %key.shop, origin = ?origin, "track: origin not allowed for this key");
-            return answer(
-                403,
-                json!({"error": "this key does not accept requests from this Origin"}),
-                cors(false),
-            );
+            return answer(TrackAnswer::OriginNotAllowed, false);
         }
         let links = site::Links::Origins(&key.origins);
         let batch = match site::parse(&key.shop, links, req.body, req.now, self.config.max_skew) {
             Ok(b) => b,
             Err(e) => {
-                let status = if matches!(e, TrackError::TooMany(_)) {
-                    413
-                } else {
-                    400
-                };
-                let problems = match &e {
-                    TrackError::Invalid(p) => p.clone(),
+                let too_many = matches!(e, TrackError::TooMany(_));
+                let problems = match e {
+                    TrackError::Invalid(p) => p,
                     other => vec![other.to_string()],
                 };
-                return answer(
-                    status,
-                    json!({"error": "batch refused; nothing was stored", "problems": problems}),
-                    cors(true),
-                );
+                return answer(TrackAnswer::Refused { too_many, problems }, true);
             }
         };
         let taken = {
@@ -201,14 +199,8 @@ impl<I: Inbox + Sync> SiteIngest<I> {
                 .take(batch.events.len() as f64, req.now)
         };
         if let Err(wait) = taken {
-            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-            let mut headers = cors(true);
-            headers.push(("retry-after", secs.to_string()));
-            return answer(
-                429,
-                json!({"error": "rate limit for this key reached; retry later", "retry_after_seconds": secs}),
-                headers,
-            );
+            let retry_after = wait.as_secs_f64().ceil().max(1.0) as u64;
+            return answer(TrackAnswer::RateLimited { retry_after }, true);
         }
         let (mut accepted, mut duplicates) = (0u32, 0u32);
         for event in &batch.events {
@@ -225,15 +217,17 @@ impl<I: Inbox + Sync> SiteIngest<I> {
                 Err(e) => {
                     // The snippet resends the batch; what was stored is a duplicate then.
                     tracing::error!(shop = %key.shop, error = %e, "track: could not store event");
-                    return answer(503, json!({"error": "temporarily unavailable"}), cors(true));
+                    return answer(TrackAnswer::Unavailable, true);
                 }
             }
         }
         tracing::info!(shop = %key.shop, accepted, duplicates, "track: batch stored");
         answer(
-            200,
-            json!({"status": "accepted", "accepted": accepted, "duplicates": duplicates}),
-            cors(true),
+            TrackAnswer::Accepted {
+                accepted,
+                duplicates,
+            },
+            true,
         )
     }
 }
@@ -276,33 +270,36 @@ mod tests {
     async fn keys_origins_and_duplicates() {
         let (s, store) = service(100.0);
         let ok = s.handle(&post(Some("https://demo.example/"), ONE)).await;
-        assert_eq!(ok.reply.status, 200, "{:?}", ok.reply);
-        assert!(
-            ok.headers
-                .contains(&("access-control-allow-origin", "https://demo.example".into()))
+        assert_eq!(
+            ok.answer,
+            TrackAnswer::Accepted {
+                accepted: 1,
+                duplicates: 0
+            }
         );
+        assert_eq!(ok.allowed_origin.as_deref(), Some("https://demo.example"));
         assert_eq!(store.take_new_events().len(), 1);
         let again = s.handle(&post(Some("https://demo.example"), ONE)).await;
-        assert_eq!(again.reply.body["duplicates"], 1);
+        assert_eq!(
+            again.answer,
+            TrackAnswer::Accepted {
+                accepted: 0,
+                duplicates: 1
+            }
+        );
         assert!(store.take_new_events().is_empty());
 
         let evil = s.handle(&post(Some("https://evil.example"), ONE)).await;
-        assert_eq!(evil.reply.status, 403);
-        assert!(
-            !evil
-                .headers
-                .iter()
-                .any(|(h, _)| *h == "access-control-allow-origin")
-        );
+        assert_eq!(evil.answer, TrackAnswer::OriginNotAllowed);
+        assert_eq!(evil.allowed_origin, None, "no CORS permission for it");
         let no_origin = s.handle(&post(None, ONE)).await;
-        assert_eq!(no_origin.reply.status, 403);
+        assert_eq!(no_origin.answer, TrackAnswer::OriginNotAllowed);
         let bad_key = ONE.replace("wk_demo_123", "wk_guess_000");
         assert_eq!(
             s.handle(&post(Some("https://demo.example"), &bad_key))
                 .await
-                .reply
-                .status,
-            401
+                .answer,
+            TrackAnswer::UnknownKey
         );
         assert!(
             store.take_new_events().is_empty(),
@@ -318,7 +315,7 @@ mod tests {
                 now: now(),
             })
             .await;
-        assert_eq!(pre.reply.status, 204);
+        assert_eq!(pre.answer, TrackAnswer::Preflight);
     }
 
     #[tokio::test]
@@ -328,13 +325,11 @@ mod tests {
             {"type":"page_viewed","id":"e1","anonymous_id":"a1"},
             {"type":"page_viewed","id":"e2"}]}"#;
         let r = s.handle(&post(Some("https://demo.example"), body)).await;
-        assert_eq!(r.reply.status, 400);
-        assert!(
-            r.reply.body["problems"][0]
-                .as_str()
-                .unwrap()
-                .starts_with("batch[1].anonymous_id")
-        );
+        let TrackAnswer::Refused { too_many, problems } = r.answer else {
+            panic!("{r:?}")
+        };
+        assert!(!too_many);
+        assert!(problems[0].starts_with("batch[1].anonymous_id"));
         assert!(store.take_new_events().is_empty());
     }
 
@@ -345,22 +340,15 @@ mod tests {
             .map(|i| format!(r#"{{"type":"page_viewed","id":"e{i}","anonymous_id":"a"}}"#))
             .collect();
         let body = format!(r#"{{"key":"wk_demo_123","batch":[{}]}}"#, batch.join(","));
-        assert_eq!(
+        assert!(matches!(
             s.handle(&post(Some("https://demo.example"), &body))
                 .await
-                .reply
-                .status,
-            200
-        );
+                .answer,
+            TrackAnswer::Accepted { .. }
+        ));
         let body2 = body.replace("\"e", "\"f");
         let limited = s.handle(&post(Some("https://demo.example"), &body2)).await;
-        assert_eq!(limited.reply.status, 429);
-        assert!(
-            limited
-                .headers
-                .iter()
-                .any(|(h, v)| *h == "retry-after" && v == "10")
-        );
+        assert_eq!(limited.answer, TrackAnswer::RateLimited { retry_after: 10 });
         assert_eq!(
             store.take_new_events().len(),
             10,

@@ -220,13 +220,14 @@ pub async fn run(
                         body: &body,
                     })
                     .await;
-                if reply.status != 200 {
-                    bail!(
-                        "{}:{line}: ingest answered {}: {}",
-                        events.display(),
-                        reply.status,
-                        reply.body
-                    );
+                use waymark_app::ingest::WebhookOutcome;
+                if !matches!(
+                    reply,
+                    WebhookOutcome::Accepted { .. }
+                        | WebhookOutcome::Duplicate { .. }
+                        | WebhookOutcome::Ignored { .. }
+                ) {
+                    bail!("{}:{line}: ingest refused it: {reply:?}", events.display());
                 }
                 for e in store.take_new_events() {
                     let report = processor.handle_event(&e).await?;

@@ -1,8 +1,10 @@
 //! The edge of the HTTP functions (`ingest`, `preferences`): facts a Function
 //! URL request carries about itself, read once so no service reads them
-//! twice, and the pages services' outcomes become (`pages`). Never decides
+//! twice, and the answers and pages services' outcomes become (`answers`,
+//! `pages`). Never decides
 //! anything and never touches a store.
 
+pub mod answers;
 pub mod pages;
 
 use jiff::Timestamp;
