@@ -53,8 +53,8 @@ impl DynamoStore {
         Ok(total)
     }
 
-    /// The keys a cut-short erasure of this contact had listed, if any.
-    async fn pending_keys(&self, pk: &str) -> Result<Vec<(String, String)>, StoreError> {
+    /// An erasure-side item (a work list, a scan cursor), read consistently.
+    async fn erasure_item(&self, pk: &str, what: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -64,9 +64,15 @@ impl DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| sdk_err("read pending erasure", e))?;
-        let listed = out
-            .item
+            .map_err(|e| sdk_err(what, e))?;
+        Ok(out.item)
+    }
+
+    /// The keys a cut-short erasure of this contact had listed, if any.
+    async fn pending_keys(&self, pk: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let listed = self
+            .erasure_item(pk, "read pending erasure")
+            .await?
             .as_ref()
             .and_then(|i| i.get("keys"))
             .and_then(|v| v.as_l().ok())
@@ -296,17 +302,7 @@ type ScanKey = HashMap<String, AttributeValue>;
 impl DynamoStore {
     /// A shop erasure's saved scan position and count, if one was cut short.
     async fn shop_erasure_cursor(&self, pk: &str) -> Result<(u64, Option<ScanKey>), StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, s(pk))
-            .key(SK, s(keys::sk::ERASURE))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_err("read shop erasure cursor", e))?;
-        let Some(item) = out.item else {
+        let Some(item) = self.erasure_item(pk, "read shop erasure cursor").await? else {
             return Ok((0, None));
         };
         let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();

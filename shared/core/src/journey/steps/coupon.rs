@@ -3,29 +3,18 @@
 //! only when the journey's marketing email could reach the contact now: held
 //! by quiet hours or the cap like that email, skipped without consent.
 
-use super::gate::{Hold, held, marketing_hold, still_held};
+use super::gate::{Hold, held, in_audience, marketing_hold, resume_held};
 use super::{Ctx, Flow, goto};
-use crate::journey::condition::{Scope, all};
 use crate::journey::definition::Step;
 use crate::journey::effect::Effect;
 use crate::outbox::OutboxMessage;
 
 pub(super) fn give(cx: &mut Ctx<'_>, step: &Step, spec: &crate::coupon::Spec) -> Flow {
-    if cx.run.wait_until.is_some() {
-        return if still_held(cx.run, cx.now) {
-            Flow::Stop
-        } else {
-            Flow::Next
-        };
+    if let Some(flow) = resume_held(cx) {
+        return flow;
     }
     let at = cx.run.cursor;
-    let scope = Scope {
-        event: None,
-        contact: &*cx.contact,
-        run: Some(&*cx.run),
-        now: at,
-    };
-    let decision = if all(&cx.def.audience, scope) {
+    let decision = if in_audience(cx, at) {
         marketing_hold(cx.catalog, cx.def, cx.contact, at)
     } else {
         Hold::Skip("not in the journey's audience")

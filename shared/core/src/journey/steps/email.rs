@@ -3,9 +3,8 @@
 //! passes the send gate (consent, topic, cap, quiet hours) and the journey's
 //! audience; transactional mail (order updates) only needs an address.
 
-use super::gate::{Hold, held, marketing_hold, still_held};
+use super::gate::{Hold, held, in_audience, marketing_hold, resume_held};
 use super::{Ctx, Flow, end, goto};
-use crate::journey::condition::{Scope, all};
 use crate::journey::definition::Step;
 use crate::journey::effect::Effect;
 use crate::journey::run::RunStatus;
@@ -14,21 +13,11 @@ use crate::outbox::OutboxMessage;
 pub(super) fn queue(cx: &mut Ctx<'_>, step: &Step, template: &str, transactional: bool) -> Flow {
     // A held message (quiet hours, frequency cap) waits like a wait step,
     // then this step runs again at its new time.
-    if cx.run.wait_until.is_some() {
-        return if still_held(cx.run, cx.now) {
-            Flow::Stop
-        } else {
-            Flow::Next
-        };
+    if let Some(flow) = resume_held(cx) {
+        return flow;
     }
     let at = cx.run.cursor;
-    let scope = Scope {
-        event: None,
-        contact: &*cx.contact,
-        run: Some(&*cx.run),
-        now: at,
-    };
-    if !all(&cx.def.audience, scope) {
+    if !in_audience(cx, at) {
         let reason = "left the journey's audience";
         end(cx.run, RunStatus::Exited, reason, at, cx.effects);
         return Flow::Stop;

@@ -3,8 +3,10 @@
 //! journey's topic, then the send-time rules (frequency cap, quiet hours).
 //! Decides only; the step records what it decided.
 
+use super::{Ctx, Flow};
 use crate::contact::Contact;
 use crate::journey::catalog::Catalog;
+use crate::journey::condition::{Scope, all};
 use crate::journey::dates::local_zone;
 use crate::journey::definition::Definition;
 use crate::journey::effect::Effect;
@@ -90,4 +92,27 @@ fn hold(catalog: &Catalog, def: &Definition, contact: &Contact, at: Timestamp) -
         }
     }
     until.map_or(Hold::None, |(t, why)| Hold::Until(t, why))
+}
+
+/// For a step the send-time rules held: where the run goes now (`Stop`
+/// while the hold lasts, `Next` to take the step again at its time); `None`
+/// if the step is not held.
+pub(super) fn resume_held(cx: &mut Ctx<'_>) -> Option<Flow> {
+    cx.run.wait_until?;
+    Some(if still_held(cx.run, cx.now) {
+        Flow::Stop
+    } else {
+        Flow::Next
+    })
+}
+
+/// Whether the contact is in the journey's audience at `at`.
+pub(super) fn in_audience(cx: &Ctx<'_>, at: Timestamp) -> bool {
+    let scope = Scope {
+        event: None,
+        contact: &*cx.contact,
+        run: Some(&*cx.run),
+        now: at,
+    };
+    all(&cx.def.audience, scope)
 }
