@@ -1281,3 +1281,38 @@ fn a_tag_removed_in_the_store_leaves_the_profile_and_journey_tags_stay() {
     let tags: Vec<&str> = w.contact.tags.iter().map(String::as_str).collect();
     assert_eq!(tags, vec!["quiz_done", "vip"]);
 }
+
+/// A shipped content file with one stretch of it replaced by hostile text.
+fn mangled(files: &[ContentFile], pick: usize, at: usize, junk: &str) -> Vec<ContentFile> {
+    let mut out = files.to_vec();
+    let i = pick % out.len();
+    let text = &out[i].text;
+    let mut cut = at % (text.len() + 1);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let mut end = (cut + junk.len()).min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    out[i].text = format!("{}{junk}{}", &text[..cut], &text[end..]);
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// Journeys, segments, `_audience.yaml`, defaults and templates edited
+    /// into nonsense give errors (with a file and a line), never a panic.
+    #[test]
+    fn mangled_content_is_an_error_never_a_panic(
+        pick in 0usize..1000,
+        at in 0usize..4000,
+        junk in "[ -~\\n\\t:{}\\[\\]%|-]{0,40}",
+    ) {
+        static FILES: std::sync::OnceLock<Vec<ContentFile>> = std::sync::OnceLock::new();
+        let files = FILES.get_or_init(repo_files);
+        if let Err(errors) = Catalog::from_files(&mangled(files, pick, at, &junk)) {
+            prop_assert!(errors.iter().all(|e| !e.path.is_empty()));
+        }
+    }
+}
