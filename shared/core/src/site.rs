@@ -376,7 +376,9 @@ fn text(field: &str, v: Option<String>, max: usize, errs: &mut Vec<String>) -> O
 fn plain(field: &str, v: Option<String>, max: usize, errs: &mut Vec<String>) -> Option<String> {
     let v = text(field, v, max, errs)?;
     let lower = v.to_ascii_lowercase();
-    let markup = v.chars().any(|c| c.is_control() || matches!(c, '<' | '>'));
+    let markup = v
+        .chars()
+        .any(|c| c.is_control() || invisible(c) || matches!(c, '<' | '>'));
     if markup || lower.contains("://") || lower.contains("www.") {
         errs.push(format!(
             "{field}: plain text only (no links, markup or control characters)"
@@ -384,6 +386,12 @@ fn plain(field: &str, v: Option<String>, max: usize, errs: &mut Vec<String>) -> 
         return None;
     }
     Some(v)
+}
+
+/// Zero-width and direction-changing characters: invisible in a mail, and
+/// used to disguise text.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
 /// A link: http(s) on the store's origins (or on `extra` hosts).
@@ -395,6 +403,16 @@ fn link(
     errs: &mut Vec<String>,
 ) -> Option<String> {
     let v = text(field, v, MAX_URL, errs)?;
+    // A URL is one token: no spaces, line breaks or characters a URL never
+    // holds raw (what follows the origin reaches plain-text mail as is).
+    if v.chars()
+        .any(|c| c.is_whitespace() || c.is_control() || invisible(c) || "<>\"{}|\\^`".contains(c))
+    {
+        errs.push(format!(
+            "{field}: not a URL (spaces, line breaks or characters a URL never holds)"
+        ));
+        return None;
+    }
     if !links.allows(&v, extra) {
         let also = if extra.is_empty() {
             String::new()
@@ -583,6 +601,16 @@ mod tests {
                 "{value}"
             );
         }
+        for value in [
+            "https://demo-store.example/p\n\nAccount locked: https://evil.example/login",
+            "https://demo-store.example/p Account-locked",
+        ] {
+            let event = serde_json::json!({"type": "page_viewed", "id": "p5", "anonymous_id": "a", "url": value});
+            assert!(
+                problems(&event.to_string()).contains("url: not a URL"),
+                "{value}"
+            );
+        }
         let event = r#"{"type":"product_viewed","id":"p3","anonymous_id":"a",
             "product":{"id":1,"url":"https://evil.example/p","image":"http://evil.example/i.png"}}"#;
         let all = problems(event);
@@ -602,6 +630,7 @@ mod tests {
             ),
             ("first_name", "see www.evil.example"),
             ("first_name", "<b>Ana</b>"),
+            ("first_name", "Ana\u{202E}kcolnu"),
             (
                 "first_name",
                 "A very long first name that goes on and on and on for more than sixty-four bytes",

@@ -67,6 +67,7 @@ pub struct TokenKeys {
 struct TokenKey {
     id: String,
     secret: Vec<u8>,
+    nonce_key: Vec<u8>,
     cipher: ChaCha20Poly1305,
 }
 
@@ -84,9 +85,13 @@ impl TokenKey {
         let mut derive = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key");
         derive.update(b"waymark-token-seal-v2");
         let key = derive.finalize().into_bytes();
+        let mut derive = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key");
+        derive.update(b"waymark-token-nonce-v2");
+        let nonce_key = derive.finalize().into_bytes().to_vec();
         Self {
             id,
             secret: secret.to_vec(),
+            nonce_key,
             cipher: <ChaCha20Poly1305 as chacha20poly1305::KeyInit>::new(Key::from_slice(&key)),
         }
     }
@@ -146,7 +151,13 @@ pub fn sign_for(
         .checked_add(purpose.valid_for())
         .unwrap_or(Timestamp::MAX);
     let plain = format!("{shop}\n{}\n{}", email.as_str(), expires.as_second());
-    let nonce = mac(&key.secret, purpose, plain.as_bytes());
+    // The nonce comes from its own key (not the signature of the first
+    // token format, which it would otherwise disclose part of).
+    let mut nonce_mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(&key.nonce_key).expect("HMAC takes any key");
+    nonce_mac.update(purpose.domain());
+    nonce_mac.update(plain.as_bytes());
+    let nonce = nonce_mac.finalize().into_bytes();
     let nonce = Nonce::from_slice(&nonce[..12]);
     let sealed = key
         .cipher
