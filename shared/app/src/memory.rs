@@ -520,10 +520,10 @@ impl ContactStore for MemoryStore {
                 k,
                 Entry {
                     slot: m.queued_at,
+                    due: m.queued_at.checked_add(crate::ports::REDRIVE_QUEUED).ok(),
                     message: m,
                     status: Status::Queued,
                     attempts: 0,
-                    due: None,
                     error: None,
                 },
             );
@@ -753,11 +753,18 @@ impl Outbox for MemoryStore {
 
     async fn requeue(&self, id: &str, now: Timestamp) -> Result<(), StoreError> {
         if let Some(e) = self.lock().outbox.get_mut(id)
-            && matches!(e.status, Status::Retry | Status::Sending)
             && e.due.is_some_and(|d| d <= now)
         {
-            e.status = Status::Queued;
-            e.due = None;
+            match e.status {
+                Status::Retry | Status::Sending => {
+                    e.status = Status::Queued;
+                    e.due = now.checked_add(crate::ports::REDRIVE_QUEUED).ok();
+                }
+                // Never picked up: its sender is told again (in DynamoDB,
+                // a touch that the stream hands to dispatch).
+                Status::Queued => e.due = now.checked_add(crate::ports::REDRIVE_QUEUED).ok(),
+                _ => {}
+            }
         }
         Ok(())
     }

@@ -295,6 +295,12 @@ pub trait ContactStore {
     fn commit(&self, commit: Commit) -> impl Future<Output = Result<(), CommitError>> + Send;
 }
 
+/// How long a queued message may wait for its sender before the timer hands
+/// it to dispatch again: its stream record may have been lost (retries
+/// exhausted, a record past its age), and a message must never sit `queued`
+/// forever.
+pub const REDRIVE_QUEUED: jiff::SignedDuration = jiff::SignedDuration::from_mins(15);
+
 /// Something due in the sparse due index.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Due {
@@ -370,7 +376,9 @@ pub trait Outbox {
         reason: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Puts a message whose retry (or claim lease) is due by `now` back in
-    /// the queue; does nothing if it moved on meanwhile.
+    /// the queue; hands a message still queued `REDRIVE_QUEUED` after its
+    /// time to dispatch again (and checks again as long after); does
+    /// nothing if it moved on meanwhile.
     fn requeue(
         &self,
         id: &str,

@@ -545,9 +545,30 @@ async fn outbox_contract<S: ContactStore + DueIndex + Outbox>(s: &S) {
         "parked is out of the index"
     );
 
+    // A message whose stream record was lost (never claimed) is handed to
+    // dispatch again 15 minutes after its time, and checked again after.
+    let m3 = message(&c, "reminder_3");
+    s.commit(commit(&c, 1, vec![], vec![m3.clone()]))
+        .await
+        .unwrap();
+    let id3 = s.key(&m3);
+    let due3 = |due: Vec<Due>| due.contains(&Due::Message { id: id3.clone() });
+    assert!(!due3(s.due(at("2026-11-23T11:14:00Z")).await.unwrap()));
+    assert!(due3(s.due(at("2026-11-23T11:15:00Z")).await.unwrap()));
+    s.requeue(&id3, at("2026-11-23T11:15:00Z")).await.unwrap();
+    assert!(
+        !due3(s.due(at("2026-11-23T11:20:00Z")).await.unwrap()),
+        "handed on; next check 15 minutes later"
+    );
+    assert!(due3(s.due(at("2026-11-23T11:30:00Z")).await.unwrap()));
+    let lost = s.claim(&id3, at("2026-11-23T11:31:00Z")).await.unwrap();
+    assert!(lost.is_some(), "still queued, and claimable");
+    s.mark_sent(&id3, "provider-3").await.unwrap();
+    assert!(!due3(s.due(at("2027-01-01T00:00:00Z")).await.unwrap()));
+
     // A claim whose function died mid-send is requeued once its lease passes.
     let m2 = message(&c, "reminder_2");
-    s.commit(commit(&c, 1, vec![], vec![m2.clone()]))
+    s.commit(commit(&c, 2, vec![], vec![m2.clone()]))
         .await
         .unwrap();
     let id2 = s.key(&m2);

@@ -474,5 +474,17 @@ fn outbox_item(m: &OutboxMessage) -> Result<Item, StoreError> {
         ("slot_ms".into(), n(m.queued_at.as_millisecond())),
         ("journey".into(), s(&m.journey)),
         (DOC.into(), doc(m)?),
+        // If its stream record is lost, the timer hands it on again.
+        (
+            DUE_SHARD.into(),
+            s(keys::shard(&keys::outbox(&m.shop, &m.id))),
+        ),
+        (
+            DUE_AT.into(),
+            n(m.queued_at
+                .checked_add(waymark_app::ports::REDRIVE_QUEUED)
+                .unwrap_or(m.queued_at)
+                .as_millisecond()),
+        ),
     ]))
 }
