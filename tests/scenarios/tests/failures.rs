@@ -176,3 +176,43 @@ async fn a_shop_erasure_cut_into_pieces_resumes_where_it_stopped() {
         "every item counted once, across the pieces"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_whose_work_list_outgrows_one_item_still_resumes() {
+    let faults = Faults::default();
+    let mut stack = stack_with(&faults).await;
+    stack
+        .webhook("customers/create", "wh-c1", CUSTOMER)
+        .await
+        .unwrap();
+    // A request naming 10,000 orders: a work list of about 450 KB, more than
+    // one item can hold (400 KB); it takes five pages.
+    let mut redact: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../events/shopify/customers_redact.json"
+    ))
+    .unwrap();
+    redact["orders_to_redact"] = json!(
+        (0..10_000u64)
+            .map(|i| 6_300_000_000_000 + i)
+            .collect::<Vec<_>>()
+    );
+    faults.arm(Fault {
+        op: "BatchWriteItem".into(),
+        pass: 2,
+        fail: 3,
+    });
+    let (status, _) = stack
+        .webhook("customers/redact", "wh-r1", &redact.to_string())
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(stack.items_of("contact").await.unwrap(), 0);
+    assert_eq!(
+        stack.items_of("erasing").await.unwrap(),
+        0,
+        "work list gone"
+    );
+    assert_eq!(stack.items_of("erasure").await.unwrap(), 1);
+    let text = format!("{:?}", stack.items().await.unwrap());
+    assert!(!text.contains("ana.silva"), "{text}");
+}

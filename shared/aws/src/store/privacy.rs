@@ -68,48 +68,65 @@ impl DynamoStore {
         Ok(out.item)
     }
 
-    /// The keys a cut-short erasure of this contact had listed, if any.
-    async fn pending_keys(&self, pk: &str) -> Result<Vec<(String, String)>, StoreError> {
-        let listed = self
-            .erasure_item(pk, "read pending erasure")
-            .await?
-            .as_ref()
-            .and_then(|i| i.get("keys"))
-            .and_then(|v| v.as_l().ok())
-            .cloned()
-            .unwrap_or_default();
-        Ok(listed
-            .iter()
-            .filter_map(|v| v.as_s().ok())
-            .filter_map(|k| k.split_once('\u{1f}'))
-            .map(|(p, s)| (p.to_string(), s.to_string()))
-            .collect())
+    /// The keys a cut-short erasure of this contact had listed (its work
+    /// list, in pages), and the pages' own sort keys.
+    async fn pending_keys(
+        &self,
+        pk: &str,
+    ) -> Result<(Vec<(String, String)>, Vec<String>), StoreError> {
+        let pages = self
+            .partition(pk.to_string(), "read pending erasure")
+            .await?;
+        let mut listed = Vec::new();
+        let mut page_keys = Vec::new();
+        for page in &pages {
+            if let Some(sk) = page.get(SK).and_then(|v| v.as_s().ok()) {
+                page_keys.push(sk.clone());
+            }
+            let keys = page.get("keys").and_then(|v| v.as_l().ok());
+            listed.extend(
+                keys.into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_s().ok())
+                    .filter_map(|k| k.split_once('\u{1f}'))
+                    .map(|(p, s)| (p.to_string(), s.to_string())),
+            );
+        }
+        Ok((listed, page_keys))
     }
 
-    /// Writes an erasure's work list (kept 30 days at most: an erasure that
-    /// never finishes raises the alarm on the failed deliveries, not here).
+    /// Writes an erasure's work list, in pages of `PENDING_PAGE` keys (an
+    /// item holds 400 KB at most; a contact of many years can list
+    /// thousands), each kept 30 days at most: an erasure that never
+    /// finishes raises the alarm on its failed deliveries. Returns the
+    /// pages' sort keys.
     async fn write_pending(
         &self,
         pk: &str,
         listed: &[&(String, String)],
         at: Timestamp,
-    ) -> Result<(), StoreError> {
-        let keys = listed
-            .iter()
-            .map(|(p, s)| AttributeValue::S(format!("{p}\u{1f}{s}")))
-            .collect();
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item(PK, s(pk))
-            .item(SK, s(keys::sk::ERASURE))
-            .item(TYPE, s("erasing"))
-            .item("keys", AttributeValue::L(keys))
-            .item(TTL, ttl(at))
-            .send()
-            .await
-            .map_err(|e| sdk_err("write pending erasure", e))?;
-        Ok(())
+    ) -> Result<Vec<String>, StoreError> {
+        let mut page_keys = Vec::new();
+        for (i, page) in listed.chunks(PENDING_PAGE).enumerate() {
+            let keys = page
+                .iter()
+                .map(|(p, s)| AttributeValue::S(format!("{p}\u{1f}{s}")))
+                .collect();
+            let sk = format!("{}#{i}", keys::sk::ERASURE);
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item(PK, s(pk))
+                .item(SK, s(&sk))
+                .item(TYPE, s("erasing"))
+                .item("keys", AttributeValue::L(keys))
+                .item(TTL, ttl(at))
+                .send()
+                .await
+                .map_err(|e| sdk_err("write pending erasure", e))?;
+            page_keys.push(sk);
+        }
+        Ok(page_keys)
     }
 
     pub(super) async fn record_erasure(
@@ -199,8 +216,11 @@ impl Privacy for DynamoStore {
         // redelivery re-reads) are written down before anything is deleted,
         // and a redelivery finishes what a cut-short attempt left.
         let pending = e.contact.as_ref().map(|c| keys::pending_erasure(shop, c));
+        let mut pages = Vec::new();
         if let Some(pk) = &pending {
-            doomed.extend(self.pending_keys(pk).await?);
+            let (listed, old_pages) = self.pending_keys(pk).await?;
+            doomed.extend(listed);
+            pages.extend(old_pages);
         }
         doomed.sort();
         doomed.dedup();
@@ -210,7 +230,7 @@ impl Privacy for DynamoStore {
                 .iter()
                 .filter(|(p, _)| Some(p) != own.as_ref())
                 .collect();
-            self.write_pending(pk, &listed, e.at).await?;
+            pages.extend(self.write_pending(pk, &listed, e.at).await?);
         }
         // Lookups go last: while any item is left, the person can still be
         // found by the next delivery.
@@ -233,7 +253,9 @@ impl Privacy for DynamoStore {
         self.record_erasure(shop, &record, &e.reason, e.request.as_deref(), items, e.at)
             .await?;
         if let Some(pk) = pending {
-            self.delete_keys(vec![(pk, keys::sk::ERASURE.to_string())])
+            pages.sort();
+            pages.dedup();
+            self.delete_keys(pages.into_iter().map(|sk| (pk.clone(), sk)).collect())
                 .await?;
         }
         Ok(items)
@@ -298,6 +320,10 @@ impl Privacy for DynamoStore {
 }
 
 type ScanKey = HashMap<String, AttributeValue>;
+
+/// Keys one page of an erasure's work list holds (about 100 bytes each:
+/// well inside an item's 400 KB).
+const PENDING_PAGE: usize = 2_000;
 
 impl DynamoStore {
     /// A shop erasure's saved scan position and count, if one was cut short.
