@@ -102,7 +102,7 @@ impl Outbox for DynamoStore {
             .condition_expression("st IN (:retry, :sending, :queued) AND due_at <= :now")
             // Back to `queued` (a MODIFY the stream hands to dispatch), and
             // checked again later in case this record is lost too.
-            .update_expression("SET st = :queued, due_at = :next, touched_ms = :now")
+            .update_expression("SET st = :queued, due_at = :next")
             .expression_attribute_values(":retry", s("retry"))
             .expression_attribute_values(":sending", s("sending"))
             .expression_attribute_values(":queued", s("queued"))

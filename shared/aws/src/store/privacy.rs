@@ -301,7 +301,7 @@ impl Privacy for DynamoStore {
                 break;
             }
             if started.elapsed() >= self.shop_erasure.0 {
-                self.save_shop_erasure_cursor(&cursor_pk, start.as_ref(), items)
+                self.save_shop_erasure_cursor(&cursor_pk, start.as_ref(), items, at)
                     .await?;
                 tracing::warn!(%shop, items, "shop erasure continues on the next delivery");
                 return Err(StoreError::new(
@@ -347,6 +347,7 @@ impl DynamoStore {
         pk: &str,
         start: Option<&ScanKey>,
         items: u64,
+        at: Timestamp,
     ) -> Result<(), StoreError> {
         let key = |k: &str| {
             start
@@ -366,6 +367,8 @@ impl DynamoStore {
             .item("at_pk", s(at_pk))
             .item("at_sk", s(at_sk))
             .item("items", n(items))
+            // A shop erasure that never finishes leaves no cursor for ever.
+            .item(TTL, ttl(at))
             .send()
             .await
             .map_err(|e| sdk_err("save shop erasure cursor", e))?;
