@@ -2,9 +2,10 @@
 //! loopback port for a test, and stops it when dropped.
 
 use anyhow::{Context, Result, anyhow};
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct Moto {
     child: Option<Child>,
@@ -20,7 +21,10 @@ fn binary() -> PathBuf {
 }
 
 impl Moto {
-    /// Uses `WAYMARK_TEST_ENDPOINT` if set, otherwise starts a private moto.
+    /// Uses `WAYMARK_TEST_ENDPOINT` if set, otherwise starts a private moto
+    /// on a port the kernel picks for it (read back from moto's banner):
+    /// a port chosen here and handed over could be taken in between by a
+    /// parallel test's listener, and two tests would share one emulator.
     pub fn start() -> Result<Self> {
         if let Ok(endpoint) = std::env::var("WAYMARK_TEST_ENDPOINT") {
             return Ok(Self {
@@ -28,27 +32,45 @@ impl Moto {
                 endpoint,
             });
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
         let bin = binary();
-        let child = Command::new(&bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let mut child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", "0"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .with_context(|| format!("starting {} (run `make venv` first)", bin.display()))?;
-        let moto = Self {
-            child: Some(child),
-            endpoint: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                return Err(anyhow!("moto did not listen on port {port} within 30 s"));
+        let stderr = child.stderr.take().context("moto's stderr")?;
+        let (found, listening) = std::sync::mpsc::channel();
+        // Reads the banner, then keeps draining (moto logs every request
+        // to stderr; a full pipe would stall it).
+        std::thread::spawn(move || {
+            let mut early = Vec::new();
+            let mut found = Some(found);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(tx) = &found {
+                    if let Some(port) = banner_port(&line) {
+                        let _ = tx.send(Ok(port));
+                        found = None;
+                    } else if early.len() < 20 {
+                        early.push(line);
+                    }
+                }
             }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            if let Some(tx) = found {
+                let _ = tx.send(Err(early.join("\n")));
+            }
+        });
+        let mut moto = Self {
+            child: Some(child),
+            endpoint: String::new(),
+        };
+        let port = match listening.recv_timeout(Duration::from_secs(30)) {
+            Ok(Ok(port)) => port,
+            Ok(Err(output)) => return Err(anyhow!("moto exited before listening:\n{output}")),
+            Err(_) => return Err(anyhow!("moto did not listen within 30 s")),
+        };
+        moto.endpoint = format!("http://127.0.0.1:{port}");
         Ok(moto)
     }
 
@@ -71,11 +93,33 @@ impl Moto {
     }
 }
 
+/// The port in moto's " * Running on http://127.0.0.1:PORT" line.
+fn banner_port(line: &str) -> Option<u16> {
+    let (_, rest) = line.split_once("Running on http://127.0.0.1:")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::banner_port;
+
+    #[test]
+    fn the_port_is_read_from_the_banner_and_nothing_else() {
+        assert_eq!(
+            banner_port(" * Running on http://127.0.0.1:38913"),
+            Some(38913)
+        );
+        assert_eq!(banner_port("Press CTRL+C to quit"), None);
+        assert_eq!(banner_port(" * Running on http://127.0.0.1:"), None);
     }
 }
