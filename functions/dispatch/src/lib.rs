@@ -119,7 +119,8 @@ pub fn build_paced(
         Renderer::for_catalog(&catalog),
         sender,
         unsubscribe,
-    ))
+    )
+    .with_zone(catalog.time_zone().clone()))
 }
 
 pub async fn handle(

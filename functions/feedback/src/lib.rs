@@ -1,5 +1,6 @@
 //! `feedback` (EventBridge rule: `source: aws.ses`): bounces and complaints
-//! suppress, opens and clicks become engagement events.
+//! suppress, opens and clicks become engagement events; all are counted
+//! for the results.
 
 use aws_config::SdkConfig;
 use lambda_runtime::{Error, LambdaEvent};
@@ -16,7 +17,14 @@ pub async fn init() -> Result<Service, Error> {
 }
 
 pub fn build(sdk: &SdkConfig, table: &str) -> Service {
+    // The shop's zone, from the content compiled in (results count facts
+    // on the shop's local day); UTC if the content does not parse, which
+    // `make test` and every other function refuse anyway.
+    let zone = waymark_content::checked_catalog()
+        .map(|c| c.time_zone().clone())
+        .unwrap_or(jiff::tz::TimeZone::UTC);
     FeedbackService::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table))
+        .with_zone(zone)
 }
 
 /// A malformed event is logged and dropped (a retry cannot fix it); a

@@ -2,7 +2,7 @@
 //! MIME, send; on failure retry with backoff or park with the error. A
 //! message is never dropped: it ends sent or parked.
 
-use crate::ports::{Mailer, Outbox, Publisher, StoreError, Suppressions};
+use crate::ports::{Counters, Mailer, Outbox, Publisher, StoreError, Suppressions};
 use waymark_core::email::{Renderer, Sender, UnsubscribeLinks, mime};
 use waymark_core::ids::EmailAddress;
 use waymark_core::outbox::{AfterFailure, Channel, OutboxMessage, SendFailure, after_failure};
@@ -44,9 +44,11 @@ pub struct Dispatcher<O, M, P> {
     renderer: Renderer,
     sender: Sender,
     unsubscribe: Unsubscribe,
+    /// The shop's zone: sends are counted on the shop's local day.
+    zone: jiff::tz::TimeZone,
 }
 
-impl<O: Outbox + Suppressions, M: Mailer, P: Publisher> Dispatcher<O, M, P> {
+impl<O: Outbox + Suppressions + Counters, M: Mailer, P: Publisher> Dispatcher<O, M, P> {
     pub fn new(
         outbox: O,
         mailer: M,
@@ -62,6 +64,43 @@ impl<O: Outbox + Suppressions, M: Mailer, P: Publisher> Dispatcher<O, M, P> {
             renderer,
             sender,
             unsubscribe,
+            zone: jiff::tz::TimeZone::UTC,
+        }
+    }
+
+    /// Counts sends on the days of `zone` (the shop's).
+    pub fn with_zone(mut self, zone: jiff::tz::TimeZone) -> Self {
+        self.zone = zone;
+        self
+    }
+
+    /// Counts a sent email for the results, before it is marked sent: if
+    /// marking fails and the message goes again, the count is not repeated
+    /// (counted once per message). A failure to count is logged, never a
+    /// reason to send again.
+    async fn count_sent(&self, m: &OutboxMessage) {
+        use waymark_core::analytics::{Counts, Key, day, field};
+        if !matches!(m.channel, Channel::Email { .. }) {
+            return;
+        }
+        let key = Key::new(day(m.queued_at, &self.zone), &m.journey, m.version, "");
+        let mut counts = Counts::default();
+        counts.add(&key, field::SENT, 1);
+        counts.add(
+            &Key {
+                step: m.step.clone(),
+                ..key
+            },
+            field::SENT,
+            1,
+        );
+        let once = format!("sent#{}", m.id);
+        if let Err(e) = self
+            .outbox
+            .count_once(&m.shop, &once, m.queued_at, &counts)
+            .await
+        {
+            tracing::warn!(outbox_id = %m.id, error = %e, "send not counted");
         }
     }
 
@@ -113,6 +152,7 @@ impl<O: Outbox + Suppressions, M: Mailer, P: Publisher> Dispatcher<O, M, P> {
         };
         match result {
             Ok(provider_id) => {
+                self.count_sent(m).await;
                 self.outbox.mark_sent(id, &provider_id).await?;
                 tracing::info!(outbox_id = id, provider_id, journey = %m.journey, step = %m.step, "sent");
                 Ok(Outcome::Sent(provider_id))
@@ -153,8 +193,18 @@ impl<O: Outbox + Suppressions, M: Mailer, P: Publisher> Dispatcher<O, M, P> {
         transactional: bool,
     ) -> Result<String, SendFailure> {
         let links = (!transactional).then(|| {
-            let token =
-                waymark_core::unsubscribe::sign(&self.unsubscribe.keys, &m.shop, to, m.queued_at);
+            let via = waymark_core::event::MessageRef {
+                journey: m.journey.clone(),
+                version: m.version,
+                step: m.step.clone(),
+            };
+            let token = waymark_core::unsubscribe::sign_via(
+                &self.unsubscribe.keys,
+                &m.shop,
+                to,
+                m.queued_at,
+                &via,
+            );
             UnsubscribeLinks {
                 url: format!("{}?t={token}", self.unsubscribe.url),
                 mailto: self
@@ -200,6 +250,8 @@ impl<O: Outbox + Suppressions, M: Mailer, P: Publisher> Dispatcher<O, M, P> {
             ),
             (waymark_core::feedback::TAG_MESSAGE, m.id.clone()),
             (waymark_core::feedback::TAG_JOURNEY, m.journey.clone()),
+            (waymark_core::feedback::TAG_VERSION, m.version.to_string()),
+            (waymark_core::feedback::TAG_STEP, m.step.clone()),
         ];
         self.mailer
             .send(self.sender.address.as_str(), to.as_str(), raw, &tags)
@@ -271,6 +323,7 @@ mod tests {
                 segments_entered: vec![],
                 segments_exited: vec![],
                 absorbed: None,
+                counts: Default::default(),
             })
             .await
             .unwrap();

@@ -1,10 +1,11 @@
 //! Feedback: SES sending events → suppression and engagement. A permanent
 //! bounce or a complaint suppresses the address at once, for every journey;
 //! a complaint is also an opt-out; opens and clicks become events journeys can
-//! wait for and that keep the contact's engagement current. Idempotent: SES
-//! events arrive at least once.
+//! wait for and that keep the contact's engagement current; deliveries,
+//! bounces, complaints, opens and clicks are counted for the results, once
+//! per message. Idempotent: SES events arrive at least once.
 
-use crate::ports::{Inbox, Receipt, StoreError, SuppressionReason, Suppressions};
+use crate::ports::{Counters, Inbox, Receipt, StoreError, SuppressionReason, Suppressions};
 use waymark_core::event::{ConsentChange, Engagement, Event, EventKind, Source, fact_id};
 use waymark_core::feedback::{Feedback, FeedbackError, Kind, parse};
 use waymark_core::ids::EmailAddress;
@@ -21,11 +22,22 @@ pub enum Handled {
 
 pub struct FeedbackService<S> {
     store: S,
+    /// The shop's zone: results count each fact on its local day.
+    zone: jiff::tz::TimeZone,
 }
 
-impl<S: Inbox + Suppressions> FeedbackService<S> {
+impl<S: Inbox + Suppressions + Counters> FeedbackService<S> {
     pub fn new(store: S) -> Self {
-        Self { store }
+        Self {
+            store,
+            zone: jiff::tz::TimeZone::UTC,
+        }
+    }
+
+    /// Counts results on the days of `zone` (the shop's).
+    pub fn with_zone(mut self, zone: jiff::tz::TimeZone) -> Self {
+        self.zone = zone;
+        self
     }
 
     pub async fn handle(&self, json: &serde_json::Value) -> Result<Handled, FeedbackHandlingError> {
@@ -52,6 +64,7 @@ impl<S: Inbox + Suppressions> FeedbackService<S> {
                         subscribed: false,
                         source: "complaint".into(),
                         topics: vec![],
+                        via: None,
                     });
                     self.record(&f, r, kind).await?;
                 }
@@ -84,6 +97,10 @@ impl<S: Inbox + Suppressions> FeedbackService<S> {
             Kind::Delivery { .. } => Handled::Noted("delivered".into()),
             Kind::Other(what) => Handled::Noted(what.clone()),
         };
+        // Counted last: if anything above fails, the redelivery counts it.
+        if let Some((once, counts)) = f.counts(&self.zone) {
+            self.store.count_once(&f.shop, &once, f.at, &counts).await?;
+        }
         tracing::info!(shop = %f.shop, ses_message_id = %f.ses_message_id, outcome = ?handled, "ses feedback");
         Ok(handled)
     }

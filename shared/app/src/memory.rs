@@ -73,6 +73,8 @@ fn same_run(a: &Run, b: &Run) -> bool {
 
 #[derive(Default)]
 struct State {
+    /// Results counters per shop (summed; no shards in memory).
+    counts: HashMap<ShopDomain, waymark_core::analytics::Counts>,
     receipts: HashSet<(ShopDomain, String)>,
     events: HashSet<(ShopDomain, String)>,
     /// Newly recorded events in arrival order: the in-memory stream.
@@ -332,6 +334,46 @@ impl Inbox for MemoryStore {
     }
 }
 
+impl crate::ports::Counters for MemoryStore {
+    async fn count_once(
+        &self,
+        shop: &ShopDomain,
+        once: &str,
+        _at: Timestamp,
+        counts: &waymark_core::analytics::Counts,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        if !s.receipts.insert((shop.clone(), format!("count#{once}"))) {
+            return Ok(false);
+        }
+        s.counts
+            .entry(shop.clone())
+            .or_default()
+            .merge(counts.clone());
+        Ok(true)
+    }
+
+    async fn read_counts(
+        &self,
+        shop: &ShopDomain,
+        from: jiff::civil::Date,
+        to: jiff::civil::Date,
+    ) -> Result<waymark_core::analytics::Counts, StoreError> {
+        let s = self.lock();
+        let mut out = waymark_core::analytics::Counts::default();
+        if let Some(all) = s.counts.get(shop) {
+            for (key, fields) in &all.0 {
+                if key.day >= from && key.day <= to {
+                    for (f, n) in fields {
+                        out.add(key, f, *n);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 impl ContactStore for MemoryStore {
     async fn find(&self, shop: &ShopDomain, identity: &Identity) -> Result<Resolution, StoreError> {
         let s = self.lock();
@@ -492,8 +534,13 @@ impl ContactStore for MemoryStore {
             recent_events,
             runs,
             outbox,
+            counts,
             ..
         } = c;
+        s.counts
+            .entry(contact.shop.clone())
+            .or_default()
+            .merge(counts);
         let new_idle = contact.idle_at;
         let state = s.contacts.at_mut(slot);
         let old_idle = state.contact.idle_at;

@@ -3,6 +3,7 @@
 
 use jiff::Timestamp;
 use std::future::Future;
+use waymark_core::analytics::Counts;
 use waymark_core::contact::Contact;
 use waymark_core::event::{Event, Identity};
 use waymark_core::ids::{ContactId, EmailAddress, RecentEvents, ShopDomain};
@@ -102,6 +103,27 @@ pub enum Recorded {
     Duplicate,
 }
 
+/// The results counters (see `waymark_core::analytics`).
+pub trait Counters {
+    /// Adds `counts` for the fact `once` (a fact id unique per shop), unless
+    /// that fact was counted before: the id and the counts are written
+    /// together. `false` when it had been.
+    fn count_once(
+        &self,
+        shop: &ShopDomain,
+        once: &str,
+        at: Timestamp,
+        counts: &Counts,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Every counter of `shop` for the days `from..=to`, summed over shards.
+    fn read_counts(
+        &self,
+        shop: &ShopDomain,
+        from: jiff::civil::Date,
+        to: jiff::civil::Date,
+    ) -> impl Future<Output = Result<Counts, StoreError>> + Send;
+}
+
 /// Where ingest puts verified deliveries.
 pub trait Inbox {
     /// Stores the receipt and the event together, unless either was seen.
@@ -151,6 +173,9 @@ pub struct Commit {
     /// An anonymous visitor's contact folded into this one: removed in the
     /// same commit, its anonymous ids re-pointed here.
     pub absorbed: Option<Absorbed>,
+    /// What the results count for this step (added in the same commit, so
+    /// a replayed event counts nothing).
+    pub counts: Counts,
 }
 
 /// The contact a merge removes, with what must go with it.

@@ -226,6 +226,7 @@ impl<S: Inbox + Suppressions> Preferences<S> {
                 subscribed,
                 source: source.into(),
                 topics,
+                via: (!subscribed).then(|| c.via.clone()).flatten(),
             }),
         };
         let receipt = Receipt {

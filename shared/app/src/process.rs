@@ -69,6 +69,28 @@ impl<S: ContactStore> Processor<S> {
         Self { catalog, store }
     }
 
+    /// What the results count for one step of a contact (see
+    /// `waymark_core::analytics`); records attributed orders on `contact`.
+    fn count(
+        &self,
+        at: jiff::Timestamp,
+        event: Option<&EventKind>,
+        before: &Before,
+        runs: &[waymark_core::journey::Run],
+        contact: &mut Contact,
+    ) -> waymark_core::analytics::Counts {
+        let facts = waymark_core::analytics::ProcessedFacts {
+            at,
+            event,
+            zone: self.catalog.time_zone(),
+            windows: self.catalog.attribution(),
+            runs_before: &before.runs,
+            runs_after: runs,
+            subscribed_before: before.subscribed,
+        };
+        waymark_core::analytics::processed(&facts, contact)
+    }
+
     /// Runs `attempt` (load, apply, build the commit) until its commit holds:
     /// a conflict means someone else changed the contact, so it reloads and
     /// recomputes, up to `MAX_CONFLICTS` times.
@@ -152,9 +174,13 @@ impl<S: ContactStore> Processor<S> {
             }
             let (mut contact, base, mut recent) = take_contact(state);
             let mut runs: Vec<_> = base.runs.iter().map(|r| r.run.clone()).collect();
+            let before = Before::of(&contact, &runs);
             let effects = handle_event(&self.catalog, &mut contact, &mut runs, event);
+            let counts = self.count(event.at, Some(&event.kind), &before, &runs, &mut contact);
             recent.push(&event.id, RECENT_EVENTS);
-            let commit = build_commit(&base, contact, runs, recent, &effects, Default::default());
+            let mut commit =
+                build_commit(&base, contact, runs, recent, &effects, Default::default());
+            commit.counts = counts;
             Ok(Attempt::Commit(
                 Box::new(commit),
                 Report {
@@ -185,11 +211,13 @@ impl<S: ContactStore> Processor<S> {
             };
             let mut contact = state.contact.clone();
             let mut runs: Vec<_> = state.runs.iter().map(|r| r.run.clone()).collect();
+            let before = Before::of(&contact, &runs);
             let effects = handle_tick(&self.catalog, &mut contact, &mut runs, now);
             if contact == state.contact && runs.iter().zip(&state.runs).all(|(a, b)| *a == b.run) {
                 return Ok(Attempt::Done(Report::default()));
             }
-            let commit = build_commit(
+            let counts = self.count(now, None, &before, &runs, &mut contact);
+            let mut commit = build_commit(
                 &Base {
                     version: state.version,
                     runs: state.runs.clone(),
@@ -201,6 +229,7 @@ impl<S: ContactStore> Processor<S> {
                 &effects,
                 Default::default(),
             );
+            commit.counts = counts;
             Ok(Attempt::Commit(
                 Box::new(commit),
                 Report {
@@ -291,7 +320,9 @@ impl<S: ContactStore + Privacy> Processor<S> {
                     break;
                 }
             }
+            let before = Before::of(&contact, &runs);
             let mut effects = handle_event(&self.catalog, &mut contact, &mut runs, event);
+            let counts = self.count(event.at, Some(&event.kind), &before, &runs, &mut contact);
             if let EventKind::DataRequested(request) = &event.kind {
                 let mut export = data_export(&contact, &runs, event.at);
                 let others: Vec<_> = self
@@ -317,6 +348,7 @@ impl<S: ContactStore + Privacy> Processor<S> {
             recent.push(&event.id, RECENT_EVENTS);
             let mut commit = build_commit(&base, contact, runs, recent, &effects, found.unmapped);
             commit.absorbed = absorbed;
+            commit.counts = counts;
             Ok(Attempt::Commit(
                 Box::new(commit),
                 Report {
@@ -444,6 +476,23 @@ impl<S: ContactStore + Privacy> Processor<S> {
         let items = self.store.erase(&erasure).await?;
         tracing::info!(shop = %event.shop, reason = %erasure.reason, items, "contact erased");
         Ok(())
+    }
+}
+
+/// What the results compare a step's outcome with: the runs (a merged
+/// visitor's included, so they do not count as entered again) and consent
+/// as they were before the event.
+struct Before {
+    runs: Vec<waymark_core::journey::Run>,
+    subscribed: bool,
+}
+
+impl Before {
+    fn of(contact: &Contact, runs: &[waymark_core::journey::Run]) -> Self {
+        Self {
+            runs: runs.to_vec(),
+            subscribed: contact.consent.as_ref().is_some_and(|c| c.subscribed),
+        }
     }
 }
 
@@ -627,6 +676,7 @@ fn build_commit(
             .collect(),
         identities,
         absorbed: None,
+        counts: Default::default(),
     }
 }
 

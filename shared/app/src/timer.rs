@@ -152,6 +152,7 @@ mod tests {
                 segments_entered: vec![],
                 segments_exited: vec![],
                 absorbed: None,
+                counts: Default::default(),
             })
             .await
             .unwrap();

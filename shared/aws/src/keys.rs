@@ -40,6 +40,25 @@ pub fn is_outbox(pk: &str) -> bool {
     pk.contains("#O#")
 }
 
+/// Partitions each day's results counters are spread over, so a popular
+/// journey's counts never make one hot partition; a report reads each.
+pub const COUNTER_SHARDS: u32 = 4;
+
+/// A day's results counters, one shard: `S#<shop>#N#<day>#<shard>`.
+pub fn counter(shop: &ShopDomain, day: jiff::civil::Date, shard: u32) -> String {
+    format!("S#{shop}#N#{day}#{shard}")
+}
+
+/// Which counter shard a writer (a contact, a fact) uses.
+pub fn counter_shard(seed: &str) -> u32 {
+    fnv(seed) % COUNTER_SHARDS
+}
+
+/// A counter's sort key: `<journey>#<version>#<step>`.
+pub fn counter_sk(journey: &str, version: u32, step: &str) -> String {
+    format!("{journey}#{version}#{step}")
+}
+
 /// Number of due-index shards; each is one Query per tick.
 pub const DUE_SHARDS: u32 = 8;
 
@@ -143,13 +162,17 @@ pub fn parse_contact(pk: &str) -> Option<(ShopDomain, ContactId)> {
 
 /// The due-index shard of a partition key: stable, spread evenly.
 pub fn shard(pk: &str) -> String {
-    // FNV-1a: tiny and stable across builds (unlike std's hasher).
+    format!("D#{}", fnv(pk) % DUE_SHARDS)
+}
+
+/// FNV-1a: tiny and stable across builds (unlike std's hasher).
+fn fnv(text: &str) -> u32 {
     let mut h: u32 = 0x811c_9dc5;
-    for b in pk.bytes() {
+    for b in text.bytes() {
         h ^= u32::from(b);
         h = h.wrapping_mul(0x0100_0193);
     }
-    format!("D#{}", h % DUE_SHARDS)
+    h
 }
 
 #[cfg(test)]

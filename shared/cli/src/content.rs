@@ -88,7 +88,7 @@ fn load(root: &Path) -> Result<Result<Catalog, Vec<waymark_core::journey::Conten
     Ok(Catalog::from_files(&files))
 }
 
-fn load_or_report(root: &Path) -> Result<Option<Catalog>> {
+pub(crate) fn load_or_report(root: &Path) -> Result<Option<Catalog>> {
     match load(root)? {
         Ok(c) => Ok(Some(c)),
         Err(errors) => {

@@ -4,6 +4,7 @@
 
 mod content;
 mod local;
+mod report;
 mod segments;
 mod simulate;
 mod templates;
@@ -35,6 +36,8 @@ enum Command {
     /// Segment counts and exports.
     #[command(subcommand)]
     Segments(segments::SegmentsCmd),
+    /// Results: what each journey sent, earned and converted.
+    Report(report::ReportArgs),
 }
 
 #[tokio::main]
@@ -45,6 +48,7 @@ async fn main() -> std::process::ExitCode {
         Command::Journeys(cmd) => content::journeys(cmd).await,
         Command::Templates(cmd) => templates::templates(cmd),
         Command::Segments(cmd) => segments::segments(cmd).await,
+        Command::Report(args) => report::report(args).await,
     };
     match result {
         Ok(code) => code,

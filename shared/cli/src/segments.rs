@@ -49,7 +49,7 @@ async fn store(table: &str) -> DynamoStore {
 /// A CSV field: a cell a spreadsheet would run as a formula (`=`, `+`, `-`,
 /// `@`, tab, carriage return first) is prefixed with `'`; quoted when it
 /// needs it.
-fn csv(field: &str) -> String {
+pub(crate) fn csv(field: &str) -> String {
     let field = if field.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{field}")
     } else {

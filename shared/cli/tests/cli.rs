@@ -224,6 +224,7 @@ async fn segments_count_and_export_read_the_membership_items() {
                 segments_entered: vec!["vip".into()],
                 segments_exited: vec![],
                 absorbed: None,
+                counts: Default::default(),
             })
             .await
             .unwrap();

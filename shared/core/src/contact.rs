@@ -98,6 +98,10 @@ pub struct Contact {
     /// Per-day counts of what the contact did, for windowed conditions.
     #[serde(default)]
     pub activity: Activity,
+    /// The newest orders attributed to an email (bounded), so a refund or
+    /// cancellation comes off the journey that earned it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributed: Vec<crate::analytics::Attributed>,
     /// When `score` was last computed (it decays from there).
     #[serde(default)]
     pub score_at: Option<Timestamp>,
@@ -259,6 +263,7 @@ impl Contact {
             bought: Vec::new(),
             interests: Default::default(),
             activity: Activity::default(),
+            attributed: Vec::new(),
             score_at: None,
             stage_at: None,
             lapsed_at: None,

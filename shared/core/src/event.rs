@@ -323,6 +323,18 @@ pub struct ConsentChange {
     /// Only these email topics (none: all email marketing).
     #[serde(default)]
     pub topics: Vec<String>,
+    /// The email whose link made the change (its journey and step), when
+    /// one did: results count unsubscribes per email.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<MessageRef>,
+}
+
+/// Which email: its journey (or campaign), version and step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRef {
+    pub journey: String,
+    pub version: u32,
+    pub step: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

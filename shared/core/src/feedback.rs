@@ -20,6 +20,8 @@ pub fn shop_from_tag(tag: &str) -> Option<ShopDomain> {
 pub const TAG_SHOP: &str = "waymark_shop";
 pub const TAG_MESSAGE: &str = "waymark_message";
 pub const TAG_JOURNEY: &str = "waymark_journey";
+pub const TAG_VERSION: &str = "waymark_version";
+pub const TAG_STEP: &str = "waymark_step";
 
 /// One SES event, reduced to what matters.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,10 +30,57 @@ pub struct Feedback {
     /// The outbox message id (tag), if the mail was Waymark's.
     pub message: Option<String>,
     pub journey: Option<String>,
+    /// The journey version and step of the email (tags), if Waymark's.
+    pub version: Option<u32>,
+    pub step: Option<String>,
     /// SES's own message id.
     pub ses_message_id: String,
     pub at: Timestamp,
+    /// When SES accepted the mail.
+    pub sent_at: Option<Timestamp>,
+    /// The user agent of an open or click.
+    pub user_agent: Option<String>,
     pub kind: Kind,
+}
+
+impl Feedback {
+    /// What the results count for this event, under a fact id unique per
+    /// message and measure (an open is counted once per message; a machine
+    /// open apart): `None` if it counts nothing.
+    pub fn counts(&self, zone: &jiff::tz::TimeZone) -> Option<(String, crate::analytics::Counts)> {
+        use crate::analytics::{Counts, Key, day, field, machine_open};
+        let journey = self.journey.as_deref()?;
+        let measure = match &self.kind {
+            Kind::Delivery { .. } => field::DELIVERED,
+            Kind::Bounce {
+                permanent: true, ..
+            } => field::BOUNCED,
+            Kind::Complaint { .. } => field::COMPLAINED,
+            Kind::Open { .. } => {
+                if machine_open(self.user_agent.as_deref(), self.sent_at, self.at) {
+                    field::MACHINE_OPENED
+                } else {
+                    field::OPENED
+                }
+            }
+            Kind::Click { .. } => field::CLICKED,
+            _ => return None,
+        };
+        let key = Key::new(day(self.at, zone), journey, self.version.unwrap_or(0), "");
+        let mut counts = Counts::default();
+        counts.add(&key, measure, 1);
+        if let Some(step) = &self.step {
+            counts.add(
+                &Key {
+                    step: step.clone(),
+                    ..key
+                },
+                measure,
+                1,
+            );
+        }
+        Some((format!("{measure}#{}", self.ses_message_id), counts))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -130,6 +179,8 @@ struct Recipients {
 #[derive(Deserialize)]
 struct Stamp {
     timestamp: Option<Timestamp>,
+    #[serde(rename = "userAgent")]
+    user_agent: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -137,6 +188,8 @@ struct Click {
     timestamp: Option<Timestamp>,
     #[serde(default)]
     link: String,
+    #[serde(rename = "userAgent")]
+    user_agent: Option<String>,
 }
 
 fn addresses<'a>(raw: impl IntoIterator<Item = &'a String>) -> Vec<EmailAddress> {
@@ -161,6 +214,8 @@ pub fn parse(json: &serde_json::Value) -> Result<Feedback, FeedbackError> {
         .ok_or(FeedbackError::NotOurs)?;
     let destination = addresses(&d.mail.destination);
     let mut at = env.time.or(d.mail.timestamp);
+    let sent_at = d.mail.timestamp;
+    let mut user_agent = None;
     let kind = match d.event_type.as_str() {
         "Bounce" => {
             let b = d
@@ -199,7 +254,10 @@ pub fn parse(json: &serde_json::Value) -> Result<Feedback, FeedbackError> {
             }
         }
         "Open" => {
-            at = d.open.and_then(|o| o.timestamp).or(at);
+            if let Some(o) = d.open {
+                at = o.timestamp.or(at);
+                user_agent = o.user_agent;
+            }
             Kind::Open {
                 recipients: destination,
             }
@@ -209,6 +267,7 @@ pub fn parse(json: &serde_json::Value) -> Result<Feedback, FeedbackError> {
                 .click
                 .ok_or_else(|| FeedbackError::Shape("Click without `click`".into()))?;
             at = c.timestamp.or(at);
+            user_agent = c.user_agent;
             Kind::Click {
                 recipients: destination,
                 link: c.link,
@@ -220,8 +279,12 @@ pub fn parse(json: &serde_json::Value) -> Result<Feedback, FeedbackError> {
         shop,
         message: tag(TAG_MESSAGE),
         journey: tag(TAG_JOURNEY),
+        version: tag(TAG_VERSION).and_then(|v| v.parse().ok()),
+        step: tag(TAG_STEP),
         ses_message_id: d.mail.message_id,
         at: at.ok_or_else(|| FeedbackError::Shape("no time in the event".into()))?,
+        sent_at,
+        user_agent,
         kind,
     })
 }

@@ -6,6 +6,7 @@
 //! an argument, and effects leave as values for an adapter to perform.
 
 pub mod activity;
+pub mod analytics;
 pub mod contact;
 pub mod coupon;
 pub mod email;

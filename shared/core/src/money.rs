@@ -241,6 +241,16 @@ impl Money {
     }
 }
 
+impl Money {
+    /// The amount as a decimal string in the currency's precision
+    /// (`"12.50"`, `"1200"` for JPY).
+    pub fn decimal(&self) -> String {
+        let text = self.to_string();
+        text.rsplit_once(' ')
+            .map_or(text.clone(), |(d, _)| d.to_string())
+    }
+}
+
 impl fmt::Display for Money {
     /// Plain `12.50 EUR`; locale-aware formatting belongs to templates.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -26,6 +26,8 @@ pub struct Claims {
     pub shop: ShopDomain,
     pub email: EmailAddress,
     pub expires: Timestamp,
+    /// The email the link was in, when the token names it.
+    pub via: Option<crate::event::MessageRef>,
 }
 
 /// What a token is for: one purpose's token never verifies for another.
@@ -146,11 +148,37 @@ pub fn sign_for(
     email: &EmailAddress,
     issued: Timestamp,
 ) -> String {
+    seal(purpose, keys, shop, email, issued, None)
+}
+
+/// An unsubscribe token that also names the email it is in (its journey,
+/// version and step), so results can count unsubscribes per email.
+pub fn sign_via(
+    keys: &TokenKeys,
+    shop: &ShopDomain,
+    email: &EmailAddress,
+    issued: Timestamp,
+    via: &crate::event::MessageRef,
+) -> String {
+    seal(Purpose::Unsubscribe, keys, shop, email, issued, Some(via))
+}
+
+fn seal(
+    purpose: Purpose,
+    keys: &TokenKeys,
+    shop: &ShopDomain,
+    email: &EmailAddress,
+    issued: Timestamp,
+    via: Option<&crate::event::MessageRef>,
+) -> String {
     let key = &keys.keys[0];
     let expires = issued
         .checked_add(purpose.valid_for())
         .unwrap_or(Timestamp::MAX);
-    let plain = format!("{shop}\n{}\n{}", email.as_str(), expires.as_second());
+    let mut plain = format!("{shop}\n{}\n{}", email.as_str(), expires.as_second());
+    if let Some(v) = via {
+        plain.push_str(&format!("\n{}\n{}\n{}", v.journey, v.version, v.step));
+    }
     // The nonce comes from its own key (not the signature of the first
     // token format, which it would otherwise disclose part of).
     let mut nonce_mac =
@@ -210,6 +238,14 @@ pub fn verify_for(
     let shop = ShopDomain::parse(parts.next()?).ok()?;
     let email = EmailAddress::parse(parts.next()?).ok()?;
     let expires = Timestamp::from_second(parts.next()?.parse().ok()?).ok()?;
+    let via = match parts.next() {
+        None => None,
+        Some(journey) => Some(crate::event::MessageRef {
+            journey: journey.to_string(),
+            version: parts.next()?.parse().ok()?,
+            step: parts.next()?.to_string(),
+        }),
+    };
     if parts.next().is_some() || now > expires {
         return None;
     }
@@ -217,6 +253,7 @@ pub fn verify_for(
         shop,
         email,
         expires,
+        via,
     })
 }
 
@@ -243,6 +280,35 @@ mod tests {
 
     fn keys(secret: &[u8]) -> TokenKeys {
         TokenKeys::new(secret, None)
+    }
+
+    #[test]
+    fn a_token_can_name_its_email_and_still_names_no_one() {
+        let shop = ShopDomain::parse("demo.myshopify.com").unwrap();
+        let email = EmailAddress::parse("ana@example.com").unwrap();
+        let via = crate::event::MessageRef {
+            journey: "welcome_series".into(),
+            version: 3,
+            step: "day_2".into(),
+        };
+        let token = sign_via(
+            &keys(b"secret"),
+            &shop,
+            &email,
+            t("2026-11-23T11:00:00Z"),
+            &via,
+        );
+        assert!(!token.contains("welcome"), "{token}");
+        let claims = verify(&keys(b"secret"), &token, t("2026-11-24T00:00:00Z")).unwrap();
+        assert_eq!(claims.via, Some(via));
+        assert_eq!(claims.email, email);
+        let plain = sign(&keys(b"secret"), &shop, &email, t("2026-11-23T11:00:00Z"));
+        assert_eq!(
+            verify(&keys(b"secret"), &plain, t("2026-11-24T00:00:00Z"))
+                .unwrap()
+                .via,
+            None
+        );
     }
 
     #[test]

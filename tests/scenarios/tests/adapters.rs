@@ -130,6 +130,7 @@ fn commit(
         segments_entered: vec![],
         segments_exited: vec![],
         absorbed: None,
+        counts: Default::default(),
     }
 }
 

@@ -28,6 +28,18 @@ struct Policy {
     actions: BTreeSet<String>,
     resources: Vec<String>,
     leading_keys: Vec<String>,
+    /// Per statement, as IAM evaluates them: (actions, LeadingKeys).
+    statements: Vec<(BTreeSet<String>, Vec<String>)>,
+}
+
+impl Policy {
+    /// Whether some statement allows `action` on partition `pk`.
+    fn allows(&self, action: &str, pk: Option<&str>) -> bool {
+        self.statements.iter().any(|(actions, keys)| {
+            actions.contains(action)
+                && (keys.is_empty() || pk.is_some_and(|pk| keys.iter().any(|p| like(p, pk))))
+        })
+    }
 }
 
 fn policies() -> BTreeMap<String, Policy> {
@@ -42,6 +54,7 @@ fn policies() -> BTreeMap<String, Policy> {
             actions: BTreeSet::new(),
             resources: Vec::new(),
             leading_keys: Vec::new(),
+            statements: Vec::new(),
         };
         for p in r["Properties"]["Policies"].as_array().into_iter().flatten() {
             for s in p["Statement"].as_array().into_iter().flatten() {
@@ -49,16 +62,21 @@ fn policies() -> BTreeMap<String, Policy> {
                     Value::Array(a) => a.clone(),
                     other => vec![other.clone()],
                 };
+                let mut actions = BTreeSet::new();
                 for a in list(&s["Action"]) {
-                    policy.actions.extend(a.as_str().map(str::to_string));
+                    actions.extend(a.as_str().map(str::to_string));
                 }
+                policy.actions.extend(actions.iter().cloned());
                 for r in list(&s["Resource"]) {
                     policy.resources.push(r.to_string());
                 }
                 let keys = &s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
+                let mut leading = Vec::new();
                 for k in list(keys) {
-                    policy.leading_keys.extend(k.as_str().map(str::to_string));
+                    leading.extend(k.as_str().map(str::to_string));
                 }
+                policy.leading_keys.extend(leading.iter().cloned());
+                policy.statements.push((actions, leading));
             }
         }
         out.insert(function, policy);
@@ -130,19 +148,20 @@ fn check(
             problems.push(format!("{app}: no function of that name in the template"));
             continue;
         };
-        for action in needed(r) {
-            if !policy.actions.contains(&action) {
+        let actions = needed(r);
+        let keys = partition_keys(r);
+        for (i, action) in actions.iter().enumerate() {
+            // A transaction's items pair up with their keys; any other
+            // call has one action and (at most) one key.
+            let pk = keys.get(i).or(keys.first()).map(String::as_str);
+            if !policy.actions.contains(action) {
                 problems.push(format!("{app} calls {} but may not: {action}", r.op));
-            }
-        }
-        if !policy.leading_keys.is_empty() {
-            for pk in partition_keys(r) {
-                if !policy.leading_keys.iter().any(|p| like(p, &pk)) {
-                    problems.push(format!(
-                        "{app} {} touches `{pk}`, outside its LeadingKeys",
-                        r.op
-                    ));
-                }
+            } else if !policy.allows(action, pk) {
+                problems.push(format!(
+                    "{app} {} touches `{}`, outside its LeadingKeys",
+                    r.op,
+                    pk.unwrap_or("(no key)")
+                ));
             }
         }
         if let Some(index) = r.request["IndexName"].as_str()

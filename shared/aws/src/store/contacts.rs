@@ -362,6 +362,13 @@ impl ContactStore for DynamoStore {
                 None,
             ));
         }
+        // The results' counts, in the same transaction: counted once.
+        writes.extend(super::counters::counter_updates(
+            &self.table,
+            shop,
+            c.contact.id.as_str(),
+            &c.counts,
+        ));
         // A merged visitor's browsers in the transaction, as far as its 100
         // actions allow: a deleted visitor leaves nothing its lookups could
         // lead to. The rest, and addresses and contracts, follow the commit

@@ -37,6 +37,7 @@ const MAX_TRANSACTION_ITEMS: usize = 100;
 type Item = HashMap<String, AttributeValue>;
 
 mod contacts;
+mod counters;
 mod due;
 mod errors;
 mod idle;

@@ -70,6 +70,8 @@ pub struct Catalog {
     shop: Option<Shop>,
     topics: Vec<EmailTopic>,
     double_opt_in: bool,
+    /// How orders are attributed to emails (results).
+    attribution: crate::analytics::Windows,
     /// The key coupon codes are derived with (a deployment secret, not content).
     coupon_secret: Vec<u8>,
 }
@@ -248,6 +250,16 @@ struct DefaultsFile {
     /// Every signup-form opt-in waits for the confirmation link.
     #[serde(default)]
     double_opt_in: bool,
+    /// How long after a click (or an open) an order counts as the email's.
+    #[serde(default)]
+    attribution: AttributionFile,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AttributionFile {
+    click_window: Option<Duration>,
+    open_window: Option<Duration>,
 }
 
 /// What `journeys/_defaults.yaml` sets for the whole store.
@@ -257,6 +269,7 @@ struct Defaults {
     shop: Option<Shop>,
     topics: Vec<EmailTopic>,
     double_opt_in: bool,
+    attribution: crate::analytics::Windows,
 }
 
 impl Default for Defaults {
@@ -267,6 +280,7 @@ impl Default for Defaults {
             shop: None,
             topics: Vec::new(),
             double_opt_in: false,
+            attribution: Default::default(),
         }
     }
 }
@@ -438,6 +452,7 @@ impl Catalog {
             shop,
             topics,
             double_opt_in,
+            attribution,
         } = store_defaults;
         let audience = match files.iter().find(|f| f.path.ends_with(AUDIENCE)) {
             None => Audience::default(),
@@ -531,6 +546,7 @@ impl Catalog {
                 shop,
                 topics,
                 double_opt_in,
+                attribution,
                 coupon_secret: Vec::new(),
             })
         } else {
@@ -553,6 +569,11 @@ impl Catalog {
     /// Whether every signup-form opt-in needs its confirmation link.
     pub fn double_opt_in(&self) -> bool {
         self.double_opt_in
+    }
+
+    /// The attribution windows (`attribution:` in `journeys/_defaults.yaml`).
+    pub fn attribution(&self) -> &crate::analytics::Windows {
+        &self.attribution
     }
 
     pub fn coupon_secret(&self) -> &[u8] {
@@ -900,12 +921,21 @@ fn parse_defaults(f: &ContentFile) -> Result<Defaults, Vec<ContentError>> {
         }
         topics.push(EmailTopic { id, label });
     }
+    let standard = crate::analytics::Windows::default();
+    let attribution = crate::analytics::Windows {
+        click: file
+            .attribution
+            .click_window
+            .map_or(standard.click, |d| d.0),
+        open: file.attribution.open_window.map_or(standard.open, |d| d.0),
+    };
     Ok(Defaults {
         rules,
         zone,
         shop: file.shop,
         topics,
         double_opt_in: file.double_opt_in,
+        attribution,
     })
 }
 

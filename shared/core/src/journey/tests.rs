@@ -633,6 +633,7 @@ fn marketing_email_needs_consent_and_an_opt_out_stops_the_next_one() {
             subscribed: false,
             source: "unsubscribe".into(),
             topics: vec![],
+            via: None,
         }),
     ));
     assert_eq!(w.contact.consent.as_ref().unwrap().source, "unsubscribe");

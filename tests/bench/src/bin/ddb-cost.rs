@@ -263,6 +263,21 @@ async fn main() {
     .await;
     stack.tick("2026-11-23T11:01:00Z").await.unwrap();
     finish(&stack, &records, "the tick an hour later (timer reads the due shards and fires the wait — the reminder is held by the frequency cap; the first sweep reads its idle shards)").await;
+    let open: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../events/feedback-open.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    stack.ses_event(open).await.unwrap();
+    finish(
+        &stack,
+        &records,
+        "an SES open (feedback: the open counted once per message with its receipt; process: the engagement event)",
+    )
+    .await;
     stack.webhook("orders/create", "o1", ORDER).await.unwrap();
     finish(
         &stack,

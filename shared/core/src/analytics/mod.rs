@@ -1,0 +1,187 @@
+//! Results: what each journey (and campaign) sends, earns and converts.
+//!
+//! Counted as the facts happen, never by scanning: every fact adds to a
+//! counter keyed by (day in the shop's zone, journey, version, step). The
+//! writes that make a fact true carry its counts (the processor's commit,
+//! a deduplicated feedback receipt, the send), so a redelivered fact is
+//! never counted twice. [`report`] turns counter rows into the report.
+
+pub mod attribution;
+pub mod report;
+mod tally;
+
+pub use attribution::{Attributed, Touch, Windows};
+pub use tally::{ProcessedFacts, processed};
+
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The journey name the store-wide counters (KPIs) are kept under.
+pub const STORE: &str = "_store";
+
+/// The measures, as stored (attribute names of a counter item).
+pub mod field {
+    pub const ENTERED: &str = "entered";
+    pub const COMPLETED: &str = "completed";
+    pub const EXITED: &str = "exited";
+    /// `exited:<reason>`: exits by reason.
+    pub const EXITED_BY: &str = "exited:";
+    pub const CONVERTED: &str = "converted";
+    pub const SENT: &str = "sent";
+    pub const DELIVERED: &str = "delivered";
+    /// Unique per message, machine opens left out.
+    pub const OPENED: &str = "opened";
+    /// Opens by a privacy proxy or link scanner (unique per message).
+    pub const MACHINE_OPENED: &str = "machine_opened";
+    pub const CLICKED: &str = "clicked";
+    pub const BOUNCED: &str = "bounced";
+    pub const COMPLAINED: &str = "complained";
+    pub const UNSUBSCRIBED: &str = "unsubscribed";
+    /// Attributed orders (net of cancellations).
+    pub const ORDERS: &str = "orders";
+    /// `revenue:<ISO currency>`, in minor units (net of refunds).
+    pub const REVENUE: &str = "revenue:";
+    // Store-wide (journey `_store`, step ""):
+    pub const STORE_ORDERS: &str = "store_orders";
+    pub const STORE_REVENUE: &str = "store_revenue:";
+    pub const REPEAT_ORDERS: &str = "repeat_orders";
+    pub const CHECKOUTS: &str = "checkouts";
+    pub const RECOVERED: &str = "recovered_checkouts";
+    pub const SUBSCRIBED: &str = "subscribed";
+}
+
+/// Where a count goes. `step` is `""` for the journey as a whole, a step id,
+/// or `<split step>=<branch>` for a split's branch.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Key {
+    pub day: Date,
+    pub journey: String,
+    pub version: u32,
+    pub step: String,
+}
+
+impl Key {
+    pub fn new(day: Date, journey: &str, version: u32, step: &str) -> Self {
+        Self {
+            day,
+            journey: journey.to_string(),
+            version,
+            step: step.to_string(),
+        }
+    }
+
+    /// The branch of a split, when the key is one: (split step, branch).
+    pub fn split(&self) -> Option<(&str, &str)> {
+        self.step.split_once('=')
+    }
+}
+
+/// Counts to add, by key and measure.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts(pub BTreeMap<Key, BTreeMap<String, i64>>);
+
+impl Counts {
+    pub fn add(&mut self, key: &Key, field: &str, n: i64) {
+        if n == 0 {
+            return;
+        }
+        *self
+            .0
+            .entry(key.clone())
+            .or_default()
+            .entry(field.to_string())
+            .or_default() += n;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.values().all(|m| m.values().all(|n| *n == 0))
+    }
+
+    pub fn merge(&mut self, other: Counts) {
+        for (key, fields) in other.0 {
+            for (f, n) in fields {
+                self.add(&key, &f, n);
+            }
+        }
+    }
+
+    /// Number of counter items the counts touch.
+    pub fn items(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// The day `at` falls on in `zone`: what a count is filed under.
+pub fn day(at: jiff::Timestamp, zone: &jiff::tz::TimeZone) -> Date {
+    at.to_zoned(zone.clone()).date()
+}
+
+/// Whether an open looks like a machine's rather than a person's: a known
+/// privacy proxy or link scanner by user agent, or an open within seconds of
+/// the send (scanners fetch at delivery). Apple Mail Privacy Protection
+/// fetches through a proxy whose user agent is a bare `Mozilla/5.0`.
+pub fn machine_open(
+    user_agent: Option<&str>,
+    sent_at: Option<jiff::Timestamp>,
+    at: jiff::Timestamp,
+) -> bool {
+    const SCANNERS: &[&str] = &[
+        "barracuda",
+        "mimecast",
+        "proofpoint",
+        "symantec",
+        "trendmicro",
+        "forcepoint",
+        "python-requests",
+        "curl/",
+        "wget/",
+        "go-http-client",
+        "bot",
+        "spider",
+    ];
+    if let Some(ua) = user_agent {
+        let lower = ua.trim().to_ascii_lowercase();
+        if lower == "mozilla/5.0" || SCANNERS.iter().any(|s| lower.contains(s)) {
+            return true;
+        }
+    }
+    sent_at.is_some_and(|s| (at - s).get_seconds().abs() < 10)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_add_up_per_key_and_drop_zeroes() {
+        let k = Key::new(jiff::civil::date(2026, 12, 1), "welcome", 1, "");
+        let mut c = Counts::default();
+        c.add(&k, field::ENTERED, 1);
+        c.add(&k, field::ENTERED, 2);
+        c.add(&k, field::SENT, 0);
+        assert_eq!(c.0[&k][field::ENTERED], 3);
+        assert!(!c.0[&k].contains_key(field::SENT));
+        assert_eq!(c.items(), 1);
+    }
+
+    #[test]
+    fn a_day_is_the_shops_local_day() {
+        let zone = jiff::tz::TimeZone::get("America/New_York").unwrap();
+        let at: jiff::Timestamp = "2026-12-02T03:00:00Z".parse().unwrap();
+        assert_eq!(day(at, &zone), jiff::civil::date(2026, 12, 1));
+    }
+
+    #[test]
+    fn machine_opens_are_told_by_agent_or_timing() {
+        let sent: jiff::Timestamp = "2026-12-01T10:00:00Z".parse().unwrap();
+        let late: jiff::Timestamp = "2026-12-01T11:00:00Z".parse().unwrap();
+        let soon: jiff::Timestamp = "2026-12-01T10:00:03Z".parse().unwrap();
+        let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15";
+        assert!(!machine_open(Some(iphone), Some(sent), late));
+        assert!(machine_open(Some("Mozilla/5.0"), Some(sent), late));
+        assert!(machine_open(Some("Barracuda Sentinel"), Some(sent), late));
+        assert!(machine_open(Some(iphone), Some(sent), soon));
+        assert!(!machine_open(None, None, late));
+    }
+}

@@ -1,0 +1,206 @@
+//! The counts one processed event adds: journey entries, ends, goals and
+//! split branches from the runs it changed; orders and revenue, attributed
+//! and store-wide; list growth. Pure: the processor commits the counts with
+//! the event's other writes, so a replayed event adds nothing.
+
+use super::attribution::{self, ATTRIBUTED_KEPT, Attributed, Windows};
+use super::{Counts, Key, STORE, day, field};
+use crate::contact::Contact;
+use crate::event::EventKind;
+use crate::journey::{Run, RunStatus};
+
+/// What the processor knows about one event's effect.
+pub struct ProcessedFacts<'a> {
+    /// When it happened: the event's time, or the tick's.
+    pub at: jiff::Timestamp,
+    /// The event (`None` for a tick).
+    pub event: Option<&'a EventKind>,
+    pub zone: &'a jiff::tz::TimeZone,
+    pub windows: &'a Windows,
+    /// The runs as loaded and as they are now (same order; new ones last).
+    pub runs_before: &'a [Run],
+    pub runs_after: &'a [Run],
+    /// Whether the contact was subscribed before.
+    pub subscribed_before: bool,
+}
+
+/// The counts of one processed event; records an attributed order (or
+/// takes a cancelled or refunded one back) on `contact`.
+pub fn processed(facts: &ProcessedFacts<'_>, contact: &mut Contact) -> Counts {
+    let mut counts = Counts::default();
+    runs(facts, &mut counts);
+    orders(facts, contact, &mut counts);
+    let today = day(facts.at, facts.zone);
+    let store = Key::new(today, STORE, 0, "");
+    let subscribed = contact.consent.as_ref().is_some_and(|c| c.subscribed);
+    match (facts.subscribed_before, subscribed) {
+        (false, true) => counts.add(&store, field::SUBSCRIBED, 1),
+        (true, false) => {
+            counts.add(&store, field::UNSUBSCRIBED, 1);
+            if let Some(EventKind::ConsentChanged(c)) = facts.event
+                && let Some(via) = &c.via
+            {
+                let key = Key::new(today, &via.journey, via.version, "");
+                counts.add(&key, field::UNSUBSCRIBED, 1);
+                counts.add(
+                    &Key {
+                        step: via.step.clone(),
+                        ..key
+                    },
+                    field::UNSUBSCRIBED,
+                    1,
+                );
+            }
+        }
+        _ => {}
+    }
+    counts
+}
+
+fn runs(facts: &ProcessedFacts<'_>, counts: &mut Counts) {
+    for (i, run) in facts.runs_after.iter().enumerate() {
+        let before = facts.runs_before.get(i);
+        let journey = |at| Key::new(day(at, facts.zone), &run.journey, run.version, "");
+        if before.is_none() {
+            counts.add(&journey(run.entered_at), field::ENTERED, 1);
+            if run.key != "contact" && matches!(facts.event, Some(EventKind::CheckoutUpdated(_))) {
+                let store = Key::new(day(run.entered_at, facts.zone), STORE, 0, "");
+                counts.add(&store, field::CHECKOUTS, 1);
+            }
+        }
+        let known = before.map_or(0, |b| b.path.len());
+        for branch in run.path.iter().skip(known) {
+            let key = Key {
+                step: branch.clone(),
+                ..journey(run.cursor)
+            };
+            counts.add(&key, field::ENTERED, 1);
+        }
+        let was_active = before.is_none_or(Run::is_active);
+        if was_active && !run.is_active() {
+            let at = run.ended_at.unwrap_or(facts.at);
+            let key = journey(at);
+            match run.status {
+                RunStatus::Active => {}
+                RunStatus::Completed => counts.add(&key, field::COMPLETED, 1),
+                RunStatus::Exited => {
+                    counts.add(&key, field::EXITED, 1);
+                    let reason = run.end_reason.as_deref().unwrap_or("unknown");
+                    counts.add(&key, &format!("{}{reason}", field::EXITED_BY), 1);
+                }
+                RunStatus::Converted => {
+                    counts.add(&key, field::CONVERTED, 1);
+                    for branch in &run.path {
+                        let b = Key {
+                            step: branch.clone(),
+                            ..key.clone()
+                        };
+                        counts.add(&b, field::CONVERTED, 1);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The keys an attributed order counts under: the journey, the step whose
+/// email earned it, and the run's split branches.
+fn earned_keys(a: &Attributed, day: jiff::civil::Date) -> Vec<Key> {
+    let t = &a.touch;
+    let mut keys = vec![
+        Key::new(day, &t.journey, t.version, ""),
+        Key::new(day, &t.journey, t.version, &t.step),
+    ];
+    keys.extend(
+        t.path
+            .iter()
+            .map(|b| Key::new(day, &t.journey, t.version, b)),
+    );
+    keys
+}
+
+fn orders(facts: &ProcessedFacts<'_>, contact: &mut Contact, counts: &mut Counts) {
+    let today = day(facts.at, facts.zone);
+    let store = Key::new(today, STORE, 0, "");
+    let Some(kind) = facts.event else { return };
+    match kind {
+        EventKind::OrderPlaced(o) => {
+            counts.add(&store, field::STORE_ORDERS, 1);
+            if let Some(total) = &o.total {
+                let f = format!("{}{}", field::STORE_REVENUE, total.currency);
+                counts.add(&store, &f, total.amount_minor);
+            }
+            if contact.order_count > 1 {
+                counts.add(&store, field::REPEAT_ORDERS, 1);
+            }
+            if let Some(token) = &o.checkout_token
+                && facts
+                    .runs_before
+                    .iter()
+                    .any(|r| &r.key == token && r.is_active())
+            {
+                counts.add(&store, field::RECOVERED, 1);
+            }
+            if contact.attributed.iter().any(|a| a.order_id == o.order_id) {
+                return;
+            }
+            let Some(touch) = attribution::touch(facts.runs_after, facts.at, facts.windows) else {
+                return;
+            };
+            let (currency, amount) = o.total.as_ref().map_or((String::new(), 0), |m| {
+                (m.currency.to_string(), m.amount_minor)
+            });
+            let a = Attributed {
+                order_id: o.order_id,
+                touch,
+                currency,
+                remaining: amount,
+            };
+            for key in earned_keys(&a, today) {
+                counts.add(&key, field::ORDERS, 1);
+                if !a.currency.is_empty() {
+                    counts.add(&key, &format!("{}{}", field::REVENUE, a.currency), amount);
+                }
+            }
+            contact.attributed.push(a);
+            let excess = contact.attributed.len().saturating_sub(ATTRIBUTED_KEPT);
+            contact.attributed.drain(..excess);
+        }
+        EventKind::OrderCancelled(o) => {
+            counts.add(&store, field::STORE_ORDERS, -1);
+            if let Some(a) = contact
+                .attributed
+                .iter_mut()
+                .find(|a| a.order_id == o.order_id)
+            {
+                let taken = std::mem::take(&mut a.remaining);
+                let a = a.clone();
+                contact.attributed.retain(|x| x.order_id != o.order_id);
+                for key in earned_keys(&a, today) {
+                    counts.add(&key, field::ORDERS, -1);
+                    if !a.currency.is_empty() {
+                        counts.add(&key, &format!("{}{}", field::REVENUE, a.currency), -taken);
+                    }
+                }
+            }
+        }
+        EventKind::OrderRefunded(r) => {
+            let Some(amount) = &r.amount else { return };
+            let f = format!("{}{}", field::STORE_REVENUE, amount.currency);
+            counts.add(&store, &f, -amount.amount_minor);
+            if let Some(a) = contact
+                .attributed
+                .iter_mut()
+                .find(|a| a.order_id == r.order_id && a.currency == amount.currency.as_str())
+            {
+                let taken = amount.amount_minor.clamp(0, a.remaining);
+                a.remaining -= taken;
+                let a = a.clone();
+                for key in earned_keys(&a, today) {
+                    counts.add(&key, &format!("{}{}", field::REVENUE, a.currency), -taken);
+                }
+            }
+        }
+        _ => {}
+    }
+}
