@@ -17,6 +17,7 @@ test: venv
 	cargo build --quiet --workspace --bins
 	$(WAYMARK) journeys validate
 	$(WAYMARK) templates check
+	$(WAYMARK) campaigns validate
 	cargo clippy --quiet --workspace --all-targets -- -D warnings
 	cargo test --workspace
 	$(MAKE) --no-print-directory test-shifted
@@ -53,6 +54,7 @@ bench: venv
 	cargo run --quiet --release -p waymark-bench --bin init-bench
 	cargo run --quiet --release -p waymark-bench --bin journey-bench
 	cargo run --quiet --release -p waymark-bench --bin audience-bench
+	cargo run --quiet --release -p waymark-bench --bin campaign-bench
 	cargo run --quiet --release -p waymark-bench --bin ddb-cost
 
 validate: build

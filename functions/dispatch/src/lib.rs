@@ -120,7 +120,8 @@ pub fn build_paced(
         sender,
         unsubscribe,
     )
-    .with_zone(catalog.time_zone().clone()))
+    .with_zone(catalog.time_zone().clone())
+    .with_store_url(catalog.shop().and_then(|s| s.url.clone())))
 }
 
 pub async fn handle(

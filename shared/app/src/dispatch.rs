@@ -46,6 +46,8 @@ pub struct Dispatcher<O, M, P> {
     unsubscribe: Unsubscribe,
     /// The shop's zone: sends are counted on the shop's local day.
     zone: jiff::tz::TimeZone,
+    /// The store's own origin (`shop.url`): campaigns add UTM to its links.
+    store_url: Option<String>,
 }
 
 impl<O: Outbox + Suppressions + Counters, M: Mailer, P: Publisher> Dispatcher<O, M, P> {
@@ -65,7 +67,14 @@ impl<O: Outbox + Suppressions + Counters, M: Mailer, P: Publisher> Dispatcher<O,
             sender,
             unsubscribe,
             zone: jiff::tz::TimeZone::UTC,
+            store_url: None,
         }
+    }
+
+    /// The store's own origin, whose links campaigns tag with UTM.
+    pub fn with_store_url(mut self, url: Option<String>) -> Self {
+        self.store_url = url.map(|u| u.trim_end_matches('/').to_string());
+        self
     }
 
     /// Counts sends on the days of `zone` (the shop's).
@@ -79,22 +88,27 @@ impl<O: Outbox + Suppressions + Counters, M: Mailer, P: Publisher> Dispatcher<O,
     /// (counted once per message). A failure to count is logged, never a
     /// reason to send again.
     async fn count_sent(&self, m: &OutboxMessage) {
-        use waymark_core::analytics::{Counts, Key, day, field};
+        self.count(m, waymark_core::analytics::field::SENT).await;
+    }
+
+    /// Counts `measure` (sent, failed) once for the message.
+    async fn count(&self, m: &OutboxMessage, measure: &str) {
+        use waymark_core::analytics::{Counts, Key, day};
         if !matches!(m.channel, Channel::Email { .. }) {
             return;
         }
         let key = Key::new(day(m.queued_at, &self.zone), &m.journey, m.version, "");
         let mut counts = Counts::default();
-        counts.add(&key, field::SENT, 1);
+        counts.add(&key, measure, 1);
         counts.add(
             &Key {
                 step: m.step.clone(),
                 ..key
             },
-            field::SENT,
+            measure,
             1,
         );
-        let once = format!("sent#{}", m.id);
+        let once = format!("{measure}#{}", m.id);
         if let Err(e) = self
             .outbox
             .count_once(&m.shop, &once, m.queued_at, &counts)
@@ -133,6 +147,8 @@ impl<O: Outbox + Suppressions + Counters, M: Mailer, P: Publisher> Dispatcher<O,
                 let state = self.outbox.suppression_state(&m.shop, to).await?;
                 if let Some(reason) = state.blocks(*transactional, m.topic.as_deref()) {
                     self.outbox.skip(&claimed, &reason).await?;
+                    self.count(m, waymark_core::analytics::field::SUPPRESSED)
+                        .await;
                     tracing::info!(outbox_id = id, reason, "suppressed; not sent");
                     return Ok(Outcome::Suppressed(reason));
                 }
@@ -171,6 +187,7 @@ impl<O: Outbox + Suppressions + Counters, M: Mailer, P: Publisher> Dispatcher<O,
                     }
                     AfterFailure::Park(reason) => {
                         self.outbox.park(&claimed, &reason).await?;
+                        self.count(m, waymark_core::analytics::field::FAILED).await;
                         tracing::error!(
                             outbox_id = id,
                             attempt = claimed.attempt,
@@ -238,10 +255,22 @@ impl<O: Outbox + Suppressions + Counters, M: Mailer, P: Publisher> Dispatcher<O,
                 format!("{base}/confirm?t={token}").into(),
             );
         }
-        let rendered = self
+        let mut rendered = self
             .renderer
             .render(template, &params)
             .map_err(|e| SendFailure::Permanent(e.to_string()))?;
+        // A campaign's own subject, and UTM parameters on the store's links.
+        if let Some(c) = m.params.get("campaign") {
+            if let Some(subject) = c["subject"].as_str().filter(|s| !s.trim().is_empty()) {
+                rendered.subject = subject.to_string();
+            }
+            let utm: std::collections::BTreeMap<String, String> =
+                serde_json::from_value(c["utm"].clone()).unwrap_or_default();
+            if let Some(origin) = &self.store_url {
+                rendered.html = waymark_core::campaign::add_utm(&rendered.html, origin, &utm);
+                rendered.text = waymark_core::campaign::add_utm(&rendered.text, origin, &utm);
+            }
+        }
         let raw = mime(&self.sender, m, to, &rendered, links.as_ref());
         let tags = [
             (
@@ -306,6 +335,7 @@ mod tests {
             queued_at: t0,
             params,
             topic: None,
+            not_before: None,
             channel: waymark_core::outbox::Channel::Email {
                 to: EmailAddress::parse("ana@example.com").unwrap(),
                 template: "hello".into(),

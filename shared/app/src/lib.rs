@@ -2,6 +2,7 @@
 //! small ports (traits named for what the domain needs). The DynamoDB and SES
 //! adapters live in `waymark-aws`; nothing here knows about AWS or the clock.
 
+pub mod campaigns;
 pub mod dispatch;
 pub mod feedback;
 pub mod ingest;

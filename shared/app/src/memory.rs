@@ -48,6 +48,8 @@ use waymark_core::outbox::{OutboxMessage, SendFailure};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
+    /// Waiting for its time (a campaign's local-time wave).
+    Held,
     Queued,
     Sending,
     Retry,
@@ -71,8 +73,18 @@ fn same_run(a: &Run, b: &Run) -> bool {
     a.journey == b.journey && a.key == b.key && a.entry == b.entry
 }
 
+/// A campaign in the twin: definition, progress, version, when due.
+type StoredCampaign = (
+    waymark_core::campaign::Campaign,
+    crate::ports::CampaignState,
+    u64,
+    Option<Timestamp>,
+);
+
 #[derive(Default)]
 struct State {
+    /// Scheduled campaigns: definition, progress, version, when due.
+    campaigns: HashMap<(ShopDomain, String), StoredCampaign>,
     /// Results counters per shop (summed; no shards in memory).
     counts: HashMap<ShopDomain, waymark_core::analytics::Counts>,
     receipts: HashSet<(ShopDomain, String)>,
@@ -567,9 +579,16 @@ impl ContactStore for MemoryStore {
                 k,
                 Entry {
                     slot: m.queued_at,
-                    due: m.queued_at.checked_add(crate::ports::REDRIVE_QUEUED).ok(),
+                    due: match m.not_before {
+                        Some(t) => Some(t),
+                        None => m.queued_at.checked_add(crate::ports::REDRIVE_QUEUED).ok(),
+                    },
+                    status: if m.not_before.is_some() {
+                        Status::Held
+                    } else {
+                        Status::Queued
+                    },
                     message: m,
-                    status: Status::Queued,
                     attempts: 0,
                     error: None,
                 },
@@ -712,6 +731,17 @@ impl DueIndex for MemoryStore {
                 due.push((at, Due::Message { id: k.clone() }));
             }
         }
+        for ((shop, id), (_, _, _, at)) in &s.campaigns {
+            if let Some(at) = at.filter(|d| *d <= now) {
+                due.push((
+                    at,
+                    Due::Campaign {
+                        shop: shop.clone(),
+                        id: id.clone(),
+                    },
+                ));
+            }
+        }
         Ok(crate::ports::due_order(due))
     }
 }
@@ -803,7 +833,7 @@ impl Outbox for MemoryStore {
             && e.due.is_some_and(|d| d <= now)
         {
             match e.status {
-                Status::Retry | Status::Sending => {
+                Status::Held | Status::Retry | Status::Sending => {
                     e.status = Status::Queued;
                     e.due = now.checked_add(crate::ports::REDRIVE_QUEUED).ok();
                 }
@@ -814,6 +844,140 @@ impl Outbox for MemoryStore {
             }
         }
         Ok(())
+    }
+}
+
+impl crate::ports::CampaignStore for MemoryStore {
+    async fn schedule(
+        &self,
+        shop: &ShopDomain,
+        campaign: &waymark_core::campaign::Campaign,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        use crate::ports::{CampaignPhase, CampaignState};
+        let mut s = self.lock();
+        let key = (shop.clone(), campaign.id.clone());
+        let version = match s.campaigns.get(&key) {
+            Some((_, st, _, _))
+                if !matches!(
+                    st.phase,
+                    CampaignPhase::Scheduled | CampaignPhase::Done | CampaignPhase::Cancelled
+                ) =>
+            {
+                return Ok(false);
+            }
+            Some((_, _, v, _)) => v + 1,
+            None => 1,
+        };
+        let state = CampaignState {
+            phase: CampaignPhase::Scheduled,
+            started_at: None,
+            segment: 0,
+            after: None,
+            recorded: 0,
+            overlaps: 0,
+            decide_at: None,
+            winner: None,
+            scheduled_at: at,
+        };
+        s.campaigns.insert(
+            key,
+            (campaign.clone(), state, version, Some(campaign.starts_at())),
+        );
+        Ok(true)
+    }
+
+    async fn campaign(
+        &self,
+        shop: &ShopDomain,
+        id: &str,
+    ) -> Result<Option<crate::ports::CampaignRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .campaigns
+            .get(&(shop.clone(), id.to_string()))
+            .map(|(c, st, v, _)| crate::ports::CampaignRecord {
+                campaign: c.clone(),
+                state: st.clone(),
+                version: *v,
+            }))
+    }
+
+    async fn save_campaign(
+        &self,
+        shop: &ShopDomain,
+        id: &str,
+        state: &crate::ports::CampaignState,
+        version: u64,
+        due: Option<Timestamp>,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        match s.campaigns.get_mut(&(shop.clone(), id.to_string())) {
+            Some(entry)
+                if entry.2 == version
+                    && entry.1.phase != crate::ports::CampaignPhase::Cancelled =>
+            {
+                entry.1 = state.clone();
+                entry.2 = version + 1;
+                entry.3 = due;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn cancel(&self, shop: &ShopDomain, id: &str) -> Result<bool, StoreError> {
+        use crate::ports::CampaignPhase;
+        let mut s = self.lock();
+        match s.campaigns.get_mut(&(shop.clone(), id.to_string())) {
+            Some(entry)
+                if !matches!(
+                    entry.1.phase,
+                    CampaignPhase::Done | CampaignPhase::Cancelled
+                ) =>
+            {
+                entry.1.phase = CampaignPhase::Cancelled;
+                entry.2 += 1;
+                entry.3 = None;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn member_page(
+        &self,
+        shop: &ShopDomain,
+        segment: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Member>, Option<String>), StoreError> {
+        let s = self.lock();
+        let mut all: Vec<Member> = s
+            .members
+            .get(&(shop.clone(), segment.to_string()))
+            .map(|m| {
+                m.iter()
+                    .map(|(c, e)| Member {
+                        contact: c.clone(),
+                        email: e.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        all.sort_by(|a, b| a.contact.as_str().cmp(b.contact.as_str()));
+        let page: Vec<Member> = all
+            .into_iter()
+            .filter(|m| after.is_none_or(|a| m.contact.as_str() > a))
+            .take(limit + 1)
+            .collect();
+        if page.len() > limit {
+            let page: Vec<Member> = page.into_iter().take(limit).collect();
+            let next = page.last().map(|m| m.contact.as_str().to_string());
+            Ok((page, next))
+        } else {
+            Ok((page, None))
+        }
     }
 }
 

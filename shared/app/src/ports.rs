@@ -124,6 +124,94 @@ pub trait Counters {
     ) -> impl Future<Output = Result<Counts, StoreError>> + Send;
 }
 
+/// Where a scheduled campaign stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignPhase {
+    /// Waiting for its time.
+    Scheduled,
+    /// Recording the A/B test share's sends.
+    Testing,
+    /// The test is out; the winner is decided at `decide_at`.
+    Deciding,
+    /// Recording everyone's sends (the rest, with the winner, after a test).
+    Sending,
+    /// Every send recorded.
+    Done,
+    Cancelled,
+}
+
+/// A campaign's progress, saved after every page of its fan-out.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CampaignState {
+    pub phase: CampaignPhase,
+    pub started_at: Option<Timestamp>,
+    /// Where the fan-out is: the segment (index into the audience's
+    /// segments) and the last member read in it.
+    pub segment: usize,
+    pub after: Option<String>,
+    /// Recipients whose send was recorded, and members met again in another
+    /// segment (one email per person).
+    pub recorded: u64,
+    pub overlaps: u64,
+    pub decide_at: Option<Timestamp>,
+    pub winner: Option<String>,
+    pub scheduled_at: Timestamp,
+}
+
+/// A campaign as stored: its definition, progress and version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CampaignRecord {
+    pub campaign: waymark_core::campaign::Campaign,
+    pub state: CampaignState,
+    pub version: u64,
+}
+
+/// Scheduled campaigns (written by `waymark campaigns schedule`, driven by
+/// the timer).
+pub trait CampaignStore {
+    /// Stores `campaign` to go at its time. Refused (`false`) while an
+    /// earlier schedule of it is under way (testing, deciding, sending).
+    fn schedule(
+        &self,
+        shop: &ShopDomain,
+        campaign: &waymark_core::campaign::Campaign,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn campaign(
+        &self,
+        shop: &ShopDomain,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<CampaignRecord>, StoreError>> + Send;
+    /// Saves progress unless someone changed the campaign since `version`
+    /// (a cancel, another tick): `false` then. Due again at `due`.
+    fn save_campaign(
+        &self,
+        shop: &ShopDomain,
+        id: &str,
+        state: &CampaignState,
+        version: u64,
+        due: Option<Timestamp>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Stops a campaign that is not done: nothing more is recorded, and
+    /// sends recorded but not yet queued are dropped. `false` if there was
+    /// nothing to stop.
+    fn cancel(
+        &self,
+        shop: &ShopDomain,
+        id: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Up to `limit` members of `segment` after the member key `after`, and
+    /// the key to go on from (`None`: the last page).
+    fn member_page(
+        &self,
+        shop: &ShopDomain,
+        segment: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<(Vec<Member>, Option<String>), StoreError>> + Send;
+}
+
 /// Where ingest puts verified deliveries.
 pub trait Inbox {
     /// Stores the receipt and the event together, unless either was seen.
@@ -333,6 +421,8 @@ pub enum Due {
     Contact { shop: ShopDomain, id: ContactId },
     /// An outbox message whose retry (or claim lease) is due.
     Message { id: String },
+    /// A campaign whose send (or its next page, or its A/B decision) is due.
+    Campaign { shop: ShopDomain, id: String },
 }
 
 pub trait DueIndex {
@@ -347,7 +437,11 @@ pub trait DueIndex {
 /// item once (at its earliest time).
 pub fn due_order(mut items: Vec<(Timestamp, Due)>) -> Vec<Due> {
     items.sort_by(|(a, x), (b, y)| {
-        let kind = |d: &Due| matches!(d, Due::Contact { .. });
+        let kind = |d: &Due| match d {
+            Due::Message { .. } => 0,
+            Due::Campaign { .. } => 1,
+            Due::Contact { .. } => 2,
+        };
         (kind(x), a).cmp(&(kind(y), b))
     });
     let mut seen = std::collections::HashSet::new();

@@ -3,8 +3,8 @@
 //! concurrent update is retried from a fresh read.
 
 use crate::ports::{
-    Absorbed, Commit, CommitError, ContactState, ContactStore, Erasure, Privacy, StoreError,
-    VersionedRun,
+    Absorbed, CampaignPhase, CampaignStore, Commit, CommitError, ContactState, ContactStore,
+    Erasure, Privacy, StoreError, VersionedRun,
 };
 use waymark_core::contact::Contact;
 use waymark_core::event::{Event, EventKind, Lapse};
@@ -243,9 +243,22 @@ impl<S: ContactStore> Processor<S> {
     }
 }
 
-impl<S: ContactStore + Privacy> Processor<S> {
+impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
     /// Applies one event to its contact.
     pub async fn handle_event(&self, event: &Event) -> Result<Report, ProcessError> {
+        if let EventKind::CampaignSend(send) = &event.kind {
+            // A cancelled campaign's recorded sends are dropped here.
+            let live = self
+                .store
+                .campaign(&event.shop, &send.campaign)
+                .await?
+                .is_some_and(|r| r.state.phase != CampaignPhase::Cancelled);
+            if !live {
+                tracing::info!(campaign = %send.campaign, contact = %send.contact, "campaign cancelled; send dropped");
+                return Ok(Report::default());
+            }
+            return self.handle_event_for(&send.contact, event).await;
+        }
         if event.kind == EventKind::ShopRedacted {
             let items = self.store.erase_shop(&event.shop, event.at).await?;
             tracing::info!(shop = %event.shop, items, "shop redacted: every item of the shop erased");

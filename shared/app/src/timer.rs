@@ -2,7 +2,7 @@
 //! every wait due by then and put due retries back in the outbox queue. A
 //! stale index entry (the wait was cancelled or already fired) does nothing.
 
-use crate::ports::{ContactStore, Due, DueIndex, Outbox};
+use crate::ports::{CampaignStore, ContactStore, Counters, Due, DueIndex, Inbox, Outbox};
 use crate::process::{ProcessError, Processor};
 use jiff::Timestamp;
 
@@ -12,6 +12,8 @@ pub struct TickReport {
     pub contacts: usize,
     pub emails_queued: usize,
     pub messages_requeued: usize,
+    /// Campaign sends recorded (each becomes its contact's email).
+    pub campaign_sends: u64,
     /// Items that failed this tick; still due, so the next tick retries them.
     pub failed: usize,
     /// Items left for the next tick when this one ran out of time.
@@ -47,7 +49,7 @@ pub async fn tick<S, D, O>(
 where
     S: ContactStore,
     D: DueIndex,
-    O: Outbox,
+    O: Outbox + CampaignStore + Inbox + Counters + Sync,
 {
     let mut report = TickReport::default();
     let mut effects = Vec::new();
@@ -85,6 +87,15 @@ where
                         contact: id,
                         effects: r.effects,
                     });
+                }
+            }
+            Due::Campaign { shop, id } => {
+                match crate::campaigns::advance(outbox, &shop, &id, now, &more_time).await {
+                    Ok(p) => report.campaign_sends += p.recorded,
+                    Err(e) => {
+                        tracing::error!(%shop, campaign = %id, error = %e, "campaign fan-out failed; resumed next tick");
+                        report.failed += 1;
+                    }
                 }
             }
             Due::Message { id } => match outbox.requeue(&id, now).await {
@@ -134,6 +145,7 @@ mod tests {
                 queued_at: at("2026-11-23T11:00:00Z"),
                 params: serde_json::json!({}),
                 topic: None,
+                not_before: None,
                 channel: waymark_core::outbox::Channel::Email {
                     to: EmailAddress::parse("ana@example.com").unwrap(),
                     template: "hello".into(),

@@ -33,6 +33,19 @@ pub mod sk {
     pub const SUPPRESSION: &str = "SUP";
     pub const SWEEP_CURSOR: &str = "SWEEP";
     pub const ERASURE: &str = "ERASED";
+    pub const CAMPAIGN: &str = "CAMP";
+}
+
+/// A scheduled campaign: `S#<shop>#CAMP#<id>`.
+pub fn campaign(shop: &ShopDomain, id: &str) -> String {
+    format!("S#{shop}#CAMP#{id}")
+}
+
+/// Shop and campaign id back from a campaign partition key.
+pub fn parse_campaign(pk: &str) -> Option<(ShopDomain, String)> {
+    let rest = pk.strip_prefix("S#")?;
+    let (shop, id) = rest.split_once("#CAMP#")?;
+    Some((ShopDomain::parse(shop).ok()?, id.to_string()))
 }
 
 /// Whether a partition key is an outbox message's.

@@ -2,9 +2,11 @@
 //! local stack (see the README's contract); `journeys validate` checks the
 //! content files. It never runs inside a Lambda function.
 
+mod campaigns;
 mod content;
 mod local;
 mod report;
+mod report_html;
 mod segments;
 mod simulate;
 mod templates;
@@ -38,6 +40,9 @@ enum Command {
     Segments(segments::SegmentsCmd),
     /// Results: what each journey sent, earned and converted.
     Report(report::ReportArgs),
+    /// Campaign files: validate and preview.
+    #[command(subcommand)]
+    Campaigns(campaigns::Campaigns),
 }
 
 #[tokio::main]
@@ -49,6 +54,7 @@ async fn main() -> std::process::ExitCode {
         Command::Templates(cmd) => templates::templates(cmd),
         Command::Segments(cmd) => segments::segments(cmd).await,
         Command::Report(args) => report::report(args).await,
+        Command::Campaigns(cmd) => campaigns::campaigns(cmd).await,
     };
     match result {
         Ok(code) => code,

@@ -32,6 +32,10 @@ pub struct ReportArgs {
     by: ByArg,
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
+    /// Also write the report as one self-contained HTML page (inline SVG
+    /// charts; opens without a network).
+    #[arg(long)]
+    html: Option<std::path::PathBuf>,
     #[arg(long, default_value = "demo.myshopify.com")]
     shop: String,
     #[arg(long, env = "TABLE_NAME", default_value = "waymark")]
@@ -102,6 +106,15 @@ pub async fn report(args: ReportArgs) -> Result<ExitCode> {
     let mut out = report::build(&counts, args.journey.as_deref(), by);
     out["from"] = Value::String(from.to_string());
     out["to"] = Value::String(to.to_string());
+    if let Some(path) = &args.html {
+        // The page charts days: built by day whatever the breakdown asked.
+        let mut daily = report::build(&counts, args.journey.as_deref(), By::Day);
+        daily["from"] = out["from"].clone();
+        daily["to"] = out["to"].clone();
+        std::fs::write(path, crate::report_html::page(&daily, &catalog))
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&out)?),
         Format::Csv => print!("{}", csv(&out)),

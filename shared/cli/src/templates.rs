@@ -394,3 +394,33 @@ pub fn templates(cmd: Templates) -> Result<ExitCode> {
         }
     }
 }
+
+/// Renders `template` for a sample contact (or the one in `contact`, JSON
+/// with `first_name`, `last_name`, `email`) about the sample checkout: what
+/// a campaign preview shows.
+pub(crate) fn render_for(
+    catalog: &Catalog,
+    root: &Path,
+    template: &str,
+    contact: Option<&Path>,
+) -> Result<waymark_core::email::Rendered> {
+    if catalog.template(template).is_none() {
+        bail!("no template `{template}` in {}/templates", root.display());
+    }
+    let who: serde_json::Value = match contact {
+        Some(p) => serde_json::from_str(
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        )?,
+        None => serde_json::json!({"first_name": "Ana", "email": "ana.silva@example.com"}),
+    };
+    let mut c = sample_contact(
+        who["first_name"].as_str(),
+        who["email"].as_str().unwrap_or("ana.silva@example.com"),
+    )?;
+    c.last_name = who["last_name"].as_str().map(Into::into);
+    give_sample_coupons(catalog, &mut c);
+    let trigger = fixture(root, "checkouts_create.json", "checkouts/create")?;
+    Renderer::for_catalog(catalog)
+        .render(template, &params(&c, trigger, None, true))
+        .map_err(|e| anyhow!("{e}"))
+}

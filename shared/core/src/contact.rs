@@ -733,7 +733,8 @@ impl Contact {
             | EventKind::CustomerDeleted(_)
             | EventKind::CustomerRedacted(_)
             | EventKind::ShopRedacted
-            | EventKind::Reviewed => {}
+            | EventKind::Reviewed
+            | EventKind::CampaignSend(_) => {}
             EventKind::SubscriptionChanged(s) => {
                 let sub = self.subscription(s.contract_id);
                 if sub.changed_at.is_none_or(|t| event.at >= t) {

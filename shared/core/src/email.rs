@@ -483,6 +483,7 @@ mod tests {
                 queued_at: "2026-11-23T11:00:00Z".parse().unwrap(),
                 params: serde_json::Value::Null,
                 topic: None,
+                not_before: None,
                 channel: crate::outbox::Channel::Email {
                     to: crate::ids::EmailAddress::parse("a@example.com").unwrap(),
                     template: "abandoned_checkout_1".into(),

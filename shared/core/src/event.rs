@@ -58,6 +58,8 @@ pub enum EventKind {
     CustomerRedacted(PrivacyRequest),
     /// Erase everything of a shop (`shop/redact`, 48 hours after uninstall).
     ShopRedacted,
+    /// A campaign's email for this contact (recorded by the fan-out).
+    CampaignSend(crate::campaign::Send),
     /// Something a visitor did on the storefront (`POST /track`).
     Site(SiteEvent),
     /// The sweep found the contact silent past the inactivity threshold.
@@ -91,6 +93,7 @@ impl EventKind {
             Self::DataRequested(_) => "data_requested",
             Self::CustomerRedacted(_) => "customer_redacted",
             Self::ShopRedacted => "shop_redacted",
+            Self::CampaignSend(_) => "campaign_send",
             Self::Site(s) => s.action.name(),
             Self::Lapsed(_) => "contact_lapsed",
             Self::Reviewed => "reviewed",
@@ -232,7 +235,9 @@ impl EventKind {
                 contract_id: Some(b.contract_id),
                 ..Identity::default()
             },
-            Self::ShopRedacted | Self::Lapsed(_) | Self::Reviewed => Identity::default(),
+            Self::ShopRedacted | Self::Lapsed(_) | Self::Reviewed | Self::CampaignSend(_) => {
+                Identity::default()
+            }
         }
     }
 

@@ -7,6 +7,7 @@
 
 pub mod activity;
 pub mod analytics;
+pub mod campaign;
 pub mod contact;
 pub mod coupon;
 pub mod email;

@@ -31,6 +31,10 @@ pub struct OutboxMessage {
     /// The email topic of a marketing email (its journey's `topic:`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
+    /// Not to be sent before this (a campaign's local-time wave): the
+    /// message waits in the outbox, due then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<Timestamp>,
     #[serde(flatten)]
     pub channel: Channel,
 }
@@ -157,6 +161,7 @@ impl OutboxMessage {
             queued_at: run.cursor,
             params,
             topic: None,
+            not_before: None,
             channel,
         }
     }
@@ -223,6 +228,7 @@ impl OutboxMessage {
             queued_at: at,
             params: data,
             topic: None,
+            not_before: None,
             channel: Channel::Event {
                 detail_type: "waymark.data_request".into(),
             },

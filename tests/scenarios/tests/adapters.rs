@@ -6,9 +6,9 @@
 use jiff::Timestamp;
 use waymark_app::memory::MemoryStore;
 use waymark_app::ports::{
-    Commit, CommitError, ContactStore, Due, DueIndex, Erasure, IdleIndex, Inbox, Mailer, Member,
-    Outbox, Privacy, Receipt, Recorded, Rejected, Segments, SuppressionReason, SuppressionState,
-    Suppressions, VersionedRun,
+    CampaignStore, Commit, CommitError, ContactStore, Counters, Due, DueIndex, Erasure, IdleIndex,
+    Inbox, Mailer, Member, Outbox, Privacy, Receipt, Recorded, Rejected, Segments,
+    SuppressionReason, SuppressionState, Suppressions, VersionedRun,
 };
 use waymark_aws::ses::SesMailer;
 use waymark_aws::store::DynamoStore;
@@ -98,6 +98,7 @@ fn message(c: &Contact, step: &str) -> OutboxMessage {
         queued_at: at("2026-11-23T11:00:00Z"),
         params: serde_json::json!({}),
         topic: None,
+        not_before: None,
         channel: waymark_core::outbox::Channel::Email {
             to: c.email.clone().unwrap(),
             template: "abandoned_checkout_1".into(),
@@ -678,6 +679,161 @@ async fn segments_contract<S: ContactStore + Segments>(s: &S) {
     assert!(s.members(&shop(), "vip").await.unwrap().is_empty());
 }
 
+/// The results counters: a fact counts once, whatever its redeliveries;
+/// counts from commits and from counted facts add up, per day.
+async fn counters_contract<S: ContactStore + Counters>(s: &S) {
+    use waymark_core::analytics::{Counts, Key, field};
+    let day = jiff::civil::date(2026, 11, 23);
+    let key = Key::new(day, "welcome", 2, "w1");
+    let mut counts = Counts::default();
+    counts.add(&key, field::OPENED, 1);
+    counts.add(&key, "revenue:EUR", 1250);
+    let t = at("2026-11-23T10:00:00Z");
+    assert!(
+        s.count_once(&shop(), "opened#m1", t, &counts)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.count_once(&shop(), "opened#m1", t, &counts)
+            .await
+            .unwrap(),
+        "once"
+    );
+    let c = contact();
+    let mut with = commit(&c, 0, vec![], vec![]);
+    with.counts = counts.clone();
+    s.commit(with).await.unwrap();
+    let mut other_day = Counts::default();
+    other_day.add(
+        &Key::new(day.tomorrow().unwrap(), "welcome", 2, "w1"),
+        field::OPENED,
+        5,
+    );
+    assert!(
+        s.count_once(&shop(), "opened#m2", t, &other_day)
+            .await
+            .unwrap()
+    );
+    let read = s.read_counts(&shop(), day, day).await.unwrap();
+    assert_eq!(read.0.len(), 1, "{read:?}");
+    assert_eq!(read.0[&key][field::OPENED], 2);
+    assert_eq!(read.0[&key]["revenue:EUR"], 2500);
+    let both = s
+        .read_counts(&shop(), day, day.tomorrow().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(both.0.len(), 2);
+}
+
+/// Scheduled campaigns: one schedule at a time, saves conditional on the
+/// version (a cancel wins), the due index, and member pages that cover a
+/// segment exactly once.
+async fn campaigns_contract<S: ContactStore + CampaignStore + DueIndex>(s: &S) {
+    use waymark_app::ports::CampaignPhase;
+    use waymark_core::campaign::{Campaign, SendAt};
+    let c = Campaign {
+        id: "news".into(),
+        name: "News".into(),
+        segments: vec!["vip".into()],
+        exclude: vec![],
+        template: "welcome_1".into(),
+        subject: None,
+        preheader: None,
+        topic: None,
+        send_at: SendAt::Instant(at("2026-12-01T10:00:00Z")),
+        smart_sending: None,
+        utm: Default::default(),
+        ab_test: None,
+    };
+    assert!(
+        s.schedule(&shop(), &c, at("2026-11-30T00:00:00Z"))
+            .await
+            .unwrap()
+    );
+    let is_due = |due: &[Due]| {
+        due.contains(&Due::Campaign {
+            shop: shop(),
+            id: "news".into(),
+        })
+    };
+    assert!(!is_due(&s.due(at("2026-12-01T09:59:00Z")).await.unwrap()));
+    assert!(is_due(&s.due(at("2026-12-01T10:00:00Z")).await.unwrap()));
+    let r = s.campaign(&shop(), "news").await.unwrap().unwrap();
+    assert_eq!(
+        (r.campaign.clone(), r.state.phase),
+        (c.clone(), CampaignPhase::Scheduled)
+    );
+    let mut sending = r.state.clone();
+    sending.phase = CampaignPhase::Sending;
+    sending.after = Some("C#x".into());
+    assert!(
+        s.save_campaign(&shop(), "news", &sending, r.version, None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.save_campaign(&shop(), "news", &sending, r.version, None)
+            .await
+            .unwrap(),
+        "stale version"
+    );
+    assert!(
+        !is_due(&s.due(at("2026-12-02T00:00:00Z")).await.unwrap()),
+        "not due: none given"
+    );
+    assert!(
+        !s.schedule(&shop(), &c, at("2026-12-01T10:01:00Z"))
+            .await
+            .unwrap(),
+        "under way"
+    );
+    let r = s.campaign(&shop(), "news").await.unwrap().unwrap();
+    assert_eq!(r.state, sending);
+    assert!(s.cancel(&shop(), "news").await.unwrap());
+    let r2 = s.campaign(&shop(), "news").await.unwrap().unwrap();
+    assert_eq!(r2.state.phase, CampaignPhase::Cancelled);
+    assert!(
+        !s.save_campaign(&shop(), "news", &sending, r2.version, None)
+            .await
+            .unwrap(),
+        "a cancel wins"
+    );
+    assert!(
+        s.schedule(&shop(), &c, at("2026-12-01T11:00:00Z"))
+            .await
+            .unwrap(),
+        "again after a cancel"
+    );
+    // Five members, read two at a time: each once, in pages.
+    for i in 0..5u64 {
+        let mut m = contact();
+        m.id = ContactId::for_customer(100 + i);
+        m.customer_id = Some(100 + i);
+        let mut joining = commit(&m, 0, vec![], vec![]);
+        joining.segments_entered = vec!["vip".into()];
+        s.commit(joining).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..5 {
+        let (page, next) = s
+            .member_page(&shop(), "vip", after.as_deref(), 2)
+            .await
+            .unwrap();
+        assert!(page.len() <= 2);
+        seen.extend(page.into_iter().map(|m| m.contact));
+        match next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!((seen.len(), unique.len()), (5, 5), "{seen:?}");
+}
+
 /// The inactivity index: a contact sits under the day its threshold falls
 /// on, and moves when it wakes up.
 async fn idle_contract<S: ContactStore + IdleIndex>(s: &S) {
@@ -798,6 +954,9 @@ async fn dynamodb_adapter_honours_the_contract() {
     idle_contract(&store(&stack)).await;
     let stack = Stack::start().await.unwrap();
     privacy_contract(&store(&stack)).await;
+    let stack = Stack::start().await.unwrap();
+    counters_contract(&store(&stack)).await;
+    campaigns_contract(&store(&stack)).await;
 }
 
 #[tokio::test]
@@ -814,6 +973,8 @@ async fn memory_twin_honours_the_contract() {
     segments_contract(&MemoryStore::default()).await;
     idle_contract(&MemoryStore::default()).await;
     privacy_contract(&MemoryStore::default()).await;
+    counters_contract(&MemoryStore::default()).await;
+    campaigns_contract(&MemoryStore::default()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

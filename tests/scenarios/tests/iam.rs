@@ -255,8 +255,46 @@ async fn every_dynamodb_call_a_function_makes_is_in_its_policy() {
         let event: Value = serde_json::from_str(&sample(f)).unwrap();
         stack.ses_event(event).await.unwrap();
     }
+    // A campaign to the subscribers, sent by the first tick below.
+    {
+        use waymark_app::ports::CampaignStore;
+        use waymark_core::campaign::{Campaign, SendAt};
+        let c = Campaign {
+            id: "iam".into(),
+            name: "IAM".into(),
+            segments: vec!["subscribers".into()],
+            exclude: vec![],
+            template: "nurture_bestsellers".into(),
+            subject: None,
+            preheader: None,
+            topic: None,
+            send_at: SendAt::Instant("2026-12-01T03:00:00Z".parse().unwrap()),
+            smart_sending: Some(jiff::SignedDuration::from_hours(1)),
+            utm: Default::default(),
+            ab_test: None,
+        };
+        let shop = waymark_core::ids::ShopDomain::parse("demo.myshopify.com").unwrap();
+        assert!(
+            stack
+                .store()
+                .schedule(&shop, &c, stack.clock())
+                .await
+                .unwrap()
+        );
+    }
     // Time: waits, retries, the daily sweep (lapse, then sunset).
     stack.tick("2026-12-01T03:01:00Z").await.unwrap();
+    // Held by the quiet hours (03:00 in Dublin) until 08:00.
+    stack.tick("2026-12-01T08:01:00Z").await.unwrap();
+    assert!(
+        stack
+            .sent()
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.subject == "This season's bestsellers"),
+        "the campaign went out (its calls are checked too)"
+    );
     stack.tick("2027-03-15T03:01:00Z").await.unwrap();
     stack.tick("2027-04-15T03:01:00Z").await.unwrap();
     // Privacy.

@@ -331,6 +331,15 @@ impl ContactStore for DynamoStore {
                 item.insert(DUE_SHARD.into(), s(keys::shard(&pk)));
                 item.insert(DUE_AT.into(), n(due.as_millisecond()));
             }
+            // A decided campaign run expires (its results are counted).
+            if waymark_core::campaign::is_campaign(&r.run.journey)
+                && let Some(ended) = r.run.ended_at
+            {
+                let expires = ended
+                    .checked_add(waymark_core::campaign::RUN_KEPT)
+                    .unwrap_or(ended);
+                item.insert(TTL.into(), n(expires.as_second()));
+            }
             let (cond, vals) = versioned(r.version);
             writes.push(put(&self.table, item, cond, vals));
         }
@@ -476,7 +485,16 @@ fn outbox_item(m: &OutboxMessage) -> Result<Item, StoreError> {
         (PK.into(), s(keys::outbox(&m.shop, &m.id))),
         (SK.into(), s(keys::sk::OUTBOX)),
         (TYPE.into(), s("outbox")),
-        ("st".into(), s("queued")),
+        // A message for later (a campaign's local-time wave) is `held`
+        // until the timer queues it at its time.
+        (
+            "st".into(),
+            s(if m.not_before.is_some() {
+                "held"
+            } else {
+                "queued"
+            }),
+        ),
         ("attempts".into(), n(0)),
         ("slot_ms".into(), n(m.queued_at.as_millisecond())),
         ("journey".into(), s(&m.journey)),
@@ -488,9 +506,12 @@ fn outbox_item(m: &OutboxMessage) -> Result<Item, StoreError> {
         ),
         (
             DUE_AT.into(),
-            n(m.queued_at
-                .checked_add(waymark_app::ports::REDRIVE_QUEUED)
-                .unwrap_or(m.queued_at)
+            n(m.not_before
+                .unwrap_or_else(|| {
+                    m.queued_at
+                        .checked_add(waymark_app::ports::REDRIVE_QUEUED)
+                        .unwrap_or(m.queued_at)
+                })
                 .as_millisecond()),
         ),
     ]))

@@ -33,6 +33,8 @@ impl DueIndex for DynamoStore {
                     due.push((at, Due::Contact { shop, id }));
                 } else if keys::is_outbox(&pk) {
                     due.push((at, Due::Message { id: pk }));
+                } else if let Some((shop, id)) = keys::parse_campaign(&pk) {
+                    due.push((at, Due::Campaign { shop, id }));
                 }
             }
         }

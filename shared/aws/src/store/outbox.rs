@@ -99,13 +99,14 @@ impl Outbox for DynamoStore {
             .table_name(&self.table)
             .key(PK, s(id))
             .key(SK, s(keys::sk::OUTBOX))
-            .condition_expression("st IN (:retry, :sending, :queued) AND due_at <= :now")
+            .condition_expression("st IN (:retry, :sending, :queued, :held) AND due_at <= :now")
             // Back to `queued` (a MODIFY the stream hands to dispatch), and
             // checked again later in case this record is lost too.
             .update_expression("SET st = :queued, due_at = :next")
             .expression_attribute_values(":retry", s("retry"))
             .expression_attribute_values(":sending", s("sending"))
             .expression_attribute_values(":queued", s("queued"))
+            .expression_attribute_values(":held", s("held"))
             .expression_attribute_values(":now", n(now.as_millisecond()))
             .expression_attribute_values(
                 ":next",

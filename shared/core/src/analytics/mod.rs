@@ -36,6 +36,10 @@ pub mod field {
     pub const MACHINE_OPENED: &str = "machine_opened";
     pub const CLICKED: &str = "clicked";
     pub const BOUNCED: &str = "bounced";
+    /// Messages not sent because the address is suppressed (read at send).
+    pub const SUPPRESSED: &str = "suppressed";
+    /// Messages parked after their retries (or a permanent failure).
+    pub const FAILED: &str = "failed";
     pub const COMPLAINED: &str = "complained";
     pub const UNSUBSCRIBED: &str = "unsubscribed";
     /// Attributed orders (net of cancellations).

@@ -72,6 +72,9 @@ pub struct Catalog {
     double_opt_in: bool,
     /// How orders are attributed to emails (results).
     attribution: crate::analytics::Windows,
+    /// The store's send-time rules (`sending:` in `_defaults.yaml`): what
+    /// campaigns follow.
+    sending: Rules,
     /// The key coupon codes are derived with (a deployment secret, not content).
     coupon_secret: Vec<u8>,
 }
@@ -547,6 +550,7 @@ impl Catalog {
                 topics,
                 double_opt_in,
                 attribution,
+                sending: defaults.clone(),
                 coupon_secret: Vec::new(),
             })
         } else {
@@ -569,6 +573,11 @@ impl Catalog {
     /// Whether every signup-form opt-in needs its confirmation link.
     pub fn double_opt_in(&self) -> bool {
         self.double_opt_in
+    }
+
+    /// The store's send-time rules (`sending:` in `journeys/_defaults.yaml`).
+    pub fn sending(&self) -> &Rules {
+        &self.sending
     }
 
     /// The attribution windows (`attribution:` in `journeys/_defaults.yaml`).
@@ -647,7 +656,7 @@ impl Catalog {
     }
 }
 
-fn at(f: &ContentFile, (line, column): (usize, usize), message: String) -> ContentError {
+pub(crate) fn at(f: &ContentFile, (line, column): (usize, usize), message: String) -> ContentError {
     ContentError {
         path: f.path.clone(),
         line,
@@ -659,7 +668,7 @@ fn at(f: &ContentFile, (line, column): (usize, usize), message: String) -> Conte
 /// Line and column (1-based) of the first `needle` at or after `from_line`
 /// (0-based); the start of the file when absent. Used to point semantic errors,
 /// which the YAML parser cannot place, at the text they concern.
-fn locate(text: &str, needle: &str, from_line: usize) -> (usize, usize) {
+pub(crate) fn locate(text: &str, needle: &str, from_line: usize) -> (usize, usize) {
     text.lines()
         .enumerate()
         .skip(from_line)
@@ -866,7 +875,7 @@ enum WaitAnchor {
 /// Word that ends a run when used as a jump target.
 const END: &str = "end";
 
-fn yaml_error(f: &ContentFile, e: serde_norway::Error) -> Vec<ContentError> {
+pub(crate) fn yaml_error(f: &ContentFile, e: serde_norway::Error) -> Vec<ContentError> {
     let (line, column) = e
         .location()
         .map(|l| (l.line(), l.column()))

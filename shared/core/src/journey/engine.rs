@@ -102,6 +102,10 @@ pub fn handle_event(
         _ => event,
     };
     let mut effects = fire_waits(catalog, contact, runs, event.at);
+    if let EventKind::CampaignSend(send) = &event.kind {
+        super::campaign_send::plan(catalog, contact, runs, send, event.at, &mut effects);
+        return effects;
+    }
     match &event.kind {
         EventKind::EmailClicked(e) => note_engagement(contact, runs, e, false, event.at),
         EventKind::EmailOpened(e) => note_engagement(contact, runs, e, true, event.at),

@@ -12,7 +12,8 @@ struct Edge {
     label: String,
 }
 
-fn describe(d: &Definition, i: usize) -> String {
+/// A one-line description of step `i` (what the diagrams label it with).
+pub fn describe(d: &Definition, i: usize) -> String {
     let s = &d.steps[i];
     let what = match &s.kind {
         StepKind::Wait {

@@ -4,7 +4,8 @@
 
 mod admission;
 mod audience;
-mod catalog;
+mod campaign_send;
+pub(crate) mod catalog;
 pub mod condition;
 mod dates;
 mod definition;

@@ -285,7 +285,46 @@ async fn main() {
         "orders/create (goal: the checkout run converts; order follow-up starts)",
     )
     .await;
+    campaign_recipient(&mut stack, &records).await;
     sweep_on_moto(&mut stack).await;
+}
+
+/// One recipient of a campaign, everything included: the fan-out's page
+/// read and the send it records, the recipient's decision in process (its
+/// run, its outbox message), and the send.
+async fn campaign_recipient(stack: &mut Stack, records: &Records) {
+    use waymark_app::ports::CampaignStore;
+    use waymark_core::campaign::{Campaign, SendAt};
+    let campaign = Campaign {
+        id: "cost".into(),
+        name: "Cost".into(),
+        segments: vec!["subscribers".into()],
+        exclude: vec![],
+        template: "nurture_bestsellers".into(),
+        subject: Some("This week".into()),
+        preheader: None,
+        topic: None,
+        send_at: SendAt::Instant("2026-12-20T10:00:00Z".parse().unwrap()),
+        smart_sending: Some(jiff::SignedDuration::from_hours(1)),
+        utm: Default::default(),
+        ab_test: None,
+    };
+    let shop = waymark_core::ids::ShopDomain::parse("demo.myshopify.com").unwrap();
+    stack
+        .store()
+        .schedule(&shop, &campaign, stack.clock())
+        .await
+        .unwrap();
+    // What is due before the send (the welcome series' waits) goes first.
+    stack.tick("2026-12-20T09:59:00Z").await.unwrap();
+    records.lock().unwrap().clear();
+    stack.tick("2026-12-20T10:00:00Z").await.unwrap();
+    finish(
+        stack,
+        records,
+        "a campaign to the `subscribers` segment, one recipient (timer: page read and send recorded; process: decision and outbox; dispatch: the send)",
+    )
+    .await;
 }
 
 /// The sweep over a real (small) table: 150 more contacts whose last signs

@@ -1,0 +1,216 @@
+//! Scheduled campaigns: one item per campaign (the definition, its progress
+//! and version), in the due index while something is due; and paging
+//! through a segment's members for the fan-out.
+
+use super::*;
+use waymark_app::ports::{CampaignPhase, CampaignRecord, CampaignState, CampaignStore, Member};
+use waymark_core::campaign::Campaign;
+
+fn phase_name(p: CampaignPhase) -> &'static str {
+    match p {
+        CampaignPhase::Scheduled => "scheduled",
+        CampaignPhase::Testing => "testing",
+        CampaignPhase::Deciding => "deciding",
+        CampaignPhase::Sending => "sending",
+        CampaignPhase::Done => "done",
+        CampaignPhase::Cancelled => "cancelled",
+    }
+}
+
+impl CampaignStore for DynamoStore {
+    async fn schedule(
+        &self,
+        shop: &ShopDomain,
+        campaign: &Campaign,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let pk = keys::campaign(shop, &campaign.id);
+        let state = CampaignState {
+            phase: CampaignPhase::Scheduled,
+            started_at: None,
+            segment: 0,
+            after: None,
+            recorded: 0,
+            overlaps: 0,
+            decide_at: None,
+            winner: None,
+            scheduled_at: at,
+        };
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(&pk))
+            .item(SK, s(keys::sk::CAMPAIGN))
+            .item(TYPE, s("campaign"))
+            .item(DOC, doc(campaign)?)
+            .item("state", doc(&state)?)
+            .item("phase", s(phase_name(state.phase)))
+            .item(VERSION, n(at.as_millisecond().max(1)))
+            .item(DUE_SHARD, s(keys::shard(&pk)))
+            .item(DUE_AT, n(campaign.starts_at().as_millisecond()))
+            .condition_expression("attribute_not_exists(PK) OR phase IN (:s, :d, :c)")
+            .expression_attribute_values(":s", s("scheduled"))
+            .expression_attribute_values(":d", s("done"))
+            .expression_attribute_values(":c", s("cancelled"))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(sdk_err("schedule campaign", e)),
+        }
+    }
+
+    async fn campaign(
+        &self,
+        shop: &ShopDomain,
+        id: &str,
+    ) -> Result<Option<CampaignRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::campaign(shop, id)))
+            .key(SK, s(keys::sk::CAMPAIGN))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_err("read campaign", e))?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let campaign: Campaign = read_doc(&item)?;
+        let raw = item
+            .get("state")
+            .and_then(|v| v.as_s().ok())
+            .ok_or_else(|| StoreError::new(StoreErrorKind::Corrupt, "read campaign", "no state"))?;
+        let mut state: CampaignState =
+            serde_json::from_str(raw).map_err(store_err("deserialise campaign state"))?;
+        // A cancel writes only the phase.
+        if item
+            .get("phase")
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str)
+            == Some("cancelled")
+        {
+            state.phase = CampaignPhase::Cancelled;
+        }
+        Ok(Some(CampaignRecord {
+            campaign,
+            state,
+            version: read_n(&item, VERSION),
+        }))
+    }
+
+    async fn save_campaign(
+        &self,
+        shop: &ShopDomain,
+        id: &str,
+        state: &CampaignState,
+        version: u64,
+        due: Option<Timestamp>,
+    ) -> Result<bool, StoreError> {
+        let pk = keys::campaign(shop, id);
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(&pk))
+            .key(SK, s(keys::sk::CAMPAIGN))
+            .condition_expression("ver = :v AND phase <> :c")
+            .expression_attribute_values(":v", n(version))
+            .expression_attribute_values(":next", n(version + 1))
+            .expression_attribute_values(":c", s("cancelled"))
+            .expression_attribute_values(":state", doc(state)?)
+            .expression_attribute_values(":phase", s(phase_name(state.phase)));
+        request = match due {
+            Some(at) => request
+                .update_expression(
+                    "SET #state = :state, phase = :phase, ver = :next, due_shard = :shard, due_at = :due",
+                )
+                .expression_attribute_values(":shard", s(keys::shard(&pk)))
+                .expression_attribute_values(":due", n(at.as_millisecond())),
+            None => request.update_expression(
+                "SET #state = :state, phase = :phase, ver = :next REMOVE due_shard, due_at",
+            ),
+        };
+        match request
+            .expression_attribute_names("#state", "state")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(sdk_err("save campaign", e)),
+        }
+    }
+
+    async fn cancel(&self, shop: &ShopDomain, id: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::campaign(shop, id)))
+            .key(SK, s(keys::sk::CAMPAIGN))
+            .condition_expression("phase IN (:s, :t, :d, :g)")
+            .update_expression("SET phase = :c, ver = ver + :one REMOVE due_shard, due_at")
+            .expression_attribute_values(":s", s("scheduled"))
+            .expression_attribute_values(":t", s("testing"))
+            .expression_attribute_values(":d", s("deciding"))
+            .expression_attribute_values(":g", s("sending"))
+            .expression_attribute_values(":c", s("cancelled"))
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(sdk_err("cancel campaign", e)),
+        }
+    }
+
+    async fn member_page(
+        &self,
+        shop: &ShopDomain,
+        segment: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Member>, Option<String>), StoreError> {
+        let pk = keys::segment(shop, segment);
+        let start =
+            after.map(|sk| HashMap::from([(PK.to_string(), s(&pk)), (SK.to_string(), s(sk))]));
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", s(&pk))
+            .set_exclusive_start_key(start)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| sdk_err("read segment page", e))?;
+        let mut members = Vec::new();
+        let mut last = None;
+        for item in out.items.unwrap_or_default() {
+            let sk = item.get(SK).and_then(|v| v.as_s().ok()).cloned();
+            let contact = item
+                .get("contact")
+                .and_then(|v| v.as_s().ok())
+                .and_then(|c| ContactId::parse(c).ok());
+            if let Some(contact) = contact {
+                members.push(Member {
+                    contact,
+                    email: item
+                        .get("email")
+                        .and_then(|v| v.as_s().ok())
+                        .and_then(|e| EmailAddress::parse(e).ok()),
+                });
+            }
+            last = sk;
+        }
+        let next = out.last_evaluated_key.and(last);
+        Ok((members, next))
+    }
+}

@@ -1,0 +1,628 @@
+//! Campaigns as code: `campaigns/<id>.yaml`, a one-off send of an existing
+//! template to the people in one or more segments, at an instant or at a
+//! local time in each recipient's zone, with an optional A/B test. This
+//! module parses and checks a campaign file against the catalog (file, line
+//! and problem, like journeys); `waymark campaigns validate|preview` use it.
+
+use crate::journey::catalog::{at, locate, yaml_error};
+use crate::journey::{Catalog, ContentError, ContentFile};
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Where campaign files live.
+pub const DIR: &str = "campaigns/";
+
+/// A checked campaign.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Campaign {
+    pub id: String,
+    pub name: String,
+    /// Members of any of these segments …
+    pub segments: Vec<String>,
+    /// … unless in any of these.
+    pub exclude: Vec<String>,
+    pub template: String,
+    pub subject: Option<String>,
+    pub preheader: Option<String>,
+    pub topic: Option<String>,
+    pub send_at: SendAt,
+    /// Skip whoever got marketing mail within this long before the send.
+    pub smart_sending: Option<SignedDuration>,
+    /// Added to the store's own links (`utm_source=…`).
+    pub utm: BTreeMap<String, String>,
+    pub ab_test: Option<AbTest>,
+}
+
+/// When a campaign goes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SendAt {
+    Instant(Timestamp),
+    /// This wall-clock time in each recipient's zone (the shop's when
+    /// unknown); a recipient whose time has passed when the send starts
+    /// gets it at once.
+    Local(jiff::civil::DateTime),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AbTest {
+    pub variants: Vec<Variant>,
+    /// Percent of the audience that gets the test (the rest the winner).
+    pub test_share: u8,
+    pub metric: Metric,
+    /// How long the test runs before the winner goes to the rest.
+    pub wait: SignedDuration,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Variant {
+    pub name: String,
+    pub subject: Option<String>,
+    pub template: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    Clicks,
+    /// Unreliable under Apple Mail Privacy Protection; allowed, not default.
+    Opens,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    id: String,
+    name: Option<String>,
+    audience: AudienceFile,
+    template: String,
+    subject: Option<String>,
+    preheader: Option<String>,
+    topic: Option<String>,
+    send_at: SendAtFile,
+    smart_sending: Option<String>,
+    #[serde(default)]
+    utm: BTreeMap<String, String>,
+    ab_test: Option<AbFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AudienceFile {
+    segments: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SendAtFile {
+    Instant(String),
+    Local { local: String },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AbFile {
+    variants: Vec<VariantFile>,
+    test_share: String,
+    #[serde(default)]
+    metric: Option<String>,
+    wait: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VariantFile {
+    name: String,
+    subject: Option<String>,
+    template: Option<String>,
+}
+
+fn is_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// Parses and checks one campaign file against the catalog (segments,
+/// templates and topics must exist).
+pub fn parse(f: &ContentFile, catalog: &Catalog) -> Result<Campaign, Vec<ContentError>> {
+    let file: File = serde_norway::from_str(&f.text).map_err(|e| yaml_error(f, e))?;
+    let mut errors = Vec::new();
+    // Where a key's block starts, so a value is found in its own block
+    // (a variant named `a` is not the `a` of `audience`).
+    let block = |key: &str| {
+        f.text
+            .lines()
+            .position(|l| l.trim_start().starts_with(key))
+            .unwrap_or(0)
+    };
+    let (audience_at, ab_at) = (block("audience:"), block("ab_test:"));
+    let mut problem_from = |from: usize, needle: &str, message: String| {
+        errors.push(at(f, locate(&f.text, needle, from), message));
+    };
+    let stem = f
+        .path
+        .rsplit('/')
+        .next()
+        .and_then(|n| n.strip_suffix(".yaml").or_else(|| n.strip_suffix(".yml")))
+        .unwrap_or("");
+    if !is_id(&file.id) {
+        problem_from(
+            0,
+            "id:",
+            format!("id `{}`: lower_snake_case, at most 64 characters", file.id),
+        );
+    } else if file.id != stem {
+        problem_from(
+            0,
+            "id:",
+            format!("id `{}` must match the file name `{stem}`", file.id),
+        );
+    }
+    if file.audience.segments.is_empty() {
+        problem_from(
+            audience_at,
+            "segments",
+            "audience: name at least one segment".into(),
+        );
+    }
+    for s in file.audience.segments.iter().chain(&file.audience.exclude) {
+        if !catalog.segments().iter().any(|x| &x.id == s) {
+            problem_from(audience_at, s, format!("no segment `{s}` in segments/"));
+        }
+    }
+    let template_exists = |t: &str| catalog.template(t).is_some();
+    if !template_exists(&file.template) {
+        problem_from(
+            block("template:"),
+            &file.template,
+            format!("no template `{}` in templates/", file.template),
+        );
+    }
+    if let Some(t) = &file.topic
+        && !catalog.topics().iter().any(|x| &x.id == t)
+    {
+        problem_from(
+            block("topic:"),
+            t,
+            format!("topic `{t}` is not in journeys/_defaults.yaml's topics"),
+        );
+    }
+    let send_at = match &file.send_at {
+        SendAtFile::Instant(raw) => match crate::time::parse_instant(raw) {
+            Some(t) => Some(SendAt::Instant(t)),
+            None => {
+                problem_from(
+                    block("send_at:"),
+                    raw,
+                    format!(
+                        "send_at `{raw}`: an instant with its offset (2026-12-04T09:00:00Z), or {{local: \"2026-12-04T10:00\"}}"
+                    ),
+                );
+                None
+            }
+        },
+        SendAtFile::Local { local } => match local.parse::<jiff::civil::DateTime>() {
+            Ok(d) => Some(SendAt::Local(d)),
+            Err(_) => {
+                problem_from(
+                    block("send_at:"),
+                    local,
+                    format!("send_at local `{local}`: a local date and time (2026-12-04T10:00)"),
+                );
+                None
+            }
+        },
+    };
+    let smart_sending = match &file.smart_sending {
+        None => None,
+        Some(raw) => match crate::time::parse_duration(raw) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                problem_from(
+                    block("smart_sending:"),
+                    raw,
+                    format!("smart_sending `{raw}`: {e}"),
+                );
+                None
+            }
+        },
+    };
+    for (k, v) in &file.utm {
+        if !["source", "medium", "campaign", "content", "term"].contains(&k.as_str()) {
+            problem_from(
+                block("utm:"),
+                k,
+                format!("utm `{k}`: one of source, medium, campaign, content, term"),
+            );
+        }
+        if v.is_empty() || v.chars().any(|c| c.is_control() || c == '&' || c == '#') {
+            problem_from(
+                block("utm:"),
+                k,
+                format!("utm `{k}`: a non-empty value without `&`, `#` or control characters"),
+            );
+        }
+    }
+    let ab_test = file.ab_test.as_ref().and_then(|ab| {
+        if !(2..=4).contains(&ab.variants.len()) {
+            problem_from(
+                ab_at,
+                "variants",
+                format!("ab_test: 2 to 4 variants, not {}", ab.variants.len()),
+            );
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for v in &ab.variants {
+            if !is_id(&v.name) || !names.insert(v.name.clone()) {
+                problem_from(
+                    ab_at,
+                    &format!("name: {}", v.name),
+                    format!("variant `{}`: a unique lower_snake_case name", v.name),
+                );
+            }
+            if v.subject.is_none() && v.template.is_none() {
+                problem_from(
+                    ab_at,
+                    &format!("name: {}", v.name),
+                    format!("variant `{}`: give a subject, a template or both", v.name),
+                );
+            }
+            if let Some(t) = &v.template
+                && !template_exists(t)
+            {
+                problem_from(ab_at, t, format!("no template `{t}` in templates/"));
+            }
+        }
+        let share = ab
+            .test_share
+            .trim()
+            .trim_end_matches('%')
+            .trim()
+            .parse::<u8>()
+            .ok()
+            .filter(|p| (2..=100).contains(p));
+        if share.is_none() {
+            problem_from(
+                ab_at,
+                "test_share",
+                format!(
+                    "test_share `{}`: a percentage from 2 % to 100 %",
+                    ab.test_share
+                ),
+            );
+        }
+        let metric = match ab.metric.as_deref() {
+            None | Some("clicks") => Some(Metric::Clicks),
+            Some("opens") => Some(Metric::Opens),
+            Some(other) => {
+                problem_from(ab_at, other, format!("metric `{other}`: clicks or opens"));
+                None
+            }
+        };
+        let wait = match crate::time::parse_duration(&ab.wait) {
+            Ok(d) if d >= SignedDuration::from_mins(30) => Some(d),
+            Ok(_) => {
+                problem_from(
+                    ab_at,
+                    "wait",
+                    "ab_test wait: at least 30m (clicks need time)".into(),
+                );
+                None
+            }
+            Err(e) => {
+                problem_from(ab_at, "wait", format!("ab_test wait `{}`: {e}", ab.wait));
+                None
+            }
+        };
+        Some(AbTest {
+            variants: ab
+                .variants
+                .iter()
+                .map(|v| Variant {
+                    name: v.name.clone(),
+                    subject: v.subject.clone(),
+                    template: v.template.clone(),
+                })
+                .collect(),
+            test_share: share?,
+            metric: metric?,
+            wait: wait?,
+        })
+    });
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Campaign {
+        name: file.name.unwrap_or_else(|| file.id.clone()),
+        id: file.id,
+        segments: file.audience.segments,
+        exclude: file.audience.exclude,
+        template: file.template,
+        subject: file.subject,
+        preheader: file.preheader,
+        topic: file.topic,
+        send_at: send_at.expect("no errors: parsed"),
+        smart_sending,
+        utm: file.utm,
+        ab_test,
+    })
+}
+
+/// The journey name a campaign's runs, messages and results go under
+/// (SES tags allow `-`; journey ids never have one).
+pub fn journey(id: &str) -> String {
+    format!("campaign-{id}")
+}
+
+/// Whether a journey name is a campaign's.
+pub fn is_campaign(journey: &str) -> bool {
+    journey.starts_with("campaign-")
+}
+
+/// How long a contact keeps a campaign's run once decided: past the
+/// attribution windows and the weeks refunds come in; then it expires (a
+/// weekly newsletter must not grow every profile by 52 runs a year).
+pub const RUN_KEPT: SignedDuration = SignedDuration::from_hours(24 * 90);
+
+/// The step name of a campaign's email without an A/B test.
+pub const STEP: &str = "email";
+
+/// Which part of the audience a contact is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    /// No A/B test: everyone gets the one email.
+    All,
+    /// In the test share, with this variant (index).
+    Test(usize),
+    /// Gets the winner once it is decided.
+    Rest,
+}
+
+/// Stable per (campaign, contact), in `0..n`.
+fn bucket(campaign: &str, contact: &str, salt: &str, n: u64) -> u64 {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for part in [campaign, contact, salt] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    let d = h.finalize();
+    u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]]) % n.max(1)
+}
+
+impl Campaign {
+    /// When the send starts: the instant; for a local time, the moment it
+    /// is that time in the earliest zone on Earth (UTC+14), so every zone's
+    /// wave can be queued ahead of its hour.
+    pub fn starts_at(&self) -> Timestamp {
+        match &self.send_at {
+            SendAt::Instant(t) => *t,
+            SendAt::Local(dt) => {
+                let earliest = jiff::tz::TimeZone::fixed(jiff::tz::offset(14));
+                dt.to_zoned(earliest)
+                    .map(|z| z.timestamp())
+                    .unwrap_or(Timestamp::MIN)
+            }
+        }
+    }
+
+    /// When a recipient in `zone` gets it: the instant, or the local time in
+    /// their zone; a recipient whose local time had already passed when the
+    /// send started (`started`) gets it at once (never a day late).
+    pub fn due_for(&self, zone: &jiff::tz::TimeZone, started: Timestamp) -> Timestamp {
+        match &self.send_at {
+            SendAt::Instant(t) => (*t).max(started),
+            SendAt::Local(dt) => dt
+                .to_zoned(zone.clone())
+                .map(|z| z.timestamp())
+                .unwrap_or(started)
+                .max(started),
+        }
+    }
+
+    /// The part of the audience `contact` is in (stable: a restarted
+    /// fan-out puts everyone in the same place).
+    pub fn group(&self, contact: &str) -> Group {
+        let Some(ab) = &self.ab_test else {
+            return Group::All;
+        };
+        if bucket(&self.id, contact, "share", 100) < u64::from(ab.test_share) {
+            Group::Test(bucket(&self.id, contact, "variant", ab.variants.len() as u64) as usize)
+        } else {
+            Group::Rest
+        }
+    }
+
+    /// The step name, subject and template of a variant (or of the campaign
+    /// without a test).
+    pub fn email(&self, variant: Option<&str>) -> (String, Option<String>, String) {
+        let v = variant.and_then(|name| {
+            self.ab_test
+                .as_ref()
+                .and_then(|ab| ab.variants.iter().find(|v| v.name == name))
+        });
+        match v {
+            None => (
+                STEP.to_string(),
+                self.subject.clone(),
+                self.template.clone(),
+            ),
+            Some(v) => (
+                v.name.clone(),
+                v.subject.clone().or_else(|| self.subject.clone()),
+                v.template.clone().unwrap_or_else(|| self.template.clone()),
+            ),
+        }
+    }
+}
+
+/// One recipient's send, as the fan-out records it (an event the contact's
+/// processing takes: consent, topics, smart sending, local time).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Send {
+    pub campaign: String,
+    pub contact: crate::ids::ContactId,
+    /// The variant this recipient gets (A/B), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// When the send (or this wave) started.
+    pub started_at: Timestamp,
+    /// The campaign itself (left out where a run keeps the send).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub def: Option<Box<Campaign>>,
+}
+
+/// `url` with the campaign's UTM parameters added, for links to the store's
+/// own `origin` only (other sites' links are left alone).
+pub fn with_utm(url: &str, origin: &str, utm: &BTreeMap<String, String>) -> String {
+    if utm.is_empty() || !url.starts_with(origin) {
+        return url.to_string();
+    }
+    let (base, fragment) = match url.split_once('#') {
+        Some((b, f)) => (b, Some(f)),
+        None => (url, None),
+    };
+    let mut out = base.to_string();
+    for (k, v) in utm {
+        out.push(if out.contains('?') { '&' } else { '?' });
+        out.push_str(&format!("utm_{k}={v}"));
+    }
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
+}
+
+/// `body` (HTML or text) with the UTM parameters added to every link to
+/// the store's `origin` (a URL ends at a quote, space, bracket or `<`).
+pub fn add_utm(body: &str, origin: &str, utm: &BTreeMap<String, String>) -> String {
+    if utm.is_empty() || origin.is_empty() {
+        return body.to_string();
+    }
+    let mut out = String::with_capacity(body.len() + 64);
+    let mut rest = body;
+    while let Some(i) = rest.find(origin) {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | ')'))
+            .unwrap_or(tail.len());
+        // A sentence's full stop after a bare URL is not part of it.
+        let url = tail[..end].trim_end_matches(['.', ',', ';', ':', '!', '?']);
+        out.push_str(&with_utm(url, origin, utm));
+        rest = &tail[url.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> Catalog {
+        Catalog::from_files(&crate::repo_content::files(&crate::repo_content::root())).unwrap()
+    }
+
+    fn file(name: &str, text: &str) -> ContentFile {
+        ContentFile {
+            path: format!("campaigns/{name}.yaml"),
+            text: text.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_campaign_with_a_test_parses() {
+        let c = parse(
+            &file(
+                "black_friday",
+                "id: black_friday\naudience:\n  segments: [engaged, prospects]\n  exclude: [lapsed]\ntemplate: welcome_1\nsubject: Black Friday\ntopic: offers\nsend_at: {local: \"2026-11-27T10:00\"}\nsmart_sending: 16h\nutm: {source: waymark, campaign: black_friday}\nab_test:\n  variants:\n    - {name: a, subject: \"Black Friday: 30 % off\"}\n    - {name: b, subject: \"Our biggest sale\"}\n  test_share: 20%\n  wait: 4h\n",
+            ),
+            &catalog(),
+        )
+        .unwrap();
+        assert_eq!(c.segments, vec!["engaged", "prospects"]);
+        assert!(matches!(c.send_at, SendAt::Local(_)));
+        let ab = c.ab_test.unwrap();
+        assert_eq!(
+            (ab.test_share, ab.metric, ab.variants.len()),
+            (20, Metric::Clicks, 2)
+        );
+    }
+
+    #[test]
+    fn every_problem_is_named_with_its_line() {
+        let text = "id: sale\naudience:\n  segments: [nobody]\ntemplate: no_such_template\ntopic: gossip\nsend_at: tomorrow\nab_test:\n  variants:\n    - {name: a}\n  test_share: 120%\n  wait: 5m\n";
+        let errors = parse(&file("sale", text), &catalog()).unwrap_err();
+        let said: Vec<String> = errors
+            .iter()
+            .map(|e| format!("{}:{} {}", e.path, e.line, e.message))
+            .collect();
+        let has = |line: usize, part: &str| {
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e.line == line && e.message.contains(part)),
+                "line {line} `{part}` in {said:#?}"
+            );
+        };
+        has(3, "no segment `nobody`");
+        has(4, "no template `no_such_template`");
+        has(5, "topic `gossip`");
+        has(6, "send_at `tomorrow`");
+        has(8, "2 to 4 variants");
+        has(9, "give a subject, a template or both");
+        has(10, "test_share");
+        has(11, "at least 30m");
+        assert!(errors.iter().all(|e| e.path == "campaigns/sale.yaml"));
+    }
+
+    #[test]
+    fn the_id_matches_the_file_and_unknown_fields_are_refused() {
+        let e = parse(&file("x", "id: y\naudience: {segments: [engaged]}\ntemplate: welcome_1\nsend_at: 2026-12-04T09:00:00Z\n"), &catalog()).unwrap_err();
+        assert!(e[0].message.contains("match the file name"), "{e:?}");
+        let e = parse(&file("x", "id: x\naudience: {segments: [engaged]}\ntemplate: welcome_1\nsend_at: 2026-12-04T09:00:00Z\nsegmnts: []\n"), &catalog()).unwrap_err();
+        assert!(e[0].message.contains("segmnts"), "{e:?}");
+        assert_eq!(e[0].line, 5);
+    }
+
+    #[test]
+    fn utm_goes_on_every_store_link_in_a_body() {
+        let utm = BTreeMap::from([("campaign".to_string(), "bf".to_string())]);
+        let html = r#"<a href="https://shop.example/a">A</a> <a href="https://x.example/b">B</a> see https://shop.example/c."#;
+        let out = add_utm(html, "https://shop.example", &utm);
+        assert!(
+            out.contains(r#"href="https://shop.example/a?utm_campaign=bf""#),
+            "{out}"
+        );
+        assert!(out.contains(r#"href="https://x.example/b""#), "{out}");
+        assert!(
+            out.contains("https://shop.example/c?utm_campaign=bf."),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn utm_goes_on_the_stores_links_only() {
+        let utm = BTreeMap::from([("source".to_string(), "waymark".to_string())]);
+        assert_eq!(
+            with_utm(
+                "https://shop.example/p?x=1#top",
+                "https://shop.example",
+                &utm
+            ),
+            "https://shop.example/p?x=1&utm_source=waymark#top"
+        );
+        assert_eq!(
+            with_utm("https://other.example/p", "https://shop.example", &utm),
+            "https://other.example/p"
+        );
+    }
+}

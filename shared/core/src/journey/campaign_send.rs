@@ -1,0 +1,130 @@
+//! One recipient of a campaign: the send gate a journey email passes
+//! (consent, the campaign's topic, smart sending, quiet hours), then one
+//! message at the recipient's time. The decision is kept as a run of the
+//! campaign's journey (ended at once: `completed` when queued, `exited` with
+//! the reason when skipped), so a redelivered send does nothing, opens and
+//! clicks find their email, orders are attributed, and the results count
+//! sends and skips by reason like any journey's.
+
+use super::catalog::Catalog;
+use super::dates::local_zone;
+use super::effect::Effect;
+use super::run::{Run, RunStatus};
+use crate::campaign::{Send, journey};
+use crate::contact::Contact;
+use crate::event::EventKind;
+use crate::outbox::OutboxMessage;
+use jiff::Timestamp;
+
+pub(super) fn plan(
+    catalog: &Catalog,
+    contact: &mut Contact,
+    runs: &mut Vec<Run>,
+    send: &Send,
+    at: Timestamp,
+    effects: &mut Vec<Effect>,
+) {
+    let Some(c) = send.def.as_deref() else {
+        return;
+    };
+    let name = journey(&c.id);
+    if runs.iter().any(|r| r.journey == name) {
+        return; // already decided (a redelivery, an overlapping segment)
+    }
+    let (step, subject, template) = c.email(send.variant.as_deref());
+    let zone = local_zone(catalog, contact);
+    let mut due = c.due_for(&zone, send.started_at.max(at));
+    let mut run = Run {
+        journey: name.clone(),
+        version: 1,
+        key: "contact".into(),
+        entry: 0,
+        status: RunStatus::Active,
+        step: 0,
+        wait_until: None,
+        entered_at: at,
+        trigger_at: at,
+        cursor: due,
+        ended_at: None,
+        end_reason: None,
+        trigger: EventKind::CampaignSend(Send {
+            def: None,
+            ..send.clone()
+        }),
+        matched: None,
+        sent: vec![],
+        path: send
+            .variant
+            .iter()
+            .map(|v| format!("variant={v}"))
+            .collect(),
+        clicks: vec![],
+    };
+    let excluded = c.exclude.iter().find(|s| contact.segments.contains(*s));
+    let rules = catalog.sending();
+    let cap = c
+        .smart_sending
+        .map(|per| crate::sending::Cap { max: 1, per })
+        .or(rules.cap);
+    let skip = if let Some(s) = excluded {
+        Some(format!("in excluded segment {s}"))
+    } else if !contact.accepts_marketing() {
+        Some("no email marketing consent".into())
+    } else if c
+        .topic
+        .as_ref()
+        .is_some_and(|t| contact.topics_out.contains(t))
+    {
+        Some("unsubscribed from this email topic".into())
+    } else if contact.email.is_none() {
+        Some("contact has no email address".into())
+    } else if cap.is_some_and(|cap| {
+        crate::sending::capped_until(&cap, &contact.marketing_sent, due).is_some()
+    }) {
+        Some("smart sending".into())
+    } else {
+        None
+    };
+    if let Some(reason) = skip {
+        effects.push(Effect::Skipped {
+            journey: name,
+            step,
+            reason: reason.clone(),
+        });
+        run.status = RunStatus::Exited;
+        run.ended_at = Some(at);
+        run.end_reason = Some(reason);
+        runs.push(run);
+        return;
+    }
+    if let Some(q) = &rules.quiet_hours
+        && let Some(open) = crate::sending::quiet_until(q, due, &zone)
+    {
+        due = open;
+        run.cursor = due;
+    }
+    let Some(mut message) = OutboxMessage::for_step(contact, &run, &step, 0, &template, false)
+    else {
+        return;
+    };
+    message.topic = c.topic.clone();
+    message.not_before = (due > at).then_some(due);
+    if let Some(obj) = message.params.as_object_mut() {
+        obj.insert(
+            "campaign".into(),
+            serde_json::json!({
+                "id": c.id,
+                "name": c.name,
+                "subject": subject,
+                "preheader": c.preheader,
+                "utm": c.utm,
+            }),
+        );
+    }
+    effects.push(Effect::Email(Box::new(message)));
+    contact.marketing_queued(due);
+    run.sent.push(step);
+    run.status = RunStatus::Completed;
+    run.ended_at = Some(at);
+    runs.push(run);
+}

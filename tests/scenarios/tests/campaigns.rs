@@ -1,0 +1,337 @@
+//! Campaigns (issue 16) on the local stack: scheduled sends to segments
+//! through the timer's fan-out, each contact's own consent, suppression,
+//! smart sending and local time, one email per person, A/B tests decided by
+//! clicks, cancels. Real adapters on moto.
+
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use waymark_app::ports::CampaignStore;
+use waymark_core::campaign::{AbTest, Campaign, Metric, SendAt, Variant};
+use waymark_core::ids::ShopDomain;
+use waymark_scenarios::{CUSTOMER, ORDER, Stack};
+
+fn shop() -> ShopDomain {
+    ShopDomain::parse("demo.myshopify.com").unwrap()
+}
+
+/// A Shopify customer record: `subscribed` to email marketing or not, with
+/// an address in `country`/`province` (which sets their zone).
+fn customer(id: u64, email: &str, subscribed: bool, country: &str, province: &str) -> String {
+    let mut c: Value = serde_json::from_str(CUSTOMER).unwrap();
+    c["id"] = json!(id);
+    c["email"] = json!(email);
+    c["first_name"] = json!(email.split('@').next().unwrap());
+    c["email_marketing_consent"]["state"] = json!(if subscribed {
+        "subscribed"
+    } else {
+        "not_subscribed"
+    });
+    c["default_address"] = json!({"country_code": country, "province_code": province});
+    c.to_string()
+}
+
+fn order_for(id: u64, customer: u64, email: &str) -> String {
+    let mut o: Value = serde_json::from_str(ORDER).unwrap();
+    o["id"] = json!(id);
+    o["email"] = json!(email);
+    o["contact_email"] = json!(email);
+    o["customer"]["id"] = json!(customer);
+    o["customer"]["email"] = json!(email);
+    o["checkout_token"] = Value::Null;
+    o.to_string()
+}
+
+fn campaign(id: &str, segments: &[&str], send_at: SendAt) -> Campaign {
+    Campaign {
+        id: id.into(),
+        name: id.into(),
+        segments: segments.iter().map(|s| s.to_string()).collect(),
+        exclude: vec![],
+        template: "nurture_bestsellers".into(),
+        subject: Some("The December edit".into()),
+        preheader: None,
+        topic: Some("news".into()),
+        send_at,
+        smart_sending: Some(jiff::SignedDuration::from_hours(1)),
+        utm: BTreeMap::from([("campaign".to_string(), id.to_string())]),
+        ab_test: None,
+    }
+}
+
+async fn people(stack: &mut Stack, who: &[(u64, &str, bool, &str, &str)]) {
+    for (id, email, subscribed, country, province) in who {
+        stack
+            .webhook(
+                "customers/create",
+                &format!("c-{id}"),
+                &customer(*id, email, *subscribed, country, province),
+            )
+            .await
+            .unwrap();
+    }
+}
+
+async fn to_of(stack: &Stack, subject: &str) -> Vec<String> {
+    let mut to: Vec<String> = stack
+        .sent()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.subject == subject)
+        .flat_map(|m| m.to)
+        .collect();
+    to.sort();
+    to
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_campaign_mails_each_member_once_and_no_one_it_must_not() {
+    let mut stack = Stack::start().await.unwrap();
+    people(
+        &mut stack,
+        &[
+            (101, "ana@example.com", true, "IE", ""),
+            (102, "bob@example.com", false, "IE", ""),
+            (103, "cara@example.com", true, "IE", ""),
+            (104, "dan@example.com", true, "IE", ""),
+        ],
+    )
+    .await;
+    // Ana and Bob buy: first-time buyers. Ana is in both segments; Bob is
+    // a buyer who never subscribed.
+    for (order, cust, email) in [
+        (9001, 101, "ana@example.com"),
+        (9002, 102, "bob@example.com"),
+    ] {
+        stack
+            .webhook(
+                "orders/create",
+                &format!("o-{order}"),
+                &order_for(order, cust, email),
+            )
+            .await
+            .unwrap();
+    }
+    // Cara's address bounces for good.
+    let bounce = json!({
+        "version": "0", "id": "b-1", "detail-type": "Email Bounced", "source": "aws.ses",
+        "time": "2026-11-24T09:00:00Z",
+        "detail": {
+            "eventType": "Bounce",
+            "mail": {"timestamp": "2026-11-24T09:00:00Z", "messageId": "x-1",
+                     "destination": ["cara@example.com"],
+                     "tags": {"waymark_shop": ["demo_myshopify_com"]}},
+            "bounce": {"bounceType": "Permanent", "timestamp": "2026-11-24T09:00:00Z",
+                       "bouncedRecipients": [{"emailAddress": "cara@example.com"}]}
+        }
+    });
+    stack.ses_event(bounce).await.unwrap();
+
+    let c = campaign(
+        "december_edit",
+        &["subscribers", "first_time_buyers"],
+        SendAt::Instant("2026-12-20T10:00:00Z".parse().unwrap()),
+    );
+    let store = stack.store();
+    assert!(store.schedule(&shop(), &c, stack.clock()).await.unwrap());
+    stack.tick("2026-12-20T09:59:00Z").await.unwrap();
+    assert!(
+        to_of(&stack, "The December edit").await.is_empty(),
+        "not before its time"
+    );
+    stack.tick("2026-12-20T10:00:00Z").await.unwrap();
+    assert_eq!(
+        to_of(&stack, "The December edit").await,
+        vec!["ana@example.com", "dan@example.com"],
+        "Ana once though in two segments; not Bob (no consent) nor Cara (bounced)"
+    );
+    let mail = stack
+        .sent()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.subject == "The December edit")
+        .unwrap();
+    assert!(
+        mail.header("List-Unsubscribe").is_some(),
+        "one-click unsubscribe"
+    );
+
+    // Rescheduling a campaign under way is refused; the timer going over
+    // it again records nothing new.
+    stack.tick("2026-12-20T10:05:00Z").await.unwrap();
+    assert_eq!(to_of(&stack, "The December edit").await.len(), 2);
+    let status = waymark_app::campaigns::status(&store, &shop(), "december_edit")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status["phase"], "done", "{status:#}");
+    assert_eq!(status["audience"], 4, "Ana, Bob, Cara, Dan: {status:#}");
+    assert_eq!(status["overlaps"], 1, "Ana again: {status:#}");
+    assert_eq!(status["sent"], 2, "{status:#}");
+    assert_eq!(status["skipped"], 1, "{status:#}");
+    assert_eq!(status["suppressed"], 1, "Cara, at send time: {status:#}");
+    assert_eq!(
+        status["skipped_by_reason"]["no email marketing consent"], 1,
+        "{status:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_time_campaign_goes_out_in_waves_one_per_zone() {
+    let mut stack = Stack::start().await.unwrap();
+    people(
+        &mut stack,
+        &[
+            (201, "dublin@example.com", true, "IE", ""),
+            (202, "newyork@example.com", true, "US", "NY"),
+            (203, "losangeles@example.com", true, "US", "CA"),
+        ],
+    )
+    .await;
+    let local: jiff::civil::DateTime = "2026-12-04T10:00".parse().unwrap();
+    let c = campaign("local_ten", &["subscribers"], SendAt::Local(local));
+    assert!(
+        stack
+            .store()
+            .schedule(&shop(), &c, stack.clock())
+            .await
+            .unwrap()
+    );
+    let subject = "The December edit";
+    // 10:00 in Dublin is 10:00 UTC; New York 15:00 UTC; Los Angeles 18:00.
+    stack.tick("2026-12-03T20:00:00Z").await.unwrap();
+    assert!(to_of(&stack, subject).await.is_empty(), "queued, held");
+    stack.tick("2026-12-04T10:00:00Z").await.unwrap();
+    assert_eq!(to_of(&stack, subject).await, vec!["dublin@example.com"]);
+    stack.tick("2026-12-04T15:00:00Z").await.unwrap();
+    assert_eq!(
+        to_of(&stack, subject).await,
+        vec!["dublin@example.com", "newyork@example.com"]
+    );
+    stack.tick("2026-12-04T18:00:00Z").await.unwrap();
+    assert_eq!(to_of(&stack, subject).await.len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_campaign_sends_nothing_more() {
+    let mut stack = Stack::start().await.unwrap();
+    people(&mut stack, &[(301, "eve@example.com", true, "IE", "")]).await;
+    let c = campaign(
+        "called_off",
+        &["subscribers"],
+        SendAt::Instant("2026-12-20T10:00:00Z".parse().unwrap()),
+    );
+    let store = stack.store();
+    assert!(store.schedule(&shop(), &c, stack.clock()).await.unwrap());
+    assert!(store.cancel(&shop(), "called_off").await.unwrap());
+    assert!(
+        !store.cancel(&shop(), "called_off").await.unwrap(),
+        "nothing left to stop"
+    );
+    stack.tick("2026-12-20T10:00:00Z").await.unwrap();
+    assert!(to_of(&stack, "The December edit").await.is_empty());
+    // A cancelled campaign can be scheduled again.
+    assert!(store.schedule(&shop(), &c, stack.clock()).await.unwrap());
+    stack.tick("2026-12-20T10:01:00Z").await.unwrap();
+    assert_eq!(
+        to_of(&stack, "The December edit").await,
+        vec!["eve@example.com"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ab_test_sends_the_winner_by_clicks_to_the_rest() {
+    let mut stack = Stack::start().await.unwrap();
+    let who: Vec<(u64, String)> = (0..12)
+        .map(|i| (400 + i, format!("p{i}@example.com")))
+        .collect();
+    for (id, email) in &who {
+        stack
+            .webhook(
+                "customers/create",
+                &format!("c-{id}"),
+                &customer(*id, email, true, "IE", ""),
+            )
+            .await
+            .unwrap();
+    }
+    let mut c = campaign(
+        "ab_edit",
+        &["subscribers"],
+        SendAt::Instant("2026-12-20T10:00:00Z".parse().unwrap()),
+    );
+    c.ab_test = Some(AbTest {
+        variants: vec![
+            Variant {
+                name: "plain".into(),
+                subject: Some("Subject A".into()),
+                template: None,
+            },
+            Variant {
+                name: "bold".into(),
+                subject: Some("Subject B".into()),
+                template: None,
+            },
+        ],
+        test_share: 50,
+        metric: Metric::Clicks,
+        wait: jiff::SignedDuration::from_hours(4),
+    });
+    let store = stack.store();
+    assert!(store.schedule(&shop(), &c, stack.clock()).await.unwrap());
+    stack.tick("2026-12-20T10:00:00Z").await.unwrap();
+    let tested_a = to_of(&stack, "Subject A").await;
+    let tested_b = to_of(&stack, "Subject B").await;
+    let tested = tested_a.len() + tested_b.len();
+    assert!(
+        tested > 0 && tested < who.len(),
+        "a test share, not everyone: {tested}"
+    );
+    // Seeded clicks: every B recipient clicks, no A recipient does.
+    let sent = stack.sent().await.unwrap();
+    for m in sent.iter().filter(|m| m.subject == "Subject B") {
+        let header = m.header("X-Waymark-Message").unwrap();
+        let message = header.split(';').next().unwrap().trim();
+        let click = json!({
+            "version": "0", "id": format!("k-{message}"), "detail-type": "Email Clicked",
+            "source": "aws.ses", "time": "2026-12-20T11:00:00Z",
+            "detail": {
+                "eventType": "Click",
+                "mail": {"timestamp": "2026-12-20T10:00:01Z", "messageId": format!("ses-{message}"),
+                         "destination": m.to.clone(),
+                         "tags": {"waymark_shop": ["demo_myshopify_com"],
+                                  "waymark_message": [message],
+                                  "waymark_journey": ["campaign-ab_edit"],
+                                  "waymark_version": ["1"],
+                                  "waymark_step": ["bold"]}},
+                "click": {"timestamp": "2026-12-20T11:00:00Z", "link": "https://demo-store.example/",
+                          "userAgent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15"}
+            }
+        });
+        stack.ses_event(click).await.unwrap();
+    }
+    stack.tick("2026-12-20T13:59:00Z").await.unwrap();
+    assert_eq!(
+        to_of(&stack, "Subject A").await.len() + to_of(&stack, "Subject B").await.len(),
+        tested,
+        "the rest waits for the decision"
+    );
+    stack.tick("2026-12-20T14:00:00Z").await.unwrap();
+    assert_eq!(
+        to_of(&stack, "Subject A").await,
+        tested_a,
+        "A lost: no more A"
+    );
+    assert_eq!(
+        to_of(&stack, "Subject A").await.len() + to_of(&stack, "Subject B").await.len(),
+        who.len(),
+        "everyone once"
+    );
+    let status = waymark_app::campaigns::status(&store, &shop(), "ab_edit")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status["ab_test"]["winner"], "bold", "{status:#}");
+    assert_eq!(status["phase"], "done", "{status:#}");
+}
