@@ -169,7 +169,11 @@ impl<O: Outbox + Suppressions + Counters, M: Mailer, P: Publisher> Dispatcher<O,
         match result {
             Ok(provider_id) => {
                 self.count_sent(m).await;
-                self.outbox.mark_sent(id, &provider_id).await?;
+                let keep_until = deadline
+                    .max(m.queued_at)
+                    .checked_add(crate::ports::SETTLED_RETENTION)
+                    .unwrap_or(jiff::Timestamp::MAX);
+                self.outbox.mark_sent(id, &provider_id, keep_until).await?;
                 tracing::info!(outbox_id = id, provider_id, journey = %m.journey, step = %m.step, "sent");
                 Ok(Outcome::Sent(provider_id))
             }
@@ -529,7 +533,10 @@ mod tests {
                 .is_none(),
             "its sender is still within its deadline: no second sender"
         );
-        store.mark_sent(&key, "p-1").await.unwrap();
+        store
+            .mark_sent(&key, "p-1", at("2026-12-23T15:10:00Z"))
+            .await
+            .unwrap();
         assert_eq!(claimed.attempt, 2);
     }
 }

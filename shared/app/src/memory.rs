@@ -765,7 +765,12 @@ impl Outbox for MemoryStore {
         }))
     }
 
-    async fn mark_sent(&self, id: &str, provider_id: &str) -> Result<(), StoreError> {
+    async fn mark_sent(
+        &self,
+        id: &str,
+        provider_id: &str,
+        _keep_until: Timestamp,
+    ) -> Result<(), StoreError> {
         if let Some(e) = self.lock().outbox.get_mut(id) {
             e.status = Status::Sent(provider_id.to_string());
             e.due = None;

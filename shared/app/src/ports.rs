@@ -414,6 +414,11 @@ pub trait ContactStore {
 /// forever.
 pub const REDRIVE_QUEUED: jiff::SignedDuration = jiff::SignedDuration::from_mins(15);
 
+/// How long a settled message (sent, skipped, parked) is kept before it
+/// expires: long enough to look into a complaint or re-drive a parked one;
+/// the outbox does not grow with every email ever sent.
+pub const SETTLED_RETENTION: jiff::SignedDuration = jiff::SignedDuration::from_hours(24 * 30);
+
 /// Something due in the sparse due index.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Due {
@@ -472,10 +477,12 @@ pub trait Outbox {
         id: &str,
         lease_until: Timestamp,
     ) -> impl Future<Output = Result<Option<Claimed>, StoreError>> + Send;
+    /// Marks a message sent; it is kept until `keep_until` (then expires).
     fn mark_sent(
         &self,
         id: &str,
         provider_id: &str,
+        keep_until: Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn retry_at(
         &self,

@@ -565,7 +565,9 @@ async fn outbox_contract<S: ContactStore + DueIndex + Outbox>(s: &S) {
     assert!(due3(s.due(at("2026-11-23T11:30:00Z")).await.unwrap()));
     let lost = s.claim(&id3, at("2026-11-23T11:31:00Z")).await.unwrap();
     assert!(lost.is_some(), "still queued, and claimable");
-    s.mark_sent(&id3, "provider-3").await.unwrap();
+    s.mark_sent(&id3, "provider-3", at("2026-12-23T11:31:00Z"))
+        .await
+        .unwrap();
     assert!(!due3(s.due(at("2027-01-01T00:00:00Z")).await.unwrap()));
 
     // A claim whose function died mid-send is requeued once its lease passes.
@@ -594,7 +596,9 @@ async fn outbox_contract<S: ContactStore + DueIndex + Outbox>(s: &S) {
         .unwrap()
         .unwrap();
     assert_eq!(again.attempt, claimed.attempt + 1);
-    s.mark_sent(&id2, "provider-1").await.unwrap();
+    s.mark_sent(&id2, "provider-1", at("2026-12-23T11:15:00Z"))
+        .await
+        .unwrap();
     assert!(
         s.claim(&id2, at("2026-11-23T11:15:00Z"))
             .await
@@ -947,6 +951,23 @@ async fn dynamodb_adapter_honours_the_contract() {
         parked[0].1.as_deref(),
         Some("MessageRejected: address blocked")
     );
+    // Settled messages expire (30 days after their time); queued ones never.
+    for item in stack.items().await.unwrap() {
+        let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+        if text("t").as_deref() != Some("outbox") {
+            continue;
+        }
+        let st = text("st").unwrap_or_default();
+        let ttl = item.get("ttl").and_then(|v| v.as_n().ok()).cloned();
+        match st.as_str() {
+            "sent" | "parked" | "skipped" => {
+                let ttl: i64 = ttl.expect("a settled message expires").parse().unwrap();
+                assert!(ttl > at("2026-12-20T00:00:00Z").as_second(), "{st}: {ttl}");
+                assert!(ttl < at("2027-01-31T00:00:00Z").as_second(), "{st}: {ttl}");
+            }
+            _ => assert!(ttl.is_none(), "{st} must not expire"),
+        }
+    }
     let stack = Stack::start().await.unwrap();
     suppressions_contract(&store(&stack)).await;
     segments_contract(&store(&stack)).await;

@@ -27,6 +27,9 @@ impl DynamoStore {
         for (name, value) in values {
             request = request.expression_attribute_values(name, value);
         }
+        if update.contains("#ttl") {
+            request = request.expression_attribute_names("#ttl", TTL);
+        }
         request.send().await.map_err(|e| sdk_err(what, e))?;
         Ok(())
     }

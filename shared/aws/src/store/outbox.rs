@@ -39,17 +39,24 @@ impl Outbox for DynamoStore {
         }
     }
 
-    async fn mark_sent(&self, id: &str, provider_id: &str) -> Result<(), StoreError> {
+    async fn mark_sent(
+        &self,
+        id: &str,
+        provider_id: &str,
+        keep_until: Timestamp,
+    ) -> Result<(), StoreError> {
         self.client
             .update_item()
             .table_name(&self.table)
             .key(PK, s(id))
             .key(SK, s(keys::sk::OUTBOX))
             .update_expression(
-                "SET st = :sent, provider_id = :pid REMOVE due_shard, due_at, last_error",
+                "SET st = :sent, provider_id = :pid, #ttl = :ttl REMOVE due_shard, due_at, last_error",
             )
+            .expression_attribute_names("#ttl", TTL)
             .expression_attribute_values(":sent", s("sent"))
             .expression_attribute_values(":pid", s(provider_id))
+            .expression_attribute_values(":ttl", n(keep_until.as_second()))
             .send()
             .await
             .map_err(|e| sdk_err("mark sent", e))?;
@@ -75,8 +82,12 @@ impl Outbox for DynamoStore {
     async fn park(&self, c: &Claimed, error: &str) -> Result<(), StoreError> {
         self.settle(
             c,
-            "SET st = :st, last_error = :why REMOVE due_shard, due_at",
-            [(":st", s("parked")), (":why", s(error))],
+            "SET st = :st, last_error = :why, #ttl = :ttl REMOVE due_shard, due_at",
+            [
+                (":st", s("parked")),
+                (":why", s(error)),
+                (":ttl", settled_ttl(c)),
+            ],
             "park message",
         )
         .await
@@ -85,8 +96,12 @@ impl Outbox for DynamoStore {
     async fn skip(&self, c: &Claimed, reason: &str) -> Result<(), StoreError> {
         self.settle(
             c,
-            "SET st = :st, skip_reason = :why REMOVE due_shard, due_at",
-            [(":st", s("skipped")), (":why", s(reason))],
+            "SET st = :st, skip_reason = :why, #ttl = :ttl REMOVE due_shard, due_at",
+            [
+                (":st", s("skipped")),
+                (":why", s(reason)),
+                (":ttl", settled_ttl(c)),
+            ],
             "skip message",
         )
         .await
@@ -154,4 +169,12 @@ pub async fn outbox_by_status(
         }
     }
     Ok(found)
+}
+
+/// When a settled message expires: its time plus `SETTLED_RETENTION`.
+fn settled_ttl(c: &Claimed) -> AttributeValue {
+    let at = c.message.queued_at;
+    n(at.checked_add(waymark_app::ports::SETTLED_RETENTION)
+        .unwrap_or(at)
+        .as_second())
 }

@@ -141,9 +141,17 @@ fn cost(records: &[Record], sizes: &HashMap<String, usize>) -> BTreeMap<&'static
 
 async fn table_sizes(stack: &Stack) -> HashMap<String, usize> {
     let ddb = aws_sdk_dynamodb::Client::new(&stack.sdk);
-    let out = ddb.scan().table_name(&stack.table).send().await.unwrap();
-    out.items
-        .unwrap_or_default()
+    // Every page: an aged table is well past one scan page (1 MB).
+    let items: Vec<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> = ddb
+        .scan()
+        .table_name(&stack.table)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .unwrap();
+    items
         .iter()
         .map(|i| {
             let text = |k: &str| {
@@ -212,8 +220,264 @@ async fn finish(stack: &Stack, records: &Records, name: &str) {
     report(name, &cost(&taken, &sizes));
 }
 
+/// Totals over every function of one measured event.
+fn totals(by: &BTreeMap<&'static str, Cost>, only: Option<&str>) -> (u32, f64, f64) {
+    by.iter()
+        .filter(|(f, _)| only.is_none_or(|o| o == **f))
+        .fold((0, 0.0, 0.0), |(n, r, w), (_, c)| {
+            (
+                n + c.requests.values().sum::<u32>(),
+                r + c.rcu,
+                w + c.wcu + c.index_wcu,
+            )
+        })
+}
+
+/// The requests recorded since the last call, by function.
+async fn take(stack: &Stack, records: &Records) -> BTreeMap<&'static str, Cost> {
+    let taken: Vec<Record> = records.lock().unwrap().drain(..).collect();
+    let sizes = table_sizes(stack).await;
+    records.lock().unwrap().clear();
+    cost(&taken, &sizes)
+}
+
+/// One measured figure: printed as a table row, or as a JSON line.
+struct Figure {
+    event: &'static str,
+    age_days: u32,
+    requests: u32,
+    rcu: f64,
+    wcu: f64,
+}
+
+fn product_view(id: &str, at: jiff::Timestamp, product: u32) -> Value {
+    json!([{"type": "product_viewed", "id": id, "anonymous_id": "anon-ana", "at": at.to_string(),
+            "email": "ana.silva@example.com",
+            "product": {"id": format!("p{product}"), "title": format!("Product {product}"),
+                        "category": "Scarves", "price": "39.90", "currency": "EUR",
+                        "url": format!("https://demo-store.example/products/p{product}")}}])
+}
+
+fn checkout(n: u32, at: jiff::Timestamp) -> String {
+    let mut c: Value = serde_json::from_str(CHECKOUT).unwrap();
+    c["id"] = json!(35_471_023_456_789u64 + u64::from(n));
+    c["token"] = json!(format!("tok{n:029}"));
+    c["created_at"] = json!(at.to_string());
+    c["updated_at"] = json!(at.to_string());
+    c.to_string()
+}
+
+fn order(n: u32, at: jiff::Timestamp) -> String {
+    let mut o: Value = serde_json::from_str(ORDER).unwrap();
+    o["id"] = json!(6_123_456_789_012u64 + u64::from(n));
+    o["name"] = json!(format!("#{}", 1000 + n));
+    o["checkout_token"] = json!(format!("tok{n:029}"));
+    o["created_at"] = json!(at.to_string());
+    o["processed_at"] = json!(at.to_string());
+    o["updated_at"] = json!(at.to_string());
+    o.to_string()
+}
+
+fn open_event(message: &str, journey: &str, at: jiff::Timestamp) -> Value {
+    json!({
+        "version": "0", "id": format!("open-{message}-{at}"), "detail-type": "Email Opened",
+        "source": "aws.ses", "time": at.to_string(),
+        "detail": {"eventType": "Open",
+            "mail": {"timestamp": at.to_string(), "messageId": format!("ses-{message}"),
+                     "destination": ["ana.silva@example.com"],
+                     "tags": {"waymark_shop": ["demo_myshopify_com"], "waymark_message": [message],
+                              "waymark_journey": [journey], "waymark_version": ["1"]}},
+            "open": {"timestamp": at.to_string(),
+                     "userAgent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15"}}
+    })
+}
+
+/// The newest email Ana was sent: (message id, journey).
+async fn newest_email(stack: &Stack) -> Option<(String, String)> {
+    let sent = stack.sent().await.ok()?;
+    let m = sent.last()?;
+    let header = m.header("X-Waymark-Message")?;
+    let message = header.split(';').next()?.trim().to_string();
+    let journey = header
+        .split("journey=")
+        .nth(1)?
+        .split(';')
+        .next()?
+        .trim()
+        .to_string();
+    Some((message, journey))
+}
+
+/// One contact through a year of light, realistic activity (three
+/// storefront views a day, a checkout and an order every six weeks, an
+/// open a week, the daily tick), each event kind measured when the contact
+/// is new and at 60, 150 and 365 days.
+async fn aged(json_lines: bool) -> Vec<Figure> {
+    let records: Records = Arc::default();
+    let upstream: Arc<OnceLock<String>> = Arc::default();
+    let via = proxy(records.clone(), upstream.clone()).await;
+    let mut stack = Stack::start_via(|moto| {
+        upstream.set(moto.to_string()).expect("set once");
+        via.clone()
+    })
+    .await
+    .expect("local stack on moto");
+    let day0: jiff::Timestamp = "2026-11-23T12:00:00Z".parse().unwrap();
+    let at =
+        |day: u32, hour: i64| day0 + jiff::SignedDuration::from_hours(24 * i64::from(day) + hour);
+    stack
+        .webhook("customers/create", "c-aged", CUSTOMER)
+        .await
+        .unwrap();
+    records.lock().unwrap().clear();
+    let mut figures = Vec::new();
+    let mut seq = 0u32;
+    let mut day = 0u32;
+    for age in [0u32, 60, 150, 365] {
+        // Live up to this age.
+        while day < age {
+            day += 1;
+            for v in 0..3 {
+                seq += 1;
+                stack
+                    .track(product_view(
+                        &format!("v{seq}"),
+                        at(day, 2 + 3 * v),
+                        seq % 40,
+                    ))
+                    .await
+                    .unwrap();
+            }
+            if day.is_multiple_of(42) {
+                seq += 1;
+                stack
+                    .webhook(
+                        "checkouts/create",
+                        &format!("k{seq}"),
+                        &checkout(seq, at(day, 9)),
+                    )
+                    .await
+                    .unwrap();
+                stack
+                    .webhook(
+                        "orders/create",
+                        &format!("o{seq}"),
+                        &order(seq, at(day, 10)),
+                    )
+                    .await
+                    .unwrap();
+            }
+            if day.is_multiple_of(7)
+                && let Some((message, journey)) = newest_email(&stack).await
+            {
+                stack
+                    .ses_event(open_event(&message, &journey, at(day, 11)))
+                    .await
+                    .unwrap();
+            }
+            stack.tick(&at(day, 12).to_string()).await.unwrap();
+            records.lock().unwrap().clear();
+        }
+        // Measure each kind once at this age.
+        let measure =
+            |figures: &mut Vec<Figure>, event: &'static str, by: &BTreeMap<&'static str, Cost>| {
+                let (requests, rcu, wcu) = totals(by, None);
+                figures.push(Figure {
+                    event,
+                    age_days: age,
+                    requests,
+                    rcu,
+                    wcu,
+                });
+            };
+        seq += 1;
+        stack
+            .track(product_view(&format!("m{seq}"), at(day, 13), 7))
+            .await
+            .unwrap();
+        measure(&mut figures, "page_view", &take(&stack, &records).await);
+        seq += 1;
+        let n = seq;
+        stack
+            .webhook(
+                "checkouts/create",
+                &format!("mk{n}"),
+                &checkout(n, at(day, 14)),
+            )
+            .await
+            .unwrap();
+        measure(
+            &mut figures,
+            "checkouts_create",
+            &take(&stack, &records).await,
+        );
+        stack
+            .webhook("orders/create", &format!("mo{n}"), &order(n, at(day, 15)))
+            .await
+            .unwrap();
+        let by = take(&stack, &records).await;
+        let (_, r_all, w_all) = totals(&by, None);
+        let (d_n, d_r, d_w) = totals(&by, Some("dispatch"));
+        let (all_n, _, _) = totals(&by, None);
+        figures.push(Figure {
+            event: "orders_create",
+            age_days: age,
+            requests: all_n - d_n,
+            rcu: r_all - d_r,
+            wcu: w_all - d_w,
+        });
+        figures.push(Figure {
+            event: "email_sent",
+            age_days: age,
+            requests: d_n,
+            rcu: d_r,
+            wcu: d_w,
+        });
+        if let Some((message, journey)) = newest_email(&stack).await {
+            stack
+                .ses_event(open_event(&message, &journey, at(day, 16)))
+                .await
+                .unwrap();
+            measure(&mut figures, "email_open", &take(&stack, &records).await);
+        }
+        day += 1;
+        stack.tick(&at(day, 12).to_string()).await.unwrap();
+        measure(&mut figures, "tick", &take(&stack, &records).await);
+        let size = contact_size(&stack).await;
+        if !json_lines {
+            println!(
+                "  aged {age} days: the contact's partition holds {} items, {} KB",
+                size.0,
+                size.1 / 1024
+            );
+        }
+    }
+    figures
+}
+
+/// Items in Ana's partition and their total size.
+async fn contact_size(stack: &Stack) -> (usize, usize) {
+    let sizes = table_sizes(stack).await;
+    let mine: Vec<usize> = sizes
+        .iter()
+        .filter(|(k, _)| k.starts_with("S#demo.myshopify.com#C#"))
+        .map(|(_, v)| *v)
+        .collect();
+    (mine.len(), mine.iter().sum())
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    if std::env::args().any(|a| a == "--json") {
+        for f in aged(true).await {
+            println!(
+                "{}",
+                json!({"event": f.event, "age_days": f.age_days, "requests": f.requests,
+                       "rcu": f.rcu, "wcu": f.wcu})
+            );
+        }
+        return;
+    }
     let records: Records = Arc::default();
     let upstream: Arc<OnceLock<String>> = Arc::default();
     let via = proxy(records.clone(), upstream.clone()).await;
@@ -287,6 +551,36 @@ async fn main() {
     .await;
     campaign_recipient(&mut stack, &records).await;
     sweep_on_moto(&mut stack).await;
+    println!(
+        "One contact as it ages (3 storefront views a day, an order every 6 weeks, an open a week, the daily tick); each event kind, all functions, index writes included:"
+    );
+    let figures = aged(false).await;
+    println!(
+        "  {:<17} {:>8} {:>8} {:>8} {:>8}",
+        "event", "new", "60 d", "150 d", "365 d"
+    );
+    for event in [
+        "page_view",
+        "checkouts_create",
+        "orders_create",
+        "email_sent",
+        "email_open",
+        "tick",
+    ] {
+        let cell = |age: u32| {
+            figures
+                .iter()
+                .find(|f| f.event == event && f.age_days == age)
+                .map_or("—".to_string(), |f| format!("{:.0}/{:.1}", f.wcu, f.rcu))
+        };
+        println!(
+            "  {event:<17} {:>8} {:>8} {:>8} {:>8}   (WCU/RCU)",
+            cell(0),
+            cell(60),
+            cell(150),
+            cell(365)
+        );
+    }
 }
 
 /// One recipient of a campaign, everything included: the fan-out's page
