@@ -136,7 +136,19 @@ pub async fn run(cmd: Local) -> Result<ExitCode> {
                 base: functions.trim_end_matches('/').to_string(),
                 client: reqwest::Client::new(),
             };
-            let runner = Runner::new(&sdk, &t, stream, invoker)?;
+            let mut runner = Runner::new(&sdk, &t, stream, invoker)?;
+            // What a function keeps failing on goes to the failure queue,
+            // as on AWS (`waymark dlq list|redrive`).
+            let sqs = aws_sdk_sqs::Client::new(&sdk);
+            if let Ok(out) = sqs
+                .get_queue_url()
+                .queue_name("StreamFailures")
+                .send()
+                .await
+                && let Some(url) = out.queue_url
+            {
+                runner.send_failures_to(sqs, url);
+            }
             forward_ipv6_loopback(&functions).await;
             eprintln!(
                 "runner: control on http://{control} (POST /tick?now=…), realtime={realtime}"

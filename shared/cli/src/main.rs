@@ -4,6 +4,7 @@
 
 mod campaigns;
 mod content;
+mod dlq;
 mod local;
 mod report;
 mod report_html;
@@ -43,6 +44,9 @@ enum Command {
     /// Campaign files: validate and preview.
     #[command(subcommand)]
     Campaigns(campaigns::Campaigns),
+    /// What failed for good (parked messages, failure queues): list, redrive.
+    #[command(subcommand)]
+    Dlq(dlq::Dlq),
 }
 
 #[tokio::main]
@@ -55,6 +59,7 @@ async fn main() -> std::process::ExitCode {
         Command::Segments(cmd) => segments::segments(cmd).await,
         Command::Report(args) => report::report(args).await,
         Command::Campaigns(cmd) => campaigns::campaigns(cmd).await,
+        Command::Dlq(cmd) => dlq::dlq(cmd).await,
     };
     match result {
         Ok(code) => code,

@@ -1,4 +1,4 @@
-//! Creates the template's tables and email identities on the emulator (or
+//! Creates the template's tables, queues and email identities on the emulator (or
 //! any endpoint the SDK is pointed at). Idempotent: existing ones are kept.
 
 use crate::template::Template;
@@ -110,6 +110,15 @@ pub async fn create(sdk: &aws_config::SdkConfig, template: &Template, names: &Na
                     .with_context(|| format!("enabling TTL on {name}"))?;
             }
         }
+    }
+    // The failure destinations (named by their logical id locally).
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    for (id, _) in template.of_type("AWS::SQS::Queue") {
+        sqs.create_queue()
+            .queue_name(id)
+            .send()
+            .await
+            .with_context(|| format!("creating queue {id}"))?;
     }
     let ses = aws_sdk_sesv2::Client::new(sdk);
     for (id, r) in template.of_type("AWS::SES::EmailIdentity") {

@@ -10,7 +10,7 @@ use anyhow::{Result, anyhow};
 use aws_sdk_dynamodbstreams::types::{AttributeValue, ShardIteratorType};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -62,6 +62,11 @@ pub struct Runner<I> {
     /// stream objects when it rolls back a cancelled transaction, which
     /// strands long-lived iterators.
     positions: BTreeMap<String, Option<String>>,
+    /// Sequence number → shard, for the records a failure names.
+    shards: HashMap<String, String>,
+    /// Where records a function keeps failing on go (the template's
+    /// `StreamFailures`), when the local stack plays it.
+    on_failure: Option<(aws_sdk_sqs::Client, String)>,
     subscriptions: Vec<Subscription>,
     /// Scheduled functions: binary, schedule, and the logical time of the
     /// last invocation.
@@ -179,6 +184,8 @@ impl<I: Invoker> Runner<I> {
         Ok(Self {
             streams: aws_sdk_dynamodbstreams::Client::new(sdk),
             stream_arn,
+            shards: HashMap::new(),
+            on_failure: None,
             positions: BTreeMap::new(),
             subscriptions,
             scheduled,
@@ -189,6 +196,13 @@ impl<I: Invoker> Runner<I> {
     /// What serves the functions (tests swap functions in and out).
     pub fn invoker_mut(&mut self) -> &mut I {
         &mut self.invoker
+    }
+
+    /// Sends what a function keeps failing on to `queue_url` (the template's
+    /// on-failure destination, `StreamFailures`) and goes on, as Lambda
+    /// does; without one, a failure stops the runner loudly (tests).
+    pub fn send_failures_to(&mut self, sqs: aws_sdk_sqs::Client, queue_url: String) {
+        self.on_failure = Some((sqs, queue_url));
     }
 
     /// Reads what the stream holds now (every shard, in order).
@@ -229,7 +243,12 @@ impl<I: Invoker> Runner<I> {
                 .await?;
             for r in out.records.unwrap_or_default() {
                 if let Some(seq) = r.dynamodb.as_ref().and_then(|d| d.sequence_number.clone()) {
-                    *position = Some(seq);
+                    *position = Some(seq.clone());
+                    // Bounded: only failures need a record's shard.
+                    if self.shards.len() > 100_000 {
+                        self.shards.clear();
+                    }
+                    self.shards.insert(seq, id.clone());
                 }
                 records.push(lambda_record(&r, &self.stream_arn));
             }
@@ -256,7 +275,9 @@ impl<I: Invoker> Runner<I> {
                     })
                     .collect();
                 for chunk in selected.chunks(sub.batch_size.max(1)) {
-                    deliver(&self.invoker, &sub.function, chunk).await?;
+                    if let Err(failed) = deliver(&self.invoker, &sub.function, chunk).await? {
+                        self.failed(&sub.function, &failed).await?;
+                    }
                 }
             }
         }
@@ -297,9 +318,65 @@ impl<I: Invoker> Runner<I> {
     }
 }
 
+impl<I: Invoker> Runner<I> {
+    /// Records a function kept failing on: to the on-failure queue in the
+    /// shape Lambda sends for a DynamoDB stream (`DDBStreamBatchInfo`), or,
+    /// without one, as an error.
+    async fn failed(&self, function: &str, records: &[Value]) -> Result<()> {
+        let Some((sqs, url)) = &self.on_failure else {
+            return Err(anyhow!(
+                "{function} kept failing on {} record(s); see its log",
+                records.len()
+            ));
+        };
+        let seq = |r: &Value| {
+            r["dynamodb"]["SequenceNumber"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        };
+        let (first, last) = (
+            records.first().map(seq).unwrap_or_default(),
+            records.last().map(seq).unwrap_or_default(),
+        );
+        let body = json!({
+            "requestContext": {
+                "functionArn": format!("arn:aws:lambda:us-east-1:000000000000:function:{function}"),
+                "condition": "RetryAttemptsExhausted",
+                "approximateInvokeCount": 3
+            },
+            "version": "1.0",
+            "timestamp": jiff::Timestamp::now().to_string(),
+            "DDBStreamBatchInfo": {
+                "shardId": self.shards.get(&first).cloned().unwrap_or_default(),
+                "startSequenceNumber": first,
+                "endSequenceNumber": last,
+                "batchSize": records.len(),
+                "streamArn": self.stream_arn,
+            }
+        });
+        sqs.send_message()
+            .queue_url(url)
+            .message_body(body.to_string())
+            .send()
+            .await?;
+        tracing::error!(
+            function,
+            records = records.len(),
+            "records sent to the failure queue"
+        );
+        Ok(())
+    }
+}
+
 /// Invokes `function` with `records`, retrying from the first reported
-/// failure as Lambda does; gives up loudly after a few attempts.
-async fn deliver<I: Invoker>(invoker: &I, function: &str, records: &[&Value]) -> Result<()> {
+/// failure as Lambda does; after a few attempts, the records it still fails
+/// on (`Err` inside: the caller decides where they go).
+async fn deliver<I: Invoker>(
+    invoker: &I,
+    function: &str,
+    records: &[&Value],
+) -> Result<std::result::Result<(), Vec<Value>>> {
     let mut pending: Vec<&Value> = records.to_vec();
     for _attempt in 0..3 {
         let response = invoker
@@ -312,7 +389,7 @@ async fn deliver<I: Invoker>(invoker: &I, function: &str, records: &[&Value]) ->
             .filter_map(|f| f["itemIdentifier"].as_str())
             .collect();
         let Some(first) = failed.iter().min() else {
-            return Ok(());
+            return Ok(Ok(()));
         };
         let from = pending
             .iter()
@@ -320,14 +397,11 @@ async fn deliver<I: Invoker>(invoker: &I, function: &str, records: &[&Value]) ->
             .unwrap_or(0);
         pending = pending.split_off(from);
     }
-    Err(anyhow!(
-        "{function} kept failing on {} record(s); see its log",
-        pending.len()
-    ))
+    Ok(Err(pending.into_iter().cloned().collect()))
 }
 
 /// A stream record in the shape Lambda delivers it.
-fn lambda_record(r: &aws_sdk_dynamodbstreams::types::Record, arn: &str) -> Value {
+pub fn lambda_record(r: &aws_sdk_dynamodbstreams::types::Record, arn: &str) -> Value {
     let change = r.dynamodb.as_ref();
     let image = |m: Option<&std::collections::HashMap<String, AttributeValue>>| -> Value {
         m.map(|m| Value::Object(m.iter().map(|(k, v)| (k.clone(), attribute(v))).collect()))

@@ -178,3 +178,63 @@ fn settled_ttl(c: &Claimed) -> AttributeValue {
         .unwrap_or(at)
         .as_second())
 }
+
+impl DynamoStore {
+    /// Puts a parked message back in the queue, attempts from zero (after
+    /// the cause was fixed): the stream's `MODIFY` hands it to dispatch.
+    /// `false` if it is not parked (any more).
+    pub async fn redrive_parked(&self, id: &str, now: Timestamp) -> Result<bool, StoreError> {
+        let next = now
+            .checked_add(waymark_app::ports::REDRIVE_QUEUED)
+            .unwrap_or(now);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(id))
+            .key(SK, s(keys::sk::OUTBOX))
+            .condition_expression("st = :parked")
+            .update_expression(
+                "SET st = :queued, attempts = :zero, due_shard = :shard, due_at = :due REMOVE last_error, #ttl",
+            )
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_values(":parked", s("parked"))
+            .expression_attribute_values(":queued", s("queued"))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":shard", s(keys::shard(id)))
+            .expression_attribute_values(":due", n(next.as_millisecond()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(sdk_err("redrive parked message", e)),
+        }
+    }
+
+    /// Hands a still-queued message to dispatch again (a `MODIFY` the
+    /// stream delivers): for a message whose stream record was lost.
+    /// `false` if it is not queued (sent or settled meanwhile).
+    pub async fn touch_queued(&self, id: &str, now: Timestamp) -> Result<bool, StoreError> {
+        let next = now
+            .checked_add(waymark_app::ports::REDRIVE_QUEUED)
+            .unwrap_or(now);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(id))
+            .key(SK, s(keys::sk::OUTBOX))
+            .condition_expression("st = :queued")
+            .update_expression("SET due_at = :due")
+            .expression_attribute_values(":queued", s("queued"))
+            .expression_attribute_values(":due", n(next.as_millisecond()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(sdk_err("touch queued message", e)),
+        }
+    }
+}
