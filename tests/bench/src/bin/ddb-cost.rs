@@ -253,9 +253,16 @@ struct Figure {
 fn product_view(id: &str, at: jiff::Timestamp, product: u32) -> Value {
     json!([{"type": "product_viewed", "id": id, "anonymous_id": "anon-ana", "at": at.to_string(),
             "email": "ana.silva@example.com",
-            "product": {"id": format!("p{product}"), "title": format!("Product {product}"),
+            "product": {"id": product, "title": format!("Product {product}"),
                         "category": "Scarves", "price": "39.90", "currency": "EUR",
                         "url": format!("https://demo-store.example/products/p{product}")}}])
+}
+
+/// A storefront product view, which must be taken (a refused batch would
+/// measure nothing).
+async fn view(stack: &mut Stack, id: &str, at: jiff::Timestamp, product: u32) {
+    let (status, body) = stack.track(product_view(id, at, product)).await.unwrap();
+    assert_eq!(status, 200, "{body}");
 }
 
 fn checkout(n: u32, at: jiff::Timestamp) -> String {
@@ -339,14 +346,7 @@ async fn aged(json_lines: bool) -> Vec<Figure> {
             day += 1;
             for v in 0..3 {
                 seq += 1;
-                stack
-                    .track(product_view(
-                        &format!("v{seq}"),
-                        at(day, 2 + 3 * v),
-                        seq % 40,
-                    ))
-                    .await
-                    .unwrap();
+                view(&mut stack, &format!("v{seq}"), at(day, 2 + 3 * v), seq % 40).await;
             }
             if day.is_multiple_of(42) {
                 seq += 1;
@@ -391,10 +391,7 @@ async fn aged(json_lines: bool) -> Vec<Figure> {
                 });
             };
         seq += 1;
-        stack
-            .track(product_view(&format!("m{seq}"), at(day, 13), 7))
-            .await
-            .unwrap();
+        view(&mut stack, &format!("m{seq}"), at(day, 13), 7).await;
         measure(&mut figures, "page_view", &take(&stack, &records).await);
         seq += 1;
         let n = seq;
