@@ -379,13 +379,35 @@ fn plain(field: &str, v: Option<String>, max: usize, errs: &mut Vec<String>) -> 
     let markup = v
         .chars()
         .any(|c| c.is_control() || invisible(c) || matches!(c, '<' | '>'));
-    if markup || lower.contains("://") || lower.contains("www.") {
+    let bare_address = v.split_whitespace().any(looks_like_address);
+    if markup || lower.contains("://") || lower.contains("www.") || bare_address {
         errs.push(format!(
             "{field}: plain text only (no links, markup or control characters)"
         ));
         return None;
     }
     Some(v)
+}
+
+/// A bare web address (`evil.example/login`, `pay-now.shop`): mail clients
+/// turn these into links without any scheme. Labels of letters, digits and
+/// `-`, at least two, the last 2 to 24 letters; what follows a `/` is its
+/// path. Initials and version numbers (`J.R.`, `v2.0`) are not addresses.
+fn looks_like_address(token: &str) -> bool {
+    let token = token.trim_matches(|c: char| !c.is_alphanumeric() && c != '/');
+    let host = token.split(['/', '?', '#']).next().unwrap_or("");
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let labels: Vec<&str> = host.split('.').collect();
+    let Some(tld) = labels.last() else {
+        return false;
+    };
+    labels.len() >= 2
+        && (2..=24).contains(&tld.len())
+        && tld.chars().all(|c| c.is_ascii_alphabetic())
+        && labels
+            .iter()
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_alphanumeric() || c == '-'))
+        && labels[..labels.len() - 1].iter().any(|l| l.len() >= 2)
 }
 
 /// Zero-width and direction-changing characters: invisible in a mail, and
@@ -430,6 +452,38 @@ fn link(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bare_web_addresses_are_not_plain_text_but_initials_and_versions_are() {
+        for bad in [
+            "evil.example/login",
+            "Visit pay-now.shop today",
+            "URGENT: verify at secure-login.example.com",
+            "ana@evil.example",
+        ] {
+            let mut errs = Vec::new();
+            assert!(
+                plain("first_name", Some(bad.into()), 512, &mut errs).is_none(),
+                "{bad}"
+            );
+            assert!(errs[0].contains("plain text only"), "{errs:?}");
+        }
+        for good in [
+            "Ana",
+            "J.R. Smith",
+            "Scarf v2.0",
+            "St. Patrick's scarf",
+            "Mrs. O'Brien",
+            "Cotton (100%).",
+        ] {
+            let mut errs = Vec::new();
+            assert_eq!(
+                plain("first_name", Some(good.into()), 512, &mut errs).as_deref(),
+                Some(good),
+                "{errs:?}"
+            );
+        }
+    }
 
     fn shop() -> ShopDomain {
         ShopDomain::parse("demo.myshopify.com").unwrap()
