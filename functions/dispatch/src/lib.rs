@@ -130,6 +130,7 @@ pub async fn handle(
 ) -> Result<BatchResponse, Error> {
     let deadline = waymark_aws::config::deadline(&batch.context);
     let mut response = BatchResponse::default();
+    let mut metrics = waymark_aws::metrics::Metrics::default();
     for record in &batch.payload.records {
         if record.string("t") != Some("outbox") || record.string("st") != Some("queued") {
             continue;
@@ -137,10 +138,20 @@ pub async fn handle(
         let Some(id) = record.string("PK") else {
             continue;
         };
-        if let Err(e) = service.dispatch(id, deadline).await {
-            tracing::error!(outbox_id = id, error = %e, "dispatch failed; record will be retried");
-            response.fail(record);
+        use waymark_app::dispatch::Outcome;
+        match service.dispatch(id, deadline).await {
+            Ok(Outcome::Sent(_)) => metrics.add("EmailsSent", 1.0),
+            Ok(Outcome::Retry(_)) => metrics.add("SendsRetried", 1.0),
+            Ok(Outcome::Parked(_)) => metrics.add("MessagesParked", 1.0),
+            Ok(Outcome::Suppressed(_)) => metrics.add("SendsSuppressed", 1.0),
+            Ok(Outcome::NotClaimed) => {}
+            Err(e) => {
+                metrics.add("DispatchErrors", 1.0);
+                tracing::error!(outbox_id = id, error = %e, "dispatch failed; record will be retried");
+                response.fail(record);
+            }
         }
     }
+    metrics.emit("dispatch");
     Ok(response)
 }

@@ -33,7 +33,16 @@ pub async fn handle(
     service: &Service,
     event: LambdaEvent<serde_json::Value>,
 ) -> Result<String, Error> {
-    match service.handle(&event.payload).await {
+    let result = service.handle(&event.payload).await;
+    let mut metrics = waymark_aws::metrics::Metrics::default();
+    match &result {
+        Ok(Handled::Suppressed(n)) => metrics.add("AddressesSuppressed", *n as f64),
+        Ok(Handled::Recorded(n)) => metrics.add("EngagementRecorded", *n as f64),
+        Ok(_) => {}
+        Err(_) => metrics.add("FeedbackErrors", 1.0),
+    }
+    metrics.emit("feedback");
+    match result {
         Ok(Handled::Ignored) => Ok("ignored: not Waymark's mail".into()),
         Ok(h) => Ok(format!("{h:?}")),
         Err(e @ FeedbackHandlingError::Shape(_)) => {

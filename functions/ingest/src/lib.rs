@@ -118,6 +118,27 @@ pub async fn handle(service: &Service, req: Request) -> Result<Response<Body>, E
             serde_json::json!({"error": format!("no route {route}")}),
         ),
     };
+    let mut metrics = waymark_aws::metrics::Metrics::default();
+    let kind = match route {
+        "/track" => "Track",
+        "/shopify" => "Webhook",
+        _ => "Other",
+    };
+    metrics.add(
+        match (kind, answer.status) {
+            ("Other", _) => "OtherRequests",
+            ("Webhook", 200..=299) => "WebhooksAccepted",
+            ("Webhook", 401) => "WebhooksUnauthorized",
+            ("Webhook", 400..=499) => "WebhooksRefused",
+            ("Webhook", _) => "WebhooksFailed",
+            (_, 200..=299) => "TrackAccepted",
+            (_, 429) => "TrackThrottled",
+            (_, 400..=499) => "TrackRefused",
+            _ => "TrackFailed",
+        },
+        1.0,
+    );
+    metrics.emit("ingest");
     let mut response = Response::builder()
         .status(answer.status)
         .header("content-type", "application/json");

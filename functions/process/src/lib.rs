@@ -32,6 +32,7 @@ pub async fn handle(
     batch: LambdaEvent<StreamBatch>,
 ) -> Result<BatchResponse, Error> {
     let mut response = BatchResponse::default();
+    let mut metrics = waymark_aws::metrics::Metrics::default();
     for record in &batch.payload.records {
         if record.event_name != "INSERT" || record.string("t") != Some("event") {
             continue;
@@ -48,17 +49,27 @@ pub async fn handle(
             }
         };
         match service.handle_event(&event).await {
-            Ok(_) => {}
+            Ok(report) => {
+                metrics.add("EventsProcessed", 1.0);
+                let queued = report
+                    .effects
+                    .iter()
+                    .filter(|e| matches!(e, waymark_core::journey::Effect::Email(_)))
+                    .count();
+                metrics.add("EmailsQueued", queued as f64);
+            }
             // Retrying cannot help an event that names nobody: log and move on.
             Err(e @ ProcessError::Unattributable(_)) => {
                 tracing::error!(event = %event.id, error = %e, "event skipped")
             }
             Err(e) => {
+                metrics.add("ProcessErrors", 1.0);
                 tracing::error!(event = %event.id, error = %e, "processing failed; batch will be retried from here");
                 response.fail(record);
                 break;
             }
         }
     }
+    metrics.emit("process");
     Ok(response)
 }

@@ -40,7 +40,7 @@ pub async fn handle(
     // again at the next tick, a minute later.
     let started = std::time::Instant::now();
     let more_time = || started.elapsed() < TICK_BUDGET;
-    Ok(tick(
+    let report = tick(
         &service.processor,
         store,
         store,
@@ -48,5 +48,14 @@ pub async fn handle(
         more_time,
     )
     .await?
-    .report)
+    .report;
+    let mut metrics = waymark_aws::metrics::Metrics::default();
+    metrics.add("ContactsFired", report.contacts as f64);
+    metrics.add("EmailsQueued", report.emails_queued as f64);
+    metrics.add("MessagesRequeued", report.messages_requeued as f64);
+    metrics.add("CampaignSends", report.campaign_sends as f64);
+    metrics.add("TickFailures", report.failed as f64);
+    metrics.add("TickDeferred", report.deferred as f64);
+    metrics.emit("timer");
+    Ok(report)
 }
