@@ -305,7 +305,18 @@ pub fn parse(f: &ContentFile, catalog: &Catalog) -> Result<Campaign, Vec<Content
                 None
             }
         };
+        let local = matches!(file.send_at, SendAtFile::Local { .. });
         let wait = match crate::time::parse_duration(&ab.wait) {
+            // A local-time send's test goes out in waves over 26 hours
+            // (UTC+14 to UTC-12): the decision must wait for the last.
+            Ok(d) if local && d < SignedDuration::from_hours(30) => {
+                problem_from(
+                    ab_at,
+                    "wait",
+                    "ab_test wait: at least 30h with a local-time send_at (its waves span 26 hours; the last needs time to click)".into(),
+                );
+                None
+            }
             Ok(d) if d >= SignedDuration::from_mins(30) => Some(d),
             Ok(_) => {
                 problem_from(
@@ -543,7 +554,7 @@ mod tests {
         let c = parse(
             &file(
                 "black_friday",
-                "id: black_friday\naudience:\n  segments: [engaged, prospects]\n  exclude: [lapsed]\ntemplate: welcome_1\nsubject: Black Friday\ntopic: offers\nsend_at: {local: \"2026-11-27T10:00\"}\nsmart_sending: 16h\nutm: {source: waymark, campaign: black_friday}\nab_test:\n  variants:\n    - {name: a, subject: \"Black Friday: 30 % off\"}\n    - {name: b, subject: \"Our biggest sale\"}\n  test_share: 20%\n  wait: 4h\n",
+                "id: black_friday\naudience:\n  segments: [engaged, prospects]\n  exclude: [lapsed]\ntemplate: welcome_1\nsubject: Black Friday\ntopic: offers\nsend_at: {local: \"2026-11-27T10:00\"}\nsmart_sending: 16h\nutm: {source: waymark, campaign: black_friday}\nab_test:\n  variants:\n    - {name: a, subject: \"Black Friday: 30 % off\"}\n    - {name: b, subject: \"Our biggest sale\"}\n  test_share: 20%\n  wait: 30h\n",
             ),
             &catalog(),
         )
@@ -582,6 +593,16 @@ mod tests {
         has(10, "test_share");
         has(11, "at least 30m");
         assert!(errors.iter().all(|e| e.path == "campaigns/sale.yaml"));
+    }
+
+    #[test]
+    fn a_local_time_test_waits_for_its_last_wave() {
+        let text = "id: t\naudience: {segments: [engaged]}\ntemplate: welcome_1\nsend_at: {local: \"2026-12-04T10:00\"}\nab_test:\n  variants:\n    - {name: a, subject: A}\n    - {name: b, subject: B}\n  test_share: 20%\n  wait: 4h\n";
+        let e = parse(&file("t", text), &catalog()).unwrap_err();
+        assert!(e[0].message.contains("at least 30h"), "{e:?}");
+        assert_eq!(e[0].line, 10);
+        let ok = text.replace("wait: 4h", "wait: 30h");
+        assert!(parse(&file("t", &ok), &catalog()).is_ok());
     }
 
     #[test]
