@@ -874,17 +874,7 @@ impl crate::ports::CampaignStore for MemoryStore {
             Some((_, _, v, _)) => v + 1,
             None => 1,
         };
-        let state = CampaignState {
-            phase: CampaignPhase::Scheduled,
-            started_at: None,
-            segment: 0,
-            after: None,
-            recorded: 0,
-            overlaps: 0,
-            decide_at: None,
-            winner: None,
-            scheduled_at: at,
-        };
+        let state = CampaignState::scheduled(at);
         s.campaigns.insert(
             key,
             (campaign.clone(), state, version, Some(campaign.starts_at())),

@@ -159,6 +159,23 @@ pub struct CampaignState {
     pub scheduled_at: Timestamp,
 }
 
+impl CampaignState {
+    /// A campaign just scheduled (at `at`): nothing sent yet.
+    pub fn scheduled(at: Timestamp) -> Self {
+        Self {
+            phase: CampaignPhase::Scheduled,
+            started_at: None,
+            segment: 0,
+            after: None,
+            recorded: 0,
+            overlaps: 0,
+            decide_at: None,
+            winner: None,
+            scheduled_at: at,
+        }
+    }
+}
+
 /// A campaign as stored: its definition, progress and version.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CampaignRecord {

@@ -25,17 +25,7 @@ impl CampaignStore for DynamoStore {
         at: Timestamp,
     ) -> Result<bool, StoreError> {
         let pk = keys::campaign(shop, &campaign.id);
-        let state = CampaignState {
-            phase: CampaignPhase::Scheduled,
-            started_at: None,
-            segment: 0,
-            after: None,
-            recorded: 0,
-            overlaps: 0,
-            decide_at: None,
-            winner: None,
-            scheduled_at: at,
-        };
+        let state = CampaignState::scheduled(at);
         let result = self
             .client
             .put_item()
