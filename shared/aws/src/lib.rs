@@ -4,6 +4,7 @@
 //! there is no other local-mode switch, and must never be.
 
 pub mod config;
+pub mod doc;
 pub mod events;
 pub mod keys;
 pub mod metrics;

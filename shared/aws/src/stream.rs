@@ -35,13 +35,31 @@ impl StreamRecord {
     }
 
     /// The item's document, decoded.
-    pub fn doc<T: for<'de> Deserialize<'de>>(&self) -> Result<T, String> {
+    pub fn doc<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
         let raw = self
-            .string(crate::keys::DOC)
+            .dynamodb
+            .new_image
+            .get(crate::keys::DOC)
             .ok_or_else(|| format!("record {} has no doc", self.dynamodb.sequence_number))?;
-        serde_json::from_str(raw)
-            .map_err(|e| format!("record {}: {e}", self.dynamodb.sequence_number))
+        image_doc(raw).map_err(|e| format!("record {}: {e}", self.dynamodb.sequence_number))
     }
+}
+
+/// A document as a stream image carries it: `{"S": json}`, or `{"B":
+/// base64}` when it was deflated (see [`crate::doc`]).
+pub fn image_doc<T: serde::de::DeserializeOwned>(value: &serde_json::Value) -> Result<T, String> {
+    use base64::Engine;
+    if let Some(text) = value.get("S").and_then(|v| v.as_str()) {
+        return serde_json::from_str(text).map_err(|e| e.to_string());
+    }
+    let encoded = value
+        .get("B")
+        .and_then(|v| v.as_str())
+        .ok_or("the doc is neither a string nor binary")?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|e| format!("the doc is not base64: {e}"))?;
+    crate::doc::decode_binary(&bytes).map_err(|e| e.to_string())
 }
 
 /// Lambda's partial batch response: the failed records are retried, the

@@ -362,9 +362,9 @@ async fn replay(
             let text = |k: &str| image[k]["S"].as_str();
             match (record["eventName"].as_str(), text("t"), text("st")) {
                 (Some("INSERT"), Some("event"), _) => {
-                    let event: waymark_core::event::Event = serde_json::from_str(
-                        text("doc").context("an event item without its doc")?,
-                    )?;
+                    let event: waymark_core::event::Event =
+                        waymark_aws::stream::image_doc(&image["doc"])
+                            .map_err(|e| anyhow!("an event item's doc: {e}"))?;
                     processor
                         .handle_event(&event)
                         .await

@@ -223,6 +223,9 @@ async fn contacts_contract<S: ContactStore>(s: &S) {
     // A writer that read before this commit loses, whole.
     let stale = s.commit(commit(&c, 0, vec![], vec![])).await;
     assert!(matches!(stale, Err(CommitError::Conflict)), "{stale:?}");
+    // A profile-only commit (one item, no transaction) checks its version too.
+    let ahead = s.commit(commit(&c, 5, vec![], vec![])).await;
+    assert!(matches!(ahead, Err(CommitError::Conflict)), "{ahead:?}");
     let stale_run = s
         .commit(commit(
             &c,
@@ -926,6 +929,64 @@ async fn privacy_contract<S: ContactStore + Segments + Privacy>(s: &S) {
     assert_eq!(s.count(&shop(), "vip").await.unwrap(), 0);
     // Again (a redelivery): nothing left to delete, no error.
     s.erase(&erasure).await.unwrap();
+}
+
+/// A deployment upgraded in place: items written before documents were
+/// deflated hold them as JSON strings, and are read as they are; the next
+/// commit writes the new layout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_adapter_reads_documents_written_as_json_strings() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let stack = Stack::start().await.unwrap();
+    let s = store(&stack);
+    let mut c = contact();
+    c.first_name = Some("Ana".into());
+    s.commit(commit(
+        &c,
+        0,
+        vec![VersionedRun {
+            run: run(Some("2026-11-24T10:00:00Z")),
+            version: 0,
+        }],
+        vec![],
+    ))
+    .await
+    .unwrap();
+    let ddb = aws_sdk_dynamodb::Client::new(&stack.sdk);
+    let items = stack.items().await.unwrap();
+    let mut rewritten = 0;
+    for item in items {
+        let t = item.get("t").and_then(|v| v.as_s().ok()).cloned();
+        if !matches!(t.as_deref(), Some("contact" | "run")) {
+            continue;
+        }
+        // `items()` shows every document as its JSON string: put them back
+        // that way, as earlier versions wrote them.
+        assert!(item.get("doc").is_some_and(AttributeValue::is_s));
+        ddb.put_item()
+            .table_name(&stack.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
+        rewritten += 1;
+    }
+    assert_eq!(rewritten, 2, "the profile and the run");
+    let state = s.load_for_update(&shop(), &c.id).await.unwrap().unwrap();
+    assert_eq!(state.contact.first_name.as_deref(), Some("Ana"));
+    assert_eq!(state.runs.len(), 1);
+    assert_eq!(state.runs[0].run.journey, "abandoned_checkout");
+    s.commit(commit(&state.contact, state.version, vec![], vec![]))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.load_for_update(&shop(), &c.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        state.version + 1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -420,17 +420,7 @@ impl ContactStore for DynamoStore {
                 writes.push(put(&self.table, item, "", None));
             }
         }
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await;
-        match result {
-            Ok(_) => {}
-            Err(e) if transaction_conflict(&e) => return Err(CommitError::Conflict),
-            Err(e) => return Err(sdk_err("commit", e).into()),
-        }
+        self.write_all(writes).await?;
         if let Some(a) = &c.absorbed {
             self.repoint(shop, a, later, &c.contact.id).await?;
             // Idempotent; if cut short, what is left sits in the merged
@@ -442,6 +432,41 @@ impl ContactStore for DynamoStore {
 }
 
 impl DynamoStore {
+    /// Writes a commit's items all or none. One item alone (a page view
+    /// that changes only the profile) is one conditional put: a transaction
+    /// would bill it twice for nothing to agree with.
+    async fn write_all(&self, mut writes: Vec<TransactWriteItem>) -> Result<(), CommitError> {
+        if writes.len() == 1
+            && let Some(p) = writes[0].put.take()
+        {
+            let result = self
+                .client
+                .put_item()
+                .table_name(p.table_name)
+                .set_item(Some(p.item))
+                .set_condition_expression(p.condition_expression)
+                .set_expression_attribute_values(p.expression_attribute_values)
+                .send()
+                .await;
+            return match result {
+                Ok(_) => Ok(()),
+                Err(e) if is_condition_failure(&e) => Err(CommitError::Conflict),
+                Err(e) => Err(sdk_err("commit", e).into()),
+            };
+        }
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if transaction_conflict(&e) => Err(CommitError::Conflict),
+            Err(e) => Err(sdk_err("commit", e).into()),
+        }
+    }
+
     /// Points a merged contact's addresses and contracts at the contact it
     /// went into, each only if it still leads to the merged one (or to
     /// nothing): another contact's lookup is never taken. Idempotent; if it

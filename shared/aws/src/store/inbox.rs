@@ -1,5 +1,6 @@
-//! The inbox: receipts (delivery ids, fact ids) and canonical events,
-//! written together and conditionally, so a redelivery is a duplicate.
+//! The inbox: canonical events, written conditionally by their fact id so a
+//! redelivery is a duplicate, and receipts (which delivery brought which
+//! event).
 
 use super::*;
 
@@ -31,28 +32,32 @@ impl Inbox for DynamoStore {
             (DOC.into(), doc(event)?),
             (TTL.into(), event_ttl(event.at)),
         ]);
-        let result = self
+        // The event's own conditional put decides: a fact already recorded
+        // (this delivery again, or the same fact by another delivery) is a
+        // duplicate. The receipt (which delivery brought it) follows as a
+        // plain put, written again by a redelivery if a crash lost it: two
+        // single writes bill half of a transaction of the two.
+        let recorded = match self
             .client
-            .transact_write_items()
-            .transact_items(put(
-                &self.table,
-                receipt_item,
-                "attribute_not_exists(PK)",
-                None,
-            ))
-            .transact_items(put(
-                &self.table,
-                event_item,
-                "attribute_not_exists(PK)",
-                None,
-            ))
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(event_item))
+            .condition_expression("attribute_not_exists(PK)")
             .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Recorded::New),
-            Err(e) if transaction_conflict(&e) => Ok(Recorded::Duplicate),
-            Err(e) => Err(sdk_err("record event", e)),
-        }
+            .await
+        {
+            Ok(_) => Recorded::New,
+            Err(e) if is_condition_failure(&e) => Recorded::Duplicate,
+            Err(e) => return Err(sdk_err("record event", e)),
+        };
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(receipt_item))
+            .send()
+            .await
+            .map_err(|e| sdk_err("record receipt", e))?;
+        Ok(recorded)
     }
 
     async fn reject(&self, rejected: &Rejected) -> Result<(), StoreError> {

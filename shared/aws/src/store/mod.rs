@@ -92,17 +92,14 @@ fn event_ttl(at: Timestamp) -> AttributeValue {
 }
 
 fn doc<T: Serialize>(value: &T) -> Result<AttributeValue, StoreError> {
-    serde_json::to_string(value)
-        .map(s)
-        .map_err(store_err("serialise"))
+    crate::doc::encode(value).map_err(store_err("serialise"))
 }
 
 fn read_doc<T: for<'de> Deserialize<'de>>(item: &Item) -> Result<T, StoreError> {
     let raw = item
         .get(DOC)
-        .and_then(|v| v.as_s().ok())
         .ok_or_else(|| StoreError::new(StoreErrorKind::Corrupt, "read item", "item has no doc"))?;
-    serde_json::from_str(raw).map_err(store_err("deserialise"))
+    crate::doc::decode(raw).map_err(store_err("deserialise"))
 }
 
 fn read_n(item: &Item, name: &str) -> u64 {

@@ -340,7 +340,7 @@ async fn aged(json_lines: bool) -> Vec<Figure> {
     let mut figures = Vec::new();
     let mut seq = 0u32;
     let mut day = 0u32;
-    for age in [0u32, 60, 150, 365] {
+    for age in ages() {
         // Live up to this age.
         while day < age {
             day += 1;
@@ -450,6 +450,21 @@ async fn aged(json_lines: bool) -> Vec<Figure> {
         }
     }
     figures
+}
+
+/// The ages measured: `--ages 0,60` (days) for a quicker run; by default
+/// new, 60, 150 and 365 days.
+fn ages() -> Vec<u32> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == "--ages")
+        .and_then(|i| args.get(i + 1))
+        .map(|list| {
+            list.split(',')
+                .map(|a| a.trim().parse().expect("--ages takes days, e.g. 0,60"))
+                .collect()
+        })
+        .unwrap_or_else(|| vec![0, 60, 150, 365])
 }
 
 /// Items in Ana's partition and their total size.
