@@ -358,6 +358,7 @@ mod tests {
                 segments_exited: vec![],
                 absorbed: None,
                 counts: Default::default(),
+                expired: Vec::new(),
             })
             .await
             .unwrap();

@@ -547,6 +547,7 @@ impl ContactStore for MemoryStore {
             runs,
             outbox,
             counts,
+            expired,
             ..
         } = c;
         s.counts
@@ -573,6 +574,11 @@ impl ContactStore for MemoryStore {
                 None => state.runs.push(updated),
             }
         }
+        state.runs.retain(|x| {
+            !expired
+                .iter()
+                .any(|(j, k, e)| x.run.journey == *j && x.run.key == *k && x.run.entry == *e)
+        });
         s.index_idle(slot, old_idle, new_idle);
         for (k, m) in outbox_keys.into_iter().zip(outbox) {
             s.outbox.insert(

@@ -281,6 +281,9 @@ pub struct Commit {
     /// What the results count for this step (added in the same commit, so
     /// a replayed event counts nothing).
     pub counts: Counts,
+    /// Ended runs past their keeping time, (journey, key, entry): deleted
+    /// in the commit (the contact's history remembers their entries).
+    pub expired: Vec<(String, String, u32)>,
 }
 
 /// The contact a merge removes, with what must go with it.

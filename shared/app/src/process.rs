@@ -178,8 +178,15 @@ impl<S: ContactStore> Processor<S> {
             let effects = handle_event(&self.catalog, &mut contact, &mut runs, event);
             let counts = self.count(event.at, Some(&event.kind), &before, &runs, &mut contact);
             recent.push(&event.id, RECENT_EVENTS);
-            let mut commit =
-                build_commit(&base, contact, runs, recent, &effects, Default::default());
+            let mut commit = build_commit(
+                &base,
+                contact,
+                runs,
+                recent,
+                &effects,
+                Default::default(),
+                event.at,
+            );
             commit.counts = counts;
             Ok(Attempt::Commit(
                 Box::new(commit),
@@ -228,6 +235,7 @@ impl<S: ContactStore> Processor<S> {
                 state.recent_events.clone(),
                 &effects,
                 Default::default(),
+                now,
             );
             commit.counts = counts;
             Ok(Attempt::Commit(
@@ -359,7 +367,15 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
                 effects.push(Effect::Emit(Box::new(message)));
             }
             recent.push(&event.id, RECENT_EVENTS);
-            let mut commit = build_commit(&base, contact, runs, recent, &effects, found.unmapped);
+            let mut commit = build_commit(
+                &base,
+                contact,
+                runs,
+                recent,
+                &effects,
+                found.unmapped,
+                event.at,
+            );
             commit.absorbed = absorbed;
             commit.counts = counts;
             Ok(Attempt::Commit(
@@ -618,6 +634,10 @@ fn absorb(
     }
 }
 
+/// Expired runs one commit deletes at most (a contact upgraded from a
+/// version that kept every run sheds them over its next few events).
+const EXPIRED_PER_COMMIT: usize = 20;
+
 /// What a commit is checked and compared against: the loaded version, runs
 /// and memberships.
 struct Base {
@@ -645,16 +665,29 @@ fn take_contact(state: ContactState) -> (Contact, Base, waymark_core::ids::Recen
 
 fn build_commit(
     state: &Base,
-    contact: Contact,
+    mut contact: Contact,
     runs: Vec<waymark_core::journey::Run>,
     recent_events: waymark_core::ids::RecentEvents,
     effects: &[Effect],
     identities: waymark_core::event::Identity,
+    now: jiff::Timestamp,
 ) -> Commit {
+    let mut expired = Vec::new();
     let changed = runs
         .into_iter()
         .enumerate()
         .filter_map(|(i, run)| match state.runs.get(i) {
+            // Ended long enough ago: the history remembers its entry (for
+            // runs written before it did) and the item goes.
+            Some(old)
+                if old.run == run && expired.len() < EXPIRED_PER_COMMIT && run.expired_by(now) =>
+            {
+                contact
+                    .history
+                    .record(&run.journey, &run.key, run.entry, run.entered_at);
+                expired.push((run.journey, run.key, run.entry));
+                None
+            }
             Some(old) if old.run == run => None,
             Some(old) => Some(VersionedRun {
                 run,
@@ -690,6 +723,7 @@ fn build_commit(
         identities,
         absorbed: None,
         counts: Default::default(),
+        expired,
     }
 }
 
@@ -926,6 +960,75 @@ mod merge_tests {
             }
         }
         assert_eq!(p.store().contact_count(), 0, "both profiles erased");
+    }
+
+    /// A contact from a version that kept every run: its run that ended
+    /// long ago is deleted by its next commit, its entry kept in the
+    /// history, and a `once` journey still never starts again.
+    #[tokio::test]
+    async fn an_expired_run_is_deleted_and_its_entry_remembered() {
+        use crate::memory::MemoryStore;
+        let store = MemoryStore::default();
+        let mut ana = Contact::new(ContactId::for_customer(7), shop(), at());
+        ana.customer_id = Some(7);
+        let mut old = run("once_only", 0, "completed");
+        old.ended_at = Some(at() - jiff::SignedDuration::from_hours(24 * 100));
+        let mut recent = run("once_only", 0, "completed");
+        recent.journey = "other".into();
+        recent.ended_at = Some(at() - jiff::SignedDuration::from_hours(24 * 10));
+        store.seed(ContactState {
+            contact: ana,
+            version: 1,
+            recent_events: Default::default(),
+            runs: vec![
+                VersionedRun {
+                    run: old,
+                    version: 1,
+                },
+                VersionedRun {
+                    run: recent,
+                    version: 1,
+                },
+            ],
+        });
+        let catalog = waymark_core::journey::Catalog::from_files(&[
+            waymark_core::journey::ContentFile {
+                path: "journeys/once_only.yaml".into(),
+                text: "id: once_only\nversion: 1\nname: O\ntrigger:\n  event: customer_upserted\nsteps:\n  - id: mark\n    update: { tag: [seen] }\n".into(),
+            },
+        ])
+        .unwrap();
+        let p = Processor::new(catalog, store.clone());
+        let mut e = event("shopify", customer_record(7, "ana@example.com"));
+        p.handle_event(&e).await.unwrap();
+        let state = store
+            .load_for_update(&shop(), &ContactId::for_customer(7))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            state
+                .runs
+                .iter()
+                .map(|r| r.run.journey.as_str())
+                .collect::<Vec<_>>(),
+            vec!["other"],
+            "the run past its keeping time is gone; the recent one stays"
+        );
+        let entered = state.contact.history.latest("once_only", "contact");
+        assert_eq!(entered.map(|e| e.entry), Some(0));
+        e.id = "e2".into();
+        e.at = at() + jiff::SignedDuration::from_hours(1);
+        p.handle_event(&e).await.unwrap();
+        let state = store
+            .load_for_update(&shop(), &ContactId::for_customer(7))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            state.runs.iter().all(|r| r.run.journey != "once_only"),
+            "`once` holds with the run's item gone"
+        );
     }
 
     #[tokio::test]

@@ -225,6 +225,7 @@ async fn segments_count_and_export_read_the_membership_items() {
                 segments_exited: vec![],
                 absorbed: None,
                 counts: Default::default(),
+                expired: Vec::new(),
             })
             .await
             .unwrap();

@@ -68,6 +68,7 @@ async fn what_failed_is_listed_and_goes_through_again() {
             segments_exited: vec![],
             absorbed: None,
             counts: Default::default(),
+            expired: Vec::new(),
         })
         .await
         .unwrap();

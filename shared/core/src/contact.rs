@@ -161,6 +161,10 @@ pub struct Contact {
     /// did: the lifecycle rules then only move the contact further along.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stage_by: Option<String>,
+    /// The newest entry of each journey and run key: what re-entry and
+    /// cooldowns read once ended runs have expired.
+    #[serde(default, skip_serializing_if = "crate::history::History::is_empty")]
+    pub history: crate::history::History,
 }
 
 /// A subscription as the profile keeps it.
@@ -280,6 +284,7 @@ impl Contact {
             rfm_changes_at: None,
             merged_into: None,
             stage_by: None,
+            history: Default::default(),
         }
     }
 
@@ -318,6 +323,7 @@ impl Contact {
     /// own facts win where both have one.
     pub fn absorb(&mut self, other: &Contact, at: Timestamp) {
         self.first_seen_at = self.first_seen_at.min(other.first_seen_at);
+        self.history.absorb(&other.history);
         self.activity.merge(&other.activity);
         for v in &other.viewed {
             remember(&mut self.viewed, v.clone(), VIEWED_KEPT);

@@ -13,6 +13,7 @@ pub mod coupon;
 pub mod email;
 pub mod event;
 pub mod feedback;
+pub mod history;
 pub mod hmac;
 pub mod ids;
 pub mod journey;

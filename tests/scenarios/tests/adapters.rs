@@ -132,6 +132,7 @@ fn commit(
         segments_exited: vec![],
         absorbed: None,
         counts: Default::default(),
+        expired: Vec::new(),
     }
 }
 
@@ -251,6 +252,13 @@ async fn contacts_contract<S: ContactStore>(s: &S) {
         "nothing written"
     );
     s.commit(commit(&c, 1, vec![], vec![])).await.unwrap();
+    // An expired run is deleted with the commit that names it.
+    let mut expiring = commit(&c, 2, vec![], vec![]);
+    expiring.expired = vec![("abandoned_checkout".into(), "tok".into(), 0)];
+    s.commit(expiring).await.unwrap();
+    let state = s.load_for_update(&shop(), &c.id).await.unwrap().unwrap();
+    assert!(state.runs.is_empty(), "{:?}", state.runs);
+    assert_eq!(state.version, 3);
 }
 
 /// A merge: the merged profile leaves a tombstone (conditional on its

@@ -334,17 +334,20 @@ impl ContactStore for DynamoStore {
                 item.insert(DUE_SHARD.into(), s(keys::shard(&pk)));
                 item.insert(DUE_AT.into(), n(due.as_millisecond()));
             }
-            // A decided campaign run expires (its results are counted).
-            if waymark_core::campaign::is_campaign(&r.run.journey)
-                && let Some(ended) = r.run.ended_at
-            {
-                let expires = ended
-                    .checked_add(waymark_core::campaign::RUN_KEPT)
-                    .unwrap_or(ended);
+            // An ended run expires (its results are counted, the contact's
+            // history remembers its entry).
+            if let Some(expires) = r.run.expires_at() {
                 item.insert(TTL.into(), n(expires.as_second()));
             }
             let (cond, vals) = versioned(r.version);
             writes.push(put(&self.table, item, cond, vals));
+        }
+        for (journey, key, entry) in &c.expired {
+            writes.push(delete(
+                &self.table,
+                pk.clone(),
+                keys::run_sk(journey, key, *entry),
+            ));
         }
         for seg in &c.segments_entered {
             let mut item: Item = HashMap::from([

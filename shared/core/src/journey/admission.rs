@@ -85,19 +85,33 @@ fn admit_one(
         .iter()
         .filter(|r| r.journey == def.id && r.key == key)
         .max_by_key(|r| r.entry);
-    let entry = match latest {
+    if latest.is_some_and(|r| r.is_active()) {
+        return;
+    }
+    // The newest entry that ended: a run still kept, or one whose item has
+    // expired and that only the contact's history remembers.
+    let ended = latest
+        .map(|r| (r.entry, r.entered_at))
+        .into_iter()
+        .chain(
+            contact
+                .history
+                .latest(&def.id, &key)
+                .map(|e| (e.entry, e.at)),
+        )
+        .max_by_key(|(entry, _)| *entry);
+    let entry = match ended {
         None => 0,
-        Some(r) if r.is_active() => return,
-        Some(r) => {
+        Some((entry, entered_at)) => {
             let again = match def.trigger.reentry {
                 Reentry::Once => false,
                 Reentry::Always => true,
-                Reentry::Every(d) => r.entered_at.checked_add(d).is_ok_and(|t| t <= event.at),
+                Reentry::Every(d) => entered_at.checked_add(d).is_ok_and(|t| t <= event.at),
             };
             if !again {
                 return;
             }
-            r.entry + 1
+            entry + 1
         }
     };
     let not_entered = |reason: String| Effect::NotEntered {
@@ -105,12 +119,15 @@ fn admit_one(
         reason,
     };
     if let Some(cooldown) = def.trigger.cooldown
-        && runs.iter().any(|r| {
+        && (runs.iter().any(|r| {
             r.journey == def.id
                 && r.entered_at
                     .checked_add(cooldown)
                     .is_ok_and(|t| t > event.at)
-        })
+        }) || event
+            .at
+            .checked_sub(cooldown)
+            .is_ok_and(|since| contact.history.entered_after(&def.id, since)))
     {
         effects.push(not_entered(
             "cooling down: entered this journey recently".into(),
@@ -179,6 +196,9 @@ fn admit_one(
         key,
         at: event.at,
     });
+    contact
+        .history
+        .record(&run.journey, &run.key, run.entry, run.entered_at);
     advance(catalog, contact, &mut run, event.at, effects);
     runs.push(run);
 }

@@ -88,6 +88,28 @@ impl Run {
     pub fn is_active(&self) -> bool {
         self.status == RunStatus::Active
     }
+
+    /// When an ended run's item expires: [`ENDED_RUN_KEPT`] after it ended
+    /// (a campaign's decided run: [`crate::campaign::RUN_KEPT`]); never
+    /// while it runs.
+    ///
+    /// [`ENDED_RUN_KEPT`]: crate::history::ENDED_RUN_KEPT
+    pub fn expires_at(&self) -> Option<Timestamp> {
+        let ended = self.ended_at.filter(|_| !self.is_active())?;
+        let kept = if crate::campaign::is_campaign(&self.journey) {
+            crate::campaign::RUN_KEPT
+        } else {
+            crate::history::ENDED_RUN_KEPT
+        };
+        Some(ended.checked_add(kept).unwrap_or(ended))
+    }
+
+    /// Whether a journey's ended run is past its keeping time at `now` (and
+    /// may go, its entry remembered in the contact's history). Campaign runs
+    /// are left to their expiry (they are never re-entered).
+    pub fn expired_by(&self, now: Timestamp) -> bool {
+        !crate::campaign::is_campaign(&self.journey) && self.expires_at().is_some_and(|t| t <= now)
+    }
 }
 
 /// The run an event belongs to within the contact: per checkout, a checkout

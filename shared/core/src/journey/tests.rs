@@ -534,6 +534,74 @@ fn reentry_rules_decide_whether_a_contact_starts_again() {
     assert_eq!(entries("{ every: 14d }"), 2);
 }
 
+/// Ended runs' items expire; the contact's history still holds their
+/// entries, so re-entry and cooldowns decide the same as when every run was
+/// kept.
+#[test]
+fn reentry_and_cooldown_hold_after_ended_runs_have_expired() {
+    let j = |trigger: &str| {
+        format!(
+            "id: again\nversion: 1\nname: A\ntrigger:\n  event: customer_upserted\n{trigger}steps:\n  - id: hi\n    email: abandoned_checkout_1\n"
+        )
+    };
+    let entries = |trigger: &str| {
+        let mut w = world(catalog_with(&[("a.yaml", &j(trigger))]));
+        let mut entered = 0;
+        for day in [0, 1, 15, 16, 100] {
+            let before = w.runs.len();
+            w.event(&customer(mins(day * 24 * 60), true));
+            entered += w.runs.len() - before;
+            // The ended run's item expires before the next event.
+            w.runs.retain(|r| r.is_active());
+        }
+        entered
+    };
+    assert_eq!(entries("  reentry: once\n"), 1);
+    assert_eq!(entries("  reentry: always\n"), 5);
+    assert_eq!(entries("  reentry: { every: 14d }\n"), 3);
+    assert_eq!(
+        entries("  reentry: always\n  cooldown: 20d\n"),
+        2,
+        "day 0, then day 100: the history's entries keep the cooldown"
+    );
+    let mut w = world(catalog_with(&[("a.yaml", &j("  reentry: always\n"))]));
+    w.event(&customer(t0(), true));
+    w.runs.retain(|r| r.is_active());
+    w.event(&customer(mins(60), true));
+    assert_eq!(w.runs[0].entry, 1, "entries keep counting from the history");
+}
+
+#[test]
+fn an_ended_run_expires_45_days_after_it_ends_and_a_campaigns_after_90() {
+    let mut w = world(catalog_with(&[(
+        "a.yaml",
+        "id: once\nversion: 1\nname: O\ntrigger:\n  event: customer_upserted\nsteps:\n  - id: hi\n    email: abandoned_checkout_1\n",
+    )]));
+    w.event(&customer(t0(), true));
+    let run = &w.runs[0];
+    assert!(!run.is_active());
+    let ended = run.ended_at.unwrap();
+    assert_eq!(
+        run.expires_at(),
+        Some(ended + crate::history::ENDED_RUN_KEPT)
+    );
+    assert!(!run.expired_by(ended + jiff::SignedDuration::from_hours(24 * 44)));
+    assert!(run.expired_by(ended + jiff::SignedDuration::from_hours(24 * 45)));
+    let mut campaign = run.clone();
+    campaign.journey = "campaign-weekly".into();
+    assert_eq!(
+        campaign.expires_at(),
+        Some(ended + crate::campaign::RUN_KEPT)
+    );
+    assert!(
+        !campaign.expired_by(ended + crate::campaign::RUN_KEPT),
+        "left to its TTL"
+    );
+    let mut active = run.clone();
+    active.status = RunStatus::Active;
+    assert_eq!(active.expires_at(), None);
+}
+
 #[test]
 fn suppression_keeps_one_journey_out_while_another_runs() {
     let high = "id: high\nversion: 1\nname: H\ntrigger:\n  event: checkout_updated\n  when: [has_line_items]\nsteps:\n  - id: w\n    wait: 1d\n";
@@ -1316,4 +1384,20 @@ proptest! {
             prop_assert!(errors.iter().all(|e| !e.path.is_empty()));
         }
     }
+}
+
+#[test]
+fn attribution_windows_stay_within_the_time_ended_runs_are_kept() {
+    let defaults = |window: &str| {
+        Catalog::from_files(&[ContentFile {
+            path: "journeys/_defaults.yaml".into(),
+            text: format!("attribution:\n  click_window: {window}\n"),
+        }])
+    };
+    assert!(defaults("30d").is_ok());
+    let errors = defaults("60d").unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].path, "journeys/_defaults.yaml");
+    assert_eq!(errors[0].line, 2);
+    assert!(errors[0].message.contains("click_window"), "{errors:?}");
 }

@@ -51,6 +51,7 @@ fn main() {
                     segments_exited: vec![],
                     absorbed: None,
                     counts: Default::default(),
+                    expired: Vec::new(),
                 })
                 .await
                 .unwrap();

@@ -593,6 +593,78 @@ async fn main() {
             cell(365)
         );
     }
+    bill(&figures);
+}
+
+/// The mix, per 100 events: (event measured, how many, what it
+/// stands for). The 16 other webhooks (customer updates, fulfilments,
+/// payments) are costed as a checkout, the nearest measured kind.
+const MIX: [(&str, f64, &str); 6] = [
+    ("page_view", 70.0, "storefront events"),
+    ("checkouts_create", 10.0, "checkouts"),
+    ("checkouts_create", 16.0, "other webhooks"),
+    ("orders_create", 4.0, "orders"),
+    ("email_open", 10.0, "SES opens and clicks"),
+    ("tick", 50.0, "timer firings"),
+];
+/// Emails per 100 events.
+const EMAILS_PER_100: f64 = 30.0;
+/// On-demand prices (us-east-1): per million write and read request units.
+const WRITE_PRICE: f64 = 0.625;
+const READ_PRICE: f64 = 0.125;
+/// SES: per 1,000 emails.
+const SES_PRICE: f64 = 0.10;
+
+/// The month's bill for the mix at each measured age, line by line, from the
+/// measured units (storage left out: a few GB at 10k contacts).
+fn bill(figures: &[Figure]) {
+    let mut ages: Vec<u32> = figures.iter().map(|f| f.age_days).collect();
+    ages.dedup();
+    println!(
+        "The month's bill for the mix (per 100 events: 70 storefront, 10 checkouts, 16 other webhooks, 4 orders, 10 opens/clicks, 50 timer firings; 30 emails), on-demand ${WRITE_PRICE}/M writes, ${READ_PRICE}/M reads, SES ${SES_PRICE}/1,000:"
+    );
+    for age in ages {
+        let of = |event: &str| {
+            figures
+                .iter()
+                .find(|f| f.event == event && f.age_days == age)
+        };
+        let (mut wcu, mut rcu) = (0.0, 0.0);
+        println!("  contact aged {age} days:");
+        for (event, n, what) in MIX {
+            let Some(f) = of(event) else {
+                println!("    {n:>4} {what:<22} not measured at this age");
+                continue;
+            };
+            wcu += n * f.wcu;
+            rcu += n * f.rcu;
+            println!(
+                "    {n:>4} {what:<22} × {:>5.1} WCU {:>5.1} RCU",
+                f.wcu, f.rcu
+            );
+        }
+        let email = of("email_sent").map_or((0.0, 0.0), |f| (f.wcu, f.rcu));
+        println!(
+            "    {EMAILS_PER_100:>4} {:<22} × {:>5.1} WCU {:>5.1} RCU",
+            "emails sent", email.0, email.1
+        );
+        wcu += EMAILS_PER_100 * email.0;
+        rcu += EMAILS_PER_100 * email.1;
+        println!(
+            "    per event: {:.1} WCU, {:.1} RCU (emails included)",
+            wcu / 100.0,
+            rcu / 100.0
+        );
+        for (contacts, events) in [(10_000u64, 100_000f64), (1_000_000, 10_000_000.0)] {
+            let writes = wcu / 100.0 * events / 1e6 * WRITE_PRICE;
+            let reads = rcu / 100.0 * events / 1e6 * READ_PRICE;
+            let ses = events * EMAILS_PER_100 / 100.0 / 1000.0 * SES_PRICE;
+            println!(
+                "    {contacts:>9} contacts, {events:>10} events: writes ${writes:.2} + reads ${reads:.2} + SES ${ses:.2} = ${:.2} a month",
+                writes + reads + ses
+            );
+        }
+    }
 }
 
 /// One recipient of a campaign, everything included: the fan-out's page

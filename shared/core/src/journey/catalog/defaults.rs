@@ -35,6 +35,10 @@ struct AttributionFile {
     open_window: Option<Duration>,
 }
 
+/// The longest attribution window (ended runs, whose clicks attribution
+/// reads, are kept 45 days).
+const MAX_ATTRIBUTION_WINDOW: jiff::SignedDuration = jiff::SignedDuration::from_hours(24 * 30);
+
 /// What `journeys/_defaults.yaml` sets for the whole store.
 pub(super) struct Defaults {
     pub(super) rules: Rules,
@@ -207,6 +211,20 @@ pub(super) fn parse_defaults(f: &ContentFile) -> Result<Defaults, Vec<ContentErr
             .map_or(standard.click, |d| d.0),
         open: file.attribution.open_window.map_or(standard.open, |d| d.0),
     };
+    // An email's run is kept 45 days after it ends: a longer window would
+    // look for clicks whose runs have expired.
+    for (field, window) in [
+        ("click_window", attribution.click),
+        ("open_window", attribution.open),
+    ] {
+        if window > MAX_ATTRIBUTION_WINDOW || window <= jiff::SignedDuration::ZERO {
+            return Err(vec![at(
+                f,
+                locate(&f.text, field, 0),
+                format!("attribution: `{field}` is more than zero and at most 30 days"),
+            )]);
+        }
+    }
     Ok(Defaults {
         rules,
         zone,
