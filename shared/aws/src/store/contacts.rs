@@ -235,143 +235,27 @@ impl ContactStore for DynamoStore {
         let pk = keys::contact(shop, &c.contact.id);
         self.claim_aliases(shop, &c.contact.id, &c.identities)
             .await?;
-        let versioned = |expected: u64| -> (&'static str, Option<Item>) {
-            if expected == 0 {
-                ("attribute_not_exists(PK)", None)
-            } else {
-                (
-                    "ver = :v",
-                    Some(HashMap::from([(":v".to_string(), n(expected))])),
-                )
-            }
-        };
-        let mut writes = Vec::new();
-        let mut contact_item: Item = HashMap::from([
-            (PK.into(), s(&pk)),
-            (SK.into(), s(keys::sk::CONTACT)),
-            (TYPE.into(), s("contact")),
-            (VERSION.into(), n(c.expected_version + 1)),
-            (
-                DOC.into(),
-                doc(&ContactDoc {
-                    contact: c.contact.clone(),
-                    recent_events: c.recent_events.clone(),
-                })?,
-            ),
-        ]);
-        if let Some(review) = c.contact.review_at {
-            contact_item.insert(DUE_SHARD.into(), s(keys::shard(&pk)));
-            contact_item.insert(DUE_AT.into(), n(review.as_millisecond()));
-        }
-        if let Some(idle) = c.contact.idle_at {
-            let (shard, key) = keys::idle(waymark_core::activity::day_of(idle), &pk);
-            contact_item.insert(IDLE_SHARD.into(), s(shard));
-            contact_item.insert(IDLE_KEY.into(), s(key));
-        }
+        let table = self.table.as_str();
         let (cond, vals) = versioned(c.expected_version);
-        writes.push(put(&self.table, contact_item, cond, vals));
+        let mut writes = vec![put(table, contact_item(&pk, &c)?, cond, vals)];
         if let Some(a) = &c.absorbed {
-            // A merged profile leaves a tombstone (no index attributes:
-            // never due, never idle) that lookups still naming it follow.
-            // An anonymous one is deleted.
-            let gone = keys::contact(shop, &a.id);
-            match &a.tombstone {
-                Some(t) => {
-                    let tombstone: Item = HashMap::from([
-                        (PK.into(), s(&gone)),
-                        (SK.into(), s(keys::sk::CONTACT)),
-                        (TYPE.into(), s("contact")),
-                        (VERSION.into(), n(a.version + 1)),
-                        (
-                            DOC.into(),
-                            doc(&ContactDoc {
-                                contact: t.clone(),
-                                recent_events: Default::default(),
-                            })?,
-                        ),
-                    ]);
-                    let (cond, vals) = versioned(a.version);
-                    writes.push(put(&self.table, tombstone, cond, vals));
-                }
-                None => writes.push(
-                    TransactWriteItem::builder()
-                        .delete(
-                            aws_sdk_dynamodb::types::Delete::builder()
-                                .table_name(&self.table)
-                                .key(PK, s(&gone))
-                                .key(SK, s(keys::sk::CONTACT))
-                                .condition_expression("ver = :v")
-                                .expression_attribute_values(":v", n(a.version))
-                                .build()
-                                .expect("table and key are set"),
-                        )
-                        .build(),
-                ),
-            }
-            for seg in &a.segments {
-                writes.push(delete(
-                    &self.table,
-                    keys::segment(shop, seg),
-                    keys::member_sk(&a.id),
-                ));
-            }
+            writes.extend(absorbed_writes(table, shop, a)?);
         }
         for r in &c.runs {
-            let mut item: Item = HashMap::from([
-                (PK.into(), s(&pk)),
-                (
-                    SK.into(),
-                    s(keys::run_sk(&r.run.journey, &r.run.key, r.run.entry)),
-                ),
-                (TYPE.into(), s("run")),
-                (VERSION.into(), n(r.version + 1)),
-                ("status".into(), s(r.run.status.as_str())),
-                (DOC.into(), doc(&r.run)?),
-            ]);
-            if r.run.is_active()
-                && let Some(due) = r.run.wait_until
-            {
-                item.insert(DUE_SHARD.into(), s(keys::shard(&pk)));
-                item.insert(DUE_AT.into(), n(due.as_millisecond()));
-            }
-            // An ended run expires (its results are counted, the contact's
-            // history remembers its entry).
-            if let Some(expires) = r.run.expires_at() {
-                item.insert(TTL.into(), n(expires.as_second()));
-            }
             let (cond, vals) = versioned(r.version);
-            writes.push(put(&self.table, item, cond, vals));
+            writes.push(put(table, run_item(&pk, r)?, cond, vals));
         }
         for (journey, key, entry) in &c.expired {
             writes.push(delete(
-                &self.table,
+                table,
                 pk.clone(),
                 keys::run_sk(journey, key, *entry),
             ));
         }
-        for seg in &c.segments_entered {
-            let mut item: Item = HashMap::from([
-                (PK.into(), s(keys::segment(shop, seg))),
-                (SK.into(), s(keys::member_sk(&c.contact.id))),
-                (TYPE.into(), s("member")),
-                ("contact".into(), s(c.contact.id.as_str())),
-            ]);
-            if let Some(e) = &c.contact.email {
-                item.insert("email".into(), s(e.as_str()));
-            }
-            // Unconditional: the contact's version check guards the commit.
-            writes.push(put(&self.table, item, "", None));
-        }
-        for seg in &c.segments_exited {
-            writes.push(delete(
-                &self.table,
-                keys::segment(shop, seg),
-                keys::member_sk(&c.contact.id),
-            ));
-        }
+        writes.extend(membership_writes(table, &c));
         for m in &c.outbox {
             writes.push(put(
-                &self.table,
+                table,
                 outbox_item(m)?,
                 "attribute_not_exists(PK)",
                 None,
@@ -379,59 +263,215 @@ impl ContactStore for DynamoStore {
         }
         // The results' counts, in the same transaction: counted once.
         writes.extend(super::counters::counter_updates(
-            &self.table,
+            table,
             shop,
             c.contact.id.as_str(),
             &c.counts,
         ));
-        // A merged visitor's browsers in the transaction, as far as its 100
-        // actions allow: a deleted visitor leaves nothing its lookups could
-        // lead to. The rest, and addresses and contracts, follow the commit
-        // (a merged profile's tombstone leads here meanwhile).
-        // Its runs' deletions too (active ones first: they are in the due
-        // index); those beyond are deleted after the commit.
-        let mut later = Vec::new();
-        let mut runs_later = Vec::new();
-        if let Some(a) = &c.absorbed {
-            let gone = keys::contact(shop, &a.id);
-            let mut runs: Vec<(String, String)> = a
-                .runs
-                .iter()
-                .map(|(j, k, e)| (gone.clone(), keys::run_sk(j, k, *e)))
-                .collect();
-            let room = MAX_TRANSACTION_ITEMS.saturating_sub(writes.len());
-            runs_later = runs.split_off(room.min(runs.len()));
-            for (pk, sk) in runs {
-                writes.push(delete(&self.table, pk, sk));
-            }
-            let mut browsers: Vec<String> = a
-                .anonymous_ids
-                .iter()
-                .map(|x| keys::alias_anonymous(shop, x))
-                .collect();
-            browsers.sort();
-            browsers.dedup();
-            let room = MAX_TRANSACTION_ITEMS.saturating_sub(writes.len());
-            later = browsers.split_off(room.min(browsers.len()));
-            for alias in browsers {
-                let item: Item = HashMap::from([
-                    (PK.into(), s(alias)),
-                    (SK.into(), s(keys::sk::ALIAS)),
-                    (TYPE.into(), s("alias")),
-                    ("contact".into(), s(c.contact.id.as_str())),
-                ]);
-                writes.push(put(&self.table, item, "", None));
-            }
-        }
+        let leftovers = c
+            .absorbed
+            .as_ref()
+            .map(|a| merged_leftovers(table, shop, a, &c.contact.id, &mut writes));
         self.write_all(writes).await?;
-        if let Some(a) = &c.absorbed {
-            self.repoint(shop, a, later, &c.contact.id).await?;
+        if let (Some(a), Some((browsers, runs))) = (&c.absorbed, leftovers) {
+            self.repoint(shop, a, browsers, &c.contact.id).await?;
             // Idempotent; if cut short, what is left sits in the merged
             // profile's partition, which the person's erasure deletes whole.
-            self.delete_keys(runs_later).await?;
+            self.delete_keys(runs).await?;
         }
         Ok(())
     }
+}
+
+/// The condition of a versioned write: new (`expected` 0), or still at the
+/// version it was read at.
+fn versioned(expected: u64) -> (&'static str, Option<Item>) {
+    if expected == 0 {
+        ("attribute_not_exists(PK)", None)
+    } else {
+        (
+            "ver = :v",
+            Some(HashMap::from([(":v".to_string(), n(expected))])),
+        )
+    }
+}
+
+/// The profile item, in the due index while a review is pending and in the
+/// idle index at its inactivity day.
+fn contact_item(pk: &str, c: &Commit) -> Result<Item, StoreError> {
+    let mut item: Item = HashMap::from([
+        (PK.into(), s(pk)),
+        (SK.into(), s(keys::sk::CONTACT)),
+        (TYPE.into(), s("contact")),
+        (VERSION.into(), n(c.expected_version + 1)),
+        (
+            DOC.into(),
+            doc(&ContactDoc {
+                contact: c.contact.clone(),
+                recent_events: c.recent_events.clone(),
+            })?,
+        ),
+    ]);
+    if let Some(review) = c.contact.review_at {
+        item.insert(DUE_SHARD.into(), s(keys::shard(pk)));
+        item.insert(DUE_AT.into(), n(review.as_millisecond()));
+    }
+    if let Some(idle) = c.contact.idle_at {
+        let (shard, key) = keys::idle(waymark_core::activity::day_of(idle), pk);
+        item.insert(IDLE_SHARD.into(), s(shard));
+        item.insert(IDLE_KEY.into(), s(key));
+    }
+    Ok(item)
+}
+
+/// A merged profile leaves a tombstone (no index attributes: never due,
+/// never idle) that lookups still naming it follow; an anonymous one is
+/// deleted. Its memberships go either way.
+fn absorbed_writes(
+    table: &str,
+    shop: &ShopDomain,
+    a: &waymark_app::ports::Absorbed,
+) -> Result<Vec<TransactWriteItem>, StoreError> {
+    let gone = keys::contact(shop, &a.id);
+    let mut writes = Vec::new();
+    match &a.tombstone {
+        Some(t) => {
+            let tombstone: Item = HashMap::from([
+                (PK.into(), s(&gone)),
+                (SK.into(), s(keys::sk::CONTACT)),
+                (TYPE.into(), s("contact")),
+                (VERSION.into(), n(a.version + 1)),
+                (
+                    DOC.into(),
+                    doc(&ContactDoc {
+                        contact: t.clone(),
+                        recent_events: Default::default(),
+                    })?,
+                ),
+            ]);
+            let (cond, vals) = versioned(a.version);
+            writes.push(put(table, tombstone, cond, vals));
+        }
+        None => writes.push(
+            TransactWriteItem::builder()
+                .delete(
+                    aws_sdk_dynamodb::types::Delete::builder()
+                        .table_name(table)
+                        .key(PK, s(&gone))
+                        .key(SK, s(keys::sk::CONTACT))
+                        .condition_expression("ver = :v")
+                        .expression_attribute_values(":v", n(a.version))
+                        .build()
+                        .expect("table and key are set"),
+                )
+                .build(),
+        ),
+    }
+    for seg in &a.segments {
+        writes.push(delete(
+            table,
+            keys::segment(shop, seg),
+            keys::member_sk(&a.id),
+        ));
+    }
+    Ok(writes)
+}
+
+/// A run item, in the due index while it waits; an ended one expires (its
+/// results are counted, the contact's history remembers its entry).
+fn run_item(pk: &str, r: &VersionedRun) -> Result<Item, StoreError> {
+    let mut item: Item = HashMap::from([
+        (PK.into(), s(pk)),
+        (
+            SK.into(),
+            s(keys::run_sk(&r.run.journey, &r.run.key, r.run.entry)),
+        ),
+        (TYPE.into(), s("run")),
+        (VERSION.into(), n(r.version + 1)),
+        ("status".into(), s(r.run.status.as_str())),
+        (DOC.into(), doc(&r.run)?),
+    ]);
+    if r.run.is_active()
+        && let Some(due) = r.run.wait_until
+    {
+        item.insert(DUE_SHARD.into(), s(keys::shard(pk)));
+        item.insert(DUE_AT.into(), n(due.as_millisecond()));
+    }
+    if let Some(expires) = r.run.expires_at() {
+        item.insert(TTL.into(), n(expires.as_second()));
+    }
+    Ok(item)
+}
+
+/// Segment membership items added and removed. Unconditional: the
+/// contact's version check guards the commit.
+fn membership_writes(table: &str, c: &Commit) -> Vec<TransactWriteItem> {
+    let shop = &c.contact.shop;
+    let mut writes = Vec::new();
+    for seg in &c.segments_entered {
+        let mut item: Item = HashMap::from([
+            (PK.into(), s(keys::segment(shop, seg))),
+            (SK.into(), s(keys::member_sk(&c.contact.id))),
+            (TYPE.into(), s("member")),
+            ("contact".into(), s(c.contact.id.as_str())),
+        ]);
+        if let Some(e) = &c.contact.email {
+            item.insert("email".into(), s(e.as_str()));
+        }
+        writes.push(put(table, item, "", None));
+    }
+    for seg in &c.segments_exited {
+        writes.push(delete(
+            table,
+            keys::segment(shop, seg),
+            keys::member_sk(&c.contact.id),
+        ));
+    }
+    writes
+}
+
+/// A merged visitor's browsers and its runs' deletions (active ones first:
+/// they are in the due index) go into the transaction as far as its 100
+/// actions allow: a deleted visitor leaves nothing its lookups could lead
+/// to. Returns what did not fit (browsers to re-point, run keys to delete),
+/// for after the commit; a merged profile's tombstone leads here meanwhile.
+fn merged_leftovers(
+    table: &str,
+    shop: &ShopDomain,
+    a: &waymark_app::ports::Absorbed,
+    into: &ContactId,
+    writes: &mut Vec<TransactWriteItem>,
+) -> (Vec<String>, Vec<(String, String)>) {
+    let gone = keys::contact(shop, &a.id);
+    let mut runs: Vec<(String, String)> = a
+        .runs
+        .iter()
+        .map(|(j, k, e)| (gone.clone(), keys::run_sk(j, k, *e)))
+        .collect();
+    let room = MAX_TRANSACTION_ITEMS.saturating_sub(writes.len());
+    let runs_later = runs.split_off(room.min(runs.len()));
+    for (pk, sk) in runs {
+        writes.push(delete(table, pk, sk));
+    }
+    let mut browsers: Vec<String> = a
+        .anonymous_ids
+        .iter()
+        .map(|x| keys::alias_anonymous(shop, x))
+        .collect();
+    browsers.sort();
+    browsers.dedup();
+    let room = MAX_TRANSACTION_ITEMS.saturating_sub(writes.len());
+    let later = browsers.split_off(room.min(browsers.len()));
+    for alias in browsers {
+        let item: Item = HashMap::from([
+            (PK.into(), s(alias)),
+            (SK.into(), s(keys::sk::ALIAS)),
+            (TYPE.into(), s("alias")),
+            ("contact".into(), s(into.as_str())),
+        ]);
+        writes.push(put(table, item, "", None));
+    }
+    (later, runs_later)
 }
 
 impl DynamoStore {
