@@ -772,7 +772,7 @@ impl Contact {
                 price: Some(li.price.clone()),
                 url: None,
                 image: None,
-                at: at,
+                at,
             };
             remember(&mut self.bought, seen, BOUGHT_KEPT);
         }
@@ -839,7 +839,7 @@ impl Contact {
                 price: p.price.clone(),
                 url: p.url.as_deref().map(Arc::from),
                 image: p.image.as_deref().map(Arc::from),
-                at: at,
+                at,
             };
             remember(&mut self.viewed, seen, VIEWED_KEPT);
         }
