@@ -4,7 +4,7 @@
 //! module parses and checks a campaign file against the catalog (file, line
 //! and problem, like journeys); `waymark campaigns validate|preview` use it.
 
-use crate::journey::catalog::{at, locate, yaml_error};
+use crate::journey::catalog::{Diagnostics, yaml_error};
 use crate::journey::{Catalog, ContentError, ContentFile};
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -132,224 +132,31 @@ fn is_id(id: &str) -> bool {
 /// templates and topics must exist).
 pub fn parse(f: &ContentFile, catalog: &Catalog) -> Result<Campaign, Vec<ContentError>> {
     let file: File = serde_norway::from_str(&f.text).map_err(|e| yaml_error(f, e))?;
-    let mut errors = Vec::new();
-    // Where a key's block starts, so a value is found in its own block
-    // (a variant named `a` is not the `a` of `audience`).
-    let block = |key: &str| {
-        f.text
-            .lines()
-            .position(|l| l.trim_start().starts_with(key))
-            .unwrap_or(0)
-    };
-    let (audience_at, ab_at) = (block("audience:"), block("ab_test:"));
-    let mut problem_from = |from: usize, needle: &str, message: String| {
-        errors.push(at(f, locate(&f.text, needle, from), message));
-    };
-    let stem = f
-        .path
-        .rsplit('/')
-        .next()
-        .and_then(|n| n.strip_suffix(".yaml").or_else(|| n.strip_suffix(".yml")))
-        .unwrap_or("");
-    if !is_id(&file.id) {
-        problem_from(
-            0,
-            "id:",
-            format!("id `{}`: lower_snake_case, at most 64 characters", file.id),
-        );
-    } else if file.id != stem {
-        problem_from(
-            0,
-            "id:",
-            format!("id `{}` must match the file name `{stem}`", file.id),
-        );
-    }
-    if file.audience.segments.is_empty() {
-        problem_from(
-            audience_at,
-            "segments",
-            "audience: name at least one segment".into(),
-        );
-    }
-    for s in file.audience.segments.iter().chain(&file.audience.exclude) {
-        if !catalog.segments().iter().any(|x| &x.id == s) {
-            problem_from(audience_at, s, format!("no segment `{s}` in segments/"));
-        }
-    }
-    let template_exists = |t: &str| catalog.template(t).is_some();
-    if !template_exists(&file.template) {
-        problem_from(
-            block("template:"),
-            &file.template,
-            format!("no template `{}` in templates/", file.template),
-        );
-    }
-    if let Some(t) = &file.topic
-        && !catalog.topics().iter().any(|x| &x.id == t)
-    {
-        problem_from(
-            block("topic:"),
-            t,
-            format!("topic `{t}` is not in journeys/_defaults.yaml's topics"),
-        );
-    }
-    let send_at = match &file.send_at {
-        SendAtFile::Instant(raw) => match crate::time::parse_instant(raw) {
-            Some(t) => Some(SendAt::Instant(t)),
-            None => {
-                problem_from(
-                    block("send_at:"),
+    let mut d = Diagnostics::new(f);
+    check_id(f, &file, &mut d);
+    check_content(f, &file, catalog, &mut d);
+    let send_at = parse_send_at(f, &file.send_at, &mut d);
+    let smart_sending = file.smart_sending.as_ref().and_then(|raw| {
+        crate::time::parse_duration(raw)
+            .map_err(|e| {
+                d.at(
                     raw,
-                    format!(
-                        "send_at `{raw}`: an instant with its offset (2026-12-04T09:00:00Z), or {{local: \"2026-12-04T10:00\"}}"
-                    ),
-                );
-                None
-            }
-        },
-        SendAtFile::Local { local } => match local.parse::<jiff::civil::DateTime>() {
-            Ok(d) => Some(SendAt::Local(d)),
-            Err(_) => {
-                problem_from(
-                    block("send_at:"),
-                    local,
-                    format!("send_at local `{local}`: a local date and time (2026-12-04T10:00)"),
-                );
-                None
-            }
-        },
-    };
-    let smart_sending = match &file.smart_sending {
-        None => None,
-        Some(raw) => match crate::time::parse_duration(raw) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                problem_from(
-                    block("smart_sending:"),
-                    raw,
+                    block(f, "smart_sending:"),
                     format!("smart_sending `{raw}`: {e}"),
-                );
-                None
-            }
-        },
-    };
-    for (k, v) in &file.utm {
-        if !["source", "medium", "campaign", "content", "term"].contains(&k.as_str()) {
-            problem_from(
-                block("utm:"),
-                k,
-                format!("utm `{k}`: one of source, medium, campaign, content, term"),
-            );
-        }
-        if v.is_empty() || v.chars().any(|c| c.is_control() || c == '&' || c == '#') {
-            problem_from(
-                block("utm:"),
-                k,
-                format!("utm `{k}`: a non-empty value without `&`, `#` or control characters"),
-            );
-        }
-    }
-    let ab_test = file.ab_test.as_ref().and_then(|ab| {
-        if !(2..=4).contains(&ab.variants.len()) {
-            problem_from(
-                ab_at,
-                "variants",
-                format!("ab_test: 2 to 4 variants, not {}", ab.variants.len()),
-            );
-        }
-        let mut names = std::collections::BTreeSet::new();
-        for v in &ab.variants {
-            if !is_id(&v.name) || !names.insert(v.name.clone()) {
-                problem_from(
-                    ab_at,
-                    &format!("name: {}", v.name),
-                    format!("variant `{}`: a unique lower_snake_case name", v.name),
-                );
-            }
-            if v.subject.is_none() && v.template.is_none() {
-                problem_from(
-                    ab_at,
-                    &format!("name: {}", v.name),
-                    format!("variant `{}`: give a subject, a template or both", v.name),
-                );
-            }
-            if let Some(t) = &v.template
-                && !template_exists(t)
-            {
-                problem_from(ab_at, t, format!("no template `{t}` in templates/"));
-            }
-        }
-        let share = ab
-            .test_share
-            .trim()
-            .trim_end_matches('%')
-            .trim()
-            .parse::<u8>()
+                )
+            })
             .ok()
-            .filter(|p| (2..=100).contains(p));
-        if share.is_none() {
-            problem_from(
-                ab_at,
-                "test_share",
-                format!(
-                    "test_share `{}`: a percentage from 2 % to 100 %",
-                    ab.test_share
-                ),
-            );
-        }
-        let metric = match ab.metric.as_deref() {
-            None | Some("clicks") => Some(Metric::Clicks),
-            Some("opens") => Some(Metric::Opens),
-            Some(other) => {
-                problem_from(ab_at, other, format!("metric `{other}`: clicks or opens"));
-                None
-            }
-        };
-        let local = matches!(file.send_at, SendAtFile::Local { .. });
-        let wait = match crate::time::parse_duration(&ab.wait) {
-            // A local-time send's test goes out in waves over 26 hours
-            // (UTC+14 to UTC-12): the decision must wait for the last.
-            Ok(d) if local && d < SignedDuration::from_hours(30) => {
-                problem_from(
-                    ab_at,
-                    "wait",
-                    "ab_test wait: at least 30h with a local-time send_at (its waves span 26 hours; the last needs time to click)".into(),
-                );
-                None
-            }
-            Ok(d) if d >= SignedDuration::from_mins(30) => Some(d),
-            Ok(_) => {
-                problem_from(
-                    ab_at,
-                    "wait",
-                    "ab_test wait: at least 30m (clicks need time)".into(),
-                );
-                None
-            }
-            Err(e) => {
-                problem_from(ab_at, "wait", format!("ab_test wait `{}`: {e}", ab.wait));
-                None
-            }
-        };
-        Some(AbTest {
-            variants: ab
-                .variants
-                .iter()
-                .map(|v| Variant {
-                    name: v.name.clone(),
-                    subject: v.subject.clone(),
-                    template: v.template.clone(),
-                })
-                .collect(),
-            test_share: share?,
-            metric: metric?,
-            wait: wait?,
-        })
     });
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    Ok(Campaign {
+    check_utm(f, &file.utm, &mut d);
+    let local = matches!(file.send_at, SendAtFile::Local { .. });
+    let ab_test = file
+        .ab_test
+        .as_ref()
+        .and_then(|ab| parse_ab_test(f, ab, local, catalog, &mut d));
+    let (Some(send_at), true) = (send_at, d.is_empty()) else {
+        return Err(d.into_errors());
+    };
+    d.finish(Campaign {
         name: file.name.unwrap_or_else(|| file.id.clone()),
         id: file.id,
         segments: file.audience.segments,
@@ -358,11 +165,228 @@ pub fn parse(f: &ContentFile, catalog: &Catalog) -> Result<Campaign, Vec<Content
         subject: file.subject,
         preheader: file.preheader,
         topic: file.topic,
-        send_at: send_at.expect("no errors: parsed"),
+        send_at,
         smart_sending,
         utm: file.utm,
         ab_test,
     })
+}
+
+/// Where a key's block starts (0-based line), so a value is found in its
+/// own block (a variant named `a` is not the `a` of `audience`).
+fn block(f: &ContentFile, key: &str) -> usize {
+    f.text
+        .lines()
+        .position(|l| l.trim_start().starts_with(key))
+        .unwrap_or(0)
+}
+
+/// The id is lower_snake_case and the file's own name.
+fn check_id(f: &ContentFile, file: &File, d: &mut Diagnostics) {
+    let stem = f
+        .path
+        .rsplit('/')
+        .next()
+        .and_then(|n| n.strip_suffix(".yaml").or_else(|| n.strip_suffix(".yml")))
+        .unwrap_or("");
+    if !is_id(&file.id) {
+        d.at(
+            "id:",
+            0,
+            format!("id `{}`: lower_snake_case, at most 64 characters", file.id),
+        );
+    } else if file.id != stem {
+        d.at(
+            "id:",
+            0,
+            format!("id `{}` must match the file name `{stem}`", file.id),
+        );
+    }
+}
+
+/// Segments, template and topic exist in the catalog.
+fn check_content(f: &ContentFile, file: &File, catalog: &Catalog, d: &mut Diagnostics) {
+    let audience_at = block(f, "audience:");
+    if file.audience.segments.is_empty() {
+        d.at(
+            "segments",
+            audience_at,
+            "audience: name at least one segment".into(),
+        );
+    }
+    for s in file.audience.segments.iter().chain(&file.audience.exclude) {
+        if !catalog.segments().iter().any(|x| &x.id == s) {
+            d.at(s, audience_at, format!("no segment `{s}` in segments/"));
+        }
+    }
+    if catalog.template(&file.template).is_none() {
+        d.at(
+            &file.template,
+            block(f, "template:"),
+            format!("no template `{}` in templates/", file.template),
+        );
+    }
+    if let Some(t) = &file.topic
+        && !catalog.topics().iter().any(|x| &x.id == t)
+    {
+        d.at(
+            t,
+            block(f, "topic:"),
+            format!("topic `{t}` is not in journeys/_defaults.yaml's topics"),
+        );
+    }
+}
+
+fn parse_send_at(f: &ContentFile, send_at: &SendAtFile, d: &mut Diagnostics) -> Option<SendAt> {
+    let line = block(f, "send_at:");
+    match send_at {
+        SendAtFile::Instant(raw) => match crate::time::parse_instant(raw) {
+            Some(t) => Some(SendAt::Instant(t)),
+            None => {
+                d.at(
+                    raw,
+                    line,
+                    format!(
+                        "send_at `{raw}`: an instant with its offset (2026-12-04T09:00:00Z), or {{local: \"2026-12-04T10:00\"}}"
+                    ),
+                );
+                None
+            }
+        },
+        SendAtFile::Local { local } => match local.parse::<jiff::civil::DateTime>() {
+            Ok(t) => Some(SendAt::Local(t)),
+            Err(_) => {
+                d.at(
+                    local,
+                    line,
+                    format!("send_at local `{local}`: a local date and time (2026-12-04T10:00)"),
+                );
+                None
+            }
+        },
+    }
+}
+
+fn check_utm(f: &ContentFile, utm: &BTreeMap<String, String>, d: &mut Diagnostics) {
+    let line = block(f, "utm:");
+    for (k, v) in utm {
+        if !["source", "medium", "campaign", "content", "term"].contains(&k.as_str()) {
+            d.at(
+                k,
+                line,
+                format!("utm `{k}`: one of source, medium, campaign, content, term"),
+            );
+        }
+        if v.is_empty() || v.chars().any(|c| c.is_control() || c == '&' || c == '#') {
+            d.at(
+                k,
+                line,
+                format!("utm `{k}`: a non-empty value without `&`, `#` or control characters"),
+            );
+        }
+    }
+}
+
+fn parse_ab_test(
+    f: &ContentFile,
+    ab: &AbFile,
+    local: bool,
+    catalog: &Catalog,
+    d: &mut Diagnostics,
+) -> Option<AbTest> {
+    let ab_at = block(f, "ab_test:");
+    check_variants(ab, ab_at, catalog, d);
+    let share = ab
+        .test_share
+        .trim()
+        .trim_end_matches('%')
+        .trim()
+        .parse::<u8>()
+        .ok()
+        .filter(|p| (2..=100).contains(p));
+    if share.is_none() {
+        d.at(
+            "test_share",
+            ab_at,
+            format!(
+                "test_share `{}`: a percentage from 2 % to 100 %",
+                ab.test_share
+            ),
+        );
+    }
+    let metric = match ab.metric.as_deref() {
+        None | Some("clicks") => Some(Metric::Clicks),
+        Some("opens") => Some(Metric::Opens),
+        Some(other) => {
+            d.at(other, ab_at, format!("metric `{other}`: clicks or opens"));
+            None
+        }
+    };
+    let wait = ab_wait(&ab.wait, local)
+        .map_err(|m| d.at("wait", ab_at, m))
+        .ok();
+    Some(AbTest {
+        variants: ab
+            .variants
+            .iter()
+            .map(|v| Variant {
+                name: v.name.clone(),
+                subject: v.subject.clone(),
+                template: v.template.clone(),
+            })
+            .collect(),
+        test_share: share?,
+        metric: metric?,
+        wait: wait?,
+    })
+}
+
+/// 2 to 4 variants, each named once and changing something that exists.
+fn check_variants(ab: &AbFile, ab_at: usize, catalog: &Catalog, d: &mut Diagnostics) {
+    if !(2..=4).contains(&ab.variants.len()) {
+        d.at(
+            "variants",
+            ab_at,
+            format!("ab_test: 2 to 4 variants, not {}", ab.variants.len()),
+        );
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for v in &ab.variants {
+        let named = format!("name: {}", v.name);
+        if !is_id(&v.name) || !names.insert(v.name.clone()) {
+            d.at(
+                &named,
+                ab_at,
+                format!("variant `{}`: a unique lower_snake_case name", v.name),
+            );
+        }
+        if v.subject.is_none() && v.template.is_none() {
+            d.at(
+                &named,
+                ab_at,
+                format!("variant `{}`: give a subject, a template or both", v.name),
+            );
+        }
+        if let Some(t) = &v.template
+            && catalog.template(t).is_none()
+        {
+            d.at(t, ab_at, format!("no template `{t}` in templates/"));
+        }
+    }
+}
+
+/// How long the test runs before the winner goes out: at least 30 minutes
+/// (clicks need time), and 30 hours for a local-time send (its waves span
+/// 26 hours, UTC+14 to UTC-12: the decision waits for the last).
+fn ab_wait(raw: &str, local: bool) -> Result<SignedDuration, String> {
+    match crate::time::parse_duration(raw) {
+        Ok(d) if local && d < SignedDuration::from_hours(30) => Err(
+            "ab_test wait: at least 30h with a local-time send_at (its waves span 26 hours; the last needs time to click)".into(),
+        ),
+        Ok(d) if d >= SignedDuration::from_mins(30) => Ok(d),
+        Ok(_) => Err("ab_test wait: at least 30m (clicks need time)".into()),
+        Err(e) => Err(format!("ab_test wait `{raw}`: {e}")),
+    }
 }
 
 /// The journey name a campaign's runs, messages and results go under

@@ -14,7 +14,7 @@ mod step;
 pub use checks::successors;
 pub use defaults::{EmailTopic, Shop};
 pub use diagnostics::{ContentError, ContentFile};
-pub(crate) use diagnostics::{at, locate, yaml_error};
+pub(crate) use diagnostics::{Diagnostics, at, locate, yaml_error};
 
 use super::definition::{Audience, Definition, OnRetire, Segment, StepKind};
 use crate::email::Template;
