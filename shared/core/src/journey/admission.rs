@@ -52,7 +52,56 @@ fn admit_one(
     fired: &Fired<'_>,
     effects: &mut Vec<Effect>,
 ) {
-    let kind = event.kind.name();
+    let Some(key) = triggered_key(catalog, contact, event, def, fired) else {
+        return;
+    };
+    let Some(entry) = next_entry(contact, runs, def, &key, event.at) else {
+        return;
+    };
+    if let Some(reason) = refusal(contact, runs, event, def, &key) {
+        effects.push(Effect::NotEntered {
+            journey: def.id.clone(),
+            reason,
+        });
+        return;
+    }
+    // Journeys this one suppresses leave as it starts.
+    for other in runs.iter_mut().filter(|r| r.is_active()) {
+        let suppressed = catalog
+            .version(&other.journey, other.version)
+            .is_some_and(|d| d.suppressed_by.contains(&def.id));
+        if suppressed {
+            end(
+                other,
+                RunStatus::Exited,
+                &format!("suppressed by `{}`", def.id),
+                event.at,
+                effects,
+            );
+        }
+    }
+    let mut run = Run::start(def, key.clone(), entry, event);
+    effects.push(Effect::Entered {
+        journey: def.id.clone(),
+        key,
+        at: event.at,
+    });
+    contact
+        .history
+        .record(&run.journey, &run.key, run.entry, run.entered_at);
+    advance(catalog, contact, &mut run, event.at, effects);
+    runs.push(run);
+}
+
+/// The run key, when the event (or what it changed) triggers the journey
+/// and its trigger conditions hold.
+fn triggered_key(
+    catalog: &Catalog,
+    contact: &Contact,
+    event: &Event,
+    def: &Definition,
+    fired: &Fired<'_>,
+) -> Option<String> {
     let scope = Scope {
         event: Some(&event.kind),
         contact,
@@ -73,20 +122,29 @@ fn admit_one(
         (STAGE_CHANGED, _) => fired
             .staged
             .is_some_and(|to| def.trigger.stage.as_deref().is_none_or(|want| want == to)),
-        (name, _) => name == kind,
+        (name, _) => name == event.kind.name(),
     };
     if !triggered || !all(&def.trigger.conditions, scope) {
-        return;
+        return None;
     }
-    let Some(key) = date_key.or_else(|| run_key(def, event)) else {
-        return;
-    };
+    date_key.or_else(|| run_key(def, event))
+}
+
+/// The entry number a new run of this journey and key would have; none
+/// while one runs or when re-entry does not allow another yet.
+fn next_entry(
+    contact: &Contact,
+    runs: &[Run],
+    def: &Definition,
+    key: &str,
+    now: jiff::Timestamp,
+) -> Option<u32> {
     let latest = runs
         .iter()
         .filter(|r| r.journey == def.id && r.key == key)
         .max_by_key(|r| r.entry);
     if latest.is_some_and(|r| r.is_active()) {
-        return;
+        return None;
     }
     // The newest entry that ended: a run still kept, or one whose item has
     // expired and that only the contact's history remembers.
@@ -96,27 +154,35 @@ fn admit_one(
         .chain(
             contact
                 .history
-                .latest(&def.id, &key)
+                .latest(&def.id, key)
                 .map(|e| (e.entry, e.at)),
         )
         .max_by_key(|(entry, _)| *entry);
-    let entry = match ended {
-        None => 0,
-        Some((entry, entered_at)) => {
-            let again = match def.trigger.reentry {
-                Reentry::Once => false,
-                Reentry::Always => true,
-                Reentry::Every(d) => entered_at.checked_add(d).is_ok_and(|t| t <= event.at),
-            };
-            if !again {
-                return;
-            }
-            entry + 1
-        }
+    let Some((entry, entered_at)) = ended else {
+        return Some(0);
     };
-    let not_entered = |reason: String| Effect::NotEntered {
-        journey: def.id.clone(),
-        reason,
+    let again = match def.trigger.reentry {
+        Reentry::Once => false,
+        Reentry::Always => true,
+        Reentry::Every(d) => entered_at.checked_add(d).is_ok_and(|t| t <= now),
+    };
+    again.then_some(entry + 1)
+}
+
+/// Why the contact may not enter now, if it may not: cooling down, outside
+/// the audience, suppressed by a journey it is in, or the goal already met.
+fn refusal(
+    contact: &Contact,
+    runs: &[Run],
+    event: &Event,
+    def: &Definition,
+    key: &str,
+) -> Option<String> {
+    let scope = Scope {
+        event: Some(&event.kind),
+        contact,
+        run: None,
+        now: event.at,
     };
     if let Some(cooldown) = def.trigger.cooldown
         && (runs.iter().any(|r| {
@@ -129,76 +195,27 @@ fn admit_one(
             .checked_sub(cooldown)
             .is_ok_and(|since| contact.history.entered_after(&def.id, since)))
     {
-        effects.push(not_entered(
-            "cooling down: entered this journey recently".into(),
-        ));
-        return;
+        return Some("cooling down: entered this journey recently".into());
     }
     if !all(&def.audience, scope) {
-        effects.push(not_entered("not in the journey's audience".into()));
-        return;
+        return Some("not in the journey's audience".into());
     }
     if let Some(by) = def
         .suppressed_by
         .iter()
         .find(|other| runs.iter().any(|r| r.is_active() && &r.journey == *other))
     {
-        effects.push(not_entered(format!("suppressed: the contact is in `{by}`")));
-        return;
+        return Some(format!("suppressed: the contact is in `{by}`"));
     }
     // An order at or after this (late) event already met the goal: a
     // checkout webhook arriving after its order starts nothing.
+    let kind = event.kind.name();
     let ordered_goal =
         kind != "order_placed" && def.goals.iter().any(|g| g.event == "order_placed");
-    if ordered_goal && (contact.ordered_checkouts.contains(&key) || contact.ordered_since(event.at))
+    if ordered_goal
+        && (contact.ordered_checkouts.iter().any(|c| c == key) || contact.ordered_since(event.at))
     {
-        effects.push(not_entered(
-            "goal already reached: an order at or after this event".into(),
-        ));
-        return;
+        return Some("goal already reached: an order at or after this event".into());
     }
-    // Journeys this one suppresses leave as it starts.
-    for other in runs.iter_mut().filter(|r| r.is_active()) {
-        let suppressed = catalog
-            .version(&other.journey, other.version)
-            .is_some_and(|d| d.suppressed_by.contains(&def.id));
-        if suppressed {
-            end(
-                other,
-                RunStatus::Exited,
-                &format!("suppressed by `{}`", def.id),
-                event.at,
-                effects,
-            );
-        }
-    }
-    let mut run = Run {
-        journey: def.id.clone(),
-        version: def.version,
-        key: key.clone(),
-        entry,
-        status: RunStatus::Active,
-        step: 0,
-        wait_until: None,
-        entered_at: event.at,
-        trigger_at: event.at,
-        cursor: event.at,
-        ended_at: None,
-        end_reason: None,
-        trigger: event.kind.clone(),
-        matched: None,
-        sent: Vec::new(),
-        path: Vec::new(),
-        clicks: Vec::new(),
-    };
-    effects.push(Effect::Entered {
-        journey: def.id.clone(),
-        key,
-        at: event.at,
-    });
-    contact
-        .history
-        .record(&run.journey, &run.key, run.entry, run.entered_at);
-    advance(catalog, contact, &mut run, event.at, effects);
-    runs.push(run);
+    None
 }

@@ -85,6 +85,29 @@ pub struct Click {
 }
 
 impl Run {
+    /// A new run of `def` for `key`, entered by `event`.
+    pub(super) fn start(def: &Definition, key: String, entry: u32, event: &Event) -> Self {
+        Self {
+            journey: def.id.clone(),
+            version: def.version,
+            key,
+            entry,
+            status: RunStatus::Active,
+            step: 0,
+            wait_until: None,
+            entered_at: event.at,
+            trigger_at: event.at,
+            cursor: event.at,
+            ended_at: None,
+            end_reason: None,
+            trigger: event.kind.clone(),
+            matched: None,
+            sent: Vec::new(),
+            path: Vec::new(),
+            clicks: Vec::new(),
+        }
+    }
+
     pub fn is_active(&self) -> bool {
         self.status == RunStatus::Active
     }
