@@ -198,80 +198,7 @@ pub async fn campaigns(cmd: Campaigns) -> Result<ExitCode> {
             to,
             contact,
             root,
-        } => {
-            let Some((catalog, c)) = load(&root, &id)? else {
-                return Ok(ExitCode::FAILURE);
-            };
-            let to =
-                waymark_core::ids::EmailAddress::parse(&to).map_err(|e| anyhow!("--to: {e}"))?;
-            let from = std::env::var("SENDER_EMAIL").context("SENDER_EMAIL is not set")?;
-            let name = std::env::var("SENDER_NAME").unwrap_or_default();
-            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            let ses = aws_sdk_sesv2::Client::new(&sdk);
-            for (variant, subject, template) in variants(&c) {
-                let rendered =
-                    crate::templates::render_for(&catalog, &root, &template, contact.as_deref())?;
-                let subject = format!("[test] {}", subject.unwrap_or(rendered.subject.clone()));
-                let origin = catalog
-                    .shop()
-                    .and_then(|s| s.url.clone())
-                    .unwrap_or_default();
-                let html = campaign::add_utm(&rendered.html, &origin, &c.utm);
-                let text = campaign::add_utm(&rendered.text, &origin, &c.utm);
-                let content = aws_sdk_sesv2::types::EmailContent::builder()
-                    .simple(
-                        aws_sdk_sesv2::types::Message::builder()
-                            .subject(
-                                aws_sdk_sesv2::types::Content::builder()
-                                    .data(&subject)
-                                    .charset("UTF-8")
-                                    .build()?,
-                            )
-                            .body(
-                                aws_sdk_sesv2::types::Body::builder()
-                                    .html(
-                                        aws_sdk_sesv2::types::Content::builder()
-                                            .data(html)
-                                            .charset("UTF-8")
-                                            .build()?,
-                                    )
-                                    .text(
-                                        aws_sdk_sesv2::types::Content::builder()
-                                            .data(text)
-                                            .charset("UTF-8")
-                                            .build()?,
-                                    )
-                                    .build(),
-                            )
-                            .build(),
-                    )
-                    .build();
-                let sender = if name.is_empty() {
-                    from.clone()
-                } else {
-                    format!("{name} <{from}>")
-                };
-                let out = ses
-                    .send_email()
-                    .from_email_address(sender)
-                    .destination(
-                        aws_sdk_sesv2::types::Destination::builder()
-                            .to_addresses(to.as_str())
-                            .build(),
-                    )
-                    .content(content)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        anyhow!("SES: {}", aws_sdk_sesv2::error::DisplayErrorContext(e))
-                    })?;
-                println!(
-                    "{variant}: \"{subject}\" sent to {to} ({})",
-                    out.message_id.unwrap_or_default()
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        } => send_test(&id, &to, contact.as_deref(), &root).await,
         Campaigns::Validate { root } => {
             let Some(catalog) = crate::content::load_or_report(&root)? else {
                 return Ok(ExitCode::FAILURE);
@@ -289,35 +216,119 @@ pub async fn campaigns(cmd: Campaigns) -> Result<ExitCode> {
             contact,
             out,
             root,
-        } => {
-            let Some((catalog, c)) = load(&root, &id)? else {
-                return Ok(ExitCode::FAILURE);
-            };
-            std::fs::create_dir_all(&out)?;
-            for (name, subject, template) in variants(&c) {
-                let rendered =
-                    crate::templates::render_for(&catalog, &root, &template, contact.as_deref())?;
-                let subject = subject.unwrap_or(rendered.subject.clone());
-                let origin = catalog
-                    .shop()
-                    .and_then(|s| s.url.clone())
-                    .unwrap_or_default();
-                let utm = |text: &str| campaign::add_utm(text, &origin, &c.utm);
-                let base = out.join(format!("{}-{name}", c.id));
-                let html = base.with_extension("html");
-                let text = base.with_extension("txt");
-                std::fs::write(&html, utm(&rendered.html))?;
-                std::fs::write(
-                    &text,
-                    format!("Subject: {subject}\n\n{}", utm(&rendered.text)),
-                )?;
-                println!(
-                    "{name}: \"{subject}\" → {} and {}",
-                    html.display(),
-                    text.display()
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        } => preview(&id, contact.as_deref(), &out, &root),
     }
+}
+
+/// Sends each variant to one address through SES, marked `[test]`.
+async fn send_test(
+    id: &str,
+    to: &str,
+    contact: Option<&std::path::Path>,
+    root: &std::path::Path,
+) -> Result<ExitCode> {
+    let Some((catalog, c)) = load(root, id)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let to = waymark_core::ids::EmailAddress::parse(to).map_err(|e| anyhow!("--to: {e}"))?;
+    let from = std::env::var("SENDER_EMAIL").context("SENDER_EMAIL is not set")?;
+    let name = std::env::var("SENDER_NAME").unwrap_or_default();
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let ses = aws_sdk_sesv2::Client::new(&sdk);
+    for (variant, subject, template) in variants(&c) {
+        let rendered = crate::templates::render_for(&catalog, root, &template, contact)?;
+        let subject = format!("[test] {}", subject.unwrap_or(rendered.subject.clone()));
+        let origin = catalog
+            .shop()
+            .and_then(|s| s.url.clone())
+            .unwrap_or_default();
+        let html = campaign::add_utm(&rendered.html, &origin, &c.utm);
+        let text = campaign::add_utm(&rendered.text, &origin, &c.utm);
+        let content = aws_sdk_sesv2::types::EmailContent::builder()
+            .simple(
+                aws_sdk_sesv2::types::Message::builder()
+                    .subject(
+                        aws_sdk_sesv2::types::Content::builder()
+                            .data(&subject)
+                            .charset("UTF-8")
+                            .build()?,
+                    )
+                    .body(
+                        aws_sdk_sesv2::types::Body::builder()
+                            .html(
+                                aws_sdk_sesv2::types::Content::builder()
+                                    .data(html)
+                                    .charset("UTF-8")
+                                    .build()?,
+                            )
+                            .text(
+                                aws_sdk_sesv2::types::Content::builder()
+                                    .data(text)
+                                    .charset("UTF-8")
+                                    .build()?,
+                            )
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build();
+        let sender = if name.is_empty() {
+            from.clone()
+        } else {
+            format!("{name} <{from}>")
+        };
+        let out = ses
+            .send_email()
+            .from_email_address(sender)
+            .destination(
+                aws_sdk_sesv2::types::Destination::builder()
+                    .to_addresses(to.as_str())
+                    .build(),
+            )
+            .content(content)
+            .send()
+            .await
+            .map_err(|e| anyhow!("SES: {}", aws_sdk_sesv2::error::DisplayErrorContext(e)))?;
+        println!(
+            "{variant}: \"{subject}\" sent to {to} ({})",
+            out.message_id.unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes each variant's HTML and text (with UTM tags) to `out`.
+fn preview(
+    id: &str,
+    contact: Option<&std::path::Path>,
+    out: &std::path::Path,
+    root: &std::path::Path,
+) -> Result<ExitCode> {
+    let Some((catalog, c)) = load(root, id)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    std::fs::create_dir_all(out)?;
+    for (name, subject, template) in variants(&c) {
+        let rendered = crate::templates::render_for(&catalog, root, &template, contact)?;
+        let subject = subject.unwrap_or(rendered.subject.clone());
+        let origin = catalog
+            .shop()
+            .and_then(|s| s.url.clone())
+            .unwrap_or_default();
+        let utm = |text: &str| campaign::add_utm(text, &origin, &c.utm);
+        let base = out.join(format!("{}-{name}", c.id));
+        let html = base.with_extension("html");
+        let text = base.with_extension("txt");
+        std::fs::write(&html, utm(&rendered.html))?;
+        std::fs::write(
+            &text,
+            format!("Subject: {subject}\n\n{}", utm(&rendered.text)),
+        )?;
+        println!(
+            "{name}: \"{subject}\" → {} and {}",
+            html.display(),
+            text.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

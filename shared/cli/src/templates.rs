@@ -179,142 +179,7 @@ fn load(root: &Path) -> Result<Option<Catalog>> {
 
 pub fn templates(cmd: Templates) -> Result<ExitCode> {
     match cmd {
-        Templates::Check { root } => {
-            let Some(catalog) = load(&root)? else {
-                return Ok(ExitCode::FAILURE);
-            };
-            let renderer = Renderer::for_catalog(&catalog);
-            let contract = fixture(
-                &root,
-                "subscription_contracts_create.json",
-                "subscription_contracts/create",
-            )?;
-            let billed = fixture(
-                &root,
-                "subscription_billing_attempts_success.json",
-                "subscription_billing_attempts/success",
-            )?;
-            let samples: BTreeMap<&str, EventKind> = BTreeMap::from([
-                ("subscription_billed", billed.clone()),
-                (
-                    "checkout_updated",
-                    fixture(&root, "checkouts_create.json", "checkouts/create")?,
-                ),
-                (
-                    "order_placed",
-                    fixture(&root, "orders_create.json", "orders/create")?,
-                ),
-                (
-                    "customer_upserted",
-                    fixture(&root, "customers_create.json", "customers/create")?,
-                ),
-            ]);
-            let fulfilled = fixture(&root, "orders_fulfilled.json", "orders/fulfilled")?;
-            let site = site_sample(&root)?;
-            let mut ana = sample_contact(Some("Ana"), "ana.silva@example.com")?;
-            // A browsing history, so templates that list viewed products loop.
-            ana.apply(&waymark_core::event::Event {
-                id: "sample-view".into(),
-                shop: ana.shop.clone(),
-                at: ana.first_seen_at,
-                source: waymark_core::event::Source {
-                    platform: "site".into(),
-                    topic: "track/product_viewed".into(),
-                    delivery_id: "sample".into(),
-                },
-                kind: site.clone(),
-            });
-            let mut nameless = sample_contact(None, "someone@example.com")?;
-            give_sample_coupons(&catalog, &mut ana);
-            give_sample_coupons(&catalog, &mut nameless);
-            // A monthly subscription billed once, for the subscription emails.
-            for contact in [&mut ana, &mut nameless] {
-                for (n, kind) in [&contract, &billed].into_iter().enumerate() {
-                    contact.apply(&waymark_core::event::Event {
-                        id: format!("sample-subscription-{n}"),
-                        shop: contact.shop.clone(),
-                        at: contact.first_seen_at,
-                        source: waymark_core::event::Source {
-                            platform: "shopify".into(),
-                            topic: "sample".into(),
-                            delivery_id: "sample".into(),
-                        },
-                        kind: kind.clone(),
-                    });
-                }
-            }
-            let mut problems = 0;
-            let mut checked = 0;
-            // Every use of a template, with data shaped like its journey's.
-            let mut uses: BTreeMap<String, Vec<(EventKind, Option<EventKind>, bool)>> =
-                BTreeMap::new();
-            for d in catalog.journeys() {
-                let site_trigger = matches!(
-                    d.trigger.event.as_str(),
-                    "page_viewed"
-                        | "product_viewed"
-                        | "added_to_cart"
-                        | "searched"
-                        | "form_submitted"
-                        | "identified"
-                        | "custom_event"
-                );
-                let trigger = samples
-                    .get(d.trigger.event.as_str())
-                    .cloned()
-                    .or_else(|| site_trigger.then(|| site.clone()))
-                    .unwrap_or_else(|| samples["customer_upserted"].clone());
-                let waits = d
-                    .steps
-                    .iter()
-                    .any(|s| matches!(s.kind, StepKind::WaitFor { .. }));
-                for s in &d.steps {
-                    if let StepKind::Email {
-                        template,
-                        transactional,
-                    } = &s.kind
-                    {
-                        let matched = waits.then(|| fulfilled.clone());
-                        uses.entry(template.clone()).or_default().push((
-                            trigger.clone(),
-                            matched,
-                            !transactional,
-                        ));
-                    }
-                }
-            }
-            for t in catalog.templates() {
-                // A locale variant is checked with the data of its default's uses.
-                let base = t.name.split('@').next().unwrap_or(&t.name);
-                let cases = uses.get(base).cloned().unwrap_or_else(|| {
-                    samples
-                        .values()
-                        .map(|k| (k.clone(), Some(fulfilled.clone()), true))
-                        .collect()
-                });
-                for (trigger, matched, marketing) in cases {
-                    for contact in [&ana, &nameless] {
-                        checked += 1;
-                        if let Err(e) = renderer.render_exactly(
-                            &t.name,
-                            &params(contact, trigger.clone(), matched.clone(), marketing),
-                        ) {
-                            problems += 1;
-                            eprintln!("{e}");
-                        }
-                    }
-                }
-            }
-            if problems > 0 {
-                eprintln!("{problems} problem(s)");
-                return Ok(ExitCode::FAILURE);
-            }
-            println!(
-                "ok: {} template(s), {checked} rendering(s)",
-                catalog.templates().count()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Templates::Check { root } => check(&root),
         Templates::Preview {
             template,
             contact,
@@ -423,4 +288,171 @@ pub(crate) fn render_for(
     Renderer::for_catalog(catalog)
         .render(template, &params(&c, trigger, None, true))
         .map_err(|e| anyhow!("{e}"))
+}
+
+/// Sample events for each kind of trigger, read from `events/`.
+struct Samples {
+    by_trigger: BTreeMap<&'static str, EventKind>,
+    contract: EventKind,
+    billed: EventKind,
+    fulfilled: EventKind,
+    site: EventKind,
+}
+
+impl Samples {
+    fn read(root: &std::path::Path) -> Result<Self> {
+        let contract = fixture(
+            root,
+            "subscription_contracts_create.json",
+            "subscription_contracts/create",
+        )?;
+        let billed = fixture(
+            root,
+            "subscription_billing_attempts_success.json",
+            "subscription_billing_attempts/success",
+        )?;
+        let by_trigger = BTreeMap::from([
+            ("subscription_billed", billed.clone()),
+            (
+                "checkout_updated",
+                fixture(root, "checkouts_create.json", "checkouts/create")?,
+            ),
+            (
+                "order_placed",
+                fixture(root, "orders_create.json", "orders/create")?,
+            ),
+            (
+                "customer_upserted",
+                fixture(root, "customers_create.json", "customers/create")?,
+            ),
+        ]);
+        Ok(Self {
+            by_trigger,
+            contract,
+            billed,
+            fulfilled: fixture(root, "orders_fulfilled.json", "orders/fulfilled")?,
+            site: site_sample(root)?,
+        })
+    }
+
+    /// Ana (a name, a browsing history) and a nameless contact, both with
+    /// coupons and a monthly subscription billed once.
+    fn contacts(&self, catalog: &Catalog) -> Result<[Contact; 2]> {
+        let event = |contact: &Contact, id: String, platform: &str, kind: &EventKind| {
+            waymark_core::event::Event {
+                id,
+                shop: contact.shop.clone(),
+                at: contact.first_seen_at,
+                source: waymark_core::event::Source {
+                    platform: platform.into(),
+                    topic: "sample".into(),
+                    delivery_id: "sample".into(),
+                },
+                kind: kind.clone(),
+            }
+        };
+        let mut ana = sample_contact(Some("Ana"), "ana.silva@example.com")?;
+        // A browsing history, so templates that list viewed products loop.
+        ana.apply(&event(&ana, "sample-view".into(), "site", &self.site));
+        let mut nameless = sample_contact(None, "someone@example.com")?;
+        for contact in [&mut ana, &mut nameless] {
+            give_sample_coupons(catalog, contact);
+            for (n, kind) in [&self.contract, &self.billed].into_iter().enumerate() {
+                let e = event(contact, format!("sample-subscription-{n}"), "shopify", kind);
+                contact.apply(&e);
+            }
+        }
+        Ok([ana, nameless])
+    }
+
+    /// Every use of each template, with data shaped like its journey's:
+    /// (trigger, the event a `wait_for` matched, whether it is marketing).
+    fn uses(&self, catalog: &Catalog) -> BTreeMap<String, Vec<Use>> {
+        let mut uses: BTreeMap<String, Vec<Use>> = BTreeMap::new();
+        for d in catalog.journeys() {
+            let site_trigger = matches!(
+                d.trigger.event.as_str(),
+                "page_viewed"
+                    | "product_viewed"
+                    | "added_to_cart"
+                    | "searched"
+                    | "form_submitted"
+                    | "identified"
+                    | "custom_event"
+            );
+            let trigger = self
+                .by_trigger
+                .get(d.trigger.event.as_str())
+                .cloned()
+                .or_else(|| site_trigger.then(|| self.site.clone()))
+                .unwrap_or_else(|| self.by_trigger["customer_upserted"].clone());
+            let waits = d
+                .steps
+                .iter()
+                .any(|s| matches!(s.kind, StepKind::WaitFor { .. }));
+            for s in &d.steps {
+                if let StepKind::Email {
+                    template,
+                    transactional,
+                } = &s.kind
+                {
+                    let matched = waits.then(|| self.fulfilled.clone());
+                    uses.entry(template.clone()).or_default().push((
+                        trigger.clone(),
+                        matched,
+                        !transactional,
+                    ));
+                }
+            }
+        }
+        uses
+    }
+}
+
+/// A template's use: trigger, matched event, marketing.
+type Use = (EventKind, Option<EventKind>, bool);
+
+/// Renders every template strictly with the data of each of its uses (a
+/// template no journey uses: with every sample), for two sample contacts.
+fn check(root: &std::path::Path) -> Result<ExitCode> {
+    let Some(catalog) = load(root)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let renderer = Renderer::for_catalog(&catalog);
+    let samples = Samples::read(root)?;
+    let contacts = samples.contacts(&catalog)?;
+    let uses = samples.uses(&catalog);
+    let (mut problems, mut checked) = (0, 0);
+    for t in catalog.templates() {
+        // A locale variant is checked with the data of its default's uses.
+        let base = t.name.split('@').next().unwrap_or(&t.name);
+        let cases = uses.get(base).cloned().unwrap_or_else(|| {
+            samples
+                .by_trigger
+                .values()
+                .map(|k| (k.clone(), Some(samples.fulfilled.clone()), true))
+                .collect()
+        });
+        for (trigger, matched, marketing) in cases {
+            for contact in &contacts {
+                checked += 1;
+                if let Err(e) = renderer.render_exactly(
+                    &t.name,
+                    &params(contact, trigger.clone(), matched.clone(), marketing),
+                ) {
+                    problems += 1;
+                    eprintln!("{e}");
+                }
+            }
+        }
+    }
+    if problems > 0 {
+        eprintln!("{problems} problem(s)");
+        return Ok(ExitCode::FAILURE);
+    }
+    println!(
+        "ok: {} template(s), {checked} rendering(s)",
+        catalog.templates().count()
+    );
+    Ok(ExitCode::SUCCESS)
 }
