@@ -64,6 +64,20 @@ enum Attempt {
     Commit(Box<Commit>, Report),
 }
 
+impl Attempt {
+    /// A commit to write, then the contact's effects to report.
+    fn write(commit: Commit, contact: ContactId, effects: Vec<Effect>) -> Self {
+        Self::Commit(
+            Box::new(commit),
+            Report {
+                contact: Some(contact),
+                effects,
+                replayed: false,
+            },
+        )
+    }
+}
+
 impl<S: ContactStore> Processor<S> {
     pub fn new(catalog: Catalog, store: S) -> Self {
         Self { catalog, store }
@@ -188,14 +202,7 @@ impl<S: ContactStore> Processor<S> {
                 event.at,
             );
             commit.counts = counts;
-            Ok(Attempt::Commit(
-                Box::new(commit),
-                Report {
-                    contact: Some(id.clone()),
-                    effects,
-                    replayed: false,
-                },
-            ))
+            Ok(Attempt::write(commit, id.clone(), effects))
         })
         .await
     }
@@ -238,14 +245,7 @@ impl<S: ContactStore> Processor<S> {
                 now,
             );
             commit.counts = counts;
-            Ok(Attempt::Commit(
-                Box::new(commit),
-                Report {
-                    contact: Some(id.clone()),
-                    effects,
-                    replayed: false,
-                },
-            ))
+            Ok(Attempt::write(commit, id.clone(), effects))
         })
         .await
     }
@@ -378,14 +378,7 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
             );
             commit.absorbed = absorbed;
             commit.counts = counts;
-            Ok(Attempt::Commit(
-                Box::new(commit),
-                Report {
-                    contact: Some(id),
-                    effects,
-                    replayed: false,
-                },
-            ))
+            Ok(Attempt::write(commit, id, effects))
         })
         .await
     }

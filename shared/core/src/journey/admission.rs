@@ -102,12 +102,7 @@ fn triggered_key(
     def: &Definition,
     fired: &Fired<'_>,
 ) -> Option<String> {
-    let scope = Scope {
-        event: Some(&event.kind),
-        contact,
-        run: None,
-        now: event.at,
-    };
+    let scope = entry_scope(event, contact);
     // A date trigger's run is keyed on the date: one run per date value.
     let date_key = (def.trigger.event == DATE_REACHED)
         .then(|| date_trigger_at(catalog, contact, &def.trigger))
@@ -178,12 +173,7 @@ fn refusal(
     def: &Definition,
     key: &str,
 ) -> Option<String> {
-    let scope = Scope {
-        event: Some(&event.kind),
-        contact,
-        run: None,
-        now: event.at,
-    };
+    let scope = entry_scope(event, contact);
     if let Some(cooldown) = def.trigger.cooldown
         && (runs.iter().any(|r| {
             r.journey == def.id
@@ -218,4 +208,14 @@ fn refusal(
         return Some("goal already reached: an order at or after this event".into());
     }
     None
+}
+
+/// What entry conditions read: the event and the contact, no run yet.
+fn entry_scope<'a>(event: &'a Event, contact: &'a Contact) -> Scope<'a> {
+    Scope {
+        event: Some(&event.kind),
+        contact,
+        run: None,
+        now: event.at,
+    }
 }
