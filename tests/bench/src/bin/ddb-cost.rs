@@ -5,9 +5,11 @@
 //! item sizes (moto's own ConsumedCapacity figures are not accurate):
 //! a write is 1 WCU per KB of the item (rounded up), twice in a transaction;
 //! a strongly consistent read is 1 RCU per 4 KB returned, half that
-//! eventually consistent (every index read); an item write that touches a
-//! GSI's attributes costs the index one more write (KEYS_ONLY projections are
-//! well under 1 KB; a key that moves costs two, counted here as one).
+//! eventually consistent (every index read). The two indexes are KEYS_ONLY,
+//! so an item write costs an index nothing while the item's key in it stays,
+//! one write when it enters or leaves, two when its key moves (the bench
+//! follows every item's index keys request by request from a scan before
+//! each measured event).
 //! Stream reads by Lambda are free and not counted.
 
 use serde_json::{Value, json};
@@ -59,6 +61,9 @@ fn kb(size: usize, unit: usize) -> f64 {
 struct Cost {
     requests: BTreeMap<String, u32>,
     rcu: f64,
+    /// Reads of the due and idle indexes: what every tick and sweep costs
+    /// however many contacts are due (the bill counts them per tick).
+    index_rcu: f64,
     wcu: f64,
     index_wcu: f64,
 }
@@ -79,12 +84,87 @@ fn function_of(r: &Record) -> &'static str {
     }
 }
 
-fn cost(records: &[Record], sizes: &HashMap<String, usize>) -> BTreeMap<&'static str, Cost> {
+/// An item's keys in the two KEYS_ONLY indexes: (shard, sort key).
+#[derive(Debug, Clone, Default, PartialEq)]
+struct IndexKeys {
+    due: Option<(String, String)>,
+    idle: Option<(String, String)>,
+}
+
+/// Every item's index keys, as the table holds them.
+type Index = HashMap<String, IndexKeys>;
+
+fn index_keys(item: &Value) -> IndexKeys {
+    let pair = |shard: &str, key: &str, kind: &str| {
+        Some((
+            item[shard]["S"].as_str()?.to_string(),
+            item[key][kind].as_str()?.to_string(),
+        ))
+    };
+    IndexKeys {
+        due: pair("due_shard", "due_at", "N"),
+        idle: pair("idle_shard", "idle_key", "S"),
+    }
+}
+
+/// What a KEYS_ONLY index bills for one item going from `old` to `new`:
+/// nothing when its key stays (or it stays out), one write to add or
+/// remove it, two when its key moves.
+fn moves(old: &Option<(String, String)>, new: &Option<(String, String)>) -> f64 {
+    match (old, new) {
+        (None, None) => 0.0,
+        (Some(a), Some(b)) if a == b => 0.0,
+        (Some(_), Some(_)) => 2.0,
+        _ => 1.0,
+    }
+}
+
+/// The index writes of one item write, and the index as it leaves it.
+fn index_writes(index: &mut Index, key: String, new: Option<IndexKeys>) -> f64 {
+    let old = index.remove(&key).unwrap_or_default();
+    let after = new.clone().unwrap_or_default();
+    let writes = moves(&old.due, &after.due) + moves(&old.idle, &after.idle);
+    if let Some(new) = new {
+        index.insert(key, new);
+    }
+    writes
+}
+
+/// An update's effect on the due index key (the only one updates touch):
+/// `SET due_at = :v` (and `due_shard = :s`) moves it, `REMOVE … due_at`
+/// takes it out.
+fn updated(old: &IndexKeys, request: &Value) -> IndexKeys {
+    let expr = request["UpdateExpression"].as_str().unwrap_or("");
+    let values = &request["ExpressionAttributeValues"];
+    let (set, remove) = expr.split_once("REMOVE").unwrap_or((expr, ""));
+    let value_of = |name: &str| -> Option<String> {
+        let at = set.find(&format!("{name} = :"))? + name.len() + 3;
+        let placeholder: String = set[at..]
+            .chars()
+            .take_while(|c| *c == ':' || c.is_alphanumeric() || *c == '_')
+            .collect();
+        let v = &values[placeholder.as_str()];
+        v["N"].as_str().or(v["S"].as_str()).map(str::to_string)
+    };
+    let mut new = old.clone();
+    if remove.contains("due_at") {
+        new.due = None;
+    } else if let Some(at) = value_of("due_at") {
+        let shard = value_of("due_shard")
+            .or_else(|| old.due.as_ref().map(|d| d.0.clone()))
+            .unwrap_or_default();
+        new.due = Some((shard, at));
+    }
+    new
+}
+
+fn cost(
+    records: &[Record],
+    sizes: &HashMap<String, usize>,
+    index: &mut Index,
+) -> BTreeMap<&'static str, Cost> {
     let mut by: BTreeMap<&'static str, Cost> = BTreeMap::new();
     let size_of = |key: &str| sizes.get(key).copied().unwrap_or(200);
-    let indexed = |text: &str| {
-        text.matches("due_shard").count().min(1) + text.matches("idle_shard").count().min(1)
-    };
     for r in records {
         let c = by.entry(function_of(r)).or_default();
         *c.requests.entry(r.op.clone()).or_default() += 1;
@@ -92,28 +172,41 @@ fn cost(records: &[Record], sizes: &HashMap<String, usize>) -> BTreeMap<&'static
         let read_factor = if strong { 1.0 } else { 0.5 };
         match r.op.as_str() {
             "PutItem" => {
-                c.wcu += kb(item_size(&r.request["Item"]), 1024);
-                c.index_wcu += indexed(&r.request["Item"].to_string()) as f64;
+                let item = &r.request["Item"];
+                c.wcu += kb(item_size(item), 1024);
+                c.index_wcu += index_writes(index, key_of(item), Some(index_keys(item)));
             }
             "UpdateItem" | "DeleteItem" => {
-                c.wcu += kb(size_of(&key_of(&r.request["Key"])), 1024);
-                c.index_wcu += indexed(&r.request.to_string()) as f64;
+                let key = key_of(&r.request["Key"]);
+                c.wcu += kb(size_of(&key), 1024);
+                let new = (r.op == "UpdateItem")
+                    .then(|| updated(&index.get(&key).cloned().unwrap_or_default(), &r.request));
+                c.index_wcu += index_writes(index, key, new);
             }
             "GetItem" => c.rcu += kb(item_size(&r.response["Item"]), 4096) * read_factor,
             "Query" | "Scan" => {
                 let total: usize = r.response["Items"]
                     .as_array()
                     .map_or(0, |i| i.iter().map(item_size).sum());
-                c.rcu += kb(total, 4096) * read_factor;
+                if r.request.get("IndexName").is_some() {
+                    c.index_rcu += kb(total, 4096) * read_factor;
+                } else {
+                    c.rcu += kb(total, 4096) * read_factor;
+                }
             }
             "TransactWriteItems" => {
                 for t in r.request["TransactItems"].as_array().into_iter().flatten() {
                     if let Some(put) = t.get("Put") {
-                        c.wcu += 2.0 * kb(item_size(&put["Item"]), 1024);
-                        c.index_wcu += indexed(&put["Item"].to_string()) as f64;
+                        let item = &put["Item"];
+                        c.wcu += 2.0 * kb(item_size(item), 1024);
+                        c.index_wcu += index_writes(index, key_of(item), Some(index_keys(item)));
                     } else if let Some(op) = t.get("Update").or(t.get("Delete")) {
-                        c.wcu += 2.0 * kb(size_of(&key_of(&op["Key"])), 1024);
-                        c.index_wcu += indexed(&op.to_string()) as f64;
+                        let key = key_of(&op["Key"]);
+                        c.wcu += 2.0 * kb(size_of(&key), 1024);
+                        let new = t
+                            .get("Update")
+                            .map(|u| updated(&index.get(&key).cloned().unwrap_or_default(), u));
+                        c.index_wcu += index_writes(index, key, new);
                     } else if t.get("ConditionCheck").is_some() {
                         c.rcu += 2.0;
                     }
@@ -140,6 +233,22 @@ fn cost(records: &[Record], sizes: &HashMap<String, usize>) -> BTreeMap<&'static
 }
 
 async fn table_sizes(stack: &Stack) -> HashMap<String, usize> {
+    scan(stack).await.0
+}
+
+/// The index as the table holds it now: where the next measured event
+/// starts from.
+async fn mark(stack: &Stack, records: &Records) {
+    *BEFORE.lock().unwrap() = Some(scan(stack).await.1);
+    // The scan itself is the bench's, not the event's.
+    records.lock().unwrap().clear();
+}
+
+/// The index keys before the event being measured.
+static BEFORE: std::sync::Mutex<Option<Index>> = std::sync::Mutex::new(None);
+
+/// Every item's size and index keys.
+async fn scan(stack: &Stack) -> (HashMap<String, usize>, Index) {
     let ddb = aws_sdk_dynamodb::Client::new(&stack.sdk);
     // Every page: an aged table is well past one scan page (1 MB).
     let items: Vec<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> = ddb
@@ -175,12 +284,14 @@ async fn table_sizes(stack: &Stack) -> HashMap<String, usize> {
                     (k.clone(), j)
                 })
                 .collect();
+            let key = format!("{}|{}", text("PK"), text("SK"));
+            let object = Value::Object(as_json);
             (
-                format!("{}|{}", text("PK"), text("SK")),
-                item_size(&Value::Object(as_json)),
+                (key.clone(), item_size(&object)),
+                (key, index_keys(&object)),
             )
         })
-        .collect()
+        .unzip()
 }
 
 fn report(name: &str, by: &BTreeMap<&'static str, Cost>) {
@@ -196,11 +307,11 @@ fn report(name: &str, by: &BTreeMap<&'static str, Cost>) {
         println!(
             "  {f:<9} {count:>2} requests ({}): {:.1} RCU, {:.0} WCU + {:.0} index WCU",
             ops.join(", "),
-            c.rcu,
+            c.rcu + c.index_rcu,
             c.wcu,
             c.index_wcu
         );
-        r += c.rcu;
+        r += c.rcu + c.index_rcu;
         w += c.wcu;
         i += c.index_wcu;
         n += count;
@@ -214,10 +325,7 @@ fn report(name: &str, by: &BTreeMap<&'static str, Cost>) {
 
 /// Reports the requests recorded since the last call, by function.
 async fn finish(stack: &Stack, records: &Records, name: &str) {
-    let taken: Vec<Record> = records.lock().unwrap().drain(..).collect();
-    let sizes = table_sizes(stack).await;
-    records.lock().unwrap().clear();
-    report(name, &cost(&taken, &sizes));
+    report(name, &take(stack, records).await);
 }
 
 /// Totals over every function of one measured event.
@@ -236,9 +344,12 @@ fn totals(by: &BTreeMap<&'static str, Cost>, only: Option<&str>) -> (u32, f64, f
 /// The requests recorded since the last call, by function.
 async fn take(stack: &Stack, records: &Records) -> BTreeMap<&'static str, Cost> {
     let taken: Vec<Record> = records.lock().unwrap().drain(..).collect();
-    let sizes = table_sizes(stack).await;
+    let (sizes, after) = scan(stack).await;
     records.lock().unwrap().clear();
-    cost(&taken, &sizes)
+    let mut before = BEFORE.lock().unwrap().take().unwrap_or_default();
+    let by = cost(&taken, &sizes, &mut before);
+    *BEFORE.lock().unwrap() = Some(after);
+    by
 }
 
 /// One measured figure: printed as a table row, or as a JSON line.
@@ -378,7 +489,8 @@ async fn aged(json_lines: bool) -> Vec<Figure> {
             stack.tick(&at(day, 12).to_string()).await.unwrap();
             records.lock().unwrap().clear();
         }
-        // Measure each kind once at this age.
+        // Measure each kind once at this age, from the index as it is.
+        mark(&stack, &records).await;
         let measure =
             |figures: &mut Vec<Figure>, event: &'static str, by: &BTreeMap<&'static str, Cost>| {
                 let (requests, rcu, wcu) = totals(by, None);
@@ -439,7 +551,17 @@ async fn aged(json_lines: bool) -> Vec<Figure> {
         }
         day += 1;
         stack.tick(&at(day, 12).to_string()).await.unwrap();
-        measure(&mut figures, "tick", &take(&stack, &records).await);
+        let by = take(&stack, &records).await;
+        measure(&mut figures, "tick", &by);
+        // The due-index reads every tick makes whoever is due: a fixed cost
+        // per tick, billed apart.
+        figures.push(Figure {
+            event: "tick_index_reads",
+            age_days: age,
+            requests: 0,
+            rcu: by.values().map(|c| c.index_rcu).sum(),
+            wcu: 0.0,
+        });
         let size = contact_size(&stack).await;
         if !json_lines {
             println!(
@@ -503,6 +625,7 @@ async fn main() {
         "DynamoDB cost of one event through the real adapters (moto behind a recording proxy):"
     );
     records.lock().unwrap().clear();
+    mark(&stack, &records).await;
     stack
         .webhook("customers/create", "c1", CUSTOMER)
         .await
@@ -612,6 +735,8 @@ const EMAILS_PER_100: f64 = 30.0;
 /// On-demand prices (us-east-1): per million write and read request units.
 const WRITE_PRICE: f64 = 0.625;
 const READ_PRICE: f64 = 0.125;
+/// The timer runs every minute.
+const TICKS_A_MONTH: f64 = 60.0 * 24.0 * 30.0;
 /// SES: per 1,000 emails.
 const SES_PRICE: f64 = 0.10;
 
@@ -655,9 +780,14 @@ fn bill(figures: &[Figure]) {
             wcu / 100.0,
             rcu / 100.0
         );
+        let tick_reads = of("tick_index_reads").map_or(0.0, |f| f.rcu) * TICKS_A_MONTH;
+        println!(
+            "    and every tick's due-index reads, whatever is due: {TICKS_A_MONTH} ticks × {:.1} RCU",
+            tick_reads / TICKS_A_MONTH
+        );
         for (contacts, events) in [(10_000u64, 100_000f64), (1_000_000, 10_000_000.0)] {
             let writes = wcu / 100.0 * events / 1e6 * WRITE_PRICE;
-            let reads = rcu / 100.0 * events / 1e6 * READ_PRICE;
+            let reads = (rcu / 100.0 * events + tick_reads) / 1e6 * READ_PRICE;
             let ses = events * EMAILS_PER_100 / 100.0 / 1000.0 * SES_PRICE;
             println!(
                 "    {contacts:>9} contacts, {events:>10} events: writes ${writes:.2} + reads ${reads:.2} + SES ${ses:.2} = ${:.2} a month",
@@ -696,6 +826,7 @@ async fn campaign_recipient(stack: &mut Stack, records: &Records) {
     // What is due before the send (the welcome series' waits) goes first.
     stack.tick("2026-12-20T09:59:00Z").await.unwrap();
     records.lock().unwrap().clear();
+    mark(stack, records).await;
     stack.tick("2026-12-20T10:00:00Z").await.unwrap();
     finish(
         stack,
