@@ -135,4 +135,98 @@ mod tests {
             Err(DocError::Inflate(_))
         ));
     }
+
+    /// A profile after a year of heavy activity, every list at its bound
+    /// (48 activity counters on each of 365 days, products, coupons,
+    /// attributions, journey history, browsers and Shopify's 250 tags):
+    /// what is stored stays far below DynamoDB's 400 KB item limit.
+    #[test]
+    fn a_profile_at_every_bound_stays_far_below_the_item_limit() {
+        use std::sync::Arc;
+        use waymark_core::contact::{Contact, Seen};
+        use waymark_core::ids::{ContactId, ShopDomain};
+        use waymark_core::money::Money;
+        let t0: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let day = |d: i64| t0 + jiff::SignedDuration::from_hours(24 * d);
+        let shop = ShopDomain::parse("demo.myshopify.com").unwrap();
+        let mut c = Contact::new(ContactId::for_customer(7), shop, t0);
+        // Varied, like real data (repeated text would deflate too well).
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut random = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for d in 0..365 {
+            for k in 0..60 {
+                let key = format!("product_viewed:category-number-{k}");
+                for _ in 0..=random() % 3 {
+                    c.activity.add(&key, day(d), (random() % 100_000) as i64);
+                }
+            }
+        }
+        assert_eq!(c.activity.keys(), waymark_core::activity::MAX_KEYS);
+        let mut long = |what: &str, n: usize| -> Option<Arc<str>> {
+            let text: String = (0..n / 16).map(|_| format!("{:016x}", random())).collect();
+            Some(Arc::from(
+                format!("https://shop.example/{what}/{text}").as_str(),
+            ))
+        };
+        for i in 0..200 {
+            let seen = Seen {
+                product_id: Some(i),
+                title: long("title", 200),
+                category: long("category", 60),
+                price: Some(Money::parse("19.99", "EUR").unwrap()),
+                url: long("products", 200),
+                image: long("images", 200),
+                at: day(i as i64),
+            };
+            c.viewed.push(seen.clone());
+            c.bought.push(seen);
+        }
+        c.viewed.truncate(20);
+        c.bought.truncate(50);
+        for i in 0..400u32 {
+            c.history.record(
+                &format!("journey_{}", i % 40),
+                &format!("order:{i}"),
+                0,
+                day(i64::from(i)),
+            );
+            c.anonymous_ids
+                .push(format!("anon-{:016x}{:016x}", random(), random()));
+            c.tags
+                .insert(format!("shopify-tag-{:016x}{:016x}", random(), random()));
+        }
+        c.anonymous_ids.truncate(50);
+        while c.tags.len() > 250 {
+            let last = c.tags.iter().next_back().cloned().unwrap();
+            c.tags.remove(&last);
+        }
+        c.store_tags = c.tags.clone();
+        let json = serde_json::to_vec(&c).unwrap();
+        let AttributeValue::B(stored) = encode(&c).unwrap() else {
+            panic!("a large profile is deflated");
+        };
+        let stored = stored.as_ref().len();
+        println!(
+            "a profile at every bound: JSON {} bytes, stored {stored} bytes",
+            json.len()
+        );
+        assert!(
+            stored < 100 * 1024,
+            "stored {stored} bytes (JSON {} bytes)",
+            json.len()
+        );
+        assert_eq!(decode_binary::<Contact>(&encode_bytes(&c)).unwrap(), c);
+    }
+
+    fn encode_bytes<T: Serialize>(value: &T) -> Vec<u8> {
+        match encode(value).unwrap() {
+            AttributeValue::B(b) => b.into_inner(),
+            other => panic!("{other:?}"),
+        }
+    }
 }
