@@ -218,26 +218,9 @@ fn convert(
     if !id_ok {
         errs.push("id: 1–100 characters of letters, digits, `-` or `_`".into());
     }
-    let at = match e.at.as_deref() {
-        None => now,
-        Some(raw) => match crate::time::parse_instant(raw) {
-            Some(t) => {
-                if let Some(skew) = max_skew
-                    && now.duration_since(t).abs() > skew
-                {
-                    errs.push(format!(
-                        "at: `{raw}` is more than {} from the server's clock",
-                        crate::time::format_duration(skew)
-                    ));
-                }
-                t
-            }
-            None => {
-                errs.push(format!("at: `{raw}` is not an RFC 3339 time"));
-                now
-            }
-        },
-    };
+    let at = event_time(e.at.as_deref(), now, max_skew, &mut errs);
+    let has_email = e.email.as_deref().is_some_and(|m| !m.trim().is_empty());
+    required_by_action(act, &e, has_email, &mut errs);
     let anonymous_id = e.anonymous_id.filter(|a| !a.is_empty());
     if let Some(a) = &anonymous_id
         && (a.len() > 64
@@ -249,29 +232,12 @@ fn convert(
     }
     let email = match e.email.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
-        Some(raw) => match EmailAddress::parse(raw) {
-            Ok(m) => Some(m),
-            Err(err) => {
-                errs.push(format!("email: {err}"));
-                None
-            }
-        },
+        Some(raw) => EmailAddress::parse(raw)
+            .map_err(|err| errs.push(format!("email: {err}")))
+            .ok(),
     };
     if anonymous_id.is_none() && email.is_none() && e.customer_id.is_none() {
         errs.push("anonymous_id: needed when the event names no email or customer_id".into());
-    }
-    if act == Some(SiteAction::FormSubmitted) && email.is_none() {
-        errs.push("email: a form_submitted event carries the email submitted".into());
-    }
-    if act == Some(SiteAction::Custom) && e.name.as_deref().is_none_or(str::is_empty) {
-        errs.push("name: a custom event needs a name".into());
-    }
-    if matches!(
-        act,
-        Some(SiteAction::ProductViewed | SiteAction::AddedToCart)
-    ) && e.product.is_none()
-    {
-        errs.push(format!("product: a {} event needs its product", e.action));
     }
     let url = link("url", e.url, links, &[], &mut errs);
     let page_type = text("page_type", e.page_type, MAX_TEXT, &mut errs);
@@ -281,36 +247,7 @@ fn convert(
     let first_name = plain("first_name", e.first_name, MAX_NAME, &mut errs);
     let locale = text("locale", e.locale, 35, &mut errs);
     let time_zone = text("time_zone", e.time_zone, 64, &mut errs);
-    let product = e.product.map(|p| {
-        let price = match (&p.price, p.currency.as_deref()) {
-            (None, _) => None,
-            (Some(_), None) => {
-                errs.push("product.currency: needed with product.price".into());
-                None
-            }
-            (Some(v), Some(cur)) => {
-                let amount = match v {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                match Money::parse(&amount, cur) {
-                    Ok(m) => Some(m),
-                    Err(err) => {
-                        errs.push(format!("product.price: {err}"));
-                        None
-                    }
-                }
-            }
-        };
-        Product {
-            id: p.id,
-            title: plain("product.title", p.title, MAX_TEXT, &mut errs),
-            category: plain("product.category", p.category, MAX_TEXT, &mut errs),
-            price,
-            url: link("product.url", p.url, links, &[], &mut errs),
-            image: link("product.image", p.image, links, &IMAGE_HOSTS, &mut errs),
-        }
-    });
+    let product = e.product.map(|p| product(p, links, &mut errs));
     if let Some(z) = &time_zone
         && jiff::tz::TimeZone::get(z).is_err()
     {
@@ -359,6 +296,83 @@ fn convert(
         },
         kind,
     })
+}
+
+/// When the event happened: its own `at` (within `max_skew` of the server's
+/// clock), or now.
+fn event_time(
+    raw: Option<&str>,
+    now: Timestamp,
+    max_skew: Option<SignedDuration>,
+    errs: &mut Vec<String>,
+) -> Timestamp {
+    let Some(raw) = raw else {
+        return now;
+    };
+    let Some(t) = crate::time::parse_instant(raw) else {
+        errs.push(format!("at: `{raw}` is not an RFC 3339 time"));
+        return now;
+    };
+    if let Some(skew) = max_skew
+        && now.duration_since(t).abs() > skew
+    {
+        errs.push(format!(
+            "at: `{raw}` is more than {} from the server's clock",
+            crate::time::format_duration(skew)
+        ));
+    }
+    t
+}
+
+/// What each kind of event must carry.
+fn required_by_action(
+    act: Option<SiteAction>,
+    e: &Incoming,
+    has_email: bool,
+    errs: &mut Vec<String>,
+) {
+    if act == Some(SiteAction::FormSubmitted) && !has_email {
+        errs.push("email: a form_submitted event carries the email submitted".into());
+    }
+    if act == Some(SiteAction::Custom) && e.name.as_deref().is_none_or(str::is_empty) {
+        errs.push("name: a custom event needs a name".into());
+    }
+    if matches!(
+        act,
+        Some(SiteAction::ProductViewed | SiteAction::AddedToCart)
+    ) && e.product.is_none()
+    {
+        errs.push(format!("product: a {} event needs its product", e.action));
+    }
+}
+
+/// A product as the storefront described it: plain text, links within the
+/// store's origins, a price with its currency.
+fn product(p: IncomingProduct, links: Links<'_>, errs: &mut Vec<String>) -> Product {
+    let price = match (&p.price, p.currency.as_deref()) {
+        (None, _) => None,
+        (Some(_), None) => {
+            errs.push("product.currency: needed with product.price".into());
+            None
+        }
+        (Some(v), Some(cur)) => {
+            let amount = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            Money::parse(&amount, cur)
+                .map_err(|err| errs.push(format!("product.price: {err}")))
+                .ok()
+        }
+    };
+    Product {
+        id: p.id,
+        title: plain("product.title", p.title, MAX_TEXT, errs),
+        category: plain("product.category", p.category, MAX_TEXT, errs),
+        price,
+        url: link("product.url", p.url, links, &[], errs),
+        image: link("product.image", p.image, links, &IMAGE_HOSTS, errs),
+    }
 }
 
 /// A trimmed, non-empty text field within its size limit.
