@@ -453,78 +453,18 @@ impl ContactStore for MemoryStore {
                 .or_default()
                 .claim(&c.identities, id),
         }
-        let slot = s.contacts.slot(shop, id);
-        // Check every condition before writing anything: all or nothing.
-        let stored = slot.map(|i| s.contacts.at(i));
-        if stored.map_or(0, |st| st.version) != c.expected_version {
-            return Err(CommitError::Conflict);
-        }
-        let run_version = |run: &Run| {
-            stored
-                .and_then(|st| st.runs.iter().find(|x| same_run(&x.run, run)))
-                .map_or(0, |x| x.version)
-        };
-        if c.runs.iter().any(|r| run_version(&r.run) != r.version) {
-            return Err(CommitError::Conflict);
-        }
+        // Every condition before writing anything: all or nothing.
         let outbox_keys: Vec<String> = c.outbox.iter().map(|m| self.key(m)).collect();
-        if outbox_keys.iter().any(|k| s.outbox.contains_key(k)) {
+        if s.conflicts(&c, &outbox_keys) {
             return Err(CommitError::Conflict);
         }
-        if let Some(a) = &c.absorbed
-            && s.contacts.get(shop, &a.id).map_or(0, |st| st.version) != a.version
-        {
-            return Err(CommitError::Conflict);
-        }
-        let aliases = s.aliases.get_mut(shop).expect("claimed above");
         if let Some(a) = &c.absorbed {
-            for anon in &a.anonymous_ids {
-                aliases.anonymous.insert(anon.clone(), id.clone());
-            }
-            // Addresses and contracts only where they still lead to the
-            // merged contact (or nowhere), as the DynamoDB adapter does.
-            let repoint = |slot: Option<&mut ContactId>| match slot {
-                Some(to) if *to == a.id => *to = id.clone(),
-                _ => {}
-            };
-            for e in &a.emails {
-                let key = e.lookup_key();
-                match aliases.email.get_mut(&*key) {
-                    None => {
-                        aliases.email.insert(key.into_owned(), id.clone());
-                    }
-                    slot => repoint(slot),
-                }
-            }
-            for k in &a.contracts {
-                match aliases.contract.get_mut(k) {
-                    None => {
-                        aliases.contract.insert(*k, id.clone());
-                    }
-                    slot => repoint(slot),
-                }
-            }
-            match &a.tombstone {
-                Some(t) => s.retire_contact(shop, &a.id, t.clone()),
-                None => {
-                    s.remove_contact(shop, &a.id);
-                }
-            }
+            s.absorb(shop, id, a);
         }
-        for seg in &c.segments_entered {
-            s.members
-                .entry((shop.clone(), seg.clone()))
-                .or_default()
-                .insert(id.clone(), c.contact.email.clone());
-        }
-        for seg in &c.segments_exited {
-            if let Some(m) = s.members.get_mut(&(shop.clone(), seg.clone())) {
-                m.remove(id);
-            }
-        }
+        s.move_memberships(&c);
         // The absorbed contact's slot may have been freed above; this one's
         // is unchanged (it is not the absorbed one).
-        let slot = match slot {
+        let slot = match s.contacts.slot(shop, id) {
             Some(i) => i,
             None => s.contacts.insert(
                 shop,
@@ -560,47 +500,133 @@ impl ContactStore for MemoryStore {
         state.contact = contact;
         state.version += 1;
         state.recent_events = recent_events;
-        for r in runs {
-            let updated = VersionedRun {
-                version: r.version + 1,
-                run: r.run,
-            };
-            match state
-                .runs
-                .iter_mut()
-                .find(|x| same_run(&x.run, &updated.run))
-            {
-                Some(slot) => *slot = updated,
-                None => state.runs.push(updated),
-            }
-        }
-        state.runs.retain(|x| {
-            !expired
-                .iter()
-                .any(|(j, k, e)| x.run.journey == *j && x.run.key == *k && x.run.entry == *e)
-        });
+        store_runs(state, runs, &expired);
         s.index_idle(slot, old_idle, new_idle);
         for (k, m) in outbox_keys.into_iter().zip(outbox) {
-            s.outbox.insert(
-                k,
-                Entry {
-                    slot: m.queued_at,
-                    due: match m.not_before {
-                        Some(t) => Some(t),
-                        None => m.queued_at.checked_add(crate::ports::REDRIVE_QUEUED).ok(),
-                    },
-                    status: if m.not_before.is_some() {
-                        Status::Held
-                    } else {
-                        Status::Queued
-                    },
-                    message: m,
-                    attempts: 0,
-                    error: None,
-                },
-            );
+            s.outbox.insert(k, Entry::queued(m));
         }
         Ok(())
+    }
+}
+
+impl State {
+    /// Whether another writer got there first: the contact's or a run's
+    /// version moved, a message exists, or the merged contact changed.
+    fn conflicts(&self, c: &Commit, outbox_keys: &[String]) -> bool {
+        let (shop, id) = (&c.contact.shop, &c.contact.id);
+        let stored = self.contacts.slot(shop, id).map(|i| self.contacts.at(i));
+        let run_version = |run: &Run| {
+            stored
+                .and_then(|st| st.runs.iter().find(|x| same_run(&x.run, run)))
+                .map_or(0, |x| x.version)
+        };
+        stored.map_or(0, |st| st.version) != c.expected_version
+            || c.runs.iter().any(|r| run_version(&r.run) != r.version)
+            || outbox_keys.iter().any(|k| self.outbox.contains_key(k))
+            || c.absorbed.as_ref().is_some_and(|a| {
+                self.contacts.get(shop, &a.id).map_or(0, |st| st.version) != a.version
+            })
+    }
+
+    /// A merge: browsers lead here; addresses and contracts only where they
+    /// still lead to the merged contact (or nowhere), as the DynamoDB
+    /// adapter does; the merged contact becomes a tombstone or goes.
+    fn absorb(&mut self, shop: &ShopDomain, id: &ContactId, a: &crate::ports::Absorbed) {
+        let aliases = self.aliases.get_mut(shop).expect("claimed first");
+        for anon in &a.anonymous_ids {
+            aliases.anonymous.insert(anon.clone(), id.clone());
+        }
+        let repoint = |slot: Option<&mut ContactId>| match slot {
+            Some(to) if *to == a.id => *to = id.clone(),
+            _ => {}
+        };
+        for e in &a.emails {
+            let key = e.lookup_key();
+            match aliases.email.get_mut(&*key) {
+                None => {
+                    aliases.email.insert(key.into_owned(), id.clone());
+                }
+                slot => repoint(slot),
+            }
+        }
+        for k in &a.contracts {
+            match aliases.contract.get_mut(k) {
+                None => {
+                    aliases.contract.insert(*k, id.clone());
+                }
+                slot => repoint(slot),
+            }
+        }
+        match &a.tombstone {
+            Some(t) => self.retire_contact(shop, &a.id, t.clone()),
+            None => {
+                self.remove_contact(shop, &a.id);
+            }
+        }
+    }
+
+    fn move_memberships(&mut self, c: &Commit) {
+        let (shop, id) = (&c.contact.shop, &c.contact.id);
+        for seg in &c.segments_entered {
+            self.members
+                .entry((shop.clone(), seg.clone()))
+                .or_default()
+                .insert(id.clone(), c.contact.email.clone());
+        }
+        for seg in &c.segments_exited {
+            if let Some(m) = self.members.get_mut(&(shop.clone(), seg.clone())) {
+                m.remove(id);
+            }
+        }
+    }
+}
+
+/// Changed runs replace their stored versions (or join them); expired ones
+/// go.
+fn store_runs(
+    state: &mut ContactState,
+    runs: Vec<VersionedRun>,
+    expired: &[(String, String, u32)],
+) {
+    for r in runs {
+        let updated = VersionedRun {
+            version: r.version + 1,
+            run: r.run,
+        };
+        match state
+            .runs
+            .iter_mut()
+            .find(|x| same_run(&x.run, &updated.run))
+        {
+            Some(slot) => *slot = updated,
+            None => state.runs.push(updated),
+        }
+    }
+    state.runs.retain(|x| {
+        !expired
+            .iter()
+            .any(|(j, k, e)| x.run.journey == *j && x.run.key == *k && x.run.entry == *e)
+    });
+}
+
+impl Entry {
+    /// A message as a commit leaves it: queued, or held until its hour.
+    fn queued(m: OutboxMessage) -> Self {
+        Entry {
+            slot: m.queued_at,
+            due: match m.not_before {
+                Some(t) => Some(t),
+                None => m.queued_at.checked_add(crate::ports::REDRIVE_QUEUED).ok(),
+            },
+            status: if m.not_before.is_some() {
+                Status::Held
+            } else {
+                Status::Queued
+            },
+            message: m,
+            attempts: 0,
+            error: None,
+        }
     }
 }
 
