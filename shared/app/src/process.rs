@@ -8,6 +8,7 @@ use crate::ports::{
 };
 use waymark_core::contact::Contact;
 use waymark_core::event::{Event, EventKind, Lapse};
+use waymark_core::identity;
 use waymark_core::ids::{ContactId, ShopDomain};
 use waymark_core::journey::{Catalog, Effect, handle_event, handle_tick};
 use waymark_core::outbox::OutboxMessage;
@@ -16,8 +17,6 @@ use waymark_core::outbox::OutboxMessage;
 const RECENT_EVENTS: usize = 64;
 /// Attempts at a commit that keeps meeting concurrent updates.
 const MAX_CONFLICTS: usize = 8;
-/// Runs a merge moves over at most (see `absorb`).
-const MAX_MOVED_RUNS: usize = 40;
 /// Merged contacts followed to the one they went into (a merged contact can
 /// itself be merged later, so there can be more than one).
 const MAX_MERGE_HOPS: usize = 4;
@@ -333,7 +332,7 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
             for other in found.merge.iter().filter(|m| **m != id) {
                 if let Some(o) = self.store.load_for_update(&event.shop, other).await?
                     && o.contact.merged_into.is_none()
-                    && same_person(&contact, &o.contact, event)
+                    && identity::same_person(&contact, &o.contact, event)
                 {
                     absorbed = Some(absorb(&mut contact, &mut runs, &mut recent, o, event.at));
                     // One merge a commit; another candidate merges on a
@@ -518,32 +517,6 @@ impl Before {
     }
 }
 
-/// Whether `other` is another contact of the person `contact` is: an
-/// anonymous visitor who has now identified, or an email-only profile (a
-/// signup, a guest checkout) when the shop's customer record itself (a
-/// signed `customers/create|update`) says this contact's customer has that
-/// address. Only the account's own record counts: an address typed into a
-/// checkout or an order by a logged-in customer (a gift, a colleague's)
-/// proves nothing. Two customers are never merged, and nothing
-/// unauthenticated (the storefront's `/track`) can fold one address's
-/// profile into a customer.
-fn same_person(contact: &Contact, other: &Contact, event: &Event) -> bool {
-    if other.is_anonymous() {
-        return true;
-    }
-    let identity = event.kind.identity();
-    let same_address = match (&identity.email, &other.email) {
-        (Some(a), Some(b)) => a.lookup_key() == b.lookup_key(),
-        _ => false,
-    };
-    other.customer_id.is_none()
-        && event.source.platform == "shopify"
-        && matches!(event.kind, EventKind::CustomerUpserted(_))
-        && identity.customer_id.is_some()
-        && identity.customer_id == contact.customer_id
-        && same_address
-}
-
 /// Folds `other` into `contact`: its profile, and for each journey (and
 /// key) the contact is not in, its active runs and its newest ended one (so
 /// a welcome series goes on where it was, and re-entry rules still see the
@@ -558,45 +531,14 @@ fn absorb(
     let o = &other.contact;
     contact.absorb(o, at);
     recent.absorb(&other.recent_events, RECENT_EVENTS);
-    let own = runs.len();
-    let mut moving = Vec::new();
     for r in &other.runs {
         // Messages it was sent stay erasable with the person.
         contact
             .exports
             .extend(OutboxMessage::ids_of_run(&o.shop, &o.id, &r.run));
-        let same =
-            |x: &waymark_core::journey::Run| x.journey == r.run.journey && x.key == r.run.key;
-        let newest_ended = !r.run.is_active()
-            && !other
-                .runs
-                .iter()
-                .any(|x| same(&x.run) && !x.run.is_active() && x.run.entry > r.run.entry);
-        if !runs[..own].iter().any(same) && (r.run.is_active() || newest_ended) {
-            moving.push(r.run.clone());
-        }
     }
-    // One transaction carries the merge (DynamoDB takes 100 actions): the
-    // running runs come first, then the most recently ended (re-entry rules
-    // and cooldowns read those); older ended runs stay behind and go with
-    // the merged profile. A guest with a hundred orders (a run per order)
-    // merges instead of failing every retry.
-    if moving.len() > MAX_MOVED_RUNS {
-        let mut rank: Vec<usize> = (0..moving.len()).collect();
-        rank.sort_by_key(|&i| {
-            (
-                !moving[i].is_active(),
-                std::cmp::Reverse(moving[i].ended_at),
-            )
-        });
-        let keep: std::collections::BTreeSet<usize> =
-            rank.into_iter().take(MAX_MOVED_RUNS).collect();
-        moving = moving
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, r)| keep.contains(&i).then_some(r))
-            .collect();
-    }
+    let theirs: Vec<&waymark_core::journey::Run> = other.runs.iter().map(|r| &r.run).collect();
+    let moving = identity::runs_to_move(runs, &theirs);
     runs.extend(moving);
     // Active runs first: the store retires those with the commit.
     let mut gone: Vec<&VersionedRun> = other.runs.iter().collect();
@@ -1129,33 +1071,37 @@ mod merge_tests {
         lead.email = Some(address("ana@example.com"));
 
         let record = event("shopify", customer_record(7, "ana@example.com"));
-        assert!(same_person(&ana, &lead, &record));
+        assert!(identity::same_person(&ana, &lead, &record));
         // Another address, another customer, or a record of someone else.
-        assert!(!same_person(
+        assert!(!identity::same_person(
             &ana,
             &lead,
             &event("shopify", customer_record(7, "bo@example.com"))
         ));
-        assert!(!same_person(
+        assert!(!identity::same_person(
             &ana,
             &lead,
             &event("shopify", customer_record(8, "ana@example.com"))
         ));
         let mut other_customer = lead.clone();
         other_customer.customer_id = Some(9);
-        assert!(!same_person(&ana, &other_customer, &record));
+        assert!(!identity::same_person(&ana, &other_customer, &record));
         // Not from the shop's signed webhooks.
-        assert!(!same_person(
+        assert!(!identity::same_person(
             &ana,
             &lead,
             &event("site", customer_record(7, "ana@example.com"))
         ));
         // A logged-in customer's checkout with someone's address typed in.
         let typed = checkout(Some(7), "ana@example.com");
-        assert!(!same_person(&ana, &lead, &event("shopify", typed)));
+        assert!(!identity::same_person(
+            &ana,
+            &lead,
+            &event("shopify", typed)
+        ));
         // An anonymous visitor is always this person's (its browser said so).
         let visitor = Contact::new(ContactId::for_anonymous("anon-1"), shop(), at());
-        assert!(same_person(
+        assert!(identity::same_person(
             &ana,
             &visitor,
             &event("site", customer_record(7, "x@example.com"))

@@ -15,6 +15,7 @@ pub mod event;
 pub mod feedback;
 pub mod history;
 pub mod hmac;
+pub mod identity;
 pub mod ids;
 pub mod journey;
 pub mod money;
