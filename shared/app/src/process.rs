@@ -254,17 +254,7 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
     /// Applies one event to its contact.
     pub async fn handle_event(&self, event: &Event) -> Result<Report, ProcessError> {
         if let EventKind::CampaignSend(send) = &event.kind {
-            // A cancelled campaign's recorded sends are dropped here.
-            let live = self
-                .store
-                .campaign(&event.shop, &send.campaign)
-                .await?
-                .is_some_and(|r| r.state.phase != CampaignPhase::Cancelled);
-            if !live {
-                tracing::info!(campaign = %send.campaign, contact = %send.contact, "campaign cancelled; send dropped");
-                return Ok(Report::default());
-            }
-            return self.handle_event_for(&send.contact, event).await;
+            return self.handle_campaign_send(send, event).await;
         }
         if event.kind == EventKind::ShopRedacted {
             let items = self.store.erase_shop(&event.shop, event.at).await?;
@@ -274,30 +264,9 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
         let identity = &event.kind.identity();
         self.retrying(&event.id, || async move {
             let found = self.store.find(&event.shop, identity).await?;
-            let id = match (
-                found.contact,
-                &identity.customer_id,
-                &identity.email,
-                &identity.anonymous_id,
-            ) {
-                (Some(id), ..) => id,
-                // Data requests and order-only events (a refund, a
-                // shipment) for someone Waymark does not know: nothing to
-                // do. An erasure goes on with the id the identity derives:
-                // an earlier attempt cut short may have taken the lookups
-                // and left the rest, which it finishes.
-                _ if (event.kind.is_privacy() && !is_erasure(&event.kind))
-                    || !identity.is_known() && identity.anonymous_id.is_none() =>
-                {
-                    tracing::info!(event_id = %event.id, kind = event.kind.name(), "no contact for this event; nothing to do");
-                    return Ok(Attempt::Done(Report::default()));
-                }
-                (None, Some(c), ..) => ContactId::for_customer(*c),
-                (None, None, Some(e), _) => ContactId::for_email(e),
-                (None, None, None, Some(a)) => ContactId::for_anonymous(a),
-                (None, None, None, None) => {
-                    return Err(ProcessError::Unattributable(event.id.clone()));
-                }
+            let Some(id) = contact_for(found.contact.clone(), identity, event)? else {
+                tracing::info!(event_id = %event.id, kind = event.kind.name(), "no contact for this event; nothing to do");
+                return Ok(Attempt::Done(Report::default()));
             };
             let (id, loaded) = self.follow_merges(&event.shop, id).await?;
             let state = match loaded {
@@ -328,40 +297,17 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
             }
             let (mut contact, base, mut recent) = take_contact(state);
             let mut runs: Vec<_> = base.runs.iter().map(|r| r.run.clone()).collect();
-            let mut absorbed = None;
-            for other in found.merge.iter().filter(|m| **m != id) {
-                if let Some(o) = self.store.load_for_update(&event.shop, other).await?
-                    && o.contact.merged_into.is_none()
-                    && identity::same_person(&contact, &o.contact, event)
-                {
-                    absorbed = Some(absorb(&mut contact, &mut runs, &mut recent, o, event.at));
-                    // One merge a commit; another candidate merges on a
-                    // later event.
-                    break;
-                }
-            }
+            let absorbed = self
+                .same_person(&contact, &found.merge, event)
+                .await?
+                .map(|o| absorb(&mut contact, &mut runs, &mut recent, o, event.at));
             let before = Before::of(&contact, &runs);
             let mut effects = handle_event(&self.catalog, &mut contact, &mut runs, event);
             let counts = self.count(event.at, Some(&event.kind), &before, &runs, &mut contact);
             if let EventKind::DataRequested(request) = &event.kind {
-                let mut export = data_export(&contact, &runs, event.at);
-                let others: Vec<_> = self
-                    .profiles_at_address(event, &found.merge, &id)
-                    .await?
-                    .iter()
-                    .map(|o| {
-                        let runs: Vec<_> = o.runs.iter().map(|r| r.run.clone()).collect();
-                        data_export(&o.contact, &runs, event.at)
-                    })
-                    .collect();
-                if !others.is_empty() {
-                    export["other_profiles"] = serde_json::Value::Array(others);
-                }
-                let request = request
-                    .request_id
-                    .clone()
-                    .unwrap_or_else(|| event.id.clone());
-                let message = OutboxMessage::data_export(&contact, &request, event.at, export);
+                let message = self
+                    .export(&contact, &runs, request, event, &found.merge)
+                    .await?;
                 contact.exports.push(message.id.clone());
                 effects.push(Effect::Emit(Box::new(message)));
             }
@@ -380,6 +326,76 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
             Ok(Attempt::write(commit, id, effects))
         })
         .await
+    }
+
+    /// A campaign's recorded send, for its contact; a cancelled campaign's
+    /// sends are dropped here.
+    async fn handle_campaign_send(
+        &self,
+        send: &waymark_core::campaign::Send,
+        event: &Event,
+    ) -> Result<Report, ProcessError> {
+        let live = self
+            .store
+            .campaign(&event.shop, &send.campaign)
+            .await?
+            .is_some_and(|r| r.state.phase != CampaignPhase::Cancelled);
+        if !live {
+            tracing::info!(campaign = %send.campaign, contact = %send.contact, "campaign cancelled; send dropped");
+            return Ok(Report::default());
+        }
+        self.handle_event_for(&send.contact, event).await
+    }
+
+    /// The first merge candidate that is the same person, loaded (one merge
+    /// a commit; another candidate merges on a later event).
+    async fn same_person(
+        &self,
+        contact: &Contact,
+        candidates: &[ContactId],
+        event: &Event,
+    ) -> Result<Option<ContactState>, ProcessError> {
+        for other in candidates.iter().filter(|m| **m != contact.id) {
+            if let Some(o) = self.store.load_for_update(&event.shop, other).await?
+                && o.contact.merged_into.is_none()
+                && identity::same_person(contact, &o.contact, event)
+            {
+                return Ok(Some(o));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A data request's answer: the person's data, with their email-only
+    /// profiles under the named address, as a message for the bus.
+    async fn export(
+        &self,
+        contact: &Contact,
+        runs: &[waymark_core::journey::Run],
+        request: &waymark_core::event::PrivacyRequest,
+        event: &Event,
+        candidates: &[ContactId],
+    ) -> Result<OutboxMessage, ProcessError> {
+        let mut export = data_export(contact, runs, event.at);
+        let others: Vec<_> = self
+            .profiles_at_address(event, candidates, &contact.id)
+            .await?
+            .iter()
+            .map(|o| {
+                let runs: Vec<_> = o.runs.iter().map(|r| r.run.clone()).collect();
+                data_export(&o.contact, &runs, event.at)
+            })
+            .collect();
+        if !others.is_empty() {
+            export["other_profiles"] = serde_json::Value::Array(others);
+        }
+        let request = request
+            .request_id
+            .clone()
+            .unwrap_or_else(|| event.id.clone());
+        Ok(OutboxMessage::data_export(
+            contact, &request, event.at, export,
+        ))
     }
 
     /// The person's email-only profiles under the address a privacy request
@@ -514,6 +530,36 @@ impl Before {
             runs: runs.to_vec(),
             subscribed: contact.consent.as_ref().is_some_and(|c| c.subscribed),
         }
+    }
+}
+
+/// The contact an event is for: the one its identity leads to, else the id
+/// its identity derives (a new contact; an erasure cut short goes on with it,
+/// since an earlier attempt may have taken the lookups and left the rest).
+/// None when there is nothing to do: a data request or an order-only event
+/// (a refund, a shipment) for someone Waymark does not know.
+fn contact_for(
+    found: Option<ContactId>,
+    identity: &waymark_core::event::Identity,
+    event: &Event,
+) -> Result<Option<ContactId>, ProcessError> {
+    if let Some(id) = found {
+        return Ok(Some(id));
+    }
+    if (event.kind.is_privacy() && !is_erasure(&event.kind))
+        || !identity.is_known() && identity.anonymous_id.is_none()
+    {
+        return Ok(None);
+    }
+    match (
+        &identity.customer_id,
+        &identity.email,
+        &identity.anonymous_id,
+    ) {
+        (Some(c), ..) => Ok(Some(ContactId::for_customer(*c))),
+        (None, Some(e), _) => Ok(Some(ContactId::for_email(e))),
+        (None, None, Some(a)) => Ok(Some(ContactId::for_anonymous(a))),
+        (None, None, None) => Err(ProcessError::Unattributable(event.id.clone())),
     }
 }
 
