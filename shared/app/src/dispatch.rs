@@ -263,10 +263,14 @@ impl<O: Outbox + Suppressions + Counters, M: Mailer, P: Publisher> Dispatcher<O,
             .renderer
             .render(template, &params)
             .map_err(|e| SendFailure::Permanent(e.to_string()))?;
-        // A campaign's own subject, and UTM parameters on the store's links.
+        // A campaign's own subject and preheader, and UTM parameters on the
+        // store's links.
         if let Some(c) = m.params.get("campaign") {
             if let Some(subject) = c["subject"].as_str().filter(|s| !s.trim().is_empty()) {
                 rendered.subject = subject.to_string();
+            }
+            if let Some(preheader) = c["preheader"].as_str() {
+                rendered.html = waymark_core::email::with_preheader(&rendered.html, preheader);
             }
             let utm: std::collections::BTreeMap<String, String> =
                 serde_json::from_value(c["utm"].clone()).unwrap_or_default();

@@ -99,6 +99,14 @@ fn files(root: &Path) -> Result<Vec<ContentFile>> {
 
 /// (name, subject, template) of each email a campaign sends: its A/B
 /// variants, or the one email.
+/// The campaign's preheader, when it sets one, in place of the template's.
+fn with_preheader(html: &str, c: &Campaign) -> String {
+    match &c.preheader {
+        Some(p) => waymark_core::email::with_preheader(html, p),
+        None => html.to_string(),
+    }
+}
+
 fn variants(c: &Campaign) -> Vec<(String, Option<String>, String)> {
     match &c.ab_test {
         None => vec![c.email(None)],
@@ -242,7 +250,7 @@ async fn send_test(
             .shop()
             .and_then(|s| s.url.clone())
             .unwrap_or_default();
-        let html = campaign::add_utm(&rendered.html, &origin, &c.utm);
+        let html = campaign::add_utm(&with_preheader(&rendered.html, &c), &origin, &c.utm);
         let text = campaign::add_utm(&rendered.text, &origin, &c.utm);
         let content = aws_sdk_sesv2::types::EmailContent::builder()
             .simple(
@@ -319,7 +327,7 @@ fn preview(
         let base = out.join(format!("{}-{name}", c.id));
         let html = base.with_extension("html");
         let text = base.with_extension("txt");
-        std::fs::write(&html, utm(&rendered.html))?;
+        std::fs::write(&html, utm(&with_preheader(&rendered.html, &c)))?;
         std::fs::write(
             &text,
             format!("Subject: {subject}\n\n{}", utm(&rendered.text)),

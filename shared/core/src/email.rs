@@ -266,17 +266,7 @@ impl Renderer {
             .get_template(&format!("{template}/{PREHEADER}"))
             .is_ok()
         {
-            let preheader = part(PREHEADER)?;
-            let hidden = format!(
-                "<div style=\"display:none;max-height:0;overflow:hidden;mso-hide:all;\">{}</div>",
-                escape_html(preheader.trim())
-            );
-            // Right after <body …>, where inbox previews read it.
-            let at = html
-                .find("<body")
-                .and_then(|b| html[b..].find('>').map(|e| b + e + 1))
-                .unwrap_or(0);
-            html.insert_str(at, &hidden);
+            html = with_preheader(&html, &part(PREHEADER)?);
         }
         Ok(Rendered {
             subject: part(PARTS[0])?.trim().replace(['\r', '\n'], " "),
@@ -284,6 +274,33 @@ impl Renderer {
             html,
         })
     }
+}
+
+/// The hidden preheader's opening tag: inbox previews show its text after
+/// the subject.
+const PREHEADER_DIV: &str =
+    "<div data-preheader style=\"display:none;max-height:0;overflow:hidden;mso-hide:all;\">";
+
+/// `html` with `text` as its preheader (escaped), right after `<body …>`
+/// where inbox previews read it; a preheader it had is replaced. A blank
+/// `text` leaves `html` as it was.
+pub fn with_preheader(html: &str, text: &str) -> String {
+    let text = text.trim();
+    if text.is_empty() {
+        return html.to_string();
+    }
+    let mut html = html.to_string();
+    if let Some(start) = html.find(PREHEADER_DIV)
+        && let Some(len) = html[start..].find("</div>")
+    {
+        html.replace_range(start..start + len + "</div>".len(), "");
+    }
+    let at = html
+        .find("<body")
+        .and_then(|b| html[b..].find('>').map(|e| b + e + 1))
+        .unwrap_or(0);
+    html.insert_str(at, &format!("{PREHEADER_DIV}{}</div>", escape_html(text)));
+    html
 }
 
 /// MJML (after variables are filled in) → responsive email HTML.
@@ -369,6 +386,24 @@ pub fn mime(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_preheader_goes_after_body_once_escaped_and_replaces_the_templates() {
+        let html = "<html><body class=\"x\"><p>Hi</p></body></html>";
+        let once = super::with_preheader(html, "Our <new> range");
+        assert!(
+            once.starts_with("<html><body class=\"x\"><div data-preheader"),
+            "{once}"
+        );
+        assert!(
+            once.contains(">Our &lt;new&gt; range</div><p>Hi</p>"),
+            "{once}"
+        );
+        let twice = super::with_preheader(&once, "Last chance");
+        assert_eq!(twice.matches("data-preheader").count(), 1, "{twice}");
+        assert!(twice.contains(">Last chance</div>") && !twice.contains("new&gt;"));
+        assert_eq!(super::with_preheader(html, "  "), html, "blank: nothing");
+    }
     use super::*;
     use proptest::prelude::*;
 

@@ -49,7 +49,7 @@ fn campaign(id: &str, segments: &[&str], send_at: SendAt) -> Campaign {
         exclude: vec![],
         template: "nurture_bestsellers".into(),
         subject: Some("The December edit".into()),
-        preheader: None,
+        preheader: Some("Twelve picks for the cold".into()),
         topic: Some("news".into()),
         send_at,
         smart_sending: Some(jiff::SignedDuration::from_hours(1)),
@@ -155,6 +155,12 @@ async fn a_scheduled_campaign_mails_each_member_once_and_no_one_it_must_not() {
     assert!(
         mail.header("List-Unsubscribe").is_some(),
         "one-click unsubscribe"
+    );
+    assert_eq!(
+        mail.html.matches("Twelve picks for the cold").count(),
+        1,
+        "the campaign's preheader, once: {}",
+        mail.html
     );
 
     // Rescheduling a campaign under way is refused; the timer going over
