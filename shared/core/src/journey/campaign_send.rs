@@ -34,57 +34,8 @@ pub(super) fn plan(
     let (step, subject, template) = c.email(send.variant.as_deref());
     let zone = local_zone(catalog, contact);
     let mut due = c.due_for(&zone, send.started_at.max(at));
-    let mut run = Run {
-        journey: name.clone(),
-        version: 1,
-        key: "contact".into(),
-        entry: 0,
-        status: RunStatus::Active,
-        step: 0,
-        wait_until: None,
-        entered_at: at,
-        trigger_at: at,
-        cursor: due,
-        ended_at: None,
-        end_reason: None,
-        trigger: EventKind::CampaignSend(Send {
-            def: None,
-            ..send.clone()
-        }),
-        matched: None,
-        sent: vec![],
-        path: send
-            .variant
-            .iter()
-            .map(|v| format!("variant={v}"))
-            .collect(),
-        clicks: vec![],
-    };
-    let excluded = c.exclude.iter().find(|s| contact.segments.contains(*s));
-    let rules = catalog.sending();
-    let cap = c
-        .smart_sending
-        .map(|per| crate::sending::Cap { max: 1, per })
-        .or(rules.cap);
-    let skip = if let Some(s) = excluded {
-        Some(format!("in excluded segment {s}"))
-    } else if !contact.accepts_marketing() {
-        Some("no email marketing consent".into())
-    } else if c
-        .topic
-        .as_ref()
-        .is_some_and(|t| contact.topics_out.contains(t))
-    {
-        Some("unsubscribed from this email topic".into())
-    } else if contact.email.is_none() {
-        Some("contact has no email address".into())
-    } else if cap.is_some_and(|cap| {
-        crate::sending::capped_until(&cap, &contact.marketing_sent, due).is_some()
-    }) {
-        Some("smart sending".into())
-    } else {
-        None
-    };
+    let mut run = decision_run(&name, send, at, due);
+    let skip = skip_reason(c, contact, catalog, due);
     if let Some(reason) = skip {
         effects.push(Effect::Skipped {
             journey: name,
@@ -97,7 +48,7 @@ pub(super) fn plan(
         runs.push(run);
         return;
     }
-    if let Some(q) = &rules.quiet_hours
+    if let Some(q) = &catalog.sending().quiet_hours
         && let Some(open) = crate::sending::quiet_until(q, due, &zone)
     {
         due = open;
@@ -127,4 +78,69 @@ pub(super) fn plan(
     run.status = RunStatus::Completed;
     run.ended_at = Some(at);
     runs.push(run);
+}
+
+/// The recipient's decision, as a run of the campaign's journey (a variant
+/// is its path, so results count per variant).
+fn decision_run(name: &str, send: &Send, at: Timestamp, due: Timestamp) -> Run {
+    Run {
+        journey: name.to_string(),
+        version: 1,
+        key: "contact".into(),
+        entry: 0,
+        status: RunStatus::Active,
+        step: 0,
+        wait_until: None,
+        entered_at: at,
+        trigger_at: at,
+        cursor: due,
+        ended_at: None,
+        end_reason: None,
+        trigger: EventKind::CampaignSend(Send {
+            def: None,
+            ..send.clone()
+        }),
+        matched: None,
+        sent: vec![],
+        path: send
+            .variant
+            .iter()
+            .map(|v| format!("variant={v}"))
+            .collect(),
+        clicks: vec![],
+    }
+}
+
+/// Why the recipient gets nothing, if so: an excluded segment, no consent,
+/// the campaign's topic left, no address, or smart sending (marketing mail
+/// within the campaign's window, else the journeys' cap).
+fn skip_reason(
+    c: &crate::campaign::Campaign,
+    contact: &Contact,
+    catalog: &Catalog,
+    due: Timestamp,
+) -> Option<String> {
+    let cap = c
+        .smart_sending
+        .map(|per| crate::sending::Cap { max: 1, per })
+        .or(catalog.sending().cap);
+    if let Some(s) = c.exclude.iter().find(|s| contact.segments.contains(*s)) {
+        Some(format!("in excluded segment {s}"))
+    } else if !contact.accepts_marketing() {
+        Some("no email marketing consent".into())
+    } else if c
+        .topic
+        .as_ref()
+        .is_some_and(|t| contact.topics_out.contains(t))
+    {
+        Some("unsubscribed from this email topic".into())
+    } else if contact.email.is_none() {
+        Some("contact has no email address".into())
+    } else if cap.is_some_and(|cap| {
+        crate::sending::capped_until(&cap, &contact.marketing_sent, due).is_some()
+    }) {
+        Some("smart sending".into())
+    } else {
+        None
+    }
 }
