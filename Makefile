@@ -14,6 +14,7 @@ demo: venv
 test: venv
 	cargo fmt --all -- --check
 	$(VENV)/bin/cfn-lint infra/template.yaml
+	SAM_CLI_TELEMETRY=0 AWS_REGION=us-east-1 $(VENV)/bin/sam validate --lint -t infra/template.yaml
 	cargo build --quiet --workspace --bins
 	$(WAYMARK) journeys validate
 	$(WAYMARK) templates check
