@@ -6,8 +6,9 @@
 use aws_config::SdkConfig;
 use lambda_http::{Body, Error, Request, Response};
 use waymark_app::ingest::{ShopifyIngest, WebhookRequest};
-use waymark_app::track::{SiteIngest, TrackConfig, TrackRequest};
+use waymark_app::track::{FormAllowances, SiteIngest, TrackConfig, TrackRequest};
 use waymark_aws::store::DynamoStore;
+use waymark_core::ratelimit::Allowance;
 
 pub struct Service {
     pub shopify: ShopifyIngest<DynamoStore>,
@@ -19,10 +20,14 @@ pub async fn init() -> Result<Service, Error> {
     let sdk = waymark_aws::config::sdk().await;
     let table = waymark_aws::config::required("TABLE_NAME")?;
     let secret = waymark_aws::config::required("SHOPIFY_WEBHOOK_SECRET")?;
-    let track = track_config(
+    let mut track = track_config(
         waymark_aws::config::optional("WAYMARK_TRACK_KEYS").as_deref(),
         waymark_aws::config::optional("WAYMARK_TRACK_RATE").as_deref(),
         waymark_aws::config::optional("WAYMARK_TRACK_MAX_SKEW").as_deref(),
+    )?;
+    track.forms = form_allowances(
+        waymark_aws::config::optional("WAYMARK_FORMS_PER_KEY").as_deref(),
+        waymark_aws::config::optional("WAYMARK_FORMS_PER_ADDRESS").as_deref(),
     )?;
     Ok(build(&sdk, &table, &secret, track))
 }
@@ -58,7 +63,25 @@ pub fn track_config(
         keys,
         rate,
         max_skew,
+        forms: FormAllowances::default(),
     })
+}
+
+/// The form allowances (`<count>/<window>`), each defaulting to
+/// `FormAllowances::default()` (300/1h per key, 3/1d per address).
+pub fn form_allowances(
+    per_key: Option<&str>,
+    per_address: Option<&str>,
+) -> Result<FormAllowances, Error> {
+    let mut forms = FormAllowances::default();
+    if let Some(raw) = per_key {
+        forms.per_key = Allowance::parse(raw).map_err(|e| format!("WAYMARK_FORMS_PER_KEY: {e}"))?;
+    }
+    if let Some(raw) = per_address {
+        forms.per_address =
+            Allowance::parse(raw).map_err(|e| format!("WAYMARK_FORMS_PER_ADDRESS: {e}"))?;
+    }
+    Ok(forms)
 }
 
 pub fn build(sdk: &SdkConfig, table: &str, secret: &str, track: TrackConfig) -> Service {
@@ -157,5 +180,28 @@ fn plain(status: u16, body: serde_json::Value) -> waymark_http::answers::Answer 
         status,
         headers: Vec::new(),
         body: Some(body),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_allowances_default_and_name_their_setting_when_wrong() {
+        let defaults = form_allowances(None, None).unwrap();
+        assert_eq!(defaults, FormAllowances::default());
+        let set = form_allowances(Some("50/10m"), Some("1/7d")).unwrap();
+        assert_eq!(set.per_key.max, 50);
+        assert_eq!(
+            set.per_address.window,
+            jiff::SignedDuration::from_hours(168)
+        );
+        let e = form_allowances(Some("lots"), None).unwrap_err().to_string();
+        assert!(e.starts_with("WAYMARK_FORMS_PER_KEY: `lots`"), "{e}");
+        let e = form_allowances(None, Some("3/30d"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("WAYMARK_FORMS_PER_ADDRESS:"), "{e}");
     }
 }

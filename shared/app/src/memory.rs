@@ -101,6 +101,8 @@ struct State {
     /// stored `idle_at`.
     idle: std::collections::BTreeSet<(i32, u32)>,
     sweep_cursor: Option<i32>,
+    /// Allowance counts: (shop, name, window start) → (count, expiry).
+    allowances: HashMap<(ShopDomain, String, Timestamp), (u32, Timestamp)>,
 }
 
 /// A shop's lookups (customer id, email, order, browser, contract → contact),
@@ -343,6 +345,23 @@ impl Inbox for MemoryStore {
     async fn reject(&self, rejected: &Rejected) -> Result<(), StoreError> {
         self.lock().rejected.push(rejected.clone());
         Ok(())
+    }
+}
+
+impl crate::ports::Allowances for MemoryStore {
+    async fn take(&self, take: &waymark_core::ratelimit::Take) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        // What DynamoDB's TTL would have removed by now.
+        state
+            .allowances
+            .retain(|_, (_, expires)| *expires > take.window_start);
+        let key = (take.shop.clone(), take.name.clone(), take.window_start);
+        let (count, _) = state.allowances.entry(key).or_insert((0, take.expires_at));
+        if u64::from(*count) + u64::from(take.n) > u64::from(take.max) {
+            return Ok(false);
+        }
+        *count += take.n;
+        Ok(true)
     }
 }
 

@@ -103,6 +103,17 @@ pub enum Recorded {
     Duplicate,
 }
 
+/// Allowances counted in the store, so every function instance shares them
+/// (see `waymark_core::ratelimit`).
+pub trait Allowances {
+    /// Adds `take.n` to the window's count unless that would pass
+    /// `take.max`: `false`, and nothing added, when it would.
+    fn take(
+        &self,
+        take: &waymark_core::ratelimit::Take,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
 /// The results counters (see `waymark_core::analytics`).
 pub trait Counters {
     /// Adds `counts` for the fact `once` (a fact id unique per shop), unless

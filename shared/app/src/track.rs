@@ -1,15 +1,18 @@
 //! Site tracking: `POST /track` from the storefront snippet. A public write
 //! key names the shop; the request's `Origin` must be one the key allows
 //! (CORS); each key has a rate (events a second, per function instance);
-//! a batch is stored whole or refused whole, and a resent event is a
-//! duplicate, not a second event.
+//! form submissions, which make the store send mail, have allowances per key
+//! and per address counted in the store (shared by every instance); a batch
+//! is stored whole or refused whole, and a resent event is a duplicate, not a
+//! second event.
 
-use crate::ports::{Inbox, Receipt, Recorded};
+use crate::ports::{Allowances, Inbox, Receipt, Recorded};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::HashMap;
 use std::sync::Mutex;
+use waymark_core::event::{EventKind, SiteAction};
 use waymark_core::ids::ShopDomain;
-use waymark_core::ratelimit::TokenBucket;
+use waymark_core::ratelimit::{Allowance, Take, TokenBucket, address_name};
 use waymark_core::site::{self, TrackError};
 
 /// One public write key: the shop it writes for and the origins it accepts.
@@ -20,7 +23,8 @@ pub struct WriteKey {
 }
 
 /// Tracking settings, from `WAYMARK_TRACK_KEYS`, `WAYMARK_TRACK_RATE`,
-/// `WAYMARK_TRACK_MAX_SKEW`.
+/// `WAYMARK_TRACK_MAX_SKEW`, `WAYMARK_FORMS_PER_KEY`,
+/// `WAYMARK_FORMS_PER_ADDRESS`.
 #[derive(Debug, Clone)]
 pub struct TrackConfig {
     pub keys: HashMap<String, WriteKey>,
@@ -29,6 +33,39 @@ pub struct TrackConfig {
     /// How far a client's event time may be from the server's clock;
     /// `None` accepts any (local replays of recorded timelines).
     pub max_skew: Option<SignedDuration>,
+    pub forms: FormAllowances,
+}
+
+/// How many form submissions are taken, across every instance: per write
+/// key (a flood of made-up addresses) and per address (one person mailed
+/// again and again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FormAllowances {
+    pub per_key: Allowance,
+    pub per_address: Allowance,
+}
+
+impl Default for FormAllowances {
+    /// 300 an hour per key; 3 a day per address.
+    fn default() -> Self {
+        Self {
+            per_key: Allowance {
+                max: 300,
+                window: SignedDuration::from_hours(1),
+            },
+            per_address: Allowance {
+                max: 3,
+                window: SignedDuration::from_hours(24),
+            },
+        }
+    }
+}
+
+/// Whose form allowance a refused batch was over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormLimit {
+    Key,
+    Address,
 }
 
 impl TrackConfig {
@@ -112,6 +149,12 @@ pub enum TrackAnswer {
     RateLimited {
         retry_after: u64,
     },
+    /// Form submissions over the key's or an address's allowance: retry
+    /// after this many seconds (the window's end).
+    FormsLimited {
+        per: FormLimit,
+        retry_after: u64,
+    },
     /// Storage failed: the snippet resends the batch.
     Unavailable,
     /// Stored: new events, and events seen before.
@@ -127,7 +170,7 @@ pub struct SiteIngest<I> {
     buckets: Mutex<HashMap<String, TokenBucket>>,
 }
 
-impl<I: Inbox + Sync> SiteIngest<I> {
+impl<I: Inbox + Allowances + Sync> SiteIngest<I> {
     pub fn new(config: TrackConfig, inbox: I) -> Self {
         Self {
             config,
@@ -202,6 +245,17 @@ impl<I: Inbox + Sync> SiteIngest<I> {
             let retry_after = wait.as_secs_f64().ceil().max(1.0) as u64;
             return answer(TrackAnswer::RateLimited { retry_after }, true);
         }
+        match self
+            .take_forms(&key_name, key, &batch.events, req.now)
+            .await
+        {
+            Ok(None) => {}
+            Ok(Some(refused)) => return answer(refused, true),
+            Err(e) => {
+                tracing::error!(shop = %key.shop, error = %e, "track: could not count form submissions");
+                return answer(TrackAnswer::Unavailable, true);
+            }
+        }
         let (mut accepted, mut duplicates) = (0u32, 0u32);
         for event in &batch.events {
             let receipt = Receipt {
@@ -230,6 +284,65 @@ impl<I: Inbox + Sync> SiteIngest<I> {
             true,
         )
     }
+
+    /// Takes the batch's form submissions from each address's allowance,
+    /// then from the key's: the refusal when one is spent. A resent batch
+    /// counts again (it is refused or stored before its events are known
+    /// to be duplicates).
+    async fn take_forms(
+        &self,
+        key_name: &str,
+        key: &WriteKey,
+        events: &[waymark_core::event::Event],
+        now: Timestamp,
+    ) -> Result<Option<TrackAnswer>, crate::ports::StoreError> {
+        let addresses = form_addresses(events);
+        if addresses.is_empty() {
+            return Ok(None);
+        }
+        let limits = self.config.forms;
+        let refused = |per: FormLimit, allowance: &Allowance| {
+            let wait = allowance.window_end(now).duration_since(now);
+            let retry_after = wait.as_secs().max(1) as u64;
+            tracing::warn!(shop = %key.shop, per = ?per, "track: form submissions over their allowance");
+            Some(TrackAnswer::FormsLimited { per, retry_after })
+        };
+        for (name, n) in &addresses {
+            let take = Take::new(&key.shop, name.clone(), &limits.per_address, *n, now);
+            if !self.inbox.take(&take).await? {
+                return Ok(refused(FormLimit::Address, &limits.per_address));
+            }
+        }
+        let total = addresses.values().sum();
+        let take = Take::new(
+            &key.shop,
+            format!("form-key:{key_name}"),
+            &limits.per_key,
+            total,
+            now,
+        );
+        if !self.inbox.take(&take).await? {
+            return Ok(refused(FormLimit::Key, &limits.per_key));
+        }
+        Ok(None)
+    }
+}
+
+/// The addresses a batch's form submissions name (as allowance names, the
+/// same in any case), with how many each.
+fn form_addresses(
+    events: &[waymark_core::event::Event],
+) -> std::collections::BTreeMap<String, u32> {
+    let mut addresses = std::collections::BTreeMap::new();
+    for event in events {
+        if let EventKind::Site(site) = &event.kind
+            && site.action == SiteAction::FormSubmitted
+            && let Some(address) = &site.email
+        {
+            *addresses.entry(address_name(address)).or_insert(0) += 1;
+        }
+    }
+    addresses
 }
 
 #[cfg(test)]
@@ -246,6 +359,7 @@ mod tests {
             .unwrap(),
             rate,
             max_skew: Some(SignedDuration::from_hours(24)),
+            forms: FormAllowances::default(),
         };
         (SiteIngest::new(config, store.clone()), store)
     }
@@ -354,6 +468,85 @@ mod tests {
             10,
             "the limited batch stored nothing"
         );
+    }
+
+    fn form(id: &str, email: &str) -> String {
+        format!(
+            r#"{{"type":"form_submitted","id":"{id}","anonymous_id":"a-{id}","email":"{email}","accepts_marketing":true}}"#
+        )
+    }
+
+    async fn at(s: &SiteIngest<MemoryStore>, body: String, when: Timestamp) -> TrackAnswer {
+        let request = TrackRequest {
+            method: "POST",
+            origin: Some("https://demo.example"),
+            key: None,
+            body: body.as_bytes(),
+            now: when,
+        };
+        s.handle(&request).await.answer
+    }
+
+    fn batch(events: &[String]) -> String {
+        format!(r#"{{"key":"wk_demo_123","batch":[{}]}}"#, events.join(","))
+    }
+
+    /// Form allowances are kept in the store: a second service over the
+    /// same store (another instance) sees what the first took.
+    #[tokio::test]
+    async fn forms_are_allowed_per_address_and_per_key_across_instances() {
+        let (first, store) = service(1000.0);
+        let mut config = first.config.clone();
+        config.forms = FormAllowances {
+            per_key: Allowance::parse("5/1h").unwrap(),
+            per_address: Allowance::parse("2/1d").unwrap(),
+        };
+        let one = SiteIngest::new(config.clone(), store.clone());
+        let two = SiteIngest::new(config, store.clone());
+        let accepted = |n| TrackAnswer::Accepted {
+            accepted: n,
+            duplicates: 0,
+        };
+        // The same person, in any case, twice: then refused until tomorrow.
+        let a1 = batch(&[form("f1", "ana@example.com")]);
+        assert_eq!(at(&one, a1, now()).await, accepted(1));
+        let a2 = batch(&[form("f2", "ANA@example.com")]);
+        assert_eq!(at(&two, a2, now()).await, accepted(1));
+        let a3 = batch(&[
+            r#"{"type":"page_viewed","id":"p1","anonymous_id":"x"}"#.to_string(),
+            form("f3", "ana@example.com"),
+        ]);
+        let refused = at(&one, a3.clone(), now()).await;
+        assert_eq!(
+            refused,
+            TrackAnswer::FormsLimited {
+                per: FormLimit::Address,
+                retry_after: 12 * 3600,
+            },
+            "noon: the day's window ends at midnight UTC"
+        );
+        assert_eq!(
+            store.take_new_events().len(),
+            2,
+            "the refused batch stored nothing"
+        );
+        // Others are still welcome, up to the key's five an hour (two used).
+        let others = batch(&[form("g1", "bo@example.com"), form("g2", "cy@example.com")]);
+        assert_eq!(at(&two, others, now()).await, accepted(2));
+        let over = batch(&[form("g3", "di@example.com"), form("g4", "ed@example.com")]);
+        assert_eq!(
+            at(&one, over, now()).await,
+            TrackAnswer::FormsLimited {
+                per: FormLimit::Key,
+                retry_after: 3600,
+            }
+        );
+        // Events without a form never touch the allowances.
+        let views = batch(&[r#"{"type":"page_viewed","id":"p2","anonymous_id":"x"}"#.to_string()]);
+        assert_eq!(at(&one, views, now()).await, accepted(1));
+        // The next day, Ana's submission is taken again.
+        let tomorrow = now() + SignedDuration::from_hours(13);
+        assert_eq!(at(&two, a3, tomorrow).await, accepted(2));
     }
 
     #[test]

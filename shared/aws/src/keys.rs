@@ -34,6 +34,13 @@ pub mod sk {
     pub const SWEEP_CURSOR: &str = "SWEEP";
     pub const ERASURE: &str = "ERASED";
     pub const CAMPAIGN: &str = "CAMP";
+    pub const ALLOWANCE: &str = "L";
+}
+
+/// An allowance's count for one window: `S#<shop>#L#<name>#<window start,
+/// Unix seconds>`. The name is a write key or an address's hash.
+pub fn allowance(shop: &ShopDomain, name: &str, window_start: jiff::Timestamp) -> String {
+    format!("S#{shop}#L#{name}#{}", window_start.as_second())
 }
 
 /// A scheduled campaign: `S#<shop>#CAMP#<id>`.

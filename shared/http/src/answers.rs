@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 use waymark_app::ingest::WebhookOutcome;
-use waymark_app::track::{TrackAnswer, TrackOutcome};
+use waymark_app::track::{FormLimit, TrackAnswer, TrackOutcome};
 
 /// An HTTP answer: status, extra headers, JSON body (none for a 204).
 #[derive(Debug, Clone, PartialEq)]
@@ -78,6 +78,18 @@ pub fn track(outcome: &TrackOutcome) -> Answer {
             a.headers.push(("retry-after", retry_after.to_string()));
             a
         }
+        TrackAnswer::FormsLimited { per, retry_after } => {
+            let whose = match per {
+                FormLimit::Key => "this key",
+                FormLimit::Address => "this address",
+            };
+            let mut a = json_answer(
+                429,
+                json!({"error": format!("form submissions for {whose} are over their allowance; nothing was stored"), "retry_after_seconds": retry_after}),
+            );
+            a.headers.push(("retry-after", retry_after.to_string()));
+            a
+        }
         TrackAnswer::Unavailable => json_answer(503, json!({"error": "temporarily unavailable"})),
         TrackAnswer::Accepted {
             accepted,
@@ -141,6 +153,20 @@ mod tests {
         });
         assert_eq!(limited.status, 429);
         assert_eq!(header(&limited, "retry-after"), Some("10"));
+        let forms = track(&TrackOutcome {
+            answer: TrackAnswer::FormsLimited {
+                per: FormLimit::Address,
+                retry_after: 3600,
+            },
+            allowed_origin: Some("https://demo.example".into()),
+        });
+        assert_eq!(forms.status, 429);
+        assert_eq!(header(&forms, "retry-after"), Some("3600"));
+        let body = forms.body.unwrap();
+        assert!(
+            body["error"].as_str().unwrap().contains("this address"),
+            "{body}"
+        );
         let refused = track(&TrackOutcome {
             answer: TrackAnswer::Refused {
                 too_many: false,

@@ -6,8 +6,8 @@
 use jiff::Timestamp;
 use waymark_app::memory::MemoryStore;
 use waymark_app::ports::{
-    CampaignStore, Commit, CommitError, ContactStore, Counters, Due, DueIndex, Erasure, IdleIndex,
-    Inbox, Mailer, Member, Outbox, Privacy, Receipt, Recorded, Rejected, Segments,
+    Allowances, CampaignStore, Commit, CommitError, ContactStore, Counters, Due, DueIndex, Erasure,
+    IdleIndex, Inbox, Mailer, Member, Outbox, Privacy, Receipt, Recorded, Rejected, Segments,
     SuppressionReason, SuppressionState, Suppressions, VersionedRun,
 };
 use waymark_aws::ses::SesMailer;
@@ -741,6 +741,51 @@ async fn counters_contract<S: ContactStore + Counters>(s: &S) {
     assert_eq!(both.0.len(), 2);
 }
 
+/// Allowances: takes add up to the maximum and never past it, however many
+/// race for the last units; a take that does not fit takes nothing; each
+/// window and each name counts apart.
+async fn allowances_contract<S: Allowances + Sync>(s: &S) {
+    use waymark_core::ratelimit::{Allowance, Take};
+    let per_hour = Allowance::parse("5/1h").unwrap();
+    let t = at("2026-11-23T10:15:00Z");
+    let take = |name: &str, n, when| Take::new(&shop(), name.to_string(), &per_hour, n, when);
+    assert!(s.take(&take("form-key:k", 3, t)).await.unwrap());
+    assert!(
+        !s.take(&take("form-key:k", 3, t)).await.unwrap(),
+        "3 + 3 would pass 5"
+    );
+    // Eight racing for the last two units: exactly two get one.
+    let one = take("form-key:k", 1, t);
+    let racers = (0..8).map(|_| s.take(&one));
+    let won = futures::future::join_all(racers)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|won| *won)
+        .count();
+    assert_eq!(won, 2);
+    assert!(!s.take(&take("form-key:k", 1, t)).await.unwrap());
+    assert!(
+        s.take(&take("form-key:other", 5, t)).await.unwrap(),
+        "names count apart"
+    );
+    let next_hour = at("2026-11-23T11:00:00Z");
+    assert!(
+        s.take(&take("form-key:k", 5, next_hour)).await.unwrap(),
+        "a new window"
+    );
+    assert!(
+        !s.take(&take(
+            "form-key:k",
+            6,
+            next_hour + jiff::SignedDuration::from_hours(1)
+        ))
+        .await
+        .unwrap(),
+        "more than the maximum never fits"
+    );
+}
+
 /// Scheduled campaigns: one schedule at a time, saves conditional on the
 /// version (a cancel wins), the due index, and member pages that cover a
 /// segment exactly once.
@@ -1047,6 +1092,21 @@ async fn dynamodb_adapter_honours_the_contract() {
     let stack = Stack::start().await.unwrap();
     counters_contract(&store(&stack)).await;
     campaigns_contract(&store(&stack)).await;
+    allowances_contract(&store(&stack)).await;
+    for item in stack.items().await.unwrap() {
+        if item
+            .get("t")
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str)
+            == Some("allowance")
+        {
+            let ttl: i64 = item["ttl"].as_n().unwrap().parse().unwrap();
+            assert!(
+                ttl <= at("2026-11-23T13:00:00Z").as_second(),
+                "forgotten after its window: {ttl}"
+            );
+        }
+    }
 }
 
 #[tokio::test]
@@ -1065,6 +1125,7 @@ async fn memory_twin_honours_the_contract() {
     privacy_contract(&MemoryStore::default()).await;
     counters_contract(&MemoryStore::default()).await;
     campaigns_contract(&MemoryStore::default()).await;
+    allowances_contract(&MemoryStore::default()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

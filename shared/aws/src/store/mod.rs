@@ -36,6 +36,7 @@ const MAX_TRANSACTION_ITEMS: usize = 100;
 
 type Item = HashMap<String, AttributeValue>;
 
+mod allowances;
 mod campaigns;
 mod contacts;
 mod counters;
