@@ -18,6 +18,9 @@ export WAYMARK_TRACK_KEYS="${WAYMARK_TRACK_KEYS:-wk_local_demo:demo.myshopify.co
 export WAYMARK_TRACK_MAX_SKEW="${WAYMARK_TRACK_MAX_SKEW:-off}"
 export UNSUBSCRIBE_SECRET="${UNSUBSCRIBE_SECRET:-waymark-local-unsubscribe-secret}"
 export COUPON_SECRET="${COUPON_SECRET:-waymark-local-coupon-secret}"
+# Where `make dev` keeps the three secrets above as SSM SecureStrings; the
+# functions it serves read them there (the template's SecretsPath).
+SECRETS_PATH="${SECRETS_PATH:-/waymark}"
 export PREFERENCES_URL="${PREFERENCES_URL:-http://127.0.0.1:${FUNCTIONS_PORT}/lambda-url/preferences}"
 export WAYMARK_CONTROL="${WAYMARK_CONTROL:-127.0.0.1:9001}"
 export RUST_LOG="${RUST_LOG:-info}"

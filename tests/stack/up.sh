@@ -37,10 +37,29 @@ wait_http "$AWS_ENDPOINT_URL/moto-api/" moto 30
 
 "$WAYMARK" local up --template infra/template.yaml
 
+# The secrets, kept as the template keeps them: SSM SecureString parameters
+# under SECRETS_PATH (moto plays SSM). The functions are told only the
+# parameters' names, as in AWS; the scripts keep the values to sign webhooks.
+"$VENV/bin/python" - <<PY
+import boto3
+ssm = boto3.client("ssm", endpoint_url="$AWS_ENDPOINT_URL")
+for name, value in [
+    ("shopify-webhook-secret", "$SHOPIFY_WEBHOOK_SECRET"),
+    ("unsubscribe-secret", "$UNSUBSCRIBE_SECRET"),
+    ("coupon-secret", "$COUPON_SECRET"),
+]:
+    ssm.put_parameter(Name="$SECRETS_PATH/" + name, Value=value, Type="SecureString", Overwrite=True)
+PY
+
 # --disable-cors: the functions answer CORS themselves (ingest's /track allows
 # only its write keys' origins); watch's own permissive layer would hide that.
 echo "dev: cargo lambda watch on $FUNCTIONS"
-start watch env PATH="$PWD/$VENV/bin:$PATH" "$VENV/bin/cargo-lambda" lambda watch \
+start watch env -u SHOPIFY_WEBHOOK_SECRET -u UNSUBSCRIBE_SECRET -u COUPON_SECRET \
+  SHOPIFY_WEBHOOK_SECRET_PARAMETER="$SECRETS_PATH/shopify-webhook-secret" \
+  UNSUBSCRIBE_SECRET_PARAMETER="$SECRETS_PATH/unsubscribe-secret" \
+  UNSUBSCRIBE_SECRET_PREVIOUS_PARAMETER="$SECRETS_PATH/unsubscribe-secret-previous" \
+  COUPON_SECRET_PARAMETER="$SECRETS_PATH/coupon-secret" \
+  PATH="$PWD/$VENV/bin:$PATH" "$VENV/bin/cargo-lambda" lambda watch \
   --invoke-address 127.0.0.1 --invoke-port "$FUNCTIONS_PORT" --disable-cors
 # Warm every function once, so the first real request does not wait for a start.
 invoke() { curl -fs -o /dev/null -X POST "$FUNCTIONS/2015-03-31/functions/$1/invocations" -d "$2"; }

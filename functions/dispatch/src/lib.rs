@@ -25,7 +25,7 @@ pub async fn init() -> Result<Service, Error> {
     };
     let configuration_set = waymark_aws::config::optional("SES_CONFIGURATION_SET");
     let unsubscribe = Unsubscribe {
-        keys: waymark_aws::config::token_keys()?,
+        keys: waymark_aws::config::token_keys(&sdk).await?,
         url: format!(
             "{}/unsubscribe",
             waymark_aws::config::required("PREFERENCES_URL")?.trim_end_matches('/')

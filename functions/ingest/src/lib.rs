@@ -19,7 +19,7 @@ pub struct Service {
 pub async fn init() -> Result<Service, Error> {
     let sdk = waymark_aws::config::sdk().await;
     let table = waymark_aws::config::required("TABLE_NAME")?;
-    let secret = waymark_aws::config::required("SHOPIFY_WEBHOOK_SECRET")?;
+    let secret = waymark_aws::config::required_secret(&sdk, "SHOPIFY_WEBHOOK_SECRET").await?;
     let mut track = track_config(
         waymark_aws::config::optional("WAYMARK_TRACK_KEYS").as_deref(),
         waymark_aws::config::optional("WAYMARK_TRACK_RATE").as_deref(),

@@ -16,7 +16,7 @@ pub type Service = Preferences<DynamoStore>;
 pub async fn init() -> Result<Service, Error> {
     let sdk = waymark_aws::config::sdk().await;
     let table = waymark_aws::config::required("TABLE_NAME")?;
-    let keys = waymark_aws::config::token_keys()?;
+    let keys = waymark_aws::config::token_keys(&sdk).await?;
     build(&sdk, &table, keys)
 }
 

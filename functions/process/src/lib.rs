@@ -15,7 +15,7 @@ pub type Service = Processor<DynamoStore>;
 pub async fn init() -> Result<Service, Error> {
     let sdk = waymark_aws::config::sdk().await;
     let table = waymark_aws::config::required("TABLE_NAME")?;
-    let coupons = waymark_aws::config::optional("COUPON_SECRET");
+    let coupons = waymark_aws::config::secret(&sdk, "COUPON_SECRET").await?;
     build(&sdk, &table, coupons.as_deref())
 }
 

@@ -280,9 +280,9 @@ async fn redrive_stream(c: &Ctx, url: &str, root: &std::path::Path) -> Result<(u
             root.display()
         ));
     };
-    let catalog = match std::env::var("COUPON_SECRET") {
-        Ok(secret) if !secret.is_empty() => catalog.with_coupon_secret(secret.as_bytes()),
-        _ => catalog,
+    let catalog = match waymark_aws::config::secret(&c.sdk, "COUPON_SECRET").await? {
+        Some(secret) => catalog.with_coupon_secret(secret.as_bytes()),
+        None => catalog,
     };
     let processor = waymark_app::process::Processor::new(catalog, c.store.clone());
     let streams = aws_sdk_dynamodbstreams::Client::new(&c.sdk);

@@ -1128,6 +1128,59 @@ async fn memory_twin_honours_the_contract() {
     allowances_contract(&MemoryStore::default()).await;
 }
 
+/// Secrets come from SSM SecureString parameters, decrypted; a parameter
+/// that is empty or stored in plain text is an error naming it (never a
+/// fallback to something else), and the error shows no value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_are_read_from_ssm_securestrings_only() {
+    use aws_sdk_ssm::types::ParameterType;
+    use waymark_aws::config::resolve_secret;
+    let stack = Stack::start().await.unwrap();
+    let ssm = aws_sdk_ssm::Client::new(&stack.sdk);
+    for (name, kind, value) in [
+        (
+            "/waymark/test/webhook",
+            ParameterType::SecureString,
+            "s3cr3t-webhook",
+        ),
+        ("/waymark/test/plain", ParameterType::String, "s3cr3t-plain"),
+    ] {
+        ssm.put_parameter()
+            .name(name)
+            .r#type(kind)
+            .value(value)
+            .send()
+            .await
+            .unwrap();
+    }
+    let read = |p: &'static str| resolve_secret(&ssm, "SHOPIFY_WEBHOOK_SECRET", p);
+    assert_eq!(
+        read("/waymark/test/webhook").await.unwrap().as_deref(),
+        Some("s3cr3t-webhook")
+    );
+    let plain = read("/waymark/test/plain").await.unwrap_err().to_string();
+    assert!(
+        plain.contains("SHOPIFY_WEBHOOK_SECRET_PARAMETER `/waymark/test/plain`")
+            && plain.contains("not a SecureString")
+            && !plain.contains("s3cr3t"),
+        "{plain}"
+    );
+    assert_eq!(
+        read("/waymark/test/none").await.unwrap(),
+        None,
+        "no such parameter: not set (an optional secret; a required one is refused by its caller)"
+    );
+    ssm.put_parameter()
+        .name("/waymark/test/blank")
+        .r#type(ParameterType::SecureString)
+        .value(" ")
+        .send()
+        .await
+        .unwrap();
+    let blank = read("/waymark/test/blank").await.unwrap_err().to_string();
+    assert!(blank.ends_with("is empty"), "{blank}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ses_sends_raw_mime_whole_and_refusals_are_permanent() {
     let stack = Stack::start().await.unwrap();
