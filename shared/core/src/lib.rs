@@ -31,6 +31,9 @@ pub mod unsubscribe;
 
 pub use jiff::Timestamp;
 
+#[cfg(test)]
+mod hostile_tests;
+
 /// The repository's content files, for tests that check the shipped content
 /// (tests may read files; the core itself never does).
 #[cfg(test)]
