@@ -39,7 +39,7 @@ pub async fn init() -> Result<Service, Error> {
             ),
         },
     };
-    let ses = aws_sdk_sesv2::Client::new(&sdk);
+    let ses = ses_client(&sdk);
     // The account's sending rate: SES_MAX_SEND_RATE if set, else the quota
     // SES reports, else SesMailer's default.
     let rate = match waymark_aws::config::optional("SES_MAX_SEND_RATE") {
@@ -64,6 +64,26 @@ pub async fn init() -> Result<Service, Error> {
     )
 }
 
+/// The SES client sends each request once: a request whose answer was lost
+/// may have been carried out, and SES has no idempotency key, so the SDK's
+/// own retry would send a second email nobody counts. Dispatch retries
+/// instead, through the outbox, counting a send after an unknown outcome
+/// as a possible duplicate.
+pub fn ses_client(sdk: &SdkConfig) -> aws_sdk_sesv2::Client {
+    let config = aws_sdk_sesv2::config::Builder::from(sdk)
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_sesv2::Client::from_conf(config)
+}
+
+/// The EventBridge client, for the same reason sending each request once.
+pub fn bus_client(sdk: &SdkConfig) -> aws_sdk_eventbridge::Client {
+    let config = aws_sdk_eventbridge::config::Builder::from(sdk)
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_eventbridge::Client::from_conf(config)
+}
+
 pub fn build(
     sdk: &SdkConfig,
     table: &str,
@@ -71,7 +91,7 @@ pub fn build(
     configuration_set: Option<String>,
     unsubscribe: Unsubscribe,
 ) -> Result<Service, Error> {
-    let ses = aws_sdk_sesv2::Client::new(sdk);
+    let ses = ses_client(sdk);
     build_with(sdk, table, sender, configuration_set, unsubscribe, ses)
 }
 
@@ -115,7 +135,7 @@ pub fn build_paced(
     Ok(Dispatcher::new(
         DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table),
         mailer,
-        EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(sdk), bus),
+        EventBridgePublisher::new(bus_client(sdk), bus),
         Renderer::for_catalog(&catalog),
         sender,
         unsubscribe,

@@ -344,6 +344,7 @@ where
         "unsubscribed": get(&total, field::UNSUBSCRIBED),
         "suppressed": get(&total, field::SUPPRESSED),
         "failed": get(&total, field::FAILED),
+        "maybe_duplicated": get(&total, field::MAYBE_DUPLICATED),
         "skipped": get(&total, field::EXITED),
         "skipped_by_reason": skipped,
         "ab_test": r.campaign.ab_test.as_ref().map(|ab| serde_json::json!({

@@ -169,6 +169,17 @@ impl<O: Outbox + Suppressions + Counters, M: Mailer, P: Publisher> Dispatcher<O,
         match result {
             Ok(provider_id) => {
                 self.count_sent(m).await;
+                if claimed.unsure {
+                    // An earlier attempt's outcome was never known: SES has
+                    // no idempotency key, so this may be a second delivery.
+                    self.count(m, waymark_core::analytics::field::MAYBE_DUPLICATED)
+                        .await;
+                    tracing::warn!(
+                        outbox_id = id,
+                        attempt = claimed.attempt,
+                        "sent after an attempt with an unknown outcome: it may have been delivered twice"
+                    );
+                }
                 let keep_until = deadline
                     .max(m.queued_at)
                     .checked_add(crate::ports::SETTLED_RETENTION)
@@ -179,13 +190,16 @@ impl<O: Outbox + Suppressions + Counters, M: Mailer, P: Publisher> Dispatcher<O,
             }
             Err(failure) => {
                 let error = match &failure {
-                    SendFailure::Transient(e) | SendFailure::Permanent(e) => e.clone(),
+                    SendFailure::Transient(e)
+                    | SendFailure::Unknown(e)
+                    | SendFailure::Permanent(e) => e.clone(),
                 };
+                let unknown = matches!(failure, SendFailure::Unknown(_));
                 // Provider errors can name the recipient: not in the logs.
                 let logged = waymark_core::redact::addresses(&error);
                 match after_failure(deadline.max(m.queued_at), claimed.attempt, &failure) {
                     AfterFailure::RetryAt(at) => {
-                        self.outbox.retry_at(&claimed, at, &error).await?;
+                        self.outbox.retry_at(&claimed, at, &error, unknown).await?;
                         tracing::warn!(outbox_id = id, attempt = claimed.attempt, %at, error = logged, "send failed; will retry");
                         Ok(Outcome::Retry(at))
                     }

@@ -66,6 +66,8 @@ pub struct Entry {
     pub slot: Timestamp,
     pub due: Option<Timestamp>,
     pub error: Option<String>,
+    /// Claimed and not settled, or retried after an unknown outcome.
+    pub inflight: bool,
 }
 
 /// A run's identity within its contact, as the DynamoDB sort key has it.
@@ -645,6 +647,7 @@ impl Entry {
             message: m,
             attempts: 0,
             error: None,
+            inflight: false,
         }
     }
 }
@@ -810,9 +813,11 @@ impl Outbox for MemoryStore {
         e.status = Status::Sending;
         e.attempts += 1;
         e.due = Some(lease_until);
+        let unsure = std::mem::replace(&mut e.inflight, true);
         Ok(Some(Claimed {
             message: e.message.clone(),
             attempt: e.attempts,
+            unsure,
         }))
     }
 
@@ -826,11 +831,18 @@ impl Outbox for MemoryStore {
             e.status = Status::Sent(provider_id.to_string());
             e.due = None;
             e.error = None;
+            e.inflight = false;
         }
         Ok(())
     }
 
-    async fn retry_at(&self, c: &Claimed, at: Timestamp, error: &str) -> Result<(), StoreError> {
+    async fn retry_at(
+        &self,
+        c: &Claimed,
+        at: Timestamp,
+        error: &str,
+        unknown: bool,
+    ) -> Result<(), StoreError> {
         let key = self.key(&c.message);
         let mut s = self.lock();
         match s.outbox.get_mut(&key) {
@@ -839,6 +851,7 @@ impl Outbox for MemoryStore {
                 e.slot = at;
                 e.due = Some(at);
                 e.error = Some(error.to_string());
+                e.inflight = unknown;
                 Ok(())
             }
             _ => Err(StoreError::new(
@@ -857,6 +870,7 @@ impl Outbox for MemoryStore {
                 e.status = Status::Parked;
                 e.due = None;
                 e.error = Some(error.to_string());
+                e.inflight = false;
                 Ok(())
             }
             _ => Err(StoreError::new(
@@ -874,6 +888,7 @@ impl Outbox for MemoryStore {
             Some(e) if e.status == Status::Sending && e.attempts == c.attempt => {
                 e.status = Status::Skipped(reason.to_string());
                 e.due = None;
+                e.inflight = false;
                 Ok(())
             }
             _ => Err(StoreError::new(

@@ -493,6 +493,10 @@ pub struct Claimed {
     pub message: OutboxMessage,
     /// 1-based number of this attempt.
     pub attempt: u32,
+    /// An earlier attempt may have sent it: claimed and never settled (its
+    /// sender stopped, or could not record the outcome), or failed with no
+    /// answer worth trusting. Sending it now may deliver it twice.
+    pub unsure: bool,
 }
 
 /// The outbox: messages written by process/timer, sent by dispatch.
@@ -515,11 +519,14 @@ pub trait Outbox {
         provider_id: &str,
         keep_until: Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Schedules another attempt at `at`. `unknown`: the provider may have
+    /// carried this one out, so the next attempt is `unsure`.
     fn retry_at(
         &self,
         claimed: &Claimed,
         at: Timestamp,
         error: &str,
+        unknown: bool,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn park(
         &self,

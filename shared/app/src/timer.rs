@@ -177,7 +177,7 @@ mod tests {
                 .unwrap()
                 .unwrap();
             store
-                .retry_at(&c, at("2026-11-23T11:01:00Z"), "Throttling")
+                .retry_at(&c, at("2026-11-23T11:01:00Z"), "Throttling", false)
                 .await
                 .unwrap();
         }

@@ -33,13 +33,13 @@ fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
             let code = se.code().unwrap_or("Unknown");
             let text = format!("{code}: {}", se.message().unwrap_or(""));
             match code {
-                "ThrottlingException" | "InternalException" | "InternalFailure" => {
-                    SendFailure::Transient(text)
-                }
+                "ThrottlingException" => SendFailure::Transient(text),
+                // The bus may have taken the event before failing.
+                "InternalException" | "InternalFailure" => SendFailure::Unknown(text),
                 _ => SendFailure::Permanent(text),
             }
         }
-        None => SendFailure::Transient(format!("{e:?}")),
+        None => SendFailure::Unknown(format!("{e:?}")),
     }
 }
 

@@ -71,9 +71,10 @@ const TRANSIENT: &[&str] = &[
     "ThrottlingException",
     "LimitExceededException",
     "SendingPausedException",
-    "InternalFailure",
-    "ServiceUnavailable",
 ];
+
+/// Server errors: SES may have accepted the message before failing.
+const UNKNOWN: &[&str] = &["InternalFailure", "ServiceUnavailable"];
 
 fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
     e: SdkError<E, R>,
@@ -84,12 +85,15 @@ fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
             let text = format!("{code}: {}", se.message().unwrap_or(""));
             if TRANSIENT.contains(&code.as_str()) {
                 SendFailure::Transient(text)
+            } else if UNKNOWN.contains(&code.as_str()) {
+                SendFailure::Unknown(text)
             } else {
                 SendFailure::Permanent(text)
             }
         }
-        // Timeouts, connection and dispatch failures: try again.
-        None => SendFailure::Transient(format!("{e:?}")),
+        // A timeout, a connection lost mid-request, an answer that did not
+        // parse: the request may have been carried out. Tried again.
+        None => SendFailure::Unknown(format!("{e:?}")),
     }
 }
 

@@ -265,8 +265,13 @@ fn message_id(
 /// How a failed send is classified by the sender adapter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendFailure {
-    /// Throttling, timeouts, 5xx: worth trying again later.
+    /// Refused before anything was done (throttling, a paused account):
+    /// worth trying again later.
     Transient(String),
+    /// No answer worth trusting (a 5xx, a timeout, a lost connection): the
+    /// provider may have done it. Tried again later like `Transient`, and
+    /// that attempt may deliver it a second time (counted as such).
+    Unknown(String),
     /// Rejected for good (bad address, unverified sender, rendering error).
     Permanent(String),
 }
@@ -285,10 +290,10 @@ pub enum AfterFailure {
 pub fn after_failure(from: Timestamp, attempt: u32, failure: &SendFailure) -> AfterFailure {
     match failure {
         SendFailure::Permanent(e) => AfterFailure::Park(e.clone()),
-        SendFailure::Transient(e) if attempt >= MAX_ATTEMPTS => {
+        SendFailure::Transient(e) | SendFailure::Unknown(e) if attempt >= MAX_ATTEMPTS => {
             AfterFailure::Park(format!("gave up after {attempt} attempts: {e}"))
         }
-        SendFailure::Transient(_) => {
+        SendFailure::Transient(_) | SendFailure::Unknown(_) => {
             let minutes: i64 = 1i64 << attempt.saturating_sub(1).min(10);
             AfterFailure::RetryAt(
                 from.checked_add(SignedDuration::from_mins(minutes))

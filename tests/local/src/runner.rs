@@ -370,7 +370,7 @@ impl<I: Invoker> Runner<I> {
 }
 
 /// Invokes `function` with `records`, retrying from the first reported
-/// failure as Lambda does; after a few attempts, the records it still fails
+/// failure (or the whole batch, when the invocation fails) as Lambda does; after a few attempts, the records it still fails
 /// on (`Err` inside: the caller decides where they go).
 async fn deliver<I: Invoker>(
     invoker: &I,
@@ -379,9 +379,18 @@ async fn deliver<I: Invoker>(
 ) -> Result<std::result::Result<(), Vec<Value>>> {
     let mut pending: Vec<&Value> = records.to_vec();
     for _attempt in 0..3 {
-        let response = invoker
+        // A function that fails (an error, a crash) fails its whole batch,
+        // which Lambda delivers again.
+        let response = match invoker
             .invoke(function, json!({ "Records": pending }))
-            .await?;
+            .await
+        {
+            Ok(response) => response,
+            Err(e) => {
+                tracing::warn!(function, error = %format!("{e:#}"), "invocation failed; the batch is delivered again");
+                continue;
+            }
+        };
         let failed: Vec<&str> = response["batchItemFailures"]
             .as_array()
             .into_iter()

@@ -115,7 +115,8 @@ impl Invoker for InProcess {
 pub struct Stack {
     pub preferences: preferences_fn::Service,
     pub feedback: feedback_fn::Service,
-    pub moto: Moto,
+    /// The emulator (shared when several stacks run on one).
+    pub moto: Arc<Moto>,
     pub sdk: aws_config::SdkConfig,
     pub table: String,
     pub sender: String,
@@ -156,7 +157,7 @@ impl Stack {
     }
 
     pub async fn with(options: Options) -> Result<Self> {
-        let moto = Moto::start()?;
+        let moto = Arc::new(Moto::start()?);
         let sdk = moto.sdk().await;
         Self::assemble(moto, sdk, options).await
     }
@@ -164,13 +165,23 @@ impl Stack {
     /// A stack whose functions reach the emulator through the endpoint
     /// `via` returns for the emulator's own (e.g. a recording proxy).
     pub async fn start_via(via: impl FnOnce(&str) -> String) -> Result<Self> {
-        let moto = Moto::start()?;
+        Self::start_on(Arc::new(Moto::start()?), via).await
+    }
+
+    /// A stack of its own (its own table, queues and sender) on an emulator
+    /// already running, reached as `start_via` does: many short stacks
+    /// without starting an emulator for each.
+    pub async fn start_on(moto: Arc<Moto>, via: impl FnOnce(&str) -> String) -> Result<Self> {
         let endpoint = via(&moto.endpoint);
         let sdk = moto.sdk_via(&endpoint).await;
         Self::assemble(moto, sdk, Options::default()).await
     }
 
-    async fn assemble(moto: Moto, sdk: aws_config::SdkConfig, options: Options) -> Result<Self> {
+    async fn assemble(
+        moto: Arc<Moto>,
+        sdk: aws_config::SdkConfig,
+        options: Options,
+    ) -> Result<Self> {
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
         let unique = format!("{}-{n}", std::process::id());
         let table = format!("waymark-{unique}");
@@ -497,12 +508,14 @@ impl Stack {
     }
 
     /// Every item of this stack's table, for "nothing was stored" checks.
+    /// Read from the emulator itself, past any proxy the functions' calls
+    /// go through: the test's own reads are neither recorded nor faulted.
     pub async fn items(
         &self,
     ) -> Result<Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>>
     {
         use aws_sdk_dynamodb::types::AttributeValue;
-        let ddb = aws_sdk_dynamodb::Client::new(&self.sdk);
+        let ddb = aws_sdk_dynamodb::Client::new(&self.moto.sdk().await);
         let mut items = Vec::new();
         let mut start = None;
         loop {

@@ -15,15 +15,18 @@ impl Outbox for DynamoStore {
             .key(PK, s(id))
             .key(SK, s(keys::sk::OUTBOX))
             .condition_expression("st = :queued")
+            // `inflight` stays until the attempt is settled: found by the
+            // next claim, it says an earlier attempt may have sent it.
             .update_expression(
-                "SET st = :sending, attempts = attempts + :one, due_shard = :shard, due_at = :lease",
+                "SET st = :sending, attempts = attempts + :one, due_shard = :shard, due_at = :lease, inflight = :yes",
             )
             .expression_attribute_values(":queued", s("queued"))
             .expression_attribute_values(":sending", s("sending"))
             .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
             .expression_attribute_values(":shard", s(keys::shard(id)))
             .expression_attribute_values(":lease", n(lease_until.as_millisecond()))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .send()
             .await;
         match result {
@@ -31,7 +34,8 @@ impl Outbox for DynamoStore {
                 let item = out.attributes.unwrap_or_default();
                 Ok(Some(Claimed {
                     message: read_doc(&item)?,
-                    attempt: read_n(&item, "attempts") as u32,
+                    attempt: read_n(&item, "attempts") as u32 + 1,
+                    unsure: matches!(item.get("inflight"), Some(AttributeValue::Bool(true))),
                 }))
             }
             Err(e) if is_condition_failure(&e) => Ok(None),
@@ -51,7 +55,7 @@ impl Outbox for DynamoStore {
             .key(PK, s(id))
             .key(SK, s(keys::sk::OUTBOX))
             .update_expression(
-                "SET st = :sent, provider_id = :pid, #ttl = :ttl REMOVE due_shard, due_at, last_error",
+                "SET st = :sent, provider_id = :pid, #ttl = :ttl REMOVE due_shard, due_at, last_error, inflight",
             )
             .expression_attribute_names("#ttl", TTL)
             .expression_attribute_values(":sent", s("sent"))
@@ -63,11 +67,21 @@ impl Outbox for DynamoStore {
         Ok(())
     }
 
-    async fn retry_at(&self, c: &Claimed, at: Timestamp, error: &str) -> Result<(), StoreError> {
+    async fn retry_at(
+        &self,
+        c: &Claimed,
+        at: Timestamp,
+        error: &str,
+        unknown: bool,
+    ) -> Result<(), StoreError> {
         let shard = keys::shard(&self.key(&c.message));
         self.settle(
             c,
-            "SET st = :st, slot_ms = :at, due_shard = :shard, due_at = :at, last_error = :why",
+            if unknown {
+                "SET st = :st, slot_ms = :at, due_shard = :shard, due_at = :at, last_error = :why"
+            } else {
+                "SET st = :st, slot_ms = :at, due_shard = :shard, due_at = :at, last_error = :why REMOVE inflight"
+            },
             [
                 (":st", s("retry")),
                 (":at", n(at.as_millisecond())),
@@ -82,7 +96,7 @@ impl Outbox for DynamoStore {
     async fn park(&self, c: &Claimed, error: &str) -> Result<(), StoreError> {
         self.settle(
             c,
-            "SET st = :st, last_error = :why, #ttl = :ttl REMOVE due_shard, due_at",
+            "SET st = :st, last_error = :why, #ttl = :ttl REMOVE due_shard, due_at, inflight",
             [
                 (":st", s("parked")),
                 (":why", s(error)),
@@ -96,7 +110,7 @@ impl Outbox for DynamoStore {
     async fn skip(&self, c: &Claimed, reason: &str) -> Result<(), StoreError> {
         self.settle(
             c,
-            "SET st = :st, skip_reason = :why, #ttl = :ttl REMOVE due_shard, due_at",
+            "SET st = :st, skip_reason = :why, #ttl = :ttl REMOVE due_shard, due_at, inflight",
             [
                 (":st", s("skipped")),
                 (":why", s(reason)),

@@ -40,6 +40,10 @@ pub mod field {
     pub const SUPPRESSED: &str = "suppressed";
     /// Messages parked after their retries (or a permanent failure).
     pub const FAILED: &str = "failed";
+    /// Messages sent again after an attempt whose outcome was never known
+    /// (the provider's answer lost, or the sender stopped before recording
+    /// it): each may have reached its recipient twice.
+    pub const MAYBE_DUPLICATED: &str = "maybe_duplicated";
     pub const COMPLAINED: &str = "complained";
     pub const UNSUBSCRIBED: &str = "unsubscribed";
     /// Attributed orders (net of cancellations).

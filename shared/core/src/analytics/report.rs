@@ -85,6 +85,7 @@ fn email(f: &Fields) -> Map<String, Value> {
         field::COMPLAINED,
         field::UNSUBSCRIBED,
         field::ORDERS,
+        field::MAYBE_DUPLICATED,
     ] {
         m.insert(name.into(), json!(get(f, name)));
     }
