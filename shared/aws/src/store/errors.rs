@@ -3,7 +3,7 @@
 //! callers decide retries by kind; conditions and cancelled transactions are
 //! read from the error's code and cancellation reasons, never its message.
 
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use waymark_app::ports::{StoreError, StoreErrorKind};
 
@@ -21,19 +21,26 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
+    // The whole chain ("dispatch failure: io error: connection reset…"):
+    // the top level alone says only "dispatch failure" or "service error".
+    let chain = || format!("{}", DisplayErrorContext(&e));
     let (kind, detail) = match &e {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            (StoreErrorKind::Transient, format!("{e}"))
+            (StoreErrorKind::Transient, chain())
         }
         SdkError::ServiceError(se) => {
             let err = se.err();
-            let code = err.code().unwrap_or("error");
-            (
-                kind_of(code, err.message().unwrap_or("")),
-                format!("{code}: {}", err.message().unwrap_or("")),
-            )
+            match err.code() {
+                Some(code) => (
+                    kind_of(code, err.message().unwrap_or("")),
+                    format!("{code}: {}", err.message().unwrap_or("")),
+                ),
+                // An answer that names no error code (a proxy's or load
+                // balancer's page): passing, and said in full.
+                None => (StoreErrorKind::Transient, chain()),
+            }
         }
-        _ => (StoreErrorKind::Rejected, format!("{e}")),
+        _ => (StoreErrorKind::Rejected, chain()),
     };
     StoreError::new(kind, what, detail).with_source(e)
 }
