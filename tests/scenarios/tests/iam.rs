@@ -5,7 +5,8 @@
 //! kind, storefront events, ticks and the daily sweep, emails sent, the
 //! preference page, a double opt-in, SES feedback, privacy requests — and
 //! checks each call against the function's `Policies`: the action (the
-//! actions inside a transaction one by one), and the index for queries.
+//! actions inside a transaction one by one), and the index for queries; and
+//! that each DynamoDB action a policy grants is one its function uses.
 
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -330,6 +331,31 @@ async fn every_dynamodb_call_a_function_makes_is_in_its_policy() {
     .map(String::from)
     .collect();
     assert_eq!(seen, all, "every function was exercised");
+    // And nothing is granted that no call uses.
+    let mut used: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for r in &taken {
+        if let Some(app) = r.app() {
+            used.entry(app).or_default().extend(needed(r));
+        }
+    }
+    let policies = policies();
+    let unused: Vec<String> = all
+        .iter()
+        .flat_map(|app| {
+            let used = used.get(app.as_str()).cloned().unwrap_or_default();
+            policies[app]
+                .actions
+                .iter()
+                .filter(move |a| a.starts_with("dynamodb:") && !used.contains(*a))
+                .map(move |a| format!("{app} may {a} but never does"))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        unused.is_empty(),
+        "granted and unused:\n{}",
+        unused.join("\n")
+    );
 }
 
 #[test]
