@@ -201,7 +201,8 @@ proptest! {
 
     /// Every sample, one place broken, delivered under every topic (a
     /// signed body replayed under another topic's header): an event or an
-    /// error, never a panic; a body accepted as `shop/redact` names the shop.
+    /// error, never a panic; an accepted event is the delivering shop's and
+    /// serialises (it is stored next).
     #[test]
     fn webhooks_broken_anywhere_are_an_event_or_an_error(
         sample in 0..WEBHOOKS.len(),
