@@ -1,8 +1,9 @@
-//! `timer` (EventBridge schedule, every minute): fires what is due as of the
-//! schedule's own time, never the clock's.
+//! `timer` (EventBridge Scheduler, every minute, once per due shard): fires
+//! what is due in its shard as of the schedule's own time, never the clock's.
 
 use aws_config::SdkConfig;
 use lambda_runtime::{Error, LambdaEvent};
+use waymark_app::ports::DUE_SHARDS;
 use waymark_app::process::Processor;
 use waymark_app::timer::{TickReport, tick};
 use waymark_aws::store::DynamoStore;
@@ -35,6 +36,10 @@ pub async fn handle(
     service: &Service,
     event: LambdaEvent<ScheduledEvent>,
 ) -> Result<TickReport, Error> {
+    let shard = event.payload.shard;
+    if let Some(shard) = shard.filter(|s| *s >= DUE_SHARDS) {
+        return Err(format!("shard {shard} is not one of the {DUE_SHARDS} due shards").into());
+    }
     let store = service.processor.store();
     // Leave room before the function's timeout (30 s): what is left is due
     // again at the next tick, a minute later.
@@ -45,6 +50,7 @@ pub async fn handle(
         store,
         store,
         event.payload.time,
+        shard,
         more_time,
     )
     .await?

@@ -11,7 +11,7 @@ use crate::ports::{
 };
 use jiff::Timestamp;
 use std::collections::BTreeMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 /// FNV-1a: the twin's maps are keyed by short strings it made itself, so a
 /// fast non-keyed hash is enough (SipHash dominated the benches).
@@ -798,6 +798,23 @@ impl DueIndex for MemoryStore {
         }
         Ok(crate::ports::due_order(due))
     }
+
+    async fn due_in(&self, now: Timestamp, shard: u32) -> Result<Vec<Due>, StoreError> {
+        let mut due = self.due(now).await?;
+        due.retain(|d| twin_shard(d) == shard);
+        Ok(due)
+    }
+}
+
+/// The twin's due shard of an item: stable, spread evenly.
+fn twin_shard(item: &Due) -> u32 {
+    let mut h = Fnv::default();
+    match item {
+        Due::Contact { shop, id } => (shop.as_str(), id.as_str()).hash(&mut h),
+        Due::Message { id } => id.hash(&mut h),
+        Due::Campaign { shop, id } => (shop.as_str(), "campaign", id).hash(&mut h),
+    }
+    (h.finish() % u64::from(crate::ports::DUE_SHARDS)) as u32
 }
 
 impl Outbox for MemoryStore {

@@ -485,6 +485,45 @@ async fn due_contract<S: ContactStore + DueIndex + Outbox>(s: &S) {
             contact_of(&late)
         ]
     );
+
+    // The shards split what is due: each item in exactly one, each shard in
+    // due order, and a dozen contacts land in more than one shard.
+    for customer in 100..112 {
+        let mut c = Contact::new(
+            ContactId::for_customer(customer),
+            shop(),
+            at("2026-11-23T10:00:00Z"),
+        );
+        c.customer_id = Some(customer);
+        s.commit(commit(
+            &c,
+            0,
+            vec![VersionedRun {
+                run: run(Some("2026-11-25T00:03:00Z")),
+                version: 0,
+            }],
+            vec![],
+        ))
+        .await
+        .unwrap();
+    }
+    let now = at("2026-11-25T00:10:00Z");
+    let all = s.due(now).await.unwrap();
+    assert_eq!(all.len(), 15);
+    let mut split = Vec::new();
+    let mut used = 0;
+    for shard in 0..waymark_app::ports::DUE_SHARDS {
+        let part = s.due_in(now, shard).await.unwrap();
+        let in_order: Vec<_> = all.iter().filter(|d| part.contains(d)).cloned().collect();
+        assert_eq!(part, in_order, "shard {shard} is in due order");
+        used += usize::from(!part.is_empty());
+        split.extend(part);
+    }
+    assert!(used > 1, "a dozen contacts all in one shard");
+    split.sort();
+    let mut expected = all.clone();
+    expected.sort();
+    assert_eq!(split, expected, "every due item in exactly one shard");
 }
 
 async fn outbox_contract<S: ContactStore + DueIndex + Outbox>(s: &S) {

@@ -404,3 +404,33 @@ fn a_call_outside_the_policy_is_reported() {
         "{problems:?}"
     );
 }
+
+/// The timer is invoked once per due shard every minute, each with the
+/// minute's own instant: together the schedules cover every shard once.
+#[test]
+fn the_timer_is_scheduled_once_per_due_shard() {
+    let t = Template::load(&Template::default_path()).unwrap();
+    let timer = t
+        .functions()
+        .unwrap()
+        .into_iter()
+        .find(|f| f.binary == "timer")
+        .unwrap();
+    let mut shards = Vec::new();
+    for source in timer.sources {
+        let waymark_local::template::Source::Schedule { expression, input } = source else {
+            continue;
+        };
+        assert_eq!(expression, "rate(1 minute)");
+        let input = input.expect("a scheduler input");
+        let input: Value = serde_json::from_str(
+            &input.replace("<aws.scheduler.scheduled-time>", "2026-11-23T11:00:00Z"),
+        )
+        .unwrap();
+        assert_eq!(input["time"], "2026-11-23T11:00:00Z");
+        shards.push(input["shard"].as_u64().unwrap());
+    }
+    shards.sort();
+    let expected: Vec<u64> = (0..u64::from(waymark_app::ports::DUE_SHARDS)).collect();
+    assert_eq!(shards, expected);
+}
