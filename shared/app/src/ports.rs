@@ -337,10 +337,14 @@ pub struct Erasure {
     pub messages: Vec<String>,
     /// Stored events the person's contact applied.
     pub events: Vec<String>,
-    /// Why: `customers/redact`, `customers/delete`.
+    /// Why: `customers/redact`, `customers/delete`, `anonymous/expired`.
     pub reason: String,
     pub request: Option<String>,
     pub at: Timestamp,
+    /// Whether a record of the erasure is kept as proof (a person's
+    /// request); a forgotten anonymous visitor leaves none, so forgetting
+    /// visitors does not grow the table either.
+    pub proof: bool,
 }
 
 /// Contacts whose inactivity threshold falls on one day, as the sweep reads

@@ -315,6 +315,18 @@ impl Contact {
         self.last_engaged_at.unwrap_or(self.first_seen_at)
     }
 
+    /// Where the inactivity threshold counts from: the last sign of life;
+    /// for an anonymous visitor, who can only visit, its newest visit too
+    /// (a visitor silent that long is forgotten, one who keeps coming is
+    /// kept).
+    pub fn idle_since(&self) -> Timestamp {
+        let active = self.last_active_at();
+        match self.last_visit_at {
+            Some(visit) if self.is_anonymous() => active.max(visit),
+            _ => active,
+        }
+    }
+
     /// Folds another contact of the same person into this one: an
     /// anonymous visitor who has now identified, or an email-only profile
     /// (a signup, a guest checkout) of a customer who now has that address.

@@ -208,7 +208,10 @@ async fn every_dynamodb_call_a_function_makes_is_in_its_policy() {
              "email": "ana.silva@example.com", "page_type": "pricing", "at": "2026-11-23T10:10:00Z"},
             {"type": "form_submitted", "id": "f1", "anonymous_id": "anon-2",
              "email": "lee@example.com", "accepts_marketing": true, "double_opt_in": true,
-             "at": "2026-11-23T10:11:00Z"}
+             "at": "2026-11-23T10:11:00Z"},
+            // A visitor who never comes back: forgotten by the sweep.
+            {"type": "page_viewed", "id": "p3", "anonymous_id": "anon-3",
+             "at": "2026-11-23T10:12:00Z"}
         ]))
         .await
         .unwrap();

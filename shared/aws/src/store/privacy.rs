@@ -236,22 +236,24 @@ impl Privacy for DynamoStore {
         // found by the next delivery.
         doomed.sort_by_key(|(_, sk)| sk == keys::sk::ALIAS);
         let items = self.delete_keys(doomed).await?;
-        // The record names no one: a hash of the request and the time.
-        let record = {
-            use sha2::Digest;
-            let seed = format!(
-                "{}\0{}\0{}",
-                e.contact.as_ref().map(|c| c.as_str()).unwrap_or(""),
-                e.request.as_deref().unwrap_or(""),
-                e.at.as_millisecond()
-            );
-            sha2::Sha256::digest(seed.as_bytes())[..12]
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        };
-        self.record_erasure(shop, &record, &e.reason, e.request.as_deref(), items, e.at)
-            .await?;
+        if e.proof {
+            // The record names no one: a hash of the request and the time.
+            let record = {
+                use sha2::Digest;
+                let seed = format!(
+                    "{}\0{}\0{}",
+                    e.contact.as_ref().map(|c| c.as_str()).unwrap_or(""),
+                    e.request.as_deref().unwrap_or(""),
+                    e.at.as_millisecond()
+                );
+                sha2::Sha256::digest(seed.as_bytes())[..12]
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+            };
+            self.record_erasure(shop, &record, &e.reason, e.request.as_deref(), items, e.at)
+                .await?;
+        }
         if let Some(pk) = pending {
             pages.sort();
             pages.dedup();
