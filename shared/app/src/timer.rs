@@ -37,20 +37,38 @@ pub struct ContactEffects {
     pub effects: Vec<waymark_core::journey::Effect>,
 }
 
-/// How many contacts one tick works on at once: their loads and commits are
-/// network round trips, so one invocation keeps several in flight.
+/// How many contacts one tick works on at once by default: their loads and
+/// commits are network round trips, so one invocation keeps several in
+/// flight.
 pub const CONTACTS_IN_FLIGHT: usize = 16;
 
-/// Fires what is due by `now` in `shard` (every shard when `None`), in due
-/// order (messages, then campaigns, then contacts earliest first; contacts
-/// `CONTACTS_IN_FLIGHT` at a time), for as long as `more_time()` says the
-/// invocation has time left; the rest stays due for the next tick.
+/// The part of the due work one tick takes, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope {
+    /// One due shard (`0..DUE_SHARDS`), or every shard when `None`.
+    pub shard: Option<u32>,
+    /// Contacts worked on at once (at least 1).
+    pub in_flight: usize,
+}
+
+impl Scope {
+    /// Everything due, `CONTACTS_IN_FLIGHT` contacts at a time.
+    pub const ALL: Scope = Scope {
+        shard: None,
+        in_flight: CONTACTS_IN_FLIGHT,
+    };
+}
+
+/// Fires what is due by `now` in the scope's shard, in due order (messages,
+/// then campaigns, then contacts earliest first, `in_flight` at a time), for
+/// as long as `more_time()` says the invocation has time left; the rest stays
+/// due for the next tick.
 pub async fn tick<S, D, O>(
     processor: &Processor<S>,
     index: &D,
     outbox: &O,
     now: Timestamp,
-    shard: Option<u32>,
+    scope: Scope,
     more_time: impl Fn() -> bool,
 ) -> Result<TickOutcome, ProcessError>
 where
@@ -58,6 +76,7 @@ where
     D: DueIndex,
     O: Outbox + CampaignStore + Inbox + Counters + Sync,
 {
+    let shard = scope.shard;
     let due = match shard {
         Some(shard) => index.due_in(now, shard).await?,
         None => index.due(now).await?,
@@ -94,7 +113,7 @@ where
             let result = processor.handle_tick(&shop, &id, now).await;
             (shop, id, result)
         })
-        .buffered(CONTACTS_IN_FLIGHT)
+        .buffered(scope.in_flight.max(1))
         .collect()
         .await;
     report.deferred += waiting - fired.len();
@@ -229,14 +248,14 @@ mod tests {
             left > 0
         };
         let now = at("2026-11-23T11:02:00Z");
-        let first = tick(&processor, &store, &store, now, None, more_time)
+        let first = tick(&processor, &store, &store, now, Scope::ALL, more_time)
             .await
             .unwrap();
         assert_eq!(
             (first.report.messages_requeued, first.report.deferred),
             (1, 1)
         );
-        let second = tick(&processor, &store, &store, now, None, || true)
+        let second = tick(&processor, &store, &store, now, Scope::ALL, || true)
             .await
             .unwrap();
         assert_eq!(
@@ -287,7 +306,11 @@ mod tests {
         for shard in 0..crate::ports::DUE_SHARDS {
             let others: usize =
                 store.due(now).await.unwrap().len() - store.due_in(now, shard).await.unwrap().len();
-            let r = tick(&processor, &store, &store, now, Some(shard), || true)
+            let scope = Scope {
+                shard: Some(shard),
+                in_flight: CONTACTS_IN_FLIGHT,
+            };
+            let r = tick(&processor, &store, &store, now, scope, || true)
                 .await
                 .unwrap()
                 .report;
@@ -318,7 +341,7 @@ mod tests {
             left > 0
         };
         let now = at("2026-11-23T11:01:00Z");
-        let r = tick(&processor, &store, &store, now, None, more_time)
+        let r = tick(&processor, &store, &store, now, Scope::ALL, more_time)
             .await
             .unwrap()
             .report;

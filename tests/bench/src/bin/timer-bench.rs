@@ -11,7 +11,7 @@ use std::time::Instant;
 use waymark_app::memory::MemoryStore;
 use waymark_app::ports::{Commit, ContactStore, DUE_SHARDS, DueIndex};
 use waymark_app::process::Processor;
-use waymark_app::timer::{CONTACTS_IN_FLIGHT, tick};
+use waymark_app::timer::{CONTACTS_IN_FLIGHT, Scope, tick};
 use waymark_core::contact::Contact;
 use waymark_core::event::{Customer, Event, EventKind, Source};
 use waymark_core::ids::{ContactId, EmailAddress, ShopDomain};
@@ -141,7 +141,11 @@ async fn herd(items: u64) {
     let start = Instant::now();
     for shard in 0..DUE_SHARDS {
         let began = Instant::now();
-        let outcome = tick(&processor, &store, &store, now, Some(shard), || true)
+        let scope = Scope {
+            shard: Some(shard),
+            in_flight: CONTACTS_IN_FLIGHT,
+        };
+        let outcome = tick(&processor, &store, &store, now, scope, || true)
             .await
             .expect("tick");
         let secs = began.elapsed().as_secs_f64();
