@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 WAYMARK := target/debug/waymark
 
-.PHONY: demo test test-shifted dev down tick outbox bench venv build lint validate
+.PHONY: demo test test-shifted dev down tick outbox bench load venv build lint validate
 
 ## The local demo: a checkout becomes an abandoned-checkout email.
 demo: venv
@@ -59,6 +59,10 @@ bench: venv
 	cargo run --quiet --release -p waymark-bench --bin campaign-bench
 	cargo run --quiet --release -p waymark-bench --bin timer-bench
 	cargo run --quiet --release -p waymark-bench --bin ddb-cost
+
+## The webhook load test on a local stack of its own: 1,000 signed deliveries from 16 senders.
+load: venv
+	@bash tests/stack/load.sh
 
 validate: build
 	$(WAYMARK) journeys validate
