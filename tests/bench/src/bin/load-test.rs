@@ -196,21 +196,25 @@ async fn main() -> Result<()> {
         latencies.last().copied().unwrap_or_default()
     );
 
-    // Everything the deliveries caused, then the reminders' hour.
-    let t = Instant::now();
-    let tick = client
-        .post(format!(
-            "http://{}/tick?now=2026-11-23T11:01:00Z",
-            a.control
-        ))
-        .timeout(Duration::from_secs(900))
-        .send()
-        .await
-        .context("the runner's control endpoint")?;
-    if !tick.status().is_success() {
-        bail!("tick: {}", tick.text().await?);
+    // Everything the deliveries caused, then the reminders' hour, and the
+    // minute after it (what failed in one tick is retried in the next, as
+    // the schedule does in AWS).
+    for now in ["2026-11-23T11:01:00Z", "2026-11-23T11:02:00Z"] {
+        let t = Instant::now();
+        let tick = client
+            .post(format!("http://{}/tick?now={now}", a.control))
+            .timeout(Duration::from_secs(3600))
+            .send()
+            .await
+            .context("the runner's control endpoint")?;
+        if !tick.status().is_success() {
+            bail!("tick: {}", tick.text().await?);
+        }
+        println!(
+            "  tick at {now}, and everything it caused settled: {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
     }
-    println!("  tick at the reminders' hour, all settled: {:.1} s", t.elapsed().as_secs_f64());
 
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(&a.moto)
@@ -242,7 +246,10 @@ async fn main() -> Result<()> {
         wrong.push("an answer took longer than 5 s".to_string());
     }
     if events != facts.len() {
-        wrong.push(format!("{events} facts stored for {} checkouts", facts.len()));
+        wrong.push(format!(
+            "{events} facts stored for {} checkouts",
+            facts.len()
+        ));
     }
     if per_buyer.len() != facts.len() || twice > 0 {
         wrong.push("not every checkout's reminder sent exactly once".to_string());
@@ -263,7 +270,10 @@ async fn count_events(ddb: &aws_sdk_dynamodb::Client, table: &str) -> Result<usi
             .scan()
             .table_name(table)
             .filter_expression("t = :t AND kind = :k")
-            .expression_attribute_values(":t", aws_sdk_dynamodb::types::AttributeValue::S("event".into()))
+            .expression_attribute_values(
+                ":t",
+                aws_sdk_dynamodb::types::AttributeValue::S("event".into()),
+            )
             .expression_attribute_values(
                 ":k",
                 aws_sdk_dynamodb::types::AttributeValue::S("checkout_updated".into()),
