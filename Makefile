@@ -60,9 +60,10 @@ bench: venv
 	cargo run --quiet --release -p waymark-bench --bin timer-bench
 	cargo run --quiet --release -p waymark-bench --bin ddb-cost
 
-## The webhook load test on a local stack of its own: 1,000 signed deliveries from 16 senders.
+## The webhook load test on a local stack of its own: 1,000 signed deliveries from 16 senders
+## (LOAD_ARGS="--deliveries 200" or "--no-settle" for a quicker run).
 load: venv
-	@bash tests/stack/load.sh
+	@bash tests/stack/load.sh $(LOAD_ARGS)
 
 validate: build
 	$(WAYMARK) journeys validate
