@@ -1,0 +1,191 @@
+//! The twin's outbox lifecycle (queued, sending, retry, parked, sent,
+//! skipped) and the due index over runs, messages and campaigns.
+
+use super::{Entry, MemoryStore, Status};
+use crate::ports::{Claimed, Due, DueIndex, Outbox, StoreError, StoreErrorKind};
+use jiff::Timestamp;
+use waymark_core::outbox::OutboxMessage;
+
+impl Entry {
+    /// A message as a commit leaves it: queued, or held until its hour.
+    pub(super) fn queued(m: OutboxMessage) -> Self {
+        Entry {
+            slot: m.queued_at,
+            due: match m.not_before {
+                Some(t) => Some(t),
+                None => m.queued_at.checked_add(crate::ports::REDRIVE_QUEUED).ok(),
+            },
+            status: if m.not_before.is_some() {
+                Status::Held
+            } else {
+                Status::Queued
+            },
+            message: m,
+            attempts: 0,
+            error: None,
+            inflight: false,
+        }
+    }
+}
+
+impl DueIndex for MemoryStore {
+    async fn due(&self, now: Timestamp) -> Result<Vec<Due>, StoreError> {
+        let s = self.lock();
+        let mut due = Vec::new();
+        for state in s.contacts.iter() {
+            let (shop, id) = (&state.contact.shop, &state.contact.id);
+            let earliest = state
+                .runs
+                .iter()
+                .filter(|r| r.run.is_active())
+                .filter_map(|r| r.run.wait_until)
+                .chain(state.contact.review_at)
+                .filter(|w| *w <= now)
+                .min();
+            if let Some(at) = earliest {
+                due.push((
+                    at,
+                    Due::Contact {
+                        shop: shop.clone(),
+                        id: id.clone(),
+                    },
+                ));
+            }
+        }
+        for (k, e) in &s.outbox {
+            if let Some(at) = e.due.filter(|d| *d <= now) {
+                due.push((at, Due::Message { id: k.clone() }));
+            }
+        }
+        for ((shop, id), (_, _, _, at)) in &s.campaigns {
+            if let Some(at) = at.filter(|d| *d <= now) {
+                due.push((
+                    at,
+                    Due::Campaign {
+                        shop: shop.clone(),
+                        id: id.clone(),
+                    },
+                ));
+            }
+        }
+        Ok(crate::ports::due_order(due))
+    }
+}
+
+impl Outbox for MemoryStore {
+    fn key(&self, message: &OutboxMessage) -> String {
+        format!("{}/{}", message.shop, message.id)
+    }
+
+    async fn claim(&self, id: &str, lease_until: Timestamp) -> Result<Option<Claimed>, StoreError> {
+        let mut s = self.lock();
+        let Some(e) = s.outbox.get_mut(id).filter(|e| e.status == Status::Queued) else {
+            return Ok(None);
+        };
+        e.status = Status::Sending;
+        e.attempts += 1;
+        e.due = Some(lease_until);
+        let unsure = std::mem::replace(&mut e.inflight, true);
+        Ok(Some(Claimed {
+            message: e.message.clone(),
+            attempt: e.attempts,
+            unsure,
+        }))
+    }
+
+    async fn mark_sent(
+        &self,
+        id: &str,
+        provider_id: &str,
+        _keep_until: Timestamp,
+    ) -> Result<(), StoreError> {
+        if let Some(e) = self.lock().outbox.get_mut(id) {
+            e.status = Status::Sent(provider_id.to_string());
+            e.due = None;
+            e.error = None;
+            e.inflight = false;
+        }
+        Ok(())
+    }
+
+    async fn retry_at(
+        &self,
+        c: &Claimed,
+        at: Timestamp,
+        error: &str,
+        unknown: bool,
+    ) -> Result<(), StoreError> {
+        let key = self.key(&c.message);
+        let mut s = self.lock();
+        match s.outbox.get_mut(&key) {
+            Some(e) if e.status == Status::Sending && e.attempts == c.attempt => {
+                e.status = Status::Retry;
+                e.slot = at;
+                e.due = Some(at);
+                e.error = Some(error.to_string());
+                e.inflight = unknown;
+                Ok(())
+            }
+            _ => Err(StoreError::new(
+                StoreErrorKind::Rejected,
+                key.to_string(),
+                "not claimed by this attempt",
+            )),
+        }
+    }
+
+    async fn park(&self, c: &Claimed, error: &str) -> Result<(), StoreError> {
+        let key = self.key(&c.message);
+        let mut s = self.lock();
+        match s.outbox.get_mut(&key) {
+            Some(e) if e.status == Status::Sending && e.attempts == c.attempt => {
+                e.status = Status::Parked;
+                e.due = None;
+                e.error = Some(error.to_string());
+                e.inflight = false;
+                Ok(())
+            }
+            _ => Err(StoreError::new(
+                StoreErrorKind::Rejected,
+                key.to_string(),
+                "not claimed by this attempt",
+            )),
+        }
+    }
+
+    async fn skip(&self, c: &Claimed, reason: &str) -> Result<(), StoreError> {
+        let key = self.key(&c.message);
+        let mut s = self.lock();
+        match s.outbox.get_mut(&key) {
+            Some(e) if e.status == Status::Sending && e.attempts == c.attempt => {
+                e.status = Status::Skipped(reason.to_string());
+                e.due = None;
+                e.inflight = false;
+                Ok(())
+            }
+            _ => Err(StoreError::new(
+                StoreErrorKind::Rejected,
+                key.to_string(),
+                "not claimed by this attempt",
+            )),
+        }
+    }
+
+    async fn requeue(&self, id: &str, now: Timestamp) -> Result<(), StoreError> {
+        if let Some(e) = self.lock().outbox.get_mut(id)
+            && e.due.is_some_and(|d| d <= now)
+        {
+            match e.status {
+                Status::Held | Status::Retry | Status::Sending => {
+                    e.status = Status::Queued;
+                    e.due = now.checked_add(crate::ports::REDRIVE_QUEUED).ok();
+                }
+                // Never picked up: its sender is told again (in DynamoDB,
+                // a touch that the stream hands to dispatch).
+                Status::Queued => e.due = now.checked_add(crate::ports::REDRIVE_QUEUED).ok(),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
