@@ -101,18 +101,7 @@ impl crate::ports::CampaignStore for MemoryStore {
         limit: usize,
     ) -> Result<(Vec<Member>, Option<String>), StoreError> {
         let s = self.lock();
-        let mut all: Vec<Member> = s
-            .members
-            .get(&(shop.clone(), segment.to_string()))
-            .map(|m| {
-                m.iter()
-                    .map(|(c, e)| Member {
-                        contact: c.clone(),
-                        email: e.clone(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut all = s.members_of(shop, segment);
         all.sort_by(|a, b| a.contact.as_str().cmp(b.contact.as_str()));
         let page: Vec<Member> = all
             .into_iter()

@@ -20,7 +20,7 @@ mod suppressions;
 pub use mailer::{MemoryMailer, SentMail};
 pub use publisher::MemoryPublisher;
 
-use crate::ports::{ContactState, Rejected, SuppressionState};
+use crate::ports::{ContactState, Member, Rejected, SuppressionState};
 use contacts::{Aliases, Contacts};
 use jiff::Timestamp;
 use std::collections::BTreeMap;
@@ -117,6 +117,23 @@ struct State {
     sweep_cursor: Option<i32>,
     /// Allowance counts: (shop, name, window start) → (count, expiry).
     allowances: HashMap<(ShopDomain, String, Timestamp), (u32, Timestamp)>,
+}
+
+impl State {
+    /// A segment's members (contact and address).
+    fn members_of(&self, shop: &ShopDomain, segment: &str) -> Vec<Member> {
+        self.members
+            .get(&(shop.clone(), segment.to_string()))
+            .map(|m| {
+                m.iter()
+                    .map(|(c, e)| Member {
+                        contact: c.clone(),
+                        email: e.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 /// Every storage port in memory; clones share the same state.

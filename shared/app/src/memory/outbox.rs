@@ -28,6 +28,26 @@ impl Entry {
     }
 }
 
+impl MemoryStore {
+    /// Settles a claimed message with `settle`, if this attempt still holds
+    /// the claim.
+    fn settle(&self, c: &Claimed, settle: impl FnOnce(&mut Entry)) -> Result<(), StoreError> {
+        let key = self.key(&c.message);
+        let mut s = self.lock();
+        match s.outbox.get_mut(&key) {
+            Some(e) if e.status == Status::Sending && e.attempts == c.attempt => {
+                settle(e);
+                Ok(())
+            }
+            _ => Err(StoreError::new(
+                StoreErrorKind::Rejected,
+                key.to_string(),
+                "not claimed by this attempt",
+            )),
+        }
+    }
+}
+
 impl DueIndex for MemoryStore {
     async fn due(&self, now: Timestamp) -> Result<Vec<Due>, StoreError> {
         let s = self.lock();
@@ -115,60 +135,30 @@ impl Outbox for MemoryStore {
         error: &str,
         unknown: bool,
     ) -> Result<(), StoreError> {
-        let key = self.key(&c.message);
-        let mut s = self.lock();
-        match s.outbox.get_mut(&key) {
-            Some(e) if e.status == Status::Sending && e.attempts == c.attempt => {
-                e.status = Status::Retry;
-                e.slot = at;
-                e.due = Some(at);
-                e.error = Some(error.to_string());
-                e.inflight = unknown;
-                Ok(())
-            }
-            _ => Err(StoreError::new(
-                StoreErrorKind::Rejected,
-                key.to_string(),
-                "not claimed by this attempt",
-            )),
-        }
+        self.settle(c, |e| {
+            e.status = Status::Retry;
+            e.slot = at;
+            e.due = Some(at);
+            e.error = Some(error.to_string());
+            e.inflight = unknown;
+        })
     }
 
     async fn park(&self, c: &Claimed, error: &str) -> Result<(), StoreError> {
-        let key = self.key(&c.message);
-        let mut s = self.lock();
-        match s.outbox.get_mut(&key) {
-            Some(e) if e.status == Status::Sending && e.attempts == c.attempt => {
-                e.status = Status::Parked;
-                e.due = None;
-                e.error = Some(error.to_string());
-                e.inflight = false;
-                Ok(())
-            }
-            _ => Err(StoreError::new(
-                StoreErrorKind::Rejected,
-                key.to_string(),
-                "not claimed by this attempt",
-            )),
-        }
+        self.settle(c, |e| {
+            e.status = Status::Parked;
+            e.due = None;
+            e.error = Some(error.to_string());
+            e.inflight = false;
+        })
     }
 
     async fn skip(&self, c: &Claimed, reason: &str) -> Result<(), StoreError> {
-        let key = self.key(&c.message);
-        let mut s = self.lock();
-        match s.outbox.get_mut(&key) {
-            Some(e) if e.status == Status::Sending && e.attempts == c.attempt => {
-                e.status = Status::Skipped(reason.to_string());
-                e.due = None;
-                e.inflight = false;
-                Ok(())
-            }
-            _ => Err(StoreError::new(
-                StoreErrorKind::Rejected,
-                key.to_string(),
-                "not claimed by this attempt",
-            )),
-        }
+        self.settle(c, |e| {
+            e.status = Status::Skipped(reason.to_string());
+            e.due = None;
+            e.inflight = false;
+        })
     }
 
     async fn requeue(&self, id: &str, now: Timestamp) -> Result<(), StoreError> {

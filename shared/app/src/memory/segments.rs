@@ -14,18 +14,6 @@ impl Segments for MemoryStore {
     }
 
     async fn members(&self, shop: &ShopDomain, segment: &str) -> Result<Vec<Member>, StoreError> {
-        Ok(self
-            .lock()
-            .members
-            .get(&(shop.clone(), segment.to_string()))
-            .map(|m| {
-                m.iter()
-                    .map(|(c, e)| Member {
-                        contact: c.clone(),
-                        email: e.clone(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(self.lock().members_of(shop, segment))
     }
 }
