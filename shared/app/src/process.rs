@@ -485,12 +485,7 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
             customer_id: c.customer_id.or(named.customer_id),
             emails: own,
             orders,
-            contracts: c
-                .subscriptions
-                .iter()
-                .map(|s| s.contract_id)
-                .chain(c.past_contracts.iter().copied())
-                .collect(),
+            contracts: c.contract_ids().collect(),
             anonymous_ids: c.anonymous_ids.clone(),
             segments: c.segments.iter().cloned().collect(),
             messages: state
@@ -600,12 +595,7 @@ fn absorb(
         version: other.version,
         tombstone: (!o.is_anonymous()).then(|| o.tombstone(&contact.id)),
         emails: o.email.iter().chain(&o.past_emails).cloned().collect(),
-        contracts: o
-            .subscriptions
-            .iter()
-            .map(|s| s.contract_id)
-            .chain(o.past_contracts.iter().copied())
-            .collect(),
+        contracts: o.contract_ids().collect(),
         anonymous_ids: o.anonymous_ids.clone(),
         segments: o.segments.iter().cloned().collect(),
         runs: gone

@@ -70,6 +70,14 @@ impl Contact {
         self.subscriptions.iter().any(SubscriptionState::is_active)
     }
 
+    /// Every contract the contact holds or held (each has a lookup).
+    pub fn contract_ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.subscriptions
+            .iter()
+            .map(|s| s.contract_id)
+            .chain(self.past_contracts.iter().copied())
+    }
+
     /// A contract fact: the newest one sets the status and interval.
     pub(super) fn apply_subscription_change(&mut self, s: &Subscription, event: &Event) {
         let sub = self.subscription(s.contract_id);
