@@ -423,6 +423,23 @@ fn line_items(
         .collect()
 }
 
+/// The currency of a checkout's or order's amounts: the one the buyer saw,
+/// else the shop's, else USD.
+fn currency(presentment: Option<String>, shop: Option<String>) -> String {
+    presentment.or(shop).unwrap_or_else(|| "USD".into())
+}
+
+/// `total_price`, when the payload has one, in `currency`.
+fn total_price(
+    total: Option<Decimal>,
+    currency: &str,
+) -> Result<Option<crate::money::Money>, String> {
+    total
+        .map(|t| crate::money::Money::parse(&t.as_string(), currency))
+        .transpose()
+        .map_err(|e| format!("total_price: {e}"))
+}
+
 fn email(raw: Option<String>, field: &str) -> Result<Option<crate::ids::EmailAddress>, String> {
     match raw.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
