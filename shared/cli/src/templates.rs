@@ -13,7 +13,7 @@ use waymark_core::contact::Contact;
 use waymark_core::email::Renderer;
 use waymark_core::event::EventKind;
 use waymark_core::ids::{ContactId, EmailAddress, ShopDomain};
-use waymark_core::journey::{Catalog, Run, RunStatus, StepKind};
+use waymark_core::journey::{Catalog, Run, StepKind};
 use waymark_core::outbox::OutboxMessage;
 use waymark_core::shopify::{self, Delivery, Topic};
 
@@ -135,23 +135,15 @@ fn params(
     marketing: bool,
 ) -> serde_json::Value {
     let run = Run {
-        journey: "preview".into(),
-        version: 1,
-        key: "contact".into(),
-        entry: 0,
-        status: RunStatus::Active,
-        step: 0,
-        wait_until: None,
-        entered_at: contact.first_seen_at,
-        trigger_at: contact.first_seen_at,
-        cursor: contact.first_seen_at,
-        ended_at: None,
-        end_reason: None,
-        trigger,
         matched,
-        sent: vec![],
-        path: vec![],
-        clicks: vec![],
+        ..Run::new(
+            "preview".into(),
+            1,
+            "contact".into(),
+            0,
+            trigger,
+            contact.first_seen_at,
+        )
     };
     let mut p = OutboxMessage::for_step(contact, &run, "preview", 0, "preview", !marketing)
         .map(|m| m.params)
