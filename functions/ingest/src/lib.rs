@@ -44,12 +44,7 @@ pub fn track_config(
         .map_err(|e| format!("WAYMARK_TRACK_KEYS: {e}"))?;
     let rate = match rate {
         None => 20.0,
-        Some(r) => r
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|r| *r > 0.0)
-            .ok_or_else(|| format!("WAYMARK_TRACK_RATE: `{r}` is not a positive number"))?,
+        Some(r) => waymark_aws::config::positive_number("WAYMARK_TRACK_RATE", r)?,
     };
     let max_skew = match skew.map(str::trim) {
         None => Some(jiff::SignedDuration::from_hours(24)),
