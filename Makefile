@@ -57,6 +57,7 @@ bench: venv
 	cargo run --quiet --release -p waymark-bench --bin journey-bench
 	cargo run --quiet --release -p waymark-bench --bin audience-bench
 	cargo run --quiet --release -p waymark-bench --bin campaign-bench
+	cargo run --quiet --release -p waymark-bench --bin timer-bench
 	cargo run --quiet --release -p waymark-bench --bin ddb-cost
 
 validate: build

@@ -23,6 +23,9 @@ export COUPON_SECRET="${COUPON_SECRET:-waymark-local-coupon-secret}"
 SECRETS_PATH="${SECRETS_PATH:-/waymark}"
 export PREFERENCES_URL="${PREFERENCES_URL:-http://127.0.0.1:${FUNCTIONS_PORT}/lambda-url/preferences}"
 export WAYMARK_CONTROL="${WAYMARK_CONTROL:-127.0.0.1:9001}"
+# The timer fires one contact at a time here (16 in AWS): moto applies
+# concurrent transactions unsafely and answers 500 when two interleave.
+export WAYMARK_TIMER_IN_FLIGHT="${WAYMARK_TIMER_IN_FLIGHT:-1}"
 export RUST_LOG="${RUST_LOG:-info}"
 STATE_DIR="${STATE_DIR:-.local}"
 VENV="${VENV:-.venv}"

@@ -1,7 +1,8 @@
 //! `sweep` (EventBridge schedule, daily): lapses the contacts whose
 //! inactivity threshold fell on the days since the last sweep (read from the
-//! time-bucketed idle index), which enters them into the win-back journey.
-//! Uses the schedule's own time, never the clock's.
+//! time-bucketed idle index), which enters them into the win-back journey,
+//! and forgets the anonymous visitors that silent. Uses the schedule's own
+//! time, never the clock's.
 
 use aws_config::SdkConfig;
 use lambda_runtime::{Error, LambdaEvent};

@@ -1,10 +1,11 @@
-//! `timer` (EventBridge schedule, every minute): fires what is due as of the
-//! schedule's own time, never the clock's.
+//! `timer` (EventBridge Scheduler, every minute, once per due shard): fires
+//! what is due in its shard as of the schedule's own time, never the clock's.
 
 use aws_config::SdkConfig;
 use lambda_runtime::{Error, LambdaEvent};
+use waymark_app::ports::DUE_SHARDS;
 use waymark_app::process::Processor;
-use waymark_app::timer::{TickReport, tick};
+use waymark_app::timer::{CONTACTS_IN_FLIGHT, Scope, TickReport, tick};
 use waymark_aws::store::DynamoStore;
 use waymark_aws::stream::ScheduledEvent;
 
@@ -13,6 +14,8 @@ const TICK_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
 
 pub struct Service {
     processor: Processor<DynamoStore>,
+    /// Contacts one invocation works on at once (`WAYMARK_TIMER_IN_FLIGHT`).
+    in_flight: usize,
 }
 
 /// Built once per cold start from the environment.
@@ -20,14 +23,29 @@ pub async fn init() -> Result<Service, Error> {
     let sdk = waymark_aws::config::sdk().await;
     let table = waymark_aws::config::required("TABLE_NAME")?;
     let coupons = waymark_aws::config::secret(&sdk, "COUPON_SECRET").await?;
-    build(&sdk, &table, coupons.as_deref())
+    let in_flight = match std::env::var("WAYMARK_TIMER_IN_FLIGHT") {
+        Ok(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=64).contains(n))
+            .ok_or_else(|| format!("WAYMARK_TIMER_IN_FLIGHT={v}: a number from 1 to 64"))?,
+        Err(_) => CONTACTS_IN_FLIGHT,
+    };
+    build(&sdk, &table, coupons.as_deref(), in_flight)
 }
 
-/// `coupon_secret`: what coupon codes are derived from (`COUPON_SECRET`).
-pub fn build(sdk: &SdkConfig, table: &str, coupon_secret: Option<&str>) -> Result<Service, Error> {
+/// `coupon_secret`: what coupon codes are derived from (`COUPON_SECRET`);
+/// `in_flight`: contacts one invocation works on at once.
+pub fn build(
+    sdk: &SdkConfig,
+    table: &str,
+    coupon_secret: Option<&str>,
+    in_flight: usize,
+) -> Result<Service, Error> {
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table);
     Ok(Service {
         processor: Processor::new(waymark_content::runtime_catalog(coupon_secret)?, store),
+        in_flight,
     })
 }
 
@@ -35,6 +53,10 @@ pub async fn handle(
     service: &Service,
     event: LambdaEvent<ScheduledEvent>,
 ) -> Result<TickReport, Error> {
+    let shard = event.payload.shard;
+    if let Some(shard) = shard.filter(|s| *s >= DUE_SHARDS) {
+        return Err(format!("shard {shard} is not one of the {DUE_SHARDS} due shards").into());
+    }
     let store = service.processor.store();
     // Leave room before the function's timeout (30 s): what is left is due
     // again at the next tick, a minute later.
@@ -45,6 +67,10 @@ pub async fn handle(
         store,
         store,
         event.payload.time,
+        Scope {
+            shard,
+            in_flight: service.in_flight,
+        },
         more_time,
     )
     .await?

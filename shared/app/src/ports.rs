@@ -337,10 +337,14 @@ pub struct Erasure {
     pub messages: Vec<String>,
     /// Stored events the person's contact applied.
     pub events: Vec<String>,
-    /// Why: `customers/redact`, `customers/delete`.
+    /// Why: `customers/redact`, `customers/delete`, `anonymous/expired`.
     pub reason: String,
     pub request: Option<String>,
     pub at: Timestamp,
+    /// Whether a record of the erasure is kept as proof (a person's
+    /// request); a forgotten anonymous visitor leaves none, so forgetting
+    /// visitors does not grow the table either.
+    pub proof: bool,
 }
 
 /// Contacts whose inactivity threshold falls on one day, as the sweep reads
@@ -461,10 +465,23 @@ pub enum Due {
     Campaign { shop: ShopDomain, id: String },
 }
 
+/// How many parts the due index is split into. The schedule invokes the
+/// timer once per shard each minute, so what falls due in one minute is
+/// fired by this many invocations side by side (the template's `Shard0` …
+/// `Shard7` schedules).
+pub const DUE_SHARDS: u32 = 8;
+
 pub trait DueIndex {
     /// Everything due at or before `now`, across all shards, each once, in
     /// the order the timer should take it (`due_order`).
     fn due(&self, now: Timestamp) -> impl Future<Output = Result<Vec<Due>, StoreError>> + Send;
+    /// What `due` returns that lives in `shard` (`0..DUE_SHARDS`), in the
+    /// same order: the shards split the due set, each item in exactly one.
+    fn due_in(
+        &self,
+        now: Timestamp,
+        shard: u32,
+    ) -> impl Future<Output = Result<Vec<Due>, StoreError>> + Send;
 }
 
 /// The order the timer takes due items in: messages first (a retry or an

@@ -1,11 +1,11 @@
 //! The re-engagement sweep (daily schedule): finds the contacts whose
 //! inactivity threshold fell on the days since the last sweep, through the
 //! time-bucketed idle index, and lapses those still silent, which starts the
-//! win-back journey. Its reads grow with the contacts that crossed the
+//! win-back journey; anonymous visitors that silent are forgotten. Its reads grow with the contacts that crossed the
 //! threshold, never with the size of the list.
 
-use crate::ports::{ContactStore, IdleIndex};
-use crate::process::{ProcessError, Processor};
+use crate::ports::{CampaignStore, ContactStore, IdleIndex, Privacy};
+use crate::process::{Idle, ProcessError, Processor};
 use jiff::Timestamp;
 use waymark_core::activity::day_of;
 
@@ -23,6 +23,8 @@ pub struct SweepReport {
     pub items_read: u64,
     /// Contacts found silent and lapsed now.
     pub lapsed: usize,
+    /// Anonymous visitors found silent and forgotten.
+    pub forgotten: usize,
     /// Contacts in the buckets that had woken up (or lapsed already).
     pub unchanged: usize,
     /// Contacts that failed; the days are swept again next time.
@@ -36,7 +38,7 @@ pub async fn sweep<S>(
     now: Timestamp,
 ) -> Result<SweepReport, ProcessError>
 where
-    S: ContactStore + IdleIndex,
+    S: ContactStore + IdleIndex + Privacy + CampaignStore,
 {
     let to = day_of(now) - 1;
     // A cursor held back by failures never makes the range grow past a
@@ -56,9 +58,10 @@ where
     let batch = index.idle_between(from, to).await?;
     report.items_read = batch.items_read;
     for (shop, id) in batch.contacts {
-        match processor.handle_lapse(&shop, &id, now).await {
-            Ok(r) if r.contact.is_some() && !r.replayed => report.lapsed += 1,
-            Ok(_) => report.unchanged += 1,
+        match processor.handle_idle(&shop, &id, now).await {
+            Ok(Idle::Lapsed) => report.lapsed += 1,
+            Ok(Idle::Forgotten) => report.forgotten += 1,
+            Ok(Idle::Unchanged) => report.unchanged += 1,
             Err(e) => {
                 tracing::error!(%shop, contact = %id, error = %e, "sweep failed for contact; swept again next time");
                 report.failed += 1;
@@ -125,5 +128,90 @@ mod tests {
         assert_eq!(again.items_read, 0, "a day is swept once");
         let next = sweep(&p, &store, t("2026-01-11T03:00:00Z")).await.unwrap();
         assert_eq!((next.items_read, next.lapsed), (1, 1));
+    }
+
+    fn visit(browser: &str, n: u32, at: Timestamp) -> waymark_core::event::Event {
+        use waymark_core::event::{Event, EventKind, SiteAction, SiteEvent, Source};
+        Event {
+            id: format!("{browser}-{n}"),
+            shop: ShopDomain::parse("demo.myshopify.com").unwrap(),
+            at,
+            source: Source {
+                platform: "site".into(),
+                topic: "page_viewed".into(),
+                delivery_id: format!("{browser}-{n}"),
+            },
+            kind: EventKind::Site(SiteEvent {
+                action: SiteAction::PageViewed,
+                anonymous_id: Some(browser.into()),
+                customer_id: None,
+                email: None,
+                url: None,
+                page_type: None,
+                product: None,
+                query: None,
+                topic: None,
+                accepts_marketing: None,
+                double_opt_in: false,
+                name: None,
+                first_name: None,
+                time_zone: None,
+                locale: None,
+                properties: Default::default(),
+            }),
+        }
+    }
+
+    #[tokio::test]
+    async fn anonymous_visitors_silent_past_the_threshold_are_forgotten_and_regulars_kept() {
+        use crate::ports::ContactStore;
+        use waymark_core::event::Identity;
+        let store = MemoryStore::default();
+        let catalog = waymark_core::journey::Catalog::from_files(&[]).unwrap();
+        let p = Processor::new(catalog, store.clone());
+        let shop = ShopDomain::parse("demo.myshopify.com").unwrap();
+        let browser = |b: &str| Identity {
+            anonymous_id: Some(b.into()),
+            ..Identity::default()
+        };
+        let found = |b: &'static str| {
+            let store = store.clone();
+            let shop = shop.clone();
+            async move { store.find(&shop, &browser(b)).await.unwrap().contact }
+        };
+        // One visit on 2026-01-01; the regular comes back on 03-01.
+        p.handle_event(&visit("once", 1, t("2026-01-01T12:00:00Z")))
+            .await
+            .unwrap();
+        p.handle_event(&visit("regular", 1, t("2026-01-01T12:00:00Z")))
+            .await
+            .unwrap();
+        p.handle_event(&visit("regular", 2, t("2026-03-01T12:00:00Z")))
+            .await
+            .unwrap();
+        let regular = found("regular").await.expect("a visitor is a contact");
+        store
+            .set_sweep_cursor(day_of(t("2026-03-30T00:00:00Z")))
+            .await
+            .unwrap();
+
+        // 90 days after the single visit: that visitor goes, lookup and all.
+        let r = sweep(&p, &store, t("2026-04-03T03:00:00Z")).await.unwrap();
+        assert_eq!((r.forgotten, r.lapsed, r.failed), (1, 0, 0), "{r:?}");
+        assert_eq!(found("once").await, None);
+        let kept = store.load_for_update(&shop, &regular).await.unwrap();
+        assert!(kept.is_some(), "the regular visited in March");
+
+        // 90 days after the regular's last visit: gone too.
+        let r = sweep(&p, &store, t("2026-06-01T03:00:00Z")).await.unwrap();
+        assert_eq!((r.forgotten, r.failed), (1, 0), "{r:?}");
+        assert_eq!(found("regular").await, None);
+        assert!(
+            store
+                .load_for_update(&shop, &regular)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::ports::{CampaignStore, ContactStore, Counters, Due, DueIndex, Inbox, Outbox};
 use crate::process::{ProcessError, Processor};
+use futures::StreamExt;
 use jiff::Timestamp;
 
 /// What one tick did.
@@ -36,14 +37,38 @@ pub struct ContactEffects {
     pub effects: Vec<waymark_core::journey::Effect>,
 }
 
-/// Fires what is due by `now`, in due order (messages, then contacts
-/// earliest first), for as long as `more_time()` says the invocation has
-/// time left; the rest stays due for the next tick.
+/// How many contacts one tick works on at once by default: their loads and
+/// commits are network round trips, so one invocation keeps several in
+/// flight.
+pub const CONTACTS_IN_FLIGHT: usize = 16;
+
+/// The part of the due work one tick takes, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope {
+    /// One due shard (`0..DUE_SHARDS`), or every shard when `None`.
+    pub shard: Option<u32>,
+    /// Contacts worked on at once (at least 1).
+    pub in_flight: usize,
+}
+
+impl Scope {
+    /// Everything due, `CONTACTS_IN_FLIGHT` contacts at a time.
+    pub const ALL: Scope = Scope {
+        shard: None,
+        in_flight: CONTACTS_IN_FLIGHT,
+    };
+}
+
+/// Fires what is due by `now` in the scope's shard, in due order (messages,
+/// then campaigns, then contacts earliest first, `in_flight` at a time), for
+/// as long as `more_time()` says the invocation has time left; the rest stays
+/// due for the next tick.
 pub async fn tick<S, D, O>(
     processor: &Processor<S>,
     index: &D,
     outbox: &O,
     now: Timestamp,
+    scope: Scope,
     more_time: impl Fn() -> bool,
 ) -> Result<TickOutcome, ProcessError>
 where
@@ -51,44 +76,18 @@ where
     D: DueIndex,
     O: Outbox + CampaignStore + Inbox + Counters + Sync,
 {
-    let mut report = TickReport::default();
-    let mut effects = Vec::new();
-    let due = index.due(now).await?;
+    let shard = scope.shard;
+    let due = match shard {
+        Some(shard) => index.due_in(now, shard).await?,
+        None => index.due(now).await?,
+    };
     let total = due.len();
-    for (done, item) in due.into_iter().enumerate() {
-        if !more_time() {
-            report.deferred = total - done;
-            tracing::warn!(
-                deferred = report.deferred,
-                "tick out of time; the rest is due next tick"
-            );
-            break;
-        }
+    let mut report = TickReport::default();
+    let mut contacts = Vec::new();
+    for item in due {
         match item {
-            Due::Contact { shop, id } => {
-                // One contact's failure must not hold up everyone after it.
-                let r = match processor.handle_tick(&shop, &id, now).await {
-                    Ok(r) => r,
-                    Err(e) => {
-                        tracing::error!(%shop, contact = %id, error = %e, "tick failed for contact; retried next tick");
-                        report.failed += 1;
-                        continue;
-                    }
-                };
-                report.contacts += 1;
-                report.emails_queued += r
-                    .effects
-                    .iter()
-                    .filter(|e| matches!(e, waymark_core::journey::Effect::Email(_)))
-                    .count();
-                if !r.effects.is_empty() {
-                    effects.push(ContactEffects {
-                        shop,
-                        contact: id,
-                        effects: r.effects,
-                    });
-                }
-            }
+            Due::Contact { shop, id } => contacts.push((shop, id)),
+            _ if !more_time() => report.deferred += 1,
             Due::Campaign { shop, id } => {
                 match crate::campaigns::advance(outbox, &shop, &id, now, &more_time).await {
                     Ok(p) => report.campaign_sends += p.recorded,
@@ -107,15 +106,66 @@ where
             },
         }
     }
-    tracing::info!(%now, ?report, "tick");
+    let waiting = contacts.len();
+    let fired: Vec<_> = futures::stream::iter(contacts)
+        .take_while(|_| std::future::ready(more_time()))
+        .map(|(shop, id)| async move {
+            let result = processor.handle_tick(&shop, &id, now).await;
+            (shop, id, result)
+        })
+        .buffered(scope.in_flight.max(1))
+        .collect()
+        .await;
+    report.deferred += waiting - fired.len();
+    let effects = fired
+        .into_iter()
+        .filter_map(|(shop, id, result)| contact_fired(&mut report, shop, id, result))
+        .collect();
+    if report.deferred > 0 {
+        tracing::warn!(
+            deferred = report.deferred,
+            total,
+            "tick out of time; the rest is due next tick"
+        );
+    }
+    tracing::info!(%now, ?shard, ?report, "tick");
     Ok(TickOutcome { report, effects })
+}
+
+/// Counts one contact's tick; what it decided, if anything.
+fn contact_fired(
+    report: &mut TickReport,
+    shop: waymark_core::ids::ShopDomain,
+    id: waymark_core::ids::ContactId,
+    result: Result<crate::process::Report, ProcessError>,
+) -> Option<ContactEffects> {
+    // One contact's failure must not hold up everyone after it.
+    let r = match result {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(%shop, contact = %id, error = %e, "tick failed for contact; retried next tick");
+            report.failed += 1;
+            return None;
+        }
+    };
+    report.contacts += 1;
+    report.emails_queued += r
+        .effects
+        .iter()
+        .filter(|e| matches!(e, waymark_core::journey::Effect::Email(_)))
+        .count();
+    (!r.effects.is_empty()).then_some(ContactEffects {
+        shop,
+        contact: id,
+        effects: r.effects,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::memory::MemoryStore;
-    use crate::ports::{Commit, ContactStore, Outbox};
+    use crate::ports::{Commit, ContactStore, DueIndex, Outbox};
     use waymark_core::contact::Contact;
     use waymark_core::ids::{ContactId, EmailAddress, ShopDomain};
     use waymark_core::outbox::OutboxMessage;
@@ -198,19 +248,104 @@ mod tests {
             left > 0
         };
         let now = at("2026-11-23T11:02:00Z");
-        let first = tick(&processor, &store, &store, now, more_time)
+        let first = tick(&processor, &store, &store, now, Scope::ALL, more_time)
             .await
             .unwrap();
         assert_eq!(
             (first.report.messages_requeued, first.report.deferred),
             (1, 1)
         );
-        let second = tick(&processor, &store, &store, now, || true)
+        let second = tick(&processor, &store, &store, now, Scope::ALL, || true)
             .await
             .unwrap();
         assert_eq!(
             (second.report.messages_requeued, second.report.deferred),
             (1, 0)
         );
+    }
+
+    /// `n` contacts whose review falls due at 11:00.
+    async fn reviews_due(store: &MemoryStore, n: u64) {
+        let shop = ShopDomain::parse("demo.myshopify.com").unwrap();
+        for customer in 0..n {
+            let mut contact = Contact::new(
+                ContactId::for_customer(customer),
+                shop.clone(),
+                at("2026-11-23T10:00:00Z"),
+            );
+            contact.review_at = Some(at("2026-11-23T11:00:00Z"));
+            store
+                .commit(Commit {
+                    contact,
+                    expected_version: 0,
+                    recent_events: Default::default(),
+                    runs: vec![],
+                    outbox: vec![],
+                    identities: Default::default(),
+                    segments_entered: vec![],
+                    segments_exited: vec![],
+                    absorbed: None,
+                    counts: Default::default(),
+                    expired: Vec::new(),
+                })
+                .await
+                .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn each_shard_fires_its_own_part_and_together_they_fire_everything_once() {
+        let store = MemoryStore::default();
+        reviews_due(&store, 40).await;
+        let processor = Processor::new(
+            waymark_core::journey::Catalog::from_files(&[]).unwrap(),
+            store.clone(),
+        );
+        let now = at("2026-11-23T11:01:00Z");
+        let mut fired = Vec::new();
+        for shard in 0..crate::ports::DUE_SHARDS {
+            let others: usize =
+                store.due(now).await.unwrap().len() - store.due_in(now, shard).await.unwrap().len();
+            let scope = Scope {
+                shard: Some(shard),
+                in_flight: CONTACTS_IN_FLIGHT,
+            };
+            let r = tick(&processor, &store, &store, now, scope, || true)
+                .await
+                .unwrap()
+                .report;
+            assert_eq!(
+                store.due(now).await.unwrap().len(),
+                others,
+                "shard {shard} left the others due"
+            );
+            fired.push(r.contacts);
+        }
+        assert_eq!(fired.iter().sum::<usize>(), 40, "{fired:?}");
+        assert!(fired.iter().filter(|n| **n > 0).count() > 1, "{fired:?}");
+        assert!(store.due(now).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn contacts_past_the_budget_stay_due() {
+        let store = MemoryStore::default();
+        reviews_due(&store, 40).await;
+        let processor = Processor::new(
+            waymark_core::journey::Catalog::from_files(&[]).unwrap(),
+            store.clone(),
+        );
+        let budget = std::cell::Cell::new(5u32);
+        let more_time = || {
+            let left = budget.get();
+            budget.set(left.saturating_sub(1));
+            left > 0
+        };
+        let now = at("2026-11-23T11:01:00Z");
+        let r = tick(&processor, &store, &store, now, Scope::ALL, more_time)
+            .await
+            .unwrap()
+            .report;
+        assert_eq!((r.contacts, r.deferred), (5, 35));
+        assert_eq!(store.due(now).await.unwrap().len(), 35);
     }
 }

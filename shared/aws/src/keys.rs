@@ -79,8 +79,9 @@ pub fn counter_sk(journey: &str, version: u32, step: &str) -> String {
     format!("{journey}#{version}#{step}")
 }
 
-/// Number of due-index shards; each is one Query per tick.
-pub const DUE_SHARDS: u32 = 8;
+/// Number of due-index shards; each is one Query, by its own timer
+/// invocation, per minute.
+pub use waymark_app::ports::DUE_SHARDS;
 
 pub fn receipt(shop: &ShopDomain, delivery: &str) -> String {
     format!("S#{shop}#W#{delivery}")

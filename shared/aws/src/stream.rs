@@ -84,8 +84,13 @@ impl BatchResponse {
     }
 }
 
-/// An EventBridge scheduled event; `time` is the schedule's instant.
+/// A scheduled invocation: an EventBridge rule's event, or an EventBridge
+/// Scheduler input of the same shape; `time` is the schedule's instant.
 #[derive(Debug, Deserialize)]
 pub struct ScheduledEvent {
     pub time: Timestamp,
+    /// The part of the work this invocation takes (the timer's due shard);
+    /// none: all of it.
+    #[serde(default)]
+    pub shard: Option<u32>,
 }

@@ -312,7 +312,15 @@ async fn tick(
     printer: &mut Printer<'_>,
     now: Timestamp,
 ) -> Result<()> {
-    let outcome = waymark_app::timer::tick(processor, store, store, now, || true).await?;
+    let outcome = waymark_app::timer::tick(
+        processor,
+        store,
+        store,
+        now,
+        waymark_app::timer::Scope::ALL,
+        || true,
+    )
+    .await?;
     for c in &outcome.effects {
         if !printer.labels.contains_key(&c.contact)
             && let Some(state) = store.load_for_update(&c.shop, &c.contact).await?

@@ -6,7 +6,7 @@
 
 use crate::filter;
 use crate::template::{Function, Source, Template};
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow};
 use aws_sdk_dynamodbstreams::types::{AttributeValue, ShardIteratorType};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
@@ -68,10 +68,40 @@ pub struct Runner<I> {
     /// `StreamFailures`), when the local stack plays it.
     on_failure: Option<(aws_sdk_sqs::Client, String)>,
     subscriptions: Vec<Subscription>,
-    /// Scheduled functions: binary, schedule, and the logical time of the
-    /// last invocation.
-    scheduled: Vec<(String, Schedule, Option<jiff::Timestamp>)>,
+    scheduled: Vec<Scheduled>,
     invoker: I,
+}
+
+/// A scheduled invocation of a function, as the template sets it.
+struct Scheduled {
+    function: String,
+    schedule: Schedule,
+    /// EventBridge Scheduler's input; none: a rule's Scheduled Event.
+    input: Option<String>,
+    /// The logical time of the last invocation.
+    last: Option<jiff::Timestamp>,
+}
+
+impl Scheduled {
+    /// What the function receives at `now`, as the platform sends it.
+    fn payload(&self, now: jiff::Timestamp) -> Result<Value> {
+        let Some(input) = &self.input else {
+            return Ok(json!({
+                "version": "0",
+                "id": format!("local-tick-{}", now.as_millisecond()),
+                "detail-type": "Scheduled Event",
+                "source": "aws.events",
+                "account": "000000000000",
+                "time": now.to_string(),
+                "region": "us-east-1",
+                "resources": [],
+                "detail": {}
+            }));
+        };
+        let input = input.replace("<aws.scheduler.scheduled-time>", &now.to_string());
+        serde_json::from_str(&input)
+            .with_context(|| format!("{}: schedule input is not JSON: {input}", self.function))
+    }
 }
 
 /// A schedule expression as the runner plays it in logical time.
@@ -175,9 +205,12 @@ impl<I: Invoker> Runner<I> {
                         patterns,
                         batch_size,
                     }),
-                    Source::Schedule { expression } => {
-                        scheduled.push((f.binary.clone(), Schedule::parse(&expression), None))
-                    }
+                    Source::Schedule { expression, input } => scheduled.push(Scheduled {
+                        function: f.binary.clone(),
+                        schedule: Schedule::parse(&expression),
+                        input,
+                        last: None,
+                    }),
                 }
             }
         }
@@ -293,24 +326,13 @@ impl<I: Invoker> Runner<I> {
         };
         summary.records_delivered += self.drain().await?;
         let mut due = Vec::new();
-        for (f, schedule, last) in &mut self.scheduled {
-            if schedule.due(*last, now) {
-                *last = Some(now);
-                due.push(f.clone());
+        for s in &mut self.scheduled {
+            if s.schedule.due(s.last, now) {
+                s.last = Some(now);
+                due.push((s.function.clone(), s.payload(now)?));
             }
         }
-        for f in due {
-            let payload = json!({
-                "version": "0",
-                "id": format!("local-tick-{}", now.as_millisecond()),
-                "detail-type": "Scheduled Event",
-                "source": "aws.events",
-                "account": "000000000000",
-                "time": now.to_string(),
-                "region": "us-east-1",
-                "resources": [],
-                "detail": {}
-            });
+        for (f, payload) in due {
             summary.timer.push(self.invoker.invoke(&f, payload).await?);
         }
         summary.records_delivered += self.drain().await?;
@@ -465,6 +487,24 @@ mod schedule_tests {
 
     fn t(s: &str) -> jiff::Timestamp {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_scheduler_input_carries_the_logical_instant() {
+        let s = super::Scheduled {
+            function: "timer".into(),
+            schedule: Schedule::parse("rate(1 minute)"),
+            input: Some(r#"{"time": "<aws.scheduler.scheduled-time>", "shard": 3}"#.into()),
+            last: None,
+        };
+        assert_eq!(
+            s.payload(t("2026-11-23T11:01:00Z")).unwrap(),
+            serde_json::json!({"time": "2026-11-23T11:01:00Z", "shard": 3})
+        );
+        let rule = super::Scheduled { input: None, ..s };
+        let event = rule.payload(t("2026-11-23T11:01:00Z")).unwrap();
+        assert_eq!(event["detail-type"], "Scheduled Event");
+        assert_eq!(event["time"], "2026-11-23T11:01:00Z");
     }
 
     #[test]

@@ -30,6 +30,10 @@ pub enum Source {
     },
     Schedule {
         expression: String,
+        /// What EventBridge Scheduler sends (its `Input`, with context
+        /// attributes such as `<aws.scheduler.scheduled-time>` still in it);
+        /// none: an EventBridge rule's Scheduled Event.
+        input: Option<String>,
     },
 }
 
@@ -102,6 +106,14 @@ impl Template {
                     }
                     Some("Schedule") => sources.push(Source::Schedule {
                         expression: p["Schedule"].as_str().unwrap_or_default().to_string(),
+                        input: None,
+                    }),
+                    Some("ScheduleV2") => sources.push(Source::Schedule {
+                        expression: p["ScheduleExpression"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
+                        input: p["Input"].as_str().map(str::to_string),
                     }),
                     _ => {}
                 }

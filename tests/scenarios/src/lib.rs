@@ -212,7 +212,9 @@ impl Stack {
             clock: clock.clone(),
             process: process_fn::build(&as_function(&sdk, "process"), &table, Some(COUPON_SECRET))
                 .map_err(anyhow::Error::from_boxed)?,
-            timer: timer_fn::build(&as_function(&sdk, "timer"), &table, Some(COUPON_SECRET))
+            // One contact at a time: moto applies concurrent transactions
+            // unsafely (it answers 500 when two interleave).
+            timer: timer_fn::build(&as_function(&sdk, "timer"), &table, Some(COUPON_SECRET), 1)
                 .map_err(anyhow::Error::from_boxed)?,
             sweep: sweep_fn::build(&as_function(&sdk, "sweep"), &table, Some(COUPON_SECRET))
                 .map_err(anyhow::Error::from_boxed)?,

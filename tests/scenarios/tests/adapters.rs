@@ -485,6 +485,45 @@ async fn due_contract<S: ContactStore + DueIndex + Outbox>(s: &S) {
             contact_of(&late)
         ]
     );
+
+    // The shards split what is due: each item in exactly one, each shard in
+    // due order, and a dozen contacts land in more than one shard.
+    for customer in 100..112 {
+        let mut c = Contact::new(
+            ContactId::for_customer(customer),
+            shop(),
+            at("2026-11-23T10:00:00Z"),
+        );
+        c.customer_id = Some(customer);
+        s.commit(commit(
+            &c,
+            0,
+            vec![VersionedRun {
+                run: run(Some("2026-11-25T00:03:00Z")),
+                version: 0,
+            }],
+            vec![],
+        ))
+        .await
+        .unwrap();
+    }
+    let now = at("2026-11-25T00:10:00Z");
+    let all = s.due(now).await.unwrap();
+    assert_eq!(all.len(), 15);
+    let mut split = Vec::new();
+    let mut used = 0;
+    for shard in 0..waymark_app::ports::DUE_SHARDS {
+        let part = s.due_in(now, shard).await.unwrap();
+        let in_order: Vec<_> = all.iter().filter(|d| part.contains(d)).cloned().collect();
+        assert_eq!(part, in_order, "shard {shard} is in due order");
+        used += usize::from(!part.is_empty());
+        split.extend(part);
+    }
+    assert!(used > 1, "a dozen contacts all in one shard");
+    split.sort();
+    let mut expected = all.clone();
+    expected.sort();
+    assert_eq!(split, expected, "every due item in exactly one shard");
 }
 
 async fn outbox_contract<S: ContactStore + DueIndex + Outbox>(s: &S) {
@@ -1007,6 +1046,7 @@ async fn privacy_contract<S: ContactStore + Segments + Privacy>(s: &S) {
         reason: "customers/redact".into(),
         request: Some("r-1".into()),
         at: at("2026-11-24T00:00:00Z"),
+        proof: true,
     };
     assert!(
         s.erase(&erasure).await.unwrap() >= 3,
@@ -1017,6 +1057,46 @@ async fn privacy_contract<S: ContactStore + Segments + Privacy>(s: &S) {
     assert_eq!(s.count(&shop(), "vip").await.unwrap(), 0);
     // Again (a redelivery): nothing left to delete, no error.
     s.erase(&erasure).await.unwrap();
+
+    // A visitor known only by a browser is forgotten the same way, with no
+    // record kept.
+    let visitor = Contact::new(
+        ContactId::for_anonymous("browser-1"),
+        shop(),
+        at("2026-11-23T10:00:00Z"),
+    );
+    let mut seen = commit(&visitor, 0, vec![], vec![]);
+    seen.identities = Identity {
+        anonymous_id: Some("browser-1".into()),
+        ..Default::default()
+    };
+    s.commit(seen.clone()).await.unwrap();
+    assert_eq!(
+        s.find(&shop(), &seen.identities).await.unwrap().contact,
+        Some(visitor.id.clone())
+    );
+    let forget = Erasure {
+        contact: Some(visitor.id.clone()),
+        customer_id: None,
+        emails: vec![],
+        anonymous_ids: vec!["browser-1".into()],
+        segments: vec![],
+        reason: "anonymous/expired".into(),
+        request: None,
+        proof: false,
+        ..erasure
+    };
+    assert!(s.erase(&forget).await.unwrap() >= 2, "contact and lookup");
+    assert!(
+        s.load_for_update(&shop(), &visitor.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        s.find(&shop(), &seen.identities).await.unwrap().contact,
+        None
+    );
 }
 
 /// A deployment upgraded in place: items written before documents were
@@ -1124,6 +1204,11 @@ async fn dynamodb_adapter_honours_the_contract() {
     idle_contract(&store(&stack)).await;
     let stack = Stack::start().await.unwrap();
     privacy_contract(&store(&stack)).await;
+    assert_eq!(
+        stack.items_of("erasure").await.unwrap(),
+        1,
+        "the person's erasure is recorded, the forgotten visitor's is not"
+    );
     let stack = Stack::start().await.unwrap();
     counters_contract(&store(&stack)).await;
     campaigns_contract(&store(&stack)).await;

@@ -208,7 +208,10 @@ async fn every_dynamodb_call_a_function_makes_is_in_its_policy() {
              "email": "ana.silva@example.com", "page_type": "pricing", "at": "2026-11-23T10:10:00Z"},
             {"type": "form_submitted", "id": "f1", "anonymous_id": "anon-2",
              "email": "lee@example.com", "accepts_marketing": true, "double_opt_in": true,
-             "at": "2026-11-23T10:11:00Z"}
+             "at": "2026-11-23T10:11:00Z"},
+            // A visitor who never comes back: forgotten by the sweep.
+            {"type": "page_viewed", "id": "p3", "anonymous_id": "anon-3",
+             "at": "2026-11-23T10:12:00Z"}
         ]))
         .await
         .unwrap();
@@ -403,4 +406,34 @@ fn a_call_outside_the_policy_is_reported() {
             .any(|p| p.contains("S#demo.myshopify.com#C#cust-7") && p.contains("LeadingKeys")),
         "{problems:?}"
     );
+}
+
+/// The timer is invoked once per due shard every minute, each with the
+/// minute's own instant: together the schedules cover every shard once.
+#[test]
+fn the_timer_is_scheduled_once_per_due_shard() {
+    let t = Template::load(&Template::default_path()).unwrap();
+    let timer = t
+        .functions()
+        .unwrap()
+        .into_iter()
+        .find(|f| f.binary == "timer")
+        .unwrap();
+    let mut shards = Vec::new();
+    for source in timer.sources {
+        let waymark_local::template::Source::Schedule { expression, input } = source else {
+            continue;
+        };
+        assert_eq!(expression, "rate(1 minute)");
+        let input = input.expect("a scheduler input");
+        let input: Value = serde_json::from_str(
+            &input.replace("<aws.scheduler.scheduled-time>", "2026-11-23T11:00:00Z"),
+        )
+        .unwrap();
+        assert_eq!(input["time"], "2026-11-23T11:00:00Z");
+        shards.push(input["shard"].as_u64().unwrap());
+    }
+    shards.sort();
+    let expected: Vec<u64> = (0..u64::from(waymark_app::ports::DUE_SHARDS)).collect();
+    assert_eq!(shards, expected);
 }

@@ -52,13 +52,30 @@ async fn each_function_sample_invokes_cleanly() {
         &stack.sdk,
         &stack.table,
         Some(waymark_scenarios::COUPON_SECRET),
+        1,
     )
     .unwrap();
-    let tick = serde_json::from_value(sample("timer-schedule.json")).unwrap();
-    let report = timer_fn::handle(&timer, LambdaEvent::new(tick, Context::default()))
-        .await
-        .unwrap();
-    assert_eq!(report.emails_queued, 1);
+    // EventBridge Scheduler invokes it once per due shard, the minute's
+    // instant in each input; the wait is in exactly one of them.
+    let mut queued = Vec::new();
+    for shard in 0..waymark_app::ports::DUE_SHARDS {
+        let mut tick = sample("timer-scheduler.json");
+        tick["shard"] = shard.into();
+        let tick = serde_json::from_value(tick).unwrap();
+        let report = timer_fn::handle(&timer, LambdaEvent::new(tick, Context::default()))
+            .await
+            .unwrap();
+        queued.push(report.emails_queued);
+    }
+    assert_eq!(queued.iter().sum::<usize>(), 1, "{queued:?}");
+    let beyond =
+        serde_json::from_value(serde_json::json!({"time": "2026-11-23T11:01:00Z", "shard": 8}));
+    let refused = timer_fn::handle(
+        &timer,
+        LambdaEvent::new(beyond.unwrap(), Context::default()),
+    )
+    .await;
+    assert!(refused.is_err(), "a shard past the last is refused");
 
     // dispatch: the sample is the record of the very message the timer just
     // queued (same shop, contact, run and step, so the same id): it is sent.

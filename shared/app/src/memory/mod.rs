@@ -34,7 +34,7 @@ use waymark_core::outbox::OutboxMessage;
 /// FNV-1a: the twin's maps are keyed by short strings it made itself, so a
 /// fast non-keyed hash is enough (SipHash dominated the benches).
 #[derive(Default)]
-struct Fnv(u64);
+pub(super) struct Fnv(u64);
 
 impl Hasher for Fnv {
     fn finish(&self) -> u64 {

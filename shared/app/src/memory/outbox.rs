@@ -4,6 +4,7 @@
 use super::{Entry, MemoryStore, Status};
 use crate::ports::{Claimed, Due, DueIndex, Outbox, StoreError, StoreErrorKind};
 use jiff::Timestamp;
+use std::hash::{Hash, Hasher};
 use waymark_core::outbox::OutboxMessage;
 
 impl Entry {
@@ -90,6 +91,23 @@ impl DueIndex for MemoryStore {
         }
         Ok(crate::ports::due_order(due))
     }
+
+    async fn due_in(&self, now: Timestamp, shard: u32) -> Result<Vec<Due>, StoreError> {
+        let mut due = self.due(now).await?;
+        due.retain(|d| twin_shard(d) == shard);
+        Ok(due)
+    }
+}
+
+/// The twin's due shard of an item: stable, spread evenly.
+fn twin_shard(item: &Due) -> u32 {
+    let mut h = super::Fnv::default();
+    match item {
+        Due::Contact { shop, id } => (shop.as_str(), id.as_str()).hash(&mut h),
+        Due::Message { id } => id.hash(&mut h),
+        Due::Campaign { shop, id } => (shop.as_str(), "campaign", id).hash(&mut h),
+    }
+    (h.finish() % u64::from(crate::ports::DUE_SHARDS)) as u32
 }
 
 impl Outbox for MemoryStore {

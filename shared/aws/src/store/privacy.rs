@@ -273,15 +273,17 @@ impl Privacy for DynamoStore {
         // found by the next delivery.
         doomed.sort_by_key(|(_, sk)| sk == keys::sk::ALIAS);
         let items = self.delete_keys(doomed).await?;
-        self.record_erasure(
-            shop,
-            &record_id(e),
-            &e.reason,
-            e.request.as_deref(),
-            items,
-            e.at,
-        )
-        .await?;
+        if e.proof {
+            self.record_erasure(
+                shop,
+                &record_id(e),
+                &e.reason,
+                e.request.as_deref(),
+                items,
+                e.at,
+            )
+            .await?;
+        }
         if let Some(pk) = pending {
             pages.sort();
             pages.dedup();

@@ -267,6 +267,18 @@ impl Contact {
         self.last_engaged_at.unwrap_or(self.first_seen_at)
     }
 
+    /// Where the inactivity threshold counts from: the last sign of life;
+    /// for an anonymous visitor, who can only visit, its newest visit too
+    /// (a visitor silent that long is forgotten, one who keeps coming is
+    /// kept).
+    pub fn idle_since(&self) -> Timestamp {
+        let active = self.last_active_at();
+        match self.last_visit_at {
+            Some(visit) if self.is_anonymous() => active.max(visit),
+            _ => active,
+        }
+    }
+
     pub(super) fn add_anonymous(&mut self, id: &str) {
         if !self.anonymous_ids.iter().any(|a| a == id) {
             self.anonymous_ids.push(id.to_string());

@@ -134,13 +134,11 @@ pub fn handle_event(
     update_segments(catalog, contact, event.at, &mut effects);
     restage(catalog, contact, event.at, &mut effects);
     contact.review_at = next_review(catalog, contact, event.at);
-    let lapsed = contact
-        .lapsed_at
-        .is_some_and(|l| l >= contact.last_active_at());
+    let lapsed = contact.lapsed_at.is_some_and(|l| l >= contact.idle_since());
     contact.idle_at = (!lapsed)
         .then(|| {
             contact
-                .last_active_at()
+                .idle_since()
                 .checked_add(catalog.audience().inactive_after)
                 .ok()
         })
