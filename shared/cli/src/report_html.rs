@@ -343,14 +343,26 @@ fn split_table(split: &Value) -> String {
             esc(b["branch"].as_str().unwrap_or("")),
             b["entered"],
             b["converted"],
-            b["conversion_rate"],
-            b["lift"],
-            b["p_value"],
+            percent(&b["conversion_rate"], false),
+            percent(&b["lift"], true),
+            b["p_value"]
+                .as_f64()
+                .map_or("—".to_string(), |p| format!("{p:.3}")),
             esc(b["result"].as_str().unwrap_or(""))
         );
     }
     body.push_str("</table>");
     body
+}
+
+/// A share as a percentage (`+` before a lift that is one), or a dash where
+/// there is none (the control's own lift, a branch nobody entered).
+fn percent(v: &Value, signed: bool) -> String {
+    match v.as_f64() {
+        Some(x) if signed => format!("{:+.1} %", x * 100.0),
+        Some(x) => format!("{:.1} %", x * 100.0),
+        None => "—".to_string(),
+    }
 }
 
 #[cfg(test)]
