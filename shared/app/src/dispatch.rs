@@ -272,7 +272,8 @@ impl<O: Outbox + Suppressions + Counters, M: Mailer, P: Publisher> Dispatcher<O,
             .render(template, &params)
             .map_err(|e| SendFailure::Permanent(e.to_string()))?;
         if let Some(c) = m.params.get("campaign") {
-            self.apply_campaign(c, &mut rendered);
+            self.apply_campaign(c, &params, &mut rendered)
+                .map_err(SendFailure::Permanent)?;
         }
         let raw = mime(&self.sender, m, to, &rendered, links.as_ref());
         self.mailer
@@ -344,11 +345,21 @@ impl<O: Outbox + Suppressions + Counters, M: Mailer, P: Publisher> Dispatcher<O,
         params
     }
 
-    /// A campaign's own subject and preheader, and UTM parameters on the
-    /// store's links.
-    fn apply_campaign(&self, c: &serde_json::Value, rendered: &mut Rendered) {
+    /// A campaign's own subject (in the template language, with the
+    /// message's parameters) and preheader, and UTM parameters on the
+    /// store's links. A subject that cannot be rendered is a permanent
+    /// failure (the message is parked with the reason).
+    fn apply_campaign(
+        &self,
+        c: &serde_json::Value,
+        params: &serde_json::Value,
+        rendered: &mut Rendered,
+    ) -> Result<(), String> {
         if let Some(subject) = c["subject"].as_str().filter(|s| !s.trim().is_empty()) {
-            rendered.subject = subject.to_string();
+            rendered.subject = self
+                .renderer
+                .render_line(subject, params)
+                .map_err(|e| format!("campaign subject `{subject}`: {e}"))?;
         }
         if let Some(preheader) = c["preheader"].as_str() {
             rendered.html = waymark_core::email::with_preheader(&rendered.html, preheader);
@@ -359,6 +370,7 @@ impl<O: Outbox + Suppressions + Counters, M: Mailer, P: Publisher> Dispatcher<O,
             rendered.html = waymark_core::campaign::add_utm(&rendered.html, origin, &utm);
             rendered.text = waymark_core::campaign::add_utm(&rendered.text, origin, &utm);
         }
+        Ok(())
     }
 }
 
@@ -555,6 +567,34 @@ mod tests {
             Outcome::Sent(_)
         ));
         assert_eq!(mailer.sent().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_campaign_subject_is_rendered_for_each_recipient_or_parks_the_message() {
+        let mut params = good_params();
+        params["campaign"] =
+            serde_json::json!({"subject": "{{ contact.first_name }}, this week's picks"});
+        let (d, _, mailer, key) = setup(params).await;
+        assert!(matches!(
+            d.dispatch(&key, at("2026-11-23T11:00:00Z")).await.unwrap(),
+            Outcome::Sent(_)
+        ));
+        let raw = String::from_utf8_lossy(&mailer.sent()[0].raw).into_owned();
+        assert!(raw.contains("Subject: Ana, this week's picks"), "{raw}");
+
+        let mut params = good_params();
+        params["campaign"] = serde_json::json!({"subject": "{{ contact.nickname }}, hello"});
+        let (d, store, mailer, key) = setup(params).await;
+        let Outcome::Parked(error) = d.dispatch(&key, at("2026-11-23T11:00:00Z")).await.unwrap()
+        else {
+            panic!("a half-rendered subject must not go out")
+        };
+        assert!(
+            error.contains("campaign subject") && error.contains("undefined"),
+            "{error}"
+        );
+        assert!(mailer.sent().is_empty());
+        assert_eq!(store.outbox()[0].status, Status::Parked);
     }
 
     #[tokio::test]

@@ -290,6 +290,21 @@ pub(crate) fn render_for(
         .map_err(|e| anyhow!("{e}"))
 }
 
+/// A campaign's subject override, rendered with the same contact and sample
+/// trigger as `render_for`.
+pub(crate) fn render_subject_for(
+    catalog: &Catalog,
+    root: &Path,
+    subject: &str,
+    contact: Option<&Path>,
+) -> Result<String> {
+    let c = preview_contact(catalog, contact)?;
+    let trigger = fixture(root, "checkouts_create.json", "checkouts/create")?;
+    Renderer::for_catalog(catalog)
+        .render_line(subject, &params(&c, trigger, None, true))
+        .map_err(|e| anyhow!("subject `{subject}`: {e}"))
+}
+
 /// Sample events for each kind of trigger, read from `events/`.
 struct Samples {
     by_trigger: BTreeMap<&'static str, EventKind>,
