@@ -4,14 +4,14 @@ SHELL := /bin/bash
 VENV := .venv
 WAYMARK := target/debug/waymark
 
-.PHONY: demo test test-shifted dev down tick outbox bench load venv build lint validate
+.PHONY: demo test test-shifted dev down tick outbox bench load browser venv build lint validate
 
 ## The local demo: a checkout becomes an abandoned-checkout email.
 demo: venv
 	@bash tests/stack/demo.sh
 
 ## The whole test suite: lint, content validation, unit, integration (moto), scenarios.
-test: venv
+test: venv browser
 	cargo fmt --all -- --check
 	$(VENV)/bin/cfn-lint infra/template.yaml
 	SAM_CLI_TELEMETRY=0 AWS_REGION=us-east-1 $(VENV)/bin/sam validate --lint -t infra/template.yaml
@@ -70,6 +70,13 @@ validate: build
 
 build:
 	cargo build --quiet --workspace --bins
+
+## Debian's Chromium, for the test that opens the results page headless
+## (installed once; needs root or sudo, as apt does).
+browser:
+	@command -v chromium >/dev/null || { \
+	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium >/dev/null; }
 
 venv: $(VENV)/.installed
 

@@ -43,12 +43,7 @@ pub async fn init() -> Result<Service, Error> {
     // The account's sending rate: SES_MAX_SEND_RATE if set, else the quota
     // SES reports, else SesMailer's default.
     let rate = match waymark_aws::config::optional("SES_MAX_SEND_RATE") {
-        Some(r) => r
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|r| *r > 0.0)
-            .ok_or_else(|| format!("SES_MAX_SEND_RATE: `{r}` is not a positive number"))?,
+        Some(r) => waymark_aws::config::positive_number("SES_MAX_SEND_RATE", &r)?,
         None => SesMailer::account_rate(&ses)
             .await
             .unwrap_or(waymark_aws::ses::DEFAULT_SEND_RATE),

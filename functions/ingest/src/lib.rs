@@ -44,12 +44,7 @@ pub fn track_config(
         .map_err(|e| format!("WAYMARK_TRACK_KEYS: {e}"))?;
     let rate = match rate {
         None => 20.0,
-        Some(r) => r
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|r| *r > 0.0)
-            .ok_or_else(|| format!("WAYMARK_TRACK_RATE: `{r}` is not a positive number"))?,
+        Some(r) => waymark_aws::config::positive_number("WAYMARK_TRACK_RATE", r)?,
     };
     let max_skew = match skew.map(str::trim) {
         None => Some(jiff::SignedDuration::from_hours(24)),
@@ -142,26 +137,33 @@ pub async fn handle(service: &Service, req: Request) -> Result<Response<Body>, E
         ),
     };
     let mut metrics = waymark_aws::metrics::Metrics::default();
+    metrics.add(metric(route, answer.status), 1.0);
+    metrics.emit("ingest");
+    respond(answer)
+}
+
+/// The metric one request counts in: its route and how it was answered.
+fn metric(route: &str, status: u16) -> &'static str {
     let kind = match route {
         "/track" => "Track",
         "/shopify" => "Webhook",
         _ => "Other",
     };
-    metrics.add(
-        match (kind, answer.status) {
-            ("Other", _) => "OtherRequests",
-            ("Webhook", 200..=299) => "WebhooksAccepted",
-            ("Webhook", 401) => "WebhooksUnauthorized",
-            ("Webhook", 400..=499) => "WebhooksRefused",
-            ("Webhook", _) => "WebhooksFailed",
-            (_, 200..=299) => "TrackAccepted",
-            (_, 429) => "TrackThrottled",
-            (_, 400..=499) => "TrackRefused",
-            _ => "TrackFailed",
-        },
-        1.0,
-    );
-    metrics.emit("ingest");
+    match (kind, status) {
+        ("Other", _) => "OtherRequests",
+        ("Webhook", 200..=299) => "WebhooksAccepted",
+        ("Webhook", 401) => "WebhooksUnauthorized",
+        ("Webhook", 400..=499) => "WebhooksRefused",
+        ("Webhook", _) => "WebhooksFailed",
+        (_, 200..=299) => "TrackAccepted",
+        (_, 429) => "TrackThrottled",
+        (_, 400..=499) => "TrackRefused",
+        _ => "TrackFailed",
+    }
+}
+
+/// The answer as the function URL's HTTP response (JSON, when it has a body).
+fn respond(answer: waymark_http::answers::Answer) -> Result<Response<Body>, Error> {
     let mut response = Response::builder()
         .status(answer.status)
         .header("content-type", "application/json");

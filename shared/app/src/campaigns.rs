@@ -54,67 +54,26 @@ where
         return Ok(progress);
     };
     loop {
-        let due = match state.phase {
+        let turn = match state.phase {
             CampaignPhase::Done | CampaignPhase::Cancelled => return Ok(progress),
-            CampaignPhase::Scheduled => {
-                let start = c.starts_at();
-                if now < start {
-                    // Due at its time (a stale index entry, or rescheduled).
-                    store
-                        .save_campaign(shop, id, &state, version, Some(start))
-                        .await?;
-                    return Ok(progress);
-                }
-                state.started_at = Some(now);
-                state.phase = if c.ab_test.is_some() {
-                    CampaignPhase::Testing
-                } else {
-                    CampaignPhase::Sending
-                };
-                state.segment = 0;
-                state.after = None;
-                Some(now)
-            }
-            CampaignPhase::Deciding => {
-                let at = state.decide_at.unwrap_or(now);
-                if now < at {
-                    store
-                        .save_campaign(shop, id, &state, version, Some(at))
-                        .await?;
-                    return Ok(progress);
-                }
-                state.winner = Some(winner(store, shop, &c, &state, now).await?);
-                state.phase = CampaignPhase::Sending;
-                state.segment = 0;
-                state.after = None;
-                tracing::info!(%shop, campaign = id, winner = ?state.winner, "A/B test decided");
-                Some(now)
-            }
+            CampaignPhase::Scheduled => start(&c, &mut state, now),
+            CampaignPhase::Deciding => decide(store, shop, id, &c, &mut state, now).await?,
             CampaignPhase::Testing | CampaignPhase::Sending => {
                 if !more_time() {
-                    store
-                        .save_campaign(shop, id, &state, version, Some(now))
-                        .await?;
-                    return Ok(progress);
-                }
-                page(store, shop, &c, &mut state, now, &mut progress).await?;
-                if state.segment >= c.segments.len() {
-                    match state.phase {
-                        CampaignPhase::Testing => {
-                            let wait = c.ab_test.as_ref().map(|ab| ab.wait).unwrap_or_default();
-                            let at = now.checked_add(wait).unwrap_or(now);
-                            state.phase = CampaignPhase::Deciding;
-                            state.decide_at = Some(at);
-                            Some(at)
-                        }
-                        _ => {
-                            state.phase = CampaignPhase::Done;
-                            None
-                        }
-                    }
+                    Turn::NotYet(now)
                 } else {
-                    Some(now)
+                    page(store, shop, &c, &mut state, now, &mut progress).await?;
+                    Turn::MovedOn(after_page(&c, &mut state, now))
                 }
+            }
+        };
+        let due = match turn {
+            Turn::MovedOn(due) => due,
+            Turn::NotYet(at) => {
+                store
+                    .save_campaign(shop, id, &state, version, Some(at))
+                    .await?;
+                return Ok(progress);
             }
         };
         if !store.save_campaign(shop, id, &state, version, due).await? {
@@ -125,6 +84,80 @@ where
         version += 1;
         if state.phase == CampaignPhase::Deciding || state.phase == CampaignPhase::Done {
             return Ok(progress);
+        }
+    }
+}
+
+/// What one turn of a campaign's phase decided.
+enum Turn {
+    /// Not yet (or no time left): save the state as it is, due again at
+    /// this time, and stop.
+    NotYet(Timestamp),
+    /// Moved on: save, due next at this time (none once done).
+    MovedOn(Option<Timestamp>),
+}
+
+/// A scheduled campaign starts at its time: with its A/B test's share if
+/// it has one, else with everyone.
+fn start(c: &campaign::Campaign, state: &mut CampaignState, now: Timestamp) -> Turn {
+    let start = c.starts_at();
+    if now < start {
+        // Due at its time (a stale index entry, or rescheduled).
+        return Turn::NotYet(start);
+    }
+    state.started_at = Some(now);
+    state.phase = if c.ab_test.is_some() {
+        CampaignPhase::Testing
+    } else {
+        CampaignPhase::Sending
+    };
+    state.segment = 0;
+    state.after = None;
+    Turn::MovedOn(Some(now))
+}
+
+/// After the test's wait, picks the winner and sends it to the rest.
+async fn decide<S: Counters>(
+    store: &S,
+    shop: &ShopDomain,
+    id: &str,
+    c: &campaign::Campaign,
+    state: &mut CampaignState,
+    now: Timestamp,
+) -> Result<Turn, StoreError> {
+    let at = state.decide_at.unwrap_or(now);
+    if now < at {
+        return Ok(Turn::NotYet(at));
+    }
+    state.winner = Some(winner(store, shop, c, state, now).await?);
+    state.phase = CampaignPhase::Sending;
+    state.segment = 0;
+    state.after = None;
+    tracing::info!(%shop, campaign = id, winner = ?state.winner, "A/B test decided");
+    Ok(Turn::MovedOn(Some(now)))
+}
+
+/// When the page was the last of the last segment, the phase ends: the
+/// test waits for its decision, the send is done. Returns when it is due next.
+fn after_page(
+    c: &campaign::Campaign,
+    state: &mut CampaignState,
+    now: Timestamp,
+) -> Option<Timestamp> {
+    if state.segment < c.segments.len() {
+        return Some(now);
+    }
+    match state.phase {
+        CampaignPhase::Testing => {
+            let wait = c.ab_test.as_ref().map(|ab| ab.wait).unwrap_or_default();
+            let at = now.checked_add(wait).unwrap_or(now);
+            state.phase = CampaignPhase::Deciding;
+            state.decide_at = Some(at);
+            Some(at)
+        }
+        _ => {
+            state.phase = CampaignPhase::Done;
+            None
         }
     }
 }
@@ -246,13 +279,7 @@ async fn winner<S: Counters>(
     };
     let from = state.started_at.unwrap_or(now) - jiff::SignedDuration::from_hours(24 * 2);
     let to = now + jiff::SignedDuration::from_hours(24 * 2);
-    let counts = store
-        .read_counts(
-            shop,
-            from.to_zoned(jiff::tz::TimeZone::UTC).date(),
-            to.to_zoned(jiff::tz::TimeZone::UTC).date(),
-        )
-        .await?;
+    let counts = counts_between(store, shop, from, to).await?;
     let journey = campaign::journey(&c.id);
     let metric = match ab.metric {
         Metric::Clicks => field::CLICKED,
@@ -281,6 +308,28 @@ async fn winner<S: Counters>(
     Ok(best.name.clone())
 }
 
+/// The counter rows of the UTC days from `from` to `to`.
+async fn counts_between<S: Counters>(
+    store: &S,
+    shop: &ShopDomain,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<waymark_core::analytics::Counts, StoreError> {
+    store
+        .read_counts(
+            shop,
+            from.to_zoned(jiff::tz::TimeZone::UTC).date(),
+            to.to_zoned(jiff::tz::TimeZone::UTC).date(),
+        )
+        .await
+}
+
+type Fields = std::collections::BTreeMap<String, i64>;
+
+fn get(m: &Fields, f: &str) -> i64 {
+    m.get(f).copied().unwrap_or(0)
+}
+
 /// `waymark campaigns status`: the record and its results so far.
 pub async fn status<S>(
     store: &S,
@@ -297,17 +346,18 @@ where
         - jiff::SignedDuration::from_hours(24 * 2);
     let to = r.state.started_at.unwrap_or(r.state.scheduled_at)
         + jiff::SignedDuration::from_hours(24 * 60);
-    let counts = store
-        .read_counts(
-            shop,
-            from.to_zoned(jiff::tz::TimeZone::UTC).date(),
-            to.to_zoned(jiff::tz::TimeZone::UTC).date(),
-        )
-        .await?;
-    let journey = campaign::journey(id);
-    let mut total = std::collections::BTreeMap::<String, i64>::new();
-    let mut variants =
-        std::collections::BTreeMap::<String, std::collections::BTreeMap<String, i64>>::new();
+    let counts = counts_between(store, shop, from, to).await?;
+    let (total, variants) = campaign_totals(&counts, &campaign::journey(id));
+    Ok(Some(status_json(id, &r, &total, &variants)))
+}
+
+/// The campaign's counters summed: its totals, and each variant's.
+fn campaign_totals(
+    counts: &waymark_core::analytics::Counts,
+    journey: &str,
+) -> (Fields, std::collections::BTreeMap<String, Fields>) {
+    let mut total = Fields::new();
+    let mut variants = std::collections::BTreeMap::<String, Fields>::new();
     for (k, f) in &counts.0 {
         if k.journey != journey {
             continue;
@@ -323,12 +373,20 @@ where
             *into.entry(name.clone()).or_default() += n;
         }
     }
-    let get = |m: &std::collections::BTreeMap<String, i64>, f: &str| m.get(f).copied().unwrap_or(0);
+    (total, variants)
+}
+
+fn status_json(
+    id: &str,
+    r: &CampaignRecord,
+    total: &Fields,
+    variants: &std::collections::BTreeMap<String, Fields>,
+) -> serde_json::Value {
     let skipped: serde_json::Map<String, serde_json::Value> = total
         .iter()
         .filter_map(|(k, v)| Some((k.strip_prefix(field::EXITED_BY)?.to_string(), (*v).into())))
         .collect();
-    Ok(Some(serde_json::json!({
+    serde_json::json!({
         "campaign": id,
         "name": r.campaign.name,
         "phase": r.state.phase,
@@ -336,16 +394,16 @@ where
         "started_at": r.state.started_at,
         "audience": r.state.recorded,
         "overlaps": r.state.overlaps,
-        "queued": get(&total, field::COMPLETED),
-        "sent": get(&total, field::SENT),
-        "delivered": get(&total, field::DELIVERED),
-        "opened": get(&total, field::OPENED),
-        "clicked": get(&total, field::CLICKED),
-        "unsubscribed": get(&total, field::UNSUBSCRIBED),
-        "suppressed": get(&total, field::SUPPRESSED),
-        "failed": get(&total, field::FAILED),
-        "maybe_duplicated": get(&total, field::MAYBE_DUPLICATED),
-        "skipped": get(&total, field::EXITED),
+        "queued": get(total, field::COMPLETED),
+        "sent": get(total, field::SENT),
+        "delivered": get(total, field::DELIVERED),
+        "opened": get(total, field::OPENED),
+        "clicked": get(total, field::CLICKED),
+        "unsubscribed": get(total, field::UNSUBSCRIBED),
+        "suppressed": get(total, field::SUPPRESSED),
+        "failed": get(total, field::FAILED),
+        "maybe_duplicated": get(total, field::MAYBE_DUPLICATED),
+        "skipped": get(total, field::EXITED),
         "skipped_by_reason": skipped,
         "ab_test": r.campaign.ab_test.as_ref().map(|ab| serde_json::json!({
             "test_share": ab.test_share,
@@ -362,7 +420,7 @@ where
                 })
             }).collect::<Vec<_>>(),
         })),
-    })))
+    })
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 //! MIME, send; on failure retry with backoff or park with the error. A
 //! message is never dropped: it ends sent or parked.
 
-use crate::ports::{Counters, Mailer, Outbox, Publisher, StoreError, Suppressions};
-use waymark_core::email::{Renderer, Sender, UnsubscribeLinks, mime};
+use crate::ports::{Claimed, Counters, Mailer, Outbox, Publisher, StoreError, Suppressions};
+use waymark_core::email::{Rendered, Renderer, Sender, UnsubscribeLinks, mime};
 use waymark_core::ids::EmailAddress;
 use waymark_core::outbox::{AfterFailure, Channel, OutboxMessage, SendFailure, after_failure};
 
@@ -19,12 +19,12 @@ pub enum Outcome {
     Parked(String),
 }
 
-/// Where marketing emails point their unsubscribe links, and the key that
-/// signs them (shared with the preferences function).
 /// How long past the claiming invocation's deadline its claim still holds
 /// (clock differences between the function and the timer).
 pub const CLAIM_GRACE: jiff::SignedDuration = jiff::SignedDuration::from_mins(1);
 
+/// Where marketing emails point their unsubscribe links, and the key that
+/// signs them (shared with the preferences function).
 #[derive(Clone)]
 pub struct Unsubscribe {
     /// What seals the links (the current secret, and the previous one
@@ -141,80 +141,118 @@ impl<O: Outbox + Suppressions + Counters, M: Mailer, P: Publisher> Dispatcher<O,
                 template,
                 transactional,
             } => {
-                // Read at send time: an unsubscribe (from everything or
-                // from this message's topic) or a bounce recorded a second
-                // ago stops this message.
-                let state = self.outbox.suppression_state(&m.shop, to).await?;
-                if let Some(reason) = state.blocks(*transactional, m.topic.as_deref()) {
-                    self.outbox.skip(&claimed, &reason).await?;
-                    self.count(m, waymark_core::analytics::field::SUPPRESSED)
-                        .await;
-                    tracing::info!(outbox_id = id, reason, "suppressed; not sent");
+                if let Some(reason) = self.suppressed(id, &claimed, to, *transactional).await? {
                     return Ok(Outcome::Suppressed(reason));
                 }
                 self.send_email(m, to, template, *transactional).await
             }
-            Channel::Event { detail_type } => {
-                let detail = serde_json::json!({
-                    "shop": m.shop,
-                    "journey": m.journey,
-                    "step": m.step,
-                    "message": m.id,
-                    "at": m.queued_at,
-                    "data": m.params,
-                });
-                self.publisher.publish(detail_type, &detail).await
-            }
+            Channel::Event { detail_type } => self.publish(m, detail_type).await,
         };
         match result {
-            Ok(provider_id) => {
-                self.count_sent(m).await;
-                if claimed.unsure {
-                    // An earlier attempt's outcome was never known: SES has
-                    // no idempotency key, so this may be a second delivery.
-                    self.count(m, waymark_core::analytics::field::MAYBE_DUPLICATED)
-                        .await;
-                    tracing::warn!(
-                        outbox_id = id,
-                        attempt = claimed.attempt,
-                        "sent after an attempt with an unknown outcome: it may have been delivered twice"
-                    );
-                }
-                let keep_until = deadline
-                    .max(m.queued_at)
-                    .checked_add(crate::ports::SETTLED_RETENTION)
-                    .unwrap_or(jiff::Timestamp::MAX);
-                self.outbox.mark_sent(id, &provider_id, keep_until).await?;
-                tracing::info!(outbox_id = id, provider_id, journey = %m.journey, step = %m.step, "sent");
-                Ok(Outcome::Sent(provider_id))
+            Ok(provider_id) => self.settle_sent(id, &claimed, provider_id, deadline).await,
+            Err(failure) => self.settle_failed(id, &claimed, &failure, deadline).await,
+        }
+    }
+
+    /// Skips the message when its address is suppressed: read at send time,
+    /// so an unsubscribe (from everything or from this message's topic) or
+    /// a bounce recorded a second ago stops it.
+    async fn suppressed(
+        &self,
+        id: &str,
+        claimed: &Claimed,
+        to: &EmailAddress,
+        transactional: bool,
+    ) -> Result<Option<String>, StoreError> {
+        let m = &claimed.message;
+        let state = self.outbox.suppression_state(&m.shop, to).await?;
+        let Some(reason) = state.blocks(transactional, m.topic.as_deref()) else {
+            return Ok(None);
+        };
+        self.outbox.skip(claimed, &reason).await?;
+        self.count(m, waymark_core::analytics::field::SUPPRESSED)
+            .await;
+        tracing::info!(outbox_id = id, reason, "suppressed; not sent");
+        Ok(Some(reason))
+    }
+
+    /// Puts an event message on the bus.
+    async fn publish(&self, m: &OutboxMessage, detail_type: &str) -> Result<String, SendFailure> {
+        let detail = serde_json::json!({
+            "shop": m.shop,
+            "journey": m.journey,
+            "step": m.step,
+            "message": m.id,
+            "at": m.queued_at,
+            "data": m.params,
+        });
+        self.publisher.publish(detail_type, &detail).await
+    }
+
+    /// Counts the send and marks the message sent.
+    async fn settle_sent(
+        &self,
+        id: &str,
+        claimed: &Claimed,
+        provider_id: String,
+        deadline: jiff::Timestamp,
+    ) -> Result<Outcome, StoreError> {
+        let m = &claimed.message;
+        self.count_sent(m).await;
+        if claimed.unsure {
+            // An earlier attempt's outcome was never known: SES has
+            // no idempotency key, so this may be a second delivery.
+            self.count(m, waymark_core::analytics::field::MAYBE_DUPLICATED)
+                .await;
+            tracing::warn!(
+                outbox_id = id,
+                attempt = claimed.attempt,
+                "sent after an attempt with an unknown outcome: it may have been delivered twice"
+            );
+        }
+        let keep_until = deadline
+            .max(m.queued_at)
+            .checked_add(crate::ports::SETTLED_RETENTION)
+            .unwrap_or(jiff::Timestamp::MAX);
+        self.outbox.mark_sent(id, &provider_id, keep_until).await?;
+        tracing::info!(outbox_id = id, provider_id, journey = %m.journey, step = %m.step, "sent");
+        Ok(Outcome::Sent(provider_id))
+    }
+
+    /// Schedules a retry, or parks the message when the failure is final or
+    /// the attempts are spent.
+    async fn settle_failed(
+        &self,
+        id: &str,
+        claimed: &Claimed,
+        failure: &SendFailure,
+        deadline: jiff::Timestamp,
+    ) -> Result<Outcome, StoreError> {
+        let m = &claimed.message;
+        let error = match failure {
+            SendFailure::Transient(e) | SendFailure::Unknown(e) | SendFailure::Permanent(e) => {
+                e.clone()
             }
-            Err(failure) => {
-                let error = match &failure {
-                    SendFailure::Transient(e)
-                    | SendFailure::Unknown(e)
-                    | SendFailure::Permanent(e) => e.clone(),
-                };
-                let unknown = matches!(failure, SendFailure::Unknown(_));
-                // Provider errors can name the recipient: not in the logs.
-                let logged = waymark_core::redact::addresses(&error);
-                match after_failure(deadline.max(m.queued_at), claimed.attempt, &failure) {
-                    AfterFailure::RetryAt(at) => {
-                        self.outbox.retry_at(&claimed, at, &error, unknown).await?;
-                        tracing::warn!(outbox_id = id, attempt = claimed.attempt, %at, error = logged, "send failed; will retry");
-                        Ok(Outcome::Retry(at))
-                    }
-                    AfterFailure::Park(reason) => {
-                        self.outbox.park(&claimed, &reason).await?;
-                        self.count(m, waymark_core::analytics::field::FAILED).await;
-                        tracing::error!(
-                            outbox_id = id,
-                            attempt = claimed.attempt,
-                            reason = waymark_core::redact::addresses(&reason),
-                            "message parked"
-                        );
-                        Ok(Outcome::Parked(reason))
-                    }
-                }
+        };
+        let unknown = matches!(failure, SendFailure::Unknown(_));
+        // Provider errors can name the recipient: not in the logs.
+        let logged = waymark_core::redact::addresses(&error);
+        match after_failure(deadline.max(m.queued_at), claimed.attempt, failure) {
+            AfterFailure::RetryAt(at) => {
+                self.outbox.retry_at(claimed, at, &error, unknown).await?;
+                tracing::warn!(outbox_id = id, attempt = claimed.attempt, %at, error = logged, "send failed; will retry");
+                Ok(Outcome::Retry(at))
+            }
+            AfterFailure::Park(reason) => {
+                self.outbox.park(claimed, &reason).await?;
+                self.count(m, waymark_core::analytics::field::FAILED).await;
+                tracing::error!(
+                    outbox_id = id,
+                    attempt = claimed.attempt,
+                    reason = waymark_core::redact::addresses(&reason),
+                    "message parked"
+                );
+                Ok(Outcome::Parked(reason))
             }
         }
     }
@@ -227,31 +265,62 @@ impl<O: Outbox + Suppressions + Counters, M: Mailer, P: Publisher> Dispatcher<O,
         template: &str,
         transactional: bool,
     ) -> Result<String, SendFailure> {
-        let links = (!transactional).then(|| {
-            let via = waymark_core::event::MessageRef {
-                journey: m.journey.clone(),
-                version: m.version,
-                step: m.step.clone(),
-            };
-            let token = waymark_core::unsubscribe::sign_via(
-                &self.unsubscribe.keys,
-                &m.shop,
-                to,
-                m.queued_at,
-                &via,
-            );
-            UnsubscribeLinks {
-                url: format!("{}?t={token}", self.unsubscribe.url),
-                mailto: self
-                    .unsubscribe
-                    .mailto
-                    .as_ref()
-                    .map(|m| format!("mailto:{m}?subject=unsubscribe")),
-            }
-        });
+        let links = (!transactional).then(|| self.unsubscribe_links(m, to));
+        let params = self.params_with_links(m, to, links.as_ref());
+        let mut rendered = self
+            .renderer
+            .render(template, &params)
+            .map_err(|e| SendFailure::Permanent(e.to_string()))?;
+        if let Some(c) = m.params.get("campaign") {
+            self.apply_campaign(c, &params, &mut rendered)
+                .map_err(SendFailure::Permanent)?;
+        }
+        let raw = mime(&self.sender, m, to, &rendered, links.as_ref());
+        self.mailer
+            .send(
+                self.sender.address.as_str(),
+                to.as_str(),
+                raw,
+                &feedback_tags(m),
+            )
+            .await
+    }
+
+    /// A marketing email's signed unsubscribe link (and mailbox, if any).
+    fn unsubscribe_links(&self, m: &OutboxMessage, to: &EmailAddress) -> UnsubscribeLinks {
+        let via = waymark_core::event::MessageRef {
+            journey: m.journey.clone(),
+            version: m.version,
+            step: m.step.clone(),
+        };
+        let token = waymark_core::unsubscribe::sign_via(
+            &self.unsubscribe.keys,
+            &m.shop,
+            to,
+            m.queued_at,
+            &via,
+        );
+        UnsubscribeLinks {
+            url: format!("{}?t={token}", self.unsubscribe.url),
+            mailto: self
+                .unsubscribe
+                .mailto
+                .as_ref()
+                .map(|m| format!("mailto:{m}?subject=unsubscribe")),
+        }
+    }
+
+    /// The message's params plus the links a template may show:
+    /// `unsubscribe_url` (marketing) and `confirm_url`.
+    fn params_with_links(
+        &self,
+        m: &OutboxMessage,
+        to: &EmailAddress,
+        links: Option<&UnsubscribeLinks>,
+    ) -> serde_json::Value {
         let mut params = m.params.clone();
         if let Some(obj) = params.as_object_mut() {
-            if let Some(l) = &links {
+            if let Some(l) = links {
                 obj.insert("unsubscribe_url".into(), l.url.clone().into());
             }
             // A double opt-in's confirmation link (`/confirm` beside
@@ -273,41 +342,50 @@ impl<O: Outbox + Suppressions + Counters, M: Mailer, P: Publisher> Dispatcher<O,
                 format!("{base}/confirm?t={token}").into(),
             );
         }
-        let mut rendered = self
-            .renderer
-            .render(template, &params)
-            .map_err(|e| SendFailure::Permanent(e.to_string()))?;
-        // A campaign's own subject and preheader, and UTM parameters on the
-        // store's links.
-        if let Some(c) = m.params.get("campaign") {
-            if let Some(subject) = c["subject"].as_str().filter(|s| !s.trim().is_empty()) {
-                rendered.subject = subject.to_string();
-            }
-            if let Some(preheader) = c["preheader"].as_str() {
-                rendered.html = waymark_core::email::with_preheader(&rendered.html, preheader);
-            }
-            let utm: std::collections::BTreeMap<String, String> =
-                serde_json::from_value(c["utm"].clone()).unwrap_or_default();
-            if let Some(origin) = &self.store_url {
-                rendered.html = waymark_core::campaign::add_utm(&rendered.html, origin, &utm);
-                rendered.text = waymark_core::campaign::add_utm(&rendered.text, origin, &utm);
-            }
-        }
-        let raw = mime(&self.sender, m, to, &rendered, links.as_ref());
-        let tags = [
-            (
-                waymark_core::feedback::TAG_SHOP,
-                waymark_core::feedback::shop_tag(&m.shop),
-            ),
-            (waymark_core::feedback::TAG_MESSAGE, m.id.clone()),
-            (waymark_core::feedback::TAG_JOURNEY, m.journey.clone()),
-            (waymark_core::feedback::TAG_VERSION, m.version.to_string()),
-            (waymark_core::feedback::TAG_STEP, m.step.clone()),
-        ];
-        self.mailer
-            .send(self.sender.address.as_str(), to.as_str(), raw, &tags)
-            .await
+        params
     }
+
+    /// A campaign's own subject (in the template language, with the
+    /// message's parameters) and preheader, and UTM parameters on the
+    /// store's links. A subject that cannot be rendered is a permanent
+    /// failure (the message is parked with the reason).
+    fn apply_campaign(
+        &self,
+        c: &serde_json::Value,
+        params: &serde_json::Value,
+        rendered: &mut Rendered,
+    ) -> Result<(), String> {
+        if let Some(subject) = c["subject"].as_str().filter(|s| !s.trim().is_empty()) {
+            rendered.subject = self
+                .renderer
+                .render_line(subject, params)
+                .map_err(|e| format!("campaign subject `{subject}`: {e}"))?;
+        }
+        if let Some(preheader) = c["preheader"].as_str() {
+            rendered.html = waymark_core::email::with_preheader(&rendered.html, preheader);
+        }
+        let utm: std::collections::BTreeMap<String, String> =
+            serde_json::from_value(c["utm"].clone()).unwrap_or_default();
+        if let Some(origin) = &self.store_url {
+            rendered.html = waymark_core::campaign::add_utm(&rendered.html, origin, &utm);
+            rendered.text = waymark_core::campaign::add_utm(&rendered.text, origin, &utm);
+        }
+        Ok(())
+    }
+}
+
+/// The SES tags that tie feedback (bounces, opens…) back to the message.
+fn feedback_tags(m: &OutboxMessage) -> [(&'static str, String); 5] {
+    [
+        (
+            waymark_core::feedback::TAG_SHOP,
+            waymark_core::feedback::shop_tag(&m.shop),
+        ),
+        (waymark_core::feedback::TAG_MESSAGE, m.id.clone()),
+        (waymark_core::feedback::TAG_JOURNEY, m.journey.clone()),
+        (waymark_core::feedback::TAG_VERSION, m.version.to_string()),
+        (waymark_core::feedback::TAG_STEP, m.step.clone()),
+    ]
 }
 
 #[cfg(test)]
@@ -489,6 +567,34 @@ mod tests {
             Outcome::Sent(_)
         ));
         assert_eq!(mailer.sent().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_campaign_subject_is_rendered_for_each_recipient_or_parks_the_message() {
+        let mut params = good_params();
+        params["campaign"] =
+            serde_json::json!({"subject": "{{ contact.first_name }}, this week's picks"});
+        let (d, _, mailer, key) = setup(params).await;
+        assert!(matches!(
+            d.dispatch(&key, at("2026-11-23T11:00:00Z")).await.unwrap(),
+            Outcome::Sent(_)
+        ));
+        let raw = String::from_utf8_lossy(&mailer.sent()[0].raw).into_owned();
+        assert!(raw.contains("Subject: Ana, this week's picks"), "{raw}");
+
+        let mut params = good_params();
+        params["campaign"] = serde_json::json!({"subject": "{{ contact.nickname }}, hello"});
+        let (d, store, mailer, key) = setup(params).await;
+        let Outcome::Parked(error) = d.dispatch(&key, at("2026-11-23T11:00:00Z")).await.unwrap()
+        else {
+            panic!("a half-rendered subject must not go out")
+        };
+        assert!(
+            error.contains("campaign subject") && error.contains("undefined"),
+            "{error}"
+        );
+        assert!(mailer.sent().is_empty());
+        assert_eq!(store.outbox()[0].status, Status::Parked);
     }
 
     #[tokio::test]

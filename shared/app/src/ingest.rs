@@ -5,6 +5,7 @@
 
 use crate::ports::{Inbox, Receipt, Recorded, Rejected};
 use jiff::Timestamp;
+use waymark_core::event::Event;
 use waymark_core::hmac;
 use waymark_core::ids::ShopDomain;
 use waymark_core::shopify::{self, Delivery, Topic};
@@ -90,27 +91,9 @@ impl<I: Inbox> ShopifyIngest<I> {
             tracing::warn!(shop = ?req.shop, "webhook rejected: HMAC missing or wrong");
             return WebhookOutcome::Unauthorized;
         }
-        let bad = WebhookOutcome::Invalid;
-        let shop = match req.shop.map(ShopDomain::parse) {
-            Some(Ok(shop)) => shop,
-            Some(Err(e)) => return bad(format!("X-Shopify-Shop-Domain: {e}")),
-            None => return bad("missing X-Shopify-Shop-Domain header".into()),
-        };
-        let Some(webhook_id) = req
-            .webhook_id
-            .map(str::trim)
-            .filter(|w| !w.is_empty() && w.len() <= 200)
-        else {
-            return bad("missing X-Shopify-Webhook-Id header".into());
-        };
-        let Some(topic_name) = req.topic else {
-            return bad("missing X-Shopify-Topic header".into());
-        };
-        let Some(topic) = Topic::parse(topic_name) else {
-            tracing::info!(%shop, topic = topic_name, webhook_id, "topic not handled; acknowledged and ignored");
-            return WebhookOutcome::Ignored {
-                topic: topic_name.to_string(),
-            };
+        let (shop, webhook_id, topic) = match headers(req) {
+            Ok(h) => h,
+            Err(outcome) => return outcome,
         };
         let triggered_at = req.triggered_at.and_then(waymark_core::time::parse_instant);
         let delivery = Delivery {
@@ -131,25 +114,36 @@ impl<I: Inbox> ShopifyIngest<I> {
             topic: topic.as_str().to_string(),
             received_at: at.or(triggered_at),
         };
-        let event = match parsed {
-            Ok(event) => event,
-            Err(e) => {
-                let rejected = Rejected {
-                    receipt: receipt(None),
-                    error: e.clone(),
-                    body: req.body.to_vec(),
-                };
-                if let Err(store) = self.inbox.reject(&rejected).await {
-                    tracing::error!(%shop, webhook_id, error = %store, "could not keep rejected delivery");
-                    return WebhookOutcome::Unavailable;
-                }
-                // The detail can quote the payload (an address): it is in
-                // the answer and the kept delivery, not in the logs.
-                tracing::warn!(%shop, webhook_id, topic = topic.as_str(), "webhook payload rejected");
-                return bad(e);
-            }
+        match parsed {
+            Ok(event) => self.store(&receipt(Some(event.at)), event).await,
+            Err(e) => self.reject(receipt(None), e, req.body).await,
+        }
+    }
+
+    /// Keeps a delivery whose payload was refused (for `waymark dlq`), and
+    /// answers with the problem.
+    async fn reject(&self, receipt: Receipt, error: String, body: &[u8]) -> WebhookOutcome {
+        let (shop, webhook_id) = (receipt.shop.clone(), receipt.delivery_id.clone());
+        let topic = receipt.topic.clone();
+        let rejected = Rejected {
+            receipt,
+            error: error.clone(),
+            body: body.to_vec(),
         };
-        match self.inbox.record(&receipt(Some(event.at)), &event).await {
+        if let Err(store) = self.inbox.reject(&rejected).await {
+            tracing::error!(%shop, webhook_id = webhook_id.as_str(), error = %store, "could not keep rejected delivery");
+            return WebhookOutcome::Unavailable;
+        }
+        // The detail can quote the payload (an address): it is in
+        // the answer and the kept delivery, not in the logs.
+        tracing::warn!(%shop, webhook_id = webhook_id.as_str(), topic = topic.as_str(), "webhook payload rejected");
+        WebhookOutcome::Invalid(error)
+    }
+
+    /// Records the event; a redelivery is a duplicate.
+    async fn store(&self, receipt: &Receipt, event: Event) -> WebhookOutcome {
+        let (shop, webhook_id) = (&receipt.shop, receipt.delivery_id.as_str());
+        match self.inbox.record(receipt, &event).await {
             Ok(Recorded::New) => {
                 tracing::info!(%shop, webhook_id, event_id = %event.id, kind = event.kind.name(), "event stored");
                 WebhookOutcome::Accepted { event_id: event.id }
@@ -165,4 +159,33 @@ impl<I: Inbox> ShopifyIngest<I> {
             }
         }
     }
+}
+
+/// The delivery's shop, id and topic headers: refused when one is missing
+/// or malformed, acknowledged and ignored when the topic is not one Waymark
+/// handles.
+fn headers<'r>(req: &WebhookRequest<'r>) -> Result<(ShopDomain, &'r str, Topic), WebhookOutcome> {
+    let bad = WebhookOutcome::Invalid;
+    let shop = match req.shop.map(ShopDomain::parse) {
+        Some(Ok(shop)) => shop,
+        Some(Err(e)) => return Err(bad(format!("X-Shopify-Shop-Domain: {e}"))),
+        None => return Err(bad("missing X-Shopify-Shop-Domain header".into())),
+    };
+    let Some(webhook_id) = req
+        .webhook_id
+        .map(str::trim)
+        .filter(|w| !w.is_empty() && w.len() <= 200)
+    else {
+        return Err(bad("missing X-Shopify-Webhook-Id header".into()));
+    };
+    let Some(topic_name) = req.topic else {
+        return Err(bad("missing X-Shopify-Topic header".into()));
+    };
+    let Some(topic) = Topic::parse(topic_name) else {
+        tracing::info!(%shop, topic = topic_name, webhook_id, "topic not handled; acknowledged and ignored");
+        return Err(WebhookOutcome::Ignored {
+            topic: topic_name.to_string(),
+        });
+    };
+    Ok((shop, webhook_id, topic))
 }

@@ -10,7 +10,7 @@ use crate::ports::{Allowances, Inbox, Receipt, Recorded};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::HashMap;
 use std::sync::Mutex;
-use waymark_core::event::{EventKind, SiteAction};
+use waymark_core::event::{Event, EventKind, SiteAction};
 use waymark_core::ids::ShopDomain;
 use waymark_core::ratelimit::{Allowance, Take, TokenBucket, address_name};
 use waymark_core::site::{self, TrackError};
@@ -187,41 +187,65 @@ impl<I: Inbox + Allowances + Sync> SiteIngest<I> {
             answer,
             allowed_origin: origin.clone().filter(|_| allowed),
         };
-        let known_origin = |o: &str| {
-            self.config
-                .keys
-                .values()
-                .any(|k| k.origins.iter().any(|x| x == o))
-        };
         if req.method == "OPTIONS" {
             // A preflight names no key; any configured origin may proceed.
-            return match origin.as_deref().is_some_and(known_origin) {
+            return match origin.as_deref().is_some_and(|o| self.known_origin(o)) {
                 true => answer(TrackAnswer::Preflight, true),
                 false => answer(TrackAnswer::PreflightRefused, false),
             };
         }
+        match self.admit(req, origin.as_deref()) {
+            Ok((key_name, key)) => answer(self.take_batch(req, &key_name, key).await, true),
+            Err(refused) => answer(refused, false),
+        }
+    }
+
+    /// Whether any write key accepts this origin.
+    fn known_origin(&self, origin: &str) -> bool {
+        self.config
+            .keys
+            .values()
+            .any(|k| k.origins.iter().any(|x| x == origin))
+    }
+
+    /// The checks before the origin is known to be allowed (so a refusal
+    /// gives it no CORS permission): method, size, write key, origin.
+    fn admit(
+        &self,
+        req: &TrackRequest<'_>,
+        origin: Option<&str>,
+    ) -> Result<(String, &WriteKey), TrackAnswer> {
         if req.method != "POST" {
-            return answer(TrackAnswer::MethodNotAllowed, false);
+            return Err(TrackAnswer::MethodNotAllowed);
         }
         if req.body.len() > site::MAX_BODY {
             let what = format!("body over {} bytes", site::MAX_BODY);
-            return answer(TrackAnswer::TooLarge(what), false);
+            return Err(TrackAnswer::TooLarge(what));
         }
         let body_key = site::key_of(req.body);
         let Some(key_name) = req.key.map(str::to_string).or(body_key) else {
-            return answer(TrackAnswer::MissingKey, false);
+            return Err(TrackAnswer::MissingKey);
         };
         let Some(key) = self.config.keys.get(&key_name) else {
             tracing::warn!("track: unknown write key");
-            return answer(TrackAnswer::UnknownKey, false);
+            return Err(TrackAnswer::UnknownKey);
         };
-        let allowed = origin
-            .as_deref()
-            .is_some_and(|o| key.origins.iter().any(|x| x == o));
+        let allowed = origin.is_some_and(|o| key.origins.iter().any(|x| x == o));
         if !allowed {
             tracing::warn!(shop = %key.shop, origin = ?origin, "track: origin not allowed for this key");
-            return answer(TrackAnswer::OriginNotAllowed, false);
+            return Err(TrackAnswer::OriginNotAllowed);
         }
+        Ok((key_name, key))
+    }
+
+    /// A batch from an allowed origin: parsed, within the key's rate and
+    /// form allowances, then stored.
+    async fn take_batch(
+        &self,
+        req: &TrackRequest<'_>,
+        key_name: &str,
+        key: &WriteKey,
+    ) -> TrackAnswer {
         let links = site::Links::Origins(&key.origins);
         let batch = match site::parse(&key.shop, links, req.body, req.now, self.config.max_skew) {
             Ok(b) => b,
@@ -231,39 +255,49 @@ impl<I: Inbox + Allowances + Sync> SiteIngest<I> {
                     TrackError::Invalid(p) => p,
                     other => vec![other.to_string()],
                 };
-                return answer(TrackAnswer::Refused { too_many, problems }, true);
+                return TrackAnswer::Refused { too_many, problems };
             }
         };
-        let taken = {
-            let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-            buckets
-                .entry(key_name.clone())
-                .or_insert_with(|| TokenBucket::new(self.config.rate, self.config.rate * 10.0))
-                .take(batch.events.len() as f64, req.now)
-        };
-        if let Err(wait) = taken {
+        if let Err(wait) = self.take_rate(key_name, batch.events.len(), req.now) {
             let retry_after = wait.as_secs_f64().ceil().max(1.0) as u64;
-            return answer(TrackAnswer::RateLimited { retry_after }, true);
+            return TrackAnswer::RateLimited { retry_after };
         }
-        match self
-            .take_forms(&key_name, key, &batch.events, req.now)
-            .await
-        {
+        match self.take_forms(key_name, key, &batch.events, req.now).await {
             Ok(None) => {}
-            Ok(Some(refused)) => return answer(refused, true),
+            Ok(Some(refused)) => return refused,
             Err(e) => {
                 tracing::error!(shop = %key.shop, error = %e, "track: could not count form submissions");
-                return answer(TrackAnswer::Unavailable, true);
+                return TrackAnswer::Unavailable;
             }
         }
+        self.store(key, &batch.events, req.now).await
+    }
+
+    /// Takes `events` tokens from the key's bucket (in this instance), or
+    /// says how long to wait.
+    fn take_rate(
+        &self,
+        key_name: &str,
+        events: usize,
+        now: Timestamp,
+    ) -> Result<(), SignedDuration> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        buckets
+            .entry(key_name.to_string())
+            .or_insert_with(|| TokenBucket::new(self.config.rate, self.config.rate * 10.0))
+            .take(events as f64, now)
+    }
+
+    /// Records each event in the inbox; a resent one is a duplicate.
+    async fn store(&self, key: &WriteKey, events: &[Event], now: Timestamp) -> TrackAnswer {
         let (mut accepted, mut duplicates) = (0u32, 0u32);
-        for event in &batch.events {
+        for event in events {
             let receipt = Receipt {
                 shop: key.shop.clone(),
                 delivery_id: format!("track:{}", event.source.delivery_id),
                 platform_event_id: None,
                 topic: event.source.topic.clone(),
-                received_at: Some(req.now),
+                received_at: Some(now),
             };
             match self.inbox.record(&receipt, event).await {
                 Ok(Recorded::New) => accepted += 1,
@@ -271,18 +305,15 @@ impl<I: Inbox + Allowances + Sync> SiteIngest<I> {
                 Err(e) => {
                     // The snippet resends the batch; what was stored is a duplicate then.
                     tracing::error!(shop = %key.shop, error = %e, "track: could not store event");
-                    return answer(TrackAnswer::Unavailable, true);
+                    return TrackAnswer::Unavailable;
                 }
             }
         }
         tracing::info!(shop = %key.shop, accepted, duplicates, "track: batch stored");
-        answer(
-            TrackAnswer::Accepted {
-                accepted,
-                duplicates,
-            },
-            true,
-        )
+        TrackAnswer::Accepted {
+            accepted,
+            duplicates,
+        }
     }
 
     /// Takes the batch's form submissions from each address's allowance,
@@ -293,7 +324,7 @@ impl<I: Inbox + Allowances + Sync> SiteIngest<I> {
         &self,
         key_name: &str,
         key: &WriteKey,
-        events: &[waymark_core::event::Event],
+        events: &[Event],
         now: Timestamp,
     ) -> Result<Option<TrackAnswer>, crate::ports::StoreError> {
         let addresses = form_addresses(events);

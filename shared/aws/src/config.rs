@@ -28,6 +28,15 @@ pub fn optional(name: &str) -> Option<String> {
     env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
+/// A setting that must be a positive number; the error names it.
+pub fn positive_number(name: &str, raw: &str) -> Result<f64, String> {
+    raw.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|r| *r > 0.0)
+        .ok_or_else(|| format!("{name}: `{raw}` is not a positive number"))
+}
+
 /// A secret, resolved once per cold start (the service built from it is
 /// kept for the instance's life): the SSM SecureString parameter that
 /// `<name>_PARAMETER` names, read with decryption; or, where no parameter is

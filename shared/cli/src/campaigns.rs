@@ -245,7 +245,11 @@ async fn send_test(
     let ses = aws_sdk_sesv2::Client::new(&sdk);
     for (variant, subject, template) in variants(&c) {
         let rendered = crate::templates::render_for(&catalog, root, &template, contact)?;
-        let subject = format!("[test] {}", subject.unwrap_or(rendered.subject.clone()));
+        let subject = match subject {
+            Some(s) => crate::templates::render_subject_for(&catalog, root, &s, contact)?,
+            None => rendered.subject.clone(),
+        };
+        let subject = format!("[test] {subject}");
         let origin = catalog
             .shop()
             .and_then(|s| s.url.clone())
@@ -318,7 +322,10 @@ fn preview(
     std::fs::create_dir_all(out)?;
     for (name, subject, template) in variants(&c) {
         let rendered = crate::templates::render_for(&catalog, root, &template, contact)?;
-        let subject = subject.unwrap_or(rendered.subject.clone());
+        let subject = match subject {
+            Some(s) => crate::templates::render_subject_for(&catalog, root, &s, contact)?,
+            None => rendered.subject.clone(),
+        };
         let origin = catalog
             .shop()
             .and_then(|s| s.url.clone())

@@ -151,6 +151,16 @@ async fn take(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<Vec<(String, Value
     }
 }
 
+/// Removes a message `take` took, once it went through again.
+async fn remove(sqs: &aws_sdk_sqs::Client, url: &str, receipt: String) -> Result<()> {
+    sqs.delete_message()
+        .queue_url(url)
+        .receipt_handle(receipt)
+        .send()
+        .await?;
+    Ok(())
+}
+
 fn stream_line(body: &Value) -> Value {
     let b = &body["DDBStreamBatchInfo"];
     json!({
@@ -249,12 +259,7 @@ async fn redrive_feedback(c: &Ctx, url: &str, root: &std::path::Path) -> Result<
     for (receipt, body) in take(&c.sqs, url).await? {
         match service.handle(&body).await {
             Ok(_) | Err(waymark_app::feedback::FeedbackHandlingError::Shape(_)) => {
-                c.sqs
-                    .delete_message()
-                    .queue_url(url)
-                    .receipt_handle(receipt)
-                    .send()
-                    .await?;
+                remove(&c.sqs, url, receipt).await?;
                 done += 1;
             }
             Err(e) => {
@@ -301,12 +306,7 @@ async fn redrive_stream(c: &Ctx, url: &str, root: &std::path::Path) -> Result<(u
         };
         match replay(c, &processor, &streams, arn, shard, from, to).await {
             Ok(records) => {
-                c.sqs
-                    .delete_message()
-                    .queue_url(url)
-                    .receipt_handle(receipt)
-                    .send()
-                    .await?;
+                remove(&c.sqs, url, receipt).await?;
                 done += 1;
                 eprintln!("stream batch {shard} {from}…{to}: {records} record(s) through again");
             }

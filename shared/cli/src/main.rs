@@ -7,6 +7,8 @@ mod content;
 mod dlq;
 mod local;
 mod report;
+#[cfg(test)]
+mod report_browser_tests;
 mod report_html;
 mod segments;
 mod simulate;

@@ -183,8 +183,27 @@ pub fn page(report: &Value, catalog: &Catalog) -> String {
         esc(report["from"].as_str().unwrap_or("")),
         esc(report["to"].as_str().unwrap_or(""))
     );
-    // Store KPIs.
-    let s = &report["store"];
+    body.push_str(&store_table(&report["store"]));
+    if let Some(cur) = &currency {
+        body.push_str(&revenue_by_journey(&journeys, cur));
+    }
+    body.push_str(&daily_charts(&journeys, currency.as_deref()));
+    for j in &journeys {
+        body.push_str(&journey_section(catalog, j));
+    }
+    format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Waymark results</title><style>
+body{{font:14px system-ui,sans-serif;margin:2em;color:#222}} table{{border-collapse:collapse;margin:1em 0}} th,td{{border:1px solid #ddd;padding:4px 8px;text-align:left}}
+figure{{margin:1em 0}} figcaption{{font-weight:600;margin-bottom:4px}} .b{{fill:#3b82f6}} .l{{font-size:12px}} .v{{font-size:11px;fill:#555}}
+.axis{{stroke:#999}} .node{{fill:#f4f6fb;stroke:#9aa7c7}} .s0{{stroke:#3b82f6;stroke-width:2}} .s1{{stroke:#10b981;stroke-width:2}} .s2{{stroke:#f59e0b;stroke-width:2}}
+.s0t{{fill:#3b82f6;font-size:12px}} .s1t{{fill:#10b981;font-size:12px}} .s2t{{fill:#f59e0b;font-size:12px}}
+</style></head><body>{body}</body></html>"#
+    )
+}
+
+/// The store KPIs, one row each.
+fn store_table(s: &Value) -> String {
+    let mut body = String::new();
     body.push_str("<h2>Store</h2><table>");
     for key in [
         "orders",
@@ -226,26 +245,32 @@ pub fn page(report: &Value, catalog: &Catalog) -> String {
         );
     }
     body.push_str("</table>");
-    // Revenue by journey.
-    if let Some(cur) = &currency {
-        let rows: Vec<(String, f64)> = journeys
-            .iter()
-            .map(|j| {
-                (
-                    format!("{} v{}", j["journey"].as_str().unwrap_or(""), j["version"]),
-                    num(&j["revenue"][cur]),
-                )
-            })
-            .collect();
-        body.push_str(&bars(
-            &format!("Attributed revenue by journey ({cur})"),
-            &rows,
-            &format!(" {cur}"),
-        ));
-    }
-    // Daily sends, opens, clicks; revenue.
+    body
+}
+
+/// Attributed revenue by journey, in the main currency.
+fn revenue_by_journey(journeys: &[Value], cur: &str) -> String {
+    let rows: Vec<(String, f64)> = journeys
+        .iter()
+        .map(|j| {
+            (
+                format!("{} v{}", j["journey"].as_str().unwrap_or(""), j["version"]),
+                num(&j["revenue"][cur]),
+            )
+        })
+        .collect();
+    bars(
+        &format!("Attributed revenue by journey ({cur})"),
+        &rows,
+        &format!(" {cur}"),
+    )
+}
+
+/// Daily sends, opens and clicks; revenue (in the main currency, if any).
+fn daily_charts(journeys: &[Value], currency: Option<&str>) -> String {
+    let mut body = String::new();
     let mut days: std::collections::BTreeMap<String, [f64; 4]> = Default::default();
-    for j in &journeys {
+    for j in journeys {
         for d in j["days"].as_array().into_iter().flatten() {
             let e = days
                 .entry(d["day"].as_str().unwrap_or("").to_string())
@@ -253,7 +278,7 @@ pub fn page(report: &Value, catalog: &Catalog) -> String {
             e[0] += num(&d["sent"]);
             e[1] += num(&d["opened"]);
             e[2] += num(&d["clicked"]);
-            e[3] += currency.as_ref().map_or(0.0, |c| num(&d["revenue"][c]));
+            e[3] += currency.map_or(0.0, |c| num(&d["revenue"][c]));
         }
     }
     let labels: Vec<String> = days.keys().cloned().collect();
@@ -267,62 +292,77 @@ pub fn page(report: &Value, catalog: &Catalog) -> String {
             ("clicked", series(2)),
         ],
     ));
-    if let Some(cur) = &currency {
+    if let Some(cur) = currency {
         body.push_str(&lines(
             &format!("Attributed revenue per day ({cur})"),
             &labels,
             &[("revenue", series(3))],
         ));
     }
-    // Per journey: funnel, splits, steps.
-    for j in &journeys {
-        let name = format!("{} v{}", j["journey"].as_str().unwrap_or(""), j["version"]);
-        let _ = write!(body, "<h2>{}</h2>", esc(&name));
-        let funnel: Vec<(String, f64)> = [
-            "entered",
-            "sent",
-            "delivered",
-            "opened",
-            "clicked",
-            "converted",
-            "orders",
-        ]
-        .iter()
-        .map(|k| (k.to_string(), num(&j[*k])))
-        .collect();
-        body.push_str(&bars("Funnel", &funnel, ""));
-        for split in j["splits"].as_array().into_iter().flatten() {
-            let _ = write!(
-                body,
-                "<table><caption>Split at {} ({})</caption><tr><th>branch</th><th>entered</th><th>converted</th><th>rate</th><th>lift</th><th>p</th><th>result</th></tr>",
-                esc(split["step"].as_str().unwrap_or("")),
-                esc(split["method"].as_str().unwrap_or(""))
-            );
-            for b in split["branches"].as_array().into_iter().flatten() {
-                let _ = write!(
-                    body,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    esc(b["branch"].as_str().unwrap_or("")),
-                    b["entered"],
-                    b["converted"],
-                    b["conversion_rate"],
-                    b["lift"],
-                    b["p_value"],
-                    esc(b["result"].as_str().unwrap_or(""))
-                );
-            }
-            body.push_str("</table>");
-        }
-        body.push_str(&graph(catalog, j));
+    body
+}
+
+/// One journey version: its funnel, split results and flow graph.
+fn journey_section(catalog: &Catalog, j: &Value) -> String {
+    let mut body = String::new();
+    let name = format!("{} v{}", j["journey"].as_str().unwrap_or(""), j["version"]);
+    let _ = write!(body, "<h2>{}</h2>", esc(&name));
+    let funnel: Vec<(String, f64)> = [
+        "entered",
+        "sent",
+        "delivered",
+        "opened",
+        "clicked",
+        "converted",
+        "orders",
+    ]
+    .iter()
+    .map(|k| (k.to_string(), num(&j[*k])))
+    .collect();
+    body.push_str(&bars("Funnel", &funnel, ""));
+    for split in j["splits"].as_array().into_iter().flatten() {
+        body.push_str(&split_table(split));
     }
-    format!(
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Waymark results</title><style>
-body{{font:14px system-ui,sans-serif;margin:2em;color:#222}} table{{border-collapse:collapse;margin:1em 0}} th,td{{border:1px solid #ddd;padding:4px 8px;text-align:left}}
-figure{{margin:1em 0}} figcaption{{font-weight:600;margin-bottom:4px}} .b{{fill:#3b82f6}} .l{{font-size:12px}} .v{{font-size:11px;fill:#555}}
-.axis{{stroke:#999}} .node{{fill:#f4f6fb;stroke:#9aa7c7}} .s0{{stroke:#3b82f6;stroke-width:2}} .s1{{stroke:#10b981;stroke-width:2}} .s2{{stroke:#f59e0b;stroke-width:2}}
-.s0t{{fill:#3b82f6;font-size:12px}} .s1t{{fill:#10b981;font-size:12px}} .s2t{{fill:#f59e0b;font-size:12px}}
-</style></head><body>{body}</body></html>"#
-    )
+    body.push_str(&graph(catalog, j));
+    body
+}
+
+/// One split's branches against its control.
+fn split_table(split: &Value) -> String {
+    let mut body = String::new();
+    let _ = write!(
+        body,
+        "<table><caption>Split at {} ({})</caption><tr><th>branch</th><th>entered</th><th>converted</th><th>rate</th><th>lift</th><th>p</th><th>result</th></tr>",
+        esc(split["step"].as_str().unwrap_or("")),
+        esc(split["method"].as_str().unwrap_or(""))
+    );
+    for b in split["branches"].as_array().into_iter().flatten() {
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(b["branch"].as_str().unwrap_or("")),
+            b["entered"],
+            b["converted"],
+            percent(&b["conversion_rate"], false),
+            percent(&b["lift"], true),
+            b["p_value"]
+                .as_f64()
+                .map_or("—".to_string(), |p| format!("{p:.3}")),
+            esc(b["result"].as_str().unwrap_or(""))
+        );
+    }
+    body.push_str("</table>");
+    body
+}
+
+/// A share as a percentage (`+` before a lift that is one), or a dash where
+/// there is none (the control's own lift, a branch nobody entered).
+fn percent(v: &Value, signed: bool) -> String {
+    match v.as_f64() {
+        Some(x) if signed => format!("{:+.1} %", x * 100.0),
+        Some(x) => format!("{:.1} %", x * 100.0),
+        None => "—".to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::ExitCode;
+use waymark_app::ingest::{ShopifyIngest, WebhookOutcome};
 use waymark_app::memory::MemoryStore;
 use waymark_app::ports::ContactStore;
 use waymark_app::process::Processor;
@@ -186,70 +187,121 @@ pub async fn run(
         labels: HashMap::new(),
         pending: Vec::new(),
     };
-    let processor = Processor::new(catalog, store.clone());
+    let sim = Services {
+        processor: Processor::new(catalog, store.clone()),
+        ingest: ShopifyIngest::new(b"simulator".to_vec(), store.clone()),
+        store,
+    };
     let mut last = Timestamp::UNIX_EPOCH;
-    let ingest = waymark_app::ingest::ShopifyIngest::new(b"simulator".to_vec(), store.clone());
     for (line, input) in timeline {
-        match input {
+        let at = match input {
             Input::Tick(now) => {
-                tick(&processor, &store, &mut printer, now).await?;
-                last = last.max(now);
+                tick(&sim.processor, &sim.store, &mut printer, now).await?;
+                now
             }
             Input::Webhook { shop, topic, body } => {
-                let delivery = Delivery {
-                    shop: &shop,
-                    topic,
-                    webhook_id: &format!("sim-{line}"),
-                    triggered_at: None,
-                    body: &body,
-                };
-                let event = shopify::parse(&delivery)
-                    .map_err(|e| anyhow!("{}:{line}: {e}", events.display()))?;
-                // Everyone's waits due by this event's time fire first, so the
-                // timeline reads in logical order.
-                tick(&processor, &store, &mut printer, event.at).await?;
-                let reply = ingest
-                    .handle(&waymark_app::ingest::WebhookRequest {
-                        hmac: Some(&waymark_core::hmac::sign(b"simulator", &body)),
-                        topic: Some(topic.as_str()),
-                        shop: Some(shop.as_str()),
-                        webhook_id: Some(&format!("sim-{line}")),
-                        event_id: None,
-                        triggered_at: None,
-                        received_at: event.at,
-                        body: &body,
-                    })
-                    .await;
-                use waymark_app::ingest::WebhookOutcome;
-                if !matches!(
-                    reply,
-                    WebhookOutcome::Accepted { .. }
-                        | WebhookOutcome::Duplicate { .. }
-                        | WebhookOutcome::Ignored { .. }
-                ) {
-                    bail!("{}:{line}: ingest refused it: {reply:?}", events.display());
-                }
-                for e in store.take_new_events() {
-                    let report = processor.handle_event(&e).await?;
-                    if let (Some(id), Some(email)) = (&report.contact, e.kind.identity().email) {
-                        printer
-                            .labels
-                            .entry(id.clone())
-                            .or_insert_with(|| email.to_string());
-                    }
-                    printer.print(report.contact.as_ref(), e.at, &report.effects);
-                }
-                printer.flush();
-                last = last.max(event.at);
+                let source = Source { file: events, line };
+                play_webhook(&sim, &mut printer, source, &shop, topic, &body).await?
             }
-        }
+        };
+        last = last.max(at);
     }
     let end = match until {
         Some(u) => u.parse().map_err(|e| anyhow!("--until `{u}`: {e}"))?,
         None => last.checked_add(SignedDuration::from_hours(24 * 90))?,
     };
-    tick(&processor, &store, &mut printer, end).await?;
+    tick(&sim.processor, &sim.store, &mut printer, end).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The real services over one in-memory store.
+struct Services {
+    processor: Processor<MemoryStore>,
+    store: MemoryStore,
+    ingest: ShopifyIngest<MemoryStore>,
+}
+
+/// Where in the timeline file an input stands (for errors and delivery ids).
+#[derive(Clone, Copy)]
+struct Source<'a> {
+    file: &'a Path,
+    line: usize,
+}
+
+/// Delivers one webhook of the timeline at its own time: what is due by
+/// then fires first, so the timeline reads in logical order. Returns its time.
+async fn play_webhook(
+    sim: &Services,
+    printer: &mut Printer<'_>,
+    source: Source<'_>,
+    shop: &ShopDomain,
+    topic: Topic,
+    body: &[u8],
+) -> Result<Timestamp> {
+    let line = source.line;
+    let delivery = Delivery {
+        shop,
+        topic,
+        webhook_id: &format!("sim-{line}"),
+        triggered_at: None,
+        body,
+    };
+    let event =
+        shopify::parse(&delivery).map_err(|e| anyhow!("{}:{line}: {e}", source.file.display()))?;
+    // Everyone's waits due by this event's time fire first, so the
+    // timeline reads in logical order.
+    tick(&sim.processor, &sim.store, printer, event.at).await?;
+    ingest(sim, source, shop, topic, body, event.at).await?;
+    for e in sim.store.take_new_events() {
+        let report = sim.processor.handle_event(&e).await?;
+        if let (Some(id), Some(email)) = (&report.contact, e.kind.identity().email) {
+            printer
+                .labels
+                .entry(id.clone())
+                .or_insert_with(|| email.to_string());
+        }
+        printer.print(report.contact.as_ref(), e.at, &report.effects);
+    }
+    printer.flush();
+    Ok(event.at)
+}
+
+/// Hands the webhook to ingest, signed as Shopify would; a refusal ends
+/// the simulation.
+async fn ingest(
+    sim: &Services,
+    source: Source<'_>,
+    shop: &ShopDomain,
+    topic: Topic,
+    body: &[u8],
+    received_at: Timestamp,
+) -> Result<()> {
+    let line = source.line;
+    let reply = sim
+        .ingest
+        .handle(&waymark_app::ingest::WebhookRequest {
+            hmac: Some(&waymark_core::hmac::sign(b"simulator", body)),
+            topic: Some(topic.as_str()),
+            shop: Some(shop.as_str()),
+            webhook_id: Some(&format!("sim-{line}")),
+            event_id: None,
+            triggered_at: None,
+            received_at,
+            body,
+        })
+        .await;
+    if !matches!(
+        reply,
+        WebhookOutcome::Accepted { .. }
+            | WebhookOutcome::Duplicate { .. }
+            | WebhookOutcome::Ignored { .. }
+    ) {
+        bail!(
+            "{}:{line}: ingest refused it: {reply:?}",
+            source.file.display()
+        );
+    }
+    Ok(())
 }
 
 /// Fires everything due by `now` (each wait at its own time), printing in

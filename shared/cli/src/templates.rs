@@ -13,7 +13,7 @@ use waymark_core::contact::Contact;
 use waymark_core::email::Renderer;
 use waymark_core::event::EventKind;
 use waymark_core::ids::{ContactId, EmailAddress, ShopDomain};
-use waymark_core::journey::{Catalog, Run, RunStatus, StepKind};
+use waymark_core::journey::{Catalog, Run, StepKind};
 use waymark_core::outbox::OutboxMessage;
 use waymark_core::shopify::{self, Delivery, Topic};
 
@@ -135,23 +135,15 @@ fn params(
     marketing: bool,
 ) -> serde_json::Value {
     let run = Run {
-        journey: "preview".into(),
-        version: 1,
-        key: "contact".into(),
-        entry: 0,
-        status: RunStatus::Active,
-        step: 0,
-        wait_until: None,
-        entered_at: contact.first_seen_at,
-        trigger_at: contact.first_seen_at,
-        cursor: contact.first_seen_at,
-        ended_at: None,
-        end_reason: None,
-        trigger,
         matched,
-        sent: vec![],
-        path: vec![],
-        clicks: vec![],
+        ..Run::new(
+            "preview".into(),
+            1,
+            "contact".into(),
+            0,
+            trigger,
+            contact.first_seen_at,
+        )
     };
     let mut p = OutboxMessage::for_step(contact, &run, "preview", 0, "preview", !marketing)
         .map(|m| m.params)
@@ -194,44 +186,9 @@ pub fn templates(cmd: Templates) -> Result<ExitCode> {
             if catalog.template(&template).is_none() {
                 bail!("no template `{template}` in {}/templates", root.display());
             }
-            let who: serde_json::Value = match &contact {
-                Some(p) => serde_json::from_str(
-                    &std::fs::read_to_string(p)
-                        .with_context(|| format!("reading {}", p.display()))?,
-                )?,
-                None => serde_json::json!({"first_name": "Ana", "email": "ana.silva@example.com"}),
-            };
-            let mut c = sample_contact(
-                who["first_name"].as_str(),
-                who["email"].as_str().unwrap_or("ana.silva@example.com"),
-            )?;
-            c.last_name = who["last_name"].as_str().map(Into::into);
-            give_sample_coupons(&catalog, &mut c);
+            let c = preview_contact(&catalog, contact.as_deref())?;
             let trigger = match &event {
-                Some(p) => {
-                    let body =
-                        std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-                    let v: serde_json::Value = serde_json::from_slice(&body)?;
-                    let topic = topic.clone().unwrap_or_else(|| {
-                        if v.get("abandoned_checkout_url").is_some()
-                            || v.get("token").is_some() && v.get("order_number").is_none()
-                        {
-                            "checkouts/update".into()
-                        } else if v
-                            .get("fulfillments")
-                            .is_some_and(|f| f.as_array().is_some_and(|a| !a.is_empty()))
-                        {
-                            "orders/fulfilled".into()
-                        } else if v.get("order_number").is_some()
-                            || v.get("financial_status").is_some()
-                        {
-                            "orders/create".into()
-                        } else {
-                            "customers/update".into()
-                        }
-                    });
-                    parse_payload(&topic, &body)?
-                }
+                Some(p) => read_event(p, topic)?,
                 None => fixture(&root, "checkouts_create.json", "checkouts/create")?,
             };
             let matched = match &trigger {
@@ -241,23 +198,77 @@ pub fn templates(cmd: Templates) -> Result<ExitCode> {
             let rendered = Renderer::for_catalog(&catalog)
                 .render(&template, &params(&c, trigger, matched, true))
                 .map_err(|e| anyhow!("{e}"))?;
-            std::fs::create_dir_all(&out)?;
-            let html = out.join(format!("{template}.html"));
-            let text = out.join(format!("{template}.txt"));
-            std::fs::write(&html, &rendered.html)?;
-            std::fs::write(
-                &text,
-                format!("Subject: {}\n\n{}", rendered.subject, rendered.text),
-            )?;
-            println!(
-                "Subject: {}\n{}\n{}",
-                rendered.subject,
-                html.display(),
-                text.display()
-            );
+            write_preview(&out, &template, &rendered)?;
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The contact a preview is for: the one in `contact` (JSON with
+/// `first_name`, `last_name`, `email`), else a sample; with sample coupons.
+fn preview_contact(catalog: &Catalog, contact: Option<&Path>) -> Result<Contact> {
+    let who: serde_json::Value = match contact {
+        Some(p) => serde_json::from_str(
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        )?,
+        None => serde_json::json!({"first_name": "Ana", "email": "ana.silva@example.com"}),
+    };
+    let mut c = sample_contact(
+        who["first_name"].as_str(),
+        who["email"].as_str().unwrap_or("ana.silva@example.com"),
+    )?;
+    c.last_name = who["last_name"].as_str().map(Into::into);
+    give_sample_coupons(catalog, &mut c);
+    Ok(c)
+}
+
+/// A payload file as the event of `topic`, or of the topic its shape says.
+fn read_event(path: &Path, topic: Option<String>) -> Result<EventKind> {
+    let body = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_slice(&body)?;
+    let topic = topic.unwrap_or_else(|| guess_topic(&v).into());
+    parse_payload(&topic, &body)
+}
+
+/// The topic a Shopify payload most likely came with.
+fn guess_topic(v: &serde_json::Value) -> &'static str {
+    if v.get("abandoned_checkout_url").is_some()
+        || v.get("token").is_some() && v.get("order_number").is_none()
+    {
+        "checkouts/update"
+    } else if v
+        .get("fulfillments")
+        .is_some_and(|f| f.as_array().is_some_and(|a| !a.is_empty()))
+    {
+        "orders/fulfilled"
+    } else if v.get("order_number").is_some() || v.get("financial_status").is_some() {
+        "orders/create"
+    } else {
+        "customers/update"
+    }
+}
+
+/// Writes `<template>.html` and `<template>.txt` into `out`, and says where.
+fn write_preview(
+    out: &Path,
+    template: &str,
+    rendered: &waymark_core::email::Rendered,
+) -> Result<()> {
+    std::fs::create_dir_all(out)?;
+    let html = out.join(format!("{template}.html"));
+    let text = out.join(format!("{template}.txt"));
+    std::fs::write(&html, &rendered.html)?;
+    std::fs::write(
+        &text,
+        format!("Subject: {}\n\n{}", rendered.subject, rendered.text),
+    )?;
+    println!(
+        "Subject: {}\n{}\n{}",
+        rendered.subject,
+        html.display(),
+        text.display()
+    );
+    Ok(())
 }
 
 /// Renders `template` for a sample contact (or the one in `contact`, JSON
@@ -272,22 +283,26 @@ pub(crate) fn render_for(
     if catalog.template(template).is_none() {
         bail!("no template `{template}` in {}/templates", root.display());
     }
-    let who: serde_json::Value = match contact {
-        Some(p) => serde_json::from_str(
-            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
-        )?,
-        None => serde_json::json!({"first_name": "Ana", "email": "ana.silva@example.com"}),
-    };
-    let mut c = sample_contact(
-        who["first_name"].as_str(),
-        who["email"].as_str().unwrap_or("ana.silva@example.com"),
-    )?;
-    c.last_name = who["last_name"].as_str().map(Into::into);
-    give_sample_coupons(catalog, &mut c);
+    let c = preview_contact(catalog, contact)?;
     let trigger = fixture(root, "checkouts_create.json", "checkouts/create")?;
     Renderer::for_catalog(catalog)
         .render(template, &params(&c, trigger, None, true))
         .map_err(|e| anyhow!("{e}"))
+}
+
+/// A campaign's subject override, rendered with the same contact and sample
+/// trigger as `render_for`.
+pub(crate) fn render_subject_for(
+    catalog: &Catalog,
+    root: &Path,
+    subject: &str,
+    contact: Option<&Path>,
+) -> Result<String> {
+    let c = preview_contact(catalog, contact)?;
+    let trigger = fixture(root, "checkouts_create.json", "checkouts/create")?;
+    Renderer::for_catalog(catalog)
+        .render_line(subject, &params(&c, trigger, None, true))
+        .map_err(|e| anyhow!("subject `{subject}`: {e}"))
 }
 
 /// Sample events for each kind of trigger, read from `events/`.

@@ -147,6 +147,9 @@ pub fn parse(f: &ContentFile, catalog: &Catalog) -> Result<Campaign, Vec<Content
             })
             .ok()
     });
+    if let Some(subject) = &file.subject {
+        check_subject(subject, block(f, "subject:"), "subject", &mut d);
+    }
     check_utm(f, &file.utm, &mut d);
     let local = matches!(file.send_at, SendAtFile::Local { .. });
     let ab_test = file
@@ -341,6 +344,14 @@ fn parse_ab_test(
     })
 }
 
+/// A subject is written in the template language (`{{ contact.first_name }}`):
+/// one that does not parse is refused here, not at send time.
+fn check_subject(subject: &str, line: usize, what: &str, d: &mut Diagnostics) {
+    if let Err(e) = crate::email::check_line(subject) {
+        d.at(subject, line, format!("{what} `{subject}`: {e}"));
+    }
+}
+
 /// 2 to 4 variants, each named once and changing something that exists.
 fn check_variants(ab: &AbFile, ab_at: usize, catalog: &Catalog, d: &mut Diagnostics) {
     if !(2..=4).contains(&ab.variants.len()) {
@@ -366,6 +377,9 @@ fn check_variants(ab: &AbFile, ab_at: usize, catalog: &Catalog, d: &mut Diagnost
                 ab_at,
                 format!("variant `{}`: give a subject, a template or both", v.name),
             );
+        }
+        if let Some(subject) = &v.subject {
+            check_subject(subject, ab_at, &format!("variant `{}`: subject", v.name), d);
         }
         if let Some(t) = &v.template
             && catalog.template(t).is_none()
@@ -617,6 +631,25 @@ mod tests {
         has(10, "test_share");
         has(11, "at least 30m");
         assert!(errors.iter().all(|e| e.path == "campaigns/sale.yaml"));
+    }
+
+    #[test]
+    fn a_subject_that_does_not_parse_is_named_with_its_line() {
+        let text = "id: t\naudience: {segments: [engaged]}\ntemplate: welcome_1\nsubject: \"{{ contact.first_name \"\nsend_at: \"2026-12-04T10:00:00Z\"\nab_test:\n  variants:\n    - {name: a, subject: \"Hi {% if %}\"}\n    - {name: b, subject: \"{{ contact.first_name }}, new in\"}\n  test_share: 20%\n  wait: 4h\n";
+        let errors = parse(&file("t", text), &catalog()).unwrap_err();
+        let said: Vec<String> = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.line, e.message))
+            .collect();
+        assert_eq!(errors.len(), 2, "{said:#?}");
+        assert!(
+            errors[0].line == 4 && errors[0].message.starts_with("subject `"),
+            "{said:#?}"
+        );
+        assert!(
+            errors[1].line == 8 && errors[1].message.starts_with("variant `a`: subject"),
+            "{said:#?}"
+        );
     }
 
     #[test]

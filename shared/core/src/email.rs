@@ -138,6 +138,15 @@ fn environment() -> Environment<'static> {
     env
 }
 
+/// Whether `source` is well-formed in the template language (what a
+/// campaign file's subject is checked with before anything is sent).
+pub fn check_line(source: &str) -> Result<(), String> {
+    environment()
+        .template_from_str(source)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 /// `{{ coupons.welcome.expires_at | date }}`: `7 December 2026` (UTC).
 fn date_filter(value: String) -> Result<String, minijinja::Error> {
     let at: jiff::Timestamp = value.parse().map_err(|e| {
@@ -197,6 +206,16 @@ impl Renderer {
             r.env.add_global("shop", Value::from_serialize(shop));
         }
         r
+    }
+
+    /// One line written in the template language — a campaign's subject,
+    /// `{{ contact.first_name | default("Hello") }}, 30 % off` — rendered
+    /// as strictly as a template's `subject.txt`, on one line.
+    pub fn render_line(&self, source: &str, params: &serde_json::Value) -> Result<String, String> {
+        self.env
+            .render_str(source, Value::from_serialize(params))
+            .map(|line| line.trim().replace(['\r', '\n'], " "))
+            .map_err(|e| e.to_string())
     }
 
     /// The variant for `locale` (`fr-ca`, then `fr`), else the default.
@@ -530,5 +549,27 @@ mod tests {
             let headers = raw.split("\r\n\r\n").next().unwrap_or_default();
             prop_assert!(!headers.lines().any(|l| l.starts_with("Bcc:")), "no header injection: {}", headers);
         }
+    }
+
+    #[test]
+    fn a_line_renders_strictly_on_one_line_and_bad_syntax_is_caught_before() {
+        let r = renderer();
+        let params = serde_json::json!({"contact": {"first_name": "Ana"}});
+        assert_eq!(
+            r.render_line("{{ contact.first_name }},\nnew in", &params)
+                .unwrap(),
+            "Ana, new in"
+        );
+        assert_eq!(
+            r.render_line("{{ contact.nickname | default(\"Hello\") }}", &params)
+                .unwrap(),
+            "Hello"
+        );
+        let e = r
+            .render_line("{{ contact.nickname }}", &params)
+            .unwrap_err();
+        assert!(e.contains("undefined"), "{e}");
+        assert!(check_line("Black Friday: 30 % off").is_ok());
+        assert!(check_line("{{ contact.first_name ").is_err());
     }
 }

@@ -6,7 +6,6 @@ use crate::ids::{EmailAddress, ShopDomain};
 use crate::money::Money;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use sha2::Digest;
 
 /// One canonical event. Its `id` is derived from the business fact (resource
 /// id and version time), so two deliveries of the same fact share it.
@@ -483,20 +482,12 @@ pub struct Tracking {
 
 /// A stable id for a business fact: shop, kind, resource and version time.
 pub fn fact_id(shop: &ShopDomain, kind: &str, resource: &str, at: Timestamp) -> String {
-    let mut h = sha2::Sha256::new();
-    for part in [
+    crate::ids::hashed_id(&[
         shop.as_str(),
         kind,
         resource,
         &at.as_millisecond().to_string(),
-    ] {
-        h.update(part.as_bytes());
-        h.update([0u8]);
-    }
-    h.finalize()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    ])
 }
 
 /// A shipment of (part of) an order, with its tracking.

@@ -207,86 +207,116 @@ fn addresses<'a>(raw: impl IntoIterator<Item = &'a String>) -> Vec<EmailAddress>
 pub fn parse(json: &serde_json::Value) -> Result<Feedback, FeedbackError> {
     let env: Envelope =
         serde_json::from_value(json.clone()).map_err(|e| FeedbackError::Shape(e.to_string()))?;
-    let d = env.detail;
-    let tag = |name: &str| d.mail.tags.get(name).and_then(|v| v.first()).cloned();
-    let shop = tag(TAG_SHOP)
+    let mut d = env.detail;
+    let shop = d
+        .tag(TAG_SHOP)
         .and_then(|t| shop_from_tag(&t))
         .ok_or(FeedbackError::NotOurs)?;
-    let destination = addresses(&d.mail.destination);
-    let mut at = env.time.or(d.mail.timestamp);
     let sent_at = d.mail.timestamp;
-    let mut user_agent = None;
-    let kind = match d.event_type.as_str() {
-        "Bounce" => {
-            let b = d
-                .bounce
-                .ok_or_else(|| FeedbackError::Shape("Bounce without `bounce`".into()))?;
-            at = b.timestamp.or(at);
-            let emails: Vec<String> = b
-                .bounced_recipients
-                .into_iter()
-                .map(|r| r.email_address)
-                .collect();
-            Kind::Bounce {
-                permanent: b.bounce_type == "Permanent",
-                recipients: addresses(&emails),
-            }
-        }
-        "Complaint" => {
-            let c = d
-                .complaint
-                .ok_or_else(|| FeedbackError::Shape("Complaint without `complaint`".into()))?;
-            at = c.timestamp.or(at);
-            let emails: Vec<String> = c
-                .complained_recipients
-                .into_iter()
-                .map(|r| r.email_address)
-                .collect();
-            Kind::Complaint {
-                recipients: addresses(&emails),
-            }
-        }
-        "Delivery" => {
-            let r = d.delivery;
-            at = r.as_ref().and_then(|r| r.timestamp).or(at);
-            Kind::Delivery {
-                recipients: r.map(|r| addresses(&r.recipients)).unwrap_or(destination),
-            }
-        }
-        "Open" => {
-            if let Some(o) = d.open {
-                at = o.timestamp.or(at);
-                user_agent = o.user_agent;
-            }
-            Kind::Open {
-                recipients: destination,
-            }
-        }
-        "Click" => {
-            let c = d
-                .click
-                .ok_or_else(|| FeedbackError::Shape("Click without `click`".into()))?;
-            at = c.timestamp.or(at);
-            user_agent = c.user_agent;
-            Kind::Click {
-                recipients: destination,
-                link: c.link,
-            }
-        }
-        other => Kind::Other(format!("{other} ({})", env.detail_type)),
-    };
+    let happened = d.happened(&env.detail_type)?;
+    let at = happened.at.or(env.time.or(d.mail.timestamp));
     Ok(Feedback {
         shop,
-        message: tag(TAG_MESSAGE),
-        journey: tag(TAG_JOURNEY),
-        version: tag(TAG_VERSION).and_then(|v| v.parse().ok()),
-        step: tag(TAG_STEP),
+        message: d.tag(TAG_MESSAGE),
+        journey: d.tag(TAG_JOURNEY),
+        version: d.tag(TAG_VERSION).and_then(|v| v.parse().ok()),
+        step: d.tag(TAG_STEP),
         ses_message_id: d.mail.message_id,
         at: at.ok_or_else(|| FeedbackError::Shape("no time in the event".into()))?,
         sent_at,
-        user_agent,
-        kind,
+        user_agent: happened.user_agent,
+        kind: happened.kind,
     })
+}
+
+/// What the event-type's own part of the detail says.
+struct Happened {
+    kind: Kind,
+    /// Its own time, when it has one (else the envelope's or the mail's).
+    at: Option<Timestamp>,
+    /// The reader's browser, for opens and clicks.
+    user_agent: Option<String>,
+}
+
+impl Detail {
+    /// The first value of one of the tags Waymark set on the message.
+    fn tag(&self, name: &str) -> Option<String> {
+        self.mail.tags.get(name).and_then(|v| v.first()).cloned()
+    }
+
+    /// Reads (and takes out) the part named by `eventType`.
+    fn happened(&mut self, detail_type: &str) -> Result<Happened, FeedbackError> {
+        let destination = addresses(&self.mail.destination);
+        let mut at = None;
+        let mut user_agent = None;
+        let kind = match self.event_type.as_str() {
+            "Bounce" => {
+                let b = self
+                    .bounce
+                    .take()
+                    .ok_or_else(|| FeedbackError::Shape("Bounce without `bounce`".into()))?;
+                at = b.timestamp;
+                let emails: Vec<String> = b
+                    .bounced_recipients
+                    .into_iter()
+                    .map(|r| r.email_address)
+                    .collect();
+                Kind::Bounce {
+                    permanent: b.bounce_type == "Permanent",
+                    recipients: addresses(&emails),
+                }
+            }
+            "Complaint" => {
+                let c = self
+                    .complaint
+                    .take()
+                    .ok_or_else(|| FeedbackError::Shape("Complaint without `complaint`".into()))?;
+                at = c.timestamp;
+                let emails: Vec<String> = c
+                    .complained_recipients
+                    .into_iter()
+                    .map(|r| r.email_address)
+                    .collect();
+                Kind::Complaint {
+                    recipients: addresses(&emails),
+                }
+            }
+            "Delivery" => {
+                let r = self.delivery.take();
+                at = r.as_ref().and_then(|r| r.timestamp);
+                Kind::Delivery {
+                    recipients: r.map(|r| addresses(&r.recipients)).unwrap_or(destination),
+                }
+            }
+            "Open" => {
+                if let Some(o) = self.open.take() {
+                    at = o.timestamp;
+                    user_agent = o.user_agent;
+                }
+                Kind::Open {
+                    recipients: destination,
+                }
+            }
+            "Click" => {
+                let c = self
+                    .click
+                    .take()
+                    .ok_or_else(|| FeedbackError::Shape("Click without `click`".into()))?;
+                at = c.timestamp;
+                user_agent = c.user_agent;
+                Kind::Click {
+                    recipients: destination,
+                    link: c.link,
+                }
+            }
+            other => Kind::Other(format!("{other} ({detail_type})")),
+        };
+        Ok(Happened {
+            kind,
+            at,
+            user_agent,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -258,6 +258,21 @@ impl fmt::Display for ContactId {
     }
 }
 
+/// A stable id made of `parts`: the first 16 bytes of SHA-256 over them
+/// (each NUL-terminated, so no two lists of parts run together), in hex.
+pub(crate) fn hashed_id(parts: &[&str]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for part in parts {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,6 @@ use crate::ids::{ContactId, EmailAddress, ShopDomain};
 use crate::journey::Run;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
-use sha2::Digest;
 
 /// Attempts before a message that keeps failing is parked.
 pub const MAX_ATTEMPTS: u32 = 6;
@@ -251,15 +250,7 @@ fn message_id(
     key: &str,
     step: &str,
 ) -> String {
-    let mut h = sha2::Sha256::new();
-    for part in [shop.as_str(), contact.as_str(), journey, key, step] {
-        h.update(part.as_bytes());
-        h.update([0u8]);
-    }
-    h.finalize()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::ids::hashed_id(&[shop.as_str(), contact.as_str(), journey, key, step])
 }
 
 /// How a failed send is classified by the sender adapter.

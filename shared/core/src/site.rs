@@ -198,7 +198,7 @@ fn action(name: &str) -> Option<SiteAction> {
 fn convert(
     shop: &ShopDomain,
     links: Links<'_>,
-    e: Incoming,
+    mut e: Incoming,
     now: Timestamp,
     max_skew: Option<SignedDuration>,
 ) -> Result<Event, Vec<String>> {
@@ -210,35 +210,42 @@ fn convert(
             e.action
         ));
     }
-    let id_ok = !e.id.is_empty()
-        && e.id.len() <= 100
-        && e.id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !id_ok {
+    if e.id.is_empty() || e.id.len() > 100 || !is_token(&e.id) {
         errs.push("id: 1–100 characters of letters, digits, `-` or `_`".into());
     }
     let at = event_time(e.at.as_deref(), now, max_skew, &mut errs);
     let has_email = e.email.as_deref().is_some_and(|m| !m.trim().is_empty());
     required_by_action(act, &e, has_email, &mut errs);
-    let anonymous_id = e.anonymous_id.filter(|a| !a.is_empty());
-    if let Some(a) = &anonymous_id
-        && (a.len() > 64
-            || !a
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-    {
-        errs.push("anonymous_id: up to 64 letters, digits, `-` or `_`".into());
-    }
-    let email = match e.email.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        None => None,
-        Some(raw) => EmailAddress::parse(raw)
-            .map_err(|err| errs.push(format!("email: {err}")))
-            .ok(),
-    };
-    if anonymous_id.is_none() && email.is_none() && e.customer_id.is_none() {
-        errs.push("anonymous_id: needed when the event names no email or customer_id".into());
-    }
+    let delivery_id = std::mem::take(&mut e.id);
+    let kind = EventKind::Site(site_event(act, e, links, errs)?);
+    Ok(Event {
+        id: fact_id(shop, kind.name(), &delivery_id, at),
+        shop: shop.clone(),
+        at,
+        source: Source {
+            platform: "site".into(),
+            topic: format!("track/{}", kind.name()),
+            delivery_id,
+        },
+        kind,
+    })
+}
+
+/// Letters, digits, `-` and `_` only: the ids a client names.
+fn is_token(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Checks the rest of the event (who it is about, its texts, product and
+/// properties) onto `errs`, and builds it when nothing at all was wrong.
+fn site_event(
+    act: Option<SiteAction>,
+    e: Incoming,
+    links: Links<'_>,
+    mut errs: Vec<String>,
+) -> Result<SiteEvent, Vec<String>> {
+    let (anonymous_id, email) = who(e.anonymous_id, e.email.as_deref(), e.customer_id, &mut errs);
     let url = link("url", e.url, links, &[], &mut errs);
     let page_type = text("page_type", e.page_type, MAX_TEXT, &mut errs);
     let query = text("query", e.query, MAX_TEXT, &mut errs);
@@ -267,7 +274,7 @@ fn convert(
     if !errs.is_empty() {
         return Err(errs);
     }
-    let kind = EventKind::Site(SiteEvent {
+    Ok(SiteEvent {
         action,
         anonymous_id,
         customer_id: e.customer_id,
@@ -284,18 +291,33 @@ fn convert(
         time_zone,
         locale,
         properties: e.properties,
-    });
-    Ok(Event {
-        id: fact_id(shop, kind.name(), &e.id, at),
-        shop: shop.clone(),
-        at,
-        source: Source {
-            platform: "site".into(),
-            topic: format!("track/{}", kind.name()),
-            delivery_id: e.id,
-        },
-        kind,
     })
+}
+
+/// Who the event is about: a well-formed anonymous id and email, and at
+/// least one of them or a customer id.
+fn who(
+    anonymous_id: Option<String>,
+    email: Option<&str>,
+    customer_id: Option<u64>,
+    errs: &mut Vec<String>,
+) -> (Option<String>, Option<EmailAddress>) {
+    let anonymous_id = anonymous_id.filter(|a| !a.is_empty());
+    if let Some(a) = &anonymous_id
+        && (a.len() > 64 || !is_token(a))
+    {
+        errs.push("anonymous_id: up to 64 letters, digits, `-` or `_`".into());
+    }
+    let email = match email.map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(raw) => EmailAddress::parse(raw)
+            .map_err(|err| errs.push(format!("email: {err}")))
+            .ok(),
+    };
+    if anonymous_id.is_none() && email.is_none() && customer_id.is_none() {
+        errs.push("anonymous_id: needed when the event names no email or customer_id".into());
+    }
+    (anonymous_id, email)
 }
 
 /// When the event happened: its own `at` (within `max_skew` of the server's

@@ -32,10 +32,6 @@ impl Allowances for DynamoStore {
             .expression_attribute_values(":room", n(room))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(sdk_err("take from an allowance", e)),
-        }
+        applied(result, "take from an allowance")
     }
 }

@@ -45,11 +45,7 @@ impl CampaignStore for DynamoStore {
             .expression_attribute_values(":c", s("cancelled"))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(sdk_err("schedule campaign", e)),
-        }
+        applied(result, "schedule campaign")
     }
 
     async fn campaign(
@@ -125,15 +121,11 @@ impl CampaignStore for DynamoStore {
                 "SET #state = :state, phase = :phase, ver = :next REMOVE due_shard, due_at",
             ),
         };
-        match request
+        let result = request
             .expression_attribute_names("#state", "state")
             .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(sdk_err("save campaign", e)),
-        }
+            .await;
+        applied(result, "save campaign")
     }
 
     async fn cancel(&self, shop: &ShopDomain, id: &str) -> Result<bool, StoreError> {
@@ -153,11 +145,7 @@ impl CampaignStore for DynamoStore {
             .expression_attribute_values(":one", n(1))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(sdk_err("cancel campaign", e)),
-        }
+        applied(result, "cancel campaign")
     }
 
     async fn member_page(

@@ -142,11 +142,7 @@ impl DynamoStore {
                 .condition_expression("attribute_not_exists(PK) OR contact = :from")
                 .expression_attribute_values(":from", s(from.as_str())),
         };
-        match put.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(sdk_err("write alias", e)),
-        }
+        applied(put.send().await, "write alias").map(|_| ())
     }
 }
 

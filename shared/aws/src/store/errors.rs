@@ -74,6 +74,23 @@ pub(super) fn is_condition_failure<E: ProvideErrorMetadata, R>(e: &SdkError<E, R
     e.as_service_error().and_then(|se| se.code()) == Some("ConditionalCheckFailedException")
 }
 
+/// Whether a conditional write was applied: `false` when its condition
+/// failed (someone else's write, or nothing left to do), an error otherwise.
+pub(super) fn applied<T, E, R>(
+    result: Result<T, SdkError<E, R>>,
+    what: &str,
+) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if is_condition_failure(&e) => Ok(false),
+        Err(e) => Err(sdk_err(what, e)),
+    }
+}
+
 /// A transaction cancelled because another writer got there first: a failed
 /// condition or a conflicting transaction, read from the cancellation
 /// reasons (one per action).

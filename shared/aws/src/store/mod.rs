@@ -8,7 +8,7 @@ use crate::keys::{
 };
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
-use errors::{is_condition_failure, sdk_err, store_err, transaction_conflict};
+use errors::{applied, is_condition_failure, sdk_err, store_err, transaction_conflict};
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

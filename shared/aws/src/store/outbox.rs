@@ -146,11 +146,7 @@ impl Outbox for DynamoStore {
             )
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(sdk_err("requeue message", e)),
-        }
+        applied(result, "requeue message").map(|_| ())
     }
 }
 
@@ -219,11 +215,7 @@ impl DynamoStore {
             .expression_attribute_values(":due", n(next.as_millisecond()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(sdk_err("redrive parked message", e)),
-        }
+        applied(result, "redrive parked message")
     }
 
     /// Hands a still-queued message to dispatch again (a `MODIFY` the
@@ -245,10 +237,6 @@ impl DynamoStore {
             .expression_attribute_values(":due", n(next.as_millisecond()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(sdk_err("touch queued message", e)),
-        }
+        applied(result, "touch queued message")
     }
 }

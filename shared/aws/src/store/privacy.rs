@@ -154,64 +154,101 @@ impl DynamoStore {
         put.send().await.map_err(|e| sdk_err("record erasure", e))?;
         Ok(())
     }
+    /// The keys of every item in one partition.
+    async fn partition_keys(
+        &self,
+        pk: String,
+        what: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.partition(pk.clone(), what).await? {
+            if let Some(sk) = item.get(SK).and_then(|v| v.as_s().ok()) {
+                out.push((pk.clone(), sk.clone()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The contact's own partition and segment memberships, and what is
+    /// left of contacts merged into it: the tombstone, and any run a
+    /// cut-short merge left behind.
+    async fn partitions_to_erase(&self, e: &Erasure) -> Result<Vec<(String, String)>, StoreError> {
+        let shop = &e.shop;
+        let mut doomed: Vec<(String, String)> = Vec::new();
+        if let Some(id) = &e.contact {
+            let pk = keys::contact(shop, id);
+            doomed.extend(self.partition_keys(pk, "load contact to erase").await?);
+            for seg in &e.segments {
+                doomed.push((keys::segment(shop, seg), keys::member_sk(id)));
+            }
+        }
+        for m in &e.merged {
+            let pk = keys::contact(shop, m);
+            doomed.extend(
+                self.partition_keys(pk, "load merged contact to erase")
+                    .await?,
+            );
+        }
+        Ok(doomed)
+    }
+}
+
+/// The person's lookups (customer id, addresses, orders, contracts,
+/// browsers), outbox messages and events.
+fn lookups_and_messages(e: &Erasure) -> Vec<(String, String)> {
+    let shop = &e.shop;
+    let mut doomed = Vec::new();
+    let a = |pk: String| (pk, "A".to_string());
+    doomed.extend(e.customer_id.map(|c| a(keys::alias_customer(shop, c))));
+    doomed.extend(
+        e.emails
+            .iter()
+            .map(|m| a(keys::alias_email(shop, &m.lookup_key()))),
+    );
+    doomed.extend(e.orders.iter().map(|o| a(keys::alias_order(shop, *o))));
+    doomed.extend(
+        e.contracts
+            .iter()
+            .map(|k| a(keys::alias_contract(shop, *k))),
+    );
+    doomed.extend(
+        e.anonymous_ids
+            .iter()
+            .map(|x| a(keys::alias_anonymous(shop, x))),
+    );
+    doomed.extend(
+        e.messages
+            .iter()
+            .map(|m| (keys::outbox(shop, m), "O".to_string())),
+    );
+    doomed.extend(
+        e.events
+            .iter()
+            .map(|ev| (keys::event(shop, ev), "E".to_string())),
+    );
+    doomed
+}
+
+/// The erasure record's id names no one: a hash of the request and the time.
+fn record_id(e: &Erasure) -> String {
+    use sha2::Digest;
+    let seed = format!(
+        "{}\0{}\0{}",
+        e.contact.as_ref().map(|c| c.as_str()).unwrap_or(""),
+        e.request.as_deref().unwrap_or(""),
+        e.at.as_millisecond()
+    );
+    sha2::Sha256::digest(seed.as_bytes())[..12]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()
 }
 
 impl Privacy for DynamoStore {
     async fn erase(&self, e: &Erasure) -> Result<u64, StoreError> {
         let shop = &e.shop;
-        let mut doomed: Vec<(String, String)> = Vec::new();
-        if let Some(id) = &e.contact {
-            let pk = keys::contact(shop, id);
-            for item in self.partition(pk.clone(), "load contact to erase").await? {
-                if let Some(sk) = item.get(SK).and_then(|v| v.as_s().ok()) {
-                    doomed.push((pk.clone(), sk.clone()));
-                }
-            }
-            for seg in &e.segments {
-                doomed.push((keys::segment(shop, seg), keys::member_sk(id)));
-            }
-        }
-        // What is left of contacts merged into it: the tombstone, and any
-        // run a cut-short merge left behind.
-        for m in &e.merged {
-            let pk = keys::contact(shop, m);
-            for item in self
-                .partition(pk.clone(), "load merged contact to erase")
-                .await?
-            {
-                if let Some(sk) = item.get(SK).and_then(|v| v.as_s().ok()) {
-                    doomed.push((pk.clone(), sk.clone()));
-                }
-            }
-        }
-        let a = |pk: String| (pk, "A".to_string());
-        doomed.extend(e.customer_id.map(|c| a(keys::alias_customer(shop, c))));
-        doomed.extend(
-            e.emails
-                .iter()
-                .map(|m| a(keys::alias_email(shop, &m.lookup_key()))),
-        );
-        doomed.extend(e.orders.iter().map(|o| a(keys::alias_order(shop, *o))));
-        doomed.extend(
-            e.contracts
-                .iter()
-                .map(|k| a(keys::alias_contract(shop, *k))),
-        );
-        doomed.extend(
-            e.anonymous_ids
-                .iter()
-                .map(|x| a(keys::alias_anonymous(shop, x))),
-        );
-        doomed.extend(
-            e.messages
-                .iter()
-                .map(|m| (keys::outbox(shop, m), "O".to_string())),
-        );
-        doomed.extend(
-            e.events
-                .iter()
-                .map(|ev| (keys::event(shop, ev), "E".to_string())),
-        );
+        let mut doomed = self.partitions_to_erase(e).await?;
+        doomed.extend(lookups_and_messages(e));
         // Resumable: the keys beyond the contact's own partition (which a
         // redelivery re-reads) are written down before anything is deleted,
         // and a redelivery finishes what a cut-short attempt left.
@@ -237,22 +274,15 @@ impl Privacy for DynamoStore {
         doomed.sort_by_key(|(_, sk)| sk == keys::sk::ALIAS);
         let items = self.delete_keys(doomed).await?;
         if e.proof {
-            // The record names no one: a hash of the request and the time.
-            let record = {
-                use sha2::Digest;
-                let seed = format!(
-                    "{}\0{}\0{}",
-                    e.contact.as_ref().map(|c| c.as_str()).unwrap_or(""),
-                    e.request.as_deref().unwrap_or(""),
-                    e.at.as_millisecond()
-                );
-                sha2::Sha256::digest(seed.as_bytes())[..12]
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<String>()
-            };
-            self.record_erasure(shop, &record, &e.reason, e.request.as_deref(), items, e.at)
-                .await?;
+            self.record_erasure(
+                shop,
+                &record_id(e),
+                &e.reason,
+                e.request.as_deref(),
+                items,
+                e.at,
+            )
+            .await?;
         }
         if let Some(pk) = pending {
             pages.sort();

@@ -63,11 +63,7 @@ impl Suppressions for DynamoStore {
             .expression_attribute_values(":unsub", s(SuppressionReason::Unsubscribed.as_str()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(sdk_err("write suppression", e)),
-        }
+        applied(result, "write suppression").map(|_| ())
     }
 
     async fn suppress_topics(
@@ -111,11 +107,7 @@ impl Suppressions for DynamoStore {
             .expression_attribute_values(":unsub", s(SuppressionReason::Unsubscribed.as_str()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(sdk_err("lift suppression", e)),
-        }
+        applied(result, "lift suppression").map(|_| ())
     }
 }
 

@@ -207,19 +207,38 @@ fn splits(steps: &BTreeMap<String, Fields>) -> Vec<Value> {
         .collect()
 }
 
+/// One journey version's rows: its totals, its steps and its days.
+#[derive(Default)]
+struct JourneyRows {
+    total: Fields,
+    steps: BTreeMap<String, Fields>,
+    days: BTreeMap<jiff::civil::Date, Fields>,
+}
+
+/// The rows summed per journey version and for the store.
+#[derive(Default)]
+struct Sums {
+    journeys: BTreeMap<(String, u32), JourneyRows>,
+    store: Fields,
+    store_days: BTreeMap<jiff::civil::Date, Fields>,
+}
+
 /// The report over `counts` (already limited to the period), for one
 /// journey or all.
 pub fn build(counts: &Counts, journey: Option<&str>, by: By) -> Value {
-    // (journey, version) → (totals, steps, days)
-    #[derive(Default)]
-    struct J {
-        total: Fields,
-        steps: BTreeMap<String, Fields>,
-        days: BTreeMap<jiff::civil::Date, Fields>,
-    }
-    let mut journeys: BTreeMap<(String, u32), J> = BTreeMap::new();
-    let mut store = Fields::new();
-    let mut store_days: BTreeMap<jiff::civil::Date, Fields> = BTreeMap::new();
+    let sums = sum_rows(counts, journey);
+    let list: Vec<Value> = sums
+        .journeys
+        .iter()
+        .map(|((j, version), e)| journey_entry(j, *version, e, by))
+        .collect();
+    json!({ "journeys": list, "store": store_kpis(&sums.store, &sums.store_days) })
+}
+
+/// Sums the rows per journey version (only `journey`'s when one is asked
+/// for) and for the store.
+fn sum_rows(counts: &Counts, journey: Option<&str>) -> Sums {
+    let mut sums = Sums::default();
     for (
         Key {
             day,
@@ -231,31 +250,18 @@ pub fn build(counts: &Counts, journey: Option<&str>, by: By) -> Value {
     ) in &counts.0
     {
         if j == STORE {
-            add_all(&mut store, f);
-            add_all(store_days.entry(*day).or_default(), f);
+            add_all(&mut sums.store, f);
+            add_all(sums.store_days.entry(*day).or_default(), f);
             continue;
         }
         // Attributed orders count store-wide whichever journey is asked for.
         if step.is_empty() {
-            *store.entry("attributed_orders".into()).or_default() += get(f, field::ORDERS);
-            for (k, v) in f {
-                if let Some(cur) = k.strip_prefix(field::REVENUE) {
-                    *store.entry(format!("attributed:{cur}")).or_default() += v;
-                }
-            }
-            for name in [
-                field::SENT,
-                field::DELIVERED,
-                field::BOUNCED,
-                field::COMPLAINED,
-            ] {
-                *store.entry(format!("email_{name}")).or_default() += get(f, name);
-            }
+            add_attributed(&mut sums.store, f);
         }
         if journey.is_some_and(|want| want != j) {
             continue;
         }
-        let e = journeys.entry((j.clone(), *version)).or_default();
+        let e = sums.journeys.entry((j.clone(), *version)).or_default();
         if step.is_empty() {
             add_all(&mut e.total, f);
             add_all(e.days.entry(*day).or_default(), f);
@@ -263,61 +269,81 @@ pub fn build(counts: &Counts, journey: Option<&str>, by: By) -> Value {
             add_all(e.steps.entry(step.clone()).or_default(), f);
         }
     }
-    let list: Vec<Value> = journeys
+    sums
+}
+
+/// Adds a journey's totals row to the store's attributed orders, revenue
+/// and email counts.
+fn add_attributed(store: &mut Fields, f: &Fields) {
+    *store.entry("attributed_orders".into()).or_default() += get(f, field::ORDERS);
+    for (k, v) in f {
+        if let Some(cur) = k.strip_prefix(field::REVENUE) {
+            *store.entry(format!("attributed:{cur}")).or_default() += v;
+        }
+    }
+    for name in [
+        field::SENT,
+        field::DELIVERED,
+        field::BOUNCED,
+        field::COMPLAINED,
+    ] {
+        *store.entry(format!("email_{name}")).or_default() += get(f, name);
+    }
+}
+
+/// One journey version's entry: its funnel, steps, splits and (by day) days.
+fn journey_entry(j: &str, version: u32, e: &JourneyRows, by: By) -> Value {
+    let t = &e.total;
+    let mut o = Map::new();
+    o.insert("journey".into(), json!(j));
+    o.insert("version".into(), json!(version));
+    o.insert("entered".into(), json!(get(t, field::ENTERED)));
+    o.extend(email(t));
+    o.insert("converted".into(), json!(get(t, field::CONVERTED)));
+    o.insert("completed".into(), json!(get(t, field::COMPLETED)));
+    o.insert("exited".into(), json!(get(t, field::EXITED)));
+    let reasons: Map<String, Value> = t
         .iter()
-        .map(|((j, version), e)| {
-            let t = &e.total;
-            let mut o = Map::new();
-            o.insert("journey".into(), json!(j));
-            o.insert("version".into(), json!(version));
-            o.insert("entered".into(), json!(get(t, field::ENTERED)));
-            o.extend(email(t));
-            o.insert("converted".into(), json!(get(t, field::CONVERTED)));
-            o.insert("completed".into(), json!(get(t, field::COMPLETED)));
-            o.insert("exited".into(), json!(get(t, field::EXITED)));
-            let reasons: Map<String, Value> = t
-                .iter()
-                .filter_map(|(k, v)| {
-                    Some((k.strip_prefix(field::EXITED_BY)?.to_string(), json!(v)))
-                })
-                .collect();
-            o.insert("exited_by".into(), Value::Object(reasons));
-            o.insert(
-                "conversion_rate".into(),
-                ratio(get(t, field::CONVERTED), get(t, field::ENTERED)),
-            );
-            let steps: Vec<Value> = e
-                .steps
-                .iter()
-                .filter(|(s, _)| !s.contains('='))
-                .map(|(s, f)| {
-                    let mut m = Map::new();
-                    m.insert("step".into(), json!(s));
-                    m.extend(email(f));
-                    Value::Object(m)
-                })
-                .collect();
-            o.insert("steps".into(), Value::Array(steps));
-            o.insert("splits".into(), Value::Array(splits(&e.steps)));
-            if by == By::Day {
-                let days: Vec<Value> = e
-                    .days
-                    .iter()
-                    .map(|(d, f)| {
-                        let mut m = Map::new();
-                        m.insert("day".into(), json!(d.to_string()));
-                        m.insert("entered".into(), json!(get(f, field::ENTERED)));
-                        m.extend(email(f));
-                        m.insert("converted".into(), json!(get(f, field::CONVERTED)));
-                        Value::Object(m)
-                    })
-                    .collect();
-                o.insert("days".into(), Value::Array(days));
-            }
-            Value::Object(o)
-        })
+        .filter_map(|(k, v)| Some((k.strip_prefix(field::EXITED_BY)?.to_string(), json!(v))))
         .collect();
-    json!({ "journeys": list, "store": store_kpis(&store, &store_days) })
+    o.insert("exited_by".into(), Value::Object(reasons));
+    o.insert(
+        "conversion_rate".into(),
+        ratio(get(t, field::CONVERTED), get(t, field::ENTERED)),
+    );
+    o.insert("steps".into(), Value::Array(step_entries(&e.steps)));
+    o.insert("splits".into(), Value::Array(splits(&e.steps)));
+    if by == By::Day {
+        o.insert("days".into(), Value::Array(day_entries(&e.days)));
+    }
+    Value::Object(o)
+}
+
+/// The email measures of each step (split branches are reported apart).
+fn step_entries(steps: &BTreeMap<String, Fields>) -> Vec<Value> {
+    steps
+        .iter()
+        .filter(|(s, _)| !s.contains('='))
+        .map(|(s, f)| {
+            let mut m = Map::new();
+            m.insert("step".into(), json!(s));
+            m.extend(email(f));
+            Value::Object(m)
+        })
+        .collect()
+}
+
+fn day_entries(days: &BTreeMap<jiff::civil::Date, Fields>) -> Vec<Value> {
+    days.iter()
+        .map(|(d, f)| {
+            let mut m = Map::new();
+            m.insert("day".into(), json!(d.to_string()));
+            m.insert("entered".into(), json!(get(f, field::ENTERED)));
+            m.extend(email(f));
+            m.insert("converted".into(), json!(get(f, field::CONVERTED)));
+            Value::Object(m)
+        })
+        .collect()
 }
 
 fn store_kpis(s: &Fields, days: &BTreeMap<jiff::civil::Date, Fields>) -> Value {

@@ -6,8 +6,9 @@
 use super::attribution::{self, ATTRIBUTED_KEPT, Attributed, Windows};
 use super::{Counts, Key, STORE, day, field};
 use crate::contact::Contact;
-use crate::event::EventKind;
+use crate::event::{EventKind, Order};
 use crate::journey::{Run, RunStatus};
+use crate::money::Money;
 
 /// What the processor knows about one event's effect.
 pub struct ProcessedFacts<'a> {
@@ -122,85 +123,133 @@ fn earned_keys(a: &Attributed, day: jiff::civil::Date) -> Vec<Key> {
 fn orders(facts: &ProcessedFacts<'_>, contact: &mut Contact, counts: &mut Counts) {
     let today = day(facts.at, facts.zone);
     let store = Key::new(today, STORE, 0, "");
-    let Some(kind) = facts.event else { return };
-    match kind {
-        EventKind::OrderPlaced(o) => {
-            counts.add(&store, field::STORE_ORDERS, 1);
-            if let Some(total) = &o.total {
-                let f = format!("{}{}", field::STORE_REVENUE, total.currency);
-                counts.add(&store, &f, total.amount_minor);
-            }
-            if contact.order_count > 1 {
-                counts.add(&store, field::REPEAT_ORDERS, 1);
-            }
-            if let Some(token) = &o.checkout_token
-                && facts
-                    .runs_before
-                    .iter()
-                    .any(|r| &r.key == token && r.is_active())
-            {
-                counts.add(&store, field::RECOVERED, 1);
-            }
-            if contact.attributed.iter().any(|a| a.order_id == o.order_id) {
-                return;
-            }
-            let Some(touch) = attribution::touch(facts.runs_after, facts.at, facts.windows) else {
-                return;
-            };
-            let (currency, amount) = o.total.as_ref().map_or((String::new(), 0), |m| {
-                (m.currency.to_string(), m.amount_minor)
-            });
-            let a = Attributed {
-                order_id: o.order_id,
-                touch,
-                currency,
-                remaining: amount,
-            };
-            for key in earned_keys(&a, today) {
-                counts.add(&key, field::ORDERS, 1);
-                if !a.currency.is_empty() {
-                    counts.add(&key, &format!("{}{}", field::REVENUE, a.currency), amount);
-                }
-            }
-            contact.attributed.push(a);
-            let excess = contact.attributed.len().saturating_sub(ATTRIBUTED_KEPT);
-            contact.attributed.drain(..excess);
+    match facts.event {
+        Some(EventKind::OrderPlaced(o)) => {
+            count_store_order(facts, contact, counts, &store, o);
+            attribute_order(facts, contact, counts, today, o);
         }
-        EventKind::OrderCancelled(o) => {
+        Some(EventKind::OrderCancelled(o)) => {
             counts.add(&store, field::STORE_ORDERS, -1);
-            if let Some(a) = contact
-                .attributed
-                .iter_mut()
-                .find(|a| a.order_id == o.order_id)
-            {
-                let taken = std::mem::take(&mut a.remaining);
-                let a = a.clone();
-                contact.attributed.retain(|x| x.order_id != o.order_id);
-                for key in earned_keys(&a, today) {
-                    counts.add(&key, field::ORDERS, -1);
-                    if !a.currency.is_empty() {
-                        counts.add(&key, &format!("{}{}", field::REVENUE, a.currency), -taken);
-                    }
-                }
-            }
+            take_back_cancelled(contact, counts, today, o.order_id);
         }
-        EventKind::OrderRefunded(r) => {
+        Some(EventKind::OrderRefunded(r)) => {
             let Some(amount) = &r.amount else { return };
             let f = format!("{}{}", field::STORE_REVENUE, amount.currency);
             counts.add(&store, &f, -amount.amount_minor);
-            if let Some(a) = contact
-                .attributed
-                .iter_mut()
-                .find(|a| a.order_id == r.order_id && a.currency == amount.currency.as_str())
-            {
-                let taken = amount.amount_minor.clamp(0, a.remaining);
-                a.remaining -= taken;
-                let a = a.clone();
-                for key in earned_keys(&a, today) {
-                    counts.add(&key, &format!("{}{}", field::REVENUE, a.currency), -taken);
-                }
-            }
+            take_back_refunded(contact, counts, today, r.order_id, amount);
         }
         _ => {}
+    }
+}
+
+/// A placed order's store-wide counts: orders, revenue, repeats, and a
+/// recovery when it completes a checkout a run was following.
+fn count_store_order(
+    facts: &ProcessedFacts<'_>,
+    contact: &Contact,
+    counts: &mut Counts,
+    store: &Key,
+    o: &Order,
+) {
+    counts.add(store, field::STORE_ORDERS, 1);
+    if let Some(total) = &o.total {
+        let f = format!("{}{}", field::STORE_REVENUE, total.currency);
+        counts.add(store, &f, total.amount_minor);
+    }
+    if contact.order_count > 1 {
+        counts.add(store, field::REPEAT_ORDERS, 1);
+    }
+    if let Some(token) = &o.checkout_token
+        && facts
+            .runs_before
+            .iter()
+            .any(|r| &r.key == token && r.is_active())
+    {
+        counts.add(store, field::RECOVERED, 1);
+    }
+}
+
+/// Credits a placed order (once) to the email that earned it, if any, and
+/// records that on the contact so a cancel or refund can take it back.
+fn attribute_order(
+    facts: &ProcessedFacts<'_>,
+    contact: &mut Contact,
+    counts: &mut Counts,
+    today: jiff::civil::Date,
+    o: &Order,
+) {
+    if contact.attributed.iter().any(|a| a.order_id == o.order_id) {
+        return;
+    }
+    let Some(touch) = attribution::touch(facts.runs_after, facts.at, facts.windows) else {
+        return;
+    };
+    let (currency, amount) = o.total.as_ref().map_or((String::new(), 0), |m| {
+        (m.currency.to_string(), m.amount_minor)
+    });
+    let a = Attributed {
+        order_id: o.order_id,
+        touch,
+        currency,
+        remaining: amount,
+    };
+    for key in earned_keys(&a, today) {
+        counts.add(&key, field::ORDERS, 1);
+        if !a.currency.is_empty() {
+            counts.add(&key, &format!("{}{}", field::REVENUE, a.currency), amount);
+        }
+    }
+    contact.attributed.push(a);
+    let excess = contact.attributed.len().saturating_sub(ATTRIBUTED_KEPT);
+    contact.attributed.drain(..excess);
+}
+
+/// Takes a cancelled order, and what is left of its revenue, back from
+/// the email it was credited to.
+fn take_back_cancelled(
+    contact: &mut Contact,
+    counts: &mut Counts,
+    today: jiff::civil::Date,
+    order_id: u64,
+) {
+    let Some(a) = contact
+        .attributed
+        .iter_mut()
+        .find(|a| a.order_id == order_id)
+    else {
+        return;
+    };
+    let taken = std::mem::take(&mut a.remaining);
+    let a = a.clone();
+    contact.attributed.retain(|x| x.order_id != order_id);
+    for key in earned_keys(&a, today) {
+        counts.add(&key, field::ORDERS, -1);
+        if !a.currency.is_empty() {
+            counts.add(&key, &format!("{}{}", field::REVENUE, a.currency), -taken);
+        }
+    }
+}
+
+/// Takes a refund (at most what is left of the order's revenue) back from
+/// the email the order was credited to.
+fn take_back_refunded(
+    contact: &mut Contact,
+    counts: &mut Counts,
+    today: jiff::civil::Date,
+    order_id: u64,
+    amount: &Money,
+) {
+    let Some(a) = contact
+        .attributed
+        .iter_mut()
+        .find(|a| a.order_id == order_id && a.currency == amount.currency.as_str())
+    else {
+        return;
+    };
+    let taken = amount.amount_minor.clamp(0, a.remaining);
+    a.remaining -= taken;
+    let a = a.clone();
+    for key in earned_keys(&a, today) {
+        counts.add(&key, &format!("{}{}", field::REVENUE, a.currency), -taken);
     }
 }

@@ -83,31 +83,18 @@ pub(super) fn plan(
 /// The recipient's decision, as a run of the campaign's journey (a variant
 /// is its path, so results count per variant).
 fn decision_run(name: &str, send: &Send, at: Timestamp, due: Timestamp) -> Run {
+    let trigger = EventKind::CampaignSend(Send {
+        def: None,
+        ..send.clone()
+    });
     Run {
-        journey: name.to_string(),
-        version: 1,
-        key: "contact".into(),
-        entry: 0,
-        status: RunStatus::Active,
-        step: 0,
-        wait_until: None,
-        entered_at: at,
-        trigger_at: at,
         cursor: due,
-        ended_at: None,
-        end_reason: None,
-        trigger: EventKind::CampaignSend(Send {
-            def: None,
-            ..send.clone()
-        }),
-        matched: None,
-        sent: vec![],
         path: send
             .variant
             .iter()
             .map(|v| format!("variant={v}"))
             .collect(),
-        clicks: vec![],
+        ..Run::new(name.to_string(), 1, "contact".into(), 0, trigger, at)
     }
 }
 

@@ -258,17 +258,34 @@ pub struct Scope<'a> {
 
 impl Condition {
     pub fn holds(&self, s: Scope<'_>) -> bool {
-        let checkout = match s.event {
+        match self {
+            Self::Not(c) => !c.holds(s),
+            Self::AnyOf(cs) => cs.iter().any(|c| c.holds(s)),
+            Self::AllOf(cs) => cs.iter().all(|c| c.holds(s)),
+            // Each helper answers for its own part of the list, `None` for
+            // the rest; together they cover every condition.
+            _ => self
+                .holds_for_event(s.event)
+                .or_else(|| self.holds_for_site_event(site(s.event)))
+                .or_else(|| self.holds_for_contact(s.contact, s.now))
+                .or_else(|| self.holds_for_run(s))
+                .unwrap_or(false),
+        }
+    }
+
+    /// The conditions on a store event at hand (checkout, order, email, shipment).
+    fn holds_for_event(&self, event: Option<&EventKind>) -> Option<bool> {
+        let checkout = match event {
             Some(EventKind::CheckoutUpdated(c)) => Some(c),
             _ => None,
         };
-        let items = s.event.map(EventKind::line_items);
-        let total = s.event.and_then(|e| match e {
+        let items = event.map(EventKind::line_items);
+        let total = event.and_then(|e| match e {
             EventKind::CheckoutUpdated(c) => c.total.as_ref(),
             other => other.order().and_then(|o| o.total.as_ref()),
         });
-        match self {
-            Self::HasEmail => s.event.is_some_and(|e| e.identity().email.is_some()),
+        Some(match self {
+            Self::HasEmail => event.is_some_and(|e| e.identity().email.is_some()),
             Self::HasLineItems => checkout.is_some_and(|c| !c.line_items.is_empty()),
             Self::NoLineItems => checkout.is_some_and(|c| c.line_items.is_empty()),
             Self::Completed => checkout.is_some_and(|c| c.completed_at.is_some()),
@@ -282,67 +299,88 @@ impl Condition {
             Self::HasProduct(id) => {
                 items.is_some_and(|i| i.iter().any(|l| l.product_id == Some(*id)))
             }
-            Self::EventAcceptsMarketing => s.event.is_some_and(|e| {
+            Self::EventAcceptsMarketing => event.is_some_and(|e| {
                 matches!(
                     e, EventKind::CustomerUpserted(c) if c.accepts_marketing == Some(true))
             }),
-            Self::ClickedLink(part) => s.event.is_some_and(|e| {
+            Self::ClickedLink(part) => event.is_some_and(|e| {
                 matches!(e, EventKind::EmailClicked(c) if c.link.as_deref().is_some_and(|l| l.contains(part.as_str())))
             }),
-            Self::AsksConfirmation => site(s.event).is_some_and(|e| {
+            Self::ShipmentStatus(st) => event.is_some_and(|e| {
+                matches!(e, EventKind::ShipmentUpdated(x) if x.shipment_status.as_deref() == Some(st))
+            }),
+            _ => return None,
+        })
+    }
+
+    /// The conditions on a site event at hand (page, product, form, custom).
+    fn holds_for_site_event(&self, event: Option<&crate::event::SiteEvent>) -> Option<bool> {
+        Some(match self {
+            Self::AsksConfirmation => event.is_some_and(|e| {
                 e.action == crate::event::SiteAction::FormSubmitted
                     && e.accepts_marketing == Some(true)
                     && e.double_opt_in
             }),
-            Self::PageType(t) => site(s.event).is_some_and(|e| {
+            Self::PageType(t) => event.is_some_and(|e| {
                 e.page_type
                     .as_deref()
                     .is_some_and(|p| p.eq_ignore_ascii_case(t))
             }),
-            Self::Category(c) => site(s.event).is_some_and(|e| {
+            Self::Category(c) => event.is_some_and(|e| {
                 e.product
                     .as_ref()
                     .and_then(|p| p.category.as_deref())
                     .is_some_and(|x| x.eq_ignore_ascii_case(c))
             }),
-            Self::CustomName(n) => site(s.event).is_some_and(|e| e.name.as_deref() == Some(n)),
-            Self::Topic(t) => site(s.event).is_some_and(|e| {
+            Self::CustomName(n) => event.is_some_and(|e| e.name.as_deref() == Some(n)),
+            Self::Topic(t) => event.is_some_and(|e| {
                 e.topic
                     .as_deref()
                     .is_some_and(|x| x.eq_ignore_ascii_case(t))
             }),
-            Self::HasTopic => site(s.event).is_some_and(|e| e.topic.is_some()),
-            Self::ShipmentStatus(st) => s.event.is_some_and(|e| {
-                matches!(e, EventKind::ShipmentUpdated(x) if x.shipment_status.as_deref() == Some(st))
-            }),
-            Self::Count(rule) => rule.holds(s.contact, s.now),
-            Self::SpentAtLeast(Amount(a)) => s.contact.total_spent.as_ref().is_some_and(|t| {
+            Self::HasTopic => event.is_some_and(|e| e.topic.is_some()),
+            _ => return None,
+        })
+    }
+
+    /// The conditions on the contact's profile and history.
+    fn holds_for_contact(&self, contact: &Contact, now: Timestamp) -> Option<bool> {
+        Some(match self {
+            Self::Count(rule) => rule.holds(contact, now),
+            Self::SpentAtLeast(Amount(a)) => contact.total_spent.as_ref().is_some_and(|t| {
                 Money::parse(a, &t.currency).is_ok_and(|min| t.amount_minor >= min.amount_minor)
             }),
             Self::EngagedWithin(Duration(d)) => {
-                let last = s.contact.last_active_at();
-                last <= s.now && s.now.duration_since(last) <= *d
+                let last = contact.last_active_at();
+                last <= now && now.duration_since(last) <= *d
             }
-            Self::Rfm(cell) => s.contact.rfm.is_some_and(|r| r.cell() == cell),
-            Self::RfmAtLeast(floor) => s.contact.rfm.is_some_and(|r| {
+            Self::Rfm(cell) => contact.rfm.is_some_and(|r| r.cell() == cell),
+            Self::RfmAtLeast(floor) => contact.rfm.is_some_and(|r| {
                 floor.r.is_none_or(|x| r.r >= x)
                     && floor.f.is_none_or(|x| r.f >= x)
                     && floor.m.is_none_or(|x| r.m >= x)
             }),
-            Self::ScoreAtLeast(n) => s.contact.score >= *n,
-            Self::HasInterest(t) => s.contact.interests.contains(&t.to_lowercase()),
-            Self::AcceptsMarketing => s.contact.accepts_marketing(),
-            Self::HasTag(t) => s.contact.tags.contains(t),
-            Self::InSegment(seg) => s.contact.segments.contains(seg),
-            Self::InStage(st) => s.contact.stage.as_deref() == Some(st.as_str()),
-            Self::OrdersAtLeast(n) => s.contact.order_count >= *n,
-            Self::FirstOrder => s.contact.order_count == 1,
-            Self::OrderedWithin(Duration(d)) => s
-                .contact
+            Self::ScoreAtLeast(n) => contact.score >= *n,
+            Self::HasInterest(t) => contact.interests.contains(&t.to_lowercase()),
+            Self::AcceptsMarketing => contact.accepts_marketing(),
+            Self::HasTag(t) => contact.tags.contains(t),
+            Self::InSegment(seg) => contact.segments.contains(seg),
+            Self::InStage(st) => contact.stage.as_deref() == Some(st.as_str()),
+            Self::OrdersAtLeast(n) => contact.order_count >= *n,
+            Self::FirstOrder => contact.order_count == 1,
+            Self::OrderedWithin(Duration(d)) => contact
                 .last_order_at
-                .is_some_and(|o| o <= s.now && s.now.duration_since(o) <= *d),
-            Self::Property { key, equals } => s.contact.properties.get(key) == Some(equals),
-            Self::CouponUnused(name) => s.contact.open_coupon(name, s.now).is_some(),
+                .is_some_and(|o| o <= now && now.duration_since(o) <= *d),
+            Self::Property { key, equals } => contact.properties.get(key) == Some(equals),
+            Self::CouponUnused(name) => contact.open_coupon(name, now).is_some(),
+            _ => return None,
+        })
+    }
+
+    /// The conditions on the run: what it sent and what of that was opened
+    /// or clicked.
+    fn holds_for_run(&self, s: Scope<'_>) -> Option<bool> {
+        Some(match self {
             // A run about one subscription reads that one; otherwise any.
             Self::SubscriptionActive => match s.run.map(|r| &r.trigger) {
                 Some(EventKind::SubscriptionBilled(b)) => s
@@ -366,10 +404,8 @@ impl Condition {
             Self::Opened(step) => s
                 .run
                 .is_some_and(|r| r.clicks.iter().any(|c| c.open && &c.step == step)),
-            Self::Not(c) => !c.holds(s),
-            Self::AnyOf(cs) => cs.iter().any(|c| c.holds(s)),
-            Self::AllOf(cs) => cs.iter().all(|c| c.holds(s)),
-        }
+            _ => return None,
+        })
     }
 
     /// Segment ids this condition refers to, for validation.

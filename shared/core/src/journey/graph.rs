@@ -1,7 +1,7 @@
 //! Diagrams of a journey for people who would rather look than read YAML:
 //! Mermaid (renders in GitHub and most docs tools) and Graphviz DOT.
 
-use super::definition::{Definition, StepKind};
+use super::definition::{DateRef, Definition, StepKind, Update};
 use super::successors;
 use std::fmt::Write as _;
 
@@ -28,36 +28,8 @@ pub fn describe(d: &Definition, i: usize) -> String {
                 ""
             }
         ),
-        StepKind::WaitUntil { time, days } => {
-            let days: Vec<String> = days
-                .iter()
-                .map(|d| format!("{d:?}")[..3].to_lowercase())
-                .collect();
-            if days.is_empty() {
-                format!("wait until {}", time.strftime("%H:%M"))
-            } else {
-                format!(
-                    "wait until {} ({})",
-                    time.strftime("%H:%M"),
-                    days.join(", ")
-                )
-            }
-        }
-        StepKind::WaitDate { date, offset, .. } => {
-            let what = match date {
-                super::DateRef::CouponExpiry(name) => format!("coupon {name} expires"),
-                super::DateRef::Property(key) => key.clone(),
-                super::DateRef::NextBilling => "the next billing".into(),
-                super::DateRef::MidCycle => "mid-cycle".into(),
-            };
-            if offset.is_zero() {
-                format!("wait until {what}")
-            } else if offset.is_negative() {
-                format!("wait until {} before {what}", human(-*offset))
-            } else {
-                format!("wait until {} after {what}", human(*offset))
-            }
-        }
+        StepKind::WaitUntil { time, days } => wait_until(*time, days),
+        StepKind::WaitDate { date, offset, .. } => wait_date(date, *offset),
         StepKind::Coupon(c) => format!(
             "coupon {} ({}, valid {})",
             c.name,
@@ -82,32 +54,69 @@ pub fn describe(d: &Definition, i: usize) -> String {
                 ""
             }
         ),
-        StepKind::Update(u) => {
-            let mut parts = Vec::new();
-            if !u.tag.is_empty() {
-                parts.push(format!("tag {}", u.tag.join(", ")));
-            }
-            if !u.untag.is_empty() {
-                parts.push(format!("untag {}", u.untag.join(", ")));
-            }
-            if !u.set.is_empty() {
-                parts.push(format!(
-                    "set {}",
-                    u.set.keys().cloned().collect::<Vec<_>>().join(", ")
-                ));
-            }
-            if u.score != 0 {
-                parts.push(format!("score {:+}", u.score));
-            }
-            if let Some(stage) = &u.stage {
-                parts.push(format!("stage {stage}"));
-            }
-            format!("update: {}", parts.join("; "))
-        }
+        StepKind::Update(u) => update(u),
         StepKind::Emit { detail_type } => format!("emit {detail_type}"),
         StepKind::Exit => "exit".into(),
     };
     format!("{}: {what}", s.id)
+}
+
+/// "wait until 09:00 (mon, tue)".
+fn wait_until(time: jiff::civil::Time, days: &[jiff::civil::Weekday]) -> String {
+    let days: Vec<String> = days
+        .iter()
+        .map(|d| format!("{d:?}")[..3].to_lowercase())
+        .collect();
+    if days.is_empty() {
+        format!("wait until {}", time.strftime("%H:%M"))
+    } else {
+        format!(
+            "wait until {} ({})",
+            time.strftime("%H:%M"),
+            days.join(", ")
+        )
+    }
+}
+
+/// "wait until 2d before coupon welcome expires".
+fn wait_date(date: &DateRef, offset: jiff::SignedDuration) -> String {
+    let what = match date {
+        DateRef::CouponExpiry(name) => format!("coupon {name} expires"),
+        DateRef::Property(key) => key.clone(),
+        DateRef::NextBilling => "the next billing".into(),
+        DateRef::MidCycle => "mid-cycle".into(),
+    };
+    if offset.is_zero() {
+        format!("wait until {what}")
+    } else if offset.is_negative() {
+        format!("wait until {} before {what}", human(-offset))
+    } else {
+        format!("wait until {} after {what}", human(offset))
+    }
+}
+
+/// "update: tag vip; score +5".
+fn update(u: &Update) -> String {
+    let mut parts = Vec::new();
+    if !u.tag.is_empty() {
+        parts.push(format!("tag {}", u.tag.join(", ")));
+    }
+    if !u.untag.is_empty() {
+        parts.push(format!("untag {}", u.untag.join(", ")));
+    }
+    if !u.set.is_empty() {
+        parts.push(format!(
+            "set {}",
+            u.set.keys().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if u.score != 0 {
+        parts.push(format!("score {:+}", u.score));
+    }
+    if let Some(stage) = &u.stage {
+        parts.push(format!("stage {stage}"));
+    }
+    format!("update: {}", parts.join("; "))
 }
 
 fn names(conditions: &[super::Condition]) -> String {

@@ -44,12 +44,7 @@ pub(super) fn react(
         run: Some(run),
         now: event.at,
     };
-    if event.at >= run.entered_at
-        && def
-            .goals
-            .iter()
-            .any(|g| g.event == kind && all(&g.conditions, scope) && goal_matches(run, event))
-    {
+    if reaches_goal(def, run, event, scope) {
         end(
             run,
             RunStatus::Converted,
@@ -60,27 +55,11 @@ pub(super) fn react(
         return;
     }
     let same_run = run_key(def, event).as_deref() == Some(run.key.as_str());
-    if same_run
-        && let Some(x) = def.exits.iter().find(|x| {
-            x.event == kind && (x.when_any.is_empty() || x.when_any.iter().any(|c| c.holds(scope)))
-        })
-    {
-        let reason = format!("exit: {kind} ({:?})", x.when_any);
+    if same_run && let Some(reason) = exit_taken(def, kind, scope) {
         end(run, RunStatus::Exited, &reason, event.at, effects);
         return;
     }
-    if let Some(StepKind::WaitFor {
-        events: wanted,
-        conditions,
-        on_event,
-        ..
-    }) = def.steps.get(run.step).map(|s| &s.kind)
-        && wanted.iter().any(|w| w == kind)
-        && (def.trigger.run_per == RunPer::Contact || same_run)
-        && event.at >= run.cursor
-        && all(conditions, scope)
-    {
-        let to = *on_event;
+    if let Some(to) = ends_wait(def, run, event, scope, same_run) {
         run.wait_until = None;
         run.cursor = event.at;
         run.matched = Some(event.kind.clone());
@@ -95,6 +74,49 @@ pub(super) fn react(
     {
         refresh(def, run, event, effects);
     }
+}
+
+/// Whether the event is one of the journey's goals, met by this run.
+fn reaches_goal(def: &Definition, run: &Run, event: &Event, scope: Scope<'_>) -> bool {
+    let kind = event.kind.name();
+    event.at >= run.entered_at
+        && def
+            .goals
+            .iter()
+            .any(|g| g.event == kind && all(&g.conditions, scope) && goal_matches(run, event))
+}
+
+/// The reason of the first of the journey's exits the event takes, if any.
+fn exit_taken(def: &Definition, kind: &str, scope: Scope<'_>) -> Option<String> {
+    let x = def.exits.iter().find(|x| {
+        x.event == kind && (x.when_any.is_empty() || x.when_any.iter().any(|c| c.holds(scope)))
+    })?;
+    Some(format!("exit: {kind} ({:?})", x.when_any))
+}
+
+/// When the run waits for this event (and its conditions hold), where the
+/// wait goes on to.
+fn ends_wait(
+    def: &Definition,
+    run: &Run,
+    event: &Event,
+    scope: Scope<'_>,
+    same_run: bool,
+) -> Option<Option<usize>> {
+    let Some(StepKind::WaitFor {
+        events: wanted,
+        conditions,
+        on_event,
+        ..
+    }) = def.steps.get(run.step).map(|s| &s.kind)
+    else {
+        return None;
+    };
+    (wanted.iter().any(|w| w == event.kind.name())
+        && (def.trigger.run_per == RunPer::Contact || same_run)
+        && event.at >= run.cursor
+        && all(conditions, scope))
+    .then_some(*on_event)
 }
 
 /// An order converts a checkout run if it is for the run's checkout, or if the

@@ -87,20 +87,40 @@ pub struct Click {
 impl Run {
     /// A new run of `def` for `key`, entered by `event`.
     pub(super) fn start(def: &Definition, key: String, entry: u32, event: &Event) -> Self {
+        Self::new(
+            def.id.clone(),
+            def.version,
+            key,
+            entry,
+            event.kind.clone(),
+            event.at,
+        )
+    }
+
+    /// A fresh run at its first step, entered at `at` by `trigger`, that
+    /// has sent nothing yet.
+    pub fn new(
+        journey: String,
+        version: u32,
+        key: String,
+        entry: u32,
+        trigger: crate::event::EventKind,
+        at: Timestamp,
+    ) -> Self {
         Self {
-            journey: def.id.clone(),
-            version: def.version,
+            journey,
+            version,
             key,
             entry,
             status: RunStatus::Active,
             step: 0,
             wait_until: None,
-            entered_at: event.at,
-            trigger_at: event.at,
-            cursor: event.at,
+            entered_at: at,
+            trigger_at: at,
+            cursor: at,
             ended_at: None,
             end_reason: None,
-            trigger: event.kind.clone(),
+            trigger,
             matched: None,
             sent: Vec::new(),
             path: Vec::new(),

@@ -2,7 +2,6 @@
 
 use super::{Address, Decimal, EmbeddedCustomer, LineItemPayload, country, email, line_items};
 use crate::event::Checkout;
-use crate::money::Money;
 use jiff::Timestamp;
 
 #[derive(serde::Deserialize)]
@@ -32,21 +31,14 @@ impl Payload {
         if self.token.trim().is_empty() {
             return Err("`token` is empty".into());
         }
-        let currency = self
-            .presentment_currency
-            .or(self.currency)
-            .unwrap_or_else(|| "USD".into());
+        let currency = super::currency(self.presentment_currency, self.currency);
         let customer = self.customer;
         let email = email(
             self.email
                 .or_else(|| customer.as_ref().and_then(|c| c.email.clone())),
             "email",
         )?;
-        let total = self
-            .total_price
-            .map(|t| Money::parse(&t.as_string(), &currency))
-            .transpose()
-            .map_err(|e| format!("total_price: {e}"))?;
+        let total = super::total_price(self.total_price, &currency)?;
         Ok(Checkout {
             anonymous_id: super::anonymous_id(&self.note_attributes),
             token: self.token,

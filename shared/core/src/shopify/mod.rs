@@ -42,89 +42,83 @@ pub enum Topic {
     SubscriptionBillingAttemptsSuccess,
 }
 
-/// Every topic Waymark subscribes to, for docs and the local stack.
-pub const TOPICS: [&str; 23] = [
-    "customers/create",
-    "customers/update",
-    "checkouts/create",
-    "checkouts/update",
-    "orders/create",
-    "orders/paid",
-    "orders/cancelled",
-    "orders/fulfilled",
-    "fulfillments/create",
-    "fulfillments/update",
-    "refunds/create",
-    "customers/delete",
-    "customers/data_request",
-    "customers/redact",
-    "shop/redact",
-    "subscription_contracts/create",
-    "subscription_contracts/update",
-    "subscription_contracts/activate",
-    "subscription_contracts/pause",
-    "subscription_contracts/cancel",
-    "subscription_contracts/expire",
-    "subscription_contracts/fail",
-    "subscription_billing_attempts/success",
+/// Each topic with its name on the wire, in one table so parsing and
+/// printing cannot drift apart.
+const NAMES: [(Topic, &str); 23] = [
+    (Topic::CustomersCreate, "customers/create"),
+    (Topic::CustomersUpdate, "customers/update"),
+    (Topic::CheckoutsCreate, "checkouts/create"),
+    (Topic::CheckoutsUpdate, "checkouts/update"),
+    (Topic::OrdersCreate, "orders/create"),
+    (Topic::OrdersPaid, "orders/paid"),
+    (Topic::OrdersCancelled, "orders/cancelled"),
+    (Topic::OrdersFulfilled, "orders/fulfilled"),
+    (Topic::FulfillmentsCreate, "fulfillments/create"),
+    (Topic::FulfillmentsUpdate, "fulfillments/update"),
+    (Topic::RefundsCreate, "refunds/create"),
+    (Topic::CustomersDelete, "customers/delete"),
+    (Topic::CustomersDataRequest, "customers/data_request"),
+    (Topic::CustomersRedact, "customers/redact"),
+    (Topic::ShopRedact, "shop/redact"),
+    (
+        Topic::SubscriptionContractsCreate,
+        "subscription_contracts/create",
+    ),
+    (
+        Topic::SubscriptionContractsUpdate,
+        "subscription_contracts/update",
+    ),
+    (
+        Topic::SubscriptionContractsActivate,
+        "subscription_contracts/activate",
+    ),
+    (
+        Topic::SubscriptionContractsPause,
+        "subscription_contracts/pause",
+    ),
+    (
+        Topic::SubscriptionContractsCancel,
+        "subscription_contracts/cancel",
+    ),
+    (
+        Topic::SubscriptionContractsExpire,
+        "subscription_contracts/expire",
+    ),
+    (
+        Topic::SubscriptionContractsFail,
+        "subscription_contracts/fail",
+    ),
+    (
+        Topic::SubscriptionBillingAttemptsSuccess,
+        "subscription_billing_attempts/success",
+    ),
 ];
+
+/// Every topic Waymark subscribes to, for docs and the local stack.
+pub const TOPICS: [&str; 23] = {
+    let mut names = [""; 23];
+    let mut i = 0;
+    while i < NAMES.len() {
+        names[i] = NAMES[i].1;
+        i += 1;
+    }
+    names
+};
 
 impl Topic {
     pub fn parse(raw: &str) -> Option<Self> {
-        Some(match raw.trim() {
-            "customers/create" => Self::CustomersCreate,
-            "customers/update" => Self::CustomersUpdate,
-            "checkouts/create" => Self::CheckoutsCreate,
-            "checkouts/update" => Self::CheckoutsUpdate,
-            "orders/create" => Self::OrdersCreate,
-            "orders/paid" => Self::OrdersPaid,
-            "orders/cancelled" => Self::OrdersCancelled,
-            "orders/fulfilled" => Self::OrdersFulfilled,
-            "fulfillments/create" => Self::FulfillmentsCreate,
-            "fulfillments/update" => Self::FulfillmentsUpdate,
-            "refunds/create" => Self::RefundsCreate,
-            "customers/delete" => Self::CustomersDelete,
-            "customers/data_request" => Self::CustomersDataRequest,
-            "customers/redact" => Self::CustomersRedact,
-            "shop/redact" => Self::ShopRedact,
-            "subscription_contracts/create" => Self::SubscriptionContractsCreate,
-            "subscription_contracts/update" => Self::SubscriptionContractsUpdate,
-            "subscription_contracts/activate" => Self::SubscriptionContractsActivate,
-            "subscription_contracts/pause" => Self::SubscriptionContractsPause,
-            "subscription_contracts/cancel" => Self::SubscriptionContractsCancel,
-            "subscription_contracts/expire" => Self::SubscriptionContractsExpire,
-            "subscription_contracts/fail" => Self::SubscriptionContractsFail,
-            "subscription_billing_attempts/success" => Self::SubscriptionBillingAttemptsSuccess,
-            _ => return None,
-        })
+        let raw = raw.trim();
+        NAMES
+            .iter()
+            .find(|(_, name)| *name == raw)
+            .map(|(topic, _)| *topic)
     }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::CustomersCreate => "customers/create",
-            Self::CustomersUpdate => "customers/update",
-            Self::CheckoutsCreate => "checkouts/create",
-            Self::CheckoutsUpdate => "checkouts/update",
-            Self::OrdersCreate => "orders/create",
-            Self::OrdersPaid => "orders/paid",
-            Self::OrdersCancelled => "orders/cancelled",
-            Self::OrdersFulfilled => "orders/fulfilled",
-            Self::FulfillmentsCreate => "fulfillments/create",
-            Self::FulfillmentsUpdate => "fulfillments/update",
-            Self::RefundsCreate => "refunds/create",
-            Self::CustomersDelete => "customers/delete",
-            Self::CustomersDataRequest => "customers/data_request",
-            Self::CustomersRedact => "customers/redact",
-            Self::ShopRedact => "shop/redact",
-            Self::SubscriptionContractsCreate => "subscription_contracts/create",
-            Self::SubscriptionContractsUpdate => "subscription_contracts/update",
-            Self::SubscriptionContractsActivate => "subscription_contracts/activate",
-            Self::SubscriptionContractsPause => "subscription_contracts/pause",
-            Self::SubscriptionContractsCancel => "subscription_contracts/cancel",
-            Self::SubscriptionContractsExpire => "subscription_contracts/expire",
-            Self::SubscriptionContractsFail => "subscription_contracts/fail",
-            Self::SubscriptionBillingAttemptsSuccess => "subscription_billing_attempts/success",
-        }
+        NAMES
+            .iter()
+            .find(|(topic, _)| *topic == self)
+            .map_or("", |(_, name)| name)
     }
 }
 
@@ -181,129 +175,33 @@ fn decode<T: DeserializeOwned>(topic: Topic, body: &[u8]) -> Result<T, PayloadEr
     serde_json::from_value(value).map_err(|e| shape(topic, e.to_string()))
 }
 
+/// What a payload yields before it becomes an event: the kind, the id of the
+/// resource it is about (for the fact id) and its own time, if it has one.
+type Parsed = (EventKind, String, Option<Timestamp>);
+
 /// Parses a verified delivery into its canonical event.
 pub fn parse(delivery: &Delivery<'_>) -> Result<Event, PayloadError> {
     let topic = delivery.topic;
     let (kind, resource, at) = match topic {
-        Topic::CustomersCreate | Topic::CustomersUpdate => {
-            let p: customer::Payload = decode(topic, delivery.body)?;
-            let at = p.updated_at.or(p.created_at);
-            let (c, id) = p.into_customer().map_err(|e| shape(topic, e))?;
-            (EventKind::CustomerUpserted(c), id, at)
-        }
-        Topic::CheckoutsCreate | Topic::CheckoutsUpdate => {
-            let p: checkout::Payload = decode(topic, delivery.body)?;
-            let at = p.updated_at.or(p.created_at);
-            let c = p.into_checkout().map_err(|e| shape(topic, e))?;
-            let resource = c.token.clone();
-            (EventKind::CheckoutUpdated(c), resource, at)
-        }
+        Topic::CustomersCreate | Topic::CustomersUpdate => customer_event(delivery)?,
+        Topic::CheckoutsCreate | Topic::CheckoutsUpdate => checkout_event(delivery)?,
         Topic::OrdersCreate
         | Topic::OrdersPaid
         | Topic::OrdersCancelled
-        | Topic::OrdersFulfilled => {
-            let p: order::Payload = decode(topic, delivery.body)?;
-            let at = match topic {
-                Topic::OrdersCreate => p.created_at.or(p.updated_at),
-                Topic::OrdersCancelled => p.cancelled_at.or(p.updated_at),
-                Topic::OrdersFulfilled => p.fulfilled_at().or(p.updated_at),
-                _ => p.updated_at.or(p.created_at),
-            };
-            let o = p.into_order().map_err(|e| shape(topic, e))?;
-            let resource = o.order_id.to_string();
-            let kind = match topic {
-                Topic::OrdersCreate => EventKind::OrderPlaced(o),
-                Topic::OrdersPaid => EventKind::OrderPaid(o),
-                Topic::OrdersFulfilled => EventKind::OrderFulfilled(o),
-                _ => EventKind::OrderCancelled(o),
-            };
-            (kind, resource, at)
-        }
-        Topic::FulfillmentsCreate | Topic::FulfillmentsUpdate => {
-            let p: privacy::FulfillmentPayload = decode(topic, delivery.body)?;
-            let at = p.updated_at.or(p.created_at);
-            let s = p.into_shipment().map_err(|e| shape(topic, e))?;
-            let resource = s.fulfillment_id.to_string();
-            (EventKind::ShipmentUpdated(s), resource, at)
-        }
-        Topic::RefundsCreate => {
-            let p: privacy::RefundPayload = decode(topic, delivery.body)?;
-            let at = p.processed_at.or(p.created_at);
-            let r = p.into_refund().map_err(|e| shape(topic, e))?;
-            let resource = r.refund_id.to_string();
-            (EventKind::OrderRefunded(r), resource, at)
-        }
-        Topic::CustomersDelete => {
-            let p: privacy::DeletePayload = decode(topic, delivery.body)?;
-            let resource = p.id.to_string();
-            let person = p.into_person().map_err(|e| shape(topic, e))?;
-            (EventKind::CustomerDeleted(person), resource, None)
-        }
+        | Topic::OrdersFulfilled => order_event(delivery)?,
+        Topic::FulfillmentsCreate | Topic::FulfillmentsUpdate => shipment_event(delivery)?,
+        Topic::RefundsCreate => refund_event(delivery)?,
+        Topic::CustomersDelete => deletion_event(delivery)?,
         Topic::SubscriptionContractsCreate
         | Topic::SubscriptionContractsUpdate
         | Topic::SubscriptionContractsActivate
         | Topic::SubscriptionContractsPause
         | Topic::SubscriptionContractsCancel
         | Topic::SubscriptionContractsExpire
-        | Topic::SubscriptionContractsFail => {
-            let p: subscription::ContractPayload = decode(topic, delivery.body)?;
-            let resource = p.resource();
-            let status = match topic {
-                Topic::SubscriptionContractsPause => "paused",
-                Topic::SubscriptionContractsCancel => "cancelled",
-                Topic::SubscriptionContractsExpire => "expired",
-                Topic::SubscriptionContractsFail => "failed",
-                _ => "active",
-            };
-            let s = p.into_subscription(status).map_err(|e| shape(topic, e))?;
-            (EventKind::SubscriptionChanged(s), resource, None)
-        }
-        Topic::SubscriptionBillingAttemptsSuccess => {
-            let p: subscription::BillingPayload = decode(topic, delivery.body)?;
-            let resource = p.resource();
-            (
-                EventKind::SubscriptionBilled(p.into_billing()),
-                resource,
-                None,
-            )
-        }
+        | Topic::SubscriptionContractsFail => subscription_event(delivery)?,
+        Topic::SubscriptionBillingAttemptsSuccess => billing_event(delivery)?,
         Topic::CustomersDataRequest | Topic::CustomersRedact | Topic::ShopRedact => {
-            let p: privacy::PrivacyPayload = decode(topic, delivery.body)?;
-            // The topic and shop headers are not signed, the body is: a
-            // privacy topic's body must itself name the shop (and carry its
-            // id), so another topic's signed body replayed under a privacy
-            // topic, or one shop's request replayed as another's, is refused.
-            let Some(d) = &p.shop_domain else {
-                return Err(shape(topic, "missing field `shop_domain`"));
-            };
-            if ShopDomain::parse(d).ok().as_ref() != Some(delivery.shop) {
-                return Err(shape(
-                    topic,
-                    format!(
-                        "`shop_domain` {d} is not the shop that sent it ({})",
-                        delivery.shop
-                    ),
-                ));
-            }
-            if p.shop_id.is_none() {
-                return Err(shape(topic, "missing field `shop_id`"));
-            }
-            let kind = match topic {
-                Topic::ShopRedact => EventKind::ShopRedacted,
-                Topic::CustomersRedact => {
-                    EventKind::CustomerRedacted(p.into_request().map_err(|e| shape(topic, e))?)
-                }
-                _ => EventKind::DataRequested(p.into_request().map_err(|e| shape(topic, e))?),
-            };
-            let resource = match &kind {
-                EventKind::DataRequested(r) | EventKind::CustomerRedacted(r) => format!(
-                    "{}:{}",
-                    r.request_id.as_deref().unwrap_or(""),
-                    r.customer_id.map(|c| c.to_string()).unwrap_or_default()
-                ),
-                _ => delivery.shop.to_string(),
-            };
-            (kind, resource, None)
+            privacy_event(delivery)?
         }
     };
     let at = at.or(delivery.triggered_at).ok_or_else(|| {
@@ -326,6 +224,146 @@ pub fn parse(delivery: &Delivery<'_>) -> Result<Event, PayloadError> {
         },
         kind,
     })
+}
+
+fn customer_event(delivery: &Delivery<'_>) -> Result<Parsed, PayloadError> {
+    let topic = delivery.topic;
+    let p: customer::Payload = decode(topic, delivery.body)?;
+    let at = p.updated_at.or(p.created_at);
+    let (c, id) = p.into_customer().map_err(|e| shape(topic, e))?;
+    Ok((EventKind::CustomerUpserted(c), id, at))
+}
+
+fn checkout_event(delivery: &Delivery<'_>) -> Result<Parsed, PayloadError> {
+    let topic = delivery.topic;
+    let p: checkout::Payload = decode(topic, delivery.body)?;
+    let at = p.updated_at.or(p.created_at);
+    let c = p.into_checkout().map_err(|e| shape(topic, e))?;
+    let resource = c.token.clone();
+    Ok((EventKind::CheckoutUpdated(c), resource, at))
+}
+
+/// The four order topics share a payload; each takes its time from the field
+/// that names its own moment.
+fn order_event(delivery: &Delivery<'_>) -> Result<Parsed, PayloadError> {
+    let topic = delivery.topic;
+    let p: order::Payload = decode(topic, delivery.body)?;
+    let at = match topic {
+        Topic::OrdersCreate => p.created_at.or(p.updated_at),
+        Topic::OrdersCancelled => p.cancelled_at.or(p.updated_at),
+        Topic::OrdersFulfilled => p.fulfilled_at().or(p.updated_at),
+        _ => p.updated_at.or(p.created_at),
+    };
+    let o = p.into_order().map_err(|e| shape(topic, e))?;
+    let resource = o.order_id.to_string();
+    let kind = match topic {
+        Topic::OrdersCreate => EventKind::OrderPlaced(o),
+        Topic::OrdersPaid => EventKind::OrderPaid(o),
+        Topic::OrdersFulfilled => EventKind::OrderFulfilled(o),
+        _ => EventKind::OrderCancelled(o),
+    };
+    Ok((kind, resource, at))
+}
+
+fn shipment_event(delivery: &Delivery<'_>) -> Result<Parsed, PayloadError> {
+    let topic = delivery.topic;
+    let p: privacy::FulfillmentPayload = decode(topic, delivery.body)?;
+    let at = p.updated_at.or(p.created_at);
+    let s = p.into_shipment().map_err(|e| shape(topic, e))?;
+    let resource = s.fulfillment_id.to_string();
+    Ok((EventKind::ShipmentUpdated(s), resource, at))
+}
+
+fn refund_event(delivery: &Delivery<'_>) -> Result<Parsed, PayloadError> {
+    let topic = delivery.topic;
+    let p: privacy::RefundPayload = decode(topic, delivery.body)?;
+    let at = p.processed_at.or(p.created_at);
+    let r = p.into_refund().map_err(|e| shape(topic, e))?;
+    let resource = r.refund_id.to_string();
+    Ok((EventKind::OrderRefunded(r), resource, at))
+}
+
+fn deletion_event(delivery: &Delivery<'_>) -> Result<Parsed, PayloadError> {
+    let topic = delivery.topic;
+    let p: privacy::DeletePayload = decode(topic, delivery.body)?;
+    let resource = p.id.to_string();
+    let person = p.into_person().map_err(|e| shape(topic, e))?;
+    Ok((EventKind::CustomerDeleted(person), resource, None))
+}
+
+/// The contract topics share a payload; the topic says the status.
+fn subscription_event(delivery: &Delivery<'_>) -> Result<Parsed, PayloadError> {
+    let topic = delivery.topic;
+    let p: subscription::ContractPayload = decode(topic, delivery.body)?;
+    let resource = p.resource();
+    let status = match topic {
+        Topic::SubscriptionContractsPause => "paused",
+        Topic::SubscriptionContractsCancel => "cancelled",
+        Topic::SubscriptionContractsExpire => "expired",
+        Topic::SubscriptionContractsFail => "failed",
+        _ => "active",
+    };
+    let s = p.into_subscription(status).map_err(|e| shape(topic, e))?;
+    Ok((EventKind::SubscriptionChanged(s), resource, None))
+}
+
+fn billing_event(delivery: &Delivery<'_>) -> Result<Parsed, PayloadError> {
+    let p: subscription::BillingPayload = decode(delivery.topic, delivery.body)?;
+    let resource = p.resource();
+    Ok((
+        EventKind::SubscriptionBilled(p.into_billing()),
+        resource,
+        None,
+    ))
+}
+
+fn privacy_event(delivery: &Delivery<'_>) -> Result<Parsed, PayloadError> {
+    let topic = delivery.topic;
+    let p: privacy::PrivacyPayload = decode(topic, delivery.body)?;
+    check_privacy_shop(delivery, &p)?;
+    let kind = match topic {
+        Topic::ShopRedact => EventKind::ShopRedacted,
+        Topic::CustomersRedact => {
+            EventKind::CustomerRedacted(p.into_request().map_err(|e| shape(topic, e))?)
+        }
+        _ => EventKind::DataRequested(p.into_request().map_err(|e| shape(topic, e))?),
+    };
+    let resource = match &kind {
+        EventKind::DataRequested(r) | EventKind::CustomerRedacted(r) => format!(
+            "{}:{}",
+            r.request_id.as_deref().unwrap_or(""),
+            r.customer_id.map(|c| c.to_string()).unwrap_or_default()
+        ),
+        _ => delivery.shop.to_string(),
+    };
+    Ok((kind, resource, None))
+}
+
+/// The topic and shop headers are not signed, the body is: a privacy topic's
+/// body must itself name the shop (and carry its id), so another topic's
+/// signed body replayed under a privacy topic, or one shop's request replayed
+/// as another's, is refused.
+fn check_privacy_shop(
+    delivery: &Delivery<'_>,
+    p: &privacy::PrivacyPayload,
+) -> Result<(), PayloadError> {
+    let topic = delivery.topic;
+    let Some(d) = &p.shop_domain else {
+        return Err(shape(topic, "missing field `shop_domain`"));
+    };
+    if ShopDomain::parse(d).ok().as_ref() != Some(delivery.shop) {
+        return Err(shape(
+            topic,
+            format!(
+                "`shop_domain` {d} is not the shop that sent it ({})",
+                delivery.shop
+            ),
+        ));
+    }
+    if p.shop_id.is_none() {
+        return Err(shape(topic, "missing field `shop_id`"));
+    }
+    Ok(())
 }
 
 /// Shopify sends prices as decimal strings, but some apps send numbers.
@@ -383,6 +421,23 @@ fn line_items(
             })
         })
         .collect()
+}
+
+/// The currency of a checkout's or order's amounts: the one the buyer saw,
+/// else the shop's, else USD.
+fn currency(presentment: Option<String>, shop: Option<String>) -> String {
+    presentment.or(shop).unwrap_or_else(|| "USD".into())
+}
+
+/// `total_price`, when the payload has one, in `currency`.
+fn total_price(
+    total: Option<Decimal>,
+    currency: &str,
+) -> Result<Option<crate::money::Money>, String> {
+    total
+        .map(|t| crate::money::Money::parse(&t.as_string(), currency))
+        .transpose()
+        .map_err(|e| format!("total_price: {e}"))
 }
 
 fn email(raw: Option<String>, field: &str) -> Result<Option<crate::ids::EmailAddress>, String> {

@@ -2,7 +2,6 @@
 
 use super::{Address, Decimal, EmbeddedCustomer, LineItemPayload, country, email, line_items};
 use crate::event::{Order, Tracking};
-use crate::money::Money;
 use jiff::Timestamp;
 
 #[derive(serde::Deserialize)]
@@ -54,10 +53,7 @@ impl Payload {
     }
 
     pub(super) fn into_order(self) -> Result<Order, String> {
-        let currency = self
-            .presentment_currency
-            .or(self.currency)
-            .unwrap_or_else(|| "USD".into());
+        let currency = super::currency(self.presentment_currency, self.currency);
         let customer = self.customer;
         let email = email(
             self.email
@@ -65,11 +61,7 @@ impl Payload {
                 .or_else(|| customer.as_ref().and_then(|c| c.email.clone())),
             "email",
         )?;
-        let total = self
-            .total_price
-            .map(|t| Money::parse(&t.as_string(), &currency))
-            .transpose()
-            .map_err(|e| format!("total_price: {e}"))?;
+        let total = super::total_price(self.total_price, &currency)?;
         Ok(Order {
             anonymous_id: super::anonymous_id(&self.note_attributes),
             discount_codes: self

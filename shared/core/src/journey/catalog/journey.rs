@@ -58,16 +58,7 @@ pub(super) fn parse_definition(
     let file: File = serde_norway::from_str(&f.text).map_err(|e| yaml_error(f, e))?;
     let mut d = Diagnostics::new(f);
     let journey = format!("journey `{}` v{}", file.id, file.version);
-    if !is_snake_id(&file.id) {
-        d.at(
-            "id:",
-            0,
-            format!("{journey}: `id` must be lower_snake_case"),
-        );
-    }
-    if file.version == 0 {
-        d.at("version:", 0, format!("{journey}: `version` starts at 1"));
-    }
+    check_id_and_version(&file, &journey, &mut d);
     let trigger = match (&file.trigger, file.retired) {
         (Some(t), _) => parse_trigger(t, &journey, known, &mut d),
         (None, Some(_)) => retired_trigger(),
@@ -80,6 +71,38 @@ pub(super) fn parse_definition(
             return Err(d.into_errors());
         }
     };
+    check_goal_and_exit_events(&file, &journey, known, &mut d);
+    if file.steps.is_empty() && file.retired.is_none() {
+        d.at("steps:", 0, format!("{journey}: has no steps"));
+    }
+    let steps = parse_steps(&file.steps, &journey, known, &mut d);
+    check_steps_named(&steps, &journey, &mut d);
+    if d.is_empty() && !steps.is_empty() {
+        check_graph(&steps, &journey, &mut d);
+    }
+    check_journey_conditions(&file, &steps, &journey, known, &mut d);
+    check_topic(file.topic.as_deref(), &journey, known, &mut d);
+    let sending = merge(known.sending, &file.sending).unwrap_or_else(|(needle, msg)| {
+        d.at(&needle, 0, format!("{journey}, sending: {msg}"));
+        known.sending.clone()
+    });
+    d.finish(definition(file, sending, trigger, steps))
+}
+
+fn check_id_and_version(file: &File, journey: &str, d: &mut Diagnostics) {
+    if !is_snake_id(&file.id) {
+        d.at(
+            "id:",
+            0,
+            format!("{journey}: `id` must be lower_snake_case"),
+        );
+    }
+    if file.version == 0 {
+        d.at("version:", 0, format!("{journey}: `version` starts at 1"));
+    }
+}
+
+fn check_goal_and_exit_events(file: &File, journey: &str, known: &Known, d: &mut Diagnostics) {
     for (what, event) in file
         .goals
         .iter()
@@ -94,17 +117,13 @@ pub(super) fn parse_definition(
             );
         }
     }
-    if file.steps.is_empty() && file.retired.is_none() {
-        d.at("steps:", 0, format!("{journey}: has no steps"));
-    }
-    let steps = parse_steps(&file.steps, &journey, known, &mut d);
-    check_steps_named(&steps, &journey, &mut d);
-    if d.is_empty() && !steps.is_empty() {
-        check_graph(&steps, &journey, &mut d);
-    }
-    check_journey_conditions(&file, &steps, &journey, known, &mut d);
-    if let Some(t) = &file.topic
-        && !known.topics.iter().any(|x| &x.id == t)
+}
+
+/// The journey's topic of interest, if it names one, is declared in
+/// `journeys/_defaults.yaml`.
+fn check_topic(topic: Option<&str>, journey: &str, known: &Known, d: &mut Diagnostics) {
+    if let Some(t) = topic
+        && !known.topics.iter().any(|x| x.id == t)
     {
         d.at(
             "topic:",
@@ -120,11 +139,11 @@ pub(super) fn parse_definition(
             ),
         );
     }
-    let sending = merge(known.sending, &file.sending).unwrap_or_else(|(needle, msg)| {
-        d.at(&needle, 0, format!("{journey}, sending: {msg}"));
-        known.sending.clone()
-    });
-    d.finish(Definition {
+}
+
+/// The checked file as a definition.
+fn definition(file: File, sending: Rules, trigger: Trigger, steps: Vec<Step>) -> Definition {
+    Definition {
         sending,
         topic: file.topic,
         id: file.id,
@@ -151,7 +170,7 @@ pub(super) fn parse_definition(
             })
             .collect(),
         steps,
-    })
+    }
 }
 
 /// A retired journey without a trigger admits nobody; its runs finish or exit.

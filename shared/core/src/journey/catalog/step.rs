@@ -106,6 +106,21 @@ fn parse_step(
     at: &mut Place,
     d: &mut Diagnostics,
 ) -> Option<(StepKind, Option<usize>)> {
+    if !is_one_kind(s) {
+        at.err(
+            d,
+            &format!("id: {}", s.id),
+            "a step needs exactly one of `wait`, `wait_until`, `wait_until_date`, `wait_for`, `if`, `split`, `email`, `coupon`, `update`, `emit` or `exit`".to_string(),
+        );
+        return None;
+    }
+    check_keys_of_other_kinds(s, at, d);
+    let next = at.target("next", &s.next);
+    Some((step_kind(s, known, at, d), next))
+}
+
+/// Whether the step names exactly one kind.
+fn is_one_kind(s: &StepFile) -> bool {
     let kinds = [
         s.emit.is_some(),
         s.wait.is_some(),
@@ -119,14 +134,11 @@ fn parse_step(
         s.update.is_some(),
         s.exit,
     ];
-    if kinds.iter().filter(|k| **k).count() != 1 {
-        at.err(
-            d,
-            &format!("id: {}", s.id),
-            "a step needs exactly one of `wait`, `wait_until`, `wait_until_date`, `wait_for`, `if`, `split`, `email`, `coupon`, `update`, `emit` or `exit`".to_string(),
-        );
-        return None;
-    }
+    kinds.iter().filter(|k| **k).count() == 1
+}
+
+/// `then`/`else` and `from` belong to some kinds only.
+fn check_keys_of_other_kinds(s: &StepFile, at: &Place, d: &mut Diagnostics) {
     let branches = s.if_.is_some() || s.wait_for.is_some();
     if !branches && (s.then.is_some() || s.otherwise.is_some()) {
         at.err(
@@ -142,8 +154,11 @@ fn parse_step(
             "`from` only applies to a `wait` step".to_string(),
         );
     }
-    let next = at.target("next", &s.next);
-    let kind = if let Some(w) = &s.wait {
+}
+
+/// The step's one kind, each checked by its own function.
+fn step_kind(s: &StepFile, known: &Known, at: &mut Place, d: &mut Diagnostics) -> StepKind {
+    if let Some(w) = &s.wait {
         StepKind::Wait {
             duration: w.0,
             from_trigger: matches!(s.from, Some(WaitAnchor::Trigger)),
@@ -166,17 +181,7 @@ fn parse_step(
     } else if let Some(b) = &s.split {
         split(b, at, d)
     } else if let Some(t) = &s.email {
-        if !known.templates.contains_key(t) {
-            at.err(
-                d,
-                t,
-                format!("unknown template `{t}` (no templates/{t}/ folder)"),
-            );
-        }
-        StepKind::Email {
-            template: t.clone(),
-            transactional: s.transactional,
-        }
+        email(t, s.transactional, known, at, d)
     } else if let Some(u) = &s.update {
         update(u, known, at, d);
         StepKind::Update(u.clone())
@@ -184,8 +189,27 @@ fn parse_step(
         emit(detail_type, at, d)
     } else {
         StepKind::Exit
-    };
-    Some((kind, next))
+    }
+}
+
+fn email(
+    template: &str,
+    transactional: bool,
+    known: &Known,
+    at: &Place,
+    d: &mut Diagnostics,
+) -> StepKind {
+    if !known.templates.contains_key(template) {
+        at.err(
+            d,
+            template,
+            format!("unknown template `{template}` (no templates/{template}/ folder)"),
+        );
+    }
+    StepKind::Email {
+        template: template.to_string(),
+        transactional,
+    }
 }
 
 fn wait_until(w: &WaitUntilFile, at: &Place, d: &mut Diagnostics) -> StepKind {

@@ -7,11 +7,13 @@ use crate::ports::{
     Erasure, Privacy, StoreError, VersionedRun,
 };
 use waymark_core::contact::Contact;
-use waymark_core::event::{Event, EventKind, Lapse};
+use waymark_core::event::{Event, EventKind};
 use waymark_core::identity;
 use waymark_core::ids::{ContactId, ShopDomain};
 use waymark_core::journey::{Catalog, Effect, handle_event, handle_tick};
 use waymark_core::outbox::OutboxMessage;
+
+mod idle;
 
 /// Newest applied event ids remembered per contact.
 const RECENT_EVENTS: usize = 64;
@@ -232,83 +234,6 @@ impl<S: ContactStore> Processor<S> {
 }
 
 impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
-    /// The sweep found the contact silent past the inactivity threshold.
-    /// Unless it woke up meanwhile, a known person lapses (which journeys
-    /// trigger on) and an anonymous visitor is forgotten: everything of it
-    /// goes, so visitors who never come back do not stay in the table.
-    pub async fn handle_idle(
-        &self,
-        shop: &ShopDomain,
-        id: &ContactId,
-        now: jiff::Timestamp,
-    ) -> Result<Idle, ProcessError> {
-        let Some(state) = self.store.load_for_update(shop, id).await? else {
-            return Ok(Idle::Unchanged);
-        };
-        let still_idle = state.contact.idle_at.is_some_and(|t| t <= now);
-        if !still_idle {
-            return Ok(Idle::Unchanged);
-        }
-        if state.contact.is_anonymous() && state.contact.merged_into.is_none() {
-            self.forget_visitor(&state, now).await?;
-            return Ok(Idle::Forgotten);
-        }
-        let days = (self.catalog.audience().inactive_after.as_hours() / 24) as u32;
-        let event = Event {
-            id: format!("lapse-{}", state.contact.last_active_at().as_millisecond()),
-            shop: shop.clone(),
-            at: now,
-            source: waymark_core::event::Source {
-                platform: "waymark".into(),
-                topic: "sweep".into(),
-                delivery_id: String::new(),
-            },
-            kind: EventKind::Lapsed(Lapse { days }),
-        };
-        let report = self.handle_event_for(id, &event).await?;
-        Ok(if report.contact.is_some() && !report.replayed {
-            Idle::Lapsed
-        } else {
-            Idle::Unchanged
-        })
-    }
-
-    /// Forgets an anonymous visitor past the inactivity threshold: its
-    /// profile, runs, browser lookups, memberships and stored events; no
-    /// record is kept (nothing named anyone).
-    async fn forget_visitor(
-        &self,
-        state: &ContactState,
-        now: jiff::Timestamp,
-    ) -> Result<(), ProcessError> {
-        let c = &state.contact;
-        let erasure = Erasure {
-            shop: c.shop.clone(),
-            contact: Some(c.id.clone()),
-            merged: c.merged_from.iter().map(|m| m.contact.clone()).collect(),
-            customer_id: None,
-            emails: Vec::new(),
-            orders: Vec::new(),
-            contracts: Vec::new(),
-            anonymous_ids: c.anonymous_ids.clone(),
-            segments: c.segments.iter().cloned().collect(),
-            messages: state
-                .runs
-                .iter()
-                .flat_map(|r| OutboxMessage::ids_of_run(&c.shop, &c.id, &r.run))
-                .chain(c.exports.iter().cloned())
-                .collect(),
-            events: state.recent_events.fact_ids(),
-            reason: "anonymous/expired".into(),
-            request: None,
-            at: now,
-            proof: false,
-        };
-        let items = self.store.erase(&erasure).await?;
-        tracing::info!(shop = %c.shop, contact = %c.id, items, "anonymous visitor forgotten");
-        Ok(())
-    }
-
     /// Applies one event to its contact.
     pub async fn handle_event(&self, event: &Event) -> Result<Report, ProcessError> {
         if let EventKind::CampaignSend(send) = &event.kind {
@@ -543,12 +468,7 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
             customer_id: c.customer_id.or(named.customer_id),
             emails: own,
             orders,
-            contracts: c
-                .subscriptions
-                .iter()
-                .map(|s| s.contract_id)
-                .chain(c.past_contracts.iter().copied())
-                .collect(),
+            contracts: c.contract_ids().collect(),
             anonymous_ids: c.anonymous_ids.clone(),
             segments: c.segments.iter().cloned().collect(),
             messages: state
@@ -659,12 +579,7 @@ fn absorb(
         version: other.version,
         tombstone: (!o.is_anonymous()).then(|| o.tombstone(&contact.id)),
         emails: o.email.iter().chain(&o.past_emails).cloned().collect(),
-        contracts: o
-            .subscriptions
-            .iter()
-            .map(|s| s.contract_id)
-            .chain(o.past_contracts.iter().copied())
-            .collect(),
+        contracts: o.contract_ids().collect(),
         anonymous_ids: o.anonymous_ids.clone(),
         segments: o.segments.iter().cloned().collect(),
         runs: gone

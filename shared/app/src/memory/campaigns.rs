@@ -1,0 +1,119 @@
+//! The twin's campaign records and segment member pages.
+
+use super::MemoryStore;
+use crate::ports::{Member, StoreError};
+use jiff::Timestamp;
+use waymark_core::ids::ShopDomain;
+
+impl crate::ports::CampaignStore for MemoryStore {
+    async fn schedule(
+        &self,
+        shop: &ShopDomain,
+        campaign: &waymark_core::campaign::Campaign,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        use crate::ports::{CampaignPhase, CampaignState};
+        let mut s = self.lock();
+        let key = (shop.clone(), campaign.id.clone());
+        let version = match s.campaigns.get(&key) {
+            Some((_, st, _, _))
+                if !matches!(
+                    st.phase,
+                    CampaignPhase::Scheduled | CampaignPhase::Done | CampaignPhase::Cancelled
+                ) =>
+            {
+                return Ok(false);
+            }
+            Some((_, _, v, _)) => v + 1,
+            None => 1,
+        };
+        let state = CampaignState::scheduled(at);
+        s.campaigns.insert(
+            key,
+            (campaign.clone(), state, version, Some(campaign.starts_at())),
+        );
+        Ok(true)
+    }
+
+    async fn campaign(
+        &self,
+        shop: &ShopDomain,
+        id: &str,
+    ) -> Result<Option<crate::ports::CampaignRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .campaigns
+            .get(&(shop.clone(), id.to_string()))
+            .map(|(c, st, v, _)| crate::ports::CampaignRecord {
+                campaign: c.clone(),
+                state: st.clone(),
+                version: *v,
+            }))
+    }
+
+    async fn save_campaign(
+        &self,
+        shop: &ShopDomain,
+        id: &str,
+        state: &crate::ports::CampaignState,
+        version: u64,
+        due: Option<Timestamp>,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        match s.campaigns.get_mut(&(shop.clone(), id.to_string())) {
+            Some(entry)
+                if entry.2 == version
+                    && entry.1.phase != crate::ports::CampaignPhase::Cancelled =>
+            {
+                entry.1 = state.clone();
+                entry.2 = version + 1;
+                entry.3 = due;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn cancel(&self, shop: &ShopDomain, id: &str) -> Result<bool, StoreError> {
+        use crate::ports::CampaignPhase;
+        let mut s = self.lock();
+        match s.campaigns.get_mut(&(shop.clone(), id.to_string())) {
+            Some(entry)
+                if !matches!(
+                    entry.1.phase,
+                    CampaignPhase::Done | CampaignPhase::Cancelled
+                ) =>
+            {
+                entry.1.phase = CampaignPhase::Cancelled;
+                entry.2 += 1;
+                entry.3 = None;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn member_page(
+        &self,
+        shop: &ShopDomain,
+        segment: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Member>, Option<String>), StoreError> {
+        let s = self.lock();
+        let mut all = s.members_of(shop, segment);
+        all.sort_by(|a, b| a.contact.as_str().cmp(b.contact.as_str()));
+        let page: Vec<Member> = all
+            .into_iter()
+            .filter(|m| after.is_none_or(|a| m.contact.as_str() > a))
+            .take(limit + 1)
+            .collect();
+        if page.len() > limit {
+            let page: Vec<Member> = page.into_iter().take(limit).collect();
+            let next = page.last().map(|m| m.contact.as_str().to_string());
+            Ok((page, next))
+        } else {
+            Ok((page, None))
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! The store subscriptions (contracts) a contact holds, as their facts
+//! said; a bounded list where ended ones go first.
+
+use super::Contact;
+use crate::event::{Billing, Event, Subscription};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// A subscription as the profile keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionState {
+    pub contract_id: u64,
+    pub status: String,
+    pub interval: Option<crate::event::Cadence>,
+    /// When its newest cycle was billed.
+    pub billed_at: Option<Timestamp>,
+    /// Cycles billed so far (as Waymark saw them).
+    pub cycles: u32,
+    /// Logical time of the newest contract fact applied.
+    pub changed_at: Option<Timestamp>,
+}
+
+impl SubscriptionState {
+    pub fn is_active(&self) -> bool {
+        self.status == "active"
+    }
+}
+
+/// Subscriptions a contact remembers.
+const SUBSCRIPTIONS_KEPT: usize = 10;
+
+impl Contact {
+    /// The subscription of this contract, created if new.
+    fn subscription(&mut self, contract_id: u64) -> &mut SubscriptionState {
+        let i = match self
+            .subscriptions
+            .iter()
+            .position(|s| s.contract_id == contract_id)
+        {
+            Some(i) => i,
+            None => {
+                self.subscriptions.push(SubscriptionState {
+                    contract_id,
+                    status: "active".into(),
+                    interval: None,
+                    billed_at: None,
+                    cycles: 0,
+                    changed_at: None,
+                });
+                if self.subscriptions.len() > SUBSCRIPTIONS_KEPT {
+                    // The oldest ended one goes first, else the oldest.
+                    let drop = self
+                        .subscriptions
+                        .iter()
+                        .position(|s| !s.is_active())
+                        .unwrap_or(0);
+                    let gone = self.subscriptions.remove(drop);
+                    if !self.past_contracts.contains(&gone.contract_id) {
+                        self.past_contracts.push(gone.contract_id);
+                    }
+                }
+                self.subscriptions.len() - 1
+            }
+        };
+        &mut self.subscriptions[i]
+    }
+
+    /// Whether any of the contact's subscriptions is active.
+    pub fn subscribed_to_something(&self) -> bool {
+        self.subscriptions.iter().any(SubscriptionState::is_active)
+    }
+
+    /// Every contract the contact holds or held (each has a lookup).
+    pub fn contract_ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.subscriptions
+            .iter()
+            .map(|s| s.contract_id)
+            .chain(self.past_contracts.iter().copied())
+    }
+
+    /// A contract fact: the newest one sets the status and interval.
+    pub(super) fn apply_subscription_change(&mut self, s: &Subscription, event: &Event) {
+        let sub = self.subscription(s.contract_id);
+        if sub.changed_at.is_none_or(|t| event.at >= t) {
+            sub.status = s.status.clone();
+            sub.interval = s.interval.or(sub.interval);
+            sub.changed_at = Some(event.at);
+        }
+    }
+
+    /// A billed cycle.
+    pub(super) fn apply_billing(&mut self, b: &Billing, at: Timestamp) {
+        let sub = self.subscription(b.contract_id);
+        sub.cycles += 1;
+        sub.billed_at = Some(sub.billed_at.map_or(at, |t| t.max(at)));
+    }
+}
