@@ -10,10 +10,11 @@ use jiff::{SignedDuration, Timestamp};
 use std::time::Instant;
 use waymark_app::memory::MemoryStore;
 use waymark_app::process::Processor;
+use waymark_bench::{catalog_with, signup};
 use waymark_core::contact::Contact;
-use waymark_core::event::{Customer, Event, EventKind, Source};
-use waymark_core::ids::{ContactId, EmailAddress, ShopDomain};
-use waymark_core::journey::{Catalog, ContentFile, handle_event, handle_tick};
+use waymark_core::event::Event;
+use waymark_core::ids::{ContactId, ShopDomain};
+use waymark_core::journey::{handle_event, handle_tick};
 
 const MIXED: &str = "id: bench_mixed
 version: 1
@@ -77,49 +78,12 @@ steps:
 ";
 const CONTROL_STEPS: u64 = 7;
 
-fn catalog(journey: &str) -> Catalog {
-    let mut files: Vec<ContentFile> = waymark_content::files()
-        .into_iter()
-        .filter(|f| f.path.starts_with("templates/"))
-        .collect();
-    files.push(ContentFile {
-        path: "journeys/bench.yaml".into(),
-        text: journey.into(),
-    });
-    Catalog::from_files(&files).expect("bench journey is valid")
-}
-
-fn event(shop: &ShopDomain, i: u64, at: Timestamp) -> Event {
-    Event {
-        id: format!("e{i}"),
-        shop: shop.clone(),
-        at,
-        source: Source {
-            platform: "bench".into(),
-            topic: "customers/create".into(),
-            delivery_id: format!("d{i}"),
-        },
-        kind: EventKind::CustomerUpserted(Customer {
-            customer_id: i,
-            email: Some(EmailAddress::parse(&format!("c{i}@example.com")).unwrap()),
-            first_name: Some("Ana".into()),
-            last_name: None,
-            accepts_marketing: Some(true),
-            country: None,
-            province: None,
-            tags: vec![],
-            phone: None,
-            opted_out: false,
-        }),
-    }
-}
-
 fn step_function(name: &str, journey: &str, steps_per_run: u64, contacts: u64) {
-    let catalog = catalog(journey);
+    let catalog = catalog_with(journey);
     let shop = ShopDomain::parse("bench.myshopify.com").unwrap();
     let t0: Timestamp = "2026-11-23T10:00:00Z".parse().unwrap();
     let later = t0.checked_add(SignedDuration::from_hours(24 * 7)).unwrap();
-    let events: Vec<Event> = (0..contacts).map(|i| event(&shop, i, t0)).collect();
+    let events: Vec<Event> = (0..contacts).map(|i| signup(&shop, i, t0)).collect();
     let mut people: Vec<Contact> = (0..contacts)
         .map(|i| Contact::new(ContactId::for_customer(i), shop.clone(), t0))
         .collect();
@@ -147,7 +111,7 @@ fn process_service(contacts: u64) {
     let processor = Processor::new(catalog, store);
     let shop = ShopDomain::parse("bench.myshopify.com").unwrap();
     let t0: Timestamp = "2026-11-23T10:00:00Z".parse().unwrap();
-    let events: Vec<Event> = (0..contacts).map(|i| event(&shop, i, t0)).collect();
+    let events: Vec<Event> = (0..contacts).map(|i| signup(&shop, i, t0)).collect();
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();

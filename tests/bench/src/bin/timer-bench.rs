@@ -12,10 +12,9 @@ use waymark_app::memory::MemoryStore;
 use waymark_app::ports::{Commit, ContactStore, DUE_SHARDS, DueIndex};
 use waymark_app::process::Processor;
 use waymark_app::timer::{CONTACTS_IN_FLIGHT, Scope, tick};
+use waymark_bench::{catalog_with, signup};
 use waymark_core::contact::Contact;
-use waymark_core::event::{Customer, Event, EventKind, Source};
-use waymark_core::ids::{ContactId, EmailAddress, ShopDomain};
-use waymark_core::journey::{Catalog, ContentFile};
+use waymark_core::ids::{ContactId, ShopDomain};
 
 /// A journey whose first step waits an hour, then mails.
 const WAIT_THEN_MAIL: &str = "id: bench_wait
@@ -38,43 +37,6 @@ const ROUND_TRIPS_PER_CONTACT: f64 = 2.0;
 /// Write units a fired tick costs, as `ddb-cost` measured them on contacts
 /// aged 150 and 365 days (a wait that fires, a review).
 const TICK_WCU: [f64; 2] = [7.0, 18.0];
-
-fn catalog() -> Catalog {
-    let mut files: Vec<ContentFile> = waymark_content::files()
-        .into_iter()
-        .filter(|f| f.path.starts_with("templates/"))
-        .collect();
-    files.push(ContentFile {
-        path: "journeys/bench.yaml".into(),
-        text: WAIT_THEN_MAIL.into(),
-    });
-    Catalog::from_files(&files).expect("bench journey is valid")
-}
-
-fn signup(shop: &ShopDomain, i: u64, at: Timestamp) -> Event {
-    Event {
-        id: format!("e{i}"),
-        shop: shop.clone(),
-        at,
-        source: Source {
-            platform: "bench".into(),
-            topic: "customers/create".into(),
-            delivery_id: format!("d{i}"),
-        },
-        kind: EventKind::CustomerUpserted(Customer {
-            customer_id: i,
-            email: Some(EmailAddress::parse(&format!("c{i}@example.com")).unwrap()),
-            first_name: Some("Ana".into()),
-            last_name: None,
-            accepts_marketing: Some(true),
-            country: None,
-            province: None,
-            tags: vec![],
-            phone: None,
-            opted_out: false,
-        }),
-    }
-}
 
 /// A contact whose review falls due at `at`.
 fn review(shop: &ShopDomain, i: u64, at: Timestamp) -> Commit {
@@ -109,7 +71,7 @@ fn main() {
 async fn herd(items: u64) {
     let shop = ShopDomain::parse("bench.myshopify.com").unwrap();
     let store = MemoryStore::default();
-    let processor = Processor::new(catalog(), store.clone());
+    let processor = Processor::new(catalog_with(WAIT_THEN_MAIL), store.clone());
     // The waits: signups spread over one minute, each waiting an hour.
     let t0: Timestamp = "2026-11-23T10:00:00Z".parse().unwrap();
     let waits = items / 2;
