@@ -83,21 +83,19 @@ impl<O: Outbox + Suppressions + Counters, M: Mailer, P: Publisher> Dispatcher<O,
         self
     }
 
-    /// Counts a sent email for the results, before it is marked sent: if
-    /// marking fails and the message goes again, the count is not repeated
-    /// (counted once per message). A failure to count is logged, never a
-    /// reason to send again.
-    async fn count_sent(&self, m: &OutboxMessage) {
-        self.count(m, waymark_core::analytics::field::SENT).await;
-    }
-
-    /// Counts `measure` (sent, failed) once for the message.
-    async fn count(&self, m: &OutboxMessage, measure: &str) {
+    /// Counts `measure` (sent, failed, suppressed…) once for the message,
+    /// on the day of this attempt. A send is counted before it is marked
+    /// sent: if marking fails and the message goes again, the count is not
+    /// repeated (counted once per message). A failure to count is logged,
+    /// never a reason to send again.
+    async fn count(&self, claimed: &Claimed, deadline: jiff::Timestamp, measure: &str) {
         use waymark_core::analytics::{Counts, Key, day};
+        let m = &claimed.message;
         if !matches!(m.channel, Channel::Email { .. }) {
             return;
         }
-        let key = Key::new(day(m.queued_at, &self.zone), &m.journey, m.version, "");
+        let at = attempted_at(claimed, deadline);
+        let key = Key::new(day(at, &self.zone), &m.journey, m.version, "");
         let mut counts = Counts::default();
         counts.add(&key, measure, 1);
         counts.add(
@@ -109,11 +107,7 @@ impl<O: Outbox + Suppressions + Counters, M: Mailer, P: Publisher> Dispatcher<O,
             1,
         );
         let once = format!("{measure}#{}", m.id);
-        if let Err(e) = self
-            .outbox
-            .count_once(&m.shop, &once, m.queued_at, &counts)
-            .await
-        {
+        if let Err(e) = self.outbox.count_once(&m.shop, &once, at, &counts).await {
             tracing::warn!(outbox_id = %m.id, error = %e, "send not counted");
         }
     }
@@ -141,7 +135,10 @@ impl<O: Outbox + Suppressions + Counters, M: Mailer, P: Publisher> Dispatcher<O,
                 template,
                 transactional,
             } => {
-                if let Some(reason) = self.suppressed(id, &claimed, to, *transactional).await? {
+                if let Some(reason) = self
+                    .suppressed(id, &claimed, to, *transactional, deadline)
+                    .await?
+                {
                     return Ok(Outcome::Suppressed(reason));
                 }
                 self.send_email(m, to, template, *transactional).await
@@ -163,6 +160,7 @@ impl<O: Outbox + Suppressions + Counters, M: Mailer, P: Publisher> Dispatcher<O,
         claimed: &Claimed,
         to: &EmailAddress,
         transactional: bool,
+        deadline: jiff::Timestamp,
     ) -> Result<Option<String>, StoreError> {
         let m = &claimed.message;
         let state = self.outbox.suppression_state(&m.shop, to).await?;
@@ -170,8 +168,12 @@ impl<O: Outbox + Suppressions + Counters, M: Mailer, P: Publisher> Dispatcher<O,
             return Ok(None);
         };
         self.outbox.skip(claimed, &reason).await?;
-        self.count(m, waymark_core::analytics::field::SUPPRESSED)
-            .await;
+        self.count(
+            claimed,
+            deadline,
+            waymark_core::analytics::field::SUPPRESSED,
+        )
+        .await;
         tracing::info!(outbox_id = id, reason, "suppressed; not sent");
         Ok(Some(reason))
     }
@@ -198,12 +200,17 @@ impl<O: Outbox + Suppressions + Counters, M: Mailer, P: Publisher> Dispatcher<O,
         deadline: jiff::Timestamp,
     ) -> Result<Outcome, StoreError> {
         let m = &claimed.message;
-        self.count_sent(m).await;
+        self.count(claimed, deadline, waymark_core::analytics::field::SENT)
+            .await;
         if claimed.unsure {
             // An earlier attempt's outcome was never known: SES has
             // no idempotency key, so this may be a second delivery.
-            self.count(m, waymark_core::analytics::field::MAYBE_DUPLICATED)
-                .await;
+            self.count(
+                claimed,
+                deadline,
+                waymark_core::analytics::field::MAYBE_DUPLICATED,
+            )
+            .await;
             tracing::warn!(
                 outbox_id = id,
                 attempt = claimed.attempt,
@@ -245,7 +252,8 @@ impl<O: Outbox + Suppressions + Counters, M: Mailer, P: Publisher> Dispatcher<O,
             }
             AfterFailure::Park(reason) => {
                 self.outbox.park(claimed, &reason).await?;
-                self.count(m, waymark_core::analytics::field::FAILED).await;
+                self.count(claimed, deadline, waymark_core::analytics::field::FAILED)
+                    .await;
                 tracing::error!(
                     outbox_id = id,
                     attempt = claimed.attempt,
@@ -371,6 +379,20 @@ impl<O: Outbox + Suppressions + Counters, M: Mailer, P: Publisher> Dispatcher<O,
             rendered.text = waymark_core::campaign::add_utm(&rendered.text, origin, &utm);
         }
         Ok(())
+    }
+}
+
+/// When an attempt happened, for the day it is counted on: a first attempt
+/// when the message was due (queued, or held until its hour); a retry, which
+/// may come on a later day, when it was made (its invocation's deadline, at
+/// most the function's timeout after the send).
+fn attempted_at(claimed: &Claimed, deadline: jiff::Timestamp) -> jiff::Timestamp {
+    let m = &claimed.message;
+    let due = m.not_before.map_or(m.queued_at, |t| t.max(m.queued_at));
+    if claimed.attempt <= 1 {
+        due
+    } else {
+        deadline.max(due)
     }
 }
 
@@ -619,6 +641,41 @@ mod tests {
         );
         assert!(mailer.sent().is_empty());
         assert_eq!(store.outbox()[0].error.as_deref(), Some(error.as_str()));
+    }
+
+    #[tokio::test]
+    async fn a_retry_sent_the_next_day_is_counted_on_the_day_it_went() {
+        use crate::ports::Counters;
+        use waymark_core::analytics::field;
+        // Queued at 11:00; the first attempt, late in the evening, is
+        // throttled; the retry goes just after midnight.
+        let (d, store, mailer, key) = setup(good_params()).await;
+        mailer.fail_next([SendFailure::Transient("Throttling".into())]);
+        let Outcome::Retry(retry) = d.dispatch(&key, at("2026-11-23T23:59:30Z")).await.unwrap()
+        else {
+            panic!("a throttle is retried")
+        };
+        store.requeue(&key, retry).await.unwrap();
+        assert!(matches!(
+            d.dispatch(&key, at("2026-11-24T00:01:30Z")).await.unwrap(),
+            Outcome::Sent(_)
+        ));
+        let shop = ShopDomain::parse("demo.myshopify.com").unwrap();
+        let sent_on = |day: jiff::civil::Date| {
+            let store = store.clone();
+            let shop = shop.clone();
+            async move {
+                let counts = store.read_counts(&shop, day, day).await.unwrap();
+                counts
+                    .0
+                    .iter()
+                    .filter(|(k, _)| k.step.is_empty())
+                    .map(|(_, f)| f.get(field::SENT).copied().unwrap_or(0))
+                    .sum::<i64>()
+            }
+        };
+        assert_eq!(sent_on(jiff::civil::date(2026, 11, 23)).await, 0);
+        assert_eq!(sent_on(jiff::civil::date(2026, 11, 24)).await, 1);
     }
 
     #[tokio::test]
