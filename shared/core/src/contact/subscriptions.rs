@@ -33,13 +33,14 @@ impl Contact {
     /// The subscription of this contract, created if new.
     fn subscription(&mut self, contract_id: u64) -> &mut SubscriptionState {
         let i = match self
+            .commerce
             .subscriptions
             .iter()
             .position(|s| s.contract_id == contract_id)
         {
             Some(i) => i,
             None => {
-                self.subscriptions.push(SubscriptionState {
+                self.commerce.subscriptions.push(SubscriptionState {
                     contract_id,
                     status: "active".into(),
                     interval: None,
@@ -47,35 +48,40 @@ impl Contact {
                     cycles: 0,
                     changed_at: None,
                 });
-                if self.subscriptions.len() > SUBSCRIPTIONS_KEPT {
+                if self.commerce.subscriptions.len() > SUBSCRIPTIONS_KEPT {
                     // The oldest ended one goes first, else the oldest.
                     let drop = self
+                        .commerce
                         .subscriptions
                         .iter()
                         .position(|s| !s.is_active())
                         .unwrap_or(0);
-                    let gone = self.subscriptions.remove(drop);
-                    if !self.past_contracts.contains(&gone.contract_id) {
-                        self.past_contracts.push(gone.contract_id);
+                    let gone = self.commerce.subscriptions.remove(drop);
+                    if !self.commerce.past_contracts.contains(&gone.contract_id) {
+                        self.commerce.past_contracts.push(gone.contract_id);
                     }
                 }
-                self.subscriptions.len() - 1
+                self.commerce.subscriptions.len() - 1
             }
         };
-        &mut self.subscriptions[i]
+        &mut self.commerce.subscriptions[i]
     }
 
     /// Whether any of the contact's subscriptions is active.
     pub fn subscribed_to_something(&self) -> bool {
-        self.subscriptions.iter().any(SubscriptionState::is_active)
+        self.commerce
+            .subscriptions
+            .iter()
+            .any(SubscriptionState::is_active)
     }
 
     /// Every contract the contact holds or held (each has a lookup).
     pub fn contract_ids(&self) -> impl Iterator<Item = u64> + '_ {
-        self.subscriptions
+        self.commerce
+            .subscriptions
             .iter()
             .map(|s| s.contract_id)
-            .chain(self.past_contracts.iter().copied())
+            .chain(self.commerce.past_contracts.iter().copied())
     }
 
     /// A contract fact: the newest one sets the status and interval.
