@@ -8,6 +8,7 @@ mod apply;
 mod consent;
 mod merge;
 mod products;
+mod stored;
 mod subscriptions;
 
 pub use consent::Consent;
@@ -19,7 +20,6 @@ use crate::activity::Activity;
 use crate::ids::{ContactId, EmailAddress, ShopDomain};
 use crate::money::Money;
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 
 /// How many recent ordered checkout tokens a contact remembers, so a late
 /// checkout webhook for an already-ordered cart never starts a reminder.
@@ -27,195 +27,146 @@ const ORDERED_CHECKOUTS_KEPT: usize = 20;
 const INTERESTS_KEPT: usize = 20;
 const ANONYMOUS_KEPT: usize = 50;
 
-/// A contact's profile. Its facts are grouped by concern; the stored
-/// document is flat (every group is flattened), so it reads and writes the
-/// same JSON object as before the groups.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A contact's profile, its facts grouped by concern. It is stored as one
+/// flat JSON object (`stored.rs`), the same as before the groups.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Contact {
     pub id: ContactId,
     pub shop: ShopDomain,
     pub first_seen_at: Timestamp,
     /// Logical time of the newest profile fact applied.
     pub profile_at: Option<Timestamp>,
-    #[serde(flatten)]
     pub identity: Identity,
-    #[serde(flatten)]
     pub marketing: Marketing,
-    #[serde(flatten)]
     pub commerce: Commerce,
-    #[serde(flatten)]
     pub audience: Audience,
-    #[serde(flatten)]
     pub schedule: Schedule,
     /// Ids of outbox messages its runs do not name: privacy exports, and
     /// what merged contacts were sent (erased with it).
-    #[serde(default)]
     pub exports: Vec<String>,
     /// The newest entry of each journey and run key: what re-entry and
     /// cooldowns read once ended runs have expired.
-    #[serde(default, skip_serializing_if = "crate::history::History::is_empty")]
     pub history: crate::history::History,
 }
 
 /// Who the contact is: ids, names, addresses and where they live.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Identity {
     pub customer_id: Option<u64>,
     pub email: Option<EmailAddress>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
-    #[serde(default)]
     pub phone: Option<String>,
     /// Anonymous visitor ids merged into (or first seen on) this contact.
-    #[serde(default)]
     pub anonymous_ids: Vec<String>,
     /// Addresses the contact had before its current one.
-    #[serde(default)]
     pub past_emails: Vec<EmailAddress>,
     /// Contacts merged into this one, with when.
-    #[serde(default)]
     pub merged_from: Vec<Merge>,
     /// Set on what is left of a contact merged into another: lookups that
     /// still name it (an old order, a past address) lead there.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<ContactId>,
     /// ISO country of the newest address seen.
-    #[serde(default)]
     pub country: Option<String>,
     /// Its state or province code, for countries with several zones.
-    #[serde(default)]
     pub province: Option<String>,
     /// The storefront language, newest seen (`en-ie`, `fr`): picks template variants.
-    #[serde(default)]
     pub locale: Option<String>,
     /// The browser's IANA zone, newest seen.
-    #[serde(default)]
     pub time_zone: Option<String>,
 }
 
 /// Email marketing: consent, topic choices and the sends the cap counts.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Marketing {
     /// Email marketing consent: the newest fact, with its source and time.
-    #[serde(default)]
     pub consent: Option<Consent>,
     /// Email topics the contact opted out of (the preference page).
-    #[serde(default)]
     pub topics_out: std::collections::BTreeSet<String>,
     /// A signup form's opt-in waiting for its confirmation link (double
     /// opt-in): when it was asked for.
-    #[serde(default)]
     pub opt_in_pending_at: Option<Timestamp>,
     /// When the person last opted out themselves (a link, a complaint,
     /// Shopify's `unsubscribed`, a sunset): from then on only a confirmed
     /// double opt-in subscribes them again.
-    #[serde(default)]
     pub opted_out_at: Option<Timestamp>,
     /// Logical times of the newest marketing emails queued, for the cap.
-    #[serde(default)]
     pub marketing_sent: Vec<Timestamp>,
 }
 
 /// What the contact bought and holds: orders, products, coupons, subscriptions.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Commerce {
     pub order_count: u32,
-    #[serde(default)]
     pub first_order_at: Option<Timestamp>,
     pub last_order_at: Option<Timestamp>,
     /// Order totals less refunds, in the currency of the first order.
-    #[serde(default)]
     pub total_spent: Option<Money>,
-    #[serde(default)]
     pub ordered_checkouts: Vec<String>,
     /// Products viewed, newest last (bounded).
-    #[serde(default)]
     pub viewed: Vec<Seen>,
     /// Products bought, newest last (bounded).
-    #[serde(default)]
     pub bought: Vec<Seen>,
     /// Coupon codes journeys gave the contact, newest last (bounded).
-    #[serde(default)]
     pub coupons: Vec<crate::coupon::Coupon>,
     /// The contact's subscriptions (contracts), newest last (bounded).
-    #[serde(default)]
     pub subscriptions: Vec<SubscriptionState>,
     /// Contracts no longer kept in `subscriptions` (their lookups must go
     /// too when the person is erased).
-    #[serde(default)]
     pub past_contracts: Vec<u64>,
     /// The newest orders attributed to an email (bounded), so a refund or
     /// cancellation comes off the journey that earned it.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attributed: Vec<crate::analytics::Attributed>,
 }
 
 /// How the shop sees the contact: tags, properties, score, stage, segments, RFM and activity.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Audience {
     /// Tags set by journeys (and later by segments and imports).
-    #[serde(default)]
     pub tags: std::collections::BTreeSet<String>,
     /// The tags the shop's own customer record gave (the record is the
     /// whole set: a tag it no longer lists leaves the profile; tags journeys
     /// set are not among these and stay).
-    #[serde(default)]
     pub store_tags: std::collections::BTreeSet<String>,
     /// Custom properties set by journeys.
-    #[serde(default)]
     pub properties: std::collections::BTreeMap<String, serde_json::Value>,
-    #[serde(default)]
     pub score: i64,
     /// When `score` was last computed (it decays from there).
-    #[serde(default)]
     pub score_at: Option<Timestamp>,
     /// Lifecycle stage, as journeys set it.
-    #[serde(default)]
     pub stage: Option<String>,
     /// When the lifecycle stage last changed.
-    #[serde(default)]
     pub stage_at: Option<Timestamp>,
     /// The journey that set the current stage (`update: {stage}`), if one
     /// did: the lifecycle rules then only move the contact further along.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stage_by: Option<String>,
     /// The segments the contact is in (kept current event by event).
-    #[serde(default)]
     pub segments: std::collections::BTreeSet<String>,
     /// Topics of interest (signup forms, content pages).
-    #[serde(default)]
     pub interests: std::collections::BTreeSet<String>,
     /// RFM scores under the store's thresholds, as of the newest event or
     /// review (the engine keeps them), and when recency next drops.
-    #[serde(default)]
     pub rfm: Option<crate::rfm::score::Rfm>,
-    #[serde(default)]
     pub rfm_changes_at: Option<Timestamp>,
     /// Per-day counts of what the contact did, for windowed conditions.
-    #[serde(default)]
     pub activity: Activity,
     /// Newest open, click or order.
-    #[serde(default)]
     pub last_engaged_at: Option<Timestamp>,
     /// Newest storefront visit (any site event).
-    #[serde(default)]
     pub last_visit_at: Option<Timestamp>,
     /// When the sweep last found the contact silent past the threshold.
-    #[serde(default)]
     pub lapsed_at: Option<Timestamp>,
 }
 
 /// When the contact is next due: a review, or the sweep's inactivity threshold.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Schedule {
     /// The next instant a time-based segment or stage rule can change: the
     /// contact is due for a review then (the timer's index holds it).
-    #[serde(default)]
     pub review_at: Option<Timestamp>,
     /// When the contact crosses the inactivity threshold if nothing happens
     /// (last sign of life + the threshold): its bucket in the sweep's index.
     /// `None` once lapsed, until it shows a sign of life again.
-    #[serde(default)]
     pub idle_at: Option<Timestamp>,
 }
 
