@@ -446,7 +446,7 @@ async fn a_complaint_suppresses_and_unsubscribes() {
     .unwrap();
     let consent = state.contact.marketing.consent.unwrap();
     assert!(!consent.subscribed);
-    assert_eq!(consent.source, "complaint");
+    assert_eq!(consent.source.as_str(), "complaint");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -102,7 +102,7 @@ impl Contact {
     /// The newer consent fact wins; a pending opt-in and an opt-out stay.
     fn absorb_consent(&mut self, other: &Contact) {
         if let Some(c) = &other.marketing.consent {
-            self.record_consent(c.subscribed, &c.source, c.at);
+            self.record_consent(c.subscribed, c.source.as_str(), c.at);
         }
         self.marketing.opt_in_pending_at = self
             .marketing

@@ -11,10 +11,10 @@ mod products;
 mod stored;
 mod subscriptions;
 
-pub use consent::Consent;
+pub use consent::{Consent, ConsentSource};
 pub use merge::Merge;
 pub use products::Seen;
-pub use subscriptions::SubscriptionState;
+pub use subscriptions::{SubscriptionState, SubscriptionStatus};
 
 use crate::activity::Activity;
 use crate::ids::{ContactId, EmailAddress, ShopDomain};

@@ -706,7 +706,7 @@ fn marketing_email_needs_consent_and_an_opt_out_stops_the_next_one() {
     ));
     assert_eq!(
         w.contact.marketing.consent.as_ref().unwrap().source,
-        "unsubscribe"
+        crate::contact::ConsentSource::Unsubscribe
     );
     w.tick(mins(10 * 24 * 60));
     assert_eq!(w.emails.len(), 1, "nothing after the unsubscribe");
