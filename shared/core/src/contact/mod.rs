@@ -2,7 +2,9 @@
 //! logical time: an older event never overwrites what a newer one said.
 //! `apply` folds in an event, `merge` folds in another profile of the same
 //! person; consent, subscriptions and remembered products have their own
-//! modules.
+//! modules. Its facts are grouped by concern (`identity`, `marketing`,
+//! `commerce`, `audience`, `schedule`); `stored` keeps the flat JSON object
+//! it is stored as, which must never change shape.
 
 mod apply;
 mod consent;
