@@ -443,7 +443,8 @@ mod tests {
                 Some(s) => (s.contact, s.version),
                 None => {
                     let mut c = Contact::new(id, shop.clone(), at("2026-11-01T00:00:00Z"));
-                    c.email = Some(EmailAddress::parse(&format!("m{i}@example.com")).unwrap());
+                    c.identity.email =
+                        Some(EmailAddress::parse(&format!("m{i}@example.com")).unwrap());
                     (c, 0)
                 }
             };

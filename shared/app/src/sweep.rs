@@ -95,11 +95,12 @@ mod tests {
                 shop.clone(),
                 t("2025-01-01T00:00:00Z"),
             );
-            c.email = Some(EmailAddress::parse(&format!("c{i}@example.com")).unwrap());
+            c.identity.email = Some(EmailAddress::parse(&format!("c{i}@example.com")).unwrap());
             // One contact's threshold a day, from 2026-01-01 on.
-            c.last_engaged_at =
+            c.audience.last_engaged_at =
                 Some(t("2025-10-03T00:00:00Z") + jiff::SignedDuration::from_hours(24 * i as i64));
-            c.idle_at = c
+            c.schedule.idle_at = c
+                .audience
                 .last_engaged_at
                 .map(|l| l + jiff::SignedDuration::from_hours(24 * 90));
             store.seed(ContactState {

@@ -273,7 +273,7 @@ mod tests {
                 shop.clone(),
                 at("2026-11-23T10:00:00Z"),
             );
-            contact.review_at = Some(at("2026-11-23T11:00:00Z"));
+            contact.schedule.review_at = Some(at("2026-11-23T11:00:00Z"));
             store
                 .commit(Commit {
                     contact,

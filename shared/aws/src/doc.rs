@@ -162,11 +162,13 @@ mod tests {
             for k in 0..60 {
                 let key = format!("product_viewed:category-number-{k}");
                 for _ in 0..=random() % 3 {
-                    c.activity.add(&key, day(d), (random() % 100_000) as i64);
+                    c.audience
+                        .activity
+                        .add(&key, day(d), (random() % 100_000) as i64);
                 }
             }
         }
-        assert_eq!(c.activity.keys(), waymark_core::activity::MAX_KEYS);
+        assert_eq!(c.audience.activity.keys(), waymark_core::activity::MAX_KEYS);
         let mut long = |what: &str, n: usize| -> Option<Arc<str>> {
             let text: String = (0..n / 16).map(|_| format!("{:016x}", random())).collect();
             Some(Arc::from(
@@ -183,11 +185,11 @@ mod tests {
                 image: long("images", 200),
                 at: day(i as i64),
             };
-            c.viewed.push(seen.clone());
-            c.bought.push(seen);
+            c.commerce.viewed.push(seen.clone());
+            c.commerce.bought.push(seen);
         }
-        c.viewed.truncate(20);
-        c.bought.truncate(50);
+        c.commerce.viewed.truncate(20);
+        c.commerce.bought.truncate(50);
         for i in 0..400u32 {
             c.history.record(
                 &format!("journey_{}", i % 40),
@@ -195,17 +197,19 @@ mod tests {
                 0,
                 day(i64::from(i)),
             );
-            c.anonymous_ids
+            c.identity
+                .anonymous_ids
                 .push(format!("anon-{:016x}{:016x}", random(), random()));
-            c.tags
+            c.audience
+                .tags
                 .insert(format!("shopify-tag-{:016x}{:016x}", random(), random()));
         }
-        c.anonymous_ids.truncate(50);
-        while c.tags.len() > 250 {
-            let last = c.tags.iter().next_back().cloned().unwrap();
-            c.tags.remove(&last);
+        c.identity.anonymous_ids.truncate(50);
+        while c.audience.tags.len() > 250 {
+            let last = c.audience.tags.iter().next_back().cloned().unwrap();
+            c.audience.tags.remove(&last);
         }
-        c.store_tags = c.tags.clone();
+        c.audience.store_tags = c.audience.tags.clone();
         let json = serde_json::to_vec(&c).unwrap();
         let AttributeValue::B(blob) = encode(&c).unwrap() else {
             panic!("a large profile is deflated");

@@ -324,7 +324,7 @@ async fn tick(
     for c in &outcome.effects {
         if !printer.labels.contains_key(&c.contact)
             && let Some(state) = store.load_for_update(&c.shop, &c.contact).await?
-            && let Some(email) = state.contact.email
+            && let Some(email) = state.contact.identity.email
         {
             printer.labels.insert(c.contact.clone(), email.to_string());
         }

@@ -100,9 +100,9 @@ fn sample_contact(first_name: Option<&str>, email: &str) -> Result<Contact> {
         ShopDomain::parse("demo.myshopify.com")?,
         "2026-11-23T10:00:00Z".parse()?,
     );
-    c.first_name = first_name.map(Into::into);
-    c.last_name = Some("Silva".into());
-    c.email = Some(EmailAddress::parse(email)?);
+    c.identity.first_name = first_name.map(Into::into);
+    c.identity.last_name = Some("Silva".into());
+    c.identity.email = Some(EmailAddress::parse(email)?);
     Ok(c)
 }
 
@@ -217,7 +217,7 @@ fn preview_contact(catalog: &Catalog, contact: Option<&Path>) -> Result<Contact>
         who["first_name"].as_str(),
         who["email"].as_str().unwrap_or("ana.silva@example.com"),
     )?;
-    c.last_name = who["last_name"].as_str().map(Into::into);
+    c.identity.last_name = who["last_name"].as_str().map(Into::into);
     give_sample_coupons(catalog, &mut c);
     Ok(c)
 }

@@ -199,8 +199,9 @@ async fn segments_count_and_export_read_the_membership_items() {
         shop,
         "2026-11-23T10:00:00Z".parse().unwrap(),
     );
-    contact.email = Some(waymark_core::ids::EmailAddress::parse("ana@example.com").unwrap());
-    contact.consent = Some(waymark_core::contact::Consent {
+    contact.identity.email =
+        Some(waymark_core::ids::EmailAddress::parse("ana@example.com").unwrap());
+    contact.marketing.consent = Some(waymark_core::contact::Consent {
         subscribed: true,
         source: "customers/create".into(),
         at: "2026-11-23T10:00:00Z".parse().unwrap(),
@@ -211,7 +212,7 @@ async fn segments_count_and_export_read_the_membership_items() {
         contact.shop.clone(),
         "2026-11-23T10:00:00Z".parse().unwrap(),
     );
-    bo.email = Some(waymark_core::ids::EmailAddress::parse("=bo@example.com").unwrap());
+    bo.identity.email = Some(waymark_core::ids::EmailAddress::parse("=bo@example.com").unwrap());
     for contact in [contact, bo] {
         store
             .commit(Commit {

@@ -37,7 +37,7 @@ async fn what_failed_is_listed_and_goes_through_again() {
         shop.clone(),
         at("2026-11-23T10:00:00Z"),
     );
-    ana.email = Some(EmailAddress::parse("ana@example.com").unwrap());
+    ana.identity.email = Some(EmailAddress::parse("ana@example.com").unwrap());
     let message = waymark_core::outbox::OutboxMessage {
         id: "m-parked".into(),
         shop: shop.clone(),

@@ -24,15 +24,15 @@ pub fn same_person(contact: &Contact, other: &Contact, event: &Event) -> bool {
         return true;
     }
     let identity = event.kind.identity();
-    let same_address = match (&identity.email, &other.email) {
+    let same_address = match (&identity.email, &other.identity.email) {
         (Some(a), Some(b)) => a.lookup_key() == b.lookup_key(),
         _ => false,
     };
-    other.customer_id.is_none()
+    other.identity.customer_id.is_none()
         && event.source.platform == "shopify"
         && matches!(event.kind, EventKind::CustomerUpserted(_))
         && identity.customer_id.is_some()
-        && identity.customer_id == contact.customer_id
+        && identity.customer_id == contact.identity.customer_id
         && same_address
 }
 

@@ -63,7 +63,7 @@ impl OutboxMessage {
         template: &str,
         transactional: bool,
     ) -> Option<Self> {
-        let to = contact.email.clone()?;
+        let to = contact.identity.email.clone()?;
         Some(Self::build(
             contact,
             run,
@@ -95,15 +95,15 @@ impl OutboxMessage {
         let mut params = serde_json::json!({
             "contact": {
                 "id": contact.id.as_str(),
-                "first_name": contact.first_name,
-                "last_name": contact.last_name,
-                "email": contact.email.as_ref().map(|e| e.as_str()),
-                "locale": contact.locale,
-                "score": contact.score,
-                "stage": contact.stage,
-                "interests": contact.interests,
-                "viewed": contact.viewed.iter().rev().take(6).collect::<Vec<_>>(),
-                "bought": contact.bought.iter().rev().take(6).collect::<Vec<_>>(),
+                "first_name": contact.identity.first_name,
+                "last_name": contact.identity.last_name,
+                "email": contact.identity.email.as_ref().map(|e| e.as_str()),
+                "locale": contact.identity.locale,
+                "score": contact.audience.score,
+                "stage": contact.audience.stage,
+                "interests": contact.audience.interests,
+                "viewed": contact.commerce.viewed.iter().rev().take(6).collect::<Vec<_>>(),
+                "bought": contact.commerce.bought.iter().rev().take(6).collect::<Vec<_>>(),
             },
         });
         let (name, data) = match &run.trigger {
@@ -115,6 +115,7 @@ impl OutboxMessage {
         params[name] = data.unwrap_or_default();
         // Coupons the contact can still use, by name (the newest wins).
         let coupons: serde_json::Map<String, serde_json::Value> = contact
+            .commerce
             .coupons
             .iter()
             .filter(|c| c.is_open(run.cursor))

@@ -277,13 +277,13 @@ mod region_tests {
             crate::ids::ShopDomain::parse("demo.myshopify.com").unwrap(),
             "2026-01-01T00:00:00Z".parse().unwrap(),
         );
-        c.country = Some("US".into());
+        c.identity.country = Some("US".into());
         assert_eq!(
             c.zone_name(),
             None,
             "a country of many zones alone says nothing"
         );
-        c.province = Some("CA".into());
+        c.identity.province = Some("CA".into());
         assert_eq!(c.zone_name(), Some("America/Los_Angeles"));
         // Every zone named exists in the bundled database.
         for (c, p) in [

@@ -48,8 +48,8 @@ fn contact() -> Contact {
         shop(),
         at("2026-11-23T10:00:00Z"),
     );
-    c.email = Some(EmailAddress::parse("ana@example.com").unwrap());
-    c.customer_id = Some(7);
+    c.identity.email = Some(EmailAddress::parse("ana@example.com").unwrap());
+    c.identity.customer_id = Some(7);
     c
 }
 
@@ -100,7 +100,7 @@ fn message(c: &Contact, step: &str) -> OutboxMessage {
         topic: None,
         not_before: None,
         channel: waymark_core::outbox::Channel::Email {
-            to: c.email.clone().unwrap(),
+            to: c.identity.email.clone().unwrap(),
             template: "abandoned_checkout_1".into(),
             transactional: false,
         },
@@ -124,8 +124,8 @@ fn commit(
         runs,
         outbox,
         identities: Identity {
-            customer_id: c.customer_id,
-            email: c.email.clone(),
+            customer_id: c.identity.customer_id,
+            email: c.identity.email.clone(),
             ..Identity::default()
         },
         segments_entered: vec![],
@@ -172,7 +172,7 @@ async fn inbox_contract<S: Inbox>(s: &S) {
 async fn contacts_contract<S: ContactStore>(s: &S) {
     let c = contact();
     let email_only = Identity {
-        email: c.email.clone(),
+        email: c.identity.email.clone(),
         ..Identity::default()
     };
     let unknown = s.find(&shop(), &email_only).await.unwrap();
@@ -275,15 +275,15 @@ async fn merge_contract<S: ContactStore>(s: &S) {
         shop(),
         at("2026-11-23T10:00:00Z"),
     );
-    ana.customer_id = Some(1);
-    ana.email = Some(email("ana.work@example.com"));
+    ana.identity.customer_id = Some(1);
+    ana.identity.email = Some(email("ana.work@example.com"));
     s.commit(commit(&ana, 0, vec![], vec![])).await.unwrap();
     let mut lead = Contact::new(
         ContactId::for_email(&email("ana@example.com")),
         shop(),
         at("2026-11-23T09:00:00Z"),
     );
-    lead.email = Some(email("ana@example.com"));
+    lead.identity.email = Some(email("ana@example.com"));
     let mut c = commit(&lead, 0, vec![], vec![]);
     c.identities.contract_id = Some(55);
     s.commit(c).await.unwrap();
@@ -292,8 +292,8 @@ async fn merge_contract<S: ContactStore>(s: &S) {
         shop(),
         at("2026-11-23T10:00:00Z"),
     );
-    bo.customer_id = Some(2);
-    bo.email = Some(email("bo@example.com"));
+    bo.identity.customer_id = Some(2);
+    bo.identity.email = Some(email("bo@example.com"));
     s.commit(commit(&bo, 0, vec![], vec![])).await.unwrap();
 
     let merge = |version: u64| {
@@ -328,8 +328,8 @@ async fn merge_contract<S: ContactStore>(s: &S) {
     assert_eq!(find(contract).await, Some(ana.id.clone()));
     assert_eq!(find(by_email("bo@example.com")).await, Some(bo.id.clone()));
     let left = s.load_for_update(&shop(), &lead.id).await.unwrap().unwrap();
-    assert_eq!(left.contact.merged_into, Some(ana.id.clone()));
-    assert_eq!(left.contact.email, None);
+    assert_eq!(left.contact.identity.merged_into, Some(ana.id.clone()));
+    assert_eq!(left.contact.identity.email, None);
     assert_eq!(left.version, 2);
 
     // A long-subscribed profile with more runs than one transaction can
@@ -339,7 +339,7 @@ async fn merge_contract<S: ContactStore>(s: &S) {
         shop(),
         at("2026-01-01T00:00:00Z"),
     );
-    old_lead.email = Some(email("ana.old@example.com"));
+    old_lead.identity.email = Some(email("ana.old@example.com"));
     let entries: Vec<Run> = (0..120)
         .map(|entry| Run {
             entry,
@@ -385,7 +385,7 @@ async fn merge_contract<S: ContactStore>(s: &S) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(left.contact.merged_into, Some(ana.id.clone()));
+    assert_eq!(left.contact.identity.merged_into, Some(ana.id.clone()));
     assert!(left.runs.is_empty(), "{} runs left", left.runs.len());
     assert_eq!(
         find(by_email("ana.old@example.com")).await,
@@ -437,14 +437,14 @@ async fn due_contract<S: ContactStore + DueIndex + Outbox>(s: &S) {
         shop(),
         at("2026-11-23T10:00:00Z"),
     );
-    late.customer_id = Some(1);
-    late.email = Some(EmailAddress::parse("late@example.com").unwrap());
+    late.identity.customer_id = Some(1);
+    late.identity.email = Some(EmailAddress::parse("late@example.com").unwrap());
     let mut early = Contact::new(
         ContactId::for_customer(9),
         shop(),
         at("2026-11-23T10:00:00Z"),
     );
-    early.customer_id = Some(9);
+    early.identity.customer_id = Some(9);
     for (c, due) in [
         (&late, "2026-11-25T00:05:00Z"),
         (&early, "2026-11-25T00:01:00Z"),
@@ -494,7 +494,7 @@ async fn due_contract<S: ContactStore + DueIndex + Outbox>(s: &S) {
             shop(),
             at("2026-11-23T10:00:00Z"),
         );
-        c.customer_id = Some(customer);
+        c.identity.customer_id = Some(customer);
         s.commit(commit(
             &c,
             0,
@@ -758,7 +758,7 @@ async fn segments_contract<S: ContactStore + Segments>(s: &S) {
         s.members(&shop(), "vip").await.unwrap(),
         vec![Member {
             contact: c.id.clone(),
-            email: c.email.clone()
+            email: c.identity.email.clone()
         }]
     );
     assert_eq!(s.count(&shop(), "first_time_buyers").await.unwrap(), 0);
@@ -943,7 +943,7 @@ async fn campaigns_contract<S: ContactStore + CampaignStore + DueIndex>(s: &S) {
     for i in 0..5u64 {
         let mut m = contact();
         m.id = ContactId::for_customer(100 + i);
-        m.customer_id = Some(100 + i);
+        m.identity.customer_id = Some(100 + i);
         let mut joining = commit(&m, 0, vec![], vec![]);
         joining.segments_entered = vec!["vip".into()];
         s.commit(joining).await.unwrap();
@@ -976,7 +976,7 @@ async fn idle_contract<S: ContactStore + IdleIndex>(s: &S) {
     assert_eq!(s.sweep_cursor().await.unwrap(), Some(20_500));
     let day = |t: &str| (at(t).as_second() / 86_400) as i32;
     let mut c = contact();
-    c.idle_at = Some(at("2027-02-21T10:00:00Z"));
+    c.schedule.idle_at = Some(at("2027-02-21T10:00:00Z"));
     s.commit(commit(&c, 0, vec![], vec![])).await.unwrap();
     let feb21 = day("2027-02-21T00:00:00Z");
     let found = s.idle_between(feb21, feb21).await.unwrap();
@@ -989,7 +989,7 @@ async fn idle_contract<S: ContactStore + IdleIndex>(s: &S) {
             .is_empty()
     );
     // A sign of life moves it to a later day.
-    c.idle_at = Some(at("2027-03-01T10:00:00Z"));
+    c.schedule.idle_at = Some(at("2027-03-01T10:00:00Z"));
     s.commit(commit(&c, 1, vec![], vec![])).await.unwrap();
     assert!(
         s.idle_between(feb21, feb21)
@@ -1001,7 +1001,7 @@ async fn idle_contract<S: ContactStore + IdleIndex>(s: &S) {
     let mar1 = day("2027-03-01T00:00:00Z");
     assert_eq!(s.idle_between(feb21, mar1).await.unwrap().contacts.len(), 1);
     // Lapsed: out of the index.
-    c.idle_at = None;
+    c.schedule.idle_at = None;
     s.commit(commit(&c, 2, vec![], vec![])).await.unwrap();
     assert!(
         s.idle_between(feb21, mar1)
@@ -1018,13 +1018,13 @@ async fn privacy_contract<S: ContactStore + Segments + Privacy>(s: &S) {
     let mut joining = commit(&c, 0, vec![], vec![]);
     joining.segments_entered = vec!["vip".into()];
     joining.identities = Identity {
-        customer_id: c.customer_id,
-        email: c.email.clone(),
+        customer_id: c.identity.customer_id,
+        email: c.identity.email.clone(),
         ..Default::default()
     };
     s.commit(joining).await.unwrap();
     let by_email = Identity {
-        email: c.email.clone(),
+        email: c.identity.email.clone(),
         ..Default::default()
     };
     assert_eq!(
@@ -1035,8 +1035,8 @@ async fn privacy_contract<S: ContactStore + Segments + Privacy>(s: &S) {
         shop: shop(),
         contact: Some(c.id.clone()),
         merged: vec![],
-        customer_id: c.customer_id,
-        emails: c.email.iter().cloned().collect(),
+        customer_id: c.identity.customer_id,
+        emails: c.identity.email.iter().cloned().collect(),
         orders: vec![],
         contracts: vec![],
         anonymous_ids: vec![],
@@ -1108,7 +1108,7 @@ async fn dynamodb_adapter_reads_documents_written_as_json_strings() {
     let stack = Stack::start().await.unwrap();
     let s = store(&stack);
     let mut c = contact();
-    c.first_name = Some("Ana".into());
+    c.identity.first_name = Some("Ana".into());
     s.commit(commit(
         &c,
         0,
@@ -1141,7 +1141,7 @@ async fn dynamodb_adapter_reads_documents_written_as_json_strings() {
     }
     assert_eq!(rewritten, 2, "the profile and the run");
     let state = s.load_for_update(&shop(), &c.id).await.unwrap().unwrap();
-    assert_eq!(state.contact.first_name.as_deref(), Some("Ana"));
+    assert_eq!(state.contact.identity.first_name.as_deref(), Some("Ana"));
     assert_eq!(state.runs.len(), 1);
     assert_eq!(state.runs[0].run.journey, "abandoned_checkout");
     s.commit(commit(&state.contact, state.version, vec![], vec![]))

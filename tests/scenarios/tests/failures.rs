@@ -125,10 +125,10 @@ async fn a_guest_with_more_orders_than_a_transaction_holds_merges_into_the_custo
         .unwrap()
         .expect("Ana's contact");
     assert_eq!(
-        state.contact.order_count, 105,
+        state.contact.commerce.order_count, 105,
         "the guest's orders are hers"
     );
-    assert_eq!(state.contact.merged_from.len(), 1, "merged");
+    assert_eq!(state.contact.identity.merged_from.len(), 1, "merged");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

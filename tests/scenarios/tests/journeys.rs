@@ -102,10 +102,10 @@ async fn a_welcome_code_used_in_an_order_converts_and_gets_no_reminder() {
     .await
     .unwrap()
     .expect("Ana's contact");
-    assert_eq!(state.contact.coupons.len(), 1);
-    assert_eq!(state.contact.coupons[0].code, code);
+    assert_eq!(state.contact.commerce.coupons.len(), 1);
+    assert_eq!(state.contact.commerce.coupons[0].code, code);
     assert!(
-        state.contact.coupons[0].used_at.is_some(),
+        state.contact.commerce.coupons[0].used_at.is_some(),
         "the order spent it"
     );
 }
@@ -444,9 +444,9 @@ async fn a_complaint_suppresses_and_unsubscribes() {
     .await
     .unwrap()
     .unwrap();
-    let consent = state.contact.consent.unwrap();
+    let consent = state.contact.marketing.consent.unwrap();
     assert!(!consent.subscribed);
-    assert_eq!(consent.source, "complaint");
+    assert_eq!(consent.source.as_str(), "complaint");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -477,7 +477,7 @@ async fn opens_and_clicks_keep_engagement_current_and_mail_from_elsewhere_is_ign
     .unwrap()
     .unwrap();
     assert_eq!(
-        state.contact.last_engaged_at.unwrap().to_string(),
+        state.contact.audience.last_engaged_at.unwrap().to_string(),
         "2026-11-23T11:20:31Z",
         "the click, the newest engagement"
     );

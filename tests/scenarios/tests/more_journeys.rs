@@ -560,7 +560,12 @@ async fn a_confirmed_opt_in_lifts_an_earlier_unsubscribe_an_unconfirmed_form_doe
     .expect("Lee's contact");
     assert!(state.contact.accepts_marketing());
     assert_eq!(
-        state.contact.consent.as_ref().map(|c| c.source.as_str()),
+        state
+            .contact
+            .marketing
+            .consent
+            .as_ref()
+            .map(|c| c.source.as_str()),
         Some("double_opt_in")
     );
 }

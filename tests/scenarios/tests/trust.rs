@@ -24,7 +24,7 @@ async fn first_name(stack: &Stack) -> Option<String> {
     waymark_app::ports::ContactStore::load_for_update(&stack.store(), &shop, &ana)
         .await
         .unwrap()
-        .and_then(|s| s.contact.first_name)
+        .and_then(|s| s.contact.identity.first_name)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -119,9 +119,9 @@ impl ContactStore for MemoryStore {
             .entry(contact.shop.clone())
             .or_default()
             .merge(counts);
-        let new_idle = contact.idle_at;
+        let new_idle = contact.schedule.idle_at;
         let state = s.contacts.at_mut(slot);
-        let old_idle = state.contact.idle_at;
+        let old_idle = state.contact.schedule.idle_at;
         state.contact = contact;
         state.version += 1;
         state.recent_events = recent_events;
@@ -196,7 +196,7 @@ impl State {
             self.members
                 .entry((shop.clone(), seg.clone()))
                 .or_default()
-                .insert(id.clone(), c.contact.email.clone());
+                .insert(id.clone(), c.contact.identity.email.clone());
         }
         for seg in &c.segments_exited {
             if let Some(m) = self.members.get_mut(&(shop.clone(), seg.clone())) {

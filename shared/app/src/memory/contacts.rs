@@ -169,12 +169,12 @@ impl State {
                 runs: Vec::new(),
             },
         );
-        for seg in &old.contact.segments {
+        for seg in &old.contact.audience.segments {
             if let Some(m) = self.members.get_mut(&(shop.clone(), seg.clone())) {
                 m.remove(id);
             }
         }
-        self.index_idle(slot, old.contact.idle_at, None);
+        self.index_idle(slot, old.contact.schedule.idle_at, None);
     }
 
     /// Removes a contact and everything keyed on it; returns items removed.
@@ -182,12 +182,12 @@ impl State {
         let mut n = 0;
         if let Some((slot, state)) = self.contacts.remove(shop, id) {
             n += 1 + state.runs.len() as u64;
-            for seg in &state.contact.segments {
+            for seg in &state.contact.audience.segments {
                 if let Some(m) = self.members.get_mut(&(shop.clone(), seg.clone())) {
                     n += u64::from(m.remove(id).is_some());
                 }
             }
-            self.index_idle(slot, state.contact.idle_at, None);
+            self.index_idle(slot, state.contact.schedule.idle_at, None);
         }
         n
     }

@@ -159,7 +159,7 @@ impl MemoryStore {
         let (shop, id, idle_at) = (
             state.contact.shop.clone(),
             state.contact.id.clone(),
-            state.contact.idle_at,
+            state.contact.schedule.idle_at,
         );
         if s.contacts.get(&shop, &id).is_some() {
             s.remove_contact(&shop, &id);

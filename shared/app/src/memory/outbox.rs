@@ -60,7 +60,7 @@ impl DueIndex for MemoryStore {
                 .iter()
                 .filter(|r| r.run.is_active())
                 .filter_map(|r| r.run.wait_until)
-                .chain(state.contact.review_at)
+                .chain(state.contact.schedule.review_at)
                 .filter(|w| *w <= now)
                 .min();
             if let Some(at) = earliest {

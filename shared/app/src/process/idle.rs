@@ -21,11 +21,11 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
         let Some(state) = self.store.load_for_update(shop, id).await? else {
             return Ok(Idle::Unchanged);
         };
-        let still_idle = state.contact.idle_at.is_some_and(|t| t <= now);
+        let still_idle = state.contact.schedule.idle_at.is_some_and(|t| t <= now);
         if !still_idle {
             return Ok(Idle::Unchanged);
         }
-        if state.contact.is_anonymous() && state.contact.merged_into.is_none() {
+        if state.contact.is_anonymous() && state.contact.identity.merged_into.is_none() {
             self.forget_visitor(&state, now).await?;
             return Ok(Idle::Forgotten);
         }
@@ -61,13 +61,18 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
         let erasure = Erasure {
             shop: c.shop.clone(),
             contact: Some(c.id.clone()),
-            merged: c.merged_from.iter().map(|m| m.contact.clone()).collect(),
+            merged: c
+                .identity
+                .merged_from
+                .iter()
+                .map(|m| m.contact.clone())
+                .collect(),
             customer_id: None,
             emails: Vec::new(),
             orders: Vec::new(),
             contracts: Vec::new(),
-            anonymous_ids: c.anonymous_ids.clone(),
-            segments: c.segments.iter().cloned().collect(),
+            anonymous_ids: c.identity.anonymous_ids.clone(),
+            segments: c.audience.segments.iter().cloned().collect(),
             messages: state
                 .runs
                 .iter()

@@ -157,7 +157,7 @@ impl<S: ContactStore> Processor<S> {
                 .store
                 .load_for_update(&event.shop, id)
                 .await?
-                .filter(|s| s.contact.merged_into.is_none())
+                .filter(|s| s.contact.identity.merged_into.is_none())
             else {
                 return Ok(Attempt::Done(Report::default()));
             };
@@ -201,7 +201,7 @@ impl<S: ContactStore> Processor<S> {
                 .store
                 .load_for_update(shop, id)
                 .await?
-                .filter(|s| s.contact.merged_into.is_none())
+                .filter(|s| s.contact.identity.merged_into.is_none())
             else {
                 return Ok(Attempt::Done(Report::default()));
             };
@@ -217,7 +217,7 @@ impl<S: ContactStore> Processor<S> {
                 &Base {
                     version: state.version,
                     runs: state.runs.clone(),
-                    segments: state.contact.segments.clone(),
+                    segments: state.contact.audience.segments.clone(),
                 },
                 contact,
                 runs,
@@ -340,7 +340,7 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
     ) -> Result<Option<ContactState>, ProcessError> {
         for other in candidates.iter().filter(|m| **m != contact.id) {
             if let Some(o) = self.store.load_for_update(&event.shop, other).await?
-                && o.contact.merged_into.is_none()
+                && o.contact.identity.merged_into.is_none()
                 && identity::same_person(contact, &o.contact, event)
             {
                 return Ok(Some(o));
@@ -397,9 +397,10 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
         let mut found = Vec::new();
         for other in candidates.iter().filter(|m| *m != id) {
             if let Some(o) = self.store.load_for_update(&event.shop, other).await?
-                && o.contact.customer_id.is_none()
-                && o.contact.merged_into.is_none()
+                && o.contact.identity.customer_id.is_none()
+                && o.contact.identity.merged_into.is_none()
                 && o.contact
+                    .identity
                     .email
                     .as_ref()
                     .is_some_and(|e| e.lookup_key() == named)
@@ -418,14 +419,17 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
     ) -> Result<(ContactId, Option<ContactState>), ProcessError> {
         let mut loaded = self.store.load_for_update(shop, &id).await?;
         for _ in 0..MAX_MERGE_HOPS {
-            let Some(into) = loaded.as_ref().and_then(|s| s.contact.merged_into.clone()) else {
+            let Some(into) = loaded
+                .as_ref()
+                .and_then(|s| s.contact.identity.merged_into.clone())
+            else {
                 return Ok((id, loaded));
             };
             id = into;
             loaded = self.store.load_for_update(shop, &id).await?;
         }
         match loaded {
-            Some(s) if s.contact.merged_into.is_some() => {
+            Some(s) if s.contact.identity.merged_into.is_some() => {
                 Err(ProcessError::MergeChain(id.to_string()))
             }
             loaded => Ok((id, loaded)),
@@ -440,14 +444,25 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
             EventKind::CustomerRedacted(r) => (r.request_id.clone(), r.orders.clone()),
             _ => (None, Vec::new()),
         };
-        let mut emails: Vec<_> = c.email.iter().chain(&c.past_emails).cloned().collect();
+        let mut emails: Vec<_> = c
+            .identity
+            .email
+            .iter()
+            .chain(&c.identity.past_emails)
+            .cloned()
+            .collect();
         let named = event.kind.identity();
         if let Some(e) = named.email
             && !emails.contains(&e)
         {
             emails.push(e);
         }
-        let merged: Vec<ContactId> = c.merged_from.iter().map(|m| m.contact.clone()).collect();
+        let merged: Vec<ContactId> = c
+            .identity
+            .merged_from
+            .iter()
+            .map(|m| m.contact.clone())
+            .collect();
         // A past address whose lookup now leads to someone else is theirs
         // (the address moved on): their lookup stays.
         let mut own = Vec::with_capacity(emails.len());
@@ -465,12 +480,12 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
             shop: event.shop.clone(),
             contact: Some(c.id.clone()),
             merged,
-            customer_id: c.customer_id.or(named.customer_id),
+            customer_id: c.identity.customer_id.or(named.customer_id),
             emails: own,
             orders,
             contracts: c.contract_ids().collect(),
-            anonymous_ids: c.anonymous_ids.clone(),
-            segments: c.segments.iter().cloned().collect(),
+            anonymous_ids: c.identity.anonymous_ids.clone(),
+            segments: c.audience.segments.iter().cloned().collect(),
             messages: state
                 .runs
                 .iter()
@@ -507,7 +522,11 @@ impl Before {
     fn of(contact: &Contact, runs: &[waymark_core::journey::Run]) -> Self {
         Self {
             runs: runs.to_vec(),
-            subscribed: contact.consent.as_ref().is_some_and(|c| c.subscribed),
+            subscribed: contact
+                .marketing
+                .consent
+                .as_ref()
+                .is_some_and(|c| c.subscribed),
         }
     }
 }
@@ -578,10 +597,16 @@ fn absorb(
         id: o.id.clone(),
         version: other.version,
         tombstone: (!o.is_anonymous()).then(|| o.tombstone(&contact.id)),
-        emails: o.email.iter().chain(&o.past_emails).cloned().collect(),
+        emails: o
+            .identity
+            .email
+            .iter()
+            .chain(&o.identity.past_emails)
+            .cloned()
+            .collect(),
         contracts: o.contract_ids().collect(),
-        anonymous_ids: o.anonymous_ids.clone(),
-        segments: o.segments.iter().cloned().collect(),
+        anonymous_ids: o.identity.anonymous_ids.clone(),
+        segments: o.audience.segments.iter().cloned().collect(),
         runs: gone
             .iter()
             .map(|r| (r.run.journey.clone(), r.run.key.clone(), r.run.entry))
@@ -613,7 +638,7 @@ fn take_contact(state: ContactState) -> (Contact, Base, waymark_core::ids::Recen
     let base = Base {
         version,
         runs,
-        segments: contact.segments.clone(),
+        segments: contact.audience.segments.clone(),
     };
     (contact, base, recent_events)
 }
@@ -652,13 +677,14 @@ fn build_commit(
         })
         .collect();
     let segments_entered = contact
+        .audience
         .segments
         .difference(&state.segments)
         .cloned()
         .collect();
     let segments_exited = state
         .segments
-        .difference(&contact.segments)
+        .difference(&contact.audience.segments)
         .cloned()
         .collect();
     Commit {
@@ -829,14 +855,14 @@ mod merge_tests {
     #[test]
     fn active_runs_and_the_newest_ended_one_move_over() {
         let mut ana = Contact::new(ContactId::for_customer(7), shop(), at());
-        ana.customer_id = Some(7);
+        ana.identity.customer_id = Some(7);
         let mut runs = vec![run("vip", 0, "active")];
         let mut lead = Contact::new(
             ContactId::for_email(&address("ana@example.com")),
             shop(),
             at(),
         );
-        lead.email = Some(address("ana@example.com"));
+        lead.identity.email = Some(address("ana@example.com"));
         let versioned = |r| VersionedRun { run: r, version: 1 };
         let other = ContactState {
             contact: lead,
@@ -869,7 +895,10 @@ mod merge_tests {
             ]
         );
         assert_eq!(a.version, 3);
-        assert_eq!(a.tombstone.unwrap().merged_into, Some(ana.id.clone()));
+        assert_eq!(
+            a.tombstone.unwrap().identity.merged_into,
+            Some(ana.id.clone())
+        );
         assert_eq!(a.emails, vec![address("ana@example.com")]);
     }
 
@@ -925,7 +954,7 @@ mod merge_tests {
         use crate::memory::MemoryStore;
         let store = MemoryStore::default();
         let mut ana = Contact::new(ContactId::for_customer(7), shop(), at());
-        ana.customer_id = Some(7);
+        ana.identity.customer_id = Some(7);
         let mut old = run("once_only", 0, "completed");
         old.ended_at = Some(at() - jiff::SignedDuration::from_hours(24 * 100));
         let mut recent = run("once_only", 0, "completed");
@@ -1081,14 +1110,14 @@ mod merge_tests {
     #[test]
     fn only_the_customer_record_folds_an_email_only_profile_into_a_customer() {
         let mut ana = Contact::new(ContactId::for_customer(7), shop(), at());
-        ana.customer_id = Some(7);
-        ana.email = Some(address("ana.work@example.com"));
+        ana.identity.customer_id = Some(7);
+        ana.identity.email = Some(address("ana.work@example.com"));
         let mut lead = Contact::new(
             ContactId::for_email(&address("ana@example.com")),
             shop(),
             at(),
         );
-        lead.email = Some(address("ana@example.com"));
+        lead.identity.email = Some(address("ana@example.com"));
 
         let record = event("shopify", customer_record(7, "ana@example.com"));
         assert!(identity::same_person(&ana, &lead, &record));
@@ -1104,7 +1133,7 @@ mod merge_tests {
             &event("shopify", customer_record(8, "ana@example.com"))
         ));
         let mut other_customer = lead.clone();
-        other_customer.customer_id = Some(9);
+        other_customer.identity.customer_id = Some(9);
         assert!(!identity::same_person(&ana, &other_customer, &record));
         // Not from the shop's signed webhooks.
         assert!(!identity::same_person(

@@ -308,11 +308,11 @@ fn contact_item(pk: &str, c: &Commit) -> Result<Item, StoreError> {
             })?,
         ),
     ]);
-    if let Some(review) = c.contact.review_at {
+    if let Some(review) = c.contact.schedule.review_at {
         item.insert(DUE_SHARD.into(), s(keys::shard(pk)));
         item.insert(DUE_AT.into(), n(review.as_millisecond()));
     }
-    if let Some(idle) = c.contact.idle_at {
+    if let Some(idle) = c.contact.schedule.idle_at {
         let (shard, key) = keys::idle(waymark_core::activity::day_of(idle), pk);
         item.insert(IDLE_SHARD.into(), s(shard));
         item.insert(IDLE_KEY.into(), s(key));
@@ -411,7 +411,7 @@ fn membership_writes(table: &str, c: &Commit) -> Vec<TransactWriteItem> {
             (TYPE.into(), s("member")),
             ("contact".into(), s(c.contact.id.as_str())),
         ]);
-        if let Some(e) = &c.contact.email {
+        if let Some(e) = &c.contact.identity.email {
             item.insert("email".into(), s(e.as_str()));
         }
         writes.push(put(table, item, "", None));

@@ -33,7 +33,11 @@ pub fn processed(facts: &ProcessedFacts<'_>, contact: &mut Contact) -> Counts {
     orders(facts, contact, &mut counts);
     let today = day(facts.at, facts.zone);
     let store = Key::new(today, STORE, 0, "");
-    let subscribed = contact.consent.as_ref().is_some_and(|c| c.subscribed);
+    let subscribed = contact
+        .marketing
+        .consent
+        .as_ref()
+        .is_some_and(|c| c.subscribed);
     match (facts.subscribed_before, subscribed) {
         (false, true) => counts.add(&store, field::SUBSCRIBED, 1),
         (true, false) => {
@@ -156,7 +160,7 @@ fn count_store_order(
         let f = format!("{}{}", field::STORE_REVENUE, total.currency);
         counts.add(store, &f, total.amount_minor);
     }
-    if contact.order_count > 1 {
+    if contact.commerce.order_count > 1 {
         counts.add(store, field::REPEAT_ORDERS, 1);
     }
     if let Some(token) = &o.checkout_token
@@ -178,7 +182,12 @@ fn attribute_order(
     today: jiff::civil::Date,
     o: &Order,
 ) {
-    if contact.attributed.iter().any(|a| a.order_id == o.order_id) {
+    if contact
+        .commerce
+        .attributed
+        .iter()
+        .any(|a| a.order_id == o.order_id)
+    {
         return;
     }
     let Some(touch) = attribution::touch(facts.runs_after, facts.at, facts.windows) else {
@@ -199,9 +208,13 @@ fn attribute_order(
             counts.add(&key, &format!("{}{}", field::REVENUE, a.currency), amount);
         }
     }
-    contact.attributed.push(a);
-    let excess = contact.attributed.len().saturating_sub(ATTRIBUTED_KEPT);
-    contact.attributed.drain(..excess);
+    contact.commerce.attributed.push(a);
+    let excess = contact
+        .commerce
+        .attributed
+        .len()
+        .saturating_sub(ATTRIBUTED_KEPT);
+    contact.commerce.attributed.drain(..excess);
 }
 
 /// Takes a cancelled order, and what is left of its revenue, back from
@@ -213,6 +226,7 @@ fn take_back_cancelled(
     order_id: u64,
 ) {
     let Some(a) = contact
+        .commerce
         .attributed
         .iter_mut()
         .find(|a| a.order_id == order_id)
@@ -221,7 +235,10 @@ fn take_back_cancelled(
     };
     let taken = std::mem::take(&mut a.remaining);
     let a = a.clone();
-    contact.attributed.retain(|x| x.order_id != order_id);
+    contact
+        .commerce
+        .attributed
+        .retain(|x| x.order_id != order_id);
     for key in earned_keys(&a, today) {
         counts.add(&key, field::ORDERS, -1);
         if !a.currency.is_empty() {
@@ -240,6 +257,7 @@ fn take_back_refunded(
     amount: &Money,
 ) {
     let Some(a) = contact
+        .commerce
         .attributed
         .iter_mut()
         .find(|a| a.order_id == order_id && a.currency == amount.currency.as_str())

@@ -35,7 +35,7 @@ impl Contact {
             EventKind::SubscriptionChanged(s) => self.apply_subscription_change(s, event),
             EventKind::SubscriptionBilled(b) => self.apply_billing(b, event.at),
             EventKind::OrderRefunded(r) => self.apply_refund(r),
-            EventKind::Lapsed(_) => self.lapsed_at = Some(event.at),
+            EventKind::Lapsed(_) => self.audience.lapsed_at = Some(event.at),
             EventKind::Site(site) => self.apply_site(site, event.at, newer),
         }
         self.count(event);
@@ -44,8 +44,8 @@ impl Contact {
     /// Who the event says the contact is: customer id, address, browser.
     fn apply_identity(&mut self, event: &Event, newer: bool) {
         let identity = event.kind.identity();
-        if self.customer_id.is_none() {
-            self.customer_id = identity.customer_id;
+        if self.identity.customer_id.is_none() {
+            self.identity.customer_id = identity.customer_id;
         }
         self.first_seen_at = self.first_seen_at.min(event.at);
         // A storefront event (unauthenticated) may give an email to a
@@ -53,12 +53,12 @@ impl Contact {
         let trusted = !matches!(event.kind, EventKind::Site(_));
         if newer {
             if let Some(email) = identity.email.clone()
-                && (trusted || self.email.is_none())
+                && (trusted || self.identity.email.is_none())
             {
                 self.remember_email(email);
             }
             self.profile_at = Some(event.at);
-        } else if self.email.is_none()
+        } else if self.identity.email.is_none()
             && let Some(email) = identity.email.clone()
         {
             self.remember_email(email);
@@ -71,21 +71,23 @@ impl Contact {
     /// Sets the current email, remembering earlier ones (their lookups
     /// must go too when the person is erased).
     pub(super) fn remember_email(&mut self, email: EmailAddress) {
-        if self.email.as_ref() == Some(&email) {
+        if self.identity.email.as_ref() == Some(&email) {
             return;
         }
-        self.past_emails
+        self.identity
+            .past_emails
             .retain(|p| p.lookup_key() != email.lookup_key());
-        if let Some(old) = self.email.take()
+        if let Some(old) = self.identity.email.take()
             && old.lookup_key() != email.lookup_key()
             && !self
+                .identity
                 .past_emails
                 .iter()
                 .any(|e| e.lookup_key() == old.lookup_key())
         {
-            self.past_emails.push(old);
+            self.identity.past_emails.push(old);
         }
-        self.email = Some(email);
+        self.identity.email = Some(email);
     }
 
     /// The newest country (and province) an address gave.
@@ -98,47 +100,47 @@ impl Contact {
                 .and_then(|o| o.country.as_ref().map(|k| (k, &o.province))),
         };
         if let Some((c, p)) = place
-            && (newer || self.country.is_none())
+            && (newer || self.identity.country.is_none())
         {
-            self.country = Some(c.clone());
-            self.province = p.clone();
+            self.identity.country = Some(c.clone());
+            self.identity.province = p.clone();
         }
     }
 
     fn apply_customer(&mut self, c: &crate::event::Customer, event: &Event, newer: bool) {
-        if newer || self.first_name.is_none() {
-            self.first_name = c.first_name.clone().or(self.first_name.take());
-            self.last_name = c.last_name.clone().or(self.last_name.take());
+        if newer || self.identity.first_name.is_none() {
+            self.identity.first_name = c.first_name.clone().or(self.identity.first_name.take());
+            self.identity.last_name = c.last_name.clone().or(self.identity.last_name.take());
         }
         if newer {
             let now: std::collections::BTreeSet<String> = c.tags.iter().cloned().collect();
-            for gone in self.store_tags.difference(&now) {
-                self.tags.remove(gone);
+            for gone in self.audience.store_tags.difference(&now) {
+                self.audience.tags.remove(gone);
             }
-            self.tags.extend(now.iter().cloned());
-            self.store_tags = now;
+            self.audience.tags.extend(now.iter().cloned());
+            self.audience.store_tags = now;
         }
         if let Some(p) = &c.phone
-            && (newer || self.phone.is_none())
+            && (newer || self.identity.phone.is_none())
         {
-            self.phone = Some(p.clone());
+            self.identity.phone = Some(p.clone());
         }
         if let Some(subscribed) = c.accepts_marketing {
             self.record_consent(subscribed, &event.source.topic, event.at);
         }
         if c.opted_out {
-            self.opted_out_at = self.opted_out_at.max(Some(event.at));
+            self.marketing.opted_out_at = self.marketing.opted_out_at.max(Some(event.at));
         }
     }
 
     fn apply_checkout(&mut self, c: &crate::event::Checkout, event: &Event, newer: bool) {
-        if self.first_name.is_none() {
-            self.first_name = c.first_name.clone();
+        if self.identity.first_name.is_none() {
+            self.identity.first_name = c.first_name.clone();
         }
         if let Some(l) = &c.locale
-            && (newer || self.locale.is_none())
+            && (newer || self.identity.locale.is_none())
         {
-            self.locale = Some(l.clone());
+            self.identity.locale = Some(l.clone());
         }
         // Ticking the box at checkout is an opt-in; leaving it
         // unticked revokes nothing.
@@ -148,13 +150,14 @@ impl Contact {
     }
 
     fn apply_order(&mut self, o: &crate::event::Order, at: Timestamp) {
-        if self.first_name.is_none() {
-            self.first_name = o.first_name.clone();
+        if self.identity.first_name.is_none() {
+            self.identity.first_name = o.first_name.clone();
         }
-        self.order_count += 1;
+        self.commerce.order_count += 1;
         self.engaged(at);
         for code in &o.discount_codes {
             if let Some(c) = self
+                .commerce
                 .coupons
                 .iter_mut()
                 .find(|c| c.used_at.is_none() && c.code.eq_ignore_ascii_case(code))
@@ -162,9 +165,9 @@ impl Contact {
                 c.used_at = Some(at);
             }
         }
-        self.first_order_at = Some(self.first_order_at.map_or(at, |t| t.min(at)));
+        self.commerce.first_order_at = Some(self.commerce.first_order_at.map_or(at, |t| t.min(at)));
         if let Some(total) = &o.total {
-            self.total_spent = match &self.total_spent {
+            self.commerce.total_spent = match &self.commerce.total_spent {
                 None => Some(total.clone()),
                 Some(s) => Some(s.plus(total).unwrap_or_else(|| s.clone())),
             };
@@ -179,33 +182,33 @@ impl Contact {
                 image: None,
                 at,
             };
-            remember(&mut self.bought, seen, BOUGHT_KEPT);
+            remember(&mut self.commerce.bought, seen, BOUGHT_KEPT);
         }
-        self.last_order_at = Some(self.last_order_at.map_or(at, |t| t.max(at)));
+        self.commerce.last_order_at = Some(self.commerce.last_order_at.map_or(at, |t| t.max(at)));
         if let Some(token) = &o.checkout_token
-            && !self.ordered_checkouts.contains(token)
+            && !self.commerce.ordered_checkouts.contains(token)
         {
-            self.ordered_checkouts.push(token.clone());
-            if self.ordered_checkouts.len() > ORDERED_CHECKOUTS_KEPT {
-                self.ordered_checkouts.remove(0);
+            self.commerce.ordered_checkouts.push(token.clone());
+            if self.commerce.ordered_checkouts.len() > ORDERED_CHECKOUTS_KEPT {
+                self.commerce.ordered_checkouts.remove(0);
             }
         }
     }
 
     /// A refund takes its amount off the lifetime spend (same currency only).
     fn apply_refund(&mut self, r: &crate::event::Refund) {
-        if let (Some(spent), Some(amount)) = (&self.total_spent, &r.amount)
+        if let (Some(spent), Some(amount)) = (&self.commerce.total_spent, &r.amount)
             && let Some(less) = spent.plus(&Money {
                 amount_minor: -amount.amount_minor,
                 currency: amount.currency,
             })
         {
-            self.total_spent = Some(less);
+            self.commerce.total_spent = Some(less);
         }
     }
 
     fn apply_site(&mut self, site: &crate::event::SiteEvent, at: Timestamp, newer: bool) {
-        self.last_visit_at = self.last_visit_at.max(Some(at));
+        self.audience.last_visit_at = self.audience.last_visit_at.max(Some(at));
         self.engaged(at);
         if let Some(a) = &site.anonymous_id {
             self.add_anonymous(a);
@@ -213,23 +216,23 @@ impl Contact {
         // Storefront input is unauthenticated: it may name a visitor
         // or a signup nobody has named yet, never rename a customer
         // or replace a name already known.
-        if self.first_name.is_none() && self.customer_id.is_none() {
-            self.first_name = site.first_name.clone();
+        if self.identity.first_name.is_none() && self.identity.customer_id.is_none() {
+            self.identity.first_name = site.first_name.clone();
         }
         if let Some(z) = &site.time_zone
-            && (newer || self.time_zone.is_none())
+            && (newer || self.identity.time_zone.is_none())
         {
-            self.time_zone = Some(z.clone());
+            self.identity.time_zone = Some(z.clone());
         }
         if let Some(l) = &site.locale
-            && (newer || self.locale.is_none())
+            && (newer || self.identity.locale.is_none())
         {
-            self.locale = Some(l.clone());
+            self.identity.locale = Some(l.clone());
         }
         if let Some(topic) = &site.topic
-            && self.interests.len() < INTERESTS_KEPT
+            && self.audience.interests.len() < INTERESTS_KEPT
         {
-            self.interests.insert(topic.trim().to_lowercase());
+            self.audience.interests.insert(topic.trim().to_lowercase());
         }
         // A form can subscribe (an address someone typed in), never
         // unsubscribe: that takes a signed link. With double opt-in
@@ -237,7 +240,7 @@ impl Contact {
         if site.action == SiteAction::FormSubmitted && site.accepts_marketing == Some(true) {
             if site.double_opt_in {
                 if !self.accepts_marketing() {
-                    self.opt_in_pending_at = Some(at);
+                    self.marketing.opt_in_pending_at = Some(at);
                 }
             } else {
                 self.record_consent(true, "signup_form", at);
@@ -258,7 +261,7 @@ impl Contact {
                 image: p.image.as_deref().map(Arc::from),
                 at,
             };
-            remember(&mut self.viewed, seen, VIEWED_KEPT);
+            remember(&mut self.commerce.viewed, seen, VIEWED_KEPT);
         }
     }
 
@@ -273,7 +276,7 @@ impl Contact {
             EventKind::OrderRefunded(r) => r.amount.as_ref().map_or(0, |a| a.amount_minor),
             _ => 0,
         };
-        self.activity.add(name, event.at, sum);
+        self.audience.activity.add(name, event.at, sum);
         if let EventKind::Site(site) = &event.kind {
             let detail = match site.action {
                 SiteAction::ProductViewed | SiteAction::AddedToCart => {
@@ -285,7 +288,8 @@ impl Contact {
                 _ => None,
             };
             if let Some(d) = detail {
-                self.activity
+                self.audience
+                    .activity
                     .add(&activity::key(name, Some(d)), event.at, 0);
             }
         }

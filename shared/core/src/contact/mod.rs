@@ -2,24 +2,26 @@
 //! logical time: an older event never overwrites what a newer one said.
 //! `apply` folds in an event, `merge` folds in another profile of the same
 //! person; consent, subscriptions and remembered products have their own
-//! modules.
+//! modules. Its facts are grouped by concern (`identity`, `marketing`,
+//! `commerce`, `audience`, `schedule`); `stored` keeps the flat JSON object
+//! it is stored as, which must never change shape.
 
 mod apply;
 mod consent;
 mod merge;
 mod products;
+mod stored;
 mod subscriptions;
 
-pub use consent::Consent;
+pub use consent::{Consent, ConsentSource};
 pub use merge::Merge;
 pub use products::Seen;
-pub use subscriptions::SubscriptionState;
+pub use subscriptions::{SubscriptionState, SubscriptionStatus};
 
 use crate::activity::Activity;
 use crate::ids::{ContactId, EmailAddress, ShopDomain};
 use crate::money::Money;
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 
 /// How many recent ordered checkout tokens a contact remembers, so a late
 /// checkout webhook for an already-ordered cart never starts a reminder.
@@ -27,158 +29,147 @@ const ORDERED_CHECKOUTS_KEPT: usize = 20;
 const INTERESTS_KEPT: usize = 20;
 const ANONYMOUS_KEPT: usize = 50;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A contact's profile, its facts grouped by concern. It is stored as one
+/// flat JSON object (`stored.rs`), the same as before the groups.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Contact {
     pub id: ContactId,
     pub shop: ShopDomain,
+    pub first_seen_at: Timestamp,
+    /// Logical time of the newest profile fact applied.
+    pub profile_at: Option<Timestamp>,
+    pub identity: Identity,
+    pub marketing: Marketing,
+    pub commerce: Commerce,
+    pub audience: Audience,
+    pub schedule: Schedule,
+    /// Ids of outbox messages its runs do not name: privacy exports, and
+    /// what merged contacts were sent (erased with it).
+    pub exports: Vec<String>,
+    /// The newest entry of each journey and run key: what re-entry and
+    /// cooldowns read once ended runs have expired.
+    pub history: crate::history::History,
+}
+
+/// Who the contact is: ids, names, addresses and where they live.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Identity {
     pub customer_id: Option<u64>,
     pub email: Option<EmailAddress>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
-    /// Email marketing consent: the newest fact, with its source and time.
-    #[serde(default)]
-    pub consent: Option<Consent>,
-    /// Logical time of the newest profile fact applied.
-    pub profile_at: Option<Timestamp>,
-    pub first_seen_at: Timestamp,
-    pub last_order_at: Option<Timestamp>,
-    pub order_count: u32,
-    #[serde(default)]
-    pub ordered_checkouts: Vec<String>,
-    /// Tags set by journeys (and later by segments and imports).
-    #[serde(default)]
-    pub tags: std::collections::BTreeSet<String>,
-    /// Custom properties set by journeys.
-    #[serde(default)]
-    pub properties: std::collections::BTreeMap<String, serde_json::Value>,
-    #[serde(default)]
-    pub score: i64,
-    /// Lifecycle stage, as journeys set it.
-    #[serde(default)]
-    pub stage: Option<String>,
-    /// Newest open, click or order.
-    #[serde(default)]
-    pub last_engaged_at: Option<Timestamp>,
-    /// ISO country of the newest address seen.
-    #[serde(default)]
-    pub country: Option<String>,
-    /// Its state or province code, for countries with several zones.
-    #[serde(default)]
-    pub province: Option<String>,
-    /// Logical times of the newest marketing emails queued, for the cap.
-    #[serde(default)]
-    pub marketing_sent: Vec<Timestamp>,
-    /// The storefront language, newest seen (`en-ie`, `fr`): picks template variants.
-    #[serde(default)]
-    pub locale: Option<String>,
-    /// The segments the contact is in (kept current event by event).
-    #[serde(default)]
-    pub segments: std::collections::BTreeSet<String>,
-    #[serde(default)]
     pub phone: Option<String>,
-    /// Order totals less refunds, in the currency of the first order.
-    #[serde(default)]
-    pub total_spent: Option<Money>,
-    #[serde(default)]
-    pub first_order_at: Option<Timestamp>,
-    /// Newest storefront visit (any site event).
-    #[serde(default)]
-    pub last_visit_at: Option<Timestamp>,
-    /// The browser's IANA zone, newest seen.
-    #[serde(default)]
-    pub time_zone: Option<String>,
     /// Anonymous visitor ids merged into (or first seen on) this contact.
-    #[serde(default)]
     pub anonymous_ids: Vec<String>,
     /// Addresses the contact had before its current one.
-    #[serde(default)]
     pub past_emails: Vec<EmailAddress>,
-    /// Ids of outbox messages its runs do not name: privacy exports, and
-    /// what merged contacts were sent (erased with it).
-    #[serde(default)]
-    pub exports: Vec<String>,
     /// Contacts merged into this one, with when.
-    #[serde(default)]
     pub merged_from: Vec<Merge>,
-    /// Products viewed, newest last (bounded).
-    #[serde(default)]
-    pub viewed: Vec<Seen>,
-    /// Products bought, newest last (bounded).
-    #[serde(default)]
-    pub bought: Vec<Seen>,
-    /// Topics of interest (signup forms, content pages).
-    #[serde(default)]
-    pub interests: std::collections::BTreeSet<String>,
-    /// Per-day counts of what the contact did, for windowed conditions.
-    #[serde(default)]
-    pub activity: Activity,
-    /// The newest orders attributed to an email (bounded), so a refund or
-    /// cancellation comes off the journey that earned it.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub attributed: Vec<crate::analytics::Attributed>,
-    /// When `score` was last computed (it decays from there).
-    #[serde(default)]
-    pub score_at: Option<Timestamp>,
-    /// When the lifecycle stage last changed.
-    #[serde(default)]
-    pub stage_at: Option<Timestamp>,
-    /// When the sweep last found the contact silent past the threshold.
-    #[serde(default)]
-    pub lapsed_at: Option<Timestamp>,
-    /// The next instant a time-based segment or stage rule can change: the
-    /// contact is due for a review then (the timer's index holds it).
-    #[serde(default)]
-    pub review_at: Option<Timestamp>,
-    /// When the contact crosses the inactivity threshold if nothing happens
-    /// (last sign of life + the threshold): its bucket in the sweep's index.
-    /// `None` once lapsed, until it shows a sign of life again.
-    #[serde(default)]
-    pub idle_at: Option<Timestamp>,
-    /// Coupon codes journeys gave the contact, newest last (bounded).
-    #[serde(default)]
-    pub coupons: Vec<crate::coupon::Coupon>,
-    /// The contact's subscriptions (contracts), newest last (bounded).
-    #[serde(default)]
-    pub subscriptions: Vec<SubscriptionState>,
-    /// Contracts no longer kept in `subscriptions` (their lookups must go
-    /// too when the person is erased).
-    #[serde(default)]
-    pub past_contracts: Vec<u64>,
+    /// Set on what is left of a contact merged into another: lookups that
+    /// still name it (an old order, a past address) lead there.
+    pub merged_into: Option<ContactId>,
+    /// ISO country of the newest address seen.
+    pub country: Option<String>,
+    /// Its state or province code, for countries with several zones.
+    pub province: Option<String>,
+    /// The storefront language, newest seen (`en-ie`, `fr`): picks template variants.
+    pub locale: Option<String>,
+    /// The browser's IANA zone, newest seen.
+    pub time_zone: Option<String>,
+}
+
+/// Email marketing: consent, topic choices and the sends the cap counts.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Marketing {
+    /// Email marketing consent: the newest fact, with its source and time.
+    pub consent: Option<Consent>,
     /// Email topics the contact opted out of (the preference page).
-    #[serde(default)]
     pub topics_out: std::collections::BTreeSet<String>,
     /// A signup form's opt-in waiting for its confirmation link (double
     /// opt-in): when it was asked for.
-    #[serde(default)]
     pub opt_in_pending_at: Option<Timestamp>,
     /// When the person last opted out themselves (a link, a complaint,
     /// Shopify's `unsubscribed`, a sunset): from then on only a confirmed
     /// double opt-in subscribes them again.
-    #[serde(default)]
     pub opted_out_at: Option<Timestamp>,
+    /// Logical times of the newest marketing emails queued, for the cap.
+    pub marketing_sent: Vec<Timestamp>,
+}
+
+/// What the contact bought and holds: orders, products, coupons, subscriptions.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Commerce {
+    pub order_count: u32,
+    pub first_order_at: Option<Timestamp>,
+    pub last_order_at: Option<Timestamp>,
+    /// Order totals less refunds, in the currency of the first order.
+    pub total_spent: Option<Money>,
+    pub ordered_checkouts: Vec<String>,
+    /// Products viewed, newest last (bounded).
+    pub viewed: Vec<Seen>,
+    /// Products bought, newest last (bounded).
+    pub bought: Vec<Seen>,
+    /// Coupon codes journeys gave the contact, newest last (bounded).
+    pub coupons: Vec<crate::coupon::Coupon>,
+    /// The contact's subscriptions (contracts), newest last (bounded).
+    pub subscriptions: Vec<SubscriptionState>,
+    /// Contracts no longer kept in `subscriptions` (their lookups must go
+    /// too when the person is erased).
+    pub past_contracts: Vec<u64>,
+    /// The newest orders attributed to an email (bounded), so a refund or
+    /// cancellation comes off the journey that earned it.
+    pub attributed: Vec<crate::analytics::Attributed>,
+}
+
+/// How the shop sees the contact: tags, properties, score, stage, segments, RFM and activity.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Audience {
+    /// Tags set by journeys (and later by segments and imports).
+    pub tags: std::collections::BTreeSet<String>,
     /// The tags the shop's own customer record gave (the record is the
     /// whole set: a tag it no longer lists leaves the profile; tags journeys
     /// set are not among these and stay).
-    #[serde(default)]
     pub store_tags: std::collections::BTreeSet<String>,
-    /// RFM scores under the store's thresholds, as of the newest event or
-    /// review (the engine keeps them), and when recency next drops.
-    #[serde(default)]
-    pub rfm: Option<crate::rfm::score::Rfm>,
-    #[serde(default)]
-    pub rfm_changes_at: Option<Timestamp>,
-    /// Set on what is left of a contact merged into another: lookups that
-    /// still name it (an old order, a past address) lead there.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub merged_into: Option<ContactId>,
+    /// Custom properties set by journeys.
+    pub properties: std::collections::BTreeMap<String, serde_json::Value>,
+    pub score: i64,
+    /// When `score` was last computed (it decays from there).
+    pub score_at: Option<Timestamp>,
+    /// Lifecycle stage, as journeys set it.
+    pub stage: Option<String>,
+    /// When the lifecycle stage last changed.
+    pub stage_at: Option<Timestamp>,
     /// The journey that set the current stage (`update: {stage}`), if one
     /// did: the lifecycle rules then only move the contact further along.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stage_by: Option<String>,
-    /// The newest entry of each journey and run key: what re-entry and
-    /// cooldowns read once ended runs have expired.
-    #[serde(default, skip_serializing_if = "crate::history::History::is_empty")]
-    pub history: crate::history::History,
+    /// The segments the contact is in (kept current event by event).
+    pub segments: std::collections::BTreeSet<String>,
+    /// Topics of interest (signup forms, content pages).
+    pub interests: std::collections::BTreeSet<String>,
+    /// RFM scores under the store's thresholds, as of the newest event or
+    /// review (the engine keeps them), and when recency next drops.
+    pub rfm: Option<crate::rfm::score::Rfm>,
+    pub rfm_changes_at: Option<Timestamp>,
+    /// Per-day counts of what the contact did, for windowed conditions.
+    pub activity: Activity,
+    /// Newest open, click or order.
+    pub last_engaged_at: Option<Timestamp>,
+    /// Newest storefront visit (any site event).
+    pub last_visit_at: Option<Timestamp>,
+    /// When the sweep last found the contact silent past the threshold.
+    pub lapsed_at: Option<Timestamp>,
+}
+
+/// When the contact is next due: a review, or the sweep's inactivity threshold.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Schedule {
+    /// The next instant a time-based segment or stage rule can change: the
+    /// contact is due for a review then (the timer's index holds it).
+    pub review_at: Option<Timestamp>,
+    /// When the contact crosses the inactivity threshold if nothing happens
+    /// (last sign of life + the threshold): its bucket in the sweep's index.
+    /// `None` once lapsed, until it shows a sign of life again.
+    pub idle_at: Option<Timestamp>,
 }
 
 impl Contact {
@@ -186,85 +177,43 @@ impl Contact {
         Self {
             id,
             shop,
-            customer_id: None,
-            email: None,
-            first_name: None,
-            last_name: None,
-            consent: None,
-            profile_at: None,
             first_seen_at,
-            last_order_at: None,
-            order_count: 0,
-            ordered_checkouts: Vec::new(),
-            tags: Default::default(),
-            properties: Default::default(),
-            score: 0,
-            stage: None,
-            last_engaged_at: None,
-            country: None,
-            province: None,
-            marketing_sent: Vec::new(),
-            segments: Default::default(),
-            locale: None,
-            phone: None,
-            total_spent: None,
-            first_order_at: None,
-            last_visit_at: None,
-            time_zone: None,
-            anonymous_ids: Vec::new(),
-            past_emails: Vec::new(),
+            profile_at: None,
+            identity: Identity::default(),
+            marketing: Marketing::default(),
+            commerce: Commerce::default(),
+            audience: Audience::default(),
+            schedule: Schedule::default(),
             exports: Vec::new(),
-            merged_from: Vec::new(),
-            viewed: Vec::new(),
-            bought: Vec::new(),
-            interests: Default::default(),
-            activity: Activity::default(),
-            attributed: Vec::new(),
-            score_at: None,
-            stage_at: None,
-            lapsed_at: None,
-            review_at: None,
-            idle_at: None,
-            coupons: Vec::new(),
-            subscriptions: Vec::new(),
-            past_contracts: Vec::new(),
-            topics_out: Default::default(),
-            opt_in_pending_at: None,
-            opted_out_at: None,
-            store_tags: Default::default(),
-            rfm: None,
-            rfm_changes_at: None,
-            merged_into: None,
-            stage_by: None,
             history: Default::default(),
         }
     }
 
     /// Whether nothing identifies the contact but a browser.
     pub fn is_anonymous(&self) -> bool {
-        self.email.is_none() && self.customer_id.is_none()
+        self.identity.email.is_none() && self.identity.customer_id.is_none()
     }
 
     /// What is kept of this contact once merged into `into`: its id and a
     /// pointer, nothing personal.
     pub fn tombstone(&self, into: &ContactId) -> Contact {
         let mut t = Contact::new(self.id.clone(), self.shop.clone(), self.first_seen_at);
-        t.merged_into = Some(into.clone());
+        t.identity.merged_into = Some(into.clone());
         t
     }
 
     /// Average order value, when the contact has ordered.
     pub fn average_order(&self) -> Option<Money> {
-        let spent = self.total_spent.as_ref()?;
-        (self.order_count > 0).then(|| Money {
-            amount_minor: spent.amount_minor / i64::from(self.order_count),
+        let spent = self.commerce.total_spent.as_ref()?;
+        (self.commerce.order_count > 0).then(|| Money {
+            amount_minor: spent.amount_minor / i64::from(self.commerce.order_count),
             currency: spent.currency,
         })
     }
 
     /// When the contact last showed a sign of life: engagement, else first seen.
     pub fn last_active_at(&self) -> Timestamp {
-        self.last_engaged_at.unwrap_or(self.first_seen_at)
+        self.audience.last_engaged_at.unwrap_or(self.first_seen_at)
     }
 
     /// Where the inactivity threshold counts from: the last sign of life;
@@ -273,17 +222,17 @@ impl Contact {
     /// kept).
     pub fn idle_since(&self) -> Timestamp {
         let active = self.last_active_at();
-        match self.last_visit_at {
+        match self.audience.last_visit_at {
             Some(visit) if self.is_anonymous() => active.max(visit),
             _ => active,
         }
     }
 
     pub(super) fn add_anonymous(&mut self, id: &str) {
-        if !self.anonymous_ids.iter().any(|a| a == id) {
-            self.anonymous_ids.push(id.to_string());
-            if self.anonymous_ids.len() > ANONYMOUS_KEPT {
-                self.anonymous_ids.remove(0);
+        if !self.identity.anonymous_ids.iter().any(|a| a == id) {
+            self.identity.anonymous_ids.push(id.to_string());
+            if self.identity.anonymous_ids.len() > ANONYMOUS_KEPT {
+                self.identity.anonymous_ids.remove(0);
             }
         }
     }
@@ -291,17 +240,22 @@ impl Contact {
     /// Remembers a coupon given by a journey (the same code again is a
     /// redelivery and changes nothing).
     pub fn give_coupon(&mut self, coupon: crate::coupon::Coupon) {
-        if self.coupons.iter().any(|c| c.code == coupon.code) {
+        if self.commerce.coupons.iter().any(|c| c.code == coupon.code) {
             return;
         }
-        self.coupons.push(coupon);
-        let excess = self.coupons.len().saturating_sub(crate::coupon::KEPT);
-        self.coupons.drain(..excess);
+        self.commerce.coupons.push(coupon);
+        let excess = self
+            .commerce
+            .coupons
+            .len()
+            .saturating_sub(crate::coupon::KEPT);
+        self.commerce.coupons.drain(..excess);
     }
 
     /// The newest coupon of this name that is neither used nor expired.
     pub fn open_coupon(&self, name: &str, now: Timestamp) -> Option<&crate::coupon::Coupon> {
-        self.coupons
+        self.commerce
+            .coupons
             .iter()
             .rev()
             .find(|c| c.name == name && c.is_open(now))
@@ -309,40 +263,47 @@ impl Contact {
 
     /// Notes a marketing email queued at `at` (for the frequency cap).
     pub fn marketing_queued(&mut self, at: Timestamp) {
-        self.marketing_sent.push(at);
-        self.marketing_sent.sort();
+        self.marketing.marketing_sent.push(at);
+        self.marketing.marketing_sent.sort();
         let excess = self
+            .marketing
             .marketing_sent
             .len()
             .saturating_sub(crate::sending::REMEMBERED);
-        self.marketing_sent.drain(..excess);
+        self.marketing.marketing_sent.drain(..excess);
     }
 
     /// The IANA zone local-time rules use: an explicit `time_zone` property
     /// (set by an `update` step or an import), else the country's zone.
     pub fn zone_name(&self) -> Option<&str> {
-        self.properties
+        self.audience
+            .properties
             .get("time_zone")
             .and_then(|v| v.as_str())
-            .or(self.time_zone.as_deref())
+            .or(self.identity.time_zone.as_deref())
             .or_else(|| {
-                let (c, p) = (self.country.as_deref()?, self.province.as_deref()?);
+                let (c, p) = (
+                    self.identity.country.as_deref()?,
+                    self.identity.province.as_deref()?,
+                );
                 crate::sending::region_zone(c, p)
             })
             .or_else(|| {
-                self.country
+                self.identity
+                    .country
                     .as_deref()
                     .and_then(crate::sending::country_zone)
             })
     }
 
     pub(super) fn engaged(&mut self, at: Timestamp) {
-        self.last_engaged_at = Some(self.last_engaged_at.map_or(at, |t| t.max(at)));
+        self.audience.last_engaged_at =
+            Some(self.audience.last_engaged_at.map_or(at, |t| t.max(at)));
     }
 
     /// True if the contact placed an order at or after `t`.
     pub fn ordered_since(&self, t: Timestamp) -> bool {
-        self.last_order_at.is_some_and(|o| o >= t)
+        self.commerce.last_order_at.is_some_and(|o| o >= t)
     }
 }
 
@@ -366,12 +327,12 @@ mod merge_tests {
             shop(),
             t("2026-01-01T00:00:00Z"),
         );
-        customer.customer_id = Some(7);
-        customer.email = Some(EmailAddress::parse("ana.work@example.com").unwrap());
-        customer.order_count = 1;
-        customer.total_spent = Some(Money::parse("20.00", "EUR").unwrap());
-        customer.first_order_at = Some(t("2026-03-01T00:00:00Z"));
-        customer.last_order_at = customer.first_order_at;
+        customer.identity.customer_id = Some(7);
+        customer.identity.email = Some(EmailAddress::parse("ana.work@example.com").unwrap());
+        customer.commerce.order_count = 1;
+        customer.commerce.total_spent = Some(Money::parse("20.00", "EUR").unwrap());
+        customer.commerce.first_order_at = Some(t("2026-03-01T00:00:00Z"));
+        customer.commerce.last_order_at = customer.commerce.first_order_at;
         customer.record_consent(false, "customers/create", t("2026-01-01T00:00:00Z"));
 
         let address = EmailAddress::parse("ana@example.com").unwrap();
@@ -380,33 +341,40 @@ mod merge_tests {
             shop(),
             t("2025-12-01T00:00:00Z"),
         );
-        lead.email = Some(address.clone());
-        lead.order_count = 2;
-        lead.total_spent = Some(Money::parse("15.50", "EUR").unwrap());
-        lead.first_order_at = Some(t("2026-02-01T00:00:00Z"));
-        lead.last_order_at = Some(t("2026-02-10T00:00:00Z"));
+        lead.identity.email = Some(address.clone());
+        lead.commerce.order_count = 2;
+        lead.commerce.total_spent = Some(Money::parse("15.50", "EUR").unwrap());
+        lead.commerce.first_order_at = Some(t("2026-02-01T00:00:00Z"));
+        lead.commerce.last_order_at = Some(t("2026-02-10T00:00:00Z"));
         lead.record_consent(true, "signup_form", t("2026-04-01T00:00:00Z"));
-        lead.first_name = Some("Ana".into());
-        lead.merged_from.push(Merge {
+        lead.identity.first_name = Some("Ana".into());
+        lead.identity.merged_from.push(Merge {
             contact: ContactId::for_anonymous("anon-1"),
             at: t("2025-12-01T00:00:00Z"),
         });
 
         customer.absorb(&lead, t("2026-05-01T00:00:00Z"));
-        assert_eq!(customer.order_count, 3);
+        assert_eq!(customer.commerce.order_count, 3);
         assert_eq!(
-            customer.total_spent,
+            customer.commerce.total_spent,
             Some(Money::parse("35.50", "EUR").unwrap())
         );
-        assert_eq!(customer.first_order_at, Some(t("2026-02-01T00:00:00Z")));
-        assert_eq!(customer.last_order_at, Some(t("2026-03-01T00:00:00Z")));
+        assert_eq!(
+            customer.commerce.first_order_at,
+            Some(t("2026-02-01T00:00:00Z"))
+        );
+        assert_eq!(
+            customer.commerce.last_order_at,
+            Some(t("2026-03-01T00:00:00Z"))
+        );
         assert_eq!(customer.first_seen_at, t("2025-12-01T00:00:00Z"));
         // The newer consent fact wins, whichever profile held it.
         assert!(customer.accepts_marketing());
-        assert_eq!(customer.first_name.as_deref(), Some("Ana"));
-        assert_eq!(customer.past_emails, vec![address.clone()]);
+        assert_eq!(customer.identity.first_name.as_deref(), Some("Ana"));
+        assert_eq!(customer.identity.past_emails, vec![address.clone()]);
         // Both merges are remembered (their leftovers go with an erasure).
         let merged: Vec<_> = customer
+            .identity
             .merged_from
             .iter()
             .map(|m| m.contact.clone())
@@ -417,14 +385,16 @@ mod merge_tests {
         );
         // Taking the address as the current one leaves no duplicate behind.
         customer.remember_email(address.clone());
-        assert_eq!(customer.email, Some(address));
+        assert_eq!(customer.identity.email, Some(address));
         assert_eq!(
-            customer.past_emails,
+            customer.identity.past_emails,
             vec![EmailAddress::parse("ana.work@example.com").unwrap()]
         );
         // What is left of the lead names no one.
         let t = lead.tombstone(&customer.id);
-        assert_eq!(t.merged_into, Some(customer.id.clone()));
-        assert!(t.is_anonymous() && t.first_name.is_none() && t.activity.keys() == 0);
+        assert_eq!(t.identity.merged_into, Some(customer.id.clone()));
+        assert!(
+            t.is_anonymous() && t.identity.first_name.is_none() && t.audience.activity.keys() == 0
+        );
     }
 }

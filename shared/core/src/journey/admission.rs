@@ -203,7 +203,8 @@ fn refusal(
     let ordered_goal =
         kind != "order_placed" && def.goals.iter().any(|g| g.event == "order_placed");
     if ordered_goal
-        && (contact.ordered_checkouts.iter().any(|c| c == key) || contact.ordered_since(event.at))
+        && (contact.commerce.ordered_checkouts.iter().any(|c| c == key)
+            || contact.ordered_since(event.at))
     {
         return Some("goal already reached: an order at or after this event".into());
     }

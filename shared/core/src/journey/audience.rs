@@ -14,23 +14,23 @@ use jiff::Timestamp;
 /// The contact's RFM scores at `at`, and when recency next drops.
 pub(super) fn refresh_rfm(catalog: &Catalog, contact: &mut Contact, at: Timestamp) {
     let thresholds = &catalog.audience().rfm;
-    contact.rfm = crate::rfm::Rfm::with(contact, at, thresholds);
-    contact.rfm_changes_at = crate::rfm::Rfm::next_change_with(contact, at, thresholds);
+    contact.audience.rfm = crate::rfm::Rfm::with(contact, at, thresholds);
+    contact.audience.rfm_changes_at = crate::rfm::Rfm::next_change_with(contact, at, thresholds);
 }
 
 /// The score decayed to `now` (halving every half-life), then the points of
 /// every scoring rule the event matches.
 pub(super) fn rescore(catalog: &Catalog, contact: &mut Contact, event: &Event) {
     let audience = catalog.audience();
-    if let (Some(h), Some(from)) = (audience.half_life, contact.score_at)
+    if let (Some(h), Some(from)) = (audience.half_life, contact.audience.score_at)
         && event.at > from
-        && contact.score != 0
+        && contact.audience.score != 0
     {
         let halves = event.at.duration_since(from).as_secs_f64() / h.as_secs_f64();
         // Under one point it is gone, so a decayed score reaches 0 (and
         // stops being reviewed) instead of resting at ±1.
-        let decayed = contact.score as f64 * 0.5f64.powf(halves);
-        contact.score = if decayed.abs() < 1.0 {
+        let decayed = contact.audience.score as f64 * 0.5f64.powf(halves);
+        contact.audience.score = if decayed.abs() < 1.0 {
             0
         } else {
             decayed.round() as i64
@@ -54,9 +54,9 @@ pub(super) fn rescore(catalog: &Catalog, contact: &mut Contact, event: &Event) {
         })
         .map(|r| r.points)
         .sum();
-    contact.score = contact.score.saturating_add(points);
-    if contact.score_at.is_none_or(|t| event.at > t) {
-        contact.score_at = Some(event.at);
+    contact.audience.score = contact.audience.score.saturating_add(points);
+    if contact.audience.score_at.is_none_or(|t| event.at > t) {
+        contact.audience.score_at = Some(event.at);
     }
 }
 
@@ -79,7 +79,7 @@ pub(super) fn update_segments(
         };
         let member = all(&seg.conditions, scope);
         members += usize::from(member);
-        let was = contact.segments.contains(&seg.id);
+        let was = contact.audience.segments.contains(&seg.id);
         if member && !was {
             entered.push(seg.id.clone());
         } else if !member && was {
@@ -87,7 +87,7 @@ pub(super) fn update_segments(
         }
     }
     for s in &entered {
-        contact.segments.insert(s.clone());
+        contact.audience.segments.insert(s.clone());
         effects.push(Effect::Segment {
             segment: s.clone(),
             entered: true,
@@ -95,7 +95,7 @@ pub(super) fn update_segments(
         });
     }
     for s in &exited {
-        contact.segments.remove(s);
+        contact.audience.segments.remove(s);
         effects.push(Effect::Segment {
             segment: s.clone(),
             entered: false,
@@ -104,9 +104,9 @@ pub(super) fn update_segments(
     }
     // Segments no longer defined are forgotten (there are some if the
     // contact holds more than the defined ones it belongs to).
-    if contact.segments.len() != members {
+    if contact.audience.segments.len() != members {
         let known = |s: &String| catalog.segments().iter().any(|x| &x.id == s);
-        contact.segments.retain(known);
+        contact.audience.segments.retain(known);
     }
     (entered, exited)
 }
@@ -132,8 +132,9 @@ pub(super) fn restage(
         .find(|(_, r)| all(&r.conditions, scope))?;
     // A stage a journey set holds until a rule further along the lifecycle
     // (higher in the list: lapsed, advocate, loyal…) holds.
-    let pinned = contact.stage_by.is_some()
+    let pinned = contact.audience.stage_by.is_some()
         && contact
+            .audience
             .stage
             .as_deref()
             .and_then(|s| rules.iter().position(|r| r.stage == s))
@@ -141,17 +142,17 @@ pub(super) fn restage(
     if pinned {
         return None;
     }
-    contact.stage_by = None;
-    if contact.stage.as_deref() == Some(rule.stage.as_str()) {
+    contact.audience.stage_by = None;
+    if contact.audience.stage.as_deref() == Some(rule.stage.as_str()) {
         return None;
     }
     effects.push(Effect::Stage {
-        from: contact.stage.clone(),
+        from: contact.audience.stage.clone(),
         to: rule.stage.clone(),
         at,
     });
-    contact.stage = Some(rule.stage.clone());
-    contact.stage_at = Some(at);
+    contact.audience.stage = Some(rule.stage.clone());
+    contact.audience.stage_at = Some(at);
     Some(rule.stage.clone())
 }
 
@@ -171,7 +172,7 @@ pub(super) fn next_review(
         .filter_map(|c| c.changes_after(contact, now));
     let decay = audience
         .half_life
-        .filter(|_| contact.score != 0)
+        .filter(|_| contact.audience.score != 0)
         .and_then(|h| now.checked_add(h).ok());
     // A date trigger's instant still ahead (a coupon expiry less 2 days).
     let dates = catalog

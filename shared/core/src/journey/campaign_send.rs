@@ -111,20 +111,24 @@ fn skip_reason(
         .smart_sending
         .map(|per| crate::sending::Cap { max: 1, per })
         .or(catalog.sending().cap);
-    if let Some(s) = c.exclude.iter().find(|s| contact.segments.contains(*s)) {
+    if let Some(s) = c
+        .exclude
+        .iter()
+        .find(|s| contact.audience.segments.contains(*s))
+    {
         Some(format!("in excluded segment {s}"))
     } else if !contact.accepts_marketing() {
         Some("no email marketing consent".into())
     } else if c
         .topic
         .as_ref()
-        .is_some_and(|t| contact.topics_out.contains(t))
+        .is_some_and(|t| contact.marketing.topics_out.contains(t))
     {
         Some("unsubscribed from this email topic".into())
-    } else if contact.email.is_none() {
+    } else if contact.identity.email.is_none() {
         Some("contact has no email address".into())
     } else if cap.is_some_and(|cap| {
-        crate::sending::capped_until(&cap, &contact.marketing_sent, due).is_some()
+        crate::sending::capped_until(&cap, &contact.marketing.marketing_sent, due).is_some()
     }) {
         Some("smart sending".into())
     } else {

@@ -215,9 +215,11 @@ impl From<CountFile> for CountRule {
 impl CountRule {
     fn holds(&self, contact: &Contact, now: Timestamp) -> bool {
         let (n, sum) = contact
+            .audience
             .activity
             .total(&self.key, self.within.map(|d| d.0), now);
         let currency = contact
+            .commerce
             .total_spent
             .as_ref()
             .map_or("USD", |m| m.currency.as_str());
@@ -347,31 +349,34 @@ impl Condition {
     fn holds_for_contact(&self, contact: &Contact, now: Timestamp) -> Option<bool> {
         Some(match self {
             Self::Count(rule) => rule.holds(contact, now),
-            Self::SpentAtLeast(Amount(a)) => contact.total_spent.as_ref().is_some_and(|t| {
-                Money::parse(a, &t.currency).is_ok_and(|min| t.amount_minor >= min.amount_minor)
-            }),
+            Self::SpentAtLeast(Amount(a)) => {
+                contact.commerce.total_spent.as_ref().is_some_and(|t| {
+                    Money::parse(a, &t.currency).is_ok_and(|min| t.amount_minor >= min.amount_minor)
+                })
+            }
             Self::EngagedWithin(Duration(d)) => {
                 let last = contact.last_active_at();
                 last <= now && now.duration_since(last) <= *d
             }
-            Self::Rfm(cell) => contact.rfm.is_some_and(|r| r.cell() == cell),
-            Self::RfmAtLeast(floor) => contact.rfm.is_some_and(|r| {
+            Self::Rfm(cell) => contact.audience.rfm.is_some_and(|r| r.cell() == cell),
+            Self::RfmAtLeast(floor) => contact.audience.rfm.is_some_and(|r| {
                 floor.r.is_none_or(|x| r.r >= x)
                     && floor.f.is_none_or(|x| r.f >= x)
                     && floor.m.is_none_or(|x| r.m >= x)
             }),
-            Self::ScoreAtLeast(n) => contact.score >= *n,
-            Self::HasInterest(t) => contact.interests.contains(&t.to_lowercase()),
+            Self::ScoreAtLeast(n) => contact.audience.score >= *n,
+            Self::HasInterest(t) => contact.audience.interests.contains(&t.to_lowercase()),
             Self::AcceptsMarketing => contact.accepts_marketing(),
-            Self::HasTag(t) => contact.tags.contains(t),
-            Self::InSegment(seg) => contact.segments.contains(seg),
-            Self::InStage(st) => contact.stage.as_deref() == Some(st.as_str()),
-            Self::OrdersAtLeast(n) => contact.order_count >= *n,
-            Self::FirstOrder => contact.order_count == 1,
+            Self::HasTag(t) => contact.audience.tags.contains(t),
+            Self::InSegment(seg) => contact.audience.segments.contains(seg),
+            Self::InStage(st) => contact.audience.stage.as_deref() == Some(st.as_str()),
+            Self::OrdersAtLeast(n) => contact.commerce.order_count >= *n,
+            Self::FirstOrder => contact.commerce.order_count == 1,
             Self::OrderedWithin(Duration(d)) => contact
+                .commerce
                 .last_order_at
                 .is_some_and(|o| o <= now && now.duration_since(o) <= *d),
-            Self::Property { key, equals } => contact.properties.get(key) == Some(equals),
+            Self::Property { key, equals } => contact.audience.properties.get(key) == Some(equals),
             Self::CouponUnused(name) => contact.open_coupon(name, now).is_some(),
             _ => return None,
         })
@@ -385,6 +390,7 @@ impl Condition {
             Self::SubscriptionActive => match s.run.map(|r| &r.trigger) {
                 Some(EventKind::SubscriptionBilled(b)) => s
                     .contact
+                    .commerce
                     .subscriptions
                     .iter()
                     .any(|x| x.contract_id == b.contract_id && x.is_active()),
@@ -474,13 +480,13 @@ impl Condition {
         };
         match self {
             Self::OrderedWithin(Duration(d)) => {
-                after(contact.last_order_at.and_then(|o| past(o, *d)))
+                after(contact.commerce.last_order_at.and_then(|o| past(o, *d)))
             }
             Self::EngagedWithin(Duration(d)) => after(past(contact.last_active_at(), *d)),
-            Self::Count(rule) => rule
-                .within
-                .and_then(|Duration(w)| after(contact.activity.next_expiry(&rule.key, w, now))),
-            Self::Rfm(_) | Self::RfmAtLeast(_) => after(contact.rfm_changes_at),
+            Self::Count(rule) => rule.within.and_then(|Duration(w)| {
+                after(contact.audience.activity.next_expiry(&rule.key, w, now))
+            }),
+            Self::Rfm(_) | Self::RfmAtLeast(_) => after(contact.audience.rfm_changes_at),
             Self::CouponUnused(name) => after(contact.open_coupon(name, now).map(|c| c.expires_at)),
             Self::Not(c) => c.changes_after(contact, now),
             Self::AnyOf(cs) | Self::AllOf(cs) => cs

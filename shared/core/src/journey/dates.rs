@@ -34,13 +34,14 @@ pub(super) fn resolve_date(
             })
         }
         DateRef::CouponExpiry(name) => contact
+            .commerce
             .coupons
             .iter()
             .rev()
             .find(|c| &c.name == name)
             .map(|c| c.expires_at),
         DateRef::Property(key) => {
-            let text = contact.properties.get(key)?.as_str()?;
+            let text = contact.audience.properties.get(key)?.as_str()?;
             text.parse::<Timestamp>().ok().or_else(|| {
                 let day: jiff::civil::Date = text.parse().ok()?;
                 day.to_zoned(local_zone(catalog, contact))
@@ -61,12 +62,14 @@ pub fn run_subscription<'c>(
         && let EventKind::SubscriptionBilled(b) = &run.trigger
     {
         let sub = contact
+            .commerce
             .subscriptions
             .iter()
             .find(|s| s.contract_id == b.contract_id)?;
         return Some((sub, run.trigger_at));
     }
     let sub = contact
+        .commerce
         .subscriptions
         .iter()
         .rev()

@@ -32,10 +32,10 @@ pub fn handle_tick(
     // Steps that ran may have set a date a trigger watches (a coupon given
     // after a wait, an `update` of a date property).
     let changed = effects.iter().any(|e| !matches!(e, Effect::Waiting { .. }));
-    if changed && contact.review_at.is_none_or(|r| r > now) {
-        contact.review_at = next_review(catalog, contact, now);
+    if changed && contact.schedule.review_at.is_none_or(|r| r > now) {
+        contact.schedule.review_at = next_review(catalog, contact, now);
     }
-    if contact.review_at.is_some_and(|r| r <= now) {
+    if contact.schedule.review_at.is_some_and(|r| r <= now) {
         let review = Event {
             id: format!("review-{}", now.as_millisecond()),
             shop: contact.shop.clone(),
@@ -61,7 +61,7 @@ fn fire_waits(
     let mut effects = Vec::new();
     // Scores that changed with time alone (recency dropped) are current
     // before a wait's conditions read them.
-    if contact.rfm_changes_at.is_some_and(|t| t <= now) {
+    if contact.audience.rfm_changes_at.is_some_and(|t| t <= now) {
         refresh_rfm(catalog, contact, now);
     }
     for run in runs.iter_mut().filter(|r| r.is_active()) {
@@ -133,9 +133,12 @@ pub fn handle_event(
     // contact's next event.
     update_segments(catalog, contact, event.at, &mut effects);
     restage(catalog, contact, event.at, &mut effects);
-    contact.review_at = next_review(catalog, contact, event.at);
-    let lapsed = contact.lapsed_at.is_some_and(|l| l >= contact.idle_since());
-    contact.idle_at = (!lapsed)
+    contact.schedule.review_at = next_review(catalog, contact, event.at);
+    let lapsed = contact
+        .audience
+        .lapsed_at
+        .is_some_and(|l| l >= contact.idle_since());
+    contact.schedule.idle_at = (!lapsed)
         .then(|| {
             contact
                 .idle_since()

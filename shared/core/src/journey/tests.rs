@@ -509,9 +509,9 @@ fn updates_change_the_contact_and_conditions_read_them() {
     let j = "id: tagger\nversion: 1\nname: T\ntrigger:\n  event: customer_upserted\nsteps:\n  - id: mark\n    update: { tag: [vip], score: 5, stage: loyal, set: { tier: gold } }\n  - id: check\n    if: [{ has_tag: vip }, { in_stage: loyal }, { property: { key: tier, equals: gold } }]\n    then: yes\n    else: end\n  - id: yes\n    email: abandoned_checkout_1\n";
     let mut w = world(catalog_with(&[("t.yaml", j)]));
     w.event(&customer(t0(), true));
-    assert!(w.contact.tags.contains("vip"));
-    assert_eq!(w.contact.score, 5);
-    assert_eq!(w.contact.stage.as_deref(), Some("loyal"));
+    assert!(w.contact.audience.tags.contains("vip"));
+    assert_eq!(w.contact.audience.score, 5);
+    assert_eq!(w.contact.audience.stage.as_deref(), Some("loyal"));
     assert_eq!(steps_sent(&w), vec!["yes"]);
 }
 
@@ -704,7 +704,10 @@ fn marketing_email_needs_consent_and_an_opt_out_stops_the_next_one() {
             via: None,
         }),
     ));
-    assert_eq!(w.contact.consent.as_ref().unwrap().source, "unsubscribe");
+    assert_eq!(
+        w.contact.marketing.consent.as_ref().unwrap().source,
+        crate::contact::ConsentSource::Unsubscribe
+    );
     w.tick(mins(10 * 24 * 60));
     assert_eq!(w.emails.len(), 1, "nothing after the unsubscribe");
 }
@@ -780,6 +783,7 @@ fn wait_until_goes_to_the_next_allowed_local_time() {
     // In Tokyo (a `time_zone` property), 10:00 local is 01:00Z.
     let mut w = world(catalog_with(&[("m.yaml", j)]));
     w.contact
+        .audience
         .properties
         .insert("time_zone".into(), serde_json::json!("Asia/Tokyo"));
     w.event(&customer(saturday, true));
@@ -853,9 +857,9 @@ fn a_coupon_step_gives_a_unique_code_renders_it_and_tells_the_store() {
     let mut contact = Contact::new(ContactId::for_customer(1), shop(), t0());
     let mut runs = vec![];
     let fx = handle_event(&catalog, &mut contact, &mut runs, &customer(t0(), true));
-    let code = contact.coupons[0].code.clone();
+    let code = contact.commerce.coupons[0].code.clone();
     assert!(code.starts_with("WELCOME-"), "{code}");
-    assert_eq!(contact.coupons[0].expires_at, mins(14 * 24 * 60));
+    assert_eq!(contact.commerce.coupons[0].expires_at, mins(14 * 24 * 60));
     let issued: Vec<_> = fx
         .iter()
         .filter_map(|e| match e {
@@ -887,14 +891,14 @@ fn a_coupon_step_gives_a_unique_code_renders_it_and_tells_the_store() {
     // another secret (or for another contact), another.
     let mut again = Contact::new(ContactId::for_customer(1), shop(), t0());
     handle_event(&catalog, &mut again, &mut vec![], &customer(t0(), true));
-    assert_eq!(again.coupons[0].code, code);
+    assert_eq!(again.commerce.coupons[0].code, code);
     let other = catalog_with(&[("w.yaml", COUPON)]).with_coupon_secret(b"secret-2");
     let mut c2 = Contact::new(ContactId::for_customer(1), shop(), t0());
     handle_event(&other, &mut c2, &mut vec![], &customer(t0(), true));
-    assert_ne!(c2.coupons[0].code, code);
+    assert_ne!(c2.commerce.coupons[0].code, code);
     let mut c3 = Contact::new(ContactId::for_customer(2), shop(), t0());
     handle_event(&catalog, &mut c3, &mut vec![], &customer(t0(), true));
-    assert_ne!(c3.coupons[0].code, code);
+    assert_ne!(c3.commerce.coupons[0].code, code);
 }
 
 #[test]
@@ -912,9 +916,9 @@ fn the_reminder_goes_two_days_before_expiry_only_if_the_code_is_unused() {
     let no_goal = COUPON.replace("goals:\n  - event: order_placed\n", "");
     let mut w = world(catalog_with(&[("w.yaml", &no_goal)]));
     w.event(&customer(t0(), true));
-    let code = w.contact.coupons[0].code.clone();
+    let code = w.contact.commerce.coupons[0].code.clone();
     w.event(&order_with_code(mins(60), &code));
-    assert_eq!(w.contact.coupons[0].used_at, Some(mins(60)));
+    assert_eq!(w.contact.commerce.coupons[0].used_at, Some(mins(60)));
     w.tick(mins(20 * 24 * 60));
     assert_eq!(steps_sent(&w), vec!["hello"], "a used code is not reminded");
     assert_eq!(w.runs[0].status, RunStatus::Completed);
@@ -929,7 +933,7 @@ fn a_date_trigger_starts_a_run_at_the_offset_once_per_date() {
     // The update step sets the date; the contact is due for a review at
     // 3 days before it.
     let due: Timestamp = "2026-12-07T09:00:00Z".parse().unwrap();
-    assert_eq!(w.contact.review_at, Some(due));
+    assert_eq!(w.contact.schedule.review_at, Some(due));
     w.tick(due.checked_sub(SignedDuration::from_secs(1)).unwrap());
     assert!(w.emails.is_empty());
     w.tick(due);
@@ -946,6 +950,7 @@ fn a_date_trigger_starts_a_run_at_the_offset_once_per_date() {
     // A date long past (beyond the grace) starts nothing.
     let mut w = world(catalog_with(&[("r.yaml", j)]));
     w.contact
+        .audience
         .properties
         .insert("renews_at".into(), "2026-01-01".into());
     w.event(&customer(t0(), true));
@@ -1088,17 +1093,17 @@ fn rfm_thresholds_are_the_stores_and_kept_on_the_contact() {
     };
     // Defaults: two orders score frequency 2, not loyal.
     let w = two_orders(catalog("inactive_after: 90d\n"));
-    assert_eq!(w.contact.rfm.map(|r| (r.r, r.f)), Some((5, 2)));
-    assert!(!w.contact.segments.contains("loyal"));
+    assert_eq!(w.contact.audience.rfm.map(|r| (r.r, r.f)), Some((5, 2)));
+    assert!(!w.contact.audience.segments.contains("loyal"));
     // A store where two orders is frequent.
     let w = two_orders(catalog(
         "rfm:\n  recency_days: [30, 90, 180, 365]\n  frequency: [1, 2, 3, 4]\n  monetary: [50, 150, 300, 750]\n",
     ));
-    assert_eq!(w.contact.rfm.map(|r| (r.r, r.f)), Some((5, 3)));
-    assert!(w.contact.segments.contains("loyal"));
+    assert_eq!(w.contact.audience.rfm.map(|r| (r.r, r.f)), Some((5, 3)));
+    assert!(w.contact.audience.segments.contains("loyal"));
     // Recency falls 31 days after the last order: a review is due then.
     assert_eq!(
-        w.contact.rfm_changes_at,
+        w.contact.audience.rfm_changes_at,
         Some(mins(60 + 31 * 24 * 60)),
         "the day after the 30-day boundary"
     );
@@ -1129,12 +1134,15 @@ fn a_coupon_waits_out_quiet_hours_with_its_email_and_needs_consent() {
     let mut w = world(catalog_with(&[("l.yaml", j)]));
     w.event(&customer(t0(), true)); // 10:00Z; the wait ends 23:00Z
     w.tick(mins(13 * 60));
-    assert!(w.contact.coupons.is_empty(), "held, not given at night");
+    assert!(
+        w.contact.commerce.coupons.is_empty(),
+        "held, not given at night"
+    );
     let morning: Timestamp = "2026-11-24T08:00:00Z".parse().unwrap();
     w.tick(morning);
-    assert_eq!(w.contact.coupons[0].issued_at, morning);
+    assert_eq!(w.contact.commerce.coupons[0].issued_at, morning);
     assert_eq!(
-        w.contact.coupons[0].expires_at,
+        w.contact.commerce.coupons[0].expires_at,
         morning + SignedDuration::from_hours(12)
     );
     assert_eq!(w.emails.last().map(|e| e.0), Some(morning));
@@ -1142,7 +1150,7 @@ fn a_coupon_waits_out_quiet_hours_with_its_email_and_needs_consent() {
     let mut w = world(catalog_with(&[("l.yaml", j)]));
     w.event(&customer(t0(), false));
     w.tick(morning);
-    assert!(w.contact.coupons.is_empty());
+    assert!(w.contact.commerce.coupons.is_empty());
     assert!(w.emails.is_empty());
 }
 
@@ -1155,10 +1163,10 @@ fn a_date_set_during_a_tick_is_watched_and_late_dates_can_end_a_run() {
     let mut w = world(catalog_with(&[("g.yaml", giver), ("r.yaml", reminder)]));
     w.event(&customer(t0(), true));
     w.tick(mins(24 * 60));
-    assert_eq!(w.contact.coupons.len(), 1);
+    assert_eq!(w.contact.commerce.coupons.len(), 1);
     let due = mins((24 + 5 * 24) * 60);
     assert_eq!(
-        w.contact.review_at,
+        w.contact.schedule.review_at,
         Some(due),
         "the tick scheduled the review"
     );
@@ -1169,6 +1177,7 @@ fn a_date_set_during_a_tick_is_watched_and_late_dates_can_end_a_run() {
     let late = "id: late\nversion: 1\nname: L\ntrigger:\n  event: customer_upserted\nsteps:\n  - id: wait\n    wait_until_date: { date: property.deadline, late: end }\n  - id: mail\n    email: abandoned_checkout_1\n";
     let mut w = world(catalog_with(&[("l.yaml", late)]));
     w.contact
+        .audience
         .properties
         .insert("deadline".into(), "2026-01-01T00:00:00Z".into());
     w.event(&customer(t0(), true));
@@ -1192,12 +1201,13 @@ fn contracts_beyond_those_kept_are_remembered_for_erasure() {
             }),
         ));
     }
-    assert_eq!(c.subscriptions.len(), 10);
+    assert_eq!(c.commerce.subscriptions.len(), 10);
     let mut all: Vec<u64> = c
+        .commerce
         .subscriptions
         .iter()
         .map(|s| s.contract_id)
-        .chain(c.past_contracts.iter().copied())
+        .chain(c.commerce.past_contracts.iter().copied())
         .collect();
     all.sort();
     assert_eq!(all, (100..112).collect::<Vec<_>>());
@@ -1209,8 +1219,8 @@ fn a_stage_a_journey_set_holds_until_the_contact_moves_further_along() {
     let files = repo_files_and(&["templates/", "segments/"], &[("journeys/p.yaml", j)]);
     let mut w = world(Catalog::from_files(&files).unwrap());
     w.event(&customer(t0(), true));
-    assert_eq!(w.contact.stage.as_deref(), Some("loyal"));
-    assert_eq!(w.contact.stage_by.as_deref(), Some("promoter"));
+    assert_eq!(w.contact.audience.stage.as_deref(), Some("loyal"));
+    assert_eq!(w.contact.audience.stage_by.as_deref(), Some("promoter"));
     // The rules alone would say "awareness" (no orders, few views): the
     // journey's stage holds through later events.
     w.event(&event(
@@ -1235,11 +1245,11 @@ fn a_stage_a_journey_set_holds_until_the_contact_moves_further_along() {
             properties: Default::default(),
         }),
     ));
-    assert_eq!(w.contact.stage.as_deref(), Some("loyal"));
+    assert_eq!(w.contact.audience.stage.as_deref(), Some("loyal"));
     // Lapsing is further along the list: the rules take over again.
     w.tick(mins(120 * 24 * 60));
-    assert_eq!(w.contact.stage.as_deref(), Some("lapsed"));
-    assert_eq!(w.contact.stage_by, None);
+    assert_eq!(w.contact.audience.stage.as_deref(), Some("lapsed"));
+    assert_eq!(w.contact.audience.stage_by, None);
 }
 
 #[test]
@@ -1256,11 +1266,11 @@ fn a_wait_ending_as_recency_drops_reads_the_new_scores() {
     let mut w = world(Catalog::from_files(&files).unwrap());
     w.event(&customer(t0(), true));
     w.event(&order(t0(), None));
-    assert_eq!(w.contact.rfm.map(|r| r.r), Some(5));
+    assert_eq!(w.contact.audience.rfm.map(|r| r.r), Some(5));
     // One tick, 40 days on: the recency drop (day 31) and the wait's end
     // fall in it; the branch sees recency 4, not the order-day score.
     w.tick(mins(40 * 24 * 60));
-    assert_eq!(w.contact.rfm.map(|r| r.r), Some(4));
+    assert_eq!(w.contact.audience.rfm.map(|r| r.r), Some(4));
     assert_eq!(steps_sent(&w), vec!["gone_quiet"]);
 }
 
@@ -1306,7 +1316,7 @@ fn a_shopify_opt_out_is_lifted_only_by_a_confirmed_link_never_by_a_form() {
     // Anyone can type her address into a signup form: it only asks.
     w.event(&site_form("form-1", mins(120), None));
     assert!(!w.contact.accepts_marketing(), "a form re-subscribed her");
-    assert_eq!(w.contact.opt_in_pending_at, Some(mins(120)));
+    assert_eq!(w.contact.marketing.opt_in_pending_at, Some(mins(120)));
 }
 
 #[test]
@@ -1321,15 +1331,15 @@ fn never_subscribed_is_not_an_opt_out_a_form_subscribes() {
 fn storefront_input_never_renames_a_customer() {
     let mut w = World::new();
     w.event(&customer(t0(), true));
-    assert_eq!(w.contact.first_name.as_deref(), Some("Ana"));
+    assert_eq!(w.contact.identity.first_name.as_deref(), Some("Ana"));
     w.event(&site_form("form-1", mins(60), Some("Mallory")));
-    assert_eq!(w.contact.first_name.as_deref(), Some("Ana"));
+    assert_eq!(w.contact.identity.first_name.as_deref(), Some("Ana"));
     // A signup nobody has named yet takes the name the form gives.
     let mut lead = World::new();
     lead.event(&site_form("form-1", mins(60), Some("Lee")));
-    assert_eq!(lead.contact.first_name.as_deref(), Some("Lee"));
+    assert_eq!(lead.contact.identity.first_name.as_deref(), Some("Lee"));
     lead.event(&site_form("form-2", mins(90), Some("Mallory")));
-    assert_eq!(lead.contact.first_name.as_deref(), Some("Lee"));
+    assert_eq!(lead.contact.identity.first_name.as_deref(), Some("Lee"));
 }
 
 #[test]
@@ -1340,14 +1350,14 @@ fn a_tag_removed_in_the_store_leaves_the_profile_and_journey_tags_stay() {
         c.tags = vec!["vip".into(), "wholesale".into()];
     }
     w.event(&tagged);
-    w.contact.tags.insert("quiz_done".into()); // set by a journey's update step
+    w.contact.audience.tags.insert("quiz_done".into()); // set by a journey's update step
     let mut untagged = customer(mins(60), true);
     if let EventKind::CustomerUpserted(c) = &mut untagged.kind {
         c.tags = vec!["vip".into()];
     }
     untagged.id = "cust-untag".into();
     w.event(&untagged);
-    let tags: Vec<&str> = w.contact.tags.iter().map(String::as_str).collect();
+    let tags: Vec<&str> = w.contact.audience.tags.iter().map(String::as_str).collect();
     assert_eq!(tags, vec!["quiz_done", "vip"]);
 }
 

@@ -70,8 +70,8 @@ impl Rfm {
 
     /// The contact's scores at `now` under a store's thresholds.
     pub fn with(contact: &Contact, now: Timestamp, t: &Thresholds) -> Option<Self> {
-        let last = contact.last_order_at?;
-        if contact.order_count == 0 {
+        let last = contact.commerce.last_order_at?;
+        if contact.commerce.order_count == 0 {
             return None;
         }
         let days = now.duration_since(last).as_secs().max(0) / 86_400;
@@ -79,9 +79,13 @@ impl Rfm {
         let f = 1 + t
             .frequency
             .iter()
-            .filter(|&&n| contact.order_count >= n)
+            .filter(|&&n| contact.commerce.order_count >= n)
             .count() as u8;
-        let spent = contact.total_spent.as_ref().map_or(0, |m| m.major_units());
+        let spent = contact
+            .commerce
+            .total_spent
+            .as_ref()
+            .map_or(0, |m| m.major_units());
         let m = 1 + t.monetary.iter().filter(|&&v| spent >= v).count() as u8;
         Some(Self { r, f, m })
     }
@@ -98,7 +102,7 @@ impl Rfm {
         now: Timestamp,
         t: &Thresholds,
     ) -> Option<Timestamp> {
-        let last = contact.last_order_at?;
+        let last = contact.commerce.last_order_at?;
         t.recency_days
             .iter()
             .filter_map(|d| {
@@ -121,9 +125,9 @@ mod tests {
             ShopDomain::parse("demo.myshopify.com").unwrap(),
             "2025-01-01T00:00:00Z".parse().unwrap(),
         );
-        c.order_count = orders;
-        c.total_spent = Some(Money::parse(spent, "EUR").unwrap());
-        c.last_order_at = Some(last.parse().unwrap());
+        c.commerce.order_count = orders;
+        c.commerce.total_spent = Some(Money::parse(spent, "EUR").unwrap());
+        c.commerce.last_order_at = Some(last.parse().unwrap());
         c
     }
 
@@ -140,7 +144,7 @@ mod tests {
         let lost = Rfm::of(&customer(1, "20.00", "2024-01-10T00:00:00Z"), now).unwrap();
         assert_eq!(lost.cell(), "lost");
         let mut none = customer(0, "0", "2026-05-20T00:00:00Z");
-        none.last_order_at = None;
+        none.commerce.last_order_at = None;
         assert_eq!(Rfm::of(&none, now), None);
         // Every (r, f) pair has a cell from the list.
         for r in 1..=5 {

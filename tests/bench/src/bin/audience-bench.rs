@@ -211,11 +211,11 @@ fn sweep_at_scale(contacts: u64) {
     let seed = Instant::now();
     for i in 0..contacts {
         let mut c = Contact::new(ContactId::for_customer(i), shop.clone(), t0);
-        c.email = Some(EmailAddress::parse(&format!("c{i}@example.com")).unwrap());
+        c.identity.email = Some(EmailAddress::parse(&format!("c{i}@example.com")).unwrap());
         // Last signs of life spread over a year.
         let last = t0 + SignedDuration::from_secs((i * 31_536_000 / contacts) as i64);
-        c.last_engaged_at = Some(last);
-        c.idle_at = Some(last + SignedDuration::from_hours(24 * 90));
+        c.audience.last_engaged_at = Some(last);
+        c.schedule.idle_at = Some(last + SignedDuration::from_hours(24 * 90));
         store.seed(ContactState {
             contact: c,
             version: 1,

@@ -33,8 +33,8 @@ fn main() {
     rt.block_on(async {
         for i in 0..n {
             let mut c = Contact::new(ContactId::for_customer(i + 1), shop.clone(), t0);
-            c.email = Some(EmailAddress::parse(&format!("r{i}@example.com")).unwrap());
-            c.consent = Some(Consent {
+            c.identity.email = Some(EmailAddress::parse(&format!("r{i}@example.com")).unwrap());
+            c.marketing.consent = Some(Consent {
                 subscribed: i % 10 != 0,
                 source: "customers/create".into(),
                 at: t0,

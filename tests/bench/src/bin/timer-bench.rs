@@ -41,7 +41,7 @@ const TICK_WCU: [f64; 2] = [7.0, 18.0];
 /// A contact whose review falls due at `at`.
 fn review(shop: &ShopDomain, i: u64, at: Timestamp) -> Commit {
     let mut contact = Contact::new(ContactId::for_customer(i), shop.clone(), at);
-    contact.review_at = Some(at);
+    contact.schedule.review_at = Some(at);
     Commit {
         contact,
         expected_version: 0,

@@ -33,7 +33,7 @@ pub(super) fn marketing_hold(
     } else if def
         .topic
         .as_ref()
-        .is_some_and(|t| contact.topics_out.contains(t))
+        .is_some_and(|t| contact.marketing.topics_out.contains(t))
     {
         Hold::Skip("unsubscribed from this email topic")
     } else {
@@ -77,7 +77,7 @@ fn hold(catalog: &Catalog, def: &Definition, contact: &Contact, at: Timestamp) -
     let rules = &def.sending;
     let mut until = None;
     if let Some(cap) = &rules.cap
-        && let Some(free) = capped_until(cap, &contact.marketing_sent, at)
+        && let Some(free) = capped_until(cap, &contact.marketing.marketing_sent, at)
     {
         match rules.when_capped {
             WhenCapped::Skip => return Hold::Skip("frequency cap"),

@@ -10,26 +10,26 @@ pub(super) fn update(cx: &mut Ctx<'_>, step: &Step, u: &Update) -> Flow {
     let at = cx.run.cursor;
     let contact = &mut *cx.contact;
     for t in &u.tag {
-        contact.tags.insert(t.clone());
+        contact.audience.tags.insert(t.clone());
     }
     for t in &u.untag {
-        contact.tags.remove(t);
+        contact.audience.tags.remove(t);
     }
     for (k, v) in &u.set {
-        contact.properties.insert(k.clone(), v.clone());
+        contact.audience.properties.insert(k.clone(), v.clone());
     }
-    contact.score += u.score;
+    contact.audience.score += u.score;
     if let Some(stage) = &u.stage {
-        if contact.stage.as_ref() != Some(stage) {
+        if contact.audience.stage.as_ref() != Some(stage) {
             cx.effects.push(Effect::Stage {
-                from: contact.stage.clone(),
+                from: contact.audience.stage.clone(),
                 to: stage.clone(),
                 at,
             });
-            contact.stage = Some(stage.clone());
-            contact.stage_at = Some(at);
+            contact.audience.stage = Some(stage.clone());
+            contact.audience.stage_at = Some(at);
         }
-        contact.stage_by = Some(cx.run.journey.clone());
+        contact.audience.stage_by = Some(cx.run.journey.clone());
     }
     if let Some(source) = &u.unsubscribe {
         contact.withdraw_consent(source, at);
