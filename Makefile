@@ -58,6 +58,7 @@ bench: venv
 	cargo run --quiet --release -p waymark-bench --bin audience-bench
 	cargo run --quiet --release -p waymark-bench --bin campaign-bench
 	cargo run --quiet --release -p waymark-bench --bin timer-bench
+	cargo run --quiet --release -p waymark-bench --bin profile-codec
 	cargo run --quiet --release -p waymark-bench --bin ddb-cost
 
 ## The webhook load test on a local stack of its own: 1,000 signed deliveries from 16 senders
