@@ -233,20 +233,30 @@ mod tests {
         }
     }
 
+    /// A processor with no journeys over `store` (reviews and requeues only).
+    fn no_journeys(store: &MemoryStore) -> Processor<MemoryStore> {
+        Processor::new(
+            waymark_core::journey::Catalog::from_files(&[]).unwrap(),
+            store.clone(),
+        )
+    }
+
+    /// An invocation's `more_time` that says yes `n` times, then no.
+    fn budget(n: u32) -> impl Fn() -> bool {
+        let left = std::cell::Cell::new(n);
+        move || {
+            let now = left.get();
+            left.set(now.saturating_sub(1));
+            now > 0
+        }
+    }
+
     #[tokio::test]
     async fn a_tick_out_of_time_leaves_the_rest_due_for_the_next() {
         let store = MemoryStore::default();
         two_retries(&store).await;
-        let processor = Processor::new(
-            waymark_core::journey::Catalog::from_files(&[]).unwrap(),
-            store.clone(),
-        );
-        let budget = std::cell::Cell::new(1u32);
-        let more_time = || {
-            let left = budget.get();
-            budget.set(left.saturating_sub(1));
-            left > 0
-        };
+        let processor = no_journeys(&store);
+        let more_time = budget(1);
         let now = at("2026-11-23T11:02:00Z");
         let first = tick(&processor, &store, &store, now, Scope::ALL, more_time)
             .await
@@ -297,10 +307,7 @@ mod tests {
     async fn each_shard_fires_its_own_part_and_together_they_fire_everything_once() {
         let store = MemoryStore::default();
         reviews_due(&store, 40).await;
-        let processor = Processor::new(
-            waymark_core::journey::Catalog::from_files(&[]).unwrap(),
-            store.clone(),
-        );
+        let processor = no_journeys(&store);
         let now = at("2026-11-23T11:01:00Z");
         let mut fired = Vec::new();
         for shard in 0..crate::ports::DUE_SHARDS {
@@ -330,16 +337,8 @@ mod tests {
     async fn contacts_past_the_budget_stay_due() {
         let store = MemoryStore::default();
         reviews_due(&store, 40).await;
-        let processor = Processor::new(
-            waymark_core::journey::Catalog::from_files(&[]).unwrap(),
-            store.clone(),
-        );
-        let budget = std::cell::Cell::new(5u32);
-        let more_time = || {
-            let left = budget.get();
-            budget.set(left.saturating_sub(1));
-            left > 0
-        };
+        let processor = no_journeys(&store);
+        let more_time = budget(5);
         let now = at("2026-11-23T11:01:00Z");
         let r = tick(&processor, &store, &store, now, Scope::ALL, more_time)
             .await
