@@ -68,6 +68,13 @@ async fn each_function_sample_invokes_cleanly() {
         queued.push(report.emails_queued);
     }
     assert_eq!(queued.iter().sum::<usize>(), 1, "{queued:?}");
+    // An EventBridge rule's Scheduled Event (what the template sent before
+    // the Scheduler) still works: it fires every shard (nothing is left).
+    let rule = serde_json::from_value(sample("timer-schedule.json")).unwrap();
+    let report = timer_fn::handle(&timer, LambdaEvent::new(rule, Context::default()))
+        .await
+        .unwrap();
+    assert_eq!((report.contacts, report.emails_queued), (0, 0));
     let beyond =
         serde_json::from_value(serde_json::json!({"time": "2026-11-23T11:01:00Z", "shard": 8}));
     let refused = timer_fn::handle(
