@@ -23,15 +23,19 @@ pub async fn init() -> Result<Service, Error> {
     let sdk = waymark_aws::config::sdk().await;
     let table = waymark_aws::config::required("TABLE_NAME")?;
     let coupons = waymark_aws::config::secret(&sdk, "COUPON_SECRET").await?;
-    let in_flight = match std::env::var("WAYMARK_TIMER_IN_FLIGHT") {
-        Ok(v) => v
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=64).contains(n))
-            .ok_or_else(|| format!("WAYMARK_TIMER_IN_FLIGHT={v}: a number from 1 to 64"))?,
-        Err(_) => CONTACTS_IN_FLIGHT,
-    };
+    let in_flight = in_flight(std::env::var("WAYMARK_TIMER_IN_FLIGHT").ok().as_deref())?;
     build(&sdk, &table, coupons.as_deref(), in_flight)
+}
+
+/// `WAYMARK_TIMER_IN_FLIGHT`: 1 to 64 contacts at once, 16 when unset.
+fn in_flight(raw: Option<&str>) -> Result<usize, String> {
+    let Some(raw) = raw else {
+        return Ok(CONTACTS_IN_FLIGHT);
+    };
+    raw.parse::<usize>()
+        .ok()
+        .filter(|n| (1..=64).contains(n))
+        .ok_or_else(|| format!("WAYMARK_TIMER_IN_FLIGHT={raw}: a number from 1 to 64"))
 }
 
 /// `coupon_secret`: what coupon codes are derived from (`COUPON_SECRET`);
@@ -84,4 +88,20 @@ pub async fn handle(
     metrics.add("TickDeferred", report.deferred as f64);
     metrics.emit("timer");
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_flight_is_1_to_64_and_16_when_unset() {
+        assert_eq!(in_flight(None), Ok(CONTACTS_IN_FLIGHT));
+        assert_eq!(in_flight(Some("1")), Ok(1));
+        assert_eq!(in_flight(Some("64")), Ok(64));
+        for bad in ["0", "65", "many", ""] {
+            let e = in_flight(Some(bad)).unwrap_err();
+            assert!(e.contains("from 1 to 64"), "{bad}: {e}");
+        }
+    }
 }
