@@ -1,8 +1,11 @@
 //! What a contact did, counted per day: the windowed facts segment conditions
 //! read ("placed ≥ 3 orders in 365 days", "viewed category TV ≥ 2 times in 7
-//! days"). Bounded: days older than [`KEPT_DAYS`] fall off, and at most
-//! [`MAX_KEYS`] counters are kept (the least recently touched goes first), so
-//! a contact document stays small whatever the contact does.
+//! days"). Bounded: days older than [`KEPT_DAYS`] fall off, a whole block of
+//! [`BLOCK_DAYS`] at a time, and at most [`MAX_KEYS`] counters are kept (the
+//! least recently touched goes first), so a contact document stays small
+//! whatever the contact does. Blocks are how the store keeps a contact's
+//! past apart from its present: a closed block never changes again, so it
+//! is never written again.
 
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -13,6 +16,15 @@ use std::sync::Arc;
 pub const KEPT_DAYS: i64 = 400;
 /// Counters kept per contact.
 pub const MAX_KEYS: usize = 48;
+/// Days are kept and dropped in blocks of this many (day numbers since
+/// 1970-01-01 divided by it): a day falls off with its whole block, once
+/// every day of the block is older than [`KEPT_DAYS`].
+pub const BLOCK_DAYS: i32 = 32;
+
+/// The block a day number belongs to.
+pub fn block_of(d: i32) -> i32 {
+    d.div_euclid(BLOCK_DAYS)
+}
 
 /// One day's count and summed amount (minor units) for one counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -196,12 +208,14 @@ impl Activity {
                 self.shift_after(i, 1);
             }
         }
-        // Days older than the history kept fall off this counter.
+        // Blocks whose every day is older than the history kept fall off
+        // this counter (a block at a time, so a closed block changes once).
         let r = self.counters[i].range();
         let newest = self.days[r.end - 1].d;
+        let first_kept = block_of(newest - KEPT_DAYS as i32 + 1);
         let stale = self.days[r.clone()]
             .iter()
-            .take_while(|e| e.d <= newest - KEPT_DAYS as i32)
+            .take_while(|e| block_of(e.d) < first_kept)
             .count();
         if stale > 0 {
             self.days.drain(r.start..r.start + stale);
@@ -360,7 +374,14 @@ mod tests {
                 0,
             );
         }
-        assert!(a.days_of("x").len() <= KEPT_DAYS as usize);
+        let kept = a.days_of("x");
+        assert!(kept.len() <= (KEPT_DAYS + i64::from(BLOCK_DAYS)) as usize);
+        // Every day of the last KEPT_DAYS is kept; what fell off fell off
+        // by whole blocks.
+        let newest = kept.last().unwrap().d;
+        assert!(kept.len() >= KEPT_DAYS as usize);
+        assert_eq!(kept[0].d % BLOCK_DAYS, 0, "a block starts the history");
+        assert!(kept[0].d <= newest - KEPT_DAYS as i32 + 1);
         // Stored and read back the same.
         let json = serde_json::to_string(&a).unwrap();
         let back: Activity = serde_json::from_str(&json).unwrap();

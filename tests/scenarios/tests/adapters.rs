@@ -1157,6 +1157,140 @@ async fn dynamodb_adapter_reads_documents_written_as_json_strings() {
     );
 }
 
+/// The sort keys of the contact's items, with whether each still carries
+/// a `mark` (a put replaces the whole item, so a rewritten one has none).
+async fn contact_items(stack: &Stack) -> Vec<(String, bool)> {
+    let mut found: Vec<(String, bool)> = stack
+        .items()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|i| {
+            i.get("PK")
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|pk| pk.contains("#C#"))
+        })
+        .map(|i| {
+            (
+                i.get("SK")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default(),
+                i.contains_key("mark"),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_adapter_writes_only_the_profile_parts_an_event_changed() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let stack = Stack::start().await.unwrap();
+    let s = store(&stack);
+    let ddb = aws_sdk_dynamodb::Client::new(&stack.sdk);
+    // A profile as the release before the split wrote it: one whole item,
+    // 100 days of browsing and a journey's history in its document.
+    let day0 = at("2026-06-01T10:00:00Z");
+    let day = |d: i64| day0 + jiff::SignedDuration::from_hours(24 * d);
+    let mut c = contact();
+    for d in 0..100 {
+        c.audience.activity.add("page_viewed", day(d), 0);
+    }
+    c.history.record("welcome", "once", 0, day(1));
+    let pk = format!("S#{}#C#{}", shop(), c.id.as_str());
+    let whole = serde_json::json!({"contact": c, "recent_events": waymark_core::ids::RecentEvents::default()});
+    ddb.put_item()
+        .table_name(&stack.table)
+        .item("PK", AttributeValue::S(pk.clone()))
+        .item("SK", AttributeValue::S("C".into()))
+        .item("t", AttributeValue::S("contact".into()))
+        .item("ver", AttributeValue::N("4".into()))
+        .item("doc", AttributeValue::S(whole.to_string()))
+        .send()
+        .await
+        .unwrap();
+    let views = |state: &waymark_app::ports::ContactState, now| {
+        state
+            .contact
+            .audience
+            .activity
+            .total("page_viewed", None, now)
+            .0
+    };
+    let state = s.load_for_update(&shop(), &c.id).await.unwrap().unwrap();
+    assert_eq!((state.version, views(&state, day(100))), (4, 100));
+    // Its next commit moves the older blocks and the lists into parts.
+    let mut next = state.contact.clone();
+    next.audience.activity.add("page_viewed", day(100), 0);
+    s.commit(commit(&next, 4, vec![], vec![])).await.unwrap();
+    let items = contact_items(&stack).await;
+    let parts: Vec<&String> = items
+        .iter()
+        .map(|(sk, _)| sk)
+        .filter(|sk| sk.starts_with("C#"))
+        .collect();
+    assert!(parts.iter().any(|sk| *sk == "C#L"), "{items:?}");
+    assert!(
+        parts.iter().filter(|sk| sk.starts_with("C#A#")).count() >= 3,
+        "{items:?}"
+    );
+    // Mark every item, then a page view on the newest day: only the hot
+    // item is written.
+    for (sk, _) in &items {
+        ddb.update_item()
+            .table_name(&stack.table)
+            .key("PK", AttributeValue::S(pk.clone()))
+            .key("SK", AttributeValue::S(sk.clone()))
+            .update_expression("SET mark = :m")
+            .expression_attribute_values(":m", AttributeValue::N("1".into()))
+            .send()
+            .await
+            .unwrap();
+    }
+    let state = s.load_for_update(&shop(), &c.id).await.unwrap().unwrap();
+    assert_eq!((state.version, views(&state, day(101))), (5, 101));
+    assert_eq!(state.contact.history.len(), 1);
+    let mut next = state.contact.clone();
+    next.audience.activity.add("page_viewed", day(100), 0);
+    s.commit(commit(&next, 5, vec![], vec![])).await.unwrap();
+    let after = contact_items(&stack).await;
+    assert!(
+        after.iter().all(|(sk, marked)| *marked != (sk == "C")),
+        "{after:?}"
+    );
+    // A late event rewrites its block; a year later the old blocks are
+    // gone with the days they held.
+    let state = s.load_for_update(&shop(), &c.id).await.unwrap().unwrap();
+    assert_eq!(views(&state, day(101)), 102);
+    let mut next = state.contact.clone();
+    next.audience.activity.add("page_viewed", day(2), 0);
+    s.commit(commit(&next, 6, vec![], vec![])).await.unwrap();
+    let rewritten: Vec<(String, bool)> = contact_items(&stack)
+        .await
+        .into_iter()
+        .filter(|(_, marked)| !marked)
+        .collect();
+    assert_eq!(
+        rewritten.len(),
+        2,
+        "the hot item and the first block: {rewritten:?}"
+    );
+    let state = s.load_for_update(&shop(), &c.id).await.unwrap().unwrap();
+    let mut next = state.contact.clone();
+    next.audience.activity.add("page_viewed", day(600), 0);
+    s.commit(commit(&next, 7, vec![], vec![])).await.unwrap();
+    let state = s.load_for_update(&shop(), &c.id).await.unwrap().unwrap();
+    assert_eq!(views(&state, day(600)), 1);
+    let left = contact_items(&stack).await;
+    assert_eq!(
+        left.iter().filter(|(sk, _)| sk.starts_with("C#A#")).count(),
+        0,
+        "{left:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_adapter_honours_the_contract() {
     let stack = Stack::start().await.unwrap();

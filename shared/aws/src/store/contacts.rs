@@ -3,6 +3,7 @@
 //! effects (contact, runs, outbox, memberships), and merges.
 
 use super::*;
+use std::collections::BTreeMap;
 
 impl DynamoStore {
     /// Ends one claimed attempt of a message: `update` applies only while the
@@ -194,19 +195,27 @@ impl ContactStore for DynamoStore {
         shop: &ShopDomain,
         id: &ContactId,
     ) -> Result<Option<ContactState>, StoreError> {
-        let items = self
-            .partition(keys::contact(shop, id), "load contact")
-            .await?;
+        let pk = keys::contact(shop, id);
+        let items = self.partition(pk.clone(), "load contact").await?;
+        let sk_of = |i: &Item| i.get(SK).and_then(|v| v.as_s().ok()).cloned();
         let Some(profile) = items
             .iter()
-            .find(|i| i.get(SK).and_then(|v| v.as_s().ok()).map(String::as_str) == Some("C"))
+            .find(|i| sk_of(i).as_deref() == Some(keys::sk::CONTACT))
         else {
             return Ok(None);
         };
-        let d: ContactDoc = read_doc(profile)?;
+        let version = read_n(profile, VERSION);
+        let mut parts = Vec::new();
+        let mut seen = BTreeMap::new();
         let mut runs = Vec::new();
         for item in &items {
-            if item
+            let sk = sk_of(item).unwrap_or_default();
+            if sk.starts_with(profile::PART_PREFIX) {
+                if let Some(d) = item.get(DOC) {
+                    seen.insert(sk.clone(), profile::fingerprint(d));
+                }
+                parts.push((sk, read_doc::<serde_json::Value>(item)?));
+            } else if item
                 .get(TYPE)
                 .and_then(|v| v.as_s().ok())
                 .map(String::as_str)
@@ -218,9 +227,11 @@ impl ContactStore for DynamoStore {
                 });
             }
         }
+        let d = profile::join(read_doc(profile)?, parts)?;
+        self.loaded.remember(&pk, version, seen);
         Ok(Some(ContactState {
             contact: d.contact,
-            version: read_n(profile, VERSION),
+            version,
             recent_events: d.recent_events,
             runs,
         }))
@@ -233,7 +244,12 @@ impl ContactStore for DynamoStore {
             .await?;
         let table = self.table.as_str();
         let (cond, vals) = versioned(c.expected_version);
-        let mut writes = vec![put(table, contact_item(&pk, &c)?, cond, vals)];
+        let split = profile::split(&ContactDoc {
+            contact: c.contact.clone(),
+            recent_events: c.recent_events.clone(),
+        })?;
+        let mut writes = vec![put(table, contact_item(&pk, &c, &split.hot)?, cond, vals)];
+        writes.extend(self.part_writes(&pk, c.expected_version, split.parts)?);
         if let Some(a) = &c.absorbed {
             writes.extend(absorbed_writes(table, shop, a)?);
         }
@@ -272,8 +288,10 @@ impl ContactStore for DynamoStore {
         if let (Some(a), Some((browsers, runs))) = (&c.absorbed, leftovers) {
             self.repoint(shop, a, browsers, &c.contact.id).await?;
             // Idempotent; if cut short, what is left sits in the merged
-            // profile's partition, which the person's erasure deletes whole.
+            // profile's partition, which the person's erasure deletes whole
+            // (and a tombstone's parts are never read back).
             self.delete_keys(runs).await?;
+            self.delete_parts(keys::contact(shop, &a.id)).await?;
         }
         Ok(())
     }
@@ -294,19 +312,13 @@ fn versioned(expected: u64) -> (&'static str, Option<Item>) {
 
 /// The profile item, in the due index while a review is pending and in the
 /// idle index at its inactivity day.
-fn contact_item(pk: &str, c: &Commit) -> Result<Item, StoreError> {
+fn contact_item(pk: &str, c: &Commit, hot: &serde_json::Value) -> Result<Item, StoreError> {
     let mut item: Item = HashMap::from([
         (PK.into(), s(pk)),
         (SK.into(), s(keys::sk::CONTACT)),
         (TYPE.into(), s("contact")),
         (VERSION.into(), n(c.expected_version + 1)),
-        (
-            DOC.into(),
-            doc(&ContactDoc {
-                contact: c.contact.clone(),
-                recent_events: c.recent_events.clone(),
-            })?,
-        ),
+        (DOC.into(), doc(hot)?),
     ]);
     if let Some(review) = c.contact.schedule.review_at {
         item.insert(DUE_SHARD.into(), s(keys::shard(pk)));
@@ -471,6 +483,49 @@ fn merged_leftovers(
 }
 
 impl DynamoStore {
+    /// The writes of a profile's parts: those whose stored bytes differ from
+    /// what the load at `expected` read, and deletions of those that are no
+    /// more. Without that load's record, every part is written.
+    fn part_writes(
+        &self,
+        pk: &str,
+        expected: u64,
+        parts: BTreeMap<String, serde_json::Value>,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let before = self.loaded.at(pk, expected).unwrap_or_default();
+        let mut writes = Vec::new();
+        for (sk, value) in &parts {
+            let stored = doc(value)?;
+            if before.get(sk) == Some(&profile::fingerprint(&stored)) {
+                continue;
+            }
+            let item: Item = HashMap::from([
+                (PK.into(), s(pk)),
+                (SK.into(), s(sk)),
+                (TYPE.into(), s("part")),
+                (DOC.into(), stored),
+            ]);
+            writes.push(put(&self.table, item, "", None));
+        }
+        for sk in before.keys().filter(|sk| !parts.contains_key(*sk)) {
+            writes.push(delete(&self.table, pk.to_string(), sk.clone()));
+        }
+        Ok(writes)
+    }
+
+    /// Deletes what is left of a merged profile's parts.
+    async fn delete_parts(&self, pk: String) -> Result<(), StoreError> {
+        let parts: Vec<(String, String)> = self
+            .partition(pk.clone(), "read merged profile's parts")
+            .await?
+            .iter()
+            .filter_map(|i| i.get(SK).and_then(|v| v.as_s().ok()))
+            .filter(|sk| sk.starts_with(profile::PART_PREFIX))
+            .map(|sk| (pk.clone(), sk.clone()))
+            .collect();
+        self.delete_keys(parts).await.map(|_| ())
+    }
+
     /// Writes a commit's items all or none. One item alone (a page view
     /// that changes only the profile) is one conditional put: a transaction
     /// would bill it twice for nothing to agree with.

@@ -46,6 +46,7 @@ mod idle;
 mod inbox;
 mod outbox;
 mod privacy;
+mod profile;
 mod segments;
 mod suppressions;
 
@@ -58,6 +59,8 @@ pub struct DynamoStore {
     /// How long one delivery of `shop/redact` may erase, and the scan's page
     /// size (a test makes both small to cut the erasure into pieces).
     shop_erasure: (std::time::Duration, Option<i32>),
+    /// What each contact's last load read (see `profile`).
+    loaded: std::sync::Arc<profile::Loaded>,
 }
 
 impl DynamoStore {
@@ -66,6 +69,7 @@ impl DynamoStore {
             client,
             table: table.into(),
             shop_erasure: (SHOP_ERASURE_BUDGET, None),
+            loaded: Default::default(),
         }
     }
 

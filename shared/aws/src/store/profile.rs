@@ -1,0 +1,390 @@
+//! A contact's profile across items of its partition, so an event writes
+//! what it changed and not a year of history:
+//! - `C`, the hot item: everything an ordinary event changes, with the
+//!   activity of the newest block of days (`activity::BLOCK_DAYS`);
+//! - `C#A#<block>`: the activity of each older block, which only a late
+//!   event or a merge changes again, and which goes when it falls off;
+//! - `C#L`: the lists that change with orders, ended runs, merges, coupons
+//!   and the store's tags, not with page views.
+//!
+//! A part is written only when its stored bytes differ from what the
+//! contact's last load read (remembered per contact and version, in
+//! memory: without it, every part is written). The hot item's version
+//! check guards them all: parts change only in a commit that also writes
+//! the hot item, so a part read at version v is current while `C` is.
+//! Items written whole (before the split) load as they are, and the next
+//! commit moves their history into parts.
+
+use super::*;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash, Hasher};
+use std::sync::Mutex;
+use waymark_core::activity::block_of;
+
+/// The lists kept in `C#L` (field names of the stored profile).
+const LISTS: [&str; 13] = [
+    "bought",
+    "history",
+    "coupons",
+    "anonymous_ids",
+    "past_emails",
+    "merged_from",
+    "exports",
+    "past_contracts",
+    "store_tags",
+    "tags",
+    "ordered_checkouts",
+    "attributed",
+    "subscriptions",
+];
+
+/// The sort key of the lists' item.
+pub(super) const LISTS_SK: &str = "C#L";
+/// Sort keys of a profile's parts start with this (runs start with `R#`).
+pub(super) const PART_PREFIX: &str = "C#";
+
+/// An older block's activity item.
+fn block_sk(block: i32) -> String {
+    format!("C#A#{block:06}")
+}
+
+/// A profile cut into its items' documents: the hot one and the parts by
+/// sort key.
+pub(super) struct Split {
+    pub hot: Value,
+    pub parts: BTreeMap<String, Value>,
+}
+
+/// Cuts a contact document into the hot item's and its parts'.
+pub(super) fn split(doc: &ContactDoc) -> Result<Split, StoreError> {
+    let mut hot = serde_json::to_value(doc).map_err(store_err("serialise"))?;
+    let mut parts = BTreeMap::new();
+    let Some(contact) = hot.get_mut("contact").and_then(Value::as_object_mut) else {
+        return Ok(Split { hot, parts });
+    };
+    let lists: Map<String, Value> = LISTS
+        .iter()
+        .filter_map(|f| contact.remove(*f).map(|v| (f.to_string(), v)))
+        .filter(|(_, v)| !is_empty(v))
+        .collect();
+    if !lists.is_empty() {
+        parts.insert(LISTS_SK.to_string(), Value::Object(lists));
+    }
+    if let Some(Value::Object(activity)) = contact.get_mut("activity") {
+        for (block, counters) in older_blocks(activity) {
+            parts.insert(block_sk(block), Value::Object(counters));
+        }
+    }
+    Ok(Split { hot, parts })
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    }
+}
+
+fn day_of(v: &Value) -> Option<i32> {
+    v.get("d")?.as_i64().map(|d| d as i32)
+}
+
+/// Takes the days before the newest block out of `activity` (`{counter:
+/// [{d, n, sum}, …]}`), grouped by block.
+fn older_blocks(activity: &mut Map<String, Value>) -> BTreeMap<i32, Map<String, Value>> {
+    let newest = activity
+        .values()
+        .filter_map(Value::as_array)
+        .flatten()
+        .filter_map(day_of)
+        .max();
+    let mut blocks: BTreeMap<i32, Map<String, Value>> = BTreeMap::new();
+    let Some(newest) = newest else {
+        return blocks;
+    };
+    let hot_block = block_of(newest);
+    for (key, days) in activity.iter_mut() {
+        let Some(days) = days.as_array_mut() else {
+            continue;
+        };
+        let (old, recent): (Vec<Value>, Vec<Value>) = std::mem::take(days)
+            .into_iter()
+            .partition(|d| day_of(d).is_some_and(|d| block_of(d) < hot_block));
+        *days = recent;
+        for day in old {
+            let block = day_of(&day).map_or(hot_block, block_of);
+            let entry = blocks
+                .entry(block)
+                .or_default()
+                .entry(key.clone())
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(list) = entry {
+                list.push(day);
+            }
+        }
+    }
+    activity.retain(|_, days| !is_empty(days));
+    blocks
+}
+
+/// Puts a profile back together from its hot document and its parts. A
+/// tombstone keeps nothing of its parts (a merge left them to be deleted).
+pub(super) fn join(mut hot: Value, parts: Vec<(String, Value)>) -> Result<ContactDoc, StoreError> {
+    if let Some(contact) = hot.get_mut("contact").and_then(Value::as_object_mut)
+        && contact.get("merged_into").is_none_or(Value::is_null)
+    {
+        for (sk, part) in parts {
+            let Value::Object(part) = part else { continue };
+            if sk == LISTS_SK {
+                for (field, value) in part {
+                    contact.entry(field).or_insert(value);
+                }
+            } else {
+                let activity = contact
+                    .entry("activity")
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let Value::Object(activity) = activity {
+                    add_days(activity, part);
+                }
+            }
+        }
+    }
+    serde_json::from_value(hot).map_err(store_err("deserialise"))
+}
+
+/// Adds a block's days to the activity; a day already there is kept as it
+/// is (a day is in one item only, unless a stale part survived).
+fn add_days(activity: &mut Map<String, Value>, block: Map<String, Value>) {
+    for (key, days) in block {
+        let Value::Array(days) = days else { continue };
+        let list = activity
+            .entry(key)
+            .or_insert_with(|| Value::Array(Vec::new()));
+        let Value::Array(list) = list else { continue };
+        let have: BTreeSet<i32> = list.iter().filter_map(day_of).collect();
+        list.extend(
+            days.into_iter()
+                .filter(|d| day_of(d).is_some_and(|d| !have.contains(&d))),
+        );
+    }
+}
+
+/// A stored document's fingerprint, to tell whether a part changed.
+pub(super) fn fingerprint(value: &AttributeValue) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    match value {
+        AttributeValue::S(s) => s.as_bytes().hash(&mut h),
+        AttributeValue::B(b) => b.as_ref().hash(&mut h),
+        other => format!("{other:?}").hash(&mut h),
+    }
+    h.finish()
+}
+
+/// Contacts remembered at most; past it the memory starts over (a commit
+/// without its load's parts writes them all, which is correct, only dearer).
+const REMEMBERED: usize = 4096;
+
+/// A load's parts: sort key → fingerprint.
+pub(super) type Parts = BTreeMap<String, u64>;
+
+/// What the last load of each contact read: its version and its parts.
+#[derive(Default)]
+pub(super) struct Loaded(Mutex<HashMap<String, (u64, Parts)>>);
+
+impl Loaded {
+    pub fn remember(&self, pk: &str, version: u64, parts: Parts) {
+        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= REMEMBERED && !seen.contains_key(pk) {
+            seen.clear();
+        }
+        seen.insert(pk.to_string(), (version, parts));
+    }
+
+    /// The parts read at `version`, if that is the version last loaded.
+    pub fn at(&self, pk: &str, version: u64) -> Option<Parts> {
+        let seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        seen.get(pk)
+            .filter(|(v, _)| *v == version)
+            .map(|(_, p)| p.clone())
+    }
+}
+
+impl std::fmt::Debug for Loaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Loaded")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use waymark_core::activity::BLOCK_DAYS;
+    use waymark_core::contact::Contact;
+    use waymark_core::ids::{ContactId, RecentEvents};
+
+    fn at(day: i64) -> Timestamp {
+        Timestamp::from_second(day * 86_400 + 3_600).unwrap()
+    }
+
+    /// A contact with 100 days of browsing, an order list and a history.
+    fn aged() -> ContactDoc {
+        let shop = ShopDomain::parse("demo.myshopify.com").unwrap();
+        let mut c = Contact::new(ContactId::for_customer(7), shop, at(20_000));
+        for d in 20_000..20_100 {
+            c.audience.activity.add("page_viewed", at(d), 0);
+            if d % 7 == 0 {
+                c.audience.activity.add("order_placed", at(d), 1999);
+            }
+        }
+        c.history.record("welcome", "once", 0, at(20_001));
+        c.identity.anonymous_ids.push("anon-1".into());
+        c.audience.tags.insert("vip".into());
+        ContactDoc {
+            contact: c,
+            recent_events: RecentEvents::default(),
+        }
+    }
+
+    fn back(s: Split) -> ContactDoc {
+        let hot = serde_json::from_str(&s.hot.to_string()).unwrap();
+        join(hot, s.parts.into_iter().collect()).unwrap()
+    }
+
+    #[test]
+    fn a_profile_cut_into_parts_is_put_back_the_same() {
+        let doc = aged();
+        let s = split(&doc).unwrap();
+        // The lists and each older block in an item of its own.
+        let sks: Vec<&str> = s.parts.keys().map(String::as_str).collect();
+        assert!(sks.contains(&LISTS_SK), "{sks:?}");
+        let blocks = sks.iter().filter(|k| k.starts_with("C#A#")).count();
+        assert_eq!(blocks, (20_099 / BLOCK_DAYS - 20_000 / BLOCK_DAYS) as usize);
+        // The hot document holds only the newest block's days, no list.
+        let hot = &s.hot["contact"];
+        assert!(hot.get("history").is_none() && hot.get("tags").is_none());
+        let days: Vec<i64> = hot["activity"]["page_viewed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["d"].as_i64().unwrap())
+            .collect();
+        assert!(
+            days.iter()
+                .all(|d| d / i64::from(BLOCK_DAYS) == 20_099 / 32)
+        );
+        let joined = back(s);
+        assert_eq!(
+            serde_json::to_value(&joined).unwrap(),
+            serde_json::to_value(&doc).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_profile_stored_whole_loads_as_it_is() {
+        let doc = aged();
+        let whole = serde_json::to_value(&doc).unwrap();
+        let joined = join(whole.clone(), Vec::new()).unwrap();
+        assert_eq!(serde_json::to_value(&joined).unwrap(), whole);
+    }
+
+    #[test]
+    fn a_day_in_two_items_counts_once_and_a_tombstone_takes_no_part() {
+        let doc = aged();
+        let mut s = split(&doc).unwrap();
+        // A stale copy of the newest block's days, as a part.
+        let stale = s.hot["contact"]["activity"].clone();
+        s.parts.insert("C#A#999999".into(), stale);
+        let joined = back(s);
+        assert_eq!(
+            joined
+                .contact
+                .audience
+                .activity
+                .total("page_viewed", None, at(20_100)),
+            (100, 0)
+        );
+        let mut tomb = serde_json::to_value(&doc).unwrap();
+        tomb["contact"]["merged_into"] = serde_json::json!(ContactId::for_customer(8).as_str());
+        tomb["contact"].as_object_mut().unwrap().remove("history");
+        let lists = split(&doc).unwrap().parts.remove(LISTS_SK).unwrap();
+        let t = join(tomb, vec![(LISTS_SK.into(), lists)]).unwrap();
+        assert!(t.contact.history.is_empty());
+    }
+
+    #[test]
+    fn the_last_load_is_remembered_per_contact_and_version() {
+        let loaded = Loaded::default();
+        loaded.remember("c1", 3, BTreeMap::from([("C#L".to_string(), 7)]));
+        assert_eq!(loaded.at("c1", 3).unwrap()["C#L"], 7);
+        assert!(loaded.at("c1", 4).is_none());
+        assert!(loaded.at("c2", 3).is_none());
+        for i in 0..REMEMBERED + 1 {
+            loaded.remember(&format!("x{i}"), 1, BTreeMap::new());
+        }
+        assert!(
+            loaded.at("c1", 3).is_none(),
+            "bounded: the memory starts over"
+        );
+    }
+
+    /// A year of heavy activity (48 counters, every day) with every list at
+    /// its bound: an event writes the hot item, a few kilobytes, not the
+    /// whole profile; no part comes near the item limit.
+    #[test]
+    fn a_heavy_year_leaves_a_small_hot_item() {
+        let mut doc = aged();
+        let c = &mut doc.contact;
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut random = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for d in 20_000..20_365 {
+            for k in 0..48 {
+                c.audience.activity.add(
+                    &format!("product_viewed:category-{k}"),
+                    at(d),
+                    (random() % 9_999) as i64,
+                );
+            }
+        }
+        for i in 0..400u32 {
+            c.history.record(
+                &format!("journey_{}", i % 40),
+                &format!("order:{i}"),
+                0,
+                at(i64::from(i)),
+            );
+            c.audience.tags.insert(format!("tag-{:016x}", random()));
+        }
+        let size = |v: &Value| match doc_of(v) {
+            AttributeValue::S(s) => s.len(),
+            AttributeValue::B(b) => b.as_ref().len(),
+            _ => 0,
+        };
+        let whole = size(&serde_json::to_value(&doc).unwrap());
+        let s = split(&doc).unwrap();
+        let hot = size(&s.hot);
+        let largest = s.parts.values().map(size).max().unwrap();
+        println!(
+            "a heavy year: whole {whole} B, hot {hot} B, {} parts, largest {largest} B",
+            s.parts.len()
+        );
+        assert!(hot * 10 < whole, "hot {hot} B of {whole} B");
+        assert!(hot < 8 * 1024, "hot {hot} B");
+        assert!(largest < 100 * 1024, "largest part {largest} B");
+        assert_eq!(
+            back(s).contact.audience.activity.keys(),
+            doc.contact.audience.activity.keys()
+        );
+    }
+
+    fn doc_of(v: &Value) -> AttributeValue {
+        crate::doc::encode(v).unwrap()
+    }
+}
