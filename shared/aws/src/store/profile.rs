@@ -23,11 +23,12 @@ use std::sync::Mutex;
 use waymark_core::activity::block_of;
 
 /// The lists kept in `C#L` (field names of the stored profile).
-const LISTS: [&str; 13] = [
+/// (A contact's browsers stay hot: a known person's first visit from a new
+/// one should not cost a transaction.)
+const LISTS: [&str; 12] = [
     "bought",
     "history",
     "coupons",
-    "anonymous_ids",
     "past_emails",
     "merged_from",
     "exports",

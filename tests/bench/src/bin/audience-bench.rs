@@ -7,6 +7,11 @@
 //!    index items read and contacts lapsed for one day's sweep, against the
 //!    table's size.
 //!
+//! 3. Both again on aged contacts: each has a year behind it (three
+//!    storefront views a day over a dozen counters, an order every six
+//!    weeks, a weekly open, viewed and bought products, a journey history),
+//!    so the cost of a contact after a year is measured, not only a new one's.
+//!
 //! Figures only; nothing here asserts a time (timed tests flake).
 
 use jiff::{SignedDuration, Timestamp};
@@ -136,7 +141,107 @@ fn rate(n: u64, secs: f64) -> String {
     )
 }
 
+/// A year of a contact's life before `t0`, written onto its profile.
+fn age(c: &mut Contact, t0: Timestamp) {
+    use waymark_core::contact::Seen;
+    let day = |d: i64| t0 - SignedDuration::from_hours(24 * d);
+    let a = &mut c.audience.activity;
+    for d in 1..=365 {
+        for v in 0..3 {
+            let category = ["tv", "scarves", "socks", "hats", "gloves"][((d + v) % 5) as usize];
+            a.add(&format!("product_viewed:{category}"), day(d), 0);
+            a.add("product_viewed", day(d), 0);
+            a.add(
+                &format!("page_viewed:{}", ["home", "pricing", "blog"][v as usize]),
+                day(d),
+                0,
+            );
+        }
+        if d % 7 == 0 {
+            a.add("email_opened", day(d), 0);
+            a.add("email_clicked", day(d), 0);
+        }
+        if d % 42 == 0 {
+            a.add("order_placed", day(d), 6_600);
+            a.add("added_to_cart", day(d), 0);
+            a.add("checkout_started", day(d), 0);
+            c.history
+                .record("post_purchase", &format!("order:{d}"), 0, day(d));
+        }
+    }
+    for i in 0..20u64 {
+        let seen = Seen {
+            product_id: Some(i),
+            title: Some(format!("Product {i}").as_str().into()),
+            category: Some("scarves".into()),
+            price: Some(Money::parse("39.90", "EUR").unwrap()),
+            url: Some(format!("https://shop.example/p/{i}").as_str().into()),
+            image: Some(
+                format!("https://cdn.shop.example/p/{i}.jpg")
+                    .as_str()
+                    .into(),
+            ),
+            at: day(i as i64),
+        };
+        c.commerce.viewed.push(seen.clone());
+        if i < 8 {
+            c.commerce.bought.push(seen);
+        }
+    }
+}
+
+/// A store holding `contacts` people, each created by its first event and
+/// then given a year behind it; the events left to time.
+async fn aged_store(
+    processor: &Processor<MemoryStore>,
+    store: &MemoryStore,
+    evs: &[Event],
+    contacts: u64,
+) {
+    use waymark_app::ports::{Commit, ContactStore};
+    let shop = &evs[0].shop;
+    for e in &evs[..contacts as usize] {
+        processor
+            .handle_event(e)
+            .await
+            .expect("in-memory processing");
+    }
+    for i in 0..contacts {
+        let email = EmailAddress::parse(&format!("c{i}@example.com")).unwrap();
+        let identity = waymark_core::event::Identity {
+            email: Some(email),
+            ..Default::default()
+        };
+        let Some(id) = store.find(shop, &identity).await.unwrap().contact else {
+            continue;
+        };
+        let state = store.load_for_update(shop, &id).await.unwrap().unwrap();
+        let mut contact = state.contact;
+        age(&mut contact, evs[0].at);
+        store
+            .commit(Commit {
+                contact,
+                expected_version: state.version,
+                recent_events: state.recent_events,
+                runs: vec![],
+                outbox: vec![],
+                identities: Default::default(),
+                segments_entered: vec![],
+                segments_exited: vec![],
+                absorbed: None,
+                counts: Default::default(),
+                expired: vec![],
+            })
+            .await
+            .expect("in-memory commit");
+    }
+}
+
 fn profile_and_segments(n: u64, contacts: u64) {
+    profile_and_segments_of(n, contacts, false);
+}
+
+fn profile_and_segments_of(n: u64, contacts: u64, aged: bool) {
     let catalog = audience_only();
     let segments = catalog.segments().len();
     let shop = ShopDomain::parse("bench.myshopify.com").unwrap();
@@ -144,13 +249,19 @@ fn profile_and_segments(n: u64, contacts: u64) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
+    // Aged contacts are created and aged before the clock starts.
+    let timed = if aged { contacts as usize } else { 0 };
     let rounds: Vec<f64> = (0..ROUNDS)
         .map(|_| {
             // A fresh store each round: every round creates the same contacts.
-            let processor = Processor::new(catalog.clone(), MemoryStore::default());
+            let store = MemoryStore::default();
+            let processor = Processor::new(catalog.clone(), store.clone());
+            if aged {
+                rt.block_on(aged_store(&processor, &store, &evs, contacts));
+            }
             let start = Instant::now();
             rt.block_on(async {
-                for e in &evs {
+                for e in &evs[timed..] {
                     processor
                         .handle_event(e)
                         .await
@@ -161,8 +272,10 @@ fn profile_and_segments(n: u64, contacts: u64) {
         })
         .collect();
     let (median, best) = spread(rounds);
+    let n = n - timed as u64;
     println!(
-        "profile + {segments} segments + score + stage (in-memory adapters): {n} events over {contacts} contacts: median of {ROUNDS} rounds {}; best {}",
+        "profile + {segments} segments + score + stage (in-memory adapters): {n} events over {contacts} {}contacts: median of {ROUNDS} rounds {}; best {}",
+        if aged { "year-old " } else { "" },
         rate(n, median),
         rate(n, best)
     );
@@ -171,6 +284,10 @@ fn profile_and_segments(n: u64, contacts: u64) {
 /// The same work without any store: the pure fold, score, segments and
 /// stage on contacts held in memory (what the adapters add is the rest).
 fn pure_update(n: u64, contacts: u64) {
+    pure_update_of(n, contacts, false);
+}
+
+fn pure_update_of(n: u64, contacts: u64, aged: bool) {
     let catalog = audience_only();
     let shop = ShopDomain::parse("bench.myshopify.com").unwrap();
     let evs = events(&shop, n, contacts);
@@ -180,10 +297,11 @@ fn pure_update(n: u64, contacts: u64) {
         .map(|_| {
             let mut people: Vec<(Contact, Vec<waymark_core::journey::Run>)> = (0..contacts)
                 .map(|i| {
-                    (
-                        Contact::new(ContactId::for_customer(i), shop.clone(), t0),
-                        Vec::new(),
-                    )
+                    let mut c = Contact::new(ContactId::for_customer(i), shop.clone(), t0);
+                    if aged {
+                        age(&mut c, t0);
+                    }
+                    (c, Vec::new())
                 })
                 .collect();
             changes = 0;
@@ -197,8 +315,9 @@ fn pure_update(n: u64, contacts: u64) {
         .collect();
     let (median, best) = spread(rounds);
     println!(
-        "  the pure part (fold, score, {} segments, stage; no store): median {}; best {} ({changes} membership/stage changes)",
+        "  the pure part (fold, score, {} segments, stage; no store){}: median {}; best {} ({changes} membership/stage changes)",
         catalog.segments().len(),
+        if aged { ", year-old contacts" } else { "" },
         rate(n, median),
         rate(n, best)
     );
@@ -262,5 +381,7 @@ fn main() {
     profile_and_segments(n / 10, 2_000);
     profile_and_segments(n, 10_000);
     pure_update(n, 10_000);
+    profile_and_segments_of(n, 10_000, true);
+    pure_update_of(n, 10_000, true);
     sweep_at_scale(table);
 }
