@@ -358,6 +358,7 @@ fn campaign_totals(
 ) -> (Fields, std::collections::BTreeMap<String, Fields>) {
     let mut total = Fields::new();
     let mut variants = std::collections::BTreeMap::<String, Fields>::new();
+    let counts = counts.with_message_totals();
     for (k, f) in &counts.0 {
         if k.journey != journey {
             continue;

@@ -97,15 +97,7 @@ impl<O: Outbox + Suppressions + Counters, M: Mailer, P: Publisher> Dispatcher<O,
         let at = attempted_at(claimed, deadline);
         let key = Key::new(day(at, &self.zone), &m.journey, m.version, "");
         let mut counts = Counts::default();
-        counts.add(&key, measure, 1);
-        counts.add(
-            &Key {
-                step: m.step.clone(),
-                ..key
-            },
-            measure,
-            1,
-        );
+        counts.add_message(&key, Some(&m.step), measure, 1);
         let once = format!("{measure}#{}", m.id);
         if let Err(e) = self.outbox.count_once(&m.shop, &once, at, &counts).await {
             tracing::warn!(outbox_id = %m.id, error = %e, "send not counted");
@@ -667,6 +659,7 @@ mod tests {
             async move {
                 let counts = store.read_counts(&shop, day, day).await.unwrap();
                 counts
+                    .with_message_totals()
                     .0
                     .iter()
                     .filter(|(k, _)| k.step.is_empty())

@@ -68,17 +68,7 @@ impl Feedback {
         };
         let key = Key::new(day(self.at, zone), journey, self.version.unwrap_or(0), "");
         let mut counts = Counts::default();
-        counts.add(&key, measure, 1);
-        if let Some(step) = &self.step {
-            counts.add(
-                &Key {
-                    step: step.clone(),
-                    ..key
-                },
-                measure,
-                1,
-            );
-        }
+        counts.add_message(&key, self.step.as_deref(), measure, 1);
         Some((format!("{measure}#{}", self.ses_message_id), counts))
     }
 }

@@ -692,6 +692,52 @@ async fn outbox_contract<S: ContactStore + DueIndex + Outbox>(s: &S) {
             .is_none(),
         "sent is final"
     );
+
+    // A claim leaves a due time already past its lease where it is (queued
+    // at 11:00, due again at 11:15 if its stream record is lost), and moves
+    // an earlier one to the lease: a crashed sender's message is due again
+    // no sooner than its lease, and no index key moves in the common case.
+    let due_ids = |now: &'static str| async move {
+        s.due(at(now))
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|d| match d {
+                Due::Message { id } => Some(id),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let early = message(&c, "reminder_5");
+    let late = message(&c, "reminder_6");
+    let state = s.load_for_update(&shop(), &c.id).await.unwrap().unwrap();
+    s.commit(commit(
+        &state.contact,
+        state.version,
+        vec![],
+        vec![early.clone(), late.clone()],
+    ))
+    .await
+    .unwrap();
+    let (early, late) = (s.key(&early), s.key(&late));
+    s.claim(&early, at("2026-11-23T11:05:00Z"))
+        .await
+        .unwrap()
+        .unwrap();
+    s.claim(&late, at("2026-11-23T11:30:00Z"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !due_ids("2026-11-23T11:14:59Z").await.contains(&early),
+        "not due at its lease"
+    );
+    assert!(due_ids("2026-11-23T11:15:00Z").await.contains(&early));
+    assert!(
+        !due_ids("2026-11-23T11:29:59Z").await.contains(&late),
+        "its lease holds"
+    );
+    assert!(due_ids("2026-11-23T11:30:00Z").await.contains(&late));
 }
 
 /// The suppression list: read before every send, never downgraded.

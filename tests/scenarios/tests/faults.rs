@@ -150,6 +150,7 @@ async fn run(moto: Arc<Moto>, fault: Option<(usize, Kind)>) -> (Outcome, Vec<Str
         .await
         .unwrap();
     out.maybe_duplicated = counts
+        .with_message_totals()
         .0
         .iter()
         .filter(|(key, _)| key.step.is_empty())

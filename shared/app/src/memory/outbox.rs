@@ -122,7 +122,8 @@ impl Outbox for MemoryStore {
         };
         e.status = Status::Sending;
         e.attempts += 1;
-        e.due = Some(lease_until);
+        // As the table: a due time already past the lease stays.
+        e.due = Some(e.due.map_or(lease_until, |d| d.max(lease_until)));
         let unsure = std::mem::replace(&mut e.inflight, true);
         Ok(Some(Claimed {
             message: e.message.clone(),

@@ -8,39 +8,14 @@ impl Outbox for DynamoStore {
     }
 
     async fn claim(&self, id: &str, lease_until: Timestamp) -> Result<Option<Claimed>, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(id))
-            .key(SK, s(keys::sk::OUTBOX))
-            .condition_expression("st = :queued")
-            // `inflight` stays until the attempt is settled: found by the
-            // next claim, it says an earlier attempt may have sent it.
-            .update_expression(
-                "SET st = :sending, attempts = attempts + :one, due_shard = :shard, due_at = :lease, inflight = :yes",
-            )
-            .expression_attribute_values(":queued", s("queued"))
-            .expression_attribute_values(":sending", s("sending"))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":yes", AttributeValue::Bool(true))
-            .expression_attribute_values(":shard", s(keys::shard(id)))
-            .expression_attribute_values(":lease", n(lease_until.as_millisecond()))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                let item = out.attributes.unwrap_or_default();
-                Ok(Some(Claimed {
-                    message: read_doc(&item)?,
-                    attempt: read_n(&item, "attempts") as u32 + 1,
-                    unsure: matches!(item.get("inflight"), Some(AttributeValue::Bool(true))),
-                }))
-            }
-            Err(e) if is_condition_failure(&e) => Ok(None),
-            Err(e) => Err(sdk_err("claim message", e)),
+        // A message's due time already past the lease stays where it is (a
+        // fresh message's, 15 minutes after it was queued): the claim does
+        // not move its index key, which bills two index writes. Only a
+        // message claimed later than that gets the lease as its due time.
+        if let Some(claimed) = self.claim_with(id, lease_until, false).await? {
+            return Ok(Some(claimed));
         }
+        self.claim_with(id, lease_until, true).await
     }
 
     async fn mark_sent(
@@ -147,6 +122,60 @@ impl Outbox for DynamoStore {
             .send()
             .await;
         applied(result, "requeue message").map(|_| ())
+    }
+}
+
+impl DynamoStore {
+    /// Claims a queued message: with `move_due`, its due time becomes the
+    /// lease; without, only if its due time is at or after the lease.
+    async fn claim_with(
+        &self,
+        id: &str,
+        lease_until: Timestamp,
+        move_due: bool,
+    ) -> Result<Option<Claimed>, StoreError> {
+        // `inflight` stays until the attempt is settled: found by the next
+        // claim, it says an earlier attempt may have sent it.
+        let (condition, update) = if move_due {
+            (
+                "st = :queued",
+                "SET st = :sending, attempts = attempts + :one, due_shard = :shard, due_at = :lease, inflight = :yes",
+            )
+        } else {
+            (
+                "st = :queued AND due_at >= :lease",
+                "SET st = :sending, attempts = attempts + :one, inflight = :yes",
+            )
+        };
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(id))
+            .key(SK, s(keys::sk::OUTBOX))
+            .condition_expression(condition)
+            .update_expression(update)
+            .expression_attribute_values(":queued", s("queued"))
+            .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":lease", n(lease_until.as_millisecond()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld);
+        if move_due {
+            request = request.expression_attribute_values(":shard", s(keys::shard(id)));
+        }
+        match request.send().await {
+            Ok(out) => {
+                let item = out.attributes.unwrap_or_default();
+                Ok(Some(Claimed {
+                    message: read_doc(&item)?,
+                    attempt: read_n(&item, "attempts") as u32 + 1,
+                    unsure: matches!(item.get("inflight"), Some(AttributeValue::Bool(true))),
+                }))
+            }
+            Err(e) if is_condition_failure(&e) => Ok(None),
+            Err(e) => Err(sdk_err("claim message", e)),
+        }
     }
 }
 

@@ -57,6 +57,23 @@ pub mod field {
     pub const CHECKOUTS: &str = "checkouts";
     pub const RECOVERED: &str = "recovered_checkouts";
     pub const SUBSCRIBED: &str = "subscribed";
+
+    /// The measures of one message. Each is counted on its step's row
+    /// alone (one counter item a fact, not two); a journey's total is the
+    /// sum of its steps' (see [`super::Counts::with_message_totals`]).
+    pub const PER_MESSAGE: [&str; 11] = [
+        SENT,
+        DELIVERED,
+        OPENED,
+        MACHINE_OPENED,
+        CLICKED,
+        BOUNCED,
+        COMPLAINED,
+        UNSUBSCRIBED,
+        SUPPRESSED,
+        FAILED,
+        MAYBE_DUPLICATED,
+    ];
 }
 
 /// Where a count goes. `step` is `""` for the journey as a whole, a step id,
@@ -104,6 +121,59 @@ impl Counts {
 
     pub fn is_empty(&self) -> bool {
         self.0.values().all(|m| m.values().all(|n| *n == 0))
+    }
+
+    /// Counts a measure of one message (`field::PER_MESSAGE`) of the
+    /// journey `key` names: on the message's step row, or on the journey's
+    /// row when the step is not known.
+    pub fn add_message(&mut self, key: &Key, step: Option<&str>, field: &str, n: i64) {
+        match step.filter(|s| !s.is_empty()) {
+            Some(step) => self.add(
+                &Key {
+                    step: step.to_string(),
+                    ..key.clone()
+                },
+                field,
+                n,
+            ),
+            None => self.add(key, field, n),
+        }
+    }
+
+    /// The counts with each journey's per-message totals filled in, per
+    /// day: the sum of its steps' rows, or its own row's count where that
+    /// is larger (rows written before messages were counted per step alone
+    /// carry both, and a message without a known step only the journey's).
+    /// Split branches are not steps and are left out of the sum.
+    pub fn with_message_totals(&self) -> Counts {
+        let mut sums: BTreeMap<Key, BTreeMap<&str, i64>> = BTreeMap::new();
+        for (k, fields) in &self.0 {
+            if k.step.is_empty() || k.split().is_some() {
+                continue;
+            }
+            let journey = Key {
+                step: String::new(),
+                ..k.clone()
+            };
+            for name in field::PER_MESSAGE {
+                if let Some(n) = fields.get(name) {
+                    *sums
+                        .entry(journey.clone())
+                        .or_default()
+                        .entry(name)
+                        .or_default() += n;
+                }
+            }
+        }
+        let mut out = self.clone();
+        for (journey, fields) in sums {
+            let row = out.0.entry(journey).or_default();
+            for (name, n) in fields {
+                let have = row.entry(name.to_string()).or_default();
+                *have = (*have).max(n);
+            }
+        }
+        out
     }
 
     pub fn merge(&mut self, other: Counts) {
@@ -191,5 +261,40 @@ mod tests {
         assert!(machine_open(Some("Barracuda Sentinel"), Some(sent), late));
         assert!(machine_open(Some(iphone), Some(sent), soon));
         assert!(!machine_open(None, None, late));
+    }
+}
+
+#[cfg(test)]
+mod message_totals_tests {
+    use super::*;
+
+    #[test]
+    fn a_message_counts_on_its_step_and_the_journey_total_is_summed() {
+        let d: Date = "2026-11-30".parse().unwrap();
+        let j = Key::new(d, "welcome", 2, "");
+        let mut c = Counts::default();
+        c.add_message(&j, Some("w1"), field::SENT, 1);
+        c.add_message(&j, Some("w2"), field::SENT, 1);
+        c.add_message(&j, Some("w2"), field::OPENED, 1);
+        c.add(&Key::new(d, "welcome", 2, "split=a"), field::SENT, 5);
+        c.add(&j, field::ENTERED, 3);
+        // One counter item a fact: the journey's row holds no send.
+        assert_eq!(c.0[&j].get(field::SENT), None);
+        let t = c.with_message_totals();
+        assert_eq!(t.0[&j][field::SENT], 2, "split branches are not steps");
+        assert_eq!(t.0[&j][field::OPENED], 1);
+        assert_eq!(t.0[&j][field::ENTERED], 3);
+        // Rows written the old way (journey and step both) are not doubled.
+        let mut old = Counts::default();
+        old.add(&j, field::SENT, 4);
+        old.add(&Key::new(d, "welcome", 2, "w1"), field::SENT, 3);
+        assert_eq!(old.with_message_totals().0[&j][field::SENT], 4);
+        // A message whose step is unknown counts on the journey's row.
+        let mut unknown = Counts::default();
+        unknown.add_message(&j, None, field::DELIVERED, 1);
+        assert_eq!(unknown.0[&j][field::DELIVERED], 1);
+        // Other journeys and days stay apart.
+        let next = Key::new(d.tomorrow().unwrap(), "welcome", 2, "");
+        assert!(!t.0.contains_key(&next));
     }
 }

@@ -239,6 +239,7 @@ pub fn build(counts: &Counts, journey: Option<&str>, by: By) -> Value {
 /// for) and for the store.
 fn sum_rows(counts: &Counts, journey: Option<&str>) -> Sums {
     let mut sums = Sums::default();
+    let counts = counts.with_message_totals();
     for (
         Key {
             day,

@@ -46,15 +46,7 @@ pub fn processed(facts: &ProcessedFacts<'_>, contact: &mut Contact) -> Counts {
                 && let Some(via) = &c.via
             {
                 let key = Key::new(today, &via.journey, via.version, "");
-                counts.add(&key, field::UNSUBSCRIBED, 1);
-                counts.add(
-                    &Key {
-                        step: via.step.clone(),
-                        ..key
-                    },
-                    field::UNSUBSCRIBED,
-                    1,
-                );
+                counts.add_message(&key, Some(&via.step), field::UNSUBSCRIBED, 1);
             }
         }
         _ => {}

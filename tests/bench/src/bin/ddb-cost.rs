@@ -158,6 +158,19 @@ fn updated(old: &IndexKeys, request: &Value) -> IndexKeys {
     new
 }
 
+/// `DDB_COST_DETAIL=1` prints every write with its units (stderr): which
+/// kind of item (the key's type letter and sort key) costs what.
+fn detail(function: &str, op: &str, key: &str, units: f64) {
+    static ON: OnceLock<bool> = OnceLock::new();
+    if !*ON.get_or_init(|| std::env::var_os("DDB_COST_DETAIL").is_some()) {
+        return;
+    }
+    let (pk, sk) = key.split_once('|').unwrap_or((key, ""));
+    let kind = pk.split('#').nth(2).unwrap_or("?");
+    let sk: String = sk.chars().take(40).collect();
+    eprintln!("    {function:<9} {op:<26} {kind:>2} {sk:<40} {units:>4} WCU");
+}
+
 fn cost(
     records: &[Record],
     sizes: &HashMap<String, usize>,
@@ -174,11 +187,18 @@ fn cost(
             "PutItem" => {
                 let item = &r.request["Item"];
                 c.wcu += kb(item_size(item), 1024);
+                detail(
+                    function_of(r),
+                    "PutItem",
+                    &key_of(item),
+                    kb(item_size(item), 1024),
+                );
                 c.index_wcu += index_writes(index, key_of(item), Some(index_keys(item)));
             }
             "UpdateItem" | "DeleteItem" => {
                 let key = key_of(&r.request["Key"]);
                 c.wcu += kb(size_of(&key), 1024);
+                detail(function_of(r), &r.op, &key, kb(size_of(&key), 1024));
                 let new = (r.op == "UpdateItem")
                     .then(|| updated(&index.get(&key).cloned().unwrap_or_default(), &r.request));
                 c.index_wcu += index_writes(index, key, new);
@@ -199,10 +219,22 @@ fn cost(
                     if let Some(put) = t.get("Put") {
                         let item = &put["Item"];
                         c.wcu += 2.0 * kb(item_size(item), 1024);
+                        detail(
+                            function_of(r),
+                            "Transact Put",
+                            &key_of(item),
+                            2.0 * kb(item_size(item), 1024),
+                        );
                         c.index_wcu += index_writes(index, key_of(item), Some(index_keys(item)));
                     } else if let Some(op) = t.get("Update").or(t.get("Delete")) {
                         let key = key_of(&op["Key"]);
                         c.wcu += 2.0 * kb(size_of(&key), 1024);
+                        let what = if t.get("Update").is_some() {
+                            "Transact Update"
+                        } else {
+                            "Transact Delete"
+                        };
+                        detail(function_of(r), what, &key, 2.0 * kb(size_of(&key), 1024));
                         let new = t
                             .get("Update")
                             .map(|u| updated(&index.get(&key).cloned().unwrap_or_default(), u));
