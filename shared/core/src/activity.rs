@@ -43,14 +43,16 @@ fn is_zero(v: &i64) -> bool {
 
 /// Counters keyed `event` or `event:detail` (`product_viewed:tv`,
 /// `page_viewed:pricing`), each a short list of days, oldest first. Held as
-/// a small sorted table of counters (by key hash, then key) over one flat
-/// vector of days, counter after counter: copying a profile copies two
-/// buffers whatever it holds, and finding a counter compares integers and
-/// then one key.
-#[derive(Debug, Default, PartialEq, Eq)]
+/// a small sorted table of counters (by key hash, then key), each with its
+/// own list of days: finding a counter compares integers and then one key,
+/// and a new day touches only its counter's list (a year of a dozen
+/// counters is thousands of days; one flat list would move them all).
+/// Lists are shared between copies until changed: copying a profile (a
+/// loaded one takes the event) copies no days, and an event then copies
+/// only the lists it adds to.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Activity {
     counters: Vec<Counter>,
-    days: Vec<Day>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,28 +60,7 @@ struct Counter {
     /// `hash(key)`: the table's first sort field (never stored).
     hash: u64,
     key: Arc<str>,
-    /// Its days are `days[start..start + len]`.
-    start: u32,
-    len: u32,
-}
-
-impl Counter {
-    fn range(&self) -> std::ops::Range<usize> {
-        self.start as usize..(self.start + self.len) as usize
-    }
-}
-
-/// A copy is made to be changed (a loaded profile takes the event): it
-/// keeps room for a few new days, so the first insert does not reallocate.
-impl Clone for Activity {
-    fn clone(&self) -> Self {
-        let mut days = Vec::with_capacity(self.days.len() + 4);
-        days.extend_from_slice(&self.days);
-        Self {
-            counters: self.counters.clone(),
-            days,
-        }
-    }
+    days: Arc<Vec<Day>>,
 }
 
 /// FNV-1a: stable, and fast on the short keys counters have.
@@ -140,26 +121,9 @@ impl Activity {
     /// The days of one counter (none if there is no such counter).
     fn days_of(&self, key: &str) -> &[Day] {
         match self.find(hash(key), key) {
-            Ok(i) => &self.days[self.counters[i].range()],
+            Ok(i) => &self.counters[i].days,
             Err(_) => &[],
         }
-    }
-
-    /// Moves the days of the counters after `i` by `by` (days were
-    /// inserted into or removed from counter `i`).
-    fn shift_after(&mut self, i: usize, by: i64) {
-        for c in &mut self.counters[i + 1..] {
-            c.start = (i64::from(c.start) + by) as u32;
-        }
-    }
-
-    /// Removes counter `i` and its days.
-    fn remove_counter(&mut self, i: usize) {
-        let r = self.counters[i].range();
-        let n = r.len() as i64;
-        self.days.drain(r);
-        self.shift_after(i, -n);
-        self.counters.remove(i);
     }
 
     /// Counts one occurrence at `at` with an amount (0 if none).
@@ -179,56 +143,53 @@ impl Activity {
         let (i, new_key) = match self.find(h, key) {
             Ok(i) => (i, false),
             Err(i) => {
-                let start = self
-                    .counters
-                    .get(i)
-                    .map_or(self.days.len() as u32, |c| c.start);
                 self.counters.insert(
                     i,
                     Counter {
                         hash: h,
                         key: Arc::from(key),
-                        start,
-                        len: 0,
+                        days: Arc::default(),
                     },
                 );
                 (i, true)
             }
         };
-        let r = self.counters[i].range();
-        match self.days[r.clone()].binary_search_by_key(&day.d, |x| x.d) {
-            Ok(j) => {
-                let e = &mut self.days[r.start + j];
-                e.n = e.n.saturating_add(day.n);
-                e.sum = e.sum.saturating_add(day.sum);
+        let days = Arc::make_mut(&mut self.counters[i].days);
+        // Days mostly arrive in order: the newest is checked first.
+        match days.last_mut() {
+            Some(last) if last.d == day.d => {
+                last.n = last.n.saturating_add(day.n);
+                last.sum = last.sum.saturating_add(day.sum);
             }
-            Err(j) => {
-                self.days.insert(r.start + j, day);
-                self.counters[i].len += 1;
-                self.shift_after(i, 1);
-            }
+            Some(last) if last.d < day.d => days.push(day),
+            None => days.push(day),
+            Some(_) => match days.binary_search_by_key(&day.d, |x| x.d) {
+                Ok(j) => {
+                    let e = &mut days[j];
+                    e.n = e.n.saturating_add(day.n);
+                    e.sum = e.sum.saturating_add(day.sum);
+                }
+                Err(j) => days.insert(j, day),
+            },
         }
         // Blocks whose every day is older than the history kept fall off
         // this counter (a block at a time, so a closed block changes once).
-        let r = self.counters[i].range();
-        let newest = self.days[r.end - 1].d;
+        let newest = days[days.len() - 1].d;
         let first_kept = block_of(newest - KEPT_DAYS as i32 + 1);
-        let stale = self.days[r.clone()]
+        let stale = days
             .iter()
             .take_while(|e| block_of(e.d) < first_kept)
             .count();
         if stale > 0 {
-            self.days.drain(r.start..r.start + stale);
-            self.counters[i].len -= stale as u32;
-            self.shift_after(i, -(stale as i64));
+            days.drain(..stale);
         }
         if new_key && self.counters.len() > MAX_KEYS {
             // Drop the counter whose newest day is oldest.
             let stalest = (0..self.counters.len())
                 .filter(|&j| j != i)
-                .min_by_key(|&j| self.days[self.counters[j].range().end - 1].d);
+                .min_by_key(|&j| self.counters[j].days.last().map_or(i32::MIN, |d| d.d));
             if let Some(j) = stalest {
-                self.remove_counter(j);
+                self.counters.remove(j);
             }
         }
     }
@@ -267,7 +228,7 @@ impl Activity {
     /// Folds another contact's history in (identity merge).
     pub fn merge(&mut self, other: &Activity) {
         for c in &other.counters {
-            for day in &other.days[c.range()] {
+            for day in c.days.iter() {
                 self.add_day(&c.key, *day);
             }
         }
@@ -280,7 +241,7 @@ impl Serialize for Activity {
         use serde::ser::SerializeMap;
         let mut map = s.serialize_map(Some(self.counters.len()))?;
         for c in &self.counters {
-            map.serialize_entry(&*c.key, &self.days[c.range()])?;
+            map.serialize_entry(&*c.key, &**c.days)?;
         }
         map.end()
     }
@@ -298,17 +259,16 @@ impl<'de> Deserialize<'de> for Activity {
             })
             .collect();
         counters.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        let mut out = Activity::default();
-        for (h, k, days) in counters {
-            out.counters.push(Counter {
-                hash: h,
-                key: Arc::from(k),
-                start: out.days.len() as u32,
-                len: days.len() as u32,
-            });
-            out.days.extend(days);
-        }
-        Ok(out)
+        Ok(Activity {
+            counters: counters
+                .into_iter()
+                .map(|(hash, k, days)| Counter {
+                    hash,
+                    key: Arc::from(k),
+                    days: Arc::new(days),
+                })
+                .collect(),
+        })
     }
 }
 
