@@ -71,8 +71,20 @@ pub fn decode_binary<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DocError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Varied numbers (xorshift), fixed from run to run: test data like
+    /// real data, since repeated text would deflate too well.
+    pub(crate) fn varied() -> impl FnMut() -> u64 {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        }
+    }
     use serde::Deserialize;
 
     #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -150,14 +162,7 @@ mod tests {
         let day = |d: i64| t0 + jiff::SignedDuration::from_hours(24 * d);
         let shop = ShopDomain::parse("demo.myshopify.com").unwrap();
         let mut c = Contact::new(ContactId::for_customer(7), shop, t0);
-        // Varied, like real data (repeated text would deflate too well).
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let mut random = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut random = varied();
         for d in 0..365 {
             for k in 0..60 {
                 let key = format!("product_viewed:category-number-{k}");

@@ -338,13 +338,7 @@ mod tests {
     fn a_heavy_year_leaves_a_small_hot_item() {
         let mut doc = aged();
         let c = &mut doc.contact;
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let mut random = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut random = crate::doc::tests::varied();
         for d in 20_000..20_365 {
             for k in 0..48 {
                 c.audience.activity.add(
