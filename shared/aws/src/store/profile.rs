@@ -14,6 +14,8 @@
 //! the hot item, so a part read at version v is current while `C` is.
 //! Items written whole (before the split) load as they are, and the next
 //! commit moves their history into parts.
+//! (The release before the split would read only the hot item: rolling
+//! back across it is not supported.)
 
 use super::*;
 use serde_json::{Map, Value};
