@@ -244,10 +244,7 @@ impl ContactStore for DynamoStore {
             .await?;
         let table = self.table.as_str();
         let (cond, vals) = versioned(c.expected_version);
-        let split = profile::split(&ContactDoc {
-            contact: c.contact.clone(),
-            recent_events: c.recent_events.clone(),
-        })?;
+        let split = profile::split(&c.contact, &c.recent_events)?;
         let mut writes = vec![put(table, contact_item(&pk, &c, &split.hot)?, cond, vals)];
         writes.extend(self.part_writes(&pk, c.expected_version, split.parts)?);
         if let Some(a) = &c.absorbed {

@@ -59,9 +59,24 @@ pub(super) struct Split {
     pub parts: BTreeMap<String, Value>,
 }
 
+/// The contact document as `ContactDoc` stores it, borrowed (a commit's
+/// profile is serialised, not copied).
+#[derive(Serialize)]
+struct DocRef<'a> {
+    contact: &'a Contact,
+    recent_events: &'a waymark_core::ids::RecentEvents,
+}
+
 /// Cuts a contact document into the hot item's and its parts'.
-pub(super) fn split(doc: &ContactDoc) -> Result<Split, StoreError> {
-    let mut hot = serde_json::to_value(doc).map_err(store_err("serialise"))?;
+pub(super) fn split(
+    contact: &Contact,
+    recent_events: &waymark_core::ids::RecentEvents,
+) -> Result<Split, StoreError> {
+    let doc = DocRef {
+        contact,
+        recent_events,
+    };
+    let mut hot = serde_json::to_value(&doc).map_err(store_err("serialise"))?;
     let mut parts = BTreeMap::new();
     let Some(contact) = hot.get_mut("contact").and_then(Value::as_object_mut) else {
         return Ok(Split { hot, parts });
@@ -259,7 +274,7 @@ mod tests {
     #[test]
     fn a_profile_cut_into_parts_is_put_back_the_same() {
         let doc = aged();
-        let s = split(&doc).unwrap();
+        let s = split(&doc.contact, &doc.recent_events).unwrap();
         // The lists and each older block in an item of its own.
         let sks: Vec<&str> = s.parts.keys().map(String::as_str).collect();
         assert!(sks.contains(&LISTS_SK), "{sks:?}");
@@ -296,7 +311,7 @@ mod tests {
     #[test]
     fn a_day_in_two_items_counts_once_and_a_tombstone_takes_no_part() {
         let doc = aged();
-        let mut s = split(&doc).unwrap();
+        let mut s = split(&doc.contact, &doc.recent_events).unwrap();
         // A stale copy of the newest block's days, as a part.
         let stale = s.hot["contact"]["activity"].clone();
         s.parts.insert("C#A#999999".into(), stale);
@@ -312,7 +327,11 @@ mod tests {
         let mut tomb = serde_json::to_value(&doc).unwrap();
         tomb["contact"]["merged_into"] = serde_json::json!(ContactId::for_customer(8).as_str());
         tomb["contact"].as_object_mut().unwrap().remove("history");
-        let lists = split(&doc).unwrap().parts.remove(LISTS_SK).unwrap();
+        let lists = split(&doc.contact, &doc.recent_events)
+            .unwrap()
+            .parts
+            .remove(LISTS_SK)
+            .unwrap();
         let t = join(tomb, vec![(LISTS_SK.into(), lists)]).unwrap();
         assert!(t.contact.history.is_empty());
     }
@@ -365,7 +384,7 @@ mod tests {
             _ => 0,
         };
         let whole = size(&serde_json::to_value(&doc).unwrap());
-        let s = split(&doc).unwrap();
+        let s = split(&doc.contact, &doc.recent_events).unwrap();
         let hot = size(&s.hot);
         let largest = s.parts.values().map(size).max().unwrap();
         println!(
