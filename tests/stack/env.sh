@@ -26,6 +26,11 @@ export WAYMARK_CONTROL="${WAYMARK_CONTROL:-127.0.0.1:9001}"
 # The timer fires one contact at a time here (16 in AWS): moto applies
 # concurrent transactions unsafely and answers 500 when two interleave.
 export WAYMARK_TIMER_IN_FLIGHT="${WAYMARK_TIMER_IN_FLIGHT:-1}"
+# The campaign page queue `waymark local up` creates (moto's account).
+export CAMPAIGN_PAGES_URL="${CAMPAIGN_PAGES_URL:-$AWS_ENDPOINT_URL/123456789012/CampaignPages}"
+# The facts' Firehose streams (moto writes them to the bucket `factsbucket`).
+export FACTS_COUNTERS_STREAM="${FACTS_COUNTERS_STREAM:-CounterFacts}"
+export FACTS_EVENTS_STREAM="${FACTS_EVENTS_STREAM:-EventFacts}"
 export RUST_LOG="${RUST_LOG:-info}"
 STATE_DIR="${STATE_DIR:-.local}"
 VENV="${VENV:-.venv}"

@@ -6,6 +6,7 @@ use lambda_runtime::{Error, LambdaEvent};
 use waymark_app::ports::DUE_SHARDS;
 use waymark_app::process::Processor;
 use waymark_app::timer::{CONTACTS_IN_FLIGHT, Scope, TickReport, tick};
+use waymark_aws::pages::SqsPages;
 use waymark_aws::store::DynamoStore;
 use waymark_aws::stream::ScheduledEvent;
 
@@ -14,6 +15,8 @@ const TICK_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
 
 pub struct Service {
     processor: Processor<DynamoStore>,
+    /// Where campaign pages go to the workers (`CAMPAIGN_PAGES_URL`).
+    pages: SqsPages,
     /// Contacts one invocation works on at once (`WAYMARK_TIMER_IN_FLIGHT`).
     in_flight: usize,
 }
@@ -23,8 +26,9 @@ pub async fn init() -> Result<Service, Error> {
     let sdk = waymark_aws::config::sdk().await;
     let table = waymark_aws::config::required("TABLE_NAME")?;
     let coupons = waymark_aws::config::secret(&sdk, "COUPON_SECRET").await?;
+    let pages = waymark_aws::config::required("CAMPAIGN_PAGES_URL")?;
     let in_flight = in_flight(std::env::var("WAYMARK_TIMER_IN_FLIGHT").ok().as_deref())?;
-    build(&sdk, &table, coupons.as_deref(), in_flight)
+    build(&sdk, &table, &pages, coupons.as_deref(), in_flight)
 }
 
 /// `WAYMARK_TIMER_IN_FLIGHT`: 1 to 64 contacts at once, 16 when unset.
@@ -38,17 +42,20 @@ fn in_flight(raw: Option<&str>) -> Result<usize, String> {
         .ok_or_else(|| format!("WAYMARK_TIMER_IN_FLIGHT={raw}: a number from 1 to 64"))
 }
 
-/// `coupon_secret`: what coupon codes are derived from (`COUPON_SECRET`);
-/// `in_flight`: contacts one invocation works on at once.
+/// `pages`: the campaign page queue's URL; `coupon_secret`: what coupon
+/// codes are derived from (`COUPON_SECRET`); `in_flight`: contacts one
+/// invocation works on at once.
 pub fn build(
     sdk: &SdkConfig,
     table: &str,
+    pages: &str,
     coupon_secret: Option<&str>,
     in_flight: usize,
 ) -> Result<Service, Error> {
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table);
     Ok(Service {
         processor: Processor::new(waymark_content::runtime_catalog(coupon_secret)?, store),
+        pages: SqsPages::new(aws_sdk_sqs::Client::new(sdk), pages),
         in_flight,
     })
 }
@@ -70,6 +77,7 @@ pub async fn handle(
         &service.processor,
         store,
         store,
+        &service.pages,
         event.payload.time,
         Scope {
             shard,

@@ -1,17 +1,22 @@
 //! Campaigns: the fan-out the timer drives. At its time a campaign's
 //! audience is read page by page (its segments in turn, from a cursor saved
 //! after every page, so a cut-short tick or a crash resumes where it
-//! stopped); each member's send is recorded as an event for that contact
-//! (its id derived from campaign and contact: a member of two segments, a
-//! re-read page or a restarted fan-out records nothing twice). The stream
+//! stopped), and each page is handed to a worker through a queue
+//! ([`PageQueue`]: SQS in production, so pages are recorded by many
+//! invocations side by side). A worker records each member's send as an
+//! event for that contact (its id derived from campaign and contact: a
+//! member of two segments, a redelivered page or a restarted fan-out
+//! records nothing twice), then marks the page finished, once. The stream
 //! hands the events to `process` in parallel across its shards, where each
 //! contact's consent, topics, smart sending and local time decide its
-//! email. With an A/B test, the test share goes first; after the wait the
-//! variant with the best click (or open) rate goes to the rest.
+//! email. A wave (the A/B test's share, or the send) ends when every page
+//! handed over is finished; with an A/B test, the test share goes first,
+//! and after the wait the variant with the best click (or open) rate goes
+//! to the rest.
 
 use crate::ports::{
-    CampaignPhase, CampaignRecord, CampaignState, CampaignStore, Counters, Inbox, Receipt,
-    StoreError,
+    CampaignPage, CampaignPhase, CampaignRecord, CampaignState, CampaignStore, Counters, Inbox,
+    PageQueue, PageSend, Receipt, StoreError,
 };
 use futures::StreamExt;
 use jiff::Timestamp;
@@ -20,35 +25,39 @@ use waymark_core::campaign::{self, Group, Metric, Send};
 use waymark_core::event::{Event, EventKind, Source, fact_id};
 use waymark_core::ids::ShopDomain;
 
-/// Members read per page.
+/// Members read per page (one queue message: at most 500 ids of 64 bytes,
+/// well under SQS's 256 KB).
 pub const PAGE: usize = 500;
-/// Sends recorded at once (each is one small transaction).
+/// Sends a worker records at once (each is one small conditional write).
 pub const PARALLEL: usize = 32;
 
 /// What one turn of a campaign did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Progress {
-    pub recorded: u64,
-    pub overlaps: u64,
+    /// Members handed to the workers, and pages.
+    pub queued: u64,
     pub pages: u64,
 }
 
 /// Moves a due campaign on as far as `more_time` allows; saves where it got.
-pub async fn advance<S>(
+pub async fn advance<S, Q>(
     store: &S,
+    queue: &Q,
     shop: &ShopDomain,
     id: &str,
     now: Timestamp,
     more_time: &impl Fn() -> bool,
 ) -> Result<Progress, StoreError>
 where
-    S: CampaignStore + Inbox + Counters + Sync,
+    S: CampaignStore + Counters + Sync,
+    Q: PageQueue + Sync,
 {
     let mut progress = Progress::default();
     let Some(CampaignRecord {
         campaign: c,
         mut state,
         mut version,
+        mut worked,
     }) = store.campaign(shop, id).await?
     else {
         return Ok(progress);
@@ -58,12 +67,26 @@ where
             CampaignPhase::Done | CampaignPhase::Cancelled => return Ok(progress),
             CampaignPhase::Scheduled => start(&c, &mut state, now),
             CampaignPhase::Deciding => decide(store, shop, id, &c, &mut state, now).await?,
+            CampaignPhase::Testing | CampaignPhase::Sending if state.planned => {
+                if worked.pages(state.phase) < state.pages {
+                    // The workers may have finished since it was read.
+                    if let Some(fresh) = store.campaign(shop, id).await? {
+                        worked = fresh.worked;
+                    }
+                }
+                if worked.pages(state.phase) < state.pages {
+                    // Looked at again next tick.
+                    Turn::NotYet(now)
+                } else {
+                    Turn::MovedOn(end_wave(&c, &mut state, now))
+                }
+            }
             CampaignPhase::Testing | CampaignPhase::Sending => {
                 if !more_time() {
                     Turn::NotYet(now)
                 } else {
-                    page(store, shop, &c, &mut state, now, &mut progress).await?;
-                    Turn::MovedOn(after_page(&c, &mut state, now))
+                    page(store, queue, shop, &c, &mut state, now, &mut progress).await?;
+                    Turn::MovedOn(Some(now))
                 }
             }
         };
@@ -111,9 +134,16 @@ fn start(c: &campaign::Campaign, state: &mut CampaignState, now: Timestamp) -> T
     } else {
         CampaignPhase::Sending
     };
+    new_wave(state);
+    Turn::MovedOn(Some(now))
+}
+
+/// A wave reads the audience from its start.
+fn new_wave(state: &mut CampaignState) {
     state.segment = 0;
     state.after = None;
-    Turn::MovedOn(Some(now))
+    state.pages = 0;
+    state.planned = false;
 }
 
 /// After the test's wait, picks the winner and sends it to the rest.
@@ -131,22 +161,18 @@ async fn decide<S: Counters>(
     }
     state.winner = Some(winner(store, shop, c, state, now).await?);
     state.phase = CampaignPhase::Sending;
-    state.segment = 0;
-    state.after = None;
+    new_wave(state);
     tracing::info!(%shop, campaign = id, winner = ?state.winner, "A/B test decided");
     Ok(Turn::MovedOn(Some(now)))
 }
 
-/// When the page was the last of the last segment, the phase ends: the
-/// test waits for its decision, the send is done. Returns when it is due next.
-fn after_page(
+/// Every page of the wave is finished: the test waits for its decision, the
+/// send is done. Returns when it is due next.
+fn end_wave(
     c: &campaign::Campaign,
     state: &mut CampaignState,
     now: Timestamp,
 ) -> Option<Timestamp> {
-    if state.segment < c.segments.len() {
-        return Some(now);
-    }
     match state.phase {
         CampaignPhase::Testing => {
             let wait = c.ab_test.as_ref().map(|ab| ab.wait).unwrap_or_default();
@@ -162,9 +188,11 @@ fn after_page(
     }
 }
 
-/// Reads one page of the current segment and records its members' sends.
-async fn page<S>(
+/// Reads one page of the current segment and hands its members to a
+/// worker; past the last segment, the wave is planned.
+async fn page<S, Q>(
     store: &S,
+    queue: &Q,
     shop: &ShopDomain,
     c: &campaign::Campaign,
     state: &mut CampaignState,
@@ -172,18 +200,18 @@ async fn page<S>(
     progress: &mut Progress,
 ) -> Result<(), StoreError>
 where
-    S: CampaignStore + Inbox + Sync,
+    S: CampaignStore + Sync,
+    Q: PageQueue + Sync,
 {
     let Some(segment) = c.segments.get(state.segment) else {
+        state.planned = true;
         return Ok(());
     };
     let (members, next) = store
         .member_page(shop, segment, state.after.as_deref(), PAGE)
         .await?;
-    let started = state.started_at.unwrap_or(now);
     let testing = state.phase == CampaignPhase::Testing;
-    let def = Box::new(c.clone());
-    let sends: Vec<Send> = members
+    let sends: Vec<PageSend> = members
         .into_iter()
         .filter_map(|m| {
             let variant = match (c.group(m.contact.as_str()), testing) {
@@ -196,46 +224,139 @@ where
                 (Group::Rest, false) => state.winner.clone(),
                 _ => return None,
             };
-            Some(Send {
-                campaign: c.id.clone(),
+            Some(PageSend {
                 contact: m.contact,
                 variant,
-                started_at: started,
-                def: Some(def.clone()),
             })
         })
         .collect();
-    let results: Vec<Result<crate::ports::Recorded, StoreError>> =
-        futures::stream::iter(sends.into_iter().map(|s| record(store, shop, s, now)))
-            .buffer_unordered(PARALLEL)
-            .collect()
-            .await;
-    for r in results {
-        match r? {
-            crate::ports::Recorded::New => {
-                state.recorded += 1;
-                progress.recorded += 1;
-            }
-            crate::ports::Recorded::Duplicate => {
-                state.overlaps += 1;
-                progress.overlaps += 1;
-            }
-        }
+    if !sends.is_empty() {
+        let page = CampaignPage {
+            shop: shop.clone(),
+            campaign: c.id.clone(),
+            run: state.run(),
+            wave: state.phase,
+            number: state.pages,
+            at: now,
+            started_at: state.started_at.unwrap_or(now),
+            sends,
+        };
+        // Handed over before the cursor moves: a crash in between hands the
+        // same page (same number) over again, which the worker's marks and
+        // the sends' ids make harmless.
+        queue.enqueue(&page).await?;
+        state.pages += 1;
+        progress.queued += page.sends.len() as u64;
+        progress.pages += 1;
     }
-    progress.pages += 1;
     match next {
         Some(key) => state.after = Some(key),
         None => {
             state.segment += 1;
             state.after = None;
+            if state.segment >= c.segments.len() {
+                state.planned = true;
+            }
         }
+    }
+    Ok(())
+}
+
+/// What a worker did with a page.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PageReport {
+    /// Sends recorded now, and members whose send was already recorded
+    /// (another segment, or this page delivered again).
+    pub recorded: u64,
+    pub overlaps: u64,
+    /// The page was counted now (not before: a redelivery counts nothing).
+    pub counted: bool,
+    /// Dropped: the campaign was cancelled, or sent again since.
+    pub dropped: bool,
+}
+
+/// A worker's turn: records the sends of one page, then marks it finished
+/// (once). A page of a cancelled campaign, or of an earlier run of it, is
+/// dropped. An error leaves the page to be delivered again; what it
+/// recorded is not recorded twice.
+pub async fn work_page<S>(store: &S, page: &CampaignPage) -> Result<PageReport, StoreError>
+where
+    S: CampaignStore + Inbox + Sync,
+{
+    let mut report = PageReport::default();
+    let record = store.campaign(&page.shop, &page.campaign).await?;
+    let Some(record) =
+        record.filter(|r| r.state.phase != CampaignPhase::Cancelled && r.state.run() == page.run)
+    else {
+        report.dropped = true;
+        return Ok(report);
+    };
+    let def = Box::new(record.campaign);
+    let sends: Vec<Send> = page
+        .sends
+        .iter()
+        .map(|m| Send {
+            campaign: page.campaign.clone(),
+            contact: m.contact.clone(),
+            variant: m.variant.clone(),
+            started_at: page.started_at,
+            def: Some(def.clone()),
+        })
+        .collect();
+    let (shop, at) = (&page.shop, page.at);
+    let results: Vec<Result<crate::ports::Recorded, StoreError>> =
+        futures::stream::iter(sends.into_iter().map(|s| record_send(store, shop, s, at)))
+            .buffer_unordered(PARALLEL)
+            .collect()
+            .await;
+    for r in results {
+        match r? {
+            crate::ports::Recorded::New => report.recorded += 1,
+            crate::ports::Recorded::Duplicate => report.overlaps += 1,
+        }
+    }
+    report.counted = store
+        .page_done(page, report.recorded, report.overlaps)
+        .await?;
+    if report.counted {
+        end_wave_if_finished(store, page).await?;
+    }
+    Ok(report)
+}
+
+/// The worker that finishes a wave's last page ends the wave, so the A/B
+/// test's wait (or the send's end) starts then, not at the next tick; when
+/// the timer hands out the last page after the workers finished the others,
+/// it ends the wave itself. Both may try: the save is conditional on the
+/// version, so one of them does it.
+async fn end_wave_if_finished<S: CampaignStore + Sync>(
+    store: &S,
+    page: &CampaignPage,
+) -> Result<(), StoreError> {
+    let Some(r) = store.campaign(&page.shop, &page.campaign).await? else {
+        return Ok(());
+    };
+    let finished = r.state.run() == page.run
+        && r.state.phase == page.wave
+        && r.state.planned
+        && r.worked.pages(page.wave) >= r.state.pages;
+    if !finished {
+        return Ok(());
+    }
+    let mut state = r.state;
+    let due = end_wave(&r.campaign, &mut state, page.at);
+    if store
+        .save_campaign(&page.shop, &page.campaign, &state, r.version, due)
+        .await?
+    {
+        tracing::info!(shop = %page.shop, campaign = %page.campaign, phase = ?state.phase, "campaign wave finished by its last page");
     }
     Ok(())
 }
 
 /// Records one member's send: an event for the contact, deduplicated by
 /// (campaign, contact).
-async fn record<S: Inbox>(
+async fn record_send<S: Inbox>(
     store: &S,
     shop: &ShopDomain,
     send: Send,
@@ -393,8 +514,8 @@ fn status_json(
         "phase": r.state.phase,
         "send_at": r.campaign.send_at,
         "started_at": r.state.started_at,
-        "audience": r.state.recorded,
-        "overlaps": r.state.overlaps,
+        "audience": r.recorded().0,
+        "overlaps": r.recorded().1,
         "queued": get(total, field::COMPLETED),
         "sent": get(total, field::SENT),
         "delivered": get(total, field::DELIVERED),
@@ -507,39 +628,117 @@ mod tests {
             budget.set(left.saturating_sub(1));
             left > 0
         };
-        let first = advance(&store, &shop, "news", now, &one_page)
+        let first = advance(&store, &store, &shop, "news", now, &one_page)
             .await
             .unwrap();
-        assert_eq!(first.recorded, PAGE as u64);
+        assert_eq!((first.queued, first.pages), (PAGE as u64, 1));
         let r = store.campaign(&shop, "news").await.unwrap().unwrap();
         assert_eq!(r.state.phase, CampaignPhase::Sending);
         assert!(r.state.after.is_some(), "a cursor to go on from");
+        assert_eq!(r.worked.recorded, PAGE as u64);
         // The same page again (a crash before its cursor was saved): the
-        // sends it records are duplicates, nothing new.
+        // sends it records are duplicates, and the page is not counted twice.
         let mut replay = r.state.clone();
         replay.after = None;
+        replay.pages = 0;
         assert!(
             store
                 .save_campaign(&shop, "news", &replay, r.version, Some(now))
                 .await
                 .unwrap()
         );
-        let again = advance(&store, &shop, "news", now, &|| true).await.unwrap();
-        assert_eq!(
-            again.overlaps,
-            PAGE as u64 + 300,
-            "the replayed page and segment b"
-        );
+        let again = advance(&store, &store, &shop, "news", now, &|| true)
+            .await
+            .unwrap();
+        assert_eq!(again.pages, 4, "a's three pages again, then b's");
         let events = store.take_new_events();
         assert_eq!(events.len(), 1_200, "one send per person");
         let ids: std::collections::BTreeSet<_> = events.iter().map(|e| e.id.clone()).collect();
         assert_eq!(ids.len(), 1_200);
         let r = store.campaign(&shop, "news").await.unwrap().unwrap();
         assert_eq!(r.state.phase, CampaignPhase::Done);
-        assert_eq!(r.state.recorded, 1_200);
+        assert_eq!(r.recorded(), (1_200, 300), "b's members met again in a");
+        assert_eq!(r.worked.sending, 4);
         // Done is done: another tick records nothing.
-        let after = advance(&store, &shop, "news", now, &|| true).await.unwrap();
+        let after = advance(&store, &store, &shop, "news", now, &|| true)
+            .await
+            .unwrap();
         assert_eq!(after, Progress::default());
+    }
+
+    /// A queue that holds the pages handed to it (workers not yet run).
+    #[derive(Default)]
+    struct Held(std::sync::Mutex<Vec<CampaignPage>>);
+
+    impl PageQueue for Held {
+        async fn enqueue(&self, page: &CampaignPage) -> Result<(), StoreError> {
+            self.0.lock().unwrap().push(page.clone());
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_wave_ends_when_its_workers_have_finished_every_page_once() {
+        let store = MemoryStore::default();
+        let shop = ShopDomain::parse("demo.myshopify.com").unwrap();
+        members(&store, &shop, 1_100, "a").await;
+        assert!(
+            store
+                .schedule(&shop, &newsletter(&["a"]), at("2026-11-30T00:00:00Z"))
+                .await
+                .unwrap()
+        );
+        let now = at("2026-12-01T10:00:00Z");
+        let held = Held::default();
+        let planned = advance(&store, &held, &shop, "news", now, &|| true)
+            .await
+            .unwrap();
+        assert_eq!((planned.queued, planned.pages), (1_100, 3));
+        let r = store.campaign(&shop, "news").await.unwrap().unwrap();
+        assert_eq!(r.state.phase, CampaignPhase::Sending, "no page worked yet");
+        assert!(r.state.planned);
+        let pages = std::mem::take(&mut *held.0.lock().unwrap());
+        assert_eq!(
+            pages.iter().map(|p| p.number).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+        // Workers finish out of order, one page delivered twice.
+        let last = work_page(&store, &pages[2]).await.unwrap();
+        assert_eq!((last.recorded, last.counted), (100, true));
+        let tick = advance(&store, &held, &shop, "news", now, &|| true)
+            .await
+            .unwrap();
+        assert_eq!(tick, Progress::default(), "nothing handed over twice");
+        let r = store.campaign(&shop, "news").await.unwrap().unwrap();
+        assert_eq!(r.state.phase, CampaignPhase::Sending, "two pages to go");
+        work_page(&store, &pages[0]).await.unwrap();
+        let again = work_page(&store, &pages[0]).await.unwrap();
+        assert_eq!(
+            (again.recorded, again.overlaps, again.counted),
+            (0, PAGE as u64, false),
+            "a redelivered page records and counts nothing"
+        );
+        work_page(&store, &pages[1]).await.unwrap();
+        advance(&store, &held, &shop, "news", now, &|| true)
+            .await
+            .unwrap();
+        let r = store.campaign(&shop, "news").await.unwrap().unwrap();
+        assert_eq!(r.state.phase, CampaignPhase::Done);
+        assert_eq!(r.recorded(), (1_100, 0));
+        assert_eq!(store.take_new_events().len(), 1_100);
+        // Sent again: a late page of the first run counts for nothing.
+        assert!(
+            store
+                .schedule(&shop, &newsletter(&["a"]), at("2026-12-02T00:00:00Z"))
+                .await
+                .unwrap()
+        );
+        let late = work_page(&store, &pages[1]).await.unwrap();
+        assert!(late.dropped);
+        assert_eq!(
+            store.campaign(&shop, "news").await.unwrap().unwrap().worked,
+            Default::default()
+        );
     }
 
     #[tokio::test]
@@ -554,15 +753,45 @@ mod tests {
                 .await
                 .unwrap()
         );
-        let early = advance(&store, &shop, "news", at("2026-12-01T09:59:00Z"), &|| true)
-            .await
-            .unwrap();
-        assert_eq!(early.recorded, 0);
+        let held = Held::default();
+        let early = advance(
+            &store,
+            &held,
+            &shop,
+            "news",
+            at("2026-12-01T09:59:00Z"),
+            &|| true,
+        )
+        .await
+        .unwrap();
+        assert_eq!(early.queued, 0);
+        // A page already handed over when the campaign is cancelled is
+        // dropped by its worker.
+        advance(
+            &store,
+            &held,
+            &shop,
+            "news",
+            at("2026-12-01T10:00:00Z"),
+            &|| true,
+        )
+        .await
+        .unwrap();
+        let pages = std::mem::take(&mut *held.0.lock().unwrap());
+        assert_eq!(pages.len(), 1);
         assert!(store.cancel(&shop, "news").await.unwrap());
-        let late = advance(&store, &shop, "news", at("2026-12-01T10:00:00Z"), &|| true)
-            .await
-            .unwrap();
-        assert_eq!(late.recorded, 0);
+        let late = advance(
+            &store,
+            &held,
+            &shop,
+            "news",
+            at("2026-12-01T10:00:00Z"),
+            &|| true,
+        )
+        .await
+        .unwrap();
+        assert_eq!(late.queued, 0);
+        assert!(work_page(&store, &pages[0]).await.unwrap().dropped);
         assert!(store.take_new_events().is_empty());
     }
 }

@@ -162,12 +162,21 @@ pub struct CampaignState {
     pub segment: usize,
     pub after: Option<String>,
     /// Recipients whose send was recorded, and members met again in another
-    /// segment (one email per person).
+    /// segment (one email per person), when the timer recorded them itself
+    /// (an earlier release); the workers count theirs in [`Worked`].
     pub recorded: u64,
     pub overlaps: u64,
     pub decide_at: Option<Timestamp>,
     pub winner: Option<String>,
     pub scheduled_at: Timestamp,
+    /// Pages of the current wave handed to the workers so far (the next
+    /// page's number).
+    #[serde(default)]
+    pub pages: u64,
+    /// Every page of the current wave is handed over: the wave ends when
+    /// the workers have finished that many.
+    #[serde(default)]
+    pub planned: bool,
 }
 
 impl CampaignState {
@@ -183,7 +192,16 @@ impl CampaignState {
             decide_at: None,
             winner: None,
             scheduled_at: at,
+            pages: 0,
+            planned: false,
         }
+    }
+
+    /// Which scheduling of the campaign this is (a campaign sent again is
+    /// scheduled again): its pages carry it, so a late page of an earlier
+    /// send counts for nothing.
+    pub fn run(&self) -> i64 {
+        self.scheduled_at.as_millisecond()
     }
 }
 
@@ -193,6 +211,73 @@ pub struct CampaignRecord {
     pub campaign: waymark_core::campaign::Campaign,
     pub state: CampaignState,
     pub version: u64,
+    /// What the workers finished in this run.
+    pub worked: Worked,
+}
+
+impl CampaignRecord {
+    /// Recipients whose send was recorded, and members met again in
+    /// another segment: the workers' counts, with what the timer counted
+    /// itself before the workers did it (a send begun by an earlier release).
+    pub fn recorded(&self) -> (u64, u64) {
+        (
+            self.state.recorded + self.worked.recorded,
+            self.state.overlaps + self.worked.overlaps,
+        )
+    }
+}
+
+/// What the workers finished of a campaign's run: pages per wave, and the
+/// sends they recorded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Worked {
+    pub testing: u64,
+    pub sending: u64,
+    pub recorded: u64,
+    pub overlaps: u64,
+}
+
+impl Worked {
+    /// Pages finished in a wave (`Testing`, or `Sending`).
+    pub fn pages(&self, wave: CampaignPhase) -> u64 {
+        match wave {
+            CampaignPhase::Testing => self.testing,
+            _ => self.sending,
+        }
+    }
+}
+
+/// One page of a campaign's audience, as the timer hands it to a worker:
+/// the members to record a send for, with their variant.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CampaignPage {
+    pub shop: ShopDomain,
+    pub campaign: String,
+    /// [`CampaignState::run`] of the send it belongs to.
+    pub run: i64,
+    /// `Testing` (the A/B test's share) or `Sending`.
+    pub wave: CampaignPhase,
+    /// Its number in the wave, from 0.
+    pub number: u64,
+    /// The tick that read it: the logical time its sends are recorded at.
+    pub at: Timestamp,
+    pub started_at: Timestamp,
+    pub sends: Vec<PageSend>,
+}
+
+/// A member of a page: who, and the variant they get (none: the campaign
+/// as written).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PageSend {
+    pub contact: ContactId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+}
+
+/// Where the timer hands campaign pages to the workers that record them
+/// (an SQS queue in production; the twin records them at once).
+pub trait PageQueue {
+    fn enqueue(&self, page: &CampaignPage) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Scheduled campaigns (written by `waymark campaigns schedule`, driven by
@@ -228,6 +313,15 @@ pub trait CampaignStore {
         &self,
         shop: &ShopDomain,
         id: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Marks `page` finished and adds its counts to the campaign's, once:
+    /// `false` when it was marked before (a redelivered page) or belongs
+    /// to an earlier run.
+    fn page_done(
+        &self,
+        page: &CampaignPage,
+        recorded: u64,
+        overlaps: u64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Up to `limit` members of `segment` after the member key `after`, and
     /// the key to go on from (`None`: the last page).

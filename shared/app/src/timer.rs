@@ -2,7 +2,7 @@
 //! every wait due by then and put due retries back in the outbox queue. A
 //! stale index entry (the wait was cancelled or already fired) does nothing.
 
-use crate::ports::{CampaignStore, ContactStore, Counters, Due, DueIndex, Inbox, Outbox};
+use crate::ports::{CampaignStore, ContactStore, Counters, Due, DueIndex, Outbox, PageQueue};
 use crate::process::{ProcessError, Processor};
 use futures::StreamExt;
 use jiff::Timestamp;
@@ -13,7 +13,8 @@ pub struct TickReport {
     pub contacts: usize,
     pub emails_queued: usize,
     pub messages_requeued: usize,
-    /// Campaign sends recorded (each becomes its contact's email).
+    /// Campaign members handed to the workers (each send becomes its
+    /// contact's email).
     pub campaign_sends: u64,
     /// Items that failed this tick; still due, so the next tick retries them.
     pub failed: usize,
@@ -63,10 +64,11 @@ impl Scope {
 /// then campaigns, then contacts earliest first, `in_flight` at a time), for
 /// as long as `more_time()` says the invocation has time left; the rest stays
 /// due for the next tick.
-pub async fn tick<S, D, O>(
+pub async fn tick<S, D, O, Q>(
     processor: &Processor<S>,
     index: &D,
     outbox: &O,
+    pages: &Q,
     now: Timestamp,
     scope: Scope,
     more_time: impl Fn() -> bool,
@@ -74,7 +76,8 @@ pub async fn tick<S, D, O>(
 where
     S: ContactStore,
     D: DueIndex,
-    O: Outbox + CampaignStore + Inbox + Counters + Sync,
+    O: Outbox + CampaignStore + Counters + Sync,
+    Q: PageQueue + Sync,
 {
     let shard = scope.shard;
     let due = match shard {
@@ -89,8 +92,8 @@ where
             Due::Contact { shop, id } => contacts.push((shop, id)),
             _ if !more_time() => report.deferred += 1,
             Due::Campaign { shop, id } => {
-                match crate::campaigns::advance(outbox, &shop, &id, now, &more_time).await {
-                    Ok(p) => report.campaign_sends += p.recorded,
+                match crate::campaigns::advance(outbox, pages, &shop, &id, now, &more_time).await {
+                    Ok(p) => report.campaign_sends += p.queued,
                     Err(e) => {
                         tracing::error!(%shop, campaign = %id, error = %e, "campaign fan-out failed; resumed next tick");
                         report.failed += 1;
@@ -258,14 +261,22 @@ mod tests {
         let processor = no_journeys(&store);
         let more_time = budget(1);
         let now = at("2026-11-23T11:02:00Z");
-        let first = tick(&processor, &store, &store, now, Scope::ALL, more_time)
-            .await
-            .unwrap();
+        let first = tick(
+            &processor,
+            &store,
+            &store,
+            &store,
+            now,
+            Scope::ALL,
+            more_time,
+        )
+        .await
+        .unwrap();
         assert_eq!(
             (first.report.messages_requeued, first.report.deferred),
             (1, 1)
         );
-        let second = tick(&processor, &store, &store, now, Scope::ALL, || true)
+        let second = tick(&processor, &store, &store, &store, now, Scope::ALL, || true)
             .await
             .unwrap();
         assert_eq!(
@@ -317,7 +328,7 @@ mod tests {
                 shard: Some(shard),
                 in_flight: CONTACTS_IN_FLIGHT,
             };
-            let r = tick(&processor, &store, &store, now, scope, || true)
+            let r = tick(&processor, &store, &store, &store, now, scope, || true)
                 .await
                 .unwrap()
                 .report;
@@ -340,10 +351,18 @@ mod tests {
         let processor = no_journeys(&store);
         let more_time = budget(5);
         let now = at("2026-11-23T11:01:00Z");
-        let r = tick(&processor, &store, &store, now, Scope::ALL, more_time)
-            .await
-            .unwrap()
-            .report;
+        let r = tick(
+            &processor,
+            &store,
+            &store,
+            &store,
+            now,
+            Scope::ALL,
+            more_time,
+        )
+        .await
+        .unwrap()
+        .report;
         assert_eq!((r.contacts, r.deferred), (5, 35));
         assert_eq!(store.due(now).await.unwrap().len(), 35);
     }

@@ -48,6 +48,13 @@ pub fn campaign(shop: &ShopDomain, id: &str) -> String {
     format!("S#{shop}#CAMP#{id}")
 }
 
+/// A campaign page's finished mark, in the campaign's partition:
+/// `P#<run>#<t: the A/B test's share | s: the send>#<page, 8 digits>`.
+pub fn campaign_page(run: i64, testing: bool, number: u64) -> String {
+    let wave = if testing { 't' } else { 's' };
+    format!("P#{run}#{wave}#{number:08}")
+}
+
 /// Shop and campaign id back from a campaign partition key.
 pub fn parse_campaign(pk: &str) -> Option<(ShopDomain, String)> {
     let rest = pk.strip_prefix("S#")?;
@@ -67,6 +74,18 @@ pub const COUNTER_SHARDS: u32 = 4;
 /// A day's results counters, one shard: `S#<shop>#N#<day>#<shard>`.
 pub fn counter(shop: &ShopDomain, day: jiff::civil::Date, shard: u32) -> String {
     format!("S#{shop}#N#{day}#{shard}")
+}
+
+/// Shop, day and shard back from a counter partition key.
+pub fn parse_counter(pk: &str) -> Option<(ShopDomain, jiff::civil::Date, u32)> {
+    let rest = pk.strip_prefix("S#")?;
+    let (shop, rest) = rest.split_once("#N#")?;
+    let (day, shard) = rest.split_once('#')?;
+    Some((
+        ShopDomain::parse(shop).ok()?,
+        day.parse().ok()?,
+        shard.parse().ok()?,
+    ))
 }
 
 /// Which counter shard a writer (a contact, a fact) uses.

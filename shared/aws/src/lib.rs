@@ -6,8 +6,10 @@
 pub mod config;
 pub mod doc;
 pub mod events;
+pub mod export;
 pub mod keys;
 pub mod metrics;
+pub mod pages;
 pub mod ses;
 pub mod store;
 pub mod stream;

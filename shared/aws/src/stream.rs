@@ -24,6 +24,9 @@ pub struct StreamRecord {
 pub struct Change {
     #[serde(rename = "SequenceNumber", default)]
     pub sequence_number: String,
+    /// When the change was made (epoch seconds).
+    #[serde(rename = "ApproximateCreationDateTime", default)]
+    pub approximate_creation: Option<f64>,
     #[serde(rename = "NewImage", default)]
     pub new_image: HashMap<String, serde_json::Value>,
 }
@@ -80,6 +83,30 @@ impl BatchResponse {
     pub fn fail(&mut self, record: &StreamRecord) {
         self.batch_item_failures.push(ItemFailure {
             item_identifier: record.dynamodb.sequence_number.clone(),
+        });
+    }
+}
+
+/// A batch of SQS messages, as Lambda delivers it.
+#[derive(Debug, Deserialize)]
+pub struct QueueBatch {
+    #[serde(rename = "Records", default)]
+    pub records: Vec<QueueMessage>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct QueueMessage {
+    #[serde(rename = "messageId")]
+    pub message_id: String,
+    #[serde(default)]
+    pub body: String,
+}
+
+impl BatchResponse {
+    /// Delivers the message again later (SQS, after its visibility timeout).
+    pub fn fail_message(&mut self, message: &QueueMessage) {
+        self.batch_item_failures.push(ItemFailure {
+            item_identifier: message.message_id.clone(),
         });
     }
 }

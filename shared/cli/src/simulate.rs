@@ -316,6 +316,7 @@ async fn tick(
         processor,
         store,
         store,
+        store,
         now,
         waymark_app::timer::Scope::ALL,
         || true,

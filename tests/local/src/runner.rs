@@ -1,6 +1,7 @@
 //! Plays the template's event sources locally: reads the table's stream and
 //! hands each function the records its filter selects, in order, in Lambda's
-//! event shape; invokes scheduled functions on `tick`. What serves the
+//! event shape; hands each SQS-fed function its queue's messages; invokes
+//! scheduled functions on `tick`. What serves the
 //! functions is behind `Invoker`: `cargo lambda watch` over HTTP for the dev
 //! stack, or the function crates in-process for tests.
 
@@ -54,6 +55,15 @@ struct Subscription {
     batch_size: usize,
 }
 
+/// A function an SQS queue feeds.
+struct QueueSubscription {
+    function: String,
+    /// The queue's logical id, and its URL once found.
+    queue: String,
+    url: Option<String>,
+    batch_size: usize,
+}
+
 pub struct Runner<I> {
     streams: aws_sdk_dynamodbstreams::Client,
     stream_arn: String,
@@ -68,6 +78,10 @@ pub struct Runner<I> {
     /// `StreamFailures`), when the local stack plays it.
     on_failure: Option<(aws_sdk_sqs::Client, String)>,
     subscriptions: Vec<Subscription>,
+    queues: Vec<QueueSubscription>,
+    /// Queue logical id → local name (the id when absent).
+    queue_names: HashMap<String, String>,
+    sqs: aws_sdk_sqs::Client,
     scheduled: Vec<Scheduled>,
     invoker: I,
 }
@@ -192,6 +206,7 @@ impl<I: Invoker> Runner<I> {
     ) -> Result<Self> {
         let functions: Vec<Function> = template.functions()?;
         let mut subscriptions = Vec::new();
+        let mut queues = Vec::new();
         let mut scheduled = Vec::new();
         for f in functions {
             for s in f.sources {
@@ -203,6 +218,12 @@ impl<I: Invoker> Runner<I> {
                     } => subscriptions.push(Subscription {
                         function: f.binary.clone(),
                         patterns,
+                        batch_size,
+                    }),
+                    Source::Queue { queue, batch_size } => queues.push(QueueSubscription {
+                        function: f.binary.clone(),
+                        queue,
+                        url: None,
                         batch_size,
                     }),
                     Source::Schedule { expression, input } => scheduled.push(Scheduled {
@@ -221,9 +242,20 @@ impl<I: Invoker> Runner<I> {
             on_failure: None,
             positions: BTreeMap::new(),
             subscriptions,
+            queues,
+            queue_names: HashMap::new(),
+            sqs: aws_sdk_sqs::Client::new(sdk),
             scheduled,
             invoker,
         })
+    }
+
+    /// The local names of the template's queues (`resources::Names`).
+    pub fn name_queues(&mut self, names: &HashMap<String, String>) {
+        self.queue_names = names.clone();
+        for q in &mut self.queues {
+            q.url = None;
+        }
     }
 
     /// What serves the functions (tests swap functions in and out).
@@ -296,7 +328,14 @@ impl<I: Invoker> Runner<I> {
         loop {
             let records = self.poll().await?;
             if records.is_empty() {
-                return Ok(delivered);
+                // The queues' work writes to the table: back to the stream
+                // after it, until both are quiet.
+                let messages = self.drain_queues().await?;
+                if messages == 0 {
+                    return Ok(delivered);
+                }
+                delivered += messages;
+                continue;
             }
             delivered += records.len();
             for sub in &self.subscriptions {
@@ -341,6 +380,107 @@ impl<I: Invoker> Runner<I> {
 }
 
 impl<I: Invoker> Runner<I> {
+    /// Hands each queue's visible messages to its function, `batch_size` at
+    /// a time, as Lambda's SQS source does: what the function reports
+    /// failed (or all, if it fails) is made visible again at once, and the
+    /// queue's redrive policy parks it after its last receive. Returns the
+    /// messages delivered.
+    async fn drain_queues(&mut self) -> Result<usize> {
+        let mut delivered = 0;
+        for i in 0..self.queues.len() {
+            let url = match &self.queues[i].url {
+                Some(url) => url.clone(),
+                None => {
+                    let id = &self.queues[i].queue;
+                    let name = self.queue_names.get(id).unwrap_or(id);
+                    let url = self
+                        .sqs
+                        .get_queue_url()
+                        .queue_name(name)
+                        .send()
+                        .await
+                        .with_context(|| format!("queue {name}"))?
+                        .queue_url
+                        .ok_or_else(|| anyhow!("queue {name} has no URL"))?;
+                    self.queues[i].url = Some(url.clone());
+                    url
+                }
+            };
+            let q = &self.queues[i];
+            loop {
+                let out = self
+                    .sqs
+                    .receive_message()
+                    .queue_url(&url)
+                    .max_number_of_messages(i32::try_from(q.batch_size.clamp(1, 10))?)
+                    .wait_time_seconds(0)
+                    .send()
+                    .await?;
+                let messages = out.messages.unwrap_or_default();
+                if messages.is_empty() {
+                    break;
+                }
+                delivered += messages.len();
+                let records: Vec<Value> = messages
+                    .iter()
+                    .map(|m| {
+                        json!({
+                            "messageId": m.message_id,
+                            "receiptHandle": m.receipt_handle,
+                            "body": m.body,
+                            "attributes": {},
+                            "messageAttributes": {},
+                            "eventSource": "aws:sqs",
+                            "eventSourceARN": format!("arn:aws:sqs:us-east-1:000000000000:{}", q.queue),
+                            "awsRegion": "us-east-1",
+                        })
+                    })
+                    .collect();
+                let failed: Vec<String> = match self
+                    .invoker
+                    .invoke(&q.function, json!({ "Records": records }))
+                    .await
+                {
+                    Ok(response) => response["batchItemFailures"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_string))
+                        .collect(),
+                    Err(e) => {
+                        tracing::warn!(function = %q.function, error = %format!("{e:#}"), "invocation failed; the messages are delivered again");
+                        messages
+                            .iter()
+                            .filter_map(|m| m.message_id.clone())
+                            .collect()
+                    }
+                };
+                for m in &messages {
+                    let Some(handle) = &m.receipt_handle else {
+                        continue;
+                    };
+                    if m.message_id.as_ref().is_some_and(|id| failed.contains(id)) {
+                        self.sqs
+                            .change_message_visibility()
+                            .queue_url(&url)
+                            .receipt_handle(handle)
+                            .visibility_timeout(0)
+                            .send()
+                            .await?;
+                    } else {
+                        self.sqs
+                            .delete_message()
+                            .queue_url(&url)
+                            .receipt_handle(handle)
+                            .send()
+                            .await?;
+                    }
+                }
+            }
+        }
+        Ok(delivered)
+    }
+
     /// Records a function kept failing on: to the on-failure queue in the
     /// shape Lambda sends for a DynamoDB stream (`DDBStreamBatchInfo`), or,
     /// without one, as an error.
@@ -447,6 +587,9 @@ pub fn lambda_record(r: &aws_sdk_dynamodbstreams::types::Record, arn: &str) -> V
         "SequenceNumber".into(),
         json!(change.and_then(|c| c.sequence_number.clone())),
     );
+    if let Some(at) = change.and_then(|c| c.approximate_creation_date_time) {
+        dynamodb.insert("ApproximateCreationDateTime".into(), json!(at.secs()));
+    }
     dynamodb.insert("StreamViewType".into(), json!("NEW_IMAGE"));
     json!({
         "eventID": r.event_id,

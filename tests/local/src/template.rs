@@ -28,6 +28,8 @@ pub enum Source {
         patterns: Vec<Value>,
         batch_size: usize,
     },
+    /// An SQS queue (logical id), delivered `batch_size` messages at a time.
+    Queue { queue: String, batch_size: usize },
     Schedule {
         expression: String,
         /// What EventBridge Scheduler sends (its `Input`, with context
@@ -103,6 +105,16 @@ impl Template {
                             patterns,
                             batch_size,
                         });
+                    }
+                    Some("SQS") => {
+                        let queue = p["Queue"]["Fn::GetAtt"][0]
+                            .as_str()
+                            .ok_or_else(|| {
+                                anyhow!("{id}: SQS source must be Fn::GetAtt [Queue, Arn]")
+                            })?
+                            .to_string();
+                        let batch_size = p["BatchSize"].as_u64().unwrap_or(10) as usize;
+                        sources.push(Source::Queue { queue, batch_size });
                     }
                     Some("Schedule") => sources.push(Source::Schedule {
                         expression: p["Schedule"].as_str().unwrap_or_default().to_string(),

@@ -61,6 +61,8 @@ pub const CUSTOMER: &str = include_str!("../../../events/shopify/customers_creat
 pub struct InProcess {
     pub process: process_fn::Service,
     pub timer: timer_fn::Service,
+    pub fanout: fanout_fn::Service,
+    pub export: export_fn::Service,
     pub dispatch: dispatch_fn::Service,
     pub sweep: sweep_fn::Service,
     /// The scenario's logical time (ms), shared with the stack: every
@@ -95,6 +97,16 @@ impl Invoker for InProcess {
                         .await
                         .map_err(anyhow::Error::from_boxed)?,
                 )?,
+                "fanout" => serde_json::to_value(
+                    fanout_fn::handle(&self.fanout, self.event(payload)?)
+                        .await
+                        .map_err(anyhow::Error::from_boxed)?,
+                )?,
+                "export" => serde_json::to_value(
+                    export_fn::handle(&self.export, self.event(payload)?)
+                        .await
+                        .map_err(anyhow::Error::from_boxed)?,
+                )?,
                 "sweep" => serde_json::to_value(
                     sweep_fn::handle(&self.sweep, self.event(payload)?)
                         .await
@@ -119,6 +131,8 @@ pub struct Stack {
     pub moto: Arc<Moto>,
     pub sdk: aws_config::SdkConfig,
     pub table: String,
+    /// The names of the template's resources on this stack.
+    pub names: Names,
     pub sender: String,
     pub ingest: ingest_fn::Service,
     pub runner: Runner<InProcess>,
@@ -189,6 +203,19 @@ impl Stack {
         let template = Template::load(&Template::default_path())?;
         let mut names = Names::default();
         names.tables.insert("Table".into(), table.clone());
+        for (id, _) in template.of_type("AWS::SQS::Queue") {
+            names.physical.insert(id.clone(), format!("{id}-{unique}"));
+        }
+        // The export's streams and bucket are shared by the stacks of one
+        // process on one emulator (moto allows an account 50 streams; the
+        // fault harness runs a hundred stacks on one): no scenario reads
+        // another's rows.
+        for ty in ["AWS::KinesisFirehose::DeliveryStream", "AWS::S3::Bucket"] {
+            for (id, _) in template.of_type(ty) {
+                let name = format!("{id}-{}", std::process::id()).to_lowercase();
+                names.physical.insert(id.clone(), name);
+            }
+        }
         names
             .parameters
             .insert("SenderEmail".into(), sender.clone());
@@ -208,14 +235,33 @@ impl Stack {
         };
         let start: jiff::Timestamp = START.parse()?;
         let clock = Arc::new(AtomicI64::new(start.as_millisecond()));
+        let pages = aws_sdk_sqs::Client::new(&sdk)
+            .get_queue_url()
+            .queue_name(names.of("CampaignPages"))
+            .send()
+            .await?
+            .queue_url
+            .ok_or_else(|| anyhow::anyhow!("no CampaignPages queue"))?;
         let functions = InProcess {
             clock: clock.clone(),
             process: process_fn::build(&as_function(&sdk, "process"), &table, Some(COUPON_SECRET))
                 .map_err(anyhow::Error::from_boxed)?,
             // One contact at a time: moto applies concurrent transactions
             // unsafely (it answers 500 when two interleave).
-            timer: timer_fn::build(&as_function(&sdk, "timer"), &table, Some(COUPON_SECRET), 1)
-                .map_err(anyhow::Error::from_boxed)?,
+            timer: timer_fn::build(
+                &as_function(&sdk, "timer"),
+                &table,
+                &pages,
+                Some(COUPON_SECRET),
+                1,
+            )
+            .map_err(anyhow::Error::from_boxed)?,
+            fanout: fanout_fn::build(&as_function(&sdk, "fanout"), &table),
+            export: export_fn::build(
+                &as_function(&sdk, "export"),
+                &names.of("CounterFacts"),
+                &names.of("EventFacts"),
+            ),
             sweep: sweep_fn::build(&as_function(&sdk, "sweep"), &table, Some(COUPON_SECRET))
                 .map_err(anyhow::Error::from_boxed)?,
             dispatch: dispatch_fn::build(
@@ -228,7 +274,8 @@ impl Stack {
             .map_err(anyhow::Error::from_boxed)?,
         };
         let stream = resources::stream_arn(&sdk, &table).await?;
-        let runner = Runner::new(&sdk, &template, stream, functions)?;
+        let mut runner = Runner::new(&sdk, &template, stream, functions)?;
+        runner.name_queues(&names.physical);
         Ok(Self {
             ingest: ingest_fn::build(
                 &as_function(&sdk, "ingest"),
@@ -247,6 +294,7 @@ impl Stack {
             moto,
             sdk,
             table,
+            names: names.clone(),
             sender,
             runner,
             clock: start,
@@ -546,6 +594,18 @@ impl Stack {
     }
 
     /// Items of one type (`t` attribute).
+    /// The URL of a template queue (by logical id) on this stack.
+    pub async fn queue_url(&self, id: &str) -> Result<String> {
+        let name = self.names.of(id);
+        aws_sdk_sqs::Client::new(&self.sdk)
+            .get_queue_url()
+            .queue_name(&name)
+            .send()
+            .await?
+            .queue_url
+            .ok_or_else(|| anyhow::anyhow!("no queue {name}"))
+    }
+
     pub async fn items_of(&self, t: &str) -> Result<usize> {
         Ok(self
             .items()

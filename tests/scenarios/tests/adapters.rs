@@ -907,8 +907,8 @@ async fn allowances_contract<S: Allowances + Sync>(s: &S) {
 }
 
 /// Scheduled campaigns: one schedule at a time, saves conditional on the
-/// version (a cancel wins), the due index, and member pages that cover a
-/// segment exactly once.
+/// version (a cancel wins), the due index, member pages that cover a
+/// segment exactly once, and the workers' page marks.
 async fn campaigns_contract<S: ContactStore + CampaignStore + DueIndex>(s: &S) {
     use waymark_app::ports::CampaignPhase;
     use waymark_core::campaign::{Campaign, SendAt};
@@ -1012,6 +1012,72 @@ async fn campaigns_contract<S: ContactStore + CampaignStore + DueIndex>(s: &S) {
     unique.sort();
     unique.dedup();
     assert_eq!((seen.len(), unique.len()), (5, 5), "{seen:?}");
+    // The workers' marks: each page counted once, per wave, for its run.
+    let r = s.campaign(&shop(), "news").await.unwrap().unwrap();
+    assert_eq!(r.worked, Default::default());
+    let page = |wave, number| waymark_app::ports::CampaignPage {
+        shop: shop(),
+        campaign: "news".into(),
+        run: r.state.run(),
+        wave,
+        number,
+        at: at("2026-12-01T11:00:00Z"),
+        started_at: at("2026-12-01T11:00:00Z"),
+        sends: vec![],
+    };
+    assert!(
+        s.page_done(&page(CampaignPhase::Testing, 0), 3, 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.page_done(&page(CampaignPhase::Sending, 0), 5, 0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.page_done(&page(CampaignPhase::Sending, 1), 2, 2)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.page_done(&page(CampaignPhase::Sending, 1), 2, 2)
+            .await
+            .unwrap(),
+        "a page delivered again is not counted again"
+    );
+    let mut stale = page(CampaignPhase::Sending, 2);
+    stale.run -= 1;
+    assert!(
+        !s.page_done(&stale, 9, 9).await.unwrap(),
+        "a page of an earlier run"
+    );
+    let r = s.campaign(&shop(), "news").await.unwrap().unwrap();
+    assert_eq!(
+        r.worked,
+        waymark_app::ports::Worked {
+            testing: 1,
+            sending: 2,
+            recorded: 10,
+            overlaps: 3,
+        }
+    );
+    assert_eq!(r.recorded(), (10, 3));
+    // Scheduled again: the new run starts from nothing.
+    assert!(s.cancel(&shop(), "news").await.unwrap());
+    assert!(
+        s.schedule(&shop(), &c, at("2026-12-02T11:00:00Z"))
+            .await
+            .unwrap()
+    );
+    let r = s.campaign(&shop(), "news").await.unwrap().unwrap();
+    assert_eq!(r.worked, Default::default());
+    assert!(
+        !s.page_done(&page(CampaignPhase::Sending, 0), 5, 0)
+            .await
+            .unwrap(),
+        "the first run's page"
+    );
 }
 
 /// The inactivity index: a contact sits under the day its threshold falls
@@ -1337,6 +1403,8 @@ async fn dynamodb_adapter_writes_only_the_profile_parts_an_event_changed() {
     );
 }
 
+// The DynamoDB adapter's contracts, in four tests of a stack or two each:
+// all of them in one test's future outgrew a test thread's stack.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_adapter_honours_the_contract() {
     let stack = Stack::start().await.unwrap();
@@ -1347,6 +1415,10 @@ async fn dynamodb_adapter_honours_the_contract() {
     contacts_contract(&s).await;
     let stack = Stack::start().await.unwrap();
     merge_contract(&store(&stack)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_adapter_honours_the_due_and_outbox_contracts() {
     let stack = Stack::start().await.unwrap();
     due_contract(&store(&stack)).await;
     let stack = Stack::start().await.unwrap();
@@ -1377,6 +1449,10 @@ async fn dynamodb_adapter_honours_the_contract() {
             _ => assert!(ttl.is_none(), "{st} must not expire"),
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_adapter_honours_the_audience_and_privacy_contracts() {
     let stack = Stack::start().await.unwrap();
     suppressions_contract(&store(&stack)).await;
     segments_contract(&store(&stack)).await;
@@ -1389,6 +1465,10 @@ async fn dynamodb_adapter_honours_the_contract() {
         1,
         "the person's erasure is recorded, the forgotten visitor's is not"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_adapter_honours_the_counters_campaigns_and_allowances_contracts() {
     let stack = Stack::start().await.unwrap();
     counters_contract(&store(&stack)).await;
     campaigns_contract(&store(&stack)).await;

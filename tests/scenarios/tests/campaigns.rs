@@ -1,7 +1,8 @@
 //! Campaigns (issue 16) on the local stack: scheduled sends to segments
-//! through the timer's fan-out, each contact's own consent, suppression,
-//! smart sending and local time, one email per person, A/B tests decided by
-//! clicks, cancels. Real adapters on moto.
+//! through the timer's fan-out (pages through SQS to the `fanout` workers),
+//! each contact's own consent, suppression, smart sending and local time,
+//! one email per person, A/B tests decided by clicks, cancels, pages
+//! delivered twice or unreadable. Real adapters on moto.
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -243,6 +244,129 @@ async fn a_cancelled_campaign_sends_nothing_more() {
     assert_eq!(
         to_of(&stack, "The December edit").await,
         vec!["eve@example.com"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_delivered_twice_mails_no_one_twice_and_an_unreadable_one_is_parked() {
+    use waymark_app::ports::{CampaignPage, CampaignPhase, PageSend};
+    use waymark_core::ids::ContactId;
+    let mut stack = Stack::start().await.unwrap();
+    people(
+        &mut stack,
+        &[
+            (401, "fay@example.com", true, "IE", ""),
+            (402, "gus@example.com", true, "IE", ""),
+        ],
+    )
+    .await;
+    let c = campaign(
+        "twice",
+        &["subscribers"],
+        SendAt::Instant("2026-12-20T10:00:00Z".parse().unwrap()),
+    );
+    let store = stack.store();
+    assert!(store.schedule(&shop(), &c, stack.clock()).await.unwrap());
+    stack.tick("2026-12-20T10:00:00Z").await.unwrap();
+    let everyone = vec!["fay@example.com", "gus@example.com"];
+    assert_eq!(to_of(&stack, "The December edit").await, everyone);
+    let r = store.campaign(&shop(), "twice").await.unwrap().unwrap();
+    assert_eq!(r.state.phase, CampaignPhase::Done);
+    assert_eq!((r.recorded(), r.worked.sending), ((2, 0), 1));
+    // SQS delivers at least once: the same page comes again, and beside it
+    // a message no worker can read.
+    let page = CampaignPage {
+        shop: shop(),
+        campaign: "twice".into(),
+        run: r.state.run(),
+        wave: CampaignPhase::Sending,
+        number: 0,
+        at: "2026-12-20T10:00:00Z".parse().unwrap(),
+        started_at: r.state.started_at.unwrap(),
+        sends: [401, 402]
+            .into_iter()
+            .map(|id| PageSend {
+                contact: ContactId::for_customer(id),
+                variant: None,
+            })
+            .collect(),
+    };
+    let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
+    let pages = stack.queue_url("CampaignPages").await.unwrap();
+    for body in [serde_json::to_string(&page).unwrap(), "{\"not\": 1}".into()] {
+        sqs.send_message()
+            .queue_url(&pages)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    stack.tick("2026-12-20T10:01:00Z").await.unwrap();
+    assert_eq!(to_of(&stack, "The December edit").await, everyone);
+    let r = store.campaign(&shop(), "twice").await.unwrap().unwrap();
+    assert_eq!((r.recorded(), r.worked.sending), ((2, 0), 1));
+    // The unreadable one, after the queue's five deliveries, is parked.
+    let parked = sqs
+        .receive_message()
+        .queue_url(stack.queue_url("CampaignPageFailures").await.unwrap())
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(
+        parked
+            .iter()
+            .filter_map(|m| m.body.as_deref())
+            .collect::<Vec<_>>(),
+        ["{\"not\": 1}"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_still_queued_when_its_campaign_is_cancelled_mails_no_one() {
+    use waymark_app::ports::{CampaignPage, CampaignPhase, PageSend};
+    use waymark_core::ids::ContactId;
+    let mut stack = Stack::start().await.unwrap();
+    people(&mut stack, &[(501, "hal@example.com", true, "IE", "")]).await;
+    let c = campaign(
+        "stopped",
+        &["subscribers"],
+        SendAt::Instant("2026-12-20T10:00:00Z".parse().unwrap()),
+    );
+    let store = stack.store();
+    assert!(store.schedule(&shop(), &c, stack.clock()).await.unwrap());
+    let r = store.campaign(&shop(), "stopped").await.unwrap().unwrap();
+    // The send has begun: a page is in the queue, not yet worked, when the
+    // store cancels.
+    let page = CampaignPage {
+        shop: shop(),
+        campaign: "stopped".into(),
+        run: r.state.run(),
+        wave: CampaignPhase::Sending,
+        number: 0,
+        at: "2026-12-20T10:00:00Z".parse().unwrap(),
+        started_at: "2026-12-20T10:00:00Z".parse().unwrap(),
+        sends: vec![PageSend {
+            contact: ContactId::for_customer(501),
+            variant: None,
+        }],
+    };
+    assert!(store.cancel(&shop(), "stopped").await.unwrap());
+    aws_sdk_sqs::Client::new(&stack.sdk)
+        .send_message()
+        .queue_url(stack.queue_url("CampaignPages").await.unwrap())
+        .message_body(serde_json::to_string(&page).unwrap())
+        .send()
+        .await
+        .unwrap();
+    stack.tick("2026-12-20T10:01:00Z").await.unwrap();
+    assert!(to_of(&stack, "The December edit").await.is_empty());
+    let r = store.campaign(&shop(), "stopped").await.unwrap().unwrap();
+    assert_eq!(
+        (r.state.phase, r.recorded()),
+        (CampaignPhase::Cancelled, (0, 0))
     );
 }
 

@@ -325,6 +325,7 @@ async fn every_dynamodb_call_a_function_makes_is_in_its_policy() {
         "ingest",
         "process",
         "timer",
+        "fanout",
         "sweep",
         "dispatch",
         "preferences",

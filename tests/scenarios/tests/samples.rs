@@ -51,6 +51,7 @@ async fn each_function_sample_invokes_cleanly() {
     let timer = timer_fn::build(
         &stack.sdk,
         &stack.table,
+        &stack.queue_url("CampaignPages").await.unwrap(),
         Some(waymark_scenarios::COUPON_SECRET),
         1,
     )

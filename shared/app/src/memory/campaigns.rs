@@ -1,7 +1,9 @@
-//! The twin's campaign records and segment member pages.
+//! The twin's campaign records and segment member pages, and its page
+//! queue: a page handed over is worked at once (the workers' SQS queue in
+//! production).
 
 use super::MemoryStore;
-use crate::ports::{Member, StoreError};
+use crate::ports::{CampaignPage, CampaignPhase, Member, StoreError};
 use jiff::Timestamp;
 use waymark_core::ids::ShopDomain;
 
@@ -16,7 +18,7 @@ impl crate::ports::CampaignStore for MemoryStore {
         let mut s = self.lock();
         let key = (shop.clone(), campaign.id.clone());
         let version = match s.campaigns.get(&key) {
-            Some((_, st, _, _))
+            Some((_, st, _, _, _))
                 if !matches!(
                     st.phase,
                     CampaignPhase::Scheduled | CampaignPhase::Done | CampaignPhase::Cancelled
@@ -24,13 +26,19 @@ impl crate::ports::CampaignStore for MemoryStore {
             {
                 return Ok(false);
             }
-            Some((_, _, v, _)) => v + 1,
+            Some((_, _, v, _, _)) => v + 1,
             None => 1,
         };
         let state = CampaignState::scheduled(at);
         s.campaigns.insert(
             key,
-            (campaign.clone(), state, version, Some(campaign.starts_at())),
+            (
+                campaign.clone(),
+                state,
+                version,
+                Some(campaign.starts_at()),
+                Default::default(),
+            ),
         );
         Ok(true)
     }
@@ -44,10 +52,11 @@ impl crate::ports::CampaignStore for MemoryStore {
             .lock()
             .campaigns
             .get(&(shop.clone(), id.to_string()))
-            .map(|(c, st, v, _)| crate::ports::CampaignRecord {
+            .map(|(c, st, v, _, (worked, _))| crate::ports::CampaignRecord {
                 campaign: c.clone(),
                 state: st.clone(),
                 version: *v,
+                worked: *worked,
             }))
     }
 
@@ -93,6 +102,33 @@ impl crate::ports::CampaignStore for MemoryStore {
         }
     }
 
+    async fn page_done(
+        &self,
+        page: &CampaignPage,
+        recorded: u64,
+        overlaps: u64,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        let Some((_, st, _, _, (worked, finished))) = s
+            .campaigns
+            .get_mut(&(page.shop.clone(), page.campaign.clone()))
+        else {
+            return Ok(false);
+        };
+        let testing = page.wave == CampaignPhase::Testing;
+        if st.run() != page.run || !finished.insert((testing, page.number)) {
+            return Ok(false);
+        }
+        if testing {
+            worked.testing += 1;
+        } else {
+            worked.sending += 1;
+        }
+        worked.recorded += recorded;
+        worked.overlaps += overlaps;
+        Ok(true)
+    }
+
     async fn member_page(
         &self,
         shop: &ShopDomain,
@@ -115,5 +151,11 @@ impl crate::ports::CampaignStore for MemoryStore {
         } else {
             Ok((page, None))
         }
+    }
+}
+
+impl crate::ports::PageQueue for MemoryStore {
+    async fn enqueue(&self, page: &CampaignPage) -> Result<(), StoreError> {
+        crate::campaigns::work_page(self, page).await.map(|_| ())
     }
 }

@@ -87,12 +87,15 @@ fn same_run(a: &Run, b: &Run) -> bool {
     a.journey == b.journey && a.key == b.key && a.entry == b.entry
 }
 
-/// A campaign in the twin: definition, progress, version, when due.
+/// A campaign in the twin: definition, progress, version, when due, and
+/// what the workers finished of its run (with the pages they marked: wave
+/// is the A/B test's, page number).
 type StoredCampaign = (
     waymark_core::campaign::Campaign,
     crate::ports::CampaignState,
     u64,
     Option<Timestamp>,
+    (crate::ports::Worked, HashSet<(bool, u64)>),
 );
 
 #[derive(Default)]

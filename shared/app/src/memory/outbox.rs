@@ -78,7 +78,7 @@ impl DueIndex for MemoryStore {
                 due.push((at, Due::Message { id: k.clone() }));
             }
         }
-        for ((shop, id), (_, _, _, at)) in &s.campaigns {
+        for ((shop, id), (_, _, _, at, _)) in &s.campaigns {
             if let Some(at) = at.filter(|d| *d <= now) {
                 due.push((
                     at,

@@ -3,8 +3,22 @@
 //! through a segment's members for the fan-out.
 
 use super::*;
-use waymark_app::ports::{CampaignPhase, CampaignRecord, CampaignState, CampaignStore, Member};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::Update;
+use waymark_app::ports::{
+    CampaignPage, CampaignPhase, CampaignRecord, CampaignState, CampaignStore, Member, Worked,
+};
 use waymark_core::campaign::Campaign;
+
+/// The campaign item's counts of what the workers finished (`ADD`ed by
+/// each page's mark, apart from the state the timer saves): pages of the
+/// test's share, pages of the send, sends recorded, members met again.
+const PAGES_TESTING: &str = "pages_t";
+const PAGES_SENDING: &str = "pages_s";
+const RECORDED: &str = "recorded";
+const OVERLAPS: &str = "overlaps";
+/// Which run the counts belong to ([`CampaignState::run`]).
+const RUN: &str = "run";
 
 fn phase_name(p: CampaignPhase) -> &'static str {
     match p {
@@ -37,6 +51,7 @@ impl CampaignStore for DynamoStore {
             .item("state", doc(&state)?)
             .item("phase", s(phase_name(state.phase)))
             .item(VERSION, n(at.as_millisecond().max(1)))
+            .item(RUN, n(state.run()))
             .item(DUE_SHARD, s(keys::shard(&pk)))
             .item(DUE_AT, n(campaign.starts_at().as_millisecond()))
             .condition_expression("attribute_not_exists(PK) OR phase IN (:s, :d, :c)")
@@ -86,6 +101,12 @@ impl CampaignStore for DynamoStore {
             campaign,
             state,
             version: read_n(&item, VERSION),
+            worked: Worked {
+                testing: read_n(&item, PAGES_TESTING),
+                sending: read_n(&item, PAGES_SENDING),
+                recorded: read_n(&item, RECORDED),
+                overlaps: read_n(&item, OVERLAPS),
+            },
         }))
     }
 
@@ -148,6 +169,67 @@ impl CampaignStore for DynamoStore {
         applied(result, "cancel campaign")
     }
 
+    async fn page_done(
+        &self,
+        page: &CampaignPage,
+        recorded: u64,
+        overlaps: u64,
+    ) -> Result<bool, StoreError> {
+        // The mark and the counts in one transaction: a page is counted
+        // once, however often it is delivered, and never lost to a crash
+        // between the two.
+        let pk = keys::campaign(&page.shop, &page.campaign);
+        let testing = page.wave == CampaignPhase::Testing;
+        let mark: Item = HashMap::from([
+            (PK.into(), s(&pk)),
+            (
+                SK.into(),
+                s(keys::campaign_page(page.run, testing, page.number)),
+            ),
+            (TYPE.into(), s("campaign_page")),
+            (TTL.into(), ttl(page.at)),
+        ]);
+        let count = Update::builder()
+            .table_name(&self.table)
+            .key(PK, s(&pk))
+            .key(SK, s(keys::sk::CAMPAIGN))
+            // A campaign scheduled before the workers (no run attribute) is
+            // still that run.
+            .condition_expression(
+                "attribute_exists(PK) AND (attribute_not_exists(#run) OR #run = :run)",
+            )
+            .update_expression("ADD #pages :one, #rec :rec, #ovl :ovl")
+            .expression_attribute_names("#run", RUN)
+            .expression_attribute_names(
+                "#pages",
+                if testing {
+                    PAGES_TESTING
+                } else {
+                    PAGES_SENDING
+                },
+            )
+            .expression_attribute_names("#rec", RECORDED)
+            .expression_attribute_names("#ovl", OVERLAPS)
+            .expression_attribute_values(":run", n(page.run))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":rec", n(recorded))
+            .expression_attribute_values(":ovl", n(overlaps))
+            .build()
+            .expect("table, key and expression are set");
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(put(&self.table, mark, "attribute_not_exists(PK)", None))
+            .transact_items(TransactWriteItem::builder().update(count).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if already_marked(&e) => Ok(false),
+            Err(e) => Err(sdk_err("mark campaign page", e)),
+        }
+    }
+
     async fn member_page(
         &self,
         shop: &ShopDomain,
@@ -190,5 +272,18 @@ impl CampaignStore for DynamoStore {
         }
         let next = out.last_evaluated_key.and(last);
         Ok((members, next))
+    }
+}
+
+/// The page's mark was there already, or the campaign is gone or sent
+/// again: a failed condition (a conflicting transaction is not: it is
+/// retried).
+fn already_marked<R>(e: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, R>) -> bool {
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
+            .cancellation_reasons()
+            .iter()
+            .any(|r| r.code() == Some("ConditionalCheckFailed")),
+        _ => false,
     }
 }

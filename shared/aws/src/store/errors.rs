@@ -16,7 +16,7 @@ pub(super) fn store_err<E: std::error::Error + Send + Sync + 'static>(
 }
 
 /// An SDK call's failure, classified.
-pub(super) fn sdk_err<E, R>(what: &str, e: SdkError<E, R>) -> StoreError
+pub(crate) fn sdk_err<E, R>(what: &str, e: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,

@@ -50,6 +50,7 @@ mod profile;
 mod segments;
 mod suppressions;
 
+pub(crate) use errors::sdk_err as sdk_error;
 pub use outbox::outbox_by_status;
 
 #[derive(Clone)]

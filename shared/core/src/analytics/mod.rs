@@ -7,6 +7,7 @@
 //! never counted twice. [`report`] turns counter rows into the report.
 
 pub mod attribution;
+pub mod export;
 pub mod report;
 mod tally;
 

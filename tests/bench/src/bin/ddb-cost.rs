@@ -76,6 +76,7 @@ fn function_of(r: &Record) -> &'static str {
         Some("ingest") => "ingest",
         Some("process") => "process",
         Some("timer") => "timer",
+        Some("fanout") => "fanout",
         Some("sweep") => "sweep",
         Some("dispatch") => "dispatch",
         Some("preferences") => "preferences",
@@ -863,7 +864,7 @@ async fn campaign_recipient(stack: &mut Stack, records: &Records) {
     finish(
         stack,
         records,
-        "a campaign to the `subscribers` segment, one recipient (timer: page read and send recorded; process: decision and outbox; dispatch: the send)",
+        "a campaign to the `subscribers` segment, one recipient (timer: page read and handed out; fanout: send recorded, page marked; process: decision and outbox; dispatch: the send). The campaign's own writes (its saves, the page's mark) are shared by a page's 500 recipients in a real send",
     )
     .await;
 }

@@ -107,7 +107,7 @@ async fn herd(items: u64) {
             shard: Some(shard),
             in_flight: CONTACTS_IN_FLIGHT,
         };
-        let outcome = tick(&processor, &store, &store, now, scope, || true)
+        let outcome = tick(&processor, &store, &store, &store, now, scope, || true)
             .await
             .expect("tick");
         let secs = began.elapsed().as_secs_f64();
