@@ -1,7 +1,8 @@
 //! `fanout` (SQS `CampaignPages`): records the sends of the campaign pages
 //! the timer hands over, many invocations side by side. A page that fails
 //! is reported alone and delivered again; after five deliveries SQS parks
-//! it in `CampaignPageFailures` (`waymark dlq`).
+//! it in `CampaignPageFailures` (alarmed; `aws sqs start-message-move-task`
+//! moves it back).
 
 use aws_config::SdkConfig;
 use lambda_runtime::{Error, LambdaEvent};
@@ -27,15 +28,20 @@ pub fn build(sdk: &SdkConfig, table: &str) -> Service {
     }
 }
 
+/// The function's timeout (the template's `Timeout`): its invocation
+/// started this long before its deadline.
+const TIMEOUT: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
+
 pub async fn handle(
     service: &Service,
     event: LambdaEvent<QueueBatch>,
 ) -> Result<BatchResponse, Error> {
+    let now = waymark_aws::config::deadline(&event.context) - TIMEOUT;
     // One page after another: each records 32 sends at once, and Lambda
     // runs invocations side by side.
     let mut response = BatchResponse::default();
     for message in &event.payload.records {
-        if !work(&service.store, &message.body, &message.message_id).await {
+        if !work(&service.store, &message.body, &message.message_id, now).await {
             response.fail_message(message);
         }
     }
@@ -43,7 +49,7 @@ pub async fn handle(
 }
 
 /// Works one message's page; `false`: deliver it again.
-async fn work(store: &DynamoStore, body: &str, message_id: &str) -> bool {
+async fn work(store: &DynamoStore, body: &str, message_id: &str, now: jiff::Timestamp) -> bool {
     let page = match read_page(body) {
         Ok(page) => page,
         Err(error) => {
@@ -53,7 +59,7 @@ async fn work(store: &DynamoStore, body: &str, message_id: &str) -> bool {
             return false;
         }
     };
-    match work_page(store, &page).await {
+    match work_page(store, &page, now).await {
         Ok(report) => {
             tracing::info!(
                 shop = %page.shop,

@@ -30,6 +30,12 @@ use waymark_core::ids::ShopDomain;
 pub const PAGE: usize = 500;
 /// Sends a worker records at once (each is one small conditional write).
 pub const PARALLEL: usize = 32;
+/// How long a wave waits, after its last page was handed over, for the
+/// workers to finish every page. A page still missing then has failed five
+/// deliveries and is parked (`CampaignPageFailures`, alarmed): the wave ends
+/// without it, counted in `missing_pages`, so an A/B test is decided and the
+/// campaign finishes; a page moved back later is still recorded and sent.
+pub const WAVE_GRACE: jiff::SignedDuration = jiff::SignedDuration::from_hours(2);
 
 /// What one turn of a campaign did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
@@ -74,11 +80,20 @@ where
                         worked = fresh.worked;
                     }
                 }
-                if worked.pages(state.phase) < state.pages {
+                let missing = state.pages.saturating_sub(worked.pages(state.phase));
+                let waited = state
+                    .planned_at
+                    .and_then(|at| at.checked_add(WAVE_GRACE).ok())
+                    .is_some_and(|until| now >= until);
+                if missing == 0 {
+                    Turn::MovedOn(end_wave(&c, &mut state, now))
+                } else if waited {
+                    tracing::error!(%shop, campaign = id, missing, "campaign pages not finished in time (parked in CampaignPageFailures?); the wave ends without them");
+                    state.missing_pages += missing;
+                    Turn::MovedOn(end_wave(&c, &mut state, now))
+                } else {
                     // Looked at again next tick.
                     Turn::NotYet(now)
-                } else {
-                    Turn::MovedOn(end_wave(&c, &mut state, now))
                 }
             }
             CampaignPhase::Testing | CampaignPhase::Sending => {
@@ -144,6 +159,7 @@ fn new_wave(state: &mut CampaignState) {
     state.after = None;
     state.pages = 0;
     state.planned = false;
+    state.planned_at = None;
 }
 
 /// After the test's wait, picks the winner and sends it to the rest.
@@ -205,6 +221,7 @@ where
 {
     let Some(segment) = c.segments.get(state.segment) else {
         state.planned = true;
+        state.planned_at = Some(now);
         return Ok(());
     };
     let (members, next) = store
@@ -256,6 +273,7 @@ where
             state.after = None;
             if state.segment >= c.segments.len() {
                 state.planned = true;
+                state.planned_at = Some(now);
             }
         }
     }
@@ -275,11 +293,17 @@ pub struct PageReport {
     pub dropped: bool,
 }
 
-/// A worker's turn: records the sends of one page, then marks it finished
-/// (once). A page of a cancelled campaign, or of an earlier run of it, is
-/// dropped. An error leaves the page to be delivered again; what it
-/// recorded is not recorded twice.
-pub async fn work_page<S>(store: &S, page: &CampaignPage) -> Result<PageReport, StoreError>
+/// A worker's turn at `now` (its invocation's start): records the sends of
+/// one page, then marks it finished (once). A page of a cancelled campaign,
+/// or of an earlier run of it, is dropped. An error leaves the page to be
+/// delivered again; what it recorded is not recorded twice (though a page
+/// whose mark failed after its sends counts them as overlaps when it comes
+/// again: `campaigns status` may show fewer recorded than were sent).
+pub async fn work_page<S>(
+    store: &S,
+    page: &CampaignPage,
+    now: Timestamp,
+) -> Result<PageReport, StoreError>
 where
     S: CampaignStore + Inbox + Sync,
 {
@@ -319,7 +343,7 @@ where
         .page_done(page, report.recorded, report.overlaps)
         .await?;
     if report.counted {
-        end_wave_if_finished(store, page).await?;
+        end_wave_if_finished(store, page, page.at.max(now)).await?;
     }
     Ok(report)
 }
@@ -332,6 +356,7 @@ where
 async fn end_wave_if_finished<S: CampaignStore + Sync>(
     store: &S,
     page: &CampaignPage,
+    now: Timestamp,
 ) -> Result<(), StoreError> {
     let Some(r) = store.campaign(&page.shop, &page.campaign).await? else {
         return Ok(());
@@ -344,7 +369,7 @@ async fn end_wave_if_finished<S: CampaignStore + Sync>(
         return Ok(());
     }
     let mut state = r.state;
-    let due = end_wave(&r.campaign, &mut state, page.at);
+    let due = end_wave(&r.campaign, &mut state, now);
     if store
         .save_campaign(&page.shop, &page.campaign, &state, r.version, due)
         .await?
@@ -516,6 +541,11 @@ fn status_json(
         "started_at": r.state.started_at,
         "audience": r.recorded().0,
         "overlaps": r.recorded().1,
+        "pages": {
+            "handed_out": r.state.pages,
+            "finished": r.worked.pages(r.state.phase),
+            "missing": r.state.missing_pages,
+        },
         "queued": get(total, field::COMPLETED),
         "sent": get(total, field::SENT),
         "delivered": get(total, field::DELIVERED),
@@ -703,7 +733,7 @@ mod tests {
             [0, 1, 2]
         );
         // Workers finish out of order, one page delivered twice.
-        let last = work_page(&store, &pages[2]).await.unwrap();
+        let last = work_page(&store, &pages[2], now).await.unwrap();
         assert_eq!((last.recorded, last.counted), (100, true));
         let tick = advance(&store, &held, &shop, "news", now, &|| true)
             .await
@@ -711,14 +741,14 @@ mod tests {
         assert_eq!(tick, Progress::default(), "nothing handed over twice");
         let r = store.campaign(&shop, "news").await.unwrap().unwrap();
         assert_eq!(r.state.phase, CampaignPhase::Sending, "two pages to go");
-        work_page(&store, &pages[0]).await.unwrap();
-        let again = work_page(&store, &pages[0]).await.unwrap();
+        work_page(&store, &pages[0], now).await.unwrap();
+        let again = work_page(&store, &pages[0], now).await.unwrap();
         assert_eq!(
             (again.recorded, again.overlaps, again.counted),
             (0, PAGE as u64, false),
             "a redelivered page records and counts nothing"
         );
-        work_page(&store, &pages[1]).await.unwrap();
+        work_page(&store, &pages[1], now).await.unwrap();
         advance(&store, &held, &shop, "news", now, &|| true)
             .await
             .unwrap();
@@ -733,12 +763,56 @@ mod tests {
                 .await
                 .unwrap()
         );
-        let late = work_page(&store, &pages[1]).await.unwrap();
+        let late = work_page(&store, &pages[1], now).await.unwrap();
         assert!(late.dropped);
         assert_eq!(
             store.campaign(&shop, "news").await.unwrap().unwrap().worked,
             Default::default()
         );
+    }
+
+    #[tokio::test]
+    async fn a_wave_whose_page_is_parked_ends_after_the_grace_time_and_says_so() {
+        let store = MemoryStore::default();
+        let shop = ShopDomain::parse("demo.myshopify.com").unwrap();
+        members(&store, &shop, 600, "a").await;
+        assert!(
+            store
+                .schedule(&shop, &newsletter(&["a"]), at("2026-11-30T00:00:00Z"))
+                .await
+                .unwrap()
+        );
+        let now = at("2026-12-01T10:00:00Z");
+        let held = Held::default();
+        advance(&store, &held, &shop, "news", now, &|| true)
+            .await
+            .unwrap();
+        let pages = std::mem::take(&mut *held.0.lock().unwrap());
+        // The first page is worked; the second keeps failing (parked).
+        work_page(&store, &pages[0], now).await.unwrap();
+        let almost = now + WAVE_GRACE - jiff::SignedDuration::from_mins(1);
+        advance(&store, &held, &shop, "news", almost, &|| true)
+            .await
+            .unwrap();
+        let r = store.campaign(&shop, "news").await.unwrap().unwrap();
+        assert_eq!(r.state.phase, CampaignPhase::Sending, "still waiting");
+        advance(&store, &held, &shop, "news", now + WAVE_GRACE, &|| true)
+            .await
+            .unwrap();
+        let r = store.campaign(&shop, "news").await.unwrap().unwrap();
+        assert_eq!(
+            (r.state.phase, r.state.missing_pages),
+            (CampaignPhase::Done, 1)
+        );
+        // Moved back from the failure queue later: its members still get
+        // their send.
+        let late = work_page(&store, &pages[1], now + WAVE_GRACE)
+            .await
+            .unwrap();
+        assert_eq!((late.recorded, late.dropped), (100, false));
+        assert_eq!(store.take_new_events().len(), 600);
+        let status = status(&store, &shop, "news").await.unwrap().unwrap();
+        assert_eq!(status["pages"]["missing"], 1);
     }
 
     #[tokio::test]
@@ -791,7 +865,12 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(late.queued, 0);
-        assert!(work_page(&store, &pages[0]).await.unwrap().dropped);
+        assert!(
+            work_page(&store, &pages[0], at("2026-12-01T10:01:00Z"))
+                .await
+                .unwrap()
+                .dropped
+        );
         assert!(store.take_new_events().is_empty());
     }
 }

@@ -177,6 +177,13 @@ pub struct CampaignState {
     /// the workers have finished that many.
     #[serde(default)]
     pub planned: bool,
+    /// When the wave's last page was handed over.
+    #[serde(default)]
+    pub planned_at: Option<Timestamp>,
+    /// Pages the workers had not finished when a wave was ended without
+    /// them (parked in the failure queue past the grace time).
+    #[serde(default)]
+    pub missing_pages: u64,
 }
 
 impl CampaignState {
@@ -194,6 +201,8 @@ impl CampaignState {
             scheduled_at: at,
             pages: 0,
             planned: false,
+            planned_at: None,
+            missing_pages: 0,
         }
     }
 

@@ -299,7 +299,8 @@ async fn redrive_stream(c: &Ctx, url: &str, root: &std::path::Path) -> Result<(u
             .as_str()
             .and_then(|a| a.rsplit(':').next())
             .unwrap_or_default();
-        if function.to_lowercase().contains("export") {
+        // `export` locally; `<stack>-ExportFunction-<suffix>` on AWS.
+        if function == "export" || function.contains("-ExportFunction-") {
             eprintln!(
                 "an export batch ({function}): left in the queue; those facts are missing from S3 but not from the table or the report"
             );

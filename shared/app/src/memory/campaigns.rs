@@ -156,6 +156,8 @@ impl crate::ports::CampaignStore for MemoryStore {
 
 impl crate::ports::PageQueue for MemoryStore {
     async fn enqueue(&self, page: &CampaignPage) -> Result<(), StoreError> {
-        crate::campaigns::work_page(self, page).await.map(|_| ())
+        crate::campaigns::work_page(self, page, page.at)
+            .await
+            .map(|_| ())
     }
 }

@@ -19,6 +19,8 @@ const RECORDED: &str = "recorded";
 const OVERLAPS: &str = "overlaps";
 /// Which run the counts belong to ([`CampaignState::run`]).
 const RUN: &str = "run";
+/// Tries of a page's mark that met another writer's transaction.
+const PAGE_MARK_TRIES: u32 = 6;
 
 fn phase_name(p: CampaignPhase) -> &'static str {
     match p {
@@ -216,17 +218,33 @@ impl CampaignStore for DynamoStore {
             .expression_attribute_values(":ovl", n(overlaps))
             .build()
             .expect("table, key and expression are set");
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(put(&self.table, mark, "attribute_not_exists(PK)", None))
-            .transact_items(TransactWriteItem::builder().update(count).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if already_marked(&e) => Ok(false),
-            Err(e) => Err(sdk_err("mark campaign page", e)),
+        let writes = vec![
+            put(&self.table, mark, "attribute_not_exists(PK)", None),
+            TransactWriteItem::builder().update(count).build(),
+        ];
+        // Workers finishing pages at once (and the timer's saves) write the
+        // same campaign item: DynamoDB cancels one of two transactions that
+        // meet on it, and the SDK does not retry that. Tried again here,
+        // spread out, rather than the whole page delivered again.
+        let mut attempt = 0u32;
+        loop {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(writes.clone()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(true),
+                Err(e) if already_marked(&e) => return Ok(false),
+                Err(e) if transaction_conflict(&e) && attempt < PAGE_MARK_TRIES => {
+                    attempt += 1;
+                    // Pages side by side wait for different times.
+                    let wait = 10 * (1u64 << attempt) * (1 + page.number % 4);
+                    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                }
+                Err(e) => return Err(sdk_err("mark campaign page", e)),
+            }
         }
     }
 

@@ -1,9 +1,10 @@
 //! What of a fact goes to the S3 export (Athena's `events` table): what
 //! happened, when, in which shop, and the business values of it (order,
-//! amount, products, the email and link), never who it was. No address, name,
-//! customer or contact id, browser id or query string leaves the table, so
-//! the export needs no erasure of its own: the person's facts there are
-//! anonymous once the table forgets them.
+//! amount, products, the journey and link), never who it was. No address,
+//! name, customer or contact id, browser id, query string, nor any id
+//! derived from the contact (a fact's or a message's id) leaves the table.
+//! The order id stays: it is the store's own record, which the platform's
+//! own erasure keeps too.
 
 use crate::event::{Event, EventKind, LineItem, Order};
 use crate::money::Money;
@@ -13,9 +14,6 @@ use serde::Serialize;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EventRow {
     pub shop: String,
-    /// The fact's id (a redelivered record gives the same row twice:
-    /// `SELECT DISTINCT`, or group by it).
-    pub id: String,
     pub kind: &'static str,
     pub at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -29,9 +27,7 @@ pub struct EventRow {
     pub products: Vec<ProductRow>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
-    /// The email (outbox message id) and journey an engagement belongs to.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
+    /// The journey of the email an open or click belongs to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub journey: Option<String>,
     /// A clicked link, a viewed page: scheme, host and path only.
@@ -63,7 +59,6 @@ pub fn event_row(event: &Event) -> Option<EventRow> {
     }
     let mut row = EventRow {
         shop: event.shop.to_string(),
-        id: event.id.clone(),
         kind: event.kind.name(),
         at: event.at.to_string(),
         order_id: None,
@@ -71,7 +66,6 @@ pub fn event_row(event: &Event) -> Option<EventRow> {
         currency: None,
         products: Vec::new(),
         country: None,
-        message: None,
         journey: None,
         url: None,
         page_type: None,
@@ -93,7 +87,6 @@ pub fn event_row(event: &Event) -> Option<EventRow> {
             money(&mut row, r.amount.as_ref());
         }
         EventKind::EmailOpened(e) | EventKind::EmailClicked(e) => {
-            row.message = e.message.clone();
             row.journey = e.journey.clone();
             row.url = e.link.as_deref().map(without_query);
         }
@@ -176,7 +169,7 @@ mod tests {
     }
 
     #[test]
-    fn a_click_keeps_its_email_and_link_but_not_the_person_or_query() {
+    fn a_click_keeps_its_journey_and_link_but_not_the_person_or_query() {
         let row = event_row(&event(EventKind::EmailClicked(Engagement {
             email: EmailAddress::parse("ana@example.com").unwrap(),
             message: Some("m-1".into()),
@@ -185,9 +178,11 @@ mod tests {
         })))
         .unwrap();
         assert_eq!(row.url.as_deref(), Some("https://shop.example/p/1"));
-        assert_eq!(row.message.as_deref(), Some("m-1"));
+        assert_eq!(row.journey.as_deref(), Some("welcome_series"));
         let text = serde_json::to_string(&row).unwrap();
-        assert!(!text.contains("ana"), "{text}");
+        for derived in ["ana", "m-1", "f-1"] {
+            assert!(!text.contains(derived), "{derived}: {text}");
+        }
         assert!(text.contains("\"kind\":\"email_clicked\""), "{text}");
     }
 
