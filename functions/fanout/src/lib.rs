@@ -1,7 +1,7 @@
 //! `fanout` (SQS `CampaignPages`): records the sends of the campaign pages
 //! the timer hands over, many invocations side by side. A page that fails
 //! is reported alone and delivered again; after five deliveries SQS parks
-//! it in `CampaignPageFailures` (alarmed; `aws sqs start-message-move-task`
+//! it in `CampaignPageFailures` (alarmed; `waymark dlq redrive --only pages`
 //! moves it back).
 
 use aws_config::SdkConfig;

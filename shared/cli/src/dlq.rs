@@ -6,7 +6,9 @@
 //!   and sequence numbers; the records themselves stay in the stream for 24
 //!   hours, their events in the table for 7 days);
 //! - `FeedbackFailures` (SQS): SES events `feedback` kept failing on (the
-//!   event itself).
+//!   event itself);
+//! - `CampaignPageFailures` (SQS): campaign pages `fanout` kept failing on
+//!   (the page itself), moved back to `CampaignPages` by a redrive.
 //!
 //! Redriving is safe to repeat: events are applied once per contact, a
 //! queued message is sent once per claim, feedback is idempotent.
@@ -28,8 +30,9 @@ pub enum Dlq {
     },
     /// Sends them through again: parked messages back to the queue, failed
     /// stream batches through `process` (events) and `dispatch` (queued
-    /// messages), failed SES events through `feedback`. What goes through is
-    /// removed from its queue; what fails again stays.
+    /// messages), failed SES events through `feedback`, failed campaign
+    /// pages back to the workers' queue. What goes through is removed from
+    /// its queue; what fails again stays.
     Redrive {
         #[command(flatten)]
         at: Where,
@@ -55,6 +58,14 @@ pub struct Where {
     /// when left out.
     #[arg(long, env = "FEEDBACK_FAILURES_URL")]
     feedback_queue: Option<String>,
+    /// The `CampaignPageFailures` queue URL (the stack's output); found by
+    /// name when left out.
+    #[arg(long, env = "CAMPAIGN_PAGE_FAILURES_URL")]
+    pages_queue: Option<String>,
+    /// The `CampaignPages` queue URL, where a redriven page goes; found by
+    /// name when left out.
+    #[arg(long, env = "CAMPAIGN_PAGES_URL")]
+    pages_target: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -62,6 +73,7 @@ pub enum Kind {
     Parked,
     Stream,
     Feedback,
+    Pages,
 }
 
 struct Ctx {
@@ -70,6 +82,8 @@ struct Ctx {
     sqs: aws_sdk_sqs::Client,
     stream_queue: Option<String>,
     feedback_queue: Option<String>,
+    pages_queue: Option<String>,
+    pages_target: Option<String>,
 }
 
 async fn queue(sqs: &aws_sdk_sqs::Client, given: Option<String>, name: &str) -> Option<String> {
@@ -89,12 +103,16 @@ async fn ctx(at: Where) -> Ctx {
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let stream_queue = queue(&sqs, at.stream_queue, "StreamFailures").await;
     let feedback_queue = queue(&sqs, at.feedback_queue, "FeedbackFailures").await;
+    let pages_queue = queue(&sqs, at.pages_queue, "CampaignPageFailures").await;
+    let pages_target = queue(&sqs, at.pages_target, "CampaignPages").await;
     Ctx {
         store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &at.table),
         sdk,
         sqs,
         stream_queue,
         feedback_queue,
+        pages_queue,
+        pages_target,
     }
 }
 
@@ -175,6 +193,17 @@ fn stream_line(body: &Value) -> Value {
     })
 }
 
+fn page_line(body: &Value) -> Value {
+    json!({
+        "kind": "campaign_page",
+        "shop": body["shop"],
+        "campaign": body["campaign"],
+        "wave": body["wave"],
+        "page": body["number"],
+        "members": body["sends"].as_array().map(Vec::len),
+    })
+}
+
 fn feedback_line(body: &Value) -> Value {
     json!({
         "kind": "feedback",
@@ -205,6 +234,11 @@ pub async fn dlq(cmd: Dlq) -> Result<ExitCode> {
             if let Some(url) = &c.feedback_queue {
                 for (_, body) in peek(&c.sqs, url).await? {
                     println!("{}", feedback_line(&body));
+                }
+            }
+            if let Some(url) = &c.pages_queue {
+                for (_, body) in peek(&c.sqs, url).await? {
+                    println!("{}", page_line(&body));
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -241,6 +275,16 @@ pub async fn dlq(cmd: Dlq) -> Result<ExitCode> {
                 failed += f;
                 println!("{}", json!({"kind": "stream", "redriven": n, "failed": f}));
             }
+            if wants(Kind::Pages)
+                && let (Some(url), Some(target)) = (&c.pages_queue, &c.pages_target)
+            {
+                let (n, f) = redrive_pages(&c, url, target).await?;
+                failed += f;
+                println!(
+                    "{}",
+                    json!({"kind": "campaign_page", "redriven": n, "failed": f})
+                );
+            }
             Ok(if failed == 0 {
                 ExitCode::SUCCESS
             } else {
@@ -248,6 +292,30 @@ pub async fn dlq(cmd: Dlq) -> Result<ExitCode> {
             })
         }
     }
+}
+
+/// Campaign pages back to the workers' queue (a page is worked once however
+/// often it comes: its sends and its mark are idempotent). A message that
+/// is not a page stays.
+async fn redrive_pages(c: &Ctx, url: &str, target: &str) -> Result<(usize, usize)> {
+    let (mut done, mut failed) = (0, 0);
+    for (receipt, body) in take(&c.sqs, url).await? {
+        if waymark_aws::pages::read_page(&body.to_string()).is_err() {
+            eprintln!("not a campaign page, left in the queue: {body}");
+            failed += 1;
+            continue;
+        }
+        c.sqs
+            .send_message()
+            .queue_url(target)
+            .message_body(body.to_string())
+            .send()
+            .await
+            .with_context(|| format!("sending to {target}"))?;
+        remove(&c.sqs, url, receipt).await?;
+        done += 1;
+    }
+    Ok((done, failed))
 }
 
 async fn redrive_feedback(c: &Ctx, url: &str, root: &std::path::Path) -> Result<(usize, usize)> {

@@ -1,6 +1,6 @@
 //! `waymark dlq list|redrive` against the emulator: a parked message, a
-//! failed stream batch (its event never applied) and a failed SES event go
-//! through again; nothing is redriven twice.
+//! failed stream batch (its event never applied), a failed SES event and a
+//! parked campaign page go through again; nothing is redriven twice.
 
 use std::process::Command;
 use waymark_app::ports::{Commit, ContactStore, Inbox, Outbox, Receipt, Suppressions};
@@ -185,6 +185,28 @@ async fn what_failed_is_listed_and_goes_through_again() {
         .await
         .unwrap();
 
+    // 4. A campaign page the workers gave up on.
+    let page = waymark_app::ports::CampaignPage {
+        shop: shop.clone(),
+        campaign: "news".into(),
+        run: 1,
+        wave: waymark_app::ports::CampaignPhase::Sending,
+        number: 3,
+        at: at("2026-11-23T10:00:00Z"),
+        started_at: at("2026-11-23T10:00:00Z"),
+        sends: vec![waymark_app::ports::PageSend {
+            contact: ContactId::for_customer(7),
+            variant: None,
+        }],
+    };
+    let page_failures = url("CampaignPageFailures").await;
+    sqs.send_message()
+        .queue_url(&page_failures)
+        .message_body(serde_json::to_string(&page).unwrap())
+        .send()
+        .await
+        .unwrap();
+
     let run = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_waymark"))
             .args(args)
@@ -208,7 +230,7 @@ async fn what_failed_is_listed_and_goes_through_again() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 3, "{listed}");
+    assert_eq!(lines.len(), 4, "{listed}");
     assert!(
         lines
             .iter()
@@ -223,18 +245,43 @@ async fn what_failed_is_listed_and_goes_through_again() {
     );
     assert!(lines.iter().any(|l| l["kind"] == "feedback"), "{listed}");
     assert!(
+        lines.iter().any(|l| l["kind"] == "campaign_page"
+            && l["campaign"] == "news"
+            && l["page"] == 3
+            && l["members"] == 1),
+        "{listed}"
+    );
+    assert!(
         !listed.contains("ana.silva@example.com"),
         "no addresses: {listed}"
     );
     // Listing consumed nothing.
     let (_, again, _) = run(&["dlq", "list"]);
-    assert_eq!(again.lines().count(), 3, "{again}");
+    assert_eq!(again.lines().count(), 4, "{again}");
 
     let (ok, out, err) = run(&["dlq", "redrive"]);
     assert!(ok, "{out}{err}");
     assert!(out.contains(r#"{"kind":"parked","redriven":1}"#), "{out}");
     assert!(out.contains(r#""kind":"stream","redriven":1"#), "{out}");
     assert!(out.contains(r#""kind":"feedback","redriven":1"#), "{out}");
+    assert!(
+        out.contains(r#""kind":"campaign_page","redriven":1"#),
+        "{out}"
+    );
+    // The page is back in the workers' queue, as it was.
+    let back = sqs
+        .receive_message()
+        .queue_url(url("CampaignPages").await)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    let back: Vec<waymark_app::ports::CampaignPage> = back
+        .iter()
+        .map(|m| serde_json::from_str(m.body.as_deref().unwrap()).unwrap())
+        .collect();
+    assert_eq!(back, vec![page]);
     // The parked message is queued again, attempts from zero.
     let again = store
         .claim(&key, at("2026-11-24T10:00:00Z"))
