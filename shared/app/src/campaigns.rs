@@ -696,6 +696,21 @@ mod tests {
         assert_eq!(after, Progress::default());
     }
 
+    /// A store whose segment `a` has `n` members, and the newsletter to it
+    /// scheduled.
+    async fn scheduled(n: u64) -> (MemoryStore, ShopDomain) {
+        let store = MemoryStore::default();
+        let shop = ShopDomain::parse("demo.myshopify.com").unwrap();
+        members(&store, &shop, n, "a").await;
+        assert!(
+            store
+                .schedule(&shop, &newsletter(&["a"]), at("2026-11-30T00:00:00Z"))
+                .await
+                .unwrap()
+        );
+        (store, shop)
+    }
+
     /// A queue that holds the pages handed to it (workers not yet run).
     #[derive(Default)]
     struct Held(std::sync::Mutex<Vec<CampaignPage>>);
@@ -709,15 +724,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_wave_ends_when_its_workers_have_finished_every_page_once() {
-        let store = MemoryStore::default();
-        let shop = ShopDomain::parse("demo.myshopify.com").unwrap();
-        members(&store, &shop, 1_100, "a").await;
-        assert!(
-            store
-                .schedule(&shop, &newsletter(&["a"]), at("2026-11-30T00:00:00Z"))
-                .await
-                .unwrap()
-        );
+        let (store, shop) = scheduled(1_100).await;
         let now = at("2026-12-01T10:00:00Z");
         let held = Held::default();
         let planned = advance(&store, &held, &shop, "news", now, &|| true)
@@ -773,15 +780,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_wave_whose_page_is_parked_ends_after_the_grace_time_and_says_so() {
-        let store = MemoryStore::default();
-        let shop = ShopDomain::parse("demo.myshopify.com").unwrap();
-        members(&store, &shop, 600, "a").await;
-        assert!(
-            store
-                .schedule(&shop, &newsletter(&["a"]), at("2026-11-30T00:00:00Z"))
-                .await
-                .unwrap()
-        );
+        let (store, shop) = scheduled(600).await;
         let now = at("2026-12-01T10:00:00Z");
         let held = Held::default();
         advance(&store, &held, &shop, "news", now, &|| true)
