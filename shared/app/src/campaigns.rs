@@ -296,9 +296,8 @@ pub struct PageReport {
 /// A worker's turn at `now` (its invocation's start): records the sends of
 /// one page, then marks it finished (once). A page of a cancelled campaign,
 /// or of an earlier run of it, is dropped. An error leaves the page to be
-/// delivered again; what it recorded is not recorded twice (though a page
-/// whose mark failed after its sends counts them as overlaps when it comes
-/// again: `campaigns status` may show fewer recorded than were sent).
+/// delivered again; what it recorded is not recorded twice, and counts as
+/// this page's (not as an overlap) when it comes again.
 pub async fn work_page<S>(
     store: &S,
     page: &CampaignPage,
@@ -324,18 +323,24 @@ where
             contact: m.contact.clone(),
             variant: m.variant.clone(),
             started_at: page.started_at,
+            run: Some(page.run),
             def: Some(def.clone()),
         })
         .collect();
     let (shop, at) = (&page.shop, page.at);
-    let results: Vec<Result<crate::ports::Recorded, StoreError>> =
-        futures::stream::iter(sends.into_iter().map(|s| record_send(store, shop, s, at)))
-            .buffer_unordered(PARALLEL)
-            .collect()
-            .await;
+    let by = page_delivery(page);
+    let results: Vec<Result<crate::ports::Recorded, StoreError>> = futures::stream::iter(
+        sends
+            .into_iter()
+            .map(|s| record_send(store, shop, s, &by, at)),
+    )
+    .buffer_unordered(PARALLEL)
+    .collect()
+    .await;
     for r in results {
         match r? {
-            crate::ports::Recorded::New => report.recorded += 1,
+            // Recorded now, or by this page before its mark failed.
+            crate::ports::Recorded::New | crate::ports::Recorded::Again => report.recorded += 1,
             crate::ports::Recorded::Duplicate => report.overlaps += 1,
         }
     }
@@ -379,16 +384,40 @@ async fn end_wave_if_finished<S: CampaignStore + Sync>(
     Ok(())
 }
 
+/// The page as the delivery that records its members' sends: the same in
+/// every delivery of the page, different for every other page.
+fn page_delivery(page: &CampaignPage) -> String {
+    let wave = if page.wave == CampaignPhase::Testing {
+        "t"
+    } else {
+        "s"
+    };
+    format!(
+        "campaign-page/{}/{}/{wave}/{}",
+        page.campaign, page.run, page.number
+    )
+}
+
 /// Records one member's send: an event for the contact, deduplicated by
-/// (campaign, contact).
+/// (campaign, run, contact), so a member is recorded once a schedule however
+/// many segments name them, and a campaign cancelled and scheduled again
+/// records its members anew (process's decision, kept per campaign, still
+/// mails each of them once). The event names the page (`by`) that recorded
+/// it: the same page delivered again finds its own record.
 async fn record_send<S: Inbox>(
     store: &S,
     shop: &ShopDomain,
     send: Send,
+    by: &str,
     now: Timestamp,
 ) -> Result<crate::ports::Recorded, StoreError> {
-    let resource = format!("{}/{}", send.campaign, send.contact);
-    // Not time-bound: one send per contact and campaign, ever.
+    let resource = format!(
+        "{}/{}/{}",
+        send.campaign,
+        send.run.unwrap_or(0),
+        send.contact
+    );
+    // Not time-bound: one send per contact and schedule of the campaign.
     let id = fact_id(shop, "campaign_send", &resource, Timestamp::UNIX_EPOCH);
     let event = Event {
         id: id.clone(),
@@ -397,7 +426,7 @@ async fn record_send<S: Inbox>(
         source: Source {
             platform: "waymark".into(),
             topic: "campaign".into(),
-            delivery_id: id.clone(),
+            delivery_id: by.to_string(),
         },
         kind: EventKind::CampaignSend(send),
     };
@@ -752,8 +781,8 @@ mod tests {
         let again = work_page(&store, &pages[0], now).await.unwrap();
         assert_eq!(
             (again.recorded, again.overlaps, again.counted),
-            (0, PAGE as u64, false),
-            "a redelivered page records and counts nothing"
+            (PAGE as u64, 0, false),
+            "a redelivered page finds its own sends and counts nothing"
         );
         work_page(&store, &pages[1], now).await.unwrap();
         advance(&store, &held, &shop, "news", now, &|| true)
@@ -776,6 +805,93 @@ mod tests {
             store.campaign(&shop, "news").await.unwrap().unwrap().worked,
             Default::default()
         );
+    }
+
+    #[tokio::test]
+    async fn a_page_whose_mark_failed_counts_its_own_sends_when_it_comes_again() {
+        let (store, shop) = scheduled(150).await;
+        let now = at("2026-12-01T10:00:00Z");
+        let held = Held::default();
+        advance(&store, &held, &shop, "news", now, &|| true)
+            .await
+            .unwrap();
+        let page = held.0.lock().unwrap().remove(0);
+        // The worker recorded every send, then failed before the page's mark.
+        let run = store.campaign(&shop, "news").await.unwrap().unwrap();
+        let def = Box::new(run.campaign);
+        for m in &page.sends {
+            let send = Send {
+                campaign: page.campaign.clone(),
+                contact: m.contact.clone(),
+                variant: None,
+                started_at: page.started_at,
+                run: Some(page.run),
+                def: Some(def.clone()),
+            };
+            record_send(&store, &shop, send, &page_delivery(&page), now)
+                .await
+                .unwrap();
+        }
+        let again = work_page(&store, &page, now).await.unwrap();
+        assert_eq!(
+            (again.recorded, again.overlaps, again.counted),
+            (150, 0, true)
+        );
+        let r = store.campaign(&shop, "news").await.unwrap().unwrap();
+        assert_eq!(
+            (r.state.phase, r.recorded()),
+            (CampaignPhase::Done, (150, 0))
+        );
+        assert_eq!(store.take_new_events().len(), 150);
+    }
+
+    #[tokio::test]
+    async fn a_campaign_scheduled_again_records_its_members_anew() {
+        // Two pages handed out, one worked, then the campaign is cancelled.
+        let (store, shop) = scheduled(600).await;
+        let now = at("2026-12-01T10:00:00Z");
+        let held = Held::default();
+        advance(&store, &held, &shop, "news", now, &|| true)
+            .await
+            .unwrap();
+        let first = held.0.lock().unwrap().remove(0);
+        held.0.lock().unwrap().clear();
+        work_page(&store, &first, now).await.unwrap();
+        assert!(store.cancel(&shop, "news").await.unwrap());
+        assert!(
+            store
+                .schedule(&shop, &newsletter(&["a"]), at("2026-12-01T10:05:00Z"))
+                .await
+                .unwrap()
+        );
+        advance(&store, &held, &shop, "news", now, &|| true)
+            .await
+            .unwrap();
+        let second: Vec<_> = std::mem::take(&mut *held.0.lock().unwrap());
+        assert_eq!(second.len(), 2);
+        assert_ne!(first.run, second[0].run);
+        for page in &second {
+            work_page(&store, page, now).await.unwrap();
+        }
+        let r = store.campaign(&shop, "news").await.unwrap().unwrap();
+        assert_eq!(
+            (r.state.phase, r.recorded()),
+            (CampaignPhase::Done, (600, 0))
+        );
+        let events = store.take_new_events();
+        assert_eq!(
+            events.len(),
+            PAGE + 600,
+            "the first page's, then everyone's anew"
+        );
+        let runs: std::collections::BTreeSet<_> = events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                waymark_core::event::EventKind::CampaignSend(s) => s.run,
+                _ => None,
+            })
+            .collect();
+        assert_eq!(runs, [first.run, second[0].run].into());
     }
 
     #[tokio::test]

@@ -148,7 +148,7 @@ impl<I: Inbox> ShopifyIngest<I> {
                 tracing::info!(%shop, webhook_id, event_id = %event.id, kind = event.kind.name(), "event stored");
                 WebhookOutcome::Accepted { event_id: event.id }
             }
-            Ok(Recorded::Duplicate) => {
+            Ok(Recorded::Duplicate | Recorded::Again) => {
                 tracing::info!(%shop, webhook_id, event_id = %event.id, "duplicate delivery");
                 WebhookOutcome::Duplicate { event_id: event.id }
             }

@@ -101,6 +101,9 @@ pub enum Recorded {
     New,
     /// The delivery id or the business fact was stored before: no effect.
     Duplicate,
+    /// This same delivery (its event's source delivery id) stored the fact
+    /// before: a redelivery, no effect.
+    Again,
 }
 
 /// Allowances counted in the store, so every function instance shares them

@@ -301,7 +301,7 @@ impl<I: Inbox + Allowances + Sync> SiteIngest<I> {
             };
             match self.inbox.record(&receipt, event).await {
                 Ok(Recorded::New) => accepted += 1,
-                Ok(Recorded::Duplicate) => duplicates += 1,
+                Ok(Recorded::Duplicate | Recorded::Again) => duplicates += 1,
                 Err(e) => {
                     // The snippet resends the batch; what was stored is a duplicate then.
                     tracing::error!(shop = %key.shop, error = %e, "track: could not store event");

@@ -522,6 +522,11 @@ pub struct Send {
     pub variant: Option<String>,
     /// When the send (or this wave) started.
     pub started_at: Timestamp,
+    /// The schedule this send belongs to (its `scheduled_at`, in ms): a
+    /// send of a run since cancelled and scheduled again is dropped. None in
+    /// sends recorded before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<i64>,
     /// The campaign itself (left out where a run keeps the send).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub def: Option<Box<Campaign>>,

@@ -140,24 +140,30 @@ fn commit(
 /// and over the in-memory twin.
 async fn inbox_contract<S: Inbox>(s: &S) {
     let shop = shop();
-    let event = shopify::parse(&Delivery {
-        shop: &shop,
-        topic: Topic::CheckoutsCreate,
-        webhook_id: "wh-1",
-        triggered_at: None,
-        body: CHECKOUT.as_bytes(),
-    })
-    .unwrap();
+    let delivered = |webhook_id| {
+        shopify::parse(&Delivery {
+            shop: &shop,
+            topic: Topic::CheckoutsCreate,
+            webhook_id,
+            triggered_at: None,
+            body: CHECKOUT.as_bytes(),
+        })
+        .unwrap()
+    };
+    let event = delivered("wh-1");
     assert_eq!(
         s.record(&receipt("wh-1"), &event).await.unwrap(),
         Recorded::New
     );
+    // The same delivery again, then the same fact by another delivery.
     assert_eq!(
         s.record(&receipt("wh-1"), &event).await.unwrap(),
-        Recorded::Duplicate
+        Recorded::Again
     );
     assert_eq!(
-        s.record(&receipt("wh-2"), &event).await.unwrap(),
+        s.record(&receipt("wh-2"), &delivered("wh-2"))
+            .await
+            .unwrap(),
         Recorded::Duplicate
     );
     s.reject(&Rejected {

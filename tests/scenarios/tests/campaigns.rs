@@ -325,7 +325,8 @@ async fn a_page_delivered_twice_mails_no_one_twice_and_an_unreadable_one_is_park
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_page_still_queued_when_its_campaign_is_cancelled_mails_no_one() {
+async fn a_page_still_queued_when_its_campaign_is_cancelled_mails_no_one_and_a_new_schedule_mails_each_once()
+ {
     use waymark_app::ports::{CampaignPage, CampaignPhase, PageSend};
     use waymark_core::ids::ContactId;
     let mut stack = Stack::start().await.unwrap();
@@ -368,6 +369,31 @@ async fn a_page_still_queued_when_its_campaign_is_cancelled_mails_no_one() {
         (r.state.phase, r.recorded()),
         (CampaignPhase::Cancelled, (0, 0))
     );
+    // Scheduled again, a worker records hal's send, and the store cancels
+    // before it is mailed; scheduled a third time, hal gets it, once.
+    let later = |mins| stack.clock() + jiff::SignedDuration::from_mins(mins);
+    assert!(store.schedule(&shop(), &c, later(1)).await.unwrap());
+    let r = store.campaign(&shop(), "stopped").await.unwrap().unwrap();
+    let worked = waymark_app::campaigns::work_page(
+        &store,
+        &CampaignPage {
+            run: r.state.run(),
+            ..page
+        },
+        later(1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(worked.recorded, 1);
+    assert!(store.cancel(&shop(), "stopped").await.unwrap());
+    assert!(store.schedule(&shop(), &c, later(2)).await.unwrap());
+    stack.tick("2026-12-20T10:05:00Z").await.unwrap();
+    assert_eq!(
+        to_of(&stack, "The December edit").await,
+        vec!["hal@example.com"]
+    );
+    let r = store.campaign(&shop(), "stopped").await.unwrap().unwrap();
+    assert_eq!((r.state.phase, r.recorded()), (CampaignPhase::Done, (1, 0)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

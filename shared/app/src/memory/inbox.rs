@@ -12,11 +12,18 @@ impl Inbox for MemoryStore {
         let mut s = self.lock();
         let r = (receipt.shop.clone(), receipt.delivery_id.clone());
         let e = (event.shop.clone(), event.id.clone());
-        if s.receipts.contains(&r) || s.events.contains(&e) {
+        if let Some(by) = s.events.get(&e) {
+            return Ok(if *by == event.source.delivery_id {
+                Recorded::Again
+            } else {
+                Recorded::Duplicate
+            });
+        }
+        if s.receipts.contains(&r) {
             return Ok(Recorded::Duplicate);
         }
         s.receipts.insert(r);
-        s.events.insert(e);
+        s.events.insert(e, event.source.delivery_id.clone());
         s.stream.push(event.clone());
         Ok(Recorded::New)
     }

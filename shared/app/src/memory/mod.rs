@@ -105,7 +105,8 @@ struct State {
     /// Results counters per shop (summed; no shards in memory).
     counts: HashMap<ShopDomain, waymark_core::analytics::Counts>,
     receipts: HashSet<(ShopDomain, String)>,
-    events: HashSet<(ShopDomain, String)>,
+    /// Recorded events, with the delivery that recorded each.
+    events: HashMap<(ShopDomain, String), String>,
     /// Newly recorded events in arrival order: the in-memory stream.
     stream: Vec<Event>,
     rejected: Vec<Rejected>,

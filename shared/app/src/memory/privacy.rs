@@ -48,7 +48,7 @@ impl Privacy for MemoryStore {
             n += u64::from(s.outbox.remove(&format!("{}/{m}", e.shop)).is_some());
         }
         for ev in &e.events {
-            n += u64::from(s.events.remove(&(e.shop.clone(), ev.clone())));
+            n += u64::from(s.events.remove(&(e.shop.clone(), ev.clone())).is_some());
         }
         let contact = e.contact.clone();
         s.stream
@@ -70,7 +70,7 @@ impl Privacy for MemoryStore {
             s.remove_contact(shop, id);
         }
         s.outbox.retain(|_, e| &e.message.shop != shop);
-        s.events.retain(|(sh, _)| sh != shop);
+        s.events.retain(|(sh, _), _| sh != shop);
         s.receipts.retain(|(sh, _)| sh != shop);
         s.stream.retain(|e| &e.shop != shop);
         s.rejected.retain(|r| &r.receipt.shop != shop);

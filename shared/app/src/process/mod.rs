@@ -311,8 +311,8 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
         .await
     }
 
-    /// A campaign's recorded send, for its contact; a cancelled campaign's
-    /// sends are dropped here.
+    /// A campaign's recorded send, for its contact; the sends of a cancelled
+    /// campaign, or of a schedule of it since replaced, are dropped here.
     async fn handle_campaign_send(
         &self,
         send: &waymark_core::campaign::Send,
@@ -322,9 +322,12 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
             .store
             .campaign(&event.shop, &send.campaign)
             .await?
-            .is_some_and(|r| r.state.phase != CampaignPhase::Cancelled);
+            .is_some_and(|r| {
+                r.state.phase != CampaignPhase::Cancelled
+                    && send.run.is_none_or(|run| run == r.state.run())
+            });
         if !live {
-            tracing::info!(campaign = %send.campaign, contact = %send.contact, "campaign cancelled; send dropped");
+            tracing::info!(campaign = %send.campaign, contact = %send.contact, "campaign cancelled or scheduled again; send dropped");
             return Ok(Report::default());
         }
         self.handle_event_for(&send.contact, event).await

@@ -3,6 +3,8 @@
 //! event).
 
 use super::*;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 
 impl Inbox for DynamoStore {
     async fn record(&self, receipt: &Receipt, event: &Event) -> Result<Recorded, StoreError> {
@@ -43,11 +45,26 @@ impl Inbox for DynamoStore {
             .table_name(&self.table)
             .set_item(Some(event_item))
             .condition_expression("attribute_not_exists(PK)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await
         {
             Ok(_) => Recorded::New,
-            Err(e) if is_condition_failure(&e) => Recorded::Duplicate,
+            Err(e) if is_condition_failure(&e) => {
+                // Which delivery stored it: the same one again, or another.
+                let old = match e.as_service_error() {
+                    Some(PutItemError::ConditionalCheckFailedException(x)) => x.item(),
+                    _ => None,
+                };
+                let again = old
+                    .and_then(|item| read_doc::<Event>(item).ok())
+                    .is_some_and(|old| old.source.delivery_id == event.source.delivery_id);
+                if again {
+                    Recorded::Again
+                } else {
+                    Recorded::Duplicate
+                }
+            }
             Err(e) => return Err(sdk_err("record event", e)),
         };
         self.client
