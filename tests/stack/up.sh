@@ -32,7 +32,8 @@ echo "dev: building the functions and the waymark tool (debug)…"
 cargo build --quiet --workspace --bins
 
 echo "dev: moto on ${AWS_ENDPOINT_URL}"
-start moto "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT"
+# moto_server, remembering only SES's objects (see the launcher).
+start moto "$VENV/bin/python3" tests/stack/moto_server.py -H 127.0.0.1 -p "$MOTO_PORT"
 wait_http "$AWS_ENDPOINT_URL/moto-api/" moto 30
 
 "$WAYMARK" local up --template infra/template.yaml

@@ -12,12 +12,18 @@ pub struct Moto {
     pub endpoint: String,
 }
 
-fn binary() -> PathBuf {
-    std::env::var_os("MOTO_SERVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/moto_server")
-        })
+/// The command that starts moto: `MOTO_SERVER` if set, else the project's
+/// launcher (`tests/stack/moto_server.py`: moto_server, remembering only
+/// SES's objects for the mailbox) in the project's virtualenv.
+fn command() -> (PathBuf, Vec<PathBuf>) {
+    if let Some(bin) = std::env::var_os("MOTO_SERVER") {
+        return (PathBuf::from(bin), Vec::new());
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    (
+        root.join(".venv/bin/python3"),
+        vec![root.join("tests/stack/moto_server.py")],
+    )
 }
 
 impl Moto {
@@ -32,8 +38,9 @@ impl Moto {
                 endpoint,
             });
         }
-        let bin = binary();
+        let (bin, launcher) = command();
         let mut child = Command::new(&bin)
+            .args(launcher)
             .args(["-H", "127.0.0.1", "-p", "0"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
