@@ -348,7 +348,9 @@ pub trait CampaignStore {
 
 /// Where ingest puts verified deliveries.
 pub trait Inbox {
-    /// Stores the receipt and the event together, unless either was seen.
+    /// Stores the event, with what its receipt adds to it (the platform's
+    /// event id), unless the same fact was stored before: the fact id
+    /// decides, and a redelivery of the same delivery is told apart.
     fn record(
         &self,
         receipt: &Receipt,

@@ -1,6 +1,5 @@
 //! The inbox: canonical events, written conditionally by their fact id so a
-//! redelivery is a duplicate, and receipts (which delivery brought which
-//! event).
+//! redelivery is a duplicate (the event names the delivery that brought it).
 
 use super::*;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -8,24 +7,7 @@ use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 
 impl Inbox for DynamoStore {
     async fn record(&self, receipt: &Receipt, event: &Event) -> Result<Recorded, StoreError> {
-        let mut receipt_item: Item = HashMap::from([
-            (
-                PK.into(),
-                s(keys::receipt(&receipt.shop, &receipt.delivery_id)),
-            ),
-            (SK.into(), s(keys::sk::RECEIPT)),
-            (TYPE.into(), s("receipt")),
-            ("topic".into(), s(&receipt.topic)),
-            ("event_id".into(), s(&event.id)),
-            (
-                TTL.into(),
-                event_ttl(receipt.received_at.unwrap_or(event.at)),
-            ),
-        ]);
-        if let Some(platform) = &receipt.platform_event_id {
-            receipt_item.insert("platform_event_id".into(), s(platform));
-        }
-        let event_item: Item = HashMap::from([
+        let mut event_item: Item = HashMap::from([
             (PK.into(), s(keys::event(&event.shop, &event.id))),
             (SK.into(), s(keys::sk::EVENT)),
             (TYPE.into(), s("event")),
@@ -34,11 +16,16 @@ impl Inbox for DynamoStore {
             (DOC.into(), doc(event)?),
             (TTL.into(), event_ttl(event.at)),
         ]);
+        // The platform's own id of the fact (Shopify's event id), beside the
+        // delivery the event's source names. No receipt item of its own: the
+        // event's conditional put is what decides, and one write a delivery
+        // bills half of two.
+        if let Some(platform) = &receipt.platform_event_id {
+            event_item.insert("platform_event_id".into(), s(platform));
+        }
         // The event's own conditional put decides: a fact already recorded
         // (this delivery again, or the same fact by another delivery) is a
-        // duplicate. The receipt (which delivery brought it) follows as a
-        // plain put, written again by a redelivery if a crash lost it: two
-        // single writes bill half of a transaction of the two.
+        // duplicate.
         let recorded = match self
             .client
             .put_item()
@@ -67,13 +54,6 @@ impl Inbox for DynamoStore {
             }
             Err(e) => return Err(sdk_err("record event", e)),
         };
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(receipt_item))
-            .send()
-            .await
-            .map_err(|e| sdk_err("record receipt", e))?;
         Ok(recorded)
     }
 
