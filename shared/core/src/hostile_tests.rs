@@ -290,7 +290,9 @@ proptest! {
         let origins = vec![ORIGIN.to_string()];
         if let Ok(batch) = site::parse(&shop(), Links::Origins(&origins), &body, now(), None) {
             // After the origin comes a path, a query, a fragment or nothing
-            // (the URL standard's reading, not the validator's).
+            // (the URL standard's reading, not the validator's). An `@`
+            // there is the path's or the query's (`/@handle`, `?q=a@b`), not
+            // a user name before another host: that one fails `on_store`.
             let on_store = |url: &str| {
                 url.strip_prefix(ORIGIN)
                     .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?', '#']))
@@ -299,7 +301,7 @@ proptest! {
                 let EventKind::Site(s) = &event.kind else { continue };
                 let product = s.product.as_ref();
                 for url in [s.url.as_ref(), product.and_then(|p| p.url.as_ref())].into_iter().flatten() {
-                    prop_assert!(on_store(url) && !url.contains(['\\', ' ', '\n', '@']), "{url:?}");
+                    prop_assert!(on_store(url) && !url.contains(['\\', ' ', '\n']), "{url:?}");
                 }
                 if let Some(image) = product.and_then(|p| p.image.as_ref()) {
                     prop_assert!(on_store(image) || image.starts_with("https://cdn.shopify.com/"), "{image:?}");

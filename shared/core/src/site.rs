@@ -677,6 +677,19 @@ mod tests {
             )
             .is_ok()
         );
+        // An `@` after the origin is the path's or the query's, on the store.
+        let at = r#"{"type":"page_viewed","id":"p1","anonymous_id":"a","url":"https://demo-store.example/@ana?q=a@b.example"}"#;
+        let body = format!(r#"{{"batch":[{at}]}}"#);
+        assert!(
+            parse(
+                &shop(),
+                Links::Origins(&store()),
+                body.as_bytes(),
+                now(),
+                None
+            )
+            .is_ok()
+        );
         for (field, value) in [
             ("url", "https://evil.example/login"),
             ("url", "javascript:alert(1)"),
