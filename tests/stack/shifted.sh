@@ -5,7 +5,8 @@
 # and tokio timers behave). Usage:
 #   tests/stack/shifted.sh +365d cargo test …   (or -365d, or "@2031-01-01 00:00:00")
 # Also usable as cargo's target runner, so cargo itself keeps the real clock
-# and only the test binaries (and the emulators they start) see the shift:
+# and only the test binaries see the shift (the moto they start keeps the
+# real clock, as AWS would; see tests/local/src/moto.rs):
 #   CARGO_TARGET_<TRIPLE>_RUNNER="tests/stack/shifted.sh +365d" cargo test …
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
