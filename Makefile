@@ -21,7 +21,7 @@ test: venv browser
 	$(WAYMARK) campaigns validate
 	cargo clippy --quiet --workspace --all-targets -- -D warnings
 	cargo test --workspace
-	cargo test --quiet -p waymark-scenarios --test faults -- --ignored --nocapture
+	cargo test --quiet --workspace --test faults -- --ignored --nocapture
 	$(MAKE) --no-print-directory test-shifted
 	bash tests/stack/smoke.sh
 

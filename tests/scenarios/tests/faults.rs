@@ -21,8 +21,9 @@ use waymark_local::moto::Moto;
 use waymark_scenarios::proxy::{Faults, Kind, Records, start_with_faults};
 use waymark_scenarios::{CUSTOMER, Stack, checkout_at};
 
-/// Runs at a time, each lane on an emulator of its own.
-const PARALLEL_RUNS: usize = 3;
+/// Runs at a time, each lane on an emulator of its own. A run mostly waits
+/// (the SDK's back-off after a fault), so more lanes than cores pay.
+const PARALLEL_RUNS: usize = 6;
 
 const REDACT: &str = include_str!("../../../events/shopify/customers_redact.json");
 
