@@ -19,6 +19,9 @@ pub struct ProcessedFacts<'a> {
     pub zone: &'a jiff::tz::TimeZone,
     pub windows: &'a Windows,
     /// The runs as loaded and as they are now (same order; new ones last).
+    /// A run written over in place by a new one (a campaign's recipient
+    /// decided again by a later schedule) enters anew: told apart by its
+    /// entry time.
     pub runs_before: &'a [Run],
     pub runs_after: &'a [Run],
     /// Whether the contact was subscribed before.
@@ -56,7 +59,10 @@ pub fn processed(facts: &ProcessedFacts<'_>, contact: &mut Contact) -> Counts {
 
 fn runs(facts: &ProcessedFacts<'_>, counts: &mut Counts) {
     for (i, run) in facts.runs_after.iter().enumerate() {
-        let before = facts.runs_before.get(i);
+        let before = facts
+            .runs_before
+            .get(i)
+            .filter(|b| b.entered_at == run.entered_at);
         let journey = |at| Key::new(day(at, facts.zone), &run.journey, run.version, "");
         if before.is_none() {
             counts.add(&journey(run.entered_at), field::ENTERED, 1);

@@ -28,7 +28,8 @@ pub(super) fn plan(
         return;
     };
     let name = journey(&c.id);
-    if runs.iter().any(|r| r.journey == name) {
+    let earlier = runs.iter().position(|r| r.journey == name);
+    if earlier.is_some_and(|i| !decided_again(&runs[i], send)) {
         return; // already decided (a redelivery, an overlapping segment)
     }
     let (step, subject, template) = c.email(send.variant.as_deref());
@@ -45,7 +46,7 @@ pub(super) fn plan(
         run.status = RunStatus::Exited;
         run.ended_at = Some(at);
         run.end_reason = Some(reason);
-        runs.push(run);
+        keep(runs, earlier, run);
         return;
     }
     if let Some(q) = &catalog.sending().quiet_hours
@@ -77,7 +78,29 @@ pub(super) fn plan(
     run.sent.push(step);
     run.status = RunStatus::Completed;
     run.ended_at = Some(at);
-    runs.push(run);
+    keep(runs, earlier, run);
+}
+
+/// Whether a recipient with an `earlier` decision is decided again by
+/// `send`: only one skipped by another schedule of the campaign (cancelled
+/// and scheduled again), whose reason may have passed. A queued email is
+/// never queued twice, and a send of the same schedule is a redelivery or
+/// an overlapping segment.
+fn decided_again(earlier: &Run, send: &Send) -> bool {
+    let schedule = match &earlier.trigger {
+        EventKind::CampaignSend(s) => s.run,
+        _ => None,
+    };
+    earlier.status == RunStatus::Exited && send.run.is_some() && schedule != send.run
+}
+
+/// The decision in place of the `earlier` one (the same run item, written
+/// over), or beside the others.
+fn keep(runs: &mut Vec<Run>, earlier: Option<usize>, run: Run) {
+    match earlier {
+        Some(i) => runs[i] = run,
+        None => runs.push(run),
+    }
 }
 
 /// The recipient's decision, as a run of the campaign's journey (a variant

@@ -1411,3 +1411,91 @@ fn attribution_windows_stay_within_the_time_ended_runs_are_kept() {
     assert_eq!(errors[0].line, 2);
     assert!(errors[0].message.contains("click_window"), "{errors:?}");
 }
+
+/// A recipient skipped by a schedule that was then cancelled is decided
+/// again by the next schedule (consent given in between) and enters its
+/// results again; one whose email was queued is never queued twice, and a
+/// schedule's send delivered again does nothing.
+#[test]
+fn a_campaign_scheduled_again_decides_anew_whom_it_skipped_but_never_queues_twice() {
+    let files = repo_files_and(&["templates/", "segments/"], &[]);
+    let catalog = Catalog::from_files(&files).unwrap_or_else(|e| panic!("{e:?}"));
+    let def = crate::campaign::parse(
+        &ContentFile {
+            path: "campaigns/news.yaml".into(),
+            text: "id: news\naudience:\n  segments: [engaged]\ntemplate: nurture_bestsellers\nsubject: News\nsend_at: 2026-11-23T10:00:00Z\n".into(),
+        },
+        &catalog,
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let mut w = world(catalog.clone());
+    let send = |w: &World, schedule: i64, at: Timestamp| {
+        let kind = EventKind::CampaignSend(crate::campaign::Send {
+            campaign: "news".into(),
+            contact: w.contact.id.clone(),
+            variant: None,
+            started_at: at,
+            run: Some(schedule),
+            def: Some(Box::new(def.clone())),
+        });
+        event(&format!("send-{schedule}-{}", at.as_second()), at, kind)
+    };
+    let news = crate::campaign::journey("news");
+    let decisions = |w: &World| -> Vec<(RunStatus, Option<String>)> {
+        w.runs
+            .iter()
+            .filter(|r| r.journey == news)
+            .map(|r| (r.status, r.end_reason.clone()))
+            .collect()
+    };
+    let tally = |w: &World, before: &[Run]| {
+        crate::analytics::processed(
+            &crate::analytics::ProcessedFacts {
+                at: t0(),
+                event: None,
+                zone: &jiff::tz::TimeZone::UTC,
+                windows: &Default::default(),
+                runs_before: before,
+                runs_after: &w.runs,
+                subscribed_before: true,
+            },
+            &mut w.contact.clone(),
+        )
+    };
+    let entered = |counts: &crate::analytics::Counts| -> i64 {
+        counts
+            .0
+            .iter()
+            .filter(|(k, _)| k.journey == news && k.step.is_empty())
+            .filter_map(|(_, f)| f.get(crate::analytics::field::ENTERED))
+            .sum()
+    };
+
+    // The first schedule: no consent yet, skipped.
+    w.event(&customer(t0(), false));
+    w.event(&send(&w, 1, mins(1)));
+    let no_consent = Some("no email marketing consent".to_string());
+    assert_eq!(decisions(&w), [(RunStatus::Exited, no_consent.clone())]);
+    // Consent, then the same schedule's send again: still skipped.
+    w.event(&customer(mins(2), true));
+    w.event(&send(&w, 1, mins(3)));
+    assert_eq!(decisions(&w), [(RunStatus::Exited, no_consent)]);
+    assert!(w.emails.is_empty());
+    // The campaign scheduled again: decided anew, in the same run item.
+    let before = w.runs.clone();
+    w.event(&send(&w, 2, mins(4)));
+    assert_eq!(decisions(&w), [(RunStatus::Completed, None)]);
+    assert_eq!(w.emails.len(), 1);
+    assert_eq!(
+        entered(&tally(&w, &before)),
+        1,
+        "it enters the results again"
+    );
+    // A third schedule, or the second's send again: never a second email.
+    let before = w.runs.clone();
+    w.event(&send(&w, 3, mins(5)));
+    w.event(&send(&w, 2, mins(6)));
+    assert_eq!(decisions(&w), [(RunStatus::Completed, None)]);
+    assert_eq!(w.emails.len(), 1);
+    assert_eq!(entered(&tally(&w, &before)), 0);
+}
