@@ -83,21 +83,34 @@ impl<O: Outbox + Suppressions + Counters, M: Mailer, P: Publisher> Dispatcher<O,
         self
     }
 
-    /// Counts `measure` (sent, failed, suppressed…) once for the message,
-    /// on the day of this attempt. A send is counted before it is marked
-    /// sent: if marking fails and the message goes again, the count is not
-    /// repeated (counted once per message). A failure to count is logged,
-    /// never a reason to send again.
-    async fn count(&self, claimed: &Claimed, deadline: jiff::Timestamp, measure: &str) {
+    /// `measure` (sent, failed, suppressed…) for the message, on the day
+    /// of this attempt (nothing for a bus event).
+    fn counts(
+        &self,
+        claimed: &Claimed,
+        deadline: jiff::Timestamp,
+        measure: &str,
+    ) -> waymark_core::analytics::Counts {
         use waymark_core::analytics::{Counts, Key, day};
         let m = &claimed.message;
-        if !matches!(m.channel, Channel::Email { .. }) {
+        let mut counts = Counts::default();
+        if matches!(m.channel, Channel::Email { .. }) {
+            let at = attempted_at(claimed, deadline);
+            let key = Key::new(day(at, &self.zone), &m.journey, m.version, "");
+            counts.add_message(&key, Some(&m.step), measure, 1);
+        }
+        counts
+    }
+
+    /// Counts `measure` once for the message, on the day of this attempt.
+    /// A failure to count is logged, never a reason to send again.
+    async fn count(&self, claimed: &Claimed, deadline: jiff::Timestamp, measure: &str) {
+        let m = &claimed.message;
+        let counts = self.counts(claimed, deadline, measure);
+        if counts.0.is_empty() {
             return;
         }
         let at = attempted_at(claimed, deadline);
-        let key = Key::new(day(at, &self.zone), &m.journey, m.version, "");
-        let mut counts = Counts::default();
-        counts.add_message(&key, Some(&m.step), measure, 1);
         let once = format!("{measure}#{}", m.id);
         if let Err(e) = self.outbox.count_once(&m.shop, &once, at, &counts).await {
             tracing::warn!(outbox_id = %m.id, error = %e, "send not counted");
@@ -192,8 +205,6 @@ impl<O: Outbox + Suppressions + Counters, M: Mailer, P: Publisher> Dispatcher<O,
         deadline: jiff::Timestamp,
     ) -> Result<Outcome, StoreError> {
         let m = &claimed.message;
-        self.count(claimed, deadline, waymark_core::analytics::field::SENT)
-            .await;
         if claimed.unsure {
             // An earlier attempt's outcome was never known: SES has
             // no idempotency key, so this may be a second delivery.
@@ -213,7 +224,12 @@ impl<O: Outbox + Suppressions + Counters, M: Mailer, P: Publisher> Dispatcher<O,
             .max(m.queued_at)
             .checked_add(crate::ports::SETTLED_RETENTION)
             .unwrap_or(jiff::Timestamp::MAX);
-        self.outbox.mark_sent(id, &provider_id, keep_until).await?;
+        // The send is counted with its mark, once: if marking fails and the
+        // message goes again, it is counted when that attempt is marked.
+        let sent = self.counts(claimed, deadline, waymark_core::analytics::field::SENT);
+        self.outbox
+            .mark_sent(id, &provider_id, keep_until, &sent)
+            .await?;
         tracing::info!(outbox_id = id, provider_id, journey = %m.journey, step = %m.step, "sent");
         Ok(Outcome::Sent(provider_id))
     }
@@ -709,7 +725,7 @@ mod tests {
             "its sender is still within its deadline: no second sender"
         );
         store
-            .mark_sent(&key, "p-1", at("2026-12-23T15:10:00Z"))
+            .mark_sent(&key, "p-1", at("2026-12-23T15:10:00Z"), &Default::default())
             .await
             .unwrap();
         assert_eq!(claimed.attempt, 2);

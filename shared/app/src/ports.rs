@@ -637,13 +637,18 @@ pub trait Outbox {
         id: &str,
         lease_until: Timestamp,
     ) -> impl Future<Output = Result<Option<Claimed>, StoreError>> + Send;
-    /// Marks a message sent; it is kept until `keep_until` (then expires).
+    /// Marks a message sent and adds `counts` (its send, on the day of the
+    /// attempt) in the same write, so a message marked twice (an answer
+    /// lost, a second sender after a requeue) is counted once: `false` when
+    /// it was marked sent already, and nothing was counted. It is kept until
+    /// `keep_until` (then expires).
     fn mark_sent(
         &self,
         id: &str,
         provider_id: &str,
         keep_until: Timestamp,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+        counts: &waymark_core::analytics::Counts,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Schedules another attempt at `at`. `unknown`: the provider may have
     /// carried this one out, so the next attempt is `unsure`.
     fn retry_at(

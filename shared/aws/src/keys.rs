@@ -193,6 +193,13 @@ pub fn outbox(shop: &ShopDomain, id: &str) -> String {
     format!("S#{shop}#O#{id}")
 }
 
+/// The shop back from an outbox message's key.
+pub fn outbox_shop(pk: &str) -> Option<ShopDomain> {
+    let rest = pk.strip_prefix("S#")?;
+    let (shop, _) = rest.split_once("#O#")?;
+    ShopDomain::parse(shop).ok()
+}
+
 /// Shop and contact back from a contact partition key.
 pub fn parse_contact(pk: &str) -> Option<(ShopDomain, ContactId)> {
     let rest = pk.strip_prefix("S#")?;
@@ -223,8 +230,13 @@ mod tests {
     fn contact_keys_round_trip() {
         let shop = ShopDomain::parse("demo.myshopify.com").unwrap();
         let id = ContactId::for_customer(7);
-        assert_eq!(parse_contact(&contact(&shop, &id)), Some((shop, id)));
+        assert_eq!(
+            parse_contact(&contact(&shop, &id)),
+            Some((shop.clone(), id))
+        );
         assert_eq!(parse_contact("S#x.com#O#abc"), None);
+        assert_eq!(outbox_shop(&outbox(&shop, "m-1")), Some(shop));
+        assert_eq!(outbox_shop("S#x.com#C#cust-1"), None);
     }
 
     #[test]

@@ -532,7 +532,7 @@ async fn due_contract<S: ContactStore + DueIndex + Outbox>(s: &S) {
     assert_eq!(split, expected, "every due item in exactly one shard");
 }
 
-async fn outbox_contract<S: ContactStore + DueIndex + Outbox>(s: &S) {
+async fn outbox_contract<S: ContactStore + DueIndex + Outbox + Counters>(s: &S) {
     let c = contact();
     let m = message(&c, "reminder_1");
     s.commit(commit(&c, 0, vec![], vec![m.clone()]))
@@ -626,9 +626,14 @@ async fn outbox_contract<S: ContactStore + DueIndex + Outbox>(s: &S) {
     assert!(due3(s.due(at("2026-11-23T11:30:00Z")).await.unwrap()));
     let lost = s.claim(&id3, at("2026-11-23T11:31:00Z")).await.unwrap();
     assert!(lost.is_some(), "still queued, and claimable");
-    s.mark_sent(&id3, "provider-3", at("2026-12-23T11:31:00Z"))
-        .await
-        .unwrap();
+    s.mark_sent(
+        &id3,
+        "provider-3",
+        at("2026-12-23T11:31:00Z"),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
     assert!(!due3(s.due(at("2027-01-01T00:00:00Z")).await.unwrap()));
 
     // A claim whose function died mid-send is requeued once its lease passes.
@@ -688,9 +693,28 @@ async fn outbox_contract<S: ContactStore + DueIndex + Outbox>(s: &S) {
         .unwrap()
         .unwrap();
     assert!(!after_throttle.unsure, "a throttled attempt sent nothing");
-    s.mark_sent(&id2, "provider-1", at("2026-12-23T11:15:00Z"))
-        .await
-        .unwrap();
+    // The send is counted with its mark, once, however often it is marked.
+    use waymark_core::analytics::{Counts, Key, field};
+    let day = jiff::civil::date(2026, 11, 23);
+    let key = Key::new(day, "welcome", 2, "");
+    let mut sent = Counts::default();
+    sent.add_message(&key, Some("reminder_2"), field::SENT, 1);
+    for (time, counted) in [(1, true), (2, false)] {
+        assert_eq!(
+            s.mark_sent(
+                &id2,
+                &format!("provider-{time}"),
+                at("2026-12-23T11:15:00Z"),
+                &sent
+            )
+            .await
+            .unwrap(),
+            counted
+        );
+    }
+    let read = s.read_counts(&shop(), day, day).await.unwrap();
+    let step = Key::new(day, "welcome", 2, "reminder_2");
+    assert_eq!(read.0[&step][field::SENT], 1, "{read:?}");
     assert!(
         s.claim(&id2, at("2026-11-23T11:15:00Z"))
             .await

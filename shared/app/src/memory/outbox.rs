@@ -137,14 +137,22 @@ impl Outbox for MemoryStore {
         id: &str,
         provider_id: &str,
         _keep_until: Timestamp,
-    ) -> Result<(), StoreError> {
-        if let Some(e) = self.lock().outbox.get_mut(id) {
-            e.status = Status::Sent(provider_id.to_string());
-            e.due = None;
-            e.error = None;
-            e.inflight = false;
+        counts: &waymark_core::analytics::Counts,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        let Some(e) = s.outbox.get_mut(id) else {
+            return Ok(false);
+        };
+        if matches!(e.status, Status::Sent(_)) {
+            return Ok(false);
         }
-        Ok(())
+        e.status = Status::Sent(provider_id.to_string());
+        e.due = None;
+        e.error = None;
+        e.inflight = false;
+        let shop = e.message.shop.clone();
+        s.counts.entry(shop).or_default().merge(counts.clone());
+        Ok(true)
     }
 
     async fn retry_at(

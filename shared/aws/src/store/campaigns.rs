@@ -3,7 +3,6 @@
 //! through a segment's members for the fan-out.
 
 use super::*;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::Update;
 use waymark_app::ports::{
     CampaignPage, CampaignPhase, CampaignRecord, CampaignState, CampaignStore, Member, Worked,
@@ -19,8 +18,6 @@ const RECORDED: &str = "recorded";
 const OVERLAPS: &str = "overlaps";
 /// Which run the counts belong to ([`CampaignState::run`]).
 const RUN: &str = "run";
-/// Tries of a page's mark that met another writer's transaction.
-const PAGE_MARK_TRIES: u32 = 6;
 
 fn phase_name(p: CampaignPhase) -> &'static str {
     match p {
@@ -223,29 +220,11 @@ impl CampaignStore for DynamoStore {
             TransactWriteItem::builder().update(count).build(),
         ];
         // Workers finishing pages at once (and the timer's saves) write the
-        // same campaign item: DynamoDB cancels one of two transactions that
-        // meet on it, and the SDK does not retry that. Tried again here,
-        // spread out, rather than the whole page delivered again.
-        let mut attempt = 0u32;
-        loop {
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(writes.clone()))
-                .send()
-                .await;
-            match result {
-                Ok(_) => return Ok(true),
-                Err(e) if already_marked(&e) => return Ok(false),
-                Err(e) if transaction_conflict(&e) && attempt < PAGE_MARK_TRIES => {
-                    attempt += 1;
-                    // Pages side by side wait for different times.
-                    let wait = 10 * (1u64 << attempt) * (1 + page.number % 4);
-                    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
-                }
-                Err(e) => return Err(sdk_err("mark campaign page", e)),
-            }
-        }
+        // same campaign item: a transaction that meets another is tried
+        // again in place, rather than the whole page delivered again.
+        let done =
+            super::txn::transact(&self.client, writes, "mark campaign page", page.number).await?;
+        Ok(done == super::txn::Transacted::Applied)
     }
 
     async fn member_page(
@@ -290,18 +269,5 @@ impl CampaignStore for DynamoStore {
         }
         let next = out.last_evaluated_key.and(last);
         Ok((members, next))
-    }
-}
-
-/// The page's mark was there already, or the campaign is gone or sent
-/// again: a failed condition (a conflicting transaction is not: it is
-/// retried).
-fn already_marked<R>(e: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, R>) -> bool {
-    match e.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
-            .cancellation_reasons()
-            .iter()
-            .any(|r| r.code() == Some("ConditionalCheckFailed")),
-        _ => false,
     }
 }

@@ -69,6 +69,32 @@ fn parse_sk(day: jiff::civil::Date, sk: &str) -> Option<Key> {
     Some(Key::new(day, journey, version, step))
 }
 
+impl DynamoStore {
+    /// Adds `counts` once for `once`: beside a marker that expires at
+    /// `ttl`, in one transaction. `false` if the marker was there already.
+    pub(super) async fn count_marked(
+        &self,
+        shop: &ShopDomain,
+        once: &str,
+        ttl: AttributeValue,
+        counts: &Counts,
+    ) -> Result<bool, StoreError> {
+        let marker: Item = HashMap::from([
+            (PK.into(), s(keys::receipt(shop, &format!("count#{once}")))),
+            (SK.into(), s(keys::sk::RECEIPT)),
+            (TYPE.into(), s("counted")),
+            (TTL.into(), ttl),
+        ]);
+        let mut writes = vec![put(&self.table, marker, "attribute_not_exists(PK)", None)];
+        writes.extend(counter_updates(&self.table, shop, once, counts));
+        // The marker there already: counted before. A busy counter item is
+        // not that: tried again.
+        let spread = u64::from(keys::counter_shard(once));
+        let done = txn::transact(&self.client, writes, "count", spread).await?;
+        Ok(done == txn::Transacted::Applied)
+    }
+}
+
 impl Counters for DynamoStore {
     async fn count_once(
         &self,
@@ -77,25 +103,7 @@ impl Counters for DynamoStore {
         at: Timestamp,
         counts: &Counts,
     ) -> Result<bool, StoreError> {
-        let marker: Item = HashMap::from([
-            (PK.into(), s(keys::receipt(shop, &format!("count#{once}")))),
-            (SK.into(), s(keys::sk::RECEIPT)),
-            (TYPE.into(), s("counted")),
-            (TTL.into(), event_ttl(at)),
-        ]);
-        let mut writes = vec![put(&self.table, marker, "attribute_not_exists(PK)", None)];
-        writes.extend(counter_updates(&self.table, shop, once, counts));
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if transaction_conflict(&e) => Ok(false),
-            Err(e) => Err(sdk_err("count", e)),
-        }
+        self.count_marked(shop, once, event_ttl(at), counts).await
     }
 
     async fn read_counts(

@@ -49,6 +49,7 @@ mod privacy;
 mod profile;
 mod segments;
 mod suppressions;
+mod txn;
 
 pub(crate) use errors::sdk_err as sdk_error;
 pub use outbox::outbox_by_status;

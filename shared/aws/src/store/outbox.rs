@@ -1,6 +1,7 @@
 //! The outbox: claim before send, mark sent, retry or park.
 
 use super::*;
+use waymark_core::analytics::Counts;
 
 impl Outbox for DynamoStore {
     fn key(&self, message: &OutboxMessage) -> String {
@@ -23,23 +24,47 @@ impl Outbox for DynamoStore {
         id: &str,
         provider_id: &str,
         keep_until: Timestamp,
-    ) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(id))
-            .key(SK, s(keys::sk::OUTBOX))
-            .update_expression(
-                "SET st = :sent, provider_id = :pid, #ttl = :ttl REMOVE due_shard, due_at, last_error, inflight",
-            )
-            .expression_attribute_names("#ttl", TTL)
-            .expression_attribute_values(":sent", s("sent"))
-            .expression_attribute_values(":pid", s(provider_id))
-            .expression_attribute_values(":ttl", n(keep_until.as_second()))
-            .send()
-            .await
-            .map_err(|e| sdk_err("mark sent", e))?;
-        Ok(())
+        counts: &Counts,
+    ) -> Result<bool, StoreError> {
+        let Some(shop) = keys::outbox_shop(id) else {
+            return Err(StoreError::new(
+                StoreErrorKind::Corrupt,
+                "mark sent",
+                format!("not an outbox key: {id}"),
+            ));
+        };
+        let seed = format!("sent#{id}");
+        let counters = super::counters::counter_updates(&self.table, &shop, &seed, counts);
+        if counters.is_empty() {
+            return self.mark_sent_alone(id, provider_id, keep_until).await;
+        }
+        let mark = self
+            .mark_sent_update(id, provider_id, keep_until)
+            .build()
+            .expect("table, key and expression are set");
+        let mut writes = vec![TransactWriteItem::builder().update(mark).build()];
+        writes.extend(counters);
+        let spread = u64::from(keys::counter_shard(&seed));
+        match txn::transact(&self.client, writes, "mark sent and count", spread).await {
+            Ok(txn::Transacted::Applied) => Ok(true),
+            Ok(txn::Transacted::ConditionFailed) => Ok(false),
+            Err(e) => {
+                // The counter stayed busy, or the transaction failed: the
+                // mark alone, so the message is never sent again, then the
+                // count once by its own marker. If the transaction was
+                // carried out after all (its answer lost), the mark finds
+                // the message sent and nothing is counted twice.
+                tracing::warn!(outbox_id = id, error = %e, "mark and count failed; marking alone");
+                if !self.mark_sent_alone(id, provider_id, keep_until).await? {
+                    return Ok(false);
+                }
+                let ttl = n(keep_until.as_second());
+                if let Err(e) = self.count_marked(&shop, &seed, ttl, counts).await {
+                    tracing::warn!(outbox_id = id, error = %e, "send not counted");
+                }
+                Ok(true)
+            }
+        }
     }
 
     async fn retry_at(
@@ -126,6 +151,53 @@ impl Outbox for DynamoStore {
 }
 
 impl DynamoStore {
+    /// The mark: sent, with the provider's id, out of the due index, kept
+    /// until `keep_until`; only once (a message marked sent stays as it is).
+    fn mark_sent_update(
+        &self,
+        id: &str,
+        provider_id: &str,
+        keep_until: Timestamp,
+    ) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+        aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.table)
+            .key(PK, s(id))
+            .key(SK, s(keys::sk::OUTBOX))
+            .condition_expression("attribute_exists(PK) AND st <> :sent")
+            .update_expression(
+                "SET st = :sent, provider_id = :pid, #ttl = :ttl REMOVE due_shard, due_at, last_error, inflight",
+            )
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_values(":sent", s("sent"))
+            .expression_attribute_values(":pid", s(provider_id))
+            .expression_attribute_values(":ttl", n(keep_until.as_second()))
+    }
+
+    /// The mark without a count: `false` if the message was sent already.
+    async fn mark_sent_alone(
+        &self,
+        id: &str,
+        provider_id: &str,
+        keep_until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let u = self
+            .mark_sent_update(id, provider_id, keep_until)
+            .build()
+            .expect("table, key and expression are set");
+        let result = self
+            .client
+            .update_item()
+            .table_name(u.table_name())
+            .set_key(Some(u.key().clone()))
+            .condition_expression(u.condition_expression().unwrap_or_default())
+            .update_expression(u.update_expression())
+            .set_expression_attribute_names(u.expression_attribute_names().cloned())
+            .set_expression_attribute_values(u.expression_attribute_values().cloned())
+            .send()
+            .await;
+        applied(result, "mark sent")
+    }
+
     /// Claims a queued message: with `move_due`, its due time becomes the
     /// lease; without, only if its due time is at or after the lease.
     async fn claim_with(
