@@ -12,11 +12,18 @@
    instead, and puts those back when it fails. What a caller sees is the
    same: all of a transaction's writes, or none.
 
+3. moto serves requests on threads of its own, and nothing stops one
+   request's write landing in the middle of another's transaction (or of
+   its rollback, which would then undo it). Here DynamoDB's reads and
+   writes take one lock, so a transaction is isolated as in DynamoDB.
+
 Otherwise this is the pinned moto, started with `moto_server`'s arguments.
 """
 
 import copy
+import functools
 import sys
+import threading
 
 import moto.dynamodb.models as dynamodb
 from moto.core.common_models import BaseModel
@@ -91,6 +98,33 @@ def _transact(self, transact_items):
 
 
 dynamodb.DynamoDBBackend.transact_write_items = _transact
+
+_lock = threading.RLock()
+
+
+def _locked(method):
+    @functools.wraps(method)
+    def run(*args, **kwargs):
+        with _lock:
+            return method(*args, **kwargs)
+
+    return run
+
+
+for _name in (
+    "put_item",
+    "update_item",
+    "delete_item",
+    "get_item",
+    "query",
+    "scan",
+    "batch_write_item",
+    "batch_get_item",
+    "transact_write_items",
+    "transact_get_items",
+):
+    if hasattr(dynamodb.DynamoDBBackend, _name):
+        setattr(dynamodb.DynamoDBBackend, _name, _locked(getattr(dynamodb.DynamoDBBackend, _name)))
 
 from moto.server import main  # noqa: E402  (after the patches, on purpose)
 

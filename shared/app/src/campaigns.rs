@@ -4,9 +4,9 @@
 //! stopped), and each page is handed to a worker through a queue
 //! ([`PageQueue`]: SQS in production, so pages are recorded by many
 //! invocations side by side). A worker records each member's send as an
-//! event for that contact (its id derived from campaign and contact: a
-//! member of two segments, a redelivered page or a restarted fan-out
-//! records nothing twice), then marks the page finished, once. The stream
+//! event for that contact (its id derived from campaign, schedule and
+//! contact: a member of two segments, a redelivered page or a restarted
+//! fan-out records nothing twice), then marks the page finished, once. The stream
 //! hands the events to `process` in parallel across its shards, where each
 //! contact's consent, topics, smart sending and local time decide its
 //! email. A wave (the A/B test's share, or the send) ends when every page

@@ -99,7 +99,7 @@ pub struct Rejected {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {
     New,
-    /// The delivery id or the business fact was stored before: no effect.
+    /// The business fact was stored before, by another delivery: no effect.
     Duplicate,
     /// This same delivery (its event's source delivery id) stored the fact
     /// before: a redelivery, no effect.

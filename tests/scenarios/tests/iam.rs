@@ -259,6 +259,23 @@ async fn every_dynamodb_call_a_function_makes_is_in_its_policy() {
         let event: Value = serde_json::from_str(&sample(f)).unwrap();
         stack.ses_event(event).await.unwrap();
     }
+    // A second order after the bounce: its thank-you is suppressed at
+    // dispatch, and that is counted beside a marker of its own.
+    let second = ORDER
+        .replace("6123456789012", "6123456789013")
+        .replace("\"#1042\"", "\"#1043\"")
+        .replace(
+            "c1a9e3b2d4f60718293a4b5c6d7e8f90",
+            "c1a9e3b2d4f60718293a4b5c6d7e8f91",
+        );
+    stack.webhook("orders/create", "o2", &second).await.unwrap();
+    let skipped = waymark_aws::store::outbox_by_status(&stack.store(), "skipped")
+        .await
+        .unwrap();
+    assert!(
+        skipped.iter().any(|(m, _)| m.journey == "order_follow_up"),
+        "the bounced address gets no thank-you: {skipped:?}"
+    );
     // A campaign to the subscribers, sent by the first tick below.
     {
         use waymark_app::ports::CampaignStore;
