@@ -175,7 +175,7 @@ async fn inbox_contract<S: Inbox>(s: &S) {
     .unwrap();
 }
 
-async fn contacts_contract<S: ContactStore>(s: &S) {
+async fn contacts_contract<S: ContactStore + Outbox>(s: &S) {
     let c = contact();
     let email_only = Identity {
         email: c.identity.email.clone(),
@@ -248,14 +248,28 @@ async fn contacts_contract<S: ContactStore>(s: &S) {
         matches!(stale_run, Err(CommitError::Conflict)),
         "{stale_run:?}"
     );
+    // Nothing of it is left: not the profile, the run or the message.
+    let after = s.load_for_update(&shop(), &c.id).await.unwrap().unwrap();
+    assert_eq!(after.version, 1, "nothing written");
     assert_eq!(
-        s.load_for_update(&shop(), &c.id)
+        after
+            .runs
+            .iter()
+            .map(|r| (r.version, &r.run))
+            .collect::<Vec<_>>(),
+        state
+            .runs
+            .iter()
+            .map(|r| (r.version, &r.run))
+            .collect::<Vec<_>>(),
+        "the run as it was"
+    );
+    assert!(
+        s.claim(&s.key(&message(&c, "x")), at("2026-11-23T12:00:00Z"))
             .await
             .unwrap()
-            .unwrap()
-            .version,
-        1,
-        "nothing written"
+            .is_none(),
+        "its message was not written"
     );
     s.commit(commit(&c, 1, vec![], vec![])).await.unwrap();
     // An expired run is deleted with the commit that names it.

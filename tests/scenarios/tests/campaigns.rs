@@ -370,7 +370,9 @@ async fn a_page_still_queued_when_its_campaign_is_cancelled_mails_no_one_and_a_n
         (CampaignPhase::Cancelled, (0, 0))
     );
     // Scheduled again, a worker records hal's send, and the store cancels
-    // before it is mailed; scheduled a third time, hal gets it, once.
+    // before it is mailed; scheduled a third time with the subject fixed,
+    // hal gets it once, and only as fixed (the second schedule's send,
+    // still on the stream with its own copy of the campaign, is dropped).
     let later = |mins| stack.clock() + jiff::SignedDuration::from_mins(mins);
     assert!(store.schedule(&shop(), &c, later(1)).await.unwrap());
     let r = store.campaign(&shop(), "stopped").await.unwrap().unwrap();
@@ -386,12 +388,17 @@ async fn a_page_still_queued_when_its_campaign_is_cancelled_mails_no_one_and_a_n
     .unwrap();
     assert_eq!(worked.recorded, 1);
     assert!(store.cancel(&shop(), "stopped").await.unwrap());
-    assert!(store.schedule(&shop(), &c, later(2)).await.unwrap());
+    let fixed = Campaign {
+        subject: Some("The December edit, corrected".into()),
+        ..c.clone()
+    };
+    assert!(store.schedule(&shop(), &fixed, later(2)).await.unwrap());
     stack.tick("2026-12-20T10:05:00Z").await.unwrap();
     assert_eq!(
-        to_of(&stack, "The December edit").await,
+        to_of(&stack, "The December edit, corrected").await,
         vec!["hal@example.com"]
     );
+    assert!(to_of(&stack, "The December edit").await.is_empty());
     let r = store.campaign(&shop(), "stopped").await.unwrap().unwrap();
     assert_eq!((r.state.phase, r.recorded()), (CampaignPhase::Done, (1, 0)));
 }
