@@ -408,16 +408,26 @@ fn a_call_outside_the_policy_is_reported() {
                 json!({"TransactItems": [{"Put": {"Item": {"PK": {"S": "S#demo.myshopify.com#SUP#ab"}}}}]}),
                 "ingest",
             ),
-            // What it may write.
+            // A receipt: no longer written (the event names its delivery).
             record(
                 "PutItem",
                 json!({"Item": {"PK": {"S": "S#demo.myshopify.com#W#wh-1"}}}),
                 "ingest",
             ),
+            // What it may write.
+            record(
+                "PutItem",
+                json!({"Item": {"PK": {"S": "S#demo.myshopify.com#E#wh-1"}}}),
+                "ingest",
+            ),
         ],
         &policies,
     );
-    assert_eq!(problems.len(), 5, "{problems:?}");
+    assert_eq!(problems.len(), 6, "{problems:?}");
+    assert!(
+        problems.iter().any(|p| p.contains("#W#wh-1")),
+        "{problems:?}"
+    );
     assert!(
         problems
             .iter()
