@@ -197,11 +197,22 @@ mod tests {
             .unwrap();
 
         // 90 days after the single visit: that visitor goes, lookup and all.
+        // The regular's bucket stayed at its first visit's threshold (an
+        // index key moves only earlier): the sweep finds it there, keeps
+        // it, and moves it to the threshold its March visit set.
         let r = sweep(&p, &store, t("2026-04-03T03:00:00Z")).await.unwrap();
-        assert_eq!((r.forgotten, r.lapsed, r.failed), (1, 0, 0), "{r:?}");
+        assert_eq!(
+            (r.forgotten, r.lapsed, r.unchanged, r.failed),
+            (1, 0, 1, 0),
+            "{r:?}"
+        );
         assert_eq!(found("once").await, None);
         let kept = store.load_for_update(&shop, &regular).await.unwrap();
-        assert!(kept.is_some(), "the regular visited in March");
+        let kept = kept.expect("the regular visited in March");
+        assert_eq!(
+            kept.contact.schedule.idle_at,
+            Some(t("2026-05-30T12:00:00Z"))
+        );
 
         // 90 days after the regular's last visit: gone too.
         let r = sweep(&p, &store, t("2026-06-01T03:00:00Z")).await.unwrap();

@@ -21,8 +21,15 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
         let Some(state) = self.store.load_for_update(shop, id).await? else {
             return Ok(Idle::Unchanged);
         };
-        let still_idle = state.contact.schedule.idle_at.is_some_and(|t| t <= now);
-        if !still_idle {
+        let threshold = state
+            .contact
+            .idle_threshold(self.catalog.audience().inactive_after);
+        if threshold.is_none_or(|t| t > now) {
+            // Its bucket was kept early (an index key moves only earlier):
+            // it moves to the threshold it has now.
+            if state.contact.schedule.idle_at.is_some_and(|t| t <= now) {
+                self.handle_tick(shop, id, now).await?;
+            }
             return Ok(Idle::Unchanged);
         }
         if state.contact.is_anonymous() && state.contact.identity.merged_into.is_none() {

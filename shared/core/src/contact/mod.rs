@@ -172,6 +172,34 @@ pub struct Schedule {
     pub idle_at: Option<Timestamp>,
 }
 
+impl Schedule {
+    /// Where the contact sits in the due and idle indexes moves only
+    /// earlier. Both are KEYS_ONLY indexes, where a key that moves is a
+    /// delete and a put (2 WCU), and nearly every event would move them (a
+    /// score's decay, a window's next day, a new sign of life). A time still
+    /// ahead is kept when the contact is next due later: the early visit
+    /// it leads to (a review, a sweep) finds nothing changed and sets the
+    /// time then needed, once a period instead of once an event. Kept times
+    /// are never later than needed, so nothing is ever missed.
+    pub fn settle(&mut self, review: Option<Timestamp>, idle: Option<Timestamp>, now: Timestamp) {
+        self.review_at = earlier_kept(self.review_at, review, now);
+        self.idle_at = earlier_kept(self.idle_at, idle, now);
+    }
+}
+
+/// The stored time if it is still ahead and earlier than the one needed;
+/// otherwise the one needed (`None` when none is).
+fn earlier_kept(
+    stored: Option<Timestamp>,
+    needed: Option<Timestamp>,
+    now: Timestamp,
+) -> Option<Timestamp> {
+    match (stored, needed) {
+        (Some(s), Some(n)) if s > now && s < n => Some(s),
+        _ => needed,
+    }
+}
+
 impl Contact {
     pub fn new(id: ContactId, shop: ShopDomain, first_seen_at: Timestamp) -> Self {
         Self {
@@ -226,6 +254,14 @@ impl Contact {
             Some(visit) if self.is_anonymous() => active.max(visit),
             _ => active,
         }
+    }
+
+    /// When the contact crosses the inactivity threshold (`after` silent)
+    /// if nothing happens: `None` once lapsed, until a sign of life.
+    pub fn idle_threshold(&self, after: jiff::SignedDuration) -> Option<Timestamp> {
+        let since = self.idle_since();
+        let lapsed = self.audience.lapsed_at.is_some_and(|l| l >= since);
+        (!lapsed).then(|| since.checked_add(after).ok()).flatten()
     }
 
     pub(super) fn add_anonymous(&mut self, id: &str) {

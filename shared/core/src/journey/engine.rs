@@ -33,7 +33,9 @@ pub fn handle_tick(
     // after a wait, an `update` of a date property).
     let changed = effects.iter().any(|e| !matches!(e, Effect::Waiting { .. }));
     if changed && contact.schedule.review_at.is_none_or(|r| r > now) {
-        contact.schedule.review_at = next_review(catalog, contact, now);
+        let review = next_review(catalog, contact, now);
+        let idle = contact.schedule.idle_at;
+        contact.schedule.settle(review, idle, now);
     }
     if contact.schedule.review_at.is_some_and(|r| r <= now) {
         let review = Event {
@@ -48,6 +50,13 @@ pub fn handle_tick(
             kind: EventKind::Reviewed,
         };
         effects.extend(handle_event(catalog, contact, runs, &review));
+    }
+    // An idle bucket kept early (see `Schedule::settle`) that the sweep
+    // found: the contact moves to the threshold it has now.
+    if contact.schedule.idle_at.is_some_and(|t| t <= now) {
+        let idle = contact.idle_threshold(catalog.audience().inactive_after);
+        let review = contact.schedule.review_at;
+        contact.schedule.settle(review, idle, now);
     }
     effects
 }
@@ -133,19 +142,9 @@ pub fn handle_event(
     // contact's next event.
     update_segments(catalog, contact, event.at, &mut effects);
     restage(catalog, contact, event.at, &mut effects);
-    contact.schedule.review_at = next_review(catalog, contact, event.at);
-    let lapsed = contact
-        .audience
-        .lapsed_at
-        .is_some_and(|l| l >= contact.idle_since());
-    contact.schedule.idle_at = (!lapsed)
-        .then(|| {
-            contact
-                .idle_since()
-                .checked_add(catalog.audience().inactive_after)
-                .ok()
-        })
-        .flatten();
+    let review = next_review(catalog, contact, event.at);
+    let idle = contact.idle_threshold(catalog.audience().inactive_after);
+    contact.schedule.settle(review, idle, event.at);
     effects
 }
 

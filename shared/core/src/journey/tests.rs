@@ -1499,3 +1499,64 @@ fn a_campaign_scheduled_again_decides_anew_whom_it_skipped_but_never_queues_twic
     assert_eq!(w.emails.len(), 1);
     assert_eq!(entered(&tally(&w, &before)), 0);
 }
+
+#[test]
+fn index_times_move_only_earlier_and_the_early_review_changes_nothing_but_the_next_one() {
+    let catalog = Catalog::from_files(&repo_files()).unwrap();
+    let mut w = world(catalog.clone());
+    let day = |d: i64| mins(d * 24 * 60);
+    let nth_order = |d: i64| {
+        let mut e = order(day(d), None);
+        if let EventKind::OrderPlaced(o) = &mut e.kind {
+            o.order_id = 100 + d as u64;
+        }
+        e
+    };
+    w.event(&customer(t0(), true));
+    w.event(&nth_order(0));
+    let kept = w.contact.schedule.clone();
+    let (review, idle) = (kept.review_at.unwrap(), kept.idle_at.unwrap());
+    // An order a day for ten days: each would put both times later (the
+    // score's decay, the inactivity threshold); neither index key moves.
+    for d in 1..=10 {
+        w.event(&nth_order(d));
+        assert_eq!(w.contact.schedule, kept, "day {d}");
+    }
+    let needed = super::audience::next_review(&catalog, &w.contact, day(10)).unwrap();
+    assert!(needed > review, "{needed} after {review}");
+    let threshold = w
+        .contact
+        .idle_threshold(catalog.audience().inactive_after)
+        .unwrap();
+    assert!(threshold > idle && threshold == day(10) + SignedDuration::from_hours(90 * 24));
+
+    // The review comes early: it changes no segment or stage and moves on
+    // to the time the contact needs now.
+    let (segments, stage) = (
+        w.contact.audience.segments.clone(),
+        w.contact.audience.stage.clone(),
+    );
+    let just_before = review.checked_sub(SignedDuration::from_secs(1)).unwrap();
+    w.tick(just_before);
+    assert_eq!(w.contact.schedule, kept, "nothing is due before it");
+    w.tick(review);
+    assert_eq!(w.contact.audience.segments, segments);
+    assert_eq!(w.contact.audience.stage, stage);
+    let next = super::audience::next_review(&catalog, &w.contact, review);
+    assert_eq!(w.contact.schedule.review_at, next);
+    assert!(next.is_some_and(|n| n > review));
+
+    // An earlier time needed moves the key at once: a kept time is never
+    // later than needed.
+    let mut s = w.contact.schedule.clone();
+    let sooner = review + SignedDuration::from_hours(1);
+    s.settle(Some(sooner), Some(sooner), review);
+    assert_eq!((s.review_at, s.idle_at), (Some(sooner), Some(sooner)));
+    // A time that has passed is replaced, and none needed is none.
+    s.settle(
+        None,
+        Some(threshold),
+        sooner + SignedDuration::from_hours(1),
+    );
+    assert_eq!((s.review_at, s.idle_at), (None, Some(threshold)));
+}

@@ -125,6 +125,12 @@ fn index_writes(index: &mut Index, key: String, new: Option<IndexKeys>) -> f64 {
     let old = index.remove(&key).unwrap_or_default();
     let after = new.clone().unwrap_or_default();
     let writes = moves(&old.due, &after.due) + moves(&old.idle, &after.idle);
+    if writes > 0.0 && std::env::var_os("DDB_COST_DETAIL").is_some() {
+        println!(
+            "      index {key}: due {:?} → {:?}, idle {:?} → {:?}",
+            old.due, after.due, old.idle, after.idle
+        );
+    }
     if let Some(new) = new {
         index.insert(key, new);
     }
