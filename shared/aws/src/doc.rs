@@ -193,7 +193,9 @@ pub(crate) mod tests {
             c.commerce.viewed.push(seen.clone());
             c.commerce.bought.push(seen);
         }
-        c.commerce.viewed.truncate(20);
+        c.commerce
+            .viewed
+            .truncate(waymark_core::contact::VIEWED_KEPT);
         c.commerce.bought.truncate(50);
         for i in 0..400u32 {
             c.history.record(

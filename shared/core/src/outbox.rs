@@ -102,7 +102,7 @@ impl OutboxMessage {
                 "score": contact.audience.score,
                 "stage": contact.audience.stage,
                 "interests": contact.audience.interests,
-                "viewed": contact.commerce.viewed.iter().rev().take(6).collect::<Vec<_>>(),
+                "viewed": contact.commerce.viewed.iter().rev().take(crate::contact::VIEWED_KEPT).collect::<Vec<_>>(),
                 "bought": contact.commerce.bought.iter().rev().take(6).collect::<Vec<_>>(),
             },
         });

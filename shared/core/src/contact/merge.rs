@@ -3,7 +3,7 @@
 //! along, and which side wins where both have a fact.
 
 use super::Contact;
-use super::products::{BOUGHT_KEPT, VIEWED_KEPT, remember};
+use super::products::{BOUGHT_KEPT, VIEWED_KEPT, merged};
 use crate::ids::ContactId;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -45,14 +45,8 @@ impl Contact {
     /// Viewed and bought products, interests, tags, topics opted out of,
     /// and the custom properties this contact does not have.
     fn absorb_products_and_labels(&mut self, other: &Contact) {
-        for v in &other.commerce.viewed {
-            remember(&mut self.commerce.viewed, v.clone(), VIEWED_KEPT);
-        }
-        self.commerce.viewed.sort_by_key(|v| v.at);
-        for b in &other.commerce.bought {
-            remember(&mut self.commerce.bought, b.clone(), BOUGHT_KEPT);
-        }
-        self.commerce.bought.sort_by_key(|b| b.at);
+        self.commerce.viewed = merged(&self.commerce.viewed, &other.commerce.viewed, VIEWED_KEPT);
+        self.commerce.bought = merged(&self.commerce.bought, &other.commerce.bought, BOUGHT_KEPT);
         self.audience
             .interests
             .extend(other.audience.interests.iter().cloned());

@@ -15,7 +15,7 @@ mod subscriptions;
 
 pub use consent::{Consent, ConsentSource};
 pub use merge::Merge;
-pub use products::Seen;
+pub use products::{Seen, VIEWED_KEPT};
 pub use subscriptions::{SubscriptionState, SubscriptionStatus};
 
 use crate::activity::Activity;

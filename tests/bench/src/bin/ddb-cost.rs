@@ -651,6 +651,9 @@ async fn aged(json_lines: bool) -> Vec<Figure> {
             rcu: by.values().map(|c| c.index_rcu).sum(),
             wcu: 0.0,
         });
+        if std::env::var_os("DDB_COST_DETAIL").is_some() && !json_lines {
+            hot_fields(&stack).await;
+        }
         let size = contact_size(&stack).await;
         if !json_lines {
             println!(
@@ -676,6 +679,55 @@ fn ages() -> Vec<u32> {
                 .collect()
         })
         .unwrap_or_else(|| vec![0, 60, 150, 365])
+}
+
+/// What the contact's hot item holds, field by field (JSON bytes before
+/// the document is deflated), largest first.
+async fn hot_fields(stack: &Stack) {
+    let ddb = aws_sdk_dynamodb::Client::new(&stack.sdk);
+    let out = ddb
+        .get_item()
+        .table_name(&stack.table)
+        .key(
+            "PK",
+            aws_sdk_dynamodb::types::AttributeValue::S(
+                "S#demo.myshopify.com#C#cust-7012345678901".into(),
+            ),
+        )
+        .key("SK", aws_sdk_dynamodb::types::AttributeValue::S("C".into()))
+        .send()
+        .await
+        .unwrap();
+    let Some(item) = out.item else { return };
+    let Some(doc) = item.get("doc") else { return };
+    let value: Value = waymark_aws::doc::decode(doc).unwrap();
+    let mut fields: Vec<(usize, String)> = value
+        .as_object()
+        .into_iter()
+        .flatten()
+        .flat_map(|(k, v)| match v.as_object() {
+            Some(inner) => inner
+                .iter()
+                .map(|(k2, v2)| (v2.to_string().len(), format!("{k}.{k2}")))
+                .collect::<Vec<_>>(),
+            None => vec![(v.to_string().len(), k.clone())],
+        })
+        .collect();
+    fields.sort_by(|a, b| b.cmp(a));
+    let stored = match doc {
+        aws_sdk_dynamodb::types::AttributeValue::B(b) => b.as_ref().len(),
+        other => format!("{other:?}").len(),
+    };
+    println!(
+        "      hot item: doc {stored} bytes stored, {} as JSON; {}",
+        value.to_string().len(),
+        fields
+            .iter()
+            .take(12)
+            .map(|(n, k)| format!("{k} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 }
 
 /// Items in Ana's partition and their total size.
