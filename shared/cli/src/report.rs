@@ -216,14 +216,15 @@ fn table(report: &Value) -> String {
     }
     let s = &report["store"];
     out.push_str(&format!(
-        "\nstore: {} orders, revenue {}, attributed to email {} ({} orders); repeat-purchase rate {}; checkouts recovered {}/{}; subscribed {}, unsubscribed {}; bounce rate {} ({}), complaint rate {} ({})\n",
+        "\nstore: {} orders, revenue {}, attributed to email {} ({} orders); repeat-purchase rate {}; checkouts started {}, abandoned {}, recovered {}; subscribed {}, unsubscribed {}; bounce rate {} ({}), complaint rate {} ({})\n",
         cell(s, "orders"),
         revenue(&s["revenue"]),
         revenue(&s["attributed_revenue"]),
         cell(s, "attributed_orders"),
         cell(s, "repeat_purchase_rate"),
-        cell(s, "checkouts_recovered"),
+        cell(s, "checkouts_started"),
         cell(s, "checkouts_abandoned"),
+        cell(s, "checkouts_recovered"),
         cell(s, "subscribed"),
         cell(s, "unsubscribed"),
         cell(s, "bounce_rate"),

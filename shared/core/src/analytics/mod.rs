@@ -54,8 +54,16 @@ pub mod field {
     // Store-wide (journey `_store`, step ""):
     pub const STORE_ORDERS: &str = "store_orders";
     pub const STORE_REVENUE: &str = "store_revenue:";
+    /// `store_orders_in:<ISO currency>`: orders with a total in that
+    /// currency (an average order value divides by its own currency's).
+    pub const STORE_ORDERS_IN: &str = "store_orders_in:";
     pub const REPEAT_ORDERS: &str = "repeat_orders";
+    /// Checkouts a journey followed (a run keyed on the checkout).
     pub const CHECKOUTS: &str = "checkouts";
+    /// Of those, checkouts abandoned: not completed before the journey's
+    /// first reminder went (counted when it goes).
+    pub const ABANDONED: &str = "abandoned_checkouts";
+    /// Abandoned checkouts completed by an order while their run was on.
     pub const RECOVERED: &str = "recovered_checkouts";
     pub const SUBSCRIBED: &str = "subscribed";
 

@@ -357,11 +357,17 @@ fn store_kpis(s: &Fields, days: &BTreeMap<jiff::civil::Date, Fields>) -> Value {
         if let Some(cur) = k.strip_prefix(field::STORE_REVENUE) {
             let a = get(s, &format!("attributed:{cur}"));
             share.insert(cur.to_string(), ratio(a, *v));
-            if orders > 0
+            // Counters from before orders were counted per currency have
+            // only the total.
+            let in_currency = match get(s, &format!("{}{cur}", field::STORE_ORDERS_IN)) {
+                0 => orders,
+                n => n,
+            };
+            if in_currency > 0
                 && let Ok(currency) = Currency::parse(cur)
             {
                 let m = Money {
-                    amount_minor: v / orders,
+                    amount_minor: v / in_currency,
                     currency,
                 };
                 aov.insert(cur.to_string(), Value::String(m.decimal()));
@@ -396,9 +402,11 @@ fn store_kpis(s: &Fields, days: &BTreeMap<jiff::civil::Date, Fields>) -> Value {
         "attributed_share": Value::Object(share),
         "average_order_value": Value::Object(aov),
         "repeat_purchase_rate": ratio(get(s, field::REPEAT_ORDERS), orders),
-        "checkouts_abandoned": get(s, field::CHECKOUTS),
+        "checkouts_started": get(s, field::CHECKOUTS),
+        "checkouts_abandoned": get(s, field::ABANDONED),
+        "abandonment_rate": ratio(get(s, field::ABANDONED), get(s, field::CHECKOUTS)),
         "checkouts_recovered": get(s, field::RECOVERED),
-        "recovery_rate": ratio(get(s, field::RECOVERED), get(s, field::CHECKOUTS)),
+        "recovery_rate": ratio(get(s, field::RECOVERED), get(s, field::ABANDONED)),
         "subscribed": get(s, field::SUBSCRIBED),
         "unsubscribed": get(s, field::UNSUBSCRIBED),
         "list_growth": growth,
@@ -475,6 +483,15 @@ mod tests {
         assert_eq!(store["revenue"]["EUR"], "500.00");
         assert_eq!(store["attributed_revenue"]["EUR"], "123.45");
         assert_eq!(store["average_order_value"]["EUR"], "50.00");
+
+        // Two currencies: each average divides by its own orders.
+        c.add(&s, "store_orders_in:EUR", 10);
+        c.add(&s, field::STORE_ORDERS, 2);
+        c.add(&s, "store_orders_in:USD", 2);
+        c.add(&s, "store_revenue:USD", 6_000);
+        let store = &build(&c, None, By::Version)["store"];
+        assert_eq!(store["average_order_value"]["EUR"], "50.00");
+        assert_eq!(store["average_order_value"]["USD"], "30.00");
     }
 
     #[test]

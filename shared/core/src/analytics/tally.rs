@@ -71,6 +71,12 @@ fn runs(facts: &ProcessedFacts<'_>, counts: &mut Counts) {
                 counts.add(&store, field::CHECKOUTS, 1);
             }
         }
+        let followed_checkout =
+            run.key != "contact" && matches!(run.trigger, EventKind::CheckoutUpdated(_));
+        if followed_checkout && before.is_none_or(|b| b.sent.is_empty()) && !run.sent.is_empty() {
+            let store = Key::new(day(facts.at, facts.zone), STORE, 0, "");
+            counts.add(&store, field::ABANDONED, 1);
+        }
         let known = before.map_or(0, |b| b.path.len());
         for branch in run.path.iter().skip(known) {
             let key = Key {
@@ -132,6 +138,10 @@ fn orders(facts: &ProcessedFacts<'_>, contact: &mut Contact, counts: &mut Counts
         }
         Some(EventKind::OrderCancelled(o)) => {
             counts.add(&store, field::STORE_ORDERS, -1);
+            if let Some(total) = &o.total {
+                let f = format!("{}{}", field::STORE_ORDERS_IN, total.currency);
+                counts.add(&store, &f, -1);
+            }
             take_back_cancelled(contact, counts, today, o.order_id);
         }
         Some(EventKind::OrderRefunded(r)) => {
@@ -157,15 +167,19 @@ fn count_store_order(
     if let Some(total) = &o.total {
         let f = format!("{}{}", field::STORE_REVENUE, total.currency);
         counts.add(store, &f, total.amount_minor);
+        let f = format!("{}{}", field::STORE_ORDERS_IN, total.currency);
+        counts.add(store, &f, 1);
     }
     if contact.commerce.order_count > 1 {
         counts.add(store, field::REPEAT_ORDERS, 1);
     }
+    // Recovered: the checkout was abandoned (its reminder went) and its run
+    // was still on. An order inside the first wait was never abandoned.
     if let Some(token) = &o.checkout_token
         && facts
             .runs_before
             .iter()
-            .any(|r| &r.key == token && r.is_active())
+            .any(|r| &r.key == token && r.is_active() && !r.sent.is_empty())
     {
         counts.add(store, field::RECOVERED, 1);
     }

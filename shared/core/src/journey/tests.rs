@@ -1560,3 +1560,61 @@ fn index_times_move_only_earlier_and_the_early_review_changes_nothing_but_the_ne
     );
     assert_eq!((s.review_at, s.idle_at), (None, Some(threshold)));
 }
+
+/// The store-wide counts one step of `w` adds (an event, or a tick at `at`).
+fn store_counts(
+    w: &mut World,
+    e: Option<&Event>,
+    at: Timestamp,
+) -> std::collections::BTreeMap<String, i64> {
+    let before = w.runs.clone();
+    match e {
+        Some(e) => w.event(e),
+        None => w.tick(at),
+    }
+    let zone = jiff::tz::TimeZone::UTC;
+    let windows = crate::analytics::attribution::Windows::default();
+    let facts = crate::analytics::ProcessedFacts {
+        at,
+        event: e.map(|e| &e.kind),
+        zone: &zone,
+        windows: &windows,
+        runs_before: &before,
+        runs_after: &w.runs,
+        subscribed_before: true,
+    };
+    crate::analytics::processed(&facts, &mut w.contact)
+        .0
+        .into_iter()
+        .filter(|(k, _)| k.journey == crate::analytics::STORE)
+        .flat_map(|(_, f)| f)
+        .collect()
+}
+
+#[test]
+fn a_checkout_is_abandoned_when_its_reminder_goes_and_recovered_only_after_it() {
+    use crate::analytics::field;
+    // Ordered inside the first hour: followed, never abandoned, not a recovery.
+    let mut w = World::new();
+    let c = store_counts(&mut w, Some(&checkout(t0(), 2, false)), t0());
+    assert_eq!(c.get(field::CHECKOUTS), Some(&1));
+    let c = store_counts(&mut w, Some(&order(mins(30), Some("tok1"))), mins(30));
+    assert_eq!(c.get(field::STORE_ORDERS), Some(&1));
+    assert_eq!(c.get(field::RECOVERED), None, "{c:?}");
+    assert_eq!(c.get(field::ABANDONED), None, "{c:?}");
+
+    // Reminded at 1 h, then ordered: abandoned once (not again at the
+    // second reminder), then recovered.
+    let mut w = World::new();
+    store_counts(&mut w, Some(&checkout(t0(), 2, false)), t0());
+    let c = store_counts(&mut w, None, mins(61));
+    assert_eq!(c.get(field::ABANDONED), Some(&1), "{c:?}");
+    let c = store_counts(&mut w, None, mins(24 * 60 + 1));
+    assert_eq!(c.get(field::ABANDONED), None, "{c:?}");
+    let c = store_counts(
+        &mut w,
+        Some(&order(mins(25 * 60), Some("tok1"))),
+        mins(25 * 60),
+    );
+    assert_eq!(c.get(field::RECOVERED), Some(&1), "{c:?}");
+}
