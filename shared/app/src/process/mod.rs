@@ -113,6 +113,7 @@ impl<S: ContactStore> Processor<S> {
             runs_before: &before.runs,
             runs_after: runs,
             subscribed_before: before.subscribed,
+            topics_out_before: &before.topics_out,
         };
         waymark_core::analytics::processed(&facts, contact)
     }
@@ -519,6 +520,7 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
 struct Before {
     runs: Vec<waymark_core::journey::Run>,
     subscribed: bool,
+    topics_out: std::collections::BTreeSet<String>,
 }
 
 impl Before {
@@ -530,6 +532,7 @@ impl Before {
                 .consent
                 .as_ref()
                 .is_some_and(|c| c.subscribed),
+            topics_out: contact.marketing.topics_out.clone(),
         }
     }
 }

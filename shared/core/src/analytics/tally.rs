@@ -26,6 +26,8 @@ pub struct ProcessedFacts<'a> {
     pub runs_after: &'a [Run],
     /// Whether the contact was subscribed before.
     pub subscribed_before: bool,
+    /// The topics it had opted out of before.
+    pub topics_out_before: &'a std::collections::BTreeSet<String>,
 }
 
 /// The counts of one processed event; records an attributed order (or
@@ -47,6 +49,20 @@ pub fn processed(facts: &ProcessedFacts<'_>, contact: &mut Contact) -> Counts {
             counts.add(&store, field::UNSUBSCRIBED, 1);
             if let Some(EventKind::ConsentChanged(c)) = facts.event
                 && let Some(via) = &c.via
+            {
+                let key = Key::new(today, &via.journey, via.version, "");
+                counts.add_message(&key, Some(&via.step), field::UNSUBSCRIBED, 1);
+            }
+        }
+        // Out of a topic through an email's link (the list is kept): that
+        // email's unsubscribe, once per topic.
+        (true, true) => {
+            if let Some(EventKind::ConsentChanged(c)) = facts.event
+                && !c.subscribed
+                && let Some(via) = &c.via
+                && c.topics
+                    .iter()
+                    .any(|t| !facts.topics_out_before.contains(t))
             {
                 let key = Key::new(today, &via.journey, via.version, "");
                 counts.add_message(&key, Some(&via.step), field::UNSUBSCRIBED, 1);

@@ -1458,6 +1458,7 @@ fn a_campaign_scheduled_again_decides_anew_whom_it_skipped_but_never_queues_twic
                 runs_before: before,
                 runs_after: &w.runs,
                 subscribed_before: true,
+                topics_out_before: &Default::default(),
             },
             &mut w.contact.clone(),
         )
@@ -1582,6 +1583,7 @@ fn store_counts(
         runs_before: &before,
         runs_after: &w.runs,
         subscribed_before: true,
+        topics_out_before: &Default::default(),
     };
     crate::analytics::processed(&facts, &mut w.contact)
         .0
@@ -1617,4 +1619,52 @@ fn a_checkout_is_abandoned_when_its_reminder_goes_and_recovered_only_after_it() 
         mins(25 * 60),
     );
     assert_eq!(c.get(field::RECOVERED), Some(&1), "{c:?}");
+}
+
+#[test]
+fn leaving_a_topic_through_an_email_counts_as_that_emails_unsubscribe_once() {
+    use crate::analytics::{Counts, field};
+    let mut w = World::new();
+    w.event(&customer(t0(), true));
+    let out_of_news = event(
+        "topic-out",
+        mins(5),
+        EventKind::ConsentChanged(crate::event::ConsentChange {
+            email: email(),
+            subscribed: false,
+            source: "unsubscribe_link".into(),
+            topics: vec!["newsletter".into()],
+            via: Some(crate::event::MessageRef {
+                journey: "campaign-december".into(),
+                version: 1,
+                step: "email".into(),
+            }),
+        }),
+    );
+    let unsubscribed = |w: &mut World| -> i64 {
+        let before = w.contact.marketing.topics_out.clone();
+        w.event(&out_of_news);
+        let counts: Counts = crate::analytics::processed(
+            &crate::analytics::ProcessedFacts {
+                at: mins(5),
+                event: Some(&out_of_news.kind),
+                zone: &jiff::tz::TimeZone::UTC,
+                windows: &Default::default(),
+                runs_before: &[],
+                runs_after: &[],
+                subscribed_before: true,
+                topics_out_before: &before,
+            },
+            &mut w.contact,
+        );
+        counts
+            .0
+            .iter()
+            .filter(|(k, _)| k.journey == "campaign-december" && k.step == "email")
+            .filter_map(|(_, f)| f.get(field::UNSUBSCRIBED))
+            .sum()
+    };
+    assert_eq!(unsubscribed(&mut w), 1);
+    assert!(w.contact.accepts_marketing(), "still on the list");
+    assert_eq!(unsubscribed(&mut w), 0, "already out of that topic");
 }
