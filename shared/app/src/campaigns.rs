@@ -654,6 +654,7 @@ mod tests {
             name: "News".into(),
             segments: segments.iter().map(|s| s.to_string()).collect(),
             exclude: vec![],
+            when: Default::default(),
             template: "welcome_1".into(),
             subject: None,
             preheader: None,

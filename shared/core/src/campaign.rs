@@ -5,7 +5,7 @@
 //! and problem, like journeys); `waymark campaigns validate|preview` use it.
 
 use crate::journey::catalog::{Diagnostics, yaml_error};
-use crate::journey::{Catalog, ContentError, ContentFile};
+use crate::journey::{Catalog, Condition, ContentError, ContentFile};
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -22,6 +22,9 @@ pub struct Campaign {
     pub segments: Vec<String>,
     /// … unless in any of these.
     pub exclude: Vec<String>,
+    /// … and only those for whom these hold (the contact alone).
+    #[serde(default, skip_serializing_if = "ContactConditions::is_empty")]
+    pub when: ContactConditions,
     pub template: String,
     pub subject: Option<String>,
     pub preheader: Option<String>,
@@ -32,6 +35,61 @@ pub struct Campaign {
     /// Added to the store's own links (`utm_source=…`).
     pub utm: BTreeMap<String, String>,
     pub ab_test: Option<AbTest>,
+}
+
+/// The audience's conditions on the contact (`audience.when`), kept in
+/// their file form, since a campaign travels in its sends' events and its
+/// record, and read once when loaded.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContactConditions {
+    raw: serde_json::Value,
+    parsed: Vec<Condition>,
+}
+
+impl ContactConditions {
+    /// Reads the file form: a list of conditions, as segments write them.
+    pub fn from_value(raw: serde_json::Value) -> Result<Self, String> {
+        if raw.is_null() {
+            return Ok(Self::default());
+        }
+        let parsed: Vec<Condition> =
+            serde_json::from_value(raw.clone()).map_err(|e| e.to_string())?;
+        Ok(Self { raw, parsed })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.parsed.is_empty()
+    }
+
+    pub fn conditions(&self) -> &[Condition] {
+        &self.parsed
+    }
+
+    /// Whether the contact meets every condition at `now`.
+    pub fn hold(&self, contact: &crate::contact::Contact, now: Timestamp) -> bool {
+        crate::journey::condition::all(
+            &self.parsed,
+            crate::journey::condition::Scope {
+                event: None,
+                contact,
+                run: None,
+                now,
+            },
+        )
+    }
+}
+
+impl Serialize for ContactConditions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.raw.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ContactConditions {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = serde_json::Value::deserialize(d)?;
+        Self::from_value(raw).map_err(serde::de::Error::custom)
+    }
 }
 
 /// When a campaign goes.
@@ -93,6 +151,10 @@ struct AudienceFile {
     segments: Vec<String>,
     #[serde(default)]
     exclude: Vec<String>,
+    /// Conditions on the contact, as a segment's `when` (read below, so a
+    /// bad one is reported at its line).
+    #[serde(default)]
+    when: serde_json::Value,
 }
 
 #[derive(Deserialize)]
@@ -151,6 +213,7 @@ pub fn parse(f: &ContentFile, catalog: &Catalog) -> Result<Campaign, Vec<Content
         check_subject(subject, block(f, "subject:"), "subject", &mut d);
     }
     check_utm(f, &file.utm, &mut d);
+    let when = parse_when(f, &file.audience.when, &mut d);
     let local = matches!(file.send_at, SendAtFile::Local { .. });
     let ab_test = file
         .ab_test
@@ -164,6 +227,7 @@ pub fn parse(f: &ContentFile, catalog: &Catalog) -> Result<Campaign, Vec<Content
         id: file.id,
         segments: file.audience.segments,
         exclude: file.audience.exclude,
+        when: when.unwrap_or_default(),
         template: file.template,
         subject: file.subject,
         preheader: file.preheader,
@@ -238,6 +302,36 @@ fn check_content(f: &ContentFile, file: &File, catalog: &Catalog, d: &mut Diagno
             format!("topic `{t}` is not in journeys/_defaults.yaml's topics"),
         );
     }
+}
+
+/// `audience.when`: conditions on the contact alone (as a segment's), not
+/// on an event or a journey's run.
+fn parse_when(
+    f: &ContentFile,
+    raw: &serde_json::Value,
+    d: &mut Diagnostics,
+) -> Option<ContactConditions> {
+    let line = block(f, "when:");
+    let when = match ContactConditions::from_value(raw.clone()) {
+        Ok(w) => w,
+        Err(e) => {
+            d.at("when", line, format!("audience when: {e}"));
+            return None;
+        }
+    };
+    for m in crate::journey::catalog::check_conditions(when.conditions()) {
+        d.at("when", line, format!("audience when: {m}"));
+    }
+    for c in when.conditions() {
+        if c.reads_event() || !c.steps_named().is_empty() {
+            d.at(
+                "when",
+                line,
+                format!("audience when: {c:?} reads an event or a run; a campaign's conditions are about the contact"),
+            );
+        }
+    }
+    Some(when)
 }
 
 fn parse_send_at(f: &ContentFile, send_at: &SendAtFile, d: &mut Diagnostics) -> Option<SendAt> {
@@ -462,16 +556,25 @@ impl Campaign {
     }
 
     /// When a recipient in `zone` gets it: the instant, or the local time in
-    /// their zone; a recipient whose local time had already passed when the
-    /// send started (`started`) gets it at once (never a day late).
-    pub fn due_for(&self, zone: &jiff::tz::TimeZone, started: Timestamp) -> Timestamp {
+    /// their zone. A recipient whose local time had already passed when the
+    /// send started (`started`) gets it at once (never a day late); but the
+    /// rest of a local-time A/B test (`rest`), whose winner is decided after
+    /// every zone's time has passed, get it at that time of day on their next
+    /// day instead (at once would mail them at whatever hour the test ended).
+    pub fn due_for(&self, zone: &jiff::tz::TimeZone, started: Timestamp, rest: bool) -> Timestamp {
         match &self.send_at {
             SendAt::Instant(t) => (*t).max(started),
-            SendAt::Local(dt) => dt
-                .to_zoned(zone.clone())
-                .map(|z| z.timestamp())
-                .unwrap_or(started)
-                .max(started),
+            SendAt::Local(dt) => {
+                let first = dt
+                    .to_zoned(zone.clone())
+                    .map(|z| z.timestamp())
+                    .unwrap_or(started);
+                if first >= started || !rest {
+                    first.max(started)
+                } else {
+                    crate::sending::next_local(started, dt.time(), &[], zone)
+                }
+            }
         }
     }
 
@@ -665,6 +768,63 @@ mod tests {
         assert_eq!(e[0].line, 10);
         let ok = text.replace("wait: 4h", "wait: 30h");
         assert!(parse(&file("t", &ok), &catalog()).is_ok());
+    }
+
+    #[test]
+    fn the_rest_of_a_local_time_test_get_the_winner_at_their_next_local_time() {
+        let text = "id: t\naudience: {segments: [engaged]}\ntemplate: welcome_1\nsend_at: {local: \"2026-12-04T10:00\"}\nab_test:\n  variants:\n    - {name: a, subject: A}\n    - {name: b, subject: B}\n  test_share: 20%\n  wait: 30h\n";
+        let c = parse(&file("t", text), &catalog()).unwrap();
+        let ts = |s: &str| s.parse::<Timestamp>().unwrap();
+        let ny = jiff::tz::TimeZone::get("America/New_York").unwrap();
+        let tokyo = jiff::tz::TimeZone::get("Asia/Tokyo").unwrap();
+        // The test's wave: each zone at its own 10:00.
+        let start = c.starts_at();
+        assert_eq!(start, ts("2026-12-03T20:00:00Z"));
+        assert_eq!(c.due_for(&ny, start, false), ts("2026-12-04T15:00:00Z"));
+        assert_eq!(c.due_for(&tokyo, start, false), ts("2026-12-04T01:00:00Z"));
+        // Decided 30 h after the last page (every zone's 10:00 has passed):
+        // the rest get it at 10:00 on their next day, not at 02:00 in New York.
+        let decided = ts("2026-12-05T07:00:00Z");
+        assert_eq!(c.due_for(&ny, decided, true), ts("2026-12-05T15:00:00Z"));
+        assert_eq!(c.due_for(&tokyo, decided, true), ts("2026-12-06T01:00:00Z"));
+        // A send without a test still goes at once once its time has passed.
+        assert_eq!(c.due_for(&ny, decided, false), decided);
+    }
+
+    #[test]
+    fn an_audience_condition_is_about_the_contact_and_a_bad_one_is_named_at_its_line() {
+        let base = "id: t\naudience:\n  segments: [engaged]\n  when:\n    - COND\ntemplate: welcome_1\nsend_at: 2026-12-04T09:00:00Z\n";
+        let ok = base.replace("COND", "orders_at_least: 2");
+        let c = parse(&file("t", &ok), &catalog()).unwrap();
+        // It travels in the sends' events: the file form goes and comes back.
+        let back: Campaign = serde_json::from_value(serde_json::to_value(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
+        assert_eq!(back.when.conditions().len(), 1);
+        for (cond, says) in [
+            ("total_at_least: \"50.00\"", "reads an event or a run"),
+            ("received: email_1", "reads an event or a run"),
+            (
+                "orders_at_lest: 2",
+                "audience when: unknown variant `orders_at_lest`",
+            ),
+            ("rfm: sleepy", "unknown RFM cell"),
+        ] {
+            let e = parse(&file("t", &base.replace("COND", cond)), &catalog()).unwrap_err();
+            assert!(e[0].message.contains(says), "{cond}: {e:?}");
+            assert_eq!(e[0].line, 4, "{cond}: {e:?}");
+        }
+        // Without `when`, every member is in the audience (and an old
+        // record without the field still reads).
+        let plain = parse(
+            &file("t", &base.replace("  when:\n    - COND\n", "")),
+            &catalog(),
+        )
+        .unwrap();
+        assert!(plain.when.is_empty());
+        let mut old = serde_json::to_value(&plain).unwrap();
+        assert!(old.get("when").is_none());
+        old.as_object_mut().unwrap().remove("when");
+        assert_eq!(serde_json::from_value::<Campaign>(old).unwrap(), plain);
     }
 
     #[test]

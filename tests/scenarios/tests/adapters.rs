@@ -961,6 +961,7 @@ async fn campaigns_contract<S: ContactStore + CampaignStore + DueIndex>(s: &S) {
         name: "News".into(),
         segments: vec!["vip".into()],
         exclude: vec![],
+        when: Default::default(),
         template: "welcome_1".into(),
         subject: None,
         preheader: None,

@@ -48,6 +48,7 @@ fn campaign(id: &str, segments: &[&str], send_at: SendAt) -> Campaign {
         name: id.into(),
         segments: segments.iter().map(|s| s.to_string()).collect(),
         exclude: vec![],
+        when: Default::default(),
         template: "nurture_bestsellers".into(),
         subject: Some("The December edit".into()),
         preheader: Some("Twelve picks for the cold".into()),

@@ -285,6 +285,7 @@ async fn every_dynamodb_call_a_function_makes_is_in_its_policy() {
             name: "IAM".into(),
             segments: vec!["subscribers".into()],
             exclude: vec![],
+            when: Default::default(),
             template: "nurture_bestsellers".into(),
             subject: None,
             preheader: None,

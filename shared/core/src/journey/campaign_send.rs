@@ -34,9 +34,10 @@ pub(super) fn plan(
     }
     let (step, subject, template) = c.email(send.variant.as_deref());
     let zone = local_zone(catalog, contact);
-    let mut due = c.due_for(&zone, send.started_at.max(at));
+    let rest = c.group(send.contact.as_str()) == crate::campaign::Group::Rest;
+    let mut due = c.due_for(&zone, send.started_at.max(at), rest);
     let mut run = decision_run(&name, send, at, due);
-    let skip = skip_reason(c, contact, catalog, due);
+    let skip = skip_reason(c, contact, catalog, at, due);
     if let Some(reason) = skip {
         effects.push(Effect::Skipped {
             journey: name,
@@ -121,13 +122,15 @@ fn decision_run(name: &str, send: &Send, at: Timestamp, due: Timestamp) -> Run {
     }
 }
 
-/// Why the recipient gets nothing, if so: an excluded segment, no consent,
+/// Why the recipient gets nothing, if so: an excluded segment, the
+/// audience's contact condition not met (at the decision), no consent,
 /// the campaign's topic left, no address, or smart sending (marketing mail
 /// within the campaign's window, else the journeys' cap).
 fn skip_reason(
     c: &crate::campaign::Campaign,
     contact: &Contact,
     catalog: &Catalog,
+    at: Timestamp,
     due: Timestamp,
 ) -> Option<String> {
     let cap = c
@@ -140,6 +143,8 @@ fn skip_reason(
         .find(|s| contact.audience.segments.contains(*s))
     {
         Some(format!("in excluded segment {s}"))
+    } else if !c.when.hold(contact, at) {
+        Some("audience condition not met".into())
     } else if !contact.accepts_marketing() {
         Some("no email marketing consent".into())
     } else if c

@@ -1501,6 +1501,62 @@ fn a_campaign_scheduled_again_decides_anew_whom_it_skipped_but_never_queues_twic
     assert_eq!(entered(&tally(&w, &before)), 0);
 }
 
+/// A campaign's audience condition is read on the contact when its send is
+/// decided: a member of the segment who does not meet it is skipped, with
+/// the reason; one who does is mailed.
+#[test]
+fn a_campaign_mails_only_the_members_who_meet_its_audience_condition() {
+    let files = repo_files_and(&["templates/", "segments/"], &[]);
+    let catalog = Catalog::from_files(&files).unwrap_or_else(|e| panic!("{e:?}"));
+    let def = crate::campaign::parse(
+        &ContentFile {
+            path: "campaigns/buyers.yaml".into(),
+            text: "id: buyers\naudience:\n  segments: [engaged]\n  when:\n    - orders_at_least: 1\ntemplate: nurture_bestsellers\nsubject: News\nsend_at: 2026-11-23T10:00:00Z\n".into(),
+        },
+        &catalog,
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(def.when.conditions().len(), 1);
+    let send = |w: &World, at: Timestamp| {
+        let kind = EventKind::CampaignSend(crate::campaign::Send {
+            campaign: "buyers".into(),
+            contact: w.contact.id.clone(),
+            variant: None,
+            started_at: at,
+            run: Some(1),
+            def: Some(Box::new(def.clone())),
+        });
+        event(&format!("send-{}", at.as_second()), at, kind)
+    };
+    let decided = |w: &World| -> Vec<(RunStatus, Option<String>)> {
+        w.runs
+            .iter()
+            .filter(|r| r.journey == "campaign-buyers")
+            .map(|r| (r.status, r.end_reason.clone()))
+            .collect()
+    };
+    // Subscribed, no order yet: skipped, and says why.
+    let mut w = world(catalog.clone());
+    w.event(&customer(t0(), true));
+    w.event(&send(&w, mins(1)));
+    assert_eq!(
+        decided(&w),
+        [(
+            RunStatus::Exited,
+            Some("audience condition not met".to_string())
+        )]
+    );
+    assert!(w.emails.is_empty());
+    // Subscribed with an order: mailed.
+    let mut w = world(catalog);
+    w.event(&customer(t0(), true));
+    w.event(&order(mins(1), None));
+    let before = w.emails.len();
+    w.event(&send(&w, mins(2)));
+    assert_eq!(decided(&w), [(RunStatus::Completed, None)]);
+    assert_eq!(w.emails.len(), before + 1);
+}
+
 #[test]
 fn index_times_move_only_earlier_and_the_early_review_changes_nothing_but_the_next_one() {
     let catalog = Catalog::from_files(&repo_files()).unwrap();

@@ -63,6 +63,7 @@ fn main() {
             name: "Bench".into(),
             segments: vec!["subscribers".into()],
             exclude: vec![],
+            when: Default::default(),
             template: "nurture_bestsellers".into(),
             subject: Some("Bench".into()),
             preheader: None,

@@ -952,6 +952,7 @@ async fn campaign_recipient(stack: &mut Stack, records: &Records) {
         name: "Cost".into(),
         segments: vec!["subscribers".into()],
         exclude: vec![],
+        when: Default::default(),
         template: "nurture_bestsellers".into(),
         subject: Some("This week".into()),
         preheader: None,

@@ -11,6 +11,7 @@ mod journey_file;
 mod segment;
 mod step;
 
+pub(crate) use checks::check_conditions;
 pub use checks::successors;
 pub use defaults::{EmailTopic, Shop};
 pub use diagnostics::{ContentError, ContentFile};
