@@ -538,8 +538,13 @@ fn campaign_totals(
         if k.journey != journey {
             continue;
         }
+        // A variant's email measures are on its step's row (the winner's
+        // include the rest's); its test recipients, conversions and orders
+        // on its branch's (`variant=<name>`), which has the test alone.
         let into = if k.step.is_empty() {
             &mut total
+        } else if let Some(branch) = k.step.strip_prefix("variant=") {
+            variants.entry(format!("={branch}")).or_default()
         } else if k.step.contains('=') {
             continue;
         } else {
@@ -581,6 +586,8 @@ fn status_json(
         "opened": get(total, field::OPENED),
         "clicked": get(total, field::CLICKED),
         "unsubscribed": get(total, field::UNSUBSCRIBED),
+        "converted": get(total, field::CONVERTED),
+        "orders": get(total, field::ORDERS),
         "suppressed": get(total, field::SUPPRESSED),
         "failed": get(total, field::FAILED),
         "maybe_duplicated": get(total, field::MAYBE_DUPLICATED),
@@ -593,11 +600,15 @@ fn status_json(
             "winner": r.state.winner,
             "variants": ab.variants.iter().map(|v| {
                 let m = variants.get(&v.name).cloned().unwrap_or_default();
+                let b = variants.get(&format!("={}", v.name)).cloned().unwrap_or_default();
                 serde_json::json!({
                     "variant": v.name,
                     "sent": get(&m, field::SENT),
                     "opened": get(&m, field::OPENED),
                     "clicked": get(&m, field::CLICKED),
+                    "tested": get(&b, field::ENTERED),
+                    "converted": get(&b, field::CONVERTED),
+                    "orders": get(&b, field::ORDERS),
                 })
             }).collect::<Vec<_>>(),
         })),

@@ -498,4 +498,22 @@ async fn an_ab_test_sends_the_winner_by_clicks_to_the_rest() {
         .unwrap();
     assert_eq!(status["ab_test"]["winner"], "bold", "{status:#}");
     assert_eq!(status["phase"], "done", "{status:#}");
+    // The branches hold the test's share alone: the rest got B's email
+    // (its `sent` has them) but are on no branch.
+    let variant = |name: &str| {
+        status["ab_test"]["variants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["variant"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(variant("plain")["tested"], tested_a.len(), "{status:#}");
+    assert_eq!(variant("bold")["tested"], tested_b.len(), "{status:#}");
+    assert_eq!(
+        variant("bold")["sent"],
+        who.len() - tested_a.len(),
+        "{status:#}"
+    );
 }

@@ -236,6 +236,9 @@ fn attribute_order(
             counts.add(&key, &format!("{}{}", field::REVENUE, a.currency), amount);
         }
     }
+    if campaign_conversion(contact, &a.touch.journey) {
+        count_conversion(counts, &a, today, 1);
+    }
     contact.commerce.attributed.push(a);
     let excess = contact
         .commerce
@@ -245,8 +248,33 @@ fn attribute_order(
     contact.commerce.attributed.drain(..excess);
 }
 
+/// Whether an order attributed to `journey` converts its recipient: a
+/// campaign has no goal, so its first attributed order from a recipient
+/// (none of theirs is credited to it yet) is the conversion its results and
+/// A/B branches count. A journey converts by its goal instead.
+fn campaign_conversion(contact: &Contact, journey: &str) -> bool {
+    crate::campaign::is_campaign(journey)
+        && !contact
+            .commerce
+            .attributed
+            .iter()
+            .any(|x| x.touch.journey == journey)
+}
+
+/// A campaign recipient's conversion (`n` = 1) or its taking back (-1), on
+/// the campaign and its A/B branch, as a journey's goal counts.
+fn count_conversion(counts: &mut Counts, a: &Attributed, day: jiff::civil::Date, n: i64) {
+    for key in earned_keys(a, day)
+        .into_iter()
+        .filter(|k| k.step != a.touch.step)
+    {
+        counts.add(&key, field::CONVERTED, n);
+    }
+}
+
 /// Takes a cancelled order, and what is left of its revenue, back from
-/// the email it was credited to.
+/// the email it was credited to (and a campaign's conversion with it when
+/// no other order of the recipient's is credited to the campaign).
 fn take_back_cancelled(
     contact: &mut Contact,
     counts: &mut Counts,
@@ -267,6 +295,9 @@ fn take_back_cancelled(
         .commerce
         .attributed
         .retain(|x| x.order_id != order_id);
+    if campaign_conversion(contact, &a.touch.journey) {
+        count_conversion(counts, &a, today, -1);
+    }
     for key in earned_keys(&a, today) {
         counts.add(&key, field::ORDERS, -1);
         if !a.currency.is_empty() {

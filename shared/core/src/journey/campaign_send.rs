@@ -36,7 +36,7 @@ pub(super) fn plan(
     let zone = local_zone(catalog, contact);
     let rest = c.group(send.contact.as_str()) == crate::campaign::Group::Rest;
     let mut due = c.due_for(&zone, send.started_at.max(at), rest);
-    let mut run = decision_run(&name, send, at, due);
+    let mut run = decision_run(&name, send, at, due, rest);
     let skip = skip_reason(c, contact, catalog, at, due);
     if let Some(reason) = skip {
         effects.push(Effect::Skipped {
@@ -104,9 +104,11 @@ fn keep(runs: &mut Vec<Run>, earlier: Option<usize>, run: Run) {
     }
 }
 
-/// The recipient's decision, as a run of the campaign's journey (a variant
-/// is its path, so results count per variant).
-fn decision_run(name: &str, send: &Send, at: Timestamp, due: Timestamp) -> Run {
+/// The recipient's decision, as a run of the campaign's journey. A test
+/// recipient's variant is its path, so results count each branch of the
+/// A/B test; the rest (`rest`), who get the winner after the decision, are
+/// on no branch: the test's comparison stays between equal random shares.
+fn decision_run(name: &str, send: &Send, at: Timestamp, due: Timestamp, rest: bool) -> Run {
     let trigger = EventKind::CampaignSend(Send {
         def: None,
         ..send.clone()
@@ -116,6 +118,7 @@ fn decision_run(name: &str, send: &Send, at: Timestamp, due: Timestamp) -> Run {
         path: send
             .variant
             .iter()
+            .filter(|_| !rest)
             .map(|v| format!("variant={v}"))
             .collect(),
         ..Run::new(name.to_string(), 1, "contact".into(), 0, trigger, at)

@@ -1724,3 +1724,135 @@ fn leaving_a_topic_through_an_email_counts_as_that_emails_unsubscribe_once() {
     assert!(w.contact.accepts_marketing(), "still on the list");
     assert_eq!(unsubscribed(&mut w), 0, "already out of that topic");
 }
+
+/// A campaign has no goal: a recipient's first order credited to it is the
+/// conversion its results and its A/B branch count (a second order is not
+/// a second conversion), and cancelling every credited order takes it back.
+#[test]
+fn a_campaign_recipient_converts_once_on_their_first_attributed_order() {
+    use crate::analytics::{Counts, field};
+    let mut w = World::new();
+    w.event(&customer(t0(), true));
+    let mut run = Run::new(
+        "campaign-launch".into(),
+        1,
+        "contact".into(),
+        0,
+        EventKind::ShopRedacted,
+        mins(1),
+    );
+    run.status = RunStatus::Completed;
+    run.sent = vec!["b".into()];
+    run.path = vec!["variant=b".into()];
+    run.clicks = vec![crate::journey::Click {
+        step: "b".into(),
+        link: Some("https://demo-store.example/".into()),
+        at: mins(10),
+        open: false,
+    }];
+    let runs = vec![run];
+    let order_event = |id: u64, cancelled: bool, at: Timestamp| {
+        let EventKind::OrderPlaced(mut o) = order(at, None).kind else {
+            unreachable!()
+        };
+        o.order_id = id;
+        let kind = if cancelled {
+            EventKind::OrderCancelled(o)
+        } else {
+            EventKind::OrderPlaced(o)
+        };
+        event(&format!("o-{id}-{cancelled}"), at, kind)
+    };
+    let converted = |w: &mut World, e: &Event| -> (i64, i64, i64) {
+        let counts: Counts = crate::analytics::processed(
+            &crate::analytics::ProcessedFacts {
+                at: e.at,
+                event: Some(&e.kind),
+                zone: &jiff::tz::TimeZone::UTC,
+                windows: &Default::default(),
+                runs_before: &runs,
+                runs_after: &runs,
+                subscribed_before: true,
+                topics_out_before: &Default::default(),
+            },
+            &mut w.contact,
+        );
+        let at = |step: &str| -> i64 {
+            counts
+                .0
+                .iter()
+                .filter(|(k, _)| k.journey == "campaign-launch" && k.step == step)
+                .filter_map(|(_, f)| f.get(field::CONVERTED))
+                .sum()
+        };
+        (at(""), at("variant=b"), at("b"))
+    };
+    assert_eq!(
+        converted(&mut w, &order_event(1, false, mins(60))),
+        (1, 1, 0)
+    );
+    assert_eq!(
+        converted(&mut w, &order_event(2, false, mins(90))),
+        (0, 0, 0)
+    );
+    assert_eq!(
+        converted(&mut w, &order_event(1, true, mins(120))),
+        (0, 0, 0)
+    );
+    assert_eq!(
+        converted(&mut w, &order_event(2, true, mins(150))),
+        (-1, -1, 0)
+    );
+}
+
+/// The rest of an A/B test get the winner on no branch, so the test's
+/// branches compare equal random shares; a test recipient is on theirs.
+#[test]
+fn only_the_test_share_of_a_campaign_is_on_an_ab_branch() {
+    let files = repo_files_and(&["templates/", "segments/"], &[]);
+    let catalog = Catalog::from_files(&files).unwrap_or_else(|e| panic!("{e:?}"));
+    let def = |share: &str| {
+        crate::campaign::parse(
+            &ContentFile {
+                path: "campaigns/ab.yaml".into(),
+                text: format!("id: ab\naudience:\n  segments: [engaged]\ntemplate: nurture_bestsellers\nsend_at: 2026-11-23T10:00:00Z\nab_test:\n  variants:\n    - {{name: a, subject: A}}\n    - {{name: b, subject: B}}\n  test_share: {share}\n  wait: 4h\n"),
+            },
+            &catalog,
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"))
+    };
+    for (share, group) in [
+        ("100%", crate::campaign::Group::Test(0)),
+        ("2%", crate::campaign::Group::Rest),
+    ] {
+        let c = def(share);
+        let mut w = world(catalog.clone());
+        w.event(&customer(t0(), true));
+        let is_test = matches!(
+            c.group(w.contact.id.as_str()),
+            crate::campaign::Group::Test(_)
+        );
+        assert_eq!(
+            is_test,
+            matches!(group, crate::campaign::Group::Test(_)),
+            "{share}"
+        );
+        let send = EventKind::CampaignSend(crate::campaign::Send {
+            campaign: "ab".into(),
+            contact: w.contact.id.clone(),
+            variant: Some("b".into()),
+            started_at: mins(1),
+            run: Some(1),
+            def: Some(Box::new(c)),
+        });
+        w.event(&event("send", mins(1), send));
+        let run = w.runs.iter().find(|r| r.journey == "campaign-ab").unwrap();
+        assert_eq!(run.sent, ["b"], "{share}");
+        let want: Vec<String> = if is_test {
+            vec!["variant=b".into()]
+        } else {
+            vec![]
+        };
+        assert_eq!(run.path, want, "{share}");
+    }
+}
