@@ -296,7 +296,11 @@ pub trait PageQueue {
 /// the timer).
 pub trait CampaignStore {
     /// Stores `campaign` to go at its time. Refused (`false`) while an
-    /// earlier schedule of it is under way (testing, deciding, sending).
+    /// earlier schedule of it is under way (testing, deciding, sending),
+    /// and once one is done: its recipients' decisions are kept under its
+    /// id (90 days), so a second send of the same id would skip whoever got
+    /// the first. A new send is a new id; a cancelled one may be scheduled
+    /// again (it goes to whom the cancelled one did not mail).
     fn schedule(
         &self,
         shop: &ShopDomain,

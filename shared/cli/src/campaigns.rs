@@ -175,6 +175,15 @@ pub async fn campaigns(cmd: Campaigns) -> Result<ExitCode> {
             let shop = shop(&s)?;
             let store = store(&table).await;
             if !store.schedule(&shop, &c, jiff::Timestamp::now()).await? {
+                let done = store
+                    .campaign(&shop, &id)
+                    .await?
+                    .is_some_and(|r| r.state.phase == waymark_app::ports::CampaignPhase::Done);
+                if done {
+                    bail!(
+                        "campaign `{id}` was sent already: a new send needs a new id (copy campaigns/{id}.yaml to, say, {id}_2 and schedule that); its recipients stay recorded under `{id}` for 90 days, so sending it again would skip them"
+                    );
+                }
                 bail!("campaign `{id}` is being sent; cancel it first or wait until it is done");
             }
             println!("scheduled `{id}`: starts {}", c.starts_at());

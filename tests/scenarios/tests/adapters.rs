@@ -1123,6 +1123,23 @@ async fn campaigns_contract<S: ContactStore + CampaignStore + DueIndex>(s: &S) {
             .unwrap(),
         "the first run's page"
     );
+    // Once done, the same id is not sent again (a new send is a new id).
+    let r = s.campaign(&shop(), "news").await.unwrap().unwrap();
+    let mut done = r.state.clone();
+    done.phase = CampaignPhase::Done;
+    assert!(
+        s.save_campaign(&shop(), "news", &done, r.version, None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.schedule(&shop(), &c, at("2026-12-03T11:00:00Z"))
+            .await
+            .unwrap(),
+        "done: refused"
+    );
+    let r = s.campaign(&shop(), "news").await.unwrap().unwrap();
+    assert_eq!(r.state.phase, CampaignPhase::Done);
 }
 
 /// The inactivity index: a contact sits under the day its threshold falls

@@ -21,7 +21,7 @@ impl crate::ports::CampaignStore for MemoryStore {
             Some((_, st, _, _, _))
                 if !matches!(
                     st.phase,
-                    CampaignPhase::Scheduled | CampaignPhase::Done | CampaignPhase::Cancelled
+                    CampaignPhase::Scheduled | CampaignPhase::Cancelled
                 ) =>
             {
                 return Ok(false);

@@ -53,9 +53,8 @@ impl CampaignStore for DynamoStore {
             .item(RUN, n(state.run()))
             .item(DUE_SHARD, s(keys::shard(&pk)))
             .item(DUE_AT, n(campaign.starts_at().as_millisecond()))
-            .condition_expression("attribute_not_exists(PK) OR phase IN (:s, :d, :c)")
+            .condition_expression("attribute_not_exists(PK) OR phase IN (:s, :c)")
             .expression_attribute_values(":s", s("scheduled"))
-            .expression_attribute_values(":d", s("done"))
             .expression_attribute_values(":c", s("cancelled"))
             .send()
             .await;
