@@ -816,7 +816,12 @@ mod tests {
         let late = work_page(&store, &pages[1], now).await.unwrap();
         assert!(!late.counted);
         assert_eq!(
-            store.campaign(&shop, "news").await.unwrap().unwrap().recorded(),
+            store
+                .campaign(&shop, "news")
+                .await
+                .unwrap()
+                .unwrap()
+                .recorded(),
             (1_100, 0)
         );
     }

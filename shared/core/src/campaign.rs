@@ -648,11 +648,25 @@ pub fn with_utm(url: &str, origin: &str, utm: &BTreeMap<String, String>) -> Stri
     let mut out = base.to_string();
     for (k, v) in utm {
         out.push(if out.contains('?') { '&' } else { '?' });
-        out.push_str(&format!("utm_{k}={v}"));
+        out.push_str(&format!("utm_{k}={}", query_value(v)));
     }
     if let Some(f) = fragment {
         out.push('#');
         out.push_str(f);
+    }
+    out
+}
+
+/// A query value percent-encoded (RFC 3986: unreserved characters stay), so
+/// `Black Friday` or `été` make a link that still parses.
+fn query_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
     }
     out
 }
@@ -866,6 +880,11 @@ mod tests {
         assert_eq!(
             with_utm("https://other.example/p", "https://shop.example", &utm),
             "https://other.example/p"
+        );
+        let spaced = BTreeMap::from([("campaign".to_string(), "Black Friday été".to_string())]);
+        assert_eq!(
+            with_utm("https://shop.example/p", "https://shop.example", &spaced),
+            "https://shop.example/p?utm_campaign=Black%20Friday%20%C3%A9t%C3%A9"
         );
     }
 }
