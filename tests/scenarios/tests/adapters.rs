@@ -1535,6 +1535,7 @@ async fn dynamodb_adapter_honours_the_counters_campaigns_and_allowances_contract
     counters_contract(&store(&stack)).await;
     campaigns_contract(&store(&stack)).await;
     allowances_contract(&store(&stack)).await;
+    let mut marks = 0;
     for item in stack.items().await.unwrap() {
         if item
             .get("t")
@@ -1548,7 +1549,24 @@ async fn dynamodb_adapter_honours_the_counters_campaigns_and_allowances_contract
                 "forgotten after its window: {ttl}"
             );
         }
+        // A fact's "counted" mark outlives a late second open (weeks), and
+        // still expires.
+        if item
+            .get("t")
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str)
+            == Some("counted")
+        {
+            marks += 1;
+            let ttl: i64 = item["ttl"].as_n().unwrap().parse().unwrap();
+            assert!(
+                ttl >= at("2027-02-20T00:00:00Z").as_second()
+                    && ttl <= at("2027-03-01T00:00:00Z").as_second(),
+                "kept 90 days: {ttl}"
+            );
+        }
     }
+    assert!(marks > 0, "the counted facts left their marks");
 }
 
 #[tokio::test]

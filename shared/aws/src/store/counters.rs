@@ -95,6 +95,11 @@ impl DynamoStore {
     }
 }
 
+/// How long a fact's "counted" mark is kept: an email opened or clicked
+/// again weeks later is still one unique open (the marks are small; a
+/// month's 30,000 emails leave about 15 MB).
+const ONCE_KEPT: jiff::SignedDuration = jiff::SignedDuration::from_hours(24 * 90);
+
 impl Counters for DynamoStore {
     async fn count_once(
         &self,
@@ -103,7 +108,9 @@ impl Counters for DynamoStore {
         at: Timestamp,
         counts: &Counts,
     ) -> Result<bool, StoreError> {
-        self.count_marked(shop, once, event_ttl(at), counts).await
+        let kept = at.checked_add(ONCE_KEPT).unwrap_or(at);
+        self.count_marked(shop, once, n(kept.as_second()), counts)
+            .await
     }
 
     async fn read_counts(
