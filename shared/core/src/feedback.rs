@@ -45,8 +45,8 @@ pub struct Feedback {
 
 impl Feedback {
     /// What the results count for this event, under a fact id unique per
-    /// message and measure (an open is counted once per message; a machine
-    /// open apart): `None` if it counts nothing.
+    /// message and measure (an open or click is counted once per message; a
+    /// machine's apart): `None` if it counts nothing.
     pub fn counts(&self, zone: &jiff::tz::TimeZone) -> Option<(String, crate::analytics::Counts)> {
         use crate::analytics::{Counts, Key, day, field, machine_open};
         let journey = self.journey.as_deref()?;
@@ -63,7 +63,13 @@ impl Feedback {
                     field::OPENED
                 }
             }
-            Kind::Click { .. } => field::CLICKED,
+            Kind::Click { .. } => {
+                if machine_open(self.user_agent.as_deref(), self.sent_at, self.at) {
+                    field::MACHINE_CLICKED
+                } else {
+                    field::CLICKED
+                }
+            }
             _ => return None,
         };
         let key = Key::new(day(self.at, zone), journey, self.version.unwrap_or(0), "");
@@ -337,6 +343,20 @@ mod tests {
         let k = parse(&sample("feedback-click.json")).unwrap();
         assert!(matches!(&k.kind, Kind::Click { link, .. } if link.contains("recover")));
         assert_eq!(k.journey.as_deref(), Some("abandoned_checkout"));
+    }
+
+    #[test]
+    fn a_scanners_click_is_counted_apart_from_a_persons() {
+        let zone = jiff::tz::TimeZone::UTC;
+        let measure = |f: &Feedback| f.counts(&zone).unwrap().0;
+        let person = parse(&sample("feedback-click.json")).unwrap();
+        assert!(measure(&person).starts_with("clicked#"), "{person:?}");
+        let mut scanner = person.clone();
+        scanner.user_agent = Some("Mimecast URL Protect".into());
+        assert!(measure(&scanner).starts_with("machine_clicked#"));
+        let mut at_delivery = person.clone();
+        at_delivery.at = at_delivery.sent_at.unwrap() + jiff::SignedDuration::from_secs(3);
+        assert!(measure(&at_delivery).starts_with("machine_clicked#"));
     }
 
     #[test]

@@ -35,7 +35,12 @@ pub mod field {
     pub const OPENED: &str = "opened";
     /// Opens by a privacy proxy or link scanner (unique per message).
     pub const MACHINE_OPENED: &str = "machine_opened";
+    /// Unique per message, machine clicks left out.
     pub const CLICKED: &str = "clicked";
+    /// Clicks by a link scanner (its user agent, or within seconds of the
+    /// send), unique per message: an A/B test by clicks must not be won by
+    /// a company's mail filter.
+    pub const MACHINE_CLICKED: &str = "machine_clicked";
     pub const BOUNCED: &str = "bounced";
     /// Messages not sent because the address is suppressed (read at send).
     pub const SUPPRESSED: &str = "suppressed";
@@ -70,12 +75,13 @@ pub mod field {
     /// The measures of one message. Each is counted on its step's row
     /// alone (one counter item a fact, not two); a journey's total is the
     /// sum of its steps' (see [`super::Counts::with_message_totals`]).
-    pub const PER_MESSAGE: [&str; 11] = [
+    pub const PER_MESSAGE: [&str; 12] = [
         SENT,
         DELIVERED,
         OPENED,
         MACHINE_OPENED,
         CLICKED,
+        MACHINE_CLICKED,
         BOUNCED,
         COMPLAINED,
         UNSUBSCRIBED,
@@ -204,10 +210,11 @@ pub fn day(at: jiff::Timestamp, zone: &jiff::tz::TimeZone) -> Date {
     at.to_zoned(zone.clone()).date()
 }
 
-/// Whether an open looks like a machine's rather than a person's: a known
-/// privacy proxy or link scanner by user agent, or an open within seconds of
-/// the send (scanners fetch at delivery). Apple Mail Privacy Protection
-/// fetches through a proxy whose user agent is a bare `Mozilla/5.0`.
+/// Whether an open (or a click) looks like a machine's rather than a
+/// person's: a known privacy proxy or link scanner by user agent, or within
+/// seconds of the send (scanners fetch and follow links at delivery). Apple
+/// Mail Privacy Protection fetches through a proxy whose user agent is a
+/// bare `Mozilla/5.0`; a person's browser never sends that alone.
 pub fn machine_open(
     user_agent: Option<&str>,
     sent_at: Option<jiff::Timestamp>,

@@ -81,6 +81,7 @@ fn email(f: &Fields) -> Map<String, Value> {
         field::OPENED,
         field::MACHINE_OPENED,
         field::CLICKED,
+        field::MACHINE_CLICKED,
         field::BOUNCED,
         field::COMPLAINED,
         field::UNSUBSCRIBED,
