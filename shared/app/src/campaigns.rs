@@ -522,47 +522,49 @@ where
     let to = r.state.started_at.unwrap_or(r.state.scheduled_at)
         + jiff::SignedDuration::from_hours(24 * 60);
     let counts = counts_between(store, shop, from, to).await?;
-    let (total, variants) = campaign_totals(&counts, &campaign::journey(id));
-    Ok(Some(status_json(id, &r, &total, &variants)))
+    let totals = campaign_totals(&counts, &campaign::journey(id));
+    Ok(Some(status_json(id, &r, &totals)))
 }
 
-/// The campaign's counters summed: its totals, and each variant's.
-fn campaign_totals(
-    counts: &waymark_core::analytics::Counts,
-    journey: &str,
-) -> (Fields, std::collections::BTreeMap<String, Fields>) {
-    let mut total = Fields::new();
-    let mut variants = std::collections::BTreeMap::<String, Fields>::new();
+type ByName = std::collections::BTreeMap<String, Fields>;
+
+/// A campaign's counters summed.
+#[derive(Default)]
+struct Totals {
+    total: Fields,
+    /// Each variant's email measures, from its step's row (the winner's
+    /// include the rest's).
+    emails: ByName,
+    /// Each variant's test recipients, conversions and orders, from its
+    /// branch's row (the test alone).
+    branches: ByName,
+}
+
+fn campaign_totals(counts: &waymark_core::analytics::Counts, journey: &str) -> Totals {
+    let mut t = Totals::default();
     let counts = counts.with_message_totals();
     for (k, f) in &counts.0 {
         if k.journey != journey {
             continue;
         }
-        // A variant's email measures are on its step's row (the winner's
-        // include the rest's); its test recipients, conversions and orders
-        // on its branch's (`variant=<name>`), which has the test alone.
         let into = if k.step.is_empty() {
-            &mut total
-        } else if let Some(branch) = k.step.strip_prefix("variant=") {
-            variants.entry(format!("={branch}")).or_default()
+            &mut t.total
+        } else if let Some(variant) = campaign::branch_variant(&k.step) {
+            t.branches.entry(variant.to_string()).or_default()
         } else if k.step.contains('=') {
             continue;
         } else {
-            variants.entry(k.step.clone()).or_default()
+            t.emails.entry(k.step.clone()).or_default()
         };
         for (name, n) in f {
             *into.entry(name.clone()).or_default() += n;
         }
     }
-    (total, variants)
+    t
 }
 
-fn status_json(
-    id: &str,
-    r: &CampaignRecord,
-    total: &Fields,
-    variants: &std::collections::BTreeMap<String, Fields>,
-) -> serde_json::Value {
+fn status_json(id: &str, r: &CampaignRecord, totals: &Totals) -> serde_json::Value {
+    let total = &totals.total;
     let skipped: serde_json::Map<String, serde_json::Value> = total
         .iter()
         .filter_map(|(k, v)| Some((k.strip_prefix(field::EXITED_BY)?.to_string(), (*v).into())))
@@ -599,8 +601,8 @@ fn status_json(
             "decide_at": r.state.decide_at,
             "winner": r.state.winner,
             "variants": ab.variants.iter().map(|v| {
-                let m = variants.get(&v.name).cloned().unwrap_or_default();
-                let b = variants.get(&format!("={}", v.name)).cloned().unwrap_or_default();
+                let m = totals.emails.get(&v.name).cloned().unwrap_or_default();
+                let b = totals.branches.get(&v.name).cloned().unwrap_or_default();
                 serde_json::json!({
                     "variant": v.name,
                     "sent": get(&m, field::SENT),

@@ -516,6 +516,17 @@ pub const RUN_KEPT: SignedDuration = SignedDuration::from_hours(24 * 90);
 /// The step name of a campaign's email without an A/B test.
 pub const STEP: &str = "email";
 
+/// The branch a test recipient of `variant` is on, as the results key it
+/// (`variant=<name>`).
+pub fn branch(variant: &str) -> String {
+    format!("variant={variant}")
+}
+
+/// The variant a results key's branch names, if it is one.
+pub fn branch_variant(step: &str) -> Option<&str> {
+    step.strip_prefix("variant=")
+}
+
 /// Which part of the audience a contact is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Group {

@@ -50,26 +50,17 @@ impl Feedback {
     pub fn counts(&self, zone: &jiff::tz::TimeZone) -> Option<(String, crate::analytics::Counts)> {
         use crate::analytics::{Counts, Key, day, field, machine_open};
         let journey = self.journey.as_deref()?;
+        let machine = || machine_open(self.user_agent.as_deref(), self.sent_at, self.at);
         let measure = match &self.kind {
             Kind::Delivery { .. } => field::DELIVERED,
             Kind::Bounce {
                 permanent: true, ..
             } => field::BOUNCED,
             Kind::Complaint { .. } => field::COMPLAINED,
-            Kind::Open { .. } => {
-                if machine_open(self.user_agent.as_deref(), self.sent_at, self.at) {
-                    field::MACHINE_OPENED
-                } else {
-                    field::OPENED
-                }
-            }
-            Kind::Click { .. } => {
-                if machine_open(self.user_agent.as_deref(), self.sent_at, self.at) {
-                    field::MACHINE_CLICKED
-                } else {
-                    field::CLICKED
-                }
-            }
+            Kind::Open { .. } if machine() => field::MACHINE_OPENED,
+            Kind::Open { .. } => field::OPENED,
+            Kind::Click { .. } if machine() => field::MACHINE_CLICKED,
+            Kind::Click { .. } => field::CLICKED,
             _ => return None,
         };
         let key = Key::new(day(self.at, zone), journey, self.version.unwrap_or(0), "");

@@ -119,7 +119,7 @@ fn decision_run(name: &str, send: &Send, at: Timestamp, due: Timestamp, rest: bo
             .variant
             .iter()
             .filter(|_| !rest)
-            .map(|v| format!("variant={v}"))
+            .map(|v| crate::campaign::branch(v))
             .collect(),
         ..Run::new(name.to_string(), 1, "contact".into(), 0, trigger, at)
     }

@@ -1412,34 +1412,57 @@ fn attribution_windows_stay_within_the_time_ended_runs_are_kept() {
     assert!(errors[0].message.contains("click_window"), "{errors:?}");
 }
 
+/// The repository's templates and segments, for campaign tests.
+fn campaign_catalog() -> Catalog {
+    let files = repo_files_and(&["templates/", "segments/"], &[]);
+    Catalog::from_files(&files).unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+/// `campaigns/<id>.yaml` with `text`, checked against `catalog`.
+fn campaign_def(catalog: &Catalog, id: &str, text: &str) -> crate::campaign::Campaign {
+    crate::campaign::parse(
+        &ContentFile {
+            path: format!("campaigns/{id}.yaml"),
+            text: text.into(),
+        },
+        catalog,
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+/// `def`'s send of schedule `run` to the world's contact, recorded at `at`.
+fn campaign_send(
+    w: &World,
+    def: &crate::campaign::Campaign,
+    run: i64,
+    variant: Option<&str>,
+    at: Timestamp,
+) -> Event {
+    let kind = EventKind::CampaignSend(crate::campaign::Send {
+        campaign: def.id.clone(),
+        contact: w.contact.id.clone(),
+        variant: variant.map(Into::into),
+        started_at: at,
+        run: Some(run),
+        def: Some(Box::new(def.clone())),
+    });
+    event(&format!("send-{run}-{}", at.as_second()), at, kind)
+}
+
 /// A recipient skipped by a schedule that was then cancelled is decided
 /// again by the next schedule (consent given in between) and enters its
 /// results again; one whose email was queued is never queued twice, and a
 /// schedule's send delivered again does nothing.
 #[test]
 fn a_campaign_scheduled_again_decides_anew_whom_it_skipped_but_never_queues_twice() {
-    let files = repo_files_and(&["templates/", "segments/"], &[]);
-    let catalog = Catalog::from_files(&files).unwrap_or_else(|e| panic!("{e:?}"));
-    let def = crate::campaign::parse(
-        &ContentFile {
-            path: "campaigns/news.yaml".into(),
-            text: "id: news\naudience:\n  segments: [engaged]\ntemplate: nurture_bestsellers\nsubject: News\nsend_at: 2026-11-23T10:00:00Z\n".into(),
-        },
+    let catalog = campaign_catalog();
+    let def = campaign_def(
         &catalog,
-    )
-    .unwrap_or_else(|e| panic!("{e:?}"));
+        "news",
+        "id: news\naudience:\n  segments: [engaged]\ntemplate: nurture_bestsellers\nsubject: News\nsend_at: 2026-11-23T10:00:00Z\n",
+    );
     let mut w = world(catalog.clone());
-    let send = |w: &World, schedule: i64, at: Timestamp| {
-        let kind = EventKind::CampaignSend(crate::campaign::Send {
-            campaign: "news".into(),
-            contact: w.contact.id.clone(),
-            variant: None,
-            started_at: at,
-            run: Some(schedule),
-            def: Some(Box::new(def.clone())),
-        });
-        event(&format!("send-{schedule}-{}", at.as_second()), at, kind)
-    };
+    let send = |w: &World, schedule: i64, at: Timestamp| campaign_send(w, &def, schedule, None, at);
     let news = crate::campaign::journey("news");
     let decisions = |w: &World| -> Vec<(RunStatus, Option<String>)> {
         w.runs
@@ -1506,28 +1529,14 @@ fn a_campaign_scheduled_again_decides_anew_whom_it_skipped_but_never_queues_twic
 /// the reason; one who does is mailed.
 #[test]
 fn a_campaign_mails_only_the_members_who_meet_its_audience_condition() {
-    let files = repo_files_and(&["templates/", "segments/"], &[]);
-    let catalog = Catalog::from_files(&files).unwrap_or_else(|e| panic!("{e:?}"));
-    let def = crate::campaign::parse(
-        &ContentFile {
-            path: "campaigns/buyers.yaml".into(),
-            text: "id: buyers\naudience:\n  segments: [engaged]\n  when:\n    - orders_at_least: 1\ntemplate: nurture_bestsellers\nsubject: News\nsend_at: 2026-11-23T10:00:00Z\n".into(),
-        },
+    let catalog = campaign_catalog();
+    let def = campaign_def(
         &catalog,
-    )
-    .unwrap_or_else(|e| panic!("{e:?}"));
+        "buyers",
+        "id: buyers\naudience:\n  segments: [engaged]\n  when:\n    - orders_at_least: 1\ntemplate: nurture_bestsellers\nsubject: News\nsend_at: 2026-11-23T10:00:00Z\n",
+    );
     assert_eq!(def.when.conditions().len(), 1);
-    let send = |w: &World, at: Timestamp| {
-        let kind = EventKind::CampaignSend(crate::campaign::Send {
-            campaign: "buyers".into(),
-            contact: w.contact.id.clone(),
-            variant: None,
-            started_at: at,
-            run: Some(1),
-            def: Some(Box::new(def.clone())),
-        });
-        event(&format!("send-{}", at.as_second()), at, kind)
-    };
+    let send = |w: &World, at: Timestamp| campaign_send(w, &def, 1, None, at);
     let decided = |w: &World| -> Vec<(RunStatus, Option<String>)> {
         w.runs
             .iter()
@@ -1809,17 +1818,15 @@ fn a_campaign_recipient_converts_once_on_their_first_attributed_order() {
 /// branches compare equal random shares; a test recipient is on theirs.
 #[test]
 fn only_the_test_share_of_a_campaign_is_on_an_ab_branch() {
-    let files = repo_files_and(&["templates/", "segments/"], &[]);
-    let catalog = Catalog::from_files(&files).unwrap_or_else(|e| panic!("{e:?}"));
+    let catalog = campaign_catalog();
     let def = |share: &str| {
-        crate::campaign::parse(
-            &ContentFile {
-                path: "campaigns/ab.yaml".into(),
-                text: format!("id: ab\naudience:\n  segments: [engaged]\ntemplate: nurture_bestsellers\nsend_at: 2026-11-23T10:00:00Z\nab_test:\n  variants:\n    - {{name: a, subject: A}}\n    - {{name: b, subject: B}}\n  test_share: {share}\n  wait: 4h\n"),
-            },
+        campaign_def(
             &catalog,
+            "ab",
+            &format!(
+                "id: ab\naudience:\n  segments: [engaged]\ntemplate: nurture_bestsellers\nsend_at: 2026-11-23T10:00:00Z\nab_test:\n  variants:\n    - {{name: a, subject: A}}\n    - {{name: b, subject: B}}\n  test_share: {share}\n  wait: 4h\n"
+            ),
         )
-        .unwrap_or_else(|e| panic!("{e:?}"))
     };
     for (share, group) in [
         ("100%", crate::campaign::Group::Test(0)),
@@ -1837,15 +1844,7 @@ fn only_the_test_share_of_a_campaign_is_on_an_ab_branch() {
             matches!(group, crate::campaign::Group::Test(_)),
             "{share}"
         );
-        let send = EventKind::CampaignSend(crate::campaign::Send {
-            campaign: "ab".into(),
-            contact: w.contact.id.clone(),
-            variant: Some("b".into()),
-            started_at: mins(1),
-            run: Some(1),
-            def: Some(Box::new(c)),
-        });
-        w.event(&event("send", mins(1), send));
+        w.event(&campaign_send(&w, &c, 1, Some("b"), mins(1)));
         let run = w.runs.iter().find(|r| r.journey == "campaign-ab").unwrap();
         assert_eq!(run.sent, ["b"], "{share}");
         let want: Vec<String> = if is_test {
