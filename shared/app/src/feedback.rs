@@ -81,6 +81,7 @@ impl<S: Inbox + Suppressions + Counters> FeedbackService<S> {
                         message: f.message.clone(),
                         journey: f.journey.clone(),
                         link: link.clone(),
+                        machine: f.machine(),
                     };
                     let kind = if link.is_some() {
                         EventKind::EmailClicked(e)

@@ -26,8 +26,9 @@ pub struct ReportArgs {
     /// Only this journey (or campaign).
     #[arg(long)]
     journey: Option<String>,
-    /// Breakdown: `version` (default), `day` (adds each journey's days) or
-    /// `step` (steps are always listed).
+    /// Breakdown: `version` (default: a row per journey version), `step`
+    /// (each version's steps under it) or `day` (each version's days under
+    /// it). JSON and CSV always list the steps; `day` adds the days to JSON.
     #[arg(long, value_enum, default_value = "version")]
     by: ByArg,
     #[arg(long, value_enum, default_value = "table")]
@@ -118,7 +119,7 @@ pub async fn report(args: ReportArgs) -> Result<ExitCode> {
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&out)?),
         Format::Csv => print!("{}", csv(&out)),
-        Format::Table => print!("{}", table(&out)),
+        Format::Table => print!("{}", table(&out, args.by)),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -179,7 +180,9 @@ fn csv(report: &Value) -> String {
     out
 }
 
-fn table(report: &Value) -> String {
+/// The table: a row per journey version, and under each its steps
+/// (`--by step`) or days (`--by day`), indented.
+fn table(report: &Value, by: ByArg) -> String {
     let mut rows: Vec<Vec<String>> = vec![
         ["journey", "v"]
             .into_iter()
@@ -196,6 +199,20 @@ fn table(report: &Value) -> String {
         row.extend(COLUMNS.iter().map(|c| cell(j, c)));
         row.push(revenue(&j["revenue"]));
         rows.push(row);
+        let (under, label) = match by {
+            ByArg::Step => ("steps", "step"),
+            ByArg::Day => ("days", "day"),
+            ByArg::Version => continue,
+        };
+        for sub in j[under].as_array().into_iter().flatten() {
+            let mut row = vec![
+                format!("  {}", sub[label].as_str().unwrap_or("")),
+                String::new(),
+            ];
+            row.extend(COLUMNS.iter().map(|c| cell(sub, c)));
+            row.push(revenue(&sub["revenue"]));
+            rows.push(row);
+        }
     }
     let widths: Vec<usize> = (0..rows[0].len())
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
@@ -233,4 +250,49 @@ fn table(report: &Value) -> String {
         s["complaint_status"].as_str().unwrap_or(""),
     ));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use waymark_core::analytics::{Counts, Key, field};
+
+    fn counts() -> Counts {
+        let mut c = Counts::default();
+        for (d, n) in [(1, 3), (2, 4)] {
+            let day = jiff::civil::date(2026, 11, d);
+            c.add(&Key::new(day, "welcome", 2, ""), field::ENTERED, n);
+            c.add(&Key::new(day, "welcome", 2, "w1"), field::SENT, n);
+            c.add(&Key::new(day, "welcome", 2, "w2"), field::SENT, 1);
+        }
+        c
+    }
+
+    /// The table's first column, row by row (header and store line left out).
+    fn first_column(t: &str) -> Vec<String> {
+        t.lines()
+            .skip(2)
+            .take_while(|l| !l.is_empty())
+            .map(|l| l.split("  ").next().unwrap_or("").to_string())
+            .collect()
+    }
+
+    #[test]
+    fn the_table_lists_steps_or_days_under_each_journey_as_asked() {
+        let by_version = table(&report::build(&counts(), None, By::Version), ByArg::Version);
+        assert_eq!(first_column(&by_version), ["welcome"]);
+        let by_step = table(&report::build(&counts(), None, By::Step), ByArg::Step);
+        assert_eq!(first_column(&by_step), ["welcome", "", ""]);
+        assert!(by_step.contains("  w1"), "{by_step}");
+        assert!(by_step.contains("  w2"), "{by_step}");
+        let by_day = table(&report::build(&counts(), None, By::Day), ByArg::Day);
+        assert!(by_day.contains("  2026-11-01"), "{by_day}");
+        assert!(by_day.contains("  2026-11-02"), "{by_day}");
+        // Each step row carries its own sends: w1 sent 7 over the two days.
+        let w1 = by_step
+            .lines()
+            .find(|l| l.trim_start().starts_with("w1"))
+            .unwrap();
+        assert!(w1.split_whitespace().any(|c| c == "7"), "{w1}");
+    }
 }

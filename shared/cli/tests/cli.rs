@@ -260,3 +260,85 @@ async fn segments_count_and_export_read_the_membership_items() {
     assert!(all.contains("ana@example.com,cust-7\n"), "{all}");
     assert!(all.contains("'=bo@example.com,cust-8\n"), "{all}");
 }
+
+/// `campaigns schedule`, `status` and `cancel` through `AWS_ENDPOINT_URL`:
+/// a cancelled campaign may be scheduled again, a done one may not, and the
+/// refusal says what to do instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn campaigns_schedule_status_and_cancel_and_a_done_campaign_needs_a_new_id() {
+    use waymark_app::ports::{CampaignPhase, CampaignStore};
+    let moto = waymark_local::moto::Moto::start().unwrap();
+    let sdk = moto.sdk().await;
+    let template =
+        waymark_local::template::Template::load(&waymark_local::template::Template::default_path())
+            .unwrap();
+    let mut names = waymark_local::resources::Names::default();
+    names.tables.insert("Table".into(), "cli-campaigns".into());
+    names
+        .parameters
+        .insert("SenderEmail".into(), "store@example.com".into());
+    waymark_local::resources::create(&sdk, &template, &names)
+        .await
+        .unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_waymark"))
+            .args(args)
+            .current_dir(root())
+            .env("AWS_ENDPOINT_URL", &moto.endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("TABLE_NAME", "cli-campaigns")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let id = "weekly_newsletter";
+    let (ok, out, err) = run(&["campaigns", "status", id]);
+    assert!(
+        !ok && err.contains("no campaign `weekly_newsletter`"),
+        "{out}{err}"
+    );
+    let (ok, out, err) = run(&["campaigns", "schedule", id]);
+    assert!(
+        ok && out.starts_with("scheduled `weekly_newsletter`"),
+        "{out}{err}"
+    );
+    let (ok, out, _) = run(&["campaigns", "status", id]);
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(ok);
+    assert_eq!(status["phase"], "scheduled", "{status}");
+    let (ok, out, err) = run(&["campaigns", "cancel", id]);
+    assert!(ok && out.contains("cancelled"), "{out}{err}");
+    let (ok, _, err) = run(&["campaigns", "cancel", id]);
+    assert!(!ok && err.contains("nothing to cancel"), "{err}");
+    // Cancelled: it may go again.
+    let (ok, _, err) = run(&["campaigns", "schedule", id]);
+    assert!(ok, "{err}");
+    // Once its fan-out is done, the same id is refused, and told why.
+    let store =
+        waymark_aws::store::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), "cli-campaigns");
+    let shop = waymark_core::ids::ShopDomain::parse("demo.myshopify.com").unwrap();
+    let record = store.campaign(&shop, id).await.unwrap().unwrap();
+    let mut state = record.state.clone();
+    state.phase = CampaignPhase::Done;
+    assert!(
+        store
+            .save_campaign(&shop, id, &state, record.version, None)
+            .await
+            .unwrap()
+    );
+    let (ok, _, err) = run(&["campaigns", "schedule", id]);
+    assert!(!ok, "a done campaign was scheduled again");
+    assert!(
+        err.contains("was sent already: a new send needs a new id")
+            && err.contains("weekly_newsletter_2"),
+        "{err}"
+    );
+    let (ok, _, err) = run(&["campaigns", "cancel", id]);
+    assert!(!ok && err.contains("nothing to cancel"), "{err}");
+}

@@ -314,6 +314,11 @@ pub struct Engagement {
     pub journey: Option<String>,
     /// The link clicked.
     pub link: Option<String>,
+    /// A machine's open or click (a privacy proxy's fetch, a link
+    /// scanner's visit: `analytics::machine_open`), not a person's: it
+    /// earns no order and does not satisfy a journey's `clicked`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub machine: bool,
 }
 
 /// The consent source of a confirmed (double opt-in) subscription.

@@ -48,9 +48,9 @@ impl Feedback {
     /// message and measure (an open or click is counted once per message; a
     /// machine's apart): `None` if it counts nothing.
     pub fn counts(&self, zone: &jiff::tz::TimeZone) -> Option<(String, crate::analytics::Counts)> {
-        use crate::analytics::{Counts, Key, day, field, machine_open};
+        use crate::analytics::{Counts, Key, day, field};
         let journey = self.journey.as_deref()?;
-        let machine = || machine_open(self.user_agent.as_deref(), self.sent_at, self.at);
+        let machine = || self.machine();
         let measure = match &self.kind {
             Kind::Delivery { .. } => field::DELIVERED,
             Kind::Bounce {
@@ -67,6 +67,14 @@ impl Feedback {
         let mut counts = Counts::default();
         counts.add_message(&key, self.step.as_deref(), measure, 1);
         Some((format!("{measure}#{}", self.ses_message_id), counts))
+    }
+}
+
+impl Feedback {
+    /// Whether this open or click looks like a machine's (its user agent,
+    /// or within seconds of the send).
+    pub fn machine(&self) -> bool {
+        crate::analytics::machine_open(self.user_agent.as_deref(), self.sent_at, self.at)
     }
 }
 

@@ -475,6 +475,29 @@ async fn an_ab_test_sends_the_winner_by_clicks_to_the_rest() {
         });
         stack.ses_event(click).await.unwrap();
     }
+    // A company's link scanner follows every link of each A email: counted
+    // apart, it does not make A the winner.
+    for m in sent.iter().filter(|m| m.subject == "Subject A") {
+        let header = m.header("X-Waymark-Message").unwrap();
+        let message = header.split(';').next().unwrap().trim();
+        let scan = json!({
+            "version": "0", "id": format!("s-{message}"), "detail-type": "Email Clicked",
+            "source": "aws.ses", "time": "2026-12-20T10:30:00Z",
+            "detail": {
+                "eventType": "Click",
+                "mail": {"timestamp": "2026-12-20T10:00:01Z", "messageId": format!("ses-{message}"),
+                         "destination": m.to.clone(),
+                         "tags": {"waymark_shop": ["demo_myshopify_com"],
+                                  "waymark_message": [message],
+                                  "waymark_journey": ["campaign-ab_edit"],
+                                  "waymark_version": ["1"],
+                                  "waymark_step": ["plain"]}},
+                "click": {"timestamp": "2026-12-20T10:30:00Z", "link": "https://demo-store.example/",
+                          "userAgent": "Barracuda Sentinel (EE)"}
+            }
+        });
+        stack.ses_event(scan).await.unwrap();
+    }
     stack.tick("2026-12-20T13:59:00Z").await.unwrap();
     assert_eq!(
         to_of(&stack, "Subject A").await.len() + to_of(&stack, "Subject B").await.len(),
@@ -516,4 +539,60 @@ async fn an_ab_test_sends_the_winner_by_clicks_to_the_rest() {
         who.len() - tested_a.len(),
         "{status:#}"
     );
+    assert_eq!(variant("plain")["clicked"], 0, "the scanner's: {status:#}");
+    assert_eq!(variant("bold")["clicked"], tested_b.len(), "{status:#}");
+
+    // A B recipient who clicked orders the next day: the order is the
+    // campaign's (its branch converts), once, in the results' counters.
+    let buyer = &tested_b[0];
+    let (id, _) = who.iter().find(|(_, e)| e == buyer).unwrap();
+    let mut order: Value = serde_json::from_str(&order_for(6_500_000_000_001, *id, buyer)).unwrap();
+    for at in ["created_at", "processed_at", "updated_at"] {
+        order[at] = json!("2026-12-21T09:00:00Z");
+    }
+    let order = order.to_string();
+    for _ in 0..2 {
+        stack
+            .webhook_at("orders/create", "wh-ab-o1", &order, "2026-12-21T09:00:00Z")
+            .await
+            .unwrap();
+    }
+    let status = waymark_app::campaigns::status(&store, &shop(), "ab_edit")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status["orders"], 1, "{status:#}");
+    assert_eq!(status["converted"], 1, "{status:#}");
+    assert_eq!(variant_of(&status, "bold")["converted"], 1, "{status:#}");
+    assert_eq!(variant_of(&status, "plain")["converted"], 0, "{status:#}");
+    use waymark_app::ports::Counters;
+    let counts = store
+        .read_counts(
+            &shop(),
+            "2026-12-20".parse().unwrap(),
+            "2026-12-21".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+    let report = waymark_core::analytics::report::build(
+        &counts,
+        Some("campaign-ab_edit"),
+        waymark_core::analytics::report::By::Version,
+    );
+    let row = &report["journeys"][0];
+    assert_eq!(row["orders"], 1, "{report:#}");
+    assert_eq!(row["revenue"]["EUR"], "66.00", "{report:#}");
+    assert_eq!(row["clicked"], tested_b.len(), "{report:#}");
+    assert_eq!(row["machine_clicked"], tested_a.len(), "{report:#}");
+    assert_eq!(report["store"]["attributed_orders"], 1, "{report:#}");
+}
+
+fn variant_of(status: &Value, name: &str) -> Value {
+    status["ab_test"]["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["variant"] == name)
+        .cloned()
+        .unwrap()
 }

@@ -1,8 +1,10 @@
 //! Which email earned an order: the last email the contact clicked within
 //! the click window, else the last one opened within the open window (both
 //! 5 days unless `journeys/_defaults.yaml` says `attribution:`). One order
-//! goes to one email, so revenue is never counted for two journeys; what a
-//! refund or cancellation takes back comes off the same email's journey.
+//! goes to one email, so revenue is never counted for two journeys. A
+//! machine's open or click (a privacy proxy, a link scanner) earns nothing:
+//! only a person's counts. What a refund or cancellation takes back comes
+//! off the same email's journey.
 
 use crate::journey::Run;
 use jiff::{SignedDuration, Timestamp};
@@ -56,7 +58,7 @@ pub fn touch(runs: &[Run], at: Timestamp, windows: &Windows) -> Option<Touch> {
     let latest = |want_click: bool, window: SignedDuration| {
         runs.iter()
             .flat_map(|r| r.clicks.iter().map(move |c| (r, c)))
-            .filter(|(_, c)| c.open != want_click)
+            .filter(|(_, c)| c.open != want_click && !c.machine)
             .filter(|(_, c)| c.at <= at && at.duration_since(c.at) <= window)
             .max_by_key(|(_, c)| c.at)
             .map(|(r, c)| Touch {
@@ -105,7 +107,26 @@ mod tests {
             link: (!open).then(|| "https://demo-store.example/".into()),
             at: at.parse().unwrap(),
             open,
+            machine: false,
         }
+    }
+
+    #[test]
+    fn a_machine_open_or_click_earns_nothing() {
+        let mut scanned = click("w1", "2026-11-22T10:00:00Z", false);
+        scanned.machine = true;
+        let mut proxied = click("b1", "2026-11-22T11:00:00Z", true);
+        proxied.machine = true;
+        let person = click("b2", "2026-11-21T10:00:00Z", true);
+        let at = "2026-11-23T10:00:00Z".parse().unwrap();
+        let runs = vec![
+            run("welcome", vec![scanned.clone()]),
+            run("browse", vec![proxied.clone(), person]),
+        ];
+        let t = touch(&runs, at, &Windows::default()).unwrap();
+        assert_eq!((t.step.as_str(), t.clicked), ("b2", false));
+        let runs = vec![run("welcome", vec![scanned, proxied])];
+        assert_eq!(touch(&runs, at, &Windows::default()), None);
     }
 
     #[test]

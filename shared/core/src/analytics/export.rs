@@ -175,6 +175,7 @@ mod tests {
             message: Some("m-1".into()),
             journey: Some("welcome_series".into()),
             link: Some("https://shop.example/p/1?utm_source=x&e=ana@example.com#top".into()),
+            machine: false,
         })))
         .unwrap();
         assert_eq!(row.url.as_deref(), Some("https://shop.example/p/1"));

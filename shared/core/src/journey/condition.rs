@@ -400,6 +400,7 @@ impl Condition {
             Self::Clicked(rule) => s.run.is_some_and(|r| {
                 r.clicks.iter().any(|c| {
                     !c.open
+                        && !c.machine
                         && c.step == rule.step
                         && rule
                             .link

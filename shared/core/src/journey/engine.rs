@@ -170,8 +170,14 @@ fn note_engagement(
             .map(|(_, step)| step.to_string());
         if let Some(step) = step {
             // One open per message is enough (proxies and re-reads repeat
-            // them); clicks are kept one by one.
-            if open && run.clicks.iter().any(|c| c.open && c.step == step) {
+            // them), unless a person's follows a machine's; clicks are kept
+            // one by one.
+            if open
+                && run
+                    .clicks
+                    .iter()
+                    .any(|c| c.open && c.step == step && (click.machine || !c.machine))
+            {
                 return;
             }
             run.clicks.push(super::run::Click {
@@ -179,6 +185,7 @@ fn note_engagement(
                 link: click.link.clone(),
                 at,
                 open,
+                machine: click.machine,
             });
             let excess = run.clicks.len().saturating_sub(super::run::CLICKS_KEPT);
             run.clicks.drain(..excess);

@@ -82,6 +82,10 @@ pub struct Click {
     /// An open, not a click.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub open: bool,
+    /// A machine's (privacy proxy, link scanner): kept for `opened`, left
+    /// out of attribution and of `clicked`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub machine: bool,
 }
 
 impl Run {

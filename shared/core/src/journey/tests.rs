@@ -986,7 +986,7 @@ fn clicked_reads_which_link_of_which_step_was_clicked() {
     // (Transactional, so the frequency cap does not skip the second.)
     let j = "id: ebook\nversion: 1\nname: E\ntrigger:\n  event: customer_upserted\nsteps:\n  - id: offer\n    email: abandoned_checkout_1\n    transactional: true\n  - id: other\n    email: abandoned_checkout_1\n    transactional: true\n  - id: window\n    wait: 3d\n  - id: did_they\n    if: [{ clicked: { step: offer, link: ebook } }]\n    then: thanks\n    else: end\n  - id: thanks\n    email: abandoned_checkout_1\n";
     let catalog = catalog_with(&[("e.yaml", j)]);
-    let click = |w: &mut World, step: usize, link: &str, at: Timestamp| {
+    let click_by = |w: &mut World, step: usize, link: &str, at: Timestamp, machine: bool| {
         let message =
             crate::outbox::OutboxMessage::steps_of_run(&w.contact.shop, &w.contact.id, &w.runs[0])
                 [step]
@@ -1000,9 +1000,20 @@ fn clicked_reads_which_link_of_which_step_was_clicked() {
                 message: Some(message),
                 journey: Some("ebook".into()),
                 link: Some(link.into()),
+                machine,
             }),
         ));
     };
+    let click =
+        |w: &mut World, step: usize, link: &str, at: Timestamp| click_by(w, step, link, at, false);
+    // A link scanner's visit to the right link is not a click.
+    let mut w = world(catalog.clone());
+    w.event(&customer(t0(), true));
+    click_by(&mut w, 0, "https://shop.example/ebook", mins(10), true);
+    assert!(w.runs[0].clicks[0].machine);
+    w.tick(mins(4 * 24 * 60));
+    assert_eq!(steps_sent(&w), vec!["offer", "other"]);
+
     // The e-book link in the other email does not count; in the offer it does.
     let mut w = world(catalog.clone());
     w.event(&customer(t0(), true));
@@ -1037,10 +1048,14 @@ fn clicked_reads_which_link_of_which_step_was_clicked() {
             message: Some(message),
             journey: Some("opens".into()),
             link: None,
+            machine: true,
         }),
     ));
-    assert!(w.runs[0].clicks[0].open);
-    // A second open of the same message is not kept (clicks would be pushed out).
+    // A privacy proxy's open counts for `opened` (an Apple Mail reader
+    // would otherwise never have opened anything).
+    assert!(w.runs[0].clicks[0].open && w.runs[0].clicks[0].machine);
+    // A person's open after the proxy's is kept (it can earn an order); a
+    // further open of the same message is not (clicks would be pushed out).
     let again =
         crate::outbox::OutboxMessage::steps_of_run(&w.contact.shop, &w.contact.id, &w.runs[0])[1]
             .0
@@ -1050,12 +1065,26 @@ fn clicked_reads_which_link_of_which_step_was_clicked() {
         mins(6),
         EventKind::EmailOpened(crate::event::Engagement {
             email: email(),
+            message: Some(again.clone()),
+            journey: Some("opens".into()),
+            link: None,
+            machine: false,
+        }),
+    ));
+    assert_eq!(w.runs[0].clicks.len(), 2);
+    assert!(!w.runs[0].clicks[1].machine);
+    w.event(&event(
+        "open-3",
+        mins(7),
+        EventKind::EmailOpened(crate::event::Engagement {
+            email: email(),
             message: Some(again),
             journey: Some("opens".into()),
             link: None,
+            machine: false,
         }),
     ));
-    assert_eq!(w.runs[0].clicks.len(), 1);
+    assert_eq!(w.runs[0].clicks.len(), 2);
     w.tick(mins(4 * 24 * 60));
     assert_eq!(steps_sent(&w), vec!["offer", "other", "thanks"]);
 }
@@ -1758,6 +1787,7 @@ fn a_campaign_recipient_converts_once_on_their_first_attributed_order() {
         link: Some("https://demo-store.example/".into()),
         at: mins(10),
         open: false,
+        machine: false,
     }];
     let runs = vec![run];
     let order_event = |id: u64, cancelled: bool, at: Timestamp| {

@@ -762,6 +762,14 @@ async fn main() {
     })
     .await
     .expect("local stack on moto");
+    // Apart (20 minutes on moto: its transactions are slow to seed).
+    if std::env::args().any(|a| a == "--report") {
+        let (requests, rcu) = report_reads(&stack, &records).await;
+        println!(
+            "a 90-day report over {REPORT_JOURNEYS} journeys ({REPORT_STEPS} steps each, every counter shard written every day): {requests} requests, {rcu:.0} RCU (the goal: at most 2,000)"
+        );
+        return;
+    }
     println!(
         "DynamoDB cost of one event through the real adapters (moto behind a recording proxy):"
     );
@@ -1026,4 +1034,96 @@ async fn sweep_on_moto(stack: &mut Stack) {
         b["items_read"],
         b["lapsed"]
     );
+}
+
+/// The report's worst realistic case (issue 15): journeys, steps each.
+const REPORT_JOURNEYS: usize = 20;
+const REPORT_STEPS: usize = 8;
+
+/// What `waymark report --since 90d` reads over 20 journeys whose every
+/// step counted something every day, in every counter shard: the counters
+/// are written through the real adapter (`count_once`, ten journeys of one
+/// day and shard a call), then read back as the CLI reads them
+/// (`read_counts`, eventually consistent queries, one a day and shard).
+async fn report_reads(stack: &Stack, records: &Records) -> (u32, f64) {
+    use waymark_app::ports::Counters;
+    use waymark_core::analytics::{Counts, Key, STORE, field};
+    let store = stack.store();
+    let shop = waymark_core::ids::ShopDomain::parse("report.myshopify.com").unwrap();
+    let to: jiff::civil::Date = "2026-12-31".parse().unwrap();
+    let from = to.checked_sub(jiff::Span::new().days(89)).unwrap();
+    let at: jiff::Timestamp = "2026-12-31T12:00:00Z".parse().unwrap();
+    let mut day = from;
+    while day <= to {
+        for shard in 0..waymark_aws::keys::COUNTER_SHARDS {
+            // Two calls a day and shard (a transaction holds 100 items):
+            // ten journeys each, the store's row with the second.
+            for half in 0..2 {
+                let mut counts = Counts::default();
+                for j in (half * REPORT_JOURNEYS / 2)..((half + 1) * REPORT_JOURNEYS / 2) {
+                    let journey = format!("journey_{j:02}");
+                    let total = Key::new(day, &journey, 3, "");
+                    for (f, n) in [
+                        (field::ENTERED, 40),
+                        (field::COMPLETED, 30),
+                        ("exited:goal", 6),
+                        ("exited:unsubscribed", 1),
+                        (field::CONVERTED, 6),
+                        (field::ORDERS, 6),
+                        ("revenue:USD", 54_321),
+                    ] {
+                        counts.add(&total, f, n);
+                    }
+                    for step in 0..REPORT_STEPS {
+                        let key = Key::new(day, &journey, 3, &format!("email_{step}"));
+                        for (f, n) in [
+                            (field::SENT, 120),
+                            (field::DELIVERED, 118),
+                            (field::OPENED, 50),
+                            (field::MACHINE_OPENED, 31),
+                            (field::CLICKED, 11),
+                            (field::MACHINE_CLICKED, 2),
+                            (field::BOUNCED, 2),
+                            (field::UNSUBSCRIBED, 1),
+                        ] {
+                            counts.add(&key, f, n);
+                        }
+                    }
+                }
+                if half == 1 {
+                    let key = Key::new(day, STORE, 0, "");
+                    for (f, n) in [
+                        (field::STORE_ORDERS, 9),
+                        ("store_revenue:USD", 81_234),
+                        ("store_orders_in:USD", 9),
+                        (field::REPEAT_ORDERS, 3),
+                        (field::SUBSCRIBED, 12),
+                        (field::UNSUBSCRIBED, 2),
+                        (field::CHECKOUTS, 30),
+                        (field::ABANDONED, 21),
+                        (field::RECOVERED, 4),
+                    ] {
+                        counts.add(&key, f, n);
+                    }
+                }
+                // A once mark that falls in this counter shard.
+                let once = (0..)
+                    .map(|i| format!("{day}-{half}-{i}"))
+                    .find(|o| waymark_aws::keys::counter_shard(o) == shard)
+                    .unwrap();
+                store
+                    .count_once(&shop, &once, at, &counts)
+                    .await
+                    .expect("counters written");
+            }
+        }
+        day = day.tomorrow().unwrap();
+    }
+    records.lock().unwrap().clear();
+    let counts = store.read_counts(&shop, from, to).await.unwrap();
+    assert!(!counts.0.is_empty(), "the counters read back");
+    let taken: Vec<Record> = records.lock().unwrap().drain(..).collect();
+    let by = cost(&taken, &HashMap::new(), &mut Index::default());
+    let (requests, rcu, _) = totals(&by, None);
+    (requests, rcu)
 }
