@@ -408,6 +408,18 @@ pub struct Order {
     /// Discount codes the customer used (a coupon a journey gave is then spent).
     #[serde(default)]
     pub discount_codes: Vec<String>,
+    /// The platform's payment state (`paid`, `pending`, `voided`, …), as
+    /// sent: a cancelled order that was never paid has no refund to follow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub financial_status: Option<String>,
+}
+
+impl Order {
+    /// Never paid (`pending`, or an authorisation `voided`): cancelling it
+    /// brings no refund, so the cancellation itself takes its revenue back.
+    pub fn unpaid(&self) -> bool {
+        matches!(self.financial_status.as_deref(), Some("pending" | "voided"))
+    }
 }
 
 /// A subscription contract as the store reports it.

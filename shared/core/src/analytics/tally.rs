@@ -157,6 +157,13 @@ fn orders(facts: &ProcessedFacts<'_>, contact: &mut Contact, counts: &mut Counts
             if let Some(total) = &o.total {
                 let f = format!("{}{}", field::STORE_ORDERS_IN, total.currency);
                 counts.add(&store, &f, -1);
+                // A paid order's money comes back by the refund the
+                // platform sends with the cancellation (counted there);
+                // an unpaid one's never came in.
+                if o.unpaid() {
+                    let f = format!("{}{}", field::STORE_REVENUE, total.currency);
+                    counts.add(&store, &f, -total.amount_minor);
+                }
             }
             take_back_cancelled(contact, counts, today, o.order_id);
         }

@@ -101,6 +101,7 @@ fn order(at: Timestamp, token: Option<&str>) -> Event {
             country: None,
             province: None,
             discount_codes: vec![],
+            financial_status: Some("paid".into()),
         }),
     )
 }
@@ -1842,6 +1843,61 @@ fn a_campaign_recipient_converts_once_on_their_first_attributed_order() {
         converted(&mut w, &order_event(2, true, mins(150))),
         (-1, -1, 0)
     );
+}
+
+/// Cancelling an order lowers the store's orders; its revenue comes back
+/// by the refund the platform sends with it, unless it was never paid:
+/// then the cancellation takes the revenue back itself.
+#[test]
+fn an_unpaid_cancelled_order_takes_its_revenue_back_a_paid_one_waits_for_its_refund() {
+    use crate::analytics::{Counts, field};
+    let mut w = World::new();
+    w.event(&customer(t0(), true));
+    let store_counts = |w: &mut World, status: &str| -> (i64, i64) {
+        let EventKind::OrderPlaced(mut o) = order(mins(60), None).kind else {
+            unreachable!()
+        };
+        o.financial_status = Some(status.into());
+        o.total = Some(crate::money::Money {
+            amount_minor: 6_600,
+            currency: crate::money::Currency::parse("EUR").unwrap(),
+        });
+        let currency = "EUR";
+        let e = event(
+            &format!("cancel-{status}"),
+            mins(60),
+            EventKind::OrderCancelled(o),
+        );
+        let counts: Counts = crate::analytics::processed(
+            &crate::analytics::ProcessedFacts {
+                at: e.at,
+                event: Some(&e.kind),
+                zone: &jiff::tz::TimeZone::UTC,
+                windows: &Default::default(),
+                runs_before: &[],
+                runs_after: &[],
+                subscribed_before: true,
+                topics_out_before: &Default::default(),
+            },
+            &mut w.contact,
+        );
+        let get = |name: &str| -> i64 {
+            counts
+                .0
+                .iter()
+                .filter(|(k, _)| k.journey == crate::analytics::STORE)
+                .filter_map(|(_, f)| f.get(name))
+                .sum()
+        };
+        (
+            get(field::STORE_ORDERS),
+            get(&format!("{}{currency}", field::STORE_REVENUE)),
+        )
+    };
+    let (orders, revenue) = store_counts(&mut w, "paid");
+    assert_eq!((orders, revenue), (-1, 0));
+    assert_eq!(store_counts(&mut w, "voided"), (-1, -6_600));
+    assert_eq!(store_counts(&mut w, "pending"), (-1, -6_600));
 }
 
 /// The rest of an A/B test get the winner on no branch, so the test's

@@ -27,6 +27,7 @@ pub(super) struct Payload {
     note_attributes: Vec<super::NoteAttribute>,
     #[serde(default)]
     discount_codes: Vec<DiscountCode>,
+    financial_status: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -72,6 +73,10 @@ impl Payload {
                 .take(20)
                 .collect(),
             order_id: self.id,
+            financial_status: self
+                .financial_status
+                .map(|s| s.trim().to_ascii_lowercase())
+                .filter(|s| !s.is_empty() && s.len() <= 32),
             checkout_token: self.checkout_token.filter(|t| !t.is_empty()),
             customer_id: customer.as_ref().and_then(|c| c.id),
             email,

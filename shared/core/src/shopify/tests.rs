@@ -64,6 +64,8 @@ fn orders_and_customers_parse() {
         Some("c1a9e3b2d4f60718293a4b5c6d7e8f90")
     );
     assert!(order.discount_codes.is_empty());
+    assert_eq!(order.financial_status.as_deref(), Some("paid"));
+    assert!(!order.unpaid());
     let mut with_code: serde_json::Value = serde_json::from_str(ORDER).unwrap();
     with_code["discount_codes"] =
         serde_json::json!([{"code": " WELCOME-ABC ", "amount": "6.60", "type": "percentage"}]);

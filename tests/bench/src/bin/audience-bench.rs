@@ -87,6 +87,7 @@ fn order(i: u64, n: u64) -> EventKind {
         country: Some("IE".into()),
         province: None,
         discount_codes: vec![],
+        financial_status: None,
     })
 }
 

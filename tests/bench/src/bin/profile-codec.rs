@@ -68,6 +68,7 @@ fn order(k: u64) -> EventKind {
         country: Some("IE".into()),
         province: None,
         discount_codes: vec![],
+        financial_status: None,
     })
 }
 
