@@ -277,3 +277,193 @@ async fn no_email_or_fact_is_lost_with_a_fault_at_any_call() {
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The campaign's subject in the fan-out runs below.
+const EDIT: &str = "The December edit";
+
+/// A campaign to two subscribers: set up, then `fault` armed for the
+/// ticks that fan it out. What each address received of it, the maybe
+/// duplicates the system counted, the campaign's phase, and the calls.
+async fn campaign_run(
+    moto: Arc<Moto>,
+    fault: Option<(usize, Kind)>,
+) -> (BTreeMap<String, usize>, i64, String, Vec<String>, Faults) {
+    use waymark_app::ports::CampaignStore;
+    use waymark_core::campaign::{Campaign, SendAt};
+    let faults = Faults::default();
+    let mut stack = stack_with(moto, &faults).await;
+    let mut problems = Vec::new();
+    for (id, email) in [(501u64, "ida@example.com"), (502, "jon@example.com")] {
+        let mut c: serde_json::Value = serde_json::from_str(CUSTOMER).unwrap();
+        c["id"] = json!(id);
+        c["email"] = json!(email);
+        deliver(
+            &mut stack,
+            "customers/create",
+            &format!("c-{id}"),
+            &c.to_string(),
+            &mut problems,
+        )
+        .await;
+    }
+    let shop = waymark_core::ids::ShopDomain::parse("demo.myshopify.com").unwrap();
+    let campaign = Campaign {
+        id: "edit".into(),
+        name: "Edit".into(),
+        segments: vec!["subscribers".into()],
+        exclude: vec![],
+        when: Default::default(),
+        template: "nurture_bestsellers".into(),
+        subject: Some(EDIT.into()),
+        preheader: None,
+        topic: None,
+        send_at: SendAt::Instant("2026-12-20T10:00:00Z".parse().unwrap()),
+        smart_sending: Some(jiff::SignedDuration::from_hours(1)),
+        utm: Default::default(),
+        ab_test: None,
+    };
+    let direct = waymark_aws::store::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&stack.moto.sdk().await),
+        &stack.table,
+    );
+    assert!(
+        direct
+            .schedule(&shop, &campaign, stack.clock())
+            .await
+            .unwrap()
+    );
+    // What is due before the send (the welcome series) goes first.
+    tick(&mut stack, "2026-12-20T09:59:00Z", &mut problems).await;
+    let setup = faults.calls().len();
+    if let Some((position, kind)) = fault {
+        faults.arm_at(position, kind);
+    }
+    for at in [
+        "2026-12-20T10:00:00Z",
+        "2026-12-20T10:10:00Z",
+        "2026-12-20T10:20:00Z",
+        "2026-12-20T10:40:00Z",
+    ] {
+        tick(&mut stack, at, &mut problems).await;
+    }
+    let mut to: BTreeMap<String, usize> = BTreeMap::new();
+    for mail in stack.sent().await.unwrap() {
+        if mail.subject == EDIT {
+            for who in mail.to {
+                *to.entry(who).or_default() += 1;
+            }
+        }
+    }
+    let phase = direct
+        .campaign(&shop, "edit")
+        .await
+        .unwrap()
+        .map(|r| format!("{:?}", r.state.phase))
+        .unwrap_or_default();
+    let day = jiff::civil::date(2026, 12, 20);
+    let maybe_duplicated = direct
+        .read_counts(&shop, day, day)
+        .await
+        .unwrap()
+        .with_message_totals()
+        .0
+        .iter()
+        .filter(|(key, _)| key.journey == "campaign-edit" && key.step.is_empty())
+        .map(|(_, f)| f.get(field::MAYBE_DUPLICATED).copied().unwrap_or(0))
+        .sum();
+    if !problems.is_empty() {
+        to.insert(format!("problems: {problems:?}"), 0);
+    }
+    let _ = aws_sdk_dynamodb::Client::new(&stack.moto.sdk().await)
+        .delete_table()
+        .table_name(&stack.table)
+        .send()
+        .await;
+    let calls = faults.calls().split_off(setup);
+    (to, maybe_duplicated, phase, calls, faults)
+}
+
+/// A campaign's fan-out (the timer handing out pages, the workers deciding
+/// and queueing, dispatch sending) cut at each of its calls in turn —
+/// throttled, failed, or done with the answer lost (a crash right after):
+/// the next ticks resume it from the stored cursor, every member gets the
+/// campaign, and a second copy only where a send's outcome was unknown,
+/// counted as such.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "the fault harness: make test runs it once, on its own"]
+async fn a_campaign_fan_out_cut_at_any_call_resumes_and_mails_each_member_once() {
+    let motos: Vec<Arc<Moto>> = (0..PARALLEL_RUNS)
+        .map(|_| Arc::new(Moto::start().unwrap()))
+        .collect();
+    let (clean, _, phase, calls, _) = campaign_run(motos[0].clone(), None).await;
+    let everyone: Vec<String> = vec!["ida@example.com".into(), "jon@example.com".into()];
+    assert_eq!(
+        clean.keys().cloned().collect::<Vec<_>>(),
+        everyone,
+        "{clean:?}"
+    );
+    assert!(clean.values().all(|n| *n == 1), "{clean:?}");
+    assert_eq!(phase, "Done");
+    assert!(
+        calls
+            .iter()
+            .any(|c| c == "sqs:SendMessage" || c == "sqs:SendMessageBatch"),
+        "the pages go through the queue: {calls:?}"
+    );
+    let plan = kinds(0x5eed_1216, calls.len());
+    let lanes = motos.iter().enumerate().map(|(lane, moto)| {
+        let mine: Vec<(usize, Kind)> = plan
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % PARALLEL_RUNS == lane)
+            .map(|(i, kind)| (i + 1, *kind))
+            .collect();
+        async move {
+            let mut done = Vec::new();
+            for (position, kind) in mine {
+                done.push((
+                    position,
+                    campaign_run(moto.clone(), Some((position, kind))).await,
+                ));
+            }
+            done
+        }
+    });
+    let runs: Vec<_> = futures::future::join_all(lanes)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut failures = Vec::new();
+    let mut duplicated = 0;
+    for (position, (to, counted, phase, _, faults)) in runs {
+        let what = faults
+            .struck()
+            .first()
+            .map(|(_, op, kind)| format!("{kind:?} {op}"))
+            .unwrap_or_else(|| format!("nothing struck at {position}"));
+        let mut wrong = Vec::new();
+        if to.keys().cloned().collect::<Vec<_>>() != everyone {
+            wrong.push(format!("mailed {to:?}"));
+        }
+        if phase != "Done" {
+            wrong.push(format!("left {phase}"));
+        }
+        let extra: i64 = to.values().map(|n| *n as i64 - 1).sum();
+        if extra > 0 {
+            duplicated += 1;
+            if counted < extra {
+                wrong.push(format!("{extra} duplicate(s), {counted} counted"));
+            }
+        }
+        if !wrong.is_empty() {
+            failures.push(format!("call {position} ({what}): {}", wrong.join("; ")));
+        }
+    }
+    println!(
+        "campaign fault harness: {} calls in the clean fan-out, one fault at each; runs with a second copy (counted): {duplicated}; runs that lost or repeated a recipient: {}",
+        calls.len(),
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
