@@ -50,16 +50,15 @@ impl Feedback {
     pub fn counts(&self, zone: &jiff::tz::TimeZone) -> Option<(String, crate::analytics::Counts)> {
         use crate::analytics::{Counts, Key, day, field};
         let journey = self.journey.as_deref()?;
-        let machine = || self.machine();
         let measure = match &self.kind {
             Kind::Delivery { .. } => field::DELIVERED,
             Kind::Bounce {
                 permanent: true, ..
             } => field::BOUNCED,
             Kind::Complaint { .. } => field::COMPLAINED,
-            Kind::Open { .. } if machine() => field::MACHINE_OPENED,
+            Kind::Open { .. } if self.machine() => field::MACHINE_OPENED,
             Kind::Open { .. } => field::OPENED,
-            Kind::Click { .. } if machine() => field::MACHINE_CLICKED,
+            Kind::Click { .. } if self.machine() => field::MACHINE_CLICKED,
             Kind::Click { .. } => field::CLICKED,
             _ => return None,
         };
@@ -68,9 +67,7 @@ impl Feedback {
         counts.add_message(&key, self.step.as_deref(), measure, 1);
         Some((format!("{measure}#{}", self.ses_message_id), counts))
     }
-}
 
-impl Feedback {
     /// Whether this open or click looks like a machine's (its user agent,
     /// or within seconds of the send).
     pub fn machine(&self) -> bool {
