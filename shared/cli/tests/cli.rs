@@ -20,6 +20,47 @@ fn waymark(args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// An emulator with the template's resources, the table named `table`.
+async fn stack_with_table(table: &str) -> (waymark_local::moto::Moto, aws_config::SdkConfig) {
+    let moto = waymark_local::moto::Moto::start().unwrap();
+    let sdk = moto.sdk().await;
+    let template =
+        waymark_local::template::Template::load(&waymark_local::template::Template::default_path())
+            .unwrap();
+    let mut names = waymark_local::resources::Names::default();
+    names.tables.insert("Table".into(), table.into());
+    names
+        .parameters
+        .insert("SenderEmail".into(), "store@example.com".into());
+    waymark_local::resources::create(&sdk, &template, &names)
+        .await
+        .unwrap();
+    (moto, sdk)
+}
+
+/// `waymark args` reaching `table` on `moto` through `AWS_ENDPOINT_URL`.
+fn waymark_on(
+    moto: &waymark_local::moto::Moto,
+    table: &str,
+    args: &[&str],
+) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_waymark"))
+        .args(args)
+        .current_dir(root())
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("TABLE_NAME", table)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn validate_passes_on_the_shipped_content_and_names_file_line_and_problem() {
     let (ok, out, err) = waymark(&["journeys", "validate"]);
@@ -178,19 +219,7 @@ fn templates_preview_writes_html_and_text() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segments_count_and_export_read_the_membership_items() {
     use waymark_app::ports::{Commit, ContactStore};
-    let moto = waymark_local::moto::Moto::start().unwrap();
-    let sdk = moto.sdk().await;
-    let template =
-        waymark_local::template::Template::load(&waymark_local::template::Template::default_path())
-            .unwrap();
-    let mut names = waymark_local::resources::Names::default();
-    names.tables.insert("Table".into(), "cli-segments".into());
-    names
-        .parameters
-        .insert("SenderEmail".into(), "store@example.com".into());
-    waymark_local::resources::create(&sdk, &template, &names)
-        .await
-        .unwrap();
+    let (moto, sdk) = stack_with_table("cli-segments").await;
     let store =
         waymark_aws::store::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), "cli-segments");
     let shop = waymark_core::ids::ShopDomain::parse("demo.myshopify.com").unwrap();
@@ -232,21 +261,9 @@ async fn segments_count_and_export_read_the_membership_items() {
             .unwrap();
     }
     let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_waymark"))
-            .args(args)
-            .env("AWS_ENDPOINT_URL", &moto.endpoint)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("TABLE_NAME", "cli-segments")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let (ok, out, err) = waymark_on(&moto, "cli-segments", args);
+        assert!(ok, "{err}");
+        out
     };
     assert_eq!(run(&["segments", "count", "vip"]), "2\n");
     assert_eq!(run(&["segments", "count", "first_time_buyers"]), "0\n");
@@ -267,36 +284,8 @@ async fn segments_count_and_export_read_the_membership_items() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn campaigns_schedule_status_and_cancel_and_a_done_campaign_needs_a_new_id() {
     use waymark_app::ports::{CampaignPhase, CampaignStore};
-    let moto = waymark_local::moto::Moto::start().unwrap();
-    let sdk = moto.sdk().await;
-    let template =
-        waymark_local::template::Template::load(&waymark_local::template::Template::default_path())
-            .unwrap();
-    let mut names = waymark_local::resources::Names::default();
-    names.tables.insert("Table".into(), "cli-campaigns".into());
-    names
-        .parameters
-        .insert("SenderEmail".into(), "store@example.com".into());
-    waymark_local::resources::create(&sdk, &template, &names)
-        .await
-        .unwrap();
-    let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_waymark"))
-            .args(args)
-            .current_dir(root())
-            .env("AWS_ENDPOINT_URL", &moto.endpoint)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("TABLE_NAME", "cli-campaigns")
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let (moto, sdk) = stack_with_table("cli-campaigns").await;
+    let run = |args: &[&str]| waymark_on(&moto, "cli-campaigns", args);
     let id = "weekly_newsletter";
     let (ok, out, err) = run(&["campaigns", "status", id]);
     assert!(

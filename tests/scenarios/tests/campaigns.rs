@@ -455,47 +455,18 @@ async fn an_ab_test_sends_the_winner_by_clicks_to_the_rest() {
     // Seeded clicks: every B recipient clicks, no A recipient does.
     let sent = stack.sent().await.unwrap();
     for m in sent.iter().filter(|m| m.subject == "Subject B") {
-        let header = m.header("X-Waymark-Message").unwrap();
-        let message = header.split(';').next().unwrap().trim();
-        let click = json!({
-            "version": "0", "id": format!("k-{message}"), "detail-type": "Email Clicked",
-            "source": "aws.ses", "time": "2026-12-20T11:00:00Z",
-            "detail": {
-                "eventType": "Click",
-                "mail": {"timestamp": "2026-12-20T10:00:01Z", "messageId": format!("ses-{message}"),
-                         "destination": m.to.clone(),
-                         "tags": {"waymark_shop": ["demo_myshopify_com"],
-                                  "waymark_message": [message],
-                                  "waymark_journey": ["campaign-ab_edit"],
-                                  "waymark_version": ["1"],
-                                  "waymark_step": ["bold"]}},
-                "click": {"timestamp": "2026-12-20T11:00:00Z", "link": "https://demo-store.example/",
-                          "userAgent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15"}
-            }
-        });
+        let click = click_on(m, "bold", "2026-12-20T11:00:00Z", PERSON);
         stack.ses_event(click).await.unwrap();
     }
     // A company's link scanner follows every link of each A email: counted
     // apart, it does not make A the winner.
     for m in sent.iter().filter(|m| m.subject == "Subject A") {
-        let header = m.header("X-Waymark-Message").unwrap();
-        let message = header.split(';').next().unwrap().trim();
-        let scan = json!({
-            "version": "0", "id": format!("s-{message}"), "detail-type": "Email Clicked",
-            "source": "aws.ses", "time": "2026-12-20T10:30:00Z",
-            "detail": {
-                "eventType": "Click",
-                "mail": {"timestamp": "2026-12-20T10:00:01Z", "messageId": format!("ses-{message}"),
-                         "destination": m.to.clone(),
-                         "tags": {"waymark_shop": ["demo_myshopify_com"],
-                                  "waymark_message": [message],
-                                  "waymark_journey": ["campaign-ab_edit"],
-                                  "waymark_version": ["1"],
-                                  "waymark_step": ["plain"]}},
-                "click": {"timestamp": "2026-12-20T10:30:00Z", "link": "https://demo-store.example/",
-                          "userAgent": "Barracuda Sentinel (EE)"}
-            }
-        });
+        let scan = click_on(
+            m,
+            "plain",
+            "2026-12-20T10:30:00Z",
+            "Barracuda Sentinel (EE)",
+        );
         stack.ses_event(scan).await.unwrap();
     }
     stack.tick("2026-12-20T13:59:00Z").await.unwrap();
@@ -523,15 +494,7 @@ async fn an_ab_test_sends_the_winner_by_clicks_to_the_rest() {
     assert_eq!(status["phase"], "done", "{status:#}");
     // The branches hold the test's share alone: the rest got B's email
     // (its `sent` has them) but are on no branch.
-    let variant = |name: &str| {
-        status["ab_test"]["variants"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|v| v["variant"] == name)
-            .cloned()
-            .unwrap()
-    };
+    let variant = |name: &str| variant_of(&status, name);
     assert_eq!(variant("plain")["tested"], tested_a.len(), "{status:#}");
     assert_eq!(variant("bold")["tested"], tested_b.len(), "{status:#}");
     assert_eq!(
@@ -585,6 +548,37 @@ async fn an_ab_test_sends_the_winner_by_clicks_to_the_rest() {
     assert_eq!(row["clicked"], tested_b.len(), "{report:#}");
     assert_eq!(row["machine_clicked"], tested_a.len(), "{report:#}");
     assert_eq!(report["store"]["attributed_orders"], 1, "{report:#}");
+}
+
+/// A person's browser.
+const PERSON: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15";
+
+/// SES's click on the A/B campaign's email `m` (its variant `step`) at
+/// `at`, by `user_agent`.
+fn click_on(
+    m: &waymark_local::mailbox::SentEmail,
+    step: &str,
+    at: &str,
+    user_agent: &str,
+) -> Value {
+    let header = m.header("X-Waymark-Message").unwrap();
+    let message = header.split(';').next().unwrap().trim();
+    json!({
+        "version": "0", "id": format!("k-{at}-{message}"), "detail-type": "Email Clicked",
+        "source": "aws.ses", "time": at,
+        "detail": {
+            "eventType": "Click",
+            "mail": {"timestamp": "2026-12-20T10:00:01Z", "messageId": format!("ses-{message}"),
+                     "destination": m.to.clone(),
+                     "tags": {"waymark_shop": ["demo_myshopify_com"],
+                              "waymark_message": [message],
+                              "waymark_journey": ["campaign-ab_edit"],
+                              "waymark_version": ["1"],
+                              "waymark_step": [step]}},
+            "click": {"timestamp": at, "link": "https://demo-store.example/",
+                      "userAgent": user_agent}
+        }
+    })
 }
 
 fn variant_of(status: &Value, name: &str) -> Value {

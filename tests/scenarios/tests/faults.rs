@@ -181,6 +181,36 @@ fn kinds(seed: u64, n: usize) -> Vec<Kind> {
         .collect()
 }
 
+/// Runs `run` once per call position of `plan` (1-based, with its kind of
+/// fault), a few lanes at a time, each lane on its own emulator.
+async fn in_lanes<T, F, Fut>(motos: &[Arc<Moto>], plan: &[Kind], run: F) -> Vec<(usize, Kind, T)>
+where
+    F: Fn(Arc<Moto>, usize, Kind) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let lanes = motos.iter().enumerate().map(|(lane, moto)| {
+        let mine: Vec<(usize, Kind)> = plan
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % motos.len() == lane)
+            .map(|(i, kind)| (i + 1, *kind))
+            .collect();
+        let run = &run;
+        async move {
+            let mut done = Vec::new();
+            for (position, kind) in mine {
+                done.push((position, kind, run(moto.clone(), position, kind).await));
+            }
+            done
+        }
+    });
+    futures::future::join_all(lanes)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
 /// About 100 runs, three minutes here: `make test` runs it once, on its
 /// own (`--ignored`), not again under the shifted clock (its timeline is
 /// logical time, like every scenario's).
@@ -205,31 +235,10 @@ async fn no_email_or_fact_is_lost_with_a_fault_at_any_call() {
     let mut counted = 0;
     let mut failures = Vec::new();
     let mut by_kind: BTreeMap<String, usize> = BTreeMap::new();
-    // A few lanes at a time, each on its own emulator, a stack per run.
-    let lanes = motos.iter().enumerate().map(|(lane, moto)| {
-        let mine: Vec<(usize, Kind)> = plan
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| i % PARALLEL_RUNS == lane)
-            .map(|(i, kind)| (i + 1, *kind))
-            .collect();
-        async move {
-            let mut done = Vec::new();
-            for (position, kind) in mine {
-                done.push((
-                    position,
-                    kind,
-                    run(moto.clone(), Some((position, kind))).await,
-                ));
-            }
-            done
-        }
-    });
-    let runs: Vec<_> = futures::future::join_all(lanes)
-        .await
-        .into_iter()
-        .flatten()
-        .collect();
+    let runs = in_lanes(&motos, &plan, |moto, position, kind| {
+        run(moto, Some((position, kind)))
+    })
+    .await;
     for (position, kind, (out, _, faults)) in runs {
         let struck = faults.struck();
         let what = struck
@@ -411,32 +420,13 @@ async fn a_campaign_fan_out_cut_at_any_call_resumes_and_mails_each_member_once()
         "the pages go through the queue: {calls:?}"
     );
     let plan = kinds(0x5eed_1216, calls.len());
-    let lanes = motos.iter().enumerate().map(|(lane, moto)| {
-        let mine: Vec<(usize, Kind)> = plan
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| i % PARALLEL_RUNS == lane)
-            .map(|(i, kind)| (i + 1, *kind))
-            .collect();
-        async move {
-            let mut done = Vec::new();
-            for (position, kind) in mine {
-                done.push((
-                    position,
-                    campaign_run(moto.clone(), Some((position, kind))).await,
-                ));
-            }
-            done
-        }
-    });
-    let runs: Vec<_> = futures::future::join_all(lanes)
-        .await
-        .into_iter()
-        .flatten()
-        .collect();
+    let runs = in_lanes(&motos, &plan, |moto, position, kind| {
+        campaign_run(moto, Some((position, kind)))
+    })
+    .await;
     let mut failures = Vec::new();
     let mut duplicated = 0;
-    for (position, (to, counted, phase, _, faults)) in runs {
+    for (position, _, (to, counted, phase, _, faults)) in runs {
         let what = faults
             .struck()
             .first()

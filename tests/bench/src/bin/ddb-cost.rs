@@ -15,6 +15,7 @@
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
+use waymark_core::analytics::field;
 use waymark_scenarios::proxy::{Record, Records, start as proxy};
 use waymark_scenarios::{CHECKOUT, CUSTOMER, ORDER, Stack};
 
@@ -1040,6 +1041,39 @@ async fn sweep_on_moto(stack: &mut Stack) {
 const REPORT_JOURNEYS: usize = 20;
 const REPORT_STEPS: usize = 8;
 
+/// A busy day's counts on a journey's own row, each step's row and the
+/// store's row.
+const JOURNEY_ROW: [(&str, i64); 7] = [
+    (field::ENTERED, 40),
+    (field::COMPLETED, 30),
+    ("exited:goal", 6),
+    ("exited:unsubscribed", 1),
+    (field::CONVERTED, 6),
+    (field::ORDERS, 6),
+    ("revenue:USD", 54_321),
+];
+const STEP_ROW: [(&str, i64); 8] = [
+    (field::SENT, 120),
+    (field::DELIVERED, 118),
+    (field::OPENED, 50),
+    (field::MACHINE_OPENED, 31),
+    (field::CLICKED, 11),
+    (field::MACHINE_CLICKED, 2),
+    (field::BOUNCED, 2),
+    (field::UNSUBSCRIBED, 1),
+];
+const STORE_ROW: [(&str, i64); 9] = [
+    (field::STORE_ORDERS, 9),
+    ("store_revenue:USD", 81_234),
+    ("store_orders_in:USD", 9),
+    (field::REPEAT_ORDERS, 3),
+    (field::SUBSCRIBED, 12),
+    (field::UNSUBSCRIBED, 2),
+    (field::CHECKOUTS, 30),
+    (field::ABANDONED, 21),
+    (field::RECOVERED, 4),
+];
+
 /// What `waymark report --since 90d` reads over 20 journeys whose every
 /// step counted something every day, in every counter shard: the counters
 /// are written through the real adapter (`count_once`, ten journeys of one
@@ -1047,7 +1081,7 @@ const REPORT_STEPS: usize = 8;
 /// (`read_counts`, eventually consistent queries, one a day and shard).
 async fn report_reads(stack: &Stack, records: &Records) -> (u32, f64) {
     use waymark_app::ports::Counters;
-    use waymark_core::analytics::{Counts, Key, STORE, field};
+    use waymark_core::analytics::{Counts, Key, STORE};
     let store = stack.store();
     let shop = waymark_core::ids::ShopDomain::parse("report.myshopify.com").unwrap();
     let to: jiff::civil::Date = "2026-12-31".parse().unwrap();
@@ -1060,51 +1094,23 @@ async fn report_reads(stack: &Stack, records: &Records) -> (u32, f64) {
             // ten journeys each, the store's row with the second.
             for half in 0..2 {
                 let mut counts = Counts::default();
+                let mut add = |key: &Key, row: &[(&str, i64)]| {
+                    for (f, n) in row {
+                        counts.add(key, f, *n);
+                    }
+                };
                 for j in (half * REPORT_JOURNEYS / 2)..((half + 1) * REPORT_JOURNEYS / 2) {
                     let journey = format!("journey_{j:02}");
-                    let total = Key::new(day, &journey, 3, "");
-                    for (f, n) in [
-                        (field::ENTERED, 40),
-                        (field::COMPLETED, 30),
-                        ("exited:goal", 6),
-                        ("exited:unsubscribed", 1),
-                        (field::CONVERTED, 6),
-                        (field::ORDERS, 6),
-                        ("revenue:USD", 54_321),
-                    ] {
-                        counts.add(&total, f, n);
-                    }
+                    add(&Key::new(day, &journey, 3, ""), &JOURNEY_ROW);
                     for step in 0..REPORT_STEPS {
-                        let key = Key::new(day, &journey, 3, &format!("email_{step}"));
-                        for (f, n) in [
-                            (field::SENT, 120),
-                            (field::DELIVERED, 118),
-                            (field::OPENED, 50),
-                            (field::MACHINE_OPENED, 31),
-                            (field::CLICKED, 11),
-                            (field::MACHINE_CLICKED, 2),
-                            (field::BOUNCED, 2),
-                            (field::UNSUBSCRIBED, 1),
-                        ] {
-                            counts.add(&key, f, n);
-                        }
+                        add(
+                            &Key::new(day, &journey, 3, &format!("email_{step}")),
+                            &STEP_ROW,
+                        );
                     }
                 }
                 if half == 1 {
-                    let key = Key::new(day, STORE, 0, "");
-                    for (f, n) in [
-                        (field::STORE_ORDERS, 9),
-                        ("store_revenue:USD", 81_234),
-                        ("store_orders_in:USD", 9),
-                        (field::REPEAT_ORDERS, 3),
-                        (field::SUBSCRIBED, 12),
-                        (field::UNSUBSCRIBED, 2),
-                        (field::CHECKOUTS, 30),
-                        (field::ABANDONED, 21),
-                        (field::RECOVERED, 4),
-                    ] {
-                        counts.add(&key, f, n);
-                    }
+                    add(&Key::new(day, STORE, 0, ""), &STORE_ROW);
                 }
                 // A once mark that falls in this counter shard.
                 let once = (0..)
