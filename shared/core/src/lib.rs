@@ -21,6 +21,7 @@ pub mod journey;
 pub mod money;
 pub mod outbox;
 pub mod ratelimit;
+pub mod recent_events;
 pub mod redact;
 pub mod rfm;
 pub mod sending;

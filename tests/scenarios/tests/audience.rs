@@ -362,6 +362,38 @@ async fn customers_redact_erases_the_person_everywhere() {
     assert_eq!(stack.sent().await.unwrap().len(), after);
 }
 
+/// A busy week leaves more stored events than the contact's hot item keeps
+/// ids of: the older ids are kept beside it, and the erasure finds them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_after_a_busy_week_leaves_none_of_her_events() {
+    let mut stack = Stack::start().await.unwrap();
+    stack
+        .webhook("customers/create", "wh-c", CUSTOMER)
+        .await
+        .unwrap();
+    for day in 0..4 {
+        let views: Vec<Value> = (0..30)
+            .map(|i| {
+                json!({"type": "page_viewed", "id": format!("p{day}-{i}"),
+                       "anonymous_id": "anon-ana", "email": "ana.silva@example.com",
+                       "at": format!("2026-11-2{}T1{}:{:02}:00Z", day + 3, i / 10, i % 10)})
+            })
+            .collect();
+        stack.track(Value::Array(views)).await.unwrap();
+    }
+    let events = stack.items_of("event").await.unwrap();
+    assert!(events > 100, "{events} events stored");
+    let c = contact_doc(&stack, "ana.silva@example.com").await;
+    assert!(c["activity"]["page_viewed"].is_array(), "{c}");
+    redact_ana(&mut stack).await;
+    assert_eq!(
+        stack.items_of("event").await.unwrap(),
+        0,
+        "every event went"
+    );
+    assert_gone(&table_text(&stack).await.to_lowercase(), &["anon-ana"]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_data_request_publishes_the_persons_data_and_delete_removes_the_contact() {
     let mut stack = Stack::start().await.unwrap();

@@ -15,8 +15,6 @@ use waymark_core::outbox::OutboxMessage;
 
 mod idle;
 
-/// Newest applied event ids remembered per contact.
-const RECENT_EVENTS: usize = 64;
 /// Attempts at a commit that keeps meeting concurrent updates.
 const MAX_CONFLICTS: usize = 8;
 /// Merged contacts followed to the one they went into (a merged contact can
@@ -174,7 +172,7 @@ impl<S: ContactStore> Processor<S> {
             let before = Before::of(&contact, &runs);
             let effects = handle_event(&self.catalog, &mut contact, &mut runs, event);
             let counts = self.count(event.at, Some(&event.kind), &before, &runs, &mut contact);
-            recent.push(&event.id, RECENT_EVENTS);
+            recent.push(&event.id, event.at);
             let mut commit = build_commit(
                 &base,
                 contact,
@@ -295,7 +293,7 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
                 contact.exports.push(message.id.clone());
                 effects.push(Effect::Emit(Box::new(message)));
             }
-            recent.push(&event.id, RECENT_EVENTS);
+            recent.push(&event.id, event.at);
             let mut commit = build_commit(
                 &base,
                 contact,
@@ -580,7 +578,7 @@ fn absorb(
 ) -> Absorbed {
     let o = &other.contact;
     contact.absorb(o, at);
-    recent.absorb(&other.recent_events, RECENT_EVENTS);
+    recent.absorb(&other.recent_events);
     for r in &other.runs {
         // Messages it was sent stay erasable with the person.
         contact

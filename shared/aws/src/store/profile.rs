@@ -5,7 +5,9 @@
 //! - `C#A#<block>`: the activity of each older block, which only a late
 //!   event or a merge changes again, and which goes when it falls off;
 //! - `C#L`: the lists that change with orders, ended runs, merges, coupons
-//!   and the store's tags, not with page views.
+//!   and the store's tags, not with page views;
+//! - `C#E`: the older blocks of applied event ids (the newest stay hot),
+//!   which change once every 16 events or so (`waymark_core::recent_events`).
 //!
 //! A part is written only when its stored bytes differ from what the
 //! contact's last load read (remembered per contact and version, in
@@ -44,6 +46,8 @@ const LISTS: [&str; 12] = [
 
 /// The sort key of the lists' item.
 pub(super) const LISTS_SK: &str = "C#L";
+/// The sort key of the older event ids' item.
+const EVENTS_SK: &str = "C#E";
 /// Sort keys of a profile's parts start with this (runs start with `R#`).
 pub(super) const PART_PREFIX: &str = "C#";
 
@@ -78,6 +82,17 @@ pub(super) fn split(
     };
     let mut hot = serde_json::to_value(&doc).map_err(store_err("serialise"))?;
     let mut parts = BTreeMap::new();
+    if let Some(older) = hot
+        .get_mut("recent_events")
+        .and_then(Value::as_object_mut)
+        .and_then(|r| r.remove("older"))
+        .filter(|v| !is_empty(v))
+    {
+        parts.insert(
+            EVENTS_SK.to_string(),
+            Value::Object(Map::from_iter([("older".to_string(), older)])),
+        );
+    }
     let Some(contact) = hot.get_mut("contact").and_then(Value::as_object_mut) else {
         return Ok(Split { hot, parts });
     };
@@ -151,6 +166,14 @@ fn older_blocks(activity: &mut Map<String, Value>) -> BTreeMap<i32, Map<String, 
 /// Puts a profile back together from its hot document and its parts. A
 /// tombstone keeps nothing of its parts (a merge left them to be deleted).
 pub(super) fn join(mut hot: Value, parts: Vec<(String, Value)>) -> Result<ContactDoc, StoreError> {
+    let (events, parts): (Vec<_>, Vec<_>) = parts.into_iter().partition(|(sk, _)| sk == EVENTS_SK);
+    if let (Some(recent), Some((_, Value::Object(mut part)))) = (
+        hot.get_mut("recent_events").and_then(Value::as_object_mut),
+        events.into_iter().next(),
+    ) && let Some(older) = part.remove("older")
+    {
+        recent.insert("older".into(), older);
+    }
     if let Some(contact) = hot.get_mut("contact").and_then(Value::as_object_mut)
         && contact.get("merged_into").is_none_or(Value::is_null)
     {
@@ -260,9 +283,13 @@ mod tests {
         c.history.record("welcome", "once", 0, at(20_001));
         c.identity.anonymous_ids.push("anon-1".into());
         c.audience.tags.insert("vip".into());
+        let mut recent_events = RecentEvents::default();
+        for i in 0..300 {
+            recent_events.push(&format!("{i:032x}"), at(20_000 + i / 3));
+        }
         ContactDoc {
             contact: c,
-            recent_events: RecentEvents::default(),
+            recent_events,
         }
     }
 
@@ -283,6 +310,10 @@ mod tests {
         // The hot document holds only the newest block's days, no list.
         let hot = &s.hot["contact"];
         assert!(hot.get("history").is_none() && hot.get("tags").is_none());
+        // The newest event ids stay hot, the older go to their own item.
+        assert!(s.hot["recent_events"].get("older").is_none());
+        assert!(s.hot["recent_events"]["ids"].as_array().unwrap().len() <= 24);
+        assert!(sks.contains(&EVENTS_SK), "{sks:?}");
         let days: Vec<i64> = hot["activity"]["page_viewed"]
             .as_array()
             .unwrap()
