@@ -67,6 +67,11 @@ struct Cost {
     index_rcu: f64,
     wcu: f64,
     index_wcu: f64,
+    /// Of `wcu`: the results' counters and the receipts that make a count
+    /// once, and the facts those writes counted (each `ADD` of a measure;
+    /// a revenue amount rides with its order and is not a fact of its own).
+    counter_wcu: f64,
+    counted_facts: f64,
 }
 
 /// Who made a request, from what it touches.
@@ -179,6 +184,38 @@ fn detail(function: &str, op: &str, key: &str, units: f64) {
     eprintln!("    {function:<9} {op:<26} {kind:>2} {sk:<40} {units:>4} WCU");
 }
 
+/// The item kind of a key (`S#<shop>#<kind>#…`): `N` a counter, `W` a
+/// receipt.
+fn kind_of(key: &str) -> &str {
+    key.split('#').nth(2).unwrap_or("?")
+}
+
+/// Facts an update counts: its `ADD` terms, revenue amounts left out.
+fn facts_of(update: &Value) -> f64 {
+    let expr = update["UpdateExpression"].as_str().unwrap_or("");
+    let Some((_, adds)) = expr.split_once("ADD ") else {
+        return 0.0;
+    };
+    let names = &update["ExpressionAttributeNames"];
+    adds.split(',')
+        .filter_map(|term| term.split_whitespace().next())
+        .map(|name| names[name].as_str().unwrap_or(name))
+        .filter(|field| !field.contains("revenue"))
+        .count() as f64
+}
+
+/// Books a write on a counter or a receipt as the results' cost.
+fn counting(c: &mut Cost, key: &str, units: f64, update: Option<&Value>) {
+    match kind_of(key) {
+        "N" => {
+            c.counter_wcu += units;
+            c.counted_facts += update.map_or(0.0, facts_of);
+        }
+        "W" => c.counter_wcu += units,
+        _ => {}
+    }
+}
+
 fn cost(
     records: &[Record],
     sizes: &HashMap<String, usize>,
@@ -195,6 +232,7 @@ fn cost(
             "PutItem" => {
                 let item = &r.request["Item"];
                 c.wcu += kb(item_size(item), 1024);
+                counting(c, &key_of(item), kb(item_size(item), 1024), None);
                 detail(
                     function_of(r),
                     "PutItem",
@@ -206,6 +244,12 @@ fn cost(
             "UpdateItem" | "DeleteItem" => {
                 let key = key_of(&r.request["Key"]);
                 c.wcu += kb(size_of(&key), 1024);
+                counting(
+                    c,
+                    &key,
+                    kb(size_of(&key), 1024),
+                    (r.op == "UpdateItem").then_some(&r.request),
+                );
                 detail(function_of(r), &r.op, &key, kb(size_of(&key), 1024));
                 let new = (r.op == "UpdateItem")
                     .then(|| updated(&index.get(&key).cloned().unwrap_or_default(), &r.request));
@@ -227,6 +271,7 @@ fn cost(
                     if let Some(put) = t.get("Put") {
                         let item = &put["Item"];
                         c.wcu += 2.0 * kb(item_size(item), 1024);
+                        counting(c, &key_of(item), 2.0 * kb(item_size(item), 1024), None);
                         detail(
                             function_of(r),
                             "Transact Put",
@@ -237,6 +282,7 @@ fn cost(
                     } else if let Some(op) = t.get("Update").or(t.get("Delete")) {
                         let key = key_of(&op["Key"]);
                         c.wcu += 2.0 * kb(size_of(&key), 1024);
+                        counting(c, &key, 2.0 * kb(size_of(&key), 1024), t.get("Update"));
                         let what = if t.get("Update").is_some() {
                             "Transact Update"
                         } else {
@@ -399,7 +445,61 @@ struct Figure {
     requests: u32,
     rcu: f64,
     wcu: f64,
+    /// Of `wcu`, the counters' and receipts' writes, and the facts counted.
+    counter_wcu: f64,
+    counted_facts: f64,
 }
+
+impl Figure {
+    /// The figure of the functions `keep` selects.
+    fn of(
+        event: &'static str,
+        age_days: u32,
+        by: &BTreeMap<&'static str, Cost>,
+        keep: impl Fn(&str) -> bool,
+    ) -> Self {
+        let mut f = Figure {
+            event,
+            age_days,
+            requests: 0,
+            rcu: 0.0,
+            wcu: 0.0,
+            counter_wcu: 0.0,
+            counted_facts: 0.0,
+        };
+        for (_, c) in by.iter().filter(|(function, _)| keep(function)) {
+            f.requests += c.requests.values().sum::<u32>();
+            f.rcu += c.rcu;
+            f.wcu += c.wcu + c.index_wcu;
+            f.counter_wcu += c.counter_wcu;
+            f.counted_facts += c.counted_facts;
+        }
+        f
+    }
+
+    /// The mean of several figures of one kind.
+    fn mean(event: &'static str, age_days: u32, all: &[Figure]) -> Self {
+        let n = all.len().max(1) as f64;
+        let sum = |get: fn(&Figure) -> f64| all.iter().map(get).sum::<f64>() / n;
+        Figure {
+            event,
+            age_days,
+            requests: (all.iter().map(|f| f64::from(f.requests)).sum::<f64>() / n).round() as u32,
+            rcu: sum(|f| f.rcu),
+            wcu: sum(|f| f.wcu),
+            counter_wcu: sum(|f| f.counter_wcu),
+            counted_facts: sum(|f| f.counted_facts),
+        }
+    }
+}
+
+/// Everything but the sends: an email is billed in its own line.
+fn not_dispatch(function: &str) -> bool {
+    function != "dispatch"
+}
+
+/// Days of ticks before each age whose mean is the tick's figure.
+const TICK_DAYS: u32 = 30;
 
 fn product_view(id: &str, at: jiff::Timestamp, product: u32) -> Value {
     json!([{"type": "product_viewed", "id": id, "anonymous_id": "anon-ana", "at": at.to_string(),
@@ -458,6 +558,19 @@ fn order(n: u32, at: jiff::Timestamp) -> String {
     o.to_string()
 }
 
+fn delivery_event(message: &str, journey: &str, at: jiff::Timestamp) -> Value {
+    json!({
+        "version": "0", "id": format!("delivery-{message}"), "detail-type": "Email Delivered",
+        "source": "aws.ses", "time": at.to_string(),
+        "detail": {"eventType": "Delivery",
+            "mail": {"timestamp": at.to_string(), "messageId": format!("ses-{message}"),
+                     "destination": ["ana.silva@example.com"],
+                     "tags": {"waymark_shop": ["demo_myshopify_com"], "waymark_message": [message],
+                              "waymark_journey": [journey], "waymark_version": ["1"]}},
+            "delivery": {"timestamp": at.to_string(), "recipients": ["ana.silva@example.com"]}}
+    })
+}
+
 fn open_event(message: &str, journey: &str, at: jiff::Timestamp) -> Value {
     json!({
         "version": "0", "id": format!("open-{message}-{at}"), "detail-type": "Email Opened",
@@ -514,6 +627,7 @@ async fn aged(json_lines: bool) -> Vec<Figure> {
     let mut seq = 0u32;
     let mut day = 0u32;
     for age in ages() {
+        let mut ticks = Vec::new();
         // Live up to this age.
         while day < age {
             day += 1;
@@ -548,21 +662,21 @@ async fn aged(json_lines: bool) -> Vec<Figure> {
                     .await
                     .unwrap();
             }
-            stack.tick(&at(day, 12).to_string()).await.unwrap();
+            if day + TICK_DAYS > age {
+                mark(&stack, &records).await;
+                stack.tick(&at(day, 12).to_string()).await.unwrap();
+                let by = take(&stack, &records).await;
+                ticks.push(Figure::of("tick", age, &by, not_dispatch));
+            } else {
+                stack.tick(&at(day, 12).to_string()).await.unwrap();
+            }
             records.lock().unwrap().clear();
         }
         // Measure each kind once at this age, from the index as it is.
         mark(&stack, &records).await;
         let measure =
             |figures: &mut Vec<Figure>, event: &'static str, by: &BTreeMap<&'static str, Cost>| {
-                let (requests, rcu, wcu) = totals(by, None);
-                figures.push(Figure {
-                    event,
-                    age_days: age,
-                    requests,
-                    rcu,
-                    wcu,
-                });
+                figures.push(Figure::of(event, age, by, |_| true));
             };
         seq += 1;
         view(&mut stack, &format!("m{seq}"), at(day, 13), 7).await;
@@ -615,24 +729,19 @@ async fn aged(json_lines: bool) -> Vec<Figure> {
             .await
             .unwrap();
         let by = take(&stack, &records).await;
-        let (_, r_all, w_all) = totals(&by, None);
-        let (d_n, d_r, d_w) = totals(&by, Some("dispatch"));
-        let (all_n, _, _) = totals(&by, None);
-        figures.push(Figure {
-            event: "orders_create",
-            age_days: age,
-            requests: all_n - d_n,
-            rcu: r_all - d_r,
-            wcu: w_all - d_w,
-        });
-        figures.push(Figure {
-            event: "email_sent",
-            age_days: age,
-            requests: d_n,
-            rcu: d_r,
-            wcu: d_w,
-        });
+        figures.push(Figure::of("orders_create", age, &by, not_dispatch));
+        figures.push(Figure::of("email_sent", age, &by, |f| f == "dispatch"));
         if let Some((message, journey)) = newest_email(&stack).await {
+            // SES reports each email's delivery: counted once per message.
+            stack
+                .ses_event(delivery_event(&message, &journey, at(day, 15)))
+                .await
+                .unwrap();
+            measure(
+                &mut figures,
+                "email_delivered",
+                &take(&stack, &records).await,
+            );
             stack
                 .ses_event(open_event(&message, &journey, at(day, 16)))
                 .await
@@ -642,15 +751,24 @@ async fn aged(json_lines: bool) -> Vec<Figure> {
         day += 1;
         stack.tick(&at(day, 12).to_string()).await.unwrap();
         let by = take(&stack, &records).await;
-        measure(&mut figures, "tick", &by);
+        // The tick's figure: the mean of the last days' ticks (an email they
+        // queue is billed in its own line).
+        ticks.push(Figure::of("tick", age, &by, not_dispatch));
+        let tick = Figure::mean("tick", age, &ticks);
+        if !json_lines {
+            let max = ticks.iter().map(|f| f.wcu).fold(0.0, f64::max);
+            println!(
+                "  aged {age} days: {} ticks, {:.1} WCU on average, {max:.0} at most",
+                ticks.len(),
+                tick.wcu
+            );
+        }
+        figures.push(tick);
         // The due-index reads every tick makes whoever is due: a fixed cost
         // per tick, billed apart.
         figures.push(Figure {
-            event: "tick_index_reads",
-            age_days: age,
-            requests: 0,
             rcu: by.values().map(|c| c.index_rcu).sum(),
-            wcu: 0.0,
+            ..Figure::mean("tick_index_reads", age, &[])
         });
         if std::env::var_os("DDB_COST_DETAIL").is_some() && !json_lines {
             hot_fields(&stack).await;
@@ -851,6 +969,7 @@ async fn main() {
         "customers_update",
         "orders_create",
         "email_sent",
+        "email_delivered",
         "email_open",
         "tick",
     ] {
@@ -858,7 +977,13 @@ async fn main() {
             figures
                 .iter()
                 .find(|f| f.event == event && f.age_days == age)
-                .map_or("—".to_string(), |f| format!("{:.0}/{:.1}", f.wcu, f.rcu))
+                .map_or("—".to_string(), |f| {
+                    if f.wcu.fract() == 0.0 {
+                        format!("{:.0}/{:.1}", f.wcu, f.rcu)
+                    } else {
+                        format!("{:.1}/{:.1}", f.wcu, f.rcu)
+                    }
+                })
         };
         println!(
             "  {event:<17} {:>8} {:>8} {:>8} {:>8}   (WCU/RCU)",
@@ -908,6 +1033,7 @@ fn bill(figures: &[Figure]) {
                 .find(|f| f.event == event && f.age_days == age)
         };
         let (mut wcu, mut rcu) = (0.0, 0.0);
+        let (mut counter_wcu, mut facts) = (0.0, 0.0);
         println!("  contact aged {age} days:");
         for (event, n, what) in MIX {
             let Some(f) = of(event) else {
@@ -916,6 +1042,8 @@ fn bill(figures: &[Figure]) {
             };
             wcu += n * f.wcu;
             rcu += n * f.rcu;
+            counter_wcu += n * f.counter_wcu;
+            facts += n * f.counted_facts;
             println!(
                 "    {n:>4} {what:<22} × {:>5.1} WCU {:>5.1} RCU",
                 f.wcu, f.rcu
@@ -928,10 +1056,29 @@ fn bill(figures: &[Figure]) {
         );
         wcu += EMAILS_PER_100 * email.0;
         rcu += EMAILS_PER_100 * email.1;
+        let delivery = of("email_delivered").map_or((0.0, 0.0), |f| (f.wcu, f.rcu));
         println!(
-            "    per event: {:.1} WCU, {:.1} RCU (emails included)",
+            "    {EMAILS_PER_100:>4} {:<22} × {:>5.1} WCU {:>5.1} RCU",
+            "deliveries (SES)", delivery.0, delivery.1
+        );
+        wcu += EMAILS_PER_100 * delivery.0;
+        rcu += EMAILS_PER_100 * delivery.1;
+        for event in ["email_sent", "email_delivered"] {
+            if let Some(f) = of(event) {
+                counter_wcu += EMAILS_PER_100 * f.counter_wcu;
+                facts += EMAILS_PER_100 * f.counted_facts;
+            }
+        }
+        println!(
+            "    per event: {:.1} WCU, {:.1} RCU (emails and their deliveries included)",
             wcu / 100.0,
             rcu / 100.0
+        );
+        println!(
+            "    the results' counters and receipts: {:.1} WCU per event, {:.2} WCU per counted fact ({:.0} facts per 100 events)",
+            counter_wcu / 100.0,
+            counter_wcu / facts.max(1.0),
+            facts
         );
         let tick_reads = of("tick_index_reads").map_or(0.0, |f| f.rcu) * TICKS_A_MONTH;
         println!(
