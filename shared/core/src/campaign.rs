@@ -200,6 +200,13 @@ pub fn parse(f: &ContentFile, catalog: &Catalog) -> Result<Campaign, Vec<Content
     let send_at = parse_send_at(f, &file.send_at, &mut d);
     let smart_sending = file.smart_sending.as_ref().and_then(|raw| {
         crate::time::parse_duration(raw)
+            .and_then(|window| {
+                if window > crate::sending::REMEMBERED_FOR {
+                    Err("is longer than 30d (a contact remembers sends that long)".into())
+                } else {
+                    Ok(window)
+                }
+            })
             .map_err(|e| {
                 d.at(
                     raw,
@@ -764,6 +771,18 @@ mod tests {
         has(10, "test_share");
         has(11, "at least 30m");
         assert!(errors.iter().all(|e| e.path == "campaigns/sale.yaml"));
+    }
+
+    #[test]
+    fn smart_sending_longer_than_a_contact_remembers_is_named_with_its_line() {
+        let text = "id: t\naudience: {segments: [engaged]}\ntemplate: welcome_1\nsend_at: \"2026-12-04T10:00:00Z\"\nsmart_sending: 45d\n";
+        let errors = parse(&file("t", text), &catalog()).unwrap_err();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.line == 5 && e.message.contains("longer than 30d")),
+            "{errors:?}"
+        );
     }
 
     #[test]

@@ -38,8 +38,14 @@ pub struct Rules {
     pub quiet_hours: Option<QuietHours>,
 }
 
-/// How many recent marketing sends a contact remembers (enough for any cap).
+/// How many recent marketing sends a contact remembers (enough for any cap:
+/// `cap.max` is at most this).
 pub const REMEMBERED: usize = 32;
+
+/// How long a contact remembers a marketing send: the longest window a cap
+/// (`cap.per`) or a campaign's `smart_sending` may have. Older sends count
+/// for nothing and are dropped, so the profile does not carry a year of them.
+pub const REMEMBERED_FOR: jiff::SignedDuration = jiff::SignedDuration::from_hours(24 * 30);
 
 /// When the cap lets the next message go, if it holds this one back at `at`.
 pub fn capped_until(cap: &Cap, sent: &[Timestamp], at: Timestamp) -> Option<Timestamp> {

@@ -297,16 +297,17 @@ impl Contact {
             .find(|c| c.name == name && c.is_open(now))
     }
 
-    /// Notes a marketing email queued at `at` (for the frequency cap).
+    /// Notes a marketing email queued at `at` (for the frequency cap); sends
+    /// no cap can count any more (`sending::REMEMBERED_FOR`) are forgotten.
     pub fn marketing_queued(&mut self, at: Timestamp) {
-        self.marketing.marketing_sent.push(at);
-        self.marketing.marketing_sent.sort();
-        let excess = self
-            .marketing
-            .marketing_sent
-            .len()
-            .saturating_sub(crate::sending::REMEMBERED);
-        self.marketing.marketing_sent.drain(..excess);
+        let sent = &mut self.marketing.marketing_sent;
+        sent.push(at);
+        sent.sort();
+        if let Ok(horizon) = at.checked_sub(crate::sending::REMEMBERED_FOR) {
+            sent.retain(|t| *t > horizon);
+        }
+        let excess = sent.len().saturating_sub(crate::sending::REMEMBERED);
+        sent.drain(..excess);
     }
 
     /// The IANA zone local-time rules use: an explicit `time_zone` property
@@ -340,6 +341,38 @@ impl Contact {
     /// True if the contact placed an order at or after `t`.
     pub fn ordered_since(&self, t: Timestamp) -> bool {
         self.commerce.last_order_at.is_some_and(|o| o >= t)
+    }
+}
+
+#[cfg(test)]
+mod sends_tests {
+    use super::*;
+
+    #[test]
+    fn a_contact_remembers_the_sends_a_cap_can_count_and_no_more() {
+        let day0: Timestamp = "2026-01-01T18:00:00Z".parse().unwrap();
+        let day = |d: i64| day0 + jiff::SignedDuration::from_hours(24 * d);
+        let shop = ShopDomain::parse("demo.myshopify.com").unwrap();
+        let mut c = Contact::new(ContactId::for_customer(7), shop, day0);
+        // A weekly newsletter for a year.
+        for week in 0..52 {
+            c.marketing_queued(day(7 * week));
+        }
+        let sent = &c.marketing.marketing_sent;
+        assert_eq!(sent.len(), 5, "{sent:?}");
+        assert!(
+            sent.iter()
+                .all(|t| day(357).duration_since(*t) < crate::sending::REMEMBERED_FOR)
+        );
+        // A burst keeps the newest 32.
+        for i in 0..100 {
+            c.marketing_queued(day(400) + jiff::SignedDuration::from_mins(i));
+        }
+        assert_eq!(c.marketing.marketing_sent.len(), crate::sending::REMEMBERED);
+        assert_eq!(
+            c.marketing.marketing_sent.last(),
+            Some(&(day(400) + jiff::SignedDuration::from_mins(99)))
+        );
     }
 }
 

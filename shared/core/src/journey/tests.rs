@@ -360,6 +360,31 @@ fn validation_names_file_line_and_problem() {
     assert!(errors[0].message.contains("requires"), "{}", errors[0]);
 }
 
+/// A cap counts sends a contact remembers: at most 32 of them, for 30 days.
+#[test]
+fn a_cap_longer_or_larger_than_a_contact_remembers_is_named_at_its_line() {
+    let mut files: Vec<ContentFile> = repo_files()
+        .into_iter()
+        .filter(|f| f.path.starts_with("templates/"))
+        .collect();
+    for (cap, line, said) in [
+        ("{ max: 40, per: 7d }", "max:", "`cap.max` is at most 32"),
+        ("{ max: 2, per: 45d }", "per:", "`cap.per` is at most 30d"),
+    ] {
+        files.push(ContentFile {
+            path: "journeys/capped.yaml".into(),
+            text: format!(
+                "id: capped\nversion: 1\nname: C\nsending:\n  cap: {cap}\ntrigger:\n  event: customer_upserted\nsteps:\n  - id: hi\n    email: abandoned_checkout_1\n"
+            ),
+        });
+        let errors = Catalog::from_files(&files).unwrap_err();
+        assert_eq!(errors[0].path, "journeys/capped.yaml", "{line}");
+        assert_eq!(errors[0].line, 5, "{}", errors[0]);
+        assert!(errors[0].message.contains(said), "{}", errors[0]);
+        files.pop();
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Input {
     Checkout(i64, u32),

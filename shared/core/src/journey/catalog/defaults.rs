@@ -131,6 +131,21 @@ pub(super) fn merge(base: &Rules, file: &SendingFile) -> Result<Rules, (String, 
         Some(Switch::On(c)) if c.max == 0 => {
             return Err(("max:".into(), "`cap.max` must be at least 1".into()));
         }
+        Some(Switch::On(c)) if c.max as usize > crate::sending::REMEMBERED => {
+            return Err((
+                "max:".into(),
+                format!(
+                    "`cap.max` is at most {} (a contact remembers that many sends)",
+                    crate::sending::REMEMBERED
+                ),
+            ));
+        }
+        Some(Switch::On(c)) if c.per.0 > crate::sending::REMEMBERED_FOR => {
+            return Err((
+                "per:".into(),
+                "`cap.per` is at most 30d (a contact remembers sends that long)".into(),
+            ));
+        }
         Some(Switch::On(c)) => {
             rules.cap = Some(Cap {
                 max: c.max,
