@@ -4,6 +4,14 @@
 //! eightfold, so every write, read and stream record of them costs that
 //! much less. Documents written as strings (older items, short ones) are
 //! read as before.
+//!
+//! Deflate starts from a preset dictionary (`doc_dictionary_1.txt`): the
+//! shapes of the documents the table stores (an event, a message, a run,
+//! the lists, a profile), with every value blanked. A document's field
+//! names and punctuation then cost a few bytes each instead of their
+//! first spelling, which is most of a small document: a profile's hot item
+//! is about a quarter smaller, a run about half. The dictionary is part of
+//! the stored format: it never changes; a better one would be encoding 3.
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -13,9 +21,13 @@ use serde::de::DeserializeOwned;
 /// JSON shorter than this stays a string: it fits its kilobyte anyway and
 /// stays readable in the console.
 pub const COMPRESS_FROM: usize = 512;
-/// The first byte of a binary document: its encoding (raw DEFLATE of JSON).
-/// Another encoding would take another byte.
+/// The first byte of a binary document: its encoding. Raw DEFLATE of the
+/// JSON (written before the dictionary, still read)…
 const DEFLATE: u8 = 1;
+/// …and raw DEFLATE from the preset dictionary `DICTIONARY_1`.
+const DEFLATE_DICTIONARY_1: u8 = 2;
+/// Never edited: documents written with it are read with it.
+static DICTIONARY_1: &[u8] = include_bytes!("doc_dictionary_1.txt");
 /// A document never inflates past this (an item is at most 400 KB; JSON
 /// deflates far less than 20×): a corrupt or hostile blob cannot exhaust
 /// memory.
@@ -42,10 +54,55 @@ pub fn encode<T: Serialize>(value: &T) -> Result<AttributeValue, serde_json::Err
         let text = String::from_utf8(json).expect("serde_json writes UTF-8");
         return Ok(AttributeValue::S(text));
     }
-    let mut bytes = Vec::with_capacity(json.len() / 4 + 1);
-    bytes.push(DEFLATE);
-    bytes.extend(miniz_oxide::deflate::compress_to_vec(&json, LEVEL));
-    Ok(AttributeValue::B(Blob::new(bytes)))
+    Ok(AttributeValue::B(Blob::new(deflate(&json))))
+}
+
+/// The encoding byte and the JSON deflated from the dictionary.
+fn deflate(json: &[u8]) -> Vec<u8> {
+    use flate2::{Compress, Compression, FlushCompress, Status};
+    let mut c = Compress::new(Compression::new(u32::from(LEVEL)), false);
+    c.set_dictionary(DICTIONARY_1)
+        .expect("a fresh raw stream takes a dictionary");
+    let mut out = Vec::with_capacity(json.len() / 3 + 64);
+    out.push(DEFLATE_DICTIONARY_1);
+    loop {
+        let read = usize::try_from(c.total_in()).unwrap_or(json.len());
+        match c.compress_vec(&json[read..], &mut out, FlushCompress::Finish) {
+            Ok(Status::StreamEnd) => return out,
+            // Out of room: more, and go on.
+            Ok(_) => out.reserve(out.capacity().max(256)),
+            Err(e) => unreachable!("deflating from memory into memory cannot fail: {e}"),
+        }
+    }
+}
+
+/// JSON inflated from the dictionary, at most `MAX_INFLATED` bytes.
+fn inflate(deflated: &[u8]) -> Result<Vec<u8>, DocError> {
+    use flate2::{Decompress, FlushDecompress, Status};
+    let mut d = Decompress::new(false);
+    d.set_dictionary(DICTIONARY_1)
+        .map_err(|e| DocError::Inflate(e.to_string()))?;
+    let mut out = Vec::with_capacity(deflated.len() * 4 + 64);
+    loop {
+        let (read, written) = (d.total_in(), d.total_out());
+        let at = usize::try_from(read).unwrap_or(deflated.len());
+        let status = d
+            .decompress_vec(&deflated[at..], &mut out, FlushDecompress::Finish)
+            .map_err(|e| DocError::Inflate(e.to_string()))?;
+        if out.len() > MAX_INFLATED {
+            return Err(DocError::Inflate("larger than any item".into()));
+        }
+        if status == Status::StreamEnd {
+            return Ok(out);
+        }
+        let progressed = d.total_in() != read || d.total_out() != written;
+        if !progressed && out.len() < out.capacity() {
+            return Err(DocError::Inflate("truncated".into()));
+        }
+        // Room for more, never past the limit (and one byte over it).
+        let room = MAX_INFLATED + 1 - out.len();
+        out.reserve_exact(out.capacity().max(256).min(room));
+    }
 }
 
 /// A document from its attribute value (string or binary).
@@ -65,6 +122,7 @@ pub fn decode_binary<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DocError> {
                 .map_err(|e| DocError::Inflate(format!("{:?}", e.status)))?;
             Ok(serde_json::from_slice(&json)?)
         }
+        Some((&DEFLATE_DICTIONARY_1, deflated)) => Ok(serde_json::from_slice(&inflate(deflated)?)?),
         Some((&other, _)) => Err(DocError::Encoding(other)),
         None => Err(DocError::Encoding(0)),
     }
@@ -118,6 +176,62 @@ pub(crate) mod tests {
     fn documents_written_as_json_strings_by_earlier_versions_are_read() {
         let old = AttributeValue::S(serde_json::to_string(&doc(500)).unwrap());
         assert_eq!(decode::<Doc>(&old).unwrap(), doc(500));
+        // Deflated without the dictionary, as before it.
+        let json = serde_json::to_vec(&doc(2000)).unwrap();
+        let mut before = vec![DEFLATE];
+        before.extend(miniz_oxide::deflate::compress_to_vec(&json, LEVEL));
+        assert_eq!(decode_binary::<Doc>(&before).unwrap(), doc(2000));
+    }
+
+    /// The dictionary holds the shapes of stored documents: a profile's
+    /// field names cost next to nothing.
+    #[test]
+    fn the_dictionary_makes_a_profile_smaller_than_deflate_alone() {
+        let shop = waymark_core::ids::ShopDomain::parse("a-shop.myshopify.com").unwrap();
+        let at: jiff::Timestamp = "2026-05-01T10:00:00Z".parse().unwrap();
+        let mut c = waymark_core::contact::Contact::new(
+            waymark_core::ids::ContactId::for_customer(42),
+            shop,
+            at,
+        );
+        c.identity.email = Some(waymark_core::ids::EmailAddress::parse("kim@example.org").unwrap());
+        c.marketing.consent = Some(waymark_core::contact::Consent {
+            subscribed: true,
+            source: waymark_core::contact::ConsentSource::SignupForm,
+            at,
+        });
+        for d in 0..20 {
+            c.audience.activity.add(
+                "page_viewed",
+                at + jiff::SignedDuration::from_hours(24 * d),
+                0,
+            );
+        }
+        let json = serde_json::to_vec(&c).unwrap();
+        let AttributeValue::B(blob) = encode(&c).unwrap() else {
+            panic!("a profile is deflated");
+        };
+        let plain = miniz_oxide::deflate::compress_to_vec(&json, LEVEL).len() + 1;
+        let with = blob.as_ref().len();
+        assert!(
+            with * 10 < plain * 9,
+            "{with} B with the dictionary, {plain} B without"
+        );
+        let back: waymark_core::contact::Contact = decode(&AttributeValue::B(blob)).unwrap();
+        assert_eq!(serde_json::to_vec(&back).unwrap(), json);
+    }
+
+    #[test]
+    fn a_document_of_any_size_goes_through() {
+        let mut random = varied();
+        for n in [0usize, 1, 100, 5_000, 300_000] {
+            let d = Doc {
+                name: (0..n / 8).map(|_| format!("{:x}", random())).collect(),
+                days: (0..n as u32 / 4).collect(),
+            };
+            let stored = encode(&d).unwrap();
+            assert_eq!(decode::<Doc>(&stored).unwrap(), d, "{n}");
+        }
     }
 
     #[test]
@@ -128,6 +242,19 @@ pub(crate) mod tests {
         ));
         assert!(matches!(
             decode_binary::<Doc>(&[DEFLATE, 0xff, 0xff, 0xff]),
+            Err(DocError::Inflate(_))
+        ));
+        assert!(matches!(
+            decode_binary::<Doc>(&[DEFLATE_DICTIONARY_1, 0xff, 0xff, 0xff]),
+            Err(DocError::Inflate(_))
+        ));
+        // Cut short: an error, not a loop.
+        let AttributeValue::B(whole) = encode(&doc(2000)).unwrap() else {
+            panic!("binary");
+        };
+        let cut = &whole.as_ref()[..whole.as_ref().len() / 2];
+        assert!(matches!(
+            decode_binary::<Doc>(cut),
             Err(DocError::Inflate(_))
         ));
         assert!(decode_binary::<Doc>(&[]).is_err());
@@ -144,6 +271,10 @@ pub(crate) mod tests {
         bomb.extend(miniz_oxide::deflate::compress_to_vec(&zeros, 6));
         assert!(matches!(
             decode_binary::<Doc>(&bomb),
+            Err(DocError::Inflate(_))
+        ));
+        assert!(matches!(
+            decode_binary::<Doc>(&deflate(&zeros)),
             Err(DocError::Inflate(_))
         ));
     }
