@@ -138,12 +138,12 @@ pub fn alias_anonymous(shop: &ShopDomain, anonymous_id: &str) -> String {
     format!("S#{shop}#A#anon:{anonymous_id}")
 }
 
-/// The idle-index shard and sort key of a contact for a UTC day.
+/// The idle-index shard and sort key of a contact for a UTC day. The day
+/// alone: an index key need not be unique, and the item's own key comes
+/// with it (keys written before carried `#<pk>` after the day, which the
+/// sweep's range still takes in).
 pub fn idle(day: i32, pk: &str) -> (String, String) {
-    (
-        format!("I#{}", &shard(pk)[2..]),
-        format!("{}#{pk}", idle_day(day)),
-    )
+    (format!("I#{}", &shard(pk)[2..]), idle_day(day))
 }
 
 /// A day as the idle index sorts it.

@@ -225,6 +225,30 @@ impl Activity {
         day_start(first.d + 1).checked_add(within).ok()
     }
 
+    /// The days of `key` inside the window at `now`, oldest first, each with
+    /// the instant it leaves the window; `None` when a day after `now`'s is
+    /// counted (an event from the future would enter the window by time,
+    /// and a caller must not assume totals only fall).
+    pub fn expiring(
+        &self,
+        key: &str,
+        within: SignedDuration,
+        now: Timestamp,
+    ) -> Option<Vec<(Timestamp, Day)>> {
+        let from = window_start(now, within);
+        let today = day_of(now);
+        let days = self.days_of(key);
+        if days.iter().any(|e| e.d > today) {
+            return None;
+        }
+        Some(
+            days.iter()
+                .filter(|e| e.d >= from)
+                .filter_map(|e| Some((day_start(e.d + 1).checked_add(within).ok()?, *e)))
+                .collect(),
+        )
+    }
+
     /// Folds another contact's history in (identity merge).
     pub fn merge(&mut self, other: &Activity) {
         for c in &other.counters {

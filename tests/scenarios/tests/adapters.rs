@@ -1358,6 +1358,50 @@ async fn contact_items(stack: &Stack) -> Vec<(String, bool)> {
     found
 }
 
+/// The idle index's key is the day alone now; a contact written before,
+/// under `<day>#<its key>`, is still found on its day until its next commit
+/// moves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_idle_keys_written_before_are_still_swept() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let stack = Stack::start().await.unwrap();
+    let s = store(&stack);
+    let ddb = aws_sdk_dynamodb::Client::new(&stack.sdk);
+    let c = contact();
+    s.commit(commit(&c, 0, vec![], vec![])).await.unwrap();
+    let pk = format!("S#{}#C#{}", shop(), c.id.as_str());
+    let (shard, day) = waymark_aws::keys::idle(20_870, &pk);
+    assert_eq!(day, "020870");
+    ddb.update_item()
+        .table_name(&stack.table)
+        .key("PK", AttributeValue::S(pk.clone()))
+        .key("SK", AttributeValue::S("C".into()))
+        .update_expression("SET idle_shard = :s, idle_key = :k")
+        .expression_attribute_values(":s", AttributeValue::S(shard))
+        .expression_attribute_values(":k", AttributeValue::S(format!("{day}#{pk}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        s.idle_between(20_870, 20_870).await.unwrap().contacts,
+        vec![(shop(), c.id.clone())]
+    );
+    assert!(
+        s.idle_between(20_871, 20_900)
+            .await
+            .unwrap()
+            .contacts
+            .is_empty()
+    );
+    assert!(
+        s.idle_between(20_800, 20_869)
+            .await
+            .unwrap()
+            .contacts
+            .is_empty()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_adapter_writes_only_the_profile_parts_an_event_changed() {
     use aws_sdk_dynamodb::types::AttributeValue;

@@ -213,6 +213,36 @@ impl From<CountFile> for CountRule {
 }
 
 impl CountRule {
+    /// When time alone can next change whether the rule holds: as days
+    /// leave the window, the count only falls, so `at_least` can stop
+    /// holding only when enough days have left to bring it under, `at_most`
+    /// start holding only when they bring it down to it, and neither ever
+    /// by time when it cannot. (An amount rule, or a counter with days
+    /// ahead of `now`, takes the next day to leave.)
+    fn changes_after(&self, contact: &Contact, now: Timestamp) -> Option<Timestamp> {
+        let Duration(within) = self.within?;
+        let activity = &contact.audience.activity;
+        let next_day_out = || activity.next_expiry(&self.key, within, now);
+        if self.sum_at_least.is_some() {
+            return next_day_out();
+        }
+        let Some(days) = activity.expiring(&self.key, within, now) else {
+            return next_day_out();
+        };
+        let holds = |n: u32| {
+            self.at_least.is_none_or(|min| n >= min) && self.at_most.is_none_or(|max| n <= max)
+        };
+        let mut n: u32 = days.iter().map(|(_, d)| d.n).sum();
+        let now_holds = holds(n);
+        for (leaves, day) in days {
+            n = n.saturating_sub(day.n);
+            if holds(n) != now_holds {
+                return Some(leaves);
+            }
+        }
+        None
+    }
+
     fn holds(&self, contact: &Contact, now: Timestamp) -> bool {
         let (n, sum) = contact
             .audience
@@ -484,9 +514,7 @@ impl Condition {
                 after(contact.commerce.last_order_at.and_then(|o| past(o, *d)))
             }
             Self::EngagedWithin(Duration(d)) => after(past(contact.last_active_at(), *d)),
-            Self::Count(rule) => rule.within.and_then(|Duration(w)| {
-                after(contact.audience.activity.next_expiry(&rule.key, w, now))
-            }),
+            Self::Count(rule) => after(rule.changes_after(contact, now)),
             Self::Rfm(_) | Self::RfmAtLeast(_) => after(contact.audience.rfm_changes_at),
             Self::CouponUnused(name) => after(contact.open_coupon(name, now).map(|c| c.expires_at)),
             Self::Not(c) => c.changes_after(contact, now),

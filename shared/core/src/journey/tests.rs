@@ -1946,3 +1946,50 @@ fn only_the_test_share_of_a_campaign_is_on_an_ab_branch() {
         assert_eq!(run.path, want, "{share}");
     }
 }
+
+proptest! {
+    /// A windowed count says truly when time alone can change it: never
+    /// before (sampled hour by hour), and at that instant it has.
+    #[test]
+    fn a_count_changes_by_time_only_when_it_says(
+        days in proptest::collection::vec((0i64..40, 1u32..4), 0..25),
+        at_least in proptest::option::of(0u32..12),
+        at_most in proptest::option::of(0u32..12),
+        window_days in 1i64..31,
+        now_hour in 0i64..24,
+    ) {
+        let day0: Timestamp = "2026-03-01T00:00:00Z".parse().unwrap();
+        let now = day0 + SignedDuration::from_hours(24 * 40 + now_hour);
+        let shop = ShopDomain::parse("demo.myshopify.com").unwrap();
+        let mut c = Contact::new(ContactId::for_customer(1), shop, day0);
+        for (d, n) in &days {
+            for _ in 0..*n {
+                c.audience
+                    .activity
+                    .add("product_viewed", day0 + SignedDuration::from_hours(24 * d + 5), 0);
+            }
+        }
+        let rule = Condition::Count(condition::CountRule {
+            event: "product_viewed".into(),
+            detail: None,
+            within: Some(crate::time::Duration(SignedDuration::from_hours(24 * window_days))),
+            at_least,
+            at_most,
+            sum_at_least: None,
+            key: crate::activity::key("product_viewed", None),
+        });
+        let holds = |t: Timestamp| rule.holds(condition::Scope { event: None, contact: &c, run: None, now: t });
+        let before = holds(now);
+        let next = rule.changes_after(&c, now);
+        let horizon = now + SignedDuration::from_hours(24 * 35);
+        let mut t = now;
+        while t < next.unwrap_or(horizon).min(horizon) {
+            prop_assert_eq!(holds(t), before, "changed at {} before {:?}", t, next);
+            t += SignedDuration::from_hours(1);
+        }
+        if let Some(next) = next {
+            prop_assert!(next > now);
+            prop_assert_ne!(holds(next), before, "unchanged at {}", next);
+        }
+    }
+}

@@ -498,7 +498,7 @@ fn not_dispatch(function: &str) -> bool {
     function != "dispatch"
 }
 
-/// Days of ticks before each age whose mean is the tick's figure.
+/// Days of ticks and views before each age whose means are their figures.
 const TICK_DAYS: u32 = 30;
 
 fn product_view(id: &str, at: jiff::Timestamp, product: u32) -> Value {
@@ -627,13 +627,25 @@ async fn aged(json_lines: bool) -> Vec<Figure> {
     let mut seq = 0u32;
     let mut day = 0u32;
     for age in ages() {
+        // The last days' ticks and views: their figures are the means (a
+        // view now and then moves the contact's older event ids out, a
+        // tick now and then fires a journey's step).
         let mut ticks = Vec::new();
+        let mut views = Vec::new();
         // Live up to this age.
         while day < age {
             day += 1;
             for v in 0..3 {
                 seq += 1;
+                let recent = day + TICK_DAYS > age;
+                if recent {
+                    mark(&stack, &records).await;
+                }
                 view(&mut stack, &format!("v{seq}"), at(day, 2 + 3 * v), seq % 40).await;
+                if recent {
+                    let by = take(&stack, &records).await;
+                    views.push(Figure::of("page_view", age, &by, |_| true));
+                }
             }
             if day.is_multiple_of(42) {
                 seq += 1;
@@ -680,7 +692,13 @@ async fn aged(json_lines: bool) -> Vec<Figure> {
             };
         seq += 1;
         view(&mut stack, &format!("m{seq}"), at(day, 13), 7).await;
-        measure(&mut figures, "page_view", &take(&stack, &records).await);
+        views.push(Figure::of(
+            "page_view",
+            age,
+            &take(&stack, &records).await,
+            |_| true,
+        ));
+        figures.push(Figure::mean("page_view", age, &views));
         seq += 1;
         let n = seq;
         stack
@@ -754,13 +772,22 @@ async fn aged(json_lines: bool) -> Vec<Figure> {
         // The tick's figure: the mean of the last days' ticks (an email they
         // queue is billed in its own line).
         ticks.push(Figure::of("tick", age, &by, not_dispatch));
+        // A firing is a tick that did something for the contact; the others
+        // cost only the due index's reads, billed per tick below.
+        let all_ticks = ticks.len();
+        ticks.retain(|f| f.wcu > 0.0);
         let tick = Figure::mean("tick", age, &ticks);
         if !json_lines {
-            let max = ticks.iter().map(|f| f.wcu).fold(0.0, f64::max);
+            let max = |all: &[Figure]| all.iter().map(|f| f.wcu).fold(0.0, f64::max);
+            let mean = |all: &[Figure]| Figure::mean("", age, all).wcu;
             println!(
-                "  aged {age} days: {} ticks, {:.1} WCU on average, {max:.0} at most",
+                "  aged {age} days: {} of {all_ticks} daily ticks fired something, {:.1} WCU on average, {:.0} at most; {} page views, {:.1} WCU on average, {:.0} at most",
                 ticks.len(),
-                tick.wcu
+                tick.wcu,
+                max(&ticks),
+                views.len(),
+                mean(&views),
+                max(&views)
             );
         }
         figures.push(tick);
