@@ -498,6 +498,13 @@ fn not_dispatch(function: &str) -> bool {
     function != "dispatch"
 }
 
+/// What a timer firing costs: the timer's and the processor's writes (its
+/// emails are billed in their own line, and the daily sweep's cursor is
+/// the table's, not a contact's).
+fn firing(function: &str) -> bool {
+    function != "dispatch" && function != "sweep"
+}
+
 /// Days of ticks and views before each age whose means are their figures.
 const TICK_DAYS: u32 = 30;
 
@@ -678,7 +685,7 @@ async fn aged(json_lines: bool) -> Vec<Figure> {
                 mark(&stack, &records).await;
                 stack.tick(&at(day, 12).to_string()).await.unwrap();
                 let by = take(&stack, &records).await;
-                ticks.push(Figure::of("tick", age, &by, not_dispatch));
+                ticks.push(Figure::of("tick", age, &by, firing));
             } else {
                 stack.tick(&at(day, 12).to_string()).await.unwrap();
             }
@@ -771,7 +778,7 @@ async fn aged(json_lines: bool) -> Vec<Figure> {
         let by = take(&stack, &records).await;
         // The tick's figure: the mean of the last days' ticks (an email they
         // queue is billed in its own line).
-        ticks.push(Figure::of("tick", age, &by, not_dispatch));
+        ticks.push(Figure::of("tick", age, &by, firing));
         // A firing is a tick that did something for the contact; the others
         // cost only the due index's reads, billed per tick below.
         let all_ticks = ticks.len();
