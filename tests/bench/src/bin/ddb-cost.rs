@@ -781,8 +781,19 @@ async fn aged(json_lines: bool) -> Vec<Figure> {
         ticks.push(Figure::of("tick", age, &by, firing));
         // A firing is a tick that did something for the contact; the others
         // cost only the due index's reads, billed per tick below.
-        let all_ticks = ticks.len();
         ticks.retain(|f| f.wcu > 0.0);
+        let mut all_ticks = TICK_DAYS.min(age) as usize + 1;
+        // None in the window (a new contact): the next days' ticks until
+        // one fires (the contact ages by those days).
+        while ticks.is_empty() && all_ticks < 2 * TICK_DAYS as usize {
+            day += 1;
+            all_ticks += 1;
+            mark(&stack, &records).await;
+            stack.tick(&at(day, 12).to_string()).await.unwrap();
+            let by = take(&stack, &records).await;
+            ticks.push(Figure::of("tick", age, &by, firing));
+            ticks.retain(|f| f.wcu > 0.0);
+        }
         let tick = Figure::mean("tick", age, &ticks);
         if !json_lines {
             let max = |all: &[Figure]| all.iter().map(|f| f.wcu).fold(0.0, f64::max);
