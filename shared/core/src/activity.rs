@@ -234,18 +234,16 @@ impl Activity {
         key: &str,
         within: SignedDuration,
         now: Timestamp,
-    ) -> Option<Vec<(Timestamp, Day)>> {
+    ) -> Option<impl Iterator<Item = (Timestamp, Day)> + '_> {
         let from = window_start(now, within);
-        let today = day_of(now);
         let days = self.days_of(key);
-        if days.iter().any(|e| e.d > today) {
+        if days.last().is_some_and(|e| e.d > day_of(now)) {
             return None;
         }
         Some(
             days.iter()
-                .filter(|e| e.d >= from)
-                .filter_map(|e| Some((day_start(e.d + 1).checked_add(within).ok()?, *e)))
-                .collect(),
+                .filter(move |e| e.d >= from)
+                .filter_map(move |e| Some((day_start(e.d + 1).checked_add(within).ok()?, *e))),
         )
     }
 

@@ -232,7 +232,7 @@ impl CountRule {
         let holds = |n: u32| {
             self.at_least.is_none_or(|min| n >= min) && self.at_most.is_none_or(|max| n <= max)
         };
-        let mut n: u32 = days.iter().map(|(_, d)| d.n).sum();
+        let mut n = activity.total(&self.key, Some(within), now).0;
         let now_holds = holds(n);
         for (leaves, day) in days {
             n = n.saturating_sub(day.n);
