@@ -141,22 +141,15 @@ impl RecentEvents {
     /// Takes a merged contact's ids in: its stored events are now this
     /// contact's to erase, and its replayed records are recognised.
     pub fn absorb(&mut self, other: &RecentEvents) {
-        for block in &other.older {
-            let ids = block
-                .ids
-                .iter()
-                .filter(|x| !self.has(**x))
-                .copied()
-                .collect();
-            self.move_out(ids, block.at);
-        }
-        let ids = other
-            .hot
+        let theirs = other
+            .older
             .iter()
-            .filter(|x| !self.has(**x))
-            .copied()
-            .collect();
-        self.move_out(ids, other.hot_at);
+            .map(|b| (&b.ids, b.at))
+            .chain([(&other.hot, other.hot_at)]);
+        for (ids, at) in theirs {
+            let new = ids.iter().filter(|x| !self.has(**x)).copied().collect();
+            self.move_out(new, at);
+        }
     }
 
     /// The fact ids remembered (stored event items), oldest first.

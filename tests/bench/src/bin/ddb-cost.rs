@@ -565,31 +565,50 @@ fn order(n: u32, at: jiff::Timestamp) -> String {
     o.to_string()
 }
 
-fn delivery_event(message: &str, journey: &str, at: jiff::Timestamp) -> Value {
-    json!({
-        "version": "0", "id": format!("delivery-{message}"), "detail-type": "Email Delivered",
+/// An SES event about one of Ana's messages: `eventType`, EventBridge's
+/// detail type, and the event's own part (`delivery`, `open`…).
+fn ses_about(
+    event_type: &str,
+    detail_type: &str,
+    id: String,
+    (message, journey): (&str, &str),
+    at: jiff::Timestamp,
+    own: Value,
+) -> Value {
+    let mut event = json!({
+        "version": "0", "id": id, "detail-type": detail_type,
         "source": "aws.ses", "time": at.to_string(),
-        "detail": {"eventType": "Delivery",
+        "detail": {"eventType": event_type,
             "mail": {"timestamp": at.to_string(), "messageId": format!("ses-{message}"),
                      "destination": ["ana.silva@example.com"],
                      "tags": {"waymark_shop": ["demo_myshopify_com"], "waymark_message": [message],
-                              "waymark_journey": [journey], "waymark_version": ["1"]}},
-            "delivery": {"timestamp": at.to_string(), "recipients": ["ana.silva@example.com"]}}
-    })
+                              "waymark_journey": [journey], "waymark_version": ["1"]}}}
+    });
+    event["detail"][event_type.to_lowercase()] = own;
+    event
+}
+
+fn delivery_event(message: &str, journey: &str, at: jiff::Timestamp) -> Value {
+    ses_about(
+        "Delivery",
+        "Email Delivered",
+        format!("delivery-{message}"),
+        (message, journey),
+        at,
+        json!({"timestamp": at.to_string(), "recipients": ["ana.silva@example.com"]}),
+    )
 }
 
 fn open_event(message: &str, journey: &str, at: jiff::Timestamp) -> Value {
-    json!({
-        "version": "0", "id": format!("open-{message}-{at}"), "detail-type": "Email Opened",
-        "source": "aws.ses", "time": at.to_string(),
-        "detail": {"eventType": "Open",
-            "mail": {"timestamp": at.to_string(), "messageId": format!("ses-{message}"),
-                     "destination": ["ana.silva@example.com"],
-                     "tags": {"waymark_shop": ["demo_myshopify_com"], "waymark_message": [message],
-                              "waymark_journey": [journey], "waymark_version": ["1"]}},
-            "open": {"timestamp": at.to_string(),
-                     "userAgent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15"}}
-    })
+    ses_about(
+        "Open",
+        "Email Opened",
+        format!("open-{message}-{at}"),
+        (message, journey),
+        at,
+        json!({"timestamp": at.to_string(),
+               "userAgent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15"}),
+    )
 }
 
 /// The newest email Ana was sent: (message id, journey).
@@ -1055,6 +1074,11 @@ const MIX: [(&str, f64, &str); 7] = [
 ];
 /// Emails per 100 events.
 const EMAILS_PER_100: f64 = 30.0;
+/// The emails' lines of the bill: each sent, and SES's delivery of it.
+const EMAIL_LINES: [(&str, f64, &str); 2] = [
+    ("email_sent", EMAILS_PER_100, "emails sent"),
+    ("email_delivered", EMAILS_PER_100, "deliveries (SES)"),
+];
 /// On-demand prices (us-east-1): per million write and read request units.
 const WRITE_PRICE: f64 = 0.625;
 const READ_PRICE: f64 = 0.125;
@@ -1080,7 +1104,7 @@ fn bill(figures: &[Figure]) {
         let (mut wcu, mut rcu) = (0.0, 0.0);
         let (mut counter_wcu, mut facts) = (0.0, 0.0);
         println!("  contact aged {age} days:");
-        for (event, n, what) in MIX {
+        for &(event, n, what) in MIX.iter().chain(&EMAIL_LINES) {
             let Some(f) = of(event) else {
                 println!("    {n:>4} {what:<22} not measured at this age");
                 continue;
@@ -1093,26 +1117,6 @@ fn bill(figures: &[Figure]) {
                 "    {n:>4} {what:<22} × {:>5.1} WCU {:>5.1} RCU",
                 f.wcu, f.rcu
             );
-        }
-        let email = of("email_sent").map_or((0.0, 0.0), |f| (f.wcu, f.rcu));
-        println!(
-            "    {EMAILS_PER_100:>4} {:<22} × {:>5.1} WCU {:>5.1} RCU",
-            "emails sent", email.0, email.1
-        );
-        wcu += EMAILS_PER_100 * email.0;
-        rcu += EMAILS_PER_100 * email.1;
-        let delivery = of("email_delivered").map_or((0.0, 0.0), |f| (f.wcu, f.rcu));
-        println!(
-            "    {EMAILS_PER_100:>4} {:<22} × {:>5.1} WCU {:>5.1} RCU",
-            "deliveries (SES)", delivery.0, delivery.1
-        );
-        wcu += EMAILS_PER_100 * delivery.0;
-        rcu += EMAILS_PER_100 * delivery.1;
-        for event in ["email_sent", "email_delivered"] {
-            if let Some(f) = of(event) {
-                counter_wcu += EMAILS_PER_100 * f.counter_wcu;
-                facts += EMAILS_PER_100 * f.counted_facts;
-            }
         }
         println!(
             "    per event: {:.1} WCU, {:.1} RCU (emails and their deliveries included)",
