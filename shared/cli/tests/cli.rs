@@ -3,6 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+use common::stack_with_table;
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -18,24 +21,6 @@ fn waymark(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// An emulator with the template's resources, the table named `table`.
-async fn stack_with_table(table: &str) -> (waymark_local::moto::Moto, aws_config::SdkConfig) {
-    let moto = waymark_local::moto::Moto::start().unwrap();
-    let sdk = moto.sdk().await;
-    let template =
-        waymark_local::template::Template::load(&waymark_local::template::Template::default_path())
-            .unwrap();
-    let mut names = waymark_local::resources::Names::default();
-    names.tables.insert("Table".into(), table.into());
-    names
-        .parameters
-        .insert("SenderEmail".into(), "store@example.com".into());
-    waymark_local::resources::create(&sdk, &template, &names)
-        .await
-        .unwrap();
-    (moto, sdk)
 }
 
 /// `waymark args` reaching `table` on `moto` through `AWS_ENDPOINT_URL`.

@@ -3,6 +3,8 @@
 //! parked campaign page go through again; nothing is redriven twice.
 
 use std::process::Command;
+
+mod common;
 use waymark_app::ports::{Commit, ContactStore, Inbox, Outbox, Receipt, Suppressions};
 use waymark_core::contact::Contact;
 use waymark_core::ids::{ContactId, EmailAddress, ShopDomain};
@@ -15,19 +17,7 @@ fn at(t: &str) -> jiff::Timestamp {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_failed_is_listed_and_goes_through_again() {
-    let moto = waymark_local::moto::Moto::start().unwrap();
-    let sdk = moto.sdk().await;
-    let template =
-        waymark_local::template::Template::load(&waymark_local::template::Template::default_path())
-            .unwrap();
-    let mut names = waymark_local::resources::Names::default();
-    names.tables.insert("Table".into(), TABLE.into());
-    names
-        .parameters
-        .insert("SenderEmail".into(), "store@example.com".into());
-    waymark_local::resources::create(&sdk, &template, &names)
-        .await
-        .unwrap();
+    let (moto, sdk) = common::stack_with_table(TABLE).await;
     let store = waymark_aws::store::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), TABLE);
     let shop = ShopDomain::parse("demo.myshopify.com").unwrap();
 
