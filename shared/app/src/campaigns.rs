@@ -175,10 +175,17 @@ async fn decide<S: Counters>(
     if now < at {
         return Ok(Turn::NotYet(at));
     }
-    state.winner = Some(winner(store, shop, c, state, now).await?);
+    let decision = decision(store, shop, c, state, now).await?;
+    state.winner = Some(
+        decision
+            .as_ref()
+            .map_or_else(|| campaign::STEP.to_string(), |d| d.winner.clone()),
+    );
     state.phase = CampaignPhase::Sending;
     new_wave(state);
-    tracing::info!(%shop, campaign = id, winner = ?state.winner, "A/B test decided");
+    tracing::info!(%shop, campaign = id, winner = ?state.winner,
+        result = ?decision.as_ref().map(|d| d.result), "A/B test decided");
+    state.decision = decision;
     Ok(Turn::MovedOn(Some(now)))
 }
 
@@ -440,17 +447,17 @@ async fn record_send<S: Inbox>(
     store.record(&receipt, &event).await
 }
 
-/// The variant with the best rate of the test's metric (clicks, or opens)
-/// per email sent; the first variant on a tie or without data.
-async fn winner<S: Counters>(
+/// The test's decision from each variant's emails sent and clicks (or
+/// opens) so far: see [`campaign::AbTest::decide`].
+async fn decision<S: Counters>(
     store: &S,
     shop: &ShopDomain,
     c: &campaign::Campaign,
     state: &CampaignState,
     now: Timestamp,
-) -> Result<String, StoreError> {
+) -> Result<Option<campaign::Decision>, StoreError> {
     let Some(ab) = &c.ab_test else {
-        return Ok(campaign::STEP.into());
+        return Ok(None);
     };
     let from = state.started_at.unwrap_or(now) - jiff::SignedDuration::from_hours(24 * 2);
     let to = now + jiff::SignedDuration::from_hours(24 * 2);
@@ -460,27 +467,18 @@ async fn winner<S: Counters>(
         Metric::Clicks => field::CLICKED,
         Metric::Opens => field::OPENED,
     };
-    let rate = |name: &str| {
-        let (mut sent, mut hits) = (0i64, 0i64);
+    let tally = |name: &str| {
+        let mut t = campaign::Tally::default();
         for (k, f) in &counts.0 {
             if k.journey == journey && k.step == name {
-                sent += f.get(field::SENT).copied().unwrap_or(0);
-                hits += f.get(metric).copied().unwrap_or(0);
+                t.sent += f.get(field::SENT).copied().unwrap_or(0);
+                t.hits += f.get(metric).copied().unwrap_or(0);
             }
         }
-        if sent > 0 {
-            hits as f64 / sent as f64
-        } else {
-            0.0
-        }
+        t
     };
-    let mut best = &ab.variants[0];
-    for v in &ab.variants[1..] {
-        if rate(&v.name) > rate(&best.name) {
-            best = v;
-        }
-    }
-    Ok(best.name.clone())
+    let tallies: Vec<_> = ab.variants.iter().map(|v| tally(&v.name)).collect();
+    Ok(Some(ab.decide(&tallies)))
 }
 
 /// The counter rows of the UTC days from `from` to `to`.
@@ -600,6 +598,9 @@ fn status_json(id: &str, r: &CampaignRecord, totals: &Totals) -> serde_json::Val
             "metric": ab.metric,
             "decide_at": r.state.decide_at,
             "winner": r.state.winner,
+            "min_sample": ab.min_sample,
+            "if_undecided": ab.if_undecided,
+            "decision": r.state.decision,
             "variants": ab.variants.iter().map(|v| {
                 let m = totals.emails.get(&v.name).cloned().unwrap_or_default();
                 let b = totals.branches.get(&v.name).cloned().unwrap_or_default();

@@ -187,6 +187,9 @@ pub struct CampaignState {
     /// them (parked in the failure queue past the grace time).
     #[serde(default)]
     pub missing_pages: u64,
+    /// How the A/B test was decided (significant or not, and why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<waymark_core::campaign::Decision>,
 }
 
 impl CampaignState {
@@ -206,6 +209,7 @@ impl CampaignState {
             planned: false,
             planned_at: None,
             missing_pages: 0,
+            decision: None,
         }
     }
 

@@ -111,6 +111,143 @@ pub struct AbTest {
     pub metric: Metric,
     /// How long the test runs before the winner goes to the rest.
     pub wait: SignedDuration,
+    /// Emails sent to each variant below which the result is undecided.
+    #[serde(default = "default_min_sample")]
+    pub min_sample: u32,
+    /// What the rest get when the result is undecided.
+    #[serde(default)]
+    pub if_undecided: IfUndecided,
+}
+
+/// Emails per variant a decision needs by default: below it a click rate
+/// moves by whole points with each click.
+pub const MIN_SAMPLE: u32 = 100;
+
+fn default_min_sample() -> u32 {
+    MIN_SAMPLE
+}
+
+/// What an undecided test sends to the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IfUndecided {
+    /// The variant with the best rate so far (the first listed on a tie or
+    /// with no clicks at all).
+    #[default]
+    Best,
+    /// The first variant listed (the safe choice), whatever the rates.
+    First,
+}
+
+/// One variant's test so far: emails sent and the metric's count (unique
+/// clicks, or unique opens).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Tally {
+    pub sent: i64,
+    pub hits: i64,
+}
+
+impl Tally {
+    fn rate(&self) -> f64 {
+        if self.sent > 0 {
+            self.hits as f64 / self.sent as f64
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Whether a test's leader is a real winner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Significant,
+    Undecided,
+}
+
+/// How an A/B test was decided, kept with the campaign and shown by
+/// `campaigns status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// What the rest get.
+    pub winner: String,
+    /// The variant with the best rate (the first listed on a tie), if any
+    /// variant has a click (or open).
+    pub leader: Option<String>,
+    pub result: Verdict,
+    /// Two-sided p-value of the leader against the runner-up.
+    pub p_value: Option<f64>,
+    /// The p-value below which the leader wins: 0.05 shared among the
+    /// leader's comparisons (Bonferroni: 0.05 with two variants, 0.0167
+    /// with four).
+    pub alpha: f64,
+    pub min_sample: u32,
+    /// Why the result is undecided.
+    pub reason: Option<String>,
+}
+
+impl AbTest {
+    /// Decides the test from each variant's tally (in the variants' order).
+    ///
+    /// The leader is significant when every variant was sent at least
+    /// `min_sample` emails and a two-proportion z-test of the leader against
+    /// the runner-up gives p below 0.05 divided by the comparisons the
+    /// leader wins (one per other variant). Otherwise the result is
+    /// undecided and the rest get what `if_undecided` says.
+    pub fn decide(&self, tallies: &[Tally]) -> Decision {
+        let tally = |i: usize| tallies.get(i).copied().unwrap_or_default();
+        let mut order: Vec<usize> = (0..self.variants.len()).collect();
+        // Best rate first; a stable sort keeps the listed order on a tie.
+        order.sort_by(|a, b| tally(*b).rate().total_cmp(&tally(*a).rate()));
+        let lead = order.first().copied().filter(|i| tally(*i).hits > 0);
+        let alpha = 0.05 / self.variants.len().saturating_sub(1).max(1) as f64;
+        let p_value = lead.zip(order.get(1)).and_then(|(l, r)| {
+            let (l, r) = (tally(l), tally(*r));
+            crate::stats::two_proportion_p(l.hits, l.sent, r.hits, r.sent)
+        });
+        let metric = match self.metric {
+            Metric::Clicks => "click",
+            Metric::Opens => "open",
+        };
+        let short = self
+            .variants
+            .iter()
+            .enumerate()
+            .find(|(i, _)| tally(*i).sent < i64::from(self.min_sample));
+        let reason = if lead.is_none() {
+            Some(format!("no {metric} yet"))
+        } else if let Some((i, v)) = short {
+            Some(format!(
+                "variant {} was sent {} emails, fewer than the {} a decision needs",
+                v.name,
+                tally(i).sent,
+                self.min_sample
+            ))
+        } else {
+            p_value.filter(|p| *p >= alpha).map(|p| {
+                format!("the leader's {metric} rate is not significantly better (p = {p:.3}, needs below {alpha:.4})")
+            })
+        };
+        let leader = lead.map(|i| self.variants[i].name.clone());
+        let first = self.variants[0].name.clone();
+        let winner = match (&reason, self.if_undecided) {
+            (None, _) | (Some(_), IfUndecided::Best) => leader.clone().unwrap_or(first),
+            (Some(_), IfUndecided::First) => first,
+        };
+        Decision {
+            winner,
+            leader,
+            result: if reason.is_none() {
+                Verdict::Significant
+            } else {
+                Verdict::Undecided
+            },
+            p_value: p_value.map(|p| (p * 10_000.0).round() / 10_000.0),
+            alpha: (alpha * 10_000.0).round() / 10_000.0,
+            min_sample: self.min_sample,
+            reason,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -172,6 +309,10 @@ struct AbFile {
     #[serde(default)]
     metric: Option<String>,
     wait: String,
+    #[serde(default)]
+    min_sample: Option<u32>,
+    #[serde(default)]
+    if_undecided: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -429,6 +570,30 @@ fn parse_ab_test(
     let wait = ab_wait(&ab.wait, local)
         .map_err(|m| d.at("wait", ab_at, m))
         .ok();
+    let min_sample = match ab.min_sample {
+        None => Some(MIN_SAMPLE),
+        Some(n @ 1..=1_000_000) => Some(n),
+        Some(n) => {
+            d.at(
+                "min_sample",
+                ab_at,
+                format!("min_sample {n}: from 1 to 1000000 emails per variant"),
+            );
+            None
+        }
+    };
+    let if_undecided = match ab.if_undecided.as_deref() {
+        None | Some("best") => Some(IfUndecided::Best),
+        Some("first") => Some(IfUndecided::First),
+        Some(other) => {
+            d.at(
+                "if_undecided",
+                ab_at,
+                format!("if_undecided `{other}`: best or first"),
+            );
+            None
+        }
+    };
     Some(AbTest {
         variants: ab
             .variants
@@ -442,6 +607,8 @@ fn parse_ab_test(
         test_share: share?,
         metric: metric?,
         wait: wait?,
+        min_sample: min_sample?,
+        if_undecided: if_undecided?,
     })
 }
 
@@ -915,6 +1082,134 @@ mod tests {
         assert_eq!(
             with_utm("https://shop.example/p", "https://shop.example", &spaced),
             "https://shop.example/p?utm_campaign=Black%20Friday%20%C3%A9t%C3%A9"
+        );
+    }
+
+    fn test_of(n: usize) -> AbTest {
+        AbTest {
+            variants: (0..n)
+                .map(|i| Variant {
+                    name: format!("v{i}"),
+                    subject: Some(format!("S{i}")),
+                    template: None,
+                })
+                .collect(),
+            test_share: 20,
+            metric: Metric::Clicks,
+            wait: SignedDuration::from_hours(4),
+            min_sample: MIN_SAMPLE,
+            if_undecided: IfUndecided::Best,
+        }
+    }
+
+    fn tallies(t: &[(i64, i64)]) -> Vec<Tally> {
+        t.iter().map(|&(sent, hits)| Tally { sent, hits }).collect()
+    }
+
+    #[test]
+    fn a_clear_leader_with_enough_emails_wins_significantly() {
+        let d = test_of(2).decide(&tallies(&[(1000, 20), (1000, 60)]));
+        assert_eq!(d.winner, "v1");
+        assert_eq!(d.leader.as_deref(), Some("v1"));
+        assert_eq!(d.result, Verdict::Significant, "{d:?}");
+        assert!(d.p_value.unwrap() < 0.05 && d.reason.is_none());
+    }
+
+    #[test]
+    fn below_the_minimum_sample_the_result_is_undecided_and_the_rest_get_what_the_file_says() {
+        let mut ab = test_of(2);
+        // A tenfold gap, but only 50 emails a variant.
+        let t = tallies(&[(50, 1), (50, 10)]);
+        let d = ab.decide(&t);
+        assert_eq!(d.result, Verdict::Undecided);
+        assert!(
+            d.reason.as_deref().unwrap().contains("v0 was sent 50"),
+            "{d:?}"
+        );
+        assert_eq!((d.winner.as_str(), d.leader.as_deref()), ("v1", Some("v1")));
+        ab.if_undecided = IfUndecided::First;
+        assert_eq!(ab.decide(&t).winner, "v0");
+        ab.min_sample = 50;
+        assert_eq!(ab.decide(&t).result, Verdict::Significant);
+        assert_eq!(ab.decide(&t).winner, "v1");
+    }
+
+    #[test]
+    fn a_gap_chance_explains_is_undecided() {
+        let d = test_of(2).decide(&tallies(&[(1000, 20), (1000, 25)]));
+        assert_eq!(d.result, Verdict::Undecided);
+        assert!(d.reason.unwrap().contains("not significantly better"));
+        assert_eq!(d.winner, "v1");
+    }
+
+    #[test]
+    fn with_more_variants_the_leader_needs_a_smaller_p() {
+        // p ≈ 0.038 for the leader against the runner-up.
+        let two = test_of(2).decide(&tallies(&[(1000, 30), (1000, 48)]));
+        assert_eq!(two.result, Verdict::Significant, "{two:?}");
+        let three = test_of(3).decide(&tallies(&[(1000, 30), (1000, 48), (1000, 10)]));
+        assert_eq!((three.alpha, three.result), (0.025, Verdict::Undecided));
+        assert_eq!(three.winner, "v1");
+    }
+
+    #[test]
+    fn without_clicks_or_on_a_tie_the_first_variant_goes() {
+        let none = test_of(3).decide(&tallies(&[(500, 0), (500, 0), (500, 0)]));
+        assert_eq!((none.winner.as_str(), none.leader), ("v0", None));
+        assert_eq!(none.reason.as_deref(), Some("no click yet"));
+        let tie = test_of(2).decide(&tallies(&[(500, 9), (500, 9)]));
+        assert_eq!(
+            (tie.winner.as_str(), tie.result),
+            ("v0", Verdict::Undecided)
+        );
+    }
+
+    #[test]
+    fn the_minimum_sample_and_the_undecided_choice_are_read_and_checked_at_their_line() {
+        let text = |extra: &str| {
+            format!(
+                "id: t\naudience: {{segments: [engaged]}}\ntemplate: welcome_1\nsend_at: \"2026-12-04T10:00:00Z\"\nab_test:\n  variants:\n    - {{name: a, subject: A}}\n    - {{name: b, subject: B}}\n  test_share: 20%\n  wait: 4h\n{extra}"
+            )
+        };
+        let c = parse(
+            &file("t", &text("  min_sample: 400\n  if_undecided: first\n")),
+            &catalog(),
+        )
+        .unwrap();
+        let ab = c.ab_test.unwrap();
+        assert_eq!((ab.min_sample, ab.if_undecided), (400, IfUndecided::First));
+        let c = parse(&file("t", &text("")), &catalog()).unwrap();
+        let ab = c.ab_test.unwrap();
+        assert_eq!(
+            (ab.min_sample, ab.if_undecided),
+            (MIN_SAMPLE, IfUndecided::Best)
+        );
+        let errors = parse(
+            &file("t", &text("  min_sample: 0\n  if_undecided: coin\n")),
+            &catalog(),
+        )
+        .unwrap_err();
+        let at = |line: usize, part: &str| {
+            errors
+                .iter()
+                .any(|e| e.line == line && e.message.contains(part))
+        };
+        assert!(
+            at(11, "min_sample 0") && at(12, "if_undecided `coin`"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_test_stored_before_the_minimum_sample_reads_with_the_defaults() {
+        let mut stored = serde_json::to_value(test_of(2)).unwrap();
+        let obj = stored.as_object_mut().unwrap();
+        obj.remove("min_sample");
+        obj.remove("if_undecided");
+        let ab: AbTest = serde_json::from_value(stored).unwrap();
+        assert_eq!(
+            (ab.min_sample, ab.if_undecided),
+            (MIN_SAMPLE, IfUndecided::Best)
         );
     }
 }

@@ -27,6 +27,7 @@ pub mod rfm;
 pub mod sending;
 pub mod shopify;
 pub mod site;
+pub mod stats;
 pub mod time;
 pub mod unsubscribe;
 

@@ -441,6 +441,8 @@ async fn an_ab_test_sends_the_winner_by_clicks_to_the_rest() {
         test_share: 50,
         metric: Metric::Clicks,
         wait: jiff::SignedDuration::from_hours(4),
+        min_sample: waymark_core::campaign::MIN_SAMPLE,
+        if_undecided: waymark_core::campaign::IfUndecided::Best,
     });
     let store = stack.store();
     assert!(store.schedule(&shop(), &c, stack.clock()).await.unwrap());
@@ -491,6 +493,20 @@ async fn an_ab_test_sends_the_winner_by_clicks_to_the_rest() {
         .unwrap()
         .unwrap();
     assert_eq!(status["ab_test"]["winner"], "bold", "{status:#}");
+    // Six emails a variant: B leads, but a dozen people decide nothing; the
+    // file's `if_undecided` (the default, `best`) sends the leader.
+    let decision = &status["ab_test"]["decision"];
+    assert_eq!(
+        (&decision["result"], &decision["leader"]),
+        (&json!("undecided"), &json!("bold")),
+        "{status:#}"
+    );
+    assert!(
+        decision["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("fewer than the 100 a decision needs")),
+        "{status:#}"
+    );
     assert_eq!(status["phase"], "done", "{status:#}");
     // The branches hold the test's share alone: the rest got B's email
     // (its `sent` has them) but are on no branch.
