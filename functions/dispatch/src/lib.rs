@@ -159,6 +159,7 @@ pub async fn handle(
             Ok(Outcome::Retry(_)) => metrics.add("SendsRetried", 1.0),
             Ok(Outcome::Parked(_)) => metrics.add("MessagesParked", 1.0),
             Ok(Outcome::Suppressed(_)) => metrics.add("SendsSuppressed", 1.0),
+            Ok(Outcome::Stopped) => metrics.add("SendsStopped", 1.0),
             Ok(Outcome::NotClaimed) => {}
             Err(e) => {
                 metrics.add("DispatchErrors", 1.0);

@@ -332,6 +332,7 @@ where
             started_at: page.started_at,
             run: Some(page.run),
             def: Some(def.clone()),
+            earlier_unsent: false,
         })
         .collect();
     let (shop, at) = (&page.shop, page.at);
@@ -515,13 +516,59 @@ where
     let Some(r) = store.campaign(shop, id).await? else {
         return Ok(None);
     };
+    let totals = totals_of(store, shop, id, &r).await?;
+    Ok(Some(status_json(id, &r, &totals)))
+}
+
+/// `waymark campaigns cancel`: stops a campaign's fan-out and every email
+/// of it not sent yet (dispatch reads the cancel before each). A campaign
+/// whose fan-out is done is cancelled while some of its emails have not
+/// gone (held for a recipient's local time or quiet hours, or waiting to
+/// be sent); once each has been sent or settled, there is nothing to
+/// cancel (`false`), as for one cancelled already or never scheduled.
+pub async fn cancel<S>(store: &S, shop: &ShopDomain, id: &str) -> Result<bool, StoreError>
+where
+    S: CampaignStore + Counters,
+{
+    if store.cancel(shop, id).await? {
+        return Ok(true);
+    }
+    let Some(r) = store.campaign(shop, id).await? else {
+        return Ok(false);
+    };
+    if r.state.phase != CampaignPhase::Done {
+        return Ok(false);
+    }
+    let t = totals_of(store, shop, id, &r).await?.total;
+    let settled: i64 = [
+        field::SENT,
+        field::SUPPRESSED,
+        field::STOPPED,
+        field::FAILED,
+    ]
+    .iter()
+    .map(|f| get(&t, f))
+    .sum();
+    if get(&t, field::COMPLETED) <= settled {
+        return Ok(false);
+    }
+    store.cancel_done(shop, id).await
+}
+
+/// A campaign's counters summed, from two days before it started (its
+/// shop's day may begin earlier) to 60 days after.
+async fn totals_of<S: Counters>(
+    store: &S,
+    shop: &ShopDomain,
+    id: &str,
+    r: &CampaignRecord,
+) -> Result<Totals, StoreError> {
     let from = r.state.started_at.unwrap_or(r.state.scheduled_at)
         - jiff::SignedDuration::from_hours(24 * 2);
     let to = r.state.started_at.unwrap_or(r.state.scheduled_at)
         + jiff::SignedDuration::from_hours(24 * 60);
     let counts = counts_between(store, shop, from, to).await?;
-    let totals = campaign_totals(&counts, &campaign::journey(id));
-    Ok(Some(status_json(id, &r, &totals)))
+    Ok(campaign_totals(&counts, &campaign::journey(id)))
 }
 
 type ByName = std::collections::BTreeMap<String, Fields>;
@@ -589,6 +636,7 @@ fn status_json(id: &str, r: &CampaignRecord, totals: &Totals) -> serde_json::Val
         "converted": get(total, field::CONVERTED),
         "orders": get(total, field::ORDERS),
         "suppressed": get(total, field::SUPPRESSED),
+        "stopped": get(total, field::STOPPED),
         "failed": get(total, field::FAILED),
         "maybe_duplicated": get(total, field::MAYBE_DUPLICATED),
         "skipped": get(total, field::EXITED),
@@ -849,6 +897,7 @@ mod tests {
                 started_at: page.started_at,
                 run: Some(page.run),
                 def: Some(def.clone()),
+                earlier_unsent: false,
             };
             record_send(&store, &shop, send, &page_delivery(&page), now)
                 .await

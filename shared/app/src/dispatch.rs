@@ -2,7 +2,10 @@
 //! MIME, send; on failure retry with backoff or park with the error. A
 //! message is never dropped: it ends sent or parked.
 
-use crate::ports::{Claimed, Counters, Mailer, Outbox, Publisher, StoreError, Suppressions};
+use crate::ports::{
+    CampaignPhase, CampaignStore, Claimed, Counters, Mailer, Outbox, Publisher, StoreError,
+    Suppressions,
+};
 use waymark_core::email::{Rendered, Renderer, Sender, UnsubscribeLinks, mime};
 use waymark_core::ids::EmailAddress;
 use waymark_core::outbox::{AfterFailure, Channel, OutboxMessage, SendFailure, after_failure};
@@ -15,6 +18,8 @@ pub enum Outcome {
     NotClaimed,
     /// The address is on the suppression list for this kind of mail.
     Suppressed(String),
+    /// A campaign email whose campaign was cancelled before it went.
+    Stopped,
     Retry(jiff::Timestamp),
     Parked(String),
 }
@@ -50,7 +55,9 @@ pub struct Dispatcher<O, M, P> {
     store_url: Option<String>,
 }
 
-impl<O: Outbox + Suppressions + Counters, M: Mailer, P: Publisher> Dispatcher<O, M, P> {
+impl<O: Outbox + Suppressions + Counters + CampaignStore, M: Mailer, P: Publisher>
+    Dispatcher<O, M, P>
+{
     pub fn new(
         outbox: O,
         mailer: M,
@@ -140,6 +147,15 @@ impl<O: Outbox + Suppressions + Counters, M: Mailer, P: Publisher> Dispatcher<O,
                 template,
                 transactional,
             } => {
+                if self.cancelled(&claimed).await? {
+                    self.outbox
+                        .skip(&claimed, waymark_core::campaign::STOPPED)
+                        .await?;
+                    self.count(&claimed, deadline, waymark_core::analytics::field::STOPPED)
+                        .await;
+                    tracing::info!(outbox_id = id, journey = %m.journey, "campaign cancelled; not sent");
+                    return Ok(Outcome::Stopped);
+                }
                 if let Some(reason) = self
                     .suppressed(id, &claimed, to, *transactional, deadline)
                     .await?
@@ -154,6 +170,32 @@ impl<O: Outbox + Suppressions + Counters, M: Mailer, P: Publisher> Dispatcher<O,
             Ok(provider_id) => self.settle_sent(id, &claimed, provider_id, deadline).await,
             Err(failure) => self.settle_failed(id, &claimed, &failure, deadline).await,
         }
+    }
+
+    /// Whether the message is a campaign email whose schedule was cancelled
+    /// (or replaced after a cancel): read at send time, so a cancel stops
+    /// what is held for a later local time or still queued. Only campaign
+    /// emails read the campaign; one queued before they named their
+    /// schedule goes.
+    async fn cancelled(&self, claimed: &Claimed) -> Result<bool, StoreError> {
+        let m = &claimed.message;
+        let Some(c) = m.params.get("campaign") else {
+            return Ok(false);
+        };
+        let (Some(campaign), Some(schedule)) = (
+            c.get("id").and_then(|v| v.as_str()),
+            c.get("schedule").and_then(|v| v.as_i64()),
+        ) else {
+            return Ok(false);
+        };
+        let Some(record) = self.outbox.campaign(&m.shop, campaign).await? else {
+            return Ok(false);
+        };
+        Ok(waymark_core::campaign::stopped(
+            schedule,
+            record.state.run(),
+            record.state.phase == CampaignPhase::Cancelled,
+        ))
     }
 
     /// Skips the message when its address is suppressed: read at send time,
@@ -466,6 +508,7 @@ mod tests {
             params,
             topic: None,
             not_before: None,
+            replaces_unsent: false,
             channel: waymark_core::outbox::Channel::Email {
                 to: EmailAddress::parse("ana@example.com").unwrap(),
                 template: "hello".into(),

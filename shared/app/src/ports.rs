@@ -326,10 +326,29 @@ pub trait CampaignStore {
         version: u64,
         due: Option<Timestamp>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    /// Stops a campaign that is not done: nothing more is recorded, and
-    /// sends recorded but not yet queued are dropped. `false` if there was
-    /// nothing to stop.
+    /// Stops a campaign that is not done: nothing more is recorded, sends
+    /// recorded but not yet decided are dropped, and dispatch stops its
+    /// emails not sent yet (held for a local time, or queued). `false` if
+    /// there was nothing to stop.
     fn cancel(
+        &self,
+        shop: &ShopDomain,
+        id: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Cancels a campaign whose fan-out is done (some of its emails still
+    /// waiting for their time): dispatch stops what has not gone. `false`
+    /// unless it was done.
+    fn cancel_done(
+        &self,
+        shop: &ShopDomain,
+        id: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Whether the outbox message `id` (of `shop`) was never tried: it
+    /// waits (held or queued) or its campaign's cancel stopped it. `false`
+    /// when it went, is going or is being retried (an attempt may have
+    /// reached the recipient), was skipped for another reason, was parked,
+    /// or is not there.
+    fn email_unsent(
         &self,
         shop: &ShopDomain,
         id: &str,

@@ -199,6 +199,7 @@ mod tests {
                 params: serde_json::json!({}),
                 topic: None,
                 not_before: None,
+                replaces_unsent: false,
                 channel: waymark_core::outbox::Channel::Email {
                     to: EmailAddress::parse("ana@example.com").unwrap(),
                     template: "hello".into(),

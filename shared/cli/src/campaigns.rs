@@ -203,11 +203,13 @@ pub async fn campaigns(cmd: Campaigns) -> Result<ExitCode> {
         Campaigns::Cancel { id, shop: s, table } => {
             let shop = shop(&s)?;
             let store = store(&table).await;
-            if store.cancel(&shop, &id).await? {
-                println!("cancelled `{id}`");
+            if waymark_app::campaigns::cancel(&store, &shop, &id).await? {
+                println!("cancelled `{id}`: emails of it not sent yet will not go");
                 Ok(ExitCode::SUCCESS)
             } else {
-                bail!("campaign `{id}` is not scheduled or sending (nothing to cancel)")
+                bail!(
+                    "campaign `{id}` is not scheduled or sending, and none of its emails waits to go (nothing to cancel)"
+                )
             }
         }
         Campaigns::SendTest {

@@ -40,6 +40,7 @@ async fn what_failed_is_listed_and_goes_through_again() {
         params: serde_json::json!({}),
         topic: None,
         not_before: None,
+        replaces_unsent: false,
         channel: waymark_core::outbox::Channel::Email {
             to: EmailAddress::parse("ana@example.com").unwrap(),
             template: "welcome_1".into(),

@@ -818,6 +818,24 @@ pub struct Send {
     /// The campaign itself (left out where a run keeps the send).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub def: Option<Box<Campaign>>,
+    /// Set by process after reading the outbox: this contact's email from
+    /// an earlier (cancelled) schedule of the campaign was never sent, so
+    /// this schedule decides them again. Never stored.
+    #[serde(skip)]
+    pub earlier_unsent: bool,
+}
+
+/// Why dispatch skips a campaign email: its schedule was cancelled (or
+/// scheduled again) before it went.
+pub const STOPPED: &str = "campaign cancelled";
+
+/// Whether a campaign email of schedule `schedule` must not go: the
+/// campaign's current schedule (`current`, cancelled or not) is another
+/// one, or is this one and was cancelled. A schedule is only ever replaced
+/// after a cancel (or before it started), so an email of an earlier one is
+/// an email of a cancelled one.
+pub fn stopped(schedule: i64, current: i64, cancelled: bool) -> bool {
+    schedule != current || cancelled
 }
 
 /// `url` with the campaign's UTM parameters added, for links to the store's

@@ -538,6 +538,7 @@ mod tests {
                 params: serde_json::Value::Null,
                 topic: None,
                 not_before: None,
+                replaces_unsent: false,
                 channel: crate::outbox::Channel::Email {
                     to: crate::ids::EmailAddress::parse("a@example.com").unwrap(),
                     template: "abandoned_checkout_1".into(),

@@ -34,6 +34,11 @@ pub struct OutboxMessage {
     /// message waits in the outbox, due then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_before: Option<Timestamp>,
+    /// Written over a message of the same id that was never sent (a
+    /// cancelled campaign's, decided again by its next schedule); any other
+    /// message is written only where none is. Never stored.
+    #[serde(skip)]
+    pub replaces_unsent: bool,
     #[serde(flatten)]
     pub channel: Channel,
 }
@@ -162,6 +167,7 @@ impl OutboxMessage {
             params,
             topic: None,
             not_before: None,
+            replaces_unsent: false,
             channel,
         }
     }
@@ -229,6 +235,7 @@ impl OutboxMessage {
             params: data,
             topic: None,
             not_before: None,
+            replaces_unsent: false,
             channel: Channel::Event {
                 detail_type: "waymark.data_request".into(),
             },

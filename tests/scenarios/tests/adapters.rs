@@ -99,6 +99,7 @@ fn message(c: &Contact, step: &str) -> OutboxMessage {
         params: serde_json::json!({}),
         topic: None,
         not_before: None,
+        replaces_unsent: false,
         channel: waymark_core::outbox::Channel::Email {
             to: c.identity.email.clone().unwrap(),
             template: "abandoned_checkout_1".into(),
@@ -1140,6 +1141,76 @@ async fn campaigns_contract<S: ContactStore + CampaignStore + DueIndex>(s: &S) {
     );
     let r = s.campaign(&shop(), "news").await.unwrap().unwrap();
     assert_eq!(r.state.phase, CampaignPhase::Done);
+    // A done campaign whose emails still wait can be cancelled (the app
+    // checks they wait), once.
+    assert!(
+        !s.cancel(&shop(), "news").await.unwrap(),
+        "done: not by cancel"
+    );
+    assert!(s.cancel_done(&shop(), "news").await.unwrap());
+    let r = s.campaign(&shop(), "news").await.unwrap().unwrap();
+    assert_eq!(r.state.phase, CampaignPhase::Cancelled);
+    assert!(!s.cancel_done(&shop(), "news").await.unwrap());
+}
+
+/// A campaign email never tried (held, queued) or stopped by its cancel is
+/// unsent, and only such an email is written over by a message that says
+/// it replaces one; an email claimed, sent or sent before is never.
+async fn unsent_contract<S: ContactStore + Outbox + CampaignStore>(s: &S) {
+    let mut c = contact();
+    c.id = ContactId::for_customer(900);
+    c.identity.customer_id = Some(900);
+    let mut held = message(&c, "news");
+    held.not_before = Some(at("2026-11-24T15:00:00Z"));
+    s.commit(commit(&c, 0, vec![], vec![held.clone()]))
+        .await
+        .unwrap();
+    assert!(s.email_unsent(&shop(), &held.id).await.unwrap(), "held");
+    assert!(!s.email_unsent(&shop(), "msg-none").await.unwrap());
+    let mut again = held.clone();
+    again.not_before = None;
+    let plain = s.commit(commit(&c, 1, vec![], vec![again.clone()])).await;
+    assert!(matches!(plain, Err(CommitError::Conflict)), "{plain:?}");
+    again.replaces_unsent = true;
+    s.commit(commit(&c, 1, vec![], vec![again.clone()]))
+        .await
+        .unwrap();
+    assert!(s.email_unsent(&shop(), &held.id).await.unwrap(), "queued");
+    let id = s.key(&again);
+    let claimed = s
+        .claim(&id, at("2026-11-23T11:15:00Z"))
+        .await
+        .unwrap()
+        .expect("queued, so claimable");
+    assert!(!s.email_unsent(&shop(), &held.id).await.unwrap(), "sending");
+    let over = s.commit(commit(&c, 2, vec![], vec![again.clone()])).await;
+    assert!(matches!(over, Err(CommitError::Conflict)), "{over:?}");
+    s.skip(&claimed, waymark_core::campaign::STOPPED)
+        .await
+        .unwrap();
+    assert!(s.email_unsent(&shop(), &held.id).await.unwrap(), "stopped");
+    s.commit(commit(&c, 2, vec![], vec![again.clone()]))
+        .await
+        .unwrap();
+    let claimed = s
+        .claim(&id, at("2026-11-23T11:15:00Z"))
+        .await
+        .unwrap()
+        .expect("written over: queued again");
+    assert!(
+        s.mark_sent(
+            &id,
+            "ses-1",
+            at("2026-12-30T00:00:00Z"),
+            &Default::default()
+        )
+        .await
+        .unwrap()
+    );
+    let _ = claimed;
+    assert!(!s.email_unsent(&shop(), &held.id).await.unwrap(), "sent");
+    let sent = s.commit(commit(&c, 3, vec![], vec![again])).await;
+    assert!(matches!(sent, Err(CommitError::Conflict)), "{sent:?}");
 }
 
 /// The inactivity index: a contact sits under the day its threshold falls
@@ -1578,6 +1649,7 @@ async fn dynamodb_adapter_honours_the_counters_campaigns_and_allowances_contract
     let stack = Stack::start().await.unwrap();
     counters_contract(&store(&stack)).await;
     campaigns_contract(&store(&stack)).await;
+    unsent_contract(&store(&stack)).await;
     allowances_contract(&store(&stack)).await;
     let mut marks = 0;
     for item in stack.items().await.unwrap() {
@@ -1629,6 +1701,7 @@ async fn memory_twin_honours_the_contract() {
     privacy_contract(&MemoryStore::default()).await;
     counters_contract(&MemoryStore::default()).await;
     campaigns_contract(&MemoryStore::default()).await;
+    unsent_contract(&MemoryStore::default()).await;
     allowances_contract(&MemoryStore::default()).await;
 }
 

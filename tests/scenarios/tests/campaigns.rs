@@ -221,6 +221,137 @@ async fn a_local_time_campaign_goes_out_in_waves_one_per_zone() {
     assert_eq!(to_of(&stack, subject).await.len(), 3);
 }
 
+/// A cancel stops what is still held for a later zone's time, and a second
+/// schedule (the subject fixed) goes to those it stopped, at their time,
+/// and not again to whoever the first one mailed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_stops_the_local_time_waves_still_held_and_a_new_schedule_mails_them_once() {
+    let mut stack = Stack::start().await.unwrap();
+    people(
+        &mut stack,
+        &[
+            (211, "dublin@example.com", true, "IE", ""),
+            (212, "newyork@example.com", true, "US", "NY"),
+            (213, "losangeles@example.com", true, "US", "CA"),
+        ],
+    )
+    .await;
+    let local: jiff::civil::DateTime = "2026-12-04T10:00".parse().unwrap();
+    let mut c = campaign("local_fix", &["subscribers"], SendAt::Local(local));
+    let store = stack.store();
+    assert!(store.schedule(&shop(), &c, stack.clock()).await.unwrap());
+    stack.tick("2026-12-03T20:00:00Z").await.unwrap();
+    stack.tick("2026-12-04T10:00:00Z").await.unwrap();
+    assert_eq!(
+        to_of(&stack, "The December edit").await,
+        vec!["dublin@example.com"]
+    );
+    // Dublin has it; New York's and Los Angeles' wait for their 10:00. The
+    // fan-out is done, but two emails have not gone: there is something to
+    // cancel.
+    let status = waymark_app::campaigns::status(&store, &shop(), "local_fix")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (&status["phase"], &status["queued"]),
+        (&json!("done"), &json!(3))
+    );
+    assert!(
+        waymark_app::campaigns::cancel(&store, &shop(), "local_fix")
+            .await
+            .unwrap()
+    );
+    stack.tick("2026-12-04T15:00:00Z").await.unwrap();
+    stack.tick("2026-12-04T18:00:00Z").await.unwrap();
+    assert_eq!(
+        to_of(&stack, "The December edit").await,
+        vec!["dublin@example.com"],
+        "the held emails are stopped"
+    );
+    let status = waymark_app::campaigns::status(&store, &shop(), "local_fix")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (&status["phase"], &status["sent"], &status["stopped"]),
+        (&json!("cancelled"), &json!(1), &json!(2)),
+        "{status:#}"
+    );
+    // Scheduled again with the subject fixed, for the next day.
+    c.subject = Some("The December edit, fixed".into());
+    c.send_at = SendAt::Local("2026-12-05T10:00".parse().unwrap());
+    assert!(store.schedule(&shop(), &c, stack.clock()).await.unwrap());
+    for at in [
+        "2026-12-04T20:00:00Z",
+        "2026-12-05T10:00:00Z",
+        "2026-12-05T15:00:00Z",
+    ] {
+        stack.tick(at).await.unwrap();
+    }
+    assert_eq!(
+        to_of(&stack, "The December edit, fixed").await,
+        vec!["newyork@example.com"],
+        "New York at its 10:00; Dublin is not mailed twice"
+    );
+    stack.tick("2026-12-05T18:00:00Z").await.unwrap();
+    assert_eq!(
+        to_of(&stack, "The December edit, fixed").await,
+        vec!["losangeles@example.com", "newyork@example.com"]
+    );
+    assert_eq!(to_of(&stack, "The December edit").await.len(), 1);
+}
+
+/// Scheduled again at once, the campaign decides a recipient whose email is
+/// still held before dispatch has stopped it: the new email is written over
+/// the held one and goes at its time, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_schedule_replaces_an_email_still_held_from_the_cancelled_one() {
+    let mut stack = Stack::start().await.unwrap();
+    people(
+        &mut stack,
+        &[
+            (221, "dublin@example.com", true, "IE", ""),
+            (222, "newyork@example.com", true, "US", "NY"),
+        ],
+    )
+    .await;
+    let local: jiff::civil::DateTime = "2026-12-04T10:00".parse().unwrap();
+    let mut c = campaign("local_now", &["subscribers"], SendAt::Local(local));
+    let store = stack.store();
+    assert!(store.schedule(&shop(), &c, stack.clock()).await.unwrap());
+    stack.tick("2026-12-03T20:00:00Z").await.unwrap();
+    stack.tick("2026-12-04T10:00:00Z").await.unwrap();
+    assert!(
+        waymark_app::campaigns::cancel(&store, &shop(), "local_now")
+            .await
+            .unwrap()
+    );
+    c.subject = Some("The December edit, fixed".into());
+    assert!(store.schedule(&shop(), &c, stack.clock()).await.unwrap());
+    // Its start (10:00 at UTC+14) has passed: it goes at once, and New
+    // York's email, held until 15:00, is replaced before it went.
+    stack.tick("2026-12-04T10:01:00Z").await.unwrap();
+    stack.tick("2026-12-04T15:00:00Z").await.unwrap();
+    assert_eq!(
+        to_of(&stack, "The December edit").await,
+        vec!["dublin@example.com"]
+    );
+    assert_eq!(
+        to_of(&stack, "The December edit, fixed").await,
+        vec!["newyork@example.com"]
+    );
+    let status = waymark_app::campaigns::status(&store, &shop(), "local_now")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (&status["sent"], &status["stopped"]),
+        (&json!(2), &json!(0)),
+        "{status:#}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_campaign_sends_nothing_more() {
     let mut stack = Stack::start().await.unwrap();

@@ -102,6 +102,27 @@ impl crate::ports::CampaignStore for MemoryStore {
         }
     }
 
+    async fn cancel_done(&self, shop: &ShopDomain, id: &str) -> Result<bool, StoreError> {
+        use crate::ports::CampaignPhase;
+        let mut s = self.lock();
+        match s.campaigns.get_mut(&(shop.clone(), id.to_string())) {
+            Some(entry) if entry.1.phase == CampaignPhase::Done => {
+                entry.1.phase = CampaignPhase::Cancelled;
+                entry.2 += 1;
+                entry.3 = None;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn email_unsent(&self, shop: &ShopDomain, id: &str) -> Result<bool, StoreError> {
+        let s = self.lock();
+        Ok(s.outbox
+            .get(&format!("{shop}/{id}"))
+            .is_some_and(|e| e.unsent()))
+    }
+
     async fn page_done(
         &self,
         page: &CampaignPage,

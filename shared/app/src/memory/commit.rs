@@ -147,7 +147,11 @@ impl State {
         };
         stored.map_or(0, |st| st.version) != c.expected_version
             || c.runs.iter().any(|r| run_version(&r.run) != r.version)
-            || outbox_keys.iter().any(|k| self.outbox.contains_key(k))
+            || c.outbox.iter().zip(outbox_keys).any(|(m, k)| {
+                self.outbox
+                    .get(k)
+                    .is_some_and(|e| !(m.replaces_unsent && e.unsent()))
+            })
             || c.absorbed.as_ref().is_some_and(|a| {
                 self.contacts.get(shop, &a.id).map_or(0, |st| st.version) != a.version
             })

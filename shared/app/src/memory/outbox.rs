@@ -29,6 +29,19 @@ impl Entry {
     }
 }
 
+impl Entry {
+    /// Never tried: waiting, or stopped by its campaign's cancel (what a
+    /// later schedule's decision may write over). A message being retried
+    /// is not: an earlier attempt may have reached the recipient.
+    pub(super) fn unsent(&self) -> bool {
+        match &self.status {
+            Status::Held | Status::Queued => self.attempts == 0,
+            Status::Skipped(why) => why == waymark_core::campaign::STOPPED,
+            _ => false,
+        }
+    }
+}
+
 impl MemoryStore {
     /// Settles a claimed message with `settle`, if this attempt still holds
     /// the claim.

@@ -145,49 +145,6 @@ impl<S: ContactStore> Processor<S> {
         &self.store
     }
 
-    /// Applies an event to a known contact (no identity resolution).
-    async fn handle_event_for(
-        &self,
-        id: &ContactId,
-        event: &Event,
-    ) -> Result<Report, ProcessError> {
-        self.retrying(&event.id, || async move {
-            let Some(state) = self
-                .store
-                .load_for_update(&event.shop, id)
-                .await?
-                .filter(|s| s.contact.identity.merged_into.is_none())
-            else {
-                return Ok(Attempt::Done(Report::default()));
-            };
-            if state.recent_events.contains(&event.id) {
-                return Ok(Attempt::Done(Report {
-                    contact: Some(id.clone()),
-                    effects: vec![],
-                    replayed: true,
-                }));
-            }
-            let (mut contact, base, mut recent) = take_contact(state);
-            let mut runs: Vec<_> = base.runs.iter().map(|r| r.run.clone()).collect();
-            let before = Before::of(&contact, &runs);
-            let effects = handle_event(&self.catalog, &mut contact, &mut runs, event);
-            let counts = self.count(event.at, Some(&event.kind), &before, &runs, &mut contact);
-            recent.push(&event.id, event.at);
-            let mut commit = build_commit(
-                &base,
-                contact,
-                runs,
-                recent,
-                &effects,
-                Default::default(),
-                event.at,
-            );
-            commit.counts = counts;
-            Ok(Attempt::write(commit, id.clone(), effects))
-        })
-        .await
-    }
-
     /// Fires the contact's waits due at or before `now`.
     pub async fn handle_tick(
         &self,
@@ -233,6 +190,50 @@ impl<S: ContactStore> Processor<S> {
 }
 
 impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
+    /// Applies an event to a known contact (no identity resolution).
+    async fn handle_event_for(
+        &self,
+        id: &ContactId,
+        event: &Event,
+    ) -> Result<Report, ProcessError> {
+        self.retrying(&event.id, || async move {
+            let Some(state) = self
+                .store
+                .load_for_update(&event.shop, id)
+                .await?
+                .filter(|s| s.contact.identity.merged_into.is_none())
+            else {
+                return Ok(Attempt::Done(Report::default()));
+            };
+            if state.recent_events.contains(&event.id) {
+                return Ok(Attempt::Done(Report {
+                    contact: Some(id.clone()),
+                    effects: vec![],
+                    replayed: true,
+                }));
+            }
+            let (mut contact, base, mut recent) = take_contact(state);
+            let mut runs: Vec<_> = base.runs.iter().map(|r| r.run.clone()).collect();
+            let event = &self.with_earlier_email(event, &contact, &runs).await?;
+            let before = Before::of(&contact, &runs);
+            let effects = handle_event(&self.catalog, &mut contact, &mut runs, event);
+            let counts = self.count(event.at, Some(&event.kind), &before, &runs, &mut contact);
+            recent.push(&event.id, event.at);
+            let mut commit = build_commit(
+                &base,
+                contact,
+                runs,
+                recent,
+                &effects,
+                Default::default(),
+                event.at,
+            );
+            commit.counts = counts;
+            Ok(Attempt::write(commit, id.clone(), effects))
+        })
+        .await
+    }
+
     /// Applies one event to its contact.
     pub async fn handle_event(&self, event: &Event) -> Result<Report, ProcessError> {
         if let EventKind::CampaignSend(send) = &event.kind {
@@ -330,6 +331,30 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
             return Ok(Report::default());
         }
         self.handle_event_for(&send.contact, event).await
+    }
+
+    /// A campaign send whose recipient was queued an email by an earlier,
+    /// cancelled schedule says whether that email was never sent (read
+    /// from the outbox): the core decides them again only then. Any other
+    /// event is as it came.
+    async fn with_earlier_email<'e>(
+        &self,
+        event: &'e Event,
+        contact: &Contact,
+        runs: &[waymark_core::journey::Run],
+    ) -> Result<std::borrow::Cow<'e, Event>, ProcessError> {
+        let EventKind::CampaignSend(send) = &event.kind else {
+            return Ok(std::borrow::Cow::Borrowed(event));
+        };
+        let Some(id) = waymark_core::journey::earlier_email(contact, runs, send) else {
+            return Ok(std::borrow::Cow::Borrowed(event));
+        };
+        let unsent = self.store.email_unsent(&event.shop, &id).await?;
+        let mut event = event.clone();
+        if let EventKind::CampaignSend(send) = &mut event.kind {
+            send.earlier_unsent = unsent;
+        }
+        Ok(std::borrow::Cow::Owned(event))
     }
 
     /// The first merge candidate that is the same person, loaded (one merge

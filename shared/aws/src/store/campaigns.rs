@@ -167,6 +167,48 @@ impl CampaignStore for DynamoStore {
         applied(result, "cancel campaign")
     }
 
+    async fn cancel_done(&self, shop: &ShopDomain, id: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::campaign(shop, id)))
+            .key(SK, s(keys::sk::CAMPAIGN))
+            .condition_expression("phase = :done")
+            .update_expression("SET phase = :c, ver = ver + :one REMOVE due_shard, due_at")
+            .expression_attribute_values(":done", s("done"))
+            .expression_attribute_values(":c", s("cancelled"))
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await;
+        applied(result, "cancel campaign")
+    }
+
+    async fn email_unsent(&self, shop: &ShopDomain, id: &str) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::outbox(shop, id)))
+            .key(SK, s(keys::sk::OUTBOX))
+            .projection_expression("st, attempts, skip_reason")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_err("read message state", e))?;
+        let Some(item) = out.item else {
+            return Ok(false);
+        };
+        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        Ok(match text("st").as_deref() {
+            Some("held" | "queued") => read_n(&item, "attempts") == 0,
+            Some("skipped") => {
+                text("skip_reason").as_deref() == Some(waymark_core::campaign::STOPPED)
+            }
+            _ => false,
+        })
+    }
+
     async fn page_done(
         &self,
         page: &CampaignPage,

@@ -263,12 +263,8 @@ impl ContactStore for DynamoStore {
         }
         writes.extend(membership_writes(table, &c));
         for m in &c.outbox {
-            writes.push(put(
-                table,
-                outbox_item(m)?,
-                "attribute_not_exists(PK)",
-                None,
-            ));
+            let (condition, values) = outbox_condition(m);
+            writes.push(put(table, outbox_item(m)?, condition, values));
         }
         // The results' counts, in the same transaction: counted once.
         writes.extend(super::counters::counter_updates(
@@ -597,6 +593,25 @@ fn delete(table: &str, pk: String, sk: String) -> TransactWriteItem {
                 .expect("table and key are set"),
         )
         .build()
+}
+
+/// A message is written where none is; one that replaces an unsent
+/// message (a cancelled campaign's, decided again) also over one never
+/// tried or stopped by the cancel, never over one that went or may have.
+fn outbox_condition(m: &OutboxMessage) -> (&'static str, Option<Item>) {
+    if !m.replaces_unsent {
+        return ("attribute_not_exists(PK)", None);
+    }
+    (
+        "attribute_not_exists(PK) OR (st IN (:held, :queued) AND attempts = :zero) OR (st = :skipped AND skip_reason = :stopped)",
+        Some(HashMap::from([
+            (":held".to_string(), s("held")),
+            (":queued".to_string(), s("queued")),
+            (":zero".to_string(), n(0)),
+            (":skipped".to_string(), s("skipped")),
+            (":stopped".to_string(), s(waymark_core::campaign::STOPPED)),
+        ])),
+    )
 }
 
 fn outbox_item(m: &OutboxMessage) -> Result<Item, StoreError> {

@@ -44,6 +44,9 @@ pub mod field {
     pub const BOUNCED: &str = "bounced";
     /// Messages not sent because the address is suppressed (read at send).
     pub const SUPPRESSED: &str = "suppressed";
+    /// Campaign emails not sent because their campaign was cancelled
+    /// (held for the recipient's local time, or queued, when it was).
+    pub const STOPPED: &str = "stopped";
     /// Messages parked after their retries (or a permanent failure).
     pub const FAILED: &str = "failed";
     /// Messages sent again after an attempt whose outcome was never known
@@ -75,7 +78,7 @@ pub mod field {
     /// The measures of one message. Each is counted on its step's row
     /// alone (one counter item a fact, not two); a journey's total is the
     /// sum of its steps' (see [`super::Counts::with_message_totals`]).
-    pub const PER_MESSAGE: [&str; 12] = [
+    pub const PER_MESSAGE: [&str; 13] = [
         SENT,
         DELIVERED,
         OPENED,
@@ -86,6 +89,7 @@ pub mod field {
         COMPLAINED,
         UNSUBSCRIBED,
         SUPPRESSED,
+        STOPPED,
         FAILED,
         MAYBE_DUPLICATED,
     ];

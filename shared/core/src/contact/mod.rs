@@ -310,6 +310,15 @@ impl Contact {
         sent.drain(..excess);
     }
 
+    /// Forgets one marketing email noted at `at` that was never sent (its
+    /// campaign was cancelled).
+    pub fn marketing_unqueued(&mut self, at: Timestamp) {
+        let sent = &mut self.marketing.marketing_sent;
+        if let Some(i) = sent.iter().position(|t| *t == at) {
+            sent.remove(i);
+        }
+    }
+
     /// The IANA zone local-time rules use: an explicit `time_zone` property
     /// (set by an `update` step or an import), else the country's zone.
     pub fn zone_name(&self) -> Option<&str> {

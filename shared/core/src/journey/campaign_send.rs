@@ -32,6 +32,12 @@ pub(super) fn plan(
     if earlier.is_some_and(|i| !decided_again(&runs[i], send)) {
         return; // already decided (a redelivery, an overlapping segment)
     }
+    // An email queued by a cancelled schedule and never sent: its send no
+    // longer counts against the cap, and this decision's email replaces it.
+    let replaces = earlier.is_some_and(|i| runs[i].status == RunStatus::Completed);
+    if let Some(i) = earlier.filter(|_| replaces) {
+        contact.marketing_unqueued(runs[i].cursor);
+    }
     let (step, subject, template) = c.email(send.variant.as_deref());
     let zone = local_zone(catalog, contact);
     let rest = c.group(send.contact.as_str()) == crate::campaign::Group::Rest;
@@ -62,6 +68,7 @@ pub(super) fn plan(
     };
     message.topic = c.topic.clone();
     message.not_before = (due > at).then_some(due);
+    message.replaces_unsent = replaces;
     if let Some(obj) = message.params.as_object_mut() {
         obj.insert(
             "campaign".into(),
@@ -71,6 +78,7 @@ pub(super) fn plan(
                 "subject": subject,
                 "preheader": c.preheader,
                 "utm": c.utm,
+                "schedule": send.run,
             }),
         );
     }
@@ -83,16 +91,41 @@ pub(super) fn plan(
 }
 
 /// Whether a recipient with an `earlier` decision is decided again by
-/// `send`: only one skipped by another schedule of the campaign (cancelled
-/// and scheduled again), whose reason may have passed. A queued email is
-/// never queued twice, and a send of the same schedule is a redelivery or
-/// an overlapping segment.
+/// `send`: only one decided by another schedule of the campaign (cancelled
+/// and scheduled again) who was skipped, whose reason may have passed, or
+/// whose email the cancel stopped before it went (`earlier_unsent`, which
+/// process reads from the outbox). An email sent is never sent twice, and a
+/// send of the same schedule is a redelivery or an overlapping segment.
 fn decided_again(earlier: &Run, send: &Send) -> bool {
-    let schedule = match &earlier.trigger {
+    let another = send.run.is_some() && schedule_of(earlier) != send.run;
+    another
+        && match earlier.status {
+            RunStatus::Exited => true,
+            RunStatus::Completed => send.earlier_unsent,
+            _ => false,
+        }
+}
+
+fn schedule_of(run: &Run) -> Option<i64> {
+    match &run.trigger {
         EventKind::CampaignSend(s) => s.run,
         _ => None,
-    };
-    earlier.status == RunStatus::Exited && send.run.is_some() && schedule != send.run
+    }
+}
+
+/// The email `send`'s recipient was queued by another schedule of the
+/// campaign, if any: process reads whether it went before it decides
+/// (see [`Send::earlier_unsent`]).
+pub fn earlier_email(contact: &Contact, runs: &[Run], send: &Send) -> Option<String> {
+    let c = send.def.as_deref()?;
+    let name = journey(&c.id);
+    let earlier = runs.iter().find(|r| r.journey == name)?;
+    (earlier.status == RunStatus::Completed
+        && send.run.is_some()
+        && schedule_of(earlier) != send.run)
+        .then(|| OutboxMessage::ids_of_run(&contact.shop, &contact.id, earlier))?
+        .into_iter()
+        .next()
 }
 
 /// The decision in place of the `earlier` one (the same run item, written

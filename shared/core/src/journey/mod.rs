@@ -16,6 +16,7 @@ mod reactions;
 mod run;
 mod steps;
 
+pub use campaign_send::earlier_email;
 pub use catalog::{Catalog, ContentError, ContentFile, EmailTopic};
 pub use condition::Condition;
 pub use dates::run_subscription;

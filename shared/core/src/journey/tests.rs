@@ -1500,6 +1500,7 @@ fn campaign_send(
         started_at: at,
         run: Some(run),
         def: Some(Box::new(def.clone())),
+        earlier_unsent: false,
     });
     event(&format!("send-{run}-{}", at.as_second()), at, kind)
 }
@@ -1577,6 +1578,67 @@ fn a_campaign_scheduled_again_decides_anew_whom_it_skipped_but_never_queues_twic
     assert_eq!(decisions(&w), [(RunStatus::Completed, None)]);
     assert_eq!(w.emails.len(), 1);
     assert_eq!(entered(&tally(&w, &before)), 0);
+}
+
+/// A cancel that stopped a recipient's email before it went (process reads
+/// that from the outbox: `earlier_unsent`) lets the next schedule decide
+/// them again: the stopped send no longer counts for smart sending, and the
+/// new email, with the same id, may be written over the stopped one. An
+/// email that went is never replaced.
+#[test]
+fn a_campaign_email_stopped_by_a_cancel_is_decided_again_by_the_next_schedule() {
+    let catalog = campaign_catalog();
+    let def = campaign_def(
+        &catalog,
+        "news",
+        "id: news\naudience:\n  segments: [engaged]\ntemplate: nurture_bestsellers\nsubject: News\nsend_at: 2026-11-23T10:00:00Z\nsmart_sending: 16h\n",
+    );
+    let mut w = world(catalog.clone());
+    w.event(&customer(t0(), true));
+    w.event(&campaign_send(&w, &def, 1, None, mins(1)));
+    assert_eq!(w.emails.len(), 1);
+    let first = w.emails[0].1.clone();
+    assert_eq!(w.contact.marketing.marketing_sent.len(), 1);
+    let again = |w: &World, unsent: bool| {
+        let mut e = campaign_send(w, &def, 2, None, mins(30));
+        if let EventKind::CampaignSend(s) = &mut e.kind {
+            assert_eq!(
+                crate::journey::earlier_email(&w.contact, &w.runs, s),
+                Some(first.clone()),
+                "process is told which email to look up"
+            );
+            s.earlier_unsent = unsent;
+        }
+        e
+    };
+    // Its email went (or may have): the next schedule leaves them alone.
+    let (mut contact, mut runs) = (w.contact.clone(), w.runs.clone());
+    let sent = handle_event(&catalog, &mut contact, &mut runs, &again(&w, false));
+    assert!(!sent.iter().any(|e| matches!(e, Effect::Email(_))));
+    // Its email was stopped: decided again, not skipped by smart sending
+    // for a send that never happened, and written over the stopped one.
+    let queued_before = w.contact.marketing.marketing_sent.clone();
+    let e = again(&w, true);
+    let effects = handle_event(&catalog, &mut w.contact, &mut w.runs, &e);
+    let emails: Vec<_> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Email(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(emails.len(), 1, "{effects:?}");
+    assert_eq!(emails[0].id, first);
+    assert!(emails[0].replaces_unsent);
+    assert_eq!(emails[0].params["campaign"]["schedule"], 2);
+    assert_eq!(w.contact.marketing.marketing_sent.len(), 1);
+    assert_ne!(w.contact.marketing.marketing_sent, queued_before);
+    // Once decided by this schedule, its sends delivered again do nothing.
+    let e = campaign_send(&w, &def, 2, None, mins(40));
+    let EventKind::CampaignSend(s) = &e.kind else {
+        unreachable!()
+    };
+    assert_eq!(crate::journey::earlier_email(&w.contact, &w.runs, s), None);
 }
 
 /// A campaign's audience condition is read on the contact when its send is
