@@ -953,6 +953,18 @@ async fn main() {
         );
         return;
     }
+    // Apart: one campaign recipient alone (a subscriber, then the send).
+    if std::env::args().any(|a| a == "--campaign") {
+        stack
+            .webhook("customers/create", "c1", CUSTOMER)
+            .await
+            .unwrap();
+        stack.tick("2026-11-30T00:00:00Z").await.unwrap();
+        records.lock().unwrap().clear();
+        mark(&stack, &records).await;
+        campaign_recipient(&mut stack, &records).await;
+        return;
+    }
     println!(
         "DynamoDB cost of one event through the real adapters (moto behind a recording proxy):"
     );
