@@ -296,6 +296,20 @@ pub trait PageQueue {
     fn enqueue(&self, page: &CampaignPage) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// What became of an email a cancelled campaign schedule queued, as the
+/// next schedule's decision needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailFate {
+    /// Never tried: held or queued with no attempt, or stopped by the
+    /// cancel at its first claim. The next schedule may write over it.
+    Unsent,
+    /// Claimed by dispatch this moment: known once that attempt settles.
+    Sending,
+    /// Sent, or may have been (an attempt made: retrying, parked, stopped
+    /// after an attempt), or skipped for another reason, or gone.
+    Settled,
+}
+
 /// Scheduled campaigns (written by `waymark campaigns schedule`, driven by
 /// the timer).
 pub trait CampaignStore {
@@ -343,16 +357,13 @@ pub trait CampaignStore {
         shop: &ShopDomain,
         id: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    /// Whether the outbox message `id` (of `shop`) was never tried: it
-    /// waits (held or queued) or its campaign's cancel stopped it. `false`
-    /// when it went, is going or is being retried (an attempt may have
-    /// reached the recipient), was skipped for another reason, was parked,
-    /// or is not there.
-    fn email_unsent(
+    /// What became of the outbox message `id` (of `shop`): see
+    /// [`EmailFate`].
+    fn email_fate(
         &self,
         shop: &ShopDomain,
         id: &str,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> impl Future<Output = Result<EmailFate, StoreError>> + Send;
     /// Marks `page` finished and adds its counts to the campaign's, once:
     /// `false` when it was marked before (a redelivered page) or belongs
     /// to an earlier run.

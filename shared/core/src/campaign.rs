@@ -175,7 +175,8 @@ pub struct Decision {
     /// variant has a click (or open).
     pub leader: Option<String>,
     pub result: Verdict,
-    /// Two-sided p-value of the leader against the runner-up.
+    /// Two-sided p-value of the leader against the other variant it is
+    /// least clearly ahead of.
     pub p_value: Option<f64>,
     /// The p-value below which the leader wins: 0.05 shared among the
     /// leader's comparisons (Bonferroni: 0.05 with two variants, 0.0167
@@ -190,10 +191,12 @@ impl AbTest {
     /// Decides the test from each variant's tally (in the variants' order).
     ///
     /// The leader is significant when every variant was sent at least
-    /// `min_sample` emails and a two-proportion z-test of the leader against
-    /// the runner-up gives p below 0.05 divided by the comparisons the
-    /// leader wins (one per other variant). Otherwise the result is
-    /// undecided and the rest get what `if_undecided` says.
+    /// `min_sample` emails, each comparison has about 5 expected hits and
+    /// misses a variant (the z-test's normal approximation), and a
+    /// two-proportion z-test of the leader against every other variant
+    /// gives p below 0.05 divided by the comparisons (one per other
+    /// variant). Otherwise the result is undecided and the rest get what
+    /// `if_undecided` says.
     pub fn decide(&self, tallies: &[Tally]) -> Decision {
         let tally = |i: usize| tallies.get(i).copied().unwrap_or_default();
         let mut order: Vec<usize> = (0..self.variants.len()).collect();
@@ -201,9 +204,33 @@ impl AbTest {
         order.sort_by(|a, b| tally(*b).rate().total_cmp(&tally(*a).rate()));
         let lead = order.first().copied().filter(|i| tally(*i).hits > 0);
         let alpha = 0.05 / self.variants.len().saturating_sub(1).max(1) as f64;
-        let p_value = lead.zip(order.get(1)).and_then(|(l, r)| {
-            let (l, r) = (tally(l), tally(*r));
-            crate::stats::two_proportion_p(l.hits, l.sent, r.hits, r.sent)
+        // The leader against each other variant: the least significant
+        // comparison decides (NaN, never below alpha, reads as undecided).
+        let others = || order.iter().skip(1).map(|i| tally(*i));
+        let p_value = lead.and_then(|l| {
+            let l = tally(l);
+            others()
+                .filter_map(|r| crate::stats::two_proportion_p(l.hits, l.sent, r.hits, r.sent))
+                .reduce(|a, b| {
+                    if a.is_nan() || b.is_nan() {
+                        f64::NAN
+                    } else {
+                        a.max(b)
+                    }
+                })
+        });
+        // The z-test's normal approximation wants about 5 expected hits and
+        // misses in each variant; with fewer it calls chance significant.
+        let thin = lead.is_some_and(|l| {
+            let l = tally(l);
+            others().any(|r| {
+                let n = (l.sent + r.sent) as f64;
+                let pooled = (l.hits + r.hits) as f64 / n.max(1.0);
+                [l.sent, r.sent].iter().any(|&m| {
+                    let m = m as f64;
+                    m * pooled < 5.0 || m * (1.0 - pooled) < 5.0
+                })
+            })
         });
         let metric = match self.metric {
             Metric::Clicks => "click",
@@ -223,10 +250,18 @@ impl AbTest {
                 tally(i).sent,
                 self.min_sample
             ))
+        } else if thin {
+            Some(format!(
+                "too few {metric}s for the test (it needs about 5 expected in each variant)"
+            ))
         } else {
-            p_value.filter(|p| *p >= alpha).map(|p| {
-                format!("the leader's {metric} rate is not significantly better (p = {p:.3}, needs below {alpha:.4})")
-            })
+            match p_value {
+                Some(p) if p < alpha => None,
+                Some(p) => Some(format!(
+                    "the leader's {metric} rate is not significantly better (p = {p:.3}, needs below {alpha:.4})"
+                )),
+                None => Some(format!("no {metric} rate to compare")),
+            }
         };
         let leader = lead.map(|i| self.variants[i].name.clone());
         let first = self.variants[0].name.clone();
@@ -1150,6 +1185,16 @@ mod tests {
         ab.min_sample = 50;
         assert_eq!(ab.decide(&t).result, Verdict::Significant);
         assert_eq!(ab.decide(&t).winner, "v1");
+    }
+
+    #[test]
+    fn too_few_clicks_for_the_normal_approximation_are_undecided() {
+        // 0 of 100 against 5 of 100: the z-test says p ≈ 0.024, but 2.5
+        // clicks are expected a variant (an exact test says p ≈ 0.06).
+        let d = test_of(2).decide(&tallies(&[(100, 0), (100, 5)]));
+        assert_eq!(d.result, Verdict::Undecided, "{d:?}");
+        assert!(d.reason.unwrap().contains("too few clicks"));
+        assert_eq!(d.winner, "v1");
     }
 
     #[test]

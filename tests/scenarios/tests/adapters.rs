@@ -1153,10 +1153,13 @@ async fn campaigns_contract<S: ContactStore + CampaignStore + DueIndex>(s: &S) {
     assert!(!s.cancel_done(&shop(), "news").await.unwrap());
 }
 
-/// A campaign email never tried (held, queued) or stopped by its cancel is
-/// unsent, and only such an email is written over by a message that says
-/// it replaces one; an email claimed, sent or sent before is never.
+/// A campaign email never tried (held, queued) or stopped by its cancel at
+/// its first claim is unsent, and only such an email is written over by a
+/// message that says it replaces one; an email being sent is in flight;
+/// one sent, or stopped after an earlier attempt (it may have gone), never
+/// is written over.
 async fn unsent_contract<S: ContactStore + Outbox + CampaignStore>(s: &S) {
+    use waymark_app::ports::EmailFate;
     let mut c = contact();
     c.id = ContactId::for_customer(900);
     c.identity.customer_id = Some(900);
@@ -1165,8 +1168,12 @@ async fn unsent_contract<S: ContactStore + Outbox + CampaignStore>(s: &S) {
     s.commit(commit(&c, 0, vec![], vec![held.clone()]))
         .await
         .unwrap();
-    assert!(s.email_unsent(&shop(), &held.id).await.unwrap(), "held");
-    assert!(!s.email_unsent(&shop(), "msg-none").await.unwrap());
+    let fate = |id: &str| {
+        let id = id.to_string();
+        async move { s.email_fate(&shop(), &id).await.unwrap() }
+    };
+    assert_eq!(fate(&held.id).await, EmailFate::Unsent, "held");
+    assert_eq!(fate("msg-none").await, EmailFate::Settled);
     let mut again = held.clone();
     again.not_before = None;
     let plain = s.commit(commit(&c, 1, vec![], vec![again.clone()])).await;
@@ -1175,28 +1182,66 @@ async fn unsent_contract<S: ContactStore + Outbox + CampaignStore>(s: &S) {
     s.commit(commit(&c, 1, vec![], vec![again.clone()]))
         .await
         .unwrap();
-    assert!(s.email_unsent(&shop(), &held.id).await.unwrap(), "queued");
+    assert_eq!(fate(&held.id).await, EmailFate::Unsent, "queued");
     let id = s.key(&again);
     let claimed = s
         .claim(&id, at("2026-11-23T11:15:00Z"))
         .await
         .unwrap()
         .expect("queued, so claimable");
-    assert!(!s.email_unsent(&shop(), &held.id).await.unwrap(), "sending");
+    assert_eq!(fate(&held.id).await, EmailFate::Sending);
     let over = s.commit(commit(&c, 2, vec![], vec![again.clone()])).await;
     assert!(matches!(over, Err(CommitError::Conflict)), "{over:?}");
     s.skip(&claimed, waymark_core::campaign::STOPPED)
         .await
         .unwrap();
-    assert!(s.email_unsent(&shop(), &held.id).await.unwrap(), "stopped");
+    assert_eq!(fate(&held.id).await, EmailFate::Unsent, "stopped at once");
     s.commit(commit(&c, 2, vec![], vec![again.clone()]))
         .await
         .unwrap();
-    let claimed = s
+    // Tried, its outcome unknown, then stopped: it may have gone.
+    let first = s
         .claim(&id, at("2026-11-23T11:15:00Z"))
         .await
         .unwrap()
         .expect("written over: queued again");
+    s.retry_at(&first, at("2026-11-23T11:01:00Z"), "timeout", true)
+        .await
+        .unwrap();
+    assert_eq!(fate(&held.id).await, EmailFate::Settled, "retrying");
+    s.requeue(&id, at("2026-11-23T11:01:00Z")).await.unwrap();
+    let second = s
+        .claim(&id, at("2026-11-23T11:15:00Z"))
+        .await
+        .unwrap()
+        .expect("requeued");
+    s.skip(&second, waymark_core::campaign::STOPPED)
+        .await
+        .unwrap();
+    assert_eq!(
+        fate(&held.id).await,
+        EmailFate::Settled,
+        "stopped after a try"
+    );
+    let tried = s.commit(commit(&c, 3, vec![], vec![again.clone()])).await;
+    assert!(matches!(tried, Err(CommitError::Conflict)), "{tried:?}");
+}
+
+/// An email sent is never written over by a later schedule's.
+async fn sent_is_never_replaced<S: ContactStore + Outbox + CampaignStore>(s: &S) {
+    use waymark_app::ports::EmailFate;
+    let mut c = contact();
+    c.id = ContactId::for_customer(901);
+    c.identity.customer_id = Some(901);
+    let m = message(&c, "news_sent");
+    s.commit(commit(&c, 0, vec![], vec![m.clone()]))
+        .await
+        .unwrap();
+    let id = s.key(&m);
+    s.claim(&id, at("2026-11-23T11:15:00Z"))
+        .await
+        .unwrap()
+        .expect("queued");
     assert!(
         s.mark_sent(
             &id,
@@ -1207,9 +1252,13 @@ async fn unsent_contract<S: ContactStore + Outbox + CampaignStore>(s: &S) {
         .await
         .unwrap()
     );
-    let _ = claimed;
-    assert!(!s.email_unsent(&shop(), &held.id).await.unwrap(), "sent");
-    let sent = s.commit(commit(&c, 3, vec![], vec![again])).await;
+    assert_eq!(
+        s.email_fate(&shop(), &m.id).await.unwrap(),
+        EmailFate::Settled
+    );
+    let mut again = m.clone();
+    again.replaces_unsent = true;
+    let sent = s.commit(commit(&c, 1, vec![], vec![again])).await;
     assert!(matches!(sent, Err(CommitError::Conflict)), "{sent:?}");
 }
 
@@ -1650,6 +1699,7 @@ async fn dynamodb_adapter_honours_the_counters_campaigns_and_allowances_contract
     counters_contract(&store(&stack)).await;
     campaigns_contract(&store(&stack)).await;
     unsent_contract(&store(&stack)).await;
+    sent_is_never_replaced(&store(&stack)).await;
     allowances_contract(&store(&stack)).await;
     let mut marks = 0;
     for item in stack.items().await.unwrap() {
@@ -1702,6 +1752,7 @@ async fn memory_twin_honours_the_contract() {
     counters_contract(&MemoryStore::default()).await;
     campaigns_contract(&MemoryStore::default()).await;
     unsent_contract(&MemoryStore::default()).await;
+    sent_is_never_replaced(&MemoryStore::default()).await;
     allowances_contract(&MemoryStore::default()).await;
 }
 

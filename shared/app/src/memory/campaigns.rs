@@ -116,11 +116,15 @@ impl crate::ports::CampaignStore for MemoryStore {
         }
     }
 
-    async fn email_unsent(&self, shop: &ShopDomain, id: &str) -> Result<bool, StoreError> {
+    async fn email_fate(
+        &self,
+        shop: &ShopDomain,
+        id: &str,
+    ) -> Result<crate::ports::EmailFate, StoreError> {
         let s = self.lock();
         Ok(s.outbox
             .get(&format!("{shop}/{id}"))
-            .is_some_and(|e| e.unsent()))
+            .map_or(crate::ports::EmailFate::Settled, |e| e.fate()))
     }
 
     async fn page_done(

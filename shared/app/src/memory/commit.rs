@@ -148,9 +148,9 @@ impl State {
         stored.map_or(0, |st| st.version) != c.expected_version
             || c.runs.iter().any(|r| run_version(&r.run) != r.version)
             || c.outbox.iter().zip(outbox_keys).any(|(m, k)| {
-                self.outbox
-                    .get(k)
-                    .is_some_and(|e| !(m.replaces_unsent && e.unsent()))
+                self.outbox.get(k).is_some_and(|e| {
+                    !(m.replaces_unsent && e.fate() == crate::ports::EmailFate::Unsent)
+                })
             })
             || c.absorbed.as_ref().is_some_and(|a| {
                 self.contacts.get(shop, &a.id).map_or(0, |st| st.version) != a.version

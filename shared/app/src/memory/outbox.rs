@@ -30,14 +30,19 @@ impl Entry {
 }
 
 impl Entry {
-    /// Never tried: waiting, or stopped by its campaign's cancel (what a
-    /// later schedule's decision may write over). A message being retried
-    /// is not: an earlier attempt may have reached the recipient.
-    pub(super) fn unsent(&self) -> bool {
+    /// What became of it, for a campaign's next schedule (as the DynamoDB
+    /// adapter reads it).
+    pub(super) fn fate(&self) -> crate::ports::EmailFate {
+        use crate::ports::EmailFate;
         match &self.status {
-            Status::Held | Status::Queued => self.attempts == 0,
-            Status::Skipped(why) => why == waymark_core::campaign::STOPPED,
-            _ => false,
+            Status::Held | Status::Queued if self.attempts == 0 => EmailFate::Unsent,
+            Status::Skipped(why)
+                if why == waymark_core::campaign::STOPPED && self.attempts == 1 =>
+            {
+                EmailFate::Unsent
+            }
+            Status::Sending => EmailFate::Sending,
+            _ => EmailFate::Settled,
         }
     }
 }

@@ -32,6 +32,10 @@ pub enum ProcessError {
     Unattributable(String),
     #[error("contact {0}: merged contacts lead further than {MAX_MERGE_HOPS} hops")]
     MergeChain(String),
+    /// A campaign's earlier email is being sent this moment; its outcome
+    /// decides whether the next schedule mails the recipient again.
+    #[error("email {0} is being sent; decided once that attempt settles")]
+    EmailInFlight(String),
 }
 
 pub struct Processor<S> {
@@ -349,7 +353,15 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
         let Some(id) = waymark_core::journey::earlier_email(contact, runs, send) else {
             return Ok(std::borrow::Cow::Borrowed(event));
         };
-        let unsent = self.store.email_unsent(&event.shop, &id).await?;
+        let unsent = match self.store.email_fate(&event.shop, &id).await? {
+            crate::ports::EmailFate::Unsent => true,
+            crate::ports::EmailFate::Settled => false,
+            // Dispatch holds it this moment (stopping it, most likely): the
+            // event comes again once that attempt has settled.
+            crate::ports::EmailFate::Sending => {
+                return Err(ProcessError::EmailInFlight(id));
+            }
+        };
         let mut event = event.clone();
         if let EventKind::CampaignSend(send) = &mut event.kind {
             send.earlier_unsent = unsent;

@@ -184,7 +184,12 @@ impl CampaignStore for DynamoStore {
         applied(result, "cancel campaign")
     }
 
-    async fn email_unsent(&self, shop: &ShopDomain, id: &str) -> Result<bool, StoreError> {
+    async fn email_fate(
+        &self,
+        shop: &ShopDomain,
+        id: &str,
+    ) -> Result<waymark_app::ports::EmailFate, StoreError> {
+        use waymark_app::ports::EmailFate;
         let out = self
             .client
             .get_item()
@@ -197,15 +202,20 @@ impl CampaignStore for DynamoStore {
             .await
             .map_err(|e| sdk_err("read message state", e))?;
         let Some(item) = out.item else {
-            return Ok(false);
+            return Ok(EmailFate::Settled);
         };
         let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        let attempts = read_n(&item, "attempts");
         Ok(match text("st").as_deref() {
-            Some("held" | "queued") => read_n(&item, "attempts") == 0,
-            Some("skipped") => {
-                text("skip_reason").as_deref() == Some(waymark_core::campaign::STOPPED)
+            Some("held" | "queued") if attempts == 0 => EmailFate::Unsent,
+            Some("skipped")
+                if attempts == 1
+                    && text("skip_reason").as_deref() == Some(waymark_core::campaign::STOPPED) =>
+            {
+                EmailFate::Unsent
             }
-            _ => false,
+            Some("sending") => EmailFate::Sending,
+            _ => EmailFate::Settled,
         })
     }
 

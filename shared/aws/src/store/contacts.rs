@@ -597,17 +597,19 @@ fn delete(table: &str, pk: String, sk: String) -> TransactWriteItem {
 
 /// A message is written where none is; one that replaces an unsent
 /// message (a cancelled campaign's, decided again) also over one never
-/// tried or stopped by the cancel, never over one that went or may have.
+/// tried, or stopped by the cancel at its first claim; never over one that
+/// went or may have (an earlier attempt).
 fn outbox_condition(m: &OutboxMessage) -> (&'static str, Option<Item>) {
     if !m.replaces_unsent {
         return ("attribute_not_exists(PK)", None);
     }
     (
-        "attribute_not_exists(PK) OR (st IN (:held, :queued) AND attempts = :zero) OR (st = :skipped AND skip_reason = :stopped)",
+        "attribute_not_exists(PK) OR (st IN (:held, :queued) AND attempts = :zero) OR (st = :skipped AND skip_reason = :stopped AND attempts = :one)",
         Some(HashMap::from([
             (":held".to_string(), s("held")),
             (":queued".to_string(), s("queued")),
             (":zero".to_string(), n(0)),
+            (":one".to_string(), n(1)),
             (":skipped".to_string(), s("skipped")),
             (":stopped".to_string(), s(waymark_core::campaign::STOPPED)),
         ])),
