@@ -1,11 +1,15 @@
-//! `process` (DynamoDB stream, new events): each canonical event updates its
-//! contact and runs the journeys. Records of one shard arrive in order; the
-//! first failure stops the batch so nothing is applied out of order.
+//! `process` (DynamoDB stream, new events and counted writes): each
+//! canonical event updates its contact and runs the journeys. Records of
+//! one shard arrive in order; the first failure stops the batch so nothing
+//! is applied out of order. The counts the batch's writes carry (a commit's
+//! contact item, an email's sent mark, a fact's receipt) are added to the
+//! results counters, each record once (`waymark_aws::store::tally`: the
+//! mapping's tumbling window names the shard).
 
 use aws_config::SdkConfig;
 use lambda_runtime::{Error, LambdaEvent};
 use waymark_app::process::{ProcessError, Processor};
-use waymark_aws::store::DynamoStore;
+use waymark_aws::store::{DynamoStore, StreamCounts, stream_counts};
 use waymark_aws::stream::{BatchResponse, StreamBatch};
 use waymark_core::event::Event;
 
@@ -31,9 +35,25 @@ pub async fn handle(
     service: &Service,
     batch: LambdaEvent<StreamBatch>,
 ) -> Result<BatchResponse, Error> {
-    let mut response = BatchResponse::default();
+    let mut response = BatchResponse::windowed();
     let mut metrics = waymark_aws::metrics::Metrics::default();
-    for record in &batch.payload.records {
+    let records = &batch.payload.records;
+    // Counted writes, by their place in the batch.
+    let mut counted: Vec<(usize, StreamCounts)> = Vec::new();
+    for (i, record) in records.iter().enumerate() {
+        match stream_counts(record) {
+            Ok(Some(c)) => counted.push((i, c)),
+            Ok(None) => {}
+            // Encoded by another build: logged and left out, never a shard
+            // stalled on it.
+            Err(e) => {
+                metrics.add("CountsUnreadable", 1.0);
+                tracing::error!(error = %e, "counts this build cannot read; not counted");
+            }
+        }
+    }
+    let mut stopped = usize::MAX;
+    for (i, record) in records.iter().enumerate() {
         if record.event_name != "INSERT" || record.string("t") != Some("event") {
             continue;
         }
@@ -45,6 +65,7 @@ pub async fn handle(
                 let error = waymark_core::redact::addresses(&e.to_string());
                 tracing::error!(error, "unreadable event");
                 response.fail(record);
+                stopped = i;
                 break;
             }
         };
@@ -66,7 +87,47 @@ pub async fn handle(
                 metrics.add("ProcessErrors", 1.0);
                 tracing::error!(event = %event.id, error = %e, "processing failed; batch will be retried from here");
                 response.fail(record);
+                stopped = i;
                 break;
+            }
+        }
+    }
+    // Every count of the batch, even past a failed event: the records from
+    // that event on come again, and their counts are not added twice; a
+    // batch that ends in StreamFailures has been counted.
+    if let Some(&(first, _)) = counted.first() {
+        let batch_counts: Vec<StreamCounts> = counted.into_iter().map(|(_, c)| c).collect();
+        let added = match batch.payload.shard_id.as_deref() {
+            Some(shard) => service
+                .store()
+                .add_stream_counts(shard, &batch_counts)
+                .await
+                .map_err(|e| e.to_string()),
+            None => Err("counted writes came without their stream shard: the mapping needs its tumbling window".into()),
+        };
+        match added {
+            Ok(added) => {
+                metrics.add(
+                    "FactsCounted",
+                    batch_counts.iter().map(StreamCounts::facts).sum::<i64>() as f64,
+                );
+                metrics.add("CounterWrites", added.items as f64);
+                if added.repeated > 0 {
+                    tracing::info!(
+                        repeated = added.repeated,
+                        "records counted before; not again"
+                    );
+                }
+            }
+            Err(error) => {
+                // From the first counted record on, everything comes again
+                // (events already applied are not applied twice).
+                metrics.add("CountErrors", 1.0);
+                tracing::error!(
+                    error,
+                    "counting failed; batch will be retried from its first count"
+                );
+                response.fail(&records[first.min(stopped)]);
             }
         }
     }

@@ -121,7 +121,8 @@ pub trait Allowances {
 pub trait Counters {
     /// Adds `counts` for the fact `once` (a fact id unique per shop), unless
     /// that fact was counted before: the id and the counts are written
-    /// together. `false` when it had been.
+    /// together (the DynamoDB adapter adds them to the counters off its
+    /// stream, a moment later). `false` when it had been.
     fn count_once(
         &self,
         shop: &ShopDomain,

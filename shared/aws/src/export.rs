@@ -48,6 +48,7 @@ pub fn counter_row(record: &StreamRecord) -> Option<CounterRow> {
         .new_image
         .iter()
         .filter(|(name, _)| !matches!(name.as_str(), keys::PK | keys::SK | keys::TYPE | keys::TTL))
+        .filter(|(name, _)| !name.starts_with(crate::store::MARK_PREFIX))
         .filter_map(|(name, v)| Some((name.clone(), v.get("N")?.as_str()?.parse().ok()?)))
         .collect();
     let at = record

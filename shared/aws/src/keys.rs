@@ -93,6 +93,13 @@ pub fn counter_shard(seed: &str) -> u32 {
     fnv(seed) % COUNTER_SHARDS
 }
 
+/// A counter item's mark for a stream shard (`hw_` and a 64-bit hash of
+/// the shard id: ids are long, and an item meets a handful a day).
+pub fn stream_mark(shard_id: &str) -> String {
+    let reversed: String = shard_id.chars().rev().collect();
+    format!("hw_{:08x}{:08x}", fnv(shard_id), fnv(&reversed))
+}
+
 /// A counter's sort key: `<journey>#<version>#<step>`.
 pub fn counter_sk(journey: &str, version: u32, step: &str) -> String {
     format!("{journey}#{version}#{step}")

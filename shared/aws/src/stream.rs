@@ -11,6 +11,10 @@ use std::collections::HashMap;
 pub struct StreamBatch {
     #[serde(rename = "Records", default)]
     pub records: Vec<StreamRecord>,
+    /// The shard the records come from, named only when the mapping has a
+    /// tumbling window (`process`'s has one for this: it counts).
+    #[serde(rename = "shardId", default)]
+    pub shard_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -71,6 +75,10 @@ pub fn image_doc<T: serde::de::DeserializeOwned>(value: &serde_json::Value) -> R
 pub struct BatchResponse {
     #[serde(rename = "batchItemFailures")]
     pub batch_item_failures: Vec<ItemFailure>,
+    /// A mapping with a tumbling window takes an answer without `state`
+    /// for a failure; nothing is carried from one batch to the next.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<HashMap<String, String>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -80,6 +88,14 @@ pub struct ItemFailure {
 }
 
 impl BatchResponse {
+    /// The answer of a mapping with a tumbling window.
+    pub fn windowed() -> Self {
+        Self {
+            state: Some(HashMap::new()),
+            ..Self::default()
+        }
+    }
+
     pub fn fail(&mut self, record: &StreamRecord) {
         self.batch_item_failures.push(ItemFailure {
             item_identifier: record.dynamodb.sequence_number.clone(),

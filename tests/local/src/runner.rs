@@ -53,6 +53,9 @@ struct Subscription {
     function: String,
     patterns: Vec<Value>,
     batch_size: usize,
+    /// Batches name their shard and carry window fields (a tumbling
+    /// window); each holds one shard's records.
+    windowed: bool,
 }
 
 /// A function an SQS queue feeds.
@@ -214,11 +217,13 @@ impl<I: Invoker> Runner<I> {
                     Source::Stream {
                         patterns,
                         batch_size,
+                        windowed,
                         ..
                     } => subscriptions.push(Subscription {
                         function: f.binary.clone(),
                         patterns,
                         batch_size,
+                        windowed,
                     }),
                     Source::Queue { queue, batch_size } => queues.push(QueueSubscription {
                         function: f.binary.clone(),
@@ -346,9 +351,31 @@ impl<I: Invoker> Runner<I> {
                             || sub.patterns.iter().any(|p| filter::matches(p, r))
                     })
                     .collect();
-                for chunk in selected.chunks(sub.batch_size.max(1)) {
-                    if let Err(failed) = deliver(&self.invoker, &sub.function, chunk).await? {
-                        self.failed(&sub.function, &failed).await?;
+                // A windowed mapping's batches hold one shard's records and
+                // name it, as Lambda's do.
+                let mut by_shard: Vec<(Option<String>, Vec<&Value>)> = Vec::new();
+                for r in selected {
+                    let shard = sub
+                        .windowed
+                        .then(|| {
+                            r["dynamodb"]["SequenceNumber"]
+                                .as_str()
+                                .and_then(|seq| self.shards.get(seq).cloned())
+                        })
+                        .flatten();
+                    match by_shard.last_mut() {
+                        Some((s, records)) if *s == shard => records.push(r),
+                        _ => by_shard.push((shard, vec![r])),
+                    }
+                }
+                for (shard, records) in by_shard {
+                    let window = sub.windowed.then(|| window_fields(shard.as_deref()));
+                    for chunk in records.chunks(sub.batch_size.max(1)) {
+                        if let Err(failed) =
+                            deliver(&self.invoker, &sub.function, chunk, window.as_ref()).await?
+                        {
+                            self.failed(&sub.function, &failed).await?;
+                        }
                     }
                 }
             }
@@ -538,21 +565,31 @@ async fn deliver<I: Invoker>(
     invoker: &I,
     function: &str,
     records: &[&Value],
+    window: Option<&Map<String, Value>>,
 ) -> Result<std::result::Result<(), Vec<Value>>> {
     let mut pending: Vec<&Value> = records.to_vec();
     for _attempt in 0..3 {
+        let mut payload = json!({ "Records": pending });
+        if let (Some(w), Some(p)) = (window, payload.as_object_mut()) {
+            p.extend(w.clone());
+        }
         // A function that fails (an error, a crash) fails its whole batch,
         // which Lambda delivers again.
-        let response = match invoker
-            .invoke(function, json!({ "Records": pending }))
-            .await
-        {
+        let response = match invoker.invoke(function, payload).await {
             Ok(response) => response,
             Err(e) => {
                 tracing::warn!(function, error = %format!("{e:#}"), "invocation failed; the batch is delivered again");
                 continue;
             }
         };
+        // With a tumbling window, an answer without `state` is a failure.
+        if window.is_some() && response.get("state").is_none() {
+            tracing::warn!(
+                function,
+                "answer without state; the batch is delivered again"
+            );
+            continue;
+        }
         let failed: Vec<&str> = response["batchItemFailures"]
             .as_array()
             .into_iter()
@@ -569,6 +606,20 @@ async fn deliver<I: Invoker>(
         pending = pending.split_off(from);
     }
     Ok(Err(pending.into_iter().cloned().collect()))
+}
+
+/// The fields a tumbling window adds to a batch: its shard, the window
+/// (one that closes with this batch: no state is carried), the state.
+fn window_fields(shard: Option<&str>) -> Map<String, Value> {
+    // The window is not read: this one closes with its batch.
+    let now = "1970-01-01T00:00:00Z";
+    let mut m = Map::new();
+    m.insert("shardId".into(), json!(shard));
+    m.insert("window".into(), json!({"start": now, "end": now}));
+    m.insert("state".into(), json!({}));
+    m.insert("isFinalInvokeForWindow".into(), json!(true));
+    m.insert("isWindowTerminatedEarly".into(), json!(false));
+    m
 }
 
 /// A stream record in the shape Lambda delivers it.

@@ -27,6 +27,9 @@ pub enum Source {
         table: String,
         patterns: Vec<Value>,
         batch_size: usize,
+        /// A tumbling window (`TumblingWindowInSeconds`): each batch then
+        /// names its shard, and the answer must carry `state`.
+        windowed: bool,
     },
     /// An SQS queue (logical id), delivered `batch_size` messages at a time.
     Queue { queue: String, batch_size: usize },
@@ -100,10 +103,12 @@ impl Template {
                             );
                         }
                         let batch_size = p["BatchSize"].as_u64().unwrap_or(100) as usize;
+                        let windowed = p["TumblingWindowInSeconds"].as_u64().unwrap_or(0) > 0;
                         sources.push(Source::Stream {
                             table,
                             patterns,
                             batch_size,
+                            windowed,
                         });
                     }
                     Some("SQS") => {

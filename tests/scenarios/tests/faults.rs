@@ -36,6 +36,9 @@ struct Outcome {
     erased: bool,
     /// Sends the system itself counted as possible duplicates.
     maybe_duplicated: i64,
+    /// Every measure the results counters hold, summed over journeys,
+    /// steps and days: each fact counted once, whatever failed.
+    totals: BTreeMap<String, i64>,
     problems: Vec<String>,
 }
 
@@ -157,6 +160,11 @@ async fn run(moto: Arc<Moto>, fault: Option<(usize, Kind)>) -> (Outcome, Vec<Str
         .filter(|(key, _)| key.step.is_empty())
         .map(|(_, fields)| fields.get(field::MAYBE_DUPLICATED).copied().unwrap_or(0))
         .sum();
+    for fields in counts.0.values() {
+        for (name, n) in fields {
+            *out.totals.entry(name.clone()).or_default() += n;
+        }
+    }
     // Done with this stack: its table goes (the emulator is shared).
     let _ = aws_sdk_dynamodb::Client::new(&stack.moto.sdk().await)
         .delete_table()
@@ -263,6 +271,30 @@ async fn no_email_or_fact_is_lost_with_a_fault_at_any_call() {
         // A second delivery is possible only where a send's outcome was
         // not known; each must be counted by the system itself.
         let extra: i64 = out.emails.values().map(|n| *n as i64 - 1).sum();
+        // Every other fact counted exactly as in the clean run (the counts
+        // ride on their writes and are added off the stream once). A
+        // possible duplicate is counted where an outcome was unknown, sent
+        // twice or not: checked above.
+        let differs: Vec<String> = clean
+            .totals
+            .keys()
+            .chain(out.totals.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .filter(|name| name.as_str() != field::MAYBE_DUPLICATED)
+            .filter(|name| extra == 0 || name.as_str() != field::SENT)
+            .filter(|name| clean.totals.get(*name) != out.totals.get(*name))
+            .map(|name| {
+                format!(
+                    "{name}: {:?} counted, {:?} in the clean run",
+                    out.totals.get(name),
+                    clean.totals.get(name)
+                )
+            })
+            .collect();
+        if !differs.is_empty() {
+            wrong.push(format!("counts differ: {}", differs.join(", ")));
+        }
         if extra > 0 {
             duplicated += 1;
             if out.maybe_duplicated < extra {
@@ -280,7 +312,7 @@ async fn no_email_or_fact_is_lost_with_a_fault_at_any_call() {
     println!(
         "fault harness (seed {seed:#x}): {} calls in the clean run, one fault at each: {by_kind:?}; \
          runs with a second delivery: {duplicated} (possible duplicates the system counted: {counted}); \
-         runs with a lost email, fact or erasure or an uncounted duplicate: {}",
+         runs with a lost email, fact, erasure or count, or an uncounted duplicate: {}",
         calls.len(),
         failures.len()
     );

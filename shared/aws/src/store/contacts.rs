@@ -245,7 +245,16 @@ impl ContactStore for DynamoStore {
         let table = self.table.as_str();
         let (cond, vals) = versioned(c.expected_version);
         let split = profile::split(&c.contact, &c.recent_events)?;
-        let mut writes = vec![put(table, contact_item(&pk, &c, &split.hot)?, cond, vals)];
+        let mut profile = contact_item(&pk, &c, &split.hot)?;
+        // The results' counts ride on the profile this commit writes: the
+        // stream hands them to the counters once (`tally.rs`), outside the
+        // transaction.
+        if let Some(carried) =
+            super::tally::counts_attribute(shop, c.contact.id.as_str(), &c.counts)?
+        {
+            profile.insert(super::tally::COUNTS.into(), carried);
+        }
+        let mut writes = vec![put(table, profile, cond, vals)];
         writes.extend(self.part_writes(&pk, c.expected_version, split.parts)?);
         if let Some(a) = &c.absorbed {
             writes.extend(absorbed_writes(table, shop, a)?);
@@ -266,13 +275,6 @@ impl ContactStore for DynamoStore {
             let (condition, values) = outbox_condition(m);
             writes.push(put(table, outbox_item(m)?, condition, values));
         }
-        // The results' counts, in the same transaction: counted once.
-        writes.extend(super::counters::counter_updates(
-            table,
-            shop,
-            c.contact.id.as_str(),
-            &c.counts,
-        ));
         let leftovers = c
             .absorbed
             .as_ref()

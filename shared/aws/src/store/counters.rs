@@ -3,7 +3,6 @@
 //! `COUNTER_RETENTION`.
 
 use super::*;
-use aws_sdk_dynamodb::types::Update;
 use std::collections::BTreeMap;
 use waymark_app::ports::Counters;
 use waymark_core::analytics::{Counts, Key};
@@ -12,53 +11,13 @@ use waymark_core::analytics::{Counts, Key};
 /// year to compare with.
 const COUNTER_RETENTION: SignedDuration = SignedDuration::from_hours(24 * 400);
 
-/// The `ADD` updates that apply `counts` (written by `seed`'s shard).
-pub(super) fn counter_updates(
-    table: &str,
-    shop: &ShopDomain,
-    seed: &str,
-    counts: &Counts,
-) -> Vec<TransactWriteItem> {
-    let shard = keys::counter_shard(seed);
-    counts
-        .0
-        .iter()
-        .filter(|(_, fields)| fields.values().any(|n| *n != 0))
-        .map(|(key, fields)| {
-            let mut names = HashMap::new();
-            let mut values = HashMap::new();
-            let mut adds = Vec::new();
-            for (i, (name, n)) in fields.iter().filter(|(_, n)| **n != 0).enumerate() {
-                names.insert(format!("#f{i}"), name.clone());
-                values.insert(format!(":v{i}"), super::n(n));
-                adds.push(format!("#f{i} :v{i}"));
-            }
-            let expires = key
-                .day
-                .to_zoned(jiff::tz::TimeZone::UTC)
-                .map(|z| z.timestamp())
-                .unwrap_or(Timestamp::UNIX_EPOCH)
-                .checked_add(COUNTER_RETENTION)
-                .unwrap_or(Timestamp::MAX);
-            names.insert("#t".into(), TYPE.into());
-            names.insert("#ttl".into(), TTL.into());
-            values.insert(":t".into(), s("counter"));
-            values.insert(":ttl".into(), super::n(expires.as_second()));
-            let update = Update::builder()
-                .table_name(table)
-                .key(PK, s(keys::counter(shop, key.day, shard)))
-                .key(
-                    SK,
-                    s(keys::counter_sk(&key.journey, key.version, &key.step)),
-                )
-                .update_expression(format!("SET #t = :t, #ttl = :ttl ADD {}", adds.join(", ")))
-                .set_expression_attribute_names(Some(names))
-                .set_expression_attribute_values(Some(values))
-                .build()
-                .expect("table, key and expression are set");
-            TransactWriteItem::builder().update(update).build()
-        })
-        .collect()
+/// When a counter item of `day` expires.
+pub(super) fn expires(day: Option<jiff::civil::Date>) -> Timestamp {
+    day.and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+        .map(|z| z.timestamp())
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+        .checked_add(COUNTER_RETENTION)
+        .unwrap_or(Timestamp::MAX)
 }
 
 fn parse_sk(day: jiff::civil::Date, sk: &str) -> Option<Key> {
@@ -70,8 +29,10 @@ fn parse_sk(day: jiff::civil::Date, sk: &str) -> Option<Key> {
 }
 
 impl DynamoStore {
-    /// Adds `counts` once for `once`: beside a marker that expires at
-    /// `ttl`, in one transaction. `false` if the marker was there already.
+    /// Counts `counts` once for `once`: a marker that expires at `ttl`,
+    /// put only if it is not there, carrying the counts (the stream hands
+    /// them to the counters once, `tally.rs`). `false` if the marker was
+    /// there already.
     pub(super) async fn count_marked(
         &self,
         shop: &ShopDomain,
@@ -79,19 +40,24 @@ impl DynamoStore {
         ttl: AttributeValue,
         counts: &Counts,
     ) -> Result<bool, StoreError> {
-        let marker: Item = HashMap::from([
+        let mut marker: Item = HashMap::from([
             (PK.into(), s(keys::receipt(shop, &format!("count#{once}")))),
             (SK.into(), s(keys::sk::RECEIPT)),
             (TYPE.into(), s("counted")),
             (TTL.into(), ttl),
         ]);
-        let mut writes = vec![put(&self.table, marker, "attribute_not_exists(PK)", None)];
-        writes.extend(counter_updates(&self.table, shop, once, counts));
-        // The marker there already: counted before. A busy counter item is
-        // not that: tried again.
-        let spread = u64::from(keys::counter_shard(once));
-        let done = txn::transact(&self.client, writes, "count", spread).await?;
-        Ok(done == txn::Transacted::Applied)
+        if let Some(carried) = super::tally::counts_attribute(shop, once, counts)? {
+            marker.insert(super::tally::COUNTS.into(), carried);
+        }
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(marker))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        applied(result, "count")
     }
 }
 
@@ -144,6 +110,7 @@ impl Counters for DynamoStore {
                     let fields: BTreeMap<String, i64> = item
                         .iter()
                         .filter(|(k, _)| ![PK, SK, TYPE, TTL].contains(&k.as_str()))
+                        .filter(|(k, _)| !k.starts_with(super::tally::MARK_PREFIX))
                         .filter_map(|(k, v)| Some((k.clone(), v.as_n().ok()?.parse().ok()?)))
                         .collect();
                     for (f, n) in fields {

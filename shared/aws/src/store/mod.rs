@@ -49,10 +49,12 @@ mod privacy;
 mod profile;
 mod segments;
 mod suppressions;
+mod tally;
 mod txn;
 
 pub(crate) use errors::sdk_err as sdk_error;
 pub use outbox::outbox_by_status;
+pub use tally::{Added, MARK_PREFIX, StreamCounts, stream_counts};
 
 #[derive(Clone)]
 pub struct DynamoStore {

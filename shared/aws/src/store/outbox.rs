@@ -33,36 +33,21 @@ impl Outbox for DynamoStore {
                 format!("not an outbox key: {id}"),
             ));
         };
-        let seed = format!("sent#{id}");
-        let counters = super::counters::counter_updates(&self.table, &shop, &seed, counts);
-        if counters.is_empty() {
-            return self.mark_sent_alone(id, provider_id, keep_until).await;
-        }
-        let mark = self
-            .mark_sent_update(id, provider_id, keep_until)
-            .build()
-            .expect("table, key and expression are set");
-        let mut writes = vec![TransactWriteItem::builder().update(mark).build()];
-        writes.extend(counters);
-        let spread = u64::from(keys::counter_shard(&seed));
-        match txn::transact(&self.client, writes, "mark sent and count", spread).await {
-            Ok(txn::Transacted::Applied) => Ok(true),
-            Ok(txn::Transacted::ConditionFailed) => Ok(false),
+        // The send's count rides on its mark (one write, no transaction):
+        // the stream hands it to the counters once (`tally.rs`).
+        let carried = super::tally::counts_attribute(&shop, &format!("sent#{id}"), counts)?;
+        match self
+            .mark_sent_with(id, provider_id, keep_until, carried.clone())
+            .await
+        {
+            Ok(marked) => Ok(marked),
+            // Once more in place: a mark whose answer was lost finds the
+            // message sent (nothing counted twice), and a passing failure
+            // does not leave a sent message to be sent again.
             Err(e) => {
-                // The counter stayed busy, or the transaction failed: the
-                // mark alone, so the message is never sent again, then the
-                // count once by its own marker. If the transaction was
-                // carried out after all (its answer lost), the mark finds
-                // the message sent and nothing is counted twice.
-                tracing::warn!(outbox_id = id, error = %e, "mark and count failed; marking alone");
-                if !self.mark_sent_alone(id, provider_id, keep_until).await? {
-                    return Ok(false);
-                }
-                let ttl = n(keep_until.as_second());
-                if let Err(e) = self.count_marked(&shop, &seed, ttl, counts).await {
-                    tracing::warn!(outbox_id = id, error = %e, "send not counted");
-                }
-                Ok(true)
+                tracing::warn!(outbox_id = id, error = %e, "mark failed; once more");
+                self.mark_sent_with(id, provider_id, keep_until, carried)
+                    .await
             }
         }
     }
@@ -153,49 +138,36 @@ impl Outbox for DynamoStore {
 impl DynamoStore {
     /// The mark: sent, with the provider's id, out of the due index, kept
     /// until `keep_until`; only once (a message marked sent stays as it is).
-    fn mark_sent_update(
+    /// Marks a message sent, with what it counts: `false` if it was sent
+    /// already.
+    async fn mark_sent_with(
         &self,
         id: &str,
         provider_id: &str,
         keep_until: Timestamp,
-    ) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
-        aws_sdk_dynamodb::types::Update::builder()
+        counts: Option<AttributeValue>,
+    ) -> Result<bool, StoreError> {
+        let mut request = self
+            .client
+            .update_item()
             .table_name(&self.table)
             .key(PK, s(id))
             .key(SK, s(keys::sk::OUTBOX))
             .condition_expression("attribute_exists(PK) AND st <> :sent")
-            .update_expression(
-                "SET st = :sent, provider_id = :pid, #ttl = :ttl REMOVE due_shard, due_at, last_error, inflight",
-            )
             .expression_attribute_names("#ttl", TTL)
             .expression_attribute_values(":sent", s("sent"))
             .expression_attribute_values(":pid", s(provider_id))
-            .expression_attribute_values(":ttl", n(keep_until.as_second()))
-    }
-
-    /// The mark without a count: `false` if the message was sent already.
-    async fn mark_sent_alone(
-        &self,
-        id: &str,
-        provider_id: &str,
-        keep_until: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let u = self
-            .mark_sent_update(id, provider_id, keep_until)
-            .build()
-            .expect("table, key and expression are set");
-        let result = self
-            .client
-            .update_item()
-            .table_name(u.table_name())
-            .set_key(Some(u.key().clone()))
-            .condition_expression(u.condition_expression().unwrap_or_default())
-            .update_expression(u.update_expression())
-            .set_expression_attribute_names(u.expression_attribute_names().cloned())
-            .set_expression_attribute_values(u.expression_attribute_values().cloned())
-            .send()
-            .await;
-        applied(result, "mark sent")
+            .expression_attribute_values(":ttl", n(keep_until.as_second()));
+        let set = "SET st = :sent, provider_id = :pid, #ttl = :ttl";
+        let remove = "REMOVE due_shard, due_at, last_error, inflight";
+        request = match counts {
+            Some(c) => request
+                .expression_attribute_names("#counts", super::tally::COUNTS)
+                .expression_attribute_values(":counts", c)
+                .update_expression(format!("{set}, #counts = :counts {remove}")),
+            None => request.update_expression(format!("{set} {remove}")),
+        };
+        applied(request.send().await, "mark sent")
     }
 
     /// Claims a queued message: with `move_due`, its due time becomes the

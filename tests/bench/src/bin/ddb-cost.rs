@@ -197,11 +197,23 @@ fn facts_of(update: &Value) -> f64 {
         return 0.0;
     };
     let names = &update["ExpressionAttributeNames"];
+    let values = &update["ExpressionAttributeValues"];
+    // A term adds its value: one counter write may take in many facts (a
+    // batch's, off the stream).
     adds.split(',')
-        .filter_map(|term| term.split_whitespace().next())
-        .map(|name| names[name].as_str().unwrap_or(name))
-        .filter(|field| !field.contains("revenue"))
-        .count() as f64
+        .filter_map(|term| {
+            let mut parts = term.split_whitespace();
+            Some((parts.next()?, parts.next()?))
+        })
+        .map(|(name, value)| (names[name].as_str().unwrap_or(name), value))
+        .filter(|(field, _)| !field.contains("revenue"))
+        .map(|(_, value)| {
+            values[value]["N"]
+                .as_str()
+                .and_then(|n| n.parse::<f64>().ok())
+                .map_or(1.0, f64::abs)
+        })
+        .sum()
 }
 
 /// Books a write on a counter or a receipt as the results' cost.
