@@ -959,7 +959,7 @@ async fn main() {
     .expect("local stack on moto");
     // Apart (20 minutes on moto: its transactions are slow to seed).
     if std::env::args().any(|a| a == "--report") {
-        let (requests, rcu) = report_reads(&stack, &records).await;
+        let (requests, rcu) = report_reads(&mut stack, &records).await;
         println!(
             "a 90-day report over {REPORT_JOURNEYS} journeys ({REPORT_STEPS} steps each, every counter shard written every day): {requests} requests, {rcu:.0} RCU (the goal: at most 2,000)"
         );
@@ -1299,7 +1299,7 @@ const STORE_ROW: [(&str, i64); 9] = [
 /// are written through the real adapter (`count_once`, ten journeys of one
 /// day and shard a call), then read back as the CLI reads them
 /// (`read_counts`, eventually consistent queries, one a day and shard).
-async fn report_reads(stack: &Stack, records: &Records) -> (u32, f64) {
+async fn report_reads(stack: &mut Stack, records: &Records) -> (u32, f64) {
     use waymark_app::ports::Counters;
     use waymark_core::analytics::{Counts, Key, STORE};
     let store = stack.store();
@@ -1345,6 +1345,8 @@ async fn report_reads(stack: &Stack, records: &Records) -> (u32, f64) {
         }
         day = day.tomorrow().unwrap();
     }
+    // The counts ride on the receipts: `process` adds them off the stream.
+    stack.runner.drain().await.expect("the counts added");
     records.lock().unwrap().clear();
     let counts = store.read_counts(&shop, from, to).await.unwrap();
     assert!(!counts.0.is_empty(), "the counters read back");
