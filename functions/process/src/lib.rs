@@ -38,11 +38,11 @@ pub async fn handle(
     let mut response = BatchResponse::windowed();
     let mut metrics = waymark_aws::metrics::Metrics::default();
     let records = &batch.payload.records;
-    // Counted writes, by their place in the batch.
-    let mut counted: Vec<(usize, StreamCounts)> = Vec::new();
-    for (i, record) in records.iter().enumerate() {
+    // The counts the batch's writes carry.
+    let mut batch_counts: Vec<StreamCounts> = Vec::new();
+    for record in records {
         match stream_counts(record) {
-            Ok(Some(c)) => counted.push((i, c)),
+            Ok(Some(c)) => batch_counts.push(c),
             Ok(None) => {}
             // Encoded by another build: logged and left out, never a shard
             // stalled on it.
@@ -52,8 +52,56 @@ pub async fn handle(
             }
         }
     }
-    let mut stopped = usize::MAX;
-    for (i, record) in records.iter().enumerate() {
+    // Counted first, and the whole batch: counting needs nothing from the
+    // events, so a batch that fails later (an event, a timeout, a crash)
+    // has been counted, and what comes again adds nothing twice.
+    if !batch_counts.is_empty() {
+        let added = match batch.payload.shard_id.as_deref() {
+            Some(shard) => {
+                service
+                    .store()
+                    .add_stream_counts(shard, &batch_counts)
+                    .await
+            }
+            None => Err(waymark_app::ports::StoreError::new(
+                waymark_app::ports::StoreErrorKind::Rejected,
+                "add counts",
+                "counted writes came without their stream shard: the mapping needs its tumbling window",
+            )),
+        };
+        match added {
+            Ok(added) => {
+                metrics.add(
+                    "FactsCounted",
+                    batch_counts.iter().map(StreamCounts::facts).sum::<i64>() as f64,
+                );
+                metrics.add("CounterWrites", added.items as f64);
+                if added.repeated > 0 {
+                    tracing::info!(
+                        repeated = added.repeated,
+                        "records counted before; not again"
+                    );
+                }
+            }
+            // A passing failure: the whole batch comes again (its events
+            // are not applied twice). Anything else would fail every time:
+            // logged and left, never a reason to hold the journeys up.
+            Err(e) if e.is_retryable() => {
+                metrics.add("CountErrors", 1.0);
+                metrics.emit("process");
+                tracing::error!(error = %e, "counting failed; the batch comes again");
+                if let Some(first) = records.first() {
+                    response.fail(first);
+                }
+                return Ok(response);
+            }
+            Err(e) => {
+                metrics.add("CountErrors", 1.0);
+                tracing::error!(error = %e, "counting failed for good; this batch's counts are missing");
+            }
+        }
+    }
+    for record in records {
         if record.event_name != "INSERT" || record.string("t") != Some("event") {
             continue;
         }
@@ -65,7 +113,6 @@ pub async fn handle(
                 let error = waymark_core::redact::addresses(&e.to_string());
                 tracing::error!(error, "unreadable event");
                 response.fail(record);
-                stopped = i;
                 break;
             }
         };
@@ -87,47 +134,7 @@ pub async fn handle(
                 metrics.add("ProcessErrors", 1.0);
                 tracing::error!(event = %event.id, error = %e, "processing failed; batch will be retried from here");
                 response.fail(record);
-                stopped = i;
                 break;
-            }
-        }
-    }
-    // Every count of the batch, even past a failed event: the records from
-    // that event on come again, and their counts are not added twice; a
-    // batch that ends in StreamFailures has been counted.
-    if let Some(&(first, _)) = counted.first() {
-        let batch_counts: Vec<StreamCounts> = counted.into_iter().map(|(_, c)| c).collect();
-        let added = match batch.payload.shard_id.as_deref() {
-            Some(shard) => service
-                .store()
-                .add_stream_counts(shard, &batch_counts)
-                .await
-                .map_err(|e| e.to_string()),
-            None => Err("counted writes came without their stream shard: the mapping needs its tumbling window".into()),
-        };
-        match added {
-            Ok(added) => {
-                metrics.add(
-                    "FactsCounted",
-                    batch_counts.iter().map(StreamCounts::facts).sum::<i64>() as f64,
-                );
-                metrics.add("CounterWrites", added.items as f64);
-                if added.repeated > 0 {
-                    tracing::info!(
-                        repeated = added.repeated,
-                        "records counted before; not again"
-                    );
-                }
-            }
-            Err(error) => {
-                // From the first counted record on, everything comes again
-                // (events already applied are not applied twice).
-                metrics.add("CountErrors", 1.0);
-                tracing::error!(
-                    error,
-                    "counting failed; batch will be retried from its first count"
-                );
-                response.fail(&records[first.min(stopped)]);
             }
         }
     }

@@ -93,11 +93,29 @@ pub fn counter_shard(seed: &str) -> u32 {
     fnv(seed) % COUNTER_SHARDS
 }
 
-/// A counter item's mark for a stream shard (`hw_` and a 64-bit hash of
-/// the shard id: ids are long, and an item meets a handful a day).
+/// A counter item's mark for a stream shard: `hw_`, when the shard was
+/// created (seconds, read from its id, `x` when the id does not say) and a
+/// 64-bit hash of the id (ids are long). The time lets a counter item drop
+/// the marks of shards whose records have all expired.
 pub fn stream_mark(shard_id: &str) -> String {
     let reversed: String = shard_id.chars().rev().collect();
-    format!("hw_{:08x}{:08x}", fnv(shard_id), fnv(&reversed))
+    let created = shard_created(shard_id).map_or_else(|| "x".to_string(), |s| s.to_string());
+    format!("hw_{created}_{:08x}{:08x}", fnv(shard_id), fnv(&reversed))
+}
+
+/// When a shard was created (seconds), from its id
+/// (`shardId-<creation, ms, 20 digits>-<suffix>`).
+fn shard_created(shard_id: &str) -> Option<i64> {
+    let ms = shard_id.strip_prefix("shardId-")?.split('-').next()?;
+    (ms.len() == 20 && ms.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| ms.parse::<i64>().ok())
+        .flatten()
+        .map(|ms| ms / 1000)
+}
+
+/// When the shard of a mark (`stream_mark`) was created, if it says.
+pub fn mark_created(mark: &str) -> Option<i64> {
+    mark.strip_prefix("hw_")?.split('_').next()?.parse().ok()
 }
 
 /// A counter's sort key: `<journey>#<version>#<step>`.
@@ -232,6 +250,19 @@ fn fnv(text: &str) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stream_mark_says_when_its_shard_was_created() {
+        let mark = stream_mark("shardId-00000001541626099285-f35f62ef");
+        assert!(mark.starts_with("hw_1541626099_"), "{mark}");
+        assert_eq!(mark_created(&mark), Some(1_541_626_099));
+        let odd = stream_mark("shard-7");
+        assert!(odd.starts_with("hw_x_") && mark_created(&odd).is_none());
+        assert_ne!(
+            stream_mark("shardId-00000001541626099285-f35f62ef"),
+            stream_mark("shardId-00000001541626099285-f35f62e0")
+        );
+    }
 
     #[test]
     fn contact_keys_round_trip() {

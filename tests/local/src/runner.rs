@@ -75,7 +75,8 @@ pub struct Runner<I> {
     /// stream objects when it rolls back a cancelled transaction, which
     /// strands long-lived iterators.
     positions: BTreeMap<String, Option<String>>,
-    /// Sequence number → shard, for the records a failure names.
+    /// Sequence number → shard, for the records a windowed batch or a
+    /// failure names.
     shards: HashMap<String, String>,
     /// Where records a function keeps failing on go (the template's
     /// `StreamFailures`), when the local stack plays it.
@@ -277,6 +278,11 @@ impl<I: Invoker> Runner<I> {
 
     /// Reads what the stream holds now (every shard, in order).
     async fn poll(&mut self) -> Result<Vec<Value>> {
+        // Bounded, between polls only: a record's shard is needed while it
+        // is delivered (a windowed batch names it) and when it fails.
+        if self.shards.len() > 100_000 {
+            self.shards.clear();
+        }
         let desc = self
             .streams
             .describe_stream()
@@ -314,10 +320,6 @@ impl<I: Invoker> Runner<I> {
             for r in out.records.unwrap_or_default() {
                 if let Some(seq) = r.dynamodb.as_ref().and_then(|d| d.sequence_number.clone()) {
                     *position = Some(seq.clone());
-                    // Bounded: only failures need a record's shard.
-                    if self.shards.len() > 100_000 {
-                        self.shards.clear();
-                    }
                     self.shards.insert(seq, id.clone());
                 }
                 records.push(lambda_record(&r, &self.stream_arn));

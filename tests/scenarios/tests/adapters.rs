@@ -1963,3 +1963,66 @@ async fn ses_sends_are_paced_to_the_send_rate() {
     );
     assert_eq!(stack.sent().await.unwrap().len(), 12, "paced, none dropped");
 }
+
+/// Counting off the stream on DynamoDB: a record counts once per counter
+/// item however often it comes, and an item keeps the marks of the shards
+/// whose records can still come (not those of shards created more than 30
+/// hours before the one it is counting).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_counts_each_stream_record_once_and_forgets_expired_shards() {
+    use waymark_core::analytics::field;
+    let stack = Stack::start().await.unwrap();
+    let s = store(&stack);
+    let record = |seq: &str| {
+        let carried = serde_json::json!({
+            "shop": "demo.myshopify.com",
+            "seed": "opened#m1",
+            "rows": [[{"day": "2026-11-23", "journey": "welcome", "version": 2, "step": "w1"}, {"opened": 1}]],
+        });
+        let r: waymark_aws::stream::StreamRecord = serde_json::from_value(serde_json::json!({
+            "eventName": "INSERT",
+            "dynamodb": {"SequenceNumber": seq, "NewImage": {
+                "t": {"S": "counted"}, "counts": {"S": carried.to_string()}}},
+        }))
+        .unwrap();
+        waymark_aws::store::stream_counts(&r).unwrap().unwrap()
+    };
+    let opened = || async {
+        let day = jiff::civil::date(2026, 11, 23);
+        let read = s.read_counts(&shop(), day, day).await.unwrap();
+        read.0[&waymark_core::analytics::Key::new(day, "welcome", 2, "w1")][field::OPENED]
+    };
+    let marks = || async {
+        let items = stack.items().await.unwrap();
+        let mut m: Vec<String> = items
+            .iter()
+            .filter(|i| {
+                i.get("t").and_then(|v| v.as_s().ok()).map(String::as_str) == Some("counter")
+            })
+            .flat_map(|i| i.keys().filter(|k| k.starts_with("hw_")).cloned())
+            .collect();
+        m.sort();
+        m
+    };
+    let a = "shardId-00000001700000000000-aaaaaaaa";
+    let b = "shardId-00000001700200000000-bbbbbbbb"; // 55 hours later
+    let c = "shardId-00000001700203600000-cccccccc"; // an hour after b
+    s.add_stream_counts(a, &[record("100")]).await.unwrap();
+    s.add_stream_counts(a, &[record("100")]).await.unwrap();
+    assert_eq!(opened().await, 1, "once, delivered twice");
+    s.add_stream_counts(b, &[record("7"), record("9")])
+        .await
+        .unwrap();
+    s.add_stream_counts(b, &[record("9"), record("12")])
+        .await
+        .unwrap();
+    assert_eq!(opened().await, 4, "7, 9 and 12 from b, 9 once");
+    assert_eq!(
+        marks().await,
+        vec![waymark_aws::keys::stream_mark(b)],
+        "a's expired"
+    );
+    s.add_stream_counts(c, &[record("1")]).await.unwrap();
+    assert_eq!(opened().await, 5);
+    assert_eq!(marks().await.len(), 2, "b's records may still come");
+}

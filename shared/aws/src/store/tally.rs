@@ -1,18 +1,21 @@
 //! Counting off the stream. A fact's counts ride on the write that makes
-//! it true, as a `counts` attribute (JSON text; the contact item of a commit, an
-//! email's "sent" mark, a fact's "counted" receipt); the `export` function
-//! reads them from the table's stream and adds each batch's to the counter
-//! items, one plain `UpdateItem` per counter item however many facts it
-//! takes in, none inside a transaction.
+//! it true, as a `counts` attribute (JSON text; the contact item of a
+//! commit, an email's "sent" mark, a fact's "counted" receipt); the
+//! `process` function reads them from the table's stream and adds each
+//! batch's to the counter items, one plain `UpdateItem` per counter item
+//! however many facts it takes in, none inside a transaction.
 //!
-//! Exactly once: the stream hands a shard's records over in order the first
-//! time (a record handed over again may come out of order), and the
-//! mapping's tumbling window names the shard. Each counter item keeps, per
-//! stream shard, the newest sequence number it has counted (`hw_<shard
-//! hash>`); a record at or below it was counted already. An update that
-//! takes in records asks that the mark still be below the first of them
-//! (else it reads the mark and takes only the newer ones), and moves the
-//! mark to the last, in the same write.
+//! Once per record: the mapping's tumbling window names the shard, and
+//! each counter item keeps, per stream shard, the newest sequence number it
+//! has counted (`hw_<shard created>_<hash>`); a record at or below it was
+//! counted already. An update that takes in records asks that the mark
+//! still be below the first of them (else it reads the mark and takes only
+//! the newer ones), and moves the mark to the last, in the same write. The
+//! stream hands a shard's records over in order the first time; a batch
+//! handed over again may come out of order (AWS says so for tumbling
+//! windows), and a record not yet counted that comes after a later one was
+//! would then be left out: a count can be missed that way, never doubled.
+//! Marks of shards whose records have all expired are dropped.
 
 use super::*;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
@@ -23,6 +26,9 @@ use waymark_core::analytics::{Counts, Key};
 pub const COUNTS: &str = "counts";
 /// Counter attributes that are marks, not measures.
 pub const MARK_PREFIX: &str = "hw_";
+/// How long after its shard was created a mark is kept: the stream keeps a
+/// record 24 hours, and a shard takes new records for about four.
+const MARK_KEPT: SignedDuration = SignedDuration::from_hours(30);
 
 /// What a counted write carries: the counts, and where they go (the shop,
 /// and the writer whose counter shard takes them).
@@ -227,8 +233,16 @@ impl DynamoStore {
                     .condition_expression("#hw = :read")
                     .expression_attribute_values(":read", s(hw)),
             };
-            match request.send().await {
-                Ok(_) => return Ok((above.iter().map(|(s, _)| s.clone()).collect(), skipped)),
+            match request
+                .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+                .send()
+                .await
+            {
+                Ok(out) => {
+                    self.drop_expired_marks(pk, sk, mark, out.attributes.as_ref())
+                        .await?;
+                    return Ok((above.iter().map(|(s, _)| s.clone()).collect(), skipped));
+                }
                 Err(e) if is_condition_failure(&e) => {
                     known = Some(self.stream_mark_of(pk, sk, mark).await?);
                 }
@@ -271,6 +285,48 @@ impl DynamoStore {
             format!(" ADD {}", adds.join(", "))
         };
         request.update_expression(format!("SET #t = :t, #ttl = :ttl, #hw = :last{add}"))
+    }
+
+    /// Drops the marks of shards created more than [`MARK_KEPT`] before
+    /// the shard being counted (`mark`): their records have all expired
+    /// from the stream (kept 24 hours; a shard takes new records for about
+    /// four), so none can come again. A counter item keeps a few marks,
+    /// however long it is counted into.
+    async fn drop_expired_marks(
+        &self,
+        pk: &str,
+        sk: &str,
+        mark: &str,
+        item: Option<&HashMap<String, AttributeValue>>,
+    ) -> Result<(), StoreError> {
+        let Some(now) = keys::mark_created(mark) else {
+            return Ok(());
+        };
+        let expired: Vec<&String> = item
+            .into_iter()
+            .flat_map(|i| i.keys())
+            .filter(|name| keys::mark_created(name).is_some_and(|t| t < now - MARK_KEPT.as_secs()))
+            .collect();
+        if expired.is_empty() {
+            return Ok(());
+        }
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(pk))
+            .key(SK, s(sk));
+        let mut names = Vec::new();
+        for (i, name) in expired.iter().enumerate() {
+            request = request.expression_attribute_names(format!("#m{i}"), name.as_str());
+            names.push(format!("#m{i}"));
+        }
+        request
+            .update_expression(format!("REMOVE {}", names.join(", ")))
+            .send()
+            .await
+            .map_err(|e| sdk_err("drop expired counter marks", e))?;
+        Ok(())
     }
 
     /// The counter item's mark for a stream shard, read (none: never

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 use waymark_app::ports::StoreError;
 
 /// Times a transaction is sent again after meeting another on one of its
-/// items (a busy counter, a campaign item many workers finish pages on).
+/// items (a campaign item many workers finish pages on).
 pub(super) const CONFLICT_TRIES: u32 = 6;
 
 /// What became of a transaction that did not fail.
