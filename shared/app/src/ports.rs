@@ -311,6 +311,22 @@ pub enum EmailFate {
     Settled,
 }
 
+impl EmailFate {
+    /// The fate of an outbox message in state `st` (as stored: `held`,
+    /// `queued`, `sending`, `skipped`…) after `attempts` claims, skipped
+    /// for `skip_reason`: the one rule both adapters read it by.
+    pub fn of(st: &str, attempts: u64, skip_reason: Option<&str>) -> Self {
+        match st {
+            "held" | "queued" if attempts == 0 => Self::Unsent,
+            "skipped" if attempts == 1 && skip_reason == Some(waymark_core::campaign::STOPPED) => {
+                Self::Unsent
+            }
+            "sending" => Self::Sending,
+            _ => Self::Settled,
+        }
+    }
+}
+
 /// Scheduled campaigns (written by `waymark campaigns schedule`, driven by
 /// the timer).
 pub trait CampaignStore {

@@ -221,6 +221,23 @@ async fn a_local_time_campaign_goes_out_in_waves_one_per_zone() {
     assert_eq!(to_of(&stack, subject).await.len(), 3);
 }
 
+/// A campaign at 10:00 local time, scheduled and ticked until Dublin's
+/// 10:00 (10:00 UTC): its later zones' emails are held.
+async fn sent_in_dublin(stack: &mut Stack, id: &str) -> Campaign {
+    let local: jiff::civil::DateTime = "2026-12-04T10:00".parse().unwrap();
+    let c = campaign(id, &["subscribers"], SendAt::Local(local));
+    assert!(
+        stack
+            .store()
+            .schedule(&shop(), &c, stack.clock())
+            .await
+            .unwrap()
+    );
+    stack.tick("2026-12-03T20:00:00Z").await.unwrap();
+    stack.tick("2026-12-04T10:00:00Z").await.unwrap();
+    c
+}
+
 /// A cancel stops what is still held for a later zone's time, and a second
 /// schedule (the subject fixed) goes to those it stopped, at their time,
 /// and not again to whoever the first one mailed.
@@ -236,12 +253,8 @@ async fn a_cancel_stops_the_local_time_waves_still_held_and_a_new_schedule_mails
         ],
     )
     .await;
-    let local: jiff::civil::DateTime = "2026-12-04T10:00".parse().unwrap();
-    let mut c = campaign("local_fix", &["subscribers"], SendAt::Local(local));
+    let mut c = sent_in_dublin(&mut stack, "local_fix").await;
     let store = stack.store();
-    assert!(store.schedule(&shop(), &c, stack.clock()).await.unwrap());
-    stack.tick("2026-12-03T20:00:00Z").await.unwrap();
-    stack.tick("2026-12-04T10:00:00Z").await.unwrap();
     assert_eq!(
         to_of(&stack, "The December edit").await,
         vec!["dublin@example.com"]
@@ -316,12 +329,8 @@ async fn a_new_schedule_replaces_an_email_still_held_from_the_cancelled_one() {
         ],
     )
     .await;
-    let local: jiff::civil::DateTime = "2026-12-04T10:00".parse().unwrap();
-    let mut c = campaign("local_now", &["subscribers"], SendAt::Local(local));
+    let mut c = sent_in_dublin(&mut stack, "local_now").await;
     let store = stack.store();
-    assert!(store.schedule(&shop(), &c, stack.clock()).await.unwrap());
-    stack.tick("2026-12-03T20:00:00Z").await.unwrap();
-    stack.tick("2026-12-04T10:00:00Z").await.unwrap();
     assert!(
         waymark_app::campaigns::cancel(&store, &shop(), "local_now")
             .await

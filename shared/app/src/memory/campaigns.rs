@@ -7,6 +7,23 @@ use crate::ports::{CampaignPage, CampaignPhase, Member, StoreError};
 use jiff::Timestamp;
 use waymark_core::ids::ShopDomain;
 
+impl MemoryStore {
+    /// Cancels the campaign if its phase passes `from`, as a cancel does
+    /// (version moved, nothing due).
+    fn cancel_if(&self, shop: &ShopDomain, id: &str, from: impl Fn(CampaignPhase) -> bool) -> bool {
+        let mut s = self.lock();
+        match s.campaigns.get_mut(&(shop.clone(), id.to_string())) {
+            Some(entry) if from(entry.1.phase) => {
+                entry.1.phase = CampaignPhase::Cancelled;
+                entry.2 += 1;
+                entry.3 = None;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
 impl crate::ports::CampaignStore for MemoryStore {
     async fn schedule(
         &self,
@@ -84,36 +101,13 @@ impl crate::ports::CampaignStore for MemoryStore {
     }
 
     async fn cancel(&self, shop: &ShopDomain, id: &str) -> Result<bool, StoreError> {
-        use crate::ports::CampaignPhase;
-        let mut s = self.lock();
-        match s.campaigns.get_mut(&(shop.clone(), id.to_string())) {
-            Some(entry)
-                if !matches!(
-                    entry.1.phase,
-                    CampaignPhase::Done | CampaignPhase::Cancelled
-                ) =>
-            {
-                entry.1.phase = CampaignPhase::Cancelled;
-                entry.2 += 1;
-                entry.3 = None;
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
+        Ok(self.cancel_if(shop, id, |p| {
+            !matches!(p, CampaignPhase::Done | CampaignPhase::Cancelled)
+        }))
     }
 
     async fn cancel_done(&self, shop: &ShopDomain, id: &str) -> Result<bool, StoreError> {
-        use crate::ports::CampaignPhase;
-        let mut s = self.lock();
-        match s.campaigns.get_mut(&(shop.clone(), id.to_string())) {
-            Some(entry) if entry.1.phase == CampaignPhase::Done => {
-                entry.1.phase = CampaignPhase::Cancelled;
-                entry.2 += 1;
-                entry.3 = None;
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
+        Ok(self.cancel_if(shop, id, |p| p == CampaignPhase::Done))
     }
 
     async fn email_fate(

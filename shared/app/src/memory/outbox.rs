@@ -33,17 +33,16 @@ impl Entry {
     /// What became of it, for a campaign's next schedule (as the DynamoDB
     /// adapter reads it).
     pub(super) fn fate(&self) -> crate::ports::EmailFate {
-        use crate::ports::EmailFate;
-        match &self.status {
-            Status::Held | Status::Queued if self.attempts == 0 => EmailFate::Unsent,
-            Status::Skipped(why)
-                if why == waymark_core::campaign::STOPPED && self.attempts == 1 =>
-            {
-                EmailFate::Unsent
-            }
-            Status::Sending => EmailFate::Sending,
-            _ => EmailFate::Settled,
-        }
+        let (st, reason) = match &self.status {
+            Status::Held => ("held", None),
+            Status::Queued => ("queued", None),
+            Status::Sending => ("sending", None),
+            Status::Retry => ("retry", None),
+            Status::Sent(_) => ("sent", None),
+            Status::Parked => ("parked", None),
+            Status::Skipped(why) => ("skipped", Some(why.as_str())),
+        };
+        crate::ports::EmailFate::of(st, u64::from(self.attempts), reason)
     }
 }
 

@@ -19,6 +19,33 @@ const OVERLAPS: &str = "overlaps";
 /// Which run the counts belong to ([`CampaignState::run`]).
 const RUN: &str = "run";
 
+impl DynamoStore {
+    /// Cancels the campaign if its phase is one of `phases`: the phase a
+    /// cancel writes, the version moved, out of the due index.
+    async fn cancel_in(
+        &self,
+        shop: &ShopDomain,
+        id: &str,
+        phases: &[&str],
+    ) -> Result<bool, StoreError> {
+        let names: Vec<String> = (0..phases.len()).map(|i| format!(":p{i}")).collect();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::campaign(shop, id)))
+            .key(SK, s(keys::sk::CAMPAIGN))
+            .condition_expression(format!("phase IN ({})", names.join(", ")))
+            .update_expression("SET phase = :c, ver = ver + :one REMOVE due_shard, due_at")
+            .expression_attribute_values(":c", s("cancelled"))
+            .expression_attribute_values(":one", n(1));
+        for (name, phase) in names.iter().zip(phases) {
+            request = request.expression_attribute_values(name, s(*phase));
+        }
+        applied(request.send().await, "cancel campaign")
+    }
+}
+
 fn phase_name(p: CampaignPhase) -> &'static str {
     match p {
         CampaignPhase::Scheduled => "scheduled",
@@ -148,40 +175,12 @@ impl CampaignStore for DynamoStore {
     }
 
     async fn cancel(&self, shop: &ShopDomain, id: &str) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(keys::campaign(shop, id)))
-            .key(SK, s(keys::sk::CAMPAIGN))
-            .condition_expression("phase IN (:s, :t, :d, :g)")
-            .update_expression("SET phase = :c, ver = ver + :one REMOVE due_shard, due_at")
-            .expression_attribute_values(":s", s("scheduled"))
-            .expression_attribute_values(":t", s("testing"))
-            .expression_attribute_values(":d", s("deciding"))
-            .expression_attribute_values(":g", s("sending"))
-            .expression_attribute_values(":c", s("cancelled"))
-            .expression_attribute_values(":one", n(1))
-            .send()
-            .await;
-        applied(result, "cancel campaign")
+        self.cancel_in(shop, id, &["scheduled", "testing", "deciding", "sending"])
+            .await
     }
 
     async fn cancel_done(&self, shop: &ShopDomain, id: &str) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(keys::campaign(shop, id)))
-            .key(SK, s(keys::sk::CAMPAIGN))
-            .condition_expression("phase = :done")
-            .update_expression("SET phase = :c, ver = ver + :one REMOVE due_shard, due_at")
-            .expression_attribute_values(":done", s("done"))
-            .expression_attribute_values(":c", s("cancelled"))
-            .expression_attribute_values(":one", n(1))
-            .send()
-            .await;
-        applied(result, "cancel campaign")
+        self.cancel_in(shop, id, &["done"]).await
     }
 
     async fn email_fate(
@@ -204,19 +203,16 @@ impl CampaignStore for DynamoStore {
         let Some(item) = out.item else {
             return Ok(EmailFate::Settled);
         };
-        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-        let attempts = read_n(&item, "attempts");
-        Ok(match text("st").as_deref() {
-            Some("held" | "queued") if attempts == 0 => EmailFate::Unsent,
-            Some("skipped")
-                if attempts == 1
-                    && text("skip_reason").as_deref() == Some(waymark_core::campaign::STOPPED) =>
-            {
-                EmailFate::Unsent
-            }
-            Some("sending") => EmailFate::Sending,
-            _ => EmailFate::Settled,
-        })
+        let text = |name: &str| {
+            item.get(name)
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+        };
+        Ok(EmailFate::of(
+            text("st").unwrap_or_default(),
+            read_n(&item, "attempts"),
+            text("skip_reason"),
+        ))
     }
 
     async fn page_done(

@@ -600,7 +600,8 @@ fn delete(table: &str, pk: String, sk: String) -> TransactWriteItem {
 /// A message is written where none is; one that replaces an unsent
 /// message (a cancelled campaign's, decided again) also over one never
 /// tried, or stopped by the cancel at its first claim; never over one that
-/// went or may have (an earlier attempt).
+/// went or may have (an earlier attempt): `EmailFate::of`'s `Unsent`, as a
+/// condition.
 fn outbox_condition(m: &OutboxMessage) -> (&'static str, Option<Item>) {
     if !m.replaces_unsent {
         return ("attribute_not_exists(PK)", None);
