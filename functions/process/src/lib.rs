@@ -2,14 +2,16 @@
 //! canonical event updates its contact and runs the journeys. Records of
 //! one shard arrive in order; the first failure stops the batch so nothing
 //! is applied out of order. The counts the batch's writes carry (a commit's
-//! contact item, an email's sent mark, a fact's receipt) are added to the
-//! results counters, each record once (`waymark_aws::store::tally`: the
-//! mapping's tumbling window names the shard).
+//! contact item, an email's sent mark, a fact's receipt) are gathered over
+//! the mapping's tumbling window (carried in its state) and added to the
+//! results counters when it closes, one write per counter item, each record
+//! once (`waymark_aws::store::tally`: the window names the shard).
 
 use aws_config::SdkConfig;
 use lambda_runtime::{Error, LambdaEvent};
+use waymark_app::ports::{StoreError, StoreErrorKind};
 use waymark_app::process::{ProcessError, Processor};
-use waymark_aws::store::{DynamoStore, StreamCounts, stream_counts};
+use waymark_aws::store::{DynamoStore, PendingCounts, StreamCounts, stream_counts};
 use waymark_aws::stream::{BatchResponse, StreamBatch};
 use waymark_core::event::Event;
 
@@ -37,8 +39,19 @@ pub async fn handle(
 ) -> Result<BatchResponse, Error> {
     let mut response = BatchResponse::windowed();
     let mut metrics = waymark_aws::metrics::Metrics::default();
-    let records = &batch.payload.records;
-    // The counts the batch's writes carry.
+    let batch = batch.payload;
+    let records = &batch.records;
+    // What the window took in before this batch; handed back unchanged
+    // when adding fails, so the batch comes again with it.
+    let carried = match PendingCounts::from_state(batch.state.as_ref()) {
+        Ok(p) => p,
+        Err(e) => {
+            metrics.add("CountsUnreadable", 1.0);
+            tracing::error!(error = %e, "a window state this build cannot read; its counts are missing");
+            PendingCounts::default()
+        }
+    };
+    let mut pending = carried.clone();
     let mut batch_counts: Vec<StreamCounts> = Vec::new();
     for record in records {
         match stream_counts(record) {
@@ -52,55 +65,16 @@ pub async fn handle(
             }
         }
     }
-    // Counted first, and the whole batch: counting needs nothing from the
-    // events, so a batch that fails later (an event, a timeout, a crash)
-    // has been counted, and what comes again adds nothing twice.
-    if !batch_counts.is_empty() {
-        let added = match batch.payload.shard_id.as_deref() {
-            Some(shard) => {
-                service
-                    .store()
-                    .add_stream_counts(shard, &batch_counts)
-                    .await
-            }
-            None => Err(waymark_app::ports::StoreError::new(
-                waymark_app::ports::StoreErrorKind::Rejected,
-                "add counts",
-                "counted writes came without their stream shard: the mapping needs its tumbling window",
-            )),
-        };
-        match added {
-            Ok(added) => {
-                metrics.add(
-                    "FactsCounted",
-                    batch_counts.iter().map(StreamCounts::facts).sum::<i64>() as f64,
-                );
-                metrics.add("CounterWrites", added.items as f64);
-                if added.repeated > 0 {
-                    tracing::info!(
-                        repeated = added.repeated,
-                        "records counted before; not again"
-                    );
-                }
-            }
-            // A passing failure: the whole batch comes again (its events
-            // are not applied twice). Anything else would fail every time:
-            // logged and left, never a reason to hold the journeys up.
-            Err(e) if e.is_retryable() => {
-                metrics.add("CountErrors", 1.0);
-                metrics.emit("process");
-                tracing::error!(error = %e, "counting failed; the batch comes again");
-                if let Some(first) = records.first() {
-                    response.fail(first);
-                }
-                return Ok(response);
-            }
-            Err(e) => {
-                metrics.add("CountErrors", 1.0);
-                tracing::error!(error = %e, "counting failed for good; this batch's counts are missing");
-            }
-        }
+    pending.take_in(batch_counts);
+    let shard = batch.shard_id.as_deref();
+    // The window's counts are added when it closes, or before its state
+    // grows too big: one write per counter item for the whole window.
+    if (batch.final_for_window || pending.bytes() > PendingCounts::FULL)
+        && let Err(e) = add(service, shard, &mut pending, &mut metrics).await
+    {
+        return again(records, carried, batch.final_for_window, e, metrics);
     }
+    let mut failed = false;
     for record in records {
         if record.event_name != "INSERT" || record.string("t") != Some("event") {
             continue;
@@ -113,6 +87,7 @@ pub async fn handle(
                 let error = waymark_core::redact::addresses(&e.to_string());
                 tracing::error!(error, "unreadable event");
                 response.fail(record);
+                failed = true;
                 break;
             }
         };
@@ -134,10 +109,93 @@ pub async fn handle(
                 metrics.add("ProcessErrors", 1.0);
                 tracing::error!(event = %event.id, error = %e, "processing failed; batch will be retried from here");
                 response.fail(record);
+                failed = true;
                 break;
             }
         }
     }
+    // A batch that fails is counted before it answers: whatever Lambda
+    // then carries (this answer's state or the one before), the records
+    // before the failure, which do not come again, have been added, and
+    // a batch that ends in StreamFailures has been counted.
+    if failed
+        && !pending.is_empty()
+        && let Err(e) = add(service, shard, &mut pending, &mut metrics).await
+    {
+        return again(records, carried, batch.final_for_window, e, metrics);
+    }
+    response.state = Some(pending.to_state());
     metrics.emit("process");
+    Ok(response)
+}
+
+/// Adds what the window holds to the counters, and empties it. A failure
+/// that cannot pass (access, validation) would fail every time: logged,
+/// its counts missing, never a reason to hold the journeys up.
+async fn add(
+    service: &Service,
+    shard: Option<&str>,
+    pending: &mut PendingCounts,
+    metrics: &mut waymark_aws::metrics::Metrics,
+) -> Result<(), StoreError> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let added = match shard {
+        Some(shard) => {
+            service
+                .store()
+                .add_stream_counts(shard, pending.records())
+                .await
+        }
+        None => Err(StoreError::new(
+            StoreErrorKind::Rejected,
+            "add counts",
+            "counted writes came without their stream shard: the mapping needs its tumbling window",
+        )),
+    };
+    match added {
+        Ok(added) => {
+            metrics.add("FactsCounted", pending.facts() as f64);
+            metrics.add("CounterWrites", added.items as f64);
+            if added.repeated > 0 {
+                tracing::info!(
+                    repeated = added.repeated,
+                    "records counted before; not again"
+                );
+            }
+        }
+        Err(e) if e.is_retryable() => {
+            metrics.add("CountErrors", 1.0);
+            return Err(e);
+        }
+        Err(e) => {
+            metrics.add("CountErrors", 1.0);
+            tracing::error!(error = %e, "counting failed for good; these counts are missing");
+        }
+    }
+    pending.clear();
+    Ok(())
+}
+
+/// The answer when adding the counts failed in passing: the whole batch
+/// comes again with the state it came with (its events are not applied
+/// twice). The window's last invocation fails instead, which Lambda
+/// repeats until it passes.
+fn again(
+    records: &[waymark_aws::stream::StreamRecord],
+    carried: PendingCounts,
+    last: bool,
+    e: StoreError,
+    metrics: waymark_aws::metrics::Metrics,
+) -> Result<BatchResponse, Error> {
+    metrics.emit("process");
+    tracing::error!(error = %e, "counting failed; the batch comes again");
+    let Some(first) = records.first().filter(|_| !last) else {
+        return Err(Box::new(e));
+    };
+    let mut response = BatchResponse::windowed();
+    response.fail(first);
+    response.state = Some(carried.to_state());
     Ok(response)
 }

@@ -15,6 +15,14 @@ pub struct StreamBatch {
     /// tumbling window (`process`'s has one for this: it counts).
     #[serde(rename = "shardId", default)]
     pub shard_id: Option<String>,
+    /// What the previous batch of this window answered as its `state`
+    /// (a tumbling window's mapping carries it to the next batch).
+    #[serde(default)]
+    pub state: Option<HashMap<String, String>>,
+    /// The window closes with this invocation (which may hold no records):
+    /// what its state carries must be settled now.
+    #[serde(rename = "isFinalInvokeForWindow", default)]
+    pub final_for_window: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,7 +84,7 @@ pub struct BatchResponse {
     #[serde(rename = "batchItemFailures")]
     pub batch_item_failures: Vec<ItemFailure>,
     /// A mapping with a tumbling window takes an answer without `state`
-    /// for a failure; nothing is carried from one batch to the next.
+    /// for a failure; what it holds goes to the window's next batch.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<HashMap<String, String>>,
 }

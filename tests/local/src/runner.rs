@@ -78,6 +78,12 @@ pub struct Runner<I> {
     /// Sequence number → shard, for the records a windowed batch or a
     /// failure names.
     shards: HashMap<String, String>,
+    /// The open tumbling windows: (function, shard) → the state its last
+    /// batch answered. A window closes when the stream is quiet.
+    windows: BTreeMap<(String, Option<String>), Value>,
+    /// Windows stay open when the stream is quiet, until
+    /// [`Runner::close_windows`] (a bench's longer window).
+    hold_windows: bool,
     /// Where records a function keeps failing on go (the template's
     /// `StreamFailures`), when the local stack plays it.
     on_failure: Option<(aws_sdk_sqs::Client, String)>,
@@ -245,6 +251,8 @@ impl<I: Invoker> Runner<I> {
             streams: aws_sdk_dynamodbstreams::Client::new(sdk),
             stream_arn,
             shards: HashMap::new(),
+            windows: BTreeMap::new(),
+            hold_windows: false,
             on_failure: None,
             positions: BTreeMap::new(),
             subscriptions,
@@ -334,6 +342,12 @@ impl<I: Invoker> Runner<I> {
         let mut delivered = 0;
         loop {
             let records = self.poll().await?;
+            if records.is_empty() && !self.windows.is_empty() && !self.hold_windows {
+                // Quiet: the open windows close (their last invocation
+                // settles what they carried), and what that wrote is read.
+                self.close_windows().await?;
+                continue;
+            }
             if records.is_empty() {
                 // The queues' work writes to the table: back to the stream
                 // after it, until both are quiet.
@@ -371,17 +385,49 @@ impl<I: Invoker> Runner<I> {
                     }
                 }
                 for (shard, records) in by_shard {
-                    let window = sub.windowed.then(|| window_fields(shard.as_deref()));
+                    let key = (sub.function.clone(), shard.clone());
                     for chunk in records.chunks(sub.batch_size.max(1)) {
-                        if let Err(failed) =
-                            deliver(&self.invoker, &sub.function, chunk, window.as_ref()).await?
-                        {
+                        let window = sub.windowed.then(|| {
+                            let state = self.windows.get(&key).cloned().unwrap_or(json!({}));
+                            window_fields(shard.as_deref(), state, false)
+                        });
+                        let (state, outcome) =
+                            deliver(&self.invoker, &sub.function, chunk, window.as_ref()).await?;
+                        if let Some(state) = state {
+                            self.windows.insert(key.clone(), state);
+                        }
+                        if let Err(failed) = outcome {
                             self.failed(&sub.function, &failed).await?;
                         }
                     }
                 }
             }
         }
+    }
+
+    /// Keeps tumbling windows open across quiet spells (`true`) until
+    /// [`Runner::close_windows`], as a window of minutes does in a store
+    /// whose events come seconds apart; by default they close whenever the
+    /// stream is quiet.
+    pub fn hold_windows(&mut self, hold: bool) {
+        self.hold_windows = hold;
+    }
+
+    /// Closes every open window: its last invocation (no records, the
+    /// state carried), repeated while it fails, as Lambda does; a few
+    /// failures in a row stop the runner loudly. What that writes is read
+    /// at the next drain.
+    pub async fn close_windows(&mut self) -> Result<()> {
+        for ((function, shard), state) in std::mem::take(&mut self.windows) {
+            let window = window_fields(shard.as_deref(), state, true);
+            let (_, outcome) = deliver(&self.invoker, &function, &[], Some(&window)).await?;
+            if outcome.is_err() {
+                return Err(anyhow!(
+                    "{function} kept failing on the last invocation of a window; see its log"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Does what the schedules do at `now` (each scheduled function whose
@@ -561,18 +607,22 @@ impl<I: Invoker> Runner<I> {
 }
 
 /// Invokes `function` with `records`, retrying from the first reported
-/// failure (or the whole batch, when the invocation fails) as Lambda does; after a few attempts, the records it still fails
-/// on (`Err` inside: the caller decides where they go).
+/// failure (or the whole batch, when the invocation fails) as Lambda does;
+/// after a few attempts, the records it still fails on (`Err` inside: the
+/// caller decides where they go). With a window, also the state the last
+/// answer carried (a retry from a failure carries it too).
 async fn deliver<I: Invoker>(
     invoker: &I,
     function: &str,
     records: &[&Value],
     window: Option<&Map<String, Value>>,
-) -> Result<std::result::Result<(), Vec<Value>>> {
+) -> Result<(Option<Value>, std::result::Result<(), Vec<Value>>)> {
     let mut pending: Vec<&Value> = records.to_vec();
+    let mut window = window.cloned();
+    let mut answered = None;
     for _attempt in 0..3 {
         let mut payload = json!({ "Records": pending });
-        if let (Some(w), Some(p)) = (window, payload.as_object_mut()) {
+        if let (Some(w), Some(p)) = (&window, payload.as_object_mut()) {
             p.extend(w.clone());
         }
         // A function that fails (an error, a crash) fails its whole batch,
@@ -585,12 +635,16 @@ async fn deliver<I: Invoker>(
             }
         };
         // With a tumbling window, an answer without `state` is a failure.
-        if window.is_some() && response.get("state").is_none() {
-            tracing::warn!(
-                function,
-                "answer without state; the batch is delivered again"
-            );
-            continue;
+        if let Some(w) = &mut window {
+            let Some(state) = response.get("state") else {
+                tracing::warn!(
+                    function,
+                    "answer without state; the batch is delivered again"
+                );
+                continue;
+            };
+            w.insert("state".into(), state.clone());
+            answered = Some(state.clone());
         }
         let failed: Vec<&str> = response["batchItemFailures"]
             .as_array()
@@ -599,7 +653,7 @@ async fn deliver<I: Invoker>(
             .filter_map(|f| f["itemIdentifier"].as_str())
             .collect();
         let Some(first) = failed.iter().min() else {
-            return Ok(Ok(()));
+            return Ok((answered, Ok(())));
         };
         let from = pending
             .iter()
@@ -607,19 +661,20 @@ async fn deliver<I: Invoker>(
             .unwrap_or(0);
         pending = pending.split_off(from);
     }
-    Ok(Err(pending.into_iter().cloned().collect()))
+    Ok((answered, Err(pending.into_iter().cloned().collect())))
 }
 
-/// The fields a tumbling window adds to a batch: its shard, the window
-/// (one that closes with this batch: no state is carried), the state.
-fn window_fields(shard: Option<&str>) -> Map<String, Value> {
-    // The window is not read: this one closes with its batch.
+/// The fields a tumbling window adds to a batch: its shard, the window,
+/// the state the window's previous batch answered, and whether this
+/// invocation closes it.
+fn window_fields(shard: Option<&str>, state: Value, last: bool) -> Map<String, Value> {
+    // The window's times are not read (it closes when the stream is quiet).
     let now = "1970-01-01T00:00:00Z";
     let mut m = Map::new();
     m.insert("shardId".into(), json!(shard));
     m.insert("window".into(), json!({"start": now, "end": now}));
-    m.insert("state".into(), json!({}));
-    m.insert("isFinalInvokeForWindow".into(), json!(true));
+    m.insert("state".into(), state);
+    m.insert("isFinalInvokeForWindow".into(), json!(last));
     m.insert("isWindowTerminatedEarly".into(), json!(false));
     m
 }

@@ -2026,3 +2026,107 @@ async fn dynamodb_counts_each_stream_record_once_and_forgets_expired_shards() {
     assert_eq!(opened().await, 5);
     assert_eq!(marks().await.len(), 2, "b's records may still come");
 }
+
+/// `process` gathers a window's counts in its state and adds them when the
+/// window closes, one write per counter item: a batch that comes again,
+/// or a last invocation repeated, adds nothing twice, and a batch that
+/// fails adds what the window holds before it answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_adds_a_windows_counts_when_it_closes_each_record_once() {
+    use lambda_runtime::{Context, LambdaEvent};
+    use serde_json::{Value, json};
+    use waymark_core::analytics::field;
+    let stack = Stack::start().await.unwrap();
+    let s = store(&stack);
+    let process = process_fn::build(
+        &stack.sdk,
+        &stack.table,
+        Some(waymark_scenarios::COUPON_SECRET),
+    )
+    .unwrap();
+    let record = |seq: &str| {
+        let carried = json!({
+            "shop": "demo.myshopify.com",
+            // One writer: its counter shard takes every record.
+            "seed": "opened#m1",
+            "rows": [[{"day": "2026-11-23", "journey": "welcome", "version": 2, "step": "w1"}, {"opened": 1}]],
+        });
+        json!({"eventName": "INSERT", "dynamodb": {"SequenceNumber": seq, "NewImage": {
+            "t": {"S": "counted"}, "counts": {"S": carried.to_string()}}}})
+    };
+    let invoke = |records: Vec<Value>, state: Value, last: bool| {
+        let process = &process;
+        async move {
+            let batch = serde_json::from_value(json!({
+                "Records": records,
+                "shardId": "shardId-00000001700000000000-aaaaaaaa",
+                "window": {"start": "2026-11-23T10:00:00Z", "end": "2026-11-23T10:05:00Z"},
+                "state": state,
+                "isFinalInvokeForWindow": last,
+                "isWindowTerminatedEarly": false,
+            }))
+            .unwrap();
+            let out = process_fn::handle(process, LambdaEvent::new(batch, Context::default()))
+                .await
+                .unwrap();
+            serde_json::to_value(out).unwrap()
+        }
+    };
+    let opened = || async {
+        let day = jiff::civil::date(2026, 11, 23);
+        let read = s.read_counts(&shop(), day, day).await.unwrap();
+        read.0
+            .get(&waymark_core::analytics::Key::new(day, "welcome", 2, "w1"))
+            .map_or(0, |f| f[field::OPENED])
+    };
+    let counter_items = || async {
+        stack
+            .items()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|i| {
+                i.get("t").and_then(|v| v.as_s().ok()).map(String::as_str) == Some("counter")
+            })
+            .count()
+    };
+
+    let first = invoke(vec![record("100")], json!({}), false).await;
+    assert_eq!(opened().await, 0, "held in the window");
+    assert_ne!(first["state"], json!({}));
+    let second = invoke(
+        vec![record("101"), record("102")],
+        first["state"].clone(),
+        false,
+    )
+    .await;
+    // The same batch again, with the state its answer carried.
+    let again = invoke(
+        vec![record("101"), record("102")],
+        second["state"].clone(),
+        false,
+    )
+    .await;
+    assert_eq!(again["state"], second["state"], "a record held once");
+    assert_eq!(
+        counter_items().await,
+        0,
+        "nothing written before the window closes"
+    );
+    let last = invoke(vec![], again["state"].clone(), true).await;
+    assert_eq!(opened().await, 3);
+    assert_eq!(last["state"], json!({}));
+    assert_eq!(counter_items().await, 1, "one write for the window");
+    // The last invocation again (its answer lost): nothing twice.
+    invoke(vec![], again["state"].clone(), true).await;
+    assert_eq!(opened().await, 3);
+
+    // A batch that fails on its second record has added the first when it
+    // answers: that record does not come again.
+    let unreadable = json!({"eventName": "INSERT", "dynamodb": {"SequenceNumber": "201",
+        "NewImage": {"t": {"S": "event"}, "doc": {"S": "not an event"}}}});
+    let failed = invoke(vec![record("200"), unreadable], json!({}), false).await;
+    assert_eq!(failed["batchItemFailures"][0]["itemIdentifier"], "201");
+    assert_eq!(failed["state"], json!({}));
+    assert_eq!(opened().await, 4);
+}

@@ -54,7 +54,7 @@ mod txn;
 
 pub(crate) use errors::sdk_err as sdk_error;
 pub use outbox::outbox_by_status;
-pub use tally::{Added, MARK_PREFIX, StreamCounts, stream_counts};
+pub use tally::{Added, MARK_PREFIX, PendingCounts, StreamCounts, stream_counts};
 
 #[derive(Clone)]
 pub struct DynamoStore {

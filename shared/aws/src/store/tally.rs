@@ -75,7 +75,7 @@ pub(super) fn counts_attribute(
 }
 
 /// One stream record's counts, and its place in its shard.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StreamCounts {
     /// The record's sequence number, zero-padded to 40 digits (text order
     /// is number order).
@@ -126,6 +126,83 @@ pub fn stream_counts(record: &crate::stream::StreamRecord) -> Result<Option<Stre
 
 fn padded(seq: &str) -> String {
     format!("{seq:0>40}")
+}
+
+/// The counts a tumbling window has taken in and not yet added: carried
+/// from one batch to the next in the window's `state`, and added when the
+/// window closes, when they grow past [`PendingCounts::FULL`], or when a
+/// batch fails. Each record keeps its sequence number, so adding them is
+/// [`DynamoStore::add_stream_counts`] as for a single batch: a record
+/// added twice (a batch that came again) still counts once.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PendingCounts {
+    records: Vec<StreamCounts>,
+}
+
+impl PendingCounts {
+    /// The state key that holds them.
+    const KEY: &'static str = "counts";
+    /// What a window carries before adding what it holds: Lambda ends a
+    /// window whose state passes 1 MB.
+    pub const FULL: usize = 256 * 1024;
+
+    /// What the window's state carries (nothing: a new window). An error
+    /// for a state this build cannot read.
+    pub fn from_state(
+        state: Option<&std::collections::HashMap<String, String>>,
+    ) -> Result<Self, String> {
+        match state.and_then(|s| s.get(Self::KEY)) {
+            None => Ok(Self::default()),
+            Some(json) => serde_json::from_str(json).map_err(|e| format!("window state: {e}")),
+        }
+    }
+
+    /// The state to carry to the window's next batch.
+    pub fn to_state(&self) -> std::collections::HashMap<String, String> {
+        let mut state = std::collections::HashMap::new();
+        if !self.records.is_empty() {
+            // Plain data: serialising it cannot fail.
+            let json = serde_json::to_string(self).unwrap_or_default();
+            state.insert(Self::KEY.to_string(), json);
+        }
+        state
+    }
+
+    /// Takes in a batch's counts, but not a record it holds already (the
+    /// batch came again). Returns how many were new.
+    pub fn take_in(&mut self, batch: Vec<StreamCounts>) -> usize {
+        let before = self.records.len();
+        let mut held: std::collections::BTreeSet<String> =
+            self.records.iter().map(|r| r.seq.clone()).collect();
+        for c in batch {
+            if held.insert(c.seq.clone()) {
+                self.records.push(c);
+            }
+        }
+        self.records.len() - before
+    }
+
+    /// The state's size, as Lambda limits it.
+    pub fn bytes(&self) -> usize {
+        self.to_state().values().map(String::len).sum()
+    }
+
+    pub fn records(&self) -> &[StreamCounts] {
+        &self.records
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.records.clear();
+    }
+
+    /// Facts held.
+    pub fn facts(&self) -> i64 {
+        self.records.iter().map(StreamCounts::facts).sum()
+    }
 }
 
 /// What one batch added.

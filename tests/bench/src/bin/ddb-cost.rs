@@ -965,6 +965,13 @@ async fn main() {
         );
         return;
     }
+    // Apart: the counters' cost per fact, each event in a window of its
+    // own and a store's five minutes in one window.
+    if std::env::args().any(|a| a == "--window") {
+        drop(stack);
+        windows().await;
+        return;
+    }
     // Apart: one campaign recipient alone (a subscriber, then the send).
     if std::env::args().any(|a| a == "--campaign") {
         stack
@@ -1208,6 +1215,123 @@ async fn campaign_recipient(stack: &mut Stack, records: &Records) {
         "a campaign to the `subscribers` segment, one recipient (timer: page read and handed out; fanout: send recorded, page marked; process: decision and outbox; dispatch: the send). The campaign's own writes (its saves, the page's mark) are shared by a page's 500 recipients in a real send",
     )
     .await;
+}
+
+/// Contacts in the windowed measure: three people's activity is about
+/// what `process`'s 5-minute window holds at a store of 10,000 contacts
+/// (100,000 events a month: 12 in five minutes, with their emails).
+const WINDOW_CONTACTS: u32 = 3;
+
+/// `text` (a webhook or an SES event about Ana) as about person `n`: their
+/// own customer id and address.
+fn person(text: &str, n: u32) -> String {
+    text.replace("ana.silva@example.com", &format!("ana{n}@example.com"))
+        .replace(
+            "7012345678901",
+            &(7_012_345_678_901u64 + u64::from(n)).to_string(),
+        )
+}
+
+/// The results' writes (counter items and receipts) and the facts they
+/// count, for the same traffic counted two ways: each event's counts
+/// added on their own (a window that closes after every event, which is
+/// what a store with an event every few minutes gets), and the whole
+/// traffic in one window.
+async fn windows() {
+    println!(
+        "The results' counters per counted fact, for {WINDOW_CONTACTS} contacts' activity (each: signs up and is sent the welcome email, SES delivers it, a page view, a checkout and its update, then an order or an open of that email; then the tick that fires the checkouts' waits):"
+    );
+    for hold in [false, true] {
+        let records: Records = Arc::default();
+        let upstream: Arc<OnceLock<String>> = Arc::default();
+        let via = proxy(records.clone(), upstream.clone()).await;
+        let mut stack = Stack::start_via(|moto| {
+            upstream.set(moto.to_string()).expect("set once");
+            via.clone()
+        })
+        .await
+        .expect("local stack on moto");
+        stack.runner.hold_windows(hold);
+        records.lock().unwrap().clear();
+        mark(&stack, &records).await;
+        let mut events = 0;
+        let t0: jiff::Timestamp = "2026-11-23T10:00:00Z".parse().unwrap();
+        for n in 0..WINDOW_CONTACTS {
+            let at = |minute: i64| t0 + jiff::SignedDuration::from_mins(i64::from(n) + minute);
+            let customer = person(CUSTOMER, n);
+            stack
+                .webhook("customers/create", &format!("c{n}"), &customer)
+                .await
+                .unwrap();
+            let (message, journey) = newest_email(&stack).await.expect("the welcome email");
+            let delivered = person(&delivery_event(&message, &journey, at(1)).to_string(), n);
+            stack
+                .ses_event(serde_json::from_str(&delivered).unwrap())
+                .await
+                .unwrap();
+            let viewed = person(&product_view(&format!("w{n}"), at(2), n).to_string(), n)
+                .replace("anon-ana", &format!("anon-{n}"));
+            let (status, body) = stack
+                .track(serde_json::from_str(&viewed).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(status, 200, "{body}");
+            stack
+                .webhook(
+                    "checkouts/create",
+                    &format!("k{n}"),
+                    &person(&checkout(100 + n, at(3)), n),
+                )
+                .await
+                .unwrap();
+            stack
+                .webhook(
+                    "checkouts/update",
+                    &format!("u{n}"),
+                    &person(&checkout_updated(100 + n, at(3), at(4)), n),
+                )
+                .await
+                .unwrap();
+            if n % 2 == 0 {
+                stack
+                    .webhook(
+                        "orders/create",
+                        &format!("o{n}"),
+                        &person(&order(100 + n, at(5)), n),
+                    )
+                    .await
+                    .unwrap();
+            } else {
+                let opened = person(&open_event(&message, &journey, at(5)).to_string(), n);
+                stack
+                    .ses_event(serde_json::from_str(&opened).unwrap())
+                    .await
+                    .unwrap();
+            }
+            events += 6;
+        }
+        // The timers those events set: the abandoned checkout's wait.
+        stack
+            .tick(&(t0 + jiff::SignedDuration::from_mins(70)).to_string())
+            .await
+            .unwrap();
+        events += 1;
+        stack.runner.close_windows().await.unwrap();
+        stack.runner.drain().await.unwrap();
+        let by = take(&stack, &records).await;
+        let (wcu, facts) = by.values().fold((0.0, 0.0), |(w, f), c| {
+            (w + c.counter_wcu, f + c.counted_facts)
+        });
+        println!(
+            "  {:<44} {wcu:>4.0} WCU for {facts:.0} facts ({events} events and their emails): {:.2} WCU per counted fact",
+            if hold {
+                "all of it in one window (5 minutes):"
+            } else {
+                "each event in a window of its own:"
+            },
+            wcu / facts.max(1.0)
+        );
+    }
 }
 
 /// The sweep over a real (small) table: 150 more contacts whose last signs
