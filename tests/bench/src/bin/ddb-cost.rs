@@ -981,7 +981,9 @@ async fn main() {
         stack.tick("2026-11-30T00:00:00Z").await.unwrap();
         records.lock().unwrap().clear();
         mark(&stack, &records).await;
-        campaign_recipient(&mut stack, &records).await;
+        campaign_recipient(&mut stack, &records, 1).await;
+        drop(stack);
+        campaign_recipients(CAMPAIGN_RECIPIENTS).await;
         return;
     }
     println!(
@@ -1047,7 +1049,7 @@ async fn main() {
         "orders/create (goal: the checkout run converts; order follow-up starts)",
     )
     .await;
-    campaign_recipient(&mut stack, &records).await;
+    campaign_recipient(&mut stack, &records, 1).await;
     sweep_on_moto(&mut stack).await;
     println!(
         "One contact as it ages (3 storefront views a day, an order every 6 weeks, an open a week, the daily tick); each event kind, all functions, index writes included:"
@@ -1180,7 +1182,7 @@ fn bill(figures: &[Figure]) {
 /// One recipient of a campaign, everything included: the fan-out's page
 /// read and the send it records, the recipient's decision in process (its
 /// run, its outbox message), and the send.
-async fn campaign_recipient(stack: &mut Stack, records: &Records) {
+async fn campaign_recipient(stack: &mut Stack, records: &Records, recipients: u32) {
     use waymark_app::ports::CampaignStore;
     use waymark_core::campaign::{Campaign, SendAt};
     let campaign = Campaign {
@@ -1209,12 +1211,29 @@ async fn campaign_recipient(stack: &mut Stack, records: &Records) {
     records.lock().unwrap().clear();
     mark(stack, records).await;
     stack.tick("2026-12-20T10:00:00Z").await.unwrap();
-    finish(
-        stack,
-        records,
-        "a campaign to the `subscribers` segment, one recipient (timer: page read and handed out; fanout: send recorded, page marked; process: decision and outbox; dispatch: the send). The campaign's own writes (its saves, the page's mark) are shared by a page's 500 recipients in a real send",
-    )
-    .await;
+    let by = take(stack, records).await;
+    if recipients == 1 {
+        report(
+            "a campaign to the `subscribers` segment, one recipient (timer: page read and handed out; fanout: send recorded, page marked; process: decision and outbox; dispatch: the send). The campaign's own writes (its saves, the page's mark) are shared by a page's 500 recipients in a real send",
+            &by,
+        );
+        return;
+    }
+    report(
+        &format!(
+            "the same campaign to {recipients} subscribers (one page; their counts added in the send's window)"
+        ),
+        &by,
+    );
+    let (_, rcu, wcu) = totals(&by, None);
+    let counters: f64 = by.values().map(|c| c.counter_wcu).sum();
+    let n = f64::from(recipients);
+    println!(
+        "  per recipient: {:.1} WCU (of which counters {:.2}), {:.1} RCU",
+        wcu / n,
+        counters / n,
+        rcu / n
+    );
 }
 
 /// Contacts in the windowed measure: three people's activity is about
@@ -1332,6 +1351,34 @@ async fn windows() {
             wcu / facts.max(1.0)
         );
     }
+}
+
+/// Recipients in the measure of a campaign's per-recipient cost.
+const CAMPAIGN_RECIPIENTS: u32 = 20;
+
+/// A campaign to `n` subscribers, everything included (the campaign's own
+/// writes shared among them, their counts added in the send's window), per
+/// recipient.
+async fn campaign_recipients(n: u32) {
+    let records: Records = Arc::default();
+    let upstream: Arc<OnceLock<String>> = Arc::default();
+    let via = proxy(records.clone(), upstream.clone()).await;
+    let mut stack = Stack::start_via(|moto| {
+        upstream.set(moto.to_string()).expect("set once");
+        via.clone()
+    })
+    .await
+    .expect("local stack on moto");
+    for i in 0..n {
+        stack
+            .webhook("customers/create", &format!("c{i}"), &person(CUSTOMER, i))
+            .await
+            .unwrap();
+    }
+    stack.tick("2026-11-30T00:00:00Z").await.unwrap();
+    records.lock().unwrap().clear();
+    mark(&stack, &records).await;
+    campaign_recipient(&mut stack, &records, n).await;
 }
 
 /// The sweep over a real (small) table: 150 more contacts whose last signs
