@@ -68,8 +68,10 @@ pub async fn handle(
     pending.take_in(batch_counts);
     let shard = batch.shard_id.as_deref();
     // The window's counts are added when it closes, or before its state
-    // grows too big: one write per counter item for the whole window.
-    if (batch.final_for_window || pending.bytes() > PendingCounts::FULL)
+    // grows too big: one write per counter item for the whole window. A
+    // batch that names no shard comes from a mapping without a window,
+    // which carries nothing: its counts cannot be added (logged at once).
+    if (batch.final_for_window || shard.is_none() || pending.bytes() > PendingCounts::FULL)
         && let Err(e) = add(service, shard, &mut pending, &mut metrics).await
     {
         return again(records, carried, batch.final_for_window, e, metrics);

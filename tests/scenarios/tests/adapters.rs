@@ -2130,3 +2130,47 @@ async fn process_adds_a_windows_counts_when_it_closes_each_record_once() {
     assert_eq!(failed["state"], json!({}));
     assert_eq!(opened().await, 4);
 }
+
+/// A counting failure that cannot pass (here: a mapping without its
+/// window, so no shard) is logged and the batch's events go on; nothing is
+/// held for a window that will never close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_goes_on_when_counting_cannot_pass() {
+    use lambda_runtime::{Context, LambdaEvent};
+    use serde_json::json;
+    let stack = Stack::start().await.unwrap();
+    let process = process_fn::build(
+        &stack.sdk,
+        &stack.table,
+        Some(waymark_scenarios::COUPON_SECRET),
+    )
+    .unwrap();
+    let carried = json!({
+        "shop": "demo.myshopify.com",
+        "seed": "opened#m1",
+        "rows": [[{"day": "2026-11-23", "journey": "welcome", "version": 2, "step": "w1"}, {"opened": 1}]],
+    });
+    let batch = serde_json::from_value(json!({"Records": [
+        {"eventName": "INSERT", "dynamodb": {"SequenceNumber": "100", "NewImage": {
+            "t": {"S": "counted"}, "counts": {"S": carried.to_string()}}}}
+    ]}))
+    .unwrap();
+    let out = process_fn::handle(&process, LambdaEvent::new(batch, Context::default()))
+        .await
+        .unwrap();
+    let out = serde_json::to_value(out).unwrap();
+    assert_eq!(
+        out["batchItemFailures"],
+        json!([]),
+        "not retried: it would fail every time"
+    );
+    assert_eq!(out["state"], json!({}), "nothing held");
+    let counters = stack
+        .items()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|i| i.get("t").and_then(|v| v.as_s().ok()).map(String::as_str) == Some("counter"))
+        .count();
+    assert_eq!(counters, 0);
+}
