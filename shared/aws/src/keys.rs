@@ -72,14 +72,14 @@ pub fn is_outbox(pk: &str) -> bool {
 /// counts never made one hot partition, each fact a write of its own.
 pub const COUNTER_SHARDS: u32 = 4;
 
-/// Partitions counts are written to now: one. `process` adds a window's
-/// counts in one write per counter item and stream shard (at most one
-/// every few seconds, when a busy window's state fills, and otherwise one
-/// per five minutes), so a day's partition takes a few writes a second at
-/// most, far below what one partition serves; and a counter item is one
+/// The partition counts are written to now: one a day. `process` adds a
+/// window's counts in one write per counter item and stream shard (at most
+/// one every few seconds, when a busy window's state fills, and otherwise
+/// one per five minutes), so a day's partition takes a few writes a second
+/// at most, far below what one partition serves; and a counter item is one
 /// item a day, not four, each with its stream marks, which is what a
 /// report reads.
-pub const COUNTER_WRITE_SHARDS: u32 = 1;
+pub const COUNTER_WRITE_SHARD: u32 = 0;
 
 /// A day's results counters, one shard: `S#<shop>#N#<day>#<shard>`.
 pub fn counter(shop: &ShopDomain, day: jiff::civil::Date, shard: u32) -> String {
@@ -96,11 +96,6 @@ pub fn parse_counter(pk: &str) -> Option<(ShopDomain, jiff::civil::Date, u32)> {
         day.parse().ok()?,
         shard.parse().ok()?,
     ))
-}
-
-/// Which counter shard a writer (a contact, a fact) uses.
-pub fn counter_shard(seed: &str) -> u32 {
-    fnv(seed) % COUNTER_WRITE_SHARDS
 }
 
 /// A counter item's mark for a stream shard: `hw_`, when the shard was

@@ -30,8 +30,9 @@ pub const MARK_PREFIX: &str = "hw_";
 /// record 24 hours, and a shard takes new records for about four.
 const MARK_KEPT: SignedDuration = SignedDuration::from_hours(30);
 
-/// What a counted write carries: the counts, and where they go (the shop,
-/// and the writer whose counter shard takes them).
+/// What a counted write carries: the counts, and where they go (the shop;
+/// `seed`, the writer, chose the counter partition in earlier releases and
+/// is still written so that they read what this one writes).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Carried {
     shop: ShopDomain,
@@ -234,11 +235,10 @@ impl DynamoStore {
     ) -> Result<Added, StoreError> {
         let mut shares: BTreeMap<(String, String), Share> = BTreeMap::new();
         for c in batch {
-            let counter_shard = keys::counter_shard(&c.seed);
             for (key, fields) in &c.rows {
                 let share = shares
                     .entry((
-                        keys::counter(&c.shop, key.day, counter_shard),
+                        keys::counter(&c.shop, key.day, keys::COUNTER_WRITE_SHARD),
                         keys::counter_sk(&key.journey, key.version, &key.step),
                     ))
                     .or_default();
