@@ -1157,7 +1157,7 @@ fn bill(figures: &[Figure]) {
             rcu / 100.0
         );
         println!(
-            "    the results' counters and receipts: {:.1} WCU per event, {:.2} WCU per counted fact ({:.0} facts per 100 events)",
+            "    the results' counters and receipts: {:.1} WCU per event, {:.2} WCU per counted fact ({:.0} facts per 100 events), each event counted in a window of its own (--window: a store's 5-minute window shares the counter writes)",
             counter_wcu / 100.0,
             counter_wcu / facts.max(1.0),
             facts
