@@ -9,7 +9,7 @@
 
 use aws_config::SdkConfig;
 use lambda_runtime::{Error, LambdaEvent};
-use waymark_app::ports::{StoreError, StoreErrorKind};
+use waymark_app::ports::StoreError;
 use waymark_app::process::{ProcessError, Processor};
 use waymark_aws::store::{DynamoStore, PendingCounts, StreamCounts, stream_counts};
 use waymark_aws::stream::{BatchResponse, StreamBatch};
@@ -72,7 +72,14 @@ pub async fn handle(
     // batch that names no shard comes from a mapping without a window,
     // which carries nothing: its counts cannot be added (logged at once).
     if (batch.final_for_window || shard.is_none() || pending.bytes() > PendingCounts::FULL)
-        && let Err(e) = add(service, shard, &mut pending, &mut metrics).await
+        && let Err(e) = add(
+            service,
+            shard,
+            &mut pending,
+            &mut metrics,
+            batch.final_for_window,
+        )
+        .await
     {
         return again(records, carried, batch.final_for_window, e, metrics);
     }
@@ -118,11 +125,12 @@ pub async fn handle(
     }
     // A batch that fails is counted before it answers: whatever Lambda
     // then carries (this answer's state or the one before), the records
-    // before the failure, which do not come again, have been added, and
-    // a batch that ends in StreamFailures has been counted.
+    // before the failure, which do not come again, have been added, and a
+    // batch that ends in StreamFailures has been counted (when adding
+    // passed; if not, the whole batch comes again, below).
     if failed
         && !pending.is_empty()
-        && let Err(e) = add(service, shard, &mut pending, &mut metrics).await
+        && let Err(e) = add(service, shard, &mut pending, &mut metrics, false).await
     {
         return again(records, carried, batch.final_for_window, e, metrics);
     }
@@ -131,31 +139,52 @@ pub async fn handle(
     Ok(response)
 }
 
+/// Pauses before the window's last invocation tries again in place: what
+/// it holds is the whole window's counts, and Lambda repeats a failed last
+/// invocation only up to the mapping's retries (about 8 s of the 30 s).
+const LAST_TRIES: [u64; 4] = [500, 1_000, 2_000, 4_000];
+
 /// Adds what the window holds to the counters, and empties it. A failure
 /// that cannot pass (access, validation) would fail every time: logged,
-/// its counts missing, never a reason to hold the journeys up.
+/// its counts missing, never a reason to hold the journeys up. The
+/// window's last invocation (`last`) tries a passing failure again in
+/// place a few times before it fails.
 async fn add(
     service: &Service,
     shard: Option<&str>,
     pending: &mut PendingCounts,
     metrics: &mut waymark_aws::metrics::Metrics,
+    last: bool,
 ) -> Result<(), StoreError> {
     if pending.is_empty() {
         return Ok(());
     }
-    let added = match shard {
-        Some(shard) => {
-            service
-                .store()
-                .add_stream_counts(shard, pending.records())
-                .await
-        }
-        None => Err(StoreError::new(
-            StoreErrorKind::Rejected,
-            "add counts",
-            "counted writes came without their stream shard: the mapping needs its tumbling window",
-        )),
+    let Some(shard) = shard else {
+        metrics.add("CountErrors", 1.0);
+        tracing::error!(
+            "counted writes came without their stream shard (the mapping needs its tumbling window); these counts are missing"
+        );
+        pending.clear();
+        return Ok(());
     };
+    let pauses = if last { &LAST_TRIES[..] } else { &[] };
+    let mut added = service
+        .store()
+        .add_stream_counts(shard, pending.records())
+        .await;
+    for pause in pauses {
+        match &added {
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(error = %e, "counting failed; the window's last invocation tries again");
+                tokio::time::sleep(std::time::Duration::from_millis(*pause)).await;
+                added = service
+                    .store()
+                    .add_stream_counts(shard, pending.records())
+                    .await;
+            }
+            _ => break,
+        }
+    }
     match added {
         Ok(added) => {
             metrics.add("FactsCounted", pending.facts() as f64);
@@ -181,9 +210,9 @@ async fn add(
 }
 
 /// The answer when adding the counts failed in passing: the whole batch
-/// comes again with the state it came with (its events are not applied
-/// twice). The window's last invocation fails instead, which Lambda
-/// repeats until it passes.
+/// comes again with the state it came with (its events already applied
+/// are recognised by their ids and skip). The window's last invocation
+/// fails instead, which Lambda repeats up to the mapping's retries.
 fn again(
     records: &[waymark_aws::stream::StreamRecord],
     carried: PendingCounts,

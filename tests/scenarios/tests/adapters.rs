@@ -2047,7 +2047,6 @@ async fn process_adds_a_windows_counts_when_it_closes_each_record_once() {
     let record = |seq: &str| {
         let carried = json!({
             "shop": "demo.myshopify.com",
-            // One writer: its counter shard takes every record.
             "seed": "opened#m1",
             "rows": [[{"day": "2026-11-23", "journey": "welcome", "version": 2, "step": "w1"}, {"opened": 1}]],
         });
@@ -2116,7 +2115,11 @@ async fn process_adds_a_windows_counts_when_it_closes_each_record_once() {
     let last = invoke(vec![], again["state"].clone(), true).await;
     assert_eq!(opened().await, 3);
     assert_eq!(last["state"], json!({}));
-    assert_eq!(counter_items().await, 1, "one write for the window");
+    assert_eq!(
+        counter_items().await,
+        1,
+        "one item, written when the window closed"
+    );
     // The last invocation again (its answer lost): nothing twice.
     invoke(vec![], again["state"].clone(), true).await;
     assert_eq!(opened().await, 3);
