@@ -66,12 +66,17 @@ pub async fn handle(
         }
     }
     pending.take_in(batch_counts);
+    // Serialised once: its size decides, and it is the answer's state
+    // unless the counts are added (then nothing is carried).
+    let state = pending.to_state();
     let shard = batch.shard_id.as_deref();
     // The window's counts are added when it closes, or before its state
     // grows too big: one write per counter item for the whole window. A
     // batch that names no shard comes from a mapping without a window,
     // which carries nothing: its counts cannot be added (logged at once).
-    if (batch.final_for_window || shard.is_none() || pending.bytes() > PendingCounts::FULL)
+    if (batch.final_for_window
+        || shard.is_none()
+        || PendingCounts::size(&state) > PendingCounts::FULL)
         && let Err(e) = add(
             service,
             shard,
@@ -134,7 +139,11 @@ pub async fn handle(
     {
         return again(records, carried, batch.final_for_window, e, metrics);
     }
-    response.state = Some(pending.to_state());
+    response.state = Some(if pending.is_empty() {
+        Default::default()
+    } else {
+        state
+    });
     metrics.emit("process");
     Ok(response)
 }

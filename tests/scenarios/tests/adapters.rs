@@ -2078,17 +2078,7 @@ async fn process_adds_a_windows_counts_when_it_closes_each_record_once() {
             .get(&waymark_core::analytics::Key::new(day, "welcome", 2, "w1"))
             .map_or(0, |f| f[field::OPENED])
     };
-    let counter_items = || async {
-        stack
-            .items()
-            .await
-            .unwrap()
-            .iter()
-            .filter(|i| {
-                i.get("t").and_then(|v| v.as_s().ok()).map(String::as_str) == Some("counter")
-            })
-            .count()
-    };
+    let counter_items = || async { stack.items_of("counter").await.unwrap() };
 
     let first = invoke(vec![record("100")], json!({}), false).await;
     assert_eq!(opened().await, 0, "held in the window");
@@ -2168,12 +2158,5 @@ async fn process_goes_on_when_counting_cannot_pass() {
         "not retried: it would fail every time"
     );
     assert_eq!(out["state"], json!({}), "nothing held");
-    let counters = stack
-        .items()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|i| i.get("t").and_then(|v| v.as_s().ok()).map(String::as_str) == Some("counter"))
-        .count();
-    assert_eq!(counters, 0);
+    assert_eq!(stack.items_of("counter").await.unwrap(), 0);
 }

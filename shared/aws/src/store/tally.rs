@@ -183,9 +183,9 @@ impl PendingCounts {
         self.records.len() - before
     }
 
-    /// The state's size, as Lambda limits it.
-    pub fn bytes(&self) -> usize {
-        self.to_state().values().map(String::len).sum()
+    /// A state's size, as Lambda limits it.
+    pub fn size(state: &std::collections::HashMap<String, String>) -> usize {
+        state.values().map(String::len).sum()
     }
 
     pub fn records(&self) -> &[StreamCounts] {

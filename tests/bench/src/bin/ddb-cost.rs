@@ -639,20 +639,26 @@ async fn newest_email(stack: &Stack) -> Option<(String, String)> {
     Some((message, journey))
 }
 
-/// One contact through a year of light, realistic activity (three
-/// storefront views a day, a checkout and an order every six weeks, an
-/// open a week, the daily tick), each event kind measured when the contact
-/// is new and at 60, 150 and 365 days.
-async fn aged(json_lines: bool) -> Vec<Figure> {
+/// A local stack on moto behind the recording proxy, and what it records.
+async fn recorded_stack() -> (Stack, Records) {
     let records: Records = Arc::default();
     let upstream: Arc<OnceLock<String>> = Arc::default();
     let via = proxy(records.clone(), upstream.clone()).await;
-    let mut stack = Stack::start_via(|moto| {
+    let stack = Stack::start_via(|moto| {
         upstream.set(moto.to_string()).expect("set once");
         via.clone()
     })
     .await
     .expect("local stack on moto");
+    (stack, records)
+}
+
+/// One contact through a year of light, realistic activity (three
+/// storefront views a day, a checkout and an order every six weeks, an
+/// open a week, the daily tick), each event kind measured when the contact
+/// is new and at 60, 150 and 365 days.
+async fn aged(json_lines: bool) -> Vec<Figure> {
+    let (mut stack, records) = recorded_stack().await;
     let day0: jiff::Timestamp = "2026-11-23T12:00:00Z".parse().unwrap();
     let at =
         |day: u32, hour: i64| day0 + jiff::SignedDuration::from_hours(24 * i64::from(day) + hour);
@@ -948,15 +954,7 @@ async fn main() {
         }
         return;
     }
-    let records: Records = Arc::default();
-    let upstream: Arc<OnceLock<String>> = Arc::default();
-    let via = proxy(records.clone(), upstream.clone()).await;
-    let mut stack = Stack::start_via(|moto| {
-        upstream.set(moto.to_string()).expect("set once");
-        via.clone()
-    })
-    .await
-    .expect("local stack on moto");
+    let (mut stack, records) = recorded_stack().await;
     // Apart (a minute on moto).
     if std::env::args().any(|a| a == "--report") {
         let (requests, rcu) = report_reads(&mut stack, &records).await;
@@ -1261,15 +1259,7 @@ async fn windows() {
         "The results' counters per counted fact, for {WINDOW_CONTACTS} contacts' activity (each: signs up and is sent the welcome email, SES delivers it, a page view, a checkout and its update, then an order or an open of that email; then the tick that fires the checkouts' waits):"
     );
     for hold in [false, true] {
-        let records: Records = Arc::default();
-        let upstream: Arc<OnceLock<String>> = Arc::default();
-        let via = proxy(records.clone(), upstream.clone()).await;
-        let mut stack = Stack::start_via(|moto| {
-            upstream.set(moto.to_string()).expect("set once");
-            via.clone()
-        })
-        .await
-        .expect("local stack on moto");
+        let (mut stack, records) = recorded_stack().await;
         stack.runner.hold_windows(hold);
         records.lock().unwrap().clear();
         mark(&stack, &records).await;
@@ -1360,15 +1350,7 @@ const CAMPAIGN_RECIPIENTS: u32 = 20;
 /// writes shared among them, their counts added in the send's window), per
 /// recipient.
 async fn campaign_recipients(n: u32) {
-    let records: Records = Arc::default();
-    let upstream: Arc<OnceLock<String>> = Arc::default();
-    let via = proxy(records.clone(), upstream.clone()).await;
-    let mut stack = Stack::start_via(|moto| {
-        upstream.set(moto.to_string()).expect("set once");
-        via.clone()
-    })
-    .await
-    .expect("local stack on moto");
+    let (mut stack, records) = recorded_stack().await;
     for i in 0..n {
         stack
             .webhook("customers/create", &format!("c{i}"), &person(CUSTOMER, i))
