@@ -2160,3 +2160,71 @@ async fn process_goes_on_when_counting_cannot_pass() {
     assert_eq!(out["state"], json!({}), "nothing held");
     assert_eq!(stack.items_of("counter").await.unwrap(), 0);
 }
+
+/// A window whose state would pass 256 KB adds what it holds at once (Lambda
+/// ends a window at 1 MB of state) and goes on holding what comes after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_adds_a_window_early_when_its_state_grows_too_big() {
+    use lambda_runtime::{Context, LambdaEvent};
+    use serde_json::{Value, json};
+    use waymark_aws::store::PendingCounts;
+    let stack = Stack::start().await.unwrap();
+    let s = store(&stack);
+    let process = process_fn::build(
+        &stack.sdk,
+        &stack.table,
+        Some(waymark_scenarios::COUPON_SECRET),
+    )
+    .unwrap();
+    let record = |seq: usize| {
+        let carried = json!({
+            "shop": "demo.myshopify.com",
+            "seed": format!("opened#m{seq}"),
+            "rows": [[{"day": "2026-11-23", "journey": "welcome", "version": 2, "step": "w1"}, {"opened": 1}]],
+        });
+        json!({"eventName": "INSERT", "dynamodb": {"SequenceNumber": format!("{seq}"), "NewImage": {
+            "t": {"S": "counted"}, "counts": {"S": carried.to_string()}}}})
+    };
+    let invoke = |records: Vec<Value>, state: Value| {
+        let process = &process;
+        async move {
+            let batch = serde_json::from_value(json!({
+                "Records": records,
+                "shardId": "shardId-00000001700000000000-aaaaaaaa",
+                "window": {"start": "2026-11-23T10:00:00Z", "end": "2026-11-23T10:05:00Z"},
+                "state": state,
+                "isFinalInvokeForWindow": false,
+                "isWindowTerminatedEarly": false,
+            }))
+            .unwrap();
+            let out = process_fn::handle(process, LambdaEvent::new(batch, Context::default()))
+                .await
+                .unwrap();
+            serde_json::to_value(out).unwrap()
+        }
+    };
+    let opened = || async {
+        let day = jiff::civil::date(2026, 11, 23);
+        let read = s.read_counts(&shop(), day, day).await.unwrap();
+        read.0
+            .get(&waymark_core::analytics::Key::new(day, "welcome", 2, "w1"))
+            .map_or(0, |f| f[waymark_core::analytics::field::OPENED])
+    };
+
+    // Just under the bound: held.
+    let small = invoke((1000..1010).map(record).collect(), json!({})).await;
+    assert_eq!(opened().await, 0);
+    let held: std::collections::HashMap<String, String> =
+        serde_json::from_value(small["state"].clone()).unwrap();
+    assert!(PendingCounts::size(&held) < PendingCounts::FULL);
+    // A batch that takes it past the bound: all of it added, nothing held.
+    let big = invoke((2000..4000).map(record).collect(), small["state"].clone()).await;
+    assert_eq!(big["batchItemFailures"], json!([]));
+    assert_eq!(big["state"], json!({}));
+    assert_eq!(opened().await, 2010);
+    assert_eq!(stack.items_of("counter").await.unwrap(), 1);
+    // The window goes on, holding again.
+    let next = invoke(vec![record(5000)], big["state"].clone()).await;
+    assert_ne!(next["state"], json!({}));
+    assert_eq!(opened().await, 2010);
+}
