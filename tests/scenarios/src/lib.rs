@@ -19,6 +19,7 @@ use waymark_local::runner::{Invoker, Runner};
 use waymark_local::template::Template;
 
 pub mod proxy;
+pub mod window;
 
 /// The SDK settings one function gets: the stack's, with the function's
 /// name as the SDK app name (its requests say `app/<name>` in their user

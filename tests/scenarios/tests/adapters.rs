@@ -2033,9 +2033,8 @@ async fn dynamodb_counts_each_stream_record_once_and_forgets_expired_shards() {
 /// fails adds what the window holds before it answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn process_adds_a_windows_counts_when_it_closes_each_record_once() {
-    use lambda_runtime::{Context, LambdaEvent};
-    use serde_json::{Value, json};
-    use waymark_core::analytics::field;
+    use serde_json::json;
+    use waymark_scenarios::window::{batch, counted_record, opened, unreadable_event};
     let stack = Stack::start().await.unwrap();
     let s = store(&stack);
     let process = process_fn::build(
@@ -2044,54 +2043,24 @@ async fn process_adds_a_windows_counts_when_it_closes_each_record_once() {
         Some(waymark_scenarios::COUPON_SECRET),
     )
     .unwrap();
-    let record = |seq: &str| {
-        let carried = json!({
-            "shop": "demo.myshopify.com",
-            "seed": "opened#m1",
-            "rows": [[{"day": "2026-11-23", "journey": "welcome", "version": 2, "step": "w1"}, {"opened": 1}]],
-        });
-        json!({"eventName": "INSERT", "dynamodb": {"SequenceNumber": seq, "NewImage": {
-            "t": {"S": "counted"}, "counts": {"S": carried.to_string()}}}})
-    };
-    let invoke = |records: Vec<Value>, state: Value, last: bool| {
+    let invoke = |records, state, last| {
         let process = &process;
-        async move {
-            let batch = serde_json::from_value(json!({
-                "Records": records,
-                "shardId": "shardId-00000001700000000000-aaaaaaaa",
-                "window": {"start": "2026-11-23T10:00:00Z", "end": "2026-11-23T10:05:00Z"},
-                "state": state,
-                "isFinalInvokeForWindow": last,
-                "isWindowTerminatedEarly": false,
-            }))
-            .unwrap();
-            let out = process_fn::handle(process, LambdaEvent::new(batch, Context::default()))
-                .await
-                .unwrap();
-            serde_json::to_value(out).unwrap()
-        }
-    };
-    let opened = || async {
-        let day = jiff::civil::date(2026, 11, 23);
-        let read = s.read_counts(&shop(), day, day).await.unwrap();
-        read.0
-            .get(&waymark_core::analytics::Key::new(day, "welcome", 2, "w1"))
-            .map_or(0, |f| f[field::OPENED])
+        async move { batch(process, records, state, last).await.unwrap() }
     };
     let counter_items = || async { stack.items_of("counter").await.unwrap() };
 
-    let first = invoke(vec![record("100")], json!({}), false).await;
-    assert_eq!(opened().await, 0, "held in the window");
+    let first = invoke(vec![counted_record("100")], json!({}), false).await;
+    assert_eq!(opened(&s).await, 0, "held in the window");
     assert_ne!(first["state"], json!({}));
     let second = invoke(
-        vec![record("101"), record("102")],
+        vec![counted_record("101"), counted_record("102")],
         first["state"].clone(),
         false,
     )
     .await;
     // The same batch again, with the state its answer carried.
     let again = invoke(
-        vec![record("101"), record("102")],
+        vec![counted_record("101"), counted_record("102")],
         second["state"].clone(),
         false,
     )
@@ -2103,7 +2072,7 @@ async fn process_adds_a_windows_counts_when_it_closes_each_record_once() {
         "nothing written before the window closes"
     );
     let last = invoke(vec![], again["state"].clone(), true).await;
-    assert_eq!(opened().await, 3);
+    assert_eq!(opened(&s).await, 3);
     assert_eq!(last["state"], json!({}));
     assert_eq!(
         counter_items().await,
@@ -2112,16 +2081,19 @@ async fn process_adds_a_windows_counts_when_it_closes_each_record_once() {
     );
     // The last invocation again (its answer lost): nothing twice.
     invoke(vec![], again["state"].clone(), true).await;
-    assert_eq!(opened().await, 3);
+    assert_eq!(opened(&s).await, 3);
 
     // A batch that fails on its second record has added the first when it
     // answers: that record does not come again.
-    let unreadable = json!({"eventName": "INSERT", "dynamodb": {"SequenceNumber": "201",
-        "NewImage": {"t": {"S": "event"}, "doc": {"S": "not an event"}}}});
-    let failed = invoke(vec![record("200"), unreadable], json!({}), false).await;
+    let failed = invoke(
+        vec![counted_record("200"), unreadable_event("201")],
+        json!({}),
+        false,
+    )
+    .await;
     assert_eq!(failed["batchItemFailures"][0]["itemIdentifier"], "201");
     assert_eq!(failed["state"], json!({}));
-    assert_eq!(opened().await, 4);
+    assert_eq!(opened(&s).await, 4);
 }
 
 /// A counting failure that cannot pass (here: a mapping without its
@@ -2165,9 +2137,9 @@ async fn process_goes_on_when_counting_cannot_pass() {
 /// ends a window at 1 MB of state) and goes on holding what comes after.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn process_adds_a_window_early_when_its_state_grows_too_big() {
-    use lambda_runtime::{Context, LambdaEvent};
-    use serde_json::{Value, json};
+    use serde_json::json;
     use waymark_aws::store::PendingCounts;
+    use waymark_scenarios::window::{batch, counted_record, opened};
     let stack = Stack::start().await.unwrap();
     let s = store(&stack);
     let process = process_fn::build(
@@ -2176,55 +2148,31 @@ async fn process_adds_a_window_early_when_its_state_grows_too_big() {
         Some(waymark_scenarios::COUPON_SECRET),
     )
     .unwrap();
-    let record = |seq: usize| {
-        let carried = json!({
-            "shop": "demo.myshopify.com",
-            "seed": format!("opened#m{seq}"),
-            "rows": [[{"day": "2026-11-23", "journey": "welcome", "version": 2, "step": "w1"}, {"opened": 1}]],
-        });
-        json!({"eventName": "INSERT", "dynamodb": {"SequenceNumber": format!("{seq}"), "NewImage": {
-            "t": {"S": "counted"}, "counts": {"S": carried.to_string()}}}})
-    };
-    let invoke = |records: Vec<Value>, state: Value| {
-        let process = &process;
-        async move {
-            let batch = serde_json::from_value(json!({
-                "Records": records,
-                "shardId": "shardId-00000001700000000000-aaaaaaaa",
-                "window": {"start": "2026-11-23T10:00:00Z", "end": "2026-11-23T10:05:00Z"},
-                "state": state,
-                "isFinalInvokeForWindow": false,
-                "isWindowTerminatedEarly": false,
-            }))
-            .unwrap();
-            let out = process_fn::handle(process, LambdaEvent::new(batch, Context::default()))
-                .await
-                .unwrap();
-            serde_json::to_value(out).unwrap()
-        }
-    };
-    let opened = || async {
-        let day = jiff::civil::date(2026, 11, 23);
-        let read = s.read_counts(&shop(), day, day).await.unwrap();
-        read.0
-            .get(&waymark_core::analytics::Key::new(day, "welcome", 2, "w1"))
-            .map_or(0, |f| f[waymark_core::analytics::field::OPENED])
+    let records = |seqs: std::ops::Range<usize>| {
+        seqs.map(|seq| counted_record(&seq.to_string()))
+            .collect::<Vec<_>>()
     };
 
-    // Just under the bound: held.
-    let small = invoke((1000..1010).map(record).collect(), json!({})).await;
-    assert_eq!(opened().await, 0);
+    // Well under the bound: held.
+    let small = batch(&process, records(1000..1010), json!({}), false)
+        .await
+        .unwrap();
+    assert_eq!(opened(&s).await, 0);
     let held: std::collections::HashMap<String, String> =
         serde_json::from_value(small["state"].clone()).unwrap();
     assert!(PendingCounts::size(&held) < PendingCounts::FULL);
     // A batch that takes it past the bound: all of it added, nothing held.
-    let big = invoke((2000..4000).map(record).collect(), small["state"].clone()).await;
+    let big = batch(&process, records(2000..4000), small["state"].clone(), false)
+        .await
+        .unwrap();
     assert_eq!(big["batchItemFailures"], json!([]));
     assert_eq!(big["state"], json!({}));
-    assert_eq!(opened().await, 2010);
+    assert_eq!(opened(&s).await, 2010);
     assert_eq!(stack.items_of("counter").await.unwrap(), 1);
     // The window goes on, holding again.
-    let next = invoke(vec![record(5000)], big["state"].clone()).await;
+    let next = batch(&process, records(5000..5001), big["state"].clone(), false)
+        .await
+        .unwrap();
     assert_ne!(next["state"], json!({}));
-    assert_eq!(opened().await, 2010);
+    assert_eq!(opened(&s).await, 2010);
 }

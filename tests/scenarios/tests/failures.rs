@@ -217,42 +217,6 @@ async fn an_erasure_whose_work_list_outgrows_one_item_still_resumes() {
     assert!(!text.contains("ana.silva"), "{text}");
 }
 
-/// One stream record carrying an open of the welcome email, as `process`
-/// receives it.
-fn counted_record(seq: &str) -> serde_json::Value {
-    let carried = json!({
-        "shop": "demo.myshopify.com",
-        "seed": format!("opened#m{seq}"),
-        "rows": [[{"day": "2026-11-23", "journey": "welcome", "version": 2, "step": "w1"}, {"opened": 1}]],
-    });
-    json!({"eventName": "INSERT", "dynamodb": {"SequenceNumber": seq, "NewImage": {
-        "t": {"S": "counted"}, "counts": {"S": carried.to_string()}}}})
-}
-
-/// `process` invoked with one batch of its tumbling window; its answer, or
-/// the error it fails with.
-async fn window_batch(
-    process: &process_fn::Service,
-    records: Vec<serde_json::Value>,
-    state: serde_json::Value,
-    last: bool,
-) -> Result<serde_json::Value, String> {
-    use lambda_runtime::{Context, LambdaEvent};
-    let batch = serde_json::from_value(json!({
-        "Records": records,
-        "shardId": "shardId-00000001700000000000-aaaaaaaa",
-        "window": {"start": "2026-11-23T10:00:00Z", "end": "2026-11-23T10:05:00Z"},
-        "state": state,
-        "isFinalInvokeForWindow": last,
-        "isWindowTerminatedEarly": false,
-    }))
-    .unwrap();
-    process_fn::handle(process, LambdaEvent::new(batch, Context::default()))
-        .await
-        .map(|out| serde_json::to_value(out).unwrap())
-        .map_err(|e| e.to_string())
-}
-
 /// Counting that fails in passing loses nothing and counts nothing twice:
 /// a batch that must add before it answers (here: one of its events cannot
 /// be read) hands back the state it came with and fails from its first
@@ -261,7 +225,7 @@ async fn window_batch(
 /// Lambda to repeat it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_window_whose_counting_is_throttled_counts_each_record_once() {
-    use waymark_app::ports::Counters;
+    use waymark_scenarios::window::{batch, counted_record, opened, unreadable_event};
     let faults = Faults::default();
     let stack = stack_with(&faults).await;
     let process = process_fn::build(
@@ -271,31 +235,25 @@ async fn a_window_whose_counting_is_throttled_counts_each_record_once() {
     )
     .unwrap();
     let store = stack.store();
-    let day = jiff::civil::date(2026, 11, 23);
-    let opened = || async {
-        let shop = waymark_core::ids::ShopDomain::parse("demo.myshopify.com").unwrap();
-        let read = store.read_counts(&shop, day, day).await.unwrap();
-        read.0
-            .get(&waymark_core::analytics::Key::new(day, "welcome", 2, "w1"))
-            .map_or(0, |f| f[waymark_core::analytics::field::OPENED])
+    // Every counter write throttled past the SDK's retries, `tries` times.
+    let throttle = |tries: usize| {
+        faults.arm(Fault {
+            op: "UpdateItem".into(),
+            pass: 0,
+            fail: 3 * tries,
+        })
     };
-    let unreadable = json!({"eventName": "INSERT", "dynamodb": {"SequenceNumber": "201",
-        "NewImage": {"t": {"S": "event"}, "doc": {"S": "not an event"}}}});
 
     // Held from an earlier batch of the window.
-    let held = window_batch(&process, vec![counted_record("100")], json!({}), false)
+    let held = batch(&process, vec![counted_record("100")], json!({}), false)
         .await
         .unwrap();
-    assert_eq!(opened().await, 0);
+    assert_eq!(opened(&store).await, 0);
     // The batch fails on its event and must add before it answers; adding
-    // is throttled past the SDK's retries.
-    faults.arm(Fault {
-        op: "UpdateItem".into(),
-        pass: 0,
-        fail: 3,
-    });
-    let batch = vec![counted_record("200"), unreadable.clone()];
-    let answer = window_batch(&process, batch.clone(), held["state"].clone(), false)
+    // is throttled.
+    throttle(1);
+    let records = vec![counted_record("200"), unreadable_event("201")];
+    let answer = batch(&process, records.clone(), held["state"].clone(), false)
         .await
         .unwrap();
     assert_eq!(
@@ -306,27 +264,23 @@ async fn a_window_whose_counting_is_throttled_counts_each_record_once() {
         answer["state"], held["state"],
         "with the state it came with"
     );
-    assert_eq!(opened().await, 0, "nothing added");
+    assert_eq!(opened(&store).await, 0, "nothing added");
     // Again, with the throttle gone: both records added once; the event
     // still fails, from itself now.
-    let answer = window_batch(&process, batch, answer["state"].clone(), false)
+    let answer = batch(&process, records, answer["state"].clone(), false)
         .await
         .unwrap();
     assert_eq!(answer["batchItemFailures"][0]["itemIdentifier"], "201");
     assert_eq!(answer["state"], json!({}));
-    assert_eq!(opened().await, 2);
+    assert_eq!(opened(&store).await, 2);
 
     // The window's last invocation: a throttle that outlasts one try is
     // tried again in place, and the window is added once.
-    let held = window_batch(&process, vec![counted_record("300")], json!({}), false)
+    let held = batch(&process, vec![counted_record("300")], json!({}), false)
         .await
         .unwrap();
-    faults.arm(Fault {
-        op: "UpdateItem".into(),
-        pass: 0,
-        fail: 6,
-    });
-    let closed = window_batch(
+    throttle(2);
+    let closed = batch(
         &process,
         vec![counted_record("301")],
         held["state"].clone(),
@@ -335,22 +289,18 @@ async fn a_window_whose_counting_is_throttled_counts_each_record_once() {
     .await
     .unwrap();
     assert_eq!(closed["state"], json!({}));
-    assert_eq!(opened().await, 4);
+    assert_eq!(opened(&store).await, 4);
     // One that outlasts every try fails the invocation, which Lambda
     // repeats with the same state: counted then, once.
-    let held = window_batch(&process, vec![counted_record("400")], json!({}), false)
+    let held = batch(&process, vec![counted_record("400")], json!({}), false)
         .await
         .unwrap();
-    faults.arm(Fault {
-        op: "UpdateItem".into(),
-        pass: 0,
-        fail: 15,
-    });
-    let failed = window_batch(&process, vec![], held["state"].clone(), true).await;
+    throttle(5);
+    let failed = batch(&process, vec![], held["state"].clone(), true).await;
     assert!(failed.is_err(), "{failed:?}");
-    assert_eq!(opened().await, 4, "nothing added");
-    window_batch(&process, vec![], held["state"].clone(), true)
+    assert_eq!(opened(&store).await, 4, "nothing added");
+    batch(&process, vec![], held["state"].clone(), true)
         .await
         .unwrap();
-    assert_eq!(opened().await, 5);
+    assert_eq!(opened(&store).await, 5);
 }
