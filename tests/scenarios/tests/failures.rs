@@ -273,6 +273,19 @@ async fn a_window_whose_counting_is_throttled_counts_each_record_once() {
     assert_eq!(answer["batchItemFailures"][0]["itemIdentifier"], "201");
     assert_eq!(answer["state"], json!({}));
     assert_eq!(opened(&store).await, 2);
+    // Whichever state Lambda carries to the retry from the failed event,
+    // this answer's (nothing) or the one it came with (record 100, added
+    // since): the counter's mark keeps what was added from counting twice.
+    let retried = batch(
+        &process,
+        vec![unreadable_event("201")],
+        held["state"].clone(),
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(retried["batchItemFailures"][0]["itemIdentifier"], "201");
+    assert_eq!(opened(&store).await, 2, "record 100 not counted again");
 
     // The window's last invocation: a throttle that outlasts one try is
     // tried again in place, and the window is added once.
