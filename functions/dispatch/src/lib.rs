@@ -15,6 +15,12 @@ pub type Service = Dispatcher<DynamoStore, SesMailer, EventBridgePublisher>;
 
 /// Built once per cold start from the environment.
 pub async fn init() -> Result<Service, Error> {
+    init_sharing(1.0).await
+}
+
+/// As `init`, sending at `share` of the account's rate per instance (a
+/// function that sends beside dispatch, many instances side by side).
+pub async fn init_sharing(share: f64) -> Result<Service, Error> {
     let sdk = waymark_aws::config::sdk().await;
     let table = waymark_aws::config::required("TABLE_NAME")?;
     let address = EmailAddress::parse(&waymark_aws::config::required("SENDER_EMAIL")?)
@@ -55,7 +61,7 @@ pub async fn init() -> Result<Service, Error> {
         configuration_set,
         unsubscribe,
         ses,
-        Some(rate),
+        Some(rate * share),
     )
 }
 

@@ -1,30 +1,49 @@
-//! `fanout` (SQS `CampaignPages`): records the sends of the campaign pages
-//! the timer hands over, many invocations side by side. A page that fails
-//! is reported alone and delivered again; after five deliveries SQS parks
-//! it in `CampaignPageFailures` (alarmed; `waymark dlq redrive --only pages`
+//! `fanout` (SQS `CampaignPages`): works the campaign pages the timer hands
+//! over, many invocations side by side. Each recipient whose email can go
+//! now is decided (`process`'s rules) and sent (`dispatch`'s) straight from
+//! the page, while the invocation has time; every other one is recorded as
+//! an event for `process` (`waymark_app::page_send`). A page that fails is
+//! reported alone and delivered again; after five deliveries SQS parks it
+//! in `CampaignPageFailures` (alarmed; `waymark dlq redrive --only pages`
 //! moves it back).
 
 use aws_config::SdkConfig;
 use lambda_runtime::{Error, LambdaEvent};
-use waymark_app::campaigns::work_page;
+use waymark_app::campaigns::work_page_with;
+use waymark_app::page_send::Direct;
+use waymark_aws::events::EventBridgePublisher;
 use waymark_aws::pages::read_page;
+use waymark_aws::ses::SesMailer;
 use waymark_aws::store::DynamoStore;
 use waymark_aws::stream::{BatchResponse, QueueBatch};
 
+/// What sends straight from the page.
+pub type Sender = Direct<DynamoStore, SesMailer, EventBridgePublisher>;
+
 pub struct Service {
     store: DynamoStore,
+    sender: Sender,
 }
 
-/// Built once per cold start from the environment.
+/// Workers side by side at most (the template's `MaximumConcurrency`):
+/// each sends at this share of the account's SES rate.
+const WORKERS: f64 = 10.0;
+
+/// Built once per cold start from the environment (`process`'s and
+/// `dispatch`'s: the coupon secret, the sender, the unsubscribe keys).
 pub async fn init() -> Result<Service, Error> {
     let sdk = waymark_aws::config::sdk().await;
     let table = waymark_aws::config::required("TABLE_NAME")?;
-    Ok(build(&sdk, &table))
+    let coupons = waymark_aws::config::secret(&sdk, "COUPON_SECRET").await?;
+    let processor = process_fn::build(&sdk, &table, coupons.as_deref())?;
+    let dispatcher = dispatch_fn::init_sharing(1.0 / WORKERS).await?;
+    Ok(build(&sdk, &table, Direct::new(processor, dispatcher)))
 }
 
-pub fn build(sdk: &SdkConfig, table: &str) -> Service {
+pub fn build(sdk: &SdkConfig, table: &str, sender: Sender) -> Service {
     Service {
         store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table),
+        sender,
     }
 }
 
@@ -36,20 +55,35 @@ pub async fn handle(
     service: &Service,
     event: LambdaEvent<QueueBatch>,
 ) -> Result<BatchResponse, Error> {
-    let now = waymark_aws::config::deadline(&event.context) - TIMEOUT;
-    // One page after another: each records 32 sends at once, and Lambda
+    let deadline = waymark_aws::config::deadline(&event.context);
+    let now = deadline - TIMEOUT;
+    // Sends from the page while a third of the time is left (the SES rate
+    // paces them); what is left then is recorded for `process`, at once.
+    let started = std::time::Instant::now();
+    let more_time = || started.elapsed() < SENDING;
+    // One page after another: each takes 32 recipients at once, and Lambda
     // runs invocations side by side.
     let mut response = BatchResponse::default();
     for message in &event.payload.records {
-        if !work(&service.store, &message.body, &message.message_id, now).await {
+        if !work(service, message, now, deadline, &more_time).await {
             response.fail_message(message);
         }
     }
     Ok(response)
 }
 
+/// How long an invocation sends from its pages.
+const SENDING: std::time::Duration = std::time::Duration::from_secs(40);
+
 /// Works one message's page; `false`: deliver it again.
-async fn work(store: &DynamoStore, body: &str, message_id: &str, now: jiff::Timestamp) -> bool {
+async fn work(
+    service: &Service,
+    message: &waymark_aws::stream::QueueMessage,
+    now: jiff::Timestamp,
+    deadline: jiff::Timestamp,
+    more_time: &(impl Fn() -> bool + Sync),
+) -> bool {
+    let (body, message_id) = (&message.body, &message.message_id);
     let page = match read_page(body) {
         Ok(page) => page,
         Err(error) => {
@@ -59,7 +93,16 @@ async fn work(store: &DynamoStore, body: &str, message_id: &str, now: jiff::Time
             return false;
         }
     };
-    match work_page(store, &page, now).await {
+    match work_page_with(
+        &service.store,
+        &service.sender,
+        &page,
+        now,
+        deadline,
+        more_time,
+    )
+    .await
+    {
         Ok(report) => {
             tracing::info!(
                 shop = %page.shop,

@@ -313,6 +313,29 @@ pub async fn work_page<S>(
 where
     S: CampaignStore + Inbox + Sync,
 {
+    work_page_with(store, &crate::page_send::ViaEvents, page, now, now, &|| {
+        true
+    })
+    .await
+}
+
+/// As [`work_page`], `sender` deciding and sending what it can straight
+/// from the page (`crate::page_send`), the rest recorded as events;
+/// `deadline`: when the invocation must be done (its emails' claims hold
+/// until just after it); `more_time`: whether it may still send (once it
+/// may not, the rest of the page is recorded at once).
+pub async fn work_page_with<S, P>(
+    store: &S,
+    sender: &P,
+    page: &CampaignPage,
+    now: Timestamp,
+    deadline: Timestamp,
+    more_time: &(impl Fn() -> bool + Sync),
+) -> Result<PageReport, StoreError>
+where
+    S: CampaignStore + Inbox + Sync,
+    P: crate::page_send::PageSender + Sync,
+{
     let mut report = PageReport::default();
     let record = store.campaign(&page.shop, &page.campaign).await?;
     let Some(record) =
@@ -333,6 +356,7 @@ where
             run: Some(page.run),
             def: Some(def.clone()),
             earlier_unsent: false,
+            page: None,
         })
         .collect();
     let (shop, at) = (&page.shop, page.at);
@@ -340,7 +364,7 @@ where
     let results: Vec<Result<crate::ports::Recorded, StoreError>> = futures::stream::iter(
         sends
             .into_iter()
-            .map(|s| record_send(store, shop, s, &by, at)),
+            .map(|s| take_send(store, sender, shop, s, &by, at, deadline, more_time)),
     )
     .buffer_unordered(PARALLEL)
     .collect()
@@ -406,6 +430,36 @@ fn page_delivery(page: &CampaignPage) -> String {
     )
 }
 
+/// One member's send: decided and sent on the page where `sender` can,
+/// else recorded as an event for `process`.
+#[allow(clippy::too_many_arguments)]
+async fn take_send<S: Inbox, P: crate::page_send::PageSender>(
+    store: &S,
+    sender: &P,
+    shop: &ShopDomain,
+    send: Send,
+    by: &str,
+    now: Timestamp,
+    deadline: Timestamp,
+    more_time: &impl Fn() -> bool,
+) -> Result<crate::ports::Recorded, StoreError> {
+    use crate::page_send::Taken;
+    if !more_time() {
+        return record_send(store, shop, send, by, now).await;
+    }
+    let on_page = Send {
+        page: Some(by.to_string()),
+        ..send.clone()
+    };
+    let (event, _) = send_event(shop, on_page, by, now);
+    Ok(match sender.take(&event, deadline).await? {
+        Taken::ViaEvent => return record_send(store, shop, send, by, now).await,
+        Taken::Decided => crate::ports::Recorded::New,
+        Taken::Again => crate::ports::Recorded::Again,
+        Taken::Overlap => crate::ports::Recorded::Duplicate,
+    })
+}
+
 /// Records one member's send: an event for the contact, deduplicated by
 /// (campaign, run, contact), so a member is recorded once a schedule however
 /// many segments name them, and a campaign cancelled and scheduled again
@@ -419,6 +473,13 @@ async fn record_send<S: Inbox>(
     by: &str,
     now: Timestamp,
 ) -> Result<crate::ports::Recorded, StoreError> {
+    let (event, receipt) = send_event(shop, send, by, now);
+    store.record(&receipt, &event).await
+}
+
+/// A member's send as the event `process` takes (its id from campaign,
+/// schedule and contact), and its receipt.
+fn send_event(shop: &ShopDomain, send: Send, by: &str, now: Timestamp) -> (Event, Receipt) {
     let resource = format!(
         "{}/{}/{}",
         send.campaign,
@@ -445,7 +506,7 @@ async fn record_send<S: Inbox>(
         topic: "campaign".into(),
         received_at: Some(now),
     };
-    store.record(&receipt, &event).await
+    (event, receipt)
 }
 
 /// The test's decision from each variant's emails sent and clicks (or
@@ -898,6 +959,7 @@ mod tests {
                 run: Some(page.run),
                 def: Some(def.clone()),
                 earlier_unsent: false,
+                page: None,
             };
             record_send(&store, &shop, send, &page_delivery(&page), now)
                 .await

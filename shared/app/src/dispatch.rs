@@ -140,6 +140,54 @@ impl<O: Outbox + Suppressions + Counters + CampaignStore, M: Mailer, P: Publishe
         let Some(claimed) = self.outbox.claim(id, lease_until).await? else {
             return Ok(Outcome::NotClaimed);
         };
+        self.send_claimed(id, &claimed, deadline).await
+    }
+
+    /// Writes `message` claimed for its first attempt and sends it at once
+    /// (a campaign page's recipient): as [`Dispatcher::dispatch`] once it
+    /// has claimed, with no queued write, claim or due-index entry before.
+    /// `Ok(None)`: a message of that id exists already, and is left to
+    /// whoever wrote it (see [`Dispatcher::hand_on`]).
+    pub async fn send_new(
+        &self,
+        message: &OutboxMessage,
+        deadline: jiff::Timestamp,
+    ) -> Result<Option<Outcome>, StoreError> {
+        let lease_until = deadline
+            .checked_add(CLAIM_GRACE)
+            .unwrap_or(jiff::Timestamp::MAX);
+        let Some(claimed) = self.outbox.create_claimed(message, lease_until).await? else {
+            return Ok(None);
+        };
+        let id = self.outbox.key(message);
+        self.send_claimed(&id, &claimed, deadline).await.map(Some)
+    }
+
+    /// An existing message written by [`Dispatcher::send_new`] whose sender
+    /// may have stopped before it settled (a page delivered again): handed
+    /// to the timer once this invocation's claim would have run out, which
+    /// hands it to dispatch as `unsure` if it is still not settled. Nothing
+    /// for a message settled, queued, or in the due index already.
+    pub async fn hand_on(
+        &self,
+        shop: &waymark_core::ids::ShopDomain,
+        message_id: &str,
+        deadline: jiff::Timestamp,
+    ) -> Result<(), StoreError> {
+        let at = deadline
+            .checked_add(CLAIM_GRACE)
+            .unwrap_or(jiff::Timestamp::MAX);
+        self.outbox.watch(shop, message_id, at).await
+    }
+
+    /// Sends a claimed message: the campaign's cancel and the suppression
+    /// list read first, then the send, then its outcome settled.
+    async fn send_claimed(
+        &self,
+        id: &str,
+        claimed: &Claimed,
+        deadline: jiff::Timestamp,
+    ) -> Result<Outcome, StoreError> {
         let m = &claimed.message;
         let result = match &m.channel {
             Channel::Email {
@@ -147,17 +195,17 @@ impl<O: Outbox + Suppressions + Counters + CampaignStore, M: Mailer, P: Publishe
                 template,
                 transactional,
             } => {
-                if self.cancelled(&claimed).await? {
+                if self.cancelled(claimed).await? {
                     self.outbox
-                        .skip(&claimed, waymark_core::campaign::STOPPED)
+                        .skip(claimed, waymark_core::campaign::STOPPED)
                         .await?;
-                    self.count(&claimed, deadline, waymark_core::analytics::field::STOPPED)
+                    self.count(claimed, deadline, waymark_core::analytics::field::STOPPED)
                         .await;
                     tracing::info!(outbox_id = id, journey = %m.journey, "campaign cancelled; not sent");
                     return Ok(Outcome::Stopped);
                 }
                 if let Some(reason) = self
-                    .suppressed(id, &claimed, to, *transactional, deadline)
+                    .suppressed(id, claimed, to, *transactional, deadline)
                     .await?
                 {
                     return Ok(Outcome::Suppressed(reason));
@@ -167,8 +215,8 @@ impl<O: Outbox + Suppressions + Counters + CampaignStore, M: Mailer, P: Publishe
             Channel::Event { detail_type } => self.publish(m, detail_type).await,
         };
         match result {
-            Ok(provider_id) => self.settle_sent(id, &claimed, provider_id, deadline).await,
-            Err(failure) => self.settle_failed(id, &claimed, &failure, deadline).await,
+            Ok(provider_id) => self.settle_sent(id, claimed, provider_id, deadline).await,
+            Err(failure) => self.settle_failed(id, claimed, &failure, deadline).await,
         }
     }
 

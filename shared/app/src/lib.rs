@@ -11,6 +11,7 @@ pub mod ingest;
 /// where asked for (feature `twin`), never into a function.
 #[cfg(any(test, feature = "twin"))]
 pub mod memory;
+pub mod page_send;
 pub mod ports;
 pub mod preferences;
 pub mod process;

@@ -604,6 +604,18 @@ pub trait ContactStore {
         id: &ContactId,
     ) -> impl Future<Output = Result<Option<ContactState>, StoreError>> + Send;
     fn commit(&self, commit: Commit) -> impl Future<Output = Result<(), CommitError>> + Send;
+    /// Stores a campaign recipient's decision, decided and acted on straight
+    /// from its page without writing the contact: `run` (ended) joins the
+    /// contact's runs if it has none of that journey, key and entry yet,
+    /// carrying `counts` (its entry and end), which count once. `false`:
+    /// there was one already, and nothing was written or counted.
+    fn put_decision(
+        &self,
+        shop: &ShopDomain,
+        contact: &ContactId,
+        run: &Run,
+        counts: &waymark_core::analytics::Counts,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// How long a queued message may wait for its sender before the timer hands
@@ -692,6 +704,26 @@ pub trait Outbox {
         id: &str,
         lease_until: Timestamp,
     ) -> impl Future<Output = Result<Option<Claimed>, StoreError>> + Send;
+    /// Writes `message` already claimed for its first attempt, held until
+    /// `lease_until`, for a sender that sends it at once (a campaign page):
+    /// no dispatch takes it, and it is in the due index only once that
+    /// attempt retries (or is handed on by [`Outbox::watch`]). `None`: a
+    /// message of that id exists already (written by an earlier delivery
+    /// of the page, or by `process`), untouched.
+    fn create_claimed(
+        &self,
+        message: &OutboxMessage,
+        lease_until: Timestamp,
+    ) -> impl Future<Output = Result<Option<Claimed>, StoreError>> + Send;
+    /// Puts a message claimed and not settled, and in no due index, in the
+    /// due index at `at`: the timer hands it to dispatch then (as `unsure`:
+    /// its sender may have sent it). Nothing for any other message.
+    fn watch(
+        &self,
+        shop: &ShopDomain,
+        message_id: &str,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Marks a message sent and adds `counts` (its send, on the day of the
     /// attempt) in the same write, so a message marked twice (an answer
     /// lost, a second sender after a requeue) is counted once: `false` when

@@ -853,6 +853,12 @@ pub struct Send {
     /// The campaign itself (left out where a run keeps the send).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub def: Option<Box<Campaign>>,
+    /// The page delivery that decided and sent it straight from the page
+    /// (`fanout`), kept in the decision's run: a page delivered again tells
+    /// its own recipients from another segment's. None when `process`
+    /// decided it from the recorded event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<String>,
     /// Set by process after reading the outbox: this contact's email from
     /// an earlier (cancelled) schedule of the campaign was never sent, so
     /// this schedule decides them again. Never stored.

@@ -257,7 +257,24 @@ impl Stack {
                 1,
             )
             .map_err(anyhow::Error::from_boxed)?,
-            fanout: fanout_fn::build(&as_function(&sdk, "fanout"), &table),
+            // Sends from its pages with process's rules and dispatch's
+            // sender, under its own name (the IAM test checks its calls).
+            fanout: fanout_fn::build(
+                &as_function(&sdk, "fanout"),
+                &table,
+                waymark_app::page_send::Direct::new(
+                    process_fn::build(&as_function(&sdk, "fanout"), &table, Some(COUPON_SECRET))
+                        .map_err(anyhow::Error::from_boxed)?,
+                    dispatch_fn::build(
+                        &as_function(&sdk, "fanout"),
+                        &table,
+                        sender_cfg.clone(),
+                        None,
+                        unsubscribe(),
+                    )
+                    .map_err(anyhow::Error::from_boxed)?,
+                ),
+            ),
             export: export_fn::build(
                 &as_function(&sdk, "export"),
                 &names.of("CounterFacts"),

@@ -990,6 +990,103 @@ async fn counters_contract<S: ContactStore + Counters>(s: &S, settle: &impl Sett
     assert_eq!(both.0.len(), 2);
 }
 
+/// What a campaign page writes when it decides and sends a recipient
+/// itself: the email created already claimed (in no due index, taken by no
+/// claim, created once), handed to the timer only when its sender may have
+/// stopped (then claimed as `unsure`), and the decision's run put once,
+/// counting once.
+async fn page_send_contract<S: ContactStore + DueIndex + Outbox + Counters>(
+    s: &S,
+    settle: &impl Settle,
+) {
+    use waymark_core::analytics::{Counts, Key, field};
+    let c = contact();
+    s.commit(commit(&c, 0, vec![], vec![])).await.unwrap();
+    let m = message(&c, "news");
+    let id = s.key(&m);
+    let lease = at("2026-11-23T11:02:00Z");
+    let created = s
+        .create_claimed(&m, lease)
+        .await
+        .unwrap()
+        .expect("a new message");
+    assert_eq!((created.attempt, created.unsure), (1, false));
+    assert_eq!(created.message, m);
+    assert!(
+        s.create_claimed(&m, lease).await.unwrap().is_none(),
+        "created once"
+    );
+    assert!(
+        s.claim(&id, at("2026-11-23T11:15:00Z"))
+            .await
+            .unwrap()
+            .is_none(),
+        "its sender holds it"
+    );
+    assert!(
+        s.due(at("2027-01-01T00:00:00Z")).await.unwrap().is_empty(),
+        "in no due index"
+    );
+    // Its sender stopped: handed to the timer at the given time, once.
+    s.watch(&shop(), &m.id, lease).await.unwrap();
+    s.watch(&shop(), &m.id, at("2026-11-23T12:00:00Z"))
+        .await
+        .unwrap();
+    assert!(s.due(at("2026-11-23T11:01:00Z")).await.unwrap().is_empty());
+    assert_eq!(
+        s.due(lease).await.unwrap(),
+        vec![Due::Message { id: id.clone() }]
+    );
+    s.requeue(&id, lease).await.unwrap();
+    let again = s
+        .claim(&id, at("2026-11-23T11:20:00Z"))
+        .await
+        .unwrap()
+        .expect("requeued");
+    assert_eq!(again.attempt, 2);
+    assert!(again.unsure, "the first attempt may have sent it");
+    assert!(
+        s.mark_sent(&id, "ses-1", at("2026-12-23T11:00:00Z"), &Counts::default())
+            .await
+            .unwrap()
+    );
+    s.watch(&shop(), &m.id, at("2026-11-23T13:00:00Z"))
+        .await
+        .unwrap();
+    assert!(
+        s.due(at("2027-01-01T00:00:00Z")).await.unwrap().is_empty(),
+        "a settled message is never handed on"
+    );
+
+    // The decision's run: put once, loaded with the contact, counted once.
+    let day = jiff::civil::date(2026, 11, 23);
+    let key = Key::new(day, "campaign-news", 1, "");
+    let mut counts = Counts::default();
+    counts.add(&key, field::ENTERED, 1);
+    let mut decided = run(None);
+    decided.journey = "campaign-news".into();
+    decided.status = RunStatus::Completed;
+    decided.ended_at = Some(at("2026-11-23T11:00:00Z"));
+    assert!(
+        s.put_decision(&shop(), &c.id, &decided, &counts)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.put_decision(&shop(), &c.id, &decided, &counts)
+            .await
+            .unwrap(),
+        "once"
+    );
+    let loaded = s.load_for_update(&shop(), &c.id).await.unwrap().unwrap();
+    assert_eq!(loaded.version, 1, "the contact is not written");
+    assert!(loaded.runs.iter().any(|r| r.run == decided));
+    settle.settle().await;
+    settle.settle().await;
+    let read = s.read_counts(&shop(), day, day).await.unwrap();
+    assert_eq!(read.0[&key][field::ENTERED], 1);
+}
+
 /// Allowances: takes add up to the maximum and never past it; a take that
 /// does not fit takes nothing; each window and each name counts apart.
 async fn allowances_contract<S: Allowances + Sync>(s: &S) {
@@ -1731,6 +1828,8 @@ async fn dynamodb_adapter_honours_the_due_and_outbox_contracts() {
     let stack = Stack::start().await.unwrap();
     due_contract(&store(&stack)).await;
     let stack = Stack::start().await.unwrap();
+    page_send_contract(&store(&stack), &OffTheStream(&stack)).await;
+    let stack = Stack::start().await.unwrap();
     let s = store(&stack);
     outbox_contract(&s, &OffTheStream(&stack)).await;
     let parked = waymark_aws::store::outbox_by_status(&s, "parked")
@@ -1828,6 +1927,7 @@ async fn memory_twin_honours_the_contract() {
     merge_contract(&MemoryStore::default()).await;
     due_contract(&MemoryStore::default()).await;
     outbox_contract(&MemoryStore::default(), &AtOnce).await;
+    page_send_contract(&MemoryStore::default(), &AtOnce).await;
     suppressions_contract(&MemoryStore::default()).await;
     segments_contract(&MemoryStore::default()).await;
     idle_contract(&MemoryStore::default()).await;

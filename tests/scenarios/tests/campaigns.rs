@@ -746,3 +746,91 @@ fn variant_of(status: &Value, name: &str) -> Value {
         .cloned()
         .unwrap()
 }
+
+/// A recipient whose email can go at once is decided and mailed on the
+/// campaign's page, without writing the contact: the decision's run is what
+/// a later campaign's smart sending (and a journey's cap) counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_sent_from_its_page_counts_for_the_next_ones_smart_sending() {
+    use waymark_app::ports::ContactStore;
+    let mut stack = Stack::start().await.unwrap();
+    people(
+        &mut stack,
+        &[
+            (101, "ana@example.com", true, "IE", ""),
+            (104, "dan@example.com", true, "IE", ""),
+        ],
+    )
+    .await;
+    let store = stack.store();
+    let ana = waymark_core::ids::ContactId::for_customer(101);
+
+    let first = campaign(
+        "first",
+        &["subscribers"],
+        SendAt::Instant("2026-12-20T10:00:00Z".parse().unwrap()),
+    );
+    assert!(
+        store
+            .schedule(&shop(), &first, stack.clock())
+            .await
+            .unwrap()
+    );
+    stack.tick("2026-12-20T10:00:00Z").await.unwrap();
+    assert_eq!(
+        to_of(&stack, "The December edit").await,
+        vec!["ana@example.com", "dan@example.com"]
+    );
+    let after = store.load_for_update(&shop(), &ana).await.unwrap().unwrap();
+    let decided = after
+        .runs
+        .iter()
+        .find(|r| r.run.journey == "campaign-first")
+        .expect("the decision's run");
+    assert!(
+        matches!(&decided.run.trigger,
+            waymark_core::event::EventKind::CampaignSend(s) if s.page.is_some()),
+        "decided on its page, not from a recorded event: {:?}",
+        decided.run.trigger
+    );
+    assert!(
+        !after
+            .contact
+            .marketing
+            .marketing_sent
+            .contains(&decided.run.cursor),
+        "the contact itself was not written for it"
+    );
+
+    // Half an hour later, with smart sending of 16 hours: both were mailed.
+    let mut second = campaign(
+        "second",
+        &["subscribers"],
+        SendAt::Instant("2026-12-20T10:30:00Z".parse().unwrap()),
+    );
+    second.subject = Some("A second letter".into());
+    second.smart_sending = Some(jiff::SignedDuration::from_hours(16));
+    assert!(
+        store
+            .schedule(&shop(), &second, stack.clock())
+            .await
+            .unwrap()
+    );
+    stack.tick("2026-12-20T10:30:00Z").await.unwrap();
+    stack.tick("2026-12-20T10:35:00Z").await.unwrap();
+    assert!(to_of(&stack, "A second letter").await.is_empty());
+    let status = waymark_app::campaigns::status(&store, &shop(), "second")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status["phase"], "done", "{status:#}");
+    assert_eq!(
+        status["skipped_by_reason"]["smart sending"], 2,
+        "{status:#}"
+    );
+    let first = waymark_app::campaigns::status(&store, &shop(), "first")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first["sent"], 2, "{first:#}");
+}

@@ -65,6 +65,36 @@ impl ContactStore for MemoryStore {
         Ok(self.lock().contacts.get(shop, id).cloned())
     }
 
+    async fn put_decision(
+        &self,
+        shop: &ShopDomain,
+        id: &ContactId,
+        run: &Run,
+        counts: &waymark_core::analytics::Counts,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        let Some(slot) = s.contacts.slot(shop, id) else {
+            return Err(StoreError::new(
+                crate::ports::StoreErrorKind::Rejected,
+                "put decision",
+                format!("no contact {id}"),
+            ));
+        };
+        let state = s.contacts.at_mut(slot);
+        if state.runs.iter().any(|x| same_run(&x.run, run)) {
+            return Ok(false);
+        }
+        state.runs.push(VersionedRun {
+            run: run.clone(),
+            version: 1,
+        });
+        s.counts
+            .entry(shop.clone())
+            .or_default()
+            .merge(counts.clone());
+        Ok(true)
+    }
+
     async fn commit(&self, c: Commit) -> Result<(), CommitError> {
         let mut s = self.lock();
         let (shop, id) = (&c.contact.shop, &c.contact.id);

@@ -149,6 +149,48 @@ impl Outbox for MemoryStore {
         }))
     }
 
+    async fn create_claimed(
+        &self,
+        message: &OutboxMessage,
+        _lease_until: Timestamp,
+    ) -> Result<Option<Claimed>, StoreError> {
+        let key = self.key(message);
+        let mut s = self.lock();
+        if s.outbox.contains_key(&key) {
+            return Ok(None);
+        }
+        let mut e = Entry::queued(message.clone());
+        e.status = Status::Sending;
+        e.attempts = 1;
+        e.inflight = true;
+        // As the table: in no due index until the attempt settles or is
+        // handed on (`watch`); the lease is the sender's alone.
+        e.due = None;
+        s.outbox.insert(key, e);
+        Ok(Some(Claimed {
+            message: message.clone(),
+            attempt: 1,
+            unsure: false,
+        }))
+    }
+
+    async fn watch(
+        &self,
+        shop: &waymark_core::ids::ShopDomain,
+        message_id: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        if let Some(e) = s
+            .outbox
+            .get_mut(&format!("{shop}/{message_id}"))
+            .filter(|e| e.status == Status::Sending && e.due.is_none())
+        {
+            e.due = Some(at);
+        }
+        Ok(())
+    }
+
     async fn mark_sent(
         &self,
         id: &str,

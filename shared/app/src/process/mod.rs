@@ -52,6 +52,35 @@ pub struct Report {
     pub replayed: bool,
 }
 
+/// What a campaign page does with one recipient, decided by
+/// [`Processor::decide_on_page`].
+#[derive(Debug)]
+pub enum PageDecision {
+    /// Left to the recorded event and `process`, as every send was before:
+    /// a later local time or quiet hours (a held email), an earlier
+    /// schedule's decision, a merged or unknown contact, or anything more
+    /// than the decision (a wait due by now fires first).
+    ViaEvent,
+    /// Decided already for this schedule: by this page (`this_page`, a
+    /// delivery again: its emails `messages` may not have settled) or by
+    /// another (an overlapping segment).
+    Decided {
+        this_page: bool,
+        messages: Vec<String>,
+    },
+    /// Gets nothing: the ended run that says why, and what it counts.
+    Skip {
+        run: Box<waymark_core::journey::Run>,
+        counts: waymark_core::analytics::Counts,
+    },
+    /// Gets `message` now: the run, and what it counts.
+    Send {
+        run: Box<waymark_core::journey::Run>,
+        counts: waymark_core::analytics::Counts,
+        message: Box<OutboxMessage>,
+    },
+}
+
 /// What the sweep did with a contact it found past the inactivity threshold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Idle {
@@ -335,6 +364,74 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
             return Ok(Report::default());
         }
         self.handle_event_for(&send.contact, event).await
+    }
+
+    /// A campaign recipient decided on its page, without writing the
+    /// contact: the same rules as [`Processor::handle_event`] applies to
+    /// the recorded send, on the contact as loaded now. Only a decision
+    /// that is the whole of what the send changes (its run, and the
+    /// contact's note of a marketing email, which the run itself carries
+    /// for the cap: `note_direct_sends`) is taken here; anything else goes
+    /// through the event.
+    pub async fn decide_on_page(&self, event: &Event) -> Result<PageDecision, ProcessError> {
+        let EventKind::CampaignSend(send) = &event.kind else {
+            return Ok(PageDecision::ViaEvent);
+        };
+        let Some(def) = send.def.as_deref() else {
+            return Ok(PageDecision::ViaEvent);
+        };
+        let Some(state) = self
+            .store
+            .load_for_update(&event.shop, &send.contact)
+            .await?
+            .filter(|s| s.contact.identity.merged_into.is_none())
+        else {
+            return Ok(PageDecision::ViaEvent);
+        };
+        if state.recent_events.contains(&event.id) {
+            return Ok(PageDecision::ViaEvent);
+        }
+        let name = waymark_core::campaign::journey(&def.id);
+        if let Some(earlier) = state.runs.iter().find(|r| r.run.journey == name) {
+            return Ok(match &earlier.run.trigger {
+                EventKind::CampaignSend(s) if s.run == send.run => PageDecision::Decided {
+                    this_page: s.page.is_some() && s.page == send.page,
+                    messages: OutboxMessage::ids_of_run(&event.shop, &send.contact, &earlier.run),
+                },
+                // Another schedule's: decided again only by the event's
+                // rules (what became of that email).
+                _ => PageDecision::ViaEvent,
+            });
+        }
+        let mut contact = state.contact.clone();
+        let mut runs: Vec<_> = state.runs.iter().map(|r| r.run.clone()).collect();
+        let before = Before::of(&contact, &runs);
+        let effects = handle_event(&self.catalog, &mut contact, &mut runs, event);
+        let loaded = state.runs.len();
+        let only_its_run = runs.len() == loaded + 1
+            && runs[..loaded]
+                .iter()
+                .zip(&state.runs)
+                .all(|(a, b)| *a == b.run)
+            && runs[loaded].journey == name;
+        let mut rest = contact.clone();
+        rest.marketing.marketing_sent = state.contact.marketing.marketing_sent.clone();
+        if !only_its_run || rest != state.contact {
+            return Ok(PageDecision::ViaEvent);
+        }
+        let counts = self.count(event.at, Some(&event.kind), &before, &runs, &mut contact);
+        let run = Box::new(runs.swap_remove(loaded));
+        Ok(match effects.as_slice() {
+            [Effect::Skipped { .. }] => PageDecision::Skip { run, counts },
+            [Effect::Email(m)] if m.not_before.is_none_or(|t| t <= event.at) => {
+                PageDecision::Send {
+                    run,
+                    counts,
+                    message: m.clone(),
+                }
+            }
+            _ => PageDecision::ViaEvent,
+        })
     }
 
     /// A campaign send whose recipient was queued an email by an earlier,

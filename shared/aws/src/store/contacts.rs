@@ -237,6 +237,38 @@ impl ContactStore for DynamoStore {
         }))
     }
 
+    async fn put_decision(
+        &self,
+        shop: &ShopDomain,
+        contact: &ContactId,
+        run: &Run,
+        counts: &waymark_core::analytics::Counts,
+    ) -> Result<bool, StoreError> {
+        let pk = keys::contact(shop, contact);
+        let mut item = run_item(
+            &pk,
+            &VersionedRun {
+                run: run.clone(),
+                version: 0,
+            },
+        )?;
+        // Its counts ride on it, as on a commit's profile: the stream hands
+        // them to the counters once.
+        let seed = format!("decided#{contact}#{}", run.journey);
+        if let Some(carried) = super::tally::counts_attribute(shop, &seed, counts)? {
+            item.insert(super::tally::COUNTS.into(), carried);
+        }
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        applied(result, "put decision")
+    }
+
     async fn commit(&self, c: Commit) -> Result<(), CommitError> {
         let shop = &c.contact.shop;
         let pk = keys::contact(shop, &c.contact.id);
@@ -619,7 +651,7 @@ fn outbox_condition(m: &OutboxMessage) -> (&'static str, Option<Item>) {
     )
 }
 
-fn outbox_item(m: &OutboxMessage) -> Result<Item, StoreError> {
+pub(super) fn outbox_item(m: &OutboxMessage) -> Result<Item, StoreError> {
     Ok(HashMap::from([
         (PK.into(), s(keys::outbox(&m.shop, &m.id))),
         (SK.into(), s(keys::sk::OUTBOX)),

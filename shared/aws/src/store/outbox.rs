@@ -19,6 +19,58 @@ impl Outbox for DynamoStore {
         self.claim_with(id, lease_until, true).await
     }
 
+    async fn create_claimed(
+        &self,
+        m: &OutboxMessage,
+        _lease_until: Timestamp,
+    ) -> Result<Option<Claimed>, StoreError> {
+        // As a claim leaves a message (`sending`, its first attempt,
+        // `inflight` until settled), in no due index: its sender holds it,
+        // and a retry, a park or `watch` puts it where the timer finds it.
+        let mut item = super::contacts::outbox_item(m)?;
+        item.remove(DUE_SHARD);
+        item.remove(DUE_AT);
+        item.insert("st".into(), s("sending"));
+        item.insert("attempts".into(), n(1));
+        item.insert("inflight".into(), AttributeValue::Bool(true));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        Ok(applied(result, "create claimed message")?.then(|| Claimed {
+            message: m.clone(),
+            attempt: 1,
+            unsure: false,
+        }))
+    }
+
+    async fn watch(
+        &self,
+        shop: &ShopDomain,
+        message_id: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let id = &keys::outbox(shop, message_id);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(id))
+            .key(SK, s(keys::sk::OUTBOX))
+            .condition_expression("st = :sending AND attribute_not_exists(due_at)")
+            .update_expression("SET due_shard = :shard, due_at = :at")
+            .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":shard", s(keys::shard(id)))
+            .expression_attribute_values(":at", n(at.as_millisecond()))
+            .send()
+            .await;
+        applied(result, "watch message").map(|_| ())
+    }
+
     async fn mark_sent(
         &self,
         id: &str,

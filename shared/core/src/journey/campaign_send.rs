@@ -90,6 +90,28 @@ pub(super) fn plan(
     keep(runs, earlier, run);
 }
 
+/// Notes on the contact, for the frequency cap and smart sending, the
+/// campaign emails sent straight from a page (`Send::page`): those are
+/// decided without writing the contact, and their runs are what says they
+/// went. Each is noted once (by its time) and only while a cap can count
+/// it; the contact's next commit keeps it.
+pub fn note_direct_sends(contact: &mut Contact, runs: &[Run], now: Timestamp) {
+    let horizon = now.checked_sub(crate::sending::REMEMBERED_FOR).ok();
+    for run in runs {
+        let EventKind::CampaignSend(send) = &run.trigger else {
+            continue;
+        };
+        if send.page.is_none()
+            || run.status != RunStatus::Completed
+            || horizon.is_some_and(|h| run.cursor <= h)
+            || contact.marketing.marketing_sent.contains(&run.cursor)
+        {
+            continue;
+        }
+        contact.marketing_queued(run.cursor);
+    }
+}
+
 /// Whether a recipient with an `earlier` decision is decided again by
 /// `send`: only one decided by another schedule of the campaign (cancelled
 /// and scheduled again) who was skipped, whose reason may have passed, or

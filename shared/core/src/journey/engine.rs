@@ -28,6 +28,7 @@ pub fn handle_tick(
     runs: &mut Vec<Run>,
     now: Timestamp,
 ) -> Vec<Effect> {
+    super::campaign_send::note_direct_sends(contact, runs, now);
     let mut effects = fire_waits(catalog, contact, runs, now);
     // Steps that ran may have set a date a trigger watches (a coupon given
     // after a wait, an `update` of a date property).
@@ -110,6 +111,7 @@ pub fn handle_event(
         }
         _ => event,
     };
+    super::campaign_send::note_direct_sends(contact, runs, event.at);
     let mut effects = fire_waits(catalog, contact, runs, event.at);
     if let EventKind::CampaignSend(send) = &event.kind {
         super::campaign_send::plan(catalog, contact, runs, send, event.at, &mut effects);

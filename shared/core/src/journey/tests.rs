@@ -1501,6 +1501,7 @@ fn campaign_send(
         run: Some(run),
         def: Some(Box::new(def.clone())),
         earlier_unsent: false,
+        page: None,
     });
     event(&format!("send-{run}-{}", at.as_second()), at, kind)
 }

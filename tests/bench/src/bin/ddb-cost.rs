@@ -1178,8 +1178,8 @@ fn bill(figures: &[Figure]) {
 }
 
 /// One recipient of a campaign, everything included: the fan-out's page
-/// read and the send it records, the recipient's decision in process (its
-/// run, its outbox message), and the send.
+/// read, the recipient decided and sent on its page (the email written
+/// claimed, sent and marked; the decision's run), and its counts added.
 async fn campaign_recipient(stack: &mut Stack, records: &Records, recipients: u32) {
     use waymark_app::ports::CampaignStore;
     use waymark_core::campaign::{Campaign, SendAt};
@@ -1212,7 +1212,7 @@ async fn campaign_recipient(stack: &mut Stack, records: &Records, recipients: u3
     let by = take(stack, records).await;
     if recipients == 1 {
         report(
-            "a campaign to the `subscribers` segment, one recipient (timer: page read and handed out; fanout: send recorded, page marked; process: decision and outbox; dispatch: the send). The campaign's own writes (its saves, the page's mark) are shared by a page's 500 recipients in a real send",
+            "a campaign to the `subscribers` segment, one recipient (timer: page read and handed out; fanout: the recipient decided and sent on the page (the email written claimed, then marked sent; the decision's run), page marked; process: the counts). The campaign's own writes (its saves, the page's mark) are shared by a page's 500 recipients in a real send",
             &by,
         );
         return;
