@@ -61,6 +61,7 @@ bench: venv
 	cargo run --quiet --release -p waymark-bench --bin profile-codec
 	cargo run --quiet --release -p waymark-bench --bin ddb-cost
 	cargo run --quiet --release -p waymark-bench --bin ddb-cost -- --window
+	cargo run --quiet --release -p waymark-bench --bin ddb-cost -- --campaign
 
 ## The webhook load test on a local stack of its own: 1,000 signed deliveries from 16 senders
 ## (LOAD_ARGS="--deliveries 200" or "--no-settle" for a quicker run).
