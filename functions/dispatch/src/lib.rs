@@ -15,12 +15,13 @@ pub type Service = Dispatcher<DynamoStore, SesMailer, EventBridgePublisher>;
 
 /// Built once per cold start from the environment.
 pub async fn init() -> Result<Service, Error> {
-    init_sharing(1.0).await
+    Ok(init_sharing(1.0).await?.0)
 }
 
 /// As `init`, sending at `share` of the account's rate per instance (a
-/// function that sends beside dispatch, many instances side by side).
-pub async fn init_sharing(share: f64) -> Result<Service, Error> {
+/// function that sends beside dispatch, many instances side by side);
+/// with that rate, in emails a second.
+pub async fn init_sharing(share: f64) -> Result<(Service, f64), Error> {
     let sdk = waymark_aws::config::sdk().await;
     let table = waymark_aws::config::required("TABLE_NAME")?;
     let address = EmailAddress::parse(&waymark_aws::config::required("SENDER_EMAIL")?)
@@ -54,7 +55,7 @@ pub async fn init_sharing(share: f64) -> Result<Service, Error> {
             .await
             .unwrap_or(waymark_aws::ses::DEFAULT_SEND_RATE),
     };
-    build_paced(
+    let service = build_paced(
         &sdk,
         &table,
         sender,
@@ -62,7 +63,8 @@ pub async fn init_sharing(share: f64) -> Result<Service, Error> {
         unsubscribe,
         ses,
         Some(rate * share),
-    )
+    )?;
+    Ok((service, rate * share))
 }
 
 /// The SES client sends each request once: a request whose answer was lost

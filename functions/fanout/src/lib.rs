@@ -23,6 +23,9 @@ pub type Sender = Direct<DynamoStore, SesMailer, EventBridgePublisher>;
 pub struct Service {
     store: DynamoStore,
     sender: Sender,
+    /// Emails an invocation sends from its pages at most (its share of the
+    /// SES rate for `SENDING`); `None`: no bound (tests, unpaced).
+    budget: Option<u64>,
 }
 
 /// Workers side by side at most (the template's `MaximumConcurrency`):
@@ -36,14 +39,25 @@ pub async fn init() -> Result<Service, Error> {
     let table = waymark_aws::config::required("TABLE_NAME")?;
     let coupons = waymark_aws::config::secret(&sdk, "COUPON_SECRET").await?;
     let processor = process_fn::build(&sdk, &table, coupons.as_deref())?;
-    let dispatcher = dispatch_fn::init_sharing(1.0 / WORKERS).await?;
-    Ok(build(&sdk, &table, Direct::new(processor, dispatcher)))
+    let (dispatcher, rate) = dispatch_fn::init_sharing(1.0 / WORKERS).await?;
+    // As many as its rate sends in the time it sends: the pacing never
+    // holds an email past that time, whatever is in flight.
+    let budget = (rate * SENDING.as_secs_f64()).floor() as u64;
+    Ok(build(
+        &sdk,
+        &table,
+        Direct::new(processor, dispatcher),
+        Some(budget),
+    ))
 }
 
-pub fn build(sdk: &SdkConfig, table: &str, sender: Sender) -> Service {
+/// `budget`: emails an invocation sends from its pages at most (`None`:
+/// no bound).
+pub fn build(sdk: &SdkConfig, table: &str, sender: Sender, budget: Option<u64>) -> Service {
     Service {
         store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table),
         sender,
+        budget,
     }
 }
 
@@ -57,10 +71,18 @@ pub async fn handle(
 ) -> Result<BatchResponse, Error> {
     let deadline = waymark_aws::config::deadline(&event.context);
     let now = deadline - TIMEOUT;
-    // Sends from the page while a third of the time is left (the SES rate
-    // paces them); what is left then is recorded for `process`, at once.
+    // Sends from its pages for SENDING at most, and no more than its share
+    // of the SES rate sends in that time (the pacing never holds an email
+    // past it); what is left then is recorded for `process`, at once.
     let started = std::time::Instant::now();
-    let more_time = || started.elapsed() < SENDING;
+    let left = std::sync::atomic::AtomicI64::new(
+        service
+            .budget
+            .map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX)),
+    );
+    let more_time = || {
+        started.elapsed() < SENDING && left.fetch_sub(1, std::sync::atomic::Ordering::Relaxed) > 0
+    };
     // One page after another: each takes 32 recipients at once, and Lambda
     // runs invocations side by side.
     let mut response = BatchResponse::default();
@@ -72,8 +94,8 @@ pub async fn handle(
     Ok(response)
 }
 
-/// How long an invocation sends from its pages.
-const SENDING: std::time::Duration = std::time::Duration::from_secs(40);
+/// How long an invocation sends from its pages (of its 60 s).
+const SENDING: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Works one message's page; `false`: deliver it again.
 async fn work(

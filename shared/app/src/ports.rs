@@ -381,6 +381,17 @@ pub trait CampaignStore {
         shop: &ShopDomain,
         id: &str,
     ) -> impl Future<Output = Result<EmailFate, StoreError>> + Send;
+    /// Whether the email `id` (of `shop`) exists already: written by a
+    /// campaign page that decided and sent its recipient itself. One its
+    /// worker left claimed and unsettled (it stopped) is put in the due
+    /// index at `at` too, so the timer hands it to dispatch (as
+    /// [`Outbox::watch`] does).
+    fn email_written(
+        &self,
+        shop: &ShopDomain,
+        id: &str,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Marks `page` finished and adds its counts to the campaign's, once:
     /// `false` when it was marked before (a redelivered page) or belongs
     /// to an earlier run.

@@ -274,6 +274,7 @@ impl Stack {
                     )
                     .map_err(anyhow::Error::from_boxed)?,
                 ),
+                None,
             ),
             export: export_fn::build(
                 &as_function(&sdk, "export"),

@@ -834,3 +834,108 @@ async fn a_campaign_sent_from_its_page_counts_for_the_next_ones_smart_sending() 
         .unwrap();
     assert_eq!(first["sent"], 2, "{first:#}");
 }
+
+/// A page's worker wrote a member's email claimed and stopped; the page,
+/// delivered again with no sending time left, records the member's send
+/// for `process`. `process` decides without writing the email again, and
+/// the email goes once, through the timer and dispatch (counted as a
+/// possible duplicate: its first attempt's outcome is unknown).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_a_stopped_page_left_claimed_goes_once_when_the_page_records_instead() {
+    use waymark_app::page_send::ViaEvents;
+    use waymark_app::ports::{CampaignPage, CampaignPhase, Outbox, PageSend};
+    use waymark_app::process::PageDecision;
+    use waymark_core::campaign::Send;
+    use waymark_core::event::{Event, EventKind, Source};
+    use waymark_core::ids::ContactId;
+    let mut stack = Stack::start().await.unwrap();
+    people(&mut stack, &[(401, "fay@example.com", true, "IE", "")]).await;
+    let c = campaign(
+        "stopped",
+        &["subscribers"],
+        SendAt::Instant("2026-12-20T10:00:00Z".parse().unwrap()),
+    );
+    let store = stack.store();
+    assert!(store.schedule(&shop(), &c, stack.clock()).await.unwrap());
+    let r = store.campaign(&shop(), "stopped").await.unwrap().unwrap();
+    let at: jiff::Timestamp = "2026-12-20T10:00:00Z".parse().unwrap();
+    let page = CampaignPage {
+        shop: shop(),
+        campaign: "stopped".into(),
+        run: r.state.run(),
+        wave: CampaignPhase::Sending,
+        number: 0,
+        at,
+        started_at: at,
+        sends: vec![PageSend {
+            contact: ContactId::for_customer(401),
+            variant: None,
+        }],
+    };
+    // What was due before (the welcome series' waits) goes first.
+    stack.tick("2026-12-20T09:59:00Z").await.unwrap();
+    // The first delivery: decided on the page, the email written claimed,
+    // and then its worker stopped.
+    let processor = process_fn::build(
+        &stack.sdk,
+        &stack.table,
+        Some(waymark_scenarios::COUPON_SECRET),
+    )
+    .unwrap();
+    let send = Send {
+        campaign: "stopped".into(),
+        contact: ContactId::for_customer(401),
+        variant: None,
+        started_at: at,
+        run: Some(r.state.run()),
+        def: Some(Box::new(c.clone())),
+        page: Some("campaign-page/stopped/first".into()),
+        earlier_unsent: false,
+    };
+    let event = Event {
+        id: "first-delivery".into(),
+        shop: shop(),
+        at,
+        source: Source {
+            platform: "waymark".into(),
+            topic: "campaign".into(),
+            delivery_id: "campaign-page/stopped/first".into(),
+        },
+        kind: EventKind::CampaignSend(send),
+    };
+    let PageDecision::Send { message, .. } = processor.decide_on_page(&event).await.unwrap() else {
+        panic!("an email now");
+    };
+    let lease = at + jiff::SignedDuration::from_mins(2);
+    assert!(
+        store
+            .create_claimed(&message, lease)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Delivered again with no time left: the member is recorded as an event.
+    let report =
+        waymark_app::campaigns::work_page_with(&store, &ViaEvents, &page, at, at, &|| false)
+            .await
+            .unwrap();
+    assert_eq!(report.recorded, 1);
+    stack.tick("2026-12-20T10:00:00Z").await.unwrap();
+    assert!(
+        to_of(&stack, "The December edit").await.is_empty(),
+        "not before the worker's claim has run out"
+    );
+    stack.tick("2026-12-20T10:16:00Z").await.unwrap();
+    stack.tick("2026-12-20T10:17:00Z").await.unwrap();
+    assert_eq!(
+        to_of(&stack, "The December edit").await,
+        vec!["fay@example.com"],
+        "once"
+    );
+    let status = waymark_app::campaigns::status(&store, &shop(), "stopped")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status["sent"], 1, "{status:#}");
+    assert_eq!(status["maybe_duplicated"], 1, "{status:#}");
+}

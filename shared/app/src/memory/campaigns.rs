@@ -121,6 +121,19 @@ impl crate::ports::CampaignStore for MemoryStore {
             .map_or(crate::ports::EmailFate::Settled, |e| e.fate()))
     }
 
+    async fn email_written(
+        &self,
+        shop: &ShopDomain,
+        id: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let exists = self.lock().outbox.contains_key(&format!("{shop}/{id}"));
+        if exists {
+            crate::ports::Outbox::watch(self, shop, id, at).await?;
+        }
+        Ok(exists)
+    }
+
     async fn page_done(
         &self,
         page: &CampaignPage,

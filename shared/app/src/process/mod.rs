@@ -252,12 +252,18 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
             let effects = handle_event(&self.catalog, &mut contact, &mut runs, event);
             let counts = self.count(event.at, Some(&event.kind), &before, &runs, &mut contact);
             recent.push(&event.id, event.at);
+            let written = self.written_on_page(event, &effects).await?;
+            let kept: Vec<Effect> = effects
+                .iter()
+                .filter(|e| !matches!(e, Effect::Email(m) if written.contains(&m.id)))
+                .cloned()
+                .collect();
             let mut commit = build_commit(
                 &base,
                 contact,
                 runs,
                 recent,
-                &effects,
+                &kept,
                 Default::default(),
                 event.at,
             );
@@ -394,10 +400,19 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
         let name = waymark_core::campaign::journey(&def.id);
         if let Some(earlier) = state.runs.iter().find(|r| r.run.journey == name) {
             return Ok(match &earlier.run.trigger {
-                EventKind::CampaignSend(s) if s.run == send.run => PageDecision::Decided {
-                    this_page: s.page.is_some() && s.page == send.page,
-                    messages: OutboxMessage::ids_of_run(&event.shop, &send.contact, &earlier.run),
-                },
+                // Decided on a page (this one, or another segment's): a
+                // run `process` decided from a recorded event is told
+                // apart by that event (the inbox knows its page).
+                EventKind::CampaignSend(s) if s.run == send.run && s.page.is_some() => {
+                    PageDecision::Decided {
+                        this_page: s.page.is_some() && s.page == send.page,
+                        messages: OutboxMessage::ids_of_run(
+                            &event.shop,
+                            &send.contact,
+                            &earlier.run,
+                        ),
+                    }
+                }
                 // Another schedule's: decided again only by the event's
                 // rules (what became of that email).
                 _ => PageDecision::ViaEvent,
@@ -432,6 +447,39 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
             }
             _ => PageDecision::ViaEvent,
         })
+    }
+
+    /// The emails of a campaign send that its page wrote already (its
+    /// worker decided and sent the recipient itself, then stopped before
+    /// the decision's run, or its page came again once it had no time left
+    /// and recorded the send): the decision is committed without them, and
+    /// one left unsettled is handed to the timer, 15 minutes after the send
+    /// (past its worker's claim), to go to dispatch.
+    async fn written_on_page(
+        &self,
+        event: &Event,
+        effects: &[Effect],
+    ) -> Result<Vec<String>, ProcessError> {
+        let mut written = Vec::new();
+        if !matches!(event.kind, EventKind::CampaignSend(_)) {
+            return Ok(written);
+        }
+        let at = event
+            .at
+            .checked_add(crate::ports::REDRIVE_QUEUED)
+            .unwrap_or(event.at);
+        for e in effects {
+            // One that replaces an earlier schedule's unsent email is
+            // written over it by the commit's own condition.
+            if let Effect::Email(m) = e
+                && !m.replaces_unsent
+                && self.store.email_written(&event.shop, &m.id, at).await?
+            {
+                tracing::warn!(outbox_id = %m.id, "campaign email written by its page already; decided without it");
+                written.push(m.id.clone());
+            }
+        }
+        Ok(written)
     }
 
     /// A campaign send whose recipient was queued an email by an earlier,

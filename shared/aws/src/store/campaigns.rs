@@ -183,6 +183,37 @@ impl CampaignStore for DynamoStore {
         self.cancel_in(shop, id, &["done"]).await
     }
 
+    async fn email_written(
+        &self,
+        shop: &ShopDomain,
+        id: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::outbox(shop, id)))
+            .key(SK, s(keys::sk::OUTBOX))
+            .projection_expression("st")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_err("read message", e))?;
+        let Some(item) = out.item else {
+            return Ok(false);
+        };
+        if item
+            .get("st")
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str)
+            == Some("sending")
+        {
+            waymark_app::ports::Outbox::watch(self, shop, id, at).await?;
+        }
+        Ok(true)
+    }
+
     async fn email_fate(
         &self,
         shop: &ShopDomain,

@@ -93,22 +93,34 @@ pub(super) fn plan(
 /// Notes on the contact, for the frequency cap and smart sending, the
 /// campaign emails sent straight from a page (`Send::page`): those are
 /// decided without writing the contact, and their runs are what says they
-/// went. Each is noted once (by its time) and only while a cap can count
-/// it; the contact's next commit keeps it.
+/// went. Each is noted once and only while a cap can count it; the
+/// contact's next commit keeps it. Noted by time: a time is noted as many
+/// times as such runs name it (two campaigns sent at the same instant are
+/// two sends).
 pub fn note_direct_sends(contact: &mut Contact, runs: &[Run], now: Timestamp) {
     let horizon = now.checked_sub(crate::sending::REMEMBERED_FOR).ok();
+    let mut sent: std::collections::BTreeMap<Timestamp, usize> = Default::default();
     for run in runs {
         let EventKind::CampaignSend(send) = &run.trigger else {
             continue;
         };
-        if send.page.is_none()
-            || run.status != RunStatus::Completed
-            || horizon.is_some_and(|h| run.cursor <= h)
-            || contact.marketing.marketing_sent.contains(&run.cursor)
+        if send.page.is_some()
+            && run.status == RunStatus::Completed
+            && horizon.is_none_or(|h| run.cursor > h)
         {
-            continue;
+            *sent.entry(run.cursor).or_default() += 1;
         }
-        contact.marketing_queued(run.cursor);
+    }
+    for (at, n) in sent {
+        let noted = contact
+            .marketing
+            .marketing_sent
+            .iter()
+            .filter(|t| **t == at)
+            .count();
+        for _ in noted..n {
+            contact.marketing_queued(at);
+        }
     }
 }
 
@@ -219,5 +231,72 @@ fn skip_reason(
         Some("smart sending".into())
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{ContactId, ShopDomain};
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    /// A campaign's decided run: sent (`Completed`) or skipped, decided on
+    /// a page (`page`) or by `process`.
+    fn decided(campaign: &str, sent_at: &str, page: Option<&str>, sent: bool) -> Run {
+        let send = Send {
+            campaign: campaign.into(),
+            contact: ContactId::for_customer(7),
+            variant: None,
+            started_at: at(sent_at),
+            run: Some(1),
+            def: None,
+            page: page.map(str::to_string),
+            earlier_unsent: false,
+        };
+        let mut run = Run::new(
+            crate::campaign::journey(campaign),
+            1,
+            "contact".into(),
+            0,
+            EventKind::CampaignSend(send),
+            at(sent_at),
+        );
+        run.cursor = at(sent_at);
+        run.status = if sent {
+            RunStatus::Completed
+        } else {
+            RunStatus::Exited
+        };
+        run
+    }
+
+    #[test]
+    fn sends_decided_on_a_page_are_noted_once_each_while_a_cap_counts_them() {
+        let mut c = Contact::new(
+            ContactId::for_customer(7),
+            ShopDomain::parse("demo.myshopify.com").unwrap(),
+            at("2026-11-01T00:00:00Z"),
+        );
+        let runs = vec![
+            // Two campaigns sent at the same instant: two sends.
+            decided("a", "2026-12-20T10:00:00Z", Some("p/a/1"), true),
+            decided("b", "2026-12-20T10:00:00Z", Some("p/b/1"), true),
+            // Skipped: nothing sent.
+            decided("c", "2026-12-20T11:00:00Z", Some("p/c/1"), false),
+            // Decided by process from its event: the contact noted it then.
+            decided("d", "2026-12-20T12:00:00Z", None, true),
+            // Too old for any cap.
+            decided("e", "2026-10-01T10:00:00Z", Some("p/e/1"), true),
+        ];
+        let now = at("2026-12-21T09:00:00Z");
+        note_direct_sends(&mut c, &runs, now);
+        let ten = at("2026-12-20T10:00:00Z");
+        assert_eq!(c.marketing.marketing_sent, vec![ten, ten]);
+        // Noted once: every load notes them again, and nothing doubles.
+        note_direct_sends(&mut c, &runs, now);
+        assert_eq!(c.marketing.marketing_sent, vec![ten, ten]);
     }
 }
