@@ -474,6 +474,7 @@ async fn a_campaign_fan_out_cut_at_any_call_resumes_and_mails_each_member_once()
         let extra: i64 = to.values().map(|n| *n as i64 - 1).sum();
         if extra > 0 {
             duplicated += 1;
+            println!("  a second copy at call {position} ({what}), {counted} counted");
             if counted < extra {
                 wrong.push(format!("{extra} duplicate(s), {counted} counted"));
             }
