@@ -134,10 +134,7 @@ impl<O: Outbox + Suppressions + Counters + CampaignStore, M: Mailer, P: Publishe
         id: &str,
         deadline: jiff::Timestamp,
     ) -> Result<Outcome, StoreError> {
-        let lease_until = deadline
-            .checked_add(CLAIM_GRACE)
-            .unwrap_or(jiff::Timestamp::MAX);
-        let Some(claimed) = self.outbox.claim(id, lease_until).await? else {
+        let Some(claimed) = self.outbox.claim(id, lease_until(deadline)).await? else {
             return Ok(Outcome::NotClaimed);
         };
         self.send_claimed(id, &claimed, deadline).await
@@ -153,10 +150,7 @@ impl<O: Outbox + Suppressions + Counters + CampaignStore, M: Mailer, P: Publishe
         message: &OutboxMessage,
         deadline: jiff::Timestamp,
     ) -> Result<Option<Outcome>, StoreError> {
-        let lease_until = deadline
-            .checked_add(CLAIM_GRACE)
-            .unwrap_or(jiff::Timestamp::MAX);
-        let Some(claimed) = self.outbox.create_claimed(message, lease_until).await? else {
+        let Some(claimed) = self.outbox.create_claimed(message).await? else {
             return Ok(None);
         };
         let id = self.outbox.key(message);
@@ -174,10 +168,9 @@ impl<O: Outbox + Suppressions + Counters + CampaignStore, M: Mailer, P: Publishe
         message_id: &str,
         deadline: jiff::Timestamp,
     ) -> Result<(), StoreError> {
-        let at = deadline
-            .checked_add(CLAIM_GRACE)
-            .unwrap_or(jiff::Timestamp::MAX);
-        self.outbox.watch(shop, message_id, at).await
+        self.outbox
+            .watch(shop, message_id, lease_until(deadline))
+            .await
     }
 
     /// Sends a claimed message: the campaign's cancel and the suppression
@@ -478,6 +471,13 @@ impl<O: Outbox + Suppressions + Counters + CampaignStore, M: Mailer, P: Publishe
         }
         Ok(())
     }
+}
+
+/// Until when an invocation ending at `deadline` holds what it claimed.
+fn lease_until(deadline: jiff::Timestamp) -> jiff::Timestamp {
+    deadline
+        .checked_add(CLAIM_GRACE)
+        .unwrap_or(jiff::Timestamp::MAX)
 }
 
 /// When an attempt happened, for the day it is counted on: a first attempt

@@ -141,13 +141,18 @@ where
     }
 }
 
+/// The outcome's kind only: a park's or suppression's reason can name the
+/// recipient (the dispatcher logs it, addresses taken out).
 fn log(id: &str, outcome: &Outcome) {
-    match outcome {
-        Outcome::Sent(_) => tracing::debug!(outbox_id = id, "campaign email sent from its page"),
-        other => {
-            tracing::info!(outbox_id = id, outcome = ?other, "campaign email not sent from its page")
-        }
-    }
+    let outcome = match outcome {
+        Outcome::Sent(_) => "sent",
+        Outcome::NotClaimed => "not claimed",
+        Outcome::Suppressed(_) => "suppressed",
+        Outcome::Stopped => "stopped",
+        Outcome::Retry(_) => "retry",
+        Outcome::Parked(_) => "parked",
+    };
+    tracing::debug!(outbox_id = id, outcome, "campaign email from its page");
 }
 
 /// A decision that could not be made: the page is delivered again.

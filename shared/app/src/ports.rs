@@ -715,16 +715,15 @@ pub trait Outbox {
         id: &str,
         lease_until: Timestamp,
     ) -> impl Future<Output = Result<Option<Claimed>, StoreError>> + Send;
-    /// Writes `message` already claimed for its first attempt, held until
-    /// `lease_until`, for a sender that sends it at once (a campaign page):
-    /// no dispatch takes it, and it is in the due index only once that
-    /// attempt retries (or is handed on by [`Outbox::watch`]). `None`: a
+    /// Writes `message` already claimed for its first attempt, for a
+    /// sender that sends it at once (a campaign page): no dispatch takes
+    /// it, and it is in the due index only once that attempt retries (or
+    /// is handed on by [`Outbox::watch`], if its sender stopped). `None`: a
     /// message of that id exists already (written by an earlier delivery
     /// of the page, or by `process`), untouched.
     fn create_claimed(
         &self,
         message: &OutboxMessage,
-        lease_until: Timestamp,
     ) -> impl Future<Output = Result<Option<Claimed>, StoreError>> + Send;
     /// Puts a message claimed and not settled, and in no due index, in the
     /// due index at `at`: the timer hands it to dispatch then (as `unsure`:

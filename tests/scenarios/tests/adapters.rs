@@ -1005,15 +1005,11 @@ async fn page_send_contract<S: ContactStore + DueIndex + Outbox + Counters>(
     let m = message(&c, "news");
     let id = s.key(&m);
     let lease = at("2026-11-23T11:02:00Z");
-    let created = s
-        .create_claimed(&m, lease)
-        .await
-        .unwrap()
-        .expect("a new message");
+    let created = s.create_claimed(&m).await.unwrap().expect("a new message");
     assert_eq!((created.attempt, created.unsure), (1, false));
     assert_eq!(created.message, m);
     assert!(
-        s.create_claimed(&m, lease).await.unwrap().is_none(),
+        s.create_claimed(&m).await.unwrap().is_none(),
         "created once"
     );
     assert!(

@@ -906,14 +906,7 @@ async fn an_email_a_stopped_page_left_claimed_goes_once_when_the_page_records_in
     let PageDecision::Send { message, .. } = processor.decide_on_page(&event).await.unwrap() else {
         panic!("an email now");
     };
-    let lease = at + jiff::SignedDuration::from_mins(2);
-    assert!(
-        store
-            .create_claimed(&message, lease)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(store.create_claimed(&message).await.unwrap().is_some());
     // Delivered again with no time left: the member is recorded as an event.
     let report =
         waymark_app::campaigns::work_page_with(&store, &ViaEvents, &page, at, at, &|| false)

@@ -149,11 +149,7 @@ impl Outbox for MemoryStore {
         }))
     }
 
-    async fn create_claimed(
-        &self,
-        message: &OutboxMessage,
-        _lease_until: Timestamp,
-    ) -> Result<Option<Claimed>, StoreError> {
+    async fn create_claimed(&self, message: &OutboxMessage) -> Result<Option<Claimed>, StoreError> {
         let key = self.key(message);
         let mut s = self.lock();
         if s.outbox.contains_key(&key) {
@@ -164,7 +160,7 @@ impl Outbox for MemoryStore {
         e.attempts = 1;
         e.inflight = true;
         // As the table: in no due index until the attempt settles or is
-        // handed on (`watch`); the lease is the sender's alone.
+        // handed on (`watch`).
         e.due = None;
         s.outbox.insert(key, e);
         Ok(Some(Claimed {

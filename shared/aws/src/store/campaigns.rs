@@ -20,6 +20,28 @@ const OVERLAPS: &str = "overlaps";
 const RUN: &str = "run";
 
 impl DynamoStore {
+    /// The outbox message `id`'s attributes in `projection` (a consistent
+    /// read), if it exists.
+    async fn message_item(
+        &self,
+        shop: &ShopDomain,
+        id: &str,
+        projection: &str,
+    ) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::outbox(shop, id)))
+            .key(SK, s(keys::sk::OUTBOX))
+            .projection_expression(projection)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_err("read message", e))?;
+        Ok(out.item)
+    }
+
     /// Cancels the campaign if its phase is one of `phases`: the phase a
     /// cancel writes, the version moved, out of the due index.
     async fn cancel_in(
@@ -189,18 +211,7 @@ impl CampaignStore for DynamoStore {
         id: &str,
         at: Timestamp,
     ) -> Result<bool, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, s(keys::outbox(shop, id)))
-            .key(SK, s(keys::sk::OUTBOX))
-            .projection_expression("st")
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_err("read message", e))?;
-        let Some(item) = out.item else {
+        let Some(item) = self.message_item(shop, id, "st").await? else {
             return Ok(false);
         };
         if item
@@ -220,18 +231,10 @@ impl CampaignStore for DynamoStore {
         id: &str,
     ) -> Result<waymark_app::ports::EmailFate, StoreError> {
         use waymark_app::ports::EmailFate;
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, s(keys::outbox(shop, id)))
-            .key(SK, s(keys::sk::OUTBOX))
-            .projection_expression("st, attempts, skip_reason")
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_err("read message state", e))?;
-        let Some(item) = out.item else {
+        let Some(item) = self
+            .message_item(shop, id, "st, attempts, skip_reason")
+            .await?
+        else {
             return Ok(EmailFate::Settled);
         };
         let text = |name: &str| {

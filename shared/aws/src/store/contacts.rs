@@ -258,15 +258,7 @@ impl ContactStore for DynamoStore {
         if let Some(carried) = super::tally::counts_attribute(shop, &seed, counts)? {
             item.insert(super::tally::COUNTS.into(), carried);
         }
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        applied(result, "put decision")
+        self.put_new(item, "put decision").await
     }
 
     async fn commit(&self, c: Commit) -> Result<(), CommitError> {

@@ -49,15 +49,7 @@ impl DynamoStore {
         if let Some(carried) = super::tally::counts_attribute(shop, once, counts)? {
             marker.insert(super::tally::COUNTS.into(), carried);
         }
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(marker))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        applied(result, "count")
+        self.put_new(marker, "count").await
     }
 }
 

@@ -77,6 +77,20 @@ impl DynamoStore {
         }
     }
 
+    /// Puts `item` where none is (`attribute_not_exists`): `false` when
+    /// one was there already, and nothing was written.
+    async fn put_new(&self, item: Item, what: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        applied(result, what)
+    }
+
     /// The same store with another shop-erasure budget and scan page size.
     pub fn with_shop_erasure_budget(mut self, budget: std::time::Duration, page: i32) -> Self {
         self.shop_erasure = (budget, Some(page));

@@ -19,11 +19,7 @@ impl Outbox for DynamoStore {
         self.claim_with(id, lease_until, true).await
     }
 
-    async fn create_claimed(
-        &self,
-        m: &OutboxMessage,
-        _lease_until: Timestamp,
-    ) -> Result<Option<Claimed>, StoreError> {
+    async fn create_claimed(&self, m: &OutboxMessage) -> Result<Option<Claimed>, StoreError> {
         // As a claim leaves a message (`sending`, its first attempt,
         // `inflight` until settled), in no due index: its sender holds it,
         // and a retry, a park or `watch` puts it where the timer finds it.
@@ -33,19 +29,14 @@ impl Outbox for DynamoStore {
         item.insert("st".into(), s("sending"));
         item.insert("attempts".into(), n(1));
         item.insert("inflight".into(), AttributeValue::Bool(true));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        Ok(applied(result, "create claimed message")?.then(|| Claimed {
-            message: m.clone(),
-            attempt: 1,
-            unsure: false,
-        }))
+        Ok(self
+            .put_new(item, "create claimed message")
+            .await?
+            .then(|| Claimed {
+                message: m.clone(),
+                attempt: 1,
+                unsure: false,
+            }))
     }
 
     async fn watch(
