@@ -317,3 +317,58 @@ async fn a_window_whose_counting_is_throttled_counts_each_record_once() {
         .unwrap();
     assert_eq!(opened(&store).await, 5);
 }
+
+/// A lookup that leads to a contact costs one eventually consistent read;
+/// one that leads nowhere is read again, strongly, before anyone takes it
+/// for a new person (an eventually consistent miss may only be late).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lookup_is_read_eventually_consistent_and_a_miss_again_strongly() {
+    use waymark_app::ports::ContactStore;
+    use waymark_core::event::Identity;
+    let records: Records = Arc::default();
+    let upstream: Arc<OnceLock<String>> = Arc::default();
+    let via = start_with_faults(records.clone(), upstream.clone(), Faults::default()).await;
+    let mut stack = Stack::start_via(|moto| {
+        upstream.set(moto.to_string()).expect("set once");
+        via.clone()
+    })
+    .await
+    .unwrap();
+    stack
+        .webhook("customers/create", "wh-c1", CUSTOMER)
+        .await
+        .unwrap();
+    let shop = waymark_core::ids::ShopDomain::parse(waymark_scenarios::SHOP).unwrap();
+    let store = stack.store();
+    // Each GetItem of a lookup: whether it was strongly consistent.
+    let reads = |identity: Identity| {
+        let (records, store, shop) = (records.clone(), &store, &shop);
+        async move {
+            records.lock().unwrap().clear();
+            let found = store.find(shop, &identity).await.unwrap().contact;
+            let strong: Vec<bool> = records
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|r| r.op == "GetItem")
+                .map(|r| r.request["ConsistentRead"].as_bool() == Some(true))
+                .collect();
+            (found, strong)
+        }
+    };
+    let (ana, strong) = reads(Identity {
+        customer_id: Some(7012345678901),
+        ..Default::default()
+    })
+    .await;
+    assert!(ana.is_some(), "Ana's account leads to her");
+    assert_eq!(strong, [false], "one eventually consistent read");
+    let stranger = waymark_core::ids::EmailAddress::parse("nobody@example.com").unwrap();
+    let (nobody, strong) = reads(Identity {
+        email: Some(stranger),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(nobody, None);
+    assert_eq!(strong, [false, true], "a miss is read again strongly");
+}

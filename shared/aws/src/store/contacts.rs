@@ -74,14 +74,27 @@ impl DynamoStore {
         .await
     }
 
+    /// The contact a lookup leads to. Read eventually consistent first (half
+    /// the units), and again strongly when that finds nothing: a lookup is
+    /// written once and then changes only when a merge repoints it or an
+    /// erasure deletes it, so a stale answer is either nothing (read again
+    /// here) or a contact since merged, whose tombstone leads on to the
+    /// survivor, as it does for a lookup a crash left unrepointed.
     pub(super) async fn alias(&self, pk: String) -> Result<Option<ContactId>, StoreError> {
+        match self.read_alias(&pk, false).await? {
+            Some(id) => Ok(Some(id)),
+            None => self.read_alias(&pk, true).await,
+        }
+    }
+
+    async fn read_alias(&self, pk: &str, strong: bool) -> Result<Option<ContactId>, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
             .key(PK, s(pk))
             .key(SK, s(keys::sk::ALIAS))
-            .consistent_read(true)
+            .consistent_read(strong)
             .send()
             .await
             .map_err(|e| sdk_err("read alias", e))?;

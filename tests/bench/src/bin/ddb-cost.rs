@@ -858,9 +858,10 @@ async fn aged(json_lines: bool) -> Vec<Figure> {
         let size = contact_size(&stack).await;
         if !json_lines {
             println!(
-                "  aged {age} days: the contact's partition holds {} items, {} KB",
+                "  aged {age} days: the contact's partition holds {} items, {} KB ({})",
                 size.0,
-                size.1 / 1024
+                size.1 / 1024,
+                size.2
             );
         }
     }
@@ -932,14 +933,34 @@ async fn hot_fields(stack: &Stack) {
 }
 
 /// Items in Ana's partition and their total size.
-async fn contact_size(stack: &Stack) -> (usize, usize) {
+async fn contact_size(stack: &Stack) -> (usize, usize, String) {
     let sizes = table_sizes(stack).await;
-    let mine: Vec<usize> = sizes
+    let mine: Vec<(&str, usize)> = sizes
         .iter()
         .filter(|(k, _)| k.starts_with("S#demo.myshopify.com#C#"))
-        .map(|(_, v)| *v)
+        .map(|(k, v)| (k.split_once('|').map_or("", |(_, sk)| sk), *v))
         .collect();
-    (mine.len(), mine.iter().sum())
+    // What a load reads, by kind of item: the hot profile, its parts, runs.
+    let mut kinds: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for (sk, size) in &mine {
+        let kind = match *sk {
+            "C" => "hot profile",
+            "C#L" => "lists",
+            "C#E" => "older event ids",
+            sk if sk.starts_with("C#A#") => "older activity blocks",
+            sk if sk.starts_with("R#") => "runs",
+            _ => "other",
+        };
+        let e = kinds.entry(kind).or_default();
+        e.0 += 1;
+        e.1 += size;
+    }
+    let parts = kinds
+        .iter()
+        .map(|(k, (n, b))| format!("{k} {n} × {:.1} KB", *b as f64 / 1024.0 / *n as f64))
+        .collect::<Vec<_>>()
+        .join(", ");
+    (mine.len(), mine.iter().map(|(_, v)| v).sum(), parts)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
