@@ -202,6 +202,18 @@ async fn every_dynamodb_call_a_function_makes_is_in_its_policy() {
         .webhook("checkouts/create", "k1", CHECKOUT)
         .await
         .unwrap();
+    // A guest's checkout, no consent to marketing: its run mails no one and
+    // ends at a firing of the timer, which deletes it rather than keep it.
+    let mut guest: serde_json::Value = serde_json::from_str(CHECKOUT).unwrap();
+    guest["id"] = json!(35471023456790u64);
+    guest["token"] = json!("0f0e0d0c0b0a09080706050403020100");
+    guest["email"] = json!("sam.guest@example.com");
+    guest["buyer_accepts_marketing"] = json!(false);
+    guest["customer"] = serde_json::Value::Null;
+    stack
+        .webhook("checkouts/create", "k2", &guest.to_string())
+        .await
+        .unwrap();
     stack
         .track(json!([
             {"type": "page_viewed", "id": "p1", "anonymous_id": "anon-1",

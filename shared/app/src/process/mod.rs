@@ -855,6 +855,18 @@ fn build_commit(
                 None
             }
             Some(old) if old.run == run => None,
+            // Ended now with nothing to keep it for (a journey's run that
+            // sent no email): deleted rather than written, or never
+            // written at all; the history has its entry.
+            Some(_) | None if run.expired_by(now) => {
+                contact
+                    .history
+                    .record(&run.journey, &run.key, run.entry, run.entered_at);
+                if i < state.runs.len() {
+                    expired.push((run.journey, run.key, run.entry));
+                }
+                None
+            }
             Some(old) => Some(VersionedRun {
                 run,
                 version: old.version,
@@ -1132,6 +1144,77 @@ mod merge_tests {
         assert_eq!(p.store().contact_count(), 0, "both profiles erased");
     }
 
+    /// A journey run that ends having sent no email leaves no item: one
+    /// that starts and ends in one event is never written, one that ends
+    /// later is deleted by the commit that ends it; either way the history
+    /// has its entry and `once` still holds. One that mailed stays.
+    #[tokio::test]
+    async fn a_run_that_ends_without_an_email_leaves_no_item() {
+        use crate::memory::MemoryStore;
+        let store = MemoryStore::default();
+        let catalog = waymark_core::journey::Catalog::from_files(&[
+            waymark_core::journey::ContentFile {
+                path: "journeys/once_only.yaml".into(),
+                text: "id: once_only\nversion: 1\nname: O\ntrigger:\n  event: customer_upserted\nsteps:\n  - id: mark\n    update: { tag: [seen] }\n".into(),
+            },
+            waymark_core::journey::ContentFile {
+                path: "journeys/waits.yaml".into(),
+                text: "id: waits\nversion: 1\nname: W\ntrigger:\n  event: customer_upserted\nexits:\n  - event: order_placed\nsteps:\n  - id: pause\n    wait: 2d\n  - id: mark\n    update: { tag: [waited] }\n".into(),
+            },
+        ])
+        .unwrap();
+        let p = Processor::new(catalog, store.clone());
+        let mut e = event("shopify", customer_record(7, "ana@example.com"));
+        p.handle_event(&e).await.unwrap();
+        let load = || async {
+            store
+                .load_for_update(&shop(), &ContactId::for_customer(7))
+                .await
+                .unwrap()
+                .unwrap()
+        };
+        let state = load().await;
+        let journeys: Vec<&str> = state.runs.iter().map(|r| r.run.journey.as_str()).collect();
+        assert_eq!(journeys, ["waits"], "`once_only` ended at once, unwritten");
+        assert!(
+            state
+                .contact
+                .history
+                .latest("once_only", "contact")
+                .is_some()
+        );
+        // The wait's run ends two days later, by the tick, having mailed no one.
+        p.handle_tick(
+            &shop(),
+            &ContactId::for_customer(7),
+            at() + jiff::SignedDuration::from_hours(49),
+        )
+        .await
+        .unwrap();
+        let state = load().await;
+        assert!(state.runs.is_empty(), "{:?}", state.runs);
+        assert!(state.contact.audience.tags.contains("waited"), "it ran");
+        assert_eq!(
+            state
+                .contact
+                .history
+                .latest("waits", "contact")
+                .map(|e| e.entry),
+            Some(0)
+        );
+        e.id = "e2".into();
+        e.at = at() + jiff::SignedDuration::from_hours(50);
+        p.handle_event(&e).await.unwrap();
+        assert!(
+            load()
+                .await
+                .runs
+                .iter()
+                .all(|r| r.run.journey != "once_only"),
+            "`once` holds with no item"
+        );
+    }
+
     /// A contact from a version that kept every run: its run that ended
     /// long ago is deleted by its next commit, its entry kept in the
     /// history, and a `once` journey still never starts again.
@@ -1146,6 +1229,9 @@ mod merge_tests {
         let mut recent = run("once_only", 0, "completed");
         recent.journey = "other".into();
         recent.ended_at = Some(at() - jiff::SignedDuration::from_hours(24 * 10));
+        // It mailed the contact: kept while opens, clicks and orders may
+        // still name that email.
+        recent.sent = vec!["hello".into()];
         store.seed(ContactState {
             contact: ana,
             version: 1,

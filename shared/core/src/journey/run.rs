@@ -138,13 +138,17 @@ impl Run {
 
     /// When an ended run's item expires: [`ENDED_RUN_KEPT`] after it ended
     /// (a campaign's decided run: [`crate::campaign::RUN_KEPT`]); never
-    /// while it runs.
+    /// while it runs. A journey's run that sent no email expires as it
+    /// ends: no open, click or order can name it, and re-entry and
+    /// cooldowns read its entry in the contact's history.
     ///
     /// [`ENDED_RUN_KEPT`]: crate::history::ENDED_RUN_KEPT
     pub fn expires_at(&self) -> Option<Timestamp> {
         let ended = self.ended_at.filter(|_| !self.is_active())?;
         let kept = if crate::campaign::is_campaign(&self.journey) {
             crate::campaign::RUN_KEPT
+        } else if self.sent.is_empty() {
+            jiff::SignedDuration::ZERO
         } else {
             crate::history::ENDED_RUN_KEPT
         };

@@ -626,6 +626,17 @@ fn an_ended_run_expires_45_days_after_it_ends_and_a_campaigns_after_90() {
     let mut active = run.clone();
     active.status = RunStatus::Active;
     assert_eq!(active.expires_at(), None);
+    // A journey's run that sent nothing has nothing to keep it for.
+    let mut silent = run.clone();
+    silent.sent.clear();
+    assert_eq!(silent.expires_at(), Some(ended));
+    assert!(silent.expired_by(ended));
+    campaign.sent.clear();
+    assert_eq!(
+        campaign.expires_at(),
+        Some(ended + crate::campaign::RUN_KEPT),
+        "a campaign's decision is kept whatever it sent"
+    );
 }
 
 #[test]
