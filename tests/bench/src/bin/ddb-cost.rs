@@ -305,8 +305,12 @@ fn cost(
                             .get("Update")
                             .map(|u| updated(&index.get(&key).cloned().unwrap_or_default(), u));
                         c.index_wcu += index_writes(index, key, new);
-                    } else if t.get("ConditionCheck").is_some() {
-                        c.rcu += 2.0;
+                    } else if let Some(check) = t.get("ConditionCheck") {
+                        // Billed as a write of the item, twice, like the
+                        // transaction's other items (measured on DynamoDB
+                        // by others; the documentation does not say). No
+                        // adapter makes one today.
+                        c.wcu += 2.0 * kb(size_of(&key_of(&check["Key"])), 1024);
                     }
                 }
             }
