@@ -609,7 +609,25 @@ pub trait ContactStore {
         shop: &ShopDomain,
         identity: &Identity,
     ) -> impl Future<Output = Result<Resolution, StoreError>> + Send;
+    /// As `find`, with every lookup read as it is now: `find` may answer a
+    /// moment late (a lookup read eventually consistent), naming a contact
+    /// just merged away or erased.
+    fn find_current(
+        &self,
+        shop: &ShopDomain,
+        identity: &Identity,
+    ) -> impl Future<Output = Result<Resolution, StoreError>> + Send;
+    /// The contact, its recent event ids and every run it has stored.
     fn load_for_update(
+        &self,
+        shop: &ShopDomain,
+        id: &ContactId,
+    ) -> impl Future<Output = Result<Option<ContactState>, StoreError>> + Send;
+    /// As `load_for_update`, without the ended runs kept only for their
+    /// messages (`Run::kept_for_messages`), which most events never read
+    /// (`journey::reads_ended_runs`). A commit after it leaves them as
+    /// they are.
+    fn load_active(
         &self,
         shop: &ShopDomain,
         id: &ContactId,

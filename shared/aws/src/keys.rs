@@ -197,9 +197,22 @@ pub fn pending_erasure(shop: &ShopDomain, contact: &ContactId) -> String {
 
 pub const SWEEP_CURSOR: &str = "SWEEP#cursor";
 
+/// A run's sort key while it goes on (and a campaign's decision, and an
+/// item written before ended runs moved: `kept_run_sk`).
 pub fn run_sk(journey: &str, key: &str, entry: u32) -> String {
     format!("R#{journey}#{key}#{entry}")
 }
+
+/// The sort key of a journey's ended run kept for its messages
+/// (`Run::kept_for_messages`): after every other item of the contact's
+/// partition (`C`, `C#…`, `R#…`), so a load that has no use for them stops
+/// short of them (`SK < KEPT_RUNS`).
+pub fn kept_run_sk(journey: &str, key: &str, entry: u32) -> String {
+    format!("{KEPT_RUNS}{journey}#{key}#{entry}")
+}
+
+/// Where the kept ended runs start in a contact's partition.
+pub const KEPT_RUNS: &str = "S#";
 
 pub fn segment(shop: &ShopDomain, segment: &str) -> String {
     format!("S#{shop}#SEG#{segment}")

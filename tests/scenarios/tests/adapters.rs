@@ -357,6 +357,145 @@ async fn contacts_contract<S: ContactStore + Outbox>(s: &S) {
     assert_eq!(state.version, 3);
 }
 
+/// A journey's ended run kept for its messages (`Run::kept_for_messages`)
+/// is left out of `load_active`, which most events use, and read by
+/// `load_for_update`; a commit after either leaves it as it is, changes it
+/// (an open noted) or deletes it once it has expired, and a writer that
+/// read it before a change loses.
+async fn kept_runs_contract<S: ContactStore>(s: &S) {
+    let c = contact();
+    let mut going = run(Some("2026-11-24T10:00:00Z"));
+    going.sent = vec!["w1".into()];
+    let mut waits = run(Some("2026-11-30T10:00:00Z"));
+    waits.journey = "browse_abandonment".into();
+    s.commit(commit(
+        &c,
+        0,
+        vec![
+            VersionedRun {
+                run: going.clone(),
+                version: 0,
+            },
+            VersionedRun {
+                run: waits.clone(),
+                version: 0,
+            },
+        ],
+        vec![],
+    ))
+    .await
+    .unwrap();
+    let journeys = |state: &waymark_app::ports::ContactState| {
+        let mut j: Vec<String> = state.runs.iter().map(|r| r.run.journey.clone()).collect();
+        j.sort();
+        j
+    };
+    let active = s.load_active(&shop(), &c.id).await.unwrap().unwrap();
+    assert_eq!(
+        journeys(&active),
+        ["abandoned_checkout", "browse_abandonment"]
+    );
+    // The checkout's run ends, having mailed: kept, out of the way.
+    let mut ended = going.clone();
+    ended.status = RunStatus::Completed;
+    ended.wait_until = None;
+    ended.ended_at = Some(at("2026-11-24T10:00:00Z"));
+    s.commit(commit(
+        &c,
+        1,
+        vec![VersionedRun {
+            run: ended.clone(),
+            version: 1,
+        }],
+        vec![],
+    ))
+    .await
+    .unwrap();
+    let active = s.load_active(&shop(), &c.id).await.unwrap().unwrap();
+    assert_eq!(active.version, 2);
+    assert_eq!(journeys(&active), ["browse_abandonment"], "not loaded");
+    let all = s.load_for_update(&shop(), &c.id).await.unwrap().unwrap();
+    assert_eq!(journeys(&all), ["abandoned_checkout", "browse_abandonment"]);
+    let kept = all
+        .runs
+        .iter()
+        .find(|r| r.run.journey == "abandoned_checkout")
+        .unwrap();
+    assert_eq!((&kept.run, kept.version), (&ended, 2));
+    // A commit after the ordinary load leaves it as it is.
+    let active = s.load_active(&shop(), &c.id).await.unwrap().unwrap();
+    s.commit(commit(&c, active.version, vec![], vec![]))
+        .await
+        .unwrap();
+    // An open of its email is noted on it (loaded whole).
+    let all = s.load_for_update(&shop(), &c.id).await.unwrap().unwrap();
+    assert_eq!(journeys(&all), ["abandoned_checkout", "browse_abandonment"]);
+    let mut opened = ended.clone();
+    opened.clicks.push(waymark_core::journey::Click {
+        step: "w1".into(),
+        link: None,
+        at: at("2026-11-25T10:00:00Z"),
+        open: true,
+        machine: false,
+    });
+    // One that read it at the version before loses, whole.
+    let stale = s
+        .commit(commit(
+            &c,
+            all.version,
+            vec![VersionedRun {
+                run: opened.clone(),
+                version: 1,
+            }],
+            vec![],
+        ))
+        .await;
+    assert!(matches!(stale, Err(CommitError::Conflict)), "{stale:?}");
+    s.commit(commit(
+        &c,
+        all.version,
+        vec![VersionedRun {
+            run: opened.clone(),
+            version: 2,
+        }],
+        vec![],
+    ))
+    .await
+    .unwrap();
+    let all = s.load_for_update(&shop(), &c.id).await.unwrap().unwrap();
+    let kept = all
+        .runs
+        .iter()
+        .find(|r| r.run.journey == "abandoned_checkout")
+        .unwrap();
+    assert_eq!((&kept.run, kept.version), (&opened, 3));
+    // A run that starts and ends in one commit, having mailed, is kept
+    // out of the way at once.
+    let mut at_once = ended.clone();
+    at_once.journey = "order_follow_up".into();
+    s.commit(commit(
+        &c,
+        all.version,
+        vec![VersionedRun {
+            run: at_once,
+            version: 0,
+        }],
+        vec![],
+    ))
+    .await
+    .unwrap();
+    let active = s.load_active(&shop(), &c.id).await.unwrap().unwrap();
+    assert_eq!(journeys(&active), ["browse_abandonment"]);
+    // Expired, it is deleted by a commit that loaded it.
+    let all = s.load_for_update(&shop(), &c.id).await.unwrap().unwrap();
+    assert_eq!(all.runs.len(), 3);
+    let mut gone = commit(&c, all.version, vec![], vec![]);
+    gone.expired = vec![("abandoned_checkout".into(), "tok".into(), 0)];
+    s.commit(gone).await.unwrap();
+    let all = s.load_for_update(&shop(), &c.id).await.unwrap().unwrap();
+    assert_eq!(journeys(&all), ["browse_abandonment", "order_follow_up"]);
+}
+
 /// A merge: the merged profile leaves a tombstone (conditional on its
 /// version); its address and contract lead to the survivor, but a lookup
 /// that already leads to a third contact is never taken.
@@ -1654,6 +1793,108 @@ async fn contact_items(stack: &Stack) -> Vec<(String, bool)> {
     found
 }
 
+/// Ended runs kept for their messages that were written before they moved
+/// out of the ordinary load's way (at `R#…`, as the release before wrote
+/// them) are still read by every load, and go where they belong with the
+/// commit that next changes them: found where the load read them, or,
+/// when the adapter has no record of that load, cleared from both places.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_ended_runs_written_before_move_when_next_changed() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let stack = Stack::start().await.unwrap();
+    let s = store(&stack);
+    let ddb = aws_sdk_dynamodb::Client::new(&stack.sdk);
+    let c = contact();
+    s.commit(commit(&c, 0, vec![], vec![])).await.unwrap();
+    let pk = format!("S#{}#C#{}", shop(), c.id.as_str());
+    let ended = |entry: u32| {
+        let mut r = run(None);
+        r.entry = entry;
+        r.sent = vec!["w1".into()];
+        r.status = RunStatus::Completed;
+        r.ended_at = Some(at("2026-11-24T10:00:00Z"));
+        r
+    };
+    for entry in [0, 1] {
+        ddb.put_item()
+            .table_name(&stack.table)
+            .item("PK", AttributeValue::S(pk.clone()))
+            .item(
+                "SK",
+                AttributeValue::S(format!("R#abandoned_checkout#tok#{entry}")),
+            )
+            .item("t", AttributeValue::S("run".into()))
+            .item("ver", AttributeValue::N("1".into()))
+            .item("status", AttributeValue::S("completed".into()))
+            .item(
+                "doc",
+                AttributeValue::S(serde_json::to_string(&ended(entry)).unwrap()),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let active = s.load_active(&shop(), &c.id).await.unwrap().unwrap();
+    assert_eq!(
+        active.runs.len(),
+        2,
+        "where they were, every load reads them"
+    );
+    let opened = |entry: u32| {
+        let mut r = ended(entry);
+        r.clicks.push(waymark_core::journey::Click {
+            step: "w1".into(),
+            link: None,
+            at: at("2026-11-25T10:00:00Z"),
+            open: true,
+            machine: false,
+        });
+        VersionedRun { run: r, version: 1 }
+    };
+    // Changed after a load this adapter remembers.
+    s.commit(commit(&c, active.version, vec![opened(0)], vec![]))
+        .await
+        .unwrap();
+    // Changed by an adapter with no record of the load (another instance).
+    let version = active.version + 1;
+    store(&stack)
+        .commit(commit(&c, version, vec![opened(1)], vec![]))
+        .await
+        .unwrap();
+    let sks: Vec<String> = contact_items(&stack)
+        .await
+        .into_iter()
+        .map(|(sk, _)| sk)
+        .filter(|sk| !sk.starts_with('C'))
+        .collect();
+    assert_eq!(
+        sks,
+        ["S#abandoned_checkout#tok#0", "S#abandoned_checkout#tok#1"]
+    );
+    assert!(
+        s.load_active(&shop(), &c.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .runs
+            .is_empty()
+    );
+    let all = s.load_for_update(&shop(), &c.id).await.unwrap().unwrap();
+    assert_eq!(
+        all.runs,
+        vec![
+            VersionedRun {
+                run: opened(0).run,
+                version: 2
+            },
+            VersionedRun {
+                run: opened(1).run,
+                version: 2
+            },
+        ]
+    );
+}
+
 /// The idle index's key is the day alone now; a contact written before,
 /// under `<day>#<its key>`, is still found on its day until its next commit
 /// moves it.
@@ -1817,6 +2058,15 @@ async fn dynamodb_adapter_honours_the_contract() {
     contacts_contract(&s).await;
     let stack = Stack::start().await.unwrap();
     merge_contract(&store(&stack)).await;
+    let stack = Stack::start().await.unwrap();
+    kept_runs_contract(&store(&stack)).await;
+    assert!(
+        contact_items(&stack)
+            .await
+            .iter()
+            .any(|(sk, _)| sk.starts_with(waymark_aws::keys::KEPT_RUNS)),
+        "an ended run kept for its messages lies past the contact's other items"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1921,6 +2171,7 @@ async fn memory_twin_honours_the_contract() {
     assert_eq!(s.rejected().len(), 1);
     contacts_contract(&s).await;
     merge_contract(&MemoryStore::default()).await;
+    kept_runs_contract(&MemoryStore::default()).await;
     due_contract(&MemoryStore::default()).await;
     outbox_contract(&MemoryStore::default(), &AtOnce).await;
     page_send_contract(&MemoryStore::default(), &AtOnce).await;

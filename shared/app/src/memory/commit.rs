@@ -12,8 +12,26 @@ use waymark_core::ids::{ContactId, ShopDomain};
 use waymark_core::journey::Run;
 
 impl ContactStore for MemoryStore {
+    /// Lookups here are always current (unless a test made the next
+    /// `find` late: this answers as they are).
+    async fn find_current(
+        &self,
+        shop: &ShopDomain,
+        identity: &Identity,
+    ) -> Result<Resolution, StoreError> {
+        let late = self.lock().late_find.take();
+        let found = self.find(shop, identity).await;
+        self.lock().late_find = late;
+        found
+    }
+
     async fn find(&self, shop: &ShopDomain, identity: &Identity) -> Result<Resolution, StoreError> {
-        let s = self.lock();
+        let mut s = self.lock();
+        if s.late_find.as_ref().is_some_and(|(at, _)| at == shop)
+            && let Some((_, stale)) = s.late_find.take()
+        {
+            return Ok(stale);
+        }
         let mut r = Resolution::default();
         let none = Aliases::default();
         let a = s.aliases.get(shop).unwrap_or(&none);
@@ -63,6 +81,18 @@ impl ContactStore for MemoryStore {
         id: &ContactId,
     ) -> Result<Option<ContactState>, StoreError> {
         Ok(self.lock().contacts.get(shop, id).cloned())
+    }
+
+    async fn load_active(
+        &self,
+        shop: &ShopDomain,
+        id: &ContactId,
+    ) -> Result<Option<ContactState>, StoreError> {
+        let mut state = self.load_for_update(shop, id).await?;
+        if let Some(s) = &mut state {
+            s.runs.retain(|r| !r.run.kept_for_messages());
+        }
+        Ok(state)
     }
 
     async fn put_decision(

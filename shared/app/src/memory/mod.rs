@@ -121,6 +121,10 @@ struct State {
     sweep_cursor: Option<i32>,
     /// Allowance counts: (shop, name, window start) → (count, expiry).
     allowances: HashMap<(ShopDomain, String, Timestamp), (u32, Timestamp)>,
+    /// What the next `find` of a shop answers instead of its lookups: a
+    /// read a moment late, as DynamoDB's eventually consistent one can be
+    /// (tests set it; `find_current` never answers it).
+    late_find: Option<(ShopDomain, crate::ports::Resolution)>,
 }
 
 impl State {
@@ -158,6 +162,12 @@ impl MemoryStore {
 
     /// Seeds a contact straight into the store (benchmarks build large
     /// tables this way), indexed as a commit would index it.
+    /// The next `find` for `shop` answers `stale`, as a lookup read a
+    /// moment late would (a contact just merged away or erased).
+    pub fn answer_next_find_late(&self, shop: &ShopDomain, stale: crate::ports::Resolution) {
+        self.lock().late_find = Some((shop.clone(), stale));
+    }
+
     pub fn seed(&self, state: ContactState) {
         let mut s = self.lock();
         let (shop, id, idle_at) = (

@@ -4,7 +4,7 @@
 
 use crate::ports::{
     Absorbed, CampaignPhase, CampaignStore, Commit, CommitError, ContactState, ContactStore,
-    Erasure, Privacy, StoreError, VersionedRun,
+    Erasure, Privacy, Resolution, StoreError, VersionedRun,
 };
 use waymark_core::contact::Contact;
 use waymark_core::event::{Event, EventKind};
@@ -100,6 +100,17 @@ fn is_erasure(kind: &EventKind) -> bool {
     )
 }
 
+/// Whether applying the event reads the contact's ended runs kept for
+/// their messages (`Run::kept_for_messages`): the engine's (an open or a
+/// click, an order: `journey::reads_ended_runs`), and a privacy request's,
+/// which erases or exports every run. Others load the contact without them
+/// (`ContactStore::load_active`); a merge loads both contacts whole.
+fn reads_ended_runs(kind: &EventKind) -> bool {
+    waymark_core::journey::reads_ended_runs(kind)
+        || is_erasure(kind)
+        || matches!(kind, EventKind::DataRequested(_))
+}
+
 /// What one load → apply attempt decided: nothing to write, or a commit
 /// that holds only if nobody changed the contact since it was read.
 enum Attempt {
@@ -188,7 +199,7 @@ impl<S: ContactStore> Processor<S> {
         self.retrying(id.as_str(), || async move {
             let Some(state) = self
                 .store
-                .load_for_update(shop, id)
+                .load_active(shop, id)
                 .await?
                 .filter(|s| s.contact.identity.merged_into.is_none())
             else {
@@ -230,12 +241,12 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
         event: &Event,
     ) -> Result<Report, ProcessError> {
         self.retrying(&event.id, || async move {
-            let Some(state) = self
-                .store
-                .load_for_update(&event.shop, id)
-                .await?
-                .filter(|s| s.contact.identity.merged_into.is_none())
-            else {
+            let loaded = if reads_ended_runs(&event.kind) {
+                self.store.load_for_update(&event.shop, id).await?
+            } else {
+                self.store.load_active(&event.shop, id).await?
+            };
+            let Some(state) = loaded.filter(|s| s.contact.identity.merged_into.is_none()) else {
                 return Ok(Attempt::Done(Report::default()));
             };
             if state.recent_events.contains(&event.id) {
@@ -285,12 +296,10 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
         }
         let identity = &event.kind.identity();
         self.retrying(&event.id, || async move {
-            let found = self.store.find(&event.shop, identity).await?;
-            let Some(id) = contact_for(found.contact.clone(), identity, event)? else {
+            let Some((found, id, loaded)) = self.locate(event, identity).await? else {
                 tracing::info!(event_id = %event.id, kind = event.kind.name(), "no contact for this event; nothing to do");
                 return Ok(Attempt::Done(Report::default()));
             };
-            let (id, loaded) = self.follow_merges(&event.shop, id).await?;
             let state = match loaded {
                 Some(s) => s,
                 None => ContactState {
@@ -388,7 +397,7 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
         };
         let Some(state) = self
             .store
-            .load_for_update(&event.shop, &send.contact)
+            .load_active(&event.shop, &send.contact)
             .await?
             .filter(|s| s.contact.identity.merged_into.is_none())
         else {
@@ -595,13 +604,51 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
         Ok(found)
     }
 
-    /// Loads a contact, following merged contacts to the one they went into.
+    /// The event's contact, loaded (merged contacts followed to the one
+    /// they went into), and what its identities resolved to; `None`: no
+    /// contact is the event's (an order-only event nobody is known by).
+    /// Lookups are read a moment late at times: one that names a contact
+    /// that is no more (an anonymous visitor merged away, a person just
+    /// erased) is read again as it is now before the event is taken for a
+    /// new person there.
+    async fn locate(
+        &self,
+        event: &Event,
+        identity: &waymark_core::event::Identity,
+    ) -> Result<Option<(Resolution, ContactId, Option<ContactState>)>, ProcessError> {
+        let mut found = self.store.find(&event.shop, identity).await?;
+        let mut current = false;
+        loop {
+            let Some(id) = contact_for(found.contact.clone(), identity, event)? else {
+                return Ok(None);
+            };
+            let all = reads_ended_runs(&event.kind) || !found.merge.is_empty();
+            let (id, loaded) = self.follow_merges(&event.shop, id, all).await?;
+            if loaded.is_none() && found.contact.is_some() && !current {
+                found = self.store.find_current(&event.shop, identity).await?;
+                current = true;
+                continue;
+            }
+            return Ok(Some((found, id, loaded)));
+        }
+    }
+
+    /// Loads a contact, following merged contacts to the one they went
+    /// into; with its ended runs kept for their messages when `all`.
     async fn follow_merges(
         &self,
         shop: &ShopDomain,
         mut id: ContactId,
+        all: bool,
     ) -> Result<(ContactId, Option<ContactState>), ProcessError> {
-        let mut loaded = self.store.load_for_update(shop, &id).await?;
+        let load = |id: ContactId| async move {
+            if all {
+                self.store.load_for_update(shop, &id).await
+            } else {
+                self.store.load_active(shop, &id).await
+            }
+        };
+        let mut loaded = load(id.clone()).await?;
         for _ in 0..MAX_MERGE_HOPS {
             let Some(into) = loaded
                 .as_ref()
@@ -610,7 +657,7 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
                 return Ok((id, loaded));
             };
             id = into;
-            loaded = self.store.load_for_update(shop, &id).await?;
+            loaded = load(id.clone()).await?;
         }
         match loaded {
             Some(s) if s.contact.identity.merged_into.is_some() => {
@@ -1161,6 +1208,12 @@ mod merge_tests {
                 path: "journeys/waits.yaml".into(),
                 text: "id: waits\nversion: 1\nname: W\ntrigger:\n  event: customer_upserted\nexits:\n  - event: order_placed\nsteps:\n  - id: pause\n    wait: 2d\n  - id: mark\n    update: { tag: [waited] }\n".into(),
             },
+            // Emails nobody, but publishes a message: its run stays, so an
+            // erasure finds that message through it.
+            waymark_core::journey::ContentFile {
+                path: "journeys/handoff.yaml".into(),
+                text: "id: handoff\nversion: 1\nname: H\ntrigger:\n  event: customer_upserted\nsteps:\n  - id: tell_sales\n    emit: sales_handoff\n".into(),
+            },
         ])
         .unwrap();
         let p = Processor::new(catalog, store.clone());
@@ -1175,7 +1228,11 @@ mod merge_tests {
         };
         let state = load().await;
         let journeys: Vec<&str> = state.runs.iter().map(|r| r.run.journey.as_str()).collect();
-        assert_eq!(journeys, ["waits"], "`once_only` ended at once, unwritten");
+        assert_eq!(
+            journeys,
+            ["waits", "handoff"],
+            "`once_only` ended at once, unwritten; `handoff` published a message"
+        );
         assert!(
             state
                 .contact
@@ -1192,7 +1249,8 @@ mod merge_tests {
         .await
         .unwrap();
         let state = load().await;
-        assert!(state.runs.is_empty(), "{:?}", state.runs);
+        let journeys: Vec<&str> = state.runs.iter().map(|r| r.run.journey.as_str()).collect();
+        assert_eq!(journeys, ["handoff"], "{:?}", state.runs);
         assert!(state.contact.audience.tags.contains("waited"), "it ran");
         assert_eq!(
             state
@@ -1284,6 +1342,43 @@ mod merge_tests {
         assert!(
             state.runs.iter().all(|r| r.run.journey != "once_only"),
             "`once` holds with the run's item gone"
+        );
+    }
+
+    /// A lookup read a moment late that names a contact that is no more
+    /// (an anonymous visitor merged away, leaving no tombstone) is read
+    /// again as it is now: the event goes to the contact the visitor went
+    /// into, and the visitor is not made again.
+    #[tokio::test]
+    async fn a_late_lookup_naming_a_contact_no_more_is_read_again() {
+        use crate::memory::MemoryStore;
+        let store = MemoryStore::default();
+        let p = Processor::new(
+            waymark_core::journey::Catalog::from_files(&[]).unwrap(),
+            store.clone(),
+        );
+        p.handle_event(&event("shopify", customer_record(7, "ana@example.com")))
+            .await
+            .unwrap();
+        let gone = ContactId::for_anonymous("anon-1");
+        store.answer_next_find_late(
+            &shop(),
+            Resolution {
+                contact: Some(gone.clone()),
+                ..Default::default()
+            },
+        );
+        let mut e = event("shopify", checkout(None, "ana@example.com"));
+        e.id = "e2".into();
+        let report = p.handle_event(&e).await.unwrap();
+        assert_eq!(report.contact, Some(ContactId::for_customer(7)));
+        assert!(
+            store
+                .load_for_update(&shop(), &gone)
+                .await
+                .unwrap()
+                .is_none(),
+            "not made again"
         );
     }
 

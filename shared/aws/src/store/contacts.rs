@@ -60,14 +60,33 @@ impl DynamoStore {
 
     /// Every item of one partition, strongly consistent, in key order.
     pub(super) async fn partition(&self, pk: String, what: &str) -> Result<Vec<Item>, StoreError> {
+        self.partition_below(pk, None, what).await
+    }
+
+    /// The items of one partition whose sort key is below `below` (all of
+    /// them without it), strongly consistent, in key order. A query is
+    /// billed for the items its key condition reads, so what lies past the
+    /// bound costs nothing.
+    async fn partition_below(
+        &self,
+        pk: String,
+        below: Option<&str>,
+        what: &str,
+    ) -> Result<Vec<Item>, StoreError> {
         self.query_all(
             || {
-                self.client
+                let q = self
+                    .client
                     .query()
                     .table_name(&self.table)
-                    .key_condition_expression("PK = :pk")
                     .expression_attribute_values(":pk", s(&pk))
-                    .consistent_read(true)
+                    .consistent_read(true);
+                match below {
+                    Some(bound) => q
+                        .key_condition_expression("PK = :pk AND SK < :below")
+                        .expression_attribute_values(":below", s(bound)),
+                    None => q.key_condition_expression("PK = :pk"),
+                }
             },
             what,
         )
@@ -77,12 +96,20 @@ impl DynamoStore {
     /// The contact a lookup leads to. Read eventually consistent first (half
     /// the units), and again strongly when that finds nothing: a lookup is
     /// written once and then changes only when a merge repoints it or an
-    /// erasure deletes it, so a stale answer is either nothing (read again
-    /// here) or a contact since merged, whose tombstone leads on to the
-    /// survivor, as it does for a lookup a crash left unrepointed.
-    pub(super) async fn alias(&self, pk: String) -> Result<Option<ContactId>, StoreError> {
-        match self.read_alias(&pk, false).await? {
+    /// erasure deletes it, so a stale answer is nothing (read again here),
+    /// a contact since merged, whose tombstone leads on to the survivor (as
+    /// for a lookup a crash left unrepointed), or a contact that is no more
+    /// (an anonymous visitor merged away, a person erased): the processor
+    /// finds no profile there and asks again strongly (`find_current`,
+    /// `strong`) before it takes the event for a new person.
+    pub(super) async fn alias(
+        &self,
+        pk: String,
+        strong: bool,
+    ) -> Result<Option<ContactId>, StoreError> {
+        match self.read_alias(&pk, strong).await? {
             Some(id) => Ok(Some(id)),
+            None if strong => Ok(None),
             None => self.read_alias(&pk, true).await,
         }
     }
@@ -102,6 +129,112 @@ impl DynamoStore {
             .item
             .and_then(|i| i.get("contact").and_then(|v| v.as_s().ok()).cloned())
             .and_then(|c| ContactId::parse(&c).ok()))
+    }
+
+    /// What an event's identities lead to (`find`), every lookup read
+    /// strongly when `strong`.
+    async fn resolve(
+        &self,
+        shop: &ShopDomain,
+        identity: &Identity,
+        strong: bool,
+    ) -> Result<Resolution, StoreError> {
+        let mut r = Resolution::default();
+        if let Some(c) = identity.customer_id {
+            match self.alias(keys::alias_customer(shop, c), strong).await? {
+                Some(id) => r.contact = Some(id),
+                None => r.unmapped.customer_id = Some(c),
+            }
+        }
+        if let Some(e) = &identity.email {
+            match self
+                .alias(keys::alias_email(shop, &e.lookup_key()), strong)
+                .await?
+            {
+                // The address is another contact's: perhaps the same person
+                // (the processor decides).
+                Some(id) if r.contact.as_ref().is_some_and(|c| *c != id) => r.merge.push(id),
+                Some(id) => r.contact = r.contact.or(Some(id)),
+                None => r.unmapped.email = Some(e.clone()),
+            }
+        }
+        if let Some(o) = identity.order_id {
+            match self.alias(keys::alias_order(shop, o), strong).await? {
+                Some(id) => r.contact = r.contact.or(Some(id)),
+                None => r.unmapped.order_id = Some(o),
+            }
+        }
+        if let Some(k) = identity.contract_id {
+            match self.alias(keys::alias_contract(shop, k), strong).await? {
+                Some(id) => r.contact = r.contact.or(Some(id)),
+                None => r.unmapped.contract_id = Some(k),
+            }
+        }
+        if let Some(a) = &identity.anonymous_id {
+            match self.alias(keys::alias_anonymous(shop, a), strong).await? {
+                Some(id) if r.contact.as_ref().is_some_and(|c| *c != id) => r.merge.push(id),
+                // A new person on a known browser: its contact is merged in
+                // only if anonymous (the processor checks).
+                Some(id) if r.contact.is_none() && identity.is_known() => r.merge.push(id),
+                Some(id) => r.contact = Some(id),
+                None => r.unmapped.anonymous_id = Some(a.clone()),
+            }
+        }
+        Ok(r)
+    }
+
+    /// A contact's partition read, below `below` (`KEPT_RUNS`: without the
+    /// ended runs kept for their messages), and what it read remembered
+    /// for the commit that follows.
+    async fn load(
+        &self,
+        shop: &ShopDomain,
+        id: &ContactId,
+        below: Option<&str>,
+    ) -> Result<Option<ContactState>, StoreError> {
+        let pk = keys::contact(shop, id);
+        let items = self
+            .partition_below(pk.clone(), below, "load contact")
+            .await?;
+        let sk_of = |i: &Item| i.get(SK).and_then(|v| v.as_s().ok()).cloned();
+        let Some(profile) = items
+            .iter()
+            .find(|i| sk_of(i).as_deref() == Some(keys::sk::CONTACT))
+        else {
+            return Ok(None);
+        };
+        let version = read_n(profile, VERSION);
+        let mut parts = Vec::new();
+        let mut read = profile::Read::default();
+        let mut runs = Vec::new();
+        for item in &items {
+            let sk = sk_of(item).unwrap_or_default();
+            if sk.starts_with(profile::PART_PREFIX) {
+                if let Some(d) = item.get(DOC) {
+                    read.parts.insert(sk.clone(), profile::fingerprint(d));
+                }
+                parts.push((sk, read_doc::<serde_json::Value>(item)?));
+            } else if item
+                .get(TYPE)
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+                == Some("run")
+            {
+                read.runs.insert(sk);
+                runs.push(VersionedRun {
+                    run: read_doc::<Run>(item)?,
+                    version: read_n(item, VERSION),
+                });
+            }
+        }
+        let d = profile::join(read_doc(profile)?, parts)?;
+        self.loaded.remember(&pk, version, read);
+        Ok(Some(ContactState {
+            contact: d.contact,
+            version,
+            recent_events: d.recent_events,
+            runs,
+        }))
     }
 
     /// Points identities at a contact. The first mapping wins: an identity
@@ -162,45 +295,15 @@ impl DynamoStore {
 
 impl ContactStore for DynamoStore {
     async fn find(&self, shop: &ShopDomain, identity: &Identity) -> Result<Resolution, StoreError> {
-        let mut r = Resolution::default();
-        if let Some(c) = identity.customer_id {
-            match self.alias(keys::alias_customer(shop, c)).await? {
-                Some(id) => r.contact = Some(id),
-                None => r.unmapped.customer_id = Some(c),
-            }
-        }
-        if let Some(e) = &identity.email {
-            match self.alias(keys::alias_email(shop, &e.lookup_key())).await? {
-                // The address is another contact's: perhaps the same person
-                // (the processor decides).
-                Some(id) if r.contact.as_ref().is_some_and(|c| *c != id) => r.merge.push(id),
-                Some(id) => r.contact = r.contact.or(Some(id)),
-                None => r.unmapped.email = Some(e.clone()),
-            }
-        }
-        if let Some(o) = identity.order_id {
-            match self.alias(keys::alias_order(shop, o)).await? {
-                Some(id) => r.contact = r.contact.or(Some(id)),
-                None => r.unmapped.order_id = Some(o),
-            }
-        }
-        if let Some(k) = identity.contract_id {
-            match self.alias(keys::alias_contract(shop, k)).await? {
-                Some(id) => r.contact = r.contact.or(Some(id)),
-                None => r.unmapped.contract_id = Some(k),
-            }
-        }
-        if let Some(a) = &identity.anonymous_id {
-            match self.alias(keys::alias_anonymous(shop, a)).await? {
-                Some(id) if r.contact.as_ref().is_some_and(|c| *c != id) => r.merge.push(id),
-                // A new person on a known browser: its contact is merged in
-                // only if anonymous (the processor checks).
-                Some(id) if r.contact.is_none() && identity.is_known() => r.merge.push(id),
-                Some(id) => r.contact = Some(id),
-                None => r.unmapped.anonymous_id = Some(a.clone()),
-            }
-        }
-        Ok(r)
+        self.resolve(shop, identity, false).await
+    }
+
+    async fn find_current(
+        &self,
+        shop: &ShopDomain,
+        identity: &Identity,
+    ) -> Result<Resolution, StoreError> {
+        self.resolve(shop, identity, true).await
     }
 
     async fn load_for_update(
@@ -208,46 +311,15 @@ impl ContactStore for DynamoStore {
         shop: &ShopDomain,
         id: &ContactId,
     ) -> Result<Option<ContactState>, StoreError> {
-        let pk = keys::contact(shop, id);
-        let items = self.partition(pk.clone(), "load contact").await?;
-        let sk_of = |i: &Item| i.get(SK).and_then(|v| v.as_s().ok()).cloned();
-        let Some(profile) = items
-            .iter()
-            .find(|i| sk_of(i).as_deref() == Some(keys::sk::CONTACT))
-        else {
-            return Ok(None);
-        };
-        let version = read_n(profile, VERSION);
-        let mut parts = Vec::new();
-        let mut seen = BTreeMap::new();
-        let mut runs = Vec::new();
-        for item in &items {
-            let sk = sk_of(item).unwrap_or_default();
-            if sk.starts_with(profile::PART_PREFIX) {
-                if let Some(d) = item.get(DOC) {
-                    seen.insert(sk.clone(), profile::fingerprint(d));
-                }
-                parts.push((sk, read_doc::<serde_json::Value>(item)?));
-            } else if item
-                .get(TYPE)
-                .and_then(|v| v.as_s().ok())
-                .map(String::as_str)
-                == Some("run")
-            {
-                runs.push(VersionedRun {
-                    run: read_doc::<Run>(item)?,
-                    version: read_n(item, VERSION),
-                });
-            }
-        }
-        let d = profile::join(read_doc(profile)?, parts)?;
-        self.loaded.remember(&pk, version, seen);
-        Ok(Some(ContactState {
-            contact: d.contact,
-            version,
-            recent_events: d.recent_events,
-            runs,
-        }))
+        self.load(shop, id, None).await
+    }
+
+    async fn load_active(
+        &self,
+        shop: &ShopDomain,
+        id: &ContactId,
+    ) -> Result<Option<ContactState>, StoreError> {
+        self.load(shop, id, Some(keys::KEPT_RUNS)).await
     }
 
     async fn put_decision(
@@ -258,8 +330,11 @@ impl ContactStore for DynamoStore {
         counts: &waymark_core::analytics::Counts,
     ) -> Result<bool, StoreError> {
         let pk = keys::contact(shop, contact);
+        // A campaign's decision stays with the contact's items: the
+        // frequency cap counts it on every load.
         let mut item = run_item(
             &pk,
+            &run_place(run),
             &VersionedRun {
                 run: run.clone(),
                 version: 0,
@@ -291,31 +366,42 @@ impl ContactStore for DynamoStore {
         {
             profile.insert(super::tally::COUNTS.into(), carried);
         }
+        let read = self.loaded.at(&pk, c.expected_version);
         let mut writes = vec![put(table, profile, cond, vals)];
-        writes.extend(self.part_writes(&pk, c.expected_version, split.parts)?);
+        writes.extend(part_writes(
+            table,
+            &pk,
+            read.as_ref().map(|r| &r.parts),
+            split.parts,
+        )?);
         if let Some(a) = &c.absorbed {
             writes.extend(absorbed_writes(table, shop, a)?);
         }
+        let runs_read = read.as_ref().map(|r| &r.runs);
         for r in &c.runs {
-            let (cond, vals) = versioned(r.version);
-            writes.push(put(table, run_item(&pk, r)?, cond, vals));
+            writes.extend(run_writes(table, &pk, r, runs_read)?);
         }
         for (journey, key, entry) in &c.expired {
-            writes.push(delete(
-                table,
-                pk.clone(),
-                keys::run_sk(journey, key, *entry),
-            ));
+            for sk in stored_at(journey, key, *entry, runs_read) {
+                writes.push(delete(table, pk.clone(), sk));
+            }
         }
         writes.extend(membership_writes(table, &c));
         for m in &c.outbox {
             let (condition, values) = outbox_condition(m);
             writes.push(put(table, outbox_item(m)?, condition, values));
         }
-        let leftovers = c
-            .absorbed
-            .as_ref()
-            .map(|a| merged_leftovers(table, shop, a, &c.contact.id, &mut writes));
+        let leftovers = c.absorbed.as_ref().map(|a| {
+            let gone = keys::contact(shop, &a.id);
+            let read = self.loaded.at(&gone, a.version).map(|r| r.runs);
+            let runs = a
+                .runs
+                .iter()
+                .flat_map(|(j, k, e)| stored_at(j, k, *e, read.as_ref()))
+                .map(|sk| (gone.clone(), sk))
+                .collect();
+            merged_leftovers(table, shop, a, runs, &c.contact.id, &mut writes)
+        });
         self.write_all(writes).await?;
         if let (Some(a), Some((browsers, runs))) = (&c.absorbed, leftovers) {
             self.repoint(shop, a, browsers, &c.contact.id).await?;
@@ -417,15 +503,92 @@ fn absorbed_writes(
     Ok(writes)
 }
 
-/// A run item, in the due index while it waits; an ended one expires (its
-/// results are counted, the contact's history remembers its entry).
-fn run_item(pk: &str, r: &VersionedRun) -> Result<Item, StoreError> {
+/// Where a run belongs: with the contact's other items while it goes on
+/// (and a campaign's decision), past them once it has ended and is kept
+/// only for its messages (`keys::kept_run_sk`).
+fn run_place(run: &Run) -> String {
+    if run.kept_for_messages() {
+        keys::kept_run_sk(&run.journey, &run.key, run.entry)
+    } else {
+        keys::run_sk(&run.journey, &run.key, run.entry)
+    }
+}
+
+/// Where a run stored before may be: where its contact's load read it
+/// (`read`), or, not remembered, either place.
+fn stored_at(
+    journey: &str,
+    key: &str,
+    entry: u32,
+    read: Option<&std::collections::BTreeSet<String>>,
+) -> Vec<String> {
+    let places = [
+        keys::run_sk(journey, key, entry),
+        keys::kept_run_sk(journey, key, entry),
+    ];
+    match read {
+        Some(read) if places.iter().any(|p| read.contains(p)) => {
+            places.into_iter().filter(|p| read.contains(p)).collect()
+        }
+        _ => places.into(),
+    }
+}
+
+/// A run's writes: put where it belongs (`run_place`) under the version it
+/// was read at; one that ended and moves out of the ordinary load's way is
+/// put anew there and deleted where it was read, under that version. A
+/// run that goes on never was elsewhere; one kept for its messages whose
+/// place was not remembered (`read`) is put where it belongs and cleared
+/// from the other place.
+fn run_writes(
+    table: &str,
+    pk: &str,
+    r: &VersionedRun,
+    read: Option<&std::collections::BTreeSet<String>>,
+) -> Result<Vec<TransactWriteItem>, StoreError> {
+    let to = run_place(&r.run);
+    let item = run_item(pk, &to, r)?;
+    let (cond, vals) = versioned(r.version);
+    if r.version == 0 || !r.run.kept_for_messages() {
+        return Ok(vec![put(table, item, cond, vals)]);
+    }
+    let from = keys::run_sk(&r.run.journey, &r.run.key, r.run.entry);
+    Ok(match read.map(|read| read.contains(&from)) {
+        Some(false) => vec![put(table, item, cond, vals)],
+        Some(true) => vec![
+            put(table, item, "", None),
+            delete_if(table, pk, from, r.version),
+        ],
+        None => vec![
+            put(table, item, "attribute_not_exists(PK) OR ver = :v", vals),
+            delete(table, pk.to_string(), from),
+        ],
+    })
+}
+
+/// A delete in a transaction, of the item only while at `version`.
+fn delete_if(table: &str, pk: &str, sk: String, version: u64) -> TransactWriteItem {
+    TransactWriteItem::builder()
+        .delete(
+            aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(table)
+                .key(PK, s(pk))
+                .key(SK, s(sk))
+                .condition_expression("ver = :v")
+                .expression_attribute_values(":v", n(version))
+                .build()
+                .expect("table and key are set"),
+        )
+        .build()
+}
+
+/// A run item at `sk`, in the due index while it waits; an ended one
+/// expires (its results are counted, the contact's history remembers its
+/// entry).
+fn run_item(pk: &str, sk: &str, r: &VersionedRun) -> Result<Item, StoreError> {
     let mut item: Item = HashMap::from([
         (PK.into(), s(pk)),
-        (
-            SK.into(),
-            s(keys::run_sk(&r.run.journey, &r.run.key, r.run.entry)),
-        ),
+        (SK.into(), s(sk)),
         (TYPE.into(), s("run")),
         (VERSION.into(), n(r.version + 1)),
         ("status".into(), s(r.run.status.as_str())),
@@ -479,15 +642,10 @@ fn merged_leftovers(
     table: &str,
     shop: &ShopDomain,
     a: &waymark_app::ports::Absorbed,
+    mut runs: Vec<(String, String)>,
     into: &ContactId,
     writes: &mut Vec<TransactWriteItem>,
 ) -> (Vec<String>, Vec<(String, String)>) {
-    let gone = keys::contact(shop, &a.id);
-    let mut runs: Vec<(String, String)> = a
-        .runs
-        .iter()
-        .map(|(j, k, e)| (gone.clone(), keys::run_sk(j, k, *e)))
-        .collect();
     let room = MAX_TRANSACTION_ITEMS.saturating_sub(writes.len());
     let runs_later = runs.split_off(room.min(runs.len()));
     for (pk, sk) in runs {
@@ -514,37 +672,38 @@ fn merged_leftovers(
     (later, runs_later)
 }
 
-impl DynamoStore {
-    /// The writes of a profile's parts: those whose stored bytes differ from
-    /// what the load at `expected` read, and deletions of those that are no
-    /// more. Without that load's record, every part is written.
-    fn part_writes(
-        &self,
-        pk: &str,
-        expected: u64,
-        parts: BTreeMap<String, serde_json::Value>,
-    ) -> Result<Vec<TransactWriteItem>, StoreError> {
-        let before = self.loaded.at(pk, expected).unwrap_or_default();
-        let mut writes = Vec::new();
-        for (sk, value) in &parts {
-            let stored = doc(value)?;
-            if before.get(sk) == Some(&profile::fingerprint(&stored)) {
-                continue;
-            }
-            let item: Item = HashMap::from([
-                (PK.into(), s(pk)),
-                (SK.into(), s(sk)),
-                (TYPE.into(), s("part")),
-                (DOC.into(), stored),
-            ]);
-            writes.push(put(&self.table, item, "", None));
+/// The writes of a profile's parts: those whose stored bytes differ from
+/// what the commit's load read (`before`), and deletions of those that are
+/// no more. Without that load's record, every part is written.
+fn part_writes(
+    table: &str,
+    pk: &str,
+    before: Option<&profile::Parts>,
+    parts: BTreeMap<String, serde_json::Value>,
+) -> Result<Vec<TransactWriteItem>, StoreError> {
+    let empty = profile::Parts::new();
+    let before = before.unwrap_or(&empty);
+    let mut writes = Vec::new();
+    for (sk, value) in &parts {
+        let stored = doc(value)?;
+        if before.get(sk) == Some(&profile::fingerprint(&stored)) {
+            continue;
         }
-        for sk in before.keys().filter(|sk| !parts.contains_key(*sk)) {
-            writes.push(delete(&self.table, pk.to_string(), sk.clone()));
-        }
-        Ok(writes)
+        let item: Item = HashMap::from([
+            (PK.into(), s(pk)),
+            (SK.into(), s(sk)),
+            (TYPE.into(), s("part")),
+            (DOC.into(), stored),
+        ]);
+        writes.push(put(table, item, "", None));
     }
+    for sk in before.keys().filter(|sk| !parts.contains_key(*sk)) {
+        writes.push(delete(table, pk.to_string(), sk.clone()));
+    }
+    Ok(writes)
+}
 
+impl DynamoStore {
     /// Deletes what is left of a merged profile's parts.
     async fn delete_parts(&self, pk: String) -> Result<(), StoreError> {
         let parts: Vec<(String, String)> = self

@@ -231,25 +231,34 @@ const REMEMBERED: usize = 4096;
 /// A load's parts: sort key → fingerprint.
 pub(super) type Parts = BTreeMap<String, u64>;
 
-/// What the last load of each contact read: its version and its parts.
+/// What one load of a contact read: its parts, and the sort keys of its
+/// runs (where each run is stored: an ended run kept for its messages
+/// moves, and one written before that did is where it was).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Read {
+    pub parts: Parts,
+    pub runs: BTreeSet<String>,
+}
+
+/// What the last load of each contact read: its version and its items.
 #[derive(Default)]
-pub(super) struct Loaded(Mutex<HashMap<String, (u64, Parts)>>);
+pub(super) struct Loaded(Mutex<HashMap<String, (u64, Read)>>);
 
 impl Loaded {
-    pub fn remember(&self, pk: &str, version: u64, parts: Parts) {
+    pub fn remember(&self, pk: &str, version: u64, read: Read) {
         let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if seen.len() >= REMEMBERED && !seen.contains_key(pk) {
             seen.clear();
         }
-        seen.insert(pk.to_string(), (version, parts));
+        seen.insert(pk.to_string(), (version, read));
     }
 
-    /// The parts read at `version`, if that is the version last loaded.
-    pub fn at(&self, pk: &str, version: u64) -> Option<Parts> {
+    /// What was read at `version`, if that is the version last loaded.
+    pub fn at(&self, pk: &str, version: u64) -> Option<Read> {
         let seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
         seen.get(pk)
             .filter(|(v, _)| *v == version)
-            .map(|(_, p)| p.clone())
+            .map(|(_, r)| r.clone())
     }
 }
 
@@ -370,12 +379,23 @@ mod tests {
     #[test]
     fn the_last_load_is_remembered_per_contact_and_version() {
         let loaded = Loaded::default();
-        loaded.remember("c1", 3, BTreeMap::from([("C#L".to_string(), 7)]));
-        assert_eq!(loaded.at("c1", 3).unwrap()["C#L"], 7);
+        let read = |parts| Read {
+            parts,
+            runs: BTreeSet::from(["R#welcome#contact#0".to_string()]),
+        };
+        loaded.remember("c1", 3, read(BTreeMap::from([("C#L".to_string(), 7)])));
+        assert_eq!(loaded.at("c1", 3).unwrap().parts["C#L"], 7);
+        assert!(
+            loaded
+                .at("c1", 3)
+                .unwrap()
+                .runs
+                .contains("R#welcome#contact#0")
+        );
         assert!(loaded.at("c1", 4).is_none());
         assert!(loaded.at("c2", 3).is_none());
         for i in 0..REMEMBERED + 1 {
-            loaded.remember(&format!("x{i}"), 1, BTreeMap::new());
+            loaded.remember(&format!("x{i}"), 1, Read::default());
         }
         assert!(
             loaded.at("c1", 3).is_none(),

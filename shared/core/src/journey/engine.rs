@@ -150,6 +150,20 @@ pub fn handle_event(
     effects
 }
 
+/// Whether the engine reads a contact's ended runs kept for their messages
+/// ([`Run::kept_for_messages`]) to apply `kind`: an open or a click is
+/// noted on the run whose email it was, an order is attributed to the
+/// email that earned it ([`crate::analytics::attribution::touch`]). Every
+/// other event and every tick reads only the runs still going (and
+/// campaigns' decisions, which the frequency cap counts): re-entry and
+/// cooldowns read the contact's history.
+pub fn reads_ended_runs(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::EmailOpened(_) | EventKind::EmailClicked(_) | EventKind::OrderPlaced(_)
+    )
+}
+
 /// Remembers an open or a click on the run whose email it was (found by
 /// message id), for `opened: <step>` and `clicked: {step, link}`.
 fn note_engagement(

@@ -25,7 +25,7 @@ pub use definition::{
     SEGMENT_EVENTS, Segment, Step, StepKind, Trigger, Update,
 };
 pub use effect::Effect;
-pub use engine::{handle_event, handle_tick, successors};
+pub use engine::{handle_event, handle_tick, reads_ended_runs, successors};
 pub use run::{CLICKS_KEPT, Click, Run, RunStatus};
 
 #[cfg(test)]

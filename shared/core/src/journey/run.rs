@@ -136,18 +136,34 @@ impl Run {
         self.status == RunStatus::Active
     }
 
+    /// Whether the run queued no message at all: no email (`sent`) and
+    /// nothing an `emit` or `coupon` step published (marked `emit:` in
+    /// `path`). Erasure and merges find a run's messages through it.
+    pub fn queued_nothing(&self) -> bool {
+        self.sent.is_empty() && !self.path.iter().any(|p| p.starts_with("emit:"))
+    }
+
+    /// Whether the run has ended and is kept only for what it queued: a
+    /// journey's (not a campaign's) ended run with messages, whose emails'
+    /// opens and clicks still arrive and earn orders. Only events that read
+    /// those (`reads_ended_runs`), merges and privacy requests load it.
+    pub fn kept_for_messages(&self) -> bool {
+        !self.is_active() && !crate::campaign::is_campaign(&self.journey) && !self.queued_nothing()
+    }
+
     /// When an ended run's item expires: [`ENDED_RUN_KEPT`] after it ended
     /// (a campaign's decided run: [`crate::campaign::RUN_KEPT`]); never
-    /// while it runs. A journey's run that sent no email expires as it
-    /// ends: no open, click or order can name it, and re-entry and
-    /// cooldowns read its entry in the contact's history.
+    /// while it runs. A journey's run that queued no message expires as it
+    /// ends: no open, click or order can name it, erasure has no message of
+    /// it to find, and re-entry and cooldowns read its entry in the
+    /// contact's history.
     ///
     /// [`ENDED_RUN_KEPT`]: crate::history::ENDED_RUN_KEPT
     pub fn expires_at(&self) -> Option<Timestamp> {
         let ended = self.ended_at.filter(|_| !self.is_active())?;
         let kept = if crate::campaign::is_campaign(&self.journey) {
             crate::campaign::RUN_KEPT
-        } else if self.sent.is_empty() {
+        } else if self.queued_nothing() {
             jiff::SignedDuration::ZERO
         } else {
             crate::history::ENDED_RUN_KEPT

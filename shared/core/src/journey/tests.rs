@@ -631,12 +631,24 @@ fn an_ended_run_expires_45_days_after_it_ends_and_a_campaigns_after_90() {
     silent.sent.clear();
     assert_eq!(silent.expires_at(), Some(ended));
     assert!(silent.expired_by(ended));
+    assert!(!silent.kept_for_messages());
+    assert!(run.kept_for_messages() && !active.kept_for_messages());
+    // One that published a message (an `emit` or `coupon` step) is kept
+    // like one that mailed: erasure finds that message through it.
+    let mut published = silent.clone();
+    published.path.push("emit:tell_sales".into());
+    assert_eq!(
+        published.expires_at(),
+        Some(ended + crate::history::ENDED_RUN_KEPT)
+    );
+    assert!(published.kept_for_messages());
     campaign.sent.clear();
     assert_eq!(
         campaign.expires_at(),
         Some(ended + crate::campaign::RUN_KEPT),
         "a campaign's decision is kept whatever it sent"
     );
+    assert!(!campaign.kept_for_messages(), "loaded with the contact");
 }
 
 #[test]

@@ -944,7 +944,10 @@ async fn contact_size(stack: &Stack) -> (usize, usize, String) {
         .filter(|(k, _)| k.starts_with("S#demo.myshopify.com#C#"))
         .map(|(k, v)| (k.split_once('|').map_or("", |(_, sk)| sk), *v))
         .collect();
-    // What a load reads, by kind of item: the hot profile, its parts, runs.
+    // What the partition holds, by kind of item: the hot profile, its
+    // parts and runs, which an ordinary load reads, and the ended runs kept
+    // for their messages, which only opens, clicks, orders, merges and
+    // privacy requests read.
     let mut kinds: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     for (sk, size) in &mine {
         let kind = match *sk {
@@ -953,6 +956,7 @@ async fn contact_size(stack: &Stack) -> (usize, usize, String) {
             "C#E" => "older event ids",
             sk if sk.starts_with("C#A#") => "older activity blocks",
             sk if sk.starts_with("R#") => "runs",
+            sk if sk.starts_with("S#") => "ended runs kept (not loaded)",
             _ => "other",
         };
         let e = kinds.entry(kind).or_default();
