@@ -84,6 +84,16 @@ impl History {
         }
     }
 
+    /// Whether an entry of `journey` and `key` may have been remembered
+    /// once and dropped since (none is remembered, and the journey's keys
+    /// or all the entries are at their bound): its run may still be kept
+    /// for its messages, which most loads leave out.
+    pub fn may_have_forgotten(&self, journey: &str, key: &str) -> bool {
+        self.latest(journey, key).is_none()
+            && (self.0.len() >= MAX_ENTRIES
+                || self.0.iter().filter(|e| e.journey == journey).count() >= KEYS_PER_JOURNEY)
+    }
+
     /// The newest entry of a journey and key, if remembered.
     pub fn latest(&self, journey: &str, key: &str) -> Option<&Entered> {
         self.0.iter().find(|e| e.journey == journey && e.key == key)
@@ -147,6 +157,14 @@ mod tests {
         assert!(kept("post_purchase") <= KEYS_PER_JOURNEY);
         assert!(h.latest("post_purchase", "order:1999").is_some());
         assert!(h.latest("post_purchase", "order:0").is_none());
+        assert!(h.may_have_forgotten("post_purchase", "order:0"));
+        assert!(!h.may_have_forgotten("post_purchase", "order:1999"));
+        let mut few = History::default();
+        few.record("post_purchase", "order:1", 0, day(1));
+        assert!(
+            !few.may_have_forgotten("post_purchase", "order:0"),
+            "nothing dropped yet: never entered"
+        );
         let json = serde_json::to_string(&h).unwrap();
         assert!(json.len() < 20_000, "{} bytes", json.len());
         let back: History = serde_json::from_str(&json).unwrap();

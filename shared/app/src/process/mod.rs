@@ -6,6 +6,7 @@ use crate::ports::{
     Absorbed, CampaignPhase, CampaignStore, Commit, CommitError, ContactState, ContactStore,
     Erasure, Privacy, Resolution, StoreError, VersionedRun,
 };
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use waymark_core::contact::Contact;
 use waymark_core::event::{Event, EventKind};
 use waymark_core::identity;
@@ -111,11 +112,30 @@ fn reads_ended_runs(kind: &EventKind) -> bool {
         || matches!(kind, EventKind::DataRequested(_))
 }
 
+/// Whether the engine, on a contact loaded without its ended runs kept for
+/// their messages (`loaded` runs, `history` as loaded), started a run of a
+/// journey and key that history may have forgotten: a kept run may hold
+/// that key and entry (and `once` would refuse it), so the step is taken
+/// again on the contact loaded whole. Rare: only a journey past its
+/// remembered keys (a run per order or checkout, twenty of them) gets here.
+fn forgot_a_key(
+    history: &waymark_core::history::History,
+    loaded: usize,
+    runs: &[waymark_core::journey::Run],
+) -> bool {
+    runs.iter()
+        .skip(loaded)
+        .any(|r| history.may_have_forgotten(&r.journey, &r.key))
+}
+
 /// What one load → apply attempt decided: nothing to write, or a commit
 /// that holds only if nobody changed the contact since it was read.
 enum Attempt {
     Done(Report),
     Commit(Box<Commit>, Report),
+    /// The load left out runs the step turned out to need (`forgot_a_key`):
+    /// load again, whole.
+    Again,
 }
 
 impl Attempt {
@@ -172,6 +192,7 @@ impl<S: ContactStore> Processor<S> {
             let (commit, report) = match attempt().await? {
                 Attempt::Done(report) => return Ok(report),
                 Attempt::Commit(commit, report) => (commit, report),
+                Attempt::Again => continue,
             };
             match self.store.commit(*commit).await {
                 Ok(()) => {
@@ -196,13 +217,15 @@ impl<S: ContactStore> Processor<S> {
         id: &ContactId,
         now: jiff::Timestamp,
     ) -> Result<Report, ProcessError> {
+        let whole = AtomicBool::new(false);
+        let whole = &whole;
         self.retrying(id.as_str(), || async move {
-            let Some(state) = self
-                .store
-                .load_active(shop, id)
-                .await?
-                .filter(|s| s.contact.identity.merged_into.is_none())
-            else {
+            let loaded = if whole.load(Relaxed) {
+                self.store.load_for_update(shop, id).await?
+            } else {
+                self.store.load_active(shop, id).await?
+            };
+            let Some(state) = loaded.filter(|s| s.contact.identity.merged_into.is_none()) else {
                 return Ok(Attempt::Done(Report::default()));
             };
             let mut contact = state.contact.clone();
@@ -211,6 +234,11 @@ impl<S: ContactStore> Processor<S> {
             let effects = handle_tick(&self.catalog, &mut contact, &mut runs, now);
             if contact == state.contact && runs.iter().zip(&state.runs).all(|(a, b)| *a == b.run) {
                 return Ok(Attempt::Done(Report::default()));
+            }
+            if !whole.load(Relaxed) && forgot_a_key(&state.contact.history, state.runs.len(), &runs)
+            {
+                whole.store(true, Relaxed);
+                return Ok(Attempt::Again);
             }
             let counts = self.count(now, None, &before, &runs, &mut contact);
             let mut commit = build_commit(
@@ -240,8 +268,10 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
         id: &ContactId,
         event: &Event,
     ) -> Result<Report, ProcessError> {
+        let whole = AtomicBool::new(reads_ended_runs(&event.kind));
+        let whole = &whole;
         self.retrying(&event.id, || async move {
-            let loaded = if reads_ended_runs(&event.kind) {
+            let loaded = if whole.load(Relaxed) {
                 self.store.load_for_update(&event.shop, id).await?
             } else {
                 self.store.load_active(&event.shop, id).await?
@@ -257,10 +287,15 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
                 }));
             }
             let (mut contact, base, mut recent) = take_contact(state);
+            let history = (!whole.load(Relaxed)).then(|| contact.history.clone());
             let mut runs: Vec<_> = base.runs.iter().map(|r| r.run.clone()).collect();
             let event = &self.with_earlier_email(event, &contact, &runs).await?;
             let before = Before::of(&contact, &runs);
             let effects = handle_event(&self.catalog, &mut contact, &mut runs, event);
+            if history.is_some_and(|h| forgot_a_key(&h, base.runs.len(), &runs)) {
+                whole.store(true, Relaxed);
+                return Ok(Attempt::Again);
+            }
             let counts = self.count(event.at, Some(&event.kind), &before, &runs, &mut contact);
             recent.push(&event.id, event.at);
             let written = self.written_on_page(event, &effects).await?;
@@ -295,8 +330,11 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
             return Ok(Report::default());
         }
         let identity = &event.kind.identity();
+        let whole = AtomicBool::new(false);
+        let whole = &whole;
         self.retrying(&event.id, || async move {
-            let Some((found, id, loaded)) = self.locate(event, identity).await? else {
+            let located = self.locate(event, identity, whole.load(Relaxed)).await?;
+            let Some((found, id, loaded, all)) = located else {
                 tracing::info!(event_id = %event.id, kind = event.kind.name(), "no contact for this event; nothing to do");
                 return Ok(Attempt::Done(Report::default()));
             };
@@ -327,6 +365,7 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
                 }));
             }
             let (mut contact, base, mut recent) = take_contact(state);
+            let history = (!all).then(|| contact.history.clone());
             let mut runs: Vec<_> = base.runs.iter().map(|r| r.run.clone()).collect();
             let absorbed = self
                 .same_person(&contact, &found.merge, event)
@@ -334,6 +373,10 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
                 .map(|o| absorb(&mut contact, &mut runs, &mut recent, o, event.at));
             let before = Before::of(&contact, &runs);
             let mut effects = handle_event(&self.catalog, &mut contact, &mut runs, event);
+            if history.is_some_and(|h| forgot_a_key(&h, base.runs.len(), &runs)) {
+                whole.store(true, Relaxed);
+                return Ok(Attempt::Again);
+            }
             let counts = self.count(event.at, Some(&event.kind), &before, &runs, &mut contact);
             if let EventKind::DataRequested(request) = &event.kind {
                 let message = self
@@ -611,25 +654,28 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
     /// that is no more (an anonymous visitor merged away, a person just
     /// erased) is read again as it is now before the event is taken for a
     /// new person there.
+    /// The last of the four: whether it was loaded whole (`whole`, or as
+    /// the event or a merge needs: `reads_ended_runs`).
     async fn locate(
         &self,
         event: &Event,
         identity: &waymark_core::event::Identity,
-    ) -> Result<Option<(Resolution, ContactId, Option<ContactState>)>, ProcessError> {
+        whole: bool,
+    ) -> Result<Option<(Resolution, ContactId, Option<ContactState>, bool)>, ProcessError> {
         let mut found = self.store.find(&event.shop, identity).await?;
         let mut current = false;
         loop {
             let Some(id) = contact_for(found.contact.clone(), identity, event)? else {
                 return Ok(None);
             };
-            let all = reads_ended_runs(&event.kind) || !found.merge.is_empty();
+            let all = whole || reads_ended_runs(&event.kind) || !found.merge.is_empty();
             let (id, loaded) = self.follow_merges(&event.shop, id, all).await?;
             if loaded.is_none() && found.contact.is_some() && !current {
                 found = self.store.find_current(&event.shop, identity).await?;
                 current = true;
                 continue;
             }
-            return Ok(Some((found, id, loaded)));
+            return Ok(Some((found, id, loaded, all)));
         }
     }
 
@@ -1271,6 +1317,65 @@ mod merge_tests {
                 .all(|r| r.run.journey != "once_only"),
             "`once` holds with no item"
         );
+    }
+
+    /// A journey run per checkout, past the keys its history remembers:
+    /// the oldest checkout's entry is forgotten while its run is still kept
+    /// for its message, out of the ordinary load. A late update of that
+    /// checkout is taken again on the contact loaded whole, so `once` still
+    /// holds and its message is not published again.
+    #[tokio::test]
+    async fn a_key_the_history_forgot_is_checked_against_the_kept_runs() {
+        use crate::memory::MemoryStore;
+        let store = MemoryStore::default();
+        let catalog = waymark_core::journey::Catalog::from_files(&[
+            waymark_core::journey::ContentFile {
+                path: "journeys/per_checkout.yaml".into(),
+                text: "id: per_checkout\nversion: 1\nname: P\ntrigger:\n  event: checkout_updated\n  run_per: checkout\nsteps:\n  - id: tell\n    emit: checkout_seen\n".into(),
+            },
+        ])
+        .unwrap();
+        let p = Processor::new(catalog, store.clone());
+        let update = |n: usize, token: usize| {
+            let mut e = event("shopify", checkout(Some(7), "ana@example.com"));
+            if let EventKind::CheckoutUpdated(c) = &mut e.kind {
+                c.token = format!("tok{token}");
+            }
+            e.id = format!("e{n}");
+            e.at = at() + jiff::SignedDuration::from_mins(n as i64);
+            e
+        };
+        let keys = waymark_core::history::KEYS_PER_JOURNEY;
+        for n in 0..=keys {
+            p.handle_event(&update(n, n)).await.unwrap();
+        }
+        let id = ContactId::for_customer(7);
+        let state = store.load_for_update(&shop(), &id).await.unwrap().unwrap();
+        assert_eq!(state.runs.len(), keys + 1, "every run kept for its message");
+        assert!(
+            state
+                .contact
+                .history
+                .latest("per_checkout", "tok0")
+                .is_none()
+        );
+        assert!(
+            store
+                .load_active(&shop(), &id)
+                .await
+                .unwrap()
+                .unwrap()
+                .runs
+                .is_empty()
+        );
+        let report = p.handle_event(&update(keys + 1, 0)).await.unwrap();
+        assert!(
+            report.effects.iter().all(|e| !matches!(e, Effect::Emit(_))),
+            "{:?}",
+            report.effects
+        );
+        let state = store.load_for_update(&shop(), &id).await.unwrap().unwrap();
+        assert_eq!(state.runs.len(), keys + 1, "no second run of tok0");
     }
 
     /// A contact from a version that kept every run: its run that ended
