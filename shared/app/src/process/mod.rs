@@ -123,9 +123,11 @@ fn forgot_a_key(
     loaded: usize,
     runs: &[waymark_core::journey::Run],
 ) -> bool {
-    runs.iter()
-        .skip(loaded)
-        .any(|r| history.may_have_forgotten(&r.journey, &r.key))
+    // A campaign's decisions are loaded always (and never in the history).
+    runs.iter().skip(loaded).any(|r| {
+        !waymark_core::campaign::is_campaign(&r.journey)
+            && history.may_have_forgotten(&r.journey, &r.key)
+    })
 }
 
 /// What one load → apply attempt decided: nothing to write, or a commit
@@ -960,10 +962,21 @@ fn build_commit(
                 }
                 None
             }
-            Some(old) => Some(VersionedRun {
-                run,
-                version: old.version,
-            }),
+            Some(old) => {
+                // Kept for its messages, it goes out of the ordinary load:
+                // the history must know its entry (one started before the
+                // history was kept has none), or a step on a load without
+                // it would start its key again.
+                if run.kept_for_messages() {
+                    contact
+                        .history
+                        .record(&run.journey, &run.key, run.entry, run.entered_at);
+                }
+                Some(VersionedRun {
+                    run,
+                    version: old.version,
+                })
+            }
             None => Some(VersionedRun { run, version: 0 }),
         })
         .collect();
@@ -1141,6 +1154,86 @@ mod merge_tests {
             "ended_at": null, "end_reason": null, "trigger": {"type": "reviewed"},
         }))
         .unwrap()
+    }
+
+    /// A run started before the history was kept has no entry there; once
+    /// a commit writes it ended and kept for its messages (out of the
+    /// ordinary load), the history has its entry, so `once` still holds
+    /// on a load without it.
+    #[test]
+    fn a_kept_run_written_has_its_entry_in_the_history() {
+        let ana = Contact::new(ContactId::for_customer(7), shop(), at());
+        let mut ended = run("welcome", 0, "completed");
+        ended.ended_at = Some(at());
+        ended.sent = vec!["hello".into()];
+        let base = Base {
+            version: 3,
+            runs: vec![VersionedRun {
+                run: ended.clone(),
+                version: 2,
+            }],
+            segments: Default::default(),
+        };
+        let mut opened = ended.clone();
+        opened.clicks.push(waymark_core::journey::Click {
+            step: "hello".into(),
+            link: None,
+            at: at(),
+            open: true,
+            machine: false,
+        });
+        assert!(ana.history.latest("welcome", "contact").is_none());
+        let commit = build_commit(
+            &base,
+            ana.clone(),
+            vec![opened],
+            Default::default(),
+            &[],
+            Default::default(),
+            at(),
+        );
+        assert_eq!(commit.runs.len(), 1);
+        assert_eq!(
+            commit
+                .contact
+                .history
+                .latest("welcome", "contact")
+                .map(|e| e.entry),
+            Some(0)
+        );
+        // A campaign's decision stays out of the history.
+        let mut decided = ended.clone();
+        decided.journey = "campaign-weekly".into();
+        let base = Base {
+            runs: vec![VersionedRun {
+                run: decided.clone(),
+                version: 2,
+            }],
+            ..base
+        };
+        decided.clicks.push(waymark_core::journey::Click {
+            step: "hello".into(),
+            link: None,
+            at: at(),
+            open: true,
+            machine: false,
+        });
+        let commit = build_commit(
+            &base,
+            ana,
+            vec![decided],
+            Default::default(),
+            &[],
+            Default::default(),
+            at(),
+        );
+        assert!(
+            commit
+                .contact
+                .history
+                .latest("campaign-weekly", "contact")
+                .is_none()
+        );
     }
 
     #[test]
