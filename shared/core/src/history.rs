@@ -94,6 +94,20 @@ impl History {
                 || self.0.iter().filter(|e| e.journey == journey).count() >= KEYS_PER_JOURNEY)
     }
 
+    /// Whether any entry may have been dropped: all the entries, or some
+    /// journey's keys, at their bound (`may_have_forgotten` needs this).
+    pub fn at_bound(&self) -> bool {
+        if self.0.len() >= MAX_ENTRIES {
+            return true;
+        }
+        let mut of_journey: std::collections::HashMap<&str, usize> = Default::default();
+        self.0.iter().any(|e| {
+            let n = of_journey.entry(e.journey.as_str()).or_default();
+            *n += 1;
+            *n >= KEYS_PER_JOURNEY
+        })
+    }
+
     /// The newest entry of a journey and key, if remembered.
     pub fn latest(&self, journey: &str, key: &str) -> Option<&Entered> {
         self.0.iter().find(|e| e.journey == journey && e.key == key)
@@ -157,12 +171,12 @@ mod tests {
         assert!(kept("post_purchase") <= KEYS_PER_JOURNEY);
         assert!(h.latest("post_purchase", "order:1999").is_some());
         assert!(h.latest("post_purchase", "order:0").is_none());
-        assert!(h.may_have_forgotten("post_purchase", "order:0"));
+        assert!(h.may_have_forgotten("post_purchase", "order:0") && h.at_bound());
         assert!(!h.may_have_forgotten("post_purchase", "order:1999"));
         let mut few = History::default();
         few.record("post_purchase", "order:1", 0, day(1));
         assert!(
-            !few.may_have_forgotten("post_purchase", "order:0"),
+            !few.may_have_forgotten("post_purchase", "order:0") && !few.at_bound(),
             "nothing dropped yet: never entered"
         );
         let json = serde_json::to_string(&h).unwrap();

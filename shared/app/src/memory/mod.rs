@@ -160,14 +160,14 @@ impl MemoryStore {
         std::mem::take(&mut self.lock().stream)
     }
 
-    /// Seeds a contact straight into the store (benchmarks build large
-    /// tables this way), indexed as a commit would index it.
     /// The next `find` for `shop` answers `stale`, as a lookup read a
     /// moment late would (a contact just merged away or erased).
     pub fn answer_next_find_late(&self, shop: &ShopDomain, stale: crate::ports::Resolution) {
         self.lock().late_find = Some((shop.clone(), stale));
     }
 
+    /// Seeds a contact straight into the store (benchmarks build large
+    /// tables this way), indexed as a commit would index it.
     pub fn seed(&self, state: ContactState) {
         let mut s = self.lock();
         let (shop, id, idle_at) = (

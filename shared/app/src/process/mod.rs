@@ -212,6 +212,21 @@ impl<S: ContactStore> Processor<S> {
         &self.store
     }
 
+    /// A contact, whole (`load_for_update`) or without its ended runs kept
+    /// for their messages (`load_active`).
+    async fn load(
+        &self,
+        shop: &ShopDomain,
+        id: &ContactId,
+        whole: bool,
+    ) -> Result<Option<ContactState>, StoreError> {
+        if whole {
+            self.store.load_for_update(shop, id).await
+        } else {
+            self.store.load_active(shop, id).await
+        }
+    }
+
     /// Fires the contact's waits due at or before `now`.
     pub async fn handle_tick(
         &self,
@@ -222,11 +237,7 @@ impl<S: ContactStore> Processor<S> {
         let whole = AtomicBool::new(false);
         let whole = &whole;
         self.retrying(id.as_str(), || async move {
-            let loaded = if whole.load(Relaxed) {
-                self.store.load_for_update(shop, id).await?
-            } else {
-                self.store.load_active(shop, id).await?
-            };
+            let loaded = self.load(shop, id, whole.load(Relaxed)).await?;
             let Some(state) = loaded.filter(|s| s.contact.identity.merged_into.is_none()) else {
                 return Ok(Attempt::Done(Report::default()));
             };
@@ -273,11 +284,7 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
         let whole = AtomicBool::new(reads_ended_runs(&event.kind));
         let whole = &whole;
         self.retrying(&event.id, || async move {
-            let loaded = if whole.load(Relaxed) {
-                self.store.load_for_update(&event.shop, id).await?
-            } else {
-                self.store.load_active(&event.shop, id).await?
-            };
+            let loaded = self.load(&event.shop, id, whole.load(Relaxed)).await?;
             let Some(state) = loaded.filter(|s| s.contact.identity.merged_into.is_none()) else {
                 return Ok(Attempt::Done(Report::default()));
             };
@@ -289,7 +296,8 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
                 }));
             }
             let (mut contact, base, mut recent) = take_contact(state);
-            let history = (!whole.load(Relaxed)).then(|| contact.history.clone());
+            let history = (!whole.load(Relaxed) && contact.history.at_bound())
+                .then(|| contact.history.clone());
             let mut runs: Vec<_> = base.runs.iter().map(|r| r.run.clone()).collect();
             let event = &self.with_earlier_email(event, &contact, &runs).await?;
             let before = Before::of(&contact, &runs);
@@ -367,7 +375,7 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
                 }));
             }
             let (mut contact, base, mut recent) = take_contact(state);
-            let history = (!all).then(|| contact.history.clone());
+            let history = (!all && contact.history.at_bound()).then(|| contact.history.clone());
             let mut runs: Vec<_> = base.runs.iter().map(|r| r.run.clone()).collect();
             let absorbed = self
                 .same_person(&contact, &found.merge, event)
@@ -650,14 +658,13 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
     }
 
     /// The event's contact, loaded (merged contacts followed to the one
-    /// they went into), and what its identities resolved to; `None`: no
-    /// contact is the event's (an order-only event nobody is known by).
-    /// Lookups are read a moment late at times: one that names a contact
-    /// that is no more (an anonymous visitor merged away, a person just
-    /// erased) is read again as it is now before the event is taken for a
-    /// new person there.
-    /// The last of the four: whether it was loaded whole (`whole`, or as
-    /// the event or a merge needs: `reads_ended_runs`).
+    /// they went into), what its identities resolved to, and whether it
+    /// was loaded whole (`whole`, or as the event or a merge needs:
+    /// `reads_ended_runs`); `None`: no contact is the event's (an
+    /// order-only event nobody is known by). Lookups are read a moment late
+    /// at times: one that names a contact that is no more (an anonymous
+    /// visitor merged away, a person just erased) is read again as it is
+    /// now before the event is taken for a new person there.
     async fn locate(
         &self,
         event: &Event,
@@ -689,14 +696,7 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
         mut id: ContactId,
         all: bool,
     ) -> Result<(ContactId, Option<ContactState>), ProcessError> {
-        let load = |id: ContactId| async move {
-            if all {
-                self.store.load_for_update(shop, &id).await
-            } else {
-                self.store.load_active(shop, &id).await
-            }
-        };
-        let mut loaded = load(id.clone()).await?;
+        let mut loaded = self.load(shop, &id, all).await?;
         for _ in 0..MAX_MERGE_HOPS {
             let Some(into) = loaded
                 .as_ref()
@@ -705,7 +705,7 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
                 return Ok((id, loaded));
             };
             id = into;
-            loaded = load(id.clone()).await?;
+            loaded = self.load(shop, &id, all).await?;
         }
         match loaded {
             Some(s) if s.contact.identity.merged_into.is_some() => {

@@ -478,20 +478,12 @@ fn absorbed_writes(
             let (cond, vals) = versioned(a.version);
             writes.push(put(table, tombstone, cond, vals));
         }
-        None => writes.push(
-            TransactWriteItem::builder()
-                .delete(
-                    aws_sdk_dynamodb::types::Delete::builder()
-                        .table_name(table)
-                        .key(PK, s(&gone))
-                        .key(SK, s(keys::sk::CONTACT))
-                        .condition_expression("ver = :v")
-                        .expression_attribute_values(":v", n(a.version))
-                        .build()
-                        .expect("table and key are set"),
-                )
-                .build(),
-        ),
+        None => writes.push(delete_if(
+            table,
+            &gone,
+            keys::sk::CONTACT.to_string(),
+            a.version,
+        )),
     }
     for seg in &a.segments {
         writes.push(delete(
