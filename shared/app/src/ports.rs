@@ -626,8 +626,19 @@ pub trait ContactStore {
     /// As `load_for_update`, without the ended runs kept only for their
     /// messages (`Run::kept_for_messages`), which most events never read
     /// (`journey::reads_ended_runs`). A commit after it leaves them as
-    /// they are.
+    /// they are. It may answer a moment late (read eventually consistent:
+    /// half the units): a contact as it was before its last commit. A
+    /// commit built on that fails as a conflict (its version is behind),
+    /// so the caller reads again with `load_active_current`; a contact not
+    /// found is asked again as it is now before `None` is answered.
     fn load_active(
+        &self,
+        shop: &ShopDomain,
+        id: &ContactId,
+    ) -> impl Future<Output = Result<Option<ContactState>, StoreError>> + Send;
+    /// As `load_active`, read as the contact is now: after a conflict, and
+    /// where a decision is acted on without a versioned commit.
+    fn load_active_current(
         &self,
         shop: &ShopDomain,
         id: &ContactId,

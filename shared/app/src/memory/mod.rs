@@ -125,6 +125,11 @@ struct State {
     /// read a moment late, as DynamoDB's eventually consistent one can be
     /// (tests set it; `find_current` never answers it).
     late_find: Option<(ShopDomain, crate::ports::Resolution)>,
+    /// What `load_active` answers for a contact instead of its state: a
+    /// replica behind the contact's last commits, as an eventually
+    /// consistent read can be, until a test clears it
+    /// (`load_active_current` never answers it).
+    late_loads: HashMap<(ShopDomain, ContactId), ContactState>,
 }
 
 impl State {
@@ -164,6 +169,18 @@ impl MemoryStore {
     /// moment late would (a contact just merged away or erased).
     pub fn answer_next_find_late(&self, shop: &ShopDomain, stale: crate::ports::Resolution) {
         self.lock().late_find = Some((shop.clone(), stale));
+    }
+
+    /// Every `load_active` of the contact answers `stale` (as a replica
+    /// behind its last commits would) until `caught_up` is called.
+    pub fn answer_loads_late(&self, stale: ContactState) {
+        let key = (stale.contact.shop.clone(), stale.contact.id.clone());
+        self.lock().late_loads.insert(key, stale);
+    }
+
+    /// Loads of the contact answer as it is again.
+    pub fn caught_up(&self, shop: &ShopDomain, id: &ContactId) {
+        self.lock().late_loads.remove(&(shop.clone(), id.clone()));
     }
 
     /// Seeds a contact straight into the store (benchmarks build large

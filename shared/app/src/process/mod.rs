@@ -183,15 +183,18 @@ impl<S: ContactStore> Processor<S> {
     }
 
     /// Runs `attempt` (load, apply, build the commit) until its commit holds:
-    /// a conflict means someone else changed the contact, so it reloads and
-    /// recomputes, up to `MAX_CONFLICTS` times.
+    /// a conflict means someone else changed the contact, or the load
+    /// answered a moment late (`load_active`), so it reloads as the
+    /// contact is now (`attempt(true)`) and recomputes, up to
+    /// `MAX_CONFLICTS` times.
     async fn retrying<F, Fut>(&self, subject: &str, mut attempt: F) -> Result<Report, ProcessError>
     where
-        F: FnMut() -> Fut,
+        F: FnMut(bool) -> Fut,
         Fut: std::future::Future<Output = Result<Attempt, ProcessError>>,
     {
+        let mut current = false;
         for _ in 0..MAX_CONFLICTS {
-            let (commit, report) = match attempt().await? {
+            let (commit, report) = match attempt(current).await? {
                 Attempt::Done(report) => return Ok(report),
                 Attempt::Commit(commit, report) => (commit, report),
                 Attempt::Again => continue,
@@ -201,7 +204,7 @@ impl<S: ContactStore> Processor<S> {
                     log(&report.effects);
                     return Ok(report);
                 }
-                Err(CommitError::Conflict) => continue,
+                Err(CommitError::Conflict) => current = true,
                 Err(CommitError::Store(e)) => return Err(e.into()),
             }
         }
@@ -213,15 +216,19 @@ impl<S: ContactStore> Processor<S> {
     }
 
     /// A contact, whole (`load_for_update`) or without its ended runs kept
-    /// for their messages (`load_active`).
+    /// for their messages (`load_active`; as it is now when `current`,
+    /// after a commit built on a load a moment late failed).
     async fn load(
         &self,
         shop: &ShopDomain,
         id: &ContactId,
         whole: bool,
+        current: bool,
     ) -> Result<Option<ContactState>, StoreError> {
         if whole {
             self.store.load_for_update(shop, id).await
+        } else if current {
+            self.store.load_active_current(shop, id).await
         } else {
             self.store.load_active(shop, id).await
         }
@@ -236,8 +243,8 @@ impl<S: ContactStore> Processor<S> {
     ) -> Result<Report, ProcessError> {
         let whole = AtomicBool::new(false);
         let whole = &whole;
-        self.retrying(id.as_str(), || async move {
-            let loaded = self.load(shop, id, whole.load(Relaxed)).await?;
+        self.retrying(id.as_str(), |current| async move {
+            let loaded = self.load(shop, id, whole.load(Relaxed), current).await?;
             let Some(state) = loaded.filter(|s| s.contact.identity.merged_into.is_none()) else {
                 return Ok(Attempt::Done(Report::default()));
             };
@@ -283,8 +290,10 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
     ) -> Result<Report, ProcessError> {
         let whole = AtomicBool::new(reads_ended_runs(&event.kind));
         let whole = &whole;
-        self.retrying(&event.id, || async move {
-            let loaded = self.load(&event.shop, id, whole.load(Relaxed)).await?;
+        self.retrying(&event.id, |current| async move {
+            let loaded = self
+                .load(&event.shop, id, whole.load(Relaxed), current)
+                .await?;
             let Some(state) = loaded.filter(|s| s.contact.identity.merged_into.is_none()) else {
                 return Ok(Attempt::Done(Report::default()));
             };
@@ -342,8 +351,10 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
         let identity = &event.kind.identity();
         let whole = AtomicBool::new(false);
         let whole = &whole;
-        self.retrying(&event.id, || async move {
-            let located = self.locate(event, identity, whole.load(Relaxed)).await?;
+        self.retrying(&event.id, |current| async move {
+            let located = self
+                .locate(event, identity, whole.load(Relaxed), current)
+                .await?;
             let Some((found, id, loaded, all)) = located else {
                 tracing::info!(event_id = %event.id, kind = event.kind.name(), "no contact for this event; nothing to do");
                 return Ok(Attempt::Done(Report::default()));
@@ -448,9 +459,10 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
         let Some(def) = send.def.as_deref() else {
             return Ok(PageDecision::ViaEvent);
         };
+        // As the contact is now: nothing versioned follows this decision.
         let Some(state) = self
             .store
-            .load_active(&event.shop, &send.contact)
+            .load_active_current(&event.shop, &send.contact)
             .await?
             .filter(|s| s.contact.identity.merged_into.is_none())
         else {
@@ -664,21 +676,27 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
     /// order-only event nobody is known by). Lookups are read a moment late
     /// at times: one that names a contact that is no more (an anonymous
     /// visitor merged away, a person just erased) is read again as it is
-    /// now before the event is taken for a new person there.
+    /// now before the event is taken for a new person there. `current`
+    /// (after a conflict): lookups and contacts are all read as they are
+    /// now.
     async fn locate(
         &self,
         event: &Event,
         identity: &waymark_core::event::Identity,
         whole: bool,
+        mut current: bool,
     ) -> Result<Option<(Resolution, ContactId, Option<ContactState>, bool)>, ProcessError> {
-        let mut found = self.store.find(&event.shop, identity).await?;
-        let mut current = false;
+        let mut found = if current {
+            self.store.find_current(&event.shop, identity).await?
+        } else {
+            self.store.find(&event.shop, identity).await?
+        };
         loop {
             let Some(id) = contact_for(found.contact.clone(), identity, event)? else {
                 return Ok(None);
             };
             let all = whole || reads_ended_runs(&event.kind) || !found.merge.is_empty();
-            let (id, loaded) = self.follow_merges(&event.shop, id, all).await?;
+            let (id, loaded) = self.follow_merges(&event.shop, id, all, current).await?;
             if loaded.is_none() && found.contact.is_some() && !current {
                 found = self.store.find_current(&event.shop, identity).await?;
                 current = true;
@@ -695,8 +713,9 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
         shop: &ShopDomain,
         mut id: ContactId,
         all: bool,
+        current: bool,
     ) -> Result<(ContactId, Option<ContactState>), ProcessError> {
-        let mut loaded = self.load(shop, &id, all).await?;
+        let mut loaded = self.load(shop, &id, all, current).await?;
         for _ in 0..MAX_MERGE_HOPS {
             let Some(into) = loaded
                 .as_ref()
@@ -705,7 +724,7 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
                 return Ok((id, loaded));
             };
             id = into;
-            loaded = self.load(shop, &id, all).await?;
+            loaded = self.load(shop, &id, all, current).await?;
         }
         match loaded {
             Some(s) if s.contact.identity.merged_into.is_some() => {
@@ -1578,6 +1597,44 @@ mod merge_tests {
                 .is_none(),
             "not made again"
         );
+    }
+
+    #[tokio::test]
+    async fn a_load_a_moment_late_is_read_again_as_it_is_after_its_commit_conflicts() {
+        use crate::memory::MemoryStore;
+        let store = MemoryStore::default();
+        let p = Processor::new(
+            waymark_core::journey::Catalog::from_files(&[]).unwrap(),
+            store.clone(),
+        );
+        let id = ContactId::for_customer(7);
+        p.handle_event(&event("shopify", customer_record(7, "ana@example.com")))
+            .await
+            .unwrap();
+        let before = store.load_for_update(&shop(), &id).await.unwrap().unwrap();
+        let mut second = event("shopify", checkout(Some(7), "ana@example.com"));
+        second.id = "e2".into();
+        p.handle_event(&second).await.unwrap();
+        // A replica still behind the second event's commit: every
+        // ordinary load of the contact answers it as it was before.
+        store.answer_loads_late(before.clone());
+        let mut third = event("shopify", customer_record(7, "ana@example.com"));
+        third.id = "e3".into();
+        let report = p.handle_event(&third).await.unwrap();
+        assert_eq!(report.contact, Some(id.clone()));
+        let mut tick_event = event("shopify", checkout(Some(7), "ana@example.com"));
+        tick_event.id = "e4".into();
+        p.handle_event_for(&id, &tick_event).await.unwrap();
+        store.caught_up(&shop(), &id);
+        let now = store.load_for_update(&shop(), &id).await.unwrap().unwrap();
+        assert_eq!(
+            now.version,
+            before.version + 3,
+            "each commit on the one before"
+        );
+        for e in ["e2", "e3", "e4"] {
+            assert!(now.recent_events.contains(e), "{e} kept");
+        }
     }
 
     #[tokio::test]

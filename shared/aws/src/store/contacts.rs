@@ -60,7 +60,7 @@ impl DynamoStore {
 
     /// Every item of one partition, strongly consistent, in key order.
     pub(super) async fn partition(&self, pk: String, what: &str) -> Result<Vec<Item>, StoreError> {
-        self.partition_below(pk, None, what).await
+        self.partition_below(pk, None, true, what).await
     }
 
     /// The items of one partition whose sort key is below `below` (all of
@@ -71,6 +71,7 @@ impl DynamoStore {
         &self,
         pk: String,
         below: Option<&str>,
+        strong: bool,
         what: &str,
     ) -> Result<Vec<Item>, StoreError> {
         self.query_all(
@@ -80,7 +81,7 @@ impl DynamoStore {
                     .query()
                     .table_name(&self.table)
                     .expression_attribute_values(":pk", s(&pk))
-                    .consistent_read(true);
+                    .consistent_read(strong);
                 match below {
                     Some(bound) => q
                         .key_condition_expression("PK = :pk AND SK < :below")
@@ -184,17 +185,18 @@ impl DynamoStore {
     }
 
     /// A contact's partition read, below `below` (`KEPT_RUNS`: without the
-    /// ended runs kept for their messages), and what it read remembered
-    /// for the commit that follows.
+    /// ended runs kept for their messages), strongly or eventually
+    /// consistent, and what it read remembered for the commit that follows.
     async fn load(
         &self,
         shop: &ShopDomain,
         id: &ContactId,
         below: Option<&str>,
+        strong: bool,
     ) -> Result<Option<ContactState>, StoreError> {
         let pk = keys::contact(shop, id);
         let items = self
-            .partition_below(pk.clone(), below, "load contact")
+            .partition_below(pk.clone(), below, strong, "load contact")
             .await?;
         let sk_of = |i: &Item| i.get(SK).and_then(|v| v.as_s().ok()).cloned();
         let Some(profile) = items
@@ -311,15 +313,30 @@ impl ContactStore for DynamoStore {
         shop: &ShopDomain,
         id: &ContactId,
     ) -> Result<Option<ContactState>, StoreError> {
-        self.load(shop, id, None).await
+        self.load(shop, id, None, true).await
     }
 
+    /// Read eventually consistent (half the units): a replica a moment
+    /// behind answers the contact as it was, and the commit built on that
+    /// fails on its version. Nothing found is asked again strongly (a
+    /// contact just made; an empty answer costs half a unit).
     async fn load_active(
         &self,
         shop: &ShopDomain,
         id: &ContactId,
     ) -> Result<Option<ContactState>, StoreError> {
-        self.load(shop, id, Some(keys::KEPT_RUNS)).await
+        match self.load(shop, id, Some(keys::KEPT_RUNS), false).await? {
+            Some(state) => Ok(Some(state)),
+            None => self.load_active_current(shop, id).await,
+        }
+    }
+
+    async fn load_active_current(
+        &self,
+        shop: &ShopDomain,
+        id: &ContactId,
+    ) -> Result<Option<ContactState>, StoreError> {
+        self.load(shop, id, Some(keys::KEPT_RUNS), true).await
     }
 
     async fn put_decision(
