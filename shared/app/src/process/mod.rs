@@ -1488,6 +1488,16 @@ mod merge_tests {
         );
         let state = store.load_for_update(&shop(), &id).await.unwrap().unwrap();
         assert_eq!(state.runs.len(), keys + 1, "no second run of tok0");
+        // The same for an event taken for a known contact (a campaign's
+        // recorded send, a lapse): its path checks the same way.
+        let report = p.handle_event_for(&id, &update(keys + 2, 0)).await.unwrap();
+        assert!(
+            report.effects.iter().all(|e| !matches!(e, Effect::Emit(_))),
+            "{:?}",
+            report.effects
+        );
+        let state = store.load_for_update(&shop(), &id).await.unwrap().unwrap();
+        assert_eq!(state.runs.len(), keys + 1, "still no second run of tok0");
     }
 
     /// A contact from a version that kept every run: its run that ended
