@@ -636,6 +636,14 @@ pub trait ContactStore {
         shop: &ShopDomain,
         id: &ContactId,
     ) -> impl Future<Output = Result<Option<ContactState>, StoreError>> + Send;
+    /// As `load_for_update`, read as `load_active` is: it may answer a
+    /// moment late, for a caller whose versioned commit would fail on it
+    /// (never an erasure or an export, which act on what they read).
+    fn load_whole(
+        &self,
+        shop: &ShopDomain,
+        id: &ContactId,
+    ) -> impl Future<Output = Result<Option<ContactState>, StoreError>> + Send;
     /// As `load_active`, read as the contact is now: after a conflict, and
     /// where a decision is acted on without a versioned commit.
     fn load_active_current(

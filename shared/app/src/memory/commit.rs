@@ -101,6 +101,22 @@ impl ContactStore for MemoryStore {
         }
     }
 
+    async fn load_whole(
+        &self,
+        shop: &ShopDomain,
+        id: &ContactId,
+    ) -> Result<Option<ContactState>, StoreError> {
+        let late = self
+            .lock()
+            .late_loads
+            .get(&(shop.clone(), id.clone()))
+            .cloned();
+        match late {
+            Some(stale) => Ok(Some(stale)),
+            None => self.load_for_update(shop, id).await,
+        }
+    }
+
     async fn load_active_current(
         &self,
         shop: &ShopDomain,

@@ -125,7 +125,7 @@ struct State {
     /// read a moment late, as DynamoDB's eventually consistent one can be
     /// (tests set it; `find_current` never answers it).
     late_find: Option<(ShopDomain, crate::ports::Resolution)>,
-    /// What `load_active` answers for a contact instead of its state: a
+    /// What `load_active` and `load_whole` answer for a contact instead of its state: a
     /// replica behind the contact's last commits, as an eventually
     /// consistent read can be, until a test clears it
     /// (`load_active_current` never answers it).
@@ -171,7 +171,7 @@ impl MemoryStore {
         self.lock().late_find = Some((shop.clone(), stale));
     }
 
-    /// Every `load_active` of the contact answers `stale` (as a replica
+    /// Every `load_active` and `load_whole` of the contact answers `stale` (as a replica
     /// behind its last commits would) until `caught_up` is called.
     pub fn answer_loads_late(&self, stale: ContactState) {
         let key = (stale.contact.shop.clone(), stale.contact.id.clone());

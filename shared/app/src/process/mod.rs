@@ -101,15 +101,19 @@ fn is_erasure(kind: &EventKind) -> bool {
     )
 }
 
+/// A privacy request: it erases or exports what it reads, so it reads the
+/// contact as it is now.
+fn is_privacy(kind: &EventKind) -> bool {
+    is_erasure(kind) || matches!(kind, EventKind::DataRequested(_))
+}
+
 /// Whether applying the event reads the contact's ended runs kept for
 /// their messages (`Run::kept_for_messages`): the engine's (an open or a
 /// click, an order: `journey::reads_ended_runs`), and a privacy request's,
 /// which erases or exports every run. Others load the contact without them
 /// (`ContactStore::load_active`); a merge loads both contacts whole.
 fn reads_ended_runs(kind: &EventKind) -> bool {
-    waymark_core::journey::reads_ended_runs(kind)
-        || is_erasure(kind)
-        || matches!(kind, EventKind::DataRequested(_))
+    waymark_core::journey::reads_ended_runs(kind) || is_privacy(kind)
 }
 
 /// Whether the engine, on a contact loaded without its ended runs kept for
@@ -215,9 +219,11 @@ impl<S: ContactStore> Processor<S> {
         &self.store
     }
 
-    /// A contact, whole (`load_for_update`) or without its ended runs kept
-    /// for their messages (`load_active`; as it is now when `current`,
-    /// after a commit built on a load a moment late failed).
+    /// A contact, whole or without its ended runs kept for their messages;
+    /// read as it is now when `current` (after a commit built on a load a
+    /// moment late failed, or for a privacy request, which acts on what it
+    /// reads), else as a replica has it (`load_whole`, `load_active`: half
+    /// the units).
     async fn load(
         &self,
         shop: &ShopDomain,
@@ -225,12 +231,11 @@ impl<S: ContactStore> Processor<S> {
         whole: bool,
         current: bool,
     ) -> Result<Option<ContactState>, StoreError> {
-        if whole {
-            self.store.load_for_update(shop, id).await
-        } else if current {
-            self.store.load_active_current(shop, id).await
-        } else {
-            self.store.load_active(shop, id).await
+        match (whole, current) {
+            (true, true) => self.store.load_for_update(shop, id).await,
+            (true, false) => self.store.load_whole(shop, id).await,
+            (false, true) => self.store.load_active_current(shop, id).await,
+            (false, false) => self.store.load_active(shop, id).await,
         }
     }
 
@@ -292,7 +297,12 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
         let whole = &whole;
         self.retrying(&event.id, |current| async move {
             let loaded = self
-                .load(&event.shop, id, whole.load(Relaxed), current)
+                .load(
+                    &event.shop,
+                    id,
+                    whole.load(Relaxed),
+                    current || is_privacy(&event.kind),
+                )
                 .await?;
             let Some(state) = loaded.filter(|s| s.contact.identity.merged_into.is_none()) else {
                 return Ok(Attempt::Done(Report::default()));
@@ -696,7 +706,8 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
                 return Ok(None);
             };
             let all = whole || reads_ended_runs(&event.kind) || !found.merge.is_empty();
-            let (id, loaded) = self.follow_merges(&event.shop, id, all, current).await?;
+            let strong = current || is_privacy(&event.kind);
+            let (id, loaded) = self.follow_merges(&event.shop, id, all, strong).await?;
             if loaded.is_none() && found.contact.is_some() && !current {
                 found = self.store.find_current(&event.shop, identity).await?;
                 current = true;
@@ -1635,14 +1646,27 @@ mod merge_tests {
         let mut tick_event = event("shopify", checkout(Some(7), "ana@example.com"));
         tick_event.id = "e4".into();
         p.handle_event_for(&id, &tick_event).await.unwrap();
+        // An open loads the contact whole, also a moment late at first.
+        let mut open = event(
+            "ses",
+            EventKind::EmailOpened(waymark_core::event::Engagement {
+                email: waymark_core::ids::EmailAddress::parse("ana@example.com").unwrap(),
+                message: None,
+                journey: None,
+                link: None,
+                machine: false,
+            }),
+        );
+        open.id = "e5".into();
+        p.handle_event(&open).await.unwrap();
         store.caught_up(&shop(), &id);
         let now = store.load_for_update(&shop(), &id).await.unwrap().unwrap();
         assert_eq!(
             now.version,
-            before.version + 3,
+            before.version + 4,
             "each commit on the one before"
         );
-        for e in ["e2", "e3", "e4"] {
+        for e in ["e2", "e3", "e4", "e5"] {
             assert!(now.recent_events.contains(e), "{e} kept");
         }
     }

@@ -331,6 +331,19 @@ impl ContactStore for DynamoStore {
         }
     }
 
+    /// Eventually consistent as `load_active` is (nothing found is asked
+    /// again strongly).
+    async fn load_whole(
+        &self,
+        shop: &ShopDomain,
+        id: &ContactId,
+    ) -> Result<Option<ContactState>, StoreError> {
+        match self.load(shop, id, None, false).await? {
+            Some(state) => Ok(Some(state)),
+            None => self.load_for_update(shop, id).await,
+        }
+    }
+
     async fn load_active_current(
         &self,
         shop: &ShopDomain,

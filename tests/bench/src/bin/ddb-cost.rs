@@ -174,6 +174,26 @@ fn updated(old: &IndexKeys, request: &Value) -> IndexKeys {
 /// `DDB_COST_DETAIL=1` prints every write with its units (stderr): which
 /// kind of item (the key's type letter and sort key) costs what.
 fn detail(function: &str, op: &str, key: &str, units: f64) {
+    detail_of(function, op, key, units, "WCU");
+}
+
+/// A read's line in the detail: the item or partition it read, how
+/// (strong, eventual) and what it cost.
+fn detail_read(function: &str, r: &Record, units: f64) {
+    let strong = r.request["ConsistentRead"].as_bool() == Some(true);
+    let op = format!("{} {}", r.op, if strong { "strong" } else { "eventual" });
+    let key = if r.op == "GetItem" {
+        key_of(&r.request["Key"])
+    } else {
+        r.request["ExpressionAttributeValues"][":pk"]["S"]
+            .as_str()
+            .unwrap_or("?")
+            .to_string()
+    };
+    detail_of(function, &op, &key, units, "RCU");
+}
+
+fn detail_of(function: &str, op: &str, key: &str, units: f64, unit: &str) {
     static ON: OnceLock<bool> = OnceLock::new();
     if !*ON.get_or_init(|| std::env::var_os("DDB_COST_DETAIL").is_some()) {
         return;
@@ -181,7 +201,7 @@ fn detail(function: &str, op: &str, key: &str, units: f64) {
     let (pk, sk) = key.split_once('|').unwrap_or((key, ""));
     let kind = pk.split('#').nth(2).unwrap_or("?");
     let sk: String = sk.chars().take(40).collect();
-    eprintln!("    {function:<9} {op:<26} {kind:>2} {sk:<40} {units:>4} WCU");
+    eprintln!("    {function:<9} {op:<26} {kind:>2} {sk:<40} {units:>4} {unit}");
 }
 
 /// The item kind of a key (`S#<shop>#<kind>#…`): `N` a counter, `W` a
@@ -267,7 +287,11 @@ fn cost(
                     .then(|| updated(&index.get(&key).cloned().unwrap_or_default(), &r.request));
                 c.index_wcu += index_writes(index, key, new);
             }
-            "GetItem" => c.rcu += kb(item_size(&r.response["Item"]), 4096) * read_factor,
+            "GetItem" => {
+                let units = kb(item_size(&r.response["Item"]), 4096) * read_factor;
+                c.rcu += units;
+                detail_read(function_of(r), r, units);
+            }
             "Query" | "Scan" => {
                 let total: usize = r.response["Items"]
                     .as_array()
@@ -276,6 +300,7 @@ fn cost(
                     c.index_rcu += kb(total, 4096) * read_factor;
                 } else {
                     c.rcu += kb(total, 4096) * read_factor;
+                    detail_read(function_of(r), r, kb(total, 4096) * read_factor);
                 }
             }
             "TransactWriteItems" => {
