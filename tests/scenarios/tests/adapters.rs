@@ -2523,3 +2523,118 @@ async fn process_adds_a_window_early_when_its_state_grows_too_big() {
     assert_ne!(next["state"], json!({}));
     assert_eq!(opened(&s).await, 2010);
 }
+
+/// A query is not a snapshot of a transaction: a load may see a commit's
+/// profile and not yet a part the same commit wrote. The profile names the
+/// parts its commit wrote (each carries the commit's version) and deleted,
+/// so such a load is read again, and never builds the contact from a part
+/// older than its profile (whose next commit would write that part back
+/// over the newer one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_a_commit_seen_in_part_is_read_again() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let stack = Stack::start().await.unwrap();
+    let s = store(&stack);
+    let ddb = aws_sdk_dynamodb::Client::new(&stack.sdk);
+    let mut c = contact();
+    c.audience.tags.insert("first".into());
+    s.commit(commit(&c, 0, vec![], vec![])).await.unwrap();
+    let pk = format!("S#{}#C#{}", shop(), c.id.as_str());
+    let lists = || async {
+        ddb.get_item()
+            .table_name(&stack.table)
+            .key("PK", AttributeValue::S(pk.clone()))
+            .key("SK", AttributeValue::S("C#L".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap()
+    };
+    let first = lists().await;
+    assert_eq!(first.get("ver"), Some(&AttributeValue::N("1".into())));
+    let loaded = s.load_active(&shop(), &c.id).await.unwrap().unwrap();
+    c.audience.tags.insert("second".into());
+    s.commit(commit(&c, loaded.version, vec![], vec![]))
+        .await
+        .unwrap();
+    assert_eq!(
+        lists().await.get("ver"),
+        Some(&AttributeValue::N("2".into()))
+    );
+    // As a read that came between the profile's write and its part's: the
+    // part as the first commit left it.
+    ddb.put_item()
+        .table_name(&stack.table)
+        .set_item(Some(first))
+        .send()
+        .await
+        .unwrap();
+    let err = s.load_active(&shop(), &c.id).await.unwrap_err();
+    assert!(err.to_string().contains("C#L"), "{err}");
+    assert!(s.load_for_update(&shop(), &c.id).await.is_err());
+    // A commit that changes no part names none: the load takes what it
+    // reads.
+    ddb.update_item()
+        .table_name(&stack.table)
+        .key("PK", AttributeValue::S(pk.clone()))
+        .key("SK", AttributeValue::S("C#L".into()))
+        .update_expression("SET ver = :v")
+        .expression_attribute_values(":v", AttributeValue::N("2".into()))
+        .send()
+        .await
+        .unwrap();
+    let now = s.load_active(&shop(), &c.id).await.unwrap().unwrap();
+    assert!(now.contact.audience.tags.contains("first"));
+    s.commit(commit(&now.contact, now.version, vec![], vec![]))
+        .await
+        .unwrap();
+    let profile = ddb
+        .get_item()
+        .table_name(&stack.table)
+        .key("PK", AttributeValue::S(pk.clone()))
+        .key("SK", AttributeValue::S("C".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert!(!profile.contains_key("pw"), "{profile:?}");
+    // A part the commit deleted and that a load still sees is caught too:
+    // the tags gone, the lists part goes.
+    let mut bare = now.contact.clone();
+    bare.audience.tags.clear();
+    let loaded = s.load_active(&shop(), &c.id).await.unwrap().unwrap();
+    s.commit(commit(&bare, loaded.version, vec![], vec![]))
+        .await
+        .unwrap();
+    let gone = s.load_active(&shop(), &c.id).await.unwrap().unwrap();
+    assert!(gone.contact.audience.tags.is_empty());
+    ddb.put_item()
+        .table_name(&stack.table)
+        .set_item(Some(lists_at(&pk, 2)))
+        .send()
+        .await
+        .unwrap();
+    let err = s.load_active(&shop(), &c.id).await.unwrap_err();
+    assert!(err.to_string().contains("C#L"), "{err}");
+}
+
+/// A lists part with nothing in it, at `version`.
+fn lists_at(
+    pk: &str,
+    version: u64,
+) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    std::collections::HashMap::from([
+        ("PK".to_string(), AttributeValue::S(pk.to_string())),
+        ("SK".to_string(), AttributeValue::S("C#L".into())),
+        ("t".to_string(), AttributeValue::S("part".into())),
+        ("ver".to_string(), AttributeValue::N(version.to_string())),
+        (
+            "doc".to_string(),
+            AttributeValue::S("{\"tags\":[\"first\"]}".into()),
+        ),
+    ])
+}

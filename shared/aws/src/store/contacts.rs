@@ -5,6 +5,10 @@
 use super::*;
 use std::collections::BTreeMap;
 
+/// Reads of a contact whose parts do not yet agree with its profile
+/// before the load fails (and the event is retried).
+const HALF_SEEN_TRIES: u64 = 3;
+
 impl DynamoStore {
     /// Ends one claimed attempt of a message: `update` applies only while the
     /// message is still `sending` under this very attempt.
@@ -195,9 +199,31 @@ impl DynamoStore {
         strong: bool,
     ) -> Result<Option<ContactState>, StoreError> {
         let pk = keys::contact(shop, id);
-        let items = self
+        let mut strong = strong;
+        let mut items = self
             .partition_below(pk.clone(), below, strong, "load contact")
             .await?;
+        // A query is not a snapshot: it may show a commit's profile and
+        // not yet the parts the same transaction wrote (or deleted). Read
+        // again, strongly, until they agree.
+        let mut tries = 0;
+        while let Some(sk) = profile::half_seen(&items) {
+            tries += 1;
+            if tries > HALF_SEEN_TRIES {
+                return Err(StoreError::new(
+                    waymark_app::ports::StoreErrorKind::Transient,
+                    "load contact",
+                    format!("{pk}: its part {sk} is not yet as its profile's commit wrote it"),
+                ));
+            }
+            if strong {
+                tokio::time::sleep(std::time::Duration::from_millis(20 * tries)).await;
+            }
+            strong = true;
+            items = self
+                .partition_below(pk.clone(), below, strong, "load contact")
+                .await?;
+        }
         let sk_of = |i: &Item| i.get(SK).and_then(|v| v.as_s().ok()).cloned();
         let Some(profile) = items
             .iter()
@@ -397,13 +423,16 @@ impl ContactStore for DynamoStore {
             profile.insert(super::tally::COUNTS.into(), carried);
         }
         let read = self.loaded.at(&pk, c.expected_version);
-        let mut writes = vec![put(table, profile, cond, vals)];
-        writes.extend(part_writes(
+        let parts = part_writes(
             table,
             &pk,
             read.as_ref().map(|r| &r.parts),
             split.parts,
-        )?);
+            c.expected_version + 1,
+        )?;
+        profile::stamp(&mut profile, &parts.wrote, &parts.dropped);
+        let mut writes = vec![put(table, profile, cond, vals)];
+        writes.extend(parts.writes);
         if let Some(a) = &c.absorbed {
             writes.extend(absorbed_writes(table, shop, a)?);
         }
@@ -694,18 +723,32 @@ fn merged_leftovers(
     (later, runs_later)
 }
 
+/// A commit's writes of its profile's parts, and which it wrote and
+/// deleted (the profile item names them: `profile::stamp`).
+struct PartWrites {
+    writes: Vec<TransactWriteItem>,
+    wrote: Vec<String>,
+    dropped: Vec<String>,
+}
+
 /// The writes of a profile's parts: those whose stored bytes differ from
-/// what the commit's load read (`before`), and deletions of those that are
-/// no more. Without that load's record, every part is written.
+/// what the commit's load read (`before`), each carrying the commit's
+/// `version`, and deletions of those that are no more. Without that
+/// load's record, every part is written.
 fn part_writes(
     table: &str,
     pk: &str,
     before: Option<&profile::Parts>,
     parts: BTreeMap<String, serde_json::Value>,
-) -> Result<Vec<TransactWriteItem>, StoreError> {
+    version: u64,
+) -> Result<PartWrites, StoreError> {
     let empty = profile::Parts::new();
     let before = before.unwrap_or(&empty);
-    let mut writes = Vec::new();
+    let mut out = PartWrites {
+        writes: Vec::new(),
+        wrote: Vec::new(),
+        dropped: Vec::new(),
+    };
     for (sk, value) in &parts {
         let stored = doc(value)?;
         if before.get(sk) == Some(&profile::fingerprint(&stored)) {
@@ -715,14 +758,17 @@ fn part_writes(
             (PK.into(), s(pk)),
             (SK.into(), s(sk)),
             (TYPE.into(), s("part")),
+            (VERSION.into(), n(version)),
             (DOC.into(), stored),
         ]);
-        writes.push(put(table, item, "", None));
+        out.writes.push(put(table, item, "", None));
+        out.wrote.push(sk.clone());
     }
     for sk in before.keys().filter(|sk| !parts.contains_key(*sk)) {
-        writes.push(delete(table, pk.to_string(), sk.clone()));
+        out.writes.push(delete(table, pk.to_string(), sk.clone()));
+        out.dropped.push(sk.clone());
     }
-    Ok(writes)
+    Ok(out)
 }
 
 impl DynamoStore {

@@ -213,6 +213,48 @@ fn add_days(activity: &mut Map<String, Value>, block: Map<String, Value>) {
     }
 }
 
+/// The profile item's names of the parts its commit wrote (each carries
+/// that commit's version) and deleted: a load that sees the profile but
+/// not those parts as they were left (a query is not a snapshot of a
+/// transaction) knows it, and reads again. Written only when not empty
+/// (most commits change no part).
+const WROTE: &str = "pw";
+const DROPPED: &str = "pd";
+
+/// Names on the profile item the parts its commit wrote and deleted.
+pub(super) fn stamp(profile: &mut Item, wrote: &[String], dropped: &[String]) {
+    if !wrote.is_empty() {
+        profile.insert(WROTE.into(), AttributeValue::Ss(wrote.to_vec()));
+    }
+    if !dropped.is_empty() {
+        profile.insert(DROPPED.into(), AttributeValue::Ss(dropped.to_vec()));
+    }
+}
+
+/// A part the profile's commit wrote and that a load read otherwise (not
+/// there, or at another version), or deleted and that is still there:
+/// the load saw that commit only in part. (Items written before parts
+/// carried versions name none.)
+pub(super) fn half_seen(items: &[Item]) -> Option<String> {
+    let sk_of = |i: &Item| i.get(SK).and_then(|v| v.as_s().ok()).cloned();
+    let profile = items
+        .iter()
+        .find(|i| sk_of(i).as_deref() == Some(keys::sk::CONTACT))?;
+    let version = read_n(profile, VERSION);
+    let names = |name: &str| {
+        profile
+            .get(name)
+            .and_then(|v| v.as_ss().ok())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let at = |sk: &str| items.iter().find(|i| sk_of(i).as_deref() == Some(sk));
+    names(WROTE)
+        .into_iter()
+        .find(|sk| at(sk).is_none_or(|i| read_n(i, VERSION) != version))
+        .or_else(|| names(DROPPED).into_iter().find(|sk| at(sk).is_some()))
+}
+
 /// A stored document's fingerprint, to tell whether a part changed.
 pub(super) fn fingerprint(value: &AttributeValue) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
