@@ -15,9 +15,11 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// Ids kept on the hot item at most; past it the oldest are moved out…
-const HOT_MAX: usize = 24;
-/// …down to this many.
-const HOT_AFTER_SPILL: usize = 8;
+const HOT_MAX: usize = 12;
+/// …down to this many (all: a block stamped with the newest event time
+/// holds every one, and the hot item is written by every event, each id
+/// 17 bytes that deflate cannot shrink).
+const HOT_AFTER_SPILL: usize = 0;
 /// How long an older block is kept after the newest event it may hold.
 pub const KEEP_OLDER: SignedDuration = SignedDuration::from_hours(24 * 10);
 /// Older ids kept at most (a contact with more events in `KEEP_OLDER`, a

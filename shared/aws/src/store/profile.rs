@@ -7,7 +7,7 @@
 //! - `C#L`: the lists that change with orders, ended runs, merges, coupons
 //!   and the store's tags, not with page views;
 //! - `C#E`: the older blocks of applied event ids (the newest stay hot),
-//!   which change once every 16 events or so (`waymark_core::recent_events`).
+//!   which change once every 13 events (`waymark_core::recent_events`).
 //!
 //! A part is written only when its stored bytes differ from what the
 //! contact's last load read (remembered per contact and version, in
