@@ -90,28 +90,19 @@ impl ContactStore for MemoryStore {
         shop: &ShopDomain,
         id: &ContactId,
     ) -> Result<Option<ContactState>, StoreError> {
-        let late = self
-            .lock()
-            .late_loads
-            .get(&(shop.clone(), id.clone()))
-            .cloned();
-        match late {
+        match self.late_load(shop, id) {
             Some(stale) => Ok(Some(stale)),
             None => self.load_active_current(shop, id).await,
         }
     }
 
+    /// Current, unless a test made the contact's loads late.
     async fn load_whole(
         &self,
         shop: &ShopDomain,
         id: &ContactId,
     ) -> Result<Option<ContactState>, StoreError> {
-        let late = self
-            .lock()
-            .late_loads
-            .get(&(shop.clone(), id.clone()))
-            .cloned();
-        match late {
+        match self.late_load(shop, id) {
             Some(stale) => Ok(Some(stale)),
             None => self.load_for_update(shop, id).await,
         }
@@ -330,4 +321,15 @@ fn store_runs(
             .iter()
             .any(|(j, k, e)| x.run.journey == *j && x.run.key == *k && x.run.entry == *e)
     });
+}
+
+impl MemoryStore {
+    /// What a test made the contact's loads answer instead of its state
+    /// (`answer_loads_late`), if anything.
+    fn late_load(&self, shop: &ShopDomain, id: &ContactId) -> Option<ContactState> {
+        self.lock()
+            .late_loads
+            .get(&(shop.clone(), id.clone()))
+            .cloned()
+    }
 }

@@ -265,6 +265,20 @@ impl DynamoStore {
         }))
     }
 
+    /// `load`, eventually consistent; a contact not found is asked again
+    /// strongly (one just made: an empty answer costs half a unit).
+    async fn load_from_replica(
+        &self,
+        shop: &ShopDomain,
+        id: &ContactId,
+        below: Option<&str>,
+    ) -> Result<Option<ContactState>, StoreError> {
+        match self.load(shop, id, below, false).await? {
+            Some(state) => Ok(Some(state)),
+            None => self.load(shop, id, below, true).await,
+        }
+    }
+
     /// Points identities at a contact. The first mapping wins: an identity
     /// already owned by another contact is left alone (merging is explicit).
     pub(super) async fn claim_aliases(
@@ -351,10 +365,8 @@ impl ContactStore for DynamoStore {
         shop: &ShopDomain,
         id: &ContactId,
     ) -> Result<Option<ContactState>, StoreError> {
-        match self.load(shop, id, Some(keys::KEPT_RUNS), false).await? {
-            Some(state) => Ok(Some(state)),
-            None => self.load_active_current(shop, id).await,
-        }
+        self.load_from_replica(shop, id, Some(keys::KEPT_RUNS))
+            .await
     }
 
     /// Eventually consistent as `load_active` is (nothing found is asked
@@ -364,10 +376,7 @@ impl ContactStore for DynamoStore {
         shop: &ShopDomain,
         id: &ContactId,
     ) -> Result<Option<ContactState>, StoreError> {
-        match self.load(shop, id, None, false).await? {
-            Some(state) => Ok(Some(state)),
-            None => self.load_for_update(shop, id).await,
-        }
+        self.load_from_replica(shop, id, None).await
     }
 
     async fn load_active_current(
