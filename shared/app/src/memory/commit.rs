@@ -27,6 +27,16 @@ impl ContactStore for MemoryStore {
 
     async fn find(&self, shop: &ShopDomain, identity: &Identity) -> Result<Resolution, StoreError> {
         let mut s = self.lock();
+        s.lookups_read += [
+            identity.customer_id.is_some(),
+            identity.email.is_some(),
+            identity.order_id.is_some(),
+            identity.contract_id.is_some(),
+            identity.anonymous_id.is_some(),
+        ]
+        .into_iter()
+        .map(u64::from)
+        .sum::<u64>();
         if s.late_find.as_ref().is_some_and(|(at, _)| at == shop)
             && let Some((_, stale)) = s.late_find.take()
         {

@@ -130,6 +130,8 @@ struct State {
     /// consistent read can be, until a test clears it
     /// (`load_active_current` never answers it).
     late_loads: HashMap<(ShopDomain, ContactId), ContactState>,
+    /// Lookups read by `find` and `find_current`, one per identity named.
+    lookups_read: u64,
 }
 
 impl State {
@@ -176,6 +178,11 @@ impl MemoryStore {
     pub fn answer_loads_late(&self, stale: ContactState) {
         let key = (stale.contact.shop.clone(), stale.contact.id.clone());
         self.lock().late_loads.insert(key, stale);
+    }
+
+    /// Lookups read so far (one per identity a `find` names).
+    pub fn lookups_read(&self) -> u64 {
+        self.lock().lookups_read
     }
 
     /// Loads of the contact answer as it is again.

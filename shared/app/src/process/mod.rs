@@ -396,6 +396,7 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
                 }));
             }
             let (mut contact, base, mut recent) = take_contact(state);
+            note_held(&mut contact, &found, identity);
             let history = (!all && contact.history.at_bound()).then(|| contact.history.clone());
             let mut runs: Vec<_> = base.runs.iter().map(|r| r.run.clone()).collect();
             let absorbed = self
@@ -696,6 +697,11 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
         whole: bool,
         mut current: bool,
     ) -> Result<Option<(Resolution, ContactId, Option<ContactState>, bool)>, ProcessError> {
+        let mut tried = match self.locate_held(event, identity, whole, current).await? {
+            Held::Found(found, id, state, all) => return Ok(Some((found, id, Some(state), all))),
+            Held::Loaded(id, state, all) => Some((id, state, all)),
+            Held::NotTried => None,
+        };
         let mut found = if current {
             self.store.find_current(&event.shop, identity).await?
         } else {
@@ -706,6 +712,14 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
                 return Ok(None);
             };
             let all = whole || reads_ended_runs(&event.kind) || !found.merge.is_empty();
+            // The contact the one lookup led to, loaded already, is this
+            // one as the event needs it.
+            if let Some((held_id, state, held_all)) = tried.take()
+                && held_id == id
+                && held_all == all
+            {
+                return Ok(Some((found, id, Some(state), all)));
+            }
             let strong = current || is_privacy(&event.kind);
             let (id, loaded) = self.follow_merges(&event.shop, id, all, strong).await?;
             if loaded.is_none() && found.contact.is_some() && !current {
@@ -715,6 +729,72 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
             }
             return Ok(Some((found, id, loaded, all)));
         }
+    }
+
+    /// The event's contact by one lookup, its browser's (or its customer
+    /// id's, when it names no browser), when the contact that lookup leads
+    /// to holds every other identity the event names (`Held`: its address,
+    /// and its customer id): every lookup would lead there, so they are not
+    /// read. A page view from a known browser with the address it signed in
+    /// with reads one lookup, not two. Not for privacy requests (they look
+    /// for the address's other profiles) nor for events naming an order or
+    /// a contract.
+    async fn locate_held(
+        &self,
+        event: &Event,
+        identity: &waymark_core::event::Identity,
+        whole: bool,
+        current: bool,
+    ) -> Result<Held, ProcessError> {
+        let Some(email) = &identity.email else {
+            return Ok(Held::NotTried);
+        };
+        if identity.order_id.is_some() || identity.contract_id.is_some() || is_privacy(&event.kind)
+        {
+            return Ok(Held::NotTried);
+        }
+        let (first, customer) = match (&identity.anonymous_id, identity.customer_id) {
+            (Some(a), customer) => (
+                waymark_core::event::Identity {
+                    anonymous_id: Some(a.clone()),
+                    ..Default::default()
+                },
+                customer,
+            ),
+            (None, Some(k)) => (
+                waymark_core::event::Identity {
+                    customer_id: Some(k),
+                    ..Default::default()
+                },
+                None,
+            ),
+            (None, None) => return Ok(Held::NotTried),
+        };
+        let found = if current {
+            self.store.find_current(&event.shop, &first).await?
+        } else {
+            self.store.find(&event.shop, &first).await?
+        };
+        let Some(id) = found.contact else {
+            return Ok(Held::NotTried);
+        };
+        let all = whole || reads_ended_runs(&event.kind);
+        let Some(state) = self.load(&event.shop, &id, all, current).await? else {
+            return Ok(Held::NotTried);
+        };
+        let i = &state.contact.identity;
+        let holds = i.merged_into.is_none()
+            && state.contact.id == id
+            && i.held.email.as_deref() == Some(&*email.lookup_key())
+            && customer.is_none_or(|k| i.held.customer_id == Some(k));
+        if !holds {
+            return Ok(Held::Loaded(id, state, all));
+        }
+        let found = Resolution {
+            contact: Some(id.clone()),
+            ..Resolution::default()
+        };
+        Ok(Held::Found(found, id, state, all))
     }
 
     /// Loads a contact, following merged contacts to the one they went
@@ -847,6 +927,36 @@ impl Before {
 /// since an earlier attempt may have taken the lookups and left the rest).
 /// None when there is nothing to do: a data request or an order-only event
 /// (a refund, a shipment) for someone Waymark does not know.
+/// What [`Processor::locate_held`] came to.
+enum Held {
+    /// The contact, holding every identity the event names.
+    Found(Resolution, ContactId, ContactState, bool),
+    /// The contact the one lookup led to, which does not: every lookup is
+    /// read (and the contact is not loaded again if it is still the one).
+    Loaded(ContactId, ContactState, bool),
+    NotTried,
+}
+
+/// Notes on the contact the lookups the event's resolution found leading
+/// to it itself, not through a merged contact (`Held`): the customer id's
+/// when it was the contact found, the address's when it led there too (a
+/// different contact would be a merge candidate).
+fn note_held(contact: &mut Contact, found: &Resolution, named: &waymark_core::event::Identity) {
+    if found.contact.as_ref() != Some(&contact.id) || !found.merge.is_empty() {
+        return;
+    }
+    if let Some(k) = named.customer_id
+        && found.unmapped.customer_id.is_none()
+    {
+        contact.identity.held.customer_id = Some(k);
+    }
+    if let Some(e) = &named.email
+        && found.unmapped.email.is_none()
+    {
+        contact.identity.held.email = Some(e.lookup_key().into_owned());
+    }
+}
+
 fn contact_for(
     found: Option<ContactId>,
     identity: &waymark_core::event::Identity,
@@ -1617,6 +1727,63 @@ mod merge_tests {
                 .unwrap()
                 .is_none(),
             "not made again"
+        );
+    }
+
+    /// Once a contact holds the address its browser signs in with (an
+    /// event found both lookups leading to it), the browser's event reads
+    /// the browser's lookup alone; an address it does not hold is looked
+    /// up as ever, and goes to its own person.
+    #[tokio::test]
+    async fn a_browser_whose_contact_holds_the_address_reads_one_lookup() {
+        use crate::memory::MemoryStore;
+        let store = MemoryStore::default();
+        let p = Processor::new(
+            waymark_core::journey::Catalog::from_files(&[]).unwrap(),
+            store.clone(),
+        );
+        let on_browser = |id: &str, email: &str| {
+            let mut kind = checkout(None, email);
+            if let EventKind::CheckoutUpdated(c) = &mut kind {
+                c.anonymous_id = Some("anon-1".into());
+                c.token = id.into();
+            }
+            let mut e = event("shopify", kind);
+            e.id = id.into();
+            e
+        };
+        let ana = ContactId::for_email(&address("ana@example.com"));
+        let mut lookups = Vec::new();
+        for id in ["e1", "e2", "e3", "e4"] {
+            let before = store.lookups_read();
+            let report = p
+                .handle_event(&on_browser(id, "ana@example.com"))
+                .await
+                .unwrap();
+            assert_eq!(report.contact, Some(ana.clone()), "{id}");
+            lookups.push(store.lookups_read() - before);
+        }
+        // The first two read the browser's lookup, then all of them (the
+        // first makes the contact, the second finds both lookups its own);
+        // from then on, one.
+        assert_eq!(lookups, [3, 3, 1, 1]);
+        let held = store.load_for_update(&shop(), &ana).await.unwrap().unwrap();
+        assert_eq!(
+            held.contact.identity.held.email.as_deref(),
+            Some("ana@example.com")
+        );
+        assert!(held.recent_events.contains("e4"));
+        // Another address on the same browser: every lookup is read, and
+        // that address is a person of its own (ana is not anonymous).
+        let before = store.lookups_read();
+        let report = p
+            .handle_event(&on_browser("e5", "bo@example.com"))
+            .await
+            .unwrap();
+        assert_eq!(store.lookups_read() - before, 3);
+        assert_eq!(
+            report.contact,
+            Some(ContactId::for_email(&address("bo@example.com")))
         );
     }
 

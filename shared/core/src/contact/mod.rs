@@ -76,6 +76,29 @@ pub struct Identity {
     pub locale: Option<String>,
     /// The browser's IANA zone, newest seen.
     pub time_zone: Option<String>,
+    /// Lookups an event found leading to this contact itself.
+    pub held: Held,
+}
+
+/// An address and a customer id whose lookups an event found leading to
+/// the contact itself (not through a merged contact). A lookup leaves a
+/// contact only when the contact is merged away or erased, and either
+/// changes the contact's version: while it stands, an event that names
+/// only these and a browser or customer id leading here need not read
+/// them again.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Held {
+    /// The address's lookup key (`EmailAddress::lookup_key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<u64>,
+}
+
+impl Held {
+    pub fn is_empty(&self) -> bool {
+        self.email.is_none() && self.customer_id.is_none()
+    }
 }
 
 /// Email marketing: consent, topic choices and the sends the cap counts.

@@ -64,6 +64,8 @@ struct Stored {
     #[serde(default)]
     time_zone: Option<String>,
     #[serde(default)]
+    held: super::Held,
+    #[serde(default)]
     anonymous_ids: Vec<String>,
     #[serde(default)]
     past_emails: Vec<EmailAddress>,
@@ -165,6 +167,8 @@ struct StoredRef<'a> {
     last_visit_at: &'a Option<Timestamp>,
     #[serde(default)]
     time_zone: &'a Option<String>,
+    #[serde(default, skip_serializing_if = "is_held_empty")]
+    held: &'a super::Held,
     #[serde(default)]
     anonymous_ids: &'a Vec<String>,
     #[serde(default)]
@@ -219,6 +223,10 @@ struct StoredRef<'a> {
     history: &'a crate::history::History,
 }
 
+fn is_held_empty(h: &&super::Held) -> bool {
+    h.is_empty()
+}
+
 fn is_empty<T>(v: &&Vec<T>) -> bool {
     v.is_empty()
 }
@@ -244,6 +252,7 @@ impl From<Stored> for Contact {
                 province: s.province,
                 locale: s.locale,
                 time_zone: s.time_zone,
+                held: s.held,
             },
             marketing: Marketing {
                 consent: s.consent,
@@ -323,6 +332,7 @@ impl<'a> From<&'a Contact> for StoredRef<'a> {
             first_order_at: &c.commerce.first_order_at,
             last_visit_at: &c.audience.last_visit_at,
             time_zone: &c.identity.time_zone,
+            held: &c.identity.held,
             anonymous_ids: &c.identity.anonymous_ids,
             past_emails: &c.identity.past_emails,
             exports: &c.exports,
@@ -482,6 +492,19 @@ mod tests {
         // Every value as the old document had it (`null`s written back).
         let old: serde_json::Value = serde_json::from_str(OLD_DOCUMENT).unwrap();
         assert_eq!(serde_json::Value::Object(written), old);
+    }
+
+    #[test]
+    fn held_lookups_are_kept_and_absent_when_none() {
+        let mut c: Contact = serde_json::from_str(OLD_DOCUMENT).unwrap();
+        assert!(c.identity.held.is_empty());
+        assert!(!serde_json::to_string(&c).unwrap().contains("held"));
+        c.identity.held = super::super::Held {
+            email: Some("ana@example.com".into()),
+            customer_id: Some(7),
+        };
+        let back: Contact = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(back.identity.held, c.identity.held);
     }
 
     #[test]
