@@ -1930,6 +1930,54 @@ mod merge_tests {
         );
     }
 
+    /// An erasure reads the person as they are now, not as a replica a
+    /// moment behind has them: an address they moved to in the commit just
+    /// before is erased too.
+    #[tokio::test]
+    async fn an_erasure_reads_the_person_as_they_are_now_while_a_replica_lags() {
+        use crate::memory::MemoryStore;
+        use waymark_core::event::{Identity, PrivacyRequest};
+        let store = MemoryStore::default();
+        let p = Processor::new(
+            waymark_core::journey::Catalog::from_files(&[]).unwrap(),
+            store.clone(),
+        );
+        let id = ContactId::for_customer(1);
+        let mut first = event("shopify", customer_record(1, "a@example.com"));
+        first.id = "e1".into();
+        p.handle_event(&first).await.unwrap();
+        let behind = store.load_for_update(&shop(), &id).await.unwrap().unwrap();
+        let mut moved = event("shopify", customer_record(1, "b@example.com"));
+        moved.id = "e2".into();
+        moved.at = at() + jiff::SignedDuration::from_mins(1);
+        p.handle_event(&moved).await.unwrap();
+        // Every eventually consistent load still answers the contact
+        // before the move.
+        store.answer_loads_late(behind);
+        let mut redact = event(
+            "shopify",
+            EventKind::CustomerRedacted(PrivacyRequest {
+                request_id: None,
+                customer_id: Some(1),
+                email: Some(address("a@example.com")),
+                orders: vec![],
+            }),
+        );
+        redact.id = "e3".into();
+        redact.at = at() + jiff::SignedDuration::from_mins(2);
+        p.handle_event(&redact).await.unwrap();
+        for email in ["a@example.com", "b@example.com"] {
+            let identity = Identity {
+                email: Some(address(email)),
+                ..Default::default()
+            };
+            let found = store.find_current(&shop(), &identity).await.unwrap();
+            assert_eq!(found.contact, None, "{email}'s lookup erased");
+        }
+        store.caught_up(&shop(), &id);
+        assert!(store.load_for_update(&shop(), &id).await.unwrap().is_none());
+    }
+
     #[test]
     fn only_the_customer_record_folds_an_email_only_profile_into_a_customer() {
         let mut ana = Contact::new(ContactId::for_customer(7), shop(), at());
