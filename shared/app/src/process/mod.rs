@@ -697,16 +697,37 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
         whole: bool,
         mut current: bool,
     ) -> Result<Option<(Resolution, ContactId, Option<ContactState>, bool)>, ProcessError> {
-        let mut tried = match self.locate_held(event, identity, whole, current).await? {
+        let (mut tried, missed) = match self.locate_held(event, identity, whole, current).await? {
             Held::Found(found, id, state, all) => return Ok(Some((found, id, Some(state), all))),
-            Held::Loaded(id, state, all) => Some((id, state, all)),
-            Held::NotTried => None,
+            Held::Loaded(id, state, all) => (Some((id, state, all)), None),
+            Held::Missed(first) => (None, Some(first)),
+            Held::NotTried => (None, None),
+        };
+        // A lookup read first and leading nowhere is not read again: it is
+        // the first the resolution reads (a customer id) or the last (a
+        // browser), and one that leads nowhere changes nothing of the
+        // others' answers.
+        let (asked, missed) = match missed {
+            Some(first) => (
+                waymark_core::event::Identity {
+                    customer_id: identity.customer_id.filter(|_| first.customer_id.is_none()),
+                    anonymous_id: identity
+                        .anonymous_id
+                        .clone()
+                        .filter(|_| first.anonymous_id.is_none()),
+                    ..identity.clone()
+                },
+                first,
+            ),
+            None => (identity.clone(), Default::default()),
         };
         let mut found = if current {
-            self.store.find_current(&event.shop, identity).await?
+            self.store.find_current(&event.shop, &asked).await?
         } else {
-            self.store.find(&event.shop, identity).await?
+            self.store.find(&event.shop, &asked).await?
         };
+        found.unmapped.customer_id = found.unmapped.customer_id.or(missed.customer_id);
+        found.unmapped.anonymous_id = found.unmapped.anonymous_id.or(missed.anonymous_id);
         loop {
             let Some(id) = contact_for(found.contact.clone(), identity, event)? else {
                 return Ok(None);
@@ -776,7 +797,7 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
             self.store.find(&event.shop, &first).await?
         };
         let Some(id) = found.contact else {
-            return Ok(Held::NotTried);
+            return Ok(Held::Missed(first));
         };
         let all = whole || reads_ended_runs(&event.kind);
         let Some(state) = self.load(&event.shop, &id, all, current).await? else {
@@ -934,6 +955,8 @@ enum Held {
     /// The contact the one lookup led to, which does not: every lookup is
     /// read (and the contact is not loaded again if it is still the one).
     Loaded(ContactId, ContactState, bool),
+    /// The one lookup read (this identity) leads nowhere.
+    Missed(waymark_core::event::Identity),
     NotTried,
 }
 
@@ -1763,10 +1786,11 @@ mod merge_tests {
             assert_eq!(report.contact, Some(ana.clone()), "{id}");
             lookups.push(store.lookups_read() - before);
         }
-        // The first two read the browser's lookup, then all of them (the
-        // first makes the contact, the second finds both lookups its own);
-        // from then on, one.
-        assert_eq!(lookups, [3, 3, 1, 1]);
+        // The first reads the browser's lookup, which leads nowhere, then
+        // the address's (and makes the contact); the second reads the
+        // browser's, then all of them (and finds both its own); from then
+        // on, one.
+        assert_eq!(lookups, [2, 3, 1, 1]);
         let held = store.load_for_update(&shop(), &ana).await.unwrap().unwrap();
         assert_eq!(
             held.contact.identity.held.email.as_deref(),
