@@ -698,10 +698,12 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
         mut current: bool,
     ) -> Result<Option<(Resolution, ContactId, Option<ContactState>, bool)>, ProcessError> {
         let (mut tried, missed) = match self.locate_held(event, identity, whole, current).await? {
-            Held::Found(found, id, state, all) => return Ok(Some((found, id, Some(state), all))),
-            Held::Loaded(id, state, all) => (Some((id, state, all)), None),
-            Held::Missed(first) => (None, Some(first)),
-            Held::NotTried => (None, None),
+            OneLookup::Found(found, id, state, all) => {
+                return Ok(Some((found, id, Some(state), all)));
+            }
+            OneLookup::Loaded(id, state, all) => (Some((id, state, all)), None),
+            OneLookup::Missed(first) => (None, Some(first)),
+            OneLookup::NotTried => (None, None),
         };
         // A lookup read first and leading nowhere is not read again: it is
         // the first the resolution reads (a customer id) or the last (a
@@ -754,7 +756,7 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
 
     /// The event's contact by one lookup, its browser's (or its customer
     /// id's, when it names no browser), when the contact that lookup leads
-    /// to holds every other identity the event names (`Held`: its address,
+    /// to holds every other identity the event names (`contact::Held`: its address,
     /// and its customer id): every lookup would lead there, so they are not
     /// read. A page view from a known browser with the address it signed in
     /// with reads one lookup, not two. Not for privacy requests (they look
@@ -766,13 +768,13 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
         identity: &waymark_core::event::Identity,
         whole: bool,
         current: bool,
-    ) -> Result<Held, ProcessError> {
+    ) -> Result<OneLookup, ProcessError> {
         let Some(email) = &identity.email else {
-            return Ok(Held::NotTried);
+            return Ok(OneLookup::NotTried);
         };
         if identity.order_id.is_some() || identity.contract_id.is_some() || is_privacy(&event.kind)
         {
-            return Ok(Held::NotTried);
+            return Ok(OneLookup::NotTried);
         }
         let (first, customer) = match (&identity.anonymous_id, identity.customer_id) {
             (Some(a), customer) => (
@@ -789,7 +791,7 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
                 },
                 None,
             ),
-            (None, None) => return Ok(Held::NotTried),
+            (None, None) => return Ok(OneLookup::NotTried),
         };
         let found = if current {
             self.store.find_current(&event.shop, &first).await?
@@ -797,11 +799,11 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
             self.store.find(&event.shop, &first).await?
         };
         let Some(id) = found.contact else {
-            return Ok(Held::Missed(first));
+            return Ok(OneLookup::Missed(first));
         };
         let all = whole || reads_ended_runs(&event.kind);
         let Some(state) = self.load(&event.shop, &id, all, current).await? else {
-            return Ok(Held::NotTried);
+            return Ok(OneLookup::NotTried);
         };
         let i = &state.contact.identity;
         let holds = i.merged_into.is_none()
@@ -809,13 +811,13 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
             && i.held.email.as_deref() == Some(&*email.lookup_key())
             && customer.is_none_or(|k| i.held.customer_id == Some(k));
         if !holds {
-            return Ok(Held::Loaded(id, state, all));
+            return Ok(OneLookup::Loaded(id, state, all));
         }
         let found = Resolution {
             contact: Some(id.clone()),
             ..Resolution::default()
         };
-        Ok(Held::Found(found, id, state, all))
+        Ok(OneLookup::Found(found, id, state, all))
     }
 
     /// Loads a contact, following merged contacts to the one they went
@@ -943,13 +945,8 @@ impl Before {
     }
 }
 
-/// The contact an event is for: the one its identity leads to, else the id
-/// its identity derives (a new contact; an erasure cut short goes on with it,
-/// since an earlier attempt may have taken the lookups and left the rest).
-/// None when there is nothing to do: a data request or an order-only event
-/// (a refund, a shipment) for someone Waymark does not know.
 /// What [`Processor::locate_held`] came to.
-enum Held {
+enum OneLookup {
     /// The contact, holding every identity the event names.
     Found(Resolution, ContactId, ContactState, bool),
     /// The contact the one lookup led to, which does not: every lookup is
@@ -961,9 +958,9 @@ enum Held {
 }
 
 /// Notes on the contact the lookups the event's resolution found leading
-/// to it itself, not through a merged contact (`Held`): the customer id's
-/// when it was the contact found, the address's when it led there too (a
-/// different contact would be a merge candidate).
+/// to it itself, not through a merged contact (`contact::Held`): the
+/// customer id's when it was the contact found, the address's when it led
+/// there too (a different contact would be a merge candidate).
 fn note_held(contact: &mut Contact, found: &Resolution, named: &waymark_core::event::Identity) {
     if found.contact.as_ref() != Some(&contact.id) || !found.merge.is_empty() {
         return;
@@ -980,6 +977,11 @@ fn note_held(contact: &mut Contact, found: &Resolution, named: &waymark_core::ev
     }
 }
 
+/// The contact an event is for: the one its identity leads to, else the id
+/// its identity derives (a new contact; an erasure cut short goes on with it,
+/// since an earlier attempt may have taken the lookups and left the rest).
+/// None when there is nothing to do: a data request or an order-only event
+/// (a refund, a shipment) for someone Waymark does not know.
 fn contact_for(
     found: Option<ContactId>,
     identity: &waymark_core::event::Identity,
