@@ -736,10 +736,11 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
             };
             let all = whole || reads_ended_runs(&event.kind) || !found.merge.is_empty();
             // The contact the one lookup led to, loaded already, is this
-            // one as the event needs it.
+            // one as the event needs it (not merged away: that is followed).
             if let Some((held_id, state, held_all)) = tried.take()
                 && held_id == id
                 && held_all == all
+                && state.contact.identity.merged_into.is_none()
             {
                 return Ok(Some((found, id, Some(state), all)));
             }
@@ -1811,6 +1812,56 @@ mod merge_tests {
             report.contact,
             Some(ContactId::for_email(&address("bo@example.com")))
         );
+    }
+
+    /// A browser whose contact holds its address, since merged away while
+    /// its lookups still lead there (a crash between the merge's commit
+    /// and its repointing): the event goes on to the contact it went into.
+    #[tokio::test]
+    async fn a_held_lookup_of_a_contact_merged_away_is_followed() {
+        use crate::memory::MemoryStore;
+        let store = MemoryStore::default();
+        let p = Processor::new(
+            waymark_core::journey::Catalog::from_files(&[]).unwrap(),
+            store.clone(),
+        );
+        let on_browser = |id: &str| {
+            let mut kind = checkout(None, "ana@example.com");
+            if let EventKind::CheckoutUpdated(c) = &mut kind {
+                c.anonymous_id = Some("anon-1".into());
+                c.token = id.into();
+            }
+            let mut e = event("shopify", kind);
+            e.id = id.into();
+            e
+        };
+        let ana = ContactId::for_email(&address("ana@example.com"));
+        for id in ["e1", "e2"] {
+            p.handle_event(&on_browser(id)).await.unwrap();
+        }
+        let held = store.load_for_update(&shop(), &ana).await.unwrap().unwrap();
+        assert!(held.contact.identity.held.email.is_some());
+        let into = ContactId::for_customer(7);
+        store.seed(ContactState {
+            contact: held.contact.tombstone(&into),
+            version: held.version + 1,
+            recent_events: Default::default(),
+            runs: vec![],
+        });
+        store.seed(ContactState {
+            contact: Contact::new(into.clone(), shop(), at()),
+            version: 1,
+            recent_events: Default::default(),
+            runs: vec![],
+        });
+        let report = p.handle_event(&on_browser("e3")).await.unwrap();
+        assert_eq!(report.contact, Some(into.clone()));
+        let survivor = store
+            .load_for_update(&shop(), &into)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(survivor.recent_events.contains("e3"));
     }
 
     #[tokio::test]
