@@ -723,11 +723,7 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
             ),
             None => (identity.clone(), Default::default()),
         };
-        let mut found = if current {
-            self.store.find_current(&event.shop, &asked).await?
-        } else {
-            self.store.find(&event.shop, &asked).await?
-        };
+        let mut found = self.find(&event.shop, &asked, current).await?;
         found.unmapped.customer_id = found.unmapped.customer_id.or(missed.customer_id);
         found.unmapped.anonymous_id = found.unmapped.anonymous_id.or(missed.anonymous_id);
         loop {
@@ -753,6 +749,21 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
             }
             return Ok(Some((found, id, loaded, all)));
         }
+    }
+
+    /// The contact an identity's lookups lead to, read as they are now
+    /// when `current`.
+    async fn find(
+        &self,
+        shop: &ShopDomain,
+        identity: &waymark_core::event::Identity,
+        current: bool,
+    ) -> Result<Resolution, ProcessError> {
+        Ok(if current {
+            self.store.find_current(shop, identity).await?
+        } else {
+            self.store.find(shop, identity).await?
+        })
     }
 
     /// The event's contact by one lookup, its browser's (or its customer
@@ -794,11 +805,7 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
             ),
             (None, None) => return Ok(OneLookup::NotTried),
         };
-        let found = if current {
-            self.store.find_current(&event.shop, &first).await?
-        } else {
-            self.store.find(&event.shop, &first).await?
-        };
+        let found = self.find(&event.shop, &first, current).await?;
         let Some(id) = found.contact else {
             return Ok(OneLookup::Missed(first));
         };
@@ -1297,6 +1304,18 @@ mod merge_tests {
         })
     }
 
+    /// A checkout from the browser `anon-1` with an address, as event `id`.
+    fn on_browser(id: &str, email: &str) -> Event {
+        let mut kind = checkout(None, email);
+        if let EventKind::CheckoutUpdated(c) = &mut kind {
+            c.anonymous_id = Some("anon-1".into());
+            c.token = id.into();
+        }
+        let mut e = event("shopify", kind);
+        e.id = id.into();
+        e
+    }
+
     fn customer_record(id: u64, email: &str) -> EventKind {
         EventKind::CustomerUpserted(Customer {
             customer_id: id,
@@ -1768,16 +1787,6 @@ mod merge_tests {
             waymark_core::journey::Catalog::from_files(&[]).unwrap(),
             store.clone(),
         );
-        let on_browser = |id: &str, email: &str| {
-            let mut kind = checkout(None, email);
-            if let EventKind::CheckoutUpdated(c) = &mut kind {
-                c.anonymous_id = Some("anon-1".into());
-                c.token = id.into();
-            }
-            let mut e = event("shopify", kind);
-            e.id = id.into();
-            e
-        };
         let ana = ContactId::for_email(&address("ana@example.com"));
         let mut lookups = Vec::new();
         for id in ["e1", "e2", "e3", "e4"] {
@@ -1825,19 +1834,11 @@ mod merge_tests {
             waymark_core::journey::Catalog::from_files(&[]).unwrap(),
             store.clone(),
         );
-        let on_browser = |id: &str| {
-            let mut kind = checkout(None, "ana@example.com");
-            if let EventKind::CheckoutUpdated(c) = &mut kind {
-                c.anonymous_id = Some("anon-1".into());
-                c.token = id.into();
-            }
-            let mut e = event("shopify", kind);
-            e.id = id.into();
-            e
-        };
         let ana = ContactId::for_email(&address("ana@example.com"));
         for id in ["e1", "e2"] {
-            p.handle_event(&on_browser(id)).await.unwrap();
+            p.handle_event(&on_browser(id, "ana@example.com"))
+                .await
+                .unwrap();
         }
         let held = store.load_for_update(&shop(), &ana).await.unwrap().unwrap();
         assert!(held.contact.identity.held.email.is_some());
@@ -1854,7 +1855,10 @@ mod merge_tests {
             recent_events: Default::default(),
             runs: vec![],
         });
-        let report = p.handle_event(&on_browser("e3")).await.unwrap();
+        let report = p
+            .handle_event(&on_browser("e3", "ana@example.com"))
+            .await
+            .unwrap();
         assert_eq!(report.contact, Some(into.clone()));
         let survivor = store
             .load_for_update(&shop(), &into)

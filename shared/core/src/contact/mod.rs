@@ -81,9 +81,10 @@ pub struct Identity {
 }
 
 /// An address and a customer id whose lookups an event found leading to
-/// the contact itself (not through a merged contact). A lookup leaves a
-/// contact only when the contact is merged away or erased, and either
-/// changes the contact's version: while it stands, an event that names
+/// the contact itself (not through a merged contact). An address's or a
+/// customer id's lookup leaves a contact only when the contact is merged
+/// away or erased, and either changes the contact's version (a browser's
+/// may move on: it is only ever the lookup read first): while it stands, an event that names
 /// only these and a browser or customer id leading here need not read
 /// them again.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
