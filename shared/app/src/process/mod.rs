@@ -896,11 +896,24 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
                 own.push(e);
             }
         }
+        // The same holds for a customer id: its lookup goes only if it leads
+        // to this person (or nowhere).
+        let mut customer_id = None;
+        if let Some(k) = c.identity.customer_id.or(named.customer_id) {
+            let lookup = waymark_core::event::Identity {
+                customer_id: Some(k),
+                ..Default::default()
+            };
+            let found = self.store.find(&event.shop, &lookup).await?.contact;
+            if found.is_none_or(|f| f == c.id || merged.contains(&f)) {
+                customer_id = Some(k);
+            }
+        }
         let erasure = Erasure {
             shop: event.shop.clone(),
             contact: Some(c.id.clone()),
             merged,
-            customer_id: c.identity.customer_id.or(named.customer_id),
+            customer_id,
             emails: own,
             orders,
             contracts: c.contract_ids().collect(),
@@ -2008,6 +2021,66 @@ mod merge_tests {
             find("x@example.com").await,
             Some(ContactId::for_customer(2)),
             "Bo's stays"
+        );
+    }
+
+    /// A customer id the erased contact still carries but whose lookup
+    /// leads to someone else keeps that lookup, as an address does.
+    #[tokio::test]
+    async fn erasing_a_person_keeps_a_customer_lookup_that_leads_to_someone_else() {
+        use crate::memory::MemoryStore;
+        use waymark_core::event::{Identity, PrivacyRequest};
+        let store = MemoryStore::default();
+        let p = Processor::new(
+            waymark_core::journey::Catalog::from_files(&[]).unwrap(),
+            store.clone(),
+        );
+        let mut n = 0;
+        let mut send = |kind: EventKind| {
+            n += 1;
+            let mut e = event("shopify", kind);
+            e.id = format!("{n:032x}");
+            e.at = at() + jiff::SignedDuration::from_mins(n);
+            e
+        };
+        for kind in [
+            customer_record(1, "a@example.com"),
+            customer_record(2, "b@example.com"),
+        ] {
+            p.handle_event(&send(kind)).await.unwrap();
+        }
+        // Ana's record carries Bo's customer id, whose lookup leads to Bo.
+        let mut ana = store
+            .load_for_update(&shop(), &ContactId::for_customer(1))
+            .await
+            .unwrap()
+            .unwrap();
+        ana.contact.identity.customer_id = Some(2);
+        store.seed(ana);
+        let redact = EventKind::CustomerRedacted(PrivacyRequest {
+            request_id: None,
+            customer_id: None,
+            email: Some(address("a@example.com")),
+            orders: vec![],
+        });
+        p.handle_event(&send(redact)).await.unwrap();
+        let find = |identity: Identity| {
+            let store = store.clone();
+            async move { store.find(&shop(), &identity).await.unwrap().contact }
+        };
+        let email = |e: &str| Identity {
+            email: Some(address(e)),
+            ..Default::default()
+        };
+        assert_eq!(find(email("a@example.com")).await, None, "hers is gone");
+        assert_eq!(
+            find(Identity {
+                customer_id: Some(2),
+                ..Default::default()
+            })
+            .await,
+            Some(ContactId::for_customer(2)),
+            "Bo's customer lookup stays"
         );
     }
 
