@@ -2,8 +2,11 @@
 //! what it changed and not a year of history:
 //! - `C`, the hot item: everything an ordinary event changes, with the
 //!   activity of the newest block of days (`activity::BLOCK_DAYS`);
-//! - `C#A#<block>`: the activity of each older block, which only a late
-//!   event or a merge changes again, and which goes when it falls off;
+//! - `C#A`: the activity of the older blocks, folded into one item in a
+//!   compact form (each counter's days as differences), which changes when
+//!   a block closes or falls off, or a late event or a merge reaches it
+//!   (before this form, each block had an item of its own, `C#A#<block>`:
+//!   those still load, and the next commit that writes a part folds them);
 //! - `C#L`: the lists that change with orders, ended runs, merges, coupons
 //!   and the store's tags, not with page views;
 //! - `C#E`: the older blocks of applied event ids (the newest stay hot),
@@ -51,10 +54,8 @@ const EVENTS_SK: &str = "C#E";
 /// Sort keys of a profile's parts start with this (runs start with `R#`).
 pub(super) const PART_PREFIX: &str = "C#";
 
-/// An older block's activity item.
-fn block_sk(block: i32) -> String {
-    format!("C#A#{block:06}")
-}
+/// The sort key of the older blocks' activity, folded.
+const OLDER_SK: &str = "C#A";
 
 /// A profile cut into its items' documents: the hot one and the parts by
 /// sort key.
@@ -105,8 +106,9 @@ pub(super) fn split(
         parts.insert(LISTS_SK.to_string(), Value::Object(lists));
     }
     if let Some(Value::Object(activity)) = contact.get_mut("activity") {
-        for (block, counters) in older_blocks(activity) {
-            parts.insert(block_sk(block), Value::Object(counters));
+        let older = older_days(activity);
+        if !older.is_empty() {
+            parts.insert(OLDER_SK.to_string(), fold(older));
         }
     }
     Ok(Split { hot, parts })
@@ -125,18 +127,21 @@ fn day_of(v: &Value) -> Option<i32> {
     v.get("d")?.as_i64().map(|d| d as i32)
 }
 
+/// One day of a counter: its day number, count and sum.
+type DayRow = [i64; 3];
+
 /// Takes the days before the newest block out of `activity` (`{counter:
-/// [{d, n, sum}, …]}`), grouped by block.
-fn older_blocks(activity: &mut Map<String, Value>) -> BTreeMap<i32, Map<String, Value>> {
+/// [{d, n, sum}, …]}`): each counter's, oldest first.
+fn older_days(activity: &mut Map<String, Value>) -> BTreeMap<String, Vec<DayRow>> {
     let newest = activity
         .values()
         .filter_map(Value::as_array)
         .flatten()
         .filter_map(day_of)
         .max();
-    let mut blocks: BTreeMap<i32, Map<String, Value>> = BTreeMap::new();
+    let mut older = BTreeMap::new();
     let Some(newest) = newest else {
-        return blocks;
+        return older;
     };
     let hot_block = block_of(newest);
     for (key, days) in activity.iter_mut() {
@@ -147,20 +152,74 @@ fn older_blocks(activity: &mut Map<String, Value>) -> BTreeMap<i32, Map<String, 
             .into_iter()
             .partition(|d| day_of(d).is_some_and(|d| block_of(d) < hot_block));
         *days = recent;
-        for day in old {
-            let block = day_of(&day).map_or(hot_block, block_of);
-            let entry = blocks
-                .entry(block)
-                .or_default()
-                .entry(key.clone())
-                .or_insert_with(|| Value::Array(Vec::new()));
-            if let Value::Array(list) = entry {
-                list.push(day);
-            }
+        let mut rows: Vec<DayRow> = old
+            .iter()
+            .filter_map(|v| {
+                let field = |f: &str| v.get(f).and_then(Value::as_i64).unwrap_or(0);
+                Some([i64::from(day_of(v)?), field("n"), field("sum")])
+            })
+            .collect();
+        if !rows.is_empty() {
+            rows.sort_by_key(|r| r[0]);
+            older.insert(key.clone(), rows);
         }
     }
     activity.retain(|_, days| !is_empty(days));
-    blocks
+    older
+}
+
+/// The older days as `C#A` stores them: `{"days": {counter: [d, n, sum,
+/// Δd, n, sum, …]}}`, each day's number as the difference from the day
+/// before. A year of daily browsing is then a run of the same few bytes,
+/// which the document's deflate takes to almost nothing.
+fn fold(older: BTreeMap<String, Vec<DayRow>>) -> Value {
+    let days: Map<String, Value> = older
+        .into_iter()
+        .map(|(key, rows)| {
+            let mut flat = Vec::with_capacity(rows.len() * 3);
+            let mut before = 0;
+            for [d, n, sum] in rows {
+                flat.extend([d - before, n, sum]);
+                before = d;
+            }
+            (key, Value::from(flat))
+        })
+        .collect();
+    Value::Object(Map::from_iter([("days".to_string(), Value::Object(days))]))
+}
+
+/// `fold`'s document back as activity (`{counter: [{d, n, sum}, …]}`);
+/// what is not of that shape is left out.
+fn unfold(mut part: Map<String, Value>) -> Map<String, Value> {
+    let Some(Value::Object(days)) = part.remove("days") else {
+        return Map::new();
+    };
+    days.into_iter()
+        .filter_map(|(key, flat)| {
+            let Value::Array(flat) = flat else {
+                return None;
+            };
+            let mut d = 0i64;
+            let rows = flat
+                .chunks_exact(3)
+                .map_while(|row| {
+                    let [Some(dd), Some(n), Some(sum)] = [0, 1, 2].map(|i| row[i].as_i64()) else {
+                        return None;
+                    };
+                    d = d.checked_add(dd)?;
+                    let mut day = Map::from_iter([
+                        ("d".to_string(), Value::from(d)),
+                        ("n".to_string(), Value::from(n)),
+                    ]);
+                    if sum != 0 {
+                        day.insert("sum".to_string(), Value::from(sum));
+                    }
+                    Some(Value::Object(day))
+                })
+                .collect();
+            Some((key, Value::Array(rows)))
+        })
+        .collect()
 }
 
 /// Puts a profile back together from its hot document and its parts. A
@@ -184,11 +243,14 @@ pub(super) fn join(mut hot: Value, parts: Vec<(String, Value)>) -> Result<Contac
                     contact.entry(field).or_insert(value);
                 }
             } else {
+                // `C#A` folded, or an older block's own item (written
+                // before the fold), `{counter: [{d, n, sum}, …]}`.
+                let days = if sk == OLDER_SK { unfold(part) } else { part };
                 let activity = contact
                     .entry("activity")
                     .or_insert_with(|| Value::Object(Map::new()));
                 if let Value::Object(activity) = activity {
-                    add_days(activity, part);
+                    add_days(activity, days);
                 }
             }
         }
@@ -353,11 +415,17 @@ mod tests {
     fn a_profile_cut_into_parts_is_put_back_the_same() {
         let doc = aged();
         let s = split(&doc.contact, &doc.recent_events).unwrap();
-        // The lists and each older block in an item of its own.
+        // The lists in an item of their own, the older blocks folded into
+        // one.
         let sks: Vec<&str> = s.parts.keys().map(String::as_str).collect();
         assert!(sks.contains(&LISTS_SK), "{sks:?}");
-        let blocks = sks.iter().filter(|k| k.starts_with("C#A#")).count();
-        assert_eq!(blocks, (20_099 / BLOCK_DAYS - 20_000 / BLOCK_DAYS) as usize);
+        assert!(sks.contains(&OLDER_SK), "{sks:?}");
+        assert!(!sks.iter().any(|k| k.starts_with("C#A#")), "{sks:?}");
+        let folded = &s.parts[OLDER_SK]["days"]["page_viewed"];
+        let older_days = (20_099 / BLOCK_DAYS * BLOCK_DAYS - 20_000) as usize;
+        assert_eq!(folded.as_array().unwrap().len(), 3 * older_days);
+        assert_eq!(folded[0], 20_000, "the first day as it is");
+        assert_eq!(folded[3], 1, "the next as the difference");
         // The hot document holds only the newest block's days, no list.
         let hot = &s.hot["contact"];
         assert!(hot.get("history").is_none() && hot.get("tags").is_none());
@@ -379,6 +447,53 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&joined).unwrap(),
             serde_json::to_value(&doc).unwrap()
+        );
+    }
+
+    /// Older blocks stored each in an item of its own (the layout before
+    /// the fold) load as they are; the next split folds them.
+    #[test]
+    fn older_blocks_in_items_of_their_own_load_and_fold() {
+        let doc = aged();
+        let s = split(&doc.contact, &doc.recent_events).unwrap();
+        let mut parts: Vec<(String, Value)> = Vec::new();
+        let all = unfold(s.parts[OLDER_SK].as_object().unwrap().clone());
+        for (key, days) in all {
+            for day in days.as_array().unwrap() {
+                let block = block_of(day["d"].as_i64().unwrap() as i32);
+                let sk = format!("C#A#{block:06}");
+                let at = match parts.iter().position(|(k, _)| *k == sk) {
+                    Some(i) => i,
+                    None => {
+                        parts.push((sk, Value::Object(Map::new())));
+                        parts.len() - 1
+                    }
+                };
+                let list = parts[at].1.as_object_mut().unwrap().entry(key.clone());
+                list.or_insert_with(|| Value::Array(Vec::new()))
+                    .as_array_mut()
+                    .unwrap()
+                    .push(day.clone());
+            }
+        }
+        assert!(parts.len() >= 3, "{}", parts.len());
+        parts.extend(
+            s.parts
+                .iter()
+                .filter(|(sk, _)| *sk != OLDER_SK)
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
+        parts.sort_by(|a, b| a.0.cmp(&b.0));
+        let hot = serde_json::from_str(&s.hot.to_string()).unwrap();
+        let joined = join(hot, parts).unwrap();
+        assert_eq!(
+            serde_json::to_value(&joined).unwrap(),
+            serde_json::to_value(&doc).unwrap()
+        );
+        let again = split(&joined.contact, &joined.recent_events).unwrap();
+        assert_eq!(
+            again.parts.keys().collect::<Vec<_>>(),
+            s.parts.keys().collect::<Vec<_>>()
         );
     }
 
