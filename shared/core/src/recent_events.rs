@@ -8,8 +8,17 @@
 //! events they name may still be stored (`KEEP_OLDER`, the events' 7-day
 //! retention and the days DynamoDB may take to delete an expired item),
 //! `MAX_OLDER` ids at most. A block is added once every
-//! `HOT_MAX - HOT_AFTER_SPILL` events, so the item that holds the blocks is
-//! written rarely and the hot item stays small however busy the contact.
+//! `HOT_MAX - HOT_AFTER_SPILL` events, so the hot item stays small however
+//! busy the contact.
+//!
+//! Each block is stored once, in an item of its own, and never changes: the
+//! hot item lists the blocks (stamp and size), not their ids. An ordinary
+//! load leaves the blocks where they are (parked): only an event at or
+//! before the newest parked stamp may be one of theirs ([`RecentEvents::knows`]
+//! cannot tell, and the caller loads the contact whole), and an event newer
+//! than every stamp is new to them. Blocks that go are named
+//! ([`RecentEvents::dropped`]), so the commit that drops them deletes their
+//! items whether or not it read them.
 
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -30,22 +39,44 @@ const MAX_OLDER: usize = 1024;
 /// digits) are kept as their 16 bytes and can be given back (to erase the
 /// stored events); other ids (internal reviews, lapses, never stored as
 /// items) by a digest.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct RecentEvents {
     /// The newest, oldest first.
     hot: Vec<u128>,
     /// The newest event time pushed (Unix seconds): the stamp of the block
     /// the hot ids go to.
     hot_at: i64,
-    /// Older blocks, oldest first.
+    /// Older blocks, oldest first, each stamp unique (a block's name).
     older: Vec<Block>,
+    /// The stamps of blocks dropped since the load (not stored: the commit
+    /// deletes their items).
+    dropped: Vec<i64>,
 }
+
+/// Equal when they remember the same (what was dropped on the way aside).
+impl PartialEq for RecentEvents {
+    fn eq(&self, other: &Self) -> bool {
+        (self.hot == other.hot) && self.hot_at == other.hot_at && self.older == other.older
+    }
+}
+
+impl Eq for RecentEvents {}
 
 /// Ids moved out together, with the newest event time they may hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Block {
     at: i64,
-    ids: Vec<u128>,
+    /// How many ids it holds.
+    n: usize,
+    /// Its ids; `None` when the load left the block where it is stored.
+    ids: Option<Vec<u128>>,
+}
+
+/// One older block as its own item stores it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredBlock {
+    pub at: i64,
+    pub ids: Vec<String>,
 }
 
 /// An id as one integer (compared without a byte loop).
@@ -95,8 +126,79 @@ impl RecentEvents {
         self.has(compact(id))
     }
 
+    /// Whether the id is among those read (parked blocks not looked at).
     fn has(&self, id: u128) -> bool {
-        self.hot.contains(&id) || self.older.iter().any(|b| b.ids.contains(&id))
+        self.hot.contains(&id)
+            || self
+                .older
+                .iter()
+                .any(|b| b.ids.as_ref().is_some_and(|ids| ids.contains(&id)))
+    }
+
+    /// Whether the event `id`, which happened at `at`, was applied: `None`
+    /// when only a parked block could tell (it happened at or before the
+    /// block's stamp, the newest event time the block may hold).
+    pub fn knows(&self, id: &str, at: Timestamp) -> Option<bool> {
+        let id = compact(id);
+        if self.has(id) {
+            return Some(true);
+        }
+        let parked = self
+            .older
+            .iter()
+            .any(|b| b.ids.is_none() && at.as_second() <= b.at);
+        (!parked).then_some(false)
+    }
+
+    /// Whether every block was read (an erasure and a merge need all).
+    pub fn is_whole(&self) -> bool {
+        self.older.iter().all(|b| b.ids.is_some())
+    }
+
+    /// Leaves every older block where it is stored (a load that does not
+    /// read them; the in-memory store does this to behave as DynamoDB's).
+    pub fn park(&mut self) {
+        for b in &mut self.older {
+            b.ids = None;
+        }
+    }
+
+    /// Takes the ids of parked blocks from `stored` (the same contact as
+    /// stored), as a commit leaves a block it did not read where it is.
+    pub fn unpark_from(&mut self, stored: &RecentEvents) {
+        for b in self.older.iter_mut().filter(|b| b.ids.is_none()) {
+            b.ids = stored
+                .older
+                .iter()
+                .find(|s| s.at == b.at)
+                .and_then(|s| s.ids.clone());
+        }
+        self.older.retain(|b| b.ids.is_some());
+    }
+
+    /// Forgets the listed blocks a whole load found no item for (none is
+    /// deleted but with its entry: only a stale list names one).
+    pub fn forget_parked(&mut self) {
+        self.older.retain(|b| b.ids.is_some());
+    }
+
+    /// The stamps of the blocks dropped since the load: their items go.
+    pub fn dropped(&self) -> &[i64] {
+        &self.dropped
+    }
+
+    /// The blocks read or made since the load, as their items store them
+    /// (a parked one is left as it is stored).
+    pub fn stored_blocks(&self) -> Vec<StoredBlock> {
+        self.older
+            .iter()
+            .filter_map(|b| {
+                Some(StoredBlock {
+                    at: b.at,
+                    ids: b.ids.as_ref()?.iter().map(hex).collect(),
+                })
+            })
+            .collect()
     }
 
     /// Remembers the id of an event that happened at `at`.
@@ -114,39 +216,50 @@ impl RecentEvents {
     }
 
     /// Adds a block, drops the blocks whose events have all expired by
-    /// then, and keeps `MAX_OLDER` ids at most (the newest).
+    /// then, and keeps `MAX_OLDER` ids at most (the newest blocks whole:
+    /// a stored block never changes). A block's stamp is its name, and
+    /// each new one is past every stamp before (moved on from `at` if need
+    /// be: still a time no event of the block is newer than), so a block
+    /// once dropped is never named again (its item's late deletion cannot
+    /// take a newer block's).
     fn move_out(&mut self, ids: Vec<u128>, at: i64) {
         if !ids.is_empty() {
-            self.older.push(Block { at, ids });
+            let at = self.older.last().map_or(at, |last| at.max(last.at + 1));
+            self.older.push(Block {
+                at,
+                n: ids.len(),
+                ids: Some(ids),
+            });
             self.older.sort_by_key(|b| b.at);
         }
         let now = self.hot_at.max(at);
         let keep = KEEP_OLDER.as_secs();
-        self.older.retain(|b| b.at + keep >= now);
-        let mut excess = self
-            .older
-            .iter()
-            .map(|b| b.ids.len())
-            .sum::<usize>()
-            .saturating_sub(MAX_OLDER);
-        while excess > 0 {
-            let first = &mut self.older[0];
-            let n = excess.min(first.ids.len());
-            first.ids.drain(..n);
-            if first.ids.is_empty() {
-                self.older.remove(0);
+        let mut gone: Vec<i64> = Vec::new();
+        self.older.retain(|b| {
+            let kept = b.at + keep >= now;
+            if !kept {
+                gone.push(b.at);
             }
-            excess -= n;
+            kept
+        });
+        let mut total: usize = self.older.iter().map(|b| b.n).sum();
+        while total > MAX_OLDER && self.older.len() > 1 {
+            let first = self.older.remove(0);
+            total -= first.n;
+            gone.push(first.at);
         }
+        self.dropped.extend(gone);
     }
 
     /// Takes a merged contact's ids in: its stored events are now this
     /// contact's to erase, and its replayed records are recognised.
     pub fn absorb(&mut self, other: &RecentEvents) {
+        // (Theirs are loaded whole: a parked block of theirs has no ids
+        // here to take.)
         let theirs = other
             .older
             .iter()
-            .map(|b| (&b.ids, b.at))
+            .filter_map(|b| Some((b.ids.as_ref()?, b.at)))
             .chain([(&other.hot, other.hot_at)]);
         for (ids, at) in theirs {
             let new = ids.iter().filter(|x| !self.has(**x)).copied().collect();
@@ -158,7 +271,7 @@ impl RecentEvents {
     pub fn fact_ids(&self) -> Vec<String> {
         self.older
             .iter()
-            .flat_map(|b| &b.ids)
+            .flat_map(|b| b.ids.iter().flatten())
             .chain(&self.hot)
             .filter(|&&id| id & DIGEST_MARK != DIGEST_MARK)
             .map(hex)
@@ -167,7 +280,7 @@ impl RecentEvents {
 
     /// How many ids are remembered.
     pub fn len(&self) -> usize {
-        self.hot.len() + self.older.iter().map(|b| b.ids.len()).sum::<usize>()
+        self.hot.len() + self.older.iter().map(|b| b.n).sum::<usize>()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -175,22 +288,20 @@ impl RecentEvents {
     }
 }
 
-/// The stored form: `{"ids": [...], "at": secs, "older": [{"at", "ids"}]}`
-/// (the adapter keeps `older` in an item of its own). The form before
-/// (a list of the newest ids) still reads.
+/// The stored form: `{"ids": [...], "at": secs, "blocks": [[at, n], …],
+/// "older": [{"at", "ids"}]}`: `blocks` lists every older block, `older`
+/// holds those read or made since (the adapter stores each in an item of
+/// its own and puts those it read back). Forms before still read: a list
+/// of the newest ids; `older` without `blocks` (every block in it).
 #[derive(Serialize, Deserialize)]
 struct Stored {
     ids: Vec<String>,
     #[serde(default)]
     at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    blocks: Option<Vec<(i64, usize)>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     older: Vec<StoredBlock>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct StoredBlock {
-    at: i64,
-    ids: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -205,14 +316,9 @@ impl Serialize for RecentEvents {
         Stored {
             ids: self.hot.iter().map(hex).collect(),
             at: self.hot_at,
-            older: self
-                .older
-                .iter()
-                .map(|b| StoredBlock {
-                    at: b.at,
-                    ids: b.ids.iter().map(hex).collect(),
-                })
-                .collect(),
+            blocks: (!self.older.is_empty())
+                .then(|| self.older.iter().map(|b| (b.at, b.n)).collect()),
+            older: self.stored_blocks(),
         }
         .serialize(s)
     }
@@ -226,18 +332,53 @@ impl<'de> Deserialize<'de> for RecentEvents {
                 hot: ids(hot),
                 ..Self::default()
             },
-            AnyStored::Now(s) => Self {
-                hot: ids(s.ids),
-                hot_at: s.at,
-                older: s
+            AnyStored::Now(s) => {
+                let mut read: Vec<Block> = s
                     .older
                     .into_iter()
-                    .map(|b| Block {
-                        at: b.at,
-                        ids: ids(b.ids),
+                    .map(|b| {
+                        let ids: Vec<u128> = ids(b.ids);
+                        Block {
+                            at: b.at,
+                            n: ids.len(),
+                            ids: Some(ids),
+                        }
                     })
-                    .collect(),
-            },
+                    .collect();
+                let older = match s.blocks {
+                    // Every block listed, with the ids of those read; an
+                    // item no longer listed is a leftover, not a block.
+                    Some(list) => list
+                        .into_iter()
+                        .map(|(at, n)| Block {
+                            at,
+                            n,
+                            ids: read
+                                .iter_mut()
+                                .find(|b| b.at == at)
+                                .and_then(|b| b.ids.take()),
+                        })
+                        .collect(),
+                    None => {
+                        // Written before blocks had names: unique stamps.
+                        read.sort_by_key(|b| b.at);
+                        let mut out: Vec<Block> = Vec::with_capacity(read.len());
+                        for mut b in read {
+                            if let Some(last) = out.last() {
+                                b.at = b.at.max(last.at + 1);
+                            }
+                            out.push(b);
+                        }
+                        out
+                    }
+                };
+                Self {
+                    hot: ids(s.ids),
+                    hot_at: s.at,
+                    older,
+                    dropped: Vec::new(),
+                }
+            }
         })
     }
 }
@@ -313,6 +454,53 @@ mod tests {
             r.push(&fact(i), day(0));
         }
         assert!(r.contains(&fact(1)), "moved out, not forgotten");
+    }
+
+    /// A load that leaves the older blocks where they are still tells a
+    /// new event from a replay, except one at or before a parked block's
+    /// stamp; the blocks' list survives a commit that did not read them,
+    /// and blocks that go are named for deletion.
+    #[test]
+    fn parked_blocks_are_listed_and_only_an_older_event_needs_them() {
+        let mut r = RecentEvents::default();
+        for i in 0..40 {
+            r.push(&fact(i), day(0) + SignedDuration::from_mins(i64::from(i)));
+        }
+        let blocks = r.older.len();
+        assert!(blocks >= 3);
+        let stored = serde_json::to_value(&r).unwrap();
+        // As the hot item has it: the list without the ids.
+        let mut hot = stored.clone();
+        hot.as_object_mut().unwrap().remove("older");
+        let mut parked: RecentEvents = serde_json::from_value(hot).unwrap();
+        assert!(!parked.is_whole());
+        assert_eq!(parked.len(), r.len());
+        // A hot id, an event newer than every block, one a block may hold.
+        assert_eq!(parked.knows(&fact(39), day(0)), Some(true));
+        assert_eq!(parked.knows(&fact(99), day(1)), Some(false));
+        assert_eq!(parked.knows(&fact(3), day(0)), None);
+        assert_eq!(r.knows(&fact(3), day(0)), Some(true));
+        // Written back without the ids: the list, no block to store.
+        let back = serde_json::to_value(&parked).unwrap();
+        assert_eq!(back["blocks"], stored["blocks"]);
+        assert!(back.get("older").is_none());
+        let mut again = parked.clone();
+        again.unpark_from(&r);
+        assert_eq!(again, r);
+        // Eleven days on, a spill drops the old blocks, read or not.
+        for i in 100..113 {
+            parked.push(&fact(i), day(11));
+        }
+        assert_eq!(parked.dropped().len(), blocks);
+        assert_eq!(parked.older.len(), 1);
+        assert_eq!(parked.stored_blocks().len(), 1, "the new one");
+        // Stamps are names: a block stamped as one before is moved on.
+        let mut same = RecentEvents::default();
+        for i in 0..30 {
+            same.push(&fact(i), day(0));
+        }
+        let stamps: Vec<i64> = same.older.iter().map(|b| b.at).collect();
+        assert_eq!(stamps, vec![day(0).as_second(), day(0).as_second() + 1]);
     }
 
     #[test]

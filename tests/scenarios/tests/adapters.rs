@@ -2043,6 +2043,72 @@ async fn dynamodb_adapter_writes_only_the_profile_parts_an_event_changed() {
     );
 }
 
+/// Each older block of event ids in an item of its own, past the ordinary
+/// load: that load lists them and leaves them; a whole load reads them; a
+/// commit after an ordinary load writes only a block it made, and deletes
+/// the blocks the contact dropped though it never read them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn older_event_ids_are_an_item_per_block_that_an_ordinary_load_leaves() {
+    let stack = Stack::start().await.unwrap();
+    let s = store(&stack);
+    let c = contact();
+    let t0 = at("2026-11-01T10:00:00Z");
+    let fact = |i: i64| format!("{i:032x}");
+    let mut recent = waymark_core::ids::RecentEvents::default();
+    for i in 0..40 {
+        recent.push(&fact(i), t0 + jiff::SignedDuration::from_mins(i));
+    }
+    let mut first = commit(&c, 0, vec![], vec![]);
+    first.recent_events = recent.clone();
+    s.commit(first).await.unwrap();
+    let blocks = |items: Vec<(String, bool)>| -> Vec<String> {
+        items
+            .into_iter()
+            .map(|(sk, _)| sk)
+            .filter(|sk| sk.starts_with("T#E#"))
+            .collect()
+    };
+    let before = blocks(contact_items(&stack).await);
+    assert_eq!(before.len(), 3, "{before:?}");
+    let state = s.load_active(&shop(), &c.id).await.unwrap().unwrap();
+    assert!(!state.recent_events.is_whole());
+    assert_eq!(state.recent_events.knows(&fact(2), t0), None);
+    assert_eq!(state.recent_events.knows(&fact(39), t0), Some(true));
+    let whole = s.load_whole(&shop(), &c.id).await.unwrap().unwrap();
+    assert_eq!(whole.recent_events, recent);
+    // After an ordinary load: a new block is written, the others stay.
+    let state = s.load_active(&shop(), &c.id).await.unwrap().unwrap();
+    let mut next = commit(&c, state.version, vec![], vec![]);
+    next.recent_events = state.recent_events.clone();
+    for i in 40..53 {
+        next.recent_events
+            .push(&fact(i), t0 + jiff::SignedDuration::from_hours(1));
+    }
+    s.commit(next).await.unwrap();
+    let after = blocks(contact_items(&stack).await);
+    assert_eq!(after.len(), 4, "{after:?}");
+    assert!(before.iter().all(|b| after.contains(b)));
+    let whole = s.load_for_update(&shop(), &c.id).await.unwrap().unwrap();
+    assert!(whole.recent_events.is_whole() && whole.recent_events.contains(&fact(2)));
+    // Eleven days on, a block more: the old ones are dropped and their
+    // items deleted, though this load did not read them.
+    let state = s.load_active(&shop(), &c.id).await.unwrap().unwrap();
+    let mut later = commit(&c, state.version, vec![], vec![]);
+    later.recent_events = state.recent_events.clone();
+    for i in 60..73 {
+        later
+            .recent_events
+            .push(&fact(i), t0 + jiff::SignedDuration::from_hours(24 * 11));
+    }
+    s.commit(later).await.unwrap();
+    let left = blocks(contact_items(&stack).await);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(!before.contains(&left[0]));
+    let whole = s.load_for_update(&shop(), &c.id).await.unwrap().unwrap();
+    assert!(!whole.recent_events.contains(&fact(2)));
+    assert!(whole.recent_events.contains(&fact(60)));
+}
+
 /// The layout before the older blocks were folded: each block in an item
 /// of its own (`C#A#<block>`). It loads as it was; the next commit folds
 /// the blocks into `C#A` and deletes their items.

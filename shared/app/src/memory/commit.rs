@@ -126,6 +126,8 @@ impl ContactStore for MemoryStore {
         let mut state = self.load_for_update(shop, id).await?;
         if let Some(s) = &mut state {
             s.runs.retain(|r| !r.run.kept_for_messages());
+            // As DynamoDB's: the older event ids stay where they are.
+            s.recent_events.park();
         }
         Ok(state)
     }
@@ -219,6 +221,8 @@ impl ContactStore for MemoryStore {
         let old_idle = state.contact.schedule.idle_at;
         state.contact = contact;
         state.version += 1;
+        let mut recent_events = recent_events;
+        recent_events.unpark_from(&state.recent_events);
         state.recent_events = recent_events;
         store_runs(state, runs, &expired);
         s.index_idle(slot, old_idle, new_idle);

@@ -134,6 +134,22 @@ fn forgot_a_key(
     })
 }
 
+/// Whether the contact took the event already: `None` when only the
+/// older event ids the load left where they are stored can tell (an event
+/// as old as one of their blocks' stamps, a late one), and `whole` is set
+/// for the attempt again, which reads them.
+fn replayed(state: &ContactState, event: &Event, whole: &AtomicBool) -> Option<bool> {
+    match state.recent_events.knows(&event.id, event.at) {
+        Some(known) => Some(known),
+        // A whole load reads every block (none is left parked).
+        None if whole.load(Relaxed) => Some(false),
+        None => {
+            whole.store(true, Relaxed);
+            None
+        }
+    }
+}
+
 /// What one load → apply attempt decided: nothing to write, or a commit
 /// that holds only if nobody changed the contact since it was read.
 enum Attempt {
@@ -307,12 +323,16 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
             let Some(state) = loaded.filter(|s| s.contact.identity.merged_into.is_none()) else {
                 return Ok(Attempt::Done(Report::default()));
             };
-            if state.recent_events.contains(&event.id) {
-                return Ok(Attempt::Done(Report {
-                    contact: Some(id.clone()),
-                    effects: vec![],
-                    replayed: true,
-                }));
+            match replayed(&state, event, whole) {
+                Some(true) => {
+                    return Ok(Attempt::Done(Report {
+                        contact: Some(id.clone()),
+                        effects: vec![],
+                        replayed: true,
+                    }));
+                }
+                Some(false) => {}
+                None => return Ok(Attempt::Again),
             }
             let (mut contact, base, mut recent) = take_contact(state);
             let history = (!whole.load(Relaxed) && contact.history.at_bound())
@@ -378,12 +398,16 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
                     runs: Vec::new(),
                 },
             };
-            if state.recent_events.contains(&event.id) {
-                return Ok(Attempt::Done(Report {
-                    contact: Some(id),
-                    effects: vec![],
-                    replayed: true,
-                }));
+            match replayed(&state, event, whole) {
+                Some(true) => {
+                    return Ok(Attempt::Done(Report {
+                        contact: Some(id),
+                        effects: vec![],
+                        replayed: true,
+                    }));
+                }
+                Some(false) => {}
+                None => return Ok(Attempt::Again),
             }
             if is_erasure(&event.kind) {
                 self.erase(&state, event).await?;
@@ -479,7 +503,9 @@ impl<S: ContactStore + Privacy + CampaignStore> Processor<S> {
         else {
             return Ok(PageDecision::ViaEvent);
         };
-        if state.recent_events.contains(&event.id) {
+        // A send this contact may have taken already (as old as a block of
+        // ids the load left where it is stored) goes through the event.
+        if state.recent_events.knows(&event.id, event.at) != Some(false) {
             return Ok(PageDecision::ViaEvent);
         }
         let name = waymark_core::campaign::journey(&def.id);
@@ -2022,6 +2048,42 @@ mod merge_tests {
             Some(ContactId::for_customer(2)),
             "Bo's stays"
         );
+    }
+
+    /// An ordinary load leaves the older event ids where they are stored:
+    /// a redelivered event as old as one of their blocks is recognised
+    /// all the same (the contact is read whole), and a new one is taken.
+    #[tokio::test]
+    async fn a_late_redelivery_is_recognised_though_its_id_was_not_loaded() {
+        use crate::memory::MemoryStore;
+        let store = MemoryStore::default();
+        let p = Processor::new(
+            waymark_core::journey::Catalog::from_files(&[]).unwrap(),
+            store.clone(),
+        );
+        let nth = |n: i64| {
+            let mut e = event("shopify", customer_record(1, "a@example.com"));
+            e.id = format!("{n:032x}");
+            e.at = at() + jiff::SignedDuration::from_mins(n);
+            e
+        };
+        for n in 0..40 {
+            let report = p.handle_event(&nth(n)).await.unwrap();
+            assert!(!report.replayed, "event {n}");
+        }
+        let id = ContactId::for_customer(1);
+        let parked = store.load_active(&shop(), &id).await.unwrap().unwrap();
+        assert!(!parked.recent_events.is_whole(), "the twin parks them");
+        assert_eq!(parked.recent_events.knows(&nth(3).id, nth(3).at), None);
+        let version = parked.version;
+        for n in [3, 39] {
+            let report = p.handle_event(&nth(n)).await.unwrap();
+            assert!(report.replayed, "event {n} again");
+        }
+        assert!(!p.handle_event(&nth(40)).await.unwrap().replayed);
+        let now = store.load_for_update(&shop(), &id).await.unwrap().unwrap();
+        assert_eq!(now.version, version + 1, "only the new one written");
+        assert!(now.recent_events.is_whole() && now.recent_events.contains(&nth(3).id));
     }
 
     /// A customer id the erased contact still carries but whose lookup

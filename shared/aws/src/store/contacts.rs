@@ -207,7 +207,7 @@ impl DynamoStore {
         // not yet the parts the same transaction wrote (or deleted). Read
         // again, strongly, until they agree.
         let mut tries = 0;
-        while let Some(sk) = profile::half_seen(&items) {
+        while let Some(sk) = profile::half_seen(&items, below) {
             tries += 1;
             if tries > HALF_SEEN_TRIES {
                 return Err(StoreError::new(
@@ -237,7 +237,7 @@ impl DynamoStore {
         let mut runs = Vec::new();
         for item in &items {
             let sk = sk_of(item).unwrap_or_default();
-            if sk.starts_with(profile::PART_PREFIX) {
+            if profile::is_part(&sk) {
                 if let Some(d) = item.get(DOC) {
                     read.parts.insert(sk.clone(), profile::fingerprint(d));
                 }
@@ -255,7 +255,12 @@ impl DynamoStore {
                 });
             }
         }
-        let d = profile::join(read_doc(profile)?, parts)?;
+        let mut d = profile::join(read_doc(profile)?, parts)?;
+        if below.is_none() {
+            // Every block of event ids there was to read was read: one
+            // listed and not found is a stale list's.
+            d.recent_events.forget_parked();
+        }
         self.loaded.remember(&pk, version, read);
         Ok(Some(ContactState {
             contact: d.contact,
@@ -437,6 +442,7 @@ impl ContactStore for DynamoStore {
             &pk,
             read.as_ref().map(|r| &r.parts),
             split.parts,
+            split.gone,
             c.expected_version + 1,
         )?;
         profile::stamp(&mut profile, &parts.wrote, &parts.dropped);
@@ -471,6 +477,13 @@ impl ContactStore for DynamoStore {
             merged_leftovers(table, shop, a, runs, &c.contact.id, &mut writes)
         });
         self.write_all(writes).await?;
+        if !parts.after.is_empty() {
+            let keys = parts.after.into_iter().map(|sk| (pk.clone(), sk)).collect();
+            if let Err(e) = self.delete_keys(keys).await {
+                // The commit holds; the next whole load deletes them.
+                tracing::warn!(contact = %pk, error = %e, "older event ids left to delete later");
+            }
+        }
         if let (Some(a), Some((browsers, runs))) = (&c.absorbed, leftovers) {
             self.repoint(shop, a, browsers, &c.contact.id).await?;
             // Idempotent; if cut short, what is left sits in the merged
@@ -738,6 +751,8 @@ struct PartWrites {
     writes: Vec<TransactWriteItem>,
     wrote: Vec<String>,
     dropped: Vec<String>,
+    /// Parts deleted after the commit holds.
+    after: Vec<String>,
 }
 
 /// The writes of a profile's parts: those whose stored bytes differ from
@@ -749,6 +764,7 @@ fn part_writes(
     pk: &str,
     before: Option<&profile::Parts>,
     parts: BTreeMap<String, serde_json::Value>,
+    gone: Vec<String>,
     version: u64,
 ) -> Result<PartWrites, StoreError> {
     let empty = profile::Parts::new();
@@ -757,6 +773,7 @@ fn part_writes(
         writes: Vec::new(),
         wrote: Vec::new(),
         dropped: Vec::new(),
+        after: Vec::new(),
     };
     for (sk, value) in &parts {
         let stored = doc(value)?;
@@ -773,9 +790,23 @@ fn part_writes(
         out.writes.push(put(table, item, "", None));
         out.wrote.push(sk.clone());
     }
-    for sk in before.keys().filter(|sk| !parts.contains_key(*sk)) {
-        out.writes.push(delete(table, pk.to_string(), sk.clone()));
-        out.dropped.push(sk.clone());
+    let unread = gone.into_iter().filter(|sk| !before.contains_key(sk));
+    for sk in before
+        .keys()
+        .filter(|sk| !parts.contains_key(*sk))
+        .cloned()
+        .chain(unread)
+    {
+        if sk.starts_with(profile::EVENT_BLOCK_PREFIX) {
+            // The hot item's list of blocks is what counts: a block it no
+            // longer lists is a leftover, deleted after the commit (however
+            // many: a transaction holds 100 writes). If that is cut short,
+            // the next whole load reads the leftover and deletes it.
+            out.after.push(sk);
+        } else {
+            out.writes.push(delete(table, pk.to_string(), sk.clone()));
+            out.dropped.push(sk);
+        }
     }
     Ok(out)
 }
@@ -788,7 +819,7 @@ impl DynamoStore {
             .await?
             .iter()
             .filter_map(|i| i.get(SK).and_then(|v| v.as_s().ok()))
-            .filter(|sk| sk.starts_with(profile::PART_PREFIX))
+            .filter(|sk| profile::is_part(sk))
             .map(|sk| (pk.clone(), sk.clone()))
             .collect();
         self.delete_keys(parts).await.map(|_| ())

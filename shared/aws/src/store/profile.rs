@@ -9,8 +9,14 @@
 //!   those still load, and the next commit that writes a part folds them);
 //! - `C#L`: the lists that change with orders, ended runs, merges, coupons
 //!   and the store's tags, not with page views;
-//! - `C#E`: the older blocks of applied event ids (the newest stay hot),
-//!   which change once every 13 events (`waymark_core::recent_events`).
+//! - `T#E#<stamp>`: each older block of applied event ids (the newest stay
+//!   hot; the hot item lists the blocks), written once by the commit that
+//!   moves it out (once every 13 events) and deleted by the one that drops
+//!   it (`waymark_core::recent_events`). They sort past the ended runs kept
+//!   for their messages, so an ordinary load does not read them: only an
+//!   event as old as a block's stamp, an erasure or a merge does (a whole
+//!   load). (Before, all blocks were one item, `C#E`, read with every
+//!   load: it still loads, and the next commit moves its blocks out.)
 //!
 //! A part is written only when its stored bytes differ from what the
 //! contact's last load read (remembered per contact and version, in
@@ -49,10 +55,23 @@ const LISTS: [&str; 12] = [
 
 /// The sort key of the lists' item.
 pub(super) const LISTS_SK: &str = "C#L";
-/// The sort key of the older event ids' item.
+/// The sort key of the older event ids' item, before each block had its
+/// own (read, never written).
 const EVENTS_SK: &str = "C#E";
-/// Sort keys of a profile's parts start with this (runs start with `R#`).
+/// Sort keys of a profile's parts start with this (runs start with `R#`)…
 pub(super) const PART_PREFIX: &str = "C#";
+/// …or this: an older block of event ids, past the ordinary load.
+pub(super) const EVENT_BLOCK_PREFIX: &str = "T#E#";
+
+/// Whether a sort key is one of a profile's parts.
+pub(super) fn is_part(sk: &str) -> bool {
+    sk.starts_with(PART_PREFIX) || sk.starts_with(EVENT_BLOCK_PREFIX)
+}
+
+/// An older block of event ids' item.
+fn event_block_sk(at: i64) -> String {
+    format!("{EVENT_BLOCK_PREFIX}{at:011}")
+}
 
 /// The sort key of the older blocks' activity, folded.
 const OLDER_SK: &str = "C#A";
@@ -62,6 +81,9 @@ const OLDER_SK: &str = "C#A";
 pub(super) struct Split {
     pub hot: Value,
     pub parts: BTreeMap<String, Value>,
+    /// Parts to delete whether or not the load read them (the blocks of
+    /// event ids the contact dropped).
+    pub gone: Vec<String>,
 }
 
 /// The contact document as `ContactDoc` stores it, borrowed (a commit's
@@ -83,19 +105,21 @@ pub(super) fn split(
     };
     let mut hot = serde_json::to_value(&doc).map_err(store_err("serialise"))?;
     let mut parts = BTreeMap::new();
-    if let Some(older) = hot
-        .get_mut("recent_events")
-        .and_then(Value::as_object_mut)
-        .and_then(|r| r.remove("older"))
-        .filter(|v| !is_empty(v))
-    {
-        parts.insert(
-            EVENTS_SK.to_string(),
-            Value::Object(Map::from_iter([("older".to_string(), older)])),
-        );
+    if let Some(r) = hot.get_mut("recent_events").and_then(Value::as_object_mut) {
+        r.remove("older");
     }
+    for block in recent_events.stored_blocks() {
+        let value = serde_json::to_value(&block).map_err(store_err("serialise"))?;
+        parts.insert(event_block_sk(block.at), value);
+    }
+    let gone = recent_events
+        .dropped()
+        .iter()
+        .map(|at| event_block_sk(*at))
+        .filter(|sk| !parts.contains_key(sk))
+        .collect();
     let Some(contact) = hot.get_mut("contact").and_then(Value::as_object_mut) else {
-        return Ok(Split { hot, parts });
+        return Ok(Split { hot, parts, gone });
     };
     let lists: Map<String, Value> = LISTS
         .iter()
@@ -111,7 +135,7 @@ pub(super) fn split(
             parts.insert(OLDER_SK.to_string(), fold(older));
         }
     }
-    Ok(Split { hot, parts })
+    Ok(Split { hot, parts, gone })
 }
 
 fn is_empty(v: &Value) -> bool {
@@ -225,13 +249,25 @@ fn unfold(mut part: Map<String, Value>) -> Map<String, Value> {
 /// Puts a profile back together from its hot document and its parts. A
 /// tombstone keeps nothing of its parts (a merge left them to be deleted).
 pub(super) fn join(mut hot: Value, parts: Vec<(String, Value)>) -> Result<ContactDoc, StoreError> {
-    let (events, parts): (Vec<_>, Vec<_>) = parts.into_iter().partition(|(sk, _)| sk == EVENTS_SK);
-    if let (Some(recent), Some((_, Value::Object(mut part)))) = (
-        hot.get_mut("recent_events").and_then(Value::as_object_mut),
-        events.into_iter().next(),
-    ) && let Some(older) = part.remove("older")
-    {
-        recent.insert("older".into(), older);
+    let (events, parts): (Vec<_>, Vec<_>) = parts
+        .into_iter()
+        .partition(|(sk, _)| sk == EVENTS_SK || sk.starts_with(EVENT_BLOCK_PREFIX));
+    if let Some(recent) = hot.get_mut("recent_events").and_then(Value::as_object_mut) {
+        let mut older = Vec::new();
+        for (sk, part) in events {
+            match part {
+                // `C#E`: `{"older": [blocks]}`.
+                Value::Object(mut all) if sk == EVENTS_SK => {
+                    if let Some(Value::Array(blocks)) = all.remove("older") {
+                        older.extend(blocks);
+                    }
+                }
+                block => older.push(block),
+            }
+        }
+        if !older.is_empty() {
+            recent.insert("older".into(), Value::Array(older));
+        }
     }
     if let Some(contact) = hot.get_mut("contact").and_then(Value::as_object_mut)
         && contact.get("merged_into").is_none_or(Value::is_null)
@@ -296,8 +332,9 @@ pub(super) fn stamp(profile: &mut Item, wrote: &[String], dropped: &[String]) {
 /// A part the profile's commit wrote and that a load read otherwise (not
 /// there, or at another version), or deleted and that is still there:
 /// the load saw that commit only in part. (Items written before parts
-/// carried versions name none.)
-pub(super) fn half_seen(items: &[Item]) -> Option<String> {
+/// carried versions name none.) Parts at or past `below` are not read by
+/// that load, and tell nothing.
+pub(super) fn half_seen(items: &[Item], below: Option<&str>) -> Option<String> {
     let sk_of = |i: &Item| i.get(SK).and_then(|v| v.as_s().ok()).cloned();
     let profile = items
         .iter()
@@ -311,10 +348,17 @@ pub(super) fn half_seen(items: &[Item]) -> Option<String> {
             .unwrap_or_default()
     };
     let at = |sk: &str| items.iter().find(|i| sk_of(i).as_deref() == Some(sk));
+    let read = |sk: &String| below.is_none_or(|b| sk.as_str() < b);
     names(WROTE)
         .into_iter()
+        .filter(read)
         .find(|sk| at(sk).is_none_or(|i| read_n(i, VERSION) != version))
-        .or_else(|| names(DROPPED).into_iter().find(|sk| at(sk).is_some()))
+        .or_else(|| {
+            names(DROPPED)
+                .into_iter()
+                .filter(read)
+                .find(|sk| at(sk).is_some())
+        })
 }
 
 /// A stored document's fingerprint, to tell whether a part changed.
@@ -429,10 +473,17 @@ mod tests {
         // The hot document holds only the newest block's days, no list.
         let hot = &s.hot["contact"];
         assert!(hot.get("history").is_none() && hot.get("tags").is_none());
-        // The newest event ids stay hot, the older go to their own item.
+        // The newest event ids stay hot, each older block goes to an item
+        // of its own, and the hot item lists them.
         assert!(s.hot["recent_events"].get("older").is_none());
         assert!(s.hot["recent_events"]["ids"].as_array().unwrap().len() <= 24);
-        assert!(sks.contains(&EVENTS_SK), "{sks:?}");
+        let blocks = sks.iter().filter(|k| k.starts_with("T#E#")).count();
+        assert!(blocks >= 3, "{sks:?}");
+        assert_eq!(
+            s.hot["recent_events"]["blocks"].as_array().unwrap().len(),
+            blocks
+        );
+        assert!(!sks.contains(&EVENTS_SK), "{sks:?}");
         let days: Vec<i64> = hot["activity"]["page_viewed"]
             .as_array()
             .unwrap()
@@ -447,6 +498,56 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&joined).unwrap(),
             serde_json::to_value(&doc).unwrap()
+        );
+    }
+
+    /// The older event ids as one item (`C#E`, the layout before each
+    /// block had its own) load as they are; the next split gives each block
+    /// an item, and a load that leaves those where they are (an ordinary
+    /// one) keeps the list of them.
+    #[test]
+    fn older_event_ids_in_one_item_load_and_move_to_an_item_per_block() {
+        let doc = aged();
+        let s = split(&doc.contact, &doc.recent_events).unwrap();
+        let mut legacy = serde_json::to_value(&doc.recent_events).unwrap();
+        let older = legacy.as_object_mut().unwrap().remove("older").unwrap();
+        legacy.as_object_mut().unwrap().remove("blocks");
+        let mut hot = s.hot.clone();
+        hot["recent_events"] = legacy;
+        let mut parts: Vec<(String, Value)> = s
+            .parts
+            .iter()
+            .filter(|(sk, _)| !sk.starts_with("T#E#"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        parts.push((EVENTS_SK.into(), serde_json::json!({ "older": older })));
+        parts.sort_by(|a, b| a.0.cmp(&b.0));
+        let joined = join(hot, parts.clone()).unwrap();
+        assert!(joined.recent_events.is_whole());
+        assert_eq!(
+            joined.recent_events.fact_ids(),
+            doc.recent_events.fact_ids()
+        );
+        let again = split(&joined.contact, &joined.recent_events).unwrap();
+        assert_eq!(
+            again.parts.keys().collect::<Vec<_>>(),
+            s.parts.keys().collect::<Vec<_>>()
+        );
+        // Loaded without the blocks: listed, none to write.
+        let parts: Vec<(String, Value)> = again
+            .parts
+            .iter()
+            .filter(|(sk, _)| !sk.starts_with("T#E#"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let partial = join(again.hot.clone(), parts).unwrap();
+        assert!(!partial.recent_events.is_whole());
+        assert_eq!(partial.recent_events.len(), doc.recent_events.len());
+        let written = split(&partial.contact, &partial.recent_events).unwrap();
+        assert!(!written.parts.keys().any(|k| k.starts_with("T#E#")));
+        assert_eq!(
+            written.hot["recent_events"]["blocks"],
+            again.hot["recent_events"]["blocks"]
         );
     }
 
