@@ -11,14 +11,15 @@
 //! `HOT_MAX - HOT_AFTER_SPILL` events, so the hot item stays small however
 //! busy the contact.
 //!
-//! Each block is stored once, in an item of its own, and never changes: the
-//! hot item lists the blocks (stamp and size), not their ids. An ordinary
-//! load leaves the blocks where they are (parked): only an event at or
-//! before the newest parked stamp may be one of theirs ([`RecentEvents::knows`]
-//! cannot tell, and the caller loads the contact whole), and an event newer
-//! than every stamp is new to them. Blocks that go are named
-//! ([`RecentEvents::dropped`]), so the commit that drops them deletes their
-//! items whether or not it read them.
+//! Each block is stored once, in a slot of its own (an item), and never
+//! changes: the hot item lists the blocks (stamp, size and slot), not
+//! their ids. An ordinary load leaves the blocks where they are (parked):
+//! only an event at or before a parked block's stamp may be one of theirs
+//! ([`RecentEvents::knows`] cannot tell, and the caller loads the contact
+//! whole), and an event newer than every stamp is new to them. A new block
+//! takes the lowest slot no listed block holds, so a dropped block's slot
+//! is written over by a later one: nothing is deleted, and a contact has
+//! no more slots than it ever had blocks at once (1 + `MAX_OLDER` / 12).
 
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -39,28 +40,16 @@ const MAX_OLDER: usize = 1024;
 /// digits) are kept as their 16 bytes and can be given back (to erase the
 /// stored events); other ids (internal reviews, lapses, never stored as
 /// items) by a digest.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecentEvents {
     /// The newest, oldest first.
     hot: Vec<u128>,
     /// The newest event time pushed (Unix seconds): the stamp of the block
     /// the hot ids go to.
     hot_at: i64,
-    /// Older blocks, oldest first, each stamp unique (a block's name).
+    /// Older blocks, oldest first.
     older: Vec<Block>,
-    /// The stamps of blocks dropped since the load (not stored: the commit
-    /// deletes their items).
-    dropped: Vec<i64>,
 }
-
-/// Equal when they remember the same (what was dropped on the way aside).
-impl PartialEq for RecentEvents {
-    fn eq(&self, other: &Self) -> bool {
-        (self.hot == other.hot) && self.hot_at == other.hot_at && self.older == other.older
-    }
-}
-
-impl Eq for RecentEvents {}
 
 /// Ids moved out together, with the newest event time they may hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,14 +57,19 @@ struct Block {
     at: i64,
     /// How many ids it holds.
     n: usize,
+    /// Where it is stored, among the contact's slots.
+    slot: u16,
     /// Its ids; `None` when the load left the block where it is stored.
     ids: Option<Vec<u128>>,
 }
 
-/// One older block as its own item stores it.
+/// One older block as its slot's item stores it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredBlock {
     pub at: i64,
+    /// (Blocks stored together, before slots, had none.)
+    #[serde(default)]
+    pub slot: u16,
     pub ids: Vec<String>,
 }
 
@@ -170,21 +164,17 @@ impl RecentEvents {
             b.ids = stored
                 .older
                 .iter()
-                .find(|s| s.at == b.at)
+                .find(|s| (s.slot, s.at) == (b.slot, b.at))
                 .and_then(|s| s.ids.clone());
         }
         self.older.retain(|b| b.ids.is_some());
     }
 
-    /// Forgets the listed blocks a whole load found no item for (none is
-    /// deleted but with its entry: only a stale list names one).
+    /// Forgets the listed blocks a whole load found no item for (a slot
+    /// is written with the list that names it: only a damaged partition
+    /// lacks one).
     pub fn forget_parked(&mut self) {
         self.older.retain(|b| b.ids.is_some());
-    }
-
-    /// The stamps of the blocks dropped since the load: their items go.
-    pub fn dropped(&self) -> &[i64] {
-        &self.dropped
     }
 
     /// The blocks read or made since the load, as their items store them
@@ -195,6 +185,7 @@ impl RecentEvents {
             .filter_map(|b| {
                 Some(StoredBlock {
                     at: b.at,
+                    slot: b.slot,
                     ids: b.ids.as_ref()?.iter().map(hex).collect(),
                 })
             })
@@ -217,38 +208,30 @@ impl RecentEvents {
 
     /// Adds a block, drops the blocks whose events have all expired by
     /// then, and keeps `MAX_OLDER` ids at most (the newest blocks whole:
-    /// a stored block never changes). A block's stamp is its name, and
-    /// each new one is past every stamp before (moved on from `at` if need
-    /// be: still a time no event of the block is newer than), so a block
-    /// once dropped is never named again (its item's late deletion cannot
-    /// take a newer block's).
+    /// a stored block never changes). The new block takes the lowest slot
+    /// no block holds.
     fn move_out(&mut self, ids: Vec<u128>, at: i64) {
+        let now = self.hot_at.max(at);
+        let keep = KEEP_OLDER.as_secs();
+        self.older.retain(|b| b.at + keep >= now);
         if !ids.is_empty() {
-            let at = self.older.last().map_or(at, |last| at.max(last.at + 1));
+            let slot = (0..)
+                .find(|s| !self.older.iter().any(|b| b.slot == *s))
+                .unwrap_or(0);
             self.older.push(Block {
                 at,
                 n: ids.len(),
+                slot,
                 ids: Some(ids),
             });
             self.older.sort_by_key(|b| b.at);
         }
-        let now = self.hot_at.max(at);
-        let keep = KEEP_OLDER.as_secs();
-        let mut gone: Vec<i64> = Vec::new();
-        self.older.retain(|b| {
-            let kept = b.at + keep >= now;
-            if !kept {
-                gone.push(b.at);
-            }
-            kept
-        });
+        // (A block older than the time kept, a merged contact's, goes.)
+        self.older.retain(|b| b.at + keep >= now);
         let mut total: usize = self.older.iter().map(|b| b.n).sum();
         while total > MAX_OLDER && self.older.len() > 1 {
-            let first = self.older.remove(0);
-            total -= first.n;
-            gone.push(first.at);
+            total -= self.older.remove(0).n;
         }
-        self.dropped.extend(gone);
     }
 
     /// Takes a merged contact's ids in: its stored events are now this
@@ -288,8 +271,8 @@ impl RecentEvents {
     }
 }
 
-/// The stored form: `{"ids": [...], "at": secs, "blocks": [[at, n], …],
-/// "older": [{"at", "ids"}]}`: `blocks` lists every older block, `older`
+/// The stored form: `{"ids": [...], "at": secs, "blocks": [[at, n, slot],
+/// …], "older": [{"at", "slot", "ids"}]}`: `blocks` lists every older block, `older`
 /// holds those read or made since (the adapter stores each in an item of
 /// its own and puts those it read back). Forms before still read: a list
 /// of the newest ids; `older` without `blocks` (every block in it).
@@ -299,7 +282,7 @@ struct Stored {
     #[serde(default)]
     at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    blocks: Option<Vec<(i64, usize)>>,
+    blocks: Option<Vec<(i64, usize, u16)>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     older: Vec<StoredBlock>,
 }
@@ -317,7 +300,7 @@ impl Serialize for RecentEvents {
             ids: self.hot.iter().map(hex).collect(),
             at: self.hot_at,
             blocks: (!self.older.is_empty())
-                .then(|| self.older.iter().map(|b| (b.at, b.n)).collect()),
+                .then(|| self.older.iter().map(|b| (b.at, b.n, b.slot)).collect()),
             older: self.stored_blocks(),
         }
         .serialize(s)
@@ -341,6 +324,7 @@ impl<'de> Deserialize<'de> for RecentEvents {
                         Block {
                             at: b.at,
                             n: ids.len(),
+                            slot: b.slot,
                             ids: Some(ids),
                         }
                     })
@@ -348,35 +332,33 @@ impl<'de> Deserialize<'de> for RecentEvents {
                 let older = match s.blocks {
                     // Every block listed, with the ids of those read; an
                     // item no longer listed is a leftover, not a block.
+                    // A slot's item of another stamp is a block since
+                    // written over.
                     Some(list) => list
                         .into_iter()
-                        .map(|(at, n)| Block {
+                        .map(|(at, n, slot)| Block {
                             at,
                             n,
+                            slot,
                             ids: read
                                 .iter_mut()
-                                .find(|b| b.at == at)
+                                .find(|b| (b.slot, b.at) == (slot, at))
                                 .and_then(|b| b.ids.take()),
                         })
                         .collect(),
                     None => {
-                        // Written before blocks had names: unique stamps.
+                        // Stored together, before slots: each takes one.
                         read.sort_by_key(|b| b.at);
-                        let mut out: Vec<Block> = Vec::with_capacity(read.len());
-                        for mut b in read {
-                            if let Some(last) = out.last() {
-                                b.at = b.at.max(last.at + 1);
-                            }
-                            out.push(b);
+                        for (slot, b) in (0..).zip(&mut read) {
+                            b.slot = slot;
                         }
-                        out
+                        read
                     }
                 };
                 Self {
                     hot: ids(s.ids),
                     hot_at: s.at,
                     older,
-                    dropped: Vec::new(),
                 }
             }
         })
@@ -487,20 +469,21 @@ mod tests {
         let mut again = parked.clone();
         again.unpark_from(&r);
         assert_eq!(again, r);
-        // Eleven days on, a spill drops the old blocks, read or not.
+        // A block more takes the next slot; eleven days on, a spill drops
+        // the old blocks, read or not, and takes the first slot free.
+        let slots = |r: &RecentEvents| r.older.iter().map(|b| b.slot).collect::<Vec<_>>();
+        assert_eq!(slots(&parked), (0..blocks as u16).collect::<Vec<_>>());
+        for i in 40..53 {
+            parked.push(&fact(i), day(0) + SignedDuration::from_hours(1));
+        }
+        assert_eq!(*slots(&parked).last().unwrap(), blocks as u16);
         for i in 100..113 {
             parked.push(&fact(i), day(11));
         }
-        assert_eq!(parked.dropped().len(), blocks);
         assert_eq!(parked.older.len(), 1);
+        assert_eq!(slots(&parked), vec![0]);
         assert_eq!(parked.stored_blocks().len(), 1, "the new one");
-        // Stamps are names: a block stamped as one before is moved on.
-        let mut same = RecentEvents::default();
-        for i in 0..30 {
-            same.push(&fact(i), day(0));
-        }
-        let stamps: Vec<i64> = same.older.iter().map(|b| b.at).collect();
-        assert_eq!(stamps, vec![day(0).as_second(), day(0).as_second() + 1]);
+        assert!(parked.knows(&fact(3), day(0)) == Some(false));
     }
 
     #[test]

@@ -442,7 +442,6 @@ impl ContactStore for DynamoStore {
             &pk,
             read.as_ref().map(|r| &r.parts),
             split.parts,
-            split.gone,
             c.expected_version + 1,
         )?;
         profile::stamp(&mut profile, &parts.wrote, &parts.dropped);
@@ -477,13 +476,6 @@ impl ContactStore for DynamoStore {
             merged_leftovers(table, shop, a, runs, &c.contact.id, &mut writes)
         });
         self.write_all(writes).await?;
-        if !parts.after.is_empty() {
-            let keys = parts.after.into_iter().map(|sk| (pk.clone(), sk)).collect();
-            if let Err(e) = self.delete_keys(keys).await {
-                // The commit holds; the next whole load deletes them.
-                tracing::warn!(contact = %pk, error = %e, "older event ids left to delete later");
-            }
-        }
         if let (Some(a), Some((browsers, runs))) = (&c.absorbed, leftovers) {
             self.repoint(shop, a, browsers, &c.contact.id).await?;
             // Idempotent; if cut short, what is left sits in the merged
@@ -751,8 +743,6 @@ struct PartWrites {
     writes: Vec<TransactWriteItem>,
     wrote: Vec<String>,
     dropped: Vec<String>,
-    /// Parts deleted after the commit holds.
-    after: Vec<String>,
 }
 
 /// The writes of a profile's parts: those whose stored bytes differ from
@@ -764,7 +754,6 @@ fn part_writes(
     pk: &str,
     before: Option<&profile::Parts>,
     parts: BTreeMap<String, serde_json::Value>,
-    gone: Vec<String>,
     version: u64,
 ) -> Result<PartWrites, StoreError> {
     let empty = profile::Parts::new();
@@ -773,7 +762,6 @@ fn part_writes(
         writes: Vec::new(),
         wrote: Vec::new(),
         dropped: Vec::new(),
-        after: Vec::new(),
     };
     for (sk, value) in &parts {
         let stored = doc(value)?;
@@ -790,23 +778,14 @@ fn part_writes(
         out.writes.push(put(table, item, "", None));
         out.wrote.push(sk.clone());
     }
-    let unread = gone.into_iter().filter(|sk| !before.contains_key(sk));
+    // A slot of event ids the hot item no longer lists stays: a later
+    // block takes it (a contact has as many as it ever had blocks at once).
     for sk in before
         .keys()
-        .filter(|sk| !parts.contains_key(*sk))
-        .cloned()
-        .chain(unread)
+        .filter(|sk| !parts.contains_key(*sk) && !sk.starts_with(profile::EVENT_BLOCK_PREFIX))
     {
-        if sk.starts_with(profile::EVENT_BLOCK_PREFIX) {
-            // The hot item's list of blocks is what counts: a block it no
-            // longer lists is a leftover, deleted after the commit (however
-            // many: a transaction holds 100 writes). If that is cut short,
-            // the next whole load reads the leftover and deletes it.
-            out.after.push(sk);
-        } else {
-            out.writes.push(delete(table, pk.to_string(), sk.clone()));
-            out.dropped.push(sk);
-        }
+        out.writes.push(delete(table, pk.to_string(), sk.clone()));
+        out.dropped.push(sk.clone());
     }
     Ok(out)
 }

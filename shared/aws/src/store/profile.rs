@@ -9,14 +9,15 @@
 //!   those still load, and the next commit that writes a part folds them);
 //! - `C#L`: the lists that change with orders, ended runs, merges, coupons
 //!   and the store's tags, not with page views;
-//! - `T#E#<stamp>`: each older block of applied event ids (the newest stay
-//!   hot; the hot item lists the blocks), written once by the commit that
-//!   moves it out (once every 13 events) and deleted by the one that drops
-//!   it (`waymark_core::recent_events`). They sort past the ended runs kept
-//!   for their messages, so an ordinary load does not read them: only an
-//!   event as old as a block's stamp, an erasure or a merge does (a whole
-//!   load). (Before, all blocks were one item, `C#E`, read with every
-//!   load: it still loads, and the next commit moves its blocks out.)
+//! - `T#E#<slot>`: each older block of applied event ids (the newest stay
+//!   hot; the hot item lists the blocks and their slots), written once by
+//!   the commit that moves it out (once every 13 events) into the lowest
+//!   slot free, over a block since dropped (`waymark_core::recent_events`).
+//!   They sort past the ended runs kept for their messages, so an ordinary
+//!   load does not read them: only an event as old as a block's stamp, an
+//!   erasure or a merge does (a whole load). (Before, all blocks were one
+//!   item, `C#E`, read with every load: it still loads, and the next
+//!   commit moves its blocks out.)
 //!
 //! A part is written only when its stored bytes differ from what the
 //! contact's last load read (remembered per contact and version, in
@@ -68,9 +69,9 @@ pub(super) fn is_part(sk: &str) -> bool {
     sk.starts_with(PART_PREFIX) || sk.starts_with(EVENT_BLOCK_PREFIX)
 }
 
-/// An older block of event ids' item.
-fn event_block_sk(at: i64) -> String {
-    format!("{EVENT_BLOCK_PREFIX}{at:011}")
+/// An older block of event ids' item: its slot's.
+fn event_block_sk(slot: u16) -> String {
+    format!("{EVENT_BLOCK_PREFIX}{slot:03}")
 }
 
 /// The sort key of the older blocks' activity, folded.
@@ -81,9 +82,6 @@ const OLDER_SK: &str = "C#A";
 pub(super) struct Split {
     pub hot: Value,
     pub parts: BTreeMap<String, Value>,
-    /// Parts to delete whether or not the load read them (the blocks of
-    /// event ids the contact dropped).
-    pub gone: Vec<String>,
 }
 
 /// The contact document as `ContactDoc` stores it, borrowed (a commit's
@@ -110,16 +108,10 @@ pub(super) fn split(
     }
     for block in recent_events.stored_blocks() {
         let value = serde_json::to_value(&block).map_err(store_err("serialise"))?;
-        parts.insert(event_block_sk(block.at), value);
+        parts.insert(event_block_sk(block.slot), value);
     }
-    let gone = recent_events
-        .dropped()
-        .iter()
-        .map(|at| event_block_sk(*at))
-        .filter(|sk| !parts.contains_key(sk))
-        .collect();
     let Some(contact) = hot.get_mut("contact").and_then(Value::as_object_mut) else {
-        return Ok(Split { hot, parts, gone });
+        return Ok(Split { hot, parts });
     };
     let lists: Map<String, Value> = LISTS
         .iter()
@@ -135,7 +127,7 @@ pub(super) fn split(
             parts.insert(OLDER_SK.to_string(), fold(older));
         }
     }
-    Ok(Split { hot, parts, gone })
+    Ok(Split { hot, parts })
 }
 
 fn is_empty(v: &Value) -> bool {

@@ -979,6 +979,7 @@ async fn contact_size(stack: &Stack) -> (usize, usize, String) {
             "C" => "hot profile",
             "C#L" => "lists",
             "C#E" => "older event ids",
+            sk if sk.starts_with("T#E#") => "older event ids (not loaded)",
             sk if sk.starts_with("C#A") => "older activity",
             sk if sk.starts_with("R#") => "runs",
             sk if sk.starts_with("S#") => "ended runs kept (not loaded)",
